@@ -1,0 +1,20 @@
+"""ldrrld_core: the LDRRLD loss, its baselines, the CIFAR model zoo, data sets and a trainer.
+
+The loss is importable from here directly::
+
+    from ldrrld_core import LDRRLDLoss, ldrrld_loss
+"""
+
+from .losses import (LOSSES, DKDLoss, KDLoss, LDRRLDLoss, LDRRLDTerms, create_loss, dkd_loss,
+                     kd_loss, ldrrld_loss, list_losses)
+from .relations import (adw_weights, erd, irw, kl_from_logits, num_pairs, pair_logits,
+                        pair_weights, rank_pairs, remaining_classes, top_classes)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LOSSES", "DKDLoss", "KDLoss", "LDRRLDLoss", "LDRRLDTerms", "create_loss", "dkd_loss", "kd_loss",
+    "ldrrld_loss", "list_losses",
+    "adw_weights", "erd", "irw", "kl_from_logits", "num_pairs", "pair_logits", "pair_weights",
+    "rank_pairs", "remaining_classes", "top_classes",
+]

@@ -1,0 +1,54 @@
+"""What every training loss looks like to the trainer, and the plain cross-entropy baseline."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["DistillationLoss", "CrossEntropyLoss"]
+
+
+class DistillationLoss(nn.Module):
+    """A training loss called as ``loss(student_logits, teacher_logits, target) -> scalar``.
+
+    Subclasses hold hyperparameters only and call a pure function of the logits. After each
+    call, :attr:`last_terms` maps the name of every term (``"ce"``, ``"kd"``, ...) and ``"loss"``
+    to a detached scalar tensor, for logging without a host synchronisation.
+    """
+
+    #: False for losses that ignore the teacher, so a trainer can skip the teacher's forward pass.
+    needs_teacher: bool = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_terms: dict[str, Tensor] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer at the start of every 1-based epoch (for schedules such as DKD's warm-up)."""
+
+    def _record(self, total: Tensor, **terms: Tensor) -> Tensor:
+        self.last_terms = {name: value.detach() for name, value in terms.items()}
+        self.last_terms["loss"] = total.detach()
+        return total
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.hparams().items())
+
+    def hparams(self) -> dict[str, object]:
+        """The hyperparameters of this loss, as a plain dictionary (logged with every run)."""
+        return {}
+
+
+def cross_entropy(student_logits: Tensor, target: Tensor) -> Tensor:
+    """Mean cross-entropy, computed in float32 whatever the logits' precision. ``(B, C), (B,) -> ()``."""
+    return F.cross_entropy(student_logits.float(), target)
+
+
+class CrossEntropyLoss(DistillationLoss):
+    """The student trained alone: ``CE(z_s, y)``. The teacher's logits are ignored (may be ``None``)."""
+
+    needs_teacher = False
+
+    def forward(self, student_logits: Tensor, teacher_logits: Tensor | None, target: Tensor) -> Tensor:
+        ce = cross_entropy(student_logits, target)
+        return self._record(ce, ce=ce)

@@ -1,0 +1,77 @@
+"""Input checks shared by every loss: each failure is a ``ValueError`` that says what to fix."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_logit_pair", "check_target", "check_depth", "check_positive", "check_non_negative"]
+
+
+def _describe(x: Tensor) -> str:
+    return f"shape {tuple(x.shape)}, dtype {x.dtype}, device {x.device}"
+
+
+def check_logit_pair(student_logits: Tensor, teacher_logits: Tensor, *, finite: bool = True) -> None:
+    """Student and teacher logits must both be floating ``(B, C)`` tensors of equal shape.
+
+    ``finite=True`` also rejects NaN and infinity; that test reads a value back from the device,
+    so training loops on a GPU may switch it off and watch the loss instead.
+    """
+    for name, x in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
+        if not isinstance(x, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor of shape (batch, classes), got {type(x).__name__}")
+        if x.dim() != 2:
+            raise ValueError(f"{name} must be 2-D (batch, classes), got {_describe(x)}; "
+                             "flatten extra axes or select the logits output of your model")
+        if not x.is_floating_point():
+            raise ValueError(f"{name} must be floating point, got {_describe(x)}")
+    if student_logits.shape[0] != teacher_logits.shape[0]:
+        raise ValueError(f"batch sizes differ: student_logits has {student_logits.shape[0]} rows, "
+                         f"teacher_logits has {teacher_logits.shape[0]}; feed both models the same batch")
+    if student_logits.shape[1] != teacher_logits.shape[1]:
+        raise ValueError(f"class counts differ: student_logits has {student_logits.shape[1]} classes, "
+                         f"teacher_logits has {teacher_logits.shape[1]}; teacher and student must "
+                         "be built for the same data set")
+    if student_logits.shape[0] == 0:
+        raise ValueError("the batch is empty (0 rows); a loss needs at least one sample")
+    if student_logits.device != teacher_logits.device:
+        raise ValueError(f"logits live on different devices: student on {student_logits.device}, "
+                         f"teacher on {teacher_logits.device}; move both to one device")
+    if finite:
+        for name, x in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
+            if not bool(torch.isfinite(x).all()):
+                bad = int((~torch.isfinite(x)).sum())
+                raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or inf); the model "
+                                 "diverged or the input is corrupt, try a lower learning rate")
+
+
+def check_target(target: Tensor, batch: int, num_classes: int) -> None:
+    """Labels must be an integer ``(B,)`` tensor with values in ``[0, C)``."""
+    if not isinstance(target, Tensor) or target.dim() != 1 or target.shape[0] != batch:
+        shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
+        raise ValueError(f"target must be a 1-D tensor of {batch} class indices, got {shape}")
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise ValueError(f"target must hold integer class indices, got dtype {target.dtype}")
+    low, high = int(target.min()), int(target.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"target labels must lie in [0, {num_classes}), found values from {low} to "
+                         f"{high}; check that the data set and the model agree on the classes")
+
+
+def check_depth(depth: int, num_classes: int) -> None:
+    """The depth must satisfy ``2 <= d <= C``."""
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise ValueError(f"depth must be an integer, got {depth!r}")
+    if not 2 <= depth <= num_classes:
+        raise ValueError(f"depth must lie in [2, {num_classes}] (2 <= d <= number of classes), got {depth}")
+
+
+def check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def check_non_negative(name: str, value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")

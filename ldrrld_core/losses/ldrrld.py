@@ -1,0 +1,156 @@
+"""LDRRLD: Local Dense Relational Logit Distillation (Xu et al., ICCV 2025).
+
+For each sample, the ``d`` highest-ranked classes are taken apart: every pair of them becomes a
+two-class problem whose local distribution the student must match (weighted by ADW), the ``d``
+classes together form one more local distribution, and the remaining ``C - d`` classes form the
+"remaining non-target knowledge" (RNTK) distribution. See ``docs/method.md`` for the formulas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from ..relations import (WEIGHTINGS, kl_from_logits, num_pairs, pair_logits, pair_weights,
+                         remaining_classes, top_classes)
+from .base import DistillationLoss, cross_entropy
+from .checks import check_depth, check_logit_pair, check_non_negative, check_positive, check_target
+
+__all__ = ["RANK_SOURCES", "LDRRLDTerms", "ldrrld_loss", "LDRRLDLoss"]
+
+#: Whose logits choose the top-d classes: the student's (the authors' code) or the teacher's (ablation).
+RANK_SOURCES = ("student", "teacher")
+
+
+@dataclass(frozen=True)
+class LDRRLDTerms:
+    """Everything :func:`ldrrld_loss` computed. Scalars are float32 and carry gradients.
+
+    Attributes:
+        local: ``()`` the local term, ``T^2 / B * sum_b [sum_p w_p KL_p + KL_topd] / (P + 1)``.
+        rntk: ``()`` the remaining non-target term, ``T^2 / B * sum_b KL_rest`` (0 when ``d == C``).
+        pair_kl: ``(B, P)`` KL of every rank pair's two-class distributions, pairs as in
+            :func:`ldrrld_core.relations.rank_pairs`.
+        topd_kl: ``(B,)`` KL of the softmaxes over the ``d`` selected classes.
+        rntk_kl: ``(B,)`` KL of the softmaxes over the ``C - d`` remaining classes.
+        pair_weights: ``(P,)`` the weight of every pair.
+        top_classes: ``(B, d)`` the selected classes, highest rank first.
+        temperature: the temperature used.
+    """
+
+    local: Tensor
+    rntk: Tensor
+    pair_kl: Tensor
+    topd_kl: Tensor
+    rntk_kl: Tensor
+    pair_weights: Tensor
+    top_classes: Tensor
+    temperature: float
+
+    def total(self, alpha: float = 10.5, beta: float = 7.0) -> Tensor:
+        """``alpha * local + beta * rntk``: the distillation part of the LDRRLD objective."""
+        return alpha * self.local + beta * self.rntk
+
+
+def _check_hparams(depth: int, num_classes: int | None, temperature: float, decay: float,
+                   irw_scale: float, irw_offset: float, weighting: str, rank_by: str) -> None:
+    if num_classes is not None:
+        check_depth(depth, num_classes)
+    elif isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
+        raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
+    check_positive("temperature", temperature)
+    check_non_negative("decay", decay)
+    check_positive("irw_scale", irw_scale)
+    check_non_negative("irw_offset", irw_offset)
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+    if rank_by not in RANK_SOURCES:
+        raise ValueError(f"unknown rank_by {rank_by!r}; choose 'student' (the authors' choice) or 'teacher'")
+
+
+def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 7,
+                temperature: float = 4.0, decay: float = 0.05, irw_scale: float = 2.0,
+                irw_offset: float = 1.5, weighting: str = "adw", rank_by: str = "student",
+                validate: bool = True) -> LDRRLDTerms:
+    """The two LDRRLD distillation terms of a batch, computed exactly and without loops.
+
+    Args:
+        student_logits: ``(B, C)`` student logits ``z_s``.
+        teacher_logits: ``(B, C)`` teacher logits ``z_t``.
+        depth: ``d``, how many top-ranked classes are decoupled, ``2 <= d <= C``.
+        temperature: ``T > 0``, applied to both logit sets.
+        decay: ``gamma >= 0``, the ERD decay rate.
+        irw_scale, irw_offset: ``a`` and ``c`` of ``IRW = a / (c + |i - j|)``.
+        weighting: ``"adw"`` (IRW x ERD), ``"irw"``, ``"erd"`` or ``"uniform"`` (ablations).
+        rank_by: whose logits choose the top-d classes, ``"student"`` or ``"teacher"``.
+        validate: check shapes and finiteness first (reads one value back from the device).
+
+    Returns:
+        :class:`LDRRLDTerms`; the reductions run in float32 whatever the input precision.
+    """
+    if validate:
+        check_logit_pair(student_logits, teacher_logits)
+    batch, num_classes = student_logits.shape
+    _check_hparams(depth, num_classes, temperature, decay, irw_scale, irw_offset, weighting, rank_by)
+
+    z_s = student_logits.float() / temperature                                   # (B, C)
+    z_t = teacher_logits.float() / temperature                                   # (B, C)
+    top = top_classes(student_logits if rank_by == "student" else teacher_logits, depth)  # (B, d)
+    s_top, t_top = z_s.gather(1, top), z_t.gather(1, top)                        # (B, d)
+
+    first, second, weights = pair_weights(depth, decay, scale=irw_scale, offset=irw_offset,
+                                          weighting=weighting, device=z_s.device)  # (P,)
+    pair_kl = kl_from_logits(pair_logits(t_top, first, second),
+                             pair_logits(s_top, first, second))                  # (B, P)
+    topd_kl = kl_from_logits(t_top, s_top)                                       # (B,)
+    local_per_sample = (pair_kl @ weights + topd_kl) / (num_pairs(depth) + 1)    # (B,)
+
+    if depth < num_classes:
+        rest = remaining_classes(top, num_classes)                               # (B, C-d)
+        rntk_kl = kl_from_logits(z_t.gather(1, rest), z_s.gather(1, rest))       # (B,)
+    else:
+        rntk_kl = z_s.new_zeros(batch)
+
+    scale = temperature ** 2
+    return LDRRLDTerms(local=scale * local_per_sample.mean(), rntk=scale * rntk_kl.mean(),
+                       pair_kl=pair_kl, topd_kl=topd_kl, rntk_kl=rntk_kl, pair_weights=weights,
+                       top_classes=top, temperature=temperature)
+
+
+class LDRRLDLoss(DistillationLoss):
+    """``ce_weight * CE(z_s, y) + alpha * L_local + beta * L_rntk``, the full LDRRLD objective.
+
+    Defaults are the authors' CIFAR-100 settings. After a call, :attr:`last_terms` holds
+    ``ce``, ``local``, ``rntk`` and ``loss`` and :attr:`last_details` the full :class:`LDRRLDTerms`.
+    """
+
+    def __init__(self, depth: int = 7, temperature: float = 4.0, decay: float = 0.05,
+                 alpha: float = 10.5, beta: float = 7.0, ce_weight: float = 1.0,
+                 rank_by: str = "student", irw_scale: float = 2.0, irw_offset: float = 1.5,
+                 weighting: str = "adw", validate: bool = True) -> None:
+        super().__init__()
+        _check_hparams(depth, None, temperature, decay, irw_scale, irw_offset, weighting, rank_by)
+        self.depth, self.temperature, self.decay = depth, temperature, decay
+        self.alpha, self.beta, self.ce_weight = alpha, beta, ce_weight
+        self.rank_by, self.irw_scale, self.irw_offset = rank_by, irw_scale, irw_offset
+        self.weighting, self.validate = weighting, validate
+        self.last_details: LDRRLDTerms | None = None
+
+    def hparams(self) -> dict[str, object]:
+        return {"depth": self.depth, "temperature": self.temperature, "decay": self.decay,
+                "alpha": self.alpha, "beta": self.beta, "ce_weight": self.ce_weight,
+                "rank_by": self.rank_by, "irw_scale": self.irw_scale,
+                "irw_offset": self.irw_offset, "weighting": self.weighting}
+
+    def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
+        terms = ldrrld_loss(student_logits, teacher_logits, depth=self.depth,
+                            temperature=self.temperature, decay=self.decay,
+                            irw_scale=self.irw_scale, irw_offset=self.irw_offset,
+                            weighting=self.weighting, rank_by=self.rank_by, validate=self.validate)
+        if self.validate:
+            check_target(target, student_logits.shape[0], student_logits.shape[1])
+        ce = cross_entropy(student_logits, target)
+        self.last_details = terms
+        total = self.ce_weight * ce + terms.total(self.alpha, self.beta)
+        return self._record(total, ce=ce, local=terms.local, rntk=terms.rntk)

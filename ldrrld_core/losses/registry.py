@@ -1,0 +1,61 @@
+"""Losses by name, for the trainer and the CLI: the trainer never names a method itself."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from typing import Callable
+
+from .base import CrossEntropyLoss, DistillationLoss
+from .dkd import DKDLoss
+from .kd import KDLoss
+from .ldrrld import LDRRLDLoss
+
+__all__ = ["LOSSES", "register_loss", "create_loss", "list_losses"]
+
+LossFactory = Callable[..., DistillationLoss]
+
+#: Name -> factory. Each factory takes the loss's hyperparameters as keyword arguments.
+LOSSES: dict[str, LossFactory] = {}
+
+
+def register_loss(name: str, factory: LossFactory, description: str = "", **defaults: object) -> None:
+    """Register ``factory`` under ``name``; ``defaults`` preset some of its keyword arguments."""
+    if name in LOSSES:
+        raise ValueError(f"a loss named {name!r} is already registered")
+    built = functools.partial(factory, **defaults) if defaults else factory
+    built.description = description or (factory.__doc__ or "").strip().splitlines()[0]  # type: ignore[attr-defined]
+    LOSSES[name] = built
+
+
+def list_losses() -> list[str]:
+    """The registered loss names, sorted."""
+    return sorted(LOSSES)
+
+
+def create_loss(name: str, **hparams: object) -> DistillationLoss:
+    """Build the loss registered as ``name``; ``hparams`` override its defaults.
+
+    >>> create_loss("ldrrld", depth=5).depth
+    5
+    """
+    if name not in LOSSES:
+        close = difflib.get_close_matches(name, LOSSES, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown loss {name!r}.{hint} Available: {', '.join(list_losses())}")
+    try:
+        return LOSSES[name](**hparams)
+    except TypeError as err:  # an unknown keyword: say which loss and what it takes
+        raise ValueError(f"loss {name!r} does not accept these settings {sorted(hparams)}: {err}") from None
+
+
+register_loss("ce", CrossEntropyLoss, "cross-entropy only: the student trained alone")
+register_loss("kd", KDLoss, "Hinton KD: CE + KL of the softened distributions")
+register_loss("dkd", DKDLoss, "Decoupled KD: target (TCKD) and non-target (NCKD) parts")
+register_loss("ldrrld", LDRRLDLoss, "LDRRLD: dense top-d pairs with ADW + remaining non-targets")
+register_loss("ldrrld-no-adw", LDRRLDLoss, "LDRRLD ablation: every pair weight 1", weighting="uniform")
+register_loss("ldrrld-irw", LDRRLDLoss, "LDRRLD ablation: IRW only (no ERD)", weighting="irw")
+register_loss("ldrrld-erd", LDRRLDLoss, "LDRRLD ablation: ERD only (no IRW)", weighting="erd")
+register_loss("ldrrld-no-rntk", LDRRLDLoss, "LDRRLD ablation: no remaining-class term", beta=0.0)
+register_loss("ldrrld-teacher-rank", LDRRLDLoss, "LDRRLD ablation: the teacher ranks the classes",
+              rank_by="teacher")

@@ -1,0 +1,158 @@
+"""The vocabulary of LDRRLD: ranked classes, rank pairs, their weights and local distributions.
+
+Everything here is a small pure function of tensors. The loss (``ldrrld_core.losses``) and the
+pictures (``ldrrld_viz``) both speak this vocabulary, so it lives once.
+
+Conventions used throughout:
+
+* ``B`` is the batch size, ``C`` the number of classes, ``d`` the depth (how many top-ranked
+  classes are decoupled) and ``P = d (d - 1) / 2`` the number of rank pairs.
+* Ranks are 1-based in formulas (rank 1 is the largest logit) and 0-based as tensor positions:
+  position ``p`` in a top-``d`` tensor holds the class of rank ``p + 1``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "WEIGHTINGS",
+    "adw_weights",
+    "erd",
+    "irw",
+    "kl_from_logits",
+    "num_pairs",
+    "pair_logits",
+    "pair_weights",
+    "rank_pairs",
+    "remaining_classes",
+    "top_classes",
+]
+
+#: The pair weightings the loss understands: the paper's ADW (IRW x ERD), each factor alone, and
+#: ``"uniform"`` (every pair weight 1), the "without ADW" ablation of the paper.
+WEIGHTINGS = ("adw", "irw", "erd", "uniform")
+
+
+def num_pairs(depth: int) -> int:
+    """Number of rank pairs ``i < j`` among ``depth`` ranks: ``d (d - 1) / 2``."""
+    return depth * (depth - 1) // 2
+
+
+def rank_pairs(depth: int, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+    """All rank pairs ``i < j`` of a depth, as 0-based positions in row-major order.
+
+    Returns ``(first, second)``, two ``(P,)`` long tensors: pair ``p`` compares the class at
+    position ``first[p]`` with the class at ``second[p]`` (ranks ``first[p] + 1`` and
+    ``second[p] + 1``). For ``depth=3``: ``(0, 1), (0, 2), (1, 2)``.
+    """
+    first, second = torch.triu_indices(depth, depth, offset=1, device=device)
+    return first, second
+
+
+def irw(rank_i: Tensor, rank_j: Tensor, scale: float = 2.0, offset: float = 1.5) -> Tensor:
+    """Inverse Rank Weighting ``a / (c + |i - j|)`` of 1-based ranks: close ranks weigh more."""
+    return scale / (offset + (rank_i - rank_j).abs())
+
+
+def erd(rank_i: Tensor, rank_j: Tensor, decay: float = 0.05) -> Tensor:
+    """Exponential Rank Decay ``exp(-gamma (i + j))`` of 1-based ranks: top ranks weigh more."""
+    return torch.exp(-decay * (rank_i + rank_j))
+
+
+def _weight_of_ranks(rank_i: Tensor, rank_j: Tensor, weighting: str, decay: float,
+                     scale: float, offset: float) -> Tensor:
+    if weighting == "adw":
+        return irw(rank_i, rank_j, scale, offset) * erd(rank_i, rank_j, decay)
+    if weighting == "irw":
+        return irw(rank_i, rank_j, scale, offset)
+    if weighting == "erd":
+        return erd(rank_i, rank_j, decay)
+    if weighting == "uniform":
+        return torch.ones_like(rank_i)
+    raise ValueError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+
+
+def adw_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, offset: float = 1.5,
+                weighting: str = "adw", dtype: torch.dtype = torch.float32,
+                device: torch.device | str | None = None) -> Tensor:
+    """The Adaptive Decay Weight of every rank pair as a ``(d, d)`` matrix.
+
+    ``W[p, q]`` is the weight of the pair of ranks ``p + 1`` and ``q + 1``: symmetric, with a
+    zero diagonal (a class is never paired with itself). ``weighting`` picks the ablations
+    (``"irw"``, ``"erd"`` or ``"uniform"``) instead of the full ``IRW x ERD``.
+    """
+    ranks = torch.arange(1, depth + 1, dtype=torch.float64, device=device)
+    weights = _weight_of_ranks(ranks[:, None], ranks[None, :], weighting, decay, scale, offset)
+    weights = weights * (1 - torch.eye(depth, dtype=torch.float64, device=device))
+    return weights.to(dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_pair_weights(depth: int, decay: float, scale: float, offset: float, weighting: str,
+                         device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    first, second = rank_pairs(depth, device=device)
+    weights = adw_weights(depth, decay, scale=scale, offset=offset, weighting=weighting,
+                          device=device)[first, second]
+    return first, second, weights
+
+
+def pair_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, offset: float = 1.5,
+                 weighting: str = "adw", device: torch.device | str | None = None
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+    """Rank pairs with their weights, ``(first, second, weight)``, each of shape ``(P,)``.
+
+    The same pairs as :func:`rank_pairs`, with ``weight[p] = adw_weights(...)[first[p], second[p]]``.
+    Cached per device: the loss calls this on every step. Treat the tensors as read-only.
+    """
+    device = torch.device(device if device is not None else "cpu")
+    return _cached_pair_weights(depth, float(decay), float(scale), float(offset), weighting, device)
+
+
+def top_classes(rank_logits: Tensor, depth: int) -> Tensor:
+    """Indices of the ``depth`` largest logits per sample, largest first: ``(B, C) -> (B, d)``.
+
+    The ranking is a discrete choice and carries no gradient.
+    """
+    return rank_logits.detach().topk(depth, dim=1, sorted=True).indices
+
+
+def remaining_classes(top: Tensor, num_classes: int) -> Tensor:
+    """The classes *outside* each row of ``top``, in increasing class order: ``(B, d) -> (B, C - d)``.
+
+    This is how the loss restricts a softmax to a subset of classes without masking logits
+    with a large negative number: it gathers exactly the classes it needs. Works without a
+    host synchronisation (no ``nonzero``), so it is safe inside a CUDA step.
+    """
+    batch, depth = top.shape
+    is_top = torch.zeros(batch, num_classes, dtype=torch.bool, device=top.device)
+    is_top.scatter_(1, top, True)
+    # Slot of each remaining class among the remaining ones; top classes go to a spare slot.
+    slot = torch.where(is_top, num_classes - depth, (~is_top).cumsum(1) - 1)
+    classes = torch.arange(num_classes, device=top.device).expand(batch, num_classes)
+    remaining = torch.empty(batch, num_classes - depth + 1, dtype=torch.long, device=top.device)
+    return remaining.scatter_(1, slot, classes)[:, : num_classes - depth]
+
+
+def pair_logits(top_logits: Tensor, first: Tensor, second: Tensor) -> Tensor:
+    """Logits of every rank pair as two-class problems: ``(B, d) -> (B, P, 2)``.
+
+    ``out[b, p] = [top_logits[b, first[p]], top_logits[b, second[p]]]``; a softmax over the last
+    axis is the pair's local distribution (equal to ``sigmoid`` of the logit difference).
+    """
+    return torch.stack((top_logits[:, first], top_logits[:, second]), dim=-1)
+
+
+def kl_from_logits(teacher_logits: Tensor, student_logits: Tensor, dim: int = -1) -> Tensor:
+    """``KL(softmax(teacher) || softmax(student))`` along ``dim``, the axis summed out.
+
+    Shapes: two tensors ``(..., K, ...)`` -> ``(...)``. Computed in log space, so classes whose
+    teacher probability underflows to 0 contribute exactly 0 (``0 log 0 = 0``).
+    """
+    log_p_teacher = F.log_softmax(teacher_logits, dim=dim)
+    log_p_student = F.log_softmax(student_logits, dim=dim)
+    return (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim)
