@@ -1,0 +1,41 @@
+"""One call at the top of every notebook: seeds, determinism, plot settings and the run mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ldrrld_core.runtime import default_device, fast_mode, seed_everything, set_deterministic
+
+__all__ = ["NotebookSettings", "setup"]
+
+
+@dataclass(frozen=True)
+class NotebookSettings:
+    """What a notebook needs to know about this session."""
+
+    fast: bool            #: small CI-sized settings (LDRRLD_FAST=1, or no GPU)
+    device: torch.device  #: where to train
+    seed: int
+
+    def __repr__(self) -> str:
+        mode = "fast (CI-sized)" if self.fast else "full"
+        return f"NotebookSettings(mode={mode}, device={self.device.type}, seed={self.seed})"
+
+
+def setup(seed: int = 0) -> NotebookSettings:
+    """Seed everything, switch on deterministic kernels, pin the plot renderers.
+
+    Plotly renders as a MIME bundle (JupyterLab shows it; tests ignore its JSON), matplotlib
+    inline at a modest resolution so committed outputs stay small.
+    """
+    import matplotlib as mpl
+    import plotly.io as pio
+
+    seed_everything(seed)
+    set_deterministic(True)
+    pio.renderers.default = "plotly_mimetype"
+    mpl.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6.4, 3.6),
+                         "axes.spines.top": False, "axes.spines.right": False})
+    return NotebookSettings(fast=fast_mode(), device=default_device(), seed=seed)
