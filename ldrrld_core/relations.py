@@ -31,6 +31,7 @@ __all__ = [
     "rank_pairs",
     "remaining_classes",
     "top_classes",
+    "upcast",
 ]
 
 #: The pair weightings the loss understands: the paper's ADW (IRW x ERD), each factor alone, and
@@ -94,23 +95,33 @@ def adw_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, offset: 
 
 @functools.lru_cache(maxsize=64)
 def _cached_pair_weights(depth: int, decay: float, scale: float, offset: float, weighting: str,
-                         device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+                         dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     first, second = rank_pairs(depth, device=device)
     weights = adw_weights(depth, decay, scale=scale, offset=offset, weighting=weighting,
-                          device=device)[first, second]
+                          dtype=dtype, device=device)[first, second]
     return first, second, weights
 
 
 def pair_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, offset: float = 1.5,
-                 weighting: str = "adw", device: torch.device | str | None = None
-                 ) -> tuple[Tensor, Tensor, Tensor]:
+                 weighting: str = "adw", dtype: torch.dtype = torch.float32,
+                 device: torch.device | str | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Rank pairs with their weights, ``(first, second, weight)``, each of shape ``(P,)``.
 
     The same pairs as :func:`rank_pairs`, with ``weight[p] = adw_weights(...)[first[p], second[p]]``.
     Cached per device: the loss calls this on every step. Treat the tensors as read-only.
     """
     device = torch.device(device if device is not None else "cpu")
-    return _cached_pair_weights(depth, float(decay), float(scale), float(offset), weighting, device)
+    return _cached_pair_weights(depth, float(decay), float(scale), float(offset), weighting, dtype,
+                                device)
+
+
+def upcast(logits: Tensor) -> Tensor:
+    """Logits in the precision the losses compute in: float32, or float64 if given float64.
+
+    Half-precision logits (float16, bfloat16, e.g. from autocast) are widened so softmaxes and
+    sums never overflow or lose the small probabilities of low-ranked classes.
+    """
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
 def top_classes(rank_logits: Tensor, depth: int) -> Tensor:

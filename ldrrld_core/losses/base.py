@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..relations import upcast
+
 __all__ = ["DistillationLoss", "CrossEntropyLoss"]
 
 
@@ -40,8 +42,8 @@ class DistillationLoss(nn.Module):
 
 
 def cross_entropy(student_logits: Tensor, target: Tensor) -> Tensor:
-    """Mean cross-entropy, computed in float32 whatever the logits' precision. ``(B, C), (B,) -> ()``."""
-    return F.cross_entropy(student_logits.float(), target)
+    """Mean cross-entropy, computed in at least float32. ``(B, C), (B,) -> ()``."""
+    return F.cross_entropy(upcast(student_logits), target)
 
 
 class CrossEntropyLoss(DistillationLoss):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..relations import kl_from_logits, remaining_classes
+from ..relations import kl_from_logits, remaining_classes, upcast
 from .base import DistillationLoss, cross_entropy
 from .checks import check_logit_pair, check_non_negative, check_positive, check_target
 
@@ -19,7 +19,7 @@ __all__ = ["dkd_terms", "dkd_loss", "DKDLoss"]
 
 def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
               temperature: float = 4.0, *, validate: bool = True) -> tuple[Tensor, Tensor]:
-    """The two DKD terms ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL (float32 scalars).
+    """The two DKD terms ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL (scalars, at least float32).
 
     Shapes: ``(B, C), (B, C), (B,)``. The non-target softmax is taken over the ``C - 1``
     gathered non-target logits (no masking with large negative numbers).
@@ -31,8 +31,8 @@ def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
     num_classes = student_logits.shape[1]
     if num_classes < 2:
         raise ValueError("DKD needs at least 2 classes (a target and a non-target)")
-    z_s = student_logits.float() / temperature
-    z_t = teacher_logits.float() / temperature
+    z_s = upcast(student_logits) / temperature
+    z_t = upcast(teacher_logits) / temperature
     others = remaining_classes(target[:, None], num_classes)            # (B, C-1)
     s_others, t_others = z_s.gather(1, others), z_t.gather(1, others)    # (B, C-1)
     # Binary "target vs. rest" logits: softmax([z_y, logsumexp(rest)]) = [p_y, 1 - p_y].

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..relations import kl_from_logits
+from ..relations import kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
 from .checks import check_logit_pair, check_positive, check_target
 
@@ -22,13 +22,13 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float =
         validate: check shapes and finiteness first (reads one value back from the device).
 
     Returns:
-        A float32 scalar tensor.
+        A float32 scalar tensor (float64 for float64 logits).
     """
     check_positive("temperature", temperature)
     if validate:
         check_logit_pair(student_logits, teacher_logits)
-    z_s = student_logits.float() / temperature
-    z_t = teacher_logits.float() / temperature
+    z_s = upcast(student_logits) / temperature
+    z_t = upcast(teacher_logits) / temperature
     return temperature ** 2 * kl_from_logits(z_t, z_s).mean()
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from ..relations import (WEIGHTINGS, kl_from_logits, num_pairs, pair_logits, pair_weights,
-                         remaining_classes, top_classes)
+                         remaining_classes, top_classes, upcast)
 from .base import DistillationLoss, cross_entropy
 from .checks import check_depth, check_logit_pair, check_non_negative, check_positive, check_target
 
@@ -25,7 +25,8 @@ RANK_SOURCES = ("student", "teacher")
 
 @dataclass(frozen=True)
 class LDRRLDTerms:
-    """Everything :func:`ldrrld_loss` computed. Scalars are float32 and carry gradients.
+    """Everything :func:`ldrrld_loss` computed. Scalars are float32 (float64 for float64 logits) and carry
+    gradients.
 
     Attributes:
         local: ``()`` the local term, ``T^2 / B * sum_b [sum_p w_p KL_p + KL_topd] / (P + 1)``.
@@ -87,20 +88,22 @@ def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 
         validate: check shapes and finiteness first (reads one value back from the device).
 
     Returns:
-        :class:`LDRRLDTerms`; the reductions run in float32 whatever the input precision.
+        :class:`LDRRLDTerms`; everything is computed in float32 (float64 for float64 input),
+        whatever the input precision.
     """
     if validate:
         check_logit_pair(student_logits, teacher_logits)
     batch, num_classes = student_logits.shape
     _check_hparams(depth, num_classes, temperature, decay, irw_scale, irw_offset, weighting, rank_by)
 
-    z_s = student_logits.float() / temperature                                   # (B, C)
-    z_t = teacher_logits.float() / temperature                                   # (B, C)
+    z_s = upcast(student_logits) / temperature                                   # (B, C)
+    z_t = upcast(teacher_logits) / temperature                                   # (B, C)
     top = top_classes(student_logits if rank_by == "student" else teacher_logits, depth)  # (B, d)
     s_top, t_top = z_s.gather(1, top), z_t.gather(1, top)                        # (B, d)
 
     first, second, weights = pair_weights(depth, decay, scale=irw_scale, offset=irw_offset,
-                                          weighting=weighting, device=z_s.device)  # (P,)
+                                          weighting=weighting, dtype=z_s.dtype,
+                                          device=z_s.device)                 # (P,)
     pair_kl = kl_from_logits(pair_logits(t_top, first, second),
                              pair_logits(s_top, first, second))                  # (B, P)
     topd_kl = kl_from_logits(t_top, s_top)                                       # (B,)
