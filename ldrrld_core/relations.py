@@ -22,6 +22,8 @@ from torch import Tensor
 __all__ = [
     "WEIGHTINGS",
     "adw_weights",
+    "binary_kl_from_gaps",
+    "class_mask",
     "erd",
     "irw",
     "kl_from_logits",
@@ -135,13 +137,10 @@ def top_classes(rank_logits: Tensor, depth: int) -> Tensor:
 def remaining_classes(top: Tensor, num_classes: int) -> Tensor:
     """The classes *outside* each row of ``top``, in increasing class order: ``(B, d) -> (B, C - d)``.
 
-    This is how the loss restricts a softmax to a subset of classes without masking logits
-    with a large negative number: it gathers exactly the classes it needs. Works without a
-    host synchronisation (no ``nonzero``), so it is safe inside a CUDA step.
+    Works without a host synchronisation (no ``nonzero``), so it is safe inside a CUDA step.
     """
     batch, depth = top.shape
-    is_top = torch.zeros(batch, num_classes, dtype=torch.bool, device=top.device)
-    is_top.scatter_(1, top, True)
+    is_top = class_mask(top, num_classes)
     # Slot of each remaining class among the remaining ones; top classes go to a spare slot.
     slot = torch.where(is_top, num_classes - depth, (~is_top).cumsum(1) - 1)
     classes = torch.arange(num_classes, device=top.device).expand(batch, num_classes)
@@ -158,12 +157,46 @@ def pair_logits(top_logits: Tensor, first: Tensor, second: Tensor) -> Tensor:
     return torch.stack((top_logits[:, first], top_logits[:, second]), dim=-1)
 
 
-def kl_from_logits(teacher_logits: Tensor, student_logits: Tensor, dim: int = -1) -> Tensor:
+def kl_from_logits(teacher_logits: Tensor, student_logits: Tensor, dim: int = -1,
+                   exclude: Tensor | None = None) -> Tensor:
     """``KL(softmax(teacher) || softmax(student))`` along ``dim``, the axis summed out.
 
     Shapes: two tensors ``(..., K, ...)`` -> ``(...)``. Computed in log space, so classes whose
     teacher probability underflows to 0 contribute exactly 0 (``0 log 0 = 0``).
+
+    ``exclude``, a bool tensor shaped like the logits, leaves classes out of *both* softmaxes:
+    the result is the KL of the distributions restricted to the other classes, exactly (the
+    excluded logits become ``-inf``, and their log-probabilities are zeroed before use so that
+    neither the value nor the gradient sees ``-inf - (-inf)``). At least one class per row must
+    remain.
     """
-    log_p_teacher = F.log_softmax(teacher_logits, dim=dim)
-    log_p_student = F.log_softmax(student_logits, dim=dim)
+    if exclude is None:
+        log_p_teacher = F.log_softmax(teacher_logits, dim=dim)
+        log_p_student = F.log_softmax(student_logits, dim=dim)
+    else:
+        minus_inf = float("-inf")
+        log_p_teacher = F.log_softmax(teacher_logits.masked_fill(exclude, minus_inf), dim=dim)
+        log_p_student = F.log_softmax(student_logits.masked_fill(exclude, minus_inf), dim=dim)
+        # Excluded classes: both log-probabilities 0, so p (log p - log q) = 1 * 0 = 0 there.
+        log_p_teacher = log_p_teacher.masked_fill(exclude, 0.0)
+        log_p_student = log_p_student.masked_fill(exclude, 0.0)
     return (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim)
+
+
+def binary_kl_from_gaps(teacher_gap: Tensor, student_gap: Tensor) -> Tensor:
+    """KL between two-class distributions given by logit gaps, elementwise.
+
+    A pair of logits ``(u, v)`` defines ``p = softmax([u, v]) = [sigmoid(u - v), sigmoid(v - u)]``,
+    so only the gap ``u - v`` matters. With teacher gap ``g_t`` and student gap ``g_s``::
+
+        KL = sigmoid(g_t) (g_t - g_s) - softplus(g_t) + softplus(g_s)
+
+    the same value as :func:`kl_from_logits` on the stacked pairs, in three elementwise steps.
+    """
+    return torch.sigmoid(teacher_gap) * (teacher_gap - student_gap) - F.softplus(teacher_gap) + F.softplus(student_gap)
+
+
+def class_mask(classes: Tensor, num_classes: int) -> Tensor:
+    """``(B, k)`` class indices -> ``(B, C)`` bool mask, True at those classes."""
+    mask = torch.zeros(classes.shape[0], num_classes, dtype=torch.bool, device=classes.device)
+    return mask.scatter_(1, classes, True)

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from ldrrld_core.relations import (adw_weights, erd, irw, kl_from_logits, num_pairs, pair_logits,
+from ldrrld_core.relations import (adw_weights, binary_kl_from_gaps, class_mask, erd, irw,
+                                   kl_from_logits, num_pairs, pair_logits,
                                    pair_weights, rank_pairs, remaining_classes, top_classes, upcast)
 
 
@@ -98,3 +99,34 @@ def test_upcast_widens_half_and_keeps_double():
     assert upcast(torch.zeros(1, dtype=torch.bfloat16)).dtype == torch.float32
     assert upcast(torch.zeros(1, dtype=torch.float16)).dtype == torch.float32
     assert upcast(torch.zeros(1, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_binary_kl_from_gaps_equals_two_class_kl():
+    g = torch.Generator().manual_seed(0)
+    t, s = 5 * torch.randn(50, 2, generator=g, dtype=torch.float64), 5 * torch.randn(50, 2, generator=g, dtype=torch.float64)
+    by_gap = binary_kl_from_gaps(t[:, 0] - t[:, 1], s[:, 0] - s[:, 1])
+    torch.testing.assert_close(by_gap, kl_from_logits(t, s), rtol=1e-12, atol=1e-14)
+    # stable for huge gaps in float32
+    huge = binary_kl_from_gaps(torch.tensor([80.0, -80.0]), torch.tensor([-80.0, 80.0]))
+    assert torch.isfinite(huge).all() and huge[0].item() == pytest.approx(160.0, rel=1e-5)
+
+
+def test_kl_with_excluded_classes_equals_kl_of_the_kept_columns():
+    g = torch.Generator().manual_seed(1)
+    t = torch.randn(4, 9, generator=g, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(4, 9, generator=g, dtype=torch.float64, requires_grad=True)
+    top = torch.tensor([[0, 3], [8, 1], [2, 4], [5, 6]])
+    rest = remaining_classes(top, 9)
+    masked = kl_from_logits(t, s, exclude=class_mask(top, 9))
+    gathered = kl_from_logits(t.gather(1, rest), s.gather(1, rest))
+    torch.testing.assert_close(masked, gathered, rtol=1e-12, atol=1e-14)
+    grads_masked = torch.autograd.grad(masked.sum(), (t, s))
+    grads_gathered = torch.autograd.grad(gathered.sum(), (t, s))
+    for a, b in zip(grads_masked, grads_gathered):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_class_mask_marks_exactly_the_given_classes():
+    mask = class_mask(torch.tensor([[2, 0], [1, 1]]), 4)
+    assert mask.tolist() == [[True, False, True, False], [False, True, False, False]]

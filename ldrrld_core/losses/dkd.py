@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..relations import kl_from_logits, remaining_classes, upcast
+from ..relations import class_mask, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
 from .checks import check_logit_pair, check_non_negative, check_positive, check_target
 
@@ -21,8 +21,8 @@ def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
               temperature: float = 4.0, *, validate: bool = True) -> tuple[Tensor, Tensor]:
     """The two DKD terms ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL (scalars, at least float32).
 
-    Shapes: ``(B, C), (B, C), (B,)``. The non-target softmax is taken over the ``C - 1``
-    gathered non-target logits (no masking with large negative numbers).
+    Shapes: ``(B, C), (B, C), (B,)``. The non-target softmax leaves the target class out
+    exactly (see ``kl_from_logits(exclude=...)``), not with a large negative mask.
     """
     check_positive("temperature", temperature)
     if validate:
@@ -33,13 +33,15 @@ def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
         raise ValueError("DKD needs at least 2 classes (a target and a non-target)")
     z_s = upcast(student_logits) / temperature
     z_t = upcast(teacher_logits) / temperature
-    others = remaining_classes(target[:, None], num_classes)            # (B, C-1)
-    s_others, t_others = z_s.gather(1, others), z_t.gather(1, others)    # (B, C-1)
-    # Binary "target vs. rest" logits: softmax([z_y, logsumexp(rest)]) = [p_y, 1 - p_y].
-    s_binary = torch.stack((z_s.gather(1, target[:, None])[:, 0], s_others.logsumexp(1)), dim=1)
-    t_binary = torch.stack((z_t.gather(1, target[:, None])[:, 0], t_others.logsumexp(1)), dim=1)
-    tckd = temperature ** 2 * kl_from_logits(t_binary, s_binary).mean()
-    nckd = temperature ** 2 * kl_from_logits(t_others, s_others).mean()
+    is_target = class_mask(target[:, None], num_classes)                # (B, C)
+
+    def target_vs_rest(z: Tensor) -> Tensor:
+        """Binary logits ``[z_y, logsumexp(z_others)]``: their softmax is ``[p_y, 1 - p_y]``. (B, 2)"""
+        others = z.masked_fill(is_target, float("-inf")).logsumexp(1)
+        return torch.stack((z.gather(1, target[:, None])[:, 0], others), dim=1)
+
+    tckd = temperature ** 2 * kl_from_logits(target_vs_rest(z_t), target_vs_rest(z_s)).mean()
+    nckd = temperature ** 2 * kl_from_logits(z_t, z_s, exclude=is_target).mean()
     return tckd, nckd
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from ..relations import (WEIGHTINGS, kl_from_logits, num_pairs, pair_logits, pair_weights,
-                         remaining_classes, top_classes, upcast)
+from ..relations import (WEIGHTINGS, binary_kl_from_gaps, class_mask, kl_from_logits, num_pairs,
+                         pair_weights, top_classes, upcast)
 from .base import DistillationLoss, cross_entropy
 from .checks import check_depth, check_logit_pair, check_non_negative, check_positive, check_target
 
@@ -104,14 +104,14 @@ def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 
     first, second, weights = pair_weights(depth, decay, scale=irw_scale, offset=irw_offset,
                                           weighting=weighting, dtype=z_s.dtype,
                                           device=z_s.device)                 # (P,)
-    pair_kl = kl_from_logits(pair_logits(t_top, first, second),
-                             pair_logits(s_top, first, second))                  # (B, P)
+    # Each pair's two-class softmax depends only on the logit gap between its two classes.
+    pair_kl = binary_kl_from_gaps(t_top[:, first] - t_top[:, second],
+                                  s_top[:, first] - s_top[:, second])            # (B, P)
     topd_kl = kl_from_logits(t_top, s_top)                                       # (B,)
     local_per_sample = (pair_kl @ weights + topd_kl) / (num_pairs(depth) + 1)    # (B,)
 
     if depth < num_classes:
-        rest = remaining_classes(top, num_classes)                               # (B, C-d)
-        rntk_kl = kl_from_logits(z_t.gather(1, rest), z_s.gather(1, rest))       # (B,)
+        rntk_kl = kl_from_logits(z_t, z_s, exclude=class_mask(top, num_classes))  # (B,)
     else:
         rntk_kl = z_s.new_zeros(batch)
 
