@@ -1,0 +1,293 @@
+"""The numbers behind the pictures, each against an independent, obviously-correct form."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from ldrrld_core import analysis
+from ldrrld_core.losses import ldrrld_loss
+from naive import masked_kl, naive_ldrrld, pair_weight
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def logits(*shape, seed=0, spread=3.0, device="cpu"):
+    return (torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+            * spread).to(device)
+
+
+# ------------------------------------------------------------------------------------- weights
+
+
+@pytest.mark.parametrize("depth,decay", [(2, 0.05), (7, 0.05), (10, 0.3), (5, 0.0)])
+def test_weight_maps_follow_the_formulas(depth, decay):
+    maps = analysis.weight_maps(depth, decay, scale=2.5, offset=1.0)
+    for i in range(depth):
+        for j in range(depth):
+            if i == j:
+                assert maps.irw[i, j] == maps.erd[i, j] == maps.adw[i, j] == 0
+                continue
+            for name in ("irw", "erd", "adw"):
+                expected = pair_weight(i + 1, j + 1, name, decay, 2.5, 1.0)
+                assert getattr(maps, name)[i, j].item() == pytest.approx(expected, rel=1e-12)
+    for name in ("irw", "erd", "adw"):
+        assert torch.equal(getattr(maps, name), getattr(maps, name).T)
+
+
+def test_weight_share_is_each_pairs_part_of_the_local_term():
+    maps = analysis.weight_maps(7, 0.05)
+    assert maps.share.sum().item() + maps.topd_share == pytest.approx(1.0, abs=1e-12)
+    # With every pair KL and the top-d KL equal to k, the local term of a sample is
+    # T^2 k (sum w + 1) / (P + 1), and a pair carries w_p / (sum w + 1) of it.
+    weights = [pair_weight(i, j, "adw", 0.05, 2.0, 1.5) for i in range(1, 8) for j in range(i + 1, 8)]
+    assert maps.share.tolist() == pytest.approx([w / (sum(weights) + 1) for w in weights], rel=1e-12)
+
+
+def test_weight_curves_over_rank_distance():
+    maps = analysis.weight_maps(6, 0.1)
+    curves = maps.by_distance()
+    assert curves.shape == (5, 5)
+    for i in range(1, 6):
+        for k in range(1, 6):
+            value = curves[i - 1, k - 1].item()
+            if i + k > 6:
+                assert math.isnan(value)
+            else:
+                assert value == pytest.approx(pair_weight(i, i + k, "adw", 0.1, 2.0, 1.5), rel=1e-12)
+    assert maps.irw_by_distance().tolist() == pytest.approx([2.0 / (1.5 + k) for k in range(1, 6)])
+
+
+def test_weight_maps_reject_a_bad_depth():
+    with pytest.raises(ValueError, match="depth must be an integer >= 2"):
+        analysis.weight_maps(1)
+
+
+def test_pair_matrix_round_trip():
+    values = torch.arange(1.0, 11.0)
+    grid = analysis.pair_matrix(values, 5, diagonal=math.nan)
+    first, second = torch.triu_indices(5, 5, offset=1)
+    assert torch.equal(grid[first, second], values) and torch.equal(grid[second, first], values)
+    assert grid.diagonal().isnan().all()
+    batched = analysis.pair_matrix(torch.stack([values, -values]), 5)
+    assert batched.shape == (2, 5, 5) and torch.equal(batched[1], -analysis.pair_matrix(values, 5))
+    with pytest.raises(ValueError, match="expected 10 pair values for depth 5"):
+        analysis.pair_matrix(torch.ones(9), 5)
+
+
+# ------------------------------------------------------------------------------------- one sample
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("rank_by", ["student", "teacher"])
+def test_sample_relations_against_the_loss_and_a_naive_form(device, rank_by):
+    student, teacher = logits(12, seed=1, device=device), logits(12, seed=2, device=device)
+    rel = analysis.sample_relations(student, teacher, depth=5, temperature=3.0, decay=0.1, rank_by=rank_by)
+    source = student if rank_by == "student" else teacher
+    top = torch.argsort(source, descending=True)[:5]
+    assert rel.top_classes.tolist() == top.tolist()
+    # The per-pair KL as the naive two-class masked softmax; contributions add up to the loss.
+    first, second = torch.triu_indices(5, 5, offset=1).tolist()
+    for p, (i, j) in enumerate(zip(first, second)):
+        naive = masked_kl(teacher.cpu(), student.cpu(), [top[i].item(), top[j].item()], 3.0)
+        assert rel.pair_kl[p].item() == pytest.approx(naive.item(), rel=1e-9, abs=1e-15)
+    loss = ldrrld_loss(student[None], teacher[None], depth=5, temperature=3.0, decay=0.1, rank_by=rank_by)
+    assert rel.local == pytest.approx(loss.local.item(), rel=1e-12)
+    assert rel.local == pytest.approx(rel.contribution.sum().item() + rel.topd_contribution, rel=1e-12)
+    assert rel.rntk == pytest.approx(loss.rntk.item(), rel=1e-12)
+    if rank_by == "student":
+        ref_local, ref_rntk = naive_ldrrld(student.cpu()[None], teacher.cpu()[None], 5, 3.0, 0.1)
+        assert rel.local == pytest.approx(float(ref_local), rel=1e-9)
+
+
+def test_sample_distributions():
+    student, teacher = logits(10, seed=3), logits(10, seed=4)
+    rel = analysis.sample_relations(student, teacher, depth=4, temperature=2.0)
+    top = rel.top_classes
+    assert torch.allclose(rel.teacher_global, torch.softmax(teacher / 2, 0)[top])
+    assert torch.allclose(rel.student_local, torch.softmax(student[top] / 2, 0))
+    assert rel.student_local.sum().item() == pytest.approx(1.0)
+    assert (rel.student_global <= rel.student_local).all()  # the same classes, a larger denominator
+    for pair in (rel.teacher_pair, rel.student_pair):
+        assert torch.allclose(pair + pair.T, torch.ones(4, 4, dtype=torch.float64))
+        assert torch.allclose(pair.diagonal(), torch.full((4,), 0.5, dtype=torch.float64))
+    i, j = 1, 3
+    two = torch.softmax(torch.stack([teacher[top[i]], teacher[top[j]]]) / 2, 0)
+    assert rel.teacher_pair[i, j].item() == pytest.approx(two[0].item())
+
+
+def test_sample_relations_reject_a_batch():
+    with pytest.raises(ValueError, match="1-D logits"):
+        analysis.sample_relations(logits(2, 10), logits(2, 10))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_logit_gradients(device):
+    student, teacher = logits(10, seed=5, device=device), logits(10, seed=6, device=device)
+    grads = analysis.logit_gradients(student, teacher, 2, temperature=4.0, depth=4)
+    assert list(grads) == ["KD", "DKD", "LDRRLD"]
+    for grad in grads.values():
+        assert grad.shape == (10,) and grad.sum().abs().item() < 1e-10  # shift invariance
+    # KD's gradient in closed form: d(T^2 KL)/dz_s = T (p_s - p_t).
+    expected = 4.0 * (torch.softmax(student / 4, 0) - torch.softmax(teacher / 4, 0))
+    assert torch.allclose(grads["KD"], expected, atol=1e-12)
+    # Without the remaining-class term, LDRRLD leaves every class outside the top-d alone.
+    local_only = analysis.logit_gradients(student, teacher, 2, depth=4, beta=0.0)["LDRRLD"]
+    outside = torch.ones(10, dtype=torch.bool, device=device)
+    outside[torch.argsort(student, descending=True)[:4]] = False
+    assert (local_only[outside] == 0).all() and (local_only[~outside] != 0).any()
+
+
+def test_dkd_gradient_against_finite_differences():
+    from ldrrld_core.losses import dkd_loss
+
+    student, teacher = logits(6, seed=7), logits(6, seed=8)
+    grad = analysis.logit_gradients(student, teacher, 1, depth=4)["DKD"]
+    step = 1e-6
+    for c in range(6):
+        shift = torch.zeros(6, dtype=torch.float64)
+        shift[c] = step
+        label = torch.tensor([1])
+        up = dkd_loss((student + shift)[None], teacher[None], label)
+        down = dkd_loss((student - shift)[None], teacher[None], label)
+        assert grad[c].item() == pytest.approx(((up - down) / (2 * step)).item(), abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------- classes
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_class_mean_logits(device):
+    values, labels = logits(40, 5, seed=9, device=device), torch.arange(40, device=device) % 5
+    means = analysis.class_mean_logits(values, labels)
+    assert means.shape == (5, 5) and means.device.type == device
+    for k in range(5):
+        assert torch.allclose(means[k], values[labels == k].mean(0))
+    with pytest.raises(ValueError, match=r"class\(es\) \[4\] have no samples"):
+        analysis.class_mean_logits(values, labels.clamp(max=3), num_classes=5)
+    with pytest.raises(ValueError, match="labels go up to 4 but num_classes is 3"):
+        analysis.class_mean_logits(values, labels, num_classes=3)
+
+
+def test_logit_correlation_matches_numpy():
+    values = logits(50, 6, seed=10)
+    corr = analysis.logit_correlation(values)
+    assert np.allclose(corr.numpy(), np.corrcoef(values.numpy(), rowvar=False))
+    assert torch.equal(corr, corr.T) and torch.allclose(corr.diagonal(), torch.ones(6, dtype=torch.float64))
+    values[:, 2] = 1.0
+    dead = analysis.logit_correlation(values)
+    assert dead[2].isnan().all() and dead[:, 2].isnan().all() and not dead[0, 1].isnan()
+
+
+def test_matrix_gap():
+    a, b = logits(4, 4, seed=11), logits(4, 4, seed=12)
+    gap = analysis.matrix_gap(a, b)
+    assert np.allclose(gap.gap.numpy(), np.abs(a.numpy() - b.numpy()))
+    assert gap.max == pytest.approx(np.abs(a.numpy() - b.numpy()).max())
+    assert gap.mean == pytest.approx(np.abs(a.numpy() - b.numpy()).mean())
+    with pytest.raises(ValueError, match="differ in shape"):
+        analysis.matrix_gap(a, b[:3])
+
+
+def test_superclass_order_groups_and_keeps_class_order():
+    superclass_of = torch.tensor([2, 0, 1, 0, 2, 1, 0])
+    order = analysis.superclass_order(superclass_of)
+    assert order.tolist() == [1, 3, 6, 2, 5, 0, 4]
+    assert analysis.group_boundaries(superclass_of[order]) == [3, 5]
+
+
+# ------------------------------------------------------------------------------------- features
+
+
+class TinyZooModel(nn.Module):
+    """Shaped like the zoo's models: penultimate features, then a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.head = nn.Linear(3, 4), nn.Linear(4, 2)
+
+    def penultimate(self, x):
+        return torch.relu(self.body(x))
+
+    def get_classifier(self):
+        return self.head
+
+    def forward(self, x):
+        return self.head(self.penultimate(x))
+
+
+def test_collect_outputs_with_and_without_features():
+    torch.manual_seed(0)
+    x, y = torch.randn(10, 3), torch.arange(10) % 2
+    batches = [(x[:4], y[:4]), (x[4:8], y[4:8]), (x[8:], y[8:])]
+    model = TinyZooModel().train()
+    out = analysis.collect_outputs(model, batches)
+    assert model.training, "the model's mode must be restored"
+    assert torch.allclose(out.logits, model(x)) and torch.equal(out.labels, y)
+    assert torch.allclose(out.features, model.penultimate(x))
+    cut = analysis.collect_outputs(model, batches, max_samples=5)
+    assert cut.logits.shape == (5, 2) and cut.features.shape == (5, 4)
+    plain = analysis.collect_outputs(nn.Linear(3, 2), batches)
+    assert plain.features is None and plain.logits.shape == (10, 2)
+    with pytest.raises(ValueError, match="batches are empty"):
+        analysis.collect_outputs(model, [])
+
+
+def test_tsne_is_repeatable_and_copes_with_few_samples():
+    features = logits(30, 8, seed=13)
+    first = analysis.tsne_embedding(features, seed=0)
+    assert first.shape == (30, 2) and torch.equal(first, analysis.tsne_embedding(features, seed=0))
+    assert analysis.tsne_embedding(features[:6]).shape == (6, 2)  # perplexity lowered
+    with pytest.raises(ValueError, match="at least 4 samples"):
+        analysis.tsne_embedding(features[:3])
+
+
+# ------------------------------------------------------------------------------------- fidelity
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fidelity_against_scipy_and_sets(device):
+    teacher = logits(60, 12, seed=14, device=device)
+    student = teacher + logits(60, 12, seed=15, spread=2.0, device=device)
+    fid = analysis.relation_fidelity(teacher, student, depth=6)
+    assert fid.pair_kl.shape == fid.pair_agreement.shape == (15,)
+    for n in range(0, 60, 7):
+        top = torch.argsort(teacher[n], descending=True)[:6]
+        tau = stats.kendalltau(teacher[n, top].cpu(), student[n, top].cpu()).statistic
+        rho = stats.spearmanr(teacher[n, top].cpu(), student[n, top].cpu()).statistic
+        assert fid.kendall[n].item() == pytest.approx(tau)
+        assert fid.spearman[n].item() == pytest.approx(rho)
+        student_top = set(torch.argsort(student[n], descending=True)[:6].tolist())
+        assert fid.topd_overlap[n].item() == pytest.approx(len(student_top & set(top.tolist())) / 6)
+        assert fid.top1_agreement[n].item() == float(student[n].argmax() == teacher[n].argmax())
+    summary = fid.summary()
+    assert summary["kendall_tau"] == pytest.approx(2 * summary["pair_agreement"] - 1)
+    loss = ldrrld_loss(student, teacher, depth=6, rank_by="teacher")
+    assert torch.allclose(fid.pair_kl, loss.pair_kl.mean(0))
+
+
+def test_fidelity_extremes():
+    teacher = logits(20, 8, seed=16)
+    same = analysis.relation_fidelity(teacher, teacher.clone(), depth=5).summary()
+    assert same == {"pair_kl": 0.0, "pair_agreement": 1.0, "kendall_tau": 1.0, "spearman_rho": 1.0,
+                    "topd_overlap": 1.0, "top1_agreement": 1.0}
+    reversed_ = analysis.relation_fidelity(teacher, -teacher, depth=5).summary()
+    assert reversed_["pair_agreement"] == 0.0 and reversed_["kendall_tau"] == -1.0
+    assert reversed_["spearman_rho"] == -1.0
+    tied = analysis.relation_fidelity(teacher, torch.zeros_like(teacher), depth=5).summary()
+    assert tied["pair_agreement"] == 0.5 and tied["kendall_tau"] == 0.0
+    with pytest.raises(ValueError, match="depth must lie in"):
+        analysis.relation_fidelity(teacher, teacher, depth=9)
+
+
+def test_fidelity_table_rows():
+    teacher = logits(20, 8, seed=17)
+    fids = analysis.compare_fidelity(teacher, {"ce": logits(20, 8, seed=18), "kd": teacher * 0.5},
+                                     depth=4)
+    rows = analysis.fidelity_table(fids)
+    assert [row["student"] for row in rows] == ["ce", "kd"]
+    assert rows[1]["pair_agreement"] == 1.0 and rows[0]["pair_agreement"] < 1.0
+    assert set(rows[0]) == {"student", *fids["ce"].summary()}
