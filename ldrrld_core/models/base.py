@@ -1,0 +1,62 @@
+"""The interface every model of the zoo shares: logits from ``forward``, features by name.
+
+Distillation losses only need logits, but analysis (t-SNE of the penultimate features, feature
+maps per stage) needs more. Rather than flags that change what ``forward`` returns, every model
+offers three methods and two attributes:
+
+* ``forward(x) -> (B, num_classes)`` logits, always a single tensor;
+* ``forward_features(x) -> list[Tensor]``: one tensor per stage, ``(B, C_i, H_i, W_i)`` for the
+  convolutional stages, and last the pooled penultimate feature ``(B, feature_dim)``;
+* ``penultimate(x) -> (B, feature_dim)``: the input of the classifier;
+* ``num_classes`` and ``feature_dim``.
+
+A subclass writes ``forward_features`` and ``get_classifier``; ``forward`` and ``penultimate``
+follow from them, so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+__all__ = ["FeatureClassifier"]
+
+
+class FeatureClassifier(nn.Module):
+    """Base class of the zoo: an image classifier whose features can be read without hooks.
+
+    Subclasses call ``super().__init__(num_classes, feature_dim)`` and implement
+    :meth:`forward_features` and :meth:`get_classifier`.
+
+    Attributes:
+        num_classes: number of logits ``forward`` returns.
+        feature_dim: size ``D`` of the pooled penultimate feature.
+        arch: the registry name the model was created under (set by ``create_model``; the class
+            name otherwise).
+    """
+
+    def __init__(self, num_classes: int, feature_dim: int) -> None:
+        super().__init__()
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
+        self.num_classes = int(num_classes)
+        self.feature_dim = int(feature_dim)
+        self.arch = type(self).__name__
+
+    def forward_features(self, x: Tensor) -> list[Tensor]:
+        """Per-stage features of ``x``; the last element is the pooled ``(B, feature_dim)`` one."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward_features(x).")
+
+    def get_classifier(self) -> nn.Module:
+        """The head that maps the penultimate ``(B, feature_dim)`` feature to logits."""
+        raise NotImplementedError(f"{type(self).__name__} must implement get_classifier().")
+
+    def penultimate(self, x: Tensor) -> Tensor:
+        """The pooled penultimate feature ``(B, feature_dim)``: what the classifier sees."""
+        return self.forward_features(x)[-1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(B, num_classes)`` for a batch of inputs ``x``."""
+        return self.get_classifier()(self.penultimate(x))
+
+    def extra_repr(self) -> str:
+        return f"arch={self.arch!r}, num_classes={self.num_classes}, feature_dim={self.feature_dim}"
