@@ -1,0 +1,42 @@
+"""Pictures of relation fidelity: how well each student keeps the teacher's local relations."""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+from ldrrld_core.analysis import RelationFidelity, pair_matrix
+
+from .panels import Heatmap, draw
+
+__all__ = ["MEASURES", "fidelity_heatmaps"]
+
+#: Per-pair measures of :class:`~ldrrld_core.analysis.RelationFidelity` that can be drawn.
+MEASURES = {"pair_agreement": "order agreement", "pair_kl": "mean pair KL"}
+
+
+def fidelity_heatmaps(fidelities: Mapping[str, RelationFidelity], *, measure: str = "pair_agreement",
+                      backend: str = "plotly"):
+    """One ``d x d`` heatmap per student over the teacher's ranks, on one shared colour scale.
+
+    ``measure`` is ``"pair_agreement"`` (fraction of samples where the student orders the
+    teacher's rank-i and rank-j classes as the teacher does; scale 0 to 1) or ``"pair_kl"``
+    (mean two-class KL; scale 0 to the largest shown). Titles give each student's mean Kendall tau.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    if not fidelities:
+        raise ValueError("no students to draw: pass {name: relation_fidelity(...)}")
+    depths = {f.depth for f in fidelities.values()}
+    if len(depths) > 1:
+        raise ValueError(f"the students were measured at different depths {sorted(depths)}; use one depth")
+    depth = depths.pop()
+    values = {name: getattr(f, measure) for name, f in fidelities.items()}
+    top = 1.0 if measure == "pair_agreement" else max(float(v.max()) for v in values.values())
+    ranks = [str(r) for r in range(1, depth + 1)]
+    panels = [Heatmap(pair_matrix(v, depth, diagonal=math.nan), zmin=0.0, zmax=top, x_labels=ranks,
+                      y_labels=ranks, x_title="teacher rank j", y_title="teacher rank i",
+                      title=f"{name}: Kendall tau {float(fidelities[name].kendall.mean()):.3f}")
+              for name, v in values.items()]
+    return draw(panels, title=f"Relation fidelity: {MEASURES[measure]} per rank pair (d = {depth})",
+                backend=backend, cols=min(len(panels), 4))

@@ -1,0 +1,170 @@
+"""What a figure shows, apart from how it is drawn: panels as plain data, and :func:`draw`.
+
+Every picture of the toolkit is a grid of a few kinds of panels (heatmap, lines, bars,
+scatter). A figure function of :mod:`ldrrld_viz` turns analysis numbers into panels; a backend
+(:mod:`.plotly_backend` for interactive figures, :mod:`.matplotlib_backend` for static ones)
+turns panels into a figure. So both backends draw the same numbers, and each picture is
+written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence, Union
+
+import numpy as np
+
+from .colors import palette
+
+__all__ = ["BACKENDS", "Heatmap", "Lines", "Bars", "Points", "Scatter", "Panel", "draw", "as_array"]
+
+#: The drawing libraries: ``"plotly"`` (interactive, the default) and ``"matplotlib"`` (static).
+BACKENDS = ("plotly", "matplotlib")
+
+#: Heatmaps with at most this many rows and columns write their values in the cells.
+ANNOTATE_UP_TO = 12
+#: Axes with more labels than this hide them (hover still names every cell).
+LABELS_UP_TO = 30
+
+
+def as_array(values) -> np.ndarray:
+    """A tensor, list or array as a float64 NumPy array on the host."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """A matrix drawn as coloured cells, row 0 at the top.
+
+    ``zmin``/``zmax`` fix the colour scale (give the same to panels that must be compared);
+    ``colors`` is ``"sequential"`` or ``"diverging"`` (centred on zero when no scale is given);
+    ``boundaries`` are positions where a line separates groups on both axes (superclasses);
+    ``annotate`` writes values in the cells (default: small matrices only).
+    """
+
+    z: np.ndarray
+    title: str = ""
+    x_labels: Sequence[str] | None = None
+    y_labels: Sequence[str] | None = None
+    x_title: str = ""
+    y_title: str = ""
+    zmin: float | None = None
+    zmax: float | None = None
+    colors: str = "sequential"
+    colorbar_title: str = ""
+    boundaries: Sequence[int] = ()
+    annotate: bool | None = None
+
+    def __post_init__(self) -> None:
+        z = as_array(self.z)
+        if z.ndim != 2:
+            raise ValueError(f"a heatmap needs a 2-D matrix, got shape {z.shape}")
+        if self.colors not in ("sequential", "diverging"):
+            raise ValueError(f"colors must be 'sequential' or 'diverging', got {self.colors!r}")
+        object.__setattr__(self, "z", z)
+
+    def labels(self, axis: str) -> list[str]:
+        """Tick labels of the ``"x"`` or ``"y"`` axis (indices when none were given)."""
+        given = self.x_labels if axis == "x" else self.y_labels
+        size = self.z.shape[1] if axis == "x" else self.z.shape[0]
+        return [str(label) for label in given] if given is not None else [str(i) for i in range(size)]
+
+    def scale(self) -> tuple[float, float]:
+        """The ``(low, high)`` ends of the colour scale."""
+        finite = self.z[np.isfinite(self.z)]
+        if self.colors == "diverging" and self.zmin is None and self.zmax is None:
+            reach = float(np.abs(finite).max()) if finite.size else 1.0
+            return -reach, reach
+        low = self.zmin if self.zmin is not None else (float(finite.min()) if finite.size else 0.0)
+        high = self.zmax if self.zmax is not None else (float(finite.max()) if finite.size else 1.0)
+        return low, high
+
+    def annotated(self) -> bool:
+        if self.annotate is not None:
+            return self.annotate
+        return max(self.z.shape) <= ANNOTATE_UP_TO
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Curves over a shared x axis; ``series`` maps a legend name to y values (NaN leaves a gap)."""
+
+    x: np.ndarray
+    series: Mapping[str, np.ndarray]
+    title: str = ""
+    x_title: str = ""
+    y_title: str = ""
+    dashed: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "x", as_array(self.x))
+        object.__setattr__(self, "series", {name: as_array(y) for name, y in self.series.items()})
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Grouped bars: one group per category, one bar per series."""
+
+    categories: Sequence[str]
+    series: Mapping[str, np.ndarray]
+    title: str = ""
+    x_title: str = ""
+    y_title: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "categories", [str(c) for c in self.categories])
+        object.__setattr__(self, "series", {name: as_array(y) for name, y in self.series.items()})
+
+
+@dataclass(frozen=True)
+class Points:
+    """One coloured group of a scatter plot; ``hover`` names each point."""
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    color: str
+    hover: Sequence[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Scatter:
+    """Points in groups, each group one colour (the same group keeps its colour across panels)."""
+
+    groups: Sequence[Points]
+    title: str = ""
+    x_title: str = ""
+    y_title: str = ""
+
+
+Panel = Union[Heatmap, Lines, Bars, Scatter]
+
+
+def series_colors(panels: Sequence[Panel | None]) -> dict[str, str]:
+    """One colour per series name of the line and bar panels, the same in every panel."""
+    names: list[str] = []
+    for panel in panels:
+        if isinstance(panel, (Lines, Bars)):
+            names += [name for name in panel.series if name not in names]
+    return dict(zip(names, palette(len(names))))
+
+
+def draw(panels: Sequence[Panel | None], *, title: str = "", cols: int | None = None,
+         backend: str = "plotly", panel_size: tuple[float, float] = (3.6, 3.2)):
+    """Draw panels in a grid (row by row, ``cols`` wide; ``None`` leaves a cell empty).
+
+    Returns a ``plotly.graph_objects.Figure`` or a ``matplotlib.figure.Figure``. ``panel_size``
+    is one panel's (width, height) in inches (plotly: times 110 pixels).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose 'plotly' (interactive) or 'matplotlib' (static)")
+    if not panels:
+        raise ValueError("nothing to draw: no panels")
+    cols = cols or len(panels)
+    if backend == "plotly":
+        from .plotly_backend import draw_plotly as render
+    else:
+        from .matplotlib_backend import draw_matplotlib as render
+    return render(list(panels), title=title, cols=cols, panel_size=panel_size)

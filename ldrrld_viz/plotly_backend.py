@@ -1,0 +1,109 @@
+"""Panels drawn with plotly: interactive figures (hover, zoom) for notebooks and widgets.
+
+Heatmaps keep the matrix as given (``trace.z``), with row 0 at the top; each heatmap has its own
+colour axis and colour bar beside its panel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .colors import DIVERGING, SEQUENTIAL
+from .panels import LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, series_colors
+
+__all__ = ["draw_plotly"]
+
+PIXELS_PER_INCH = 110
+
+
+def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
+                panel_size: tuple[float, float]) -> go.Figure:
+    rows = math.ceil(len(panels) / cols)
+    has_colorbar = any(isinstance(p, Heatmap) for p in panels)
+    fig = make_subplots(rows=rows, cols=cols,
+                        subplot_titles=[p.title if p is not None else "" for p in panels],
+                        horizontal_spacing=0.12 if has_colorbar else 0.07,
+                        vertical_spacing=0.16 if rows > 1 else 0.1)
+    colors = series_colors(panels)
+    shown: set[str] = set()  # legend entries already drawn, so each name appears once
+    for index, panel in enumerate(panels):
+        row, col = index // cols + 1, index % cols + 1
+        axis = "" if index == 0 else str(index + 1)
+        if panel is None:
+            fig.update_xaxes(visible=False, row=row, col=col)
+            fig.update_yaxes(visible=False, row=row, col=col)
+        elif isinstance(panel, Heatmap):
+            _heatmap(fig, panel, index, axis, row, col)
+        elif isinstance(panel, Lines):
+            for name, y in panel.series.items():
+                fig.add_trace(go.Scatter(x=panel.x, y=y, name=name, mode="lines+markers",
+                                         line={"color": colors[name],
+                                               "dash": "dash" if name in panel.dashed else "solid"},
+                                         legendgroup=name, showlegend=_first(name, shown)),
+                              row=row, col=col)
+        elif isinstance(panel, Bars):
+            for name, y in panel.series.items():
+                fig.add_trace(go.Bar(x=panel.categories, y=y, name=name, marker_color=colors[name],
+                                     legendgroup=name, showlegend=_first(name, shown)),
+                              row=row, col=col)
+            fig.update_xaxes(type="category", row=row, col=col)
+        elif isinstance(panel, Scatter):
+            for group in panel.groups:
+                fig.add_trace(go.Scattergl(x=group.x, y=group.y, name=group.name, mode="markers",
+                                           marker={"color": group.color, "size": 5},
+                                           hovertext=list(group.hover), hoverinfo="text",
+                                           legendgroup=group.name,
+                                           showlegend=_first(group.name, shown)),
+                              row=row, col=col)
+        else:
+            raise TypeError(f"cannot draw a {type(panel).__name__}; expected a panel of ldrrld_viz.panels")
+        if panel is not None:
+            fig.update_xaxes(title_text=panel.x_title, row=row, col=col)
+            fig.update_yaxes(title_text=panel.y_title, row=row, col=col)
+    width, height = panel_size
+    fig.update_layout(title={"text": title}, barmode="group", template="plotly_white",
+                      width=int(cols * width * PIXELS_PER_INCH) + 120,
+                      height=int(rows * height * PIXELS_PER_INCH) + 80,
+                      margin={"t": 80, "l": 60, "r": 40, "b": 50}, legend={"tracegroupgap": 2})
+    return fig
+
+
+def _first(name: str, shown: set[str]) -> bool:
+    if name in shown:
+        return False
+    shown.add(name)
+    return True
+
+
+def _heatmap(fig: go.Figure, panel: Heatmap, index: int, axis: str, row: int, col: int) -> None:
+    low, high = panel.scale()
+    coloraxis = f"coloraxis{index + 1}"
+    x_labels, y_labels = panel.labels("x"), panel.labels("y")
+    trace = go.Heatmap(z=panel.z, x=x_labels, y=y_labels, coloraxis=coloraxis,
+                       hovertemplate="%{y} / %{x}: %{z:.4g}<extra></extra>")
+    if panel.annotated():
+        trace.update(texttemplate="%{z:.2f}", textfont={"size": 9})
+    fig.add_trace(trace, row=row, col=col)
+    x_domain = fig.layout[f"xaxis{axis}"].domain
+    y_domain = fig.layout[f"yaxis{axis}"].domain
+    scale = DIVERGING[0] if panel.colors == "diverging" else SEQUENTIAL[0]
+    fig.layout[coloraxis] = {"colorscale": scale, "cmin": low, "cmax": high,
+                             "colorbar": {"x": x_domain[1] + 0.005, "xanchor": "left",
+                                          "y": sum(y_domain) / 2, "len": y_domain[1] - y_domain[0],
+                                          "thickness": 10, "title": {"text": panel.colorbar_title}}}
+    for name, labels in (("x", x_labels), ("y", y_labels)):
+        update = fig.update_xaxes if name == "x" else fig.update_yaxes
+        update(type="category", showticklabels=len(labels) <= LABELS_UP_TO, showgrid=False,
+               row=row, col=col)
+    fig.update_yaxes(autorange="reversed", row=row, col=col)
+    size = panel.z.shape
+    for position in panel.boundaries:
+        line = {"color": "white", "width": 1}
+        fig.add_shape(type="line", x0=position - 0.5, x1=position - 0.5, y0=-0.5, y1=size[0] - 0.5,
+                      line=line, xref=f"x{axis}", yref=f"y{axis}")
+        fig.add_shape(type="line", y0=position - 0.5, y1=position - 0.5, x0=-0.5, x1=size[1] - 0.5,
+                      line=line, xref=f"x{axis}", yref=f"y{axis}")
+

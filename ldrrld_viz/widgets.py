@@ -1,0 +1,183 @@
+"""A live panel for the depth ``d``, the decay and the temperature: sliders that redraw the weights.
+
+:func:`weight_panel` returns a :class:`WeightPanel`: the ipywidgets box to show, its sliders, and
+the state it currently draws (the numbers, computed by :mod:`ldrrld_core.analysis`). Tests and
+notebooks set a slider's ``value`` and read the recomputed state; in JupyterLab a person moves
+the slider and sees the figure change.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from typing import Sequence
+
+import ipywidgets as widgets
+from torch import Tensor
+
+from ldrrld_core.analysis import SampleRelations, WeightMaps, sample_relations, weight_maps
+
+from .panels import BACKENDS, draw
+from .sample import contribution_panels
+from .weights import share_panel, weight_panels
+
+__all__ = ["PanelState", "WeightPanel", "weight_panel"]
+
+#: The largest depth the slider offers when the sample has more classes (a 12 x 12 grid still reads).
+MAX_SLIDER_DEPTH = 12
+
+
+@dataclass
+class PanelState:
+    """What the panel shows right now; replaced on every change of a slider.
+
+    Attributes:
+        depth, decay, temperature: the slider values.
+        weights: the IRW / ERD / ADW grids and pair shares at this depth and decay.
+        sample: the chosen sample taken apart at these settings (``None`` without logits).
+        figure: the figure on display (plotly or matplotlib).
+        summary: the one-line text shown above the figure.
+        redraws: how many times the panel has drawn (1 after construction).
+    """
+
+    depth: int
+    decay: float
+    temperature: float
+    weights: WeightMaps
+    sample: SampleRelations | None
+    figure: object
+    summary: str
+    redraws: int
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The panel's sliders (``temperature`` is disabled when the panel has no sample)."""
+
+    depth: widgets.IntSlider
+    decay: widgets.FloatSlider
+    temperature: widgets.FloatSlider
+
+
+class WeightPanel:
+    """Sliders, a summary line and a figure, kept in step. Build it with :func:`weight_panel`.
+
+    Attributes:
+        widget: the ``ipywidgets.VBox`` to display (a notebook cell can also just end with the panel).
+        controls: the sliders; set ``controls.depth.value = 5`` to change the depth from code.
+        state: the :class:`PanelState` currently drawn.
+    """
+
+    def __init__(self, student_logits: Tensor | None, teacher_logits: Tensor | None, *, depth: int,
+                 decay: float, temperature: float, max_depth: int, class_names: Sequence[str] | None,
+                 backend: str) -> None:
+        self._logits = (student_logits, teacher_logits)
+        self._class_names, self._backend = class_names, backend
+        style = {"description_width": "110px"}
+        layout = widgets.Layout(width="420px")
+        self.controls = Controls(
+            depth=widgets.IntSlider(value=depth, min=2, max=max_depth, step=1, description="depth d",
+                                    continuous_update=False, style=style, layout=layout),
+            decay=widgets.FloatSlider(value=decay, min=0.0, max=0.5, step=0.01, readout_format=".2f",
+                                      description="decay gamma", continuous_update=False,
+                                      style=style, layout=layout),
+            temperature=widgets.FloatSlider(value=temperature, min=0.5, max=10.0, step=0.5,
+                                            description="temperature T", continuous_update=False,
+                                            disabled=student_logits is None, style=style,
+                                            layout=layout))
+        self._summary = widgets.HTML()
+        self._output = widgets.Output()
+        self.widget = widgets.VBox([widgets.HBox([self.controls.depth, self.controls.decay]),
+                                    self.controls.temperature, self._summary, self._output])
+        self.widget.add_class("ldrrld-weight-panel")
+        self.state: PanelState | None = None
+        self._redraw()
+        for slider in (self.controls.depth, self.controls.decay, self.controls.temperature):
+            slider.observe(self._redraw, names="value")
+
+    def _redraw(self, change: dict | None = None) -> None:
+        depth, decay = self.controls.depth.value, self.controls.decay.value
+        temperature = self.controls.temperature.value
+        maps = weight_maps(depth, decay)
+        panels = weight_panels(maps) + [share_panel(maps)]
+        student, teacher = self._logits
+        sample = None
+        if student is not None:
+            sample = sample_relations(student, teacher, depth=depth, decay=decay, temperature=temperature)
+            panels += contribution_panels(sample, class_names=self._class_names,
+                                          parts=("pair_kl", "contribution"))
+        summary = _summary(maps, sample)
+        figure = draw(panels, cols=3, title=f"d = {depth}, decay = {decay:.2f}, T = {temperature:g}",
+                      backend=self._backend, panel_size=(3.3, 3.0))
+        redraws = self.state.redraws + 1 if self.state is not None else 1
+        self.state = PanelState(depth=depth, decay=decay, temperature=temperature, weights=maps,
+                                sample=sample, figure=figure, summary=summary, redraws=redraws)
+        self._summary.value = f"<span class='ldrrld-summary'>{summary}</span>"
+        self._output.outputs = ({"output_type": "display_data", "data": _mime_bundle(figure),
+                                 "metadata": {}},)
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        s = self.state
+        return f"WeightPanel(depth={s.depth}, decay={s.decay:.2f}, temperature={s.temperature:g})"
+
+
+def _summary(maps: WeightMaps, sample: SampleRelations | None) -> str:
+    """One line on where the weight goes: pair count, strongest pair, the top-d set's share."""
+    first, second = divmod(int(maps.adw.argmax()), maps.depth)
+    text = (f"d = {maps.depth}: {maps.share.numel()} pairs; heaviest pair ranks ({first + 1}, {second + 1}) "
+            f"with weight {float(maps.adw.max()):.3f}; with equal KLs the pairs carry "
+            f"{1 - maps.topd_share:.1%} of the local term, the top-{maps.depth} set {maps.topd_share:.1%}.")
+    if sample is not None:
+        text += (f" This sample: local term {sample.local:.4f} (pairs {float(sample.contribution.sum()):.4f}, "
+                 f"top-{sample.depth} set {sample.topd_contribution:.4f}), remaining classes {sample.rntk:.4f}.")
+    return text
+
+
+def _mime_bundle(figure) -> dict:
+    """A JSON-clean display bundle for a figure, so an Output widget can hold it without a kernel."""
+    if hasattr(figure, "to_json"):  # plotly
+        return {"application/vnd.plotly.v1+json": {**json.loads(figure.to_json()),
+                                                    "config": {"displaylogo": False}},
+                "text/plain": "<plotly figure>"}
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "text/plain": "<matplotlib figure>"}
+
+
+def weight_panel(student_logits: Tensor | None = None, teacher_logits: Tensor | None = None, *,
+                 depth: int = 7, decay: float = 0.05, temperature: float = 4.0,
+                 max_depth: int | None = None, class_names: Sequence[str] | None = None,
+                 backend: str = "plotly") -> WeightPanel:
+    """Sliders for ``d``, decay and ``T`` that redraw the weight heatmaps and one sample's pair terms.
+
+    Args:
+        student_logits, teacher_logits: ``(C,)`` logits of one sample (both or neither); with them
+            the panel also shows that sample's pair KLs and contributions to the local term.
+        depth, decay, temperature: starting values.
+        max_depth: the depth slider's end (default ``min(C, 12)``, or 12 without a sample).
+        class_names: names of the classes, for the sample's axes.
+        backend: ``"plotly"`` or ``"matplotlib"``.
+
+    Returns:
+        A :class:`WeightPanel`; display it, or its ``widget``.
+    """
+    if (student_logits is None) != (teacher_logits is None):
+        raise ValueError("give both student_logits and teacher_logits of the sample, or neither")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose 'plotly' or 'matplotlib'")
+    limit = MAX_SLIDER_DEPTH if student_logits is None else min(student_logits.shape[-1], MAX_SLIDER_DEPTH)
+    max_depth = limit if max_depth is None else max_depth
+    if student_logits is not None and max_depth > student_logits.shape[-1]:
+        raise ValueError(f"max_depth {max_depth} exceeds the sample's {student_logits.shape[-1]} classes")
+    if not 2 <= depth <= max_depth:
+        raise ValueError(f"depth must lie in [2, {max_depth}] (the slider's range), got {depth}")
+    return WeightPanel(student_logits, teacher_logits, depth=depth, decay=decay, temperature=temperature,
+                       max_depth=max_depth, class_names=class_names, backend=backend)

@@ -1,0 +1,304 @@
+"""Every figure checked by the numbers it draws, in both backends, against ``ldrrld_core.analysis``."""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import ldrrld_viz as viz
+from ldrrld_core import analysis
+from ldrrld_viz.colors import MAX_DISTINCT_GROUPS
+from ldrrld_viz.panels import as_array
+
+BACKENDS = viz.BACKENDS
+
+
+def panels(fig):
+    """What each panel of a figure draws, read back from the figure itself.
+
+    A list (panel order) of dicts with ``title`` and, where present, ``heatmap`` (the matrix),
+    ``scale`` (colour scale ends), ``bars`` / ``lines`` ({legend name: y}) and ``points``
+    ({group: (colour, x, hover)}).
+    """
+    if hasattr(fig, "data"):  # plotly: traces know their subplot by axis name
+        count = len([k for k in fig.layout if k.startswith("xaxis")])
+        found = [{} for _ in range(count)]
+        for trace in fig.data:
+            panel = found[int(trace.xaxis[1:] or 1) - 1]
+            if trace.type == "heatmap":
+                axis = fig.layout[trace.coloraxis]
+                panel.update(heatmap=np.asarray(trace.z, dtype=float), scale=(axis.cmin, axis.cmax))
+            elif trace.type == "bar":
+                panel.setdefault("bars", {})[trace.name] = np.asarray(trace.y, dtype=float)
+            elif trace.mode == "markers":
+                panel.setdefault("points", {})[trace.name] = (trace.marker.color, np.asarray(trace.x),
+                                                              list(trace.hovertext))
+            else:
+                panel.setdefault("lines", {})[trace.name] = np.asarray(trace.y, dtype=float)
+        titles = [a.text for a in fig.layout.annotations]
+        return found, titles, fig.layout.title.text
+    found = []
+    grid = fig.axes[0].get_subplotspec().get_gridspec()
+    for ax in fig.axes[: grid.nrows * grid.ncols]:  # colour bars come after the panels
+        panel = {}
+        if ax.images:
+            image = ax.images[0]
+            panel.update(heatmap=np.ma.filled(image.get_array().astype(float), math.nan), scale=image.get_clim())
+        bars = {c.get_label(): np.array([p.get_height() for p in c]) for c in ax.containers}
+        if bars:
+            panel["bars"] = bars
+        lines = {line.get_label(): np.asarray(line.get_ydata(), dtype=float) for line in ax.lines
+                 if not line.get_label().startswith("_")}
+        if lines:
+            panel["lines"] = lines
+        points = {c.get_label(): (c.get_facecolor()[0], np.asarray(c.get_offsets())[:, 0], None)
+                  for c in ax.collections if not c.get_label().startswith("_")}
+        if points:
+            panel["points"] = points
+        found.append(panel)
+    titles = [ax.get_title() for ax in fig.axes]
+    return found, titles, fig._suptitle.get_text() if fig._suptitle else ""
+
+
+def nan_diagonal(matrix):
+    matrix = as_array(matrix).copy()
+    np.fill_diagonal(matrix, math.nan)
+    return matrix
+
+
+def same(a, b):
+    return np.allclose(as_array(a), as_array(b), equal_nan=True)
+
+
+def sample_logits(classes=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(classes, generator=g) * 3, torch.randn(classes, generator=g) * 3
+
+
+# ------------------------------------------------------------------------------------- weights
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_weight_heatmaps_draw_irw_erd_adw(backend):
+    maps = analysis.weight_maps(6, 0.2)
+    drawn, titles, title = panels(viz.weight_heatmaps(6, 0.2, backend=backend))
+    assert len(drawn) == 3 and "d = 6" in title and "decay = 0.2" in title
+    for panel, matrix in zip(drawn, (maps.irw, maps.erd, maps.adw)):
+        assert panel["heatmap"].shape == (6, 6)
+        assert same(panel["heatmap"], nan_diagonal(matrix))          # no pair on the diagonal
+        assert same(panel["heatmap"], panel["heatmap"].T)
+        assert panel["scale"][0] == 0.0
+    adw = drawn[2]["heatmap"]
+    assert np.nanargmax(adw) in (1, 6)  # the heaviest pair is ranks (1, 2): close and at the top
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_weight_curves_and_share(backend):
+    maps = analysis.weight_maps(5, 0.05)
+    (curves,), _, _ = panels(viz.weight_curves(maps, backend=backend))
+    assert set(curves["lines"]) == {f"ADW, from rank {i}" for i in range(1, 5)} | {"IRW"}
+    for i in range(1, 5):
+        assert same(curves["lines"][f"ADW, from rank {i}"], maps.by_distance()[i - 1])
+    assert same(curves["lines"]["IRW"], [2 / (1.5 + k) for k in range(1, 5)])
+    (share,), _, title = panels(viz.weight_share(maps, backend=backend))
+    upper = share["heatmap"][np.triu_indices(5, 1)]
+    assert upper.sum() + maps.topd_share == pytest.approx(1.0)
+    assert f"{maps.topd_share:.1%}" in title
+
+
+# ------------------------------------------------------------------------------------- one sample
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_local_distributions(backend):
+    student, teacher = sample_logits()
+    rel = analysis.sample_relations(student, teacher, depth=5)
+    drawn, _, _ = panels(viz.local_distributions(rel, backend=backend))
+    assert same(drawn[0]["bars"]["teacher"], rel.teacher_global)
+    assert same(drawn[1]["bars"]["student"], rel.student_local)
+    assert drawn[1]["bars"]["student"].sum() == pytest.approx(1.0)
+    for panel, pair in ((drawn[2], rel.teacher_pair), (drawn[3], rel.student_pair)):
+        z = panel["heatmap"]
+        assert same(z, nan_diagonal(pair)) and panel["scale"] == (0.0, 1.0)
+        off = ~np.eye(5, dtype=bool)
+        assert np.allclose((z + z.T)[off], 1.0)  # a pair's two probabilities
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pair_contributions_add_up_to_the_local_term(backend):
+    student, teacher = sample_logits(seed=1)
+    rel = analysis.sample_relations(student, teacher, depth=6, decay=0.1)
+    drawn, _, title = panels(viz.pair_contributions(rel, backend=backend))
+    kl, weight, contribution = (p["heatmap"] for p in drawn)
+    upper = np.triu_indices(6, 1)
+    assert same(kl[upper], rel.pair_kl) and same(weight[upper], rel.pair_weights)
+    assert contribution[upper].sum() + rel.topd_contribution == pytest.approx(rel.local)
+    assert f"local term {rel.local:.4f}" in title
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_bars_follow_the_student_ranking(backend):
+    student, teacher = sample_logits(seed=2)
+    grads = analysis.logit_gradients(student, teacher, 4, depth=5)
+    (bars,), _, _ = panels(viz.gradient_bars(grads, student, target=4, max_classes=6, backend=backend))
+    order = torch.argsort(student, descending=True)[:6]
+    assert set(bars["bars"]) == {"KD", "DKD", "LDRRLD"}
+    for name, heights in bars["bars"].items():
+        assert same(heights, grads[name][order])
+
+
+def test_gradient_bars_mark_the_target():
+    student, teacher = sample_logits(seed=2)
+    grads = analysis.logit_gradients(student, teacher, 4, depth=5)
+    fig = viz.gradient_bars(grads, student, target=4, class_names=[f"c{i}" for i in range(10)])
+    labels = list(fig.data[0].x)
+    assert "c4*" in labels and labels == [f"c{c}*" if c == 4 else f"c{c}"
+                                          for c in torch.argsort(student, descending=True)[:15].tolist()]
+
+
+# ------------------------------------------------------------------------------------- classes
+
+
+def relation_data(classes=8, samples=160, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(samples) % classes
+    teacher = torch.randn(samples, classes, generator=g) + 4 * torch.nn.functional.one_hot(labels, classes)
+    students = {"KD": teacher + 0.3 * torch.randn(samples, classes, generator=g),
+                "CE": teacher + 1.0 * torch.randn(samples, classes, generator=g)}
+    superclass_of = torch.tensor([1, 0, 1, 0, 2, 2, 0, 1])[:classes]
+    return teacher, students, labels, superclass_of
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_class_mean_gaps_ordered_by_superclass(backend):
+    teacher, students, labels, superclass_of = relation_data()
+    fig = viz.class_mean_gaps(teacher, students, labels, superclass_of=superclass_of, gap_scale=2.5,
+                              backend=backend)
+    drawn, titles, _ = panels(fig)
+    assert len(drawn) == 6 and "heatmap" not in drawn[3]  # teacher, KD, CE / (empty), gaps
+    order = analysis.superclass_order(superclass_of)
+    reorder = lambda m: m[order][:, order].numpy()  # noqa: E731
+    means = {"teacher": analysis.class_mean_logits(teacher, labels),
+             **{k: analysis.class_mean_logits(v, labels) for k, v in students.items()}}
+    for panel, name in zip(drawn[:3], means):
+        assert same(panel["heatmap"], reorder(means[name]))
+    scales = {drawn[k]["scale"] for k in range(3)}
+    assert len(scales) == 1 and -min(scales)[0] == max(scales)[1]  # one scale, centred on zero
+    for panel, name in zip(drawn[4:], students):
+        gap = analysis.matrix_gap(means["teacher"], means[name])
+        assert same(panel["heatmap"], reorder(gap.gap)) and tuple(panel["scale"]) == (0.0, 2.5)
+        assert any(f"max {gap.max:.3f}, mean {gap.mean:.3f}" in t for t in titles)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_correlation_gaps(backend):
+    teacher, students, _, _ = relation_data(seed=1)
+    drawn, _, _ = panels(viz.correlation_gaps(teacher, students, backend=backend))
+    for panel in drawn[:3]:
+        z = panel["heatmap"]
+        assert same(z, z.T) and np.allclose(np.diag(z), 1.0) and tuple(panel["scale"]) == (-1.0, 1.0)
+        assert (np.abs(z) <= 1.0).all()
+    gaps = [analysis.matrix_gap(analysis.logit_correlation(teacher), analysis.logit_correlation(s))
+            for s in students.values()]
+    assert same(drawn[4]["heatmap"], gaps[0].gap)
+    # Without a gap_scale, the gaps share one scale up to the largest gap shown.
+    assert drawn[4]["scale"][1] == drawn[5]["scale"][1] == pytest.approx(max(g.max for g in gaps))
+
+
+def test_relation_grids_need_a_student():
+    teacher, _, labels, _ = relation_data()
+    with pytest.raises(ValueError, match="at least one student"):
+        viz.class_mean_gaps(teacher, {}, labels)
+
+
+# ------------------------------------------------------------------------------------- t-SNE
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tsne_colours_twenty_superclasses_apart(backend):
+    classes, groups = 100, 20
+    labels = torch.arange(400) % classes
+    superclass_of = torch.arange(classes) % groups
+    names = [f"class{c}" for c in range(classes)]
+    g = torch.Generator().manual_seed(0)
+    embeddings = {"teacher": torch.randn(400, 2, generator=g), "student": torch.randn(400, 2, generator=g)}
+    drawn, titles, title = panels(viz.tsne_scatter(
+        embeddings, labels, class_names=names, superclass_of=superclass_of,
+        superclass_names=[f"super{s}" for s in range(groups)], backend=backend))
+    assert "superclass" in title and {"teacher", "student"} <= set(titles)
+    colours = [{name: str(c) for name, (c, _, _) in panel["points"].items()} for panel in drawn]
+    assert len(colours[0]) == groups and len(set(colours[0].values())) == groups
+    assert colours[0] == colours[1]  # a group keeps its colour across panels
+    color, xs, hover = drawn[0]["points"]["super3"]
+    assert len(xs) == 20 and same(np.sort(xs), np.sort(embeddings["teacher"][superclass_of[labels] == 3, 0]))
+    if hover is not None:  # plotly names every point on hover
+        assert set(hover) == {names[c] for c in range(classes) if c % groups == 3}
+
+
+def test_tsne_colours_by_class_when_few_and_checks_shapes():
+    labels = torch.arange(30) % 10
+    fig = viz.tsne_scatter({"m": torch.zeros(30, 2)}, labels)
+    assert len({trace.marker.color for trace in fig.data}) == 10
+    with pytest.raises(ValueError, match="needs superclass_of"):
+        viz.tsne_scatter({"m": torch.zeros(30, 2)}, labels, color_by="superclass")
+    with pytest.raises(ValueError, match=r"expected \(30, 2\)"):
+        viz.tsne_scatter({"m": torch.zeros(29, 2)}, labels)
+
+
+def test_palette_is_distinct():
+    assert len(set(viz.palette(MAX_DISTINCT_GROUPS))) == MAX_DISTINCT_GROUPS
+    assert len(set(viz.palette(100))) == 100
+
+
+# ------------------------------------------------------------------------------------- fidelity
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("measure", ["pair_agreement", "pair_kl"])
+def test_fidelity_heatmaps(backend, measure):
+    teacher, students, _, _ = relation_data()
+    fids = analysis.compare_fidelity(teacher, students, depth=4)
+    drawn, titles, _ = panels(viz.fidelity_heatmaps(fids, measure=measure, backend=backend))
+    for panel, (name, fid) in zip(drawn, fids.items()):
+        assert same(panel["heatmap"], analysis.pair_matrix(getattr(fid, measure), 4, diagonal=math.nan))
+        assert any(name in t and f"{fid.kendall.mean().item():.3f}" in t for t in titles)
+    if measure == "pair_agreement":
+        assert all(tuple(p["scale"]) == (0.0, 1.0) for p in drawn)
+    with pytest.raises(ValueError, match="unknown measure"):
+        viz.fidelity_heatmaps(fids, measure="accuracy")
+
+
+def test_format_table():
+    rows = [{"student": "KD", "top1": 71.25, "n": 3}, {"student": "LDRRLD", "top1": 72.5, "n": 10}]
+    text = viz.format_table(rows, digits=2).splitlines()
+    assert text[0].split() == ["student", "top1", "n"]
+    assert text[2] == "KD       71.25   3" and text[3] == "LDRRLD   72.50  10"
+    with pytest.raises(ValueError, match="other columns"):
+        viz.format_table([{"a": 1}, {"b": 2}])
+
+
+# ------------------------------------------------------------------------------------- curves
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_training_curves(backend):
+    histories = {
+        "kd": SimpleNamespace(rows=[{"epoch": e, "test_top1": 10.0 * e, "loss": 1 / e} for e in (1, 2, 3)]),
+        "ce": SimpleNamespace(rows=[{"epoch": 1, "test_top1": 5.0}, {"epoch": 2, "loss": 0.7},
+                                    {"epoch": 3, "test_top1": 20.0}]),
+    }
+    drawn, titles, _ = panels(viz.training_curves(histories, ["test_top1", "loss"], backend=backend))
+    assert same(drawn[0]["lines"]["kd"], [10, 20, 30])
+    assert same(drawn[0]["lines"]["ce"], [5, math.nan, 20])  # epoch 2 had no test: a gap
+    assert same(drawn[1]["lines"]["kd"], [1, 0.5, 1 / 3])
+    with pytest.raises(ValueError, match="no history has a column 'top5'; available: epoch, loss, test_top1"):
+        viz.training_curves(histories, "top5")
+    with pytest.raises(ValueError, match="has no rows"):
+        viz.training_curves({"x": object()})
+
+
+def test_draw_rejects_unknown_backend():
+    with pytest.raises(ValueError, match="unknown backend 'bokeh'"):
+        viz.weight_heatmaps(backend="bokeh")
