@@ -94,21 +94,20 @@ def random_crop_flip(images: Tensor, offsets: Tensor, flips: Tensor, *, padding:
     return cropped.gather(3, columns[:, None, None, :].expand(batch, channels, height, width))
 
 
-def folder_transform(policy: str, *, train: bool, crop_size: int, resize_size: int,
-                     mean: Sequence[float], std: Sequence[float]):
-    """The torchvision transform of a policy, from a PIL image to a normalised ``(3, S, S)`` tensor.
+def folder_transform(policy: str, *, crop_size: int, resize_size: int, mean: Sequence[float],
+                     std: Sequence[float]):
+    """The torchvision transform of a policy: PIL image in, normalised ``(3, S, S)`` tensor out.
 
     ``crop_size`` is the side ``S`` the model sees and ``resize_size`` the side an evaluation
     image is resized to before its centre crop (256 and 224 for ImageNet; a data set stored at
-    its final size uses ``resize_size == crop_size``). ``train=False`` always gives the
-    evaluation transform, whatever the policy; ``"cifar"`` pads, crops and flips the evaluation
-    view, so it suits any stored size.
+    its final size uses ``resize_size == crop_size``). ``"none"`` is the evaluation transform;
+    ``"cifar"`` pads, crops and flips the evaluation view, so it suits any stored size.
     """
     from torchvision import transforms
 
     check_policy(policy)
     evaluation = [transforms.Resize(resize_size), transforms.CenterCrop(crop_size)]
-    if not train or policy == "none":
+    if policy == "none":
         geometry = evaluation
     elif policy == "cifar":
         geometry = [*evaluation, transforms.RandomCrop(crop_size, padding=CIFAR_PADDING),

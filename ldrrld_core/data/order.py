@@ -81,10 +81,11 @@ class ShardSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def indices(self) -> Tensor:
-        """This epoch's ``(n,)`` indices for this rank."""
-        return epoch_order(self.num_samples, shuffle=self.shuffle, seed=self.seed, epoch=self.epoch,
-                           rank=self.rank, world_size=self.world_size, equal_shards=self.equal_shards)
+    def indices(self, epoch: int | None = None) -> Tensor:
+        """The ``(n,)`` indices of this rank in ``epoch`` (default: the epoch last set)."""
+        return epoch_order(self.num_samples, shuffle=self.shuffle, seed=self.seed,
+                           epoch=self.epoch if epoch is None else epoch, rank=self.rank,
+                           world_size=self.world_size, equal_shards=self.equal_shards)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices().tolist())

@@ -32,8 +32,13 @@ def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]
     return tuple(per_channel.mean(1).tolist()), tuple(per_channel.std(1, correction=0).tolist())
 
 
-def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
-    """``(images - mean) / std`` per channel for a ``(N, C, H, W)`` float batch."""
+def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float], *, inplace: bool = False) -> Tensor:
+    """``(images - mean) / std`` per channel for a ``(N, C, H, W)`` float batch.
+
+    ``inplace=True`` overwrites ``images`` instead of allocating (large sets).
+    """
+    if inplace:
+        return images.sub_(_channel_view(mean, images)).div_(_channel_view(std, images))
     return (images - _channel_view(mean, images)) / _channel_view(std, images)
 
 

@@ -1,0 +1,142 @@
+"""CIFAR-100 from torchvision's on-disk format, loaded whole into tensors.
+
+Layout: ``root/cifar-100-python/{train,test,meta}``, the pickles of the official archive. Each
+split pickle is a dict with ``data`` (``(N, 3072)`` uint8, channel-major rows of 32x32 images),
+``fine_labels``, ``coarse_labels`` and ``filenames``; ``meta`` holds ``fine_label_names`` and
+``coarse_label_names``. Keys may be ``bytes`` (the archive's Python 2 pickles) or ``str``.
+
+The pickles are read by an unpickler that builds only plain containers and NumPy arrays, so a
+tampered file cannot run code; it is refused with a message instead.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DatasetFormatError, DatasetNotFoundError
+from .splits import DataSplits
+from .tensors import TensorImageDataset, normalize
+
+__all__ = ["CIFAR100_MEAN", "CIFAR100_STD", "CIFAR100_FOLDER", "load_cifar100", "read_cifar_pickle"]
+
+#: Normalisation of the spec's CIFAR-100 recipe.
+CIFAR100_MEAN = (0.5071, 0.4867, 0.4408)
+CIFAR100_STD = (0.2675, 0.2565, 0.2761)
+#: Folder of the extracted archive below the data root (torchvision's name).
+CIFAR100_FOLDER = "cifar-100-python"
+
+# What a CIFAR pickle may construct: NumPy arrays (under NumPy 1 and 2 module names) and the
+# helper Python 3 uses to pickle bytes at protocol 2. Everything else is refused.
+_ALLOWED_GLOBALS = {
+    (module, name)
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
+} | {
+    (module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR pickle holds only "
+                                         "lists, strings and NumPy arrays")
+        return super().find_class(module, name)
+
+
+def read_cifar_pickle(path: Path) -> dict[str, object]:
+    """Read one CIFAR pickle safely, with ``str`` keys whatever the file used."""
+    try:
+        with open(path, "rb") as file:
+            content = _ArrayOnlyUnpickler(file, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
+        raise DatasetFormatError(f"{path} is not a valid CIFAR pickle ({error}); delete the folder "
+                                 f"{path.parent} and download the archive again") from error
+    if not isinstance(content, dict):
+        raise DatasetFormatError(f"{path} holds a {type(content).__name__}, expected a dict")
+    return {key.decode() if isinstance(key, bytes) else key: value for key, value in content.items()}
+
+
+def _field(content: dict, key: str, path: Path):
+    if key not in content:
+        raise DatasetFormatError(f"{path} lacks the key {key!r}; it has {sorted(content)}")
+    return content[key]
+
+
+def _names(content: dict, key: str, path: Path) -> list[str]:
+    return [name.decode() if isinstance(name, bytes) else str(name) for name in _field(content, key, path)]
+
+
+def _read_split(path: Path, num_classes: int, num_superclasses: int):
+    """``(images (N, 3, 32, 32) uint8, fine (N,) long, coarse (N,) long)`` of one split file."""
+    content = read_cifar_pickle(path)
+    data = np.asarray(_field(content, "data", path))
+    fine = torch.as_tensor(np.asarray(_field(content, "fine_labels", path), dtype=np.int64))
+    coarse = torch.as_tensor(np.asarray(_field(content, "coarse_labels", path), dtype=np.int64))
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DatasetFormatError(f"{path}: 'data' must be a (N, 3072) uint8 array, got {data.shape} {data.dtype}")
+    if not len(fine) == len(coarse) == len(data):
+        raise DatasetFormatError(f"{path}: {len(data)} images but {len(fine)} fine and {len(coarse)} coarse labels")
+    for labels, count, kind in ((fine, num_classes, "fine"), (coarse, num_superclasses, "coarse")):
+        if len(labels) and (labels.min() < 0 or labels.max() >= count):
+            raise DatasetFormatError(f"{path}: {kind} labels must lie in 0..{count - 1} (the meta file names "
+                                     f"{count}), found {labels.min().item()}..{labels.max().item()}")
+    return torch.tensor(data).view(-1, 3, 32, 32), fine, coarse
+
+
+def _superclass_map(fine: torch.Tensor, coarse: torch.Tensor, num_classes: int, folder: Path) -> torch.Tensor:
+    """``(C,)`` superclass of every fine class, checked to be a function of the fine label."""
+    superclass_of = torch.full((num_classes,), -1, dtype=torch.long)
+    superclass_of[fine] = coarse
+    if not torch.equal(superclass_of[fine], coarse):
+        raise DatasetFormatError(f"{folder}: some fine class carries two different coarse labels")
+    if (superclass_of < 0).any():
+        missing = torch.nonzero(superclass_of < 0).flatten().tolist()
+        raise DatasetFormatError(f"{folder}: fine classes {missing[:5]} have no images, so their superclass is "
+                                 "unknown; the files are incomplete")
+    return superclass_of
+
+
+def _download(root: Path) -> None:
+    from torchvision.datasets import CIFAR100
+
+    CIFAR100(str(root), train=True, download=True)
+
+
+def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) -> DataSplits:
+    """CIFAR-100: 50 000 train and 10 000 test 32x32 images, 100 classes in 20 superclasses.
+
+    Images are normalised with the spec's mean and std and held as float32 tensors; the
+    superclass map and all names come from the files. ``download=True`` fetches and checks the
+    archive with torchvision when the folder is missing. ``seed`` is unused (the split is fixed).
+    """
+    root = Path(root)
+    folder = root / CIFAR100_FOLDER
+    if download and not (folder / "meta").is_file():
+        _download(root)
+    missing = [name for name in ("train", "test", "meta") if not (folder / name).is_file()]
+    if missing:
+        raise DatasetNotFoundError(
+            f"cifar100: {', '.join(missing)} not found in {folder.resolve()}. Get the data with "
+            f"load_dataset('cifar100', root={str(root)!r}, download=True), or extract cifar-100-python.tar.gz "
+            f"into {root.resolve()} yourself so that {CIFAR100_FOLDER}/train, test and meta exist.")
+    meta = read_cifar_pickle(folder / "meta")
+    class_names = _names(meta, "fine_label_names", folder / "meta")
+    superclass_names = _names(meta, "coarse_label_names", folder / "meta")
+    (train_pixels, train_fine, train_coarse), (test_pixels, test_fine, test_coarse) = (
+        _read_split(folder / split, len(class_names), len(superclass_names)) for split in ("train", "test"))
+    superclass_of = _superclass_map(torch.cat([train_fine, test_fine]), torch.cat([train_coarse, test_coarse]),
+                                    len(class_names), folder)
+
+    def tensor_set(pixels: torch.Tensor, labels: torch.Tensor) -> TensorImageDataset:
+        images = normalize(pixels.float().div_(255), CIFAR100_MEAN, CIFAR100_STD, inplace=True)
+        return TensorImageDataset(images, labels, mean=CIFAR100_MEAN, std=CIFAR100_STD, augment="cifar")
+
+    return DataSplits(name="cifar100", train=tensor_set(train_pixels, train_fine), test=tensor_set(test_pixels, test_fine),
+                      num_classes=len(class_names), input_shape=(3, 32, 32), class_names=class_names,
+                      superclass_of=superclass_of, superclass_names=superclass_names, mean=CIFAR100_MEAN,
+                      std=CIFAR100_STD, augment="cifar")

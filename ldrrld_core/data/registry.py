@@ -1,0 +1,75 @@
+"""Data sets by name: :func:`load_dataset` and :func:`list_datasets`."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+
+from .cifar100 import load_cifar100
+from .digits import load_digits
+from .imagenet import load_imagenet, load_tiny_imagenet
+from .splits import DataSplits
+from .synthetic import load_synthetic
+
+__all__ = ["DATASETS", "load_dataset", "list_datasets", "dataset_options"]
+
+#: Name -> loader ``(root, *, download, seed, **options) -> DataSplits``; add an entry to add a set.
+DATASETS: dict[str, Callable[..., DataSplits]] = {
+    "digits": load_digits,
+    "synthetic": load_synthetic,
+    "cifar100": load_cifar100,
+    "tiny-imagenet": load_tiny_imagenet,
+    "imagenet": load_imagenet,
+}
+
+_COMMON = ("root", "download", "seed")
+
+
+def list_datasets() -> list[str]:
+    """Names :func:`load_dataset` accepts, offline ones (digits, synthetic) first."""
+    return list(DATASETS)
+
+
+def _loader(name: str) -> Callable[..., DataSplits]:
+    key = name.lower().replace("_", "-")
+    if key not in DATASETS:
+        close = difflib.get_close_matches(key, DATASETS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown data set {name!r}{hint} Available: {', '.join(DATASETS)}")
+    return DATASETS[key]
+
+
+def dataset_options(name: str) -> dict[str, object]:
+    """The extra keyword options a data set takes, with their defaults."""
+    parameters = inspect.signature(_loader(name)).parameters.values()
+    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY and p.name not in _COMMON}
+
+
+def load_dataset(name: str, root: str | Path = "data", *, download: bool = False, seed: int = 0,
+                 **options) -> DataSplits:
+    """Load a data set's train and test splits by name.
+
+    Args:
+        name: one of :func:`list_datasets`: ``"digits"``, ``"synthetic"``, ``"cifar100"``,
+            ``"tiny-imagenet"``, ``"imagenet"``.
+        root: the folder holding downloaded data sets (relative paths are relative to the
+            working directory; notebooks in ``notebooks/`` pass ``root="../data"``).
+        download: fetch the files when missing, where the data set allows it (CIFAR-100).
+        seed: fixes generated or split data (synthetic, digits); unused by the others.
+        options: per-data-set options, see :func:`dataset_options`, e.g.
+            ``load_dataset("synthetic", train_per_class=20, difficulty=1.5)``.
+
+    Raises:
+        ValueError: unknown name or option.
+        DatasetNotFoundError: the files are not under ``root``; the message says how to get them.
+        DatasetFormatError: the files are there but malformed; the message names the file.
+    """
+    loader = _loader(name)
+    accepted = dataset_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        offered = ", ".join(f"{key}={value!r}" for key, value in accepted.items()) or "none"
+        raise ValueError(f"{name} does not take the option(s) {', '.join(unknown)}; its options are: {offered}")
+    return loader(Path(root), download=download, seed=seed, **options)
