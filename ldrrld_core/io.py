@@ -5,7 +5,8 @@ through :func:`load_file`:
 
 * :func:`atomic_save` writes to a temporary file beside the target, flushes it to disk and then
   renames it over the target in one step, so a crash, a full disk or Ctrl-C never leaves a
-  half-written file where a good one was.
+  half-written file where a good one was (:func:`atomic_write_text` does the same for text files
+  such as histories, :func:`atomic_write` for any writer).
 * :func:`load_file` unpickles with ``torch.load(..., weights_only=True)``: only tensors, numbers,
   strings and plain containers can come out of the file, and no code inside it ever runs. A file
   that needs more (a pickled class, an ``argparse.Namespace`` of options, a numpy scalar) is
@@ -21,14 +22,16 @@ import os
 import pickle
 import re
 import uuid
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 __all__ = [
     "CheckpointError", "CheckpointNotFoundError", "CorruptCheckpointError", "UnsafeCheckpointError",
-    "atomic_save", "load_file",
+    "atomic_save", "atomic_write", "atomic_write_text", "load_file",
 ]
 
 PathLike = str | os.PathLike
@@ -53,23 +56,40 @@ class UnsafeCheckpointError(CheckpointError):
 def atomic_save(obj: Any, path: PathLike) -> Path:
     """Write ``obj`` with :func:`torch.save` so that ``path`` is either the old file or the new one.
 
-    The data goes to a hidden temporary file in the same folder (so the final rename never crosses
-    a file system), is flushed and fsynced, and then replaces ``path`` with :func:`os.replace`,
-    which is atomic. If anything fails on the way (an exception in ``torch.save``, a full disk,
-    ``KeyboardInterrupt``), the temporary file is removed, the previous content of ``path`` is
-    untouched and the exception propagates. Missing parent folders are created.
-
     Args:
         obj: anything ``torch.save`` accepts; for files that :func:`load_file` should read back
             without ``trusted=True``, keep to tensors, numbers, strings, lists, tuples and dicts.
-        path: the destination file.
+        path: the destination file (missing parent folders are created).
+
+    Returns:
+        The destination as a :class:`pathlib.Path`. See :func:`atomic_write` for the guarantees.
+    """
+    return atomic_write(path, lambda stream: torch.save(obj, stream))
+
+
+def atomic_write_text(text: str, path: PathLike) -> Path:
+    """Write ``text`` as UTF-8 (newlines unchanged) with the guarantees of :func:`atomic_write`."""
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda stream: stream.write(data))
+
+
+def atomic_write(path: PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Create or replace the file ``path`` with what ``write(stream)`` writes, all or nothing.
+
+    ``write`` receives a binary stream on a hidden temporary file in the same folder (so the final
+    rename never crosses a file system). Once it returns, the data is flushed and fsynced and the
+    temporary file replaces ``path`` with :func:`os.replace`, which is atomic. If anything fails
+    on the way (an exception in ``write``, a full disk, ``KeyboardInterrupt``), the temporary
+    file is removed, the previous content of ``path`` is untouched and the exception propagates.
+    Missing parent folders are created; the new file gets the permissions of any new file
+    (``0o666`` less the umask).
 
     Returns:
         The destination as a :class:`pathlib.Path`.
     """
     target = Path(path)
     if target.is_dir():
-        raise IsADirectoryError(f"Cannot save a checkpoint to {target}: it is a folder. "
+        raise IsADirectoryError(f"Cannot write to {target}: it is a folder. "
                                 f"Pass a file path such as {target / 'checkpoint.pth'}.")
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
@@ -78,7 +98,7 @@ def atomic_save(obj: Any, path: PathLike) -> Path:
                          0o666)
     try:
         with os.fdopen(descriptor, "wb") as stream:
-            torch.save(obj, stream)
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, target)
@@ -149,7 +169,8 @@ def load_file(path: PathLike, *, map_location: Any = "cpu", trusted: bool = Fals
 
 def _corrupt(source: Path, error: BaseException) -> CorruptCheckpointError:
     size = source.stat().st_size
-    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no details'}"
+    first_sentence = str(error).splitlines()[0].split(". ")[0] if str(error) else "no details"
+    reason = f"{type(error).__name__}: {first_sentence}"
     return CorruptCheckpointError(
         f"Cannot read checkpoint {source} ({size} bytes): it is truncated, damaged or not a file "
         f"written by torch.save ({reason}). If a run was interrupted while writing it, use an "
@@ -163,10 +184,15 @@ def _unsafe_globals(source: Path, error: pickle.UnpicklingError) -> list[str]:
     """The Python globals the file refers to that ``weights_only`` refuses (empty if none).
 
     Zip-format files (the default since PyTorch 1.6) are scanned without unpickling; for legacy
-    files the name comes from the message of the refusal.
+    files, which start with a pickle protocol marker, the name comes from the message of the
+    refusal. Anything else is not a checkpoint at all, whatever the unpickler made of its bytes.
     """
-    try:
-        found = list(torch.serialization.get_unsafe_globals_in_checkpoint(source))
-    except Exception:  # legacy (non-zip) format or a damaged archive: fall back to the message.
-        found = []
-    return found or _UNSUPPORTED_GLOBAL.findall(str(error))
+    if zipfile.is_zipfile(source):
+        try:
+            found = list(torch.serialization.get_unsafe_globals_in_checkpoint(source))
+        except Exception:  # a damaged archive, or a PyTorch without the scanner (< 2.5)
+            found = []
+        return found or _UNSUPPORTED_GLOBAL.findall(str(error))
+    with open(source, "rb") as stream:
+        legacy = stream.read(1) == pickle.PROTO
+    return _UNSUPPORTED_GLOBAL.findall(str(error)) if legacy else []

@@ -13,7 +13,8 @@ DistributedDataParallel), ``_orig_mod.`` (``torch.compile``), ``model.`` (a trai
 holding the network as ``.model``) and ``student.`` (a distiller that also holds a
 ``teacher.``; only the student's tensors are kept). The load is strict: every tensor of the model
 must be in the file with the same shape and the file may hold nothing else. The single tolerance
-is BatchNorm's ``num_batches_tracked`` counter, which files from PyTorch before 0.4.1 lack.
+is BatchNorm's ``num_batches_tracked`` counters, which files from PyTorch before 0.4.1 lack
+entirely (a file that has some of them must have all).
 """
 
 from __future__ import annotations
@@ -146,8 +147,10 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], *
     """
     expected = model.state_dict()
     given = strip_wrapper_prefixes(state_dict, expected)
-    missing = [key for key in expected
-               if key not in given and not key.endswith("num_batches_tracked")]
+    # Files from PyTorch < 0.4.1 have no BatchNorm counters at all; only then may they be absent.
+    counters_optional = not any(key.endswith("num_batches_tracked") for key in given)
+    missing = [key for key in expected if key not in given
+               and not (counters_optional and key.endswith("num_batches_tracked"))]
     unexpected = [key for key in given if key not in expected]
     wrong_shape = [(key, tuple(given[key].shape), tuple(expected[key].shape))
                    for key in expected if key in given and given[key].shape != expected[key].shape]
@@ -188,6 +191,17 @@ def _listing(items: list[str]) -> str:
     return shown + (f", ... and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
 
 
+def _grouped(keys: list[str]) -> list[str]:
+    """Keys of one module written together: ``bn1.weight, bn1.bias`` -> ``bn1.{weight,bias}``."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        module, _, tensor = key.rpartition(".")
+        groups.setdefault(module, []).append(tensor)
+    return [(f"{module}." if module else "")
+            + (tensors[0] if len(tensors) == 1 else "{" + ",".join(tensors) + "}")
+            for module, tensors in groups.items()]
+
+
 def _mismatch_message(model: nn.Module, source: str, given: Mapping[str, Tensor],
                       missing: list[str], unexpected: list[str],
                       wrong_shape: list[tuple[str, tuple, tuple]]) -> str:
@@ -195,11 +209,11 @@ def _mismatch_message(model: nn.Module, source: str, given: Mapping[str, Tensor]
     lines = [f"{source} does not fit the model {name!r}: {len(missing)} missing, "
              f"{len(unexpected)} unexpected and {len(wrong_shape)} wrongly shaped tensors."]
     if missing:
-        lines.append(f"  in the model but not in the file: {_listing(missing)}")
+        lines.append(f"  in the model but not in the file: {_listing(_grouped(missing))}")
     if unexpected:
-        lines.append(f"  in the file but not in the model: {_listing(unexpected)}")
+        lines.append(f"  in the file but not in the model: {_listing(_grouped(unexpected))}")
     if wrong_shape:
-        described = [f"{key} {tuple(file_shape)} in the file vs {tuple(model_shape)} in the model"
+        described = [f"{key} {file_shape} in the file, {model_shape} in the model"
                      for key, file_shape, model_shape in wrong_shape]
         lines.append(f"  wrong shape: {_listing(described)}")
     head_outputs = _head_outputs_if_only_difference(model, given, missing, unexpected, wrong_shape)

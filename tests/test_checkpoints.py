@@ -1,0 +1,351 @@
+"""Checkpoint files: atomic writes, safe reads, the accepted layouts and every failure message."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from ldrrld_core.io import (CheckpointError, CheckpointNotFoundError, CorruptCheckpointError,
+                            UnsafeCheckpointError, atomic_save, atomic_write_text, load_file)
+from ldrrld_core.models import (TEACHER_ACCURACY, CheckpointMismatchError, create_model,
+                                extract_state_dict, list_models, load_checkpoint,
+                                load_standard_teacher, load_state_dict_strict,
+                                standard_teacher_path, strip_wrapper_prefixes)
+
+
+def trained_like(name: str, seed: int = 0, **kwargs) -> torch.nn.Module:
+    """A model whose every tensor (BatchNorm statistics included) differs from a fresh one."""
+    torch.manual_seed(seed)
+    model = create_model(name, **kwargs)
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(torch.rand_like(tensor) + 0.5)
+            else:
+                tensor.fill_(seed + 7)
+    return model
+
+
+def assert_same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        torch.testing.assert_close(sa[key], sb[key], rtol=0, atol=0, msg=key)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.endswith(".tmp"))
+
+
+# --- atomic_save ---------------------------------------------------------------------------------
+
+
+def test_atomic_save_round_trip_creates_folders_and_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "deep" / "er" / "run.pth"
+    payload = {"model": {"w": torch.arange(5.0)}, "epoch": 3, "history": [0.5, 0.25]}
+    assert atomic_save(payload, target) == target
+    loaded = load_file(target)
+    assert loaded["epoch"] == 3 and loaded["history"] == [0.5, 0.25]
+    assert torch.equal(loaded["model"]["w"], torch.arange(5.0))
+    assert leftovers(target.parent) == []
+    atomic_save({"epoch": 4}, str(target))  # overwrites, str path
+    assert load_file(target) == {"epoch": 4} and leftovers(target.parent) == []
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_atomic_save_failure_keeps_the_old_file(tmp_path, monkeypatch, failure):
+    target = tmp_path / "ckpt.pth"
+    atomic_save({"epoch": 1}, target)
+    before = target.read_bytes()
+    real_save = torch.save
+
+    def save_half_then_fail(obj, stream, *args, **kwargs):
+        real_save(obj, stream, *args, **kwargs)
+        stream.truncate(10)  # a half-written file ...
+        raise failure        # ... and then the failure
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    with pytest.raises(type(failure)):
+        atomic_save({"epoch": 2, "big": torch.zeros(1000)}, target)
+    assert target.read_bytes() == before
+    assert leftovers(tmp_path) == []
+    monkeypatch.undo()
+    assert load_file(target) == {"epoch": 1}
+
+
+def test_atomic_write_text_keeps_the_text_exactly(tmp_path):
+    text = "epoch,top1\r\n1,50.0\nü\n"
+    target = atomic_write_text(text, tmp_path / "runs" / "history.csv")
+    assert target.read_bytes() == text.encode("utf-8")
+    assert leftovers(target.parent) == []
+
+
+def test_atomic_save_into_a_folder_path_is_refused(tmp_path):
+    with pytest.raises(IsADirectoryError, match="folder"):
+        atomic_save({"epoch": 1}, tmp_path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="permission bits are POSIX")
+def test_atomic_save_gives_ordinary_permissions(tmp_path):
+    target = tmp_path / "ckpt.pth"
+    atomic_save({"epoch": 1}, target)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# --- load_file failures --------------------------------------------------------------------------
+
+
+def test_missing_file_names_the_path(tmp_path):
+    missing = tmp_path / "nowhere" / "ckpt_epoch_240.pth"
+    with pytest.raises(CheckpointNotFoundError) as error:
+        load_file(missing)
+    assert str(missing) in str(error.value)
+    assert isinstance(error.value, FileNotFoundError) and isinstance(error.value, ValueError)
+    with pytest.raises(CheckpointNotFoundError, match="is a folder"):
+        load_file(tmp_path)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_truncated_file_is_reported_as_corrupt(tmp_path, legacy):
+    path = tmp_path / "ckpt.pth"
+    torch.save({"model": create_model("resnet8").state_dict()}, path,
+               _use_new_zipfile_serialization=not legacy)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptCheckpointError) as error:
+        load_file(path)
+    assert str(path) in str(error.value) and "truncated" in str(error.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"certainly not a checkpoint", b"PK\x03\x04broken zip"])
+def test_garbage_file_is_reported_as_corrupt(tmp_path, content):
+    path = tmp_path / "junk.pth"
+    path.write_bytes(content)
+    with pytest.raises(CorruptCheckpointError, match="junk.pth"):
+        load_file(path)
+
+
+class PlantsAMarker:
+    """Unpickling an instance calls ``open(marker, 'w')``: code running at load time."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_code_inside_a_checkpoint_never_runs(tmp_path, legacy):
+    marker = tmp_path / "MARKER"
+    path = tmp_path / "evil.pth"
+    torch.save({"model": {"w": torch.ones(2)}, "payload": PlantsAMarker(marker)}, path,
+               _use_new_zipfile_serialization=not legacy)
+    assert not marker.exists()
+    with pytest.raises(UnsafeCheckpointError) as error:
+        load_file(path)
+    with pytest.raises(UnsafeCheckpointError):
+        load_checkpoint(create_model("resnet8"), path)
+    assert not marker.exists()
+    message = str(error.value)
+    assert str(path) in message and "trusted=True" in message and "open" in message
+    # The opt-in really unpickles everything: now the payload runs.
+    loaded = load_file(path, trusted=True)
+    loaded["payload"].close()
+    assert marker.exists()
+
+
+def test_literature_checkpoint_with_options_needs_the_trusted_opt_in(tmp_path):
+    """Some published checkpoints pickle their argparse options next to the weights."""
+    model = trained_like("resnet8")
+    path = tmp_path / "ckpt_epoch_240.pth"
+    torch.save({"model": model.state_dict(), "opt": argparse.Namespace(lr=0.05), "epoch": 240}, path)
+    with pytest.raises(UnsafeCheckpointError, match="argparse.Namespace"):
+        create_model("resnet8", checkpoint=path)
+    assert_same_state(create_model("resnet8", checkpoint=path, trusted=True), model)
+
+
+# --- layouts and prefixes ------------------------------------------------------------------------
+
+
+def _wrap(state: dict, prefix: str) -> dict:
+    return {prefix + key: value for key, value in state.items()}
+
+
+@pytest.mark.parametrize("layout", ["model", "state_dict", "model_state_dict", "raw"])
+@pytest.mark.parametrize("prefix", ["", "module.", "_orig_mod.", "module._orig_mod.", "model."])
+def test_round_trip_in_every_layout_and_prefix(tmp_path, layout, prefix):
+    source = trained_like("resnet8", seed=1)
+    state = _wrap(source.state_dict(), prefix)
+    content = state if layout == "raw" else {layout: state, "epoch": 240, "best_acc": 72.3,
+                                             "optimizer": {"state": {}, "param_groups": []}}
+    path = atomic_save(content, tmp_path / "ckpt.pth")
+    restored = create_model("resnet8", checkpoint=path)
+    assert_same_state(restored, source)
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(restored.eval()(images), source.eval()(images))
+
+
+def test_a_distillers_state_dict_gives_the_student(tmp_path):
+    student, teacher = trained_like("resnet8", seed=2), trained_like("resnet32x4", seed=3)
+    state = {**_wrap(student.state_dict(), "module.student."),
+             **_wrap(teacher.state_dict(), "module.teacher.")}
+    path = atomic_save({"model": state}, tmp_path / "latest.pth")
+    assert_same_state(create_model("resnet8", checkpoint=path), student)
+
+
+def test_prefixes_the_model_itself_uses_are_kept():
+    # MobileNetV1 names its blocks "model.<i>", so "model." is not a wrapper prefix for it.
+    model = create_model("mobilenet_v1", num_classes=4)
+    state = model.state_dict()
+    assert strip_wrapper_prefixes(state, state) == dict(state)
+    wrapped = _wrap(state, "model.")
+    assert list(strip_wrapper_prefixes(wrapped, state)) == list(state)
+    # Without knowing the model, a prefix every key shares is taken for a wrapper.
+    only_blocks = {key: value for key, value in state.items() if key.startswith("model.")}
+    assert all(not key.startswith("model.") for key in strip_wrapper_prefixes(only_blocks))
+
+
+def test_whole_module_from_a_trusted_file(tmp_path):
+    source = trained_like("digits_mlp", seed=4)
+    path = tmp_path / "whole.pth"
+    torch.save(source, path)
+    with pytest.raises(UnsafeCheckpointError):
+        load_file(path)
+    assert_same_state(create_model("digits_mlp", checkpoint=path, trusted=True), source)
+
+
+def test_old_checkpoints_without_batchnorm_counters_load(tmp_path):
+    source = trained_like("resnet8", seed=5)
+    state = {key: value for key, value in source.state_dict().items()
+             if not key.endswith("num_batches_tracked")}
+    restored = load_checkpoint(create_model("resnet8"), atomic_save(state, tmp_path / "old.pth"))
+    for key, value in state.items():
+        assert torch.equal(restored.state_dict()[key], value)
+
+
+def test_a_file_with_some_batchnorm_counters_must_have_all(tmp_path):
+    state = dict(trained_like("resnet8").state_dict())
+    del state["layer2.0.bn1.num_batches_tracked"]
+    with pytest.raises(CheckpointMismatchError, match="layer2.0.bn1.num_batches_tracked"):
+        create_model("resnet8", checkpoint=atomic_save(state, tmp_path / "odd.pth"))
+
+
+@pytest.mark.parametrize("content, expected", [
+    ({"epoch": 3, "optimizer": {"lr": 0.1}}, "no state dict"),
+    ([torch.ones(1)], "list, not a state dict"),
+    ({}, "no state dict"),
+])
+def test_files_without_a_state_dict(tmp_path, content, expected):
+    path = atomic_save(content, tmp_path / "odd.pth")
+    with pytest.raises(CheckpointError, match=expected) as error:
+        create_model("resnet8", checkpoint=path)
+    assert str(path) in str(error.value)
+
+
+def test_extract_state_dict_prefers_the_model_entry():
+    model_state, other = {"a": torch.ones(1)}, {"b": torch.zeros(1)}
+    assert extract_state_dict({"model": model_state, "state_dict": other}) == model_state
+    assert extract_state_dict({"state_dict": other, "epoch": 1}) == other
+
+
+# --- mismatches ----------------------------------------------------------------------------------
+
+
+def test_wrong_depth_lists_the_missing_keys(tmp_path):
+    path = atomic_save({"model": trained_like("resnet8").state_dict()}, tmp_path / "r8.pth")
+    target = create_model("resnet14")
+    with pytest.raises(CheckpointMismatchError) as error:
+        load_checkpoint(target, path)
+    message = str(error.value)
+    missing = sorted(set(target.state_dict()) - set(create_model("resnet8").state_dict()))
+    assert str(path) in message and "'resnet14'" in message
+    assert f"{len(missing)} missing, 0 unexpected and 0 wrongly shaped" in message
+    assert "layer1.1.conv1.weight, layer1.1.bn1.{weight,bias,running_mean,running_var," in message
+    missing_modules = {key.rpartition(".")[0] for key in missing}
+    assert f"and {len(missing_modules) - 8} more" in message  # shortened, not a wall of names
+    assert len(message) < 2000
+
+
+def test_wrong_width_lists_the_shapes(tmp_path):
+    path = atomic_save(trained_like("resnet8").state_dict(), tmp_path / "r8.pth")
+    with pytest.raises(CheckpointMismatchError) as error:
+        create_model("resnet8x4", checkpoint=path)
+    message = str(error.value)
+    assert "conv1.weight (16, 3, 3, 3) in the file, (32, 3, 3, 3) in the model" in message
+    assert "6 missing, 0 unexpected and 46 wrongly shaped" in message
+    assert ("layer1.0.downsample.0.weight, layer1.0.downsample.1.{weight,bias,running_mean,"
+            "running_var,num_batches_tracked}") in message
+
+
+def test_other_family_names_the_files_modules(tmp_path):
+    path = atomic_save({"model": trained_like("vgg8").state_dict()}, tmp_path / "vgg.pth")
+    with pytest.raises(CheckpointMismatchError, match="block0, block1, block2, block3, block4, classifier"):
+        create_model("resnet8", checkpoint=path)
+
+
+def test_number_of_classes_mismatch_says_what_to_pass(tmp_path):
+    path = atomic_save({"model": trained_like("resnet8", num_classes=10).state_dict()},
+                       tmp_path / "r8_10.pth")
+    with pytest.raises(CheckpointMismatchError, match="num_classes=10"):
+        create_model("resnet8", checkpoint=path)
+    assert create_model("resnet8", num_classes=10, checkpoint=path).num_classes == 10
+
+
+def test_a_failed_load_leaves_the_model_untouched():
+    target = create_model("resnet14")
+    before = {key: value.clone() for key, value in target.state_dict().items()}
+    broken = dict(trained_like("resnet14").state_dict())
+    broken["fc.weight"] = torch.zeros(3, 3)
+    with pytest.raises(CheckpointMismatchError, match="fc.weight"):
+        load_state_dict_strict(target, broken)
+    assert all(torch.equal(before[key], value) for key, value in target.state_dict().items())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cpu_file_into_a_gpu_model_and_back(tmp_path):
+    source = trained_like("resnet8")
+    gpu_path = atomic_save({"model": source.cuda().state_dict()}, tmp_path / "gpu.pth")
+    restored = create_model("resnet8", checkpoint=gpu_path)  # read on the CPU
+    assert next(restored.parameters()).device.type == "cpu"
+    assert_same_state(restored, source.cpu())
+    on_gpu = load_checkpoint(create_model("resnet8").cuda(), gpu_path)
+    assert next(on_gpu.parameters()).device.type == "cuda"
+
+
+# --- standard teachers ---------------------------------------------------------------------------
+
+
+def test_teacher_table_names_cifar_models():
+    assert set(TEACHER_ACCURACY) <= set(list_models("cifar"))
+    assert all(50.0 < accuracy < 100.0 for accuracy in TEACHER_ACCURACY.values())
+
+
+def test_standard_teacher_layout(tmp_path):
+    source = trained_like("resnet8", seed=6)
+    expected = tmp_path / "resnet8_vanilla" / "ckpt_epoch_240.pth"
+    atomic_save({"model": source.state_dict(), "epoch": 240}, expected)
+    assert standard_teacher_path("resnet8", tmp_path) == expected
+    teacher = load_standard_teacher("resnet8", tmp_path)
+    assert not teacher.training
+    assert_same_state(teacher, source)
+
+
+def test_absent_teacher_says_where_and_how(tmp_path):
+    (tmp_path / "vgg13_vanilla").mkdir()
+    with pytest.raises(CheckpointNotFoundError) as error:
+        standard_teacher_path("resnet32x4", tmp_path)
+    message = str(error.value)
+    assert str(tmp_path / "resnet32x4_vanilla" / "ckpt_epoch_240.pth") in message
+    assert "vgg13_vanilla" in message and "mdistiller" in message
+    with pytest.raises(CheckpointNotFoundError, match="does not exist"):
+        standard_teacher_path("vgg13", tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="not a CIFAR model"):
+        standard_teacher_path("resnet18", tmp_path)
