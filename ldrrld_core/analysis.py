@@ -87,6 +87,18 @@ class WeightMaps:
         end = start + torch.arange(1, d, device=device)[None, :]                # rank i + k - 1
         return torch.where(end < d, self.adw[start, end.clamp(max=d - 1)], math.nan)
 
+    def summary(self) -> dict[str, float]:
+        """Where the weight goes, in a few numbers (shares of the local term with equal KLs).
+
+        ``pairs``: how many; ``pair (1,2)``: the top pair's share; ``pairs with rank 1``: the
+        share of every pair that involves the top class; ``top-d set``: the top-d term's share.
+        """
+        first, _ = rank_pairs(self.depth, device=self.share.device)
+        return {"d": self.depth, "decay": self.decay, "pairs": int(self.share.numel()),
+                "pair (1,2)": float(self.share[0]),
+                "pairs with rank 1": float(self.share[first == 0].sum()),
+                "top-d set": self.topd_share}
+
     def irw_by_distance(self) -> Tensor:
         """IRW over rank distance ``k = 1 .. d - 1``: ``(d - 1,)``. It depends on the distance only."""
         return self.irw[0, 1:]

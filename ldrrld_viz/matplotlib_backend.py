@@ -1,12 +1,13 @@
 """Panels drawn with matplotlib: static figures for papers, reports and headless runs.
 
-Figures are built as ``matplotlib.figure.Figure`` objects without pyplot, so nothing global
-changes and a notebook shows a figure once (when a cell returns it). Heatmaps are ``imshow``
-images (``ax.images[0].get_array()`` is the matrix), row 0 at the top.
+Figures are built as :class:`StaticFigure` objects (a ``matplotlib.figure.Figure``) without
+pyplot, so nothing global changes and a notebook shows a figure once, when a cell returns it.
+Heatmaps are ``imshow`` images (``ax.images[0].get_array()`` is the matrix), row 0 at the top.
 """
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -15,14 +16,27 @@ from matplotlib.figure import Figure
 from .colors import DIVERGING, SEQUENTIAL
 from .panels import LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, series_colors
 
-__all__ = ["draw_matplotlib"]
+__all__ = ["StaticFigure", "draw_matplotlib"]
+
+
+class StaticFigure(Figure):
+    """A matplotlib ``Figure`` that Jupyter shows as a PNG on its own, without pyplot.
+
+    Jupyter displays plain figures only once matplotlib's notebook backend is loaded (by pyplot);
+    this one renders itself, so returning it from a cell always shows the picture, once.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png")
+        return buffer.getvalue()
 
 
 def draw_matplotlib(panels: list[Panel | None], *, title: str, cols: int,
-                    panel_size: tuple[float, float]) -> Figure:
+                    panel_size: tuple[float, float]) -> StaticFigure:
     rows = math.ceil(len(panels) / cols)
     width, height = panel_size
-    fig = Figure(figsize=(cols * width, rows * height), layout="constrained")
+    fig = StaticFigure(figsize=(cols * width, rows * height), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     colors = series_colors(panels)
     legend_names: set[str] = set()

@@ -9,7 +9,6 @@ the slider and sees the figure change.
 from __future__ import annotations
 
 import base64
-import io
 import json
 from dataclasses import dataclass
 from typing import Sequence
@@ -146,9 +145,7 @@ def _mime_bundle(figure) -> dict:
         return {"application/vnd.plotly.v1+json": {**json.loads(figure.to_json()),
                                                     "config": {"displaylogo": False}},
                 "text/plain": "<plotly figure>"}
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+    return {"image/png": base64.b64encode(figure._repr_png_()).decode("ascii"),
             "text/plain": "<matplotlib figure>"}
 
 

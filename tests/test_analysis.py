@@ -47,6 +47,15 @@ def test_weight_share_is_each_pairs_part_of_the_local_term():
     assert maps.share.tolist() == pytest.approx([w / (sum(weights) + 1) for w in weights], rel=1e-12)
 
 
+def test_weight_summary():
+    maps = analysis.weight_maps(4, 0.0, scale=1.0, offset=0.0)  # IRW = 1 / |i - j|, ERD = 1
+    weights = {(1, 2): 1.0, (1, 3): 0.5, (1, 4): 1 / 3, (2, 3): 1.0, (2, 4): 0.5, (3, 4): 1.0}
+    total = sum(weights.values()) + 1
+    assert maps.summary() == pytest.approx({
+        "d": 4, "decay": 0.0, "pairs": 6, "pair (1,2)": 1 / total,
+        "pairs with rank 1": (1 + 0.5 + 1 / 3) / total, "top-d set": 1 / total})
+
+
 def test_weight_curves_over_rank_distance():
     maps = analysis.weight_maps(6, 0.1)
     curves = maps.by_distance()

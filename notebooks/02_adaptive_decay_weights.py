@@ -1,0 +1,164 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Adaptive decay weights: which pairs of classes LDRRLD listens to most
+#
+# LDRRLD takes the `d` classes a sample ranks highest and turns every pair of them into a small
+# two-class problem. With `d = 7` that is 21 pairs, and they are not equally informative: telling
+# rank 1 from rank 2 matters more than telling rank 6 from rank 7. The **Adaptive Decay Weight**
+# (ADW) says how much each pair counts. It is the product of two factors:
+#
+# * **IRW**, inverse rank weighting: `a / (c + |i - j|)`, close ranks weigh more;
+# * **ERD**, exponential rank decay: `exp(-gamma (i + j))`, top ranks weigh more.
+#
+# This notebook builds ADW from its two factors, shows how the depth `d` and the decay `gamma`
+# move weight between pairs, takes one sample apart, and ends with a panel to play with.
+# Every number comes from `ldrrld_core.analysis`, which uses the loss's own weight function.
+
+# %%
+from ldrrld_viz.notebook import setup
+
+nb = setup(seed=0)
+nb
+
+# %%
+import torch
+
+import ldrrld_viz as viz
+from ldrrld_core import analysis, ldrrld_loss
+
+# %% [markdown]
+# ## 1. IRW: close ranks weigh more
+#
+# With the authors' `a = 2`, `c = 1.5`, a pair of neighbours (`|i - j| = 1`) weighs `2 / 2.5 = 0.8`,
+# a pair six ranks apart `2 / 7.5 = 0.27`. IRW depends on the distance only, so every
+# diagonal of the grid holds one value. (The main diagonal is no pair: a class is never compared
+# with itself.)
+
+# %%
+maps = analysis.weight_maps(depth=7, decay=0.05)
+print(maps.irw.numpy().round(3))
+assert all(torch.diagonal(maps.irw, k).unique().numel() == 1 for k in range(1, 7)), "IRW depends on |i - j| only"
+assert maps.irw[0, 1] == 2 / (1.5 + 1)
+
+# %% [markdown]
+# ## 2. ERD: top ranks weigh more
+#
+# `exp(-gamma (i + j))` depends on the sum of the ranks: the pair (1, 4) weighs the same as (2, 3),
+# and with `gamma = 0.05` the pair (6, 7) keeps `exp(-0.65) = 0.52` of the weight of a pair of rank 0.
+# With `gamma = 0` ERD switches off.
+
+# %%
+print(maps.erd.numpy().round(3))
+assert torch.isclose(maps.erd[0, 3], maps.erd[1, 2])
+assert (analysis.weight_maps(7, decay=0.0).erd + torch.eye(7, dtype=torch.float64) == 1).all()
+
+# %% [markdown]
+# ## 3. ADW = IRW × ERD
+#
+# The product favours pairs that are both close and near the top. Below, the three grids side by
+# side (a static matplotlib figure), and ADW as curves over rank distance: one curve per first
+# rank, with IRW dashed above them. ERD pushes each later curve down.
+
+# %%
+viz.weight_heatmaps(maps, backend="matplotlib")
+
+# %%
+viz.weight_curves(maps)
+
+# %% [markdown]
+# The loss uses exactly these weights: `ldrrld_loss` reports the weight of each of its pairs.
+
+# %%
+generator = torch.Generator().manual_seed(0)
+teacher = torch.randn(10, generator=generator) * 3
+student = teacher + torch.randn(10, generator=generator) * 1.5
+terms = ldrrld_loss(student[None], teacher[None], depth=7, decay=0.05)
+first, second = torch.triu_indices(7, 7, offset=1)
+assert torch.allclose(terms.pair_weights.double(), maps.adw[first, second])
+assert torch.allclose(maps.adw, maps.irw * maps.erd)
+print(f"{terms.pair_weights.numel()} pairs, weights from {terms.pair_weights.min():.3f} to {terms.pair_weights.max():.3f}")
+
+# %% [markdown]
+# ## 4. How `d` and `gamma` move weight between pairs
+#
+# The local term averages the weighted pair KLs and the KL over the whole top-`d` set. If every
+# KL were equal, each pair would carry `w / (sum w + 1)` of the local term. The table shows those
+# shares: a deeper `d` adds many light pairs and dilutes the top pair; a larger `gamma` takes
+# weight from all pairs, so the top-`d` set (weight 1) carries more.
+
+# %%
+rows = [analysis.weight_maps(d, g).summary() for d in (3, 5, 7, 10) for g in (0.0, 0.05, 0.2)]
+print(viz.format_table(rows))
+assert all(abs(m.share.sum() + m.topd_share - 1) < 1e-12
+           for m in (analysis.weight_maps(d, g) for d in (3, 7) for g in (0.0, 0.2)))
+
+# %%
+viz.weight_share(maps)
+
+# %% [markdown]
+# ## 5. One sample, taken apart
+#
+# A 10-class sample whose student is a noisy copy of the teacher. The student ranks the classes
+# (as in the authors' code); for its top 7 we compare the global softmax (over all 10 classes)
+# with the local ones: over the 7 classes alone, and over each pair.
+
+# %%
+rel = analysis.sample_relations(student, teacher, depth=7, temperature=4.0, decay=0.05)
+print("student's top-7 classes:", rel.top_classes.tolist())
+print("teacher's top-7 classes:", torch.argsort(teacher, descending=True)[:7].tolist())
+viz.local_distributions(rel)
+
+# %% [markdown]
+# Each pair's KL, its weight and their product: where this sample's local term comes from. The
+# pair contributions and the top-`d` set's add up to exactly what the loss computes.
+
+# %%
+print(f"local term {rel.local:.4f} = pairs {rel.contribution.sum():.4f} + top-7 set {rel.topd_contribution:.4f}")
+print(f"remaining-class term {rel.rntk:.4f}")
+assert abs(rel.local - terms.local.item()) < 1e-5 and abs(rel.rntk - terms.rntk.item()) < 1e-5
+viz.pair_contributions(rel)
+
+# %% [markdown]
+# ## 6. What each loss does to the student's logits
+#
+# The gradient of each distillation term on every student logit (no cross-entropy). KD's is
+# `T (p_s - p_t)`, spread over all classes; LDRRLD concentrates on the top `d`, where its pair
+# terms act, and handles the rest with the remaining-class term. Each gradient sums to zero:
+# all three are KLs between softmaxes, blind to a shift of all logits.
+
+# %%
+target = int(teacher.argmax())
+gradients = analysis.logit_gradients(student, teacher, target, depth=7, decay=0.05)
+for name, gradient in gradients.items():
+    print(f"{name:7s} gradient on the top-3 student classes: {gradient[rel.top_classes[:3]].numpy().round(3)}")
+assert all(abs(g.sum().item()) < 1e-5 for g in gradients.values())
+viz.gradient_bars(gradients, student, target=target)
+
+# %% [markdown]
+# ## 7. Play with it
+#
+# Move the sliders: the depth `d`, the decay `gamma` and the temperature `T`. The panel redraws the
+# weight grids, the pair shares, and this sample's pair KLs and contributions.
+
+# %%
+panel = viz.weight_panel(student, teacher, depth=7, decay=0.05, temperature=4.0)
+panel
+
+# %% [markdown]
+# The panel keeps its numbers in `panel.state`; code can move a slider too.
+
+# %%
+panel.controls.depth.value = 4
+print(panel.state.summary)
+assert panel.state.weights.adw.shape == (4, 4)
+assert abs(panel.state.sample.local - ldrrld_loss(student[None], teacher[None], depth=4).local.item()) < 1e-5
+panel.controls.depth.value = 7
