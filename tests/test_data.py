@@ -331,7 +331,8 @@ def test_tiny_imagenet_from_folders(tmp_path, val_layout):
             assert image.shape == (3, 64, 64) and colour_class(image, splits.mean, splits.std) == label
 
 
-def test_imagenet_from_folders_with_varied_sizes(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_imagenet_from_folders_with_varied_sizes(tmp_path, device):
     base = tmp_path / "imagenet"
     for k, (wnid, colour) in enumerate(zip(WNIDS, COLOURS)):
         save_image(base / "train" / wnid / "a.JPEG", colour, size=(300 + 10 * k, 260))
@@ -340,12 +341,12 @@ def test_imagenet_from_folders_with_varied_sizes(tmp_path):
     (base / "LOC_synset_mapping.txt").write_text("n001 tench, Tinca tinca\nn002 goldfish\nn003 shark\n")
     splits = load_dataset("imagenet", root=tmp_path)
     assert splits.class_names == ["tench", "goldfish", "shark"] and splits.input_shape == (3, 224, 224)
-    loader = make_loader(splits.train, 4, train=True)
-    shapes = [tuple(images.shape) for images, _ in loader]
-    assert shapes == [(4, 3, 224, 224)] and isinstance(loader, StreamingLoader)
-    images, labels = next(iter(make_loader(splits.test, 8, train=False)))
-    assert images.shape == (3, 3, 224, 224)
-    assert [colour_class(image, splits.mean, splits.std) for image in images] == labels.tolist()
+    loader = make_loader(splits.train, 4, train=True, device=device)
+    shapes = [(tuple(images.shape), images.device.type) for images, _ in loader]
+    assert shapes == [((4, 3, 224, 224), device)] and isinstance(loader, StreamingLoader)
+    images, labels = next(iter(make_loader(splits.test, 8, train=False, device=device)))
+    assert images.shape == (3, 3, 224, 224) and labels.device.type == device
+    assert [colour_class(image, splits.mean, splits.std) for image in images.cpu()] == labels.tolist()
 
 
 def test_folder_errors_name_the_path(tmp_path):
@@ -525,6 +526,8 @@ def test_data_splits_checks_its_description():
                   mean=(0.0,) * 3, std=(1.0,) * 3, augment="none")
     splits = DataSplits(**fields)
     assert splits.num_superclasses == 2 and "4 classes in 2 superclasses" in repr(splits)
+    with pytest.raises(ValueError, match="splits.train"):
+        make_loader(splits, 4, train=True)
     with pytest.raises(ValueError, match="3 class names for 4 classes"):
         DataSplits(**{**fields, "class_names": list("abc")})
     with pytest.raises(ValueError, match="outside 0..1"):

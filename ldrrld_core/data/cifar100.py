@@ -116,12 +116,14 @@ def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) ->
     """
     root = Path(root)
     folder = root / CIFAR100_FOLDER
-    if download and not (folder / "meta").is_file():
+    def missing() -> list[str]:
+        return [name for name in ("train", "test", "meta") if not (folder / name).is_file()]
+
+    if download and missing():
         _download(root)
-    missing = [name for name in ("train", "test", "meta") if not (folder / name).is_file()]
-    if missing:
+    if missing():
         raise DatasetNotFoundError(
-            f"cifar100: {', '.join(missing)} not found in {folder.resolve()}. Get the data with "
+            f"cifar100: {', '.join(missing())} not found in {folder.resolve()}. Get the data with "
             f"load_dataset('cifar100', root={str(root)!r}, download=True), or extract cifar-100-python.tar.gz "
             f"into {root.resolve()} yourself so that {CIFAR100_FOLDER}/train, test and meta exist.")
     meta = read_cifar_pickle(folder / "meta")

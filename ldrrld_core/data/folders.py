@@ -8,6 +8,7 @@ Every failure names the folder or file at fault.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,9 +48,16 @@ def open_rgb(path: Path, expected_size: tuple[int, int] | None = None):
 
 
 def _images_below(folder: Path) -> list[str]:
-    """Image files anywhere below ``folder``, as sorted paths relative to it."""
-    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*")
-                  if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file())
+    """Image files anywhere below ``folder``, as sorted paths relative to it.
+
+    ``os.walk`` reads file types from the directory listing, so no file is ``stat``-ed: this
+    matters for ImageNet's 1.3 million files on network storage.
+    """
+    found = []
+    for directory, _, files in os.walk(folder, followlinks=True):
+        relative = Path(directory).relative_to(folder)
+        found += [str(relative / name) for name in files if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS]
+    return sorted(found)
 
 
 def _class_folders(split_dir: Path) -> list[str]:

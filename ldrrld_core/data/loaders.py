@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from .augment import AUGMENT_POLICIES, check_policy, draw_crop_flip, random_crop_flip
 from .folders import ImageFolderDataset
 from .order import AUGMENT_STREAM, ShardSampler, derive_generator
+from .splits import DataSplits
 from .tensors import TensorImageDataset
 
 __all__ = ["EpochLoader", "DeviceLoader", "StreamingLoader", "make_loader"]
@@ -32,6 +33,7 @@ class EpochLoader:
         dataset: the data set batches come from.
         batch_size: samples per batch (the last one may be smaller unless ``drop_last``).
         device: where batches are delivered.
+        train: whether this is a training loader (shuffled, equal shares per rank).
         augment: the policy applied to every batch.
         epoch: the epoch the next pass will use (0 at first).
     """
@@ -40,7 +42,7 @@ class EpochLoader:
                  seed: int, rank: int, world_size: int, drop_last: bool) -> None:
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.dataset, self.batch_size, self.device = dataset, int(batch_size), device
+        self.dataset, self.batch_size, self.device, self.train = dataset, int(batch_size), device, train
         self.augment, self.seed, self.drop_last = augment, seed, drop_last
         self.sampler = ShardSampler(len(dataset), shuffle=train, seed=seed, rank=rank, world_size=world_size,
                                     equal_shards=train)
@@ -155,7 +157,12 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, device: torch
         A :class:`DeviceLoader` or :class:`StreamingLoader`: ``x`` is ``(B, C, H, W)`` float,
         ``y`` is ``(B,)`` long.
     """
-    policy = check_policy(augment if augment is not None else getattr(dataset, "augment", "none") if train else "none")
+    if isinstance(dataset, DataSplits):
+        raise ValueError(f"make_loader takes one split, not the whole DataSplits: pass {dataset.name!r} splits.train "
+                         "or splits.test")
+    if augment is None:
+        augment = getattr(dataset, "augment", "none") if train else "none"
+    policy = check_policy(augment)
     options = dict(train=train, device=torch.device(device), augment=policy, seed=seed, rank=rank,
                    world_size=world_size, drop_last=train if drop_last is None else drop_last)
     if isinstance(dataset, TensorImageDataset):
