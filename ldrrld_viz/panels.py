@@ -156,7 +156,8 @@ def draw(panels: Sequence[Panel | None], *, title: str = "", cols: int | None = 
     """Draw panels in a grid (row by row, ``cols`` wide; ``None`` leaves a cell empty).
 
     Returns a ``plotly.graph_objects.Figure`` or a ``matplotlib.figure.Figure``. ``panel_size``
-    is one panel's (width, height) in inches (plotly: times 110 pixels).
+    is one panel's (width, height) in inches; a plotly figure takes the height (at 110 pixels an
+    inch) and fills the width of the page.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose 'plotly' (interactive) or 'matplotlib' (static)")

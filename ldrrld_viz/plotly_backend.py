@@ -63,10 +63,9 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
         if panel is not None:
             fig.update_xaxes(title_text=panel.x_title, row=row, col=col)
             fig.update_yaxes(title_text=panel.y_title, row=row, col=col)
-    width, height = panel_size
+    # The width follows the page (notebook output or widget); the height follows the panels.
     fig.update_layout(title={"text": title}, barmode="group", template="plotly_white",
-                      width=int(cols * width * PIXELS_PER_INCH) + 120,
-                      height=int(rows * height * PIXELS_PER_INCH) + 80,
+                      height=int(rows * panel_size[1] * PIXELS_PER_INCH) + 80,
                       margin={"t": 80, "l": 60, "r": 40, "b": 50}, legend={"tracegroupgap": 2})
     return fig
 
