@@ -87,15 +87,15 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], object]) -> Path:
     Returns:
         The destination as a :class:`pathlib.Path`.
     """
-    target = Path(path)
+    target = Path(path).expanduser()
     if target.is_dir():
         raise IsADirectoryError(f"Cannot write to {target}: it is a folder. "
                                 f"Pass a file path such as {target / 'checkpoint.pth'}.")
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     # os.open with mode 0o666 lets the umask decide the permissions, as for any ordinary new file.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o666)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(temporary, flags, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as stream:
             write(stream)
@@ -142,7 +142,7 @@ def load_file(path: PathLike, *, map_location: Any = "cpu", trusted: bool = Fals
         UnsafeCheckpointError: the file needs the full unpickler and ``trusted`` is ``False``.
         CorruptCheckpointError: the file is truncated, damaged or not a ``torch.save`` file.
     """
-    source = Path(path)
+    source = Path(path).expanduser()
     if not source.exists():
         raise CheckpointNotFoundError(
             f"Checkpoint file not found: {source} (absolute: {source.absolute()}). "

@@ -165,7 +165,8 @@ def test_literature_checkpoint_with_options_needs_the_trusted_opt_in(tmp_path):
     """Some published checkpoints pickle their argparse options next to the weights."""
     model = trained_like("resnet8")
     path = tmp_path / "ckpt_epoch_240.pth"
-    torch.save({"model": model.state_dict(), "opt": argparse.Namespace(lr=0.05), "epoch": 240}, path)
+    torch.save({"model": model.state_dict(), "opt": argparse.Namespace(lr=0.05), "epoch": 240},
+               path)
     with pytest.raises(UnsafeCheckpointError, match="argparse.Namespace"):
         create_model("resnet8", checkpoint=path)
     assert_same_state(create_model("resnet8", checkpoint=path, trusted=True), model)
@@ -287,7 +288,8 @@ def test_wrong_width_lists_the_shapes(tmp_path):
 
 def test_other_family_names_the_files_modules(tmp_path):
     path = atomic_save({"model": trained_like("vgg8").state_dict()}, tmp_path / "vgg.pth")
-    with pytest.raises(CheckpointMismatchError, match="block0, block1, block2, block3, block4, classifier"):
+    with pytest.raises(CheckpointMismatchError,
+                       match="block0, block1, block2, block3, block4, classifier"):
         create_model("resnet8", checkpoint=path)
 
 

@@ -26,7 +26,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """Batches of two images run fastest on one thread; with more, a busy machine slows them tenfold."""
+    """Batches of two images run fastest on one thread; more slow them tenfold on a busy machine."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -38,7 +38,8 @@ def manifest() -> dict:
     for place in MANIFEST_PLACES:
         if place.is_file():
             return json.loads(place.read_text())["models"]
-    pytest.fail(f"The CIFAR-100 model manifest is missing; looked in {', '.join(map(str, MANIFEST_PLACES))}.")
+    pytest.fail("The CIFAR-100 model manifest is missing; looked in "
+                f"{', '.join(map(str, MANIFEST_PLACES))}.")
 
 
 def trainable_parameters(model: nn.Module) -> int:
@@ -100,7 +101,8 @@ def test_penultimate_is_the_input_of_the_classifier(name):
     torch.manual_seed(0)
     model = create_model(name).eval()
     seen = []
-    model.get_classifier().register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    model.get_classifier().register_forward_hook(
+        lambda module, inputs, output: seen.append(inputs[0]))
     images = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         model(images)
@@ -114,7 +116,8 @@ def test_penultimate_is_the_input_of_the_classifier(name):
 def test_training_step_updates_every_parameter(name, device):
     torch.manual_seed(0)
     model = create_model(name, num_classes=10).to(device).train()
-    images, labels = torch.randn(4, 3, 32, 32, device=device), torch.tensor([0, 1, 2, 3], device=device)
+    images = torch.randn(4, 3, 32, 32, device=device)
+    labels = torch.tensor([0, 1, 2, 3], device=device)
     nn.functional.cross_entropy(model(images), labels).backward()
     without_gradient = [key for key, parameter in model.named_parameters()
                         if parameter.grad is None or not torch.isfinite(parameter.grad).all()]
@@ -229,8 +232,9 @@ def test_default_num_classes_follow_the_family():
     assert create_model("mobilenet_v1").num_classes == 1000
 
 
-@pytest.mark.parametrize("typo, suggestion", [("resnet_56", "resnet56"), ("Resnet32x4", "resnet32x4"),
-                                              ("MobileNetV1", "mobilenet_v1"), ("wrn_40-2", "wrn_40_2")])
+@pytest.mark.parametrize("typo, suggestion", [
+    ("resnet_56", "resnet56"), ("Resnet32x4", "resnet32x4"), ("MobileNetV1", "mobilenet_v1"),
+    ("wrn_40-2", "wrn_40_2")])
 def test_unknown_name_suggests_close_matches(typo, suggestion):
     with pytest.raises(ValueError, match="Unknown model name") as error:
         create_model(typo)

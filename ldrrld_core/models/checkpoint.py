@@ -111,8 +111,8 @@ def strip_wrapper_prefixes(state_dict: Mapping[str, Tensor],
                       if key.startswith("student.")}
             continue
         prefix = next((candidate for candidate in _WRAPPER_PREFIXES
-                       if _all_start_with(result, candidate) and not _all_start_with(own, candidate)),
-                      None)
+                       if _all_start_with(result, candidate)
+                       and not _all_start_with(own, candidate)), None)
         if prefix is None:
             return result
         result = {key[len(prefix):]: value for key, value in result.items()}
@@ -163,7 +163,8 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], *
     return model
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, trusted: bool = False) -> nn.Module:
+def load_checkpoint(model: nn.Module, path: str | os.PathLike, *,
+                    trusted: bool = False) -> nn.Module:
     """Load the weights stored in the file ``path`` into ``model``, strictly.
 
     Args:

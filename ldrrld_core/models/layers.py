@@ -64,7 +64,8 @@ def kaiming_init(model: nn.Module, *, linear_std: float | None = None) -> None:
             nn.init.zeros_(module.bias)
 
 
-def collect_stages(modules: Iterable[nn.Module], x: Tensor, stage_ends: Iterable[int]) -> list[Tensor]:
+def collect_stages(modules: Iterable[nn.Module], x: Tensor,
+                   stage_ends: Iterable[int]) -> list[Tensor]:
     """Run ``x`` through ``modules`` in order and keep the outputs of the modules at ``stage_ends``.
 
     For networks stored as one long sequence of blocks, where a "stage" ends at the last block

@@ -77,7 +77,7 @@ def _owner(builder: Callable) -> str:
 
 
 def list_models(family: str | None = None) -> list[str]:
-    """Registered model names, sorted case-insensitively; only one family's if ``family`` is given."""
+    """Registered model names, sorted case-insensitively; one family's if ``family`` is given."""
     if family is not None and family not in FAMILIES:
         raise ValueError(f"Unknown model family {family!r}; use one of {sorted(FAMILIES)}.")
     names = [info.name for info in _MODELS.values() if family in (None, info.family)]

@@ -21,7 +21,8 @@ from ..io import CheckpointNotFoundError
 from .base import FeatureClassifier
 from .registry import create_model, list_models
 
-__all__ = ["TEACHER_ACCURACY", "TEACHER_CHECKPOINT", "load_standard_teacher", "standard_teacher_path"]
+__all__ = ["TEACHER_ACCURACY", "TEACHER_CHECKPOINT", "load_standard_teacher",
+           "standard_teacher_path"]
 
 #: CIFAR-100 top-1 accuracy (%) reported for the standard teacher checkpoints.
 TEACHER_ACCURACY: dict[str, float] = {
@@ -45,7 +46,7 @@ _WHERE_TO_GET_THEM = (
 
 
 def standard_teacher_path(name: str, root: str | os.PathLike) -> Path:
-    """The file of the standard teacher ``name`` below ``root``: ``<root>/<name>_vanilla/ckpt_epoch_240.pth``.
+    """The file of the standard teacher ``name``: ``<root>/<name>_vanilla/ckpt_epoch_240.pth``.
 
     Args:
         name: a CIFAR model name, e.g. ``"resnet32x4"`` (see :data:`TEACHER_ACCURACY` for the
@@ -60,18 +61,20 @@ def standard_teacher_path(name: str, root: str | os.PathLike) -> Path:
     if name not in list_models("cifar"):
         raise ValueError(f"{name!r} is not a CIFAR model of the zoo; teachers with published "
                          f"checkpoints are {', '.join(TEACHER_ACCURACY)}.")
-    path = Path(root) / TEACHER_CHECKPOINT.format(name=name)
+    path = Path(root).expanduser() / TEACHER_CHECKPOINT.format(name=name)
     if not path.is_file():
-        found = sorted(child.name for child in Path(root).glob("*_vanilla")) if Path(root).is_dir() else []
-        present = (f"It holds the teacher folders {', '.join(found)}." if found
-                   else "It holds no <name>_vanilla folders." if Path(root).is_dir()
-                   else "That folder does not exist.")
+        folder = path.parents[1]
+        found = sorted(child.name for child in folder.glob("*_vanilla")) if folder.is_dir() else []
+        present = (f"{folder} holds the teacher folders {', '.join(found)}." if found
+                   else f"{folder} holds no <name>_vanilla folders." if folder.is_dir()
+                   else f"The folder {folder} does not exist.")
         raise CheckpointNotFoundError(
             f"No checkpoint for the teacher {name!r}: expected the file {path} "
             f"(absolute: {path.absolute()}). {present} {_WHERE_TO_GET_THEM}")
     return path
 
 
-def load_standard_teacher(name: str, root: str | os.PathLike, num_classes: int = 100) -> FeatureClassifier:
-    """Build the CIFAR model ``name`` and load its standard checkpoint from ``root``, in eval mode."""
+def load_standard_teacher(name: str, root: str | os.PathLike,
+                          num_classes: int = 100) -> FeatureClassifier:
+    """Build the CIFAR model ``name``, load its standard checkpoint from ``root``, set eval mode."""
     return create_model(name, num_classes, checkpoint=standard_teacher_path(name, root)).eval()

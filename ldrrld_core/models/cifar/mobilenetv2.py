@@ -1,4 +1,4 @@
-"""MobileNetV2 for CIFAR at half width (Sandler et al., 2018), as the distillation literature uses it.
+"""MobileNetV2 for CIFAR at half width (Sandler et al., 2018), as in the distillation literature.
 
 A stride-2 3x3 stem, seven groups of inverted residual blocks (expansion 6, channels 8, 12, 16,
 32, 48, 80, 160 at width 0.5), a 1x1 convolution to 1280 channels and a linear head. Unlike
@@ -68,7 +68,8 @@ class MobileNetV2(FeatureClassifier):
             out_channels = int(channels * width)
             group = []
             for index in range(count):
-                group.append(InvertedResidual(in_channels, out_channels, stride if index == 0 else 1,
+                group.append(InvertedResidual(in_channels, out_channels,
+                                              stride if index == 0 else 1,
                                               expansion if ratio is None else ratio))
                 in_channels = out_channels
             self.blocks.append(nn.Sequential(*group))

@@ -64,7 +64,8 @@ class ShuffleNetV1(FeatureClassifier):
     ``(B, 240, 16, 16)``, ``(B, 480, 8, 8)``, ``(B, 960, 4, 4)`` and the pooled ``(B, 960)``.
     """
 
-    def __init__(self, num_classes: int = 100, stage_channels: tuple[int, int, int] = (240, 480, 960),
+    def __init__(self, num_classes: int = 100,
+                 stage_channels: tuple[int, int, int] = (240, 480, 960),
                  stage_blocks: tuple[int, int, int] = (4, 8, 4), groups: int = 3) -> None:
         super().__init__(num_classes, stage_channels[-1])
         self.conv1 = nn.Conv2d(3, 24, 1, bias=False)

@@ -48,7 +48,7 @@ class PreActBlock(nn.Module):
 
 
 class StageBlock(nn.Module):
-    """A stage of ``count`` pre-activation blocks, kept under ``.layer`` as the checkpoints expect."""
+    """A stage of ``count`` pre-activation blocks, under ``.layer`` as the checkpoints expect."""
 
     def __init__(self, count: int, in_channels: int, out_channels: int, stride: int,
                  dropout: float) -> None:
