@@ -302,3 +302,26 @@ def test_training_curves(backend):
 def test_draw_rejects_unknown_backend():
     with pytest.raises(ValueError, match="unknown backend 'bokeh'"):
         viz.weight_heatmaps(backend="bokeh")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_figures_take_tensors_on_the_gpu():
+    teacher, students, labels, superclass_of = relation_data()
+    teacher, labels, superclass_of = teacher.cuda(), labels.cuda(), superclass_of.cuda()
+    students = {name: logits.cuda() for name, logits in students.items()}
+    drawn, _, _ = panels(viz.class_mean_gaps(teacher, students, labels, superclass_of=superclass_of))
+    order = analysis.superclass_order(superclass_of.cpu())
+    expected = analysis.class_mean_logits(teacher.cpu(), labels.cpu())[order][:, order]
+    assert same(drawn[0]["heatmap"], expected)
+    viz.correlation_gaps(teacher, students, superclass_of=superclass_of)
+    fids = analysis.compare_fidelity(teacher, students, depth=4)
+    assert same(panels(viz.fidelity_heatmaps(fids))[0][0]["heatmap"],
+                analysis.pair_matrix(fids["KD"].pair_agreement.cpu(), 4, diagonal=math.nan))
+    viz.tsne_scatter({"t": torch.randn(160, 2, device="cuda")}, labels, superclass_of=superclass_of,
+                     color_by="superclass")
+    student, teacher_row = (x.cuda() for x in sample_logits())
+    rel = analysis.sample_relations(student, teacher_row, depth=5)
+    assert rel.top_classes.device.type == "cuda"
+    for fig in (viz.local_distributions(rel), viz.pair_contributions(rel),
+                viz.gradient_bars(analysis.logit_gradients(student, teacher_row, 1, depth=5), student)):
+        assert fig.data
