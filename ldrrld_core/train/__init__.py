@@ -1,0 +1,34 @@
+"""Training: recipes, the loop for teachers and students, history, checkpoints, data parallelism.
+
+In a notebook::
+
+    from ldrrld_core.train import get_recipe, train_teacher, distill
+
+    recipe = get_recipe("digits")
+    teacher = train_teacher(recipe)              # the teacher architecture alone, loss "ce"
+    student = distill(recipe, teacher=teacher)   # recipe.loss ("ldrrld") from that teacher
+    student.summary["top1"], student.history.column("test_top1")
+
+``compare(recipe, ["ce", "kd", "dkd", "ldrrld"])`` trains one student per loss from identical
+weights. See ``docs/training.md``.
+"""
+
+from .checkpoints import LATEST, STUDENT, load_training_state
+from .compare import DEFAULT_METHODS, Comparison, compare
+from .distributed import DistributedContext, close_distributed, current_context, init_distributed
+from .history import History
+from .loop import Run, distill, fit, load_data, resolve_amp, train_teacher
+from .metrics import correct_top_k, evaluate
+from .recipes import AMP_MODES, RECIPES, Recipe, describe_recipe, get_recipe, list_recipes, parse_field
+from .schedule import SCHEDULES, learning_rate
+
+__all__ = [
+    "LATEST", "STUDENT", "load_training_state",
+    "DEFAULT_METHODS", "Comparison", "compare",
+    "DistributedContext", "close_distributed", "current_context", "init_distributed",
+    "History",
+    "Run", "distill", "fit", "load_data", "resolve_amp", "train_teacher",
+    "correct_top_k", "evaluate",
+    "AMP_MODES", "RECIPES", "Recipe", "describe_recipe", "get_recipe", "list_recipes", "parse_field",
+    "SCHEDULES", "learning_rate",
+]

@@ -1,0 +1,124 @@
+"""What a run writes to disk and reads back to resume: ``latest.pth`` and ``student.pth``.
+
+* ``latest.pth`` holds everything needed to continue bitwise-identically: the model, the
+  optimiser, the gradient scaler, the loss's state, every random-number generator, the history,
+  the recipe and the number of finished epochs.
+* ``student.pth`` holds the trained weights in the literature's ``{'model': state_dict}`` format
+  (plus ``arch``, ``num_classes``, ``epoch`` and ``top1`` for the record), so any
+  ``create_model(arch, checkpoint="student.pth")`` or CRD/mdistiller-style loader reads it.
+
+Both are written with :func:`ldrrld_core.io.atomic_save` (a crash never leaves half a file where
+a good one was) and contain only tensors, numbers, strings and plain containers, so
+:func:`ldrrld_core.io.load_file` reads them without the unsafe unpickler.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..io import CheckpointError, atomic_save, load_file
+
+__all__ = [
+    "LATEST", "STUDENT", "FORMAT_VERSION", "RESUME_FIELDS",
+    "rng_state", "restore_rng_state", "save_training_state", "load_training_state", "save_student",
+    "check_resumable",
+]
+
+LATEST = "latest.pth"
+STUDENT = "student.pth"
+FORMAT_VERSION = 1
+
+#: Recipe fields that must be the same to continue a run (``epochs``, output and speed settings may change).
+RESUME_FIELDS = ("model", "model_options", "teacher", "loss", "loss_options", "data", "data_options",
+                 "data_seed", "augment", "batch_size", "lr", "momentum", "weight_decay", "nesterov",
+                 "warmup_epochs", "decay_epochs", "decay_rate", "schedule", "seed")
+
+
+def rng_state() -> dict[str, Any]:
+    """The state of Python's, NumPy's and torch's (CPU and every GPU's) random generators."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Put back what :func:`rng_state` recorded (GPU generators only if as many GPUs are visible)."""
+    random.setstate(_as_tuples(state["python"]))
+    numpy = state["numpy"]
+    np.random.set_state((numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["position"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    torch.set_rng_state(state["torch"].cpu())
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+
+
+def _as_tuples(value: Any) -> Any:
+    """``random.setstate`` wants tuples; a round trip through some loaders turns them into lists."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def save_training_state(path: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+                        scaler: torch.amp.GradScaler, loss: nn.Module, epoch: int,
+                        history_rows: list[dict], recipe: dict) -> Path:
+    """Write ``latest.pth`` atomically after ``epoch`` finished; return its path."""
+    return atomic_save({
+        "format": FORMAT_VERSION,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "loss": loss.state_dict(),
+        "rng": rng_state(),
+        "history": history_rows,
+        "recipe": recipe,
+    }, path)
+
+
+def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a ``latest.pth`` (or the run folder holding one) safely and check its layout."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / LATEST
+    state = load_file(path)
+    needed = ("format", "epoch", "model", "optimizer", "scaler", "loss", "rng", "history", "recipe")
+    if not isinstance(state, dict) or any(key not in state for key in needed):
+        held = ", ".join(map(str, state)) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path} is not a training checkpoint of this toolkit (it holds: {held}); "
+                              f"resume needs a {LATEST} written by the trainer. To start from weights "
+                              "alone, pass the model (create_model(..., checkpoint=...)) instead.")
+    if state["format"] != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format {state['format']}, this toolkit reads "
+                              f"format {FORMAT_VERSION}; resume it with the version that wrote it")
+    state["path"] = str(path)
+    return state
+
+
+def check_resumable(saved_recipe: dict, recipe: dict, path: str) -> None:
+    """Raise a ``ValueError`` listing every setting in which ``recipe`` differs from the saved run's."""
+    changed = [f"{name}: {saved_recipe.get(name)!r} in the checkpoint, {recipe.get(name)!r} now"
+               for name in RESUME_FIELDS if saved_recipe.get(name) != recipe.get(name)]
+    if changed:
+        raise ValueError(f"cannot resume {path} with a different recipe ({'; '.join(changed)}). Resume with "
+                         "the recipe the run started with (only epochs, output and speed settings may "
+                         "change), or start a new run in another out_dir.")
+
+
+def save_student(path: str | os.PathLike, model: nn.Module, *, arch: str, epoch: int, top1: float) -> Path:
+    """Write the trained weights as ``{'model': state_dict, 'arch', 'num_classes', 'epoch', 'top1'}``."""
+    return atomic_save({"model": model.state_dict(), "arch": arch,
+                        "num_classes": int(getattr(model, "num_classes", -1)), "epoch": epoch, "top1": top1}, path)

@@ -1,0 +1,87 @@
+"""Several losses, one teacher, identical students: the controlled comparison behind the demo.
+
+:func:`compare` trains (or takes) one teacher, then one student per loss, each from the same
+initial weights and the same data order (the recipe's seed fixes both), so the only difference
+between the students is the loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .history import History
+from .loop import Run, fit, load_data, train_teacher
+from .recipes import Recipe
+
+__all__ = ["Comparison", "compare", "DEFAULT_METHODS"]
+
+#: The losses the demo compares: the student alone, the two baselines and LDRRLD.
+DEFAULT_METHODS = ("ce", "kd", "dkd", "ldrrld")
+
+
+@dataclass
+class Comparison:
+    """A teacher and one student per loss, all trained on the same data.
+
+    Attributes:
+        teacher: the teacher's :class:`Run` (its ``summary["top1"]`` is the teacher's accuracy).
+        students: loss name -> the student's :class:`Run`, in the order they were trained.
+    """
+
+    teacher: Run
+    students: dict[str, Run]
+
+    def top1(self) -> dict[str, float]:
+        """Last-epoch test top-1 (%) of every student, by loss name."""
+        return {name: run.top1 for name, run in self.students.items()}
+
+    @property
+    def histories(self) -> dict[str, History]:
+        """``{"teacher": ..., "<loss>": ...}``: every run's history, for training-curve figures."""
+        return {"teacher": self.teacher.history, **{name: run.history for name, run in self.students.items()}}
+
+    def table(self) -> str:
+        """A text table: each model's test top-1 and top-5 and the gain over the student alone."""
+        baseline = self.students["ce"].top1 if "ce" in self.students else None
+        rows = [("teacher", self.teacher.recipe.model, self.teacher.summary, None)]
+        rows += [(name, run.recipe.model, run.summary, None if baseline is None else run.top1 - baseline)
+                 for name, run in self.students.items()]
+        lines = [f"{'method':<20} {'model':<12} {'top-1':>7} {'top-5':>7} {'vs ce':>7}"]
+        for name, model, summary, gain in rows:
+            shown = "" if gain is None or name == "ce" else f"{gain:+.2f}"
+            lines.append(f"{name:<20} {model:<12} {summary['top1']:>7.2f} {summary['top5']:>7.2f} {shown:>7}")
+        return "\n".join(lines)
+
+
+def compare(recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *, teacher: Run | None = None,
+            **options: Any) -> Comparison:
+    """Train one student per loss in ``methods`` from ``teacher`` (trained first when not given).
+
+    Args:
+        recipe: the settings; its ``loss`` is replaced by each method in turn and ``loss_options``
+            supplies each method's hyperparameters. With an ``out_dir`` every run writes to
+            ``<out_dir>/<method>`` (the teacher to ``<out_dir>/teacher``).
+        methods: loss registry names.
+        teacher: an already trained teacher :class:`Run` to reuse.
+        options: passed to :func:`~ldrrld_core.train.loop.fit` (``device``, ``progress``).
+
+    Returns:
+        A :class:`Comparison`.
+    """
+    if not methods:
+        raise ValueError("methods is empty: name at least one loss, e.g. ('ce', 'ldrrld')")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods names a loss twice: {list(methods)}")
+    runs = [recipe.replace(loss=name) for name in methods]  # every method's settings checked before any training
+    data = options.pop("data", None) or load_data(recipe)
+    if teacher is None:
+        teacher = train_teacher(recipe, data=data, **options)
+    students = {}
+    for name, run_recipe in zip(methods, runs):
+        if recipe.out_dir is not None:
+            run_recipe = run_recipe.replace(out_dir=str(Path(recipe.out_dir) / name))
+        students[name] = fit(run_recipe, teacher=teacher, data=data, **options)
+    return Comparison(teacher=teacher, students=students)

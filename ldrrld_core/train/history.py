@@ -1,0 +1,183 @@
+"""The per-epoch record of a run: a plain table, saved as CSV and JSON next to the checkpoints.
+
+A :class:`History` is a list of rows, one per epoch, each a ``dict`` from column name to a number.
+The trainer writes these columns:
+
+===============  =============================================================================
+``epoch``        1-based epoch number
+``lr``           learning rate used during the epoch
+``train_<term>`` mean over the epoch's training samples of every term the loss reports
+                 (``train_loss`` is the total; ``train_ce``, ``train_kd``, ``train_local``, ...
+                 depend on the loss)
+``train_top1``   top-1 accuracy (%) of the student on the augmented training batches
+``test_loss``    cross-entropy of the student on the test split
+``test_top1``    top-1 accuracy (%) on the test split
+``test_top5``    top-5 accuracy (%) on the test split (top-``C`` when there are fewer classes)
+``seconds``      wall-clock time of the epoch, evaluation included
+===============  =============================================================================
+
+Plotting code reads it through :attr:`History.rows` or :meth:`History.column`; nothing here
+draws (``ldrrld_core`` never imports a plotting library).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+__all__ = ["History", "atomic_write_text"]
+
+Number = int | float
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write ``text`` (UTF-8) so that ``path`` is always either the old file or the new one.
+
+    The text goes to a hidden temporary file in the same folder, is flushed and fsynced, then
+    renamed over ``path``; on any failure the temporary file is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
+
+class History:
+    """Per-epoch metrics of a training run, as a list of rows.
+
+    Args:
+        rows: optional initial rows (each a mapping from column name to number).
+
+    Attributes:
+        rows: ``list[dict[str, int | float]]``, one dict per epoch in order. Treat it as read-only
+            and add rows with :meth:`append`.
+
+    >>> h = History([{"epoch": 1, "test_top1": 50.0}, {"epoch": 2, "test_top1": 60.0}])
+    >>> h.column("test_top1")
+    [50.0, 60.0]
+    """
+
+    CSV_NAME = "history.csv"
+    JSON_NAME = "history.json"
+
+    def __init__(self, rows: Iterable[Mapping[str, Number]] = ()) -> None:
+        self.rows: list[dict[str, Number]] = []
+        for row in rows:
+            self.append(row)
+
+    def append(self, row: Mapping[str, Number]) -> None:
+        """Add one epoch's row. Values must be plain ``int`` or ``float`` (read them off the device first)."""
+        for name, value in row.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"history column {name!r} must hold a plain int or float, got "
+                                f"{type(value).__name__}; convert tensors with .item() or .tolist() once per epoch")
+        self.rows.append(dict(row))
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column name, in the order columns first appear."""
+        names: dict[str, None] = {}
+        for row in self.rows:
+            names.update(dict.fromkeys(row))
+        return list(names)
+
+    def column(self, name: str) -> list[Number | None]:
+        """The values of one column, one per epoch (``None`` where an epoch lacks it)."""
+        if name not in self.columns:
+            raise KeyError(f"no column {name!r} in this history; it has: {', '.join(self.columns) or 'no rows yet'}")
+        return [row.get(name) for row in self.rows]
+
+    @property
+    def last(self) -> dict[str, Number]:
+        """The most recent row (a copy)."""
+        if not self.rows:
+            raise IndexError("the history is empty: no epoch has finished yet")
+        return dict(self.rows[-1])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Number]]:
+        return iter(self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, History) and self.rows == other.rows
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} epochs, columns: {', '.join(self.columns)})"
+
+    def without(self, *names: str) -> History:
+        """A copy without some columns, e.g. ``history.without("seconds")`` to compare two runs."""
+        return History({k: v for k, v in row.items() if k not in names} for row in self.rows)
+
+    # ----------------------------------------------------------------------------- text forms
+    def to_csv(self) -> str:
+        """The table as CSV text with a header line."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return buffer.getvalue()
+
+    def to_json(self) -> str:
+        """The rows as a JSON list of objects."""
+        return json.dumps(self.rows, indent=1)
+
+    def table(self, columns: Iterable[str] | None = None, digits: int = 4) -> str:
+        """A fixed-width text table of some (default: all) columns, for terminals and notebooks."""
+        names = list(columns) if columns is not None else self.columns
+        for name in names:
+            self.column(name)  # a clear KeyError for a misspelt column
+        cells = [[_format(row.get(name), digits) for name in names] for row in self.rows]
+        widths = [max([len(name), *(len(line[i]) for line in cells)]) for i, name in enumerate(names)]
+        lines = ["  ".join(name.rjust(w) for name, w in zip(names, widths))]
+        lines += ["  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in cells]
+        return "\n".join(lines)
+
+    # ---------------------------------------------------------------------------- files
+    def save(self, folder: str | os.PathLike) -> tuple[Path, Path]:
+        """Write ``history.csv`` and ``history.json`` into ``folder`` atomically; return both paths."""
+        folder = Path(folder)
+        return (atomic_write_text(self.to_csv(), folder / self.CSV_NAME),
+                atomic_write_text(self.to_json(), folder / self.JSON_NAME))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> History:
+        """Read a history written by :meth:`save` (``history.json``, or the run folder holding it)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / cls.JSON_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"no history file at {path}; a run writes history.json into its out_dir")
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error}); was the file edited or cut short?") from None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise ValueError(f"{path} must hold a JSON list of objects (one per epoch)")
+        return cls(rows)
+
+
+def _format(value: Number | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    if math.isfinite(value) and value != 0 and abs(value) < 10 ** -(digits - 1):
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)

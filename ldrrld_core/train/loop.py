@@ -1,0 +1,397 @@
+"""The training loop: one function, :func:`fit`, for teachers and students alike.
+
+A teacher is a model trained with the ``ce`` loss; a student is a model trained with a loss
+that also reads a frozen teacher's logits. Read :func:`fit` top to bottom: set-up, then for each
+epoch the learning rate, the steps, the evaluation, the history row and the checkpoint.
+
+Inside a step nothing waits for the host: loss terms and accuracy counts are summed on the
+device and read once per epoch. On a CPU in deterministic mode a run is bitwise repeatable, and
+a run resumed from ``latest.pth`` ends with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..data import DataSplits, load_dataset, make_loader
+from ..losses import LOSSES
+from ..models import create_model
+from ..runtime import seed_everything, set_deterministic
+from .checkpoints import (LATEST, STUDENT, check_resumable, load_training_state, restore_rng_state,
+                          save_student, save_training_state)
+from .distributed import DistributedContext, all_reduce_sum, current_context
+from .history import History, atomic_write_text
+from .metrics import correct_top_k, evaluate
+from .recipes import Recipe
+from .schedule import learning_rate
+
+__all__ = ["Run", "fit", "train_teacher", "distill", "resolve_amp", "load_data"]
+
+log = logging.getLogger("ldrrld.train")
+
+@dataclass
+class Run:
+    """What :func:`fit` returns.
+
+    Attributes:
+        model: the trained model (the student, or the teacher of a ``ce`` run), in eval mode on
+            the training device.
+        history: one row per epoch (see :class:`~ldrrld_core.train.history.History`).
+        recipe: the recipe that ran.
+        summary: ``top1``, ``top5`` (last epoch, %), ``epochs``, ``seconds`` (all epochs, resumed
+            ones included), ``out_dir`` and what was trained (``model``, ``teacher``, ``loss``,
+            ``data``, ``recipe``, ``schedule``; ``teacher_top1`` when a teacher was used).
+        out_dir: where ``latest.pth``, ``student.pth`` and the history went, or ``None``.
+    """
+
+    model: nn.Module
+    history: History
+    recipe: Recipe
+    summary: dict[str, Any] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    @property
+    def top1(self) -> float:
+        """Test top-1 accuracy (%) after the last epoch."""
+        return self.summary["top1"]
+
+    def __repr__(self) -> str:
+        return (f"Run({self.recipe.model} with {self.recipe.loss}: top-1 {self.top1:.2f}% after "
+                f"{self.summary['epochs']} epochs)")
+
+
+# ------------------------------------------------------------------------------------ set-up
+def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of an ``amp`` setting on ``device`` (``None``: full precision)."""
+    if mode == "none" or (mode == "auto" and device.type != "cuda"):
+        return None
+    if mode == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if mode == "fp16" and device.type != "cuda":
+        raise ValueError("amp='fp16' needs a GPU (its gradient scaler is CUDA-only); use amp='bf16' or 'none' on a CPU")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+def load_data(recipe: Recipe, context: DistributedContext | None = None) -> DataSplits:
+    """The recipe's data set; under ``torchrun`` rank 0 downloads first while the others wait."""
+    context = context or current_context()
+
+    def load() -> DataSplits:
+        return load_dataset(recipe.data, recipe.data_root, download=recipe.download, seed=recipe.data_seed,
+                            **recipe.data_options)
+
+    if context.enabled and recipe.download:
+        splits = load() if context.is_main else None
+        torch.distributed.barrier()
+        return splits if splits is not None else load()
+    return load()
+
+
+def _build_loss(recipe: Recipe, device: torch.device) -> nn.Module:
+    """The recipe's loss without its per-call input check, which reads a value back from the device.
+
+    The trainer checks shapes before the first step and the loss's finiteness once per epoch instead.
+    """
+    quiet = {}
+    if "validate" in inspect.signature(LOSSES[recipe.loss]).parameters and "validate" not in recipe.loss_hparams:
+        quiet["validate"] = False
+    return recipe.build_loss(**quiet).to(device)
+
+
+def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Module:
+    if isinstance(teacher, Run):
+        return teacher.model
+    if isinstance(teacher, nn.Module):
+        return teacher
+    checkpoint = teacher if teacher is not None else recipe.teacher_checkpoint
+    if checkpoint is None:
+        raise ValueError(f"loss {recipe.loss!r} distils from a teacher, but none was given: pass teacher= (a trained "
+                         "model, a Run or a checkpoint file) or set teacher_checkpoint in the recipe. Train one "
+                         "with train_teacher(recipe) or `ldrrld train --model <teacher>`.")
+    if recipe.teacher is None:
+        raise ValueError("a teacher checkpoint was given but the recipe names no teacher architecture; "
+                         "set teacher='<model name>' so the file can be loaded into the right model")
+    return create_model(recipe.teacher, num_classes=num_classes, checkpoint=checkpoint)
+
+
+def _check_fits(recipe: Recipe, data: DataSplits, student: nn.Module, teacher: nn.Module | None,
+                loss: nn.Module, device: torch.device) -> None:
+    """Catch mismatches between data, models and loss before the first step, with plain messages."""
+    depth = loss.hparams().get("depth") if hasattr(loss, "hparams") else None
+    if depth is not None and depth > data.num_classes:
+        raise ValueError(f"loss {recipe.loss!r} uses depth {depth} but data set {data.name!r} has only "
+                         f"{data.num_classes} classes; choose depth <= {data.num_classes} "
+                         f"(loss_options={{'{recipe.loss}': {{'depth': ...}}}})")
+    probe = data.test[0][0][None].to(device)                                 # (1, C, H, W)
+    for role, model in (("student", student), ("teacher", teacher)):
+        if model is None:
+            continue
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                out = model(probe)
+        except RuntimeError as error:
+            raise ValueError(f"the {role} ({getattr(model, 'arch', type(model).__name__)}) cannot take the images "
+                             f"of data set {data.name!r} (shape {tuple(data.input_shape)}): "
+                             f"{str(error).splitlines()[0]}. Pick a model built for this input "
+                             "(digits_* for digits, the CIFAR zoo for 32x32 sets).") from None
+        finally:
+            model.train(was_training)
+        if out.shape[-1] != data.num_classes:
+            raise ValueError(f"the {role} outputs {out.shape[-1]} classes but data set {data.name!r} has "
+                             f"{data.num_classes}; teacher, student and data must agree on the classes "
+                             "(a teacher trained on another data set?)")
+
+
+def _resume_state(resume: Any, out_dir: Path | None) -> dict | None:
+    if resume is None or resume is False:
+        return None
+    if resume is True:
+        if out_dir is None:
+            raise ValueError("resume=True continues the run in the recipe's out_dir, but out_dir is None; "
+                             "set out_dir or pass the path of a latest.pth")
+        if not (out_dir / LATEST).exists():
+            log.info("no %s in %s: starting from scratch", LATEST, out_dir)
+            return None
+        resume = out_dir / LATEST
+    return load_training_state(resume)
+
+
+# ------------------------------------------------------------------------------------ the loop
+def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None, data: DataSplits | None = None,
+        device: torch.device | str | None = None, resume: Any = None, progress: bool = True) -> Run:
+    """Train ``recipe.model`` with ``recipe.loss`` (reading ``teacher`` when the loss needs one).
+
+    Args:
+        recipe: every setting of the run (see :class:`~ldrrld_core.train.recipes.Recipe`).
+        teacher: a trained teacher: an ``nn.Module``, a :class:`Run`, or a checkpoint file for
+            ``recipe.teacher``; ``None`` uses ``recipe.teacher_checkpoint``. Ignored by ``ce``.
+            It is put in eval mode and only ever run under ``torch.inference_mode``.
+        student: a model to train in place; ``None`` builds ``recipe.model`` right after seeding
+            with ``recipe.seed``, so runs with the same seed start from identical weights.
+        data: the data set, if already loaded (it must be what the recipe names).
+        device: where to train; default CUDA when present (``cuda:<LOCAL_RANK>`` under ``torchrun``).
+        resume: a ``latest.pth`` (or its folder) to continue from, or ``True`` for the one in
+            ``recipe.out_dir`` if it exists.
+        progress: show a ``tqdm`` bar (terminal or notebook) on the main process.
+
+    Returns:
+        A :class:`Run` with the trained model, its history and a summary.
+
+    Raises:
+        ValueError: settings that do not fit together (depth above the number of classes,
+            teacher and student class counts, an input shape a model cannot take, a missing
+            teacher, a checkpoint of a different recipe).
+        FloatingPointError: the loss became NaN or infinite; ``latest.pth`` keeps the last good epoch.
+    """
+    context = current_context()
+    device = context.device(device)
+    set_deterministic(recipe.deterministic)
+    seed_everything(recipe.seed)
+    if recipe.batch_size % context.world_size:
+        raise ValueError(f"batch_size {recipe.batch_size} is the total over {context.world_size} processes and "
+                         f"must divide evenly among them; use a multiple of {context.world_size}")
+    data = data if data is not None else load_data(recipe, context)
+
+    # Models, loss, optimiser. Seeding right before the student is built gives every run with
+    # the same seed the same initial weights, whatever happened before (a teacher's training).
+    loss_fn = _build_loss(recipe, device)
+    if student is None:
+        seed_everything(recipe.seed)
+        student = create_model(recipe.model, num_classes=data.num_classes, **recipe.model_options)
+    student.to(device)
+    teacher = _resolve_teacher(teacher, recipe, data.num_classes).to(device).eval() if loss_fn.needs_teacher else None
+    _check_fits(recipe, data, student, teacher, loss_fn, device)
+
+    autocast_dtype = resolve_amp(recipe.amp, device)
+    autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
+    images = len(data.input_shape) == 3
+    channels_last = recipe.channels_last if recipe.channels_last is not None else device.type == "cuda" and images
+    memory_format = torch.channels_last if channels_last and images else torch.contiguous_format
+    for model in (student, teacher):
+        if model is not None:
+            model.to(memory_format=memory_format)
+    optimizer = torch.optim.SGD(student.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+
+    # What a step runs: the student wrapped for data parallelism and compilation, as asked.
+    step_model = student
+    if context.enabled:
+        step_model = nn.parallel.DistributedDataParallel(
+            student, device_ids=[device.index] if device.type == "cuda" else None)
+    teacher_forward = teacher
+    if recipe.compile:
+        step_model = torch.compile(step_model)
+        teacher_forward = torch.compile(teacher) if teacher is not None else None
+
+    per_rank_batch = recipe.batch_size // context.world_size
+    shard = dict(device=device, seed=recipe.seed, rank=context.rank, world_size=context.world_size,
+                 num_workers=recipe.num_workers)
+    train_batches = make_loader(data.train, per_rank_batch, train=True, augment=recipe.augment, **shard)
+    test_batches = make_loader(data.test, max(per_rank_batch, 256), train=False, **shard)
+
+    # Where we start: epoch 1, or after the last epoch a checkpoint recorded.
+    out_dir = Path(recipe.out_dir) if recipe.out_dir is not None else None
+    history, start_epoch = History(), 1
+    state = _resume_state(resume, out_dir)
+    if state is not None:
+        check_resumable(state["recipe"], recipe.to_dict(), state["path"])
+        student.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        loss_fn.load_state_dict(state["loss"])
+        restore_rng_state(state["rng"])
+        history, start_epoch = History(state["history"]), state["epoch"] + 1
+        log.info("resumed %s after epoch %d", state["path"], state["epoch"])
+    writes = out_dir is not None and context.is_main
+    if writes:
+        atomic_write_text(json.dumps(recipe.to_dict(), indent=1), out_dir / "recipe.json")
+    board = _tensorboard(out_dir) if recipe.tensorboard and writes else None
+
+    teacher_metrics = {}
+    if teacher is not None:
+        teacher_metrics = evaluate(teacher, test_batches, autocast_dtype=autocast_dtype, memory_format=memory_format)
+        _warn_if_near_chance(teacher_metrics["test_top1"], data.num_classes)
+
+    bar = _progress_bar(progress and context.is_main, total=(recipe.epochs - start_epoch + 1) * len(train_batches),
+                        description=f"{recipe.model} · {recipe.loss}")
+    for epoch in range(start_epoch, recipe.epochs + 1):
+        started = time.perf_counter()
+        lr = learning_rate(epoch, recipe.lr, warmup_epochs=recipe.warmup_epochs, decay_epochs=recipe.decay_epochs,
+                           decay_rate=recipe.decay_rate, style=recipe.schedule)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss_fn.set_epoch(epoch)
+        train_batches.set_epoch(epoch)
+        student.train()
+
+        sums: Tensor | None = None     # (terms + 1,) summed loss terms x batch size, then top-1 hits
+        term_names: list[str] = []
+        seen = 0
+        for x, y in train_batches:
+            x = x.contiguous(memory_format=memory_format) if images else x
+            with autocast:
+                teacher_logits = None
+                if teacher_forward is not None:
+                    with torch.inference_mode():
+                        teacher_logits = teacher_forward(x)
+                    teacher_logits = teacher_logits.clone()  # a normal tensor autograd may save
+                student_logits = step_model(x)
+                loss = loss_fn(student_logits, teacher_logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+            if sums is None:
+                term_names = list(loss_fn.last_terms)
+                sums = torch.zeros(len(term_names) + 1, device=device)
+            sums[:-1] += torch.stack([loss_fn.last_terms[name].float() for name in term_names]) * y.shape[0]
+            sums[-1:] += correct_top_k(student_logits.detach(), y, ks=(1,))
+            seen += y.shape[0]
+            bar.update(1)
+
+        totals = all_reduce_sum(torch.cat([sums, sums.new_tensor([seen])])).tolist()  # the epoch's one read
+        count = totals[-1]
+        train_terms = {f"train_{name}": total / count for name, total in zip(term_names, totals)}
+        if not all(math.isfinite(value) for value in train_terms.values()):
+            raise FloatingPointError(
+                f"the training loss became NaN or infinite in epoch {epoch} ({train_terms}); "
+                + (f"{out_dir / LATEST} still holds the last good epoch. " if writes else "")
+                + "Lower lr, check the inputs, or use amp='none'.")
+        row = {"epoch": epoch, "lr": lr, **train_terms, "train_top1": 100.0 * totals[-2] / count,
+               **evaluate(student, test_batches, autocast_dtype=autocast_dtype, memory_format=memory_format),
+               "seconds": time.perf_counter() - started}
+        history.append(row)
+        bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}", test_top1=f"{row['test_top1']:.2f}")
+        log.info("epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s", epoch,
+                 recipe.epochs, lr, row["train_loss"], row["train_top1"], row["test_top1"], row["test_top5"],
+                 row["seconds"])
+        if board is not None:
+            for name, value in row.items():
+                if name != "epoch":
+                    board.add_scalar(name, value, epoch)
+        if writes and (epoch % recipe.save_every == 0 or epoch == recipe.epochs):
+            save_training_state(out_dir / LATEST, model=student, optimizer=optimizer, scaler=scaler, loss=loss_fn,
+                                epoch=epoch, history_rows=history.rows, recipe=recipe.to_dict())
+            save_student(out_dir / STUDENT, student, arch=recipe.model, epoch=epoch, top1=row["test_top1"])
+            history.save(out_dir)
+    bar.close()
+    if board is not None:
+        board.close()
+
+    student.eval()
+    summary = _summary(recipe, history, out_dir, teacher_metrics)
+    if writes:
+        atomic_write_text(json.dumps(summary, indent=1), out_dir / "summary.json")
+    return Run(model=student, history=history, recipe=recipe, summary=summary, out_dir=out_dir)
+
+
+def _summary(recipe: Recipe, history: History, out_dir: Path | None, teacher_metrics: dict) -> dict[str, Any]:
+    if not len(history):
+        raise ValueError(f"nothing to train: the run already finished its {recipe.epochs} epochs "
+                         "(raise epochs to continue it)")
+    last = history.last
+    summary = {"top1": last["test_top1"], "top5": last["test_top5"], "epochs": last["epoch"],
+               "seconds": sum(history.column("seconds")), "out_dir": str(out_dir) if out_dir else None,
+               "model": recipe.model, "teacher": recipe.teacher if teacher_metrics else None, "loss": recipe.loss,
+               "data": recipe.data, "recipe": recipe.name, "schedule": recipe.schedule, "seed": recipe.seed}
+    if teacher_metrics:
+        summary["teacher_top1"] = teacher_metrics["test_top1"]
+    return summary
+
+
+def _warn_if_near_chance(top1: float, num_classes: int) -> None:
+    chance = 100.0 / num_classes
+    if top1 < 2 * chance:
+        log.warning("the teacher reaches only %.2f%% top-1 on the test split (chance is %.2f%%): a wrong "
+                    "checkpoint, a different normalisation or another data set is the usual cause", top1, chance)
+
+
+def _progress_bar(enabled: bool, total: int, description: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="step", disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def _tensorboard(out_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ValueError("tensorboard=True needs the tensorboard package: pip install 'ldrrld[tensorboard]'") from None
+    return SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+
+
+# ----------------------------------------------------------------------------- the two recipes
+def train_teacher(recipe: Recipe, **options: Any) -> Run:
+    """Train the recipe's teacher architecture alone (loss ``ce``); the result can be passed as ``teacher=``.
+
+    ``options`` are those of :func:`fit`. With an ``out_dir`` the teacher's files go to
+    ``<out_dir>/teacher``.
+    """
+    teacher_recipe = recipe.for_teacher()
+    if recipe.out_dir is not None:
+        teacher_recipe = teacher_recipe.replace(out_dir=str(Path(recipe.out_dir) / "teacher"))
+    return fit(teacher_recipe, **options)
+
+
+def distill(recipe: Recipe, teacher: Any, **options: Any) -> Run:
+    """Train the recipe's student with its loss from ``teacher`` (a module, a :class:`Run` or a checkpoint file)."""
+    if not recipe.needs_teacher:
+        raise ValueError(f"loss {recipe.loss!r} does not use a teacher; call fit(recipe) or choose a distillation "
+                         "loss such as 'kd', 'dkd' or 'ldrrld'")
+    return fit(recipe, teacher=teacher, **options)
+

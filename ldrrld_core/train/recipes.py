@@ -1,0 +1,321 @@
+"""Training recipes: one plain dataclass holding every setting of a run, and named presets.
+
+A :class:`Recipe` says what to train (student, teacher, loss), on what (data set), how
+(optimiser, schedule, precision) and where the files go. Presets give the standard settings::
+
+    recipe = get_recipe("cifar100")                       # the spec's recipe, clean warm-up
+    recipe = get_recipe("digits", loss="dkd", epochs=5)   # any field overridden
+    recipe = recipe.replace(seed=1)                       # the same, later
+
+A recipe checks itself when it is made (unknown names come with suggestions, numbers must make
+sense), so a typo fails in a second rather than after an hour. What can only be checked against
+the data (depth versus number of classes, teacher and student class counts, the input shape)
+is checked by the trainer before the first step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..data import dataset_options
+from ..losses import LOSSES, create_loss, list_losses
+from ..models import model_info
+from .schedule import check_schedule
+
+__all__ = ["Recipe", "RECIPES", "AMP_MODES", "get_recipe", "list_recipes", "describe_recipe", "parse_field"]
+
+#: Mixed-precision choices: ``"auto"`` is bf16 on a GPU that supports it and full precision elsewhere.
+AMP_MODES = ("auto", "none", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every setting of a training run. Make one with :func:`get_recipe`; change it with :meth:`replace`.
+
+    What to train
+        model: the student's (or, for a teacher run, the model's) registry name.
+        model_options: extra keyword arguments of ``create_model`` for it.
+        teacher: the teacher's registry name, or ``None`` for a run without one (loss ``ce``).
+        teacher_checkpoint: file with the teacher's weights (``{'model': state_dict}`` or a raw
+            state dict). Not needed when a trained teacher module is passed to the trainer.
+        loss: a registry name of :func:`ldrrld_core.losses.list_losses` (``ce`` trains alone).
+        loss_options: hyperparameters per loss name, e.g. ``{"dkd": {"warmup_epochs": 2}}``;
+            only the entry of ``loss`` is used, so one recipe can switch between losses.
+
+    Data
+        data: a name of :func:`ldrrld_core.data.list_datasets`.
+        data_root: the folder holding downloaded data sets.
+        data_options: extra options of that data set (e.g. ``{"train_per_class": 20}``).
+        data_seed: fixes generated data and fixed splits; keep it equal for a teacher and its
+            students (the training ``seed`` varies the run, not the data).
+        download: fetch missing files where the data set allows it.
+        augment: training augmentation ``"cifar"``, ``"imagenet"`` or ``"none"``; ``None`` is the
+            data set's own policy.
+        num_workers: loader processes for image-folder data sets.
+
+    Optimisation (SGD with momentum, learning rate per epoch, see :mod:`.schedule`)
+        epochs: total epochs (a resumed run continues up to this number).
+        batch_size: samples per step over all processes (each of ``N`` processes takes
+            ``batch_size / N``), so the recipe means the same on one GPU or eight.
+        lr, momentum, weight_decay, nesterov: SGD's settings.
+        warmup_epochs, decay_epochs, decay_rate, schedule: the learning-rate schedule.
+
+    Speed (all ignored on a CPU except ``compile`` and ``amp="bf16"``)
+        amp: ``"auto"``, ``"none"``, ``"bf16"`` or ``"fp16"`` autocast.
+        channels_last: ``None`` means on for image models on a GPU.
+        compile: wrap the student in ``torch.compile``.
+
+    Reproducibility and output
+        seed: seeds the initialisation, the data order and the augmentation.
+        deterministic: deterministic kernels (bitwise-repeatable runs on a CPU; slower on a GPU).
+        out_dir: folder for checkpoints and history; ``None`` keeps everything in memory.
+        save_every: write ``latest.pth`` every this many epochs (and always after the last).
+        tensorboard: also log to TensorBoard in ``out_dir`` (needs the ``tensorboard`` package).
+        name: the preset this recipe came from (recorded with every run).
+    """
+
+    model: str = "digits_mlp"
+    model_options: Mapping[str, object] = field(default_factory=dict)
+    teacher: str | None = "digits_cnn"
+    teacher_checkpoint: str | None = None
+    loss: str = "ldrrld"
+    loss_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+    data: str = "digits"
+    data_root: str = "data"
+    data_options: Mapping[str, object] = field(default_factory=dict)
+    data_seed: int = 0
+    download: bool = False
+    augment: str | None = None
+    num_workers: int = 0
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    warmup_epochs: int = 0
+    decay_epochs: tuple[int, ...] = ()
+    decay_rate: float = 0.1
+    schedule: str = "clean"
+
+    amp: str = "auto"
+    channels_last: bool | None = None
+    compile: bool = False
+
+    seed: int = 0
+    deterministic: bool = True
+    out_dir: str | None = None
+    save_every: int = 1
+    tensorboard: bool = False
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decay_epochs", tuple(self.decay_epochs))
+        self.validate()
+
+    # ------------------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Check every field that can be checked without loading data; raise a ``ValueError`` saying what to fix."""
+        model_info(self.model)
+        if self.teacher is not None:
+            model_info(self.teacher)
+        _check_loss_options(self.loss, self.loss_options)
+        options = dataset_options(self.data)
+        unknown = sorted(set(self.data_options) - set(options))
+        if unknown:
+            raise ValueError(f"data set {self.data!r} does not take the option(s) {', '.join(unknown)}; "
+                             f"its options are: {', '.join(options) or 'none'}")
+        for name in ("epochs", "batch_size", "save_every"):
+            _check_int(name, getattr(self, name), minimum=1)
+        for name in ("seed", "data_seed", "num_workers"):
+            _check_int(name, getattr(self, name), minimum=0)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        check_schedule(self.schedule, self.warmup_epochs, self.decay_epochs, self.decay_rate)
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.augment is not None and self.augment not in ("cifar", "imagenet", "none"):
+            raise ValueError(f"augment must be 'cifar', 'imagenet', 'none' or None (the data set's policy), "
+                             f"got {self.augment!r}")
+
+    # --------------------------------------------------------------------------- changing
+    def replace(self, **overrides: object) -> Recipe:
+        """A copy with some fields changed (and checked); unknown field names get suggestions."""
+        check_field_names(overrides)
+        return dataclasses.replace(self, **overrides)
+
+    @property
+    def loss_hparams(self) -> dict[str, object]:
+        """The hyperparameters the recipe gives its ``loss`` (an empty dict means the loss's defaults)."""
+        return dict(self.loss_options.get(self.loss, {}))
+
+    def build_loss(self, **extra: object):
+        """The recipe's loss module: ``create_loss(loss, **loss_hparams, **extra)``."""
+        return create_loss(self.loss, **{**self.loss_hparams, **extra})
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether the recipe's loss reads teacher logits (``False`` for ``ce``)."""
+        return self.build_loss().needs_teacher
+
+    def for_teacher(self) -> Recipe:
+        """The recipe that trains this recipe's teacher architecture alone with cross-entropy."""
+        if self.teacher is None:
+            raise ValueError("this recipe names no teacher architecture; set teacher='<model name>'")
+        return self.replace(model=self.teacher, teacher=None, teacher_checkpoint=None, loss="ce")
+
+    # ------------------------------------------------------------------------------- I/O
+    def to_dict(self) -> dict[str, object]:
+        """The recipe as plain JSON-ready values (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> Recipe:
+        """Rebuild a recipe written by :meth:`to_dict` (e.g. from a checkpoint)."""
+        check_field_names(values)
+        return cls(**values)
+
+
+def _check_int(name: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _suggest(name: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=3)
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
+def check_field_names(names: typing.Iterable[str]) -> None:
+    """Raise a ``ValueError`` with suggestions if any name is not a :class:`Recipe` field."""
+    fields = [f.name for f in dataclasses.fields(Recipe)]
+    for name in names:
+        if name not in fields:
+            raise ValueError(f"Recipe has no field {name!r}.{_suggest(name, fields)} "
+                             f"Fields: {', '.join(fields)}")
+
+
+def _check_loss_options(loss: str, loss_options: Mapping[str, Mapping[str, object]]) -> None:
+    if not isinstance(loss_options, Mapping) or not all(isinstance(v, Mapping) for v in loss_options.values()):
+        raise ValueError("loss_options maps a loss name to that loss's settings, e.g. "
+                         "{'ldrrld': {'depth': 5}}; got " + repr(loss_options))
+    for name in loss_options:
+        if name not in LOSSES:
+            raise ValueError(f"loss_options names an unknown loss {name!r}.{_suggest(name, LOSSES)} "
+                             f"Losses: {', '.join(list_losses())}")
+    create_loss(loss, **dict(loss_options.get(loss, {})))  # unknown loss or bad settings: ValueError
+    for name, options in loss_options.items():
+        if name != loss:
+            create_loss(name, **dict(options))
+
+
+# -------------------------------------------------------------------------------------- presets
+_CIFAR = Recipe(
+    name="cifar100", model="resnet8x4", teacher="resnet32x4", loss="ldrrld", data="cifar100",
+    epochs=240, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, warmup_epochs=20,
+    decay_epochs=(150, 180, 210), decay_rate=0.1, schedule="clean", deterministic=False)
+
+#: The named presets. Use :func:`get_recipe` to get one with overrides.
+RECIPES: dict[str, Recipe] = {
+    "cifar100": _CIFAR,
+    "cifar100-authors": _CIFAR.replace(name="cifar100-authors", schedule="authors"),
+    "imagenet": Recipe(
+        name="imagenet", model="resnet18", teacher="resnet34", loss="ldrrld", data="imagenet",
+        epochs=100, batch_size=512, lr=0.2, momentum=0.9, weight_decay=1e-4, warmup_epochs=0,
+        decay_epochs=(30, 60, 90), num_workers=8, deterministic=False),
+    "digits": Recipe(
+        name="digits", model="digits_mlp", teacher="digits_cnn", loss="ldrrld", data="digits",
+        epochs=12, batch_size=64, lr=0.05, weight_decay=5e-4, warmup_epochs=2, decay_epochs=(9,),
+        loss_options={"dkd": {"warmup_epochs": 2}}, deterministic=True),
+    "synthetic": Recipe(
+        name="synthetic", model="resnet8", teacher="resnet14", loss="ldrrld", data="synthetic",
+        data_options={"train_per_class": 20, "test_per_class": 10}, epochs=6, batch_size=64,
+        lr=0.05, weight_decay=5e-4, warmup_epochs=2, decay_epochs=(5,),
+        loss_options={"dkd": {"warmup_epochs": 2}}, deterministic=True),
+}
+
+_DESCRIPTIONS = {
+    "cifar100": "the spec's CIFAR-100 recipe: 240 epochs, SGD 0.05, 20-epoch warm-up, x0.1 after 150/180/210",
+    "cifar100-authors": "cifar100 with the authors' effective schedule (0.95 x lr between warm-up and epoch 150)",
+    "imagenet": "ResNet34 -> ResNet18 on ImageNet folders: 100 epochs, SGD 0.2 for batch 512, x0.1 every 30",
+    "digits": "the offline default: a small CNN teacher and an MLP student on 8x8 digits, seconds on a CPU",
+    "synthetic": "CIFAR-shaped 100-class hierarchy, resnet14 -> resnet8, a minute or two on a CPU",
+}
+
+#: CIFAR-100 students that the authors train with lr 0.01 instead of 0.05.
+_LIGHT_CIFAR_MODELS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")
+
+
+def list_recipes() -> list[str]:
+    """The preset names."""
+    return list(RECIPES)
+
+
+def describe_recipe(name: str) -> str:
+    """One line on what a preset is for."""
+    get_recipe(name)
+    return _DESCRIPTIONS.get(name, "")
+
+
+def get_recipe(name: str = "digits", **overrides: object) -> Recipe:
+    """A preset with some fields overridden, e.g. ``get_recipe("cifar100", model="wrn_16_2")``.
+
+    For the CIFAR-100 presets, choosing a MobileNetV2 or ShuffleNet student without an explicit
+    ``lr`` gives lr 0.01, as the authors do.
+    """
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}.{_suggest(name, RECIPES)} Recipes: {', '.join(RECIPES)}")
+    if name.startswith("cifar100") and overrides.get("model") in _LIGHT_CIFAR_MODELS and "lr" not in overrides:
+        overrides = {**overrides, "lr": 0.01}
+    return RECIPES[name].replace(**overrides)
+
+
+# ------------------------------------------------------------------------- text -> field values
+_TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("none", "null")
+
+
+def parse_field(name: str, text: str) -> object:
+    """Turn the text of a ``name=value`` override (command line) into the field's type.
+
+    Booleans accept true/false/yes/no/on/off/1/0, optional fields accept ``none``, tuples accept
+    ``150,180,210`` or a JSON list, mappings a JSON object (``'{"depth": 5}'``).
+    """
+    check_field_names([name])
+    kind = typing.get_type_hints(Recipe)[name]
+    optional = type(None) in typing.get_args(kind)
+    if optional and text.strip().lower() in _NONE:
+        return None
+    base = next((a for a in typing.get_args(kind) if a is not type(None)), kind) if optional else kind
+    origin = typing.get_origin(base) or base
+    try:
+        if base is bool:
+            lowered = text.strip().lower()
+            if lowered not in _TRUE + _FALSE:
+                raise ValueError("expected true or false")
+            return lowered in _TRUE
+        if base in (int, float, str):
+            return base(text)
+        if origin is tuple:
+            items = json.loads(text) if text.strip().startswith("[") else [t for t in text.split(",") if t.strip()]
+            return tuple(int(item) for item in items)
+        if origin in (Mapping, dict, typing.Mapping):
+            value = json.loads(text)
+            if not isinstance(value, dict):
+                raise ValueError("expected a JSON object")
+            return value
+    except ValueError as error:
+        raise ValueError(f"cannot read {name}={text!r} as {getattr(base, '__name__', base)}: {error}") from None
+    raise ValueError(f"field {name} cannot be set from text")  # pragma: no cover - every field type is covered
