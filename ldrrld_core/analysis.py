@@ -27,7 +27,7 @@ from .relations import adw_weights, num_pairs, rank_pairs, top_classes
 __all__ = [
     "WeightMaps", "weight_maps", "pair_matrix",
     "SampleRelations", "sample_relations", "logit_gradients",
-    "class_mean_logits", "logit_correlation", "MatrixGap", "matrix_gap",
+    "class_mean_logits", "logit_correlation", "MatrixGap", "matrix_gap", "RELATION_KINDS", "relation_gaps",
     "superclass_order", "group_boundaries",
     "ModelOutputs", "collect_outputs", "tsne_embedding",
     "RelationFidelity", "relation_fidelity", "compare_fidelity", "fidelity_table",
@@ -306,6 +306,34 @@ def matrix_gap(teacher: Tensor, student: Tensor) -> MatrixGap:
         raise ValueError("the matrices have no finite cells to compare")
     return MatrixGap(teacher=teacher, student=student, gap=gap, max=float(valid.max()),
                      mean=float(valid.mean()))
+
+
+#: The inter-class relation matrices :func:`relation_gaps` compares.
+RELATION_KINDS = ("class_mean", "correlation")
+
+
+def relation_gaps(teacher_logits: Tensor, students: Mapping[str, Tensor], *, kind: str = "class_mean",
+                  labels: Tensor | None = None, num_classes: int | None = None) -> dict[str, MatrixGap]:
+    """Each student's relation matrix against the teacher's, by name: ``{name: MatrixGap}``.
+
+    Args:
+        teacher_logits: ``(N, C)``; ``students`` maps names to ``(N, C)`` logits on the same samples.
+        kind: ``"class_mean"`` (:func:`class_mean_logits`, needs ``labels``) or ``"correlation"``
+            (:func:`logit_correlation`).
+        labels, num_classes: for ``"class_mean"``.
+    """
+    if kind == "class_mean":
+        if labels is None:
+            raise ValueError("kind='class_mean' needs the labels (N,) of the samples")
+        relation = lambda logits: class_mean_logits(logits, labels, num_classes)  # noqa: E731
+    elif kind == "correlation":
+        relation = logit_correlation
+    else:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(RELATION_KINDS)}")
+    if not students:
+        raise ValueError("give at least one student to compare with the teacher")
+    teacher = relation(teacher_logits)
+    return {name: matrix_gap(teacher, relation(logits)) for name, logits in students.items()}
 
 
 def superclass_order(superclass_of: Tensor) -> Tensor:

@@ -12,8 +12,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ldrrld_core.analysis import (class_mean_logits, group_boundaries, logit_correlation, matrix_gap,
-                                  superclass_order)
+from ldrrld_core.analysis import MatrixGap, group_boundaries, relation_gaps, superclass_order
 
 from .panels import Heatmap, draw
 
@@ -34,10 +33,9 @@ def class_mean_gaps(teacher_logits: Tensor, students: Mapping[str, Tensor], labe
         gap_scale: top of the difference colour scale (default: the largest difference shown);
             fix it to compare figures.
     """
-    teacher = class_mean_logits(teacher_logits, labels, num_classes)
-    matrices = {name: class_mean_logits(logits, labels, num_classes) for name, logits in students.items()}
-    return _relation_grid("class-mean logits", teacher, matrices, superclass_of=superclass_of,
-                          class_names=class_names, gap_scale=gap_scale, backend=backend)
+    gaps = relation_gaps(teacher_logits, students, kind="class_mean", labels=labels, num_classes=num_classes)
+    return _relation_grid("class-mean logits", gaps, superclass_of=superclass_of, class_names=class_names,
+                          gap_scale=gap_scale, backend=backend)
 
 
 def correlation_gaps(teacher_logits: Tensor, students: Mapping[str, Tensor], *,
@@ -46,27 +44,23 @@ def correlation_gaps(teacher_logits: Tensor, students: Mapping[str, Tensor], *,
     """Class-by-class correlation matrices of the logits (``(C, C)``, on ``[-1, 1]``) of the
     teacher and each student, and ``|teacher - student|`` below each student. Arguments as
     :func:`class_mean_gaps`."""
-    teacher = logit_correlation(teacher_logits)
-    matrices = {name: logit_correlation(logits) for name, logits in students.items()}
-    return _relation_grid("logit correlation", teacher, matrices, superclass_of=superclass_of,
-                          class_names=class_names, gap_scale=gap_scale, matrix_scale=(-1.0, 1.0),
-                          backend=backend)
+    gaps = relation_gaps(teacher_logits, students, kind="correlation")
+    return _relation_grid("logit correlation", gaps, superclass_of=superclass_of, class_names=class_names,
+                          gap_scale=gap_scale, matrix_scale=(-1.0, 1.0), backend=backend)
 
 
-def _relation_grid(kind: str, teacher: Tensor, students: Mapping[str, Tensor], *,
-                   superclass_of: Tensor | None, class_names: Sequence[str] | None,
-                   gap_scale: float | None, backend: str,
+def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: Tensor | None,
+                   class_names: Sequence[str] | None, gap_scale: float | None, backend: str,
                    matrix_scale: tuple[float, float] | None = None):
     """Row 1: teacher and students on one diverging scale; row 2: each student's gap on ``[0, gap_scale]``."""
-    if not students:
-        raise ValueError("give at least one student to compare with the teacher")
+    teacher = next(iter(gaps.values())).teacher
+    matrices = {"teacher": teacher, **{name: gap.student for name, gap in gaps.items()}}
     size = teacher.shape[1]
     order = torch.arange(size) if superclass_of is None else superclass_order(superclass_of.cpu())
     boundaries = [] if superclass_of is None else group_boundaries(superclass_of.cpu()[order])
     names = [class_names[c] if class_names is not None else str(c) for c in order.tolist()]
-    gaps = {name: matrix_gap(teacher, matrix) for name, matrix in students.items()}
     if matrix_scale is None:
-        reach = max(float(m.abs().nan_to_num().max()) for m in (teacher, *students.values()))
+        reach = max(float(m.abs().nan_to_num().max()) for m in matrices.values())
         matrix_scale = (-reach, reach)
     top = gap_scale if gap_scale is not None else max(gap.max for gap in gaps.values())
 
@@ -77,7 +71,7 @@ def _relation_grid(kind: str, teacher: Tensor, students: Mapping[str, Tensor], *
 
     first_row = [heatmap(m, f"{name}: {kind}", colors="diverging", zmin=matrix_scale[0],
                          zmax=matrix_scale[1])
-                 for name, m in {"teacher": teacher, **students}.items()]
+                 for name, m in matrices.items()]
     second_row = [None] + [heatmap(gap.gap, f"|teacher - {name}|: max {gap.max:.3f}, mean {gap.mean:.3f}",
                                    zmin=0.0, zmax=top)
                            for name, gap in gaps.items()]

@@ -29,6 +29,7 @@ def tsne_scatter(embeddings: Mapping[str, Tensor], labels: Tensor, *,
             than 20 classes and superclasses exist, so each colour stays distinguishable).
 
     Each group has one colour, the same in every panel; hovering a point names its class.
+    Panels run three to a row.
     """
     labels = labels.detach().cpu().long()
     num_classes = len(class_names) if class_names is not None else int(labels.max()) + 1
@@ -61,4 +62,4 @@ def tsne_scatter(embeddings: Mapping[str, Tensor], labels: Tensor, *,
             for g in range(num_groups) if (mask := groups == g).any()
         ], title=model))
     return draw(panels, title=f"t-SNE of penultimate features, coloured by {color_by}", backend=backend,
-                panel_size=(4.0, 3.8))
+                cols=min(len(panels), 3), panel_size=(4.0, 3.8))

@@ -201,6 +201,22 @@ def test_matrix_gap():
         analysis.matrix_gap(a, b[:3])
 
 
+def test_relation_gaps_by_kind():
+    teacher, labels = logits(30, 3, seed=19), torch.arange(30) % 3
+    students = {"a": logits(30, 3, seed=20), "b": teacher.clone()}
+    means = analysis.relation_gaps(teacher, students, labels=labels)
+    assert list(means) == ["a", "b"] and means["b"].max == 0.0
+    assert torch.equal(means["a"].student, analysis.class_mean_logits(students["a"], labels))
+    corr = analysis.relation_gaps(teacher, students, kind="correlation")
+    assert torch.equal(corr["a"].teacher, analysis.logit_correlation(teacher))
+    with pytest.raises(ValueError, match="needs the labels"):
+        analysis.relation_gaps(teacher, students)
+    with pytest.raises(ValueError, match="unknown kind 'cosine'"):
+        analysis.relation_gaps(teacher, students, kind="cosine")
+    with pytest.raises(ValueError, match="at least one student"):
+        analysis.relation_gaps(teacher, {}, kind="correlation")
+
+
 def test_superclass_order_groups_and_keeps_class_order():
     superclass_of = torch.tensor([2, 0, 1, 0, 2, 1, 0])
     order = analysis.superclass_order(superclass_of)
