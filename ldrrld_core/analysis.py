@@ -410,13 +410,19 @@ def collect_outputs(model: nn.Module, batches: Iterable, *, device: torch.device
                         features=torch.cat(features)[keep] if with_features else None)
 
 
+#: Up to this many points, t-SNE runs on one thread: a team of threads costs more than it saves on
+#: a small map, and on a busy machine far more.
+TSNE_SINGLE_THREAD_UP_TO = 5000
+
+
 def tsne_embedding(features: Tensor, *, seed: int = 0, perplexity: float = 30.0) -> Tensor:
     """A 2-D t-SNE map of features (scikit-learn, PCA start, fixed seed): ``(N, D) -> (N, 2)`` float64 CPU.
 
     The perplexity is lowered to ``(N - 1) / 3`` for small ``N`` (t-SNE needs more neighbours
-    than that). The same features and seed give the same map.
+    than that). The same features and seed give the same map, whatever the number of threads.
     """
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     if features.dim() != 2 or features.shape[0] < 4:
         raise ValueError(f"t-SNE needs features (N, D) with at least 4 samples, got {tuple(features.shape)}")
@@ -424,7 +430,8 @@ def tsne_embedding(features: Tensor, *, seed: int = 0, perplexity: float = 30.0)
     points = features.detach().double().cpu().numpy()
     tsne = TSNE(n_components=2, init="pca", random_state=seed, learning_rate="auto",
                 perplexity=min(float(perplexity), (points.shape[0] - 1) / 3))
-    return torch.from_numpy(tsne.fit_transform(points)).double()
+    with threadpool_limits(1 if points.shape[0] <= TSNE_SINGLE_THREAD_UP_TO else None):
+        return torch.from_numpy(tsne.fit_transform(points)).double()
 
 
 # --------------------------------------------------------------------------------------------
