@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import colorsys
 
-__all__ = ["palette", "MAX_DISTINCT_GROUPS", "SEQUENTIAL", "DIVERGING"]
+__all__ = ["palette", "MAX_DISTINCT_GROUPS", "BOUNDARY", "SEQUENTIAL", "DIVERGING"]
 
 #: Twenty colours chosen to be told apart on a white background, most distinct first
 #: (after Sasha Trubetskoy's list of 20 simple distinct colours, with the palest ones darkened).
@@ -15,6 +15,9 @@ _DISTINCT = (
 )
 #: How many groups get clearly distinct colours; colour by superclass beyond that.
 MAX_DISTINCT_GROUPS = len(_DISTINCT)
+
+#: Lines between groups (superclasses) on a heatmap: seen on dark and on white cells alike.
+BOUNDARY = "#8c8c8c"
 
 #: Colour scales by role, as (plotly name, matplotlib name).
 SEQUENTIAL = ("Viridis", "viridis")

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from .colors import DIVERGING, SEQUENTIAL
+from .colors import BOUNDARY, DIVERGING, SEQUENTIAL
 from .panels import LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, series_colors
 
 __all__ = ["StaticFigure", "draw_matplotlib"]
@@ -88,8 +88,8 @@ def _heatmap(fig: Figure, ax, panel: Heatmap) -> None:
         else:
             set_ticks([])
     for position in panel.boundaries:
-        ax.axhline(position - 0.5, color="white", linewidth=0.6)
-        ax.axvline(position - 0.5, color="white", linewidth=0.6)
+        ax.axhline(position - 0.5, color=BOUNDARY, linewidth=0.6)
+        ax.axvline(position - 0.5, color=BOUNDARY, linewidth=0.6)
     if panel.annotated():
         middle = (low + high) / 2
         for (i, j), value in np.ndenumerate(panel.z):

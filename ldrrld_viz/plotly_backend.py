@@ -11,7 +11,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .colors import DIVERGING, SEQUENTIAL
+from .colors import BOUNDARY, DIVERGING, SEQUENTIAL
 from .panels import LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, series_colors
 
 __all__ = ["draw_plotly"]
@@ -100,7 +100,7 @@ def _heatmap(fig: go.Figure, panel: Heatmap, index: int, axis: str, row: int, co
     fig.update_yaxes(autorange="reversed", row=row, col=col)
     size = panel.z.shape
     for position in panel.boundaries:
-        line = {"color": "white", "width": 1}
+        line = {"color": BOUNDARY, "width": 1}
         fig.add_shape(type="line", x0=position - 0.5, x1=position - 0.5, y0=-0.5, y1=size[0] - 0.5,
                       line=line, xref=f"x{axis}", yref=f"y{axis}")
         fig.add_shape(type="line", y0=position - 0.5, y1=position - 0.5, x0=-0.5, x1=size[1] - 0.5,

@@ -190,6 +190,12 @@ def test_class_mean_gaps_ordered_by_superclass(backend):
         gap = analysis.matrix_gap(means["teacher"], means[name])
         assert same(panel["heatmap"], reorder(gap.gap)) and tuple(panel["scale"]) == (0.0, 2.5)
         assert any(f"max {gap.max:.3f}, mean {gap.mean:.3f}" in t for t in titles)
+    # Lines between the superclasses: after 3 classes of superclass 0 and 3 of superclass 1.
+    if backend == "plotly":
+        assert {shape.x0 for shape in fig.layout.shapes if shape.x0 == shape.x1} == {2.5, 5.5}
+    else:
+        vertical = [line.get_xdata() for line in fig.axes[0].lines if line.get_xdata()[0] == line.get_xdata()[1]]
+        assert {x[0] for x in vertical} == {2.5, 5.5}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
