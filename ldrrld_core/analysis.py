@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .losses import dkd_loss, kd_loss, ldrrld_loss
-from .losses.checks import check_depth, check_logit_pair, check_positive
+from .losses.checks import check_depth, check_logit_pair, check_non_negative, check_positive
 from .relations import adw_weights, num_pairs, rank_pairs, top_classes
 
 __all__ = [
@@ -87,7 +87,7 @@ class WeightMaps:
         end = start + torch.arange(1, d, device=device)[None, :]                # rank i + k - 1
         return torch.where(end < d, self.adw[start, end.clamp(max=d - 1)], math.nan)
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, int | float]:
         """Where the weight goes, in a few numbers (shares of the local term with equal KLs).
 
         ``pairs``: how many; ``pair (1,2)``: the top pair's share; ``pairs with rank 1``: the
@@ -109,6 +109,9 @@ def weight_maps(depth: int = 7, decay: float = 0.05, *, scale: float = 2.0,
     """The IRW, ERD and ADW grids of a depth, computed with the loss's own weight function."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
         raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
+    check_non_negative("decay", decay)
+    check_positive("scale", scale)
+    check_non_negative("offset", offset)
     grids = {name: adw_weights(depth, decay, scale=scale, offset=offset, weighting=name,
                                dtype=torch.float64) for name in ("irw", "erd", "adw")}
     first, second = rank_pairs(depth)

@@ -26,6 +26,9 @@ __all__ = ["PanelState", "WeightPanel", "weight_panel"]
 
 #: The largest depth the slider offers when the sample has more classes (a 12 x 12 grid still reads).
 MAX_SLIDER_DEPTH = 12
+#: The ranges of the decay and temperature sliders.
+DECAY_RANGE = (0.0, 0.5)
+TEMPERATURE_RANGE = (0.5, 10.0)
 
 
 @dataclass
@@ -74,18 +77,17 @@ class WeightPanel:
                  backend: str) -> None:
         self._logits = (student_logits, teacher_logits)
         self._class_names, self._backend = class_names, backend
-        style = {"description_width": "110px"}
-        layout = widgets.Layout(width="420px")
+        # Sliders act when released: dragging does not queue one redraw per step.
+        common = {"continuous_update": False, "style": {"description_width": "110px"},
+                  "layout": widgets.Layout(width="420px")}
         self.controls = Controls(
             depth=widgets.IntSlider(value=depth, min=2, max=max_depth, step=1, description="depth d",
-                                    continuous_update=False, style=style, layout=layout),
-            decay=widgets.FloatSlider(value=decay, min=0.0, max=0.5, step=0.01, readout_format=".2f",
-                                      description="decay gamma", continuous_update=False,
-                                      style=style, layout=layout),
-            temperature=widgets.FloatSlider(value=temperature, min=0.5, max=10.0, step=0.5,
-                                            description="temperature T", continuous_update=False,
-                                            disabled=student_logits is None, style=style,
-                                            layout=layout))
+                                    **common),
+            decay=widgets.FloatSlider(value=decay, min=DECAY_RANGE[0], max=DECAY_RANGE[1], step=0.01,
+                                      readout_format=".2f", description="decay gamma", **common),
+            temperature=widgets.FloatSlider(value=temperature, min=TEMPERATURE_RANGE[0],
+                                            max=TEMPERATURE_RANGE[1], step=0.5, description="temperature T",
+                                            disabled=student_logits is None, **common))
         self._summary = widgets.HTML()
         self._output = widgets.Output()
         self.widget = widgets.VBox([widgets.HBox([self.controls.depth, self.controls.decay]),
@@ -176,5 +178,8 @@ def weight_panel(student_logits: Tensor | None = None, teacher_logits: Tensor | 
         raise ValueError(f"max_depth {max_depth} exceeds the sample's {student_logits.shape[-1]} classes")
     if not 2 <= depth <= max_depth:
         raise ValueError(f"depth must lie in [2, {max_depth}] (the slider's range), got {depth}")
+    for name, value, (low, high) in (("decay", decay, DECAY_RANGE), ("temperature", temperature, TEMPERATURE_RANGE)):
+        if not low <= value <= high:
+            raise ValueError(f"{name} must lie in [{low:g}, {high:g}] (the slider's range), got {value!r}")
     return WeightPanel(student_logits, teacher_logits, depth=depth, decay=decay, temperature=temperature,
                        max_depth=max_depth, class_names=class_names, backend=backend)

@@ -70,9 +70,13 @@ def test_weight_curves_over_rank_distance():
     assert maps.irw_by_distance().tolist() == pytest.approx([2.0 / (1.5 + k) for k in range(1, 6)])
 
 
-def test_weight_maps_reject_a_bad_depth():
+def test_weight_maps_reject_bad_settings():
     with pytest.raises(ValueError, match="depth must be an integer >= 2"):
         analysis.weight_maps(1)
+    with pytest.raises(ValueError, match="decay must be >= 0"):
+        analysis.weight_maps(5, -0.1)
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        analysis.weight_maps(5, scale=0.0)
 
 
 def test_pair_matrix_round_trip():

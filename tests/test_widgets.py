@@ -94,3 +94,7 @@ def test_panel_rejects_bad_settings(sample):
         weight_panel(*sample, depth=11)
     with pytest.raises(ValueError, match="exceeds the sample's 10 classes"):
         weight_panel(*sample, max_depth=12)
+    with pytest.raises(ValueError, match=r"decay must lie in \[0, 0.5\]"):
+        weight_panel(*sample, decay=0.8)
+    with pytest.raises(ValueError, match=r"temperature must lie in \[0.5, 10\]"):
+        weight_panel(temperature=20.0)
