@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .history import History
-from .loop import Run, fit, load_data, train_teacher
+from .loop import Run, check_loss_fits, fit, load_data, train_teacher
 from .recipes import Recipe
 
 __all__ = ["Comparison", "compare", "DEFAULT_METHODS"]
@@ -77,6 +77,8 @@ def compare(recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *, teacher
         raise ValueError(f"methods names a loss twice: {list(methods)}")
     runs = [recipe.replace(loss=name) for name in methods]  # every method's settings checked before any training
     data = options.pop("data", None) or load_data(recipe)
+    for run_recipe in runs:
+        check_loss_fits(run_recipe, data)
     if teacher is None:
         teacher = train_teacher(recipe, data=data, **options)
     students = {}

@@ -36,7 +36,7 @@ from .metrics import correct_top_k, evaluate
 from .recipes import Recipe
 from .schedule import learning_rate
 
-__all__ = ["Run", "fit", "train_teacher", "distill", "resolve_amp", "load_data"]
+__all__ = ["Run", "fit", "train_teacher", "distill", "resolve_amp", "load_data", "check_loss_fits"]
 
 log = logging.getLogger("ldrrld.train")
 
@@ -125,14 +125,19 @@ def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Modul
     return create_model(recipe.teacher, num_classes=num_classes, checkpoint=checkpoint)
 
 
-def _check_fits(recipe: Recipe, data: DataSplits, student: nn.Module, teacher: nn.Module | None,
-                loss: nn.Module, device: torch.device) -> None:
-    """Catch mismatches between data, models and loss before the first step, with plain messages."""
-    depth = loss.hparams().get("depth") if hasattr(loss, "hparams") else None
+def check_loss_fits(recipe: Recipe, data: DataSplits) -> None:
+    """Raise a ``ValueError`` if the recipe's loss cannot work on ``data`` (a depth above its number of classes)."""
+    depth = recipe.build_loss().hparams().get("depth")
     if depth is not None and depth > data.num_classes:
         raise ValueError(f"loss {recipe.loss!r} uses depth {depth} but data set {data.name!r} has only "
                          f"{data.num_classes} classes; choose depth <= {data.num_classes} "
                          f"(loss_options={{'{recipe.loss}': {{'depth': ...}}}})")
+
+
+def _check_fits(recipe: Recipe, data: DataSplits, student: nn.Module, teacher: nn.Module | None,
+                device: torch.device) -> None:
+    """Catch mismatches between data, models and loss before the first step, with plain messages."""
+    check_loss_fits(recipe, data)
     probe = data.test[0][0][None].to(device)                                 # (1, C, H, W)
     for role, model in (("student", student), ("teacher", teacher)):
         if model is None:
@@ -213,7 +218,7 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
         student = create_model(recipe.model, num_classes=data.num_classes, **recipe.model_options)
     student.to(device)
     teacher = _resolve_teacher(teacher, recipe, data.num_classes).to(device).eval() if loss_fn.needs_teacher else None
-    _check_fits(recipe, data, student, teacher, loss_fn, device)
+    _check_fits(recipe, data, student, teacher, device)
 
     autocast_dtype = resolve_amp(recipe.amp, device)
     autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
@@ -380,12 +385,16 @@ def train_teacher(recipe: Recipe, **options: Any) -> Run:
     """Train the recipe's teacher architecture alone (loss ``ce``); the result can be passed as ``teacher=``.
 
     ``options`` are those of :func:`fit`. With an ``out_dir`` the teacher's files go to
-    ``<out_dir>/teacher``.
+    ``<out_dir>/teacher``. The recipe's own loss is checked against the data first, so a
+    setting the students cannot use fails before the teacher trains.
     """
     teacher_recipe = recipe.for_teacher()
     if recipe.out_dir is not None:
         teacher_recipe = teacher_recipe.replace(out_dir=str(Path(recipe.out_dir) / "teacher"))
-    return fit(teacher_recipe, **options)
+    data = options.pop("data", None)
+    data = data if data is not None else load_data(recipe)
+    check_loss_fits(recipe, data)  # the students' loss: fail now, not after the teacher's training
+    return fit(teacher_recipe, data=data, **options)
 
 
 def distill(recipe: Recipe, teacher: Any, **options: Any) -> Run:

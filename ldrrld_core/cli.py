@@ -1,0 +1,302 @@
+"""The ``ldrrld`` command: train, distil, compare, and list what the toolkit knows.
+
+Every training command prints its progress on stderr and, as the last line on stdout, a JSON
+summary that scripts can read (``... | tail -n 1 | jq .top1``). Runs launched with ``torchrun``
+train on every process; rank 0 alone writes files and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+_DESCRIPTION = """\
+Local Dense Relational Logit Distillation (LDRRLD, ICCV 2025; the paper writes LDRLD):
+train teachers, distil students with LDRRLD or a baseline, and compare them.
+
+Start with the offline demo (digits, about a minute on two CPU cores):
+
+  ldrrld demo
+
+Then the two steps of any distillation, here on the offline digits data:
+
+  ldrrld train   --recipe digits                      # the recipe's teacher, cross-entropy alone
+  ldrrld distill --recipe digits --loss ldrrld \\
+                 --teacher-checkpoint runs/digits/digits_cnn-ce-seed0/student.pth
+
+List what is available with `ldrrld recipes`, `ldrrld losses` and `ldrrld models`.
+"""
+
+_TRAIN_EPILOG = """\
+examples:
+  ldrrld train --recipe digits                                  # the digits teacher (digits_cnn)
+  ldrrld train --recipe digits --model digits_mlp --seed 3      # a student alone, another seed
+  ldrrld train --recipe cifar100 --model resnet32x4 --download  # a CIFAR-100 teacher on a GPU
+  ldrrld train --recipe digits --epochs 30 --resume             # continue a run to 30 epochs
+  torchrun --nproc_per_node 4 -m ldrrld_core train --recipe cifar100 --model resnet32x4
+
+The last stdout line is JSON: {"top1", "top5", "epochs", "seconds", "out_dir", ...}.
+"""
+
+_DISTILL_EPILOG = """\
+examples:
+  ldrrld distill --recipe digits --train-teacher                # teacher first, then LDRRLD
+  ldrrld distill --recipe digits --loss dkd --teacher-checkpoint runs/digits/digits_cnn-ce-seed0/student.pth
+  ldrrld distill --recipe digits --loss-option depth=5 --loss-option decay=0.1 --train-teacher
+  ldrrld distill --recipe cifar100 --teacher resnet32x4 --model ShuffleV2 \\
+                 --teacher-checkpoint data/teachers/resnet32x4_vanilla/ckpt_epoch_240.pth
+  ldrrld distill --recipe cifar100-authors --set amp=bf16 --set compile=true ...
+
+Losses: ce, kd, dkd, ldrrld and its ablations (ldrrld-no-adw, -irw, -erd, -no-rntk,
+-teacher-rank); see `ldrrld losses`. The last stdout line is a JSON summary.
+"""
+
+
+# ------------------------------------------------------------------------------------ parser
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    from .train import list_recipes
+
+    group = parser.add_argument_group("recipe")
+    group.add_argument("--recipe", default="digits", choices=list_recipes(), help="preset to start from (default: digits)")
+    group.add_argument("--model", help="model to train (registry name, see `ldrrld models`)")
+    group.add_argument("--data", help="data set: digits, synthetic, cifar100, tiny-imagenet, imagenet")
+    group.add_argument("--data-root", help="folder holding downloaded data sets (default: data)")
+    group.add_argument("--download", action="store_true", default=None, help="download the data set if missing")
+    group.add_argument("--epochs", type=int, help="total number of epochs")
+    group.add_argument("--batch-size", type=int, help="samples per step, summed over all processes")
+    group.add_argument("--lr", type=float, help="peak learning rate")
+    group.add_argument("--seed", type=int, help="seed of the initialisation, data order and augmentation")
+    group.add_argument("--amp", choices=("auto", "none", "bf16", "fp16"), help="mixed precision (GPU)")
+    group.add_argument("--compile", action="store_true", default=None, help="torch.compile the models")
+    group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                       help="any other recipe field, e.g. --set decay_epochs=150,180,210 --set deterministic=false "
+                            "(repeatable; `ldrrld recipes NAME` lists the fields)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--out-dir", help="folder for checkpoints and history (default: runs/<recipe>/<model>-<loss>-seed<seed>; "
+                                       "'none' writes nothing)")
+    run.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+                     help="continue from CHECKPOINT (a latest.pth or its folder), or from the out-dir's latest.pth")
+    run.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``ldrrld`` (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog="ldrrld", description=_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    raw = argparse.RawDescriptionHelpFormatter
+
+    train = commands.add_parser("train", help="train a model alone with cross-entropy (a teacher or a baseline)",
+                                description="Train one model with cross-entropy alone. Without --model, the "
+                                            "recipe's teacher architecture is trained.",
+                                epilog=_TRAIN_EPILOG, formatter_class=raw)
+    _add_run_options(train)
+
+    distill = commands.add_parser("distill", help="distil a student from a trained teacher",
+                                  description="Distil the recipe's student from a teacher with a distillation loss.",
+                                  epilog=_DISTILL_EPILOG, formatter_class=raw)
+    _add_run_options(distill)
+    teaching = distill.add_argument_group("teacher and loss")
+    teaching.add_argument("--loss", help="loss name (default: the recipe's, ldrrld)")
+    teaching.add_argument("--loss-option", action="append", default=[], metavar="KEY=VALUE",
+                          help="a loss hyperparameter, e.g. depth=5, decay=0.1, rank_by=teacher (repeatable)")
+    teaching.add_argument("--teacher", help="teacher architecture (default: the recipe's)")
+    teaching.add_argument("--teacher-checkpoint", help="teacher weights: {'model': state_dict} or a raw state dict")
+    teaching.add_argument("--train-teacher", action="store_true",
+                          help="train the teacher first (into <out-dir>/teacher) instead of loading one")
+
+    demo = commands.add_parser("demo", help="teacher, then CE, KD, DKD and LDRRLD students on digits (offline)",
+                               description="Offline demo on the 8x8 digits: train a teacher, then one student per "
+                                           "method from identical initial weights, and compare their accuracy. "
+                                           "About a minute on two CPU cores.",
+                               formatter_class=raw,
+                               epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 20\n"
+                                      "  ldrrld demo --methods ce kd ldrrld ldrrld-no-adw\n"
+                                      "The last stdout line is JSON: {\"top1\": {\"teacher\": ..., \"ce\": ..., ...}, ...}.")
+    demo.add_argument("--recipe", default="digits", help="preset to run (default: digits; 'synthetic' is CIFAR-shaped)")
+    demo.add_argument("--methods", nargs="+", help="losses to compare (default: ce kd dkd ldrrld)")
+    demo.add_argument("--epochs", type=int, help="epochs of every run")
+    demo.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
+    demo.add_argument("--out-dir", help="also write every run's files under this folder")
+    demo.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
+
+    recipes = commands.add_parser("recipes", help="list the recipe presets, or show one recipe's fields")
+    recipes.add_argument("name", nargs="?", help="a preset to show in full")
+    commands.add_parser("losses", help="list the losses")
+    models = commands.add_parser("models", help="list the model names")
+    models.add_argument("--family", choices=("cifar", "imagenet", "digits"), help="only this family")
+    return parser
+
+
+# ------------------------------------------------------------------------------ recipe building
+def _key_value(text: str, what: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"{what} expects KEY=VALUE, got {text!r}")
+    return key.strip().replace("-", "_"), value
+
+
+def _loss_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a bare word such as rank_by=teacher
+
+
+def _recipe_from(args: argparse.Namespace, **fixed: Any):
+    """The recipe the options describe: the preset, then --set, then the named options, then ``fixed``."""
+    from .train import get_recipe, parse_field
+
+    overrides: dict[str, Any] = {}
+    for text in args.set:
+        key, value = _key_value(text, "--set")
+        overrides[key] = parse_field(key, value)
+    named = {"model": args.model, "data": args.data, "data_root": args.data_root, "download": args.download,
+             "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+             "amp": args.amp, "compile": args.compile}
+    for option in ("loss", "teacher", "teacher_checkpoint"):
+        named[option] = getattr(args, option, None)
+    overrides.update({key: value for key, value in named.items() if value is not None})
+    overrides.update(fixed)
+    recipe = get_recipe(args.recipe, **overrides)
+    if getattr(args, "loss_option", None):
+        options = dict(recipe.loss_options)
+        options[recipe.loss] = {**recipe.loss_hparams,
+                                **{k: _loss_value(v) for k, v in (_key_value(t, "--loss-option") for t in args.loss_option)}}
+        recipe = recipe.replace(loss_options=options)
+    out_dir = args.out_dir if args.out_dir is not None else \
+        f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
+    return recipe.replace(out_dir=None if out_dir.lower() == "none" else out_dir)
+
+
+# ------------------------------------------------------------------------------------ commands
+def _print_run(run) -> None:
+    print(run.history.table([c for c in run.history.columns if c != "seconds"], digits=4))
+    print(json.dumps(run.summary))
+
+
+def _train(args: argparse.Namespace, device) -> int:
+    from .train import fit, get_recipe
+
+    model = args.model or get_recipe(args.recipe).teacher
+    if model is None:
+        raise ValueError(f"recipe {args.recipe!r} names no teacher; pass --model")
+    recipe = _recipe_from(args, model=model, loss="ce", teacher=None, teacher_checkpoint=None)
+    run = fit(recipe, device=device, resume=args.resume, progress=not args.no_progress)
+    if _is_main():
+        _print_run(run)
+    return 0
+
+
+def _distill(args: argparse.Namespace, device) -> int:
+    from .train import distill, train_teacher
+
+    recipe = _recipe_from(args)
+    if not recipe.needs_teacher:
+        raise ValueError(f"loss {recipe.loss!r} trains without a teacher; use `ldrrld train --model {recipe.model}`")
+    if args.train_teacher and recipe.teacher_checkpoint:
+        raise ValueError("give either --train-teacher or --teacher-checkpoint, not both")
+    if not (args.train_teacher or recipe.teacher_checkpoint):
+        raise ValueError(f"loss {recipe.loss!r} distils from a teacher: pass --teacher-checkpoint FILE (weights "
+                         f"of {recipe.teacher}) or --train-teacher to train one first")
+    teacher = None
+    if args.train_teacher:
+        teacher = train_teacher(recipe, device=device, progress=not args.no_progress)
+    run = distill(recipe, teacher, device=device, resume=args.resume, progress=not args.no_progress)
+    if _is_main():
+        _print_run(run)
+    return 0
+
+
+def _demo(args: argparse.Namespace, device) -> int:
+    from .train import DEFAULT_METHODS, compare, get_recipe
+
+    overrides = {"seed": args.seed, "out_dir": args.out_dir}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    recipe = get_recipe(args.recipe, **overrides)
+    methods = tuple(args.methods or DEFAULT_METHODS)
+    result = compare(recipe, methods, device=device, progress=not args.no_progress)
+    if _is_main():
+        print(f"{recipe.teacher} -> {recipe.model} on {recipe.data}, {recipe.epochs} epochs, seed {recipe.seed}")
+        print(result.table())
+        runs = [result.teacher, *result.students.values()]
+        print(json.dumps({"top1": {"teacher": result.teacher.top1, **result.top1()},
+                          "data": recipe.data, "epochs": recipe.epochs, "seed": recipe.seed,
+                          "seconds": sum(run.summary["seconds"] for run in runs)}))
+    return 0
+
+
+def _list_recipes(args: argparse.Namespace) -> int:
+    from .train import describe_recipe, get_recipe, list_recipes
+
+    if args.name:
+        print(json.dumps(get_recipe(args.name).to_dict(), indent=1))
+        return 0
+    for name in list_recipes():
+        print(f"{name:<18} {describe_recipe(name)}")
+    return 0
+
+
+def _list_losses(args: argparse.Namespace) -> int:
+    from .losses import LOSSES, list_losses
+
+    for name in list_losses():
+        print(f"{name:<22} {getattr(LOSSES[name], 'description', '')}")
+    return 0
+
+
+def _list_models(args: argparse.Namespace) -> int:
+    from .models import list_models
+
+    families = [args.family] if args.family else ["digits", "cifar", "imagenet"]
+    for family in families:
+        print(f"{family}: {' '.join(list_models(family))}")
+    return 0
+
+
+def _is_main() -> bool:
+    from .train import current_context
+
+    return current_context().is_main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``ldrrld`` command line; returns the exit status (2 for a usage or settings error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models}
+    if args.command in listings:
+        return listings[args.command](args)
+
+    from .train import close_distributed, init_distributed
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
+                        stream=sys.stderr)
+    try:
+        context = init_distributed(args.device)
+        if not context.is_main:
+            logging.getLogger("ldrrld").setLevel(logging.WARNING)
+        device = context.device(args.device) if context.enabled else args.device
+        commands = {"train": _train, "distill": _distill, "demo": _demo}
+        return commands[args.command](args, device)
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
+        print(f"ldrrld {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        close_distributed()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
