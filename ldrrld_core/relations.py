@@ -24,6 +24,8 @@ __all__ = [
     "adw_weights",
     "binary_kl_from_gaps",
     "class_mask",
+    "exclusion_bias",
+    "kl_excluding",
     "erd",
     "irw",
     "kl_from_logits",
@@ -157,30 +159,42 @@ def pair_logits(top_logits: Tensor, first: Tensor, second: Tensor) -> Tensor:
     return torch.stack((top_logits[:, first], top_logits[:, second]), dim=-1)
 
 
-def kl_from_logits(teacher_logits: Tensor, student_logits: Tensor, dim: int = -1,
-                   exclude: Tensor | None = None) -> Tensor:
+def kl_from_logits(teacher_logits: Tensor, student_logits: Tensor, dim: int = -1) -> Tensor:
     """``KL(softmax(teacher) || softmax(student))`` along ``dim``, the axis summed out.
 
     Shapes: two tensors ``(..., K, ...)`` -> ``(...)``. Computed in log space, so classes whose
     teacher probability underflows to 0 contribute exactly 0 (``0 log 0 = 0``).
-
-    ``exclude``, a bool tensor shaped like the logits, leaves classes out of *both* softmaxes:
-    the result is the KL of the distributions restricted to the other classes, exactly (the
-    excluded logits become ``-inf``, and their log-probabilities are zeroed before use so that
-    neither the value nor the gradient sees ``-inf - (-inf)``). At least one class per row must
-    remain.
     """
-    if exclude is None:
-        log_p_teacher = F.log_softmax(teacher_logits, dim=dim)
-        log_p_student = F.log_softmax(student_logits, dim=dim)
-    else:
-        minus_inf = float("-inf")
-        log_p_teacher = F.log_softmax(teacher_logits.masked_fill(exclude, minus_inf), dim=dim)
-        log_p_student = F.log_softmax(student_logits.masked_fill(exclude, minus_inf), dim=dim)
-        # Excluded classes: both log-probabilities 0, so p (log p - log q) = 1 * 0 = 0 there.
-        log_p_teacher = log_p_teacher.masked_fill(exclude, 0.0)
-        log_p_student = log_p_student.masked_fill(exclude, 0.0)
+    log_p_teacher = F.log_softmax(teacher_logits, dim=dim)
+    log_p_student = F.log_softmax(student_logits, dim=dim)
     return (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim)
+
+
+def exclusion_bias(excluded: Tensor, like: Tensor) -> Tensor:
+    """``(B, k)`` class indices -> ``(B, C)`` tensor of ``like``'s dtype: ``-inf`` there, 0 elsewhere.
+
+    Added to logits, it removes those classes from a softmax or ``logsumexp`` exactly.
+    """
+    return torch.zeros_like(like).scatter_(1, excluded, float("-inf"))
+
+
+def kl_excluding(teacher_logits: Tensor, student_logits: Tensor, excluded: Tensor) -> Tensor:
+    """KL of the two softmaxes restricted to the classes *not* in ``excluded``: ``(B, C) -> (B,)``.
+
+    ``excluded`` is ``(B, k)`` class indices, ``k < C``. With ``L`` the ``logsumexp`` over the
+    kept classes and ``p`` the teacher's restricted softmax, the identity
+    ``log p_k - log q_k = (t_k - L_t) - (s_k - L_s)`` and ``sum_k p_k = 1`` give::
+
+        KL = sum_k p_k (t_k - s_k) - L_t + L_s
+
+    Excluded classes get probability exactly 0 and never meet ``-inf - (-inf)``, in the value
+    or the gradient; no large negative mask is involved.
+    """
+    bias = exclusion_bias(excluded, teacher_logits)
+    t_kept, s_kept = teacher_logits + bias, student_logits + bias
+    p_teacher = torch.softmax(t_kept, dim=1)
+    return ((p_teacher * (teacher_logits - student_logits)).sum(1)
+            - t_kept.logsumexp(1) + s_kept.logsumexp(1))
 
 
 def binary_kl_from_gaps(teacher_gap: Tensor, student_gap: Tensor) -> Tensor:

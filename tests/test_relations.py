@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ldrrld_core.relations import (adw_weights, binary_kl_from_gaps, class_mask, erd, irw,
+from ldrrld_core.relations import (adw_weights, binary_kl_from_gaps, class_mask, erd, irw, kl_excluding,
                                    kl_from_logits, num_pairs, pair_logits,
                                    pair_weights, rank_pairs, remaining_classes, top_classes, upcast)
 
@@ -111,13 +111,13 @@ def test_binary_kl_from_gaps_equals_two_class_kl():
     assert torch.isfinite(huge).all() and huge[0].item() == pytest.approx(80.0, rel=1e-5)  # -log sigmoid(-80)
 
 
-def test_kl_with_excluded_classes_equals_kl_of_the_kept_columns():
+def test_kl_excluding_equals_kl_of_the_kept_columns():
     g = torch.Generator().manual_seed(1)
     t = torch.randn(4, 9, generator=g, dtype=torch.float64, requires_grad=True)
     s = torch.randn(4, 9, generator=g, dtype=torch.float64, requires_grad=True)
     top = torch.tensor([[0, 3], [8, 1], [2, 4], [5, 6]])
     rest = remaining_classes(top, 9)
-    masked = kl_from_logits(t, s, exclude=class_mask(top, 9))
+    masked = kl_excluding(t, s, top)
     gathered = kl_from_logits(t.gather(1, rest), s.gather(1, rest))
     torch.testing.assert_close(masked, gathered, rtol=1e-12, atol=1e-14)
     grads_masked = torch.autograd.grad(masked.sum(), (t, s))
@@ -130,3 +130,12 @@ def test_kl_with_excluded_classes_equals_kl_of_the_kept_columns():
 def test_class_mask_marks_exactly_the_given_classes():
     mask = class_mask(torch.tensor([[2, 0], [1, 1]]), 4)
     assert mask.tolist() == [[True, False, True, False], [False, True, False, False]]
+
+
+def test_kl_excluding_survives_extreme_logits():
+    t = torch.tensor([[1e4, 0.0, -1e4, 5.0]], requires_grad=True)
+    s = torch.tensor([[-1e4, 1e4, 0.0, 0.0]], requires_grad=True)
+    kl = kl_excluding(t, s, torch.tensor([[1]]))
+    grads = torch.autograd.grad(kl.sum(), (t, s))
+    assert torch.isfinite(kl).all() and all(torch.isfinite(g).all() for g in grads)
+    assert grads[1][0, 1] == 0  # an excluded class gets no gradient

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..relations import class_mask, kl_from_logits, upcast
+from ..relations import exclusion_bias, kl_excluding, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
 from .checks import check_logit_pair, check_non_negative, check_positive, check_target
 
@@ -22,7 +22,7 @@ def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
     """The two DKD terms ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL (scalars, at least float32).
 
     Shapes: ``(B, C), (B, C), (B,)``. The non-target softmax leaves the target class out
-    exactly (see ``kl_from_logits(exclude=...)``), not with a large negative mask.
+    exactly (see :func:`~ldrrld_core.relations.kl_excluding`), not with a large negative mask.
     """
     check_positive("temperature", temperature)
     if validate:
@@ -33,15 +33,15 @@ def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
         raise ValueError("DKD needs at least 2 classes (a target and a non-target)")
     z_s = upcast(student_logits) / temperature
     z_t = upcast(teacher_logits) / temperature
-    is_target = class_mask(target[:, None], num_classes)                # (B, C)
+    label = target[:, None]                                              # (B, 1)
+    not_target = exclusion_bias(label, z_s)                              # (B, C): -inf at y
 
     def target_vs_rest(z: Tensor) -> Tensor:
         """Binary logits ``[z_y, logsumexp(z_others)]``: their softmax is ``[p_y, 1 - p_y]``. (B, 2)"""
-        others = z.masked_fill(is_target, float("-inf")).logsumexp(1)
-        return torch.stack((z.gather(1, target[:, None])[:, 0], others), dim=1)
+        return torch.stack((z.gather(1, label)[:, 0], (z + not_target).logsumexp(1)), dim=1)
 
     tckd = temperature ** 2 * kl_from_logits(target_vs_rest(z_t), target_vs_rest(z_s)).mean()
-    nckd = temperature ** 2 * kl_from_logits(z_t, z_s, exclude=is_target).mean()
+    nckd = temperature ** 2 * kl_excluding(z_t, z_s, excluded=label).mean()
     return tckd, nckd
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from ..relations import (WEIGHTINGS, binary_kl_from_gaps, class_mask, kl_from_logits, num_pairs,
+from ..relations import (WEIGHTINGS, binary_kl_from_gaps, kl_excluding, kl_from_logits, num_pairs,
                          pair_weights, top_classes, upcast)
 from .base import DistillationLoss, cross_entropy
 from .checks import check_depth, check_logit_pair, check_non_negative, check_positive, check_target
@@ -111,7 +111,7 @@ def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 
     local_per_sample = (pair_kl @ weights + topd_kl) / (num_pairs(depth) + 1)    # (B,)
 
     if depth < num_classes:
-        rntk_kl = kl_from_logits(z_t, z_s, exclude=class_mask(top, num_classes))  # (B,)
+        rntk_kl = kl_excluding(z_t, z_s, excluded=top)                           # (B,)
     else:
         rntk_kl = z_s.new_zeros(batch)
 
