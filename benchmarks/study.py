@@ -102,7 +102,7 @@ def render(results: dict, recipes: dict, seeds, seconds: float, device: str, qui
         for name, values in results[preset].items():
             per_seed.append(f"| {preset} | {name} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, device `{device}`, "
-               f"torch {torch.__version__}")
+               f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}")
     return "\n".join([
         "# Measured results on the offline data sets",
         "",
@@ -136,8 +136,12 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", help="losses to compare (default: all nine; --quick: four)")
     parser.add_argument("--device", default="cpu", help="where to train (default cpu, so numbers are repeatable)")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results.md", help="markdown file to write")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads of torch (default 1: fastest for these small models, and the numbers "
+                             "do not depend on the number of cores)")
     parser.add_argument("--quick", action="store_true", help="one seed, one epoch, tiny synthetic set: a smoke run")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     seeds = [0] if args.quick else list(range(args.seeds))
     started = time.perf_counter()
     methods = args.methods or (QUICK_METHODS if args.quick else METHODS)
