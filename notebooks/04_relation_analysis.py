@@ -73,8 +73,9 @@ teacher_logits = outputs["teacher"].logits
 student_logits = {name: outputs[name].logits for name in runs.students}
 print({name: tuple(out.features.shape) for name, out in outputs.items()})
 assert all(torch.equal(out.labels, labels) for out in outputs.values())
-assert abs((student_logits["ldrrld"].argmax(1) == labels).double().mean().item() * 100
-           - runs.students["ldrrld"].top1) < 1e-6, "the same accuracy as the trainer measured"
+top1 = (student_logits["ldrrld"].argmax(1) == labels).double().mean().item() * 100
+# The trainer's accuracy, up to mixed precision: on a GPU it evaluates in bf16, here it is float32.
+assert abs(top1 - runs.students["ldrrld"].top1) < (1e-6 if nb.device.type == "cpu" else 1.0)
 
 # %% [markdown]
 # ## 2. t-SNE of the penultimate features
