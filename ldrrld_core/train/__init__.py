@@ -17,7 +17,7 @@ from .checkpoints import LATEST, STUDENT, load_training_state
 from .compare import DEFAULT_METHODS, Comparison, compare
 from .distributed import DistributedContext, close_distributed, current_context, init_distributed
 from .history import History
-from .loop import Run, distill, fit, load_data, resolve_amp, train_teacher
+from .loop import Run, build_student, check_loss_fits, distill, fit, load_data, resolve_amp, train_teacher
 from .metrics import correct_top_k, evaluate
 from .recipes import AMP_MODES, RECIPES, Recipe, describe_recipe, get_recipe, list_recipes, parse_field
 from .schedule import SCHEDULES, learning_rate
@@ -27,7 +27,7 @@ __all__ = [
     "DEFAULT_METHODS", "Comparison", "compare",
     "DistributedContext", "close_distributed", "current_context", "init_distributed",
     "History",
-    "Run", "distill", "fit", "load_data", "resolve_amp", "train_teacher",
+    "Run", "build_student", "check_loss_fits", "distill", "fit", "load_data", "resolve_amp", "train_teacher",
     "correct_top_k", "evaluate",
     "AMP_MODES", "RECIPES", "Recipe", "describe_recipe", "get_recipe", "list_recipes", "parse_field",
     "SCHEDULES", "learning_rate",

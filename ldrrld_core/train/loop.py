@@ -36,7 +36,7 @@ from .metrics import correct_top_k, evaluate
 from .recipes import Recipe
 from .schedule import learning_rate
 
-__all__ = ["Run", "fit", "train_teacher", "distill", "resolve_amp", "load_data", "check_loss_fits"]
+__all__ = ["Run", "fit", "train_teacher", "distill", "build_student", "resolve_amp", "load_data", "check_loss_fits"]
 
 log = logging.getLogger("ldrrld.train")
 
@@ -107,6 +107,16 @@ def _build_loss(recipe: Recipe, device: torch.device) -> nn.Module:
     if "validate" in inspect.signature(LOSSES[recipe.loss]).parameters and "validate" not in recipe.loss_hparams:
         quiet["validate"] = False
     return recipe.build_loss(**quiet).to(device)
+
+
+def build_student(recipe: Recipe, num_classes: int) -> nn.Module:
+    """The initial student :func:`fit` trains: ``recipe.model`` built right after seeding with ``recipe.seed``.
+
+    The same seed gives the same weights whatever ran before, so students trained with different
+    losses start from one initialisation.
+    """
+    seed_everything(recipe.seed)
+    return create_model(recipe.model, num_classes=num_classes, **recipe.model_options)
 
 
 def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Module:
@@ -210,13 +220,9 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
                          f"must divide evenly among them; use a multiple of {context.world_size}")
     data = data if data is not None else load_data(recipe, context)
 
-    # Models, loss, optimiser. Seeding right before the student is built gives every run with
-    # the same seed the same initial weights, whatever happened before (a teacher's training).
+    # Models, loss, optimiser. The student is built right after seeding (see build_student).
     loss_fn = _build_loss(recipe, device)
-    if student is None:
-        seed_everything(recipe.seed)
-        student = create_model(recipe.model, num_classes=data.num_classes, **recipe.model_options)
-    student.to(device)
+    student = (student if student is not None else build_student(recipe, data.num_classes)).to(device)
     teacher = _resolve_teacher(teacher, recipe, data.num_classes).to(device).eval() if loss_fn.needs_teacher else None
     _check_fits(recipe, data, student, teacher, device)
 
