@@ -1,0 +1,495 @@
+"""The bad-input catalogue: every bad input we tried, and the exact error (or warning) it gets.
+
+One table, :data:`CASES`, drives both the tests and ``docs/bad_inputs.md``: each row makes one bad
+input from scratch files and says which exception (or logged warning) must come out and a
+pattern its message must contain. The table in the doc is generated from the same rows with the
+messages the toolkit really gives, and :func:`test_doc_table_is_current` fails when the two drift.
+After changing a message or adding a row, regenerate the doc::
+
+    python tests/test_bad_inputs.py          # rewrites the table in docs/bad_inputs.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import io
+import logging
+import pickle
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ldrrld_core import create_loss, ldrrld_loss
+from ldrrld_core.data import DatasetFormatError, DatasetNotFoundError, load_dataset
+from ldrrld_core.io import (CheckpointError, CheckpointNotFoundError, CorruptCheckpointError,
+                            UnsafeCheckpointError, atomic_save, load_file)
+from ldrrld_core.models import CheckpointMismatchError, create_model, standard_teacher_path
+from ldrrld_core.train import LATEST, STUDENT, distill, fit, get_recipe, load_training_state, train_teacher
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md"
+BEGIN = "<!-- BEGIN generated table: `python tests/test_bad_inputs.py` rewrites it; do not edit by hand -->"
+END = "<!-- END generated table -->"
+
+
+# ------------------------------------------------------------------------------ what comes out
+class Warned(Exception):
+    """Stands for "no exception, but a warning was logged" in the table."""
+
+
+class ExitedWith2(Exception):
+    """Stands for "the ``ldrrld`` command printed an error and exited with status 2"."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str     # the exception's class name, "warning", "exit 2" or "nothing"
+    message: str  # its message, whitespace collapsed, the scratch folder written <tmp>
+    error: Exception | None = field(default=None, compare=False, repr=False)  # what was raised
+
+
+def outcome_of(trigger: Callable[[], object], root: Path) -> Outcome:
+    """Run ``trigger`` and record what it raised or, failing that, what it logged as a warning."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("ldrrld")
+    logger.addHandler(handler)
+    try:
+        trigger()
+    except Exception as error:  # noqa: BLE001 - the point is to record whatever comes out
+        kind = "exit 2" if isinstance(error, ExitedWith2) else type(error).__name__
+        return Outcome(kind, _normalise(str(error), root), error)
+    finally:
+        logger.removeHandler(handler)
+    if records:
+        return Outcome("warning", _normalise(records[0].getMessage(), root))
+    return Outcome("nothing", "")
+
+
+def _normalise(message: str, root: Path) -> str:
+    for form in {str(root.resolve()), str(root)}:
+        message = message.replace(form, "<tmp>")
+    return " ".join(message.split())
+
+
+# ---------------------------------------------------------------------------------- materials
+@functools.cache
+def digits():
+    return load_dataset("digits")
+
+
+def tiny(**overrides):
+    """The digits recipe cut to one short epoch (the fields messages quote pinned, whatever the preset says)."""
+    pinned = {"epochs": 1, "warmup_epochs": 0, "decay_epochs": (), "lr": 0.05, "batch_size": 64}
+    return get_recipe("digits", **{**pinned, **overrides})
+
+
+def model(name: str = "digits_cnn", **options) -> nn.Module:
+    """A freshly initialised model, the same every time (messages quote a teacher's accuracy)."""
+    torch.manual_seed(0)
+    return create_model(name, **options)
+
+
+def train(recipe, **options):
+    return fit(recipe, data=digits(), progress=False, **options)
+
+
+def logits(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+S, T, Y = logits(4, 10), logits(4, 10, seed=1), torch.tensor([0, 1, 2, 3])
+
+
+def write_checkpoint(path: Path, name: str = "digits_cnn", **options) -> Path:
+    return atomic_save({"model": model(name, **options).state_dict()}, path)
+
+
+def truncate(path: Path) -> Path:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+class _RunsCode:
+    """Unpickling this runs Python code that creates the file ``marker``: what a malicious file does."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').close()",)
+
+
+def _marker(root: Path) -> Path:
+    return root / "code-ran"
+
+
+def write_cifar100(root: Path, *, width: int = 3 * 32 * 32) -> Path:
+    """Two-image CIFAR-100 files in the archive's format, with rows of ``width`` bytes."""
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    meta = {b"fine_label_names": [f"c{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"s{i}".encode() for i in range(20)]}
+    (folder / "meta").write_bytes(pickle.dumps(meta))
+    for split in ("train", "test"):
+        content = {b"data": np.zeros((2, width), np.uint8), b"fine_labels": [0, 5], b"coarse_labels": [0, 1]}
+        (folder / split).write_bytes(pickle.dumps(content))
+    return folder
+
+
+def write_tiny_imagenet(root: Path, *, odd_size: tuple[int, int] | None = None, corrupt: bool = False,
+                        empty_class: bool = False) -> Path:
+    """Two classes of one 64x64 image each; optionally one image of another size, undecodable, or a class without images."""
+    from PIL import Image
+
+    base = root / "tiny-imagenet-200"
+    for split in ("train", "val"):
+        for wnid in ("n01", "n02"):
+            path = base / split / wnid / "images" / f"{wnid}.png"
+            path.parent.mkdir(parents=True)
+            Image.new("RGB", (64, 64), (90, 20, 200)).save(path)
+    odd = base / "train" / "n02" / "images" / "n02.png"
+    if odd_size:
+        Image.new("RGB", odd_size).save(odd)
+    if corrupt:
+        odd.write_bytes(b"\x89PNG not really")
+    if empty_class:
+        (base / "train" / "n03" / "images").mkdir(parents=True)
+    return base
+
+
+class NaNFromEpoch(nn.Module):
+    """A student whose logits turn NaN after ``steps`` training steps: a run that diverges on cue."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.inner, self.steps, self.calls = model("digits_mlp"), steps, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += self.training
+        out = self.inner(x)
+        return out * float("nan") if self.training and self.calls > self.steps else out
+
+
+def finished_run(root: Path) -> Path:
+    """A finished one-epoch digits run (CE alone) in ``root / 'run'``.
+
+    Trained once into a folder beside ``root`` (the session's scratch folder) and copied from there.
+    """
+    cache = root.parent / "finished-digits-run"
+    if not (cache / "summary.json").exists():
+        train(tiny(loss="ce", out_dir=str(cache)))
+    shutil.copytree(cache, root / "run")
+    return root / "run"
+
+
+def run_command(*argv: str) -> None:
+    """Run ``ldrrld ARGV`` in this process; raise :class:`ExitedWith2` with its error line if it fails."""
+    from ldrrld_core.cli import main
+
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+        status = main(list(argv))
+    if status != 0:
+        lines = [line for line in errors.getvalue().splitlines() if line.startswith("ldrrld ")]
+        raise ExitedWith2(lines[-1] if lines else errors.getvalue())
+
+
+# ------------------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Case:
+    """One bad input: ``make(root)`` builds and uses it inside the scratch folder ``root``."""
+
+    id: str
+    area: str
+    what: str
+    make: Callable[[Path], object]
+    error: type[Exception]
+    match: str
+    after: Callable[[Path], None] | None = None  # what must hold once the error came
+
+
+def _nan_epoch_2(root: Path):
+    steps = len(range(0, len(digits().train), tiny().batch_size))
+    train(tiny(loss="ce", epochs=2, out_dir=str(root)), student=NaNFromEpoch(steps))
+
+
+def _last_good_checkpoint_kept(root: Path) -> None:
+    assert load_training_state(root)["epoch"] == 1, "latest.pth must still hold the good epoch 1"
+    assert load_file(root / STUDENT)["epoch"] == 1
+    assert not list(root.glob(".*.tmp"))
+
+
+def _no_code_ran(root: Path) -> None:
+    assert not _marker(root).exists(), "unpickling must never run code from the file"
+
+
+def _unsafe_file(root: Path) -> Path:
+    path = root / "evil.pth"
+    torch.save({"model": model().state_dict(), "x": _RunsCode(_marker(root))}, path)
+    return path
+
+
+def _literature_file(root: Path) -> Path:
+    path = root / "ckpt_epoch_240.pth"
+    torch.save({"model": model().state_dict(), "opt": argparse.Namespace(lr=0.05)}, path)
+    return path
+
+
+def _pickled_code_in_cifar(root: Path):
+    folder = write_cifar100(root)
+    (folder / "meta").write_bytes(pickle.dumps(_RunsCode(_marker(root))))
+    load_dataset("cifar100", root=root)
+
+
+def _junk_cifar(root: Path):
+    folder = write_cifar100(root)
+    (folder / "train").write_bytes(b"this is not a pickle")
+    load_dataset("cifar100", root=root)
+
+
+TEACHER = "digits_cnn"
+CASES: list[Case] = [
+    # --- loss arguments -------------------------------------------------------------------
+    Case("loss-class-counts", "loss", "student and teacher logits with different class counts",
+         lambda r: ldrrld_loss(S, T[:, :9]), ValueError, "class counts differ"),
+    Case("loss-batch-sizes", "loss", "student and teacher logits with different batch sizes",
+         lambda r: ldrrld_loss(S, T[:3]), ValueError, "batch sizes differ"),
+    Case("loss-1d", "loss", "1-D logits (one sample without its batch dimension)",
+         lambda r: ldrrld_loss(S[0], T[0]), ValueError, "must be 2-D"),
+    Case("loss-integer-logits", "loss", "integer logits",
+         lambda r: ldrrld_loss(S.long(), T), ValueError, "floating point"),
+    Case("loss-empty", "loss", "an empty batch (0 rows)",
+         lambda r: ldrrld_loss(S[:0], T[:0]), ValueError, "empty"),
+    Case("loss-depth-1", "loss", "`depth=1`",
+         lambda r: ldrrld_loss(S, T, depth=1), ValueError, r"depth must lie in \[2, 10\]"),
+    Case("loss-depth-above-classes", "loss", "`depth=11` with 10 classes",
+         lambda r: ldrrld_loss(S, T, depth=11), ValueError, r"depth must lie in \[2, 10\]"),
+    Case("loss-depth-float", "loss", "`depth=3.5`",
+         lambda r: ldrrld_loss(S, T, depth=3.5), ValueError, "depth must be an integer"),
+    Case("loss-temperature", "loss", "`temperature=0`",
+         lambda r: ldrrld_loss(S, T, temperature=0.0), ValueError, "temperature must be > 0"),
+    Case("loss-decay", "loss", "`decay=-0.1`",
+         lambda r: ldrrld_loss(S, T, decay=-0.1), ValueError, "decay must be >= 0"),
+    Case("loss-rank-by", "loss", "`rank_by='both'`",
+         lambda r: ldrrld_loss(S, T, rank_by="both"), ValueError, "unknown rank_by"),
+    Case("loss-nan-logits", "loss", "a NaN among the student's logits",
+         lambda r: ldrrld_loss(S.where(S > 0, torch.nan), T), ValueError, "non-finite"),
+    Case("loss-label-range", "loss", "a label outside `[0, C)`",
+         lambda r: create_loss("ldrrld")(S, T, torch.tensor([0, 1, 2, 10])), ValueError, r"lie in \[0, 10\)"),
+    Case("loss-float-labels", "loss", "float labels",
+         lambda r: create_loss("kd")(S, T, Y.float()), ValueError, "integer class indices"),
+    Case("loss-unknown-name", "loss", "an unknown loss name (`ldrld`)",
+         lambda r: create_loss("ldrld"), ValueError, "Did you mean 'ldrrld'"),
+    Case("loss-unknown-option", "loss", "an option the loss does not have (`kd` with `depth`)",
+         lambda r: create_loss("kd", depth=3), ValueError, "does not accept"),
+    # --- recipe and configuration ---------------------------------------------------------
+    Case("recipe-unknown-preset", "recipe", "an unknown preset (`cifar10`)",
+         lambda r: get_recipe("cifar10"), ValueError, "unknown recipe 'cifar10'"),
+    Case("recipe-unknown-loss", "recipe", "an unknown loss (`loss='ldrld'`)",
+         lambda r: get_recipe("digits", loss="ldrld"), ValueError, "Did you mean 'ldrrld'"),
+    Case("recipe-unknown-model", "recipe", "an unknown model (`model='resnet8x5'`)",
+         lambda r: get_recipe("digits", model="resnet8x5"), ValueError, "Did you mean 'resnet8x4'"),
+    Case("recipe-unknown-teacher", "recipe", "an unknown teacher (`teacher='digit_cnn'`)",
+         lambda r: get_recipe("digits", teacher="digit_cnn"), ValueError, "'digits_cnn'"),
+    Case("recipe-unknown-data", "recipe", "an unknown data set (`data='cifar10'`)",
+         lambda r: get_recipe("digits", data="cifar10"), ValueError, "cifar10"),
+    Case("recipe-negative-epochs", "recipe", "`epochs=-3`",
+         lambda r: get_recipe("digits", epochs=-3), ValueError, "epochs must be an integer >= 1"),
+    Case("recipe-zero-batch", "recipe", "`batch_size=0`",
+         lambda r: get_recipe("digits", batch_size=0), ValueError, "batch_size must be an integer >= 1"),
+    Case("recipe-lr", "recipe", "`lr=0`",
+         lambda r: get_recipe("digits", lr=0.0), ValueError, "lr must be > 0"),
+    Case("recipe-momentum", "recipe", "`momentum=1.0`",
+         lambda r: get_recipe("digits", momentum=1.0), ValueError, r"momentum must lie in \[0, 1\)"),
+    Case("recipe-decay-order", "recipe", "decay epochs out of order (`decay_epochs=(180, 150)`)",
+         lambda r: get_recipe("digits", decay_epochs=(180, 150)), ValueError, "increasing"),
+    Case("recipe-amp", "recipe", "`amp='fp8'`",
+         lambda r: get_recipe("digits", amp="fp8"), ValueError, "amp must be one of"),
+    Case("recipe-unknown-field", "recipe", "a misspelt field (`epoch=3`)",
+         lambda r: get_recipe("digits", epoch=3), ValueError, "Did you mean 'epochs'"),
+    Case("recipe-loss-option", "recipe", "a misspelt loss option (`{'ldrrld': {'dept': 5}}`)",
+         lambda r: get_recipe("digits", loss_options={"ldrrld": {"dept": 5}}), ValueError, "does not accept"),
+    Case("recipe-data-option", "recipe", "an option the data set does not take",
+         lambda r: get_recipe("digits", data_options={"size": 3}), ValueError, "does not take"),
+    Case("recipe-fp16-cpu", "recipe", "`amp='fp16'` on a CPU",
+         lambda r: train(tiny(loss="ce", amp="fp16"), device="cpu"), ValueError, "needs a GPU"),
+    Case("fit-depth-above-classes", "recipe", "LDRRLD `depth=11` on the 10-class digits",
+         lambda r: train(tiny(loss_options={"ldrrld": {"depth": 11}}), teacher=model(TEACHER)),
+         ValueError, "depth 11 but data set 'digits' has only 10 classes"),
+    Case("teacher-depth-above-classes", "recipe", "the same, caught before a teacher is trained for it",
+         lambda r: train_teacher(tiny(loss_options={"ldrrld": {"depth": 11}}), data=digits(), progress=False),
+         ValueError, "depth 11 but data set 'digits' has only 10 classes"),
+    Case("fit-teacher-classes", "recipe", "a teacher with 7 classes for the 10-class digits",
+         lambda r: train(tiny(), teacher=model(TEACHER, num_classes=7)),
+         ValueError, "teacher outputs 7 classes but data set 'digits' has 10"),
+    Case("fit-student-classes", "recipe", "a student with 7 classes for the 10-class digits",
+         lambda r: train(tiny(loss="ce"), student=model("digits_mlp", num_classes=7)),
+         ValueError, "student outputs 7 classes"),
+    Case("fit-no-teacher", "recipe", "a distillation loss without a teacher",
+         lambda r: train(tiny()), ValueError, "none was given"),
+    Case("distill-ce", "recipe", "`distill` with the loss `ce`, which reads no teacher",
+         lambda r: distill(tiny(loss="ce"), teacher=model(TEACHER)), ValueError, "does not use a teacher"),
+    Case("fit-teacher-file-no-arch", "recipe", "a teacher file but no teacher architecture",
+         lambda r: train(tiny(teacher=None), teacher=write_checkpoint(r / "t.pth")),
+         ValueError, "names no teacher architecture"),
+    Case("fit-resume-no-out-dir", "recipe", "`resume=True` without an `out_dir`",
+         lambda r: train(tiny(loss="ce"), resume=True), ValueError, "out_dir is None"),
+    Case("teacher-near-chance", "recipe", "an untrained (near-chance) teacher",
+         lambda r: train(tiny(), teacher=model(TEACHER)), Warned, r"chance is 10\.00%"),
+    Case("cli-no-teacher", "recipe", "`ldrrld distill` without a teacher",
+         lambda r: run_command("distill", "--recipe", "digits", "--out-dir", "none"), ExitedWith2,
+         "pass --teacher-checkpoint FILE"),
+    Case("cli-two-teachers", "recipe", "`ldrrld distill` with both `--train-teacher` and a teacher file",
+         lambda r: run_command("distill", "--train-teacher", "--teacher-checkpoint", "t.pth", "--out-dir", "none"),
+         ExitedWith2, "not both"),
+    Case("cli-unknown-field", "recipe", "`ldrrld train --set epoch=3`",
+         lambda r: run_command("train", "--set", "epoch=3", "--out-dir", "none"), ExitedWith2, "Did you mean 'epochs'"),
+    # --- data ------------------------------------------------------------------------------
+    Case("data-unknown-option", "data", "an option the data set does not take (`load_dataset`)",
+         lambda r: load_dataset("digits", size=3), ValueError, "size"),
+    Case("data-missing-folder", "data", "CIFAR-100 folder missing",
+         lambda r: load_dataset("cifar100", root=r / "nowhere"), DatasetNotFoundError, "download=True"),
+    Case("data-cifar-junk", "data", "a CIFAR-100 file that is not a pickle",
+         _junk_cifar, DatasetFormatError, "is not a valid CIFAR pickle"),
+    Case("data-cifar-code", "data", "a CIFAR-100 pickle that would run code",
+         _pickled_code_in_cifar, DatasetFormatError, "refusing to load", _no_code_ran),
+    Case("data-cifar-size", "data", "CIFAR-100 rows of 16x16 instead of 32x32 pixels",
+         lambda r: (write_cifar100(r, width=3 * 16 * 16), load_dataset("cifar100", root=r)),
+         DatasetFormatError, r"\(N, 3072\) uint8"),
+    Case("data-folder-missing", "data", "ImageNet folder missing",
+         lambda r: load_dataset("imagenet", root=r), DatasetNotFoundError, "imagenet"),
+    Case("data-folder-download", "data", "`download=True` for a set that cannot be downloaded",
+         lambda r: load_dataset("tiny-imagenet", root=r, download=True), DatasetNotFoundError, "not offered"),
+    Case("data-folder-empty-class", "data", "a class folder without images",
+         lambda r: (write_tiny_imagenet(r, empty_class=True), load_dataset("tiny-imagenet", root=r)),
+         DatasetFormatError, "no images"),
+    Case("data-folder-corrupt-image", "data", "an image file that does not decode",
+         lambda r: (write_tiny_imagenet(r, corrupt=True), load_dataset("tiny-imagenet", root=r, verify=True)),
+         DatasetFormatError, "cannot decode image"),
+    Case("data-folder-image-size", "data", "a 32x32 image among 64x64 Tiny-ImageNet images",
+         lambda r: (write_tiny_imagenet(r, odd_size=(32, 32)), load_dataset("tiny-imagenet", root=r, verify=True)),
+         DatasetFormatError, "is 32x32 pixels"),
+    Case("fit-image-size", "data", "images the model cannot take (8x8 digits into the CIFAR `resnet8`)",
+         lambda r: train(tiny(model="resnet8", loss="ce")), ValueError, "cannot take the images of data set 'digits'"),
+    # --- checkpoints -----------------------------------------------------------------------
+    Case("ckpt-missing", "checkpoint", "teacher checkpoint missing",
+         lambda r: train(tiny(), teacher=r / "missing.pth"), CheckpointNotFoundError, "not found"),
+    Case("ckpt-folder", "checkpoint", "a folder given as the teacher checkpoint",
+         lambda r: train(tiny(), teacher=r), CheckpointNotFoundError, "is a folder"),
+    Case("ckpt-truncated", "checkpoint", "teacher checkpoint truncated to half its bytes",
+         lambda r: train(tiny(), teacher=truncate(write_checkpoint(r / "t.pth"))), CorruptCheckpointError,
+         "truncated, damaged"),
+    Case("ckpt-not-torch", "checkpoint", "a text file given as the teacher checkpoint",
+         lambda r: (r.joinpath("t.pth").write_text("weights"), train(tiny(), teacher=r / "t.pth")),
+         CorruptCheckpointError, "not a file written by torch.save"),
+    Case("ckpt-architecture", "checkpoint", "teacher checkpoint of another architecture (`digits_mlp` for `digits_cnn`)",
+         lambda r: train(tiny(), teacher=write_checkpoint(r / "t.pth", "digits_mlp")),
+         CheckpointMismatchError, "digits_cnn"),
+    Case("ckpt-classes", "checkpoint", "teacher checkpoint with 7 classes",
+         lambda r: train(tiny(), teacher=write_checkpoint(r / "t.pth", num_classes=7)),
+         CheckpointMismatchError, "num_classes=7"),
+    Case("ckpt-unsafe", "checkpoint", "a checkpoint holding a pickled object that runs code",
+         lambda r: train(tiny(), teacher=_unsafe_file(r)), UnsafeCheckpointError, "can run arbitrary code",
+         _no_code_ran),
+    Case("ckpt-namespace", "checkpoint", "a literature checkpoint that pickles its `argparse` options",
+         lambda r: train(tiny(), teacher=_literature_file(r)), UnsafeCheckpointError, "trusted=True"),
+    Case("ckpt-standard-missing", "checkpoint", "a standard teacher not under the teacher root",
+         lambda r: standard_teacher_path("resnet32x4", r), CheckpointNotFoundError, "resnet32x4_vanilla"),
+    Case("ckpt-standard-name", "checkpoint", "a standard teacher name outside the CIFAR zoo",
+         lambda r: standard_teacher_path("resnet18", r), ValueError, "not a CIFAR model"),
+    Case("resume-missing", "checkpoint", "`resume=` a file that does not exist",
+         lambda r: train(tiny(loss="ce"), resume=r / LATEST), CheckpointNotFoundError, "not found"),
+    Case("resume-student-file", "checkpoint", "`resume=` the weights-only `student.pth`",
+         lambda r: train(tiny(loss="ce", epochs=2), resume=finished_run(r) / STUDENT), CheckpointError,
+         "not a training checkpoint"),
+    Case("resume-truncated", "checkpoint", "`resume=` a truncated `latest.pth`",
+         lambda r: train(tiny(loss="ce", epochs=2), resume=truncate(finished_run(r) / LATEST)), CorruptCheckpointError,
+         "truncated, damaged"),
+    Case("resume-other-recipe", "checkpoint", "resuming with another learning rate",
+         lambda r: train(tiny(loss="ce", lr=0.1, epochs=2), resume=finished_run(r)), ValueError,
+         "lr: 0.05 in the checkpoint, 0.1 now"),
+    # --- training --------------------------------------------------------------------------
+    Case("train-nan", "training", "the loss turns NaN in epoch 2",
+         _nan_epoch_2, FloatingPointError, "NaN or infinite in epoch 2", _last_good_checkpoint_kept),
+]
+
+
+# --------------------------------------------------------------------------------------- tests
+OUTCOMES: dict[str, Outcome] = {}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_gets_its_error(case: Case, tmp_path):
+    outcome = outcome_of(lambda: case.make(tmp_path), tmp_path)
+    if case.error is Warned:
+        assert outcome.kind == "warning", outcome
+    else:
+        assert isinstance(outcome.error, case.error), f"expected {case.error.__name__}, got {outcome}"
+    assert re.search(case.match, outcome.message), f"{case.id}: {case.match!r} not in {outcome.message!r}"
+    if case.after is not None:
+        case.after(tmp_path)
+    OUTCOMES[case.id] = outcome
+
+
+def test_case_ids_are_unique_and_areas_known():
+    assert len({case.id for case in CASES}) == len(CASES)
+    assert {case.area for case in CASES} == {"loss", "recipe", "data", "checkpoint", "training"}
+
+
+def test_doc_table_is_current(tmp_path):
+    """docs/bad_inputs.md holds exactly the table these rows produce (run this file to regenerate it)."""
+    outcomes = {case.id: OUTCOMES.get(case.id) or _fresh_outcome(case, tmp_path / case.id) for case in CASES}
+    assert _doc_table() == render_table(outcomes), (
+        "docs/bad_inputs.md is out of date with the CASES table; run `python tests/test_bad_inputs.py`")
+
+
+# ---------------------------------------------------------------------------------- the doc table
+def _fresh_outcome(case: Case, root: Path) -> Outcome:
+    root.mkdir(parents=True, exist_ok=True)
+    return outcome_of(lambda: case.make(root), root)
+
+
+def render_table(outcomes: dict[str, Outcome]) -> str:
+    """The markdown table of every case, in table order, with the message each really produced."""
+    lines = ["| # | area | bad input | what you get | message |", "|---|---|---|---|---|"]
+    for number, case in enumerate(CASES, 1):
+        outcome = outcomes[case.id]
+        kind = {"warning": "warning (logged), run continues", "exit 2": "`ldrrld` exits with status 2"}.get(
+            outcome.kind, f"`{outcome.kind}`")
+        message = outcome.message.replace("|", "\\|")
+        lines.append(f"| {number} | {case.area} | {case.what} | {kind} | {message} |")
+    return "\n".join(lines)
+
+
+def _doc_table() -> str:
+    text = DOC.read_text(encoding="utf-8")
+    assert BEGIN in text and END in text, f"{DOC} lacks the generated-table markers"
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+
+
+def write_doc() -> None:
+    """Rewrite the generated table in docs/bad_inputs.md from fresh outcomes of every case."""
+    with tempfile.TemporaryDirectory() as scratch:
+        outcomes = {case.id: _fresh_outcome(case, Path(scratch) / case.id) for case in CASES}
+    text = DOC.read_text(encoding="utf-8")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    DOC.write_text(f"{head}{BEGIN}\n{render_table(outcomes)}\n{END}{tail}", encoding="utf-8")
+    print(f"wrote {len(CASES)} rows to {DOC}")
+
+
+if __name__ == "__main__":
+    logging.getLogger("ldrrld").propagate = False
+    sys.exit(write_doc())
