@@ -24,15 +24,20 @@ class NotebookSettings:
         return f"NotebookSettings(mode={mode}, device={self.device.type}, seed={self.seed})"
 
 
-def setup(seed: int = 0) -> NotebookSettings:
+def setup(seed: int = 0, threads: int | None = 1) -> NotebookSettings:
     """Seed everything, switch on deterministic kernels, pin the plot renderers.
 
     Plotly renders as a MIME bundle (JupyterLab shows it; tests ignore its JSON), matplotlib
-    inline at a modest resolution so committed outputs stay small.
+    inline at a modest resolution so committed outputs stay small. ``threads`` CPU threads for
+    torch: one by default, because float sums (and so trained results) depend on how work is
+    split between threads, and the small models of the fast mode run fastest on one anyway;
+    ``None`` keeps torch's default.
     """
     import matplotlib as mpl
     import plotly.io as pio
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     seed_everything(seed)
     set_deterministic(True)
     pio.renderers.default = "plotly_mimetype"

@@ -40,9 +40,6 @@ from ldrrld_core import analysis
 from ldrrld_core.data import make_loader
 from ldrrld_core.train import compare, get_recipe, load_data
 
-# Models this small train fastest on one CPU thread, and so give the same numbers on any number of cores.
-torch.set_num_threads(1)
-
 # %% [markdown]
 # ## 1. A teacher and four students
 #
