@@ -308,3 +308,8 @@ def test_compare_starts_every_student_from_the_same_weights(teacher, digits):
 def test_cuda_run_with_bf16_and_channels_last(teacher, digits):
     run = fit(tiny(loss="ldrrld", amp="bf16"), teacher=teacher, data=digits, device="cuda", progress=False)
     assert next(run.model.parameters()).is_cuda and math.isfinite(run.history.last["train_loss"])
+
+
+def test_data_of_another_set_is_refused(digits):
+    with pytest.raises(ValueError, match="the data passed are 'digits' but the recipe names 'synthetic'"):
+        fit(get_recipe("synthetic", loss="ce"), data=digits, progress=False)

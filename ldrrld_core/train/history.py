@@ -27,34 +27,14 @@ import io
 import json
 import math
 import os
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["History", "atomic_write_text"]
+from ..io import atomic_write_text
+
+__all__ = ["History"]
 
 Number = int | float
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write ``text`` (UTF-8) so that ``path`` is always either the old file or the new one.
-
-    The text goes to a hidden temporary file in the same folder, is flushed and fsynced, then
-    renamed over ``path``; on any failure the temporary file is removed and ``path`` is untouched.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return target
 
 
 class History:

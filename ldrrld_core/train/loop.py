@@ -25,13 +25,14 @@ import torch
 from torch import Tensor, nn
 
 from ..data import DataSplits, load_dataset, make_loader
+from ..io import atomic_write_text
 from ..losses import LOSSES
 from ..models import create_model
 from ..runtime import seed_everything, set_deterministic
 from .checkpoints import (LATEST, STUDENT, check_resumable, load_training_state, restore_rng_state,
                           save_student, save_training_state)
 from .distributed import DistributedContext, all_reduce_sum, current_context
-from .history import History, atomic_write_text
+from .history import History
 from .metrics import correct_top_k, evaluate
 from .recipes import Recipe
 from .schedule import learning_rate
@@ -219,6 +220,9 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
         raise ValueError(f"batch_size {recipe.batch_size} is the total over {context.world_size} processes and "
                          f"must divide evenly among them; use a multiple of {context.world_size}")
     data = data if data is not None else load_data(recipe, context)
+    if data.name != recipe.data.lower().replace("_", "-"):
+        raise ValueError(f"the data passed are {data.name!r} but the recipe names {recipe.data!r}; pass the "
+                         f"recipe's data (load_data(recipe)) or set data={data.name!r} in the recipe")
 
     # Models, loss, optimiser. The student is built right after seeding (see build_student).
     loss_fn = _build_loss(recipe, device)
