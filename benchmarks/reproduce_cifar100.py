@@ -189,7 +189,8 @@ class Cell:
         what = ["--model", self.pair.student]
         if not self.alone:
             teacher_file = settings.teachers / TEACHER_CHECKPOINT.format(name=self.pair.teacher)
-            what = ["--teacher", self.pair.teacher, *what, "--loss", self.loss, "--teacher-checkpoint", str(teacher_file)]
+            what = ["--teacher", self.pair.teacher, *what, "--loss", self.loss,
+                    "--teacher-checkpoint", str(teacher_file)]
         return ["train" if self.alone else "distill", *what, *settings.common, "--seed", str(self.seed),
                 "--out-dir", str(self.out_dir(settings)), "--resume"]
 
@@ -401,8 +402,8 @@ def paper_markdown() -> str:
     """The paper's tables alone, as the kit will fill them (no measured column)."""
     lines = []
     for table in TABLES:
-        lines += [f"### {table.title}", "", "| teacher -> student | " + " | ".join(c.title for c in table.columns) + " |",
-                  "|" + "---|" * (len(table.columns) + 1)]
+        head = ["teacher -> student", *(column.title for column in table.columns)]
+        lines += [f"### {table.title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += [f"| {pair.label} | " + " | ".join(f"{n:.2f}" for n in numbers) + " |" for pair, numbers in table.rows]
         lines.append("")
     return "\n".join(lines)
@@ -425,7 +426,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--recipe", default=Settings.recipe, choices=("cifar100-authors", "cifar100"),
                          help="schedule preset (default cifar100-authors, the paper's effective schedule)")
         sub.add_argument("--seeds", type=int, nargs="+", default=list(Settings.seeds))
-        sub.add_argument("--only", nargs="+", metavar="TEACHER-STUDENT", help="pairs to run (default all; fast: vgg13-vgg8)")
+        sub.add_argument("--only", nargs="+", metavar="TEACHER-STUDENT",
+                         help="pairs to run (default all; fast mode: vgg13-vgg8)")
         sub.add_argument("--extra", default="", help="more ldrrld arguments for every run, e.g. \"--set amp=bf16\"")
         sub.add_argument("--fast", action="store_true", help="tiny synthetic data, one epoch, stand-in teachers (CI)")
         sub.add_argument("--teacher-epochs", type=int, default=1, help="fast mode: epochs of the stand-in teachers")

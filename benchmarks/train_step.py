@@ -68,7 +68,10 @@ class Setting:
         return cls(device, batch, bf16=False, channels_last=False, compile=compile, repeats=5, warmup=1, steps=1)
 
 
-def make_step(student: nn.Module, teacher: nn.Module, method: str, setting: Setting) -> Callable[[torch.Tensor, torch.Tensor], None]:
+Step = Callable[[torch.Tensor, torch.Tensor], None]
+
+
+def make_step(student: nn.Module, teacher: nn.Module, method: str, setting: Setting) -> Step:
     """The trainer's step for ``method`` as a function of a batch ``(x (B, 3, 32, 32), y (B,))``."""
     device = torch.device(setting.device)
     loss_fn = get_recipe("cifar100", loss=method).build_loss(validate=False).to(device)

@@ -150,7 +150,7 @@ def write_cifar100(root: Path, *, width: int = 3 * 32 * 32) -> Path:
 
 def write_tiny_imagenet(root: Path, *, odd_size: tuple[int, int] | None = None, corrupt: bool = False,
                         empty_class: bool = False) -> Path:
-    """Two classes of one 64x64 image each; optionally one image of another size, undecodable, or a class without images."""
+    """Two classes of one 64x64 image each; optionally one image of another size or undecodable, or an empty class."""
     from PIL import Image
 
     base = root / "tiny-imagenet-200"
@@ -394,7 +394,7 @@ CASES: list[Case] = [
     Case("ckpt-not-torch", "checkpoint", "a text file given as the teacher checkpoint",
          lambda r: (r.joinpath("t.pth").write_text("weights"), train(tiny(), teacher=r / "t.pth")),
          CorruptCheckpointError, "not a file written by torch.save"),
-    Case("ckpt-architecture", "checkpoint", "teacher checkpoint of another architecture (`digits_mlp` for `digits_cnn`)",
+    Case("ckpt-architecture", "checkpoint", "teacher checkpoint of another model (`digits_mlp` for `digits_cnn`)",
          lambda r: train(tiny(), teacher=write_checkpoint(r / "t.pth", "digits_mlp")),
          CheckpointMismatchError, "digits_cnn"),
     Case("ckpt-classes", "checkpoint", "teacher checkpoint with 7 classes",

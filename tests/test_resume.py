@@ -1,8 +1,8 @@
 """A run killed with SIGKILL, then resumed, ends bitwise where an uninterrupted run ends.
 
 Every run here is the real command line (``ldrrld distill`` on the offline digits, LDRRLD, two
-epochs, CPU, deterministic kernels); the interrupted ones run in processes of their own. The child is started through a small
-launcher that can, on request, stop the process at a chosen moment and wait there to be killed:
+epochs, CPU, one thread, deterministic kernels); the interrupted ones run in processes of their own, started
+through a small launcher that can, on request, stop the process at a chosen moment and wait there to be killed:
 
 * ``HOLD_AT_STEP=n``: right after the n-th optimiser step (a global step post-hook of torch),
   i.e. in the middle of an epoch;
@@ -80,23 +80,22 @@ sys.exit(main(sys.argv[1:]))
 # ------------------------------------------------------------------------------------ helpers
 def arguments(out_dir: Path, teacher_file: Path, *, resume: bool) -> list[str]:
     """The ``ldrrld`` arguments of every run in this file (only ``--resume`` differs)."""
-    argv = ["distill", "--recipe", "digits", "--loss", "ldrrld", "--teacher", TEACHER, "--teacher-checkpoint", str(teacher_file),
-            "--epochs", str(EPOCHS), "--batch-size", str(BATCH), "--device", "cpu", "--out-dir", str(out_dir),
-            "--no-progress", "--quiet"]
+    argv = ["distill", "--recipe", "digits", "--loss", "ldrrld", "--teacher", TEACHER,
+            "--teacher-checkpoint", str(teacher_file), "--epochs", str(EPOCHS), "--batch-size", str(BATCH),
+            "--device", "cpu", "--threads", "1", "--out-dir", str(out_dir), "--no-progress", "--quiet"]
     return argv + (["--resume"] if resume else [])
 
 
 def start(out_dir: Path, teacher_file: Path, *, resume: bool, **hold: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONHASHSEED": "0", **{name: str(value) for name, value in hold.items()}}
     return subprocess.Popen([sys.executable, "-c", LAUNCHER, *arguments(out_dir, teacher_file, resume=resume)],
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def finish(process: subprocess.Popen) -> None:
     """Wait for a child that should run to the end; fail with its stderr otherwise."""
-    out, err = process.communicate(timeout=300)
-    assert process.returncode == 0, f"the run failed (exit {process.returncode}):\n{err[-3000:]}"
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 0, f"the run failed (exit {process.returncode}):\n{errors[-3000:]}"
 
 
 def wait_for_line(process: subprocess.Popen, prefix: str, timeout: float = READ_TIMEOUT) -> str:
@@ -111,7 +110,8 @@ def wait_for_line(process: subprocess.Popen, prefix: str, timeout: float = READ_
             if line.startswith(prefix):
                 return line.strip()
             if not line and process.poll() is not None:
-                pytest.fail(f"the child exited ({process.returncode}) before {prefix!r}:\n{process.stderr.read()[-3000:]}")
+                errors = process.stderr.read()[-3000:]
+                pytest.fail(f"the child exited ({process.returncode}) before {prefix!r}:\n{errors}")
     process.kill()
     pytest.fail(f"no {prefix!r} from the child within {timeout:.0f} s")
 
@@ -178,8 +178,11 @@ def steps_per_epoch() -> int:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, teacher_file) -> dict:
     """The uninterrupted run: the same command, run in this process (it saves a start-up)."""
-    out_dir = tmp_path_factory.mktemp("reference")
-    assert main(arguments(out_dir, teacher_file, resume=False)) == 0
+    out_dir, threads = tmp_path_factory.mktemp("reference"), torch.get_num_threads()
+    try:
+        assert main(arguments(out_dir, teacher_file, resume=False)) == 0
+    finally:
+        torch.set_num_threads(threads)  # --threads 1 is for these runs only
     return final_state(out_dir)
 
 
