@@ -14,6 +14,8 @@
 #          KD and LDRRLD, batch 64 and 256, bf16 autocast, channels-last
 #   epoch  benchmarks/epoch_timing.py: whole synthetic-data epochs through the real trainer
 #   tests  the CUDA tests (pytest -k cuda), if pytest is installed
+# and, only when named in PARTS:
+#   compile  the step benchmark at batch 256 with torch.compile (a minute or more of compiling)
 #
 # It uses the machine's own python3 and torch and installs nothing: PYTHONPATH points at this
 # checkout, and nothing imported needs more than torch, torchvision, numpy, scikit-learn and
@@ -47,6 +49,7 @@ command_of() {  # the shell command of one part
         step)  echo "$PYTHON benchmarks/train_step.py --device cuda $(json_to train_step.json)" ;;
         epoch) echo "$PYTHON benchmarks/epoch_timing.py" ;;
         tests) echo "$PYTHON -m pytest tests -q -k cuda -o addopts= -p no:cacheprovider --continue-on-collection-errors" ;;
+        compile) echo "$PYTHON benchmarks/train_step.py --device cuda --batch 256 --compile $(json_to train_step_compiled.json)" ;;
         *)     return 1 ;;
     esac
 }
@@ -57,7 +60,7 @@ echo "== GPU check of $(git rev-parse --short HEAD 2>/dev/null || echo 'an unkno
 for part in $PARTS; do
     echo
     if ! command=$(command_of "$part"); then
-        echo "== $part: unknown part (known: card torch loss step epoch tests)"
+        echo "== $part: unknown part (known: card torch loss step epoch tests compile)"
         failed+=("$part(unknown)")
         continue
     fi
