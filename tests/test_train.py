@@ -313,3 +313,23 @@ def test_cuda_run_with_bf16_and_channels_last(teacher, digits):
 def test_data_of_another_set_is_refused(digits):
     with pytest.raises(ValueError, match="the data passed are 'digits' but the recipe names 'synthetic'"):
         fit(get_recipe("synthetic", loss="ce"), data=digits, progress=False)
+
+
+def test_no_value_is_read_back_inside_a_step(monkeypatch, teacher, digits):
+    """Reading a tensor's value on the host waits for the device; the loop may do it per epoch, never per step."""
+    reads = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, **kwargs):
+            reads.append(1)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+
+    def reads_in_one_epoch(batch_size: int) -> int:
+        reads.clear()
+        fit(tiny(epochs=1, batch_size=batch_size), teacher=teacher, data=digits, progress=False)
+        return len(reads)
+
+    assert reads_in_one_epoch(16) == reads_in_one_epoch(128), "84 steps must read no more than 10"

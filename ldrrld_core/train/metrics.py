@@ -31,11 +31,9 @@ def correct_top_k(logits: Tensor, target: Tensor, ks: tuple[int, ...] = (1, 5)) 
         ``(len(ks),)`` float tensor of counts on the logits' device (no host synchronisation).
     """
     largest = min(max(ks), logits.shape[1])
-    ranked = logits.topk(largest, dim=1).indices                     # (B, k_max)
-    hits = ranked == target[:, None]                                  # (B, k_max)
-    cumulative = hits.cumsum(dim=1).clamp(max=1)                       # (B, k_max) hit within first j
-    positions = torch.tensor([min(k, largest) - 1 for k in ks], device=logits.device)
-    return cumulative.index_select(1, positions).sum(dim=0).float()
+    hits = logits.topk(largest, dim=1).indices == target[:, None]        # (B, k_max), one True at most per row
+    # Slices only: indexing with a list of positions would copy it to the device at every step.
+    return torch.stack([hits[:, :min(k, largest)].sum() for k in ks]).float()
 
 
 def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], *,
