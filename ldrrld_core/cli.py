@@ -20,7 +20,7 @@ _DESCRIPTION = """\
 Local Dense Relational Logit Distillation (LDRRLD, ICCV 2025; the paper writes LDRLD):
 train teachers, distil students with LDRRLD or a baseline, and compare them.
 
-Start with the offline demo (digits, about a minute on two CPU cores):
+Start with the offline demo (digits, well under a minute on a CPU):
 
   ldrrld demo
 
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="teacher, then CE, KD, DKD and LDRRLD students on digits (offline)",
                                description="Offline demo on the 8x8 digits: train a teacher, then one student per "
                                            "method from identical initial weights, and compare their accuracy. "
-                                           "About a minute on two CPU cores.",
+                                           "Well under a minute on a CPU.",
                                formatter_class=raw,
                                epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 20\n"
                                       "  ldrrld demo --methods ce kd ldrrld ldrrld-no-adw\n"
