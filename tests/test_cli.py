@@ -8,24 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from ldrrld_core.cli import build_parser, main
 from ldrrld_core.io import load_file
 from ldrrld_core.losses import list_losses
 from ldrrld_core.train import list_recipes
+from test_train import one_thread  # noqa: F401  (autouse: one CPU thread, and `ldrrld demo`'s change undone)
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ["--epochs", "1", "--no-progress", "--quiet"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The digits models train fastest on one thread (and `ldrrld demo` switches to one anyway)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, list[str], str]:
