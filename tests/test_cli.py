@@ -13,7 +13,6 @@ from ldrrld_core.cli import build_parser, main
 from ldrrld_core.io import load_file
 from ldrrld_core.losses import list_losses
 from ldrrld_core.train import list_recipes
-from test_train import one_thread  # noqa: F401  (autouse: one CPU thread, and `ldrrld demo`'s change undone)
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ["--epochs", "1", "--no-progress", "--quiet"]

@@ -24,14 +24,6 @@ CIFAR_NAMES = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resne
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Batches of two images run fastest on one thread; more slow them tenfold on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def manifest() -> dict:

@@ -20,14 +20,6 @@ from ldrrld_core.train import (History, Recipe, compare, correct_top_k, evaluate
 from ldrrld_core.train.checkpoints import restore_rng_state, rng_state
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: one thread trains them fastest, however busy the machine is."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def digits():
