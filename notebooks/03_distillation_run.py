@@ -37,8 +37,6 @@ import ldrrld_viz as viz
 from ldrrld_core.models import create_model
 from ldrrld_core.train import History, build_student, compare, fit, get_recipe, load_data, train_teacher
 
-# Models this small train fastest on one CPU thread, and so give the same numbers on any number of cores.
-torch.set_num_threads(1)
 progress = not nb.fast  # progress bars when you run it yourself; none in the CI-sized run
 
 # %% [markdown]
