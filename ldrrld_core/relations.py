@@ -30,6 +30,7 @@ __all__ = [
     "irw",
     "kl_from_logits",
     "num_pairs",
+    "pair_gap_matrix",
     "pair_logits",
     "pair_weights",
     "rank_pairs",
@@ -126,6 +127,28 @@ def upcast(logits: Tensor) -> Tensor:
     sums never overflow or lose the small probabilities of low-ranked classes.
     """
     return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_gap_matrix(depth: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    first, second = rank_pairs(depth, device=device)
+    pairs = torch.arange(len(first), device=device)
+    matrix = torch.zeros(depth, len(first), dtype=dtype, device=device)
+    matrix[first, pairs] = 1.0
+    matrix[second, pairs] = -1.0
+    return matrix
+
+
+def pair_gap_matrix(depth: int, *, dtype: torch.dtype = torch.float32,
+                    device: torch.device | str | None = None) -> Tensor:
+    """The ``(d, P)`` matrix ``G`` that turns top-``d`` logits into every pair's logit gap.
+
+    ``(top_logits @ G)[b, p] = top_logits[b, first[p]] - top_logits[b, second[p]]`` for the pairs
+    of :func:`rank_pairs`: column ``p`` holds ``+1`` at ``first[p]`` and ``-1`` at ``second[p]``.
+    One small matrix product instead of four index operations; exact, since the entries are
+    ``0`` and ``+-1``. Cached per device; treat it as read-only.
+    """
+    return _cached_gap_matrix(depth, dtype, torch.device(device if device is not None else "cpu"))
 
 
 def top_classes(rank_logits: Tensor, depth: int) -> Tensor:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ldrrld_core.relations import (adw_weights, binary_kl_from_gaps, class_mask, erd, irw, kl_excluding,
-                                   kl_from_logits, num_pairs, pair_logits,
+                                   kl_from_logits, num_pairs, pair_gap_matrix, pair_logits,
                                    pair_weights, rank_pairs, remaining_classes, top_classes, upcast)
 
 
@@ -139,3 +139,11 @@ def test_kl_excluding_survives_extreme_logits():
     grads = torch.autograd.grad(kl.sum(), (t, s))
     assert torch.isfinite(kl).all() and all(torch.isfinite(g).all() for g in grads)
     assert grads[1][0, 1] == 0  # an excluded class gets no gradient
+
+
+@pytest.mark.parametrize("depth", [2, 5, 9])
+def test_pair_gap_matrix_gives_the_gap_of_every_rank_pair(depth):
+    logits = torch.randn(4, depth, dtype=torch.float64)
+    first, second = rank_pairs(depth)
+    gaps = logits @ pair_gap_matrix(depth, dtype=torch.float64)
+    assert torch.equal(gaps, logits[:, first] - logits[:, second])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from ..relations import (WEIGHTINGS, binary_kl_from_gaps, kl_excluding, kl_from_logits, num_pairs,
-                         pair_weights, top_classes, upcast)
+                         pair_gap_matrix, pair_weights, top_classes, upcast)
 from .base import DistillationLoss, cross_entropy
 from .checks import check_depth, check_logit_pair, check_non_negative, check_positive, check_target
 
@@ -101,12 +101,11 @@ def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 
     top = top_classes(student_logits if rank_by == "student" else teacher_logits, depth)  # (B, d)
     s_top, t_top = z_s.gather(1, top), z_t.gather(1, top)                        # (B, d)
 
-    first, second, weights = pair_weights(depth, decay, scale=irw_scale, offset=irw_offset,
-                                          weighting=weighting, dtype=z_s.dtype,
-                                          device=z_s.device)                 # (P,)
+    _, _, weights = pair_weights(depth, decay, scale=irw_scale, offset=irw_offset,
+                                 weighting=weighting, dtype=z_s.dtype, device=z_s.device)  # (P,)
     # Each pair's two-class softmax depends only on the logit gap between its two classes.
-    pair_kl = binary_kl_from_gaps(t_top[:, first] - t_top[:, second],
-                                  s_top[:, first] - s_top[:, second])            # (B, P)
+    gap = pair_gap_matrix(depth, dtype=z_s.dtype, device=z_s.device)            # (d, P)
+    pair_kl = binary_kl_from_gaps(t_top @ gap, s_top @ gap)                      # (B, P)
     topd_kl = kl_from_logits(t_top, s_top)                                       # (B,)
     local_per_sample = (pair_kl @ weights + topd_kl) / (num_pairs(depth) + 1)    # (B,)
 
