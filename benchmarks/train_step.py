@@ -1,11 +1,10 @@
 """Time one training step of resnet32x4 -> resnet8x4 on CIFAR-shaped batches: KD against LDRRLD.
 
-The step is the trainer's, rebuilt here from the same parts in the same order because
-``ldrrld_core.train.fit`` keeps its step inline: the teacher runs in eval mode under
-``torch.inference_mode`` (and autocast), its logits are cloned into a normal tensor, the student
-runs, the recipe's loss (built without its per-call input check, as the trainer builds it) gives
-the total, then ``zero_grad(set_to_none=True)``, backward and an SGD step. Nothing in the step
-reads a value back to the host.
+The step is the trainer's own, ``ldrrld_core.train.train_step``, the function ``fit`` calls per
+batch: the teacher runs in eval mode under ``torch.inference_mode`` (and autocast), its logits
+are cloned into a normal tensor, the student runs, the recipe's loss (built without its per-call
+input check, as the trainer builds it) gives the total, then ``zero_grad(set_to_none=True)``,
+backward and an SGD step. Nothing in the step reads a value back to the host.
 
 Every method gets its own copy of one student (same initial weights) and its own optimiser; each
 repeat times every method once, interleaved, so a noisy machine slows all methods alike, and the
@@ -19,7 +18,7 @@ Defaults per device:
 Usage::
 
     python benchmarks/train_step.py                          # CPU, and CUDA when present
-    python benchmarks/train_step.py --device cuda --compile  # add torch.compile (student and teacher)
+    python benchmarks/train_step.py --device cuda --compile  # add torch.compile (student, teacher, loss)
     python benchmarks/train_step.py --device cpu --batch 4 --repeats 1 --json step.json
 """
 
@@ -33,7 +32,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,7 +39,7 @@ import torch
 from torch import nn
 
 from ldrrld_core.models import create_model
-from ldrrld_core.train import get_recipe
+from ldrrld_core.train import get_recipe, train_step
 
 TEACHER, STUDENT, CLASSES, IMAGE = "resnet32x4", "resnet8x4", 100, (3, 32, 32)
 METHODS = ("kd", "ldrrld")
@@ -77,19 +75,13 @@ def make_step(student: nn.Module, teacher: nn.Module, method: str, setting: Sett
     loss_fn = get_recipe("cifar100", loss=method).build_loss(validate=False).to(device)
     loss_fn.set_epoch(1)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if setting.bf16 else nullcontext()
-    student_forward = torch.compile(student) if setting.compile else student
-    teacher_forward = torch.compile(teacher) if setting.compile else teacher
+    modules = (student, teacher, loss_fn)
+    if setting.compile:
+        modules = tuple(torch.compile(module) for module in modules)
+    autocast_dtype = torch.bfloat16 if setting.bf16 else None
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with autocast:
-            with torch.inference_mode():
-                teacher_logits = teacher_forward(x)
-            teacher_logits = teacher_logits.clone()  # a normal tensor autograd may save
-            loss = loss_fn(student_forward(x), teacher_logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(*modules, optimizer, x, y, autocast_dtype=autocast_dtype)
 
     return step
 
@@ -164,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=("kd", "dkd", "ldrrld", "ldrrld-no-adw"),
                         help="distillation losses to time (default: kd ldrrld)")
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the student and the teacher, as the "
-                                                             "trainer's compile=True does")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the student, the teacher and the loss, "
+                                                             "as the trainer's compile=True does")
     parser.add_argument("--threads", type=int, help="CPU threads of torch for this run (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args(argv)

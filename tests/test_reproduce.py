@@ -148,9 +148,18 @@ def test_fast_commands_show_how_the_stand_in_teachers_are_made(fast_run, capsys)
 
 
 # ------------------------------------------------------------------------ the GPU check's scripts
-def test_train_step_benchmark_times_kd_and_ldrrld(capsys, tmp_path):
+def test_train_step_benchmark_times_kd_and_ldrrld(capsys, tmp_path, monkeypatch):
     import train_step
 
+    from ldrrld_core.train import train_step as trainer_step
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return trainer_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_step, "train_step", counted)
     threads = torch.get_num_threads()
     assert train_step.main(["--device", "cpu", "--batch", "2", "--repeats", "1", "--warmup", "0", "--threads", "1",
                             "--json", str(tmp_path / "step.json")]) == 0
@@ -159,6 +168,7 @@ def test_train_step_benchmark_times_kd_and_ldrrld(capsys, tmp_path):
     assert row["batch"] == 2 and row["kd_ms"] > 0 and row["ldrrld_ms"] > 0
     assert row["ldrrld_over_kd"] == pytest.approx(row["ldrrld_ms"] / row["kd_ms"], rel=1e-2)
     assert "| LDRRLD/KD |" in capsys.readouterr().out
+    assert train_step.train_step is not trainer_step and len(calls) == 2, "one step of the trainer's per method"
 
 
 def test_gpu_check_reports_failing_parts_and_goes_on(tmp_path):

@@ -5,8 +5,11 @@ Runs use the offline digits with a few epochs, so the whole file takes seconds o
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -16,7 +19,7 @@ from ldrrld_core.data import load_dataset
 from ldrrld_core.io import load_file
 from ldrrld_core.models import create_model
 from ldrrld_core.train import (History, Recipe, compare, correct_top_k, evaluate, fit, get_recipe, learning_rate,
-                               list_recipes, load_training_state, parse_field, resolve_amp, train_teacher)
+                               list_recipes, load_training_state, parse_field, resolve_amp, train_step, train_teacher)
 from ldrrld_core.train.checkpoints import restore_rng_state, rng_state
 
 
@@ -202,6 +205,50 @@ def test_fp16_on_cpu_is_refused():
         resolve_amp("fp16", torch.device("cpu"))
 
 
+# ------------------------------------------------------------------------------------- one step
+def test_train_step_is_one_plain_sgd_step_of_the_student_alone():
+    torch.manual_seed(0)
+    student, teacher = nn.Linear(6, 4), nn.Linear(6, 4).eval()
+    images, labels = torch.randn(5, 6), torch.tensor([0, 1, 2, 3, 0])
+    loss_fn = get_recipe("digits", loss="kd").build_loss(validate=False)
+    by_hand, start = copy.deepcopy(student), student.weight.detach().clone()
+    teacher_before = copy.deepcopy(teacher.state_dict())
+    sgd = {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}
+
+    logits = train_step(student, teacher, loss_fn, torch.optim.SGD(student.parameters(), **sgd), images, labels)
+    optimizer = torch.optim.SGD(by_hand.parameters(), **sgd)
+    expected_logits = by_hand(images)
+    loss_fn(expected_logits, teacher(images).detach(), labels).backward()
+    optimizer.step()
+
+    assert torch.equal(logits, expected_logits) and not logits.requires_grad, "the logits before the step, detached"
+    assert weights_equal(student, by_hand)
+    assert not torch.equal(student.weight, start), "the step must move the student"
+    assert all(torch.equal(value, teacher.state_dict()[name]) for name, value in teacher_before.items())
+    assert teacher.weight.grad is None, "the teacher must stay out of the autograd graph"
+
+
+def test_fit_compiles_the_student_the_teacher_and_the_loss(monkeypatch, digits):
+    compiled = []
+
+    def spy(module, *args, **kwargs):  # records, and leaves the module as it is: no compilation cost
+        compiled.append(module)
+        return module
+
+    monkeypatch.setattr(torch, "compile", spy)
+    teacher = create_model("digits_cnn")
+    run = fit(tiny(loss="kd", epochs=1, compile=True), teacher=teacher, data=digits, progress=False)
+    assert [type(module).__name__ for module in compiled] == [type(run.model).__name__, "KDLoss", "DigitsCNN"]
+    assert compiled[0] is run.model and compiled[2] is teacher
+
+
+@pytest.mark.slow
+def test_compiled_run_trains_on_a_cpu(digits):
+    """Really compiled (student and loss; ce needs no teacher) on a CPU: about 20 s."""
+    run = fit(tiny(loss="ce", epochs=1, compile=True), data=digits, progress=False)
+    assert math.isfinite(run.history.last["train_loss"]) and run.top1 > 20
+
+
 # ------------------------------------------------------------------------------------- training
 def test_teacher_learns(teacher):
     history = teacher.history
@@ -248,6 +295,20 @@ def test_resume_continues_bitwise(tmp_path, teacher, digits):
     assert weights_equal(resumed.model, straight.model)
     assert resumed.history.without("seconds") == straight.history.without("seconds")
     assert resumed.history.column("epoch") == [1, 2, 3, 4]
+
+
+def test_resume_removes_the_temporary_file_of_a_killed_checkpoint_write(tmp_path, digits):
+    recipe = tiny(loss="ce", epochs=1, out_dir=str(tmp_path))
+    fit(recipe, data=digits, progress=False)
+    killed = ("import os, signal, sys; from ldrrld_core.io import atomic_write; "
+              "atomic_write(sys.argv[1], lambda stream: (stream.write(b'half'), os.kill(os.getpid(), signal.SIGKILL)))")
+    assert subprocess.run([sys.executable, "-c", killed, str(tmp_path / "latest.pth")], check=False).returncode == -9
+    assert len(list(tmp_path.glob(".latest.pth.*.tmp"))) == 1, "the killed write left its temporary file"
+    (tmp_path / ".notes.tmp").write_text("not ours")  # other hidden files are left alone
+
+    resumed = fit(recipe.replace(epochs=2), data=digits, progress=False, resume=True)
+    assert resumed.history.column("epoch") == [1, 2]
+    assert sorted(p.name for p in tmp_path.glob(".*")) == [".notes.tmp"]
 
 
 def test_resume_with_another_recipe_is_refused(tmp_path, digits):

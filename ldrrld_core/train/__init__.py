@@ -10,14 +10,15 @@ In a notebook::
     student.summary["top1"], student.history.column("test_top1")
 
 ``compare(recipe, ["ce", "kd", "dkd", "ldrrld"])`` trains one student per loss from identical
-weights. See ``docs/training.md``.
+weights; ``train_step`` is the loop's one optimisation step. See ``docs/training.md``.
 """
 
 from .checkpoints import LATEST, STUDENT, load_training_state
 from .compare import DEFAULT_METHODS, Comparison, compare
 from .distributed import DistributedContext, close_distributed, current_context, init_distributed
 from .history import History
-from .loop import Run, build_student, check_loss_fits, distill, fit, load_data, resolve_amp, train_teacher
+from .loop import (Run, build_student, check_loss_fits, distill, fit, load_data, remove_stale_temporaries, resolve_amp,
+                   train_step, train_teacher)
 from .metrics import correct_top_k, evaluate
 from .recipes import AMP_MODES, RECIPES, Recipe, describe_recipe, get_recipe, list_recipes, parse_field
 from .schedule import SCHEDULES, learning_rate
@@ -27,7 +28,8 @@ __all__ = [
     "DEFAULT_METHODS", "Comparison", "compare",
     "DistributedContext", "close_distributed", "current_context", "init_distributed",
     "History",
-    "Run", "build_student", "check_loss_fits", "distill", "fit", "load_data", "resolve_amp", "train_teacher",
+    "Run", "build_student", "check_loss_fits", "distill", "fit", "load_data", "remove_stale_temporaries", "resolve_amp",
+    "train_step", "train_teacher",
     "correct_top_k", "evaluate",
     "AMP_MODES", "RECIPES", "Recipe", "describe_recipe", "get_recipe", "list_recipes", "parse_field",
     "SCHEDULES", "learning_rate",

@@ -2,7 +2,8 @@
 
 A teacher is a model trained with the ``ce`` loss; a student is a model trained with a loss
 that also reads a frozen teacher's logits. Read :func:`fit` top to bottom: set-up, then for each
-epoch the learning rate, the steps, the evaluation, the history row and the checkpoint.
+epoch the learning rate, the steps, the evaluation, the history row and the checkpoint. One
+step is :func:`train_step`, public so that benchmarks time exactly the trainer's step.
 
 Inside a step nothing waits for the host: loss terms and accuracy counts are summed on the
 device and read once per epoch. On a CPU in deterministic mode a run is bitwise repeatable, and
@@ -15,6 +16,7 @@ import inspect
 import json
 import logging
 import math
+import re
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -37,9 +39,14 @@ from .metrics import correct_top_k, evaluate
 from .recipes import Recipe
 from .schedule import learning_rate
 
-__all__ = ["Run", "fit", "train_teacher", "distill", "build_student", "resolve_amp", "load_data", "check_loss_fits"]
+__all__ = ["Run", "fit", "train_step", "train_teacher", "distill", "build_student", "resolve_amp", "load_data",
+           "check_loss_fits", "remove_stale_temporaries"]
 
 log = logging.getLogger("ldrrld.train")
+
+#: The name of the temporary file :func:`~ldrrld_core.io.atomic_write` writes before renaming it to ``<name>``.
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
 
 @dataclass
 class Run:
@@ -185,6 +192,65 @@ def _resume_state(resume: Any, out_dir: Path | None) -> dict | None:
     return load_training_state(resume)
 
 
+def remove_stale_temporaries(out_dir: Path) -> list[Path]:
+    """Delete the hidden ``.<name>.<12 hex digits>.tmp`` files an interrupted :func:`~ldrrld_core.io.atomic_write` left.
+
+    A process killed while writing a checkpoint (SIGKILL, a lost node) cannot remove its
+    temporary file; finished files and other names are never touched. Returns the removed paths.
+    """
+    stale = sorted(path for path in out_dir.iterdir() if _TEMPORARY.fullmatch(path.name) and path.is_file())
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d temporary file(s) of an interrupted write in %s", len(stale), out_dir)
+    return stale
+
+
+# ------------------------------------------------------------------------------------ one step
+def train_step(student: nn.Module, teacher: nn.Module | None, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+               images: Tensor, labels: Tensor, *, autocast_dtype: torch.dtype | None = None,
+               scaler: torch.amp.GradScaler | None = None) -> Tensor:
+    """One optimisation step of ``student`` on a batch: the step :func:`fit` runs.
+
+    The teacher (``None`` for losses that ignore it) runs under ``torch.inference_mode`` and its
+    logits are cloned into a normal tensor; the student runs; ``loss_fn(student_logits,
+    teacher_logits, labels)`` gives the total; then gradients are reset (``set_to_none``),
+    back-propagated and applied. Nothing is read back to the host.
+
+    Args:
+        student: the model to train, in train mode (or its DDP / ``torch.compile`` wrapper).
+        teacher: the frozen teacher in eval mode (or its compiled wrapper), or ``None``.
+        loss_fn: called as ``loss_fn(student_logits, teacher_logits, labels) -> ()``.
+        optimizer: over the student's parameters.
+        images: the batch, ``(B, ...)``, on the models' device and in their memory format.
+        labels: class indices, ``(B,)``.
+        autocast_dtype: run both forward passes and the loss under autocast to this dtype;
+            ``None`` is full precision.
+        scaler: a gradient scaler (fp16); ``None`` steps the optimiser directly.
+
+    Returns:
+        The student's logits ``(B, num_classes)``, detached, for accuracy counts.
+    """
+    autocast = torch.autocast(images.device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
+    with autocast:
+        teacher_logits = None
+        if teacher is not None:
+            with torch.inference_mode():
+                teacher_logits = teacher(images)
+            teacher_logits = teacher_logits.clone()  # a normal tensor autograd may save
+        student_logits = student(images)
+        loss = loss_fn(student_logits, teacher_logits, labels)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return student_logits.detach()
+
+
 # ------------------------------------------------------------------------------------ the loop
 def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None, data: DataSplits | None = None,
         device: torch.device | str | None = None, resume: Any = None, progress: bool = True) -> Run:
@@ -231,7 +297,6 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
     _check_fits(recipe, data, student, teacher, device)
 
     autocast_dtype = resolve_amp(recipe.amp, device)
-    autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
     images = len(data.input_shape) == 3
     channels_last = recipe.channels_last if recipe.channels_last is not None else device.type == "cuda" and images
@@ -242,14 +307,14 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
     optimizer = torch.optim.SGD(student.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
 
-    # What a step runs: the student wrapped for data parallelism and compilation, as asked.
-    step_model = student
+    # What a step runs: the student wrapped for data parallelism, and the models and the loss
+    # compiled, as asked. Checkpoints and epochs keep using the plain modules.
+    step_model, teacher_forward, loss_forward = student, teacher, loss_fn
     if context.enabled:
         step_model = nn.parallel.DistributedDataParallel(
             student, device_ids=[device.index] if device.type == "cuda" else None)
-    teacher_forward = teacher
     if recipe.compile:
-        step_model = torch.compile(step_model)
+        step_model, loss_forward = torch.compile(step_model), torch.compile(loss_fn)
         teacher_forward = torch.compile(teacher) if teacher is not None else None
 
     per_rank_batch = recipe.batch_size // context.world_size
@@ -261,6 +326,8 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
     # Where we start: epoch 1, or after the last epoch a checkpoint recorded.
     out_dir = Path(recipe.out_dir) if recipe.out_dir is not None else None
     history, start_epoch = History(), 1
+    if out_dir is not None and context.is_main and out_dir.is_dir():
+        remove_stale_temporaries(out_dir)
     state = _resume_state(resume, out_dir)
     if state is not None:
         check_resumable(state["recipe"], recipe.to_dict(), state["path"])
@@ -298,24 +365,13 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
         seen = 0
         for x, y in train_batches:
             x = x.contiguous(memory_format=memory_format) if images else x
-            with autocast:
-                teacher_logits = None
-                if teacher_forward is not None:
-                    with torch.inference_mode():
-                        teacher_logits = teacher_forward(x)
-                    teacher_logits = teacher_logits.clone()  # a normal tensor autograd may save
-                student_logits = step_model(x)
-                loss = loss_fn(student_logits, teacher_logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-
+            student_logits = train_step(step_model, teacher_forward, loss_forward, optimizer, x, y,
+                                        autocast_dtype=autocast_dtype, scaler=scaler)
             if sums is None:
                 term_names = list(loss_fn.last_terms)
                 sums = torch.zeros(len(term_names) + 1, device=device)
             sums[:-1] += torch.stack([loss_fn.last_terms[name].float() for name in term_names]) * y.shape[0]
-            sums[-1:] += correct_top_k(student_logits.detach(), y, ks=(1,))
+            sums[-1:] += correct_top_k(student_logits, y, ks=(1,))
             seen += y.shape[0]
             bar.update(1)
 
