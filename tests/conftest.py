@@ -4,15 +4,23 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run torch on one CPU thread, and restore the count afterwards.
+@pytest.fixture(autouse=True, scope="session")
+def one_thread_for_the_session():
+    """Run torch on one CPU thread for the whole session, module-scoped fixtures included.
 
     The models and batches of the tests are tiny: one thread runs them fastest (on a busy 2-core
     machine, two threads were up to ten times slower), and results do not depend on the core
-    count. Restoring matters because some commands under test (``ldrrld demo``) set it themselves.
+    count.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def one_thread(one_thread_for_the_session):
+    """Put the thread count back to one after each test (``ldrrld demo`` and others set it)."""
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(1)
