@@ -12,7 +12,7 @@ from .losses import (LOSSES, DKDLoss, KDLoss, LDRRLDLoss, LDRRLDTerms, create_lo
                      kd_loss, ldrrld_loss, list_losses)
 from .relations import (adw_weights, binary_kl_from_gaps, class_mask, erd, irw, kl_excluding,
                         kl_from_logits, num_pairs, pair_logits, pair_weights, rank_pairs,
-                        remaining_classes, top_classes)
+                        top_classes)
 
 __version__ = "0.1.0"
 
@@ -20,5 +20,5 @@ __all__ = [
     "LOSSES", "DKDLoss", "KDLoss", "LDRRLDLoss", "LDRRLDTerms", "create_loss", "dkd_loss", "kd_loss",
     "ldrrld_loss", "list_losses",
     "adw_weights", "binary_kl_from_gaps", "class_mask", "erd", "irw", "kl_excluding", "kl_from_logits",
-    "num_pairs", "pair_logits", "pair_weights", "rank_pairs", "remaining_classes", "top_classes",
+    "num_pairs", "pair_logits", "pair_weights", "rank_pairs", "top_classes",
 ]

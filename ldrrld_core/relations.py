@@ -34,7 +34,6 @@ __all__ = [
     "pair_logits",
     "pair_weights",
     "rank_pairs",
-    "remaining_classes",
     "top_classes",
     "upcast",
 ]
@@ -157,20 +156,6 @@ def top_classes(rank_logits: Tensor, depth: int) -> Tensor:
     The ranking is a discrete choice and carries no gradient.
     """
     return rank_logits.detach().topk(depth, dim=1, sorted=True).indices
-
-
-def remaining_classes(top: Tensor, num_classes: int) -> Tensor:
-    """The classes *outside* each row of ``top``, in increasing class order: ``(B, d) -> (B, C - d)``.
-
-    Works without a host synchronisation (no ``nonzero``), so it is safe inside a CUDA step.
-    """
-    batch, depth = top.shape
-    is_top = class_mask(top, num_classes)
-    # Slot of each remaining class among the remaining ones; top classes go to a spare slot.
-    slot = torch.where(is_top, num_classes - depth, (~is_top).cumsum(1) - 1)
-    classes = torch.arange(num_classes, device=top.device).expand(batch, num_classes)
-    remaining = torch.empty(batch, num_classes - depth + 1, dtype=torch.long, device=top.device)
-    return remaining.scatter_(1, slot, classes)[:, : num_classes - depth]
 
 
 def pair_logits(top_logits: Tensor, first: Tensor, second: Tensor) -> Tensor:

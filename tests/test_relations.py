@@ -7,7 +7,7 @@ import torch
 
 from ldrrld_core.relations import (adw_weights, binary_kl_from_gaps, class_mask, erd, irw, kl_excluding,
                                    kl_from_logits, num_pairs, pair_gap_matrix, pair_logits,
-                                   pair_weights, rank_pairs, remaining_classes, top_classes, upcast)
+                                   pair_weights, rank_pairs, top_classes, upcast)
 
 
 @pytest.mark.parametrize("depth", [2, 3, 7, 12])
@@ -64,16 +64,6 @@ def test_top_classes_is_sorted_and_gradient_free():
     assert torch.equal(values[:, -1], z.detach().sort(1, descending=True).values[:, 4])
 
 
-@pytest.mark.parametrize("classes,depth", [(2, 1), (10, 3), (10, 9), (100, 7), (13, 13)])
-def test_remaining_classes_is_the_set_difference_in_order(classes, depth):
-    g = torch.Generator().manual_seed(classes + depth)
-    top = torch.stack([torch.randperm(classes, generator=g)[:depth] for _ in range(8)])
-    rest = remaining_classes(top, classes)
-    assert rest.shape == (8, classes - depth)
-    for row_top, row_rest in zip(top.tolist(), rest.tolist()):
-        assert row_rest == [k for k in range(classes) if k not in row_top]
-
-
 def test_pair_logits_and_kl_match_two_class_softmax_by_hand():
     t_top = torch.tensor([[3.0, 1.0, -2.0]], dtype=torch.float64)
     s_top = torch.tensor([[0.5, 2.0, 0.0]], dtype=torch.float64)
@@ -116,7 +106,7 @@ def test_kl_excluding_equals_kl_of_the_kept_columns():
     t = torch.randn(4, 9, generator=g, dtype=torch.float64, requires_grad=True)
     s = torch.randn(4, 9, generator=g, dtype=torch.float64, requires_grad=True)
     top = torch.tensor([[0, 3], [8, 1], [2, 4], [5, 6]])
-    rest = remaining_classes(top, 9)
+    rest = torch.tensor([[k for k in range(9) if k not in row] for row in top.tolist()])
     masked = kl_excluding(t, s, top)
     gathered = kl_from_logits(t.gather(1, rest), s.gather(1, rest))
     torch.testing.assert_close(masked, gathered, rtol=1e-12, atol=1e-14)
