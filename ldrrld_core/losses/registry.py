@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 from typing import Callable
 
+from ..suggestions import did_you_mean
 from .base import CrossEntropyLoss, DistillationLoss
 from .dkd import DKDLoss
 from .kd import KDLoss
@@ -40,9 +40,7 @@ def create_loss(name: str, **hparams: object) -> DistillationLoss:
     5
     """
     if name not in LOSSES:
-        close = difflib.get_close_matches(name, LOSSES, n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown loss {name!r}.{hint} Available: {', '.join(list_losses())}")
+        raise ValueError(f"unknown loss {name!r}.{did_you_mean(name, LOSSES)} Available: {', '.join(list_losses())}")
     try:
         return LOSSES[name](**hparams)
     except TypeError as err:  # an unknown keyword: say which loss and what it takes

@@ -16,7 +16,6 @@ is checked by the trainer before the first step.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import typing
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from ..data import dataset_options
 from ..losses import LOSSES, create_loss, list_losses
 from ..models import model_info
+from ..suggestions import did_you_mean
 from .schedule import check_schedule
 
 __all__ = ["Recipe", "RECIPES", "AMP_MODES", "get_recipe", "list_recipes", "describe_recipe", "parse_field"]
@@ -194,17 +194,12 @@ def _check_int(name: str, value: object, *, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _suggest(name: str, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3)
-    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-
-
 def check_field_names(names: typing.Iterable[str]) -> None:
     """Raise a ``ValueError`` with suggestions if any name is not a :class:`Recipe` field."""
     fields = [f.name for f in dataclasses.fields(Recipe)]
     for name in names:
         if name not in fields:
-            raise ValueError(f"Recipe has no field {name!r}.{_suggest(name, fields)} "
+            raise ValueError(f"Recipe has no field {name!r}.{did_you_mean(name, fields)} "
                              f"Fields: {', '.join(fields)}")
 
 
@@ -214,7 +209,7 @@ def _check_loss_options(loss: str, loss_options: Mapping[str, Mapping[str, objec
                          "{'ldrrld': {'depth': 5}}; got " + repr(loss_options))
     for name in loss_options:
         if name not in LOSSES:
-            raise ValueError(f"loss_options names an unknown loss {name!r}.{_suggest(name, LOSSES)} "
+            raise ValueError(f"loss_options names an unknown loss {name!r}.{did_you_mean(name, LOSSES)} "
                              f"Losses: {', '.join(list_losses())}")
     create_loss(loss, **dict(loss_options.get(loss, {})))  # unknown loss or bad settings: ValueError
     for name, options in loss_options.items():
@@ -280,7 +275,7 @@ def get_recipe(name: str = "digits", **overrides: object) -> Recipe:
     ``lr`` gives lr 0.01, as the authors do.
     """
     if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}.{_suggest(name, RECIPES)} Recipes: {', '.join(RECIPES)}")
+        raise ValueError(f"unknown recipe {name!r}.{did_you_mean(name, RECIPES)} Recipes: {', '.join(RECIPES)}")
     if name.startswith("cifar100") and overrides.get("model") in _LIGHT_CIFAR_MODELS and "lr" not in overrides:
         overrides = {**overrides, "lr": 0.01}
     return RECIPES[name].replace(**overrides)
