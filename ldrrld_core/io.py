@@ -18,6 +18,7 @@ messages name the file and say what to do.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -31,7 +32,7 @@ import torch
 
 __all__ = [
     "CheckpointError", "CheckpointNotFoundError", "CorruptCheckpointError", "UnsafeCheckpointError",
-    "atomic_save", "atomic_write", "atomic_write_text", "load_file",
+    "atomic_save", "atomic_write", "atomic_write_text", "load_file", "sha256_file",
 ]
 
 PathLike = str | os.PathLike
@@ -51,6 +52,15 @@ class CorruptCheckpointError(CheckpointError):
 
 class UnsafeCheckpointError(CheckpointError):
     """The file holds pickled Python objects that only a full, code-running unpickler can build."""
+
+
+def sha256_file(path: PathLike, *, chunk_bytes: int = 1 << 20) -> str:
+    """The SHA-256 of a file's bytes as 64 lowercase hex digits, read in chunks (any file size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def atomic_save(obj: Any, path: PathLike) -> Path:

@@ -351,3 +351,16 @@ def test_absent_teacher_says_where_and_how(tmp_path):
         standard_teacher_path("vgg13", tmp_path / "nowhere")
     with pytest.raises(ValueError, match="not a CIFAR model"):
         standard_teacher_path("resnet18", tmp_path)
+
+
+def test_sha256_file_equals_hashlib_of_the_bytes(tmp_path):
+    import hashlib
+
+    from ldrrld_core.io import sha256_file
+
+    path = tmp_path / "blob.bin"
+    data = bytes(range(256)) * 5000                      # larger than one read chunk
+    path.write_bytes(data)
+    assert sha256_file(path, chunk_bytes=4096) == hashlib.sha256(data).hexdigest()
+    path.write_bytes(data[:-1] + b"\x00")                # one byte changed: another hash
+    assert sha256_file(path) != hashlib.sha256(data).hexdigest()
