@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main", "build_parser"]
@@ -55,6 +57,20 @@ examples:
 
 Losses: ce, kd, dkd, ldrrld and its ablations (ldrrld-no-adw, -irw, -erd, -no-rntk,
 -teacher-rank); see `ldrrld losses`. The last stdout line is a JSON summary.
+"""
+
+#: Student epochs of `ldrrld demo` on the teaching problem: a shorter schedule than the study's 40,
+#: so that the four students train in about a minute on a CPU.
+DEMO_EPOCHS = 15
+
+_STUDY_EPILOG = """\
+examples:
+  ldrrld study --quick                                  # the protocol at toy size, about a minute
+  ldrrld study --jobs 2 --out-dir runs/study            # the full study of docs/results.md
+  ldrrld study --teacher-only --no-shipped-teacher      # train the converged teacher alone
+  ldrrld study --render docs                            # docs/results.md and .png from docs/results.json
+
+The last stdout line is JSON: {"results", "verdict", "test_top1_last", "delta_vs_ce", ...}.
 """
 
 
@@ -116,17 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
     teaching.add_argument("--train-teacher", action="store_true",
                           help="train the teacher first (into <out-dir>/teacher) instead of loading one")
 
-    demo = commands.add_parser("demo", help="teacher, then CE, KD, DKD and LDRRLD students on digits (offline)",
-                               description="Offline demo on the 8x8 digits: train a teacher, then one student per "
-                                           "method from identical initial weights, and compare their accuracy. "
-                                           "Well under a minute on a CPU.",
+    demo = commands.add_parser("demo", help="CE, KD, DKD and LDRRLD students from one teacher, offline",
+                               description="Offline demo on the study's teaching problem (the synthetic "
+                                           "100-class hierarchy): the converged teacher that ships with the "
+                                           "package, then one student per method from identical initial weights, "
+                                           f"over a {DEMO_EPOCHS}-epoch schedule, and their test accuracy. About a "
+                                           "minute on a CPU. Other recipes train their teacher first.",
                                formatter_class=raw,
-                               epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 20\n"
+                               epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 40\n"
                                       "  ldrrld demo --methods ce kd ldrrld ldrrld-no-adw\n"
+                                      "  ldrrld demo --recipe digits                  # 8x8 digits, teacher trained\n"
                                       "The last stdout line is JSON: {\"top1\": {\"teacher\": ..., \"ce\": ..., ...}, ...}.")
-    demo.add_argument("--recipe", default="digits", help="preset to run (default: digits; 'synthetic' is CIFAR-shaped)")
+    demo.add_argument("--recipe", default="teaching",
+                      help="preset to run (default: teaching, with its shipped teacher; others train one)")
     demo.add_argument("--methods", nargs="+", help="losses to compare (default: ce kd dkd ldrrld)")
-    demo.add_argument("--epochs", type=int, help="epochs of every run")
+    demo.add_argument("--epochs", type=int,
+                      help=f"epochs of every student (default: {DEMO_EPOCHS} on teaching, else the recipe's); "
+                           "the learning-rate decays move proportionally")
     demo.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     demo.add_argument("--out-dir", help="also write every run's files under this folder")
     demo.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -135,6 +157,34 @@ def build_parser() -> argparse.ArgumentParser:
                            "do not depend on the number of cores)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
+
+    study = commands.add_parser(
+        "study", help="compare CE, KD, DKD and LDRRLD with one protocol over seeds (results.json + report)",
+        description="The comparison protocol: a converged teacher, a validation split that alone chooses each "
+                    "method's learning rate, every seed with identical initial weights and data order across "
+                    "methods, Student-t intervals and paired differences. Writes OUT_DIR/results.json, "
+                    "results.md and results.png; finished runs are reused, so an interrupted study resumes.",
+        formatter_class=raw, epilog=_STUDY_EPILOG)
+    study.add_argument("--recipe", default="teaching", help="the problem, a recipe preset (default: teaching)")
+    study.add_argument("--quick", action="store_true",
+                       help="the whole protocol at toy size (2 seeds, 2 learning rates, 3 epochs): a test, not a claim")
+    study.add_argument("--out-dir", help="folder for the teacher cache, every run and the results "
+                                         "(default: runs/study/<recipe>, or runs/study-quick/<recipe>)")
+    study.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default 5; --quick 2)")
+    study.add_argument("--epochs", type=int, help="every student's epochs (default: the recipe's)")
+    study.add_argument("--methods", nargs="+", help="losses to compare, ce and kd included (default: ce kd dkd ldrrld)")
+    study.add_argument("--lr-factors", nargs="+", type=float,
+                       help="the learning-rate grid as multiples of the recipe's lr (default 0.5 1 2; --quick 1 2)")
+    study.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)")
+    study.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
+    study.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    study.add_argument("--teacher-only", action="store_true", help="train (or find) the converged teacher and stop")
+    study.add_argument("--no-shipped-teacher", action="store_true",
+                       help="train the teacher even when one ships with the package for this recipe")
+    study.add_argument("--render", metavar="DIR",
+                       help="only write DIR/results.md and DIR/results.png from DIR/results.json")
+    study.add_argument("--no-progress", action="store_true", help="no progress bar")
+    study.add_argument("--quiet", action="store_true", help="no log lines")
 
     recipes = commands.add_parser("recipes", help="list the recipe presets, or show one recipe's fields")
     recipes.add_argument("name", nargs="?", help="a preset to show in full")
@@ -225,14 +275,16 @@ def _distill(args: argparse.Namespace, device) -> int:
 
 
 def _demo(args: argparse.Namespace, device) -> int:
+    from .study import shipped_teacher
     from .train import DEFAULT_METHODS, compare, get_recipe
 
-    overrides = {"seed": args.seed, "out_dir": args.out_dir}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    recipe = get_recipe(args.recipe, **overrides)
+    recipe = get_recipe(args.recipe, seed=args.seed, out_dir=args.out_dir)
+    epochs = args.epochs or (DEMO_EPOCHS if args.recipe == "teaching" else None)
+    if epochs is not None:
+        recipe = recipe.rescheduled(epochs)
+    teacher = shipped_teacher(args.recipe, device=device)[0] if args.recipe == "teaching" else None
     methods = tuple(args.methods or DEFAULT_METHODS)
-    result = compare(recipe, methods, device=device, progress=not args.no_progress)
+    result = compare(recipe, methods, teacher=teacher, device=device, progress=not args.no_progress)
     if _is_main():
         print(f"{recipe.teacher} -> {recipe.model} on {recipe.data}, {recipe.epochs} epochs, seed {recipe.seed}")
         print(result.table())
@@ -240,6 +292,51 @@ def _demo(args: argparse.Namespace, device) -> int:
         print(json.dumps({"top1": {"teacher": result.teacher.top1, **result.top1()},
                           "data": recipe.data, "epochs": recipe.epochs, "seed": recipe.seed,
                           "seconds": sum(run.summary["seconds"] for run in runs)}))
+    return 0
+
+
+def _study(args: argparse.Namespace, device) -> int:
+    import dataclasses
+
+    from .study import QUICK, StudyConfig, converged_teacher, render, run_study, study_recipe
+
+    if args.render:
+        markdown, picture = render(args.render)
+        print(json.dumps({"markdown": str(markdown), "plot": str(picture)}))
+        return 0
+    config = dataclasses.replace(QUICK if args.quick else StudyConfig(), recipe=args.recipe)
+    changes: dict[str, Any] = {}
+    if args.seeds is not None:
+        changes["seeds"] = tuple(range(args.seeds))
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if args.methods:
+        changes["methods"] = tuple(args.methods)
+    if args.lr_factors:
+        changes["lr_factors"] = tuple(args.lr_factors)
+    config = dataclasses.replace(config, **changes)
+    out_dir = Path(args.out_dir or f"runs/{'study-quick' if args.quick else 'study'}/{args.recipe}")
+    if args.teacher_only:
+        _, record = converged_teacher(study_recipe(config, students=False), config.teacher, cache_dir=out_dir / "teachers",
+                                      device=device or "cpu", progress=not args.no_progress,
+                                      use_shipped=not args.no_shipped_teacher)
+        print(json.dumps({k: v for k, v in record.items() if k != "val_top1_by_epoch"}))
+        return 0
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    command = "ldrrld " + shlex.join(args.argv)
+    results = run_study(config, out_dir, device=device or "cpu", jobs=args.jobs, threads=args.threads or 1,
+                        progress=not args.no_progress, use_shipped_teacher=not args.no_shipped_teacher,
+                        command=command)
+    markdown, _ = render(out_dir)
+    print((out_dir / "results.md").read_text(encoding="utf-8"))
+    methods = results["methods"]
+    print(json.dumps({"results": str(out_dir / "results.json"), "markdown": str(markdown),
+                      "verdict": results["verdict"],
+                      "test_top1_last": {m: e["test_top1_last"]["mean"] for m, e in methods.items()},
+                      "delta_vs_ce": {m: e["delta_vs_ce"]["mean"] for m, e in methods.items()},
+                      "lr": {m: e["lr"] for m, e in methods.items()},
+                      "seconds": results["fingerprint"]["seconds"]}))
     return 0
 
 
@@ -281,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ldrrld`` command line; returns the exit status (2 for a usage or settings error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ldrrld study`
     listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models}
     if args.command in listings:
         return listings[args.command](args)
@@ -300,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not context.is_main:
             logging.getLogger("ldrrld").setLevel(logging.WARNING)
         device = context.device(args.device) if context.enabled else args.device
-        commands = {"train": _train, "distill": _distill, "demo": _demo}
+        commands = {"train": _train, "distill": _distill, "demo": _demo, "study": _study}
         return commands[args.command](args, device)
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"ldrrld {args.command}: error: {error}", file=sys.stderr)
