@@ -39,6 +39,9 @@ def collect_outputs(model: nn.Module, batches: Iterable, *, device: torch.device
     (``penultimate`` then ``get_classifier``); other models give logits only. ``device``
     defaults to the model's; the model's train/eval mode is restored afterwards.
     """
+    if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int)
+                                    or max_samples < 1):
+        raise ValueError(f"max_samples must be an integer >= 1 or None (every sample), got {max_samples!r}")
     if device is None:
         first_param = next(model.parameters(), None)
         device = first_param.device if first_param is not None else torch.device("cpu")
@@ -48,6 +51,10 @@ def collect_outputs(model: nn.Module, batches: Iterable, *, device: torch.device
     model.eval()
     try:
         for x, y in batches:
+            y = torch.as_tensor(y)
+            if y.dim() != 1 or y.shape[0] != x.shape[0]:
+                raise ValueError(f"a batch holds {x.shape[0]} inputs but labels of shape {tuple(y.shape)}; "
+                                 "each batch must be (inputs, labels) with one label per input")
             x = x.to(device, non_blocking=True)
             if with_features:
                 feature = model.penultimate(x)
@@ -55,7 +62,7 @@ def collect_outputs(model: nn.Module, batches: Iterable, *, device: torch.device
                 features.append(feature.float().cpu())
             else:
                 logits.append(model(x).float().cpu())
-            labels.append(torch.as_tensor(y).long().cpu())
+            labels.append(y.long().cpu())
             seen += x.shape[0]
             if max_samples is not None and seen >= max_samples:
                 break

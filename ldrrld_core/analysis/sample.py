@@ -10,6 +10,7 @@ from torch import Tensor
 from ..losses import dkd_loss, kd_loss, ldrrld_loss
 from ..losses.checks import check_logit_pair
 from ..relations import num_pairs
+from .checks import check_class_index
 
 __all__ = ["SampleRelations", "sample_relations", "logit_gradients"]
 
@@ -20,6 +21,7 @@ class SampleRelations:
 
     Attributes:
         depth, temperature: the settings.
+        num_classes: ``C``, the length of the sample's logit vectors.
         top_classes: ``(d,)`` the selected classes, highest rank first.
         teacher_global, student_global: ``(d,)`` the probabilities of those classes under the
             softmax over all ``C`` classes (at temperature ``T``).
@@ -39,6 +41,7 @@ class SampleRelations:
 
     depth: int
     temperature: float
+    num_classes: int
     top_classes: Tensor
     teacher_global: Tensor
     student_global: Tensor
@@ -72,11 +75,13 @@ def _pair_probabilities(top_logits: Tensor) -> Tensor:
     return torch.sigmoid(top_logits[:, None] - top_logits[None, :])
 
 
-def sample_relations(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 7,
+def sample_relations(*, student_logits: Tensor, teacher_logits: Tensor, depth: int = 7,
                      temperature: float = 4.0, decay: float = 0.05, irw_scale: float = 2.0,
                      irw_offset: float = 1.5, weighting: str = "adw",
                      rank_by: str = "student") -> SampleRelations:
     """Take one sample apart the way the LDRRLD loss does: ``(C,), (C,) -> SampleRelations``.
+
+    Student and teacher are keyword-only: two vectors of one shape cannot be swapped unnoticed.
 
     The selection, pair KLs, weights and totals come from :func:`~ldrrld_core.losses.ldrrld_loss`
     itself (run in float64), so the picture shows exactly what the loss computes.
@@ -92,7 +97,7 @@ def sample_relations(student_logits: Tensor, teacher_logits: Tensor, *, depth: i
     topd_kl = float(terms.topd_kl[0])
     contribution = scale * weights * pair_kl
     return SampleRelations(
-        depth=depth, temperature=float(temperature), top_classes=top,
+        depth=depth, temperature=float(temperature), num_classes=student.shape[1], top_classes=top,
         teacher_global=z_t.softmax(0)[top], student_global=z_s.softmax(0)[top],
         teacher_local=z_t[top].softmax(0), student_local=z_s[top].softmax(0),
         teacher_pair=_pair_probabilities(z_t[top]), student_pair=_pair_probabilities(z_s[top]),
@@ -101,7 +106,7 @@ def sample_relations(student_logits: Tensor, teacher_logits: Tensor, *, depth: i
         local=float(contribution.sum()) + scale * topd_kl, rntk=float(terms.rntk))
 
 
-def logit_gradients(student_logits: Tensor, teacher_logits: Tensor, target: int, *,
+def logit_gradients(*, student_logits: Tensor, teacher_logits: Tensor, target: int,
                     temperature: float = 4.0, depth: int = 7, decay: float = 0.05,
                     alpha: float = 10.5, beta: float = 7.0, dkd_alpha: float = 1.0,
                     dkd_beta: float = 8.0) -> dict[str, Tensor]:
@@ -112,9 +117,11 @@ def logit_gradients(student_logits: Tensor, teacher_logits: Tensor, target: int,
     ``T^2 KL``, DKD ``dkd_alpha TCKD + dkd_beta NCKD``, LDRRLD ``alpha L_local + beta L_rntk``.
     A negative entry means the loss pushes that logit up. Every loss is a KL between softmaxes,
     so each gradient sums to zero (adding a constant to all logits changes nothing).
+    The logits are keyword-only, like :func:`sample_relations`'s; ``target`` lies in ``[0, C)``.
     """
     student, teacher = _one_sample(student_logits, teacher_logits)
-    label = torch.tensor([int(target)], device=student.device)
+    target = check_class_index("target", target, student.shape[1])
+    label = torch.tensor([target], device=student.device)
     objectives = {
         "KD": lambda s: kd_loss(s, teacher, temperature),
         "DKD": lambda s: dkd_loss(s, teacher, label, dkd_alpha, dkd_beta, temperature),

@@ -21,6 +21,8 @@ def pair_matrix(values: Tensor, depth: int, diagonal: float = 0.0) -> Tensor:
     :func:`~ldrrld_core.relations.rank_pairs`; the diagonal (a rank with itself, never a pair)
     holds ``diagonal`` (use ``float("nan")`` to leave those cells blank in a heatmap).
     """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
+        raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
     if values.shape[-1] != num_pairs(depth):
         raise ValueError(f"expected {num_pairs(depth)} pair values for depth {depth} (d (d - 1) / 2), "
                          f"got a last axis of {values.shape[-1]}")
