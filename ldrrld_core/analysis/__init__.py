@@ -19,8 +19,9 @@ first: same-shape tensors by keyword only (``student_logits=``, ``teacher_logits
 """
 
 from .checks import check_class_index, check_class_names, check_labels, check_students, check_superclass_of
-from .class_relations import (GAP_DEFINITIONS, MDISTILLER_GAP_SCALE, RELATION_KINDS, MatrixGap, class_mean_logits,
-                              group_boundaries, logit_correlation, matrix_gap, relation_gaps, superclass_order)
+from .class_relations import (GAP_DEFINITIONS, MDISTILLER_GAP_SCALE, RELATION_KINDS, MatrixGap,
+                              class_mean_logits, group_boundaries, logit_correlation, matrix_gap,
+                              relation_gaps, superclass_order)
 from .features import TSNE_SINGLE_THREAD_UP_TO, ModelOutputs, collect_outputs, tsne_embedding
 from .fidelity import (FIDELITY_CAVEAT, RelationFidelity, compare_fidelity, fidelity_table, kendall_tau,
                        relation_fidelity)
@@ -30,9 +31,11 @@ from .weights import WeightMaps, pair_matrix, weight_maps
 __all__ = [
     "WeightMaps", "weight_maps", "pair_matrix",
     "SampleRelations", "sample_relations", "logit_gradients",
-    "class_mean_logits", "logit_correlation", "MatrixGap", "matrix_gap", "GAP_DEFINITIONS", "MDISTILLER_GAP_SCALE",
-    "RELATION_KINDS", "relation_gaps", "superclass_order", "group_boundaries",
+    "class_mean_logits", "logit_correlation", "MatrixGap", "matrix_gap",
+    "GAP_DEFINITIONS", "MDISTILLER_GAP_SCALE", "RELATION_KINDS", "relation_gaps",
+    "superclass_order", "group_boundaries",
     "ModelOutputs", "collect_outputs", "TSNE_SINGLE_THREAD_UP_TO", "tsne_embedding",
-    "RelationFidelity", "relation_fidelity", "compare_fidelity", "fidelity_table", "kendall_tau", "FIDELITY_CAVEAT",
+    "RelationFidelity", "relation_fidelity", "compare_fidelity", "fidelity_table", "kendall_tau",
+    "FIDELITY_CAVEAT",
     "check_students", "check_labels", "check_class_index", "check_class_names", "check_superclass_of",
 ]

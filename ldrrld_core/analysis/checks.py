@@ -15,7 +15,8 @@ from torch import Tensor
 
 from ..losses.checks import check_target
 
-__all__ = ["check_class_index", "check_logits", "check_students", "check_labels", "check_class_names", "check_superclass_of"]
+__all__ = ["check_class_index", "check_logits", "check_students", "check_labels", "check_class_names",
+           "check_superclass_of"]
 
 
 def _describe(x: object) -> str:
@@ -23,7 +24,7 @@ def _describe(x: object) -> str:
 
 
 def check_class_index(name: str, value: object, num_classes: int) -> int:
-    """``value`` as a class index in ``[0, C)`` (a Python or NumPy integer, or a one-element integer tensor)."""
+    """``value`` as an ``int`` in ``[0, C)``; a Python or NumPy integer or a one-element integer tensor."""
     try:
         index = operator.index(value) if not isinstance(value, bool) else None
     except TypeError:
@@ -36,7 +37,8 @@ def check_class_index(name: str, value: object, num_classes: int) -> int:
 def check_logits(name: str, logits: Tensor, *, min_samples: int = 1) -> None:
     """``logits`` must be a floating, finite ``(N, C)`` tensor with ``N >= min_samples``."""
     if not isinstance(logits, Tensor) or logits.dim() != 2 or not logits.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor (samples, classes), got {_describe(logits)}")
+        raise ValueError(f"{name} must be a floating-point tensor (samples, classes), "
+                         f"got {_describe(logits)}")
     if logits.shape[0] < min_samples:
         raise ValueError(f"{name} has {logits.shape[0]} samples; at least {min_samples} are needed")
     if not bool(torch.isfinite(logits).all()):
@@ -69,7 +71,7 @@ def check_students(students: Mapping[str, Tensor], teacher_logits: Tensor) -> No
 
 
 def check_labels(labels: Tensor, num_samples: int, num_classes: int) -> None:
-    """``labels`` must be ``(N,)`` integer class indices in ``[0, C)`` (no -1, nothing past the last class)."""
+    """``labels`` must be ``(N,)`` integer class indices in ``[0, C)``: no -1, nothing past the last class."""
     check_target(labels, num_samples, num_classes)
 
 

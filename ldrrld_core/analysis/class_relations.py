@@ -113,7 +113,8 @@ def matrix_gap(*, student: Tensor, teacher: Tensor, definition: str = "all_cells
     gap = (teacher.double() - student.double().to(teacher.device)).abs()
     if definition == "mdistiller":
         if gap.shape[0] != gap.shape[1]:
-            raise ValueError(f"definition='mdistiller' zeroes the diagonal of a square matrix, got {tuple(gap.shape)}")
+            raise ValueError("definition='mdistiller' zeroes the diagonal of a square matrix, "
+                             f"got {tuple(gap.shape)}")
         gap = (gap / MDISTILLER_GAP_SCALE).fill_diagonal_(0.0)
     valid = gap[~gap.isnan()]
     if valid.numel() == 0:

@@ -30,7 +30,8 @@ __all__ = ["RelationFidelity", "relation_fidelity", "compare_fidelity", "fidelit
 
 #: The caveat every table or figure of the top-d measures carries.
 FIDELITY_CAVEAT = ("pair KL and top-d agreement measure what LDRRLD optimises, so they favour it by "
-                   "construction (and kl_all is KD's objective / T^2); kendall_tau_all is no method's objective")
+                   "construction (and kl_all is KD's objective / T^2); kendall_tau_all is no "
+                   "method's objective")
 
 #: Rows of samples :func:`kendall_tau` compares at once: about this many sign entries per chunk.
 _KENDALL_CHUNK = 1 << 22
@@ -124,7 +125,8 @@ def relation_fidelity(*, student_logits: Tensor, teacher_logits: Tensor, depth: 
     top = terms.top_classes                                                    # (N, d) teacher order
     s_top = student.gather(1, top)                                             # (N, d)
     first, second = rank_pairs(depth, device=top.device)
-    agree = (s_top[:, first] > s_top[:, second]).double() + 0.5 * (s_top[:, first] == s_top[:, second]).double()
+    s_first, s_second = s_top[:, first], s_top[:, second]
+    agree = (s_first > s_second).double() + 0.5 * (s_first == s_second).double()
     order = torch.argsort(s_top, dim=1, descending=True, stable=True)          # (N, d)
     student_rank = torch.argsort(order, dim=1).double()                        # rank of each class
     teacher_rank = torch.arange(depth, dtype=torch.float64, device=top.device)
@@ -132,7 +134,8 @@ def relation_fidelity(*, student_logits: Tensor, teacher_logits: Tensor, depth: 
     in_student_top = class_mask(top_classes(student, depth), student.shape[1])
     return RelationFidelity(
         depth=depth, temperature=float(temperature),
-        kl_all=kl_from_logits(teacher_logits=teacher / temperature, student_logits=student / temperature, dim=1),
+        kl_all=kl_from_logits(teacher_logits=teacher / temperature, student_logits=student / temperature,
+                              dim=1),
         kendall_all=kendall_tau(teacher, student),
         pair_kl=terms.pair_kl.mean(0), pair_agreement=agree.mean(0), kendall=2 * agree.mean(1) - 1,
         spearman=spearman, topd_overlap=in_student_top.gather(1, top).double().mean(1),
@@ -141,7 +144,7 @@ def relation_fidelity(*, student_logits: Tensor, teacher_logits: Tensor, depth: 
 
 def compare_fidelity(students: Mapping[str, Tensor], teacher_logits: Tensor, *, depth: int = 7,
                      temperature: float = 4.0) -> dict[str, RelationFidelity]:
-    """:func:`relation_fidelity` of several students (``{name: (N, C)}``) against one teacher, same samples."""
+    """:func:`relation_fidelity` of several students (``{name: (N, C)}``) against one teacher."""
     check_students(students, teacher_logits)
     return {name: relation_fidelity(student_logits=logits, teacher_logits=teacher_logits, depth=depth,
                                     temperature=temperature)
@@ -155,5 +158,6 @@ def fidelity_table(fidelities: Mapping[str, RelationFidelity]) -> list[dict[str,
     :data:`FIDELITY_CAVEAT` in mind.
     """
     if not isinstance(fidelities, Mapping) or not fidelities:
-        raise ValueError("no students to tabulate: pass {name: relation_fidelity(...)} (e.g. compare_fidelity's result)")
+        raise ValueError("no students to tabulate: pass {name: relation_fidelity(...)}, "
+                         "e.g. compare_fidelity's result")
     return [{"student": name, **fidelity.summary()} for name, fidelity in fidelities.items()]

@@ -71,7 +71,7 @@ def _one_sample(student_logits: Tensor, teacher_logits: Tensor) -> tuple[Tensor,
 
 
 def _pair_probabilities(top_logits: Tensor) -> Tensor:
-    """``(d,) -> (d, d)``: ``sigmoid(z[p] - z[q])``, the two-class softmax of every pair of tempered logits."""
+    """``(d,) -> (d, d)``: ``sigmoid(z[p] - z[q])``, each pair's two-class softmax of tempered logits."""
     return torch.sigmoid(top_logits[:, None] - top_logits[None, :])
 
 
