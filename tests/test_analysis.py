@@ -322,6 +322,10 @@ def test_superclass_order_groups_and_keeps_class_order():
     order = analysis.superclass_order(superclass_of)
     assert order.tolist() == [1, 3, 6, 2, 5, 0, 4]
     assert analysis.group_boundaries(superclass_of[order]) == [3, 5]
+    with pytest.raises(ValueError, match="1-D integer tensor"):
+        analysis.superclass_order(superclass_of.float() + 0.5)  # not truncated into groups silently
+    with pytest.raises(ValueError, match="negative superclass -1"):
+        analysis.superclass_order(superclass_of - 1)
 
 
 # ------------------------------------------------------------------------------------- features

@@ -20,7 +20,7 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
-from .checks import check_labels, check_logits, check_students
+from .checks import check_labels, check_logits, check_students, check_superclass_of
 
 __all__ = ["class_mean_logits", "logit_correlation", "MatrixGap", "matrix_gap", "GAP_DEFINITIONS",
            "MDISTILLER_GAP_SCALE", "RELATION_KINDS", "relation_gaps", "superclass_order", "group_boundaries"]
@@ -164,6 +164,7 @@ def superclass_order(superclass_of: Tensor) -> Tensor:
     Classes of superclass 0 come first, then 1, ...; within a superclass the class order is kept.
     Index a matrix with it on both axes (``m[order][:, order]``) to make the groups visible.
     """
+    check_superclass_of(superclass_of, len(superclass_of) if isinstance(superclass_of, Tensor) else 0)
     return torch.sort(superclass_of.long(), stable=True).indices
 
 
