@@ -90,5 +90,4 @@ def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: T
                                    zmin=0.0, zmax=top)
                            for name, gap in gaps.items()]
     title = f"Inter-class relations: {kind}; gap = {next(iter(gaps.values())).label}"
-    return draw(first_row + second_row, cols=len(first_row), title=title,
-                backend=backend)
+    return draw(first_row + second_row, cols=len(first_row), title=title, backend=backend)
