@@ -191,3 +191,100 @@ def test_committed_sweep_recomputes_from_its_seeds():
                 assert math.isclose(entry[measure]["mean"], expected["mean"], abs_tol=1e-4)
         assert entry["missing_seeds"] == [s for s in sweep["protocol"]["seeds"]
                                           if s not in {r["seed"] for r in entry["per_seed"]}]
+
+
+# ----------------------------------------------------------------------- the measured view
+def _fake_sweep():
+    """A sweep built by build_sweep from made-up runs: test top-1 = 50 + d + 10 decay + seed.
+
+    d 5 at decay 0.1 was never run and d 3 at decay 0 has one seed only.
+    """
+    config = SweepConfig(depths=(2, 3, 5, 7), decays=(0.0, 0.05, 0.1), temperatures=(4.0,), references=("kd",))
+    points, dropped = grid_points(config, num_classes=100)
+
+    def result(top1, tau):
+        rows = [{"epoch": 1, "val_top1": 10.0, "test_top1": 9.0}, {"epoch": 2, "val_top1": 20.0, "test_top1": top1}]
+        return {"history": rows, "seconds": 1.5,
+                "measures": {"kendall_tau": tau, "kl_all": 0.1, "topd_pair_agreement": 0.7}}
+
+    done = {(point_name(p), seed): result(50 + p[0] + 10 * p[1] + seed, 0.01 * p[0] + 0.001 * seed)
+            for p in points for seed in config.seeds if p[:2] != (5, 0.1) and not (p[:2] == (3, 0.0) and seed)}
+    done.update({("reference-kd", seed): result(60.0 + seed, 0.5) for seed in config.seeds})
+    summary = summarize([58.0, 60.0, 62.0])
+    study = {"protocol": {"problem": "teaching", "epochs": 2, "validation_fraction": 0.1},
+             "methods": {m: {"lr": 0.05, "per_seed": [{"seed": s} for s in range(3)], "test_top1_last": summary,
+                             "test_top1_best_val": summary} for m in ("ce", "kd", "ldrrld")}}
+    teacher = {"model": "wrn_16_2", "key": "k", "sha256": "s", "train_top1": 90.0, "val_top1": 80.0,
+               "test_top1": 80.0}
+    return sweep_module.build_sweep(config, points, dropped, done, study, study_path="results.json", lr=0.05,
+                                    teacher=teacher, device="cpu", threads=1, command=None, commit=None, seconds=1.0)
+
+
+def test_fake_sweep_marks_missing_and_partial_points():
+    sweep = _fake_sweep()
+    by_name = {p["name"]: p for p in sweep["points"]}
+    assert by_name["d5-decay0.1-T4"]["status"] == "missing" and by_name["d5-decay0.1-T4"]["test_top1_last"] is None
+    assert by_name["d3-decay0-T4"]["status"] == "partial" and by_name["d3-decay0-T4"]["missing_seeds"] == [1, 2]
+    assert by_name["d3-decay0-T4"]["test_top1_last"] == {"mean": 53.0, "std": None, "ci95": None}
+    assert by_name["d7-decay0.05-T4"]["test_top1_last"]["mean"] == pytest.approx(58.5)
+    assert by_name["d2-decay0-T4"]["delta_vs_kd"]["mean"] == pytest.approx(-8.0)
+    assert sweep["progress"] == {"runs_done": 12 * 3 - 3 - 2, "runs_planned": 36, "points_complete": 10, "points": 12}
+    assert "missing [0, 1, 2]" in sweep_module.render_sweep(sweep)
+
+
+def _trace(figure, name, row_col_axis):
+    """The plotly trace of one legend name on one subplot (axis suffix '' for the first)."""
+    (found,) = [t for t in figure.data if t.name == name and t.xaxis == f"x{row_col_axis}"]
+    return found
+
+
+def test_panel_sliders_move_the_highlighted_point_and_both_views(tmp_path):
+    from ldrrld_viz import weight_panel
+
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(_fake_sweep()))
+    panel = weight_panel(depth=7, decay=0.05, sweep=path)
+    view = panel.sweep_view
+    assert view.widget in panel.widget.children
+    assert view.state.highlighted("test_top1_last", "depth") == (7, pytest.approx(58.5))
+    assert view.state.highlighted("kendall_tau", "decay") == (0.05, pytest.approx(0.071))
+    figure = view.state.figure
+    ring = _trace(figure, "sliders' point", "")
+    assert list(ring.x) == [7] and list(ring.y) == [pytest.approx(58.5)]
+
+    panel.controls.depth.value = 3  # both views follow the one slider
+    assert panel.state.depth == 3 and view.state.depth == 3 and view.state.redraws == 2
+    assert view.state.highlighted("test_top1_last", "depth") == (3, pytest.approx(54.5))
+    over_decay = _trace(view.state.figure, "d 3", "2")  # the decay panel now shows d 3
+    assert list(over_decay.y) == [pytest.approx(53.0), pytest.approx(54.5), pytest.approx(55.0)]
+    assert over_decay.error_y.array[0] is None and over_decay.error_y.array[1] > 0  # one seed: no bar
+
+    panel.controls.decay.value = 0.1
+    assert view.state.highlighted("test_top1_last", "decay") == (pytest.approx(0.1), pytest.approx(55.0))
+    panel.controls.depth.value = 5  # d 5 at decay 0.1 was not run: a gap, not an interpolation
+    assert view.state.point["status"] == "missing" and view.state.highlighted("test_top1_last", "depth")[1] is None
+    line = _trace(view.state.figure, "decay 0.1", "")
+    assert list(line.x) == [2, 3, 5, 7] and line.y[2] is None and line.connectgaps is False
+    assert "not run yet" in view.state.summary and view.state.summary in view.widget.children[0].value
+
+    panel.controls.depth.value = 4  # not a grid depth
+    assert view.state.point is None and view.state.highlighted("kendall_tau", "depth") == (4, None)
+    assert all(y is None for y in _trace(view.state.figure, "d 4", "2").y)
+    assert "not a grid point" in view.state.summary
+    kd = _trace(view.state.figure, "KD", "")
+    assert list(kd.y) == [60.0, 60.0]  # the study's KD accuracy as a reference line
+
+
+def test_view_with_matplotlib_and_bad_sweeps(tmp_path):
+    from ldrrld_viz.sweep import sweep_view
+
+    view = sweep_view(_fake_sweep(), depth=2, decay=0.0, measures=("test_top1_last",), backend="matplotlib")
+    lines = view.state.figure.axes[0].lines
+    assert any(list(line.get_xdata()) == [2] and list(line.get_ydata()) == [pytest.approx(53.0)] for line in lines)
+    assert "image/png" in view.widget.children[1].outputs[0]["data"]
+    with pytest.raises(ValueError, match="measures must be some of"):
+        sweep_view(_fake_sweep(), measures=("accuracy",))
+    with pytest.raises(ValueError, match="content of a sweep.json"):
+        sweep_view({"points": []})
+    with pytest.raises(FileNotFoundError, match="no sweep.json"):
+        sweep_view(tmp_path / "absent.json")
