@@ -213,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
                                          "runs/sweep-quick/<recipe>)")
     sweep.add_argument("--results", help="the study's results.json (default: docs/results.json when it studies "
                                          "the same problem, else the study runs first into OUT_DIR/study)")
+    sweep.add_argument("--run-study", action="store_true",
+                       help="without study results, run the whole study first (default: choose ldrrld's rate with "
+                            "the study's rule, no reference lines; --quick runs the quick study)")
+    sweep.add_argument("--lr", type=float, help="train the grid at this rate without reading a study (no reference "
+                                                "lines); rerun with --results later to add them")
     sweep.add_argument("--depths", nargs="+", type=int, help="values of d (default 2 3 5 7 10 15 20)")
     sweep.add_argument("--decays", nargs="+", type=float, help="values of the decay (default 0 0.05 0.1 0.2)")
     sweep.add_argument("--temperatures", nargs="+", type=float, help="values of T at the default d and decay "
@@ -398,7 +403,8 @@ def _sweep(args: argparse.Namespace, device) -> int:
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     out_dir = Path(args.out_dir or f"runs/{'sweep-quick' if args.quick else 'sweep'}/{args.recipe}")
-    sweep = run_sweep(config, out_dir, results=args.results, device=device or "cpu", jobs=args.jobs,
+    sweep = run_sweep(config, out_dir, results=args.results, lr=args.lr,
+                      run_study_first=args.run_study or args.quick, device=device or "cpu", jobs=args.jobs,
                       threads=args.threads or 1, progress=not args.no_progress, train=not args.collect,
                       command="ldrrld " + shlex.join(args.argv))
     print((out_dir / "sweep.md").read_text(encoding="utf-8"))

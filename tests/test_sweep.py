@@ -142,7 +142,7 @@ def test_a_killed_sweep_resumes_where_it_stopped(quick, tmp_path, monkeypatch):
     measure = sweep_module._measure_one
     monkeypatch.setattr(sweep_module, "_measure_one",
                         lambda recipe, *args: trained.append(recipe) or measure(recipe, *args))
-    resumed = run_sweep(QUICK_SWEEP, out_dir, progress=False)
+    resumed = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)
     retrained = sorted((r["loss"] if r["loss"] != "ldrrld" else point_name(
         (r["loss_options"]["ldrrld"]["depth"], r["loss_options"]["ldrrld"]["decay"],
          r["loss_options"]["ldrrld"]["temperature"])), r["seed"]) for r in trained)
@@ -217,7 +217,7 @@ def _fake_sweep():
     teacher = {"model": "wrn_16_2", "key": "k", "sha256": "s", "train_top1": 90.0, "val_top1": 80.0,
                "test_top1": 80.0}
     return sweep_module.build_sweep(config, points, dropped, done, study, study_path="results.json", lr=0.05,
-                                    teacher=teacher, device="cpu", threads=1, command=None, commit=None, seconds=1.0)
+                                    lr_rule="given", lr_selection=None, teacher=teacher, device="cpu", threads=1, command=None, commit=None, seconds=1.0)
 
 
 def test_fake_sweep_marks_missing_and_partial_points():
@@ -288,3 +288,25 @@ def test_view_with_matplotlib_and_bad_sweeps(tmp_path):
         sweep_view({"points": []})
     with pytest.raises(FileNotFoundError, match="no sweep.json"):
         sweep_view(tmp_path / "absent.json")
+
+
+def test_without_study_results_the_sweep_chooses_the_rate_as_the_study_does(quick, tmp_path, monkeypatch):
+    """The study's rule for LDRRLD alone: the same rate and the same runs as the study; the selection runs at
+    the chosen rate are the default point's runs, so they are not trained twice."""
+    import dataclasses
+
+    source, _, _ = quick
+    out_dir = tmp_path / "sweep"
+    shutil.copytree(source / "study" / "teachers", out_dir / "study" / "teachers")
+    config = dataclasses.replace(QUICK_SWEEP, depths=(7,), decays=(0.05,), temperatures=(4.0,), references=())
+    trained = []
+    measure = sweep_module._measure_one
+    monkeypatch.setattr(sweep_module, "_measure_one", lambda recipe, *a: trained.append(recipe) or measure(recipe, *a))
+    sweep = run_sweep(config, out_dir, progress=False)
+    study = json.loads((source / "study" / "results.json").read_text())
+    assert len(trained) == 4  # 2 rates x 2 seeds; the grid's one point reuses two of them
+    assert sweep["protocol"]["lr"] == study["methods"]["ldrrld"]["lr"]
+    assert sweep["protocol"]["lr_selection"] == pytest.approx(study["protocol"]["lr_selection"]["ldrrld"], abs=1e-4)
+    assert sweep["references"] == {} and sweep["points"][0]["delta_vs_kd"] is None
+    ours = [s["test_top1_last"] for s in sweep["points"][0]["per_seed"]]
+    assert ours == [s["test_top1_last"] for s in study["methods"]["ldrrld"]["per_seed"]]

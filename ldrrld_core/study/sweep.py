@@ -47,7 +47,7 @@ import torch
 from ..io import atomic_write_text
 from ..models import create_model
 from ..train import Recipe, fit, load_data
-from .protocol import QUICK, StudyConfig, run_study, study_recipe
+from .protocol import QUICK, StudyConfig, learning_rates, run_study, study_recipe
 from .report import _per_seed, _rounded, load_results, source_commit
 from .stats import paired_difference, summarize
 from .teacher import converged_teacher
@@ -221,9 +221,10 @@ def _comparable(recipe_dict: Mapping) -> dict:
 
 
 def _study_results(config: SweepConfig, results_path: str | Path | None, out_dir: Path,
-                   options: Mapping[str, Any]) -> tuple[dict, str]:
+                   options: Mapping[str, Any], run: bool = True) -> tuple[dict | None, str | None]:
     """The study's results for this problem: from ``results_path``, else ``docs/results.json`` if it is
-    the same problem, else a study run into ``<out_dir>/study``. Returns ``(results, where)``."""
+    the same problem, else a study run into ``<out_dir>/study`` (``run=False``: none). Returns
+    ``(results, where)``."""
     expected = _comparable(study_recipe(config.study).to_dict())
     candidates = [Path(results_path)] if results_path is not None else \
         [DEFAULT_RESULTS] if DEFAULT_RESULTS.is_file() else []
@@ -236,22 +237,93 @@ def _study_results(config: SweepConfig, results_path: str | Path | None, out_dir
             raise ValueError(f"{path} is a study of another problem (recipe fields {', '.join(differing)} differ "
                              "from this sweep's); pass the results.json of the same study, or leave --results "
                              "out to run the study first")
+    if not run:
+        return None, None
     study_dir = out_dir / "study"
     results = run_study(config.study, study_dir, **options)
     return results, str(study_dir / "results.json")
 
 
 # ------------------------------------------------------------------------------- the sweep
+def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weights: str, device: str, jobs: int,
+                threads: int, progress: bool, desc: str, on_record=None, train: bool = True) -> dict:
+    """Results of every planned run ``(name, seed) -> recipe``: read from its run file, copied from a
+    finished run of the same recipe under another name, or trained (``train=False``: left out)."""
+    done = {spec: result for spec, recipe in plan.items()
+            if (result := _finished(_run_path(out_dir, *spec), recipe)) is not None}
+    by_recipe = {}
+    for path in sorted((out_dir / "runs").glob("*/seed*.json")):
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        by_recipe[json.dumps(saved["recipe"], sort_keys=True)] = saved["result"]
+
+    def record(spec, result) -> None:
+        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "result": result}),
+                          _run_path(out_dir, *spec))
+        done[spec] = result
+        if on_record is not None:
+            on_record(done)
+
+    for spec in [spec for spec in plan if spec not in done]:
+        if (found := by_recipe.get(json.dumps(plan[spec].to_dict(), sort_keys=True))) is not None:
+            record(spec, found)
+    todo = [spec for spec in plan if spec not in done] if train else []
+    if not todo:
+        return done
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc=desc, unit="run", disable=not progress,
+               dynamic_ncols=True)
+
+    def finish(spec, result) -> None:
+        record(spec, result)
+        bar.update(1)
+        bar.set_postfix(last=f"{spec[0]} seed {spec[1]}: test {result['history'][-1]['test_top1']:.1f}")
+
+    if jobs <= 1:
+        for spec in todo:
+            finish(spec, _measure_one(plan[spec].to_dict(), weights, device, threads))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_measure_one, plan[spec].to_dict(), weights, device, threads): spec
+                       for spec in todo}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+    bar.close()
+    return done
+
+
+def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path, **options) -> tuple[float, dict[str, float]]:
+    """The study's rule for LDRRLD alone: the rate of the grid with the highest mean last-epoch
+    validation top-1 over the selection seeds, at the default point (ties: the smaller rate)."""
+    lrs = learning_rates(recipe, config.study)
+    seeds = config.study.seeds[:config.study.selection_seeds]
+    plan = {(f"select-lr{lr:g}", seed): point_recipe(recipe, config.default_point, lr, seed)
+            for lr in lrs for seed in seeds}
+    done = _train_plan(plan, out_dir, desc="lr selection", **options)
+    if len(done) < len(plan):
+        raise ValueError("the learning rate is not chosen yet (its runs are not finished): run the sweep without "
+                         "--collect first, or give the study's results")
+    selection = {lr: sum(done[f"select-lr{lr:g}", seed]["history"][-1]["val_top1"] for seed in seeds) / len(seeds)
+                 for lr in lrs}
+    return max(lrs, key=lambda lr: selection[lr]), {f"{lr:g}": value for lr, value in selection.items()}
+
+
+# ------------------------------------------------------------------------------- the sweep
 def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/sweep", *,
-              results: str | Path | None = None, device: str = "cpu", jobs: int = 1, threads: int = 1,
-              progress: bool = True, train: bool = True, command: str | None = None) -> dict:
+              results: str | Path | None = None, lr: float | None = None, run_study_first: bool = False,
+              device: str = "cpu", jobs: int = 1, threads: int = 1, progress: bool = True, train: bool = True,
+              command: str | None = None) -> dict:
     """Train (or collect) every point x seed and write ``<out_dir>/sweep.json`` and ``sweep.md``.
 
     Args:
         config: the grid (:data:`QUICK_SWEEP` for a toy-sized run).
-        out_dir: every run (``runs/``), the teacher cache, the study if one must run, and the output.
-        results: the study's ``results.json`` (default: ``docs/results.json`` when it is a study of
-            the same problem, else the study is run into ``<out_dir>/study``).
+        out_dir: every run (``runs/``), the teacher cache, the study if one runs, and the output.
+        results: the study's ``results.json``. Default: ``docs/results.json`` when it studies the
+            same problem; else, with ``run_study_first``, the whole study runs into
+            ``<out_dir>/study``; else the sweep chooses LDRRLD's rate itself with the study's rule
+            (:func:`_select_lr`) and has no reference lines until it is rerun with the results.
+        lr: train the grid at this rate without a study or a selection (no reference lines). With
+            a study's results it must equal the rate the study chose for ``ldrrld``.
         device, jobs, threads: where to train, runs at once (one process each), torch threads per run.
         train: ``False`` trains nothing and only gathers the finished runs (``--collect``).
         command: the command line to record.
@@ -262,62 +334,46 @@ def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/s
     started, commit = time.perf_counter(), source_commit()
     out_dir = Path(out_dir)
     options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
-    study, study_path = _study_results(config, results, out_dir, options)
+    study, study_path = _study_results(config, results, out_dir, options, run=run_study_first and lr is None)
+    if study is not None and lr is not None and not math.isclose(lr, study["methods"]["ldrrld"]["lr"]):
+        raise ValueError(f"lr {lr:g} differs from the rate the study chose for ldrrld, "
+                         f"{study['methods']['ldrrld']['lr']:g} ({study_path}); leave lr out to use the study's")
     recipe = study_recipe(config.study)
     data = load_data(recipe)
     _, teacher = converged_teacher(study_recipe(config.study, students=False), config.study.teacher,
                                    cache_dir=out_dir / "study" / "teachers", data=data, device=device,
                                    progress=progress)
-    if study["protocol"]["teacher"]["sha256"] != teacher["sha256"]:
+    if study is not None and study["protocol"]["teacher"]["sha256"] != teacher["sha256"]:
         raise ValueError(f"{study_path} was made with teacher SHA-256 {study['protocol']['teacher']['sha256']}, "
                          f"but this sweep's teacher is {teacher['sha256']} ({teacher['weights']}); use the study's "
                          "teacher (the shipped one) or rerun the study")
-    lr = study["methods"]["ldrrld"]["lr"]
+    train_options = dict(weights=teacher["weights"], device=device, jobs=jobs, threads=threads, progress=progress,
+                         train=train)
+    selection = None
+    if study is not None:
+        lr, lr_rule = study["methods"]["ldrrld"]["lr"], "the rate the study chose for ldrrld on validation (at the default d, decay and T)"
+    elif lr is None:
+        lr, selection = _select_lr(config, recipe, out_dir, **train_options)
+        lr_rule = ("chosen by the sweep with the study's rule (mean last-epoch validation top-1 over the "
+                   "selection seeds, at the default point); no study results were read, so no reference lines")
+    else:
+        lr, lr_rule = float(lr), "given (no study results were read): no reference lines"
     points, dropped = grid_points(config, data.num_classes)
     plan = {(point_name(p), seed): point_recipe(recipe, p, lr, seed)
             for p in sorted(points, key=lambda p: _priority(p, config)) for seed in config.seeds}
     plan.update({(f"reference-{m}", seed): recipe.replace(loss=m, lr=study["methods"][m]["lr"], seed=seed)
-                 for m in config.references for seed in config.seeds})
-    done = {spec: result for spec, recipe_ in plan.items()
-            if (result := _finished(_run_path(out_dir, *spec), recipe_)) is not None}
+                 for m in config.references for seed in config.seeds} if study is not None else {})
 
-    def write() -> dict:
-        sweep = build_sweep(config, points, dropped, done, study, study_path=study_path, lr=lr, teacher=teacher,
-                            device=device, threads=threads, command=command, commit=commit,
-                            seconds=time.perf_counter() - started)
+    def write(done) -> dict:
+        sweep = build_sweep(config, points, dropped, done, study, study_path=study_path, lr=lr, lr_rule=lr_rule,
+                            lr_selection=selection, teacher=teacher, device=device, threads=threads,
+                            command=command, commit=commit, seconds=time.perf_counter() - started)
         atomic_write_text(json.dumps(sweep, indent=1), out_dir / "sweep.json")
         atomic_write_text(render_sweep(sweep), out_dir / "sweep.md")
         return sweep
 
-    todo = [spec for spec in plan if spec not in done] if train else []
-    sweep = write()
-    if not todo:
-        return sweep
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="sweep runs", unit="run",
-               disable=not progress, dynamic_ncols=True)
-
-    def record(spec, result) -> None:
-        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "result": result}),
-                          _run_path(out_dir, *spec))
-        done[spec] = result
-        write()
-        bar.update(1)
-        bar.set_postfix(last=f"{spec[0]} seed {spec[1]}: test {result['history'][-1]['test_top1']:.1f}")
-
-    weights = teacher["weights"]
-    if jobs <= 1:
-        for spec in todo:
-            record(spec, _measure_one(plan[spec].to_dict(), weights, device, threads))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_measure_one, plan[spec].to_dict(), weights, device, threads): spec
-                       for spec in todo}
-            for future in as_completed(futures):
-                record(futures[future], future.result())
-    bar.close()
-    return write()
+    write(_train_plan(plan, out_dir, desc="sweep runs", **{**train_options, "train": False}))
+    return write(_train_plan(plan, out_dir, desc="sweep runs", on_record=write, **train_options))
 
 
 # ------------------------------------------------------------------------------ sweep.json
@@ -340,15 +396,17 @@ def _paired(per_seed: Sequence[Mapping], baseline: Sequence[Mapping]) -> dict | 
 
 
 def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]], dropped: Sequence[int],
-                done: Mapping[tuple[str, int], Mapping], study: Mapping, *, study_path: str, lr: float,
-                teacher: Mapping, device: str, threads: int, command: str | None, commit: str | None,
+                done: Mapping[tuple[str, int], Mapping], study: Mapping | None, *, study_path: str | None, lr: float,
+                lr_rule: str, lr_selection: Mapping[str, float] | None, teacher: Mapping, device: str,
+                threads: int, command: str | None, commit: str | None,
                 seconds: float) -> dict[str, Any]:
     """The content of ``sweep.json`` from the finished runs ``done[(name, seed)]``.
 
     Every grid point is listed; ``per_seed`` holds the seeds finished, ``missing_seeds`` the rest,
     and each measure's ``{"mean", "std", "ci95"}`` is computed from ``per_seed`` (``None`` when no
     seed is finished; ``std`` and ``ci95`` ``None`` with one seed). ``delta_vs_default`` and
-    ``delta_vs_kd`` are paired by seed on ``test_top1_last``.
+    ``delta_vs_kd`` are paired by seed on ``test_top1_last``. Without a ``study`` (a sweep started
+    with a given ``lr``) there are no reference lines.
     """
     seeds = list(config.seeds)
 
@@ -356,7 +414,7 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
         return [_per_seed_record(seed, done[name, seed]) for seed in seeds if (name, seed) in done]
 
     default_runs = runs_of(point_name(config.default_point))
-    kd_runs = runs_of("reference-kd") if "kd" in config.references else []
+    kd_runs = runs_of("reference-kd") if "kd" in config.references and study is not None else []
     entries = []
     for point in points:
         per_seed = runs_of(point_name(point))
@@ -368,7 +426,7 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
         entries.append(entry)
     references = {}
     for method in ("ce", "kd", "dkd", "ldrrld"):
-        if method not in study["methods"]:
+        if study is None or method not in study["methods"]:
             continue
         entry = study["methods"][method]
         reference = {"lr": entry["lr"], "study": {
@@ -380,15 +438,15 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
                              missing_seeds=[s for s in seeds if (f"reference-{method}", s) not in done],
                              per_seed=per_seed, **_summaries(per_seed, MEASURES))
         references[method] = reference
-    protocol = study["protocol"]
+    recipe = study_recipe(config.study)
     sweep = {
         "points": entries,
         "references": references,
         "protocol": {
-            "problem": protocol["problem"], "epochs": protocol["epochs"],
-            "validation_fraction": protocol["validation_fraction"], "seeds": seeds, "lr": lr,
-            "lr_rule": "the learning rate the study chose for ldrrld on validation, for every grid point",
-            "study_results": study_path, "study_commit": study.get("fingerprint", {}).get("commit"),
+            "problem": recipe.name, "epochs": recipe.epochs, "validation_fraction": recipe.validation_fraction,
+            "seeds": seeds, "lr": lr, "lr_rule": lr_rule, "lr_selection": lr_selection,
+            "study_results": study_path,
+            "study_commit": (study or {}).get("fingerprint", {}).get("commit"),
             "depths": list(config.depths), "decays": list(config.decays),
             "temperatures": list(config.temperatures), "depths_dropped_above_num_classes": list(dropped),
             "default": {"depth": config.default_depth, "decay": config.default_decay,
@@ -396,7 +454,7 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
             "measures": {"depth": MEASURE_DEPTH, "temperature": MEASURE_TEMPERATURE, "split": "test",
                          "model": "last epoch"},
             "teacher": {k: teacher[k] for k in ("model", "key", "sha256", "train_top1", "val_top1", "test_top1")},
-            "recipe": study_recipe(config.study).to_dict(),
+            "recipe": recipe.to_dict(),
         },
     }
     sweep = _rounded(sweep)
@@ -531,10 +589,9 @@ def render_sweep(sweep: Mapping) -> str:
         "",
         f"- The study's problem, teacher (`{protocol['teacher']['model']}`, test top-1 "
         f"{protocol['teacher']['test_top1']:.2f}), validation split ({protocol['validation_fraction']:.0%}) and "
-        f"{protocol['epochs']}-epoch schedule, from `{protocol['study_results']}`.",
-        f"- **One learning rate for every point**: {protocol['lr']:g}, the rate the study chose for LDRRLD on "
-        "validation at its default settings. Choosing a rate per point would cost three times as much; a point "
-        "that prefers another rate is slightly handicapped here.",
+        f"{protocol['epochs']}-epoch schedule; study results: `{protocol['study_results'] or 'not read'}`.",
+        f"- **One learning rate for every point**: {protocol['lr']:g}, {protocol['lr_rule']}. Choosing a rate per "
+        "point would cost three times as much; a point that prefers another rate is handicapped here.",
         f"- Grid: d in {protocol['depths']} x decay in {protocol['decays']} at T {default['temperature']:g}, plus T "
         f"in {protocol['temperatures']} at d {default['depth']} and decay {default['decay']:g}. Seeds "
         f"{protocol['seeds']}: within a seed every point starts from the same weights and data order.",
