@@ -198,7 +198,8 @@ def _summary(sweep: Mapping, depth: int, decay: float, point: Mapping | None) ->
                 f"decay in {protocol['decays']}, T {temperature:g}): no point is drawn there, and nothing is "
                 "interpolated.")
     if not point["per_seed"]:
-        return f"d = {depth}, decay = {decay:.2f}, T {temperature:g} is in the grid but was not run yet: a gap."
+        why = "every seed diverged at the sweep's learning rate" if point.get("diverged_seeds") else "not run yet"
+        return f"d = {depth}, decay = {decay:.2f}, T {temperature:g} is in the grid but has no result ({why}): a gap."
     accuracy, tau = point["test_top1_last"], point["kendall_tau"]
     default_name = point_name(tuple(protocol["default"][k] for k in ("depth", "decay", "temperature")))
     text = (f"Measured at d = {depth}, decay = {decay:.2f}, T {temperature:g} over {len(point['per_seed'])} seed(s): "
@@ -211,6 +212,8 @@ def _summary(sweep: Mapping, depth: int, decay: float, point: Mapping | None) ->
         if delta and not (key == "delta_vs_default" and point["name"] == default_name):
             text += (f"; vs {name} {delta['mean']:+.2f} points (paired 95% CI {delta['ci95'][0]:+.2f} to "
                      f"{delta['ci95'][1]:+.2f})")
+    if point.get("diverged_seeds"):
+        text += f"; seed(s) {point['diverged_seeds']} diverged and are left out"
     return text + "."
 
 

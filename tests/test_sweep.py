@@ -310,3 +310,23 @@ def test_without_study_results_the_sweep_chooses_the_rate_as_the_study_does(quic
     assert sweep["references"] == {} and sweep["points"][0]["delta_vs_kd"] is None
     ours = [s["test_top1_last"] for s in sweep["points"][0]["per_seed"]]
     assert ours == [s["test_top1_last"] for s in study["methods"]["ldrrld"]["per_seed"]]
+
+
+def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_not_trained_again(quick, tmp_path, monkeypatch):
+    source, complete, _ = quick
+    out_dir = tmp_path / "sweep"
+    shutil.copytree(source / "study", out_dir / "study")
+    shutil.copytree(source / "runs", out_dir / "runs")
+    (out_dir / "runs" / "d2-decay0-T4" / "seed1.json").unlink()
+
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("the loss became nan at epoch 2")
+
+    monkeypatch.setattr(sweep_module, "fit", diverge)
+    sweep = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)
+    point = next(p for p in sweep["points"] if p["name"] == "d2-decay0-T4")
+    assert point["status"] == "complete" and point["diverged_seeds"] == [1] and point["missing_seeds"] == []
+    assert [s["seed"] for s in point["per_seed"]] == [0] and point["test_top1_last"]["std"] is None
+    assert "(diverged [1])" in (out_dir / "sweep.md").read_text()
+    again = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)  # fit still raises if called
+    assert again["points"] == sweep["points"]

@@ -189,13 +189,20 @@ def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: 
         test = make_loader(data.test, 256, train=False, device=device)
         _LOADED.update(key=key, data=data, teacher=teacher, test=test,
                        teacher_logits=collect_outputs(teacher, test).logits)
-    run = fit(recipe, teacher=_LOADED["teacher"], data=_LOADED["data"], device=device, progress=False)
+    try:
+        run = fit(recipe, teacher=_LOADED["teacher"], data=_LOADED["data"], device=device, progress=False)
+    except FloatingPointError as error:  # the loss diverged at this rate: a result, not a crash
+        return {"history": [], "seconds": None, "measures": {}, "diverged": str(error)}
     fidelity = relation_fidelity(student_logits=collect_outputs(run.model, _LOADED["test"]).logits,
                                  teacher_logits=_LOADED["teacher_logits"], depth=MEASURE_DEPTH,
                                  temperature=MEASURE_TEMPERATURE).summary()
     return {"history": run.history.rows, "seconds": run.summary["seconds"],
             "measures": {"kendall_tau": fidelity["kendall_tau_all"], "kl_all": fidelity["kl_all"],
                          "topd_pair_agreement": fidelity["pair_agreement"]}}
+
+
+def _diverged(result: Mapping) -> bool:
+    return bool(result.get("diverged"))
 
 
 def _per_seed_record(seed: int, result: Mapping) -> dict[str, Any]:
@@ -277,7 +284,8 @@ def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weight
     def finish(spec, result) -> None:
         record(spec, result)
         bar.update(1)
-        bar.set_postfix(last=f"{spec[0]} seed {spec[1]}: test {result['history'][-1]['test_top1']:.1f}")
+        outcome = "diverged" if _diverged(result) else f"test {result['history'][-1]['test_top1']:.1f}"
+        bar.set_postfix(last=f"{spec[0]} seed {spec[1]}: {outcome}")
 
     if jobs <= 1:
         for spec in todo:
@@ -294,7 +302,8 @@ def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weight
 
 def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path, **options) -> tuple[float, dict[str, float]]:
     """The study's rule for LDRRLD alone: the rate of the grid with the highest mean last-epoch
-    validation top-1 over the selection seeds, at the default point (ties: the smaller rate)."""
+    validation top-1 over the selection seeds, at the default point (ties: the smaller rate; a diverged
+    run counts as 0)."""
     lrs = learning_rates(recipe, config.study)
     seeds = config.study.seeds[:config.study.selection_seeds]
     plan = {(f"select-lr{lr:g}", seed): point_recipe(recipe, config.default_point, lr, seed)
@@ -303,8 +312,8 @@ def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path, **options) ->
     if len(done) < len(plan):
         raise ValueError("the learning rate is not chosen yet (its runs are not finished): run the sweep without "
                          "--collect first, or give the study's results")
-    selection = {lr: sum(done[f"select-lr{lr:g}", seed]["history"][-1]["val_top1"] for seed in seeds) / len(seeds)
-                 for lr in lrs}
+    selection = {lr: sum(0.0 if _diverged(result := done[f"select-lr{lr:g}", seed]) else
+                         result["history"][-1]["val_top1"] for seed in seeds) / len(seeds) for lr in lrs}
     return max(lrs, key=lambda lr: selection[lr]), {f"{lr:g}": value for lr, value in selection.items()}
 
 
@@ -403,6 +412,7 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
     """The content of ``sweep.json`` from the finished runs ``done[(name, seed)]``.
 
     Every grid point is listed; ``per_seed`` holds the seeds finished, ``missing_seeds`` the rest,
+    ``diverged_seeds`` those whose loss became NaN or infinite (finished, left out of ``per_seed``),
     and each measure's ``{"mean", "std", "ci95"}`` is computed from ``per_seed`` (``None`` when no
     seed is finished; ``std`` and ``ci95`` ``None`` with one seed). ``delta_vs_default`` and
     ``delta_vs_kd`` are paired by seed on ``test_top1_last``. Without a ``study`` (a sweep started
@@ -411,7 +421,15 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
     seeds = list(config.seeds)
 
     def runs_of(name: str) -> list[dict]:
-        return [_per_seed_record(seed, done[name, seed]) for seed in seeds if (name, seed) in done]
+        return [_per_seed_record(seed, done[name, seed]) for seed in seeds
+                if (name, seed) in done and not _diverged(done[name, seed])]
+
+    def seeds_of(name: str) -> dict[str, Any]:
+        """How many seeds finished, which are missing and which diverged (left out of ``per_seed``)."""
+        finished = [seed for seed in seeds if (name, seed) in done]
+        return {"status": _status(len(finished), len(seeds)),
+                "missing_seeds": [seed for seed in seeds if seed not in finished],
+                "diverged_seeds": [seed for seed in finished if _diverged(done[name, seed])]}
 
     default_runs = runs_of(point_name(config.default_point))
     kd_runs = runs_of("reference-kd") if "kd" in config.references and study is not None else []
@@ -419,8 +437,7 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
     for point in points:
         per_seed = runs_of(point_name(point))
         entry = {"depth": point[0], "decay": point[1], "temperature": point[2], "name": point_name(point),
-                 "status": _status(len(per_seed), len(seeds)),
-                 "missing_seeds": [s for s in seeds if (point_name(point), s) not in done], "per_seed": per_seed,
+                 **seeds_of(point_name(point)), "per_seed": per_seed,
                  **_summaries(per_seed, MEASURES),
                  "delta_vs_default": _paired(per_seed, default_runs), "delta_vs_kd": _paired(per_seed, kd_runs)}
         entries.append(entry)
@@ -434,9 +451,7 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
             "test_top1_last": entry["test_top1_last"], "test_top1_best_val": entry["test_top1_best_val"]}}
         if method in config.references:
             per_seed = runs_of(f"reference-{method}")
-            reference.update(status=_status(len(per_seed), len(seeds)),
-                             missing_seeds=[s for s in seeds if (f"reference-{method}", s) not in done],
-                             per_seed=per_seed, **_summaries(per_seed, MEASURES))
+            reference.update(**seeds_of(f"reference-{method}"), per_seed=per_seed, **_summaries(per_seed, MEASURES))
         references[method] = reference
     recipe = study_recipe(config.study)
     sweep = {
@@ -623,7 +638,8 @@ def render_sweep(sweep: Mapping) -> str:
     header = ["d", "decay", "T", "seeds"] + [_TITLES[m] for m in MEASURES] + ["vs default, paired", "vs KD, paired"]
     lines += ["", "## Every point", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for e in sweep["points"]:
-        seeds = f"{len(e['per_seed'])}" + (f" (missing {e['missing_seeds']})" if e["missing_seeds"] else "")
+        seeds = f"{len(e['per_seed'])}" + (f" (missing {e['missing_seeds']})" if e["missing_seeds"] else "") \
+            + (f" (diverged {e['diverged_seeds']})" if e["diverged_seeds"] else "")
         lines.append(f"| {e['depth']} | {e['decay']:g} | {e['temperature']:g} | {seeds} | "
                      + " | ".join(_cell(e[m], _DIGITS[m]) for m in MEASURES)
                      + f" | {_delta(e['delta_vs_default'])} | {_delta(e['delta_vs_kd'])} |")
