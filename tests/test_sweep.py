@@ -330,3 +330,16 @@ def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_not_trained_a
     assert "(diverged [1])" in (out_dir / "sweep.md").read_text()
     again = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)  # fit still raises if called
     assert again["points"] == sweep["points"]
+
+
+@pytest.mark.parametrize("depth, decay", [(2, 0.0), (3, 0.1), (7, 0.05)])
+def test_local_term_scale_equals_the_method_pages_coefficients(depth, decay):
+    """alpha T^2 w(i, j) / (P + 1) with w = 2 / (1.5 + |i - j|) * exp(-decay (i + j)), ranks from 1."""
+    alpha, temperature = 10.5, 4.0
+    pairs = [(i, j) for i in range(1, depth + 1) for j in range(i + 1, depth + 1)]
+    weights = [2 / (1.5 + (j - i)) * math.exp(-decay * (i + j)) for i, j in pairs]
+    factor = alpha * temperature ** 2 / (len(pairs) + 1)
+    scale = sweep_module.local_term_scale(depth, decay, temperature=temperature, alpha=alpha)
+    assert scale["pairs"] == len(pairs)
+    assert scale["top_pair"] == pytest.approx(factor * weights[0], rel=1e-12)
+    assert scale["total"] == pytest.approx(factor * (sum(weights) + 1), rel=1e-12)

@@ -54,7 +54,7 @@ from .teacher import converged_teacher
 
 __all__ = ["SweepConfig", "QUICK_SWEEP", "MEASURES", "MEASURE_DEPTH", "MEASURE_TEMPERATURE", "DEFAULT_RESULTS",
            "grid_points", "point_name", "point_recipe", "run_sweep", "build_sweep", "render_sweep", "load_sweep",
-           "find_point", "sweep_slice", "findings"]
+           "find_point", "sweep_slice", "findings", "local_term_scale"]
 
 #: The relation measures' setting, the same for every grid point.
 MEASURE_DEPTH, MEASURE_TEMPERATURE = 7, 4.0
@@ -167,6 +167,23 @@ def point_recipe(recipe: Recipe, point: tuple[int, float, float], lr: float, see
     options = {name: dict(values) for name, values in recipe.loss_options.items()}
     options["ldrrld"] = {**options.get("ldrrld", {}), "depth": depth, "decay": decay, "temperature": temperature}
     return recipe.replace(loss="ldrrld", lr=lr, seed=seed, loss_options=options)
+
+
+def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0, alpha: float = 10.5) -> dict[str, float]:
+    """What LDRRLD's local term multiplies each KL by, for one sample (``P = d (d - 1) / 2`` pairs).
+
+    Pair ``p`` gets ``alpha T^2 w_p / (P + 1)`` and the top-d set ``alpha T^2 / (P + 1)``, so
+    changing ``d`` changes the loss's scale as well as its pairs. Returns ``pairs`` (``P``),
+    ``top_pair`` (the coefficient of ranks 1 and 2), ``topd_set`` and ``total``
+    (``alpha T^2 (sum_p w_p + 1) / (P + 1)``: the local term when every KL equals 1).
+    """
+    from ..analysis import weight_maps
+
+    maps = weight_maps(depth, decay)
+    pairs = maps.share.numel()
+    factor = alpha * temperature ** 2 / (pairs + 1)
+    return {"pairs": pairs, "top_pair": factor * float(maps.adw[0, 1]), "topd_set": factor,
+            "total": factor * (float(maps.adw.sum()) / 2 + 1)}
 
 
 # ------------------------------------------------------------------------------------ one run
@@ -437,6 +454,7 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
     for point in points:
         per_seed = runs_of(point_name(point))
         entry = {"depth": point[0], "decay": point[1], "temperature": point[2], "name": point_name(point),
+                 "local_scale": local_term_scale(*point[:2], temperature=point[2])["total"],
                  **seeds_of(point_name(point)), "per_seed": per_seed,
                  **_summaries(per_seed, MEASURES),
                  "delta_vs_default": _paired(per_seed, default_runs), "delta_vs_kd": _paired(per_seed, kd_runs)}
@@ -615,6 +633,9 @@ def render_sweep(sweep: Mapping) -> str:
         "optimises it: the neutral one), KL over all classes (KD's own objective / T²: it favours KD), and the "
         f"share of the teacher's top-{measure['depth']} pairs the student orders alike (what LDRRLD's local term "
         "optimises: it favours LDRRLD).",
+        "- *local scale*: alpha T² (sum of the pair weights + 1) / (P + 1), what the local term weighs when every KL "
+        "is 1 (`local_term_scale`). Each pair's coefficient is alpha T² w / (P + 1), so a change of d or decay "
+        "also changes the loss's scale, at the same learning rate.",
         "- Cells: mean ± sample standard deviation over seeds; intervals are 95% Student t. Differences are "
         "paired by seed on the last-epoch test top-1.",
         "",
@@ -635,12 +656,12 @@ def render_sweep(sweep: Mapping) -> str:
                      f"{len(entry['study']['seeds'])} | " + " | ".join(
                          _cell(entry.get(m), _DIGITS[m]) for m in ("kendall_tau", "kl_all", "topd_pair_agreement"))
                      + " |")
-    header = ["d", "decay", "T", "seeds"] + [_TITLES[m] for m in MEASURES] + ["vs default, paired", "vs KD, paired"]
+    header = ["d", "decay", "T", "local scale", "seeds"] + [_TITLES[m] for m in MEASURES] + ["vs default, paired", "vs KD, paired"]
     lines += ["", "## Every point", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for e in sweep["points"]:
         seeds = f"{len(e['per_seed'])}" + (f" (missing {e['missing_seeds']})" if e["missing_seeds"] else "") \
             + (f" (diverged {e['diverged_seeds']})" if e["diverged_seeds"] else "")
-        lines.append(f"| {e['depth']} | {e['decay']:g} | {e['temperature']:g} | {seeds} | "
+        lines.append(f"| {e['depth']} | {e['decay']:g} | {e['temperature']:g} | {e['local_scale']:.2f} | {seeds} | "
                      + " | ".join(_cell(e[m], _DIGITS[m]) for m in MEASURES)
                      + f" | {_delta(e['delta_vs_default'])} | {_delta(e['delta_vs_kd'])} |")
     return "\n".join(lines) + "\n"
