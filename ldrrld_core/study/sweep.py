@@ -639,6 +639,11 @@ def render_sweep(sweep: Mapping) -> str:
         "- Cells: mean ± sample standard deviation over seeds; intervals are 95% Student t. Differences are "
         "paired by seed on the last-epoch test top-1.",
         "",
+        "To rerun or continue it: `ldrrld sweep --jobs 2 --out-dir DIR` (finished runs are kept, so a killed "
+        "sweep resumes; `--collect` rewrites this file from the runs finished so far). In Python: "
+        "`ldrrld_core.study.sweep.run_sweep`; in a notebook: `ldrrld_viz.weight_panel(sweep=True)` draws these "
+        "numbers under the weight sliders.",
+        "",
         "## Findings (computed from the table below)",
         "",
         *[f"- {line}" for line in findings(sweep)],
