@@ -78,7 +78,7 @@ examples:
   ldrrld sweep --quick                                  # a toy grid on the quick study, about a minute
   nohup ldrrld sweep --jobs 2 > sweep.log 2>&1 &        # the full grid of docs/sweep.md; rerun to resume
   ldrrld sweep --depths 3 7 15 --decays 0 0.1 --seeds 5 --out-dir runs/my-sweep
-  ldrrld sweep --collect --out-dir runs/sweep           # sweep.json and sweep.md from the runs finished so far
+  ldrrld sweep --collect --out-dir runs/sweep/teaching  # sweep.json and .md from the runs finished so far
 
 Every grid point trains at the learning rate the study chose for ldrrld (from --results).
 The last stdout line is JSON: {"sweep", "markdown", "runs_done", "runs_planned", "findings"}.
@@ -199,35 +199,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser(
         "sweep", help="LDRRLD students over depth, decay and temperature on the study's problem (sweep.json)",
-        description="Train LDRRLD students over a grid of depth d x decay (and temperatures at the default d and "
-                    "decay) on the study's problem: its teacher, validation split, schedule and seeds, and the "
-                    "learning rate the study chose for ldrrld. Reports test top-1 (last and best-val epoch), "
-                    "Kendall tau and KL over all classes, top-7 pair agreement and seconds per run, over seeds. "
-                    "Writes OUT_DIR/sweep.json and sweep.md after every run; finished runs are reused, so a "
-                    "killed sweep resumes.",
+        description="Train LDRRLD students over a grid of depth d x decay (and temperatures at the default d "
+                    "and decay) on the study's problem: its teacher, validation split, schedule and seeds, and "
+                    "the learning rate the study chose for ldrrld. Reports test top-1 (last and best-val "
+                    "epoch), Kendall tau and KL over all classes, top-7 pair agreement and seconds per run, "
+                    "over seeds. Writes OUT_DIR/sweep.json and sweep.md after every run; finished runs are "
+                    "reused, so a killed sweep resumes.",
         formatter_class=raw, epilog=_SWEEP_EPILOG)
-    sweep.add_argument("--recipe", default="teaching", help="the problem, a recipe preset (default: teaching)")
+    sweep.add_argument("--recipe", default="teaching",
+                       help="the problem, a recipe preset (default: teaching)")
     sweep.add_argument("--quick", action="store_true",
                        help="a 2 x 2 grid plus one temperature on the quick study, 2 seeds: a test, not a claim")
-    sweep.add_argument("--out-dir", help="folder for every run and the output (default: runs/sweep/<recipe>, or "
-                                         "runs/sweep-quick/<recipe>)")
-    sweep.add_argument("--results", help="the study's results.json (default: docs/results.json when it studies "
-                                         "the same problem, else the study runs first into OUT_DIR/study)")
+    sweep.add_argument("--out-dir", help="folder for every run and the output (default: runs/sweep/<recipe>, "
+                                         "or runs/sweep-quick/<recipe>)")
+    sweep.add_argument("--results", help="the study's results.json (default: docs/results.json when it "
+                                         "studies the same problem)")
     sweep.add_argument("--run-study", action="store_true",
-                       help="without study results, run the whole study first (default: choose ldrrld's rate with "
-                            "the study's rule, no reference lines; --quick runs the quick study)")
-    sweep.add_argument("--lr", type=float, help="train the grid at this rate without reading a study (no reference "
-                                                "lines); rerun with --results later to add them")
+                       help="without study results, run the whole study first (default: choose ldrrld's rate "
+                            "with the study's rule, no reference lines; --quick runs the quick study)")
+    sweep.add_argument("--lr", type=float, help="train the grid at this rate without reading a study (no "
+                                                "reference lines); rerun with --results later to add them")
     sweep.add_argument("--depths", nargs="+", type=int, help="values of d (default 2 3 5 7 10 15 20)")
     sweep.add_argument("--decays", nargs="+", type=float, help="values of the decay (default 0 0.05 0.1 0.2)")
-    sweep.add_argument("--temperatures", nargs="+", type=float, help="values of T at the default d and decay "
-                                                                     "(default 2 4 8)")
+    sweep.add_argument("--temperatures", nargs="+", type=float,
+                       help="values of T at the default d and decay (default 2 4 8)")
     sweep.add_argument("--seeds", type=int, help="seeds 0 .. N-1 of every point (default 3; --quick 2)")
     sweep.add_argument("--references", nargs="*", help="baselines also measured on the same seeds "
                                                        "(default ce kd dkd; none: give the flag alone)")
-    sweep.add_argument("--collect", action="store_true", help="train nothing: write sweep.json and sweep.md from "
-                                                              "the runs finished so far")
-    sweep.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)")
+    sweep.add_argument("--collect", action="store_true",
+                       help="train nothing: write sweep.json and sweep.md from the runs finished so far")
+    sweep.add_argument("--jobs", type=int, default=1,
+                       help="runs trained at once, one process each (default 1)")
     sweep.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
     sweep.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -408,8 +410,9 @@ def _sweep(args: argparse.Namespace, device) -> int:
                       threads=args.threads or 1, progress=not args.no_progress, train=not args.collect,
                       command="ldrrld " + shlex.join(args.argv))
     print((out_dir / "sweep.md").read_text(encoding="utf-8"))
+    progress = sweep["progress"]
     print(json.dumps({"sweep": str(out_dir / "sweep.json"), "markdown": str(out_dir / "sweep.md"),
-                      "runs_done": sweep["progress"]["runs_done"], "runs_planned": sweep["progress"]["runs_planned"],
+                      "runs_done": progress["runs_done"], "runs_planned": progress["runs_planned"],
                       "findings": findings(sweep)}))
     return 0
 

@@ -31,7 +31,8 @@ DEFAULT_SWEEP = DEFAULT_RESULTS.parent / "sweep.json"
 #: The measures the view draws unless told otherwise: accuracy, the neutral relation measure, and the
 #: one LDRRLD optimises.
 VIEW_MEASURES = ("test_top1_last", "kendall_tau", "topd_pair_agreement")
-_TITLES = {"test_top1_last": "test top-1, last epoch (%)", "test_top1_best_val": "test top-1, best-val epoch (%)",
+_TITLES = {"test_top1_last": "test top-1, last epoch (%)",
+           "test_top1_best_val": "test top-1, best-val epoch (%)",
            "kendall_tau": "Kendall tau, all classes (neutral)", "kl_all": "KL, all classes (KD's objective)",
            "topd_pair_agreement": "top-7 pair agreement (LDRRLD's)", "seconds": "seconds per run"}
 _REFERENCE_STYLE = {"ce": "#808080", "kd": "#000000", "dkd": "#9a6324"}
@@ -82,7 +83,8 @@ class SweepViewState:
 
     def highlighted(self, measure: str, column: str) -> tuple[float, float | None]:
         """``(x, y)`` of the ringed point in one panel; ``y`` is ``None`` when the point was not run."""
-        (found,) = [s for s in self.series if s.kind == "highlight" and (s.measure, s.column) == (measure, column)]
+        (found,) = [s for s in self.series
+                    if s.kind == "highlight" and (s.measure, s.column) == (measure, column)]
         return found.x[0], found.y[0]
 
 
@@ -101,8 +103,8 @@ def _series(sweep: Mapping, measures: Sequence[str], depth: int, decay: float) -
     for measure in measures:
         for g in protocol["decays"]:
             line = sweep_slice(sweep, measure, along="depth", decay=g)
-            series.append(Series(measure, "depth", f"decay {g:g}", "line", line["x"], line["mean"], line["low"],
-                                 line["high"]))
+            series.append(Series(measure, "depth", f"decay {g:g}", "line", line["x"], line["mean"],
+                                 line["low"], line["high"]))
         line = sweep_slice(sweep, measure, along="decay", depth=depth)
         series.append(Series(measure, "decay", f"d {depth}", "line", line["x"], line["mean"], line["low"],
                              line["high"]))
@@ -145,14 +147,16 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
     for s in series:
         row, col = measures.index(s.measure) + 1, columns.index(s.column) + 1
         plus, minus = _errors(s)
-        style = {"line": {"color": colors[s.name], "dash": "dash" if s.kind == "reference" else "solid"}}
+        color = colors[s.name]
+        style = {"line": {"color": color, "dash": "dash" if s.kind == "reference" else "solid"}}
         if s.kind == "highlight":
-            style = {"marker": {"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": colors[s.name], "width": 3}}}
-        fig.add_trace(go.Scatter(x=s.x, y=s.y, name=s.name, legendgroup=s.name, showlegend=s.name not in shown,
-                                 mode="markers" if s.kind == "highlight" else "lines" if s.kind == "reference"
-                                 else "lines+markers", connectgaps=False,
-                                 error_y={"type": "data", "array": plus, "arrayminus": minus, "visible": True}
-                                 if s.kind == "line" else None, **style), row=row, col=col)
+            style = {"marker": {"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": color, "width": 3}}}
+        mode = {"highlight": "markers", "reference": "lines", "line": "lines+markers"}[s.kind]
+        bars = ({"type": "data", "array": plus, "arrayminus": minus, "visible": True} if s.kind == "line"
+                else None)
+        fig.add_trace(go.Scatter(x=s.x, y=s.y, name=s.name, legendgroup=s.name,
+                                 showlegend=s.name not in shown, mode=mode, connectgaps=False,
+                                 error_y=bars, **style), row=row, col=col)
         shown.add(s.name)
     for row in range(1, len(measures) + 1):
         fig.update_xaxes(title_text="depth d", row=row, col=1)
@@ -172,14 +176,15 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
         ax = axes[measures.index(s.measure), ("depth", "decay").index(s.column)]
         y = [nan if v is None else v for v in s.y]
         if s.kind == "highlight":
-            ax.plot(s.x, y, "o", markersize=12, markerfacecolor="none", markeredgewidth=2, color=colors[s.name],
-                    label=s.name)
+            ax.plot(s.x, y, "o", markersize=12, markerfacecolor="none", markeredgewidth=2,
+                    color=colors[s.name], label=s.name)
         elif s.kind == "reference":
             ax.plot(s.x, y, "--", color=colors[s.name], label=s.name)
         else:
             plus, minus = _errors(s)
-            ax.errorbar(s.x, y, yerr=[[nan if v is None else v for v in minus], [nan if v is None else v for v in plus]],
-                        marker="o", markersize=3, capsize=3, color=colors[s.name], label=s.name)
+            below, above = ([nan if v is None else v for v in bar] for bar in (minus, plus))
+            ax.errorbar(s.x, y, yerr=[below, above], marker="o", markersize=3, capsize=3,
+                        color=colors[s.name], label=s.name)
     for (measure, column), ax in zip([(m, c) for m in measures for c in ("depth", "decay")], axes.ravel()):
         ax.set(title=f"{_TITLES[measure]} over {'d' if column == 'depth' else 'decay'}",
                xlabel="depth d" if column == "depth" else "decay")
@@ -194,15 +199,19 @@ def _summary(sweep: Mapping, depth: int, decay: float, point: Mapping | None) ->
     protocol = sweep["protocol"]
     temperature = protocol["default"]["temperature"]
     if point is None:
-        return (f"d = {depth}, decay = {decay:.2f} is not a grid point of this sweep (d in {protocol['depths']}, "
+        return (f"d = {depth}, decay = {decay:.2f} is not a grid point of this sweep (d in "
+                f"{protocol['depths']}, "
                 f"decay in {protocol['decays']}, T {temperature:g}): no point is drawn there, and nothing is "
                 "interpolated.")
     if not point["per_seed"]:
-        why = "every seed diverged at the sweep's learning rate" if point.get("diverged_seeds") else "not run yet"
-        return f"d = {depth}, decay = {decay:.2f}, T {temperature:g} is in the grid but has no result ({why}): a gap."
+        why = ("every seed diverged at the sweep's learning rate" if point.get("diverged_seeds")
+               else "not run yet")
+        return (f"d = {depth}, decay = {decay:.2f}, T {temperature:g} is in the grid but has no result "
+                f"({why}): a gap.")
     accuracy, tau = point["test_top1_last"], point["kendall_tau"]
     default_name = point_name(tuple(protocol["default"][k] for k in ("depth", "decay", "temperature")))
-    text = (f"Measured at d = {depth}, decay = {decay:.2f}, T {temperature:g} over {len(point['per_seed'])} seed(s): "
+    text = (f"Measured at d = {depth}, decay = {decay:.2f}, T {temperature:g} over "
+            f"{len(point['per_seed'])} seed(s): "
             f"test top-1 {accuracy['mean']:.2f}")
     if accuracy["ci95"]:
         text += f" (95% CI {accuracy['ci95'][0]:.2f} to {accuracy['ci95'][1]:.2f})"
@@ -228,7 +237,8 @@ class SweepView:
         state: the :class:`SweepViewState` drawn now.
     """
 
-    def __init__(self, sweep: Mapping, *, depth: int, decay: float, measures: Sequence[str], backend: str) -> None:
+    def __init__(self, sweep: Mapping, *, depth: int, decay: float, measures: Sequence[str],
+                 backend: str) -> None:
         self.sweep, self._measures, self._backend = sweep, tuple(measures), backend
         self._summary, self._output = widgets.HTML(), widgets.Output()
         self.widget = widgets.VBox([self._summary, self._output])
@@ -252,7 +262,8 @@ class SweepView:
         self.state = SweepViewState(depth=depth, decay=decay, point=point, series=series, figure=figure,
                                     summary=summary, redraws=redraws)
         self._summary.value = f"<span class='ldrrld-sweep-summary'>{summary}</span>"
-        self._output.outputs = ({"output_type": "display_data", "data": _mime_bundle(figure), "metadata": {}},)
+        self._output.outputs = ({"output_type": "display_data", "data": _mime_bundle(figure),
+                                 "metadata": {}},)
         return self.state
 
 
@@ -266,7 +277,8 @@ def _loaded(sweep: str | Path | Mapping | bool) -> Mapping:
         return sweep
     if isinstance(sweep, (str, Path)):
         return load_sweep(sweep)
-    raise ValueError(f"sweep must be a path to a sweep.json, its loaded content, or True; got {type(sweep).__name__}")
+    raise ValueError(f"sweep must be a path to a sweep.json, its loaded content, or True; got "
+                     f"{type(sweep).__name__}")
 
 
 def sweep_view(sweep: str | Path | Mapping | bool = True, *, depth: int = 7, decay: float = 0.05,
@@ -288,7 +300,8 @@ def sweep_view(sweep: str | Path | Mapping | bool = True, *, depth: int = 7, dec
 
 def attach_sweep_view(panel, sweep: str | Path | Mapping | bool = True, *,
                       measures: Sequence[str] = VIEW_MEASURES) -> SweepView:
-    """Put a measured view under a :class:`~ldrrld_viz.widgets.WeightPanel`, driven by its ``d`` and decay sliders."""
+    """Put a measured view under a :class:`~ldrrld_viz.widgets.WeightPanel`, driven by its ``d`` and decay
+    sliders."""
     controls = panel.controls
     view = sweep_view(sweep, depth=controls.depth.value, decay=controls.decay.value, measures=measures,
                       backend=panel._backend)

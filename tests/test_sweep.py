@@ -88,8 +88,10 @@ def test_summaries_recompute_from_the_per_seed_numbers(quick):
                 assert math.isclose(got, want, abs_tol=1e-4)
     default = next(p for p in sweep["points"] if p["name"] == "d7-decay0.05-T4")
     for entry in sweep["points"]:
-        differences = [a["test_top1_last"] - b["test_top1_last"] for a, b in zip(entry["per_seed"], default["per_seed"])]
-        assert math.isclose(entry["delta_vs_default"]["mean"], sum(differences) / len(differences), abs_tol=1e-4)
+        differences = [a["test_top1_last"] - b["test_top1_last"]
+                       for a, b in zip(entry["per_seed"], default["per_seed"])]
+        mean = sum(differences) / len(differences)
+        assert math.isclose(entry["delta_vs_default"]["mean"], mean, abs_tol=1e-4)
 
 
 def test_default_point_and_references_repeat_the_studys_runs_exactly(quick):
@@ -99,14 +101,16 @@ def test_default_point_and_references_repeat_the_studys_runs_exactly(quick):
     default = next(p for p in sweep["points"] if p["name"] == "d7-decay0.05-T4")
     for name, entry in (("ldrrld", default), ("kd", sweep["references"]["kd"])):
         ours = {s["seed"]: (s["test_top1_last"], s["test_top1_best_val"]) for s in entry["per_seed"]}
-        theirs = {s["seed"]: (s["test_top1_last"], s["test_top1_best_val"]) for s in study["methods"][name]["per_seed"]}
+        theirs = {s["seed"]: (s["test_top1_last"], s["test_top1_best_val"])
+                  for s in study["methods"][name]["per_seed"]}
         assert ours == {seed: theirs[seed] for seed in ours}
 
 
 def test_results_of_another_problem_are_refused(quick):
     out_dir, _, _ = quick
     with pytest.raises(ValueError, match="a study of another problem"):
-        run_sweep(SweepConfig(), out_dir / "other", results=out_dir / "study" / "results.json", progress=False)
+        run_sweep(SweepConfig(), out_dir / "other", results=out_dir / "study" / "results.json",
+                  progress=False)
 
 
 def test_a_killed_sweep_resumes_where_it_stopped(quick, tmp_path, monkeypatch):
@@ -120,8 +124,9 @@ def test_a_killed_sweep_resumes_where_it_stopped(quick, tmp_path, monkeypatch):
     for name, seed in removed:
         (out_dir / "runs" / name / f"seed{seed}.json").unlink()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "ldrrld_core", "sweep", "--quick", "--out-dir", str(out_dir),
-                                "--no-progress", "--quiet"], env=env, cwd=tmp_path,
+    command = [sys.executable, "-m", "ldrrld_core", "sweep", "--quick", "--out-dir", str(out_dir),
+               "--no-progress", "--quiet"]
+    process = subprocess.Popen(command, env=env, cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while sum((out_dir / "runs" / n / f"seed{s}.json").is_file() for n, s in removed) < 1:
@@ -150,8 +155,10 @@ def test_a_killed_sweep_resumes_where_it_stopped(quick, tmp_path, monkeypatch):
     assert retrained == expected
 
     def numbers(sweep):
-        entries = {p["name"]: p["per_seed"] for p in sweep["points"]} | {"kd": sweep["references"]["kd"]["per_seed"]}
-        return {name: [{k: v for k, v in s.items() if k != "seconds"} for s in seeds] for name, seeds in entries.items()}
+        entries = {p["name"]: p["per_seed"] for p in sweep["points"]}
+        entries["kd"] = sweep["references"]["kd"]["per_seed"]
+        return {name: [{k: v for k, v in s.items() if k != "seconds"} for s in seeds]
+                for name, seeds in entries.items()}
 
     assert numbers(resumed) == numbers(complete)
 
@@ -163,7 +170,8 @@ def test_slices_show_points_not_run_as_gaps(quick, tmp_path):
     expected = next(p for p in sweep["points"] if p["name"] == "d7-decay0-T4")["test_top1_last"]
     assert line["mean"][1] == expected["mean"] and [line["low"][1], line["high"][1]] == expected["ci95"]
     assert sweep_slice(sweep, "kendall_tau", along="temperature")["x"] == [4.0, 8.0]
-    assert sweep_slice(sweep, "kendall_tau", along="depth", temperature=8.0)["mean"][0] is None  # not in the grid
+    off_grid = sweep_slice(sweep, "kendall_tau", along="depth", temperature=8.0)  # d 2, T 8: not in grid
+    assert off_grid["mean"][0] is None
     thinned = json.loads(json.dumps(sweep))
     for point in thinned["points"]:
         if point["name"] == "d2-decay0-T4":
@@ -199,36 +207,43 @@ def _fake_sweep():
 
     d 5 at decay 0.1 was never run and d 3 at decay 0 has one seed only.
     """
-    config = SweepConfig(depths=(2, 3, 5, 7), decays=(0.0, 0.05, 0.1), temperatures=(4.0,), references=("kd",))
+    config = SweepConfig(depths=(2, 3, 5, 7), decays=(0.0, 0.05, 0.1), temperatures=(4.0,),
+                         references=("kd",))
     points, dropped = grid_points(config, num_classes=100)
 
     def result(top1, tau):
-        rows = [{"epoch": 1, "val_top1": 10.0, "test_top1": 9.0}, {"epoch": 2, "val_top1": 20.0, "test_top1": top1}]
+        rows = [{"epoch": 1, "val_top1": 10.0, "test_top1": 9.0},
+                {"epoch": 2, "val_top1": 20.0, "test_top1": top1}]
         return {"history": rows, "seconds": 1.5,
                 "measures": {"kendall_tau": tau, "kl_all": 0.1, "topd_pair_agreement": 0.7}}
 
     done = {(point_name(p), seed): result(50 + p[0] + 10 * p[1] + seed, 0.01 * p[0] + 0.001 * seed)
-            for p in points for seed in config.seeds if p[:2] != (5, 0.1) and not (p[:2] == (3, 0.0) and seed)}
+            for p in points for seed in config.seeds
+            if p[:2] != (5, 0.1) and not (p[:2] == (3, 0.0) and seed)}
     done.update({("reference-kd", seed): result(60.0 + seed, 0.5) for seed in config.seeds})
     summary = summarize([58.0, 60.0, 62.0])
     study = {"protocol": {"problem": "teaching", "epochs": 2, "validation_fraction": 0.1},
-             "methods": {m: {"lr": 0.05, "per_seed": [{"seed": s} for s in range(3)], "test_top1_last": summary,
-                             "test_top1_best_val": summary} for m in ("ce", "kd", "ldrrld")}}
+             "methods": {m: {"lr": 0.05, "per_seed": [{"seed": s} for s in range(3)],
+                             "test_top1_last": summary, "test_top1_best_val": summary}
+                         for m in ("ce", "kd", "ldrrld")}}
     teacher = {"model": "wrn_16_2", "key": "k", "sha256": "s", "train_top1": 90.0, "val_top1": 80.0,
                "test_top1": 80.0}
     return sweep_module.build_sweep(config, points, dropped, done, study, study_path="results.json", lr=0.05,
-                                    lr_rule="given", lr_selection=None, teacher=teacher, device="cpu", threads=1, command=None, commit=None, seconds=1.0)
+                                    lr_rule="given", lr_selection=None, teacher=teacher, device="cpu",
+                                    threads=1, command=None, commit=None, seconds=1.0)
 
 
 def test_fake_sweep_marks_missing_and_partial_points():
     sweep = _fake_sweep()
     by_name = {p["name"]: p for p in sweep["points"]}
-    assert by_name["d5-decay0.1-T4"]["status"] == "missing" and by_name["d5-decay0.1-T4"]["test_top1_last"] is None
-    assert by_name["d3-decay0-T4"]["status"] == "partial" and by_name["d3-decay0-T4"]["missing_seeds"] == [1, 2]
+    missing, partial = by_name["d5-decay0.1-T4"], by_name["d3-decay0-T4"]
+    assert missing["status"] == "missing" and missing["test_top1_last"] is None
+    assert partial["status"] == "partial" and partial["missing_seeds"] == [1, 2]
     assert by_name["d3-decay0-T4"]["test_top1_last"] == {"mean": 53.0, "std": None, "ci95": None}
     assert by_name["d7-decay0.05-T4"]["test_top1_last"]["mean"] == pytest.approx(58.5)
     assert by_name["d2-decay0-T4"]["delta_vs_kd"]["mean"] == pytest.approx(-8.0)
-    assert sweep["progress"] == {"runs_done": 12 * 3 - 3 - 2, "runs_planned": 36, "points_complete": 10, "points": 12}
+    assert sweep["progress"] == {"runs_done": 12 * 3 - 3 - 2, "runs_planned": 36, "points_complete": 10,
+                                 "points": 12}
     assert "missing [0, 1, 2]" in sweep_module.render_sweep(sweep)
 
 
@@ -262,7 +277,8 @@ def test_panel_sliders_move_the_highlighted_point_and_both_views(tmp_path):
     panel.controls.decay.value = 0.1
     assert view.state.highlighted("test_top1_last", "decay") == (pytest.approx(0.1), pytest.approx(55.0))
     panel.controls.depth.value = 5  # d 5 at decay 0.1 was not run: a gap, not an interpolation
-    assert view.state.point["status"] == "missing" and view.state.highlighted("test_top1_last", "depth")[1] is None
+    assert view.state.point["status"] == "missing"
+    assert view.state.highlighted("test_top1_last", "depth")[1] is None
     line = _trace(view.state.figure, "decay 0.1", "")
     assert list(line.x) == [2, 3, 5, 7] and line.y[2] is None and line.connectgaps is False
     assert "not run yet" in view.state.summary and view.state.summary in view.widget.children[0].value
@@ -280,7 +296,8 @@ def test_view_with_matplotlib_and_bad_sweeps(tmp_path):
 
     view = sweep_view(_fake_sweep(), depth=2, decay=0.0, measures=("test_top1_last",), backend="matplotlib")
     lines = view.state.figure.axes[0].lines
-    assert any(list(line.get_xdata()) == [2] and list(line.get_ydata()) == [pytest.approx(53.0)] for line in lines)
+    assert any(list(line.get_xdata()) == [2] and list(line.get_ydata()) == [pytest.approx(53.0)]
+               for line in lines)
     assert "image/png" in view.widget.children[1].outputs[0]["data"]
     with pytest.raises(ValueError, match="measures must be some of"):
         sweep_view(_fake_sweep(), measures=("accuracy",))
@@ -301,18 +318,21 @@ def test_without_study_results_the_sweep_chooses_the_rate_as_the_study_does(quic
     config = dataclasses.replace(QUICK_SWEEP, depths=(7,), decays=(0.05,), temperatures=(4.0,), references=())
     trained = []
     measure = sweep_module._measure_one
-    monkeypatch.setattr(sweep_module, "_measure_one", lambda recipe, *a: trained.append(recipe) or measure(recipe, *a))
+    monkeypatch.setattr(sweep_module, "_measure_one",
+                        lambda recipe, *a: trained.append(recipe) or measure(recipe, *a))
     sweep = run_sweep(config, out_dir, progress=False)
     study = json.loads((source / "study" / "results.json").read_text())
     assert len(trained) == 4  # 2 rates x 2 seeds; the grid's one point reuses two of them
     assert sweep["protocol"]["lr"] == study["methods"]["ldrrld"]["lr"]
-    assert sweep["protocol"]["lr_selection"] == pytest.approx(study["protocol"]["lr_selection"]["ldrrld"], abs=1e-4)
+    expected = study["protocol"]["lr_selection"]["ldrrld"]
+    assert sweep["protocol"]["lr_selection"] == pytest.approx(expected, abs=1e-4)
     assert sweep["references"] == {} and sweep["points"][0]["delta_vs_kd"] is None
     ours = [s["test_top1_last"] for s in sweep["points"][0]["per_seed"]]
     assert ours == [s["test_top1_last"] for s in study["methods"]["ldrrld"]["per_seed"]]
 
 
-def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_not_trained_again(quick, tmp_path, monkeypatch):
+def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_never_retrained(quick, tmp_path,
+                                                                                    monkeypatch):
     source, complete, _ = quick
     out_dir = tmp_path / "sweep"
     shutil.copytree(source / "study", out_dir / "study")
@@ -328,7 +348,7 @@ def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_not_trained_a
     assert point["status"] == "complete" and point["diverged_seeds"] == [1] and point["missing_seeds"] == []
     assert [s["seed"] for s in point["per_seed"]] == [0] and point["test_top1_last"]["std"] is None
     assert "(diverged [1])" in (out_dir / "sweep.md").read_text()
-    again = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)  # fit still raises if called
+    again = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)  # fit would raise again
     assert again["points"] == sweep["points"]
 
 

@@ -52,8 +52,9 @@ from .report import _per_seed, _rounded, load_results, source_commit
 from .stats import paired_difference, summarize
 from .teacher import converged_teacher
 
-__all__ = ["SweepConfig", "QUICK_SWEEP", "MEASURES", "MEASURE_DEPTH", "MEASURE_TEMPERATURE", "DEFAULT_RESULTS",
-           "grid_points", "point_name", "point_recipe", "run_sweep", "build_sweep", "render_sweep", "load_sweep",
+__all__ = ["SweepConfig", "QUICK_SWEEP", "MEASURES", "MEASURE_DEPTH", "MEASURE_TEMPERATURE",
+           "DEFAULT_RESULTS", "grid_points", "point_name", "point_recipe", "run_sweep", "build_sweep",
+           "render_sweep", "load_sweep",
            "find_point", "sweep_slice", "findings", "local_term_scale"]
 
 #: The relation measures' setting, the same for every grid point.
@@ -104,8 +105,10 @@ class SweepConfig:
                 raise ValueError(f"{name} must hold at least one value")
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} must not repeat, got {list(values)}")
-        if any(isinstance(d, bool) or not isinstance(d, int) or d < 2 for d in (*self.depths, self.default_depth)):
-            raise ValueError(f"depths must be integers >= 2, got {list(self.depths)} and default {self.default_depth}")
+        depths = (*self.depths, self.default_depth)
+        if any(isinstance(d, bool) or not isinstance(d, int) or d < 2 for d in depths):
+            raise ValueError(f"depths must be integers >= 2, got {list(self.depths)} and default "
+                             f"{self.default_depth}")
         if any(not g >= 0 for g in (*self.decays, self.default_decay)):
             raise ValueError(f"decays must be >= 0, got {list(self.decays)} and default {self.default_decay}")
         if any(not t > 0 for t in (*self.temperatures, self.default_temperature)):
@@ -124,13 +127,13 @@ class SweepConfig:
 
 #: ``--quick``: the study's toy protocol (without DKD), a 2 x 2 grid plus one temperature, 2 seeds, KD
 #: as the one reference. It exercises the code in a minute or two; its numbers mean nothing.
-QUICK_SWEEP = SweepConfig(study=replace(QUICK, methods=("ce", "kd", "ldrrld")), depths=(2, 7), decays=(0.0, 0.05),
-                          temperatures=(4.0, 8.0), seeds=(0, 1), references=("kd",))
+QUICK_SWEEP = SweepConfig(study=replace(QUICK, methods=("ce", "kd", "ldrrld")), depths=(2, 7),
+                          decays=(0.0, 0.05), temperatures=(4.0, 8.0), seeds=(0, 1), references=("kd",))
 
 
 # ------------------------------------------------------------------------------------ the grid
 def grid_points(config: SweepConfig, num_classes: int) -> tuple[list[tuple[int, float, float]], list[int]]:
-    """The points ``(depth, decay, temperature)`` in report order, and the depths dropped as ``> num_classes``."""
+    """The points ``(depth, decay, temperature)`` in report order, and the depths dropped (> classes)."""
     d0, g0, t0 = config.default_point
     points = [(d, g, t0) for d in config.depths for g in config.decays]
     points += [(d0, g0, t) for t in config.temperatures]
@@ -162,14 +165,16 @@ def point_name(point: tuple[int, float, float]) -> str:
 
 
 def point_recipe(recipe: Recipe, point: tuple[int, float, float], lr: float, seed: int) -> Recipe:
-    """The study's student recipe with LDRRLD at ``point = (depth, decay, temperature)``, ``lr`` and ``seed``."""
+    """The study's student recipe with LDRRLD at ``point = (depth, decay, temperature)``, ``lr``, ``seed``."""
     depth, decay, temperature = point
     options = {name: dict(values) for name, values in recipe.loss_options.items()}
-    options["ldrrld"] = {**options.get("ldrrld", {}), "depth": depth, "decay": decay, "temperature": temperature}
+    options["ldrrld"] = {**options.get("ldrrld", {}), "depth": depth, "decay": decay,
+                         "temperature": temperature}
     return recipe.replace(loss="ldrrld", lr=lr, seed=seed, loss_options=options)
 
 
-def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0, alpha: float = 10.5) -> dict[str, float]:
+def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0,
+                     alpha: float = 10.5) -> dict[str, float]:
     """What LDRRLD's local term multiplies each KL by, for one sample (``P = d (d - 1) / 2`` pairs).
 
     Pair ``p`` gets ``alpha T^2 w_p / (P + 1)`` and the top-d set ``alpha T^2 / (P + 1)``, so
@@ -197,8 +202,8 @@ def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: 
 
     torch.set_num_threads(threads)
     recipe = Recipe.from_dict(recipe_dict)
-    key = json.dumps([{k: recipe_dict[k] for k in ("data", "data_options", "data_seed", "validation_fraction")},
-                      teacher_weights, device], sort_keys=True)
+    data_fields = ("data", "data_options", "data_seed", "validation_fraction")
+    key = json.dumps([{k: recipe_dict[k] for k in data_fields}, teacher_weights, device], sort_keys=True)
     if _LOADED.get("key") != key:
         data = load_data(recipe)
         teacher = create_model(recipe.teacher, num_classes=data.num_classes, checkpoint=teacher_weights)
@@ -258,9 +263,9 @@ def _study_results(config: SweepConfig, results_path: str | Path | None, out_dir
             return results, str(path)
         if results_path is not None:
             differing = sorted(k for k in expected if results["protocol"]["recipe"].get(k) != expected[k])
-            raise ValueError(f"{path} is a study of another problem (recipe fields {', '.join(differing)} differ "
-                             "from this sweep's); pass the results.json of the same study, or leave --results "
-                             "out to run the study first")
+            raise ValueError(f"{path} is a study of another problem (recipe fields {', '.join(differing)} "
+                             "differ from this sweep's); pass the results.json of the same study, or leave "
+                             "--results out")
     if not run:
         return None, None
     study_dir = out_dir / "study"
@@ -269,8 +274,9 @@ def _study_results(config: SweepConfig, results_path: str | Path | None, out_dir
 
 
 # ------------------------------------------------------------------------------- the sweep
-def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weights: str, device: str, jobs: int,
-                threads: int, progress: bool, desc: str, on_record=None, train: bool = True) -> dict:
+def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weights: str, device: str,
+                jobs: int, threads: int, progress: bool, desc: str, on_record=None,
+                train: bool = True) -> dict:
     """Results of every planned run ``(name, seed) -> recipe``: read from its run file, copied from a
     finished run of the same recipe under another name, or trained (``train=False``: left out)."""
     done = {spec: result for spec, recipe in plan.items()
@@ -317,7 +323,8 @@ def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weight
     return done
 
 
-def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path, **options) -> tuple[float, dict[str, float]]:
+def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path,
+               **options) -> tuple[float, dict[str, float]]:
     """The study's rule for LDRRLD alone: the rate of the grid with the highest mean last-epoch
     validation top-1 over the selection seeds, at the default point (ties: the smaller rate; a diverged
     run counts as 0)."""
@@ -327,8 +334,8 @@ def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path, **options) ->
             for lr in lrs for seed in seeds}
     done = _train_plan(plan, out_dir, desc="lr selection", **options)
     if len(done) < len(plan):
-        raise ValueError("the learning rate is not chosen yet (its runs are not finished): run the sweep without "
-                         "--collect first, or give the study's results")
+        raise ValueError("the learning rate is not chosen yet (its runs are not finished): run the sweep "
+                         "without --collect first, or give the study's results")
     selection = {lr: sum(0.0 if _diverged(result := done[f"select-lr{lr:g}", seed]) else
                          result["history"][-1]["val_top1"] for seed in seeds) / len(seeds) for lr in lrs}
     return max(lrs, key=lambda lr: selection[lr]), {f"{lr:g}": value for lr, value in selection.items()}
@@ -363,25 +370,29 @@ def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/s
     study, study_path = _study_results(config, results, out_dir, options, run=run_study_first and lr is None)
     if study is not None and lr is not None and not math.isclose(lr, study["methods"]["ldrrld"]["lr"]):
         raise ValueError(f"lr {lr:g} differs from the rate the study chose for ldrrld, "
-                         f"{study['methods']['ldrrld']['lr']:g} ({study_path}); leave lr out to use the study's")
+                         f"{study['methods']['ldrrld']['lr']:g} ({study_path}); leave lr out to use the "
+                         "study's")
     recipe = study_recipe(config.study)
     data = load_data(recipe)
     _, teacher = converged_teacher(study_recipe(config.study, students=False), config.study.teacher,
                                    cache_dir=out_dir / "study" / "teachers", data=data, device=device,
                                    progress=progress)
     if study is not None and study["protocol"]["teacher"]["sha256"] != teacher["sha256"]:
-        raise ValueError(f"{study_path} was made with teacher SHA-256 {study['protocol']['teacher']['sha256']}, "
-                         f"but this sweep's teacher is {teacher['sha256']} ({teacher['weights']}); use the study's "
-                         "teacher (the shipped one) or rerun the study")
-    train_options = dict(weights=teacher["weights"], device=device, jobs=jobs, threads=threads, progress=progress,
-                         train=train)
+        raise ValueError(f"{study_path} was made with teacher SHA-256 "
+                         f"{study['protocol']['teacher']['sha256']}, but this sweep's teacher is "
+                         f"{teacher['sha256']} ({teacher['weights']}); use the study's teacher (the shipped "
+                         "one) or rerun the study")
+    train_options = dict(weights=teacher["weights"], device=device, jobs=jobs, threads=threads,
+                         progress=progress, train=train)
     selection = None
     if study is not None:
-        lr, lr_rule = study["methods"]["ldrrld"]["lr"], "the rate the study chose for ldrrld on validation (at the default d, decay and T)"
+        lr = study["methods"]["ldrrld"]["lr"]
+        lr_rule = "the rate the study chose for ldrrld on validation (at the default d, decay and T)"
     elif lr is None:
         lr, selection = _select_lr(config, recipe, out_dir, **train_options)
         lr_rule = ("chosen by the sweep with the study's rule (mean last-epoch validation top-1 over the "
-                   "selection seeds, at the default point); no study results were read, so no reference lines")
+                   "selection seeds, at the default point); no study results were read, so no reference "
+                   "lines")
     else:
         lr, lr_rule = float(lr), "given (no study results were read): no reference lines"
     points, dropped = grid_points(config, data.num_classes)
@@ -391,9 +402,10 @@ def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/s
                  for m in config.references for seed in config.seeds} if study is not None else {})
 
     def write(done) -> dict:
-        sweep = build_sweep(config, points, dropped, done, study, study_path=study_path, lr=lr, lr_rule=lr_rule,
-                            lr_selection=selection, teacher=teacher, device=device, threads=threads,
-                            command=command, commit=commit, seconds=time.perf_counter() - started)
+        sweep = build_sweep(config, points, dropped, done, study, study_path=study_path, lr=lr,
+                            lr_rule=lr_rule, lr_selection=selection, teacher=teacher, device=device,
+                            threads=threads, command=command, commit=commit,
+                            seconds=time.perf_counter() - started)
         atomic_write_text(json.dumps(sweep, indent=1), out_dir / "sweep.json")
         atomic_write_text(render_sweep(sweep), out_dir / "sweep.md")
         return sweep
@@ -422,7 +434,8 @@ def _paired(per_seed: Sequence[Mapping], baseline: Sequence[Mapping]) -> dict | 
 
 
 def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]], dropped: Sequence[int],
-                done: Mapping[tuple[str, int], Mapping], study: Mapping | None, *, study_path: str | None, lr: float,
+                done: Mapping[tuple[str, int], Mapping], study: Mapping | None, *,
+                study_path: str | None, lr: float,
                 lr_rule: str, lr_selection: Mapping[str, float] | None, teacher: Mapping, device: str,
                 threads: int, command: str | None, commit: str | None,
                 seconds: float) -> dict[str, Any]:
@@ -457,7 +470,8 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
                  "local_scale": local_term_scale(*point[:2], temperature=point[2])["total"],
                  **seeds_of(point_name(point)), "per_seed": per_seed,
                  **_summaries(per_seed, MEASURES),
-                 "delta_vs_default": _paired(per_seed, default_runs), "delta_vs_kd": _paired(per_seed, kd_runs)}
+                 "delta_vs_default": _paired(per_seed, default_runs),
+                 "delta_vs_kd": _paired(per_seed, kd_runs)}
         entries.append(entry)
     references = {}
     for method in ("ce", "kd", "dkd", "ldrrld"):
@@ -469,14 +483,16 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
             "test_top1_last": entry["test_top1_last"], "test_top1_best_val": entry["test_top1_best_val"]}}
         if method in config.references:
             per_seed = runs_of(f"reference-{method}")
-            reference.update(**seeds_of(f"reference-{method}"), per_seed=per_seed, **_summaries(per_seed, MEASURES))
+            reference.update(**seeds_of(f"reference-{method}"), per_seed=per_seed,
+                             **_summaries(per_seed, MEASURES))
         references[method] = reference
     recipe = study_recipe(config.study)
     sweep = {
         "points": entries,
         "references": references,
         "protocol": {
-            "problem": recipe.name, "epochs": recipe.epochs, "validation_fraction": recipe.validation_fraction,
+            "problem": recipe.name, "epochs": recipe.epochs,
+            "validation_fraction": recipe.validation_fraction,
             "seeds": seeds, "lr": lr, "lr_rule": lr_rule, "lr_selection": lr_selection,
             "study_results": study_path,
             "study_commit": (study or {}).get("fingerprint", {}).get("commit"),
@@ -486,7 +502,8 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
                         "temperature": config.default_temperature},
             "measures": {"depth": MEASURE_DEPTH, "temperature": MEASURE_TEMPERATURE, "split": "test",
                          "model": "last epoch"},
-            "teacher": {k: teacher[k] for k in ("model", "key", "sha256", "train_top1", "val_top1", "test_top1")},
+            "teacher": {k: teacher[k]
+                        for k in ("model", "key", "sha256", "train_top1", "val_top1", "test_top1")},
             "recipe": recipe.to_dict(),
         },
     }
@@ -495,8 +512,8 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
     sweep["progress"] = {"runs_done": runs, "runs_planned": len(points) * len(seeds),
                          "points_complete": sum(e["status"] == "complete" for e in entries),
                          "points": len(entries)}
-    sweep["fingerprint"] = {"torch": torch.__version__, "device": device, "threads": threads, "commit": commit,
-                            "seconds": round(seconds, 1), "command": command}
+    sweep["fingerprint"] = {"torch": torch.__version__, "device": device, "threads": threads,
+                            "commit": commit, "seconds": round(seconds, 1), "command": command}
     return sweep
 
 
@@ -515,7 +532,7 @@ def load_sweep(path: str | Path) -> dict:
 
 # ------------------------------------------------------------------------------ reading it
 def find_point(sweep: Mapping, depth: int, decay: float, temperature: float | None = None) -> dict | None:
-    """The entry of one grid point (``temperature`` default: the sweep's default), or ``None`` if not in the grid."""
+    """The entry of one grid point (``temperature`` default: the sweep's), or ``None`` if not in the grid."""
     temperature = sweep["protocol"]["default"]["temperature"] if temperature is None else temperature
     for entry in sweep["points"]:
         if entry["depth"] == depth and math.isclose(entry["decay"], decay) and \
@@ -576,8 +593,8 @@ def _delta(delta: Mapping | None) -> str:
     return f"{delta['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
-_DIGITS = {"test_top1_last": 2, "test_top1_best_val": 2, "kendall_tau": 4, "kl_all": 4, "topd_pair_agreement": 4,
-           "seconds": 0}
+_DIGITS = {"test_top1_last": 2, "test_top1_best_val": 2, "kendall_tau": 4, "kl_all": 4,
+           "topd_pair_agreement": 4, "seconds": 0}
 
 
 def _spread(sweep: Mapping, along: str) -> str | None:
@@ -586,8 +603,8 @@ def _spread(sweep: Mapping, along: str) -> str | None:
     if len(known) < 2:
         return None
     (x_lo, lo), (x_hi, hi) = min(known, key=lambda p: p[1]), max(known, key=lambda p: p[1])
-    return f"{along}: mean test top-1 from {lo:.2f} ({along} {x_lo:g}) to {hi:.2f} ({along} {x_hi:g}), a spread of " \
-           f"{hi - lo:.2f} points over {len(known)} values"
+    return (f"{along}: mean test top-1 from {lo:.2f} ({along} {x_lo:g}) to {hi:.2f} ({along} {x_hi:g}), "
+            f"a spread of {hi - lo:.2f} points over {len(known)} values")
 
 
 def findings(sweep: Mapping) -> list[str]:
@@ -598,8 +615,8 @@ def findings(sweep: Mapping) -> list[str]:
     apart = [e for e in sweep["points"] if e["delta_vs_default"] and
              (e["delta_vs_default"]["ci95"][0] > 0 or e["delta_vs_default"]["ci95"][1] < 0)]
     if apart:
-        lines.append("points whose paired 95% interval to the default (d {depth}, decay {decay:g}, T {temperature:g}) "
-                     "excludes 0: ".format(**default) + "; ".join(
+        lines.append("points whose paired 95% interval to the default (d {depth}, decay {decay:g}, "
+                     "T {temperature:g}) excludes 0: ".format(**default) + "; ".join(
                          f"{e['name']} {_delta(e['delta_vs_default'])}" for e in apart))
     else:
         lines.append("no point's paired 95% interval to the default point excludes 0")
@@ -613,35 +630,44 @@ def render_sweep(sweep: Mapping) -> str:
     lines = [
         f"# LDRRLD sensitivity sweep: the `{protocol['problem']}` problem",
         "",
-        f"Written by `{finger.get('command') or 'ldrrld sweep'}` (commit `{finger['commit']}`, torch {finger['torch']}, "
-        f"{finger['threads']} thread(s) per run on {finger['device']}). {progress['runs_done']} of "
-        f"{progress['runs_planned']} grid runs finished; {progress['points_complete']} of {progress['points']} points "
-        "complete. Points not run are marked – and are gaps in every figure.",
+        f"Written by `{finger.get('command') or 'ldrrld sweep'}` (commit `{finger['commit']}`, torch "
+        f"{finger['torch']}, {finger['threads']} thread(s) per run on {finger['device']}). "
+        f"{progress['runs_done']} of {progress['runs_planned']} grid runs finished; "
+        f"{progress['points_complete']} of {progress['points']} points complete. Points not run are marked – "
+        "and are gaps in every figure.",
         "",
         "## Protocol",
         "",
         f"- The study's problem, teacher (`{protocol['teacher']['model']}`, test top-1 "
-        f"{protocol['teacher']['test_top1']:.2f}), validation split ({protocol['validation_fraction']:.0%}) and "
+        f"{protocol['teacher']['test_top1']:.2f}), validation split ({protocol['validation_fraction']:.0%}) "
+        "and "
         f"{protocol['epochs']}-epoch schedule; study results: `{protocol['study_results'] or 'not read'}`.",
-        f"- **One learning rate for every point**: {protocol['lr']:g}, {protocol['lr_rule']}. Choosing a rate per "
-        "point would cost three times as much; a point that prefers another rate is handicapped here.",
-        f"- Grid: d in {protocol['depths']} x decay in {protocol['decays']} at T {default['temperature']:g}, plus T "
+        f"- **One learning rate for every point**: {protocol['lr']:g}, {protocol['lr_rule']}. Choosing a "
+        "rate "
+        "per point would cost three times as much; a point that prefers another rate is handicapped here.",
+        f"- Grid: d in {protocol['depths']} x decay in {protocol['decays']} at T {default['temperature']:g}, "
+        "plus T "
         f"in {protocol['temperatures']} at d {default['depth']} and decay {default['decay']:g}. Seeds "
         f"{protocol['seeds']}: within a seed every point starts from the same weights and data order.",
         f"- Measures on the test split, last-epoch student, at d {measure['depth']} and T "
-        f"{measure['temperature']:g} for every point: Kendall tau of the full rankings of all classes (no method "
-        "optimises it: the neutral one), KL over all classes (KD's own objective / T²: it favours KD), and the "
-        f"share of the teacher's top-{measure['depth']} pairs the student orders alike (what LDRRLD's local term "
+        f"{measure['temperature']:g} for every point: Kendall tau of the full rankings of all classes (no "
+        "method optimises it: the neutral one), KL over all classes (KD's own objective / T²: it favours "
+        "KD), "
+        f"and the share of the teacher's top-{measure['depth']} pairs the student orders alike (what "
+        "LDRRLD's "
+        "local term "
         "optimises: it favours LDRRLD).",
-        "- *local scale*: alpha T² (sum of the pair weights + 1) / (P + 1), what the local term weighs when every KL "
-        "is 1 (`local_term_scale`). Each pair's coefficient is alpha T² w / (P + 1), so a change of d or decay "
+        "- *local scale*: alpha T² (sum of the pair weights + 1) / (P + 1), what the local term weighs when "
+        "every KL is 1 (`local_term_scale`). Each pair's coefficient is alpha T² w / (P + 1), so a change "
+        "of d or decay "
         "also changes the loss's scale, at the same learning rate.",
         "- Cells: mean ± sample standard deviation over seeds; intervals are 95% Student t. Differences are "
         "paired by seed on the last-epoch test top-1.",
         "",
         "To rerun or continue it: `ldrrld sweep --jobs 2 --out-dir DIR` (finished runs are kept, so a killed "
         "sweep resumes; `--collect` rewrites this file from the runs finished so far). In Python: "
-        "`ldrrld_core.study.sweep.run_sweep`; in a notebook: `ldrrld_viz.weight_panel(sweep=True)` draws these "
+        "`ldrrld_core.study.sweep.run_sweep`; in a notebook: `ldrrld_viz.weight_panel(sweep=True)` draws "
+        "these "
         "numbers under the weight sliders.",
         "",
         "## Findings (computed from the table below)",
@@ -659,14 +685,17 @@ def render_sweep(sweep: Mapping) -> str:
         interval = "–" if study["ci95"] is None else f"[{study['ci95'][0]:.2f}, {study['ci95'][1]:.2f}]"
         lines.append(f"| {method} | {entry['lr']:g} | {study['mean']:.2f} | {interval} | "
                      f"{len(entry['study']['seeds'])} | " + " | ".join(
-                         _cell(entry.get(m), _DIGITS[m]) for m in ("kendall_tau", "kl_all", "topd_pair_agreement"))
+                         _cell(entry.get(m), _DIGITS[m])
+                         for m in ("kendall_tau", "kl_all", "topd_pair_agreement"))
                      + " |")
-    header = ["d", "decay", "T", "local scale", "seeds"] + [_TITLES[m] for m in MEASURES] + ["vs default, paired", "vs KD, paired"]
+    header = (["d", "decay", "T", "local scale", "seeds"] + [_TITLES[m] for m in MEASURES]
+              + ["vs default, paired", "vs KD, paired"])
     lines += ["", "## Every point", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for e in sweep["points"]:
         seeds = f"{len(e['per_seed'])}" + (f" (missing {e['missing_seeds']})" if e["missing_seeds"] else "") \
             + (f" (diverged {e['diverged_seeds']})" if e["diverged_seeds"] else "")
-        lines.append(f"| {e['depth']} | {e['decay']:g} | {e['temperature']:g} | {e['local_scale']:.2f} | {seeds} | "
+        lines.append(f"| {e['depth']} | {e['decay']:g} | {e['temperature']:g} | {e['local_scale']:.2f} | "
+                     f"{seeds} | "
                      + " | ".join(_cell(e[m], _DIGITS[m]) for m in MEASURES)
                      + f" | {_delta(e['delta_vs_default'])} | {_delta(e['delta_vs_kd'])} |")
     return "\n".join(lines) + "\n"
