@@ -129,6 +129,11 @@ def _errors(series: Series) -> tuple[list, list]:
     return plus, minus
 
 
+def _grid(series: list[Series], column: str) -> list:
+    """The grid values of one column (every line lists all of them, run or not): the axis ticks."""
+    return sorted({x for s in series if s.kind == "line" and s.column == column for x in s.x})
+
+
 def _colors(sweep: Mapping, depth: int) -> dict[str, str]:
     names = [f"decay {g:g}" for g in sweep["protocol"]["decays"]] + [f"d {depth}"]
     return {**dict(zip(names, palette(len(names)))), **{m.upper(): c for m, c in _REFERENCE_STYLE.items()},
@@ -159,8 +164,11 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
                                  error_y=bars, **style), row=row, col=col)
         shown.add(s.name)
     for row in range(1, len(measures) + 1):
-        fig.update_xaxes(title_text="depth d", row=row, col=1)
-        fig.update_xaxes(title_text="decay", row=row, col=2)
+        for col, column in enumerate(columns, 1):
+            grid = _grid(series, column)
+            margin = (grid[-1] - grid[0]) * 0.05 or 1
+            fig.update_xaxes(title_text="depth d" if column == "depth" else "decay", tickvals=grid,
+                             range=[grid[0] - margin, grid[-1] + margin], row=row, col=col)
     fig.update_layout(title={"text": title}, template="plotly_white", height=260 * len(measures) + 90,
                       margin={"t": 80, "l": 60, "r": 40, "b": 50})
     return fig
@@ -186,8 +194,11 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
             ax.errorbar(s.x, y, yerr=[below, above], marker="o", markersize=3, capsize=3,
                         color=colors[s.name], label=s.name)
     for (measure, column), ax in zip([(m, c) for m in measures for c in ("depth", "decay")], axes.ravel()):
+        grid = _grid(series, column)
+        margin = (grid[-1] - grid[0]) * 0.05 or 1
         ax.set(title=f"{_TITLES[measure]} over {'d' if column == 'depth' else 'decay'}",
-               xlabel="depth d" if column == "depth" else "decay")
+               xlabel="depth d" if column == "depth" else "decay", xticks=grid,
+               xlim=(grid[0] - margin, grid[-1] + margin))
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize="x-small")
     axes[0, 1].legend(fontsize="x-small")
@@ -253,8 +264,8 @@ class SweepView:
         point = find_point(self.sweep, depth, decay)
         series = _series(self.sweep, self._measures, depth, decay)
         protocol = self.sweep["protocol"]
-        title = (f"Measured over {len(protocol['seeds'])} seeds at lr {protocol['lr']:g}: d = {depth}, "
-                 f"decay = {decay:.2f} ringed (error bars: 95% CI; gaps: not run)")
+        title = (f"Students at lr {protocol['lr']:g}, seeds {protocol['seeds']}: d = {depth}, decay = {decay:.2f} "
+                 "ringed (error bars: 95% CI over the seeds run; gaps: not run)")
         draw = _draw_plotly if self._backend == "plotly" else _draw_matplotlib
         figure = draw(series, self._measures, _colors(self.sweep, depth), title)
         summary = _summary(self.sweep, depth, decay, point)
