@@ -197,8 +197,9 @@ def test_committed_sweep_recomputes_from_its_seeds():
             for measure in MEASURES:
                 expected = summarize([s[measure] for s in entry["per_seed"]])
                 assert math.isclose(entry[measure]["mean"], expected["mean"], abs_tol=1e-4)
-        assert entry["missing_seeds"] == [s for s in sweep["protocol"]["seeds"]
-                                          if s not in {r["seed"] for r in entry["per_seed"]}]
+        seen = {r["seed"] for r in entry["per_seed"]} | set(entry["diverged_seeds"])
+        assert entry["missing_seeds"] == [s for s in sweep["protocol"]["seeds"] if s not in seen]
+    assert (ROOT / "docs" / "sweep.md").read_text(encoding="utf-8") == sweep_module.render_sweep(sweep)
 
 
 # ----------------------------------------------------------------------- the measured view
