@@ -22,9 +22,11 @@ _DESCRIPTION = """\
 Local Dense Relational Logit Distillation (LDRRLD, ICCV 2025; the paper writes LDRLD):
 train teachers, distil students with LDRRLD or a baseline, and compare them.
 
-Start with the offline demo (digits, well under a minute on a CPU):
+Start with the offline demo (a shipped teacher and four students on a synthetic 100-class
+problem where distillation helps, about a minute on a CPU), then the comparison protocol:
 
   ldrrld demo
+  ldrrld study --quick
 
 Then the two steps of any distillation, here on the offline digits data:
 

@@ -13,14 +13,15 @@ import torch
 
 from ldrrld_core.data import load_dataset, split_validation, stratified_holdout
 from ldrrld_core.losses import create_loss
-from ldrrld_core.study import (QUICK, paired_difference, plateaued, render, results_table, run_study, summarize,
-                               t_cdf, t_quantile, verdict)
+from ldrrld_core.study import (QUICK, paired_difference, plateaued, render, results_table, run_study,
+                               summarize, t_cdf, t_quantile, verdict)
 from ldrrld_core.train import fit, get_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Two-sided 95% Student-t quantiles t_{0.975, df} from standard tables (e.g. NIST/SEMATECH e-Handbook, 1.3.6.7.2).
-T_TABLE = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 9: 2.262, 10: 2.228, 20: 2.086, 30: 2.042, 100: 1.984}
+# Two-sided 95% Student-t quantiles t_{0.975, df} from a standard table (NIST/SEMATECH e-Handbook 1.3.6.7.2).
+T_TABLE = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 9: 2.262, 10: 2.228, 20: 2.086, 30: 2.042,
+           100: 1.984}
 
 
 # ------------------------------------------------------------------------------------------- statistics
@@ -51,7 +52,8 @@ def test_summary_of_known_numbers():
 def test_paired_difference_of_known_numbers_is_narrower_than_the_unpaired_one():
     method, baseline = [70.0, 72.0, 71.0], [68.0, 71.0, 69.0]
     diff = paired_difference(method, baseline)
-    # differences 2, 1, 2: mean 5/3, sample std 1/sqrt(3), half-width t_{0.975,2} * std / sqrt(3) = 4.302653 / 3
+    # differences 2, 1, 2: mean 5/3, sample std 1/sqrt(3), half-width t_{0.975,2} * std / sqrt(3)
+    # = 4.302653 / 3
     assert diff["mean"] == pytest.approx(5 / 3)
     assert diff["ci95"] == pytest.approx([5 / 3 - 4.302653 / 3, 5 / 3 + 4.302653 / 3], abs=1e-5)
     unpaired_half = summarize(method)["ci95"][1] - summarize(method)["mean"]
@@ -87,7 +89,7 @@ def test_stratified_holdout_takes_the_same_share_of_every_class():
     labels = torch.arange(5).repeat_interleave(torch.tensor([10, 20, 30, 3, 2]))
     kept, held = stratified_holdout(labels, 0.1, seed=0)
     assert sorted(torch.cat([kept, held]).tolist()) == list(range(len(labels)))
-    assert torch.bincount(labels[held], minlength=5).tolist() == [1, 2, 3, 1, 1]   # at least one of each class
+    assert torch.bincount(labels[held], minlength=5).tolist() == [1, 2, 3, 1, 1]  # at least one per class
     assert torch.equal(held, stratified_holdout(labels, 0.1, seed=0)[1])
     assert not torch.equal(held, stratified_holdout(labels, 0.1, seed=1)[1])
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
@@ -103,7 +105,8 @@ def test_split_validation_moves_images_out_of_train_only():
     def fingerprints(images):  # one number per image, sorted: equal lists mean the same images
         return images.flatten(1).double().sum(1).sort().values
 
-    assert torch.equal(fingerprints(torch.cat([split.train.images, split.val.images])), fingerprints(data.train.images))
+    together = torch.cat([split.train.images, split.val.images])
+    assert torch.equal(fingerprints(together), fingerprints(data.train.images))
     with pytest.raises(ValueError, match="already has a validation split"):
         split_validation(split, 0.1)
 
@@ -112,15 +115,17 @@ def test_fit_reports_validation_accuracy_every_epoch():
     recipe = get_recipe("digits", loss="ce", teacher=None, epochs=2, validation_fraction=0.1)
     run = fit(recipe, device="cpu", progress=False)
     assert {"val_loss", "val_top1", "val_top5"} <= set(run.history.columns)
-    assert len(run.history.column("val_top1")) == 2 and run.summary["val_top1"] == run.history.last["val_top1"]
+    assert len(run.history.column("val_top1")) == 2
+    assert run.summary["val_top1"] == run.history.last["val_top1"]
     with pytest.raises(ValueError, match="validation_fraction must lie in"):
         recipe.replace(validation_fraction=1.0)
 
 
 def test_rescheduled_moves_the_decays_proportionally():
     recipe = get_recipe("teaching")
-    assert (recipe.epochs, recipe.decay_epochs) == (40, (30,))
-    assert recipe.rescheduled(20).decay_epochs == (15,) and recipe.rescheduled(20).warmup_epochs == 2
+    assert (recipe.epochs, recipe.decay_epochs) == (30, (20,))
+    assert recipe.rescheduled(15).decay_epochs == (10,) and recipe.rescheduled(15).warmup_epochs == 2
+    assert recipe.rescheduled(40).decay_epochs == (27,)
     assert recipe.rescheduled(2).decay_epochs == () and recipe.rescheduled(2).warmup_epochs == 1
 
 
@@ -128,6 +133,14 @@ def test_plateau_rule():
     assert plateaued([10, 50, 60, 60.2, 60.4, 60.1], window=3, min_gain=0.5)
     assert not plateaued([10, 50, 60, 61, 60.4, 60.1], window=3, min_gain=0.5)
     assert not plateaued([10, 50], window=3, min_gain=0.5)
+
+
+def test_a_teacher_may_learn_from_more_images_than_its_students():
+    recipe = get_recipe("teaching")
+    assert recipe.for_teacher().data_options["train_per_class"] == 2 * recipe.data_options["train_per_class"]
+    assert recipe.for_teacher().teacher_data_options == {}
+    with pytest.raises(ValueError, match="does not take the option"):
+        recipe.replace(teacher_data_options={"train_per_klass": 40})
 
 
 def test_both_kd_settings_have_names():

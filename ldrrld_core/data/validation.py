@@ -63,7 +63,8 @@ def split_validation(data: DataSplits, fraction: float = 0.1, seed: int = 0) -> 
         holds them; ``test`` is unchanged.
     """
     if data.val is not None:
-        raise ValueError(f"{data.name} already has a validation split ({len(data.val)} images); split it once")
+        raise ValueError(f"{data.name} already has a validation split ({len(data.val)} images); "
+                         "split it once")
     train = data.train
     if not (hasattr(train, "labels") and hasattr(train, "subset")):
         raise ValueError(f"the train split of {data.name!r} ({type(train).__name__}) cannot be split here: "

@@ -71,7 +71,8 @@ class StudyConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         missing = [name for name in ("ce", "kd") if name not in self.methods]
         if missing:
-            raise ValueError(f"a study compares every method to ce and kd; add {' and '.join(missing)} to methods")
+            raise ValueError(f"a study compares every method to ce and kd; add {' and '.join(missing)} "
+                             "to methods")
         if len(set(self.methods)) != len(self.methods) or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"methods and seeds must not repeat, got {self.methods} and {self.seeds}")
         if len(self.seeds) < 2:
@@ -79,16 +80,19 @@ class StudyConfig:
         if not 1 <= self.selection_seeds <= len(self.seeds):
             raise ValueError(f"selection_seeds must lie in 1..{len(self.seeds)}, got {self.selection_seeds}")
         if not self.lr_factors or any(not f > 0 for f in self.lr_factors):
-            raise ValueError(f"lr_factors must be positive multiples of the recipe's lr, got {self.lr_factors}")
+            raise ValueError(f"lr_factors must be positive multiples of the recipe's lr, "
+                             f"got {self.lr_factors}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction}")
 
 
-#: ``--quick``: the whole protocol at toy size (6 training images per class, 2 seeds, a 2-point
-#: grid, 3-epoch students, a 4-epoch teacher). It exercises the code; its numbers mean nothing.
-QUICK = StudyConfig(seeds=(0, 1), lr_factors=(1.0, 2.0), epochs=3,
+#: ``--quick``: the whole protocol at toy size (6 training images per class, 12 for the teacher,
+#: 2 seeds, a 2-point grid, 3-epoch students, a 4-epoch teacher). It exercises the code; its
+#: numbers mean nothing.
+QUICK = StudyConfig(seeds=(0, 1), lr_factors=(0.5, 1.0), epochs=3,
                     teacher=TeacherRule(epochs=4, max_epochs=4, window=2),
-                    overrides={"data_options": {"train_per_class": 6, "test_per_class": 4, "image_size": 16}})
+                    overrides={"data_options": {"train_per_class": 6, "test_per_class": 4, "image_size": 16},
+                               "teacher_data_options": {"train_per_class": 12}})
 
 
 def study_recipe(config: StudyConfig, *, students: bool = True) -> Recipe:
@@ -97,7 +101,8 @@ def study_recipe(config: StudyConfig, *, students: bool = True) -> Recipe:
     The teacher's schedule comes from the teacher rule and the preset, not from ``epochs``, so
     a study with longer students reuses the same teacher.
     """
-    recipe = get_recipe(config.recipe, validation_fraction=config.validation_fraction, **dict(config.overrides))
+    recipe = get_recipe(config.recipe, validation_fraction=config.validation_fraction,
+                        **dict(config.overrides))
     return recipe.rescheduled(config.epochs) if config.epochs and students else recipe
 
 
@@ -111,21 +116,25 @@ _LOADED: dict[str, Any] = {}  # per process: data and teacher, loaded once
 
 
 def _train_one(recipe_dict: dict, teacher_weights: str, device: str, threads: int) -> list[dict]:
-    """Train one student (a process-pool task); returns its history rows."""
+    """Train one student (a process-pool task); returns its history rows, or ``[]`` if the loss diverged."""
     torch.set_num_threads(threads)
     recipe = Recipe.from_dict(recipe_dict)
-    data_key = json.dumps({k: recipe_dict[k] for k in ("data", "data_options", "data_seed", "validation_fraction")},
-                          sort_keys=True)
+    data_fields = ("data", "data_options", "data_seed", "validation_fraction")
+    data_key = json.dumps({k: recipe_dict[k] for k in data_fields}, sort_keys=True)
     if _LOADED.get("data_key") != data_key:
         _LOADED.update(data_key=data_key, data=load_data(recipe), teacher_key=None)
     data = _LOADED["data"]
     teacher = None
     if recipe.needs_teacher:
         if _LOADED.get("teacher_key") != teacher_weights:
-            _LOADED.update(teacher_key=teacher_weights,
-                           teacher=create_model(recipe.teacher, num_classes=data.num_classes, checkpoint=teacher_weights))
+            teacher = create_model(recipe.teacher, num_classes=data.num_classes, checkpoint=teacher_weights)
+            _LOADED.update(teacher_key=teacher_weights, teacher=teacher)
         teacher = _LOADED["teacher"]
-    return fit(recipe, teacher=teacher, data=data, device=device, progress=False).history.rows
+    try:
+        return fit(recipe, teacher=teacher, data=data, device=device, progress=False).history.rows
+    except FloatingPointError as error:  # this learning rate is too large for this loss: never chosen
+        log.warning("%s at lr %g, seed %d diverged: %s", recipe.loss, recipe.lr, recipe.seed, error)
+        return []
 
 
 def _run_path(out_dir: Path, method: str, lr: float, seed: int) -> Path:
@@ -139,8 +148,11 @@ def _finished(path: Path, recipe: Recipe) -> list[dict] | None:
     return saved["history"] if saved.get("recipe") == recipe.to_dict() else None
 
 
-def _train_all(plan: dict[tuple[str, float, int], Recipe], out_dir: Path, teacher_weights: str, *, device: str,
-               jobs: int, threads: int, progress: bool) -> dict[tuple[str, float, int], list[dict]]:
+Spec = tuple[str, float, int]  # (method, learning rate, seed)
+
+
+def _train_all(plan: dict[Spec, Recipe], out_dir: Path, teacher_weights: str, *, device: str, jobs: int,
+               threads: int, progress: bool) -> dict[Spec, list[dict]]:
     """Histories of every planned run: read from ``out_dir`` when finished before, else trained."""
     from tqdm.auto import tqdm
 
@@ -154,7 +166,8 @@ def _train_all(plan: dict[tuple[str, float, int], Recipe], out_dir: Path, teache
                           _run_path(out_dir, *spec))
         done[spec] = rows
         bar.update(1)
-        bar.set_postfix(last=f"{spec[0]} lr {spec[1]:g} seed {spec[2]}: test {rows[-1]['test_top1']:.1f}")
+        outcome = f"test {rows[-1]['test_top1']:.1f}" if rows else "diverged"
+        bar.set_postfix(last=f"{spec[0]} lr {spec[1]:g} seed {spec[2]}: {outcome}")
 
     if jobs <= 1:
         for spec in todo:
@@ -167,6 +180,11 @@ def _train_all(plan: dict[tuple[str, float, int], Recipe], out_dir: Path, teache
                 record(futures[future], future.result())
     bar.close()
     return done
+
+
+def _mean_last_val(histories: list[list[dict]]) -> float:
+    """Mean last-epoch validation top-1 of runs; a diverged run (no rows) counts as 0."""
+    return sum(rows[-1]["val_top1"] if rows else 0.0 for rows in histories) / len(histories)
 
 
 # ------------------------------------------------------------------------------- the study
@@ -191,23 +209,29 @@ def run_study(config: StudyConfig = StudyConfig(), out_dir: str | Path = "runs/s
     out_dir = Path(out_dir)
     recipe = study_recipe(config)
     data = load_data(recipe)
-    _, teacher = converged_teacher(study_recipe(config, students=False), config.teacher, cache_dir=out_dir / "teachers", data=data, device=device,
-                                   progress=progress, use_shipped=use_shipped_teacher)
+    _, teacher = converged_teacher(study_recipe(config, students=False), config.teacher, data=data,
+                                   device=device, cache_dir=out_dir / "teachers", progress=progress,
+                                   use_shipped=use_shipped_teacher)
     lrs = learning_rates(recipe, config)
 
-    def plan_for(methods_lrs: dict[str, list[float]], seeds) -> dict[tuple[str, float, int], Recipe]:
+    def plan_for(methods_lrs: dict[str, list[float]], seeds) -> dict[Spec, Recipe]:
         return {(method, lr, seed): recipe.replace(loss=method, lr=lr, seed=seed)
                 for method, grid in methods_lrs.items() for lr in grid for seed in seeds}
 
     options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
-    selection_plan = plan_for({method: lrs for method in config.methods}, config.seeds[:config.selection_seeds])
+    selection_seeds = config.seeds[:config.selection_seeds]
+    selection_plan = plan_for({method: lrs for method in config.methods}, selection_seeds)
     histories = _train_all(selection_plan, out_dir, teacher["weights"], **options)
-    selection = {method: {lr: sum(histories[method, lr, seed][-1]["val_top1"]
-                                  for seed in config.seeds[:config.selection_seeds]) / config.selection_seeds
+    selection = {method: {lr: _mean_last_val([histories[method, lr, seed] for seed in selection_seeds])
                           for lr in lrs} for method in config.methods}
-    chosen = {method: max(lrs, key=lambda lr: selection[method][lr]) for method in config.methods}  # ties: smaller
+    # the best mean validation top-1; on a tie, the smaller rate (max keeps the first)
+    chosen = {method: max(lrs, key=lambda lr: selection[method][lr]) for method in config.methods}
     histories.update(_train_all(plan_for({m: [lr] for m, lr in chosen.items()}, config.seeds), out_dir,
                                 teacher["weights"], **options))
+    diverged = [spec for spec, rows in histories.items() if not rows and spec[1] == chosen[spec[0]]]
+    if diverged:
+        raise FloatingPointError(f"runs at a chosen learning rate diverged: {diverged}; the seeds that chose "
+                                 "it did not. Narrow the grid (--lr-factors) and run again")
     runs = {method: {seed: histories[method, chosen[method], seed] for seed in config.seeds}
             for method in config.methods}
     results = build_results(config=config, recipe=recipe, teacher=teacher, lr_grid=lrs, selection=selection,

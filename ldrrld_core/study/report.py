@@ -25,8 +25,8 @@ import torch
 from ..io import atomic_write_text
 from .stats import paired_difference, summarize
 
-__all__ = ["PAPER_ORDER", "source_commit", "build_results", "verdict", "results_table", "render_markdown", "plot_results",
-           "render", "load_results"]
+__all__ = ["PAPER_ORDER", "source_commit", "build_results", "verdict", "results_table", "render_markdown",
+           "plot_results", "render", "load_results"]
 
 #: The paper's ordering, best first.
 PAPER_ORDER = ("ldrrld", "dkd", "kd", "ce")
@@ -53,17 +53,19 @@ def _rounded(value: Any, digits: int = 4) -> Any:
 def _per_seed(seed: int, rows: list[dict]) -> dict[str, Any]:
     val = [row["val_top1"] for row in rows]
     best = max(range(len(val)), key=lambda i: (val[i], -i))  # the first epoch of highest validation top-1
-    return {"seed": seed, "test_top1_last": rows[-1]["test_top1"], "test_top1_best_val": rows[best]["test_top1"],
-            "best_val_epoch": rows[best]["epoch"], "val_top1_by_epoch": val}
+    return {"seed": seed, "test_top1_last": rows[-1]["test_top1"],
+            "test_top1_best_val": rows[best]["test_top1"], "best_val_epoch": rows[best]["epoch"],
+            "val_top1_by_epoch": val}
 
 
 def source_commit() -> str | None:
     """The git commit of this source tree (``+dirty`` when tracked files differ from it), or ``None``."""
     folder = Path(__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                               capture_output=True, text=True, timeout=10)
+        def git(*arguments: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["git", *arguments], cwd=folder, capture_output=True, text=True, timeout=10)
+
+        head, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     if head.returncode != 0:
@@ -110,8 +112,8 @@ def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], sel
             "epochs": recipe.epochs, "seeds": seeds, "problem": recipe.name,
             "teacher": {"model": teacher["model"], "train_top1": teacher["train_top1"],
                         "val_top1": teacher["val_top1"], "test_top1": teacher["test_top1"],
-                        "epochs": teacher["epochs"], "plateaued": teacher["plateaued"], "rule": teacher["rule"],
-                        "key": teacher["key"], "sha256": teacher["sha256"],
+                        "epochs": teacher["epochs"], "plateaued": teacher["plateaued"],
+                        "rule": teacher["rule"], "key": teacher["key"], "sha256": teacher["sha256"],
                         "val_top1_by_epoch": teacher["val_top1_by_epoch"]},
             "selection_seeds": seeds[:config.selection_seeds],
             "lr_selection": {m: {f"{lr:g}": v for lr, v in by_lr.items()} for m, by_lr in selection.items()},
@@ -156,7 +158,8 @@ def verdict(methods: Mapping[str, Mapping]) -> str:
         outcome = "does not hold"
     else:
         outcome = "is not resolved within the noise"
-    return f"The paper's ordering {order} {outcome} here: " + "; ".join(steps) + " (paired 95% CIs over seeds)."
+    return (f"The paper's ordering {order} {outcome} here: " + "; ".join(steps)
+            + " (paired 95% CIs over seeds).")
 
 
 def results_table(results: Mapping) -> str:
@@ -175,7 +178,8 @@ def results_table(results: Mapping) -> str:
 
 def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> str:
     """``results.md``: the protocol, the headline table, the verdict, the lr selection and every seed."""
-    protocol, teacher, recipe = results["protocol"], results["protocol"]["teacher"], results["protocol"]["recipe"]
+    protocol = results["protocol"]
+    teacher, recipe = protocol["teacher"], protocol["recipe"]
     finger = results["fingerprint"]
     seeds = protocol["seeds"]
     data = ", ".join(f"{k}={v}" for k, v in recipe["data_options"].items()) or "defaults"
@@ -191,19 +195,23 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
         "## Protocol (the same for every method)",
         "",
         f"- **Problem**: `{recipe['teacher']}` -> `{recipe['model']}` on `{recipe['data']}` ({data}), "
-        f"batch {recipe['batch_size']}, SGD momentum {recipe['momentum']}, weight decay {recipe['weight_decay']}, "
+        f"batch {recipe['batch_size']}, SGD momentum {recipe['momentum']}, "
+        f"weight decay {recipe['weight_decay']}, "
         f"{recipe['warmup_epochs']} warm-up epochs, x{recipe['decay_rate']} after epoch(s) {decays}, "
         f"{protocol['epochs']} epochs for every student.",
-        f"- **Validation**: {protocol['validation_fraction']:.0%} of every class of the training images is held "
-        "out (fixed by the data seed); teacher and students train on the rest. The test split chooses nothing.",
+        f"- **Validation**: {protocol['validation_fraction']:.0%} of every class of the training images is "
+        "held out (fixed by the data seed); teacher and students train on the rest. The test split chooses "
+        "nothing.",
         f"- **Teacher**: `{teacher['model']}` trained alone for {teacher['epochs']} epochs; plateaued: "
-        f"{'yes' if teacher['plateaued'] else 'no'} (best validation top-1 of the last {teacher['rule']['window']} "
-        f"epochs at most {teacher['rule']['min_gain']} points above the best before). Top-1: train "
-        f"{teacher['train_top1']:.2f}, validation {teacher['val_top1']:.2f}, test {teacher['test_top1']:.2f}.",
-        f"- **Learning rate**: chosen per method from {', '.join(f'{lr:g}' for lr in protocol['lr_grid'])} by the "
-        f"mean last-epoch validation top-1 over seed(s) {', '.join(map(str, protocol['selection_seeds']))}.",
-        f"- **Seeds**: {', '.join(map(str, seeds))}. Within a seed every student starts from the same weights and "
-        "sees the same data order.",
+        f"{'yes' if teacher['plateaued'] else 'no'} (best validation top-1 of the last "
+        f"{teacher['rule']['window']} epochs at most {teacher['rule']['min_gain']} points above the best "
+        f"before). Top-1: train {teacher['train_top1']:.2f}, validation {teacher['val_top1']:.2f}, "
+        f"test {teacher['test_top1']:.2f}.",
+        f"- **Learning rate**: chosen per method from {', '.join(f'{lr:g}' for lr in protocol['lr_grid'])} "
+        f"by the mean last-epoch validation top-1 over seed(s) "
+        f"{', '.join(map(str, protocol['selection_seeds']))}.",
+        f"- **Seeds**: {', '.join(map(str, seeds))}. Within a seed every student starts from the same "
+        "weights and sees the same data order.",
         "",
         "## Results",
         "",
@@ -217,9 +225,9 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
     ]
     if plot_name:
         lines += [f"![validation top-1 per epoch and paired differences to CE]({plot_name})", "",
-                  "Left: validation top-1 per epoch at each method's chosen learning rate (line: mean over seeds, "
-                  "band: lowest to highest seed); the dashed line is the teacher. Right: test top-1 minus the "
-                  "student alone, per seed (dots), with the mean and its 95% interval.", ""]
+                  "Left: validation top-1 per epoch at each method's chosen learning rate (line: mean over "
+                  "seeds, band: lowest to highest seed); the dashed line is the teacher. Right: test top-1 "
+                  "minus the student alone, per seed (dots), with the mean and its 95% interval.", ""]
     grid = protocol["lr_grid"]
     lines += ["## Learning-rate selection", "",
               "Mean last-epoch validation top-1 (%) over the selection seeds.", "",
@@ -233,8 +241,8 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
               "|---|---|---|---|---|"]
     for method, entry in results["methods"].items():
         for s in entry["per_seed"]:
-            lines.append(f"| {method} | {s['seed']} | {s['test_top1_last']:.2f} | {s['test_top1_best_val']:.2f} | "
-                         f"{s['best_val_epoch']} |")
+            lines.append(f"| {method} | {s['seed']} | {s['test_top1_last']:.2f} | "
+                         f"{s['test_top1_best_val']:.2f} | {s['best_val_epoch']} |")
     return "\n".join(lines) + "\n"
 
 

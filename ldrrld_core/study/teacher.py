@@ -31,7 +31,8 @@ from ..train import Recipe, fit, get_recipe, load_data
 from ..train.checkpoints import save_student
 from ..train.metrics import evaluate
 
-__all__ = ["TeacherRule", "plateaued", "teacher_key", "converged_teacher", "shipped_teacher", "SHIPPED_TEACHERS"]
+__all__ = ["TeacherRule", "plateaued", "teacher_key", "converged_teacher", "shipped_teacher",
+           "SHIPPED_TEACHERS"]
 
 log = logging.getLogger("ldrrld.study")
 
@@ -54,8 +55,8 @@ class TeacherRule:
             best before them by and still count as a plateau.
     """
 
-    epochs: int = 40
-    max_epochs: int = 80
+    epochs: int = 30
+    max_epochs: int = 60
     window: int = 5
     min_gain: float = 0.5
 
@@ -78,7 +79,8 @@ def _teacher_recipe(recipe: Recipe, epochs: int) -> Recipe:
 
 def teacher_key(recipe: Recipe, rule: TeacherRule) -> str:
     """12 hex digits of the SHA-256 of every setting that decides the teacher's weights, and the rule."""
-    settings = {k: v for k, v in _teacher_recipe(recipe, rule.epochs).to_dict().items() if k not in _UNRELATED_FIELDS}
+    settings = {k: v for k, v in _teacher_recipe(recipe, rule.epochs).to_dict().items()
+                if k not in _UNRELATED_FIELDS}
     text = json.dumps({"recipe": settings, "rule": rule.__dict__}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -87,15 +89,16 @@ def _top1(model: nn.Module, split, device: torch.device) -> float:
     return evaluate(model, make_loader(split, 256, train=False, device=device))["test_top1"]
 
 
-def _load(folder: Path, name: str, recipe: Recipe, num_classes: int, device: Any) -> tuple[nn.Module, dict] | None:
+def _load(folder: Path, name: str, recipe: Recipe, num_classes: int,
+          device: Any) -> tuple[nn.Module, dict] | None:
     record_path, weights = folder / f"{name}.json", folder / f"{name}.pth"
     if not (record_path.is_file() and weights.is_file()):
         return None
     record = json.loads(record_path.read_text(encoding="utf-8"))
     digest = sha256_file(weights)
     if digest != record["sha256"]:
-        raise ValueError(f"{weights} has SHA-256 {digest} but {record_path} records {record['sha256']}: the file "
-                         "changed or is damaged; delete both files to train the teacher again")
+        raise ValueError(f"{weights} has SHA-256 {digest} but {record_path} records {record['sha256']}: "
+                         "the file changed or is damaged; delete both files to train the teacher again")
     model = create_model(recipe.teacher, num_classes=num_classes, checkpoint=weights)
     return model.to(device).eval(), {**record, "weights": str(weights)}
 
@@ -111,7 +114,8 @@ def converged_teacher(recipe: Recipe, rule: TeacherRule = TeacherRule(), *, cach
             rule's epochs (:meth:`~ldrrld_core.train.Recipe.rescheduled`).
         rule: the convergence rule and schedules.
         cache_dir: folder of cached teachers (``<cache_dir>/<key>/``); ``None`` caches nothing.
-        data: the recipe's data, if already loaded.
+        data: the recipe's data, if already loaded (ignored when the teacher has data options
+            of its own: ``recipe.teacher_data_options``).
         device: where to train and evaluate.
         use_shipped: look among the teachers shipped with the package first.
 
@@ -124,7 +128,7 @@ def converged_teacher(recipe: Recipe, rule: TeacherRule = TeacherRule(), *, cach
     if not recipe.validation_fraction:
         raise ValueError("a converged teacher is judged on validation accuracy: set validation_fraction > 0 "
                          "in the recipe (the teaching recipe holds out 0.1)")
-    data = data if data is not None else load_data(recipe)
+    data = load_data(recipe.for_teacher()) if data is None or recipe.teacher_data_options else data
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     key = teacher_key(recipe, rule)
     folders = [(Path(cache_dir) / key, "teacher")] if cache_dir is not None else []

@@ -474,6 +474,8 @@ def train_teacher(recipe: Recipe, **options: Any) -> Run:
     data = options.pop("data", None)
     data = data if data is not None else load_data(recipe)
     check_loss_fits(recipe, data)  # the students' loss: fail now, not after the teacher's training
+    if recipe.teacher_data_options:  # the teacher learns from its own, larger training set
+        data = load_data(teacher_recipe)
     return fit(teacher_recipe, data=data, **options)
 
 
