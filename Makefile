@@ -36,7 +36,7 @@ test-fast: $(STAMP)  ## unit tests only, no notebooks, no browser
 	$(BIN)/python -m pytest tests -m "not slow and not browser"
 
 notebooks: $(STAMP)  ## regenerate notebooks from their py:percent twins and execute them in place
-	$(BIN)/python -m ldrrld_viz.build_notebooks
+	$(BIN)/python tools/build_notebooks.py
 
 demo: $(STAMP)  ## teacher + CE/KD/DKD/LDRRLD students on digits, offline, about a minute
 	$(BIN)/ldrrld demo
