@@ -8,6 +8,9 @@ BIN         := $(VENV)/bin
 #   make test TORCH_PINS="torch torchvision"
 TORCH_PINS  ?= torch==2.14.1 torchvision==0.29.1
 NOTEBOOK    ?= notebooks/01_dense_relations.ipynb
+# Extra JupyterLab flags, e.g.  make lab LAB_ARGS="--port=9999"  or, on a remote machine,
+#   make lab LAB_ARGS="--ip=0.0.0.0"   (or keep 127.0.0.1 and tunnel: ssh -L 8888:localhost:8888 host)
+LAB_ARGS    ?=
 STAMP       := $(VENV)/.installed
 
 .PHONY: help install lab test test-fast notebooks demo bench clean
@@ -26,8 +29,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the toolkit with its dev extras
 
-lab: $(STAMP)  ## open JupyterLab on the first notebook
-	$(BIN)/jupyter lab $(NOTEBOOK)
+# JupyterLab serves the repository (README, docs, notebooks) and opens $(NOTEBOOK); the URL it
+# prints (with its token) opens that notebook too. Root (containers, cloud machines) needs
+# --allow-root; without a display no browser can open, so it only prints the URL. The notebooks'
+# py:percent twins (notebooks/NN_*.py) stay out of the file browser.
+LAB_FLAGS   := --ServerApp.root_dir="$(CURDIR)" --ServerApp.ip=127.0.0.1 \
+               --LabApp.default_url=/lab/tree/$(NOTEBOOK) \
+               --ContentsManager.hide_globs="['__pycache__', '*.pyc', '*.pyo', '.DS_Store', '*~', \
+                                              '[0-9][0-9]_*.py', '*.egg-info', '.ipynb_checkpoints']" \
+               $(if $(filter 0,$(shell id -u)),--allow-root) \
+               $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
+
+lab: $(STAMP)  ## open JupyterLab on the first notebook (extra flags: LAB_ARGS="...")
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
 test: $(STAMP)  ## every unit test and every notebook (pytest --nbval)
 	$(BIN)/python -m pytest --nbval
