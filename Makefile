@@ -7,6 +7,8 @@ BIN         := $(VENV)/bin
 # The torch build CI uses. Override for your own CUDA/CPU wheel, e.g.
 #   make test TORCH_PINS="torch torchvision"
 TORCH_PINS  ?= torch==2.14.1 torchvision==0.29.1
+# Flags for `python -m venv`: VENV_ARGS=--system-site-packages TORCH_PINS= reuses a torch you have.
+VENV_ARGS   ?=
 NOTEBOOK    ?= notebooks/01_dense_relations.ipynb
 # Extra JupyterLab flags, e.g.  make lab LAB_ARGS="--port=9999"  or, on a remote machine,
 #   make lab LAB_ARGS="--ip=0.0.0.0"   (or keep 127.0.0.1 and tunnel: ssh -L 8888:localhost:8888 host)
@@ -20,9 +22,9 @@ help:  ## list the targets
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; run e.g. 'make test PYTHON=python3'"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(if $(strip $(TORCH_PINS)),$(BIN)/python -m pip install --quiet $(TORCH_PINS))
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
