@@ -79,5 +79,5 @@ def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: T
     second_row = [None] + [heatmap(gap.gap, f"|teacher - {name}|\nmax {gap.max:.3f}, mean {gap.mean:.3f}",
                                    zmin=0.0, zmax=top)
                            for name, gap in gaps.items()]
-    return draw(first_row + second_row, cols=len(first_row), backend=backend, panel_size=(2.5, 2.6),
+    return draw(first_row + second_row, cols=len(first_row), backend=backend, panel_size=(2.5, 1.9),
                 title=f"Inter-class relations: {kind} (top row, one scale) and |teacher - student| (bottom row)")

@@ -39,4 +39,4 @@ def fidelity_heatmaps(fidelities: Mapping[str, RelationFidelity], *, measure: st
                       title=f"{name}: Kendall tau {float(fidelities[name].kendall.mean()):.3f}")
               for name, v in values.items()]
     return draw(panels, title=f"Relation fidelity: {MEASURES[measure]} per rank pair (d = {depth})",
-                backend=backend, cols=min(len(panels), 4))
+                backend=backend, cols=min(len(panels), 4), panel_size=(2.8, 2.6))

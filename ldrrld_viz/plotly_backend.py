@@ -28,7 +28,7 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
     two_line_titles = any(p is not None and "\n" in p.title for p in panels)
     fig = make_subplots(rows=rows, cols=cols,
                         subplot_titles=[_text(p.title) if p is not None else "" for p in panels],
-                        horizontal_spacing=min(0.11 if inner_colorbar else 0.06, 0.9 / max(cols - 1, 1)),
+                        horizontal_spacing=min(0.15 if inner_colorbar else 0.06, 0.9 / max(cols - 1, 1)),
                         vertical_spacing=(0.2 if two_line_titles else 0.16) if rows > 1 else 0.1)
     colors = series_colors(panels)
     shown: set[str] = set()  # legend entries already drawn, so each name appears once
@@ -101,7 +101,7 @@ def _heatmap(fig: go.Figure, panel: Heatmap, index: int, axis: str, row: int, co
     scale = DIVERGING[0] if panel.colors == "diverging" else SEQUENTIAL[0]
     fig.layout[coloraxis] = {"colorscale": scale, "cmin": low, "cmax": high, "showscale": show_scale,
                              "colorbar": {"x": x_domain[1] + 0.005, "xanchor": "left",
-                                          "y": sum(y_domain) / 2, "len": y_domain[1] - y_domain[0],
+                                          "y": y_domain[1], "yanchor": "top", "len": y_domain[1] - y_domain[0],
                                           "thickness": 10, "title": {"text": panel.colorbar_title}}}
     for name, labels in (("x", x_labels), ("y", y_labels)):
         update = fig.update_xaxes if name == "x" else fig.update_yaxes

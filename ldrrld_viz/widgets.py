@@ -116,7 +116,7 @@ class WeightPanel:
             panels += contribution_panels(sample, class_names=self._class_names, parts=PARTS[4:])
         panels = [replace(panel, zmax=self._ranges[part]) for part, panel in zip(PARTS, panels)]
         summary = _summary(maps, sample)
-        self._drawing = {"panels": panels, "cols": 3, "panel_size": (3.3, 3.0),
+        self._drawing = {"panels": panels, "cols": 3, "panel_size": (3.3, 2.4),
                          "title": f"d = {depth}, decay = {decay:.2f}, T = {temperature:g}"}
         figure = draw(**self._drawing, backend=self._backend)
         redraws = self.state.redraws + 1 if self.state is not None else 1

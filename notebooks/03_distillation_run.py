@@ -160,7 +160,7 @@ assert ldrrld_history.column("train_rntk")[-1] < ldrrld_history.column("train_rn
 # file atomically. Here a run stops after three epochs and then resumes to six; it ends with
 # exactly the weights of a run that went straight through.
 
-# %%
+# %% tags=["nbval-check-output"]
 short = recipe.replace(epochs=6, warmup_epochs=0, decay_epochs=(4,))
 straight = fit(short, teacher=teacher, data=data, device=nb.device, progress=False)
 with tempfile.TemporaryDirectory() as folder:
