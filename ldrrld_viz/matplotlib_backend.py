@@ -52,8 +52,9 @@ def draw_matplotlib(panels: list[Panel | None], *, title: str, cols: int,
         if isinstance(panel, Heatmap):
             image = _heatmap(ax, panel)
             sharing.append(ax)
-            if owners[index]:
+            if owners[index]:  # the run ends here
                 _colorbar(fig, image, sharing, panel)
+                sharing = []
         elif isinstance(panel, Lines):
             for name, y in panel.series.items():
                 ax.plot(panel.x, y, marker="o", markersize=3, color=colors[name], label=name,

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "02_adaptive_decay_weights.ipynb"
 RELATIONS_NOTEBOOK = ROOT / "notebooks" / "04_relation_analysis.ipynb"
 VIEWPORT = {"width": 1280, "height": 800}
+SAVED_COPY = "02_as_committed.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("LDRRLD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -90,6 +91,7 @@ def lab(tmp_path_factory):
     work.mkdir()
     notebook = _unexecuted_copy(work)
     _unexecuted_copy(work, RELATIONS_NOTEBOOK)
+    shutil.copy(NOTEBOOK, work / SAVED_COPY)  # with its committed outputs, as a fresh clone has it
     # No news or update checks (no network here); they would also pop up a notification.
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
@@ -286,3 +288,33 @@ def _check_fits(figure, name: str, panels: int) -> None:
     assert len(titles) == panels, [t["text"] for t in titles]
     clashes = [(a["text"], b["text"]) for i, a in enumerate(titles) for b in titles[i + 1:] if _overlaps(a, b)]
     assert not clashes, f"{name}: overlapping titles {clashes}"
+
+
+def test_saved_panel_shows_a_picture_before_it_runs(lab):
+    """Opened as committed, before any cell runs (no kernel state, not trusted), notebook 02's
+    panel cell shows its still picture, not only a line of text."""
+    from playwright.sync_api import sync_playwright
+
+    base, token, _ = lab
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                                             timeout=60_000)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/lab/tree/{SAVED_COPY}?token={token}", wait_until="domcontentloaded",
+                      timeout=PAGE_S * 1000)
+            page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
+            cell = page.locator(".jp-CodeCell", has_text="viz.weight_panel(").first
+            cell.scroll_into_view_if_needed()
+            try:
+                picture = cell.locator(".jp-OutputArea-output img")
+                picture.wait_for(timeout=REDRAW_S * 1000)
+                picture.scroll_into_view_if_needed()
+                assert picture.evaluate("img => img.naturalWidth") > 300
+            finally:
+                page.screenshot(path=str(ARTIFACTS / "02-panel-before-run.png"))
+                (ARTIFACTS / "02-panel-before-run.html").write_text(
+                    cell.locator(".jp-OutputArea").first.inner_html())
+        finally:
+            browser.close()

@@ -2,6 +2,7 @@
 one colour bar per row of comparable matrices, and a widget whose colour ranges hold still."""
 
 import base64
+import io
 import math
 
 import numpy as np
@@ -101,3 +102,17 @@ def test_panel_shows_a_still_picture_before_it_runs():
     png = base64.b64decode(bundle["image/png"])                   # a still where none does
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert bundle["text/plain"] == repr(panel)
+
+
+def test_each_matplotlib_colour_bar_sits_beside_its_own_run_of_heatmaps():
+    """IRW, ERD and ADW have three scales: three colour bars, each right of its own heatmap only."""
+    maps = analysis.weight_maps(7, 0.05)
+    fig = viz.weight_heatmaps(maps, backend="matplotlib")
+    fig.savefig(io.BytesIO(), format="png")  # lays the figure out
+    heatmaps, bars = fig.axes[:3], fig.axes[3:]
+    assert len(bars) == 3
+    for ax, bar in zip(heatmaps, bars):
+        box, bar_box = ax.get_position(), bar.get_position()
+        assert box.x1 <= bar_box.x0 + 1e-6, "the bar is right of its heatmap"
+        others = [other.get_position() for other in heatmaps if other is not ax]
+        assert all(not (o.x0 < bar_box.x1 and bar_box.x0 < o.x1) for o in others), "and over no other"
