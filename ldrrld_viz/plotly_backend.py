@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .colors import BOUNDARY, DIVERGING, SEQUENTIAL
-from .panels import LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, colorbar_owners, series_colors
+from .panels import ANNOTATE_UP_TO, LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, colorbar_owners, series_colors
 
 __all__ = ["draw_plotly"]
 
@@ -105,8 +105,9 @@ def _heatmap(fig: go.Figure, panel: Heatmap, index: int, axis: str, row: int, co
                                           "thickness": 10, "title": {"text": panel.colorbar_title}}}
     for name, labels in (("x", x_labels), ("y", y_labels)):
         update = fig.update_xaxes if name == "x" else fig.update_yaxes
+        # Up to a dozen labels are all written; plotly would skip every other one in a small panel.
         update(type="category", showticklabels=len(labels) <= LABELS_UP_TO, showgrid=False,
-               row=row, col=col)
+               dtick=1 if len(labels) <= ANNOTATE_UP_TO else None, row=row, col=col)
     # Square cells: the panel keeps its width or height, whichever fits, next to its colour bar.
     fig.update_xaxes(constrain="domain", constraintoward="right", row=row, col=col)
     fig.update_yaxes(autorange="reversed", scaleanchor=f"x{axis}", scaleratio=1, constrain="domain",

@@ -137,6 +137,11 @@ def lab(tmp_path_factory):
         shutil.rmtree(home, ignore_errors=True)
 
 
+def _url(base: str, notebook: str, token: str) -> str:
+    """The notebook alone in a fresh workspace (``reset``): no tabs left open by an earlier test."""
+    return f"{base}/lab/tree/{notebook}?reset&token={token}"
+
+
 # JavaScript run in the page, through the app instance JupyterLab exposes.
 NOTEBOOK_READY = """() => {
     const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -169,7 +174,7 @@ def test_depth_slider_redraws_the_panel(lab):
             console = []
             page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
             try:
-                _run_notebook_and_move_slider(page, f"{base}/lab/tree/{name}?token={token}")
+                _run_notebook_and_move_slider(page, _url(base, name, token))
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
                 raise
@@ -252,7 +257,7 @@ def test_relation_figures_fit_the_default_lab_width(lab):
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(60_000)
             try:
-                _open_and_run_all(page, f"{base}/lab/tree/{RELATIONS_NOTEBOOK.name}?token={token}")
+                _open_and_run_all(page, _url(base, RELATIONS_NOTEBOOK.name, token))
                 for sidebar in SIDEBARS:
                     _set_sidebar(page, sidebar)
                     for kind in ("class-mean logits", "logit correlation"):
@@ -302,7 +307,7 @@ def test_saved_panel_shows_a_picture_before_it_runs(lab):
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(60_000)
-            page.goto(f"{base}/lab/tree/{SAVED_COPY}?token={token}", wait_until="domcontentloaded",
+            page.goto(_url(base, SAVED_COPY, token), wait_until="domcontentloaded",
                       timeout=PAGE_S * 1000)
             page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
             cell = page.locator(".jp-CodeCell", has_text="viz.weight_panel(").first
