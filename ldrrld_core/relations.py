@@ -197,9 +197,39 @@ def pair_gap_matrix(depth: int, *, dtype: torch.dtype = torch.float32,
 def top_classes(rank_logits: Tensor, depth: int) -> Tensor:
     """Indices of the ``depth`` largest logits per sample, largest first: ``(B, C) -> (B, d)``.
 
-    The ranking is a discrete choice and carries no gradient.
+    The ranking is a discrete choice and carries no gradient. On a CPU, wide rows are searched
+    in two stages (:func:`_block_size`), which finds the same classes as ``topk`` faster.
     """
-    return rank_logits.detach().topk(depth, dim=1, sorted=True).indices
+    logits = rank_logits.detach()
+    block = _block_size(logits.shape[1], depth) if logits.device.type == "cpu" else None
+    if block is None:
+        return logits.topk(depth, dim=1, sorted=True).indices
+    # Every top-d class lies in one of the d blocks with the largest maxima: those d maxima are
+    # d classes at least as large as anything outside those blocks.
+    batch, num_classes = logits.shape
+    best_blocks = top_classes(logits.reshape(batch, num_classes // block, block).amax(2), depth)  # (B, d)
+    offsets = torch.arange(block, device=logits.device)
+    candidates = (best_blocks[:, :, None] * block + offsets).reshape(batch, depth * block)        # (B, d k)
+    picked = logits.gather(1, candidates).topk(depth, dim=1, sorted=True).indices
+    return candidates.gather(1, picked)
+
+
+def _block_size(num_classes: int, depth: int) -> int | None:
+    """The block width for the two-stage top-d search on a CPU, or ``None`` for one ``topk``.
+
+    CPU ``topk`` of a few classes is fast on rows of <= 64 entries, slowest on rows of 65 to
+    447 and about 1 ns per logit beyond (measured with torch 2.14, one thread), while block
+    maxima are one vectorised pass. Rows of 65-447 classes use blocks small enough that both
+    stages search <= 64 entries; rows of >= 4096 classes use blocks of 32-128 logits. The width
+    must divide ``C``; otherwise (and for 448-4095 classes, where it did not pay) one ``topk``.
+    """
+    if 64 < num_classes < 448:
+        widths = [k for k in range(2, 64 // depth + 1) if num_classes % k == 0 and num_classes // k <= 64]
+    elif num_classes >= 4096:
+        widths = [k for k in range(32, 129) if num_classes % k == 0 and num_classes // k >= depth]
+    else:
+        return None
+    return max(widths) if widths else None
 
 
 def pair_logits(top_logits: Tensor, first: Tensor, second: Tensor) -> Tensor:

@@ -38,58 +38,70 @@ def _no_double_backward(name: str) -> None:
                            f"twice (create_graph=True); call it with fused=False for double backward")
 
 
-def _tempered(logits: Tensor, temperature: float, dtype: torch.dtype) -> Tensor:
-    """``logits / T`` in ``dtype``, always a new tensor (safe to modify in place). ``(B, C)``."""
-    return logits.to(dtype).div(temperature)
+def _tempered(student: Tensor, teacher: Tensor, temperature: float, dtype: torch.dtype) -> Tensor:
+    """Both logit sets divided by ``T`` in ``dtype``, stacked: ``(B, C) x 2 -> (2, B, C)``.
 
-
-def _logsumexp(z: Tensor) -> Tensor:
-    """Row-wise ``logsumexp`` with one temporary: ``(B, C) -> (B,)``; ``-inf`` entries count as absent."""
-    top = z.amax(1, keepdim=True)
-    return (z - top).exp_().sum(1).log_().add_(top[:, 0])
-
-
-def _kl_rows_(u: Tensor, v: Tensor, lse_s: Tensor, lse_t: Tensor, excluded: Tensor | None) -> Tensor:
-    """``KL(softmax(v) || softmax(u))`` per row over the classes not in ``excluded``; ``(B,)``.
-
-    ``KL = sum_k p_k (v_k - u_k) - L_t + L_s`` with ``p = exp(v - L_t)`` and ``L`` the log-sum-exps
-    over the kept classes (``u``, ``v`` hold ``-inf`` at excluded classes). Consumes ``u`` and
-    ``v`` (overwritten) to stay at two ``(B, C)`` buffers; clipped at 0 (round-off).
+    Index 0 is the student (``u``), 1 the teacher (``v``): every step below runs once for both.
+    A new tensor, safe to modify in place.
     """
-    diff = u.neg_().add_(v)                                     # v - u; NaN where both are -inf
+    return torch.stack((student.to(dtype), teacher.to(dtype))).div_(temperature)
+
+
+def _softmax_and_lse(z: Tensor, excluded: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The softmaxes of ``z`` over the classes not in ``excluded``, and their log-sum-exps ``L``.
+
+    ``(2, B, C), (B, k) -> (2, B, C), (2, B)``; excluded classes get probability exactly 0. ``z``
+    is masked with ``-inf`` for the softmax and given its values back. ``L`` is read off the
+    largest kept logit ``m``, whose probability is the largest, ``exp(m - L)``:
+    ``L = m - log max softmax``.
+    """
     if excluded is not None:
-        diff.scatter_(1, excluded, 0.0)
-    p = v.sub_(lse_t[:, None]).exp_()                           # 0 at excluded classes
-    return (p.mul_(diff).sum(1) - lse_t + lse_s).clamp_min_(0)
+        excluded = excluded.expand(2, *excluded.shape)
+        saved = z.gather(2, excluded)
+        z.scatter_(2, excluded, float("-inf"))
+    top = z.amax(2)                                                              # (2, B)
+    prob = torch.softmax(z, 2)
+    if excluded is not None:
+        z.scatter_(2, excluded, saved)
+    return prob, top - prob.amax(2).log_()
 
 
-def _softmax_difference(student: Tensor, teacher: Tensor, temperature: float, dtype: torch.dtype,
-                        lse_s: Tensor, lse_t: Tensor) -> Tensor:
-    """``softmax(u) - softmax(v)`` with the saved log-sum-exps (restricted ones give the restricted
-    softmaxes, exact at the kept classes; excluded classes get garbage to overwrite). ``(B, C)``."""
-    q = _tempered(student, temperature, dtype).sub_(lse_s[:, None]).exp_()
-    p = _tempered(teacher, temperature, dtype).sub_(lse_t[:, None]).exp_()
-    return q.sub_(p)
+def _restricted_kl_(z: Tensor, excluded: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``KL(softmax(v) || softmax(u))`` per row over the classes not in ``excluded``, with the softmaxes.
+
+    ``z`` is ``(2, B, C)`` (``u``, ``v``). Returns ``(kl (B,), prob (2, B, C), L (2, B))``: the
+    student's and teacher's restricted softmaxes ``q``, ``p`` (0 at excluded classes) and their
+    log-sum-exps. ``KL = sum_k p_k (v_k - u_k) - L_t + L_s``, clipped at 0 (round-off). Consumes
+    ``z`` (overwritten).
+    """
+    prob, lse = _softmax_and_lse(z, excluded)
+    kl = z[1].sub_(z[0]).mul_(prob[1]).sum(1)                                    # sum_k p_k (v_k - u_k)
+    return (kl - lse[1] + lse[0]).clamp_min_(0), prob, lse
+
+
+def _binary_kl(gaps: Tensor) -> tuple[Tensor, Tensor]:
+    """Two-class KL on stacked logit gaps ``(2, ...)`` (student, teacher), and its gap derivative.
+
+    ``KL = sigmoid(g_t) (g_t - g_s) - softplus(g_t) + softplus(g_s)``, ``dKL/dg_s = sigmoid(g_s) - sigmoid(g_t)``.
+    """
+    sig, soft = torch.sigmoid(gaps), F.softplus(gaps)
+    kl = torch.addcmul(soft[0] - soft[1], sig[1], gaps[1] - gaps[0]).clamp_min_(0)
+    return kl, sig[0] - sig[1]
 
 
 class _KD(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student: Tensor, teacher: Tensor, temperature: float, dtype: torch.dtype):
-        u, v = _tempered(student, temperature, dtype), _tempered(teacher, temperature, dtype)
-        lse_s, lse_t = _logsumexp(u), _logsumexp(v)
-        kl = _kl_rows_(u, v, lse_s, lse_t, None)                                  # (B,)
-        ctx.save_for_backward(student, teacher, lse_s, lse_t)
-        ctx.temperature, ctx.dtype = temperature, dtype
+        kl, prob, _ = _restricted_kl_(_tempered(student, teacher, temperature, dtype), None)
+        ctx.save_for_backward(prob[0].sub_(prob[1]))                             # d KL_b / d u = q - p
+        ctx.scale, ctx.student_dtype = temperature / student.shape[0], student.dtype   # T^2 / B / T
         return temperature ** 2 * kl.mean()
 
     @staticmethod
     def backward(ctx, grad_kd: Tensor):
         _no_double_backward("kd_loss(fused=True)")
-        student, teacher, lse_s, lse_t = ctx.saved_tensors
-        t = ctx.temperature
-        grad = _softmax_difference(student, teacher, t, ctx.dtype, lse_s, lse_t)
-        grad.mul_(grad_kd * (t / student.shape[0]))                              # T^2 / B / T
-        return grad.to(student.dtype), None, None, None
+        (softmax_difference,) = ctx.saved_tensors
+        return (softmax_difference * (grad_kd * ctx.scale)).to(ctx.student_dtype), None, None, None
 
 
 def fused_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float,
@@ -102,36 +114,31 @@ class _LDRRLD(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student: Tensor, teacher: Tensor, top: Tensor, weights: Tensor, first: Tensor,
                 second: Tensor, temperature: float, dtype: torch.dtype):
-        u, v = _tempered(student, temperature, dtype), _tempered(teacher, temperature, dtype)
-        batch, num_classes = u.shape
-        depth = top.shape[1]
-        u_top, v_top = u.gather(1, top), v.gather(1, top)                         # (B, d)
+        z = _tempered(student, teacher, temperature, dtype)                     # (2, B, C)
+        _, batch, num_classes = z.shape
+        depth, pairs = top.shape[1], len(first)
+        tops = z.gather(2, top.expand(2, batch, depth))                          # (2, B, d)
 
         # Dense pairs: the two-class KL on every pair's gap, and its gap derivative.
-        g_s, g_t = u_top[:, first] - u_top[:, second], v_top[:, first] - v_top[:, second]  # (B, P)
-        s_t = torch.sigmoid(g_t)
-        pair_kl = (s_t * (g_t - g_s) - F.softplus(g_t) + F.softplus(g_s)).clamp_min_(0)
-        pair_grad = (torch.sigmoid(g_s) - s_t).mul_(weights)                     # (B, P)
-
+        pair_kl, pair_grad = _binary_kl(tops.index_select(2, first) - tops.index_select(2, second))  # (B, P) x 2
         # The top-d set: KL of the softmaxes over the d classes, and softmax(u) - softmax(v).
-        log_q, log_p = u_top.log_softmax(1), v_top.log_softmax(1)               # (B, d)
-        p_top = log_p.exp()
-        topd_kl = (p_top * (log_p - log_q)).sum(1).clamp_min_(0)                # (B,)
-        local_kl = ((pair_kl * weights).sum(1) + topd_kl) / (num_pairs(depth) + 1)   # (B,)
-        top_grad = log_q.exp_().sub_(p_top)
+        log_top = tops.log_softmax(2)                                            # (2, B, d)
+        p_top = log_top[1].exp()
+        topd_kl = (p_top * (log_top[1] - log_top[0])).sum(1).clamp_min_(0)      # (B,)
+        local_kl = (pair_kl @ weights + topd_kl) / (pairs + 1)                   # (B,)
+        top_grad = log_top[0].exp().sub_(p_top)                                  # (B, d)
+        pair_grad.mul_(weights)
         top_grad.index_add_(1, first, pair_grad).index_add_(1, second, pair_grad, alpha=-1)
-        top_grad.div_(num_pairs(depth) + 1)                                      # d local_b / d u_top
+        top_grad.div_(pairs + 1)                                                 # d local_b / d u_top
 
-        # The remaining classes: KL of the softmaxes restricted to them.
+        # The remaining classes: KL of the softmaxes restricted to them, and q - p (0 on the top d).
         if depth < num_classes:
-            u.scatter_(1, top, float("-inf"))
-            v.scatter_(1, top, float("-inf"))
-            lse_s, lse_t = _logsumexp(u), _logsumexp(v)                          # (B,)
-            rntk_kl = _kl_rows_(u, v, lse_s, lse_t, top)
+            rntk_kl, prob, _ = _restricted_kl_(z, top)
+            rest_grad = prob[0].sub_(prob[1])
         else:
-            lse_s = lse_t = rntk_kl = u.new_zeros(batch)
-        ctx.save_for_backward(student, teacher, top, top_grad, lse_s, lse_t)
-        ctx.temperature, ctx.dtype, ctx.has_rest = temperature, dtype, depth < num_classes
+            rntk_kl, rest_grad = z.new_zeros(batch), None
+        ctx.save_for_backward(rest_grad, top, top_grad)
+        ctx.scale, ctx.student = temperature / batch, (student.shape, student.dtype)  # T^2 / B / T
         ctx.mark_non_differentiable(pair_kl, topd_kl, rntk_kl)
         scale = temperature ** 2
         return scale * local_kl.mean(), scale * rntk_kl.mean(), pair_kl, topd_kl, rntk_kl
@@ -139,16 +146,14 @@ class _LDRRLD(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_local: Tensor, grad_rntk: Tensor, *_):
         _no_double_backward("ldrrld_loss(fused=True)")
-        student, teacher, top, top_grad, lse_s, lse_t = ctx.saved_tensors
-        t = ctx.temperature
-        scale = t / student.shape[0]                                             # T^2 / B, and 1/T for z / T
-        if ctx.has_rest:
-            grad = _softmax_difference(student, teacher, t, ctx.dtype, lse_s, lse_t)
-            grad.mul_(grad_rntk * scale)
+        rest_grad, top, top_grad = ctx.saved_tensors
+        shape, dtype = ctx.student
+        if rest_grad is None:
+            grad = top_grad.new_zeros(shape)
         else:
-            grad = torch.zeros_like(student, dtype=ctx.dtype)
-        grad.scatter_(1, top, top_grad * (grad_local * scale))                   # the rest is 0 there
-        return grad.to(student.dtype), None, None, None, None, None, None, None
+            grad = rest_grad * (grad_rntk * ctx.scale)
+        grad.scatter_(1, top, top_grad * (grad_local * ctx.scale))               # the rest is 0 there
+        return grad.to(dtype), None, None, None, None, None, None, None
 
 
 def fused_ldrrld(student_logits: Tensor, teacher_logits: Tensor, top: Tensor, weights: Tensor,
@@ -168,18 +173,13 @@ class _DKD(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student: Tensor, teacher: Tensor, label: Tensor, temperature: float,
                 dtype: torch.dtype):
-        u, v = _tempered(student, temperature, dtype), _tempered(teacher, temperature, dtype)
-        u_y, v_y = u.gather(1, label)[:, 0], v.gather(1, label)[:, 0]            # (B,)
-        u.scatter_(1, label, float("-inf"))
-        v.scatter_(1, label, float("-inf"))
-        lse_s, lse_t = _logsumexp(u), _logsumexp(v)                              # non-target (B,)
-        # TCKD: binary [p_y, 1 - p_y] = sigmoid of the gap between z_y and the non-target lse.
-        g_s, g_t = u_y - lse_s, v_y - lse_t
-        s_t = torch.sigmoid(g_t)
-        tckd = (s_t * (g_t - g_s) - F.softplus(g_t) + F.softplus(g_s)).clamp_min_(0)
-        nckd = _kl_rows_(u, v, lse_s, lse_t, label)
-        ctx.save_for_backward(student, teacher, label, lse_s, lse_t, torch.sigmoid(g_s) - s_t)
-        ctx.temperature, ctx.dtype = temperature, dtype
+        z = _tempered(student, teacher, temperature, dtype)                     # (2, B, C)
+        z_y = z.gather(2, label.expand(2, *label.shape))[:, :, 0]                # (2, B)
+        nckd, prob, lse = _restricted_kl_(z, label)                              # non-target softmaxes
+        # TCKD: the binary [p_y, 1 - p_y] is the sigmoid of the gap between z_y and the non-target lse.
+        tckd, target_grad = _binary_kl(z_y - lse)                                # (B,) x 2
+        ctx.save_for_backward(prob, label, target_grad)
+        ctx.scale, ctx.student_dtype = temperature / student.shape[0], student.dtype
         scale = temperature ** 2
         return scale * tckd.mean(), scale * nckd.mean()
 
@@ -187,15 +187,11 @@ class _DKD(torch.autograd.Function):
     def backward(ctx, grad_tckd: Tensor, grad_nckd: Tensor):
         """``d TCKD / du = (q_y - p_y)(e_y - q_nt)``, ``d NCKD / du = q_nt - p_nt`` (``_nt``: non-target softmax)."""
         _no_double_backward("dkd_loss(fused=True)")
-        student, teacher, label, lse_s, lse_t, target_gap = ctx.saved_tensors
-        t = ctx.temperature
-        scale = t / student.shape[0]
-        q = _tempered(student, t, ctx.dtype).sub_(lse_s[:, None]).exp_()       # (B, C) q_nt
-        p = _tempered(teacher, t, ctx.dtype).sub_(lse_t[:, None]).exp_()       # (B, C) p_nt
-        tc = target_gap * grad_tckd                                              # (B,)
-        grad = q.mul_((grad_nckd - tc)[:, None]).sub_(p.mul_(grad_nckd)).mul_(scale)
-        grad.scatter_(1, label, (tc * scale)[:, None])
-        return grad.to(student.dtype), None, None, None, None
+        prob, label, target_grad = ctx.saved_tensors
+        tc = target_grad * grad_tckd                                             # (B,)
+        grad = (prob[0] * (grad_nckd - tc)[:, None]).sub_(prob[1] * grad_nckd).mul_(ctx.scale)
+        grad.scatter_(1, label, (tc * ctx.scale)[:, None])
+        return grad.to(ctx.student_dtype), None, None, None, None
 
 
 def fused_dkd(student_logits: Tensor, teacher_logits: Tensor, label: Tensor, temperature: float,
