@@ -16,7 +16,7 @@ class DistillationLoss(nn.Module):
 
     Subclasses hold hyperparameters only and call a pure function of the logits. After each
     call, :attr:`last_terms` maps the name of every term (``"ce"``, ``"kd"``, ...) and ``"loss"``
-    to a detached scalar tensor, for logging without a host synchronisation.
+    to a detached copy of the scalar, for logging without a host synchronisation.
     """
 
     #: False for losses that ignore the teacher, so a trainer can skip the teacher's forward pass.
@@ -30,8 +30,9 @@ class DistillationLoss(nn.Module):
         """Called by the trainer at the start of every 1-based epoch (for schedules such as DKD's warm-up)."""
 
     def _record(self, total: Tensor, **terms: Tensor) -> Tensor:
-        self.last_terms = {name: value.detach() for name, value in terms.items()}
-        self.last_terms["loss"] = total.detach()
+        # Copies, not views: editing a logged value in place never touches the loss or its graph.
+        self.last_terms = {name: value.detach().clone() for name, value in terms.items()}
+        self.last_terms["loss"] = total.detach().clone()
         return total
 
     def extra_repr(self) -> str:
