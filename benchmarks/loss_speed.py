@@ -13,7 +13,8 @@ Candidates (``--methods``; all by default):
   (``masked_reference.py``); only for ``C <= --naive-max-classes``.
 
 Time: all candidates run interleaved in one process, so a noisy machine slows all alike; each
-repeat times every candidate once and the table reports medians. ``--clock cpu`` measures the
+repeat times every candidate once, in an order rotated by one per repeat (whoever runs right
+after the slow naive form finds cold caches), and the table reports medians. ``--clock cpu`` measures the
 process's CPU time instead of wall time (robust on a shared CPU, meaningless on a GPU).
 
 Peak extra memory (``--memory``, default on): each candidate runs in a fresh subprocess, once to
@@ -127,9 +128,10 @@ def measure_time(batch: int, classes: int, depth: int, device: torch.device, met
         except Exception as error:  # noqa: BLE001 - e.g. no C++ compiler for torch.compile
             notes[name] = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}"
     samples = {name: [] for name in fns}
+    order = list(fns)
     for r in range(warmup + repeats):
-        for name, fn in fns.items():
-            elapsed = time_once(fn, student, teacher, device, clock)
+        for name in order[r % len(order):] + order[:r % len(order)]:   # each goes first in turn
+            elapsed = time_once(fns[name], student, teacher, device, clock)
             if r >= warmup:
                 samples[name].append(elapsed)
     return {name: 1e3 * statistics.median(v) for name, v in samples.items()}, notes
