@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..relations import num_pairs
+from . import triton_ldrrld
 
 __all__ = ["fused_kd", "fused_ldrrld", "fused_dkd"]
 
@@ -110,35 +110,48 @@ def fused_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float,
     return _KD.apply(student_logits, teacher_logits.detach(), temperature, dtype)
 
 
+def _ldrrld_rows(student: Tensor, teacher: Tensor, top: Tensor, weights: Tensor, first: Tensor,
+                 second: Tensor, temperature: float, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """Per-sample LDRRLD values and gradients: ``(local_kl, rntk_kl, pair_kl, topd_kl, rest_grad, top_grad)``.
+
+    Shapes ``(B,), (B,), (B, P), (B,), (B, C) or None, (B, d)``: ``rest_grad = q - p`` (0 on the
+    top d) and ``top_grad = d local_b / d u_top``, both per unit of ``u = z_s / T``.
+    """
+    z = _tempered(student, teacher, temperature, dtype)                         # (2, B, C)
+    _, batch, num_classes = z.shape
+    depth, pairs = top.shape[1], len(first)
+    tops = z.gather(2, top.expand(2, batch, depth))                              # (2, B, d)
+
+    # Dense pairs: the two-class KL on every pair's gap, and its gap derivative.
+    pair_kl, pair_grad = _binary_kl(tops.index_select(2, first) - tops.index_select(2, second))  # (B, P) x 2
+    # The top-d set: KL of the softmaxes over the d classes, and softmax(u) - softmax(v).
+    log_top = tops.log_softmax(2)                                                # (2, B, d)
+    p_top = log_top[1].exp()
+    topd_kl = (p_top * (log_top[1] - log_top[0])).sum(1).clamp_min_(0)          # (B,)
+    local_kl = (pair_kl @ weights + topd_kl) / (pairs + 1)                       # (B,)
+    top_grad = log_top[0].exp().sub_(p_top)                                      # (B, d)
+    pair_grad.mul_(weights)
+    top_grad.index_add_(1, first, pair_grad).index_add_(1, second, pair_grad, alpha=-1)
+    top_grad.div_(pairs + 1)
+
+    # The remaining classes: KL of the softmaxes restricted to them, and q - p (0 on the top d).
+    if depth < num_classes:
+        rntk_kl, prob, _ = _restricted_kl_(z, top)
+        rest_grad = prob[0].sub_(prob[1])
+    else:
+        rntk_kl, rest_grad = z.new_zeros(batch), None
+    return local_kl, rntk_kl, pair_kl, topd_kl, rest_grad, top_grad
+
+
 class _LDRRLD(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student: Tensor, teacher: Tensor, top: Tensor, weights: Tensor, first: Tensor,
                 second: Tensor, temperature: float, dtype: torch.dtype):
-        z = _tempered(student, teacher, temperature, dtype)                     # (2, B, C)
-        _, batch, num_classes = z.shape
-        depth, pairs = top.shape[1], len(first)
-        tops = z.gather(2, top.expand(2, batch, depth))                          # (2, B, d)
-
-        # Dense pairs: the two-class KL on every pair's gap, and its gap derivative.
-        pair_kl, pair_grad = _binary_kl(tops.index_select(2, first) - tops.index_select(2, second))  # (B, P) x 2
-        # The top-d set: KL of the softmaxes over the d classes, and softmax(u) - softmax(v).
-        log_top = tops.log_softmax(2)                                            # (2, B, d)
-        p_top = log_top[1].exp()
-        topd_kl = (p_top * (log_top[1] - log_top[0])).sum(1).clamp_min_(0)      # (B,)
-        local_kl = (pair_kl @ weights + topd_kl) / (pairs + 1)                   # (B,)
-        top_grad = log_top[0].exp().sub_(p_top)                                  # (B, d)
-        pair_grad.mul_(weights)
-        top_grad.index_add_(1, first, pair_grad).index_add_(1, second, pair_grad, alpha=-1)
-        top_grad.div_(pairs + 1)                                                 # d local_b / d u_top
-
-        # The remaining classes: KL of the softmaxes restricted to them, and q - p (0 on the top d).
-        if depth < num_classes:
-            rntk_kl, prob, _ = _restricted_kl_(z, top)
-            rest_grad = prob[0].sub_(prob[1])
-        else:
-            rntk_kl, rest_grad = z.new_zeros(batch), None
+        args = (student, teacher, top, weights, first, second, temperature, dtype)
+        rows = triton_ldrrld.try_ldrrld_rows(*args) if triton_ldrrld.available(student.device, dtype) else None
+        local_kl, rntk_kl, pair_kl, topd_kl, rest_grad, top_grad = rows or _ldrrld_rows(*args)
         ctx.save_for_backward(rest_grad, top, top_grad)
-        ctx.scale, ctx.student = temperature / batch, (student.shape, student.dtype)  # T^2 / B / T
+        ctx.scale, ctx.student = temperature / student.shape[0], (student.shape, student.dtype)  # T^2/B/T
         ctx.mark_non_differentiable(pair_kl, topd_kl, rntk_kl)
         scale = temperature ** 2
         return scale * local_kl.mean(), scale * rntk_kl.mean(), pair_kl, topd_kl, rntk_kl
