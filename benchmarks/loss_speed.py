@@ -176,7 +176,8 @@ def _status_kib(field: str) -> int:
 
 
 def table(rows: list[dict], with_memory: bool) -> str:
-    head = "| device | C | method | ms | / KD (target) |" + (" peak extra MiB | / KD (target) |" if with_memory else "")
+    head = "| device | C | method | ms | / KD (target) |"
+    head += " peak extra MiB | / KD (target) |" if with_memory else ""
     lines = [head, "|" + "---|" * head.count(" |")]
     for row in rows:
         target = TIME_TARGETS.get(row["classes"]) if row["method"] == "ldrrld" else None
@@ -187,7 +188,8 @@ def table(rows: list[dict], with_memory: bool) -> str:
             cells += ["-", row["note"]]
         if with_memory:
             mib = row.get("peak_mib")
-            mem_target = f" (<= {MEMORY_TARGET})" if row["method"] == "ldrrld" and row["classes"] == 32000 else ""
+            is_target = row["method"] == "ldrrld" and row["classes"] == 32000
+            mem_target = f" (<= {MEMORY_TARGET})" if is_target else ""
             ratio = f"{row['peak_over_kd']:.2f}{mem_target}" if "peak_over_kd" in row else "-"
             cells += ["-", "-"] if mib is None else [f"{mib:.1f}", ratio]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
@@ -195,11 +197,13 @@ def table(rows: list[dict], with_memory: bool) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--classes", type=int, nargs="+", default=[100, 1000, 10000, 32000])
     parser.add_argument("--depth", type=int, default=7)
-    parser.add_argument("--repeats", type=int, default=30, help="timed repeats (wide rows get a fifth, at least 3)")
+    parser.add_argument("--repeats", type=int, default=30,
+                        help="timed repeats (rows over 1000 classes get a fifth, at least 3)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--naive-max-classes", type=int, default=1000)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -253,7 +257,8 @@ def main(argv=None) -> int:
     for row in rows:
         row["device"] = names[row["device"]]
     print(f"torch {torch.__version__}; forward+backward, median of interleaved repeats "
-          f"({args.repeats} for C <= 1000, a fifth of that above), {args.clock} clock; B={args.batch}, d={args.depth}"
+          f"({args.repeats} for C <= 1000, a fifth of that above), {args.clock} clock; "
+          f"B={args.batch}, d={args.depth}"
           + ("; peak extra memory in a fresh process per candidate" if args.memory else ""))
     print(table(rows, args.memory))
     if args.json:

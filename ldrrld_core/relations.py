@@ -264,7 +264,8 @@ def exclusion_bias(excluded: Tensor, like: Tensor) -> Tensor:
 def kl_excluding(student_logits: Tensor, teacher_logits: Tensor, excluded: Tensor) -> Tensor:
     """KL of the two softmaxes restricted to the classes *not* in ``excluded``: ``(B, C) -> (B,)``.
 
-    Student first, as in every loss. ``excluded`` is ``(B, k)`` class indices, ``k < C``. With ``L`` the ``logsumexp`` over the
+    Student first, as in every loss. ``excluded`` is ``(B, k)`` class indices, ``k < C``. With
+    ``L`` the ``logsumexp`` over the
     kept classes and ``p`` the teacher's restricted softmax, the identity
     ``log p_k - log q_k = (t_k - L_t) - (s_k - L_s)`` and ``sum_k p_k = 1`` give::
 

@@ -107,7 +107,8 @@ def test_fused_ldrrld_keeps_no_more_for_backward_than_kd():
     kd_fused = _saved_bytes(lambda s, t: kd_loss(s, t), student, teacher)
     kd_traced = _saved_bytes(lambda s, t: kd_loss(s, t, fused=False), student, teacher)
     ld_fused = _saved_bytes(lambda s, t: ldrrld_loss(s, t, depth=depth).total(), student, teacher)
-    ld_traced = _saved_bytes(lambda s, t: ldrrld_loss(s, t, depth=depth, fused=False).total(), student, teacher)
+    ld_traced = _saved_bytes(lambda s, t: ldrrld_loss(s, t, depth=depth, fused=False).total(),
+                             student, teacher)
     row = batch * classes * 4
     small = 4 * batch * depth * 8            # top indices and the (B, d) gradient, generously
     assert ld_fused <= kd_fused + small

@@ -110,7 +110,8 @@ def test_pure_functions_detach_the_teacher(fused):
     student = S.clone().requires_grad_(True)
     teacher = T.clone().requires_grad_(True)
     outputs = [kd_loss(student, teacher, fused=fused), dkd_loss(student, teacher, Y, fused=fused),
-               *dkd_terms(student, teacher, Y, fused=fused), ldrrld_loss(student, teacher, fused=fused).total()]
+               *dkd_terms(student, teacher, Y, fused=fused),
+               ldrrld_loss(student, teacher, fused=fused).total()]
     for value in outputs:
         assert torch.autograd.grad(value, teacher, allow_unused=True)[0] is None
 

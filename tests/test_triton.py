@@ -26,9 +26,9 @@ def logits(batch, classes, seed, scale=3.0, dtype=torch.float32):
     return (scale * torch.randn(batch, classes, generator=g)).to(dtype).to(DEVICE)
 
 
-@pytest.mark.parametrize("batch,classes,depth,dtype", [(4, 10, 7, torch.float32), (3, 2, 2, torch.float32),
-                                                       (5, 9, 9, torch.float32), (6, 3000, 5, torch.float32),
-                                                       (4, 100, 7, torch.bfloat16), (2, 37, 3, torch.float16)])
+@pytest.mark.parametrize("batch,classes,depth,dtype", [
+    (4, 10, 7, torch.float32), (3, 2, 2, torch.float32), (5, 9, 9, torch.float32),
+    (6, 3000, 5, torch.float32), (4, 100, 7, torch.bfloat16), (2, 37, 3, torch.float16)])
 def test_kernel_rows_equal_torch_rows(batch, classes, depth, dtype):
     student, teacher = logits(batch, classes, 1, dtype=dtype), logits(batch, classes, 2, dtype=dtype)
     top = top_classes(student, depth)

@@ -79,7 +79,8 @@ def check_target(target: Tensor, batch: int, num_classes: int, device: torch.dev
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise ValueError(f"target must hold integer class indices, got dtype {target.dtype}")
     if device is not None and target.device != device:
-        raise ValueError(f"target lives on {target.device} but the logits on {device}; move both to one device")
+        raise ValueError(f"target lives on {target.device} but the logits on {device}; "
+                         "move both to one device")
     low, high = int(target.min()), int(target.max())
     if low < 0 or high >= num_classes:
         raise ValueError(f"target labels must lie in [0, {num_classes}), found values from {low} to "

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..relations import binary_kl_from_gaps, compute_dtype, exclusion_bias, full_precision, kl_excluding, upcast
+from ..relations import (binary_kl_from_gaps, compute_dtype, exclusion_bias, full_precision, kl_excluding,
+                         upcast)
 from .base import DistillationLoss, cross_entropy
-from .checks import as_labels, check_logit_pair, check_non_negative, check_positive, check_target, check_weights
+from .checks import (as_labels, check_logit_pair, check_non_negative, check_positive, check_target,
+                     check_weights)
 from .fused import fused_dkd
 
 __all__ = ["dkd_terms", "dkd_loss", "DKDLoss"]
 
 
 def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
-              temperature: float = 4.0, *, validate: bool = True, fused: bool = True) -> tuple[Tensor, Tensor]:
+              temperature: float = 4.0, *, validate: bool = True,
+              fused: bool = True) -> tuple[Tensor, Tensor]:
     """The two DKD terms ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL (scalars, at least float32).
 
     Shapes: ``(B, C), (B, C), (B,)`` with integer labels of any integer dtype. The non-target

@@ -82,7 +82,8 @@ def _restricted_kl_(z: Tensor, excluded: Tensor | None) -> tuple[Tensor, Tensor,
 def _binary_kl(gaps: Tensor) -> tuple[Tensor, Tensor]:
     """Two-class KL on stacked logit gaps ``(2, ...)`` (student, teacher), and its gap derivative.
 
-    ``KL = sigmoid(g_t) (g_t - g_s) - softplus(g_t) + softplus(g_s)``, ``dKL/dg_s = sigmoid(g_s) - sigmoid(g_t)``.
+    ``KL = sigmoid(g_t) (g_t - g_s) - softplus(g_t) + softplus(g_s)``;
+    ``dKL/dg_s = sigmoid(g_s) - sigmoid(g_t)``.
     """
     sig, soft = torch.sigmoid(gaps), F.softplus(gaps)
     kl = torch.addcmul(soft[0] - soft[1], sig[1], gaps[1] - gaps[0]).clamp_min_(0)
@@ -148,7 +149,8 @@ class _LDRRLD(torch.autograd.Function):
     def forward(ctx, student: Tensor, teacher: Tensor, top: Tensor, weights: Tensor, first: Tensor,
                 second: Tensor, temperature: float, dtype: torch.dtype):
         args = (student, teacher, top, weights, first, second, temperature, dtype)
-        rows = triton_ldrrld.try_ldrrld_rows(*args) if triton_ldrrld.available(student.device, dtype) else None
+        kernel = triton_ldrrld.available(student.device, dtype)
+        rows = triton_ldrrld.try_ldrrld_rows(*args) if kernel else None
         local_kl, rntk_kl, pair_kl, topd_kl, rest_grad, top_grad = rows or _ldrrld_rows(*args)
         ctx.save_for_backward(rest_grad, top, top_grad)
         ctx.scale, ctx.student = temperature / student.shape[0], (student.shape, student.dtype)  # T^2/B/T
@@ -198,7 +200,10 @@ class _DKD(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_tckd: Tensor, grad_nckd: Tensor):
-        """``d TCKD / du = (q_y - p_y)(e_y - q_nt)``, ``d NCKD / du = q_nt - p_nt`` (``_nt``: non-target softmax)."""
+        """``d TCKD / du = (q_y - p_y)(e_y - q_nt)``, ``d NCKD / du = q_nt - p_nt``.
+
+        ``_nt`` is the non-target softmax (0 at ``y``), ``q_y - p_y`` the saved ``target_grad``.
+        """
         _no_double_backward("dkd_loss(fused=True)")
         prob, label, target_grad = ctx.saved_tensors
         tc = target_grad * grad_tckd                                             # (B,)
