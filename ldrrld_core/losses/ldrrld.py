@@ -147,6 +147,8 @@ class LDRRLDLoss(DistillationLoss):
 
     Defaults are the authors' CIFAR-100 settings. After a call, :attr:`last_terms` holds
     ``ce``, ``local``, ``rntk`` and ``loss`` and :attr:`last_details` the full :class:`LDRRLDTerms`.
+    ``fused`` and ``validate`` are passed to :func:`ldrrld_loss` (they change speed and memory,
+    not the result, so they are not among :meth:`hparams`).
     """
 
     def __init__(self, depth: int = 7, temperature: float = 4.0, decay: float = 0.05,
