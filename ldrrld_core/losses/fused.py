@@ -4,8 +4,10 @@ Every distillation term here is a KL between two softmaxes (over all classes, ov
 over two classes), and the derivative of ``KL(softmax(v) || softmax(u))`` in the student's
 logits ``u`` is simply ``softmax(u) - softmax(v)`` over the same classes. So instead of letting
 autograd record (and keep alive) every ``(B, C)`` intermediate of the forward pass, each
-function here computes its value with no graph, keeps only the inputs (already alive), a few
-per-row log-sum-exps and small ``(B, d)`` tensors, and rebuilds the gradient in one pass:
+function here computes its value with no graph and keeps for the backward pass only the
+gradient per unit of loss, built from the softmaxes the value needed anyway (``q - p``, held
+in the buffer of the two softmaxes), plus the top-d indices and one ``(B, d)`` tensor; the
+backward pass scales it:
 
 * a two-class KL on logit gaps ``g_s, g_t`` gives ``sigmoid(g_s) - sigmoid(g_t)`` on the gap;
 * a KL over the top ``d`` classes gives ``softmax(u_top) - softmax(v_top)``;
