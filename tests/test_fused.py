@@ -142,3 +142,14 @@ def test_two_stage_top_classes_with_ties_pick_a_valid_top_set():
     values = z.gather(1, top)
     assert torch.equal(values.sort(1, descending=True).values, z.topk(8, 1).values)
     assert all(len(set(row)) == 8 for row in top.tolist())
+
+
+def test_compiled_code_runs_the_traced_form(monkeypatch):
+    from ldrrld_core.losses import fused
+
+    assert fused.use_fused(True) and not fused.use_fused(False)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert not fused.use_fused(True)
+    student = logits(4, 20, 14).requires_grad_(True)
+    terms = ldrrld_loss(student, logits(4, 20, 15))
+    assert terms.pair_kl.requires_grad   # the traced form: every intermediate has a graph

@@ -14,7 +14,7 @@ from ..relations import (binary_kl_from_gaps, compute_dtype, exclusion_bias, ful
 from .base import DistillationLoss, cross_entropy
 from .checks import (as_labels, check_logit_pair, check_non_negative, check_positive, check_target,
                      check_weights)
-from .fused import fused_dkd
+from .fused import fused_dkd, use_fused
 
 __all__ = ["dkd_terms", "dkd_loss", "DKDLoss"]
 
@@ -41,7 +41,7 @@ def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
     dtype = compute_dtype(student_logits, teacher_logits)
     label = as_labels(target)[:, None]                                   # (B, 1)
     with full_precision(student_logits.device):
-        if fused:
+        if use_fused(fused):
             return fused_dkd(student_logits, teacher_logits, label, temperature, dtype)
         z_s = upcast(student_logits, dtype) / temperature
         z_t = upcast(teacher_logits, dtype) / temperature

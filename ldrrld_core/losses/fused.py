@@ -31,7 +31,17 @@ from torch import Tensor
 
 from . import triton_ldrrld
 
-__all__ = ["fused_kd", "fused_ldrrld", "fused_dkd"]
+__all__ = ["use_fused", "fused_kd", "fused_ldrrld", "fused_dkd"]
+
+
+def use_fused(requested: bool) -> bool:
+    """Whether to run the fused node: as ``requested``, except inside ``torch.compile``.
+
+    Compiled, the traced form is faster than this hand-written node and keeps less memory
+    (inductor fuses the traced graph into a few passes; the node it can only run as written).
+    ``benchmarks/loss_speed.py`` times both (``ldrrld-compiled`` against ``ldrrld``).
+    """
+    return requested and not torch.compiler.is_compiling()
 
 
 def _no_double_backward(name: str) -> None:

@@ -7,7 +7,7 @@ from torch import Tensor
 from ..relations import compute_dtype, full_precision, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
 from .checks import check_logit_pair, check_positive, check_target, check_weights
-from .fused import fused_kd
+from .fused import fused_kd, use_fused
 
 __all__ = ["kd_loss", "KDLoss"]
 
@@ -34,7 +34,7 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float =
     teacher_logits = teacher_logits.detach()
     dtype = compute_dtype(student_logits, teacher_logits)
     with full_precision(student_logits.device):
-        if fused:
+        if use_fused(fused):
             return fused_kd(student_logits, teacher_logits, temperature, dtype)
         z_s = upcast(student_logits, dtype) / temperature
         z_t = upcast(teacher_logits, dtype) / temperature

@@ -17,7 +17,7 @@ from ..relations import (WEIGHTINGS, binary_kl_from_gaps, cached_pair_weights, c
 from .base import DistillationLoss, cross_entropy
 from .checks import (check_depth, check_logit_pair, check_non_negative, check_positive, check_target,
                      check_weights)
-from .fused import fused_ldrrld
+from .fused import fused_ldrrld, use_fused
 
 __all__ = ["RANK_SOURCES", "LDRRLDTerms", "ldrrld_loss", "LDRRLDLoss"]
 
@@ -94,7 +94,8 @@ def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 
             autograd node with the closed-form backward: less memory and time, no second
             derivative, and ``pair_kl``, ``topd_kl``, ``rntk_kl`` without gradient. ``False``
             lets autograd trace every step (gradients of every intermediate, double backward).
-            Both give the same values and gradients to round-off.
+            Both give the same values and gradients to round-off. Inside ``torch.compile`` the
+            traced form runs either way (compiled, it is the faster one).
 
     Returns:
         :class:`LDRRLDTerms`; everything is computed in float32 (float64 if either logit set is
@@ -112,7 +113,7 @@ def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 
                                                  weighting=weighting, dtype=dtype,
                                                  device=student_logits.device)   # (P,) each
     with full_precision(student_logits.device):
-        if fused:
+        if use_fused(fused):
             local, rntk, pair_kl, topd_kl, rntk_kl = fused_ldrrld(
                 student_logits, teacher_logits, top, weights, first, second, temperature, dtype)
         else:
