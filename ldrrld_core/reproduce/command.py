@@ -1,0 +1,89 @@
+"""The command line of the reproduction kit (``python benchmarks/reproduce_cifar100.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .baselines import settings_markdown
+from .kit import Settings, cells, commands, run, select_pairs, teacher_commands
+from .paper import paper_markdown
+from .report import markdown, write_results
+
+__all__ = ["build_parser", "settings_from", "main"]
+
+_DESCRIPTION = """\
+Rerun the paper's CIFAR-100 tables with the standard teachers and fill a paper-vs-measured table.
+
+  pairs     the paper's tables, the baselines' per-pair settings and the number of runs
+  commands  the exact ldrrld command of every run
+  run       check the teachers, run every cell (resuming interrupted ones), write the table
+  table     write results.md and results.json from the finished runs
+
+--fast does it all in seconds on a CPU (synthetic data, one epoch, stand-in teachers); its numbers
+check the code path, not the paper. See docs/reproduce.md.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reproduce_cifar100", description=_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in ("pairs", "commands", "run", "table"):
+        sub = subcommands.add_parser(name)
+        sub.add_argument("--runs", type=Path, help="run folder (default runs/reproduce_cifar100, "
+                                                  "fast mode runs/reproduce_cifar100_fast)")
+        sub.add_argument("--teachers", type=Path, default=Settings.teachers,
+                         help="folder of <name>_vanilla/ckpt_epoch_240.pth (default data/teachers; an mdistiller "
+                              "checkout has download_ckpts/cifar_teachers)")
+        sub.add_argument("--data-root", type=Path, default=Settings.data_root, help="CIFAR-100 folder (default data)")
+        sub.add_argument("--recipe", default=Settings.recipe, choices=("cifar100-authors", "cifar100"),
+                         help="schedule preset (default cifar100-authors, the LDRRLD authors' effective schedule)")
+        sub.add_argument("--seeds", type=int, nargs="+", default=list(Settings.seeds))
+        sub.add_argument("--only", nargs="+", metavar="TEACHER-STUDENT",
+                         help="pairs to run (default all; fast mode: vgg13-vgg8)")
+        sub.add_argument("--extra", default="", help="more ldrrld arguments for every run, e.g. \"--set amp=bf16\"")
+        sub.add_argument("--fast", action="store_true", help="tiny synthetic data, one epoch, stand-in teachers (CI)")
+        sub.add_argument("--teacher-epochs", type=int, default=1, help="fast mode: epochs of the stand-in teachers")
+        sub.add_argument("--margin", type=float, default=Settings.margin,
+                         help="points a teacher may measure below its published top-1 (default %(default)s)")
+        sub.add_argument("--strict", action="store_true", help="refuse a teacher below its published top-1")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    values = dict(data_root=args.data_root, recipe=args.recipe, seeds=tuple(args.seeds),
+                  extra=tuple(shlex.split(args.extra)), teacher_epochs=args.teacher_epochs, margin=args.margin,
+                  strict=args.strict)
+    if args.fast:
+        return Settings.for_fast(args.runs or Path("runs/reproduce_cifar100_fast"), **values)
+    return Settings(runs=args.runs or Settings.runs, teachers=args.teachers, **values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
+    try:
+        pairs = select_pairs(args.only, fast=settings.fast)
+        if args.command == "pairs":
+            print(paper_markdown())
+            print("### The baselines' settings per pair\n")
+            print(settings_markdown())
+            print(f"\n{len(cells(settings, pairs))} runs for {len(pairs)} pair(s) and seeds {list(settings.seeds)}")
+        elif args.command == "commands":
+            if settings.fast:
+                print("# stand-in teachers (copied to <teachers>/<name>_vanilla/ckpt_epoch_240.pth)")
+                print("\n".join(teacher_commands(settings, pairs)))
+            print("\n".join(commands(settings, pairs)))
+        elif args.command == "run":
+            run(settings, pairs)
+            print(markdown(write_results(settings)))
+        else:
+            print(markdown(write_results(settings)))
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"reproduce_cifar100: error: {error}", file=sys.stderr)
+        return 2
+    return 0
