@@ -12,7 +12,10 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from .reproduce.teachers import DEFAULT_MARGIN, DEFAULT_TEACHER_ROOT
 
 __all__ = ["main", "build_parser"]
 
@@ -63,7 +66,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     from .train import list_recipes
 
     group = parser.add_argument_group("recipe")
-    group.add_argument("--recipe", default="digits", choices=list_recipes(), help="preset to start from (default: digits)")
+    group.add_argument("--recipe", choices=list_recipes(), help="preset to start from (default: digits)")
+    group.add_argument("--recipe-file", metavar="FILE",
+                       help="start from a recipe file instead of a preset: a run's recipe.json repeats that run, "
+                            "`ldrrld recipes NAME --json FILE` writes one (YAML needs PyYAML)")
     group.add_argument("--model", help="model to train (registry name, see `ldrrld models`)")
     group.add_argument("--data", help="data set: digits, synthetic, cifar100, tiny-imagenet, imagenet")
     group.add_argument("--data-root", help="folder holding downloaded data sets (default: data)")
@@ -115,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     teaching.add_argument("--teacher-checkpoint", help="teacher weights: {'model': state_dict} or a raw state dict")
     teaching.add_argument("--train-teacher", action="store_true",
                           help="train the teacher first (into <out-dir>/teacher) instead of loading one")
+    teaching.add_argument("--teacher-root", default=str(DEFAULT_TEACHER_ROOT), metavar="FOLDER",
+                          help="CIFAR presets without --teacher-checkpoint load <FOLDER>/<teacher>_vanilla/"
+                               "ckpt_epoch_240.pth (default %(default)s; mdistiller: download_ckpts/cifar_teachers)")
 
     demo = commands.add_parser("demo", help="teacher, then CE, KD, DKD and LDRRLD students on digits (offline)",
                                description="Offline demo on the 8x8 digits: train a teacher, then one student per "
@@ -138,10 +147,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     recipes = commands.add_parser("recipes", help="list the recipe presets, or show one recipe's fields")
     recipes.add_argument("name", nargs="?", help="a preset to show in full")
+    recipes.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                         help="write the preset as a recipe file (--recipe-file reads it); no FILE: stdout")
     commands.add_parser("losses", help="list the losses")
     models = commands.add_parser("models", help="list the model names")
     models.add_argument("--family", choices=("cifar", "imagenet", "digits"), help="only this family")
+    _add_teacher_and_runs_commands(commands)
     return parser
+
+
+def _add_teacher_and_runs_commands(commands) -> None:
+    teacher = commands.add_parser("teacher", help="check a teacher file against its published accuracy")
+    teacher_commands = teacher.add_subparsers(dest="teacher_command", metavar="ACTION", required=True)
+    check = teacher_commands.add_parser(
+        "check", help="SHA-256, parameters and measured vs published test top-1 of a teacher",
+        description="Hash a teacher file, load it, measure its test top-1 and compare it with the published "
+                    "accuracy; warn (or with --strict refuse) when it is more than --margin points below.")
+    check.add_argument("teacher", metavar="NAME|FILE",
+                       help="a CIFAR model name (looked up under --teacher-root) or a checkpoint file")
+    check.add_argument("--teacher-root", default=str(DEFAULT_TEACHER_ROOT), metavar="FOLDER",
+                       help="folder of <name>_vanilla/ckpt_epoch_240.pth (default %(default)s)")
+    check.add_argument("--model", help="architecture of FILE when its folder is not <name>_vanilla")
+    check.add_argument("--data", default="cifar100", help="data set whose test split is measured (default cifar100)")
+    check.add_argument("--data-root", default="data", help="folder holding the data set (default data)")
+    check.add_argument("--download", action="store_true", help="download the data set if missing")
+    check.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                       help="points below the published top-1 that are tolerated (default %(default)s)")
+    check.add_argument("--strict", action="store_true", help="exit with an error when the teacher is below")
+    check.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    check.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+
+    runs = commands.add_parser("runs", help="compare finished runs: diff two, or tabulate seeds")
+    runs_commands = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    diff = runs_commands.add_parser("diff", help="recipe fields, fingerprint and the epoch where two runs part",
+                                    description="Show what differs between two run folders: recipe fields, "
+                                                "the environment (fingerprint), and the first epoch whose metrics "
+                                                "differ by more than --tolerance.")
+    diff.add_argument("a", metavar="A", help="a run folder")
+    diff.add_argument("b", metavar="B", help="another run folder")
+    diff.add_argument("--tolerance", type=float, default=1e-6, help="absolute tolerance per metric (default 1e-6)")
+    diff.add_argument("--json", action="store_true", help="print JSON instead of text")
+    table = runs_commands.add_parser("table", help="seeds aggregated into mean ± std beside the paper's number",
+                                     description="Group run folders by recipe (less the seed), show top-1 at the "
+                                                 "last and the best epoch as mean ± std, the paper's number for "
+                                                 "CIFAR-100 cells and whether the gap lies within one std.")
+    table.add_argument("folders", nargs="+", metavar="DIR", help="run folders, or folders searched for them")
+    table.add_argument("--json", action="store_true", help="print JSON instead of markdown")
 
 
 # ------------------------------------------------------------------------------ recipe building
@@ -162,6 +213,7 @@ def _loss_value(text: str) -> Any:
 def _recipe_from(args: argparse.Namespace, **fixed: Any):
     """The recipe the options describe: the preset, then --set, then the named options, then ``fixed``."""
     from .train import get_recipe, parse_field
+    from .train.recipe_files import read_recipe_file
 
     overrides: dict[str, Any] = {}
     for text in args.set:
@@ -174,7 +226,12 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
         named[option] = getattr(args, option, None)
     overrides.update({key: value for key, value in named.items() if value is not None})
     overrides.update(fixed)
-    recipe = get_recipe(args.recipe, **overrides)
+    if args.recipe_file and args.recipe:
+        raise ValueError("give either --recipe or --recipe-file, not both")
+    if args.recipe_file:
+        recipe = read_recipe_file(args.recipe_file).replace(**overrides)
+    else:
+        recipe = get_recipe(args.recipe or "digits", **overrides)
     if getattr(args, "loss_option", None):
         options = dict(recipe.loss_options)
         options[recipe.loss] = {**recipe.loss_hparams,
@@ -182,6 +239,9 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
         recipe = recipe.replace(loss_options=options)
     out_dir = args.out_dir if args.out_dir is not None else \
         f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
+    if args.recipe_file and not args.resume and Path(out_dir).resolve() == Path(args.recipe_file).resolve().parent:
+        raise ValueError(f"{out_dir} holds the run {args.recipe_file} came from, and a new run would overwrite it; "
+                         "pass --out-dir FOLDER to repeat the run elsewhere, or --resume to continue it")
     return recipe.replace(out_dir=None if out_dir.lower() == "none" else out_dir)
 
 
@@ -191,12 +251,24 @@ def _print_run(run) -> None:
     print(json.dumps(run.summary))
 
 
-def _train(args: argparse.Namespace, device) -> int:
-    from .train import fit, get_recipe
+def _trained_alone(args: argparse.Namespace) -> str | None:
+    """What ``ldrrld train`` trains without --model: the preset's teacher, or the model of a recipe file's
+    teacher run (its teacher if the file is a distillation's)."""
+    from .train import get_recipe
+    from .train.recipe_files import read_recipe_file
 
-    model = args.model or get_recipe(args.recipe).teacher
+    if not args.recipe_file:
+        return get_recipe(args.recipe or "digits").teacher
+    recipe = read_recipe_file(args.recipe_file)
+    return recipe.model if recipe.loss == "ce" else recipe.teacher
+
+
+def _train(args: argparse.Namespace, device) -> int:
+    from .train import fit
+
+    model = args.model or _trained_alone(args)
     if model is None:
-        raise ValueError(f"recipe {args.recipe!r} names no teacher; pass --model")
+        raise ValueError(f"recipe {args.recipe_file or args.recipe!r} names no teacher; pass --model")
     recipe = _recipe_from(args, model=model, loss="ce", teacher=None, teacher_checkpoint=None)
     run = fit(recipe, device=device, resume=args.resume, progress=not args.no_progress)
     if _is_main():
@@ -212,6 +284,10 @@ def _distill(args: argparse.Namespace, device) -> int:
         raise ValueError(f"loss {recipe.loss!r} trains without a teacher; use `ldrrld train --model {recipe.model}`")
     if args.train_teacher and recipe.teacher_checkpoint:
         raise ValueError("give either --train-teacher or --teacher-checkpoint, not both")
+    if not (args.train_teacher or recipe.teacher_checkpoint) and recipe.name.startswith("cifar100"):
+        from .models import standard_teacher_path
+
+        recipe = recipe.replace(teacher_checkpoint=str(standard_teacher_path(recipe.teacher, args.teacher_root)))
     if not (args.train_teacher or recipe.teacher_checkpoint):
         raise ValueError(f"loss {recipe.loss!r} distils from a teacher: pass --teacher-checkpoint FILE (weights "
                          f"of {recipe.teacher}) or --train-teacher to train one first")
@@ -246,8 +322,17 @@ def _demo(args: argparse.Namespace, device) -> int:
 def _list_recipes(args: argparse.Namespace) -> int:
     from .train import describe_recipe, get_recipe, list_recipes
 
+    if args.json and not args.name:
+        raise ValueError("--json writes one preset: `ldrrld recipes NAME --json FILE`")
     if args.name:
-        print(json.dumps(get_recipe(args.name).to_dict(), indent=1))
+        recipe = get_recipe(args.name)
+        if args.json and args.json != "-":
+            from .train.recipe_files import write_recipe_file
+
+            print(f"wrote {write_recipe_file(recipe, args.json)}; run it with `ldrrld train|distill --recipe-file "
+                  f"{args.json}`", file=sys.stderr)
+        else:
+            print(json.dumps(recipe.to_dict(), indent=1))
         return 0
     for name in list_recipes():
         print(f"{name:<18} {describe_recipe(name)}")
@@ -271,6 +356,32 @@ def _list_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _teacher(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .reproduce.teachers import check_teacher
+
+    data = load_dataset(args.data, args.data_root, download=args.download)
+    check = check_teacher(args.teacher, root=args.teacher_root, arch=args.model, data=data, margin=args.margin,
+                          strict=args.strict, device=args.device)
+    if args.json:
+        check.save(args.json)
+    print(check.message())
+    print(json.dumps(check.to_dict()))
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from .runs import diff_runs, find_runs, load_run, runs_table, table_markdown
+
+    if args.runs_command == "diff":
+        difference = diff_runs(load_run(args.a), load_run(args.b), tolerance=args.tolerance)
+        print(json.dumps(difference.to_dict(), indent=1, default=str) if args.json else difference.text())
+        return 0
+    rows = runs_table(find_runs(args.folders))
+    print(json.dumps(rows, indent=1) if args.json else table_markdown(rows))
+    return 0
+
+
 def _is_main() -> bool:
     from .train import current_context
 
@@ -281,9 +392,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ldrrld`` command line; returns the exit status (2 for a usage or settings error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models}
+    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models, "teacher": _teacher,
+                "runs": _runs}
     if args.command in listings:
-        return listings[args.command](args)
+        try:
+            return listings[args.command](args)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"ldrrld {args.command}: error: {error}", file=sys.stderr)
+            return 2
 
     import torch
 

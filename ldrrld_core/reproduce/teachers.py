@@ -174,7 +174,6 @@ def check_teacher(target: str | os.PathLike, *, root: str | os.PathLike = DEFAUL
         if strict:
             raise ValueError(check.message() + ". Refusing (--strict); fix the file or drop --strict.")
         warnings.warn(check.message(), TeacherBelowPublishedWarning, stacklevel=2)
-        log.warning("%s", check.message())
     else:
         log.info("%s", check.message())
     return check
