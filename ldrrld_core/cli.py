@@ -358,8 +358,9 @@ def _list_models(args: argparse.Namespace) -> int:
 
 def _teacher(args: argparse.Namespace) -> int:
     from .data import load_dataset
-    from .reproduce.teachers import check_teacher
+    from .reproduce.teachers import check_teacher, resolve_teacher
 
+    resolve_teacher(args.teacher, args.teacher_root, args.model)  # a missing file fails before the data load
     data = load_dataset(args.data, args.data_root, download=args.download)
     check = check_teacher(args.teacher, root=args.teacher_root, arch=args.model, data=data, margin=args.margin,
                           strict=args.strict, device=args.device)
