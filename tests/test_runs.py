@@ -213,3 +213,10 @@ def test_the_trainer_warns_once_at_the_start(capsys):
         fit(recipe, teacher=teacher, data=data, progress=False)
     assert len([w for w in caught if w.category is DegenerateLossWarning]) == 1
     assert f"depth {data.num_classes} on {data.num_classes} classes" in str(caught[0].message)
+
+
+def test_the_command_line_warns_once_even_after_training_the_teacher():
+    with pytest.warns(DegenerateLossWarning) as caught:
+        assert ldrrld(["distill", "--recipe", "digits", "--loss-option", "depth=10", "--train-teacher", "--epochs", "1",
+                       "--quiet", "--no-progress", "--out-dir", "none", "--device", "cpu"]) == 0
+    assert len([w for w in caught if w.category is DegenerateLossWarning]) == 1

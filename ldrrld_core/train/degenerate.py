@@ -46,5 +46,5 @@ def warn_degenerate_loss(recipe: Recipe, num_classes: int) -> list[str]:
     """Emit a :class:`DegenerateLossWarning` for each of :func:`degenerate_loss_reasons`; return them."""
     reasons = degenerate_loss_reasons(recipe, num_classes)
     for reason in reasons:
-        warnings.warn(reason, DegenerateLossWarning, stacklevel=3)
+        warnings.warn(reason, DegenerateLossWarning, stacklevel=2)  # one place: shown once
     return reasons

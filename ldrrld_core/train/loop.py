@@ -146,18 +146,20 @@ def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Modul
     return create_model(recipe.teacher, num_classes=num_classes, checkpoint=checkpoint)
 
 
-def check_loss_fits(recipe: Recipe, data: DataSplits) -> None:
+def check_loss_fits(recipe: Recipe, data: DataSplits, *, warn: bool = True) -> None:
     """Raise a ``ValueError`` if the recipe's loss cannot work on ``data`` (a depth above its number of classes).
 
     Settings that work but make a term vanish (DKD on 2 classes, LDRRLD with depth equal to the
-    number of classes) give a :class:`~ldrrld_core.train.degenerate.DegenerateLossWarning` instead.
+    number of classes) give a :class:`~ldrrld_core.train.degenerate.DegenerateLossWarning` instead
+    (unless ``warn`` is false), once per run: :func:`fit` checks before its first step.
     """
     depth = recipe.build_loss().hparams().get("depth")
     if depth is not None and depth > data.num_classes:
         raise ValueError(f"loss {recipe.loss!r} uses depth {depth} but data set {data.name!r} has only "
                          f"{data.num_classes} classes; choose depth <= {data.num_classes} "
                          f"(loss_options={{'{recipe.loss}': {{'depth': ...}}}})")
-    warn_degenerate_loss(recipe, data.num_classes)
+    if warn:
+        warn_degenerate_loss(recipe, data.num_classes)
 
 
 def _check_fits(recipe: Recipe, data: DataSplits, student: nn.Module, teacher: nn.Module | None,
@@ -469,7 +471,7 @@ def train_teacher(recipe: Recipe, **options: Any) -> Run:
         teacher_recipe = teacher_recipe.replace(out_dir=str(Path(recipe.out_dir) / "teacher"))
     data = options.pop("data", None)
     data = data if data is not None else load_data(recipe)
-    check_loss_fits(recipe, data)  # the students' loss: fail now, not after the teacher's training
+    check_loss_fits(recipe, data, warn=False)  # the students' loss: fail now, not after the teacher's training
     return fit(teacher_recipe, data=data, **options)
 
 
