@@ -344,3 +344,8 @@ def test_gpu_check_reports_failing_parts_and_goes_on(tmp_path):
     assert "== loss: FAILED (timed out after 2 s)" in log, "the loss benchmark takes longer than 2 s"
     assert log.rstrip().endswith("ok: torch; failed: bogus(unknown) loss(timed out after 2 s)")
     assert done.returncode == 2, "the exit status counts the failed parts"
+
+
+def test_docs_show_the_kits_settings_table():
+    """One table of the baselines' settings: docs/reproduce.md holds the kit's own, verbatim."""
+    assert kit.settings_markdown() in (ROOT / "docs" / "reproduce.md").read_text()
