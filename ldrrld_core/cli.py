@@ -68,8 +68,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("recipe")
     group.add_argument("--recipe", choices=list_recipes(), help="preset to start from (default: digits)")
     group.add_argument("--recipe-file", metavar="FILE",
-                       help="start from a recipe file instead of a preset: a run's recipe.json repeats that run, "
-                            "`ldrrld recipes NAME --json FILE` writes one (YAML needs PyYAML)")
+                       help="start from a recipe file instead of a preset: a run's recipe.json repeats "
+                            "that run, `ldrrld recipes NAME --json FILE` writes one (YAML needs PyYAML)")
     group.add_argument("--model", help="model to train (registry name, see `ldrrld models`)")
     group.add_argument("--data", help="data set: digits, synthetic, cifar100, tiny-imagenet, imagenet")
     group.add_argument("--data-root", help="folder holding downloaded data sets (default: data)")
@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="train the teacher first (into <out-dir>/teacher) instead of loading one")
     teaching.add_argument("--teacher-root", default=str(DEFAULT_TEACHER_ROOT), metavar="FOLDER",
                           help="CIFAR presets without --teacher-checkpoint load <FOLDER>/<teacher>_vanilla/"
-                               "ckpt_epoch_240.pth (default %(default)s; mdistiller: download_ckpts/cifar_teachers)")
+                               "ckpt_epoch_240.pth (default %(default)s; mdistiller: "
+                               "download_ckpts/cifar_teachers)")
 
     demo = commands.add_parser("demo", help="teacher, then CE, KD, DKD and LDRRLD students on digits (offline)",
                                description="Offline demo on the 8x8 digits: train a teacher, then one student per "
@@ -168,7 +169,8 @@ def _add_teacher_and_runs_commands(commands) -> None:
     check.add_argument("--teacher-root", default=str(DEFAULT_TEACHER_ROOT), metavar="FOLDER",
                        help="folder of <name>_vanilla/ckpt_epoch_240.pth (default %(default)s)")
     check.add_argument("--model", help="architecture of FILE when its folder is not <name>_vanilla")
-    check.add_argument("--data", default="cifar100", help="data set whose test split is measured (default cifar100)")
+    check.add_argument("--data", default="cifar100",
+                       help="data set whose test split is measured (default cifar100)")
     check.add_argument("--data-root", default="data", help="folder holding the data set (default data)")
     check.add_argument("--download", action="store_true", help="download the data set if missing")
     check.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
@@ -179,18 +181,20 @@ def _add_teacher_and_runs_commands(commands) -> None:
 
     runs = commands.add_parser("runs", help="compare finished runs: diff two, or tabulate seeds")
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
-    diff = runs_commands.add_parser("diff", help="recipe fields, fingerprint and the epoch where two runs part",
-                                    description="Show what differs between two run folders: recipe fields, "
-                                                "the environment (fingerprint), and the first epoch whose metrics "
-                                                "differ by more than --tolerance.")
+    diff = runs_commands.add_parser(
+        "diff", help="recipe fields, fingerprint and the epoch where two runs part",
+        description="Show what differs between two run folders: recipe fields, the environment "
+                    "(fingerprint), and the first epoch whose metrics differ by more than --tolerance.")
     diff.add_argument("a", metavar="A", help="a run folder")
     diff.add_argument("b", metavar="B", help="another run folder")
-    diff.add_argument("--tolerance", type=float, default=1e-6, help="absolute tolerance per metric (default 1e-6)")
+    diff.add_argument("--tolerance", type=float, default=1e-6,
+                      help="absolute tolerance per metric (default 1e-6)")
     diff.add_argument("--json", action="store_true", help="print JSON instead of text")
-    table = runs_commands.add_parser("table", help="seeds aggregated into mean ± std beside the paper's number",
-                                     description="Group run folders by recipe (less the seed), show top-1 at the "
-                                                 "last and the best epoch as mean ± std, the paper's number for "
-                                                 "CIFAR-100 cells and whether the gap lies within one std.")
+    table = runs_commands.add_parser(
+        "table", help="seeds aggregated into mean ± std beside the paper's number",
+        description="Group run folders by recipe (less the seed), show top-1 at the last and the best "
+                    "epoch as mean ± std, the paper's number for CIFAR-100 cells and whether the gap lies "
+                    "within one std.")
     table.add_argument("folders", nargs="+", metavar="DIR", help="run folders, or folders searched for them")
     table.add_argument("--json", action="store_true", help="print JSON instead of markdown")
 
@@ -239,9 +243,11 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
         recipe = recipe.replace(loss_options=options)
     out_dir = args.out_dir if args.out_dir is not None else \
         f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
-    if args.recipe_file and not args.resume and Path(out_dir).resolve() == Path(args.recipe_file).resolve().parent:
-        raise ValueError(f"{out_dir} holds the run {args.recipe_file} came from, and a new run would overwrite it; "
-                         "pass --out-dir FOLDER to repeat the run elsewhere, or --resume to continue it")
+    source = Path(args.recipe_file).resolve().parent if args.recipe_file else None
+    if source is not None and not args.resume and Path(out_dir).resolve() == source:
+        raise ValueError(f"{out_dir} holds the run {args.recipe_file} came from, and a new run would "
+                         "overwrite it; pass --out-dir FOLDER to repeat the run elsewhere, or --resume to "
+                         "continue it")
     return recipe.replace(out_dir=None if out_dir.lower() == "none" else out_dir)
 
 
@@ -287,7 +293,8 @@ def _distill(args: argparse.Namespace, device) -> int:
     if not (args.train_teacher or recipe.teacher_checkpoint) and recipe.name.startswith("cifar100"):
         from .models import standard_teacher_path
 
-        recipe = recipe.replace(teacher_checkpoint=str(standard_teacher_path(recipe.teacher, args.teacher_root)))
+        found = standard_teacher_path(recipe.teacher, args.teacher_root)
+        recipe = recipe.replace(teacher_checkpoint=str(found))
     if not (args.train_teacher or recipe.teacher_checkpoint):
         raise ValueError(f"loss {recipe.loss!r} distils from a teacher: pass --teacher-checkpoint FILE (weights "
                          f"of {recipe.teacher}) or --train-teacher to train one first")
@@ -329,8 +336,9 @@ def _list_recipes(args: argparse.Namespace) -> int:
         if args.json and args.json != "-":
             from .train.recipe_files import write_recipe_file
 
-            print(f"wrote {write_recipe_file(recipe, args.json)}; run it with `ldrrld train|distill --recipe-file "
-                  f"{args.json}`", file=sys.stderr)
+            written = write_recipe_file(recipe, args.json)
+            print(f"wrote {written}; run it with `ldrrld train|distill --recipe-file {args.json}`",
+                  file=sys.stderr)
         else:
             print(json.dumps(recipe.to_dict(), indent=1))
         return 0
@@ -362,8 +370,8 @@ def _teacher(args: argparse.Namespace) -> int:
 
     resolve_teacher(args.teacher, args.teacher_root, args.model)  # a missing file fails before the data load
     data = load_dataset(args.data, args.data_root, download=args.download)
-    check = check_teacher(args.teacher, root=args.teacher_root, arch=args.model, data=data, margin=args.margin,
-                          strict=args.strict, device=args.device)
+    check = check_teacher(args.teacher, root=args.teacher_root, arch=args.model, data=data,
+                          margin=args.margin, strict=args.strict, device=args.device)
     if args.json:
         check.save(args.json)
     print(check.message())

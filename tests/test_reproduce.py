@@ -105,7 +105,8 @@ def test_measured_cells_average_finished_seeds_only(tmp_path):
 def test_per_pair_baseline_settings_follow_the_published_configs():
     main = {pair.key: pair for pair in kit.MAIN.pairs}
     beta = {key: kit.baseline_setting(pair, "dkd").options["beta"] for key, pair in main.items()}
-    # mdistiller configs/cifar100/dkd/*.yaml: BETA 2 (res56_res20), 6 (vgg13_vgg8, wrn40_2_wrn_16_2), default 8.
+    # mdistiller configs/cifar100/dkd/*.yaml: BETA 2 (res56_res20), 6 (vgg13_vgg8, wrn40_2_wrn_16_2),
+    # otherwise the default 8.
     assert beta == {"resnet56-resnet20": 2.0, "resnet110-resnet20": 2.0, "resnet32x4-resnet8x4": 8.0,
                     "wrn_40_2-wrn_16_2": 6.0, "vgg13-vgg8": 6.0, "resnet32x4-ShuffleV1": 8.0}
     assert kit.DKD_BETA["resnet110", "resnet32"][0] == 2.0
@@ -122,7 +123,8 @@ def test_per_pair_baseline_settings_follow_the_published_configs():
     rows = kit.baseline_settings()
     assert len(rows) == 2 * len(main) and all(row["source"] for row in rows)
     table = kit.settings_markdown()
-    assert "| vgg13 -> vgg8 | dkd | alpha 1, beta 6, temperature 4, ce_weight 1, warmup_epochs 20 | yes |" in table
+    assert ("| vgg13 -> vgg8 | dkd | alpha 1, beta 6, temperature 4, ce_weight 1, warmup_epochs 20 | yes |"
+            in table)
     assert "| resnet110 -> resnet20 | dkd |" in table and "**no**" in table
     with pytest.raises(ValueError, match="no DKD setting for resnet32x4 -> MobileNetV2"):
         kit.baseline_setting(kit.Pair("resnet32x4", "MobileNetV2"), "dkd")
@@ -141,20 +143,21 @@ def test_commands_pass_the_baseline_settings_explicitly():
     assert built["wrn_40_2", "dkd"]["warmup_epochs"] == 20
     assert (built["wrn_40_2", "kd"]["ce_weight"], built["wrn_40_2", "kd"]["kd_weight"]) == (0.1, 0.9)
     assert built["wrn_40_2", "kd"]["temperature"] == 4.0
-    assert "--loss-option" not in next(line for line in kit.commands(settings, kit.select_pairs(["vgg13-vgg8"]))
-                                       if "--loss ldrrld " in line), "LDRRLD runs with its own defaults"
+    vgg = kit.commands(settings, kit.select_pairs(["vgg13-vgg8"]))
+    ldrrld_line = next(line for line in vgg if "--loss ldrrld " in line)
+    assert "--loss-option" not in ldrrld_line, "LDRRLD runs with its own defaults"
 
 
 # ------------------------------------------------------------------------------ the teacher check
 def write_fake_cifar100(root: Path, test_per_class: int = 1, seed: int = 0) -> Path:
-    """A CIFAR-100 folder in the archive's format: 100 classes, one train and ``test_per_class`` test images each."""
+    """CIFAR-100 in the archive's format: 100 classes, one train and ``test_per_class`` test images each."""
     rng = np.random.default_rng(seed)
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
     for split, count in (("train", 1), ("test", test_per_class)):
         fine = np.repeat(np.arange(100), count)
-        content = {b"data": rng.integers(0, 256, (len(fine), 3072), dtype=np.uint8), b"fine_labels": fine.tolist(),
-                   b"coarse_labels": (fine // 5).tolist()}
+        content = {b"data": rng.integers(0, 256, (len(fine), 3072), dtype=np.uint8),
+                   b"fine_labels": fine.tolist(), b"coarse_labels": (fine // 5).tolist()}
         (folder / split).write_bytes(pickle.dumps(content, protocol=2))
     meta = {b"fine_label_names": [f"c{i}".encode() for i in range(100)],
             b"coarse_label_names": [f"s{i}".encode() for i in range(20)]}
@@ -212,6 +215,7 @@ def test_teacher_check_measures_hashes_and_warns_or_refuses(tmp_path, fake_cifar
         kit.check_teacher(path, data=data, strict=True, device="cpu")  # a file: the folder names the model
     calm = kit.check_teacher(path, data=data, published=check.measured_top1 + 0.5, device="cpu")
     assert calm.verdict == "ok" and calm.source == "given"
+    assert "| verdict | ok |" in calm.markdown() and f"| sha256 | {check.sha256} |" in calm.markdown()
     saved = json.loads(calm.save(tmp_path / "check.json").read_text())
     assert saved["sha256"] == check.sha256 and saved["verdict"] == "ok" and saved["gap"] == pytest.approx(0.5)
     other = tmp_path / "elsewhere.pth"
@@ -237,12 +241,14 @@ def test_teacher_check_command(tmp_path, fake_cifar, capsys):
 
 
 def test_cifar_presets_find_the_standard_teacher(tmp_path, fake_cifar, capsys):
-    arguments = ["distill", "--recipe", "cifar100", "--teacher", "resnet56", "--model", "resnet8", "--data-root",
-                 str(fake_cifar), "--epochs", "1", "--set", "warmup_epochs=0", "--set", "decay_epochs=",
+    arguments = ["distill", "--recipe", "cifar100", "--teacher", "resnet56", "--model", "resnet8",
+                 "--data-root", str(fake_cifar), "--epochs", "1", "--set", "warmup_epochs=0",
+                 "--set", "decay_epochs=",
                  "--out-dir", str(tmp_path / "run"), "--quiet", "--no-progress", "--device", "cpu"]
     assert ldrrld([*arguments, "--teacher-root", str(tmp_path / "teachers")]) == 2
     error = capsys.readouterr().err
-    assert "No checkpoint for the teacher 'resnet56'" in error and "resnet56_vanilla/ckpt_epoch_240.pth" in error
+    assert "No checkpoint for the teacher 'resnet56'" in error
+    assert "resnet56_vanilla/ckpt_epoch_240.pth" in error
     path = write_fake_teacher(tmp_path / "teachers", "resnet56")
     assert ldrrld([*arguments, "--teacher-root", str(tmp_path / "teachers")]) == 0
     assert json.loads((tmp_path / "run" / "recipe.json").read_text())["teacher_checkpoint"] == str(path)
@@ -282,7 +288,8 @@ def test_fast_run_used_standard_teacher_files_and_the_authors_preset(fast_run):
     assert check["verdict"] == "no published accuracy", "stand-in teachers are compared with nothing"
     assert check["sha256"] == sha256_file(fast_run / "teachers" / "vgg13_vanilla" / "ckpt_epoch_240.pth")
     for loss in ("kd", "dkd", "ldrrld", "ldrrld-no-adw"):
-        assert json.loads((fast_run / "vgg13-vgg8" / f"{loss}-seed0" / kit.TEACHER_CHECK_FILE).read_text()) == check
+        folder = fast_run / "vgg13-vgg8" / f"{loss}-seed0"
+        assert json.loads((folder / kit.TEACHER_CHECK_FILE).read_text()) == check
     dkd = json.loads((fast_run / "vgg13-vgg8" / "dkd-seed0" / "recipe.json").read_text())
     assert dkd["loss_options"]["dkd"]["beta"] == 6.0
     summary = json.loads((fast_run / "vgg13-vgg8" / "dkd-seed0" / "summary.json").read_text())

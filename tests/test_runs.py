@@ -25,7 +25,8 @@ QUICK = ["--epochs", "3", "--quiet", "--no-progress", "--device", "cpu"]
 
 # ---------------------------------------------------------------------------- the summary's record
 def test_summary_records_fingerprint_and_both_accuracies(tmp_path):
-    recipe = get_recipe("digits", model="digits_mlp", teacher=None, loss="ce", epochs=4, out_dir=str(tmp_path))
+    recipe = get_recipe("digits", model="digits_mlp", teacher=None, loss="ce", epochs=4,
+                        out_dir=str(tmp_path))
     run = fit(recipe, progress=False)
     top1 = run.history.column("test_top1")
     best = max(range(len(top1)), key=lambda i: (top1[i], -i))
@@ -35,7 +36,8 @@ def test_summary_records_fingerprint_and_both_accuracies(tmp_path):
     assert (summary["top1_best"], summary["best_epoch"]) == (top1[best], best + 1)
     assert summary["top1_best_protocol"] == BEST_ON_TEST and "test split" in BEST_ON_TEST
     print_ = summary["fingerprint"]
-    assert (print_["torch"], print_["cuda"], print_["world_size"]) == (torch.__version__, torch.version.cuda, 1)
+    assert (print_["torch"], print_["cuda"]) == (torch.__version__, torch.version.cuda)
+    assert print_["world_size"] == 1
     assert (print_["batch_per_process"], print_["batch_size"]) == (recipe.batch_size, recipe.batch_size)
     assert (print_["amp"], print_["compile"], print_["deterministic"], print_["device_type"]) == (
         "none", False, True, "cpu")
@@ -56,7 +58,8 @@ def test_best_epoch_is_the_first_highest():
 def three_runs(tmp_path_factory):
     """Two identical digits runs (the second started from the first's recipe.json) and one with another lr."""
     root = tmp_path_factory.mktemp("runs")
-    assert ldrrld(["train", "--recipe", "digits", "--model", "digits_mlp", *QUICK, "--out-dir", str(root / "a")]) == 0
+    assert ldrrld(["train", "--recipe", "digits", "--model", "digits_mlp", *QUICK,
+                   "--out-dir", str(root / "a")]) == 0
     assert ldrrld(["train", "--recipe-file", str(root / "a" / "recipe.json"), *QUICK,
                    "--out-dir", str(root / "b")]) == 0
     assert ldrrld(["train", "--recipe", "digits", "--model", "digits_mlp", *QUICK, "--lr", "0.03",
@@ -121,7 +124,8 @@ def test_runs_table_aggregates_seeds_next_to_the_paper(tmp_path, capsys):
     rows = {row["label"].split(" (")[0]: row for row in runs_table(find_runs([tmp_path]))}
     assert set(rows) == {"resnet32x4 -> resnet8x4 · ldrrld", "resnet32x4 -> resnet8x4 · kd", "vgg8 alone"}
     ours = rows["resnet32x4 -> resnet8x4 · ldrrld"]
-    assert ours["seeds"] == [0, 1, 2] and ours["last_mean"] == pytest.approx(statistics.fmean([77.0, 77.4, 76.9]))
+    assert ours["seeds"] == [0, 1, 2]
+    assert ours["last_mean"] == pytest.approx(statistics.fmean([77.0, 77.4, 76.9]))
     assert ours["last_std"] == pytest.approx(statistics.stdev([77.0, 77.4, 76.9]))
     assert ours["best_mean"] == pytest.approx(statistics.fmean([77.6, 78.0, 77.5]))
     (paper,) = ours["paper"]
@@ -176,7 +180,8 @@ def test_yaml_recipes_need_pyyaml_and_say_so(tmp_path, monkeypatch):
 
 def test_recipe_file_options_conflict_and_overwrite_guard(three_runs, capsys):
     recipe_file = str(three_runs / "a" / "recipe.json")
-    assert ldrrld(["train", "--recipe", "digits", "--recipe-file", recipe_file, *QUICK, "--out-dir", "none"]) == 2
+    assert ldrrld(["train", "--recipe", "digits", "--recipe-file", recipe_file, *QUICK,
+                   "--out-dir", "none"]) == 2
     assert "either --recipe or --recipe-file" in capsys.readouterr().err
     assert ldrrld(["train", "--recipe-file", recipe_file, *QUICK, "--out-dir", str(three_runs / "a")]) == 2
     assert "would overwrite it" in capsys.readouterr().err
@@ -207,7 +212,8 @@ def test_degenerate_loss_warnings():
 
 def test_the_trainer_warns_once_at_the_start(capsys):
     data = load_dataset("digits")
-    recipe = get_recipe("digits", epochs=2, loss="ldrrld", loss_options={"ldrrld": {"depth": data.num_classes}})
+    recipe = get_recipe("digits", epochs=2, loss="ldrrld",
+                        loss_options={"ldrrld": {"depth": data.num_classes}})
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     with pytest.warns(DegenerateLossWarning) as caught:
         fit(recipe, teacher=teacher, data=data, progress=False)
@@ -217,6 +223,7 @@ def test_the_trainer_warns_once_at_the_start(capsys):
 
 def test_the_command_line_warns_once_even_after_training_the_teacher():
     with pytest.warns(DegenerateLossWarning) as caught:
-        assert ldrrld(["distill", "--recipe", "digits", "--loss-option", "depth=10", "--train-teacher", "--epochs", "1",
-                       "--quiet", "--no-progress", "--out-dir", "none", "--device", "cpu"]) == 0
+        assert ldrrld(["distill", "--recipe", "digits", "--loss-option", "depth=10", "--train-teacher",
+                       "--epochs", "1", "--quiet", "--no-progress", "--out-dir", "none",
+                       "--device", "cpu"]) == 0
     assert len([w for w in caught if w.category is DegenerateLossWarning]) == 1

@@ -58,8 +58,8 @@ class BaselineSetting:
 #: KD: RepDistiller's and mdistiller's CIFAR-100 weights (the same for every pair).
 KD_SETTING = BaselineSetting(
     loss="kd", options={"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9},
-    source="HobbitLong/RepDistiller scripts/run_cifar_distill.sh (-r 0.1 -a 0.9, kd_T 4: the CRD paper's KD); "
-           "the same in mdistiller/engine/cfg.py")
+    source="HobbitLong/RepDistiller scripts/run_cifar_distill.sh (-r 0.1 -a 0.9, kd_T 4: the CRD "
+           "paper's KD); the same in mdistiller/engine/cfg.py")
 
 #: DKD's settings that no CIFAR-100 config of mdistiller overrides (``mdistiller/engine/cfg.py``).
 DKD_DEFAULTS: dict[str, float | int] = {"alpha": 1.0, "beta": 8.0, "temperature": 4.0, "ce_weight": 1.0,
@@ -94,8 +94,9 @@ def _dkd_setting(pair: Pair) -> BaselineSetting:
         return BaselineSetting("dkd", {**DKD_DEFAULTS, "beta": beta},
                                f"no published setting for this pair; beta of {' -> '.join(stand_in)} "
                                f"({MDISTILLER} {config})", published=False)
-    raise ValueError(f"no DKD setting for {pair.label}: neither mdistiller's configs nor this table have one; "
-                     f"pairs with one: {', '.join(' -> '.join(k) for k in (*DKD_BETA, *_DKD_STAND_INS))}")
+    known = ", ".join(" -> ".join(key) for key in (*DKD_BETA, *_DKD_STAND_INS))
+    raise ValueError(f"no DKD setting for {pair.label}: neither mdistiller's configs nor this table have "
+                     f"one; pairs with one: {known}")
 
 
 def baseline_setting(pair: Pair, loss: str) -> BaselineSetting | None:
@@ -125,6 +126,6 @@ def settings_markdown(pairs=MAIN.pairs) -> str:
         for loss in ("kd", "dkd"):
             setting = baseline_setting(pair, loss)
             options = ", ".join(f"{key} {value:g}" for key, value in setting.options.items())
-            lines.append(f"| {pair.label} | {loss} | {options} | {'yes' if setting.published else '**no**'} | "
-                         f"{setting.source} |")
+            published = "yes" if setting.published else "**no**"
+            lines.append(f"| {pair.label} | {loss} | {options} | {published} | {setting.source} |")
     return "\n".join(lines)

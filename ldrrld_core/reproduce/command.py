@@ -37,17 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--runs", type=Path, help="run folder (default runs/reproduce_cifar100, "
                                                   "fast mode runs/reproduce_cifar100_fast)")
         sub.add_argument("--teachers", type=Path, default=Settings.teachers,
-                         help="folder of <name>_vanilla/ckpt_epoch_240.pth (default data/teachers; an mdistiller "
-                              "checkout has download_ckpts/cifar_teachers)")
-        sub.add_argument("--data-root", type=Path, default=Settings.data_root, help="CIFAR-100 folder (default data)")
+                         help="folder of <name>_vanilla/ckpt_epoch_240.pth (default data/teachers; "
+                              "an mdistiller checkout has download_ckpts/cifar_teachers)")
+        sub.add_argument("--data-root", type=Path, default=Settings.data_root,
+                         help="CIFAR-100 folder (default data)")
         sub.add_argument("--recipe", default=Settings.recipe, choices=("cifar100-authors", "cifar100"),
-                         help="schedule preset (default cifar100-authors, the LDRRLD authors' effective schedule)")
+                         help="schedule preset (default cifar100-authors, the LDRRLD authors' "
+                              "effective schedule)")
         sub.add_argument("--seeds", type=int, nargs="+", default=list(Settings.seeds))
         sub.add_argument("--only", nargs="+", metavar="TEACHER-STUDENT",
                          help="pairs to run (default all; fast mode: vgg13-vgg8)")
-        sub.add_argument("--extra", default="", help="more ldrrld arguments for every run, e.g. \"--set amp=bf16\"")
-        sub.add_argument("--fast", action="store_true", help="tiny synthetic data, one epoch, stand-in teachers (CI)")
-        sub.add_argument("--teacher-epochs", type=int, default=1, help="fast mode: epochs of the stand-in teachers")
+        sub.add_argument("--extra", default="",
+                         help="more ldrrld arguments for every run, e.g. \"--set amp=bf16\"")
+        sub.add_argument("--fast", action="store_true",
+                         help="tiny synthetic data, one epoch, stand-in teachers (CI)")
+        sub.add_argument("--teacher-epochs", type=int, default=1,
+                         help="fast mode: epochs of the stand-in teachers")
         sub.add_argument("--margin", type=float, default=Settings.margin,
                          help="points a teacher may measure below its published top-1 (default %(default)s)")
         sub.add_argument("--strict", action="store_true", help="refuse a teacher below its published top-1")
@@ -56,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     values = dict(data_root=args.data_root, recipe=args.recipe, seeds=tuple(args.seeds),
-                  extra=tuple(shlex.split(args.extra)), teacher_epochs=args.teacher_epochs, margin=args.margin,
-                  strict=args.strict)
+                  extra=tuple(shlex.split(args.extra)), teacher_epochs=args.teacher_epochs,
+                  margin=args.margin, strict=args.strict)
     if args.fast:
         return Settings.for_fast(args.runs or Path("runs/reproduce_cifar100_fast"), **values)
     return Settings(runs=args.runs or Settings.runs, teachers=args.teachers, **values)
@@ -72,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(paper_markdown())
             print("### The baselines' settings per pair\n")
             print(settings_markdown())
-            print(f"\n{len(cells(settings, pairs))} runs for {len(pairs)} pair(s) and seeds {list(settings.seeds)}")
+            runs = len(cells(settings, pairs))
+            print(f"\n{runs} runs for {len(pairs)} pair(s) and seeds {list(settings.seeds)}")
         elif args.command == "commands":
             if settings.fast:
                 print("# stand-in teachers (copied to <teachers>/<name>_vanilla/ckpt_epoch_240.pth)")

@@ -26,8 +26,9 @@ from .baselines import baseline_setting
 from .paper import TABLES, Pair
 from .teachers import DEFAULT_MARGIN, DEFAULT_TEACHER_ROOT, TeacherCheck, check_teacher
 
-__all__ = ["FAST_PAIRS", "FAST_DATA", "FAST_ARGUMENTS", "TEACHER_CHECK_FILE", "Settings", "Cell", "select_pairs",
-           "cells", "commands", "teacher_commands", "prepare_fast_teachers", "check_teachers", "run"]
+__all__ = ["FAST_PAIRS", "FAST_DATA", "FAST_ARGUMENTS", "TEACHER_CHECK_FILE", "Settings", "Cell",
+           "select_pairs", "cells", "commands", "teacher_commands", "prepare_fast_teachers", "check_teachers",
+           "run"]
 
 #: The pair the fast mode runs by default: it is in both tables, so it needs every method.
 FAST_PAIRS = ("vgg13-vgg8",)
@@ -36,7 +37,8 @@ FAST_PAIRS = ("vgg13-vgg8",)
 #: thread (several threads are slower for such small tensors, and much slower on a busy machine).
 FAST_DATA = {"train_per_class": 4, "test_per_class": 2, "num_superclasses": 4, "classes_per_superclass": 5,
              "image_size": 8}
-FAST_ARGUMENTS = ("--data", "synthetic", "--set", "data_options=" + json.dumps(FAST_DATA, separators=(",", ":")),
+FAST_ARGUMENTS = ("--data", "synthetic",
+                  "--set", "data_options=" + json.dumps(FAST_DATA, separators=(",", ":")),
                   "--epochs", "1", "--batch-size", "16", "--set", "warmup_epochs=0", "--set", "decay_epochs=",
                   "--set", "deterministic=true", "--threads", "1")
 
@@ -90,9 +92,9 @@ class Settings:
 
     def description(self) -> str:
         if self.fast:
-            return (f"fast mode: synthetic data ({self.num_classes} classes of {FAST_DATA['image_size']}x"
-                    f"{FAST_DATA['image_size']} images), one epoch, stand-in teachers; these numbers check the "
-                    "code path, not the paper")
+            size = FAST_DATA["image_size"]
+            return (f"fast mode: synthetic data ({self.num_classes} classes of {size}x{size} images), one "
+                    "epoch, stand-in teachers; these numbers check the code path, not the paper")
         return f"CIFAR-100, preset {self.recipe}, standard teachers from {self.teachers}"
 
 
@@ -114,7 +116,7 @@ class Cell:
         return settings.runs / self.pair.key / f"{self.loss}-seed{self.seed}"
 
     def arguments(self, settings: Settings) -> list[str]:
-        """The ``ldrrld`` arguments of this run (a baseline's per-pair settings passed as ``--loss-option``)."""
+        """The ``ldrrld`` arguments of this run (a baseline's per-pair settings as ``--loss-option``)."""
         what = ["--model", self.pair.student]
         if not self.alone:
             teacher_file = settings.teachers / TEACHER_CHECKPOINT.format(name=self.pair.teacher)
@@ -136,7 +138,8 @@ def select_pairs(only: Iterable[str] | None, fast: bool = False) -> tuple[Pair, 
         return tuple(known.values())
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise ValueError(f"unknown pair(s) {', '.join(unknown)}; the tables have: {', '.join(known)}, or 'all'")
+        raise ValueError(f"unknown pair(s) {', '.join(unknown)}; the tables have: {', '.join(known)}, "
+                         "or 'all'")
     return tuple(known[name] for name in names)
 
 
@@ -180,8 +183,9 @@ def _fast_teacher_runs(settings: Settings, pairs: Sequence[Pair]) -> list[tuple[
     return runs
 
 
-def prepare_fast_teachers(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print) -> None:
-    """Fast mode: make a stand-in teacher for every pair in the standard layout under ``settings.teachers``."""
+def prepare_fast_teachers(settings: Settings, pairs: Sequence[Pair],
+                          log: Callable[[str], None] = print) -> None:
+    """Fast mode: a stand-in teacher for every pair, in the standard layout under ``settings.teachers``."""
     from ..io import atomic_save, load_file
 
     for arguments, name in _fast_teacher_runs(settings, pairs):
@@ -200,7 +204,7 @@ def prepare_fast_teachers(settings: Settings, pairs: Sequence[Pair], log: Callab
 
 def check_teachers(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print
                    ) -> dict[str, TeacherCheck]:
-    """Check every teacher of ``pairs`` (:func:`~.teachers.check_teacher`) and write ``<runs>/teacher-checks/*.json``.
+    """Check every teacher of ``pairs`` (:func:`~.teachers.check_teacher`); write ``<runs>/teacher-checks/``.
 
     Fast mode measures on its synthetic data and compares with nothing (the teachers are stand-ins).
     """

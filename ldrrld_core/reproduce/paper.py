@@ -76,7 +76,8 @@ MAIN = PaperTable(
 ABLATION = PaperTable(
     name="ablation", title="CIFAR-100 top-1 (%): the adaptive decay weight (ADW) ablation",
     source="the ablation table of the ICCV 2025 poster",
-    columns=(Column("student alone", "ce"), Column("without ADW", "ldrrld-no-adw"), Column("with ADW", "ldrrld")),
+    columns=(Column("student alone", "ce"), Column("without ADW", "ldrrld-no-adw"),
+             Column("with ADW", "ldrrld")),
     rows=((Pair("vgg13", "vgg8"), (70.50, 74.25, 74.46)),
           (Pair("ResNet50", "MobileNetV2"), (64.60, 68.95, 69.27)),
           (Pair("resnet32x4", "MobileNetV2"), (64.60, 69.23, 69.52)),
@@ -108,6 +109,7 @@ def paper_markdown() -> str:
         head = ["teacher -> student", *(column.title for column in table.columns)]
         lines += [f"### {table.title}", "", f"Source: {table.source}.", "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += [f"| {pair.label} | " + " | ".join(f"{n:.2f}" for n in numbers) + " |" for pair, numbers in table.rows]
+        lines += [f"| {pair.label} | " + " | ".join(f"{n:.2f}" for n in numbers) + " |"
+                  for pair, numbers in table.rows]
         lines.append("")
     return "\n".join(lines)

@@ -23,8 +23,8 @@ from ..data import DataSplits, load_dataset, make_loader
 from ..io import atomic_write_text, sha256_file
 from ..models import TEACHER_ACCURACY, create_model, list_models, standard_teacher_path
 
-__all__ = ["DEFAULT_TEACHER_ROOT", "DEFAULT_MARGIN", "TEACHER_SOURCE", "TeacherBelowPublishedWarning", "TeacherCheck",
-           "published_teacher", "resolve_teacher", "check_teacher"]
+__all__ = ["DEFAULT_TEACHER_ROOT", "DEFAULT_MARGIN", "TEACHER_SOURCE", "TeacherBelowPublishedWarning",
+           "TeacherCheck", "published_teacher", "resolve_teacher", "check_teacher"]
 
 log = logging.getLogger("ldrrld.reproduce")
 
@@ -85,11 +85,13 @@ class TeacherCheck:
 
     def message(self) -> str:
         """One line for a log or a terminal."""
-        head = (f"teacher {self.name} ({self.file}, sha256 {self.sha256[:12]}..., {self.parameters:,} parameters): "
-                f"{self.measured_top1:.2f}% top-1 on {self.test_samples} {self.data} test images")
+        head = (f"teacher {self.name} ({self.file}, sha256 {self.sha256[:12]}..., {self.parameters:,} "
+                f"parameters): {self.measured_top1:.2f}% top-1 on {self.test_samples} {self.data} test "
+                "images")
         if self.gap is None:
             return f"{head}; no published accuracy to compare with"
-        compared = f"published {self.published_top1:.2f}%, gap {self.gap:+.2f} points (margin {self.margin:g})"
+        compared = (f"published {self.published_top1:.2f}%, gap {self.gap:+.2f} points "
+                    f"(margin {self.margin:g})")
         if not self.below:
             return f"{head}; {compared}: ok"
         return (f"{head}; {compared}: THE TEACHER IS BELOW ITS PUBLISHED ACCURACY. A different file, another "
@@ -98,6 +100,11 @@ class TeacherCheck:
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "gap": self.gap, "verdict": self.verdict}
+
+    def markdown(self) -> str:
+        """:meth:`to_dict` as a two-column markdown table."""
+        return "\n".join(["| field | value |", "|---|---|",
+                          *(f"| {key} | {value} |" for key, value in self.to_dict().items())])
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` as JSON, atomically."""
@@ -116,8 +123,9 @@ def resolve_teacher(target: str | os.PathLike, root: str | os.PathLike = DEFAULT
         return text, standard_teacher_path(text, root)
     path = Path(text).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"{text!r} is neither a CIFAR model name of the zoo ({', '.join(TEACHER_ACCURACY)} "
-                                "have published weights) nor an existing file")
+        raise FileNotFoundError(f"{text!r} is neither a CIFAR model name of the zoo "
+                                f"({', '.join(TEACHER_ACCURACY)} have published weights) nor an existing "
+                                "file")
     if arch is None:
         folder = path.parent.name
         arch = folder[:-len("_vanilla")] if folder.endswith("_vanilla") else None
@@ -135,8 +143,9 @@ def _measure(model: torch.nn.Module, data: DataSplits, device: torch.device, bat
 
 
 def check_teacher(target: str | os.PathLike, *, root: str | os.PathLike = DEFAULT_TEACHER_ROOT,
-                  arch: str | None = None, data: DataSplits | None = None, data_root: str | os.PathLike = "data",
-                  download: bool = False, margin: float = DEFAULT_MARGIN, strict: bool = False,
+                  arch: str | None = None, data: DataSplits | None = None,
+                  data_root: str | os.PathLike = "data", download: bool = False,
+                  margin: float = DEFAULT_MARGIN, strict: bool = False,
                   published: float | None | str = "table", device: torch.device | str | None = None,
                   batch_size: int = 256) -> TeacherCheck:
     """Hash, count, measure and judge a teacher file.
@@ -162,9 +171,12 @@ def check_teacher(target: str | os.PathLike, *, root: str | os.PathLike = DEFAUL
     arch, path = resolve_teacher(target, root, arch)
     if data is None:
         data = load_dataset("cifar100", data_root, download=download)
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
     model = create_model(arch, num_classes=data.num_classes, checkpoint=path).eval()
-    reference = published_teacher(arch) if published == "table" else (published, "given") if published else None
+    if published == "table":
+        reference = published_teacher(arch)
+    else:
+        reference = (published, "given") if published is not None else None
     check = TeacherCheck(name=arch, file=str(path), sha256=sha256_file(path),
                          parameters=sum(p.numel() for p in model.parameters()), data=data.name,
                          test_samples=len(data.test), measured_top1=_measure(model, data, device, batch_size),

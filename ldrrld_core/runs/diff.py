@@ -49,7 +49,8 @@ class RunDiff:
             else:
                 lines.append(f"{title}: the same")
         if self.parting_epoch is None:
-            lines.append(f"curves: the same over {self.common_epochs} common epoch(s) (tolerance {self.tolerance:g})")
+            lines.append(f"curves: the same over {self.common_epochs} common epoch(s) "
+                         f"(tolerance {self.tolerance:g})")
         else:
             lines.append(f"curves part at epoch {self.parting_epoch} (tolerance {self.tolerance:g}):")
             lines += [f"  {name}: {a:.6g} -> {b:.6g}" for name, (a, b) in self.parting_metrics.items()]
@@ -61,7 +62,8 @@ class RunDiff:
                 "common_epochs": self.common_epochs, "tolerance": self.tolerance, "identical": self.identical}
 
 
-def _differences(a: dict[str, Any], b: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
+def _differences(a: dict[str, Any], b: dict[str, Any],
+                 skip: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
     keys = [key for key in dict.fromkeys([*a, *b]) if key not in skip]
     return {key: (a.get(key), b.get(key)) for key in keys if a.get(key) != b.get(key)}
 

@@ -21,8 +21,8 @@ from .record import RunRecord
 __all__ = ["GROUPING_IGNORES", "SeedGroup", "group_runs", "runs_table", "table_markdown"]
 
 #: Recipe fields that do not make two runs different experiments.
-GROUPING_IGNORES = ("seed", "out_dir", "data_root", "download", "teacher_checkpoint", "num_workers", "save_every",
-                    "tensorboard")
+GROUPING_IGNORES = ("seed", "out_dir", "data_root", "download", "teacher_checkpoint", "num_workers",
+                    "save_every", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,12 @@ class SeedGroup:
 def _label(recipe: dict[str, Any]) -> str:
     what = (f"{recipe['teacher']} -> {recipe['model']} · {recipe['loss']}" if recipe.get("loss") != "ce"
             else f"{recipe['model']} alone")
-    return f"{what} ({recipe.get('data')}, {recipe.get('name')}, {recipe.get('epochs')} epochs)"
+    epochs = recipe.get("epochs")
+    return f"{what} ({recipe.get('data')}, {recipe.get('name')}, {epochs} epoch{'' if epochs == 1 else 's'})"
 
 
 def group_runs(runs: list[RunRecord]) -> list[SeedGroup]:
-    """The runs grouped into experiments (in the order first seen); runs differing in more than the seed split."""
+    """The runs grouped into experiments (first seen first): runs differing in more than the seed split."""
     groups: dict[str, list[RunRecord]] = {}
     for run in runs:
         key = json.dumps({k: v for k, v in run.recipe.items() if k not in GROUPING_IGNORES}, sort_keys=True)
@@ -71,8 +72,8 @@ def group_runs(runs: list[RunRecord]) -> list[SeedGroup]:
     result = []
     for members in groups.values():
         members = sorted(members, key=lambda run: run.recipe["seed"])
-        result.append(SeedGroup(label=_label(members[0].recipe),
-                                recipe={k: v for k, v in members[0].recipe.items() if k not in GROUPING_IGNORES},
+        recipe = {k: v for k, v in members[0].recipe.items() if k not in GROUPING_IGNORES}
+        result.append(SeedGroup(label=_label(members[0].recipe), recipe=recipe,
                                 seeds=tuple(run.recipe["seed"] for run in members),
                                 last=tuple(run.top1_last for run in members),
                                 best=tuple(run.top1_best for run in members)))
@@ -94,11 +95,12 @@ def _flag(value: bool | None) -> str:
 
 def table_markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as markdown: one line per experiment and paper number."""
-    lines = ["| run | seeds | top-1 last | top-1 best | paper | gap last | gap best | within spread (last / best) |",
-             "|---|---|---|---|---|---|---|---|"]
+    head = ["run", "seeds", "top-1 last", "top-1 best", "paper", "gap last", "gap best",
+            "within spread (last / best)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        measured = [row["label"], ", ".join(map(str, row["seeds"])), _number(row["last_mean"], row["last_std"]),
-                    _number(row["best_mean"], row["best_std"])]
+        measured = [row["label"], ", ".join(map(str, row["seeds"])),
+                    _number(row["last_mean"], row["last_std"]), _number(row["best_mean"], row["best_std"])]
         for paper in row["paper"] or [None]:
             if paper is None:
                 compared = ["", "", "", ""]

@@ -64,7 +64,7 @@ def fingerprint(recipe: Recipe, *, device: torch.device, world_size: int,
 
 
 def accuracy_record(history: History) -> dict[str, Any]:
-    """``top1_last``, ``top1_best`` and ``best_epoch`` (the first epoch with the highest test top-1), labelled."""
+    """``top1_last``, ``top1_best`` and ``best_epoch`` (the first epoch of highest test top-1), labelled."""
     top1 = history.column("test_top1")
     best = max(range(len(top1)), key=lambda index: (top1[index], -index))
     return {"top1_last": top1[-1], "top1_best": top1[best], "best_epoch": history.rows[best]["epoch"],

@@ -147,7 +147,7 @@ def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Modul
 
 
 def check_loss_fits(recipe: Recipe, data: DataSplits, *, warn: bool = True) -> None:
-    """Raise a ``ValueError`` if the recipe's loss cannot work on ``data`` (a depth above its number of classes).
+    """Raise a ``ValueError`` if the recipe's loss cannot work on ``data`` (depth above its class count).
 
     Settings that work but make a term vanish (DKD on 2 classes, LDRRLD with depth equal to the
     number of classes) give a :class:`~ldrrld_core.train.degenerate.DegenerateLossWarning` instead
@@ -471,7 +471,7 @@ def train_teacher(recipe: Recipe, **options: Any) -> Run:
         teacher_recipe = teacher_recipe.replace(out_dir=str(Path(recipe.out_dir) / "teacher"))
     data = options.pop("data", None)
     data = data if data is not None else load_data(recipe)
-    check_loss_fits(recipe, data, warn=False)  # the students' loss: fail now, not after the teacher's training
+    check_loss_fits(recipe, data, warn=False)  # the students' loss: fail now, not after the teacher trains
     return fit(teacher_recipe, data=data, **options)
 
 
