@@ -189,6 +189,8 @@ def test_teacher_margin_logic():
     assert _check(78.40, 79.42).verdict == "below published" and _check(78.40, 79.42).below
     assert _check(80.00, 79.42).verdict == "ok", "better than published is fine"
     assert _check(78.40, 79.42, margin=1.5).verdict == "ok"
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        kit.check_teacher("resnet32x4", margin=-1)
     assert _check(10.0, None).verdict == "no published accuracy" and not _check(10.0, None).below
     assert "THE TEACHER IS BELOW" in _check(70.0, 79.42).message()
     assert kit.published_teacher("resnet32x4") == (79.42, kit.TEACHER_SOURCE)

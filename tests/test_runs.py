@@ -227,3 +227,16 @@ def test_the_command_line_warns_once_even_after_training_the_teacher():
                        "--epochs", "1", "--quiet", "--no-progress", "--out-dir", "none",
                        "--device", "cpu"]) == 0
     assert len([w for w in caught if w.category is DegenerateLossWarning]) == 1
+
+
+def test_git_commit_is_the_toolkits_own_or_none(monkeypatch, tmp_path):
+    from ldrrld_core.train import fingerprint as module
+
+    commit = module.git_commit()
+    assert commit is None or len(commit.removesuffix("-dirty")) == 40
+    module.git_commit.cache_clear()
+    monkeypatch.setattr(module, "__file__", str(tmp_path / "site-packages" / "ldrrld_core" / "train" / "x.py"))
+    try:
+        assert module.git_commit() is None, "no checkout of the toolkit: no commit"
+    finally:
+        module.git_commit.cache_clear()

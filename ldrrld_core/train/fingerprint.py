@@ -28,8 +28,14 @@ BEST_ON_TEST = ("best epoch chosen on the test split: the literature's protocol 
 
 @functools.cache
 def git_commit() -> str | None:
-    """The toolkit's git commit (``-dirty`` when the checkout has changes), or ``None`` outside a checkout."""
+    """The toolkit's git commit (``-dirty`` when the checkout has changes), or ``None`` outside a checkout.
+
+    Only the toolkit's own checkout counts: an installed copy inside some other repository (a
+    virtual environment in a project folder) has no commit of its own.
+    """
     root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
     try:
         done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=root,
                               capture_output=True, text=True, timeout=10)
