@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .reproduce.teachers import DEFAULT_MARGIN, DEFAULT_TEACHER_ROOT
-
 __all__ = ["main", "build_parser"]
 
 _DESCRIPTION = """\
@@ -97,6 +95,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ldrrld`` (exposed for documentation and tests)."""
+    from .reproduce.command import add_teacher_command
+    from .reproduce.teachers import DEFAULT_TEACHER_ROOT
+    from .runs.command import add_runs_command
+
     parser = argparse.ArgumentParser(prog="ldrrld", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -153,50 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("losses", help="list the losses")
     models = commands.add_parser("models", help="list the model names")
     models.add_argument("--family", choices=("cifar", "imagenet", "digits"), help="only this family")
-    _add_teacher_and_runs_commands(commands)
+    add_teacher_command(commands)
+    add_runs_command(commands)
     return parser
-
-
-def _add_teacher_and_runs_commands(commands) -> None:
-    teacher = commands.add_parser("teacher", help="check a teacher file against its published accuracy")
-    teacher_commands = teacher.add_subparsers(dest="teacher_command", metavar="ACTION", required=True)
-    check = teacher_commands.add_parser(
-        "check", help="SHA-256, parameters and measured vs published test top-1 of a teacher",
-        description="Hash a teacher file, load it, measure its test top-1 and compare it with the published "
-                    "accuracy; warn (or with --strict refuse) when it is more than --margin points below.")
-    check.add_argument("teacher", metavar="NAME|FILE",
-                       help="a CIFAR model name (looked up under --teacher-root) or a checkpoint file")
-    check.add_argument("--teacher-root", default=str(DEFAULT_TEACHER_ROOT), metavar="FOLDER",
-                       help="folder of <name>_vanilla/ckpt_epoch_240.pth (default %(default)s)")
-    check.add_argument("--model", help="architecture of FILE when its folder is not <name>_vanilla")
-    check.add_argument("--data", default="cifar100",
-                       help="data set whose test split is measured (default cifar100)")
-    check.add_argument("--data-root", default="data", help="folder holding the data set (default data)")
-    check.add_argument("--download", action="store_true", help="download the data set if missing")
-    check.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                       help="points below the published top-1 that are tolerated (default %(default)s)")
-    check.add_argument("--strict", action="store_true", help="exit with an error when the teacher is below")
-    check.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
-    check.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-
-    runs = commands.add_parser("runs", help="compare finished runs: diff two, or tabulate seeds")
-    runs_commands = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
-    diff = runs_commands.add_parser(
-        "diff", help="recipe fields, fingerprint and the epoch where two runs part",
-        description="Show what differs between two run folders: recipe fields, the environment "
-                    "(fingerprint), and the first epoch whose metrics differ by more than --tolerance.")
-    diff.add_argument("a", metavar="A", help="a run folder")
-    diff.add_argument("b", metavar="B", help="another run folder")
-    diff.add_argument("--tolerance", type=float, default=1e-6,
-                      help="absolute tolerance per metric (default 1e-6)")
-    diff.add_argument("--json", action="store_true", help="print JSON instead of text")
-    table = runs_commands.add_parser(
-        "table", help="seeds aggregated into mean ± std beside the paper's number",
-        description="Group run folders by recipe (less the seed), show top-1 at the last and the best "
-                    "epoch as mean ± std, the paper's number for CIFAR-100 cells and whether the gap lies "
-                    "within one std.")
-    table.add_argument("folders", nargs="+", metavar="DIR", help="run folders, or folders searched for them")
-    table.add_argument("--json", action="store_true", help="print JSON instead of markdown")
 
 
 # ------------------------------------------------------------------------------ recipe building
@@ -364,33 +325,6 @@ def _list_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _teacher(args: argparse.Namespace) -> int:
-    from .data import load_dataset
-    from .reproduce.teachers import check_teacher, resolve_teacher
-
-    resolve_teacher(args.teacher, args.teacher_root, args.model)  # a missing file fails before the data load
-    data = load_dataset(args.data, args.data_root, download=args.download)
-    check = check_teacher(args.teacher, root=args.teacher_root, arch=args.model, data=data,
-                          margin=args.margin, strict=args.strict, device=args.device)
-    if args.json:
-        check.save(args.json)
-    print(check.message())
-    print(json.dumps(check.to_dict()))
-    return 0
-
-
-def _runs(args: argparse.Namespace) -> int:
-    from .runs import diff_runs, find_runs, load_run, runs_table, table_markdown
-
-    if args.runs_command == "diff":
-        difference = diff_runs(load_run(args.a), load_run(args.b), tolerance=args.tolerance)
-        print(json.dumps(difference.to_dict(), indent=1, default=str) if args.json else difference.text())
-        return 0
-    rows = runs_table(find_runs(args.folders))
-    print(json.dumps(rows, indent=1) if args.json else table_markdown(rows))
-    return 0
-
-
 def _is_main() -> bool:
     from .train import current_context
 
@@ -401,8 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ldrrld`` command line; returns the exit status (2 for a usage or settings error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models, "teacher": _teacher,
-                "runs": _runs}
+    from .reproduce.command import run_teacher_command
+    from .runs.command import run_runs_command
+
+    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models,
+                "teacher": run_teacher_command, "runs": run_runs_command}
     if args.command in listings:
         try:
             return listings[args.command](args)

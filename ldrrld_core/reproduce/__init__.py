@@ -7,7 +7,8 @@ One module per job:
 * :mod:`.teachers`: the teacher check (hash, parameters, measured vs published top-1);
 * :mod:`.kit`: the settings, the runs (cells), their exact ``ldrrld`` commands, running them;
 * :mod:`.report`: the filled paper-vs-measured tables;
-* :mod:`.command`: the kit's command line (``benchmarks/reproduce_cifar100.py`` calls it).
+* :mod:`.command`: the kit's command line (``benchmarks/reproduce_cifar100.py`` calls it) and
+  ``ldrrld teacher check``.
 
 See ``docs/reproduce.md``; notebook 05 walks through it.
 """

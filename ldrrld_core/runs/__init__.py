@@ -2,7 +2,8 @@
 
 * :mod:`.record`: a run folder's recipe, summary and history (:func:`load_run`, :func:`find_runs`);
 * :mod:`.diff`: what differs between two runs, and the epoch where their curves part;
-* :mod:`.table`: seeds aggregated into mean ± std beside the paper's number.
+* :mod:`.table`: seeds aggregated into mean ± std beside the paper's number;
+* :mod:`.command`: the ``ldrrld runs`` subcommands.
 """
 
 from .diff import PLACE_FIELDS, RunDiff, diff_runs
