@@ -22,6 +22,7 @@ import torch
 from ..data import DataSplits, load_dataset, make_loader
 from ..io import atomic_write_text, sha256_file
 from ..models import TEACHER_ACCURACY, create_model, list_models, standard_teacher_path
+from ..runtime import default_device
 
 __all__ = ["DEFAULT_TEACHER_ROOT", "DEFAULT_MARGIN", "TEACHER_SOURCE", "TeacherBelowPublishedWarning",
            "TeacherCheck", "published_teacher", "resolve_teacher", "check_teacher"]
@@ -171,7 +172,7 @@ def check_teacher(target: str | os.PathLike, *, root: str | os.PathLike = DEFAUL
     arch, path = resolve_teacher(target, root, arch)
     if data is None:
         data = load_dataset("cifar100", data_root, download=download)
-    device = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device) if device is not None else default_device()
     model = create_model(arch, num_classes=data.num_classes, checkpoint=path).eval()
     if published == "table":
         reference = published_teacher(arch)
