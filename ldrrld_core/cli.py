@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main", "build_parser"]
@@ -63,7 +64,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     from .train import list_recipes
 
     group = parser.add_argument_group("recipe")
-    group.add_argument("--recipe", default="digits", choices=list_recipes(), help="preset to start from (default: digits)")
+    group.add_argument("--recipe", choices=list_recipes(), help="preset to start from (default: digits)")
+    group.add_argument("--recipe-file", metavar="FILE",
+                       help="start from a recipe file instead of a preset: a run's recipe.json repeats "
+                            "that run, `ldrrld recipes NAME --json FILE` writes one (YAML needs PyYAML)")
     group.add_argument("--model", help="model to train (registry name, see `ldrrld models`)")
     group.add_argument("--data", help="data set: digits, synthetic, cifar100, tiny-imagenet, imagenet")
     group.add_argument("--data-root", help="folder holding downloaded data sets (default: data)")
@@ -91,6 +95,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ldrrld`` (exposed for documentation and tests)."""
+    from .reproduce.command import add_teacher_command
+    from .reproduce.teachers import DEFAULT_TEACHER_ROOT
+    from .runs.command import add_runs_command
+
     parser = argparse.ArgumentParser(prog="ldrrld", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -115,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     teaching.add_argument("--teacher-checkpoint", help="teacher weights: {'model': state_dict} or a raw state dict")
     teaching.add_argument("--train-teacher", action="store_true",
                           help="train the teacher first (into <out-dir>/teacher) instead of loading one")
+    teaching.add_argument("--teacher-root", default=str(DEFAULT_TEACHER_ROOT), metavar="FOLDER",
+                          help="CIFAR presets without --teacher-checkpoint load <FOLDER>/<teacher>_vanilla/"
+                               "ckpt_epoch_240.pth (default %(default)s; mdistiller: "
+                               "download_ckpts/cifar_teachers)")
 
     demo = commands.add_parser("demo", help="teacher, then CE, KD, DKD and LDRRLD students on digits (offline)",
                                description="Offline demo on the 8x8 digits: train a teacher, then one student per "
@@ -138,9 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     recipes = commands.add_parser("recipes", help="list the recipe presets, or show one recipe's fields")
     recipes.add_argument("name", nargs="?", help="a preset to show in full")
+    recipes.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                         help="write the preset as a recipe file (--recipe-file reads it); no FILE: stdout")
     commands.add_parser("losses", help="list the losses")
     models = commands.add_parser("models", help="list the model names")
     models.add_argument("--family", choices=("cifar", "imagenet", "digits"), help="only this family")
+    add_teacher_command(commands)
+    add_runs_command(commands)
     return parser
 
 
@@ -162,6 +178,7 @@ def _loss_value(text: str) -> Any:
 def _recipe_from(args: argparse.Namespace, **fixed: Any):
     """The recipe the options describe: the preset, then --set, then the named options, then ``fixed``."""
     from .train import get_recipe, parse_field
+    from .train.recipe_files import read_recipe_file
 
     overrides: dict[str, Any] = {}
     for text in args.set:
@@ -174,7 +191,12 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
         named[option] = getattr(args, option, None)
     overrides.update({key: value for key, value in named.items() if value is not None})
     overrides.update(fixed)
-    recipe = get_recipe(args.recipe, **overrides)
+    if args.recipe_file and args.recipe:
+        raise ValueError("give either --recipe or --recipe-file, not both")
+    if args.recipe_file:
+        recipe = read_recipe_file(args.recipe_file).replace(**overrides)
+    else:
+        recipe = get_recipe(args.recipe or "digits", **overrides)
     if getattr(args, "loss_option", None):
         options = dict(recipe.loss_options)
         options[recipe.loss] = {**recipe.loss_hparams,
@@ -182,6 +204,11 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
         recipe = recipe.replace(loss_options=options)
     out_dir = args.out_dir if args.out_dir is not None else \
         f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
+    source = Path(args.recipe_file).resolve().parent if args.recipe_file else None
+    if source is not None and not args.resume and Path(out_dir).resolve() == source:
+        raise ValueError(f"{out_dir} holds the run {args.recipe_file} came from, and a new run would "
+                         "overwrite it; pass --out-dir FOLDER to repeat the run elsewhere, or --resume to "
+                         "continue it")
     return recipe.replace(out_dir=None if out_dir.lower() == "none" else out_dir)
 
 
@@ -191,12 +218,24 @@ def _print_run(run) -> None:
     print(json.dumps(run.summary))
 
 
-def _train(args: argparse.Namespace, device) -> int:
-    from .train import fit, get_recipe
+def _trained_alone(args: argparse.Namespace) -> str | None:
+    """What ``ldrrld train`` trains without --model: the preset's teacher, or the model of a recipe file's
+    teacher run (its teacher if the file is a distillation's)."""
+    from .train import get_recipe
+    from .train.recipe_files import read_recipe_file
 
-    model = args.model or get_recipe(args.recipe).teacher
+    if not args.recipe_file:
+        return get_recipe(args.recipe or "digits").teacher
+    recipe = read_recipe_file(args.recipe_file)
+    return recipe.model if recipe.loss == "ce" else recipe.teacher
+
+
+def _train(args: argparse.Namespace, device) -> int:
+    from .train import fit
+
+    model = args.model or _trained_alone(args)
     if model is None:
-        raise ValueError(f"recipe {args.recipe!r} names no teacher; pass --model")
+        raise ValueError(f"recipe {args.recipe_file or args.recipe!r} names no teacher; pass --model")
     recipe = _recipe_from(args, model=model, loss="ce", teacher=None, teacher_checkpoint=None)
     run = fit(recipe, device=device, resume=args.resume, progress=not args.no_progress)
     if _is_main():
@@ -212,6 +251,11 @@ def _distill(args: argparse.Namespace, device) -> int:
         raise ValueError(f"loss {recipe.loss!r} trains without a teacher; use `ldrrld train --model {recipe.model}`")
     if args.train_teacher and recipe.teacher_checkpoint:
         raise ValueError("give either --train-teacher or --teacher-checkpoint, not both")
+    if not (args.train_teacher or recipe.teacher_checkpoint) and recipe.name.startswith("cifar100"):
+        from .models import standard_teacher_path
+
+        found = standard_teacher_path(recipe.teacher, args.teacher_root)
+        recipe = recipe.replace(teacher_checkpoint=str(found))
     if not (args.train_teacher or recipe.teacher_checkpoint):
         raise ValueError(f"loss {recipe.loss!r} distils from a teacher: pass --teacher-checkpoint FILE (weights "
                          f"of {recipe.teacher}) or --train-teacher to train one first")
@@ -246,8 +290,18 @@ def _demo(args: argparse.Namespace, device) -> int:
 def _list_recipes(args: argparse.Namespace) -> int:
     from .train import describe_recipe, get_recipe, list_recipes
 
+    if args.json and not args.name:
+        raise ValueError("--json writes one preset: `ldrrld recipes NAME --json FILE`")
     if args.name:
-        print(json.dumps(get_recipe(args.name).to_dict(), indent=1))
+        recipe = get_recipe(args.name)
+        if args.json and args.json != "-":
+            from .train.recipe_files import write_recipe_file
+
+            written = write_recipe_file(recipe, args.json)
+            print(f"wrote {written}; run it with `ldrrld train|distill --recipe-file {args.json}`",
+                  file=sys.stderr)
+        else:
+            print(json.dumps(recipe.to_dict(), indent=1))
         return 0
     for name in list_recipes():
         print(f"{name:<18} {describe_recipe(name)}")
@@ -281,9 +335,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ldrrld`` command line; returns the exit status (2 for a usage or settings error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models}
+    from .reproduce.command import run_teacher_command
+    from .runs.command import run_runs_command
+
+    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models,
+                "teacher": run_teacher_command, "runs": run_runs_command}
     if args.command in listings:
-        return listings[args.command](args)
+        try:
+            return listings[args.command](args)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"ldrrld {args.command}: error: {error}", file=sys.stderr)
+            return 2
 
     import torch
 

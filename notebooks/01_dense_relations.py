@@ -127,7 +127,7 @@ torch.testing.assert_close(pair_kl, batch_terms.pair_kl[i])
 # its pair with rank $j$ (so $[i,j] + [j,i] = 1$).
 
 # %%
-rel = sample_relations(z_s, z_t, depth=DEPTH, temperature=T)
+rel = sample_relations(student_logits=z_s, teacher_logits=z_t, depth=DEPTH, temperature=T)
 fig = viz.local_distributions(rel, class_names=names, backend="matplotlib")
 assert torch.allclose(rel.teacher_pair + rel.teacher_pair.T, torch.ones(DEPTH, DEPTH, dtype=torch.float64))
 assert torch.allclose(rel.teacher_pair[first, second], pt_pair[:, 0].double())
@@ -188,7 +188,7 @@ torch.testing.assert_close(rntk_by_hand, one.rntk)
 # *differences* between the top logits, so it also corrects how the student orders them.
 
 # %%
-grads = logit_gradients(z_s, z_t, label, depth=DEPTH, temperature=T)
+grads = logit_gradients(student_logits=z_s, teacher_logits=z_t, target=label, depth=DEPTH, temperature=T)
 for name, g in grads.items():
     print(f"{name:7s} |gradient| on the top-{DEPTH} classes: {g[top].abs().sum():.4f}, "
           f"on the others: {g[rest].abs().sum():.4f}")

@@ -30,7 +30,8 @@ import pytest
 import torch
 from torch import nn
 
-from ldrrld_core import create_loss, ldrrld_loss
+import ldrrld_viz as viz
+from ldrrld_core import analysis, create_loss, ldrrld_loss
 from ldrrld_core.data import DatasetFormatError, DatasetNotFoundError, load_dataset
 from ldrrld_core.io import (CheckpointError, CheckpointNotFoundError, CorruptCheckpointError,
                             UnsafeCheckpointError, atomic_save, load_file)
@@ -110,6 +111,7 @@ def logits(*shape: int, seed: int = 0) -> torch.Tensor:
 
 
 S, T, Y = logits(4, 10), logits(4, 10, seed=1), torch.tensor([0, 1, 2, 3])
+NAMES = [f"class {c}" for c in range(10)]
 
 
 def write_checkpoint(path: Path, name: str = "digits_cnn", **options) -> Path:
@@ -435,6 +437,52 @@ CASES: list[Case] = [
     # --- training --------------------------------------------------------------------------
     Case("train-nan", "training", "the loss turns NaN in epoch 2",
          _nan_epoch_2, FloatingPointError, "NaN or infinite in epoch 2", _last_good_checkpoint_kept),
+    # --- analysis and figures: arguments that do not fit together ---------------------------
+    Case("viz-label-minus-one", "viz", "a label of -1 in a t-SNE map (it used to be drawn as the last class)",
+         lambda r: viz.tsne_scatter({"m": torch.zeros(4, 2)}, torch.tensor([0, 1, 2, -1]), class_names=NAMES),
+         ValueError, r"lie in \[0, 10\), found values from -1"),
+    Case("viz-label-above", "viz", "a label past the last class (class-mean logits)",
+         lambda r: analysis.class_mean_logits(T, torch.tensor([0, 1, 2, 10])), ValueError, r"lie in \[0, 10\)"),
+    Case("viz-float-labels", "viz", "float labels (class-mean logits)",
+         lambda r: analysis.class_mean_logits(T, Y.float()), ValueError, "integer class indices"),
+    Case("viz-labels-length", "viz", "3 labels for logits of 4 samples",
+         lambda r: viz.class_mean_gaps({"s": S}, T, Y[:3]), ValueError, "1-D tensor of 4 class indices"),
+    Case("viz-superclass-short", "viz", "`superclass_of` one class short",
+         lambda r: viz.correlation_gaps({"s": S}, T, superclass_of=torch.arange(9) % 3), ValueError,
+         "superclass_of lists 9 classes but there are 10"),
+    Case("viz-superclass-long", "viz", "`superclass_of` one class too many (t-SNE map)",
+         lambda r: viz.tsne_scatter({"m": torch.zeros(4, 2)}, Y, class_names=NAMES,
+                                    superclass_of=torch.arange(11) % 3),
+         ValueError, "superclass_of lists 11 classes but there are 10"),
+    Case("viz-class-names", "viz", "9 class names for 10 classes",
+         lambda r: viz.correlation_gaps({"s": S}, T, class_names=NAMES[:9]), ValueError,
+         "class_names has 9 names but there are 10 classes"),
+    Case("viz-student-classes", "viz", "a student with another class count than the teacher",
+         lambda r: analysis.compare_fidelity({"s": S[:, :9]}, T), ValueError,
+         "student 's' has 9 classes but the teacher has 10"),
+    Case("viz-student-samples", "viz", "a student evaluated on other samples than the teacher",
+         lambda r: viz.correlation_gaps({"s": S[:3]}, T), ValueError,
+         "student 's' has logits of 3 samples but the teacher of 4"),
+    Case("viz-swapped-mapping", "viz", "teacher and students in the old order `(teacher_logits, students)`",
+         lambda r: analysis.relation_gaps(T, {"s": S}, kind="correlation"), ValueError, "arguments are swapped"),
+    Case("viz-positional-pair", "viz", "student and teacher logits of one shape passed by position",
+         lambda r: analysis.relation_fidelity(S, T), TypeError, "takes 0 positional arguments"),
+    Case("viz-target", "viz", "`target=-1` for a sample's logit gradients",
+         lambda r: analysis.logit_gradients(student_logits=S[0], teacher_logits=T[0], target=-1), ValueError,
+         r"target must be a class index in \[0, 10\)"),
+    Case("viz-gradient-length", "viz", "a gradient of 9 classes drawn for a 10-class sample",
+         lambda r: viz.gradient_bars({"KD": torch.zeros(9)}, S[0]), ValueError,
+         r"has shape \(9,\) but the sample has 10 classes"),
+    Case("viz-batch-labels", "viz", "a batch of 4 inputs with 3 labels (`collect_outputs`)",
+         lambda r: analysis.collect_outputs(nn.Linear(3, 2), [(torch.zeros(4, 3), torch.zeros(3))]), ValueError,
+         "a batch holds 4 inputs but labels of shape"),
+    Case("viz-fidelity-temperatures", "viz", "pair KL maps of students measured at different temperatures",
+         lambda r: viz.fidelity_heatmaps({f"T={t}": analysis.relation_fidelity(student_logits=S, teacher_logits=T,
+                                                                             temperature=t) for t in (1.0, 4.0)},
+                                         measure="pair_kl"), ValueError, "different temperatures"),
+    Case("viz-gap-definition", "viz", "an unknown class-mean gap definition (`'mdistiler'`)",
+         lambda r: analysis.relation_gaps({"s": S}, T, labels=Y, definition="mdistiler"), ValueError,
+         "unknown gap definition 'mdistiler'"),
 ]
 
 
@@ -457,7 +505,7 @@ def test_bad_input_gets_its_error(case: Case, tmp_path):
 
 def test_case_ids_are_unique_and_areas_known():
     assert len({case.id for case in CASES}) == len(CASES)
-    assert {case.area for case in CASES} == {"loss", "recipe", "data", "checkpoint", "training"}
+    assert {case.area for case in CASES} == {"loss", "recipe", "data", "checkpoint", "training", "viz"}
 
 
 def test_doc_table_is_current(tmp_path):

@@ -33,7 +33,9 @@ from ..models import create_model
 from ..runtime import seed_everything, set_deterministic
 from .checkpoints import (LATEST, STUDENT, check_resumable, load_training_state, restore_rng_state,
                           save_student, save_training_state)
+from .degenerate import warn_degenerate_loss
 from .distributed import DistributedContext, all_reduce_sum, current_context
+from .fingerprint import accuracy_record, fingerprint
 from .history import History
 from .metrics import correct_top_k, evaluate
 from .recipes import Recipe
@@ -59,7 +61,8 @@ class Run:
         recipe: the recipe that ran.
         summary: ``top1``, ``top5`` (last epoch, %), ``epochs``, ``seconds`` (all epochs, resumed
             ones included), ``out_dir`` and what was trained (``model``, ``teacher``, ``loss``,
-            ``data``, ``recipe``, ``schedule``; ``teacher_top1`` when a teacher was used).
+            ``data``, ``recipe``, ``schedule``; ``teacher_top1`` when a teacher was used), ``top1_last``,
+            ``top1_best`` and ``best_epoch``, and the run's ``fingerprint`` (see :mod:`.fingerprint`).
         out_dir: where ``latest.pth``, ``student.pth`` and the history went, or ``None``.
     """
 
@@ -143,13 +146,20 @@ def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Modul
     return create_model(recipe.teacher, num_classes=num_classes, checkpoint=checkpoint)
 
 
-def check_loss_fits(recipe: Recipe, data: DataSplits) -> None:
-    """Raise a ``ValueError`` if the recipe's loss cannot work on ``data`` (a depth above its number of classes)."""
+def check_loss_fits(recipe: Recipe, data: DataSplits, *, warn: bool = True) -> None:
+    """Raise a ``ValueError`` if the recipe's loss cannot work on ``data`` (depth above its class count).
+
+    Settings that work but make a term vanish (DKD on 2 classes, LDRRLD with depth equal to the
+    number of classes) give a :class:`~ldrrld_core.train.degenerate.DegenerateLossWarning` instead
+    (unless ``warn`` is false), once per run: :func:`fit` checks before its first step.
+    """
     depth = recipe.build_loss().hparams().get("depth")
     if depth is not None and depth > data.num_classes:
         raise ValueError(f"loss {recipe.loss!r} uses depth {depth} but data set {data.name!r} has only "
                          f"{data.num_classes} classes; choose depth <= {data.num_classes} "
                          f"(loss_options={{'{recipe.loss}': {{'depth': ...}}}})")
+    if warn:
+        warn_degenerate_loss(recipe, data.num_classes)
 
 
 def _check_fits(recipe: Recipe, data: DataSplits, student: nn.Module, teacher: nn.Module | None,
@@ -405,7 +415,9 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
         board.close()
 
     student.eval()
-    summary = _summary(recipe, history, out_dir, teacher_metrics)
+    summary = {**_summary(recipe, history, out_dir, teacher_metrics), **accuracy_record(history),
+               "fingerprint": fingerprint(recipe, device=device, world_size=context.world_size,
+                                          autocast_dtype=autocast_dtype)}
     if writes:
         atomic_write_text(json.dumps(summary, indent=1), out_dir / "summary.json")
     return Run(model=student, history=history, recipe=recipe, summary=summary, out_dir=out_dir)
@@ -459,7 +471,7 @@ def train_teacher(recipe: Recipe, **options: Any) -> Run:
         teacher_recipe = teacher_recipe.replace(out_dir=str(Path(recipe.out_dir) / "teacher"))
     data = options.pop("data", None)
     data = data if data is not None else load_data(recipe)
-    check_loss_fits(recipe, data)  # the students' loss: fail now, not after the teacher's training
+    check_loss_fits(recipe, data, warn=False)  # the students' loss: fail now, not after the teacher trains
     return fit(teacher_recipe, data=data, **options)
 
 
