@@ -16,9 +16,14 @@ from ldrrld_core.losses import fused, triton_ldrrld
 from ldrrld_core.relations import cached_pair_weights, top_classes
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-pytestmark = pytest.mark.skipif(
-    triton_ldrrld.triton is None or (DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1"),
-    reason="needs Triton on a GPU, or TRITON_INTERPRET=1 for its CPU interpreter")
+pytestmark = [
+    pytest.mark.skipif(
+        triton_ldrrld.triton is None or (DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1"),
+        reason="needs Triton on a GPU, or TRITON_INTERPRET=1 for its CPU interpreter"),
+    # the interpreter evaluates both sides of tl.where in NumPy, which warns about the discarded side
+    pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
+    pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
+]
 
 
 def logits(batch, classes, seed, scale=3.0, dtype=torch.float32):
@@ -29,8 +34,12 @@ def logits(batch, classes, seed, scale=3.0, dtype=torch.float32):
 @pytest.mark.parametrize("batch,classes,depth,dtype", [
     (4, 10, 7, torch.float32), (3, 2, 2, torch.float32), (5, 9, 9, torch.float32),
     (6, 3000, 5, torch.float32), (4, 100, 7, torch.bfloat16), (2, 37, 3, torch.float16)])
-def test_kernel_rows_equal_torch_rows(batch, classes, depth, dtype):
-    student, teacher = logits(batch, classes, 1, dtype=dtype), logits(batch, classes, 2, dtype=dtype)
+@pytest.mark.parametrize("scale", [3.0, 400.0], ids=["plain", "extreme"])
+def test_kernel_rows_equal_torch_rows(batch, classes, depth, dtype, scale):
+    if dtype == torch.float16:
+        scale = min(scale, 3e3)
+    student = logits(batch, classes, 1, scale=scale, dtype=dtype)
+    teacher = logits(batch, classes, 2, scale=scale, dtype=dtype)
     top = top_classes(student, depth)
     first, second, weights = cached_pair_weights(depth, 0.05, device=student.device)
     got = triton_ldrrld.ldrrld_rows(student, teacher, top, weights, first, second, 4.0)
@@ -40,7 +49,8 @@ def test_kernel_rows_equal_torch_rows(batch, classes, depth, dtype):
         if b is None:
             assert a is None, name
         else:
-            torch.testing.assert_close(a, b, rtol=2e-5, atol=1e-6, msg=name)
+            # float32 round-off of terms that cancel grows with the logits' magnitude
+            torch.testing.assert_close(a, b, rtol=2e-5, atol=1e-6 * scale / 3, msg=name)
 
 
 def test_loss_uses_the_kernel_and_the_switch_turns_it_off(monkeypatch):

@@ -76,13 +76,14 @@ if triton is not None:
         pair_index = tl.load(pair_index_ptr + cell, mask=both, other=-1)
         tl.store(pair_kl_ptr + row * pairs + pair_index, pair_kl, mask=pair_index >= 0)
 
-        # The top-d set.
-        e_s = tl.where(in_depth, tl.exp(u_top - tl.max(tl.where(in_depth, u_top, -float("inf")), 0)), 0.0)
-        e_t = tl.where(in_depth, tl.exp(v_top - tl.max(tl.where(in_depth, v_top, -float("inf")), 0)), 0.0)
-        q_top = e_s / tl.sum(e_s, 0)
-        p_top = e_t / tl.sum(e_t, 0)
-        log_ratio = tl.log(tl.where(in_depth, p_top, 1.0)) - tl.log(tl.where(in_depth, q_top, 1.0))
-        topd_kl = tl.maximum(tl.sum(tl.where(p_top > 0, p_top * log_ratio, 0.0), 0), 0.0)
+        # The top-d set, in log space as log_softmax does.
+        shift_s = u_top - tl.max(tl.where(in_depth, u_top, -float("inf")), 0)
+        shift_t = v_top - tl.max(tl.where(in_depth, v_top, -float("inf")), 0)
+        log_q = shift_s - tl.log(tl.sum(tl.where(in_depth, tl.exp(shift_s), 0.0), 0))
+        log_p = shift_t - tl.log(tl.sum(tl.where(in_depth, tl.exp(shift_t), 0.0), 0))
+        q_top = tl.where(in_depth, tl.exp(log_q), 0.0)
+        p_top = tl.where(in_depth, tl.exp(log_p), 0.0)
+        topd_kl = tl.maximum(tl.sum(tl.where(in_depth, p_top * (log_p - log_q), 0.0), 0), 0.0)
         norm = pairs + 1.0
         tl.store(top_grad_ptr + row * depth + ranks, (q_top - p_top + pair_grad) / norm, mask=in_depth)
         tl.store(topd_ptr + row, topd_kl)
@@ -112,9 +113,7 @@ if triton is not None:
                 acc = acc * rescale_t + tl.sum(e_v * tl.where(keep, v - u, 0.0), 0)
                 m_s = new_s
                 m_t = new_t
-            lse_s = m_s + tl.log(z_s)
-            lse_t = m_t + tl.log(z_t)
-            tl.store(rntk_ptr + row, tl.maximum(acc / z_t - lse_t + lse_s, 0.0))
+            tl.store(rntk_ptr + row, tl.maximum(acc / z_t - (m_t + tl.log(z_t)) + (m_s + tl.log(z_s)), 0.0))
             # Pass 2: the gradient q - p of the restricted softmaxes (0 at the top d classes).
             for start in range(0, num_classes, BLOCK):
                 cols = start + tl.arange(0, BLOCK)
@@ -122,7 +121,7 @@ if triton is not None:
                 keep = in_row & (tl.sum((cols[:, None] == top[None, :]).to(tl.int32), axis=1) == 0)
                 u = tl.load(s_row + cols, mask=in_row, other=0.0).to(tl.float32) / temperature
                 v = tl.load(t_row + cols, mask=in_row, other=0.0).to(tl.float32) / temperature
-                grad = tl.where(keep, tl.exp(u - lse_s) - tl.exp(v - lse_t), 0.0)
+                grad = tl.where(keep, tl.exp(u - m_s) / z_s - tl.exp(v - m_t) / z_t, 0.0)
                 tl.store(rest_grad_ptr + row * num_classes + cols, grad, mask=in_row)
 
 
@@ -144,10 +143,11 @@ def ldrrld_rows(student: Tensor, teacher: Tensor, top: Tensor, weights: Tensor, 
     pair_index[first, second] = torch.arange(pairs, dtype=torch.int32, device=device)
     has_rest = depth < num_classes
     student, teacher, top = student.contiguous(), teacher.contiguous(), top.contiguous()
-    rest_grad = torch.empty(batch, num_classes, device=device) if has_rest else None
-    top_grad = torch.empty(batch, depth, device=device)
-    pair_kl = torch.empty(batch, pairs, device=device)
-    topd_kl, rntk_kl, local_kl = (torch.zeros(batch, device=device) for _ in range(3))
+    f32 = {"dtype": torch.float32, "device": device}
+    rest_grad = torch.empty(batch, num_classes, **f32) if has_rest else None
+    top_grad = torch.empty(batch, depth, **f32)
+    pair_kl = torch.empty(batch, pairs, **f32)
+    topd_kl, rntk_kl, local_kl = (torch.zeros(batch, **f32) for _ in range(3))
     block = min(triton.next_power_of_2(num_classes), 2048)
     _ldrrld_row_kernel[(batch,)](
         student, teacher, student.stride(0), teacher.stride(0), top, weight_matrix, pair_index,
