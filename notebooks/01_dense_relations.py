@@ -114,7 +114,7 @@ assert torch.equal(top, batch_terms.top_classes[i])
 t_pairs = pair_logits((z_t / T)[top][None], first, second)[0]   # (P, 2)
 s_pairs = pair_logits((z_s / T)[top][None], first, second)[0]
 pt_pair, ps_pair = t_pairs.softmax(-1), s_pairs.softmax(-1)
-pair_kl = kl_from_logits(t_pairs, s_pairs)                        # (P,)
+pair_kl = kl_from_logits(s_pairs, t_pairs)                        # (P,)
 print("pair      teacher p(first)  student p(first)  KL")
 for p in range(num_pairs(DEPTH)):
     a, b = names[top[first[p]]], names[top[second[p]]]
@@ -159,7 +159,7 @@ viz.weight_heatmaps(DEPTH, 0.05, backend="matplotlib")
 # $$L_{local} = \frac{T^2}{B} \sum_b \frac{\sum_{i<j} w(i,j)\, KL_{ij} + KL_{top\text{-}d}}{P + 1}.$$
 
 # %%
-topd_kl = kl_from_logits((z_t / T)[top], (z_s / T)[top])
+topd_kl = kl_from_logits((z_s / T)[top], (z_t / T)[top])
 local_by_hand = T**2 * (W[first, second] @ pair_kl + topd_kl) / (num_pairs(DEPTH) + 1)
 one = ldrrld_loss(z_s[None], z_t[None], depth=DEPTH, temperature=T)
 print(f"local term by hand {local_by_hand:.6f}   ldrrld_loss(...).local {one.local:.6f}")
@@ -173,7 +173,7 @@ viz.pair_contributions(rel, class_names=names, backend="matplotlib")
 
 # %%
 rest = class_mask(top[None], 10)[0].logical_not()
-rntk_by_hand = T**2 * kl_from_logits((z_t / T)[rest], (z_s / T)[rest])
+rntk_by_hand = T**2 * kl_from_logits((z_s / T)[rest], (z_t / T)[rest])
 print(f"remaining classes {[names[c] for c in rest.nonzero()[:, 0].tolist()]}: "
       f"RNTK by hand {rntk_by_hand:.6f}, ldrrld_loss(...).rntk {one.rntk:.6f}")
 torch.testing.assert_close(rntk_by_hand, one.rntk)
