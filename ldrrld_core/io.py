@@ -311,6 +311,9 @@ def _corrupt(source: Path, error: BaseException) -> CorruptCheckpointError:
         "earlier checkpoint or save it again; if it was downloaded, download it again.")
 
 
+#: The dotted names of :data:`SAFE_GLOBALS`, left out when a refusal lists what a file holds.
+_SAFE_NAMES = {entry[1] if isinstance(entry, tuple) else f"{entry.__module__}.{entry.__qualname__}"
+               for entry in SAFE_GLOBALS}
 _REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 _TRUST_HINT = ("If you trust where the file comes from, load it with trusted=True (full unpickling, "
                "weights_only=False); otherwise re-save just its state dict from a trusted environment.")
@@ -330,7 +333,7 @@ def _refuse_if_unsafe(source: Path, error: pickle.UnpicklingError) -> None:
             found = list(torch.serialization.get_unsafe_globals_in_checkpoint(source))
         except Exception:  # a damaged archive, or a PyTorch without the scanner (< 2.5)
             found = []
-        found = found or _REFUSED_GLOBAL.findall(str(error))
+        found = [name for name in found or _REFUSED_GLOBAL.findall(str(error)) if name not in _SAFE_NAMES]
         if found:
             raise UnsafeCheckpointError(
                 f"Refusing to load {source}: besides tensors it holds pickled Python objects "
