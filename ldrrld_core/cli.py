@@ -358,13 +358,16 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def _report(command: str, error: BaseException, debug: bool) -> int:
+def _report(args: argparse.Namespace, error: BaseException) -> int:
     """Print the error as one line (after its traceback with ``--debug``) and return the exit status."""
+    command, debug = args.command, args.debug
     if debug:
         traceback.print_exception(error)
     if isinstance(error, KeyboardInterrupt):
-        print(f"ldrrld {command}: interrupted; the run's latest.pth keeps its last finished epoch "
-              "(continue with --resume)", file=sys.stderr)
+        saves = command in ("train", "distill") and str(args.out_dir).lower() != "none"
+        print(f"ldrrld {command}: interrupted"
+              + ("; the run's latest.pth keeps its last finished epoch (continue with --resume)" if saves else ""),
+              file=sys.stderr)
         return 130
     if isinstance(error, _USER_ERRORS):
         print(f"ldrrld {command}: error: {_one_line(error)}", file=sys.stderr)
@@ -384,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(parser, args)
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - every failure becomes one line
-        return _report(args.command, error, args.debug)
+        return _report(args, error)
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

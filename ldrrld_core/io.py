@@ -129,7 +129,12 @@ def recorded_sha256(path: PathLike) -> list[str]:
     """
     target = Path(path).expanduser()
     entry = _read_records(target.parent).get(target.name, [])
-    return [entry] if isinstance(entry, str) else list(entry)
+    digests = [entry] if isinstance(entry, str) else entry
+    if not isinstance(digests, list) or not all(isinstance(digest, str) for digest in digests):
+        raise CorruptCheckpointError(f"The checksum record {target.parent / CHECKSUMS} holds {entry!r} for "
+                                     f"{target.name}, not SHA-256 digests; it is damaged. Delete it to load the "
+                                     "files beside it unchecked.")
+    return digests
 
 
 def _read_records(folder: Path) -> dict[str, Any]:

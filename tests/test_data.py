@@ -504,6 +504,15 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path, mode):
         open_rgb(tmp_path / "float.tiff")
 
 
+def test_size_and_range_errors_are_not_reported_as_undecodable(tmp_path):
+    from ldrrld_core.data.folders import open_rgb
+
+    save_image(tmp_path / "small.png", COLOURS[0], size=(32, 32))
+    with pytest.raises(DatasetFormatError) as error:
+        open_rgb(tmp_path / "small.png", (64, 64))
+    assert str(error.value).startswith(f"image {tmp_path / 'small.png'} is 32x32") and "decode" not in str(error.value)
+
+
 def test_decompression_bomb_gets_a_clear_error(tmp_path, monkeypatch):
     from PIL import Image
 

@@ -56,6 +56,8 @@ def open_rgb(path: Path, expected_size: tuple[int, int] | None = None):
                     f"image {path} is {image.size[0]}x{image.size[1]} pixels, but this data set's images are all "
                     f"{expected_size[0]}x{expected_size[1]}; replace the file with the original from the archive")
             return _to_rgb(image, path)
+    except DatasetFormatError:
+        raise
     except Image.DecompressionBombError as error:
         raise DatasetFormatError(f"image {path} is too large to decode safely ({error}): a decompression bomb or a "
                                  "damaged header. Remove the file; if it is a genuine image, raise "

@@ -123,7 +123,7 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
         path = path / LATEST
     state = load_file(path)
     needed = ("format", "epoch", "model", "optimizer", "scaler", "loss", "rng", "history", "recipe")
-    if not isinstance(state, dict) or any(key not in state for key in needed):
+    if not isinstance(state, dict) or any(key not in state for key in needed) or not isinstance(state["model"], dict):
         held = ", ".join(map(str, state)) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path} is not a training checkpoint of this toolkit (it holds: {held}); "
                               f"resume needs a {LATEST} written by the trainer. To start from weights "
@@ -152,7 +152,7 @@ def weights_sha256(model: nn.Module) -> str:
 def teacher_record(teacher: nn.Module, file: str | os.PathLike | None = None) -> dict[str, Any]:
     """What a run records of its teacher: the weights' hash, and the file and its SHA-256 if it came from one."""
     return {"weights_sha256": weights_sha256(teacher), "file": None if file is None else str(file),
-            "file_sha256": None if file is None else sha256_file(file)}
+            "file_sha256": None if file is None else sha256_file(Path(file).expanduser())}
 
 
 def check_resumable(saved_recipe: dict, recipe: dict, path: str, *, saved_teacher: dict | None = None,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import logging
 import math
+import os
 import re
 import time
 from contextlib import nullcontext
