@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import pickle
 import re
@@ -112,7 +113,11 @@ def atomic_save(obj: Any, path: PathLike, *, record: bool = False) -> Path:
     def add_new_hash(temporary: Path) -> None:
         nonlocal digest
         digest = sha256_file(temporary)
-        _write_record(target, [*recorded_sha256(target), digest])
+        try:
+            old = recorded_sha256(target)
+        except CorruptCheckpointError:  # replaced by a new record below
+            old = []
+        _write_record(target, [*old, digest])
 
     atomic_write(target, lambda stream: torch.save(obj, stream), before_replace=add_new_hash)
     _write_record(target, [digest])
@@ -155,7 +160,11 @@ def _read_records(folder: Path) -> dict[str, Any]:
 
 
 def _write_record(target: Path, digests: list[str]) -> None:
-    records = _read_records(target.parent)
+    try:
+        records = _read_records(target.parent)
+    except CorruptCheckpointError as error:  # a run must not stop over its record: start a new one
+        logging.getLogger("ldrrld.io").warning("%s Starting a new record.", error)
+        records = {}
     records[target.name] = digests[0] if len(digests) == 1 else digests
     atomic_write_text(json.dumps(records, indent=1, sort_keys=True) + "\n", target.parent / CHECKSUMS)
 

@@ -523,3 +523,22 @@ def test_sha256_file_equals_hashlib_of_the_bytes(tmp_path):
     assert sha256_file(path, chunk_bytes=4096) == hashlib.sha256(data).hexdigest()
     path.write_bytes(data[:-1] + b"\x00")                # one byte changed: another hash
     assert sha256_file(path) != hashlib.sha256(data).hexdigest()
+
+
+def test_tensors_of_another_kind_are_refused_not_cast(tmp_path):
+    source = trained_like("resnet8")
+    state = source.state_dict()
+    state["fc.weight"] = (state["fc.weight"] * 100).long()            # integers where weights belong
+    path = atomic_save({"model": state}, tmp_path / "ints.pth")
+    with pytest.raises(CheckpointMismatchError, match=r"fc.weight \(torch.int64 in the file, torch.float32"):
+        create_model("resnet8", checkpoint=path)
+    state = source.state_dict()
+    state["fc.weight"] = state["fc.weight"].double()                   # another float width: an exact copy
+    assert_same_state(create_model("resnet8", checkpoint=atomic_save(state, tmp_path / "f64.pth")), source)
+
+
+def test_a_damaged_record_is_replaced_when_writing(tmp_path, caplog):
+    (tmp_path / CHECKSUMS).write_text("[1, 2")
+    path = atomic_save({"epoch": 1}, tmp_path / "latest.pth", record=True)
+    assert "Starting a new record" in caplog.text
+    assert recorded_sha256(path) == [sha256_file(path)]

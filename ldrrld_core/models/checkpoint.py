@@ -181,10 +181,22 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], *
     if missing or unexpected or wrong_shape:
         raise CheckpointMismatchError(
             _mismatch_message(model, source, given, missing, unexpected, wrong_shape))
+    wrong_kind = [f"{key} ({given[key].dtype} in the file, {expected[key].dtype} in the model)"
+                  for key in expected if key in given and _kind(given[key]) != _kind(expected[key])]
+    if wrong_kind:  # copying would cast silently: integers into weights, or fractions into counters
+        raise CheckpointMismatchError(f"{source} holds tensors of another kind than the model's: "
+                                      f"{_listing(wrong_kind)}. The file was not saved from this model.")
     for key, value in expected.items():  # only BatchNorm counters can be absent at this point
         given.setdefault(key, value)
     model.load_state_dict(given, strict=True)
     return model
+
+
+def _kind(tensor: Tensor) -> str:
+    """``"float"``, ``"complex"``, ``"bool"`` or ``"int"``: what a copy between them would change."""
+    if tensor.is_floating_point():
+        return "float"
+    return "complex" if tensor.is_complex() else "bool" if tensor.dtype == torch.bool else "int"
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, *,
