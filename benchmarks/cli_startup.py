@@ -31,7 +31,8 @@ COMMANDS = {
 
 def seconds(command: list[str]) -> float:
     """Wall-clock seconds of one fresh process running ``command`` (which must succeed)."""
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": path}
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=environment)
     return time.perf_counter() - started

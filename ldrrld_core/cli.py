@@ -93,8 +93,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
                      help="continue from CHECKPOINT (a latest.pth or its folder), or from the out-dir's latest.pth")
     run.add_argument("--break-lock", action="store_true",
-                     help="remove the out-dir's lock (<out-dir>/.lock) left by a run that is gone, e.g. one on "
-                          "another host; a stale lock of a dead process on this host is removed anyway")
+                     help="remove the out-dir's lock (<out-dir>/.lock) left by a run that is gone, e.g. one "
+                          "on another host; a stale lock of a dead process on this host is removed anyway")
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     run.add_argument("--threads", type=int, help="CPU threads of torch (default: torch's choice; small models "
                                                  "train fastest on 1)")
@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     teaching.add_argument("--teacher", help="teacher architecture (default: the recipe's)")
     teaching.add_argument("--teacher-checkpoint", help="teacher weights: {'model': state_dict} or a raw state dict")
     teaching.add_argument("--teacher-sha256", metavar="HEX",
-                          help="refuse the teacher file unless its SHA-256 is HEX (as `sha256sum FILE` prints)")
+                          help="refuse the teacher file unless its SHA-256 is HEX (as `sha256sum FILE` "
+                               "prints)")
     teaching.add_argument("--train-teacher", action="store_true",
                           help="train the teacher first (into <out-dir>/teacher) instead of loading one")
 
@@ -238,7 +239,8 @@ def _distill(args: argparse.Namespace, device) -> int:
                          f"of {recipe.teacher}) or --train-teacher to train one first")
     if args.teacher_sha256:
         _check_teacher_hash(recipe.teacher_checkpoint, args.teacher_sha256)
-    _break_locks(args, recipe.out_dir, *([f"{recipe.out_dir}/teacher"] if args.train_teacher and recipe.out_dir else []))
+    teacher_dir = f"{recipe.out_dir}/teacher" if args.train_teacher and recipe.out_dir else None
+    _break_locks(args, recipe.out_dir, teacher_dir)
     teacher = None
     if args.train_teacher:
         teacher = train_teacher(recipe, device=device, progress=not args.no_progress)
@@ -336,8 +338,8 @@ def _check_device(text: str | None) -> None:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise ValueError(f"--device {text} asks for a GPU, but torch sees none (torch.cuda.is_available() is "
-                             "False); use --device cpu, or check the driver and CUDA_VISIBLE_DEVICES")
+            raise ValueError(f"--device {text} asks for a GPU, but torch sees none (torch.cuda.is_available()"
+                             " is False); use --device cpu, or check the driver and CUDA_VISIBLE_DEVICES")
         if device.index is not None and device.index >= count:
             raise ValueError(f"--device {text}: only {count} GPU(s) are visible (cuda:0 .. cuda:{count - 1})")
 
@@ -347,14 +349,17 @@ _USER_ERRORS = (ValueError, FileNotFoundError, FloatingPointError, PermissionErr
                 NotADirectoryError, FileExistsError)
 
 
+_OS_HINTS = {errno.ENOSPC: "; free some space (the last complete checkpoint is kept) or choose another "
+                           "--out-dir",
+             errno.EROFS: "; choose a writable --out-dir",
+             errno.EACCES: "; choose a folder you may write (--out-dir) or fix the permissions"}
+
+
 def _one_line(error: BaseException) -> str:
     """The error's message on one line; for OS errors, the reason and the file."""
     if isinstance(error, OSError) and error.strerror and not isinstance(error, ValueError):
         where = f": {error.filename}" if error.filename else ""
-        hint = {errno.ENOSPC: "; free some space (the last complete checkpoint is kept) or choose another --out-dir",
-                errno.EROFS: "; choose a writable --out-dir",
-                errno.EACCES: "; choose a folder you may write (--out-dir) or fix the permissions"}.get(error.errno, "")
-        return f"{error.strerror}{where}{hint}"
+        return f"{error.strerror}{where}{_OS_HINTS.get(error.errno, '')}"
     return " ".join(str(error).split()) or type(error).__name__
 
 
@@ -365,9 +370,8 @@ def _report(args: argparse.Namespace, error: BaseException) -> int:
         traceback.print_exception(error)
     if isinstance(error, KeyboardInterrupt):
         saves = command in ("train", "distill") and str(args.out_dir).lower() != "none"
-        print(f"ldrrld {command}: interrupted"
-              + ("; the run's latest.pth keeps its last finished epoch (continue with --resume)" if saves else ""),
-              file=sys.stderr)
+        kept = "; the run's latest.pth keeps its last finished epoch (continue with --resume)"
+        print(f"ldrrld {command}: interrupted{kept if saves else ''}", file=sys.stderr)
         return 130
     if isinstance(error, _USER_ERRORS):
         print(f"ldrrld {command}: error: {_one_line(error)}", file=sys.stderr)
@@ -375,8 +379,9 @@ def _report(args: argparse.Namespace, error: BaseException) -> int:
     if isinstance(error, OSError):
         print(f"ldrrld {command}: error: {_one_line(error)}", file=sys.stderr)
         return 1
-    print(f"ldrrld {command}: internal error: {type(error).__name__}: {_one_line(error)}"
-          + ("" if debug else " (rerun with --debug for the traceback, and please report it)"), file=sys.stderr)
+    hint = "" if debug else " (rerun with --debug for the traceback, and please report it)"
+    print(f"ldrrld {command}: internal error: {type(error).__name__}: "
+          f"{_one_line(error)}{hint}", file=sys.stderr)
     return 1
 
 

@@ -137,8 +137,8 @@ def recorded_sha256(path: PathLike) -> list[str]:
     digests = [entry] if isinstance(entry, str) else entry
     if not isinstance(digests, list) or not all(isinstance(digest, str) for digest in digests):
         raise CorruptCheckpointError(f"The checksum record {target.parent / CHECKSUMS} holds {entry!r} for "
-                                     f"{target.name}, not SHA-256 digests; it is damaged. Delete it to load the "
-                                     "files beside it unchecked.")
+                                     f"{target.name}, not SHA-256 digests; it is damaged. Delete it to load "
+                                     "the files beside it unchecked.")
     return digests
 
 
@@ -192,9 +192,10 @@ def check_sha256(path: PathLike, expected: str | list[str], *, origin: str = "th
     actual = sha256_file(source)
     if actual not in {digest.strip().lower() for digest in accepted}:
         raise ChecksumMismatchError(
-            f"Checkpoint {source} has SHA-256 {actual}, but {origin} says {accepted[-1].strip().lower()}: the "
-            "file was truncated, damaged or replaced since that hash was taken. Use an intact copy (download it "
-            "again, or an earlier checkpoint); if you replaced the file on purpose, give its new hash "
+            f"Checkpoint {source} has SHA-256 {actual}, but {origin} says {accepted[-1].strip().lower()}: "
+            "the file was truncated, damaged or replaced since that hash was taken. Use an intact copy "
+            "(download "
+            "it again, or an earlier checkpoint); if you replaced the file on purpose, give its new hash "
             f"or delete its entry from {CHECKSUMS}.")
     return actual
 

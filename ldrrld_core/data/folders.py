@@ -59,8 +59,9 @@ def open_rgb(path: Path, expected_size: tuple[int, int] | None = None):
     except DatasetFormatError:
         raise
     except Image.DecompressionBombError as error:
-        raise DatasetFormatError(f"image {path} is too large to decode safely ({error}): a decompression bomb or a "
-                                 "damaged header. Remove the file; if it is a genuine image, raise "
+        raise DatasetFormatError(f"image {path} is too large to decode safely ({error}): a decompression "
+                                 "bomb or "
+                                 "a damaged header. Remove the file; if it is a genuine image, raise "
                                  "PIL.Image.MAX_IMAGE_PIXELS before loading the data set") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DatasetFormatError(f"cannot decode image {path} ({error}); the file is corrupt or not an image: "
@@ -79,13 +80,14 @@ def _to_rgb(image, path: Path):
         values = np.asarray(image, dtype=np.int64)
         top = _WIDE_GRAY[image.mode]
         if values.size and (values.min() < 0 or values.max() > top):
-            raise DatasetFormatError(f"image {path} holds values {values.min()}..{values.max()}, outside the 0..{top} "
-                                     "of a 16-bit image; convert it to 8-bit RGB yourself")
+            raise DatasetFormatError(f"image {path} holds values {values.min()}..{values.max()}, outside the "
+                                     f"0..{top} of a 16-bit image; convert it to 8-bit RGB yourself")
         scaled = (values * 255 + top // 2) // top                          # round(v * 255 / 65535)
         return Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
     if image.mode == "F":
-        raise DatasetFormatError(f"image {path} holds floating-point pixels, whose range is unknown; convert it to "
-                                 "8-bit RGB (e.g. PNG or JPEG) yourself")
+        raise DatasetFormatError(f"image {path} holds floating-point pixels, whose range is unknown; "
+                                 "convert it "
+                                 "to 8-bit RGB (e.g. PNG or JPEG) yourself")
     return image.convert("RGB")
 
 
@@ -97,14 +99,16 @@ class _Scan:
         self.linked: list[tuple[str, Path]] = []    # (real path, link) of every symlinked image
 
     def check_links(self) -> None:
-        """Raise if a symlinked image is also listed elsewhere: it would count twice, maybe under two labels."""
+        """Raise if a symlinked image is also listed elsewhere (counted twice, maybe under two labels)."""
         first: dict[str, Path] = {}
         for real, link in self.linked:
             folder, name = os.path.split(real)
             other = first.get(real) or (self.folders[folder] / name if folder in self.folders else None)
             if other is not None:
-                raise DatasetFormatError(f"{link} and {other} are the same image file (through a symbolic link): it "
-                                         "would be counted twice, possibly under two labels. Keep one of them.")
+                raise DatasetFormatError(f"{link} and {other} are the same image file (through a symbolic "
+                                         "link): "
+                                         "it would be counted twice, possibly under two labels. Keep one of "
+                                         "them.")
             first[real] = link
 
 
@@ -120,9 +124,11 @@ def _images_below(folder: Path, scan: _Scan) -> list[str]:
         directory = pending.pop()
         real = os.path.realpath(directory)
         if real in scan.folders:
-            raise DatasetFormatError(f"{directory} is the folder {scan.folders[real]} again (a symbolic link loop, or a "
-                                     "link to another class's folder): its images would be counted twice, under two "
-                                     "labels. Remove the link.")
+            raise DatasetFormatError(f"{directory} is the folder {scan.folders[real]} again (a symbolic "
+                                     "link loop, "
+                                     "or a link to another class's folder): its images would be counted "
+                                     "twice, "
+                                     "under two labels. Remove the link.")
         scan.folders[real] = directory
         with os.scandir(directory) as entries:
             for entry in entries:
@@ -132,9 +138,11 @@ def _images_below(folder: Path, scan: _Scan) -> list[str]:
                     pending.append(Path(entry.path))
                 elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
                     if not entry.is_file():
-                        raise DatasetFormatError(f"{entry.path} is named like an image but is not a regular file (a "
-                                                 "FIFO, socket, device or broken link), and reading it could block "
-                                                 "forever; remove it")
+                        raise DatasetFormatError(f"{entry.path} is named like an image but is not a regular "
+                                                 "file "
+                                                 "(a FIFO, socket, device or broken link), and reading it "
+                                                 "could "
+                                                 "block forever; remove it")
                     if entry.is_symlink():
                         scan.linked.append((os.path.realpath(entry.path), Path(entry.path)))
                     found.append(str(Path(entry.path).relative_to(folder)))
@@ -143,15 +151,18 @@ def _images_below(folder: Path, scan: _Scan) -> list[str]:
 
 def _class_folders(split_dir: Path) -> list[str]:
     """The class sub-folders of a split, sorted; hidden ones (``.ipynb_checkpoints``) are not classes."""
-    return sorted(entry.name for entry in split_dir.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    return sorted(entry.name for entry in split_dir.iterdir()
+                  if entry.is_dir() and not entry.name.startswith("."))
 
 
 def check_class_list(classes: Sequence[str], source: object) -> None:
-    """Raise :class:`DatasetFormatError` if a class name is empty or listed twice (it would make an empty class)."""
+    """Raise :class:`DatasetFormatError` if a class is listed twice (making an empty class) or is empty."""
     repeated = sorted(name for name, count in Counter(classes).items() if count > 1)
     if repeated:
-        raise DatasetFormatError(f"{source} lists the class(es) {', '.join(repeated[:5])} more than once; every "
-                                 "class must appear once (a repeated entry would be an extra class without images)")
+        raise DatasetFormatError(f"{source} lists the class(es) {', '.join(repeated[:5])} more than once; "
+                                 "every class must appear once (a repeated entry would be an extra class "
+                                 "without "
+                                 "images)")
     if any(not str(name).strip() for name in classes):
         raise DatasetFormatError(f"{source} lists an empty class name")
 
@@ -218,8 +229,8 @@ def scan_annotated_folder(split_dir: Path, table: Path, classes: Sequence[str]) 
             problem = "is not a regular file" if os.path.lexists(split_dir / path) else "does not exist"
             raise DatasetFormatError(f"{table}, line {number} lists {split_dir / path}, which {problem}")
         if path in listed:
-            raise DatasetFormatError(f"{table}, line {number} lists {fields[0]} again (first on line {listed[path]}); "
-                                     "every image must appear once")
+            raise DatasetFormatError(f"{table}, line {number} lists {fields[0]} again (first on line "
+                                     f"{listed[path]}); every image must appear once")
         listed[path] = number
         paths.append(path)
         labels.append(label_of[fields[1]])

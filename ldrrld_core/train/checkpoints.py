@@ -123,7 +123,8 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
         path = path / LATEST
     state = load_file(path)
     needed = ("format", "epoch", "model", "optimizer", "scaler", "loss", "rng", "history", "recipe")
-    if not isinstance(state, dict) or any(key not in state for key in needed) or not isinstance(state["model"], dict):
+    if (not isinstance(state, dict) or any(key not in state for key in needed)
+            or not isinstance(state["model"], dict)):
         held = ", ".join(map(str, state)) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path} is not a training checkpoint of this toolkit (it holds: {held}); "
                               f"resume needs a {LATEST} written by the trainer. To start from weights "
@@ -150,7 +151,7 @@ def weights_sha256(model: nn.Module) -> str:
 
 
 def teacher_record(teacher: nn.Module, file: str | os.PathLike | None = None) -> dict[str, Any]:
-    """What a run records of its teacher: the weights' hash, and the file and its SHA-256 if it came from one."""
+    """What a run records of its teacher: its weights' hash, and its file and SHA-256 if it came from one."""
     return {"weights_sha256": weights_sha256(teacher), "file": None if file is None else str(file),
             "file_sha256": None if file is None else sha256_file(Path(file).expanduser())}
 
@@ -170,7 +171,8 @@ def check_resumable(saved_recipe: dict, recipe: dict, path: str, *, saved_teache
     if changed:
         raise ValueError(f"cannot resume {path} with a different recipe ({'; '.join(changed)}). Resume with "
                          "the recipe and teacher the run started with (only "
-                         f"{', '.join(RESUME_FREE_FIELDS)} may change), or start a new run in another out_dir.")
+                         f"{', '.join(RESUME_FREE_FIELDS)} may change), or start a new run in another "
+                         "out_dir.")
 
 
 def _teacher_text(record: dict) -> str:
@@ -179,7 +181,7 @@ def _teacher_text(record: dict) -> str:
 
 
 def save_student(path: str | os.PathLike, model: nn.Module, *, arch: str, epoch: int, top1: float) -> Path:
-    """Write the trained weights as ``{'model': state_dict, 'arch', 'num_classes', 'epoch', 'top1'}`` (hash recorded)."""
+    """Write ``{'model': state_dict, 'arch', 'num_classes', 'epoch', 'top1'}`` (its hash recorded)."""
     return atomic_save({"model": model.state_dict(), "arch": arch,
-                        "num_classes": int(getattr(model, "num_classes", -1)), "epoch": epoch, "top1": top1}, path,
-                       record=True)
+                        "num_classes": int(getattr(model, "num_classes", -1)), "epoch": epoch, "top1": top1},
+                       path, record=True)

@@ -130,7 +130,8 @@ def build_student(recipe: Recipe, num_classes: int) -> nn.Module:
         return create_model(recipe.model, num_classes=num_classes, **recipe.model_options)
     except (TypeError, ValueError, RuntimeError) as error:
         raise ValueError(f"model_options {dict(recipe.model_options)} do not fit model {recipe.model!r}: "
-                         f"{str(error).splitlines()[0]}. See `ldrrld models` and the model's docstring.") from None
+                         f"{str(error).splitlines()[0]}. See the model's docstring for its "
+                         "options.") from None
 
 
 def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Module:
@@ -422,7 +423,8 @@ def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataS
                     board.add_scalar(name, value, epoch)
         if writes and (epoch % recipe.save_every == 0 or epoch == recipe.epochs):
             save_training_state(out_dir / LATEST, model=student, optimizer=optimizer, scaler=scaler, loss=loss_fn,
-                                epoch=epoch, history_rows=history.rows, recipe=recipe.to_dict(), teacher=teacher_info)
+                                epoch=epoch, history_rows=history.rows, recipe=recipe.to_dict(),
+                                teacher=teacher_info)
             save_student(out_dir / STUDENT, student, arch=recipe.model, epoch=epoch, top1=row["test_top1"])
             history.save(out_dir)
     bar.close()

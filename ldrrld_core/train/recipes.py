@@ -224,8 +224,8 @@ def _check_model_options(model: str, options: Mapping[str, object]) -> None:
                 and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)]
     for name in options:
         if name not in accepted:
-            raise ValueError(f"model {model!r} does not take the option {name!r}.{did_you_mean(name, accepted)} "
-                             f"Its options: {', '.join(accepted) or 'none'}")
+            raise ValueError(f"model {model!r} does not take the option {name!r}."
+                             f"{did_you_mean(name, accepted)} Its options: {', '.join(accepted) or 'none'}")
 
 
 def check_field_names(names: typing.Iterable[str]) -> None:
