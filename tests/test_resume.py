@@ -33,7 +33,8 @@ import torch
 
 from ldrrld_core.cli import main
 from ldrrld_core.data import load_dataset, make_loader
-from ldrrld_core.io import CHECKSUMS, ChecksumMismatchError, CorruptCheckpointError, atomic_save, load_file, sha256_file
+from ldrrld_core.io import (CHECKSUMS, ChecksumMismatchError, CorruptCheckpointError, atomic_save, load_file,
+                            sha256_file)
 from ldrrld_core.models import create_model
 from ldrrld_core.train import LATEST, STUDENT, History, Recipe, Run, fit, get_recipe, load_training_state
 from ldrrld_core.train.checkpoints import RESUME_FIELDS, RESUME_FREE_FIELDS
@@ -253,8 +254,8 @@ def test_every_recipe_field_is_either_compared_or_free_on_resume():
 
 
 def short_run(out_dir: Path, teacher: Path, *, epochs: int, **overrides) -> Run:
-    settings = dict(loss="kd", teacher=TEACHER, teacher_checkpoint=str(teacher), epochs=epochs, warmup_epochs=0,
-                    decay_epochs=(), batch_size=BATCH, out_dir=str(out_dir))
+    settings = dict(loss="kd", teacher=TEACHER, teacher_checkpoint=str(teacher), epochs=epochs,
+                    warmup_epochs=0, decay_epochs=(), batch_size=BATCH, out_dir=str(out_dir))
     recipe = get_recipe("digits", **{**settings, **overrides})
     return fit(recipe, device="cpu", resume=epochs > 1, progress=False)
 
@@ -266,10 +267,10 @@ def test_resume_with_another_teacher_is_refused_and_the_recipe_kept(tmp_path, te
     recipe_text = (out_dir / "recipe.json").read_text()
     torch.manual_seed(1)
     other = atomic_save({"model": create_model(TEACHER).state_dict()}, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match=r"teacher weights: sha256 \w{12}\.\.\. \(from .*digits_mlp.pth\) in the "
-                                         r"checkpoint, sha256 \w{12}\.\.\. \(from .*other.pth\) now"):
+    with pytest.raises(ValueError, match=r"teacher weights: sha256 \w{12}\.\.\. \(from .*digits_mlp.pth\) "
+                                         r"in the checkpoint, sha256 \w{12}\.\.\. \(from .*other.pth\) now"):
         short_run(out_dir, other, epochs=2)
-    assert (out_dir / "recipe.json").read_text() == recipe_text, "a refused resume must not rewrite the recipe"
+    assert (out_dir / "recipe.json").read_text() == recipe_text, "a refused resume must keep the recipe"
     with pytest.raises(ValueError, match="amp: 'auto' in the checkpoint, 'bf16' now"):
         short_run(out_dir, teacher_file, epochs=2, amp="bf16")
     # The same teacher from another path (the path is free, the weights are compared) resumes.
