@@ -243,7 +243,10 @@ def _distill(args: argparse.Namespace, device) -> int:
     _break_locks(args, recipe.out_dir, teacher_dir)
     teacher = None
     if args.train_teacher:
-        teacher = train_teacher(recipe, device=device, progress=not args.no_progress)
+        # On --resume the teacher's own run is resumed too (or found finished), so the student
+        # continues with the very teacher it started with instead of a retrained one.
+        teacher = train_teacher(recipe, device=device, progress=not args.no_progress,
+                                resume=True if args.resume else None)
     run = distill(recipe, teacher, device=device, resume=args.resume, progress=not args.no_progress)
     if _is_main():
         _print_run(run)

@@ -245,3 +245,16 @@ def test_importing_the_cli_or_asking_for_help_does_not_import_torchvision():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_resuming_a_distillation_with_its_own_teacher_keeps_that_teacher(capsys, tmp_path):
+    argv = ["distill", "--recipe", "digits", "--train-teacher", "--out-dir", str(tmp_path), "--no-progress",
+            "--quiet", "--epochs", "2", "--set", "warmup_epochs=0"]
+    status, lines, _ = run_cli(capsys, *argv, "--set", "save_every=1")
+    first = last_json(lines)
+    teacher_history = (tmp_path / "teacher" / "history.json").read_text()  # timings: a retrain changes them
+    # Interrupted after epoch 2 of 2 in effect: resuming finds the teacher run finished and keeps it.
+    status, lines, err = run_cli(capsys, *argv, "--set", "save_every=1", "--resume")
+    assert status == 0, err
+    assert (tmp_path / "teacher" / "history.json").read_text() == teacher_history, "the teacher was retrained"
+    assert last_json(lines)["teacher_top1"] == first["teacher_top1"]
