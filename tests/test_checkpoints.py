@@ -544,3 +544,13 @@ def test_a_damaged_record_is_replaced_when_writing(tmp_path, caplog):
     path = atomic_save({"epoch": 1}, tmp_path / "latest.pth", record=True)
     assert "Starting a new record" in caplog.text
     assert recorded_sha256(path) == [sha256_file(path)]
+
+
+def test_a_file_that_names_another_architecture_is_refused(tmp_path):
+    """The trainer's student.pth records 'arch': a file of another model is refused even if its tensors fit."""
+    source = trained_like("resnet8")
+    path = atomic_save({"model": source.state_dict(), "arch": "resnet8"}, tmp_path / "student.pth")
+    assert_same_state(create_model("resnet8", checkpoint=path), source)
+    atomic_save({"model": source.state_dict(), "arch": "resnet14"}, path)
+    with pytest.raises(CheckpointMismatchError, match="saved from the model 'resnet14'.*not 'resnet8'"):
+        create_model("resnet8", checkpoint=path)

@@ -222,6 +222,11 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *,
         NonFiniteWeightsError: the weights hold NaN or infinite values.
     """
     obj = load_file(path, map_location="cpu", trusted=trusted, sha256=sha256)
+    saved_arch, arch = (obj.get("arch") if isinstance(obj, Mapping) else None), getattr(model, "arch", None)
+    if isinstance(saved_arch, str) and isinstance(arch, str) and saved_arch != arch:
+        raise CheckpointMismatchError(f"Checkpoint {path} was saved from the model {saved_arch!r} (its 'arch' "
+                                      f"entry), not {arch!r}; create the model with create_model({saved_arch!r}, "
+                                      "...)")
     state_dict = extract_state_dict(obj, source=f"Checkpoint {path}")
     return load_state_dict_strict(model, state_dict, source=f"Checkpoint {path}")
 
