@@ -307,8 +307,7 @@ def load_file(path: PathLike, *, map_location: Any = "cpu", trusted: bool = Fals
         if not trusted and not _truncated(error):
             _refuse_if_unsafe(source, error)
         raise _corrupt(source, error) from error
-    except (OSError, RuntimeError, EOFError, KeyError, ValueError, UnicodeDecodeError, MemoryError,
-            OverflowError) as error:
+    except Exception as error:  # noqa: BLE001 - damaged bytes make the unpicklers raise almost anything
         raise _corrupt(source, error) from error
 
 

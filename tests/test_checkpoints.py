@@ -554,3 +554,30 @@ def test_a_file_that_names_another_architecture_is_refused(tmp_path):
     atomic_save({"model": source.state_dict(), "arch": "resnet14"}, path)
     with pytest.raises(CheckpointMismatchError, match="saved from the model 'resnet14'.*not 'resnet8'"):
         create_model("resnet8", checkpoint=path)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_damaged_bytes_only_ever_give_a_checkpoint_error(tmp_path, legacy):
+    """Every truncation and many flipped bytes of a small file: a CheckpointError or a load, nothing else."""
+    path = tmp_path / "small.pth"
+    torch.save({"model": {"w": torch.arange(6.0).view(2, 3)}, "epoch": 3}, path,
+               _use_new_zipfile_serialization=not legacy)
+    original = path.read_bytes()
+    damaged = [original[:length] for length in range(0, len(original), max(1, len(original) // 97))]
+    rng = np.random.default_rng(0)
+    for position in rng.integers(0, len(original), size=150):
+        flipped = bytearray(original)
+        flipped[position] ^= int(rng.integers(1, 256))
+        damaged.append(bytes(flipped))
+    damaged += [b"root:x:0:0:root:/root:/bin/bash\n", bytes(rng.integers(0, 256, 500, dtype=np.uint8)),
+                pickle.PROTO + bytes(rng.integers(0, 256, 300, dtype=np.uint8))]
+    unexpected = []
+    for content in damaged:
+        path.write_bytes(content)
+        try:
+            load_file(path)
+        except CheckpointError:
+            pass
+        except Exception as error:  # noqa: BLE001 - what the test looks for
+            unexpected.append(f"{type(error).__name__}: {error}")
+    assert not unexpected, unexpected[:3]

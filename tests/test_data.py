@@ -739,3 +739,29 @@ def test_data_splits_checks_its_description():
         DataSplits(**{**fields, "class_names": list("abc")})
     with pytest.raises(ValueError, match="outside 0..1"):
         DataSplits(**{**fields, "superclass_of": torch.tensor([0, 0, 1, 2])})
+
+
+@pytest.mark.parametrize("suffix", [".png", ".JPEG", ".bmp", ".webp"])
+def test_damaged_image_bytes_decode_or_give_a_dataset_error(tmp_path, suffix):
+    from ldrrld_core.data.folders import open_rgb
+
+    path = tmp_path / f"image{suffix}"
+    save_image(path, COLOURS[2], size=(16, 12))
+    original = path.read_bytes()
+    rng = np.random.default_rng(1)
+    variants = [original[:length] for length in range(0, len(original), max(1, len(original) // 60))]
+    for position in rng.integers(0, len(original), size=120):
+        flipped = bytearray(original)
+        flipped[position] ^= int(rng.integers(1, 256))
+        variants.append(bytes(flipped))
+    unexpected = []
+    for content in variants:
+        path.write_bytes(content)
+        try:
+            image = open_rgb(path)
+            assert image.mode == "RGB"
+        except DatasetFormatError:
+            pass
+        except Exception as error:  # noqa: BLE001 - what the test looks for
+            unexpected.append(f"{type(error).__name__}: {error}")
+    assert not unexpected, unexpected[:3]

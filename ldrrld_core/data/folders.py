@@ -66,6 +66,9 @@ def open_rgb(path: Path, expected_size: tuple[int, int] | None = None):
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DatasetFormatError(f"cannot decode image {path} ({error}); the file is corrupt or not an image: "
                                  "replace it with the original from the archive, or delete it") from error
+    except Exception as error:  # noqa: BLE001 - damaged bytes make some decoders raise anything
+        raise DatasetFormatError(f"cannot decode image {path} ({type(error).__name__}: {error}); the file is "
+                                 "corrupt: replace it with the original from the archive, or delete it") from error
 
 
 #: PIL modes of one channel wider than 8 bits, and the largest value each can hold.
