@@ -340,3 +340,28 @@ def test_the_lock_is_released_when_a_run_fails(tmp_path, teacher_file):
         (tmp_path / LOCK).unlink()                          # broken by someone else, then retaken
         (tmp_path / LOCK).write_text(json.dumps({**record, "token": "another run"}))
     assert (tmp_path / LOCK).exists(), "releasing must never remove another run's lock"
+
+
+def test_a_lock_file_left_empty_is_stale_after_a_minute(tmp_path, caplog):
+    (tmp_path / LOCK).write_text("")                              # a run killed between creating and writing it
+    with pytest.raises(RunLockedError, match="whose lock record cannot be read"):
+        with acquire(tmp_path):
+            pass
+    old = time.time() - 120
+    os.utime(tmp_path / LOCK, (old, old))
+    with acquire(tmp_path) as record:
+        assert json.loads((tmp_path / LOCK).read_text()) == record
+    assert "never wrote its record" in caplog.text and not (tmp_path / LOCK).exists()
+
+
+def test_a_full_disk_while_locking_leaves_no_lock(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", full)
+    with pytest.raises(ValueError, match="No space left on device; free some space"):
+        with acquire(tmp_path):
+            pass
+    assert not (tmp_path / LOCK).exists()

@@ -7,7 +7,8 @@ same folder is refused with a message naming the holder, before it touches any f
 can neither overwrite the first run's checkpoints nor delete its temporary files.
 
 A lock whose process is gone (same host, process id no longer alive: a run killed with SIGKILL
-or a lost power supply) is stale: the next run removes it with a warning and proceeds. A lock
+or a lost power supply) is stale: the next run removes it with a warning and proceeds; so is a
+lock file still empty a minute after it was made (its run died between creating and writing it). A lock
 from another host cannot be checked this way; if that run is really gone, break the lock with
 ``ldrrld ... --break-lock``, :func:`break_run_lock`, or by deleting the file.
 """
@@ -33,6 +34,8 @@ log = logging.getLogger("ldrrld.train")
 
 #: The lock file's name inside a run's out-dir.
 LOCK = ".lock"
+#: Seconds after which a lock file without a readable record counts as stale.
+_UNWRITTEN_AFTER = 60.0
 
 
 class RunLockedError(ValueError):
@@ -84,15 +87,22 @@ def acquire_run_lock(out_dir: str | os.PathLike) -> dict[str, Any]:
             descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             holder = _read_lock(lock)
-            if holder is not None and _is_stale(holder) and _remove_if_unchanged(lock, holder):
-                log.warning("removed the stale lock %s of process %s on %s (started %s), which is no longer "
-                            "running", lock, holder.get("pid"), holder.get("host"), holder.get("started"))
+            if _is_stale(holder, lock) and _remove_if_unchanged(lock, holder):
+                log.warning("removed the stale lock %s of %s, which is no longer running", lock,
+                            "a run that never wrote its record" if holder is None else
+                            f"process {holder.get('pid')} on {holder.get('host')} (started {holder.get('started')})")
                 continue
             raise RunLockedError(_locked_message(folder, holder)) from None
         except OSError as error:
             raise _unwritable(folder, error) from None
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            json.dump(record, stream)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+                json.dump(record, stream)
+        except BaseException as error:  # a full disk or Ctrl-C: leave no half-made lock behind
+            lock.unlink(missing_ok=True)
+            if isinstance(error, OSError):
+                raise _unwritable(folder, error) from None
+            raise
         return record
     raise RunLockedError(_locked_message(folder, _read_lock(lock)))
 
@@ -143,8 +153,13 @@ def _read_lock(lock: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _is_stale(holder: dict[str, Any]) -> bool:
-    """Whether the holder is a process of this host that no longer runs."""
+def _is_stale(holder: dict[str, Any] | None, lock: Path) -> bool:
+    """Whether the holder is a process of this host that no longer runs (or never wrote its record)."""
+    if holder is None:
+        try:
+            return time.time() - lock.stat().st_mtime > _UNWRITTEN_AFTER
+        except OSError:
+            return False
     pid = holder.get("pid")
     if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or os.name != "posix":
         return False
