@@ -88,9 +88,7 @@ def acquire_run_lock(out_dir: str | os.PathLike) -> dict[str, Any]:
         except FileExistsError:
             holder = _read_lock(lock)
             if _is_stale(holder, lock) and _remove_if_unchanged(lock, holder):
-                log.warning("removed the stale lock %s of %s, which is no longer running", lock,
-                            "a run that never wrote its record" if holder is None else
-                            f"process {holder.get('pid')} on {holder.get('host')} (started {holder.get('started')})")
+                log.warning("removed the stale lock %s of %s, which is no longer running", lock, _holder(holder))
                 continue
             raise RunLockedError(_locked_message(folder, holder)) from None
         except OSError as error:
@@ -124,11 +122,10 @@ def break_run_lock(out_dir: str | os.PathLike) -> dict[str, Any] | None:
     lock = Path(out_dir) / LOCK
     if not lock.exists():
         return None
-    holder = _read_lock(lock) or {}
+    holder = _read_lock(lock)
     lock.unlink(missing_ok=True)
-    log.warning("broke the lock %s of process %s on %s (started %s)", lock, holder.get("pid", "?"),
-                holder.get("host", "?"), holder.get("started", "?"))
-    return holder
+    log.warning("broke the lock %s of %s", lock, _holder(holder))
+    return holder or {}
 
 
 @contextmanager
@@ -195,9 +192,13 @@ def _remove_if_unchanged(lock: Path, holder: dict[str, Any]) -> bool:
     return False
 
 
+def _holder(holder: dict[str, Any] | None) -> str:
+    if holder is None:
+        return "a run whose lock record cannot be read (it never wrote it)"
+    return f"process {holder.get('pid')} on {holder.get('host')} (started {holder.get('started')})"
+
+
 def _locked_message(folder: Path, holder: dict[str, Any] | None) -> str:
-    who = ("a run whose lock record cannot be read" if holder is None else
-           f"process {holder.get('pid')} on {holder.get('host')} (started {holder.get('started')})")
-    return (f"out_dir {folder} is in use by {who}: two runs in one folder would overwrite each other's "
+    return (f"out_dir {folder} is in use by {_holder(holder)}: two runs in one folder would overwrite each other's "
             f"checkpoints. Choose another out_dir (--out-dir), wait for that run to end, or, if it is gone, "
             f"break the lock with --break-lock (or delete {folder / LOCK}).")
