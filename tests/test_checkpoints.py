@@ -554,6 +554,8 @@ def test_a_file_that_names_another_architecture_is_refused(tmp_path):
     atomic_save({"model": source.state_dict(), "arch": "resnet14"}, path)
     with pytest.raises(CheckpointMismatchError, match="saved from the model 'resnet14'.*not 'resnet8'"):
         create_model("resnet8", checkpoint=path)
+    atomic_save({"model": source.state_dict(), "arch": "ResNet-8 (other project)"}, path)
+    assert_same_state(create_model("resnet8", checkpoint=path), source)   # names outside the registry: unchecked
 
 
 @pytest.mark.parametrize("legacy", [False, True])

@@ -192,6 +192,17 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], *
     return model
 
 
+def _names_another_model(saved_arch: object, arch: object) -> bool:
+    """Whether a file's ``arch`` entry (the trainer writes one) is another registered model than ``arch``.
+
+    Names outside the registry (other projects' conventions) are not compared.
+    """
+    from .registry import list_models  # the registry imports this module
+
+    return isinstance(saved_arch, str) and isinstance(arch, str) and saved_arch != arch \
+        and saved_arch in list_models()
+
+
 def _kind(tensor: Tensor) -> str:
     """``"float"``, ``"complex"``, ``"bool"`` or ``"int"``: what a copy between them would change."""
     if tensor.is_floating_point():
@@ -223,7 +234,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *,
     """
     obj = load_file(path, map_location="cpu", trusted=trusted, sha256=sha256)
     saved_arch, arch = (obj.get("arch") if isinstance(obj, Mapping) else None), getattr(model, "arch", None)
-    if isinstance(saved_arch, str) and isinstance(arch, str) and saved_arch != arch:
+    if _names_another_model(saved_arch, arch):
         raise CheckpointMismatchError(f"Checkpoint {path} was saved from the model {saved_arch!r} (its 'arch' "
                                       f"entry), not {arch!r}; create the model with create_model({saved_arch!r}, "
                                       "...)")
