@@ -199,8 +199,8 @@ def _names_another_model(saved_arch: object, arch: object) -> bool:
     """
     from .registry import list_models  # the registry imports this module
 
-    return isinstance(saved_arch, str) and isinstance(arch, str) and saved_arch != arch \
-        and saved_arch in list_models()
+    return (isinstance(saved_arch, str) and isinstance(arch, str) and saved_arch != arch
+            and saved_arch in list_models())
 
 
 def _kind(tensor: Tensor) -> str:
