@@ -122,13 +122,14 @@ def one_error_line(err: str, command: str) -> str:
     return lines[0]
 
 
-def _teacher_with_nan(tmp_path: Path) -> str:
+def _teacher_with_nan(tmp_path: Path, model: str = "digits_cnn", *, nan: bool = True) -> str:
     from ldrrld_core.io import atomic_save
     from ldrrld_core.models import create_model
 
-    state = create_model("digits_cnn").state_dict()
-    state["fc.weight"][0, 0] = float("nan")
-    return str(atomic_save({"model": state}, tmp_path / "nan.pth"))
+    state = create_model(model).state_dict()
+    if nan:
+        state["fc.weight"][0, 0] = float("nan")
+    return str(atomic_save({"model": state}, tmp_path / f"{model}.pth"))
 
 
 def _file(tmp_path: Path) -> str:
@@ -151,14 +152,18 @@ USER_ERRORS = [
     (["distill", "--teacher-checkpoint", "{nan}", "--teacher-sha256", "0" * 64], "but --teacher-sha256 says"),
     (["distill", "--teacher-checkpoint", "{nan}", "--teacher-sha256", "xyz"], "64 hex digits"),
     (["train", "--device", "tpu:0"], "is not a device"),
+    # a message of several lines (the keys that do not fit) comes out as one
+    (["distill", "--teacher-checkpoint", "{mlp}"], "does not fit the model 'digits_cnn': 15 missing, 2 unexpected"),
 ]
 
 
 @pytest.mark.parametrize("argv, message", USER_ERRORS, ids=[" ".join(argv[:3]) for argv, _ in USER_ERRORS])
 def test_user_errors_are_one_line_with_exit_2(capsys, tmp_path, argv, message):
-    values = {"tmp": str(tmp_path), "file": _file(tmp_path), "nan": ""}
+    values = {"tmp": str(tmp_path), "file": _file(tmp_path), "nan": "", "mlp": ""}
     if any("{nan}" in arg for arg in argv):
         values["nan"] = _teacher_with_nan(tmp_path)
+    if any("{mlp}" in arg for arg in argv):
+        values["mlp"] = _teacher_with_nan(tmp_path, "digits_mlp", nan=False)
     for name, value in values.items():
         argv = [arg.replace("{" + name + "}", value) for arg in argv]
     extra = [] if argv[0] == "recipes" else ["--no-progress", "--quiet", "--epochs", "1"]
