@@ -122,7 +122,7 @@ def one_error_line(err: str, command: str) -> str:
     return lines[0]
 
 
-def _teacher_with_nan(tmp_path: Path, model: str = "digits_cnn", *, nan: bool = True) -> str:
+def _teacher_file(tmp_path: Path, model: str = "digits_cnn", *, nan: bool = True) -> str:
     from ldrrld_core.io import atomic_save
     from ldrrld_core.models import create_model
 
@@ -161,9 +161,9 @@ USER_ERRORS = [
 def test_user_errors_are_one_line_with_exit_2(capsys, tmp_path, argv, message):
     values = {"tmp": str(tmp_path), "file": _file(tmp_path), "nan": "", "mlp": ""}
     if any("{nan}" in arg for arg in argv):
-        values["nan"] = _teacher_with_nan(tmp_path)
+        values["nan"] = _teacher_file(tmp_path)
     if any("{mlp}" in arg for arg in argv):
-        values["mlp"] = _teacher_with_nan(tmp_path, "digits_mlp", nan=False)
+        values["mlp"] = _teacher_file(tmp_path, "digits_mlp", nan=False)
     for name, value in values.items():
         argv = [arg.replace("{" + name + "}", value) for arg in argv]
     extra = [] if argv[0] == "recipes" else ["--no-progress", "--quiet", "--epochs", "1"]
