@@ -263,3 +263,14 @@ def test_resuming_a_distillation_with_its_own_teacher_keeps_that_teacher(capsys,
     assert status == 0, err
     assert (tmp_path / "teacher" / "history.json").read_text() == teacher_history, "the teacher was retrained"
     assert last_json(lines)["teacher_top1"] == first["teacher_top1"]
+
+
+def test_startup_benchmark_reports_a_ratio():
+    """benchmarks/cli_startup.py runs (one repeat here) and reports the ratio it is meant to measure."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cli_startup.py"), "--repeats", "1", "--json"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result["medians"]) == {"import torch", "ldrrld --help"} and result["target"] == 1.2
+    assert result["ratio"] == pytest.approx(result["medians"]["ldrrld --help"] / result["medians"]["import torch"])
+    assert "| `ldrrld --help` |" in done.stdout
