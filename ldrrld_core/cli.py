@@ -376,12 +376,9 @@ def _report(args: argparse.Namespace, error: BaseException) -> int:
         kept = "; the run's latest.pth keeps its last finished epoch (continue with --resume)"
         print(f"ldrrld {command}: interrupted{kept if saves else ''}", file=sys.stderr)
         return 130
-    if isinstance(error, _USER_ERRORS):
+    if isinstance(error, (*_USER_ERRORS, OSError)):  # OS errors beyond the user's: a failing disk
         print(f"ldrrld {command}: error: {_one_line(error)}", file=sys.stderr)
-        return 2
-    if isinstance(error, OSError):
-        print(f"ldrrld {command}: error: {_one_line(error)}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, _USER_ERRORS) else 1
     hint = "" if debug else " (rerun with --debug for the traceback, and please report it)"
     print(f"ldrrld {command}: internal error: {type(error).__name__}: "
           f"{_one_line(error)}{hint}", file=sys.stderr)
@@ -399,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the parsed command: listings directly, training commands after the process set-up."""
     listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models}
     if args.command in listings:
         return listings[args.command](args)
