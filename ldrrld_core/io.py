@@ -48,11 +48,13 @@ __all__ = [
 #: The file beside recorded checkpoints that maps each file name to its SHA-256.
 CHECKSUMS = "checksums.json"
 
+_MULTIARRAY = (np._core if hasattr(np, "_core") else np.core).multiarray
+
 #: Objects besides tensors that :func:`load_file` builds: none of them can run code when unpickled.
 #: RepDistiller/LDRLD ``*_last.pth`` and torchdistill files pickle their command-line options as an
 #: ``argparse.Namespace``; some files hold NumPy scalars (``numpy.float64(71.2)``), which unpickle
-#: through ``numpy.dtype`` and ``multiarray.scalar`` (also under NumPy 1's module name).
-_MULTIARRAY = (np._core if hasattr(np, "_core") else np.core).multiarray
+#: through ``numpy.dtype`` (a numeric dtype class for its state) and ``multiarray.scalar`` (also
+#: under NumPy 1's module name). Object and structured dtypes, arrays and anything else stay refused.
 SAFE_GLOBALS: list = [
     argparse.Namespace, np.dtype, _MULTIARRAY.scalar, (_MULTIARRAY.scalar, "numpy.core.multiarray.scalar"),
     *sorted({type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG"}, key=lambda kind: kind.__name__),
