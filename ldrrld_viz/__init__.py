@@ -5,7 +5,7 @@ matplotlib figure (``backend="matplotlib"``, static)::
 
     import ldrrld_viz as viz
     viz.weight_heatmaps(depth=7, decay=0.05)
-    viz.weight_panel(student_logits[0], teacher_logits[0])   # sliders for d, decay and T
+    viz.weight_panel(student_logits=s[0], teacher_logits=t[0])   # sliders for d, decay and T
 
 ``ldrrld_viz`` imports ``ldrrld_core``; ``ldrrld_core`` never imports it.
 """

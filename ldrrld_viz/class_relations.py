@@ -2,7 +2,9 @@
 
 Both views follow the KD literature: the teacher's matrix, each student's, and the absolute
 difference on one fixed colour scale with its max and mean, so students can be compared at a
-glance. Classes are ordered by superclass when the data set has superclasses.
+glance. Classes are ordered by superclass when the data set has superclasses. Every figure says
+which gap it shows (:data:`ldrrld_core.analysis.GAP_DEFINITIONS`): all cells, or mdistiller's
+off-diagonal gap divided by 3 (class-mean logits only).
 """
 
 from __future__ import annotations
@@ -12,39 +14,46 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ldrrld_core.analysis import MatrixGap, group_boundaries, relation_gaps, superclass_order
+from ldrrld_core.analysis import (MatrixGap, check_class_names, check_superclass_of, group_boundaries,
+                                  relation_gaps, superclass_order)
 
 from .panels import Heatmap, draw
 
 __all__ = ["class_mean_gaps", "correlation_gaps"]
 
 
-def class_mean_gaps(teacher_logits: Tensor, students: Mapping[str, Tensor], labels: Tensor, *,
+def class_mean_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, labels: Tensor, *,
                     num_classes: int | None = None, superclass_of: Tensor | None = None,
                     class_names: Sequence[str] | None = None, gap_scale: float | None = None,
-                    backend: str = "plotly"):
+                    definition: str = "all_cells", backend: str = "plotly"):
     """Class-mean logit matrices (row: true class, column: logit) of the teacher and each student,
     and ``|teacher - student|`` below each student.
 
     Args:
-        teacher_logits: ``(N, C)`` on a data set; ``students`` maps names to ``(N, C)`` logits on
-            the same samples; ``labels``: ``(N,)``.
+        students: names -> ``(N, C)`` logits; ``teacher_logits``: ``(N, C)`` on the same samples;
+            ``labels``: ``(N,)`` in ``[0, C)``.
         superclass_of: ``(C,)`` superclass of each class, to group rows and columns (optional).
-        gap_scale: top of the difference colour scale (default: the largest difference shown);
-            fix it to compare figures.
+        class_names: ``C`` names (optional).
+        gap_scale: top of the difference colour scale (default: the largest difference shown, or
+            1 for ``"mdistiller"``, its fixed scale); fix it to compare figures.
+        definition: ``"all_cells"`` (``|teacher - student|`` everywhere) or ``"mdistiller"``
+            (divided by 3, diagonal zeroed); the titles say which one is shown.
     """
-    gaps = relation_gaps(teacher_logits, students, kind="class_mean", labels=labels, num_classes=num_classes)
+    gaps = relation_gaps(students, teacher_logits, kind="class_mean", labels=labels, num_classes=num_classes,
+                         definition=definition)
+    if gap_scale is None and definition == "mdistiller":
+        gap_scale = 1.0
     return _relation_grid("class-mean logits", gaps, superclass_of=superclass_of, class_names=class_names,
                           gap_scale=gap_scale, axis_titles=("class", "true class"), backend=backend)
 
 
-def correlation_gaps(teacher_logits: Tensor, students: Mapping[str, Tensor], *,
+def correlation_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, *,
                      superclass_of: Tensor | None = None, class_names: Sequence[str] | None = None,
                      gap_scale: float | None = None, backend: str = "plotly"):
     """Class-by-class correlation matrices of the logits (``(C, C)``, on ``[-1, 1]``) of the
     teacher and each student, and ``|teacher - student|`` below each student. Arguments as
     :func:`class_mean_gaps`."""
-    gaps = relation_gaps(teacher_logits, students, kind="correlation")
+    gaps = relation_gaps(students, teacher_logits, kind="correlation")
     return _relation_grid("logit correlation", gaps, superclass_of=superclass_of, class_names=class_names,
                           gap_scale=gap_scale, matrix_scale=(-1.0, 1.0), axis_titles=("class", "class"),
                           backend=backend)
@@ -61,6 +70,11 @@ def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: T
     teacher = next(iter(gaps.values())).teacher
     matrices = {"teacher": teacher, **{name: gap.student for name, gap in gaps.items()}}
     size = teacher.shape[1]
+    check_superclass_of(superclass_of, size)
+    check_class_names(class_names, size)
+    if gap_scale is not None and not 0 < gap_scale < float("inf"):
+        raise ValueError(f"gap_scale must be a finite number > 0 (the top of the gap colour scale), "
+                         f"got {gap_scale!r}")
     order = torch.arange(size) if superclass_of is None else superclass_order(superclass_of.cpu())
     boundaries = [] if superclass_of is None else group_boundaries(superclass_of.cpu()[order])
     names = [class_names[c] if class_names is not None else str(c) for c in order.tolist()]
@@ -79,5 +93,6 @@ def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: T
     second_row = [None] + [heatmap(gap.gap, f"|teacher - {name}|\nmax {gap.max:.3f}, mean {gap.mean:.3f}",
                                    zmin=0.0, zmax=top)
                            for name, gap in gaps.items()]
-    return draw(first_row + second_row, cols=len(first_row), backend=backend, panel_size=(2.5, 1.9),
-                title=f"Inter-class relations: {kind} (top row, one scale) and |teacher - student| (bottom row)")
+    title = (f"Inter-class relations: {kind} (top row, one scale)\n"
+             f"below: gap = {next(iter(gaps.values())).label}")
+    return draw(first_row + second_row, cols=len(first_row), title=title, backend=backend, panel_size=(2.5, 1.9))

@@ -8,10 +8,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ldrrld_core.analysis import check_class_names, check_labels, check_superclass_of
+
 from .colors import MAX_DISTINCT_GROUPS, palette
 from .panels import Points, Scatter, as_array, draw
 
 __all__ = ["tsne_scatter"]
+
+
+def _class_count(labels: Tensor, class_names: Sequence[str] | None, superclass_of: Tensor | None) -> int:
+    """``C``: from the class names, else from ``superclass_of``, else the largest label + 1."""
+    if class_names is not None:
+        return len(class_names)
+    if isinstance(superclass_of, Tensor) and superclass_of.dim() == 1:
+        return superclass_of.shape[0]
+    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.numel() == 0:
+        raise ValueError(f"labels must be a non-empty 1-D tensor of class indices, got "
+                         f"{tuple(getattr(labels, 'shape', ()))}")
+    return int(labels.max()) + 1
 
 
 def tsne_scatter(embeddings: Mapping[str, Tensor], labels: Tensor, *,
@@ -22,17 +36,24 @@ def tsne_scatter(embeddings: Mapping[str, Tensor], labels: Tensor, *,
 
     Args:
         embeddings: model name -> ``(N, 2)`` points, all for the same ``N`` samples.
-        labels: ``(N,)`` class of each sample.
-        class_names: name of each class (hover text; default the class index).
+        labels: ``(N,)`` class of each sample, in ``[0, C)``.
+        class_names: name of each of the ``C`` classes (hover text; default the class index).
         superclass_of: ``(C,)`` superclass of each class; ``superclass_names`` their names.
+            ``C`` is the number of class names, else of ``superclass_of`` entries, else the
+            largest label + 1; every argument must agree with it.
         color_by: ``"class"``, ``"superclass"`` or ``"auto"`` (superclass when there are more
             than 20 classes and superclasses exist, so each colour stays distinguishable).
 
     Each group has one colour, the same in every panel; hovering a point names its class.
     Panels run three to a row.
     """
+    if not isinstance(embeddings, Mapping) or not embeddings:
+        raise ValueError("embeddings must be a non-empty mapping {model name: (N, 2) points}")
+    num_classes = _class_count(labels, class_names, superclass_of)
+    check_labels(labels, labels.shape[0], num_classes)
+    check_class_names(class_names, num_classes)
+    check_superclass_of(superclass_of, num_classes)
     labels = labels.detach().cpu().long()
-    num_classes = len(class_names) if class_names is not None else int(labels.max()) + 1
     if color_by == "auto":
         color_by = "superclass" if superclass_of is not None and num_classes > MAX_DISTINCT_GROUPS else "class"
     if color_by == "superclass":
@@ -46,6 +67,9 @@ def tsne_scatter(embeddings: Mapping[str, Tensor], labels: Tensor, *,
     else:
         raise ValueError(f"color_by must be 'class', 'superclass' or 'auto', got {color_by!r}")
     num_groups = int(group_of_class.max()) + 1
+    if group_names is not None and len(group_names) < num_groups:
+        raise ValueError(f"{len(group_names)} {color_by} names for {num_groups} {color_by}es; give one name "
+                         f"per {color_by}, in index order")
     colors = palette(num_groups)
     groups = group_of_class[labels].numpy()                                      # (N,)
     hover = [class_names[c] if class_names is not None else f"class {c}" for c in labels.tolist()]

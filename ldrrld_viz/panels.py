@@ -17,7 +17,7 @@ import numpy as np
 from .colors import palette
 
 __all__ = ["BACKENDS", "Heatmap", "Lines", "Bars", "Points", "Scatter", "Panel", "draw", "as_array",
-           "colorbar_owners"]
+           "blank_diagonal", "colorbar_owners"]
 
 #: The drawing libraries: ``"plotly"`` (interactive, the default) and ``"matplotlib"`` (static).
 BACKENDS = ("plotly", "matplotlib")
@@ -33,6 +33,14 @@ def as_array(values) -> np.ndarray:
     if hasattr(values, "detach"):
         values = values.detach().cpu().double().numpy()
     return np.asarray(values, dtype=np.float64)
+
+
+def blank_diagonal(matrix) -> np.ndarray:
+    """A square matrix as a float64 array with NaN on the diagonal: cells that mean nothing (a rank
+    paired with itself) stay blank in a heatmap."""
+    out = as_array(matrix).copy()
+    np.fill_diagonal(out, np.nan)
+    return out
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ldrrld_core.analysis import SampleRelations, pair_matrix
+from ldrrld_core.analysis import SampleRelations, check_class_index, check_class_names, pair_matrix
 
-from .panels import Bars, Heatmap, draw
+from .panels import Bars, Heatmap, blank_diagonal, draw
 
 __all__ = ["local_distributions", "pair_contributions", "gradient_bars", "contribution_panels"]
 
@@ -20,6 +20,7 @@ def _names(classes: Sequence[int], class_names: Sequence[str] | None) -> list[st
 
 
 def _rank_labels(rel: SampleRelations, class_names: Sequence[str] | None) -> list[str]:
+    check_class_names(class_names, rel.num_classes)
     names = _names(rel.top_classes.tolist(), class_names)
     return [f"{rank}: {name}" for rank, name in enumerate(names, start=1)]
 
@@ -40,15 +41,11 @@ def local_distributions(rel: SampleRelations, *, class_names: Sequence[str] | No
              title="global softmax (all classes)", y_title="probability"),
         Bars(labels, {"teacher": rel.teacher_local, "student": rel.student_local},
              title=f"local softmax (top-{rel.depth} only)", y_title="probability"),
-        Heatmap(_blank_diagonal(rel.teacher_pair), title="teacher: pair softmax", **pair),
-        Heatmap(_blank_diagonal(rel.student_pair), title="student: pair softmax", **pair),
+        Heatmap(blank_diagonal(rel.teacher_pair), title="teacher: pair softmax", **pair),
+        Heatmap(blank_diagonal(rel.student_pair), title="student: pair softmax", **pair),
     ]
     return draw(panels, cols=2, title=f"One sample at T = {rel.temperature:g}", backend=backend,
                 panel_size=(4.4, 3.6))
-
-
-def _blank_diagonal(matrix: Tensor) -> Tensor:
-    return matrix.clone().fill_diagonal_(math.nan)
 
 
 def pair_contributions(rel: SampleRelations, *, class_names: Sequence[str] | None = None,
@@ -85,8 +82,25 @@ def gradient_bars(gradients: Mapping[str, Tensor], student_logits: Tensor, *,
 
     ``gradients`` is :func:`ldrrld_core.analysis.logit_gradients`' result (``{name: (C,)}``);
     only the ``max_classes`` highest student logits are shown. A bar below zero means the loss
-    raises that logit. The target class, if given, is marked with ``*``.
+    raises that logit. The target class, if given, is marked with ``*``. Every gradient must be
+    ``(C,)`` like ``student_logits``.
     """
+    if not isinstance(student_logits, Tensor) or student_logits.dim() != 1:
+        raise ValueError("student_logits must be the 1-D logits (classes,) of the gradients' sample, "
+                         f"got {tuple(getattr(student_logits, 'shape', ()))}; pick a row with logits[i]")
+    num_classes = student_logits.shape[0]
+    if not isinstance(gradients, Mapping) or not gradients:
+        raise ValueError("gradients must be a non-empty mapping {loss name: (C,) gradient}, "
+                         "e.g. analysis.logit_gradients(...)")
+    for name, grad in gradients.items():
+        if not isinstance(grad, Tensor) or tuple(grad.shape) != (num_classes,):
+            raise ValueError(f"the gradient {name!r} has shape {tuple(getattr(grad, 'shape', ()))} but the "
+                             f"sample has {num_classes} classes; pass the gradients of this sample")
+    if target is not None:
+        target = check_class_index("target", target, num_classes)
+    check_class_names(class_names, num_classes)
+    if isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < 1:
+        raise ValueError(f"max_classes must be an integer >= 1, got {max_classes!r}")
     order = torch.argsort(student_logits.detach().cpu(), descending=True, stable=True)[:max_classes]
     labels = [f"{name}*" if c == target else name
               for c, name in zip(order.tolist(), _names(order.tolist(), class_names))]

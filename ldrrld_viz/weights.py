@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from ldrrld_core.analysis import WeightMaps, pair_matrix, weight_maps
 
-from .panels import Heatmap, Lines, draw
+from .panels import Heatmap, Lines, blank_diagonal, draw
 
 __all__ = ["weight_heatmaps", "weight_curves", "weight_share", "weight_panels", "share_panel"]
 
@@ -19,11 +17,6 @@ def _ranks(depth: int) -> list[str]:
 
 def _maps(depth: int | WeightMaps, decay: float, scale: float, offset: float) -> WeightMaps:
     return depth if isinstance(depth, WeightMaps) else weight_maps(depth, decay, scale=scale, offset=offset)
-
-
-def _without_diagonal(matrix: torch.Tensor) -> torch.Tensor:
-    """A copy with NaN on the diagonal: a rank is never paired with itself, so those cells stay blank."""
-    return matrix.clone().fill_diagonal_(math.nan)
 
 
 def _settings(maps: WeightMaps) -> str:
@@ -44,7 +37,7 @@ def weight_heatmaps(depth: int | WeightMaps = 7, decay: float = 0.05, *, scale: 
 def weight_panels(maps: WeightMaps) -> list[Heatmap]:
     """The IRW, ERD and ADW heatmap panels of :func:`weight_heatmaps`, to compose other figures."""
     ranks = _ranks(maps.depth)
-    return [Heatmap(_without_diagonal(matrix), title=name, x_labels=ranks, y_labels=ranks,
+    return [Heatmap(blank_diagonal(matrix), title=name, x_labels=ranks, y_labels=ranks,
                     x_title="rank j", y_title="rank i", zmin=0.0)
             for name, matrix in (("IRW (close ranks)", maps.irw), ("ERD (top ranks)", maps.erd),
                                  ("ADW = IRW x ERD", maps.adw))]

@@ -20,7 +20,7 @@ from typing import Sequence
 import ipywidgets as widgets
 from torch import Tensor
 
-from ldrrld_core.analysis import SampleRelations, WeightMaps, sample_relations, weight_maps
+from ldrrld_core.analysis import SampleRelations, WeightMaps, check_class_names, sample_relations, weight_maps
 
 from .panels import BACKENDS, draw
 from .sample import contribution_panels
@@ -112,7 +112,8 @@ class WeightPanel:
         student, teacher = self._logits
         sample = None
         if student is not None:
-            sample = sample_relations(student, teacher, depth=depth, decay=decay, temperature=temperature)
+            sample = sample_relations(student_logits=student, teacher_logits=teacher, depth=depth,
+                                      decay=decay, temperature=temperature)
             panels += contribution_panels(sample, class_names=self._class_names, parts=PARTS[4:])
         panels = [replace(panel, zmax=self._ranges[part]) for part, panel in zip(PARTS, panels)]
         summary = _summary(maps, sample)
@@ -158,8 +159,8 @@ def _colour_ranges(student_logits: Tensor | None, teacher_logits: Tensor | None,
     ranges = {"irw": float(maps.irw.max()), "erd": 1.0, "adw": float(maps.irw.max()),
               "share": float(maps.share.max())}
     if student_logits is not None:
-        rel = sample_relations(student_logits, teacher_logits, depth=depth, decay=DECAY_RANGE[0],
-                               temperature=temperature)
+        rel = sample_relations(student_logits=student_logits, teacher_logits=teacher_logits, depth=depth,
+                               decay=DECAY_RANGE[0], temperature=temperature)
         ranges["pair_kl"], ranges["contribution"] = float(rel.pair_kl.max()), float(rel.contribution.max())
     return ranges
 
@@ -186,18 +187,19 @@ def _mime_bundle(figure) -> dict:
             "text/plain": "<matplotlib figure>"}
 
 
-def weight_panel(student_logits: Tensor | None = None, teacher_logits: Tensor | None = None, *,
+def weight_panel(*, student_logits: Tensor | None = None, teacher_logits: Tensor | None = None,
                  depth: int = 7, decay: float = 0.05, temperature: float = 4.0,
                  max_depth: int | None = None, class_names: Sequence[str] | None = None,
                  backend: str = "plotly") -> WeightPanel:
     """Sliders for ``d``, decay and ``T`` that redraw the weight heatmaps and one sample's pair terms.
 
     Args:
-        student_logits, teacher_logits: ``(C,)`` logits of one sample (both or neither); with them
-            the panel also shows that sample's pair KLs and contributions to the local term.
+        student_logits, teacher_logits: ``(C,)`` logits of one sample (both or neither, by
+            keyword); with them the panel also shows that sample's pair KLs and contributions to
+            the local term.
         depth, decay, temperature: starting values.
         max_depth: the depth slider's end (default ``min(C, 12)``, or 12 without a sample).
-        class_names: names of the classes, for the sample's axes.
+        class_names: the ``C`` names of the classes, for the sample's axes.
         backend: ``"plotly"`` or ``"matplotlib"``.
 
     Returns:
@@ -207,6 +209,10 @@ def weight_panel(student_logits: Tensor | None = None, teacher_logits: Tensor | 
         raise ValueError("give both student_logits and teacher_logits of the sample, or neither")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose 'plotly' or 'matplotlib'")
+    if student_logits is not None:
+        # A depth-2 look at the sample checks the pair: (C,) vectors, one class count, finite.
+        sample_relations(student_logits=student_logits, teacher_logits=teacher_logits, depth=2)
+        check_class_names(class_names, student_logits.shape[-1])
     limit = MAX_SLIDER_DEPTH if student_logits is None else min(student_logits.shape[-1], MAX_SLIDER_DEPTH)
     max_depth = limit if max_depth is None else max_depth
     if student_logits is not None and max_depth > student_logits.shape[-1]:

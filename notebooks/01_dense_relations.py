@@ -120,7 +120,7 @@ assert torch.equal(top, batch_terms.top_classes[i]) and torch.all(z_s[top].diff(
 t_pairs = pair_logits((z_t / T)[top][None], first, second)[0]   # (P, 2)
 s_pairs = pair_logits((z_s / T)[top][None], first, second)[0]
 pt_pair, ps_pair = t_pairs.softmax(-1), s_pairs.softmax(-1)
-pair_kl = kl_from_logits(t_pairs, s_pairs)                        # (P,)
+pair_kl = kl_from_logits(s_pairs, t_pairs)                        # (P,)
 print("pair      teacher p(first)  student p(first)  KL")
 for p in range(num_pairs(DEPTH)):
     a, b = names[top[first[p]]], names[top[second[p]]]
@@ -133,7 +133,7 @@ torch.testing.assert_close(pair_kl, batch_terms.pair_kl[i])
 # its pair with rank $j$ (so $[i,j] + [j,i] = 1$).
 
 # %%
-rel = sample_relations(z_s, z_t, depth=DEPTH, temperature=T)
+rel = sample_relations(student_logits=z_s, teacher_logits=z_t, depth=DEPTH, temperature=T)
 fig = viz.local_distributions(rel, class_names=names, backend="matplotlib")
 assert torch.allclose(rel.teacher_pair + rel.teacher_pair.T, torch.ones(DEPTH, DEPTH, dtype=torch.float64))
 assert torch.allclose(rel.teacher_pair[first, second], pt_pair[:, 0].double())
@@ -165,7 +165,7 @@ viz.weight_heatmaps(DEPTH, 0.05, backend="matplotlib")
 # $$L_{local} = \frac{T^2}{B} \sum_b \frac{\sum_{i<j} w(i,j)\, KL_{ij} + KL_{top\text{-}d}}{P + 1}.$$
 
 # %% tags=["nbval-ignore-output"]
-topd_kl = kl_from_logits((z_t / T)[top], (z_s / T)[top])
+topd_kl = kl_from_logits((z_s / T)[top], (z_t / T)[top])
 local_by_hand = T**2 * (W[first, second] @ pair_kl + topd_kl) / (num_pairs(DEPTH) + 1)
 one = ldrrld_loss(z_s[None], z_t[None], depth=DEPTH, temperature=T)
 print(f"local term by hand {local_by_hand:.6f}   ldrrld_loss(...).local {one.local:.6f}")
@@ -179,7 +179,7 @@ viz.pair_contributions(rel, class_names=names, backend="matplotlib")
 
 # %% tags=["nbval-ignore-output"]
 rest = class_mask(top[None], 10)[0].logical_not()
-rntk_by_hand = T**2 * kl_from_logits((z_t / T)[rest], (z_s / T)[rest])
+rntk_by_hand = T**2 * kl_from_logits((z_s / T)[rest], (z_t / T)[rest])
 print(f"remaining classes {[names[c] for c in rest.nonzero()[:, 0].tolist()]}: "
       f"RNTK by hand {rntk_by_hand:.6f}, ldrrld_loss(...).rntk {one.rntk:.6f}")
 torch.testing.assert_close(rntk_by_hand, one.rntk)
@@ -194,7 +194,7 @@ torch.testing.assert_close(rntk_by_hand, one.rntk)
 # *differences* between the top logits, so it also corrects how the student orders them.
 
 # %% tags=["nbval-ignore-output"]
-grads = logit_gradients(z_s, z_t, label, depth=DEPTH, temperature=T)
+grads = logit_gradients(student_logits=z_s, teacher_logits=z_t, target=label, depth=DEPTH, temperature=T)
 for name, g in grads.items():
     print(f"{name:7s} |gradient| on the top-{DEPTH} classes: {g[top].abs().sum():.4f}, "
           f"on the others: {g[rest].abs().sum():.4f}")

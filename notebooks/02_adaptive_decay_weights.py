@@ -112,7 +112,8 @@ viz.weight_share(maps)
 # with the local ones: over the 7 classes alone, and over each pair.
 
 # %%
-rel = analysis.sample_relations(student, teacher, depth=7, temperature=4.0, decay=0.05)
+rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=7, temperature=4.0,
+                                decay=0.05)
 print("student's top-7 classes:", rel.top_classes.tolist())
 print("teacher's top-7 classes:", torch.argsort(teacher, descending=True)[:7].tolist())
 viz.local_distributions(rel)
@@ -137,7 +138,8 @@ viz.pair_contributions(rel)
 
 # %%
 target = int(teacher.argmax())
-gradients = analysis.logit_gradients(student, teacher, target, depth=7, decay=0.05)
+gradients = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=target,
+                                     depth=7, decay=0.05)
 for name, gradient in gradients.items():
     print(f"{name:7s} gradient on the top-3 student classes: {gradient[rel.top_classes[:3]].numpy().round(3)}")
 assert all(abs(g.sum().item()) < 1e-5 for g in gradients.values())
@@ -150,7 +152,7 @@ viz.gradient_bars(gradients, student, target=target)
 # weight grids, the pair shares, and this sample's pair KLs and contributions.
 
 # %%
-panel = viz.weight_panel(student, teacher, depth=7, decay=0.05, temperature=4.0)
+panel = viz.weight_panel(student_logits=student, teacher_logits=teacher, depth=7, decay=0.05, temperature=4.0)
 panel
 
 # %% [markdown]

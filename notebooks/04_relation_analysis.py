@@ -106,7 +106,7 @@ viz.tsne_scatter(embeddings, labels, class_names=data.class_names, superclass_of
 # students, with its max and mean.
 
 # %%
-viz.class_mean_gaps(teacher_logits, student_logits, labels, num_classes=data.num_classes,
+viz.class_mean_gaps(student_logits, teacher_logits, labels, num_classes=data.num_classes,
                     superclass_of=data.superclass_of, class_names=data.class_names)
 
 # %% [markdown]
@@ -118,12 +118,12 @@ viz.class_mean_gaps(teacher_logits, student_logits, labels, num_classes=data.num
 # pattern much more closely.
 
 # %%
-viz.correlation_gaps(teacher_logits, student_logits, superclass_of=data.superclass_of,
+viz.correlation_gaps(student_logits, teacher_logits, superclass_of=data.superclass_of,
                      class_names=data.class_names)
 
 # %% tags=["nbval-ignore-output"]
-mean_gaps = analysis.relation_gaps(teacher_logits, student_logits, labels=labels, num_classes=data.num_classes)
-correlation_gaps = analysis.relation_gaps(teacher_logits, student_logits, kind="correlation")
+mean_gaps = analysis.relation_gaps(student_logits, teacher_logits, labels=labels, num_classes=data.num_classes)
+correlation_gaps = analysis.relation_gaps(student_logits, teacher_logits, kind="correlation")
 gap_rows = [{"student": name, "class-mean gap (mean)": mean_gaps[name].mean,
              "correlation gap (mean)": correlation_gaps[name].mean} for name in student_logits]
 print(viz.format_table(gap_rows))
@@ -144,7 +144,7 @@ assert all(torch.allclose(gap.teacher.diagonal(), torch.ones(data.num_classes, d
 # student also puts in its own top `d`.
 
 # %% tags=["nbval-ignore-output"]
-fidelity = analysis.compare_fidelity(teacher_logits, student_logits, depth=5, temperature=4.0)
+fidelity = analysis.compare_fidelity(student_logits, teacher_logits, depth=5, temperature=4.0)
 fidelity_rows = analysis.fidelity_table(fidelity)
 print(viz.format_table(fidelity_rows))
 assert [row["student"] for row in fidelity_rows] == list(student_logits), "a fidelity row for every student"

@@ -98,7 +98,8 @@ def test_pair_matrix_round_trip():
 @pytest.mark.parametrize("rank_by", ["student", "teacher"])
 def test_sample_relations_against_the_loss_and_a_naive_form(device, rank_by):
     student, teacher = logits(12, seed=1, device=device), logits(12, seed=2, device=device)
-    rel = analysis.sample_relations(student, teacher, depth=5, temperature=3.0, decay=0.1, rank_by=rank_by)
+    rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=5, temperature=3.0,
+                                    decay=0.1, rank_by=rank_by)
     source = student if rank_by == "student" else teacher
     top = torch.argsort(source, descending=True)[:5]
     assert rel.top_classes.tolist() == top.tolist()
@@ -118,7 +119,7 @@ def test_sample_relations_against_the_loss_and_a_naive_form(device, rank_by):
 
 def test_sample_distributions():
     student, teacher = logits(10, seed=3), logits(10, seed=4)
-    rel = analysis.sample_relations(student, teacher, depth=4, temperature=2.0)
+    rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=4, temperature=2.0)
     top = rel.top_classes
     assert torch.allclose(rel.teacher_global, torch.softmax(teacher / 2, 0)[top])
     assert torch.allclose(rel.student_local, torch.softmax(student[top] / 2, 0))
@@ -134,13 +135,14 @@ def test_sample_distributions():
 
 def test_sample_relations_reject_a_batch():
     with pytest.raises(ValueError, match="1-D logits"):
-        analysis.sample_relations(logits(2, 10), logits(2, 10))
+        analysis.sample_relations(student_logits=logits(2, 10), teacher_logits=logits(2, 10))
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_logit_gradients(device):
     student, teacher = logits(10, seed=5, device=device), logits(10, seed=6, device=device)
-    grads = analysis.logit_gradients(student, teacher, 2, temperature=4.0, depth=4)
+    grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=2,
+                                     temperature=4.0, depth=4)
     assert list(grads) == ["KD", "DKD", "LDRRLD"]
     for grad in grads.values():
         assert grad.shape == (10,) and grad.sum().abs().item() < 1e-10  # shift invariance
@@ -148,7 +150,8 @@ def test_logit_gradients(device):
     expected = 4.0 * (torch.softmax(student / 4, 0) - torch.softmax(teacher / 4, 0))
     assert torch.allclose(grads["KD"], expected, atol=1e-12)
     # Without the remaining-class term, LDRRLD leaves every class outside the top-d alone.
-    local_only = analysis.logit_gradients(student, teacher, 2, depth=4, beta=0.0)["LDRRLD"]
+    local_only = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=2, depth=4,
+                                          beta=0.0)["LDRRLD"]
     outside = torch.ones(10, dtype=torch.bool, device=device)
     outside[torch.argsort(student, descending=True)[:4]] = False
     assert (local_only[outside] == 0).all() and (local_only[~outside] != 0).any()
@@ -158,7 +161,7 @@ def test_dkd_gradient_against_finite_differences():
     from ldrrld_core.losses import dkd_loss
 
     student, teacher = logits(6, seed=7), logits(6, seed=8)
-    grad = analysis.logit_gradients(student, teacher, 1, depth=4)["DKD"]
+    grad = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=1, depth=4)["DKD"]
     step = 1e-6
     for c in range(6):
         shift = torch.zeros(6, dtype=torch.float64)
@@ -181,7 +184,7 @@ def test_class_mean_logits(device):
         assert torch.allclose(means[k], values[labels == k].mean(0))
     with pytest.raises(ValueError, match=r"class\(es\) \[4\] have no samples"):
         analysis.class_mean_logits(values, labels.clamp(max=3), num_classes=5)
-    with pytest.raises(ValueError, match="labels go up to 4 but num_classes is 3"):
+    with pytest.raises(ValueError, match="num_classes is 3 but the logits have 5 classes"):
         analysis.class_mean_logits(values, labels, num_classes=3)
 
 
@@ -197,28 +200,121 @@ def test_logit_correlation_matches_numpy():
 
 def test_matrix_gap():
     a, b = logits(4, 4, seed=11), logits(4, 4, seed=12)
-    gap = analysis.matrix_gap(a, b)
+    gap = analysis.matrix_gap(student=b, teacher=a)
     assert np.allclose(gap.gap.numpy(), np.abs(a.numpy() - b.numpy()))
     assert gap.max == pytest.approx(np.abs(a.numpy() - b.numpy()).max())
     assert gap.mean == pytest.approx(np.abs(a.numpy() - b.numpy()).mean())
     with pytest.raises(ValueError, match="differ in shape"):
-        analysis.matrix_gap(a, b[:3])
+        analysis.matrix_gap(student=b[:3], teacher=a)
+
+
+def test_matrix_gap_mdistiller_definition():
+    """mdistiller's view (tools/visualizations/correlation.ipynb): |t - s| / 3, diagonal 0, over all cells."""
+    a, b = logits(5, 5, seed=21), logits(5, 5, seed=22)
+    expected = np.abs(a.numpy() - b.numpy()) / 3.0
+    for k in range(5):
+        expected[k, k] = 0.0
+    gap = analysis.matrix_gap(student=b, teacher=a, definition="mdistiller")
+    assert np.allclose(gap.gap.numpy(), expected) and gap.definition == "mdistiller"
+    assert gap.max == pytest.approx(expected.max()) and gap.mean == pytest.approx(expected.mean())
+    assert "mdistiller" in gap.label and "diagonal" in gap.label
+    full = analysis.matrix_gap(student=b, teacher=a)
+    assert full.definition == "all_cells" and full.gap.diagonal().abs().sum() > 0
+    with pytest.raises(ValueError, match="unknown gap definition 'mdistiler'"):
+        analysis.matrix_gap(student=b, teacher=a, definition="mdistiler")
+    with pytest.raises(ValueError, match="square"):
+        analysis.matrix_gap(student=b[:, :4], teacher=a[:, :4], definition="mdistiller")
+
+
+def test_relation_gaps_with_the_mdistiller_definition():
+    teacher, labels = logits(30, 3, seed=19), torch.arange(30) % 3
+    students = {"a": logits(30, 3, seed=20)}
+    gaps = analysis.relation_gaps(students, teacher, labels=labels, definition="mdistiller")
+    means_t = analysis.class_mean_logits(teacher, labels)
+    means_s = analysis.class_mean_logits(students["a"], labels)
+    expected = ((means_t - means_s).abs() / 3).fill_diagonal_(0.0)
+    assert torch.allclose(gaps["a"].gap, expected)
+    with pytest.raises(ValueError, match="kind='class_mean' only"):
+        analysis.relation_gaps(students, teacher, kind="correlation", definition="mdistiller")
+
+
+def test_student_and_teacher_cannot_be_swapped_silently():
+    teacher, student = logits(20, 8, seed=23), logits(20, 8, seed=24)
+    with pytest.raises(TypeError):  # same-shape tensors go by keyword only
+        analysis.relation_fidelity(teacher, student)
+    with pytest.raises(TypeError):
+        analysis.sample_relations(student[0], teacher[0])
+    with pytest.raises(TypeError):
+        analysis.matrix_gap(teacher[:8], student[:8])
+    with pytest.raises(ValueError, match="arguments are swapped"):  # the old (teacher, students) order
+        analysis.compare_fidelity(teacher, {"s": student})
+    with pytest.raises(ValueError, match="arguments are swapped"):
+        analysis.relation_gaps(teacher, {"s": student}, kind="correlation")
+    fid = analysis.relation_fidelity(student_logits=student, teacher_logits=teacher, depth=3)
+    log_t, log_s = torch.log_softmax(teacher / 4, 1), torch.log_softmax(student / 4, 1)
+    assert torch.allclose(fid.kl_all, (log_t.exp() * (log_t - log_s)).sum(1))
+
+
+def test_inconsistent_class_relation_arguments_are_refused():
+    teacher, labels = logits(30, 3, seed=19), torch.arange(30) % 3
+    with pytest.raises(ValueError, match=r"lie in \[0, 3\), found values from -1"):
+        analysis.class_mean_logits(teacher, labels - 1)     # -1 must not become the last class
+    with pytest.raises(ValueError, match=r"lie in \[0, 3\), found values from 0 to 3"):
+        analysis.class_mean_logits(teacher, labels.clamp(max=2) + (labels == 2).long())
+    with pytest.raises(ValueError, match="integer class indices"):
+        analysis.class_mean_logits(teacher, labels.float() + 0.5)
+    with pytest.raises(ValueError, match="1-D tensor of 30 class indices"):
+        analysis.class_mean_logits(teacher, labels[:29])
+    with pytest.raises(ValueError, match="non-finite"):
+        analysis.logit_correlation(teacher.where(teacher > 0, torch.nan))
+    with pytest.raises(ValueError, match="student 'few' has logits of 29 samples but the teacher of 30"):
+        analysis.relation_gaps({"few": teacher[:29]}, teacher, kind="correlation")
+    with pytest.raises(ValueError, match="student 'wide' has 4 classes but the teacher has 3"):
+        analysis.relation_gaps({"wide": logits(30, 4)}, teacher, labels=labels)
+    with pytest.raises(ValueError, match="student 'wide' has 4 classes but the teacher has 3"):
+        analysis.compare_fidelity({"wide": logits(30, 4)}, teacher, depth=2)
+    with pytest.raises(ValueError, match="at least one student"):
+        analysis.compare_fidelity({}, teacher, depth=2)
+    with pytest.raises(ValueError, match="no students to tabulate"):
+        analysis.fidelity_table({})
+
+
+def test_inconsistent_sample_arguments_are_refused():
+    student, teacher = logits(10, seed=5), logits(10, seed=6)
+    for target in (-1, 10, 2.0, True, "2"):
+        with pytest.raises(ValueError, match=r"target must be a class index in \[0, 10\)"):
+            analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=target, depth=4)
+    grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=np.int64(3),
+                                     depth=4)
+    assert grads["KD"].shape == (10,)
+    with pytest.raises(ValueError, match="class counts differ"):
+        analysis.sample_relations(student_logits=student, teacher_logits=teacher[:9])
+    with pytest.raises(ValueError, match="depth must be an integer >= 2"):
+        analysis.pair_matrix(torch.ones(0), 1)
+
+
+def test_collect_outputs_refuses_labels_that_do_not_match_the_inputs():
+    x, y = torch.randn(6, 3), torch.arange(6) % 2
+    with pytest.raises(ValueError, match=r"a batch holds 6 inputs but labels of shape \(5,\)"):
+        analysis.collect_outputs(TinyZooModel(), [(x, y[:5])])
+    with pytest.raises(ValueError, match="max_samples must be an integer >= 1"):
+        analysis.collect_outputs(TinyZooModel(), [(x, y)], max_samples=0)
 
 
 def test_relation_gaps_by_kind():
     teacher, labels = logits(30, 3, seed=19), torch.arange(30) % 3
     students = {"a": logits(30, 3, seed=20), "b": teacher.clone()}
-    means = analysis.relation_gaps(teacher, students, labels=labels)
+    means = analysis.relation_gaps(students, teacher, labels=labels)
     assert list(means) == ["a", "b"] and means["b"].max == 0.0
     assert torch.equal(means["a"].student, analysis.class_mean_logits(students["a"], labels))
-    corr = analysis.relation_gaps(teacher, students, kind="correlation")
+    corr = analysis.relation_gaps(students, teacher, kind="correlation")
     assert torch.equal(corr["a"].teacher, analysis.logit_correlation(teacher))
     with pytest.raises(ValueError, match="needs the labels"):
-        analysis.relation_gaps(teacher, students)
+        analysis.relation_gaps(students, teacher)
     with pytest.raises(ValueError, match="unknown kind 'cosine'"):
-        analysis.relation_gaps(teacher, students, kind="cosine")
+        analysis.relation_gaps(students, teacher, kind="cosine")
     with pytest.raises(ValueError, match="at least one student"):
-        analysis.relation_gaps(teacher, {}, kind="correlation")
+        analysis.relation_gaps({}, teacher, kind="correlation")
 
 
 def test_superclass_order_groups_and_keeps_class_order():
@@ -226,6 +322,10 @@ def test_superclass_order_groups_and_keeps_class_order():
     order = analysis.superclass_order(superclass_of)
     assert order.tolist() == [1, 3, 6, 2, 5, 0, 4]
     assert analysis.group_boundaries(superclass_of[order]) == [3, 5]
+    with pytest.raises(ValueError, match="1-D integer tensor"):
+        analysis.superclass_order(superclass_of.float() + 0.5)  # not truncated into groups silently
+    with pytest.raises(ValueError, match="negative superclass -1"):
+        analysis.superclass_order(superclass_of - 1)
 
 
 # ------------------------------------------------------------------------------------- features
@@ -281,7 +381,7 @@ def test_tsne_is_repeatable_and_copes_with_few_samples():
 def test_fidelity_against_scipy_and_sets(device):
     teacher = logits(60, 12, seed=14, device=device)
     student = teacher + logits(60, 12, seed=15, spread=2.0, device=device)
-    fid = analysis.relation_fidelity(teacher, student, depth=6)
+    fid = analysis.relation_fidelity(student_logits=student, teacher_logits=teacher, depth=6)
     assert fid.pair_kl.shape == fid.pair_agreement.shape == (15,)
     for n in range(0, 60, 7):
         top = torch.argsort(teacher[n], descending=True)[:6]
@@ -298,24 +398,72 @@ def test_fidelity_against_scipy_and_sets(device):
     assert torch.allclose(fid.pair_kl, loss.pair_kl.mean(0))
 
 
+def naive_kendall_tau_a(x, y):
+    """Kendall's tau-a by its definition: a Python loop over every class pair."""
+    count, total = len(x), 0.0
+    for i in range(count):
+        for j in range(i + 1, count):
+            total += np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])
+    return total / (count * (count - 1) / 2)
+
+
+def test_kendall_tau_over_all_classes_against_a_loop_and_scipy():
+    first, second = logits(9, 13, seed=25), logits(9, 13, seed=26)
+    second[0] = first[0] + 0.1 * second[0]                          # nearly the same order
+    second[1, :6] = 0.0                                              # ties in the student
+    first[2, ::2] = 1.0                                              # ties in the teacher
+    tau = analysis.kendall_tau(first, second)
+    assert tau.shape == (9,) and tau.dtype == torch.float64
+    for n in range(9):
+        naive = naive_kendall_tau_a(first[n].tolist(), second[n].tolist())
+        assert tau[n].item() == pytest.approx(naive, abs=1e-12)
+    for n in range(3, 9):  # no ties: tau-a is SciPy's tau-b
+        assert tau[n].item() == pytest.approx(stats.kendalltau(first[n], second[n]).statistic, abs=1e-12)
+    chunked = analysis.fidelity._KENDALL_CHUNK
+    try:  # many chunks of one row each give the same numbers
+        analysis.fidelity._KENDALL_CHUNK = 1
+        assert torch.equal(analysis.kendall_tau(first, second), tau)
+    finally:
+        analysis.fidelity._KENDALL_CHUNK = chunked
+    with pytest.raises(ValueError, match="one shape"):
+        analysis.kendall_tau(first, second[:, :5])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fidelity_over_all_classes(device):
+    teacher = logits(12, 9, seed=27, device=device)
+    student = teacher + logits(12, 9, seed=28, device=device)
+    fid = analysis.relation_fidelity(student_logits=student, teacher_logits=teacher, depth=4, temperature=2.0)
+    assert fid.kl_all.shape == fid.kendall_all.shape == (12,) and fid.kl_all.device.type == device
+    for n in range(12):
+        naive = masked_kl(teacher[n].cpu(), student[n].cpu(), range(9), 2.0)
+        assert fid.kl_all[n].item() == pytest.approx(naive.item(), rel=1e-9)
+        tau = stats.kendalltau(teacher[n].cpu(), student[n].cpu()).statistic
+        assert fid.kendall_all[n].item() == pytest.approx(tau, abs=1e-12)
+    summary = fid.summary()
+    assert list(summary)[:2] == ["kl_all", "kendall_tau_all"]
+    assert summary["kendall_tau_all"] == pytest.approx(fid.kendall_all.mean().item())
+
+
 def test_fidelity_extremes():
     teacher = logits(20, 8, seed=16)
-    same = analysis.relation_fidelity(teacher, teacher.clone(), depth=5).summary()
-    assert same == {"pair_kl": 0.0, "pair_agreement": 1.0, "kendall_tau": 1.0, "spearman_rho": 1.0,
-                    "topd_overlap": 1.0, "top1_agreement": 1.0}
-    reversed_ = analysis.relation_fidelity(teacher, -teacher, depth=5).summary()
+    same = analysis.relation_fidelity(student_logits=teacher.clone(), teacher_logits=teacher,
+                                      depth=5).summary()
+    assert same == {"kl_all": 0.0, "kendall_tau_all": 1.0, "pair_kl": 0.0, "pair_agreement": 1.0,
+                    "kendall_tau": 1.0, "spearman_rho": 1.0, "topd_overlap": 1.0, "top1_agreement": 1.0}
+    reversed_ = analysis.relation_fidelity(student_logits=-teacher, teacher_logits=teacher, depth=5).summary()
     assert reversed_["pair_agreement"] == 0.0 and reversed_["kendall_tau"] == -1.0
-    assert reversed_["spearman_rho"] == -1.0
-    tied = analysis.relation_fidelity(teacher, torch.zeros_like(teacher), depth=5).summary()
-    assert tied["pair_agreement"] == 0.5 and tied["kendall_tau"] == 0.0
+    assert reversed_["spearman_rho"] == -1.0 and reversed_["kendall_tau_all"] == -1.0
+    tied = analysis.relation_fidelity(student_logits=torch.zeros_like(teacher), teacher_logits=teacher,
+                                     depth=5).summary()
+    assert tied["pair_agreement"] == 0.5 and tied["kendall_tau"] == 0.0 and tied["kendall_tau_all"] == 0.0
     with pytest.raises(ValueError, match="depth must lie in"):
-        analysis.relation_fidelity(teacher, teacher, depth=9)
+        analysis.relation_fidelity(student_logits=teacher, teacher_logits=teacher, depth=9)
 
 
 def test_fidelity_table_rows():
     teacher = logits(20, 8, seed=17)
-    fids = analysis.compare_fidelity(teacher, {"ce": logits(20, 8, seed=18), "kd": teacher * 0.5},
-                                     depth=4)
+    fids = analysis.compare_fidelity({"ce": logits(20, 8, seed=18), "kd": teacher * 0.5}, teacher, depth=4)
     rows = analysis.fidelity_table(fids)
     assert [row["student"] for row in rows] == ["ce", "kd"]
     assert rows[1]["pair_agreement"] == 1.0 and rows[0]["pair_agreement"] < 1.0

@@ -52,10 +52,10 @@ def matrices(fig):
 def test_relation_grids_are_square_titled_and_share_colour_bars(kind, backend):
     teacher, students, labels = relation_data()
     if kind == "class_mean":
-        fig = viz.class_mean_gaps(teacher, students, labels, backend=backend)
+        fig = viz.class_mean_gaps(students, teacher, labels, backend=backend)
         axis_titles = ("class", "true class")
     else:
-        fig = viz.correlation_gaps(teacher, students, backend=backend)
+        fig = viz.correlation_gaps(students, teacher, backend=backend)
         axis_titles = ("class", "class")
     found, titles, *rest = matrices(fig)
     assert len(found) == 1 + 2 * len(STUDENTS)  # the teacher, each student, each student's gap
@@ -80,9 +80,11 @@ def weights_sample():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_panel_colour_ranges_hold_still_when_sliders_move(backend):
     student, teacher = weights_sample()
-    panel = viz.weight_panel(student, teacher, depth=7, decay=0.05, temperature=4.0, backend=backend)
+    panel = viz.weight_panel(student_logits=student, teacher_logits=teacher, depth=7, decay=0.05, temperature=4.0,
+                             backend=backend)
     first, _, *_ = matrices(panel.state.figure)
-    start = analysis.sample_relations(student, teacher, depth=7, decay=0.0, temperature=4.0)
+    start = analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=7, decay=0.0,
+                                      temperature=4.0)
     expected = [2 / (1.5 + 1), 1.0, 2 / (1.5 + 1), float(analysis.weight_maps(7, 0.0).share.max()),
                 float(start.pair_kl.max()), float(start.contribution.max())]
     assert [m["range"] for m in first] == [(0.0, pytest.approx(top)) for top in expected]
@@ -96,7 +98,8 @@ def test_panel_colour_ranges_hold_still_when_sliders_move(backend):
 
 
 def test_panel_shows_a_still_picture_before_it_runs():
-    panel = viz.weight_panel(*weights_sample())
+    student, teacher = weights_sample()
+    panel = viz.weight_panel(student_logits=student, teacher_logits=teacher)
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle  # live where a kernel runs
     png = base64.b64decode(bundle["image/png"])                   # a still where none does

@@ -114,7 +114,7 @@ def test_weight_curves_and_share(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_local_distributions(backend):
     student, teacher = sample_logits()
-    rel = analysis.sample_relations(student, teacher, depth=5)
+    rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=5)
     drawn, _, _ = panels(viz.local_distributions(rel, backend=backend))
     assert same(drawn[0]["bars"]["teacher"], rel.teacher_global)
     assert same(drawn[1]["bars"]["student"], rel.student_local)
@@ -129,7 +129,7 @@ def test_local_distributions(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_pair_contributions_add_up_to_the_local_term(backend):
     student, teacher = sample_logits(seed=1)
-    rel = analysis.sample_relations(student, teacher, depth=6, decay=0.1)
+    rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=6, decay=0.1)
     drawn, _, title = panels(viz.pair_contributions(rel, backend=backend))
     kl, weight, contribution = (p["heatmap"] for p in drawn)
     upper = np.triu_indices(6, 1)
@@ -141,7 +141,7 @@ def test_pair_contributions_add_up_to_the_local_term(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gradient_bars_follow_the_student_ranking(backend):
     student, teacher = sample_logits(seed=2)
-    grads = analysis.logit_gradients(student, teacher, 4, depth=5)
+    grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=4, depth=5)
     (bars,), _, _ = panels(viz.gradient_bars(grads, student, target=4, max_classes=6, backend=backend))
     order = torch.argsort(student, descending=True)[:6]
     assert set(bars["bars"]) == {"KD", "DKD", "LDRRLD"}
@@ -151,11 +151,29 @@ def test_gradient_bars_follow_the_student_ranking(backend):
 
 def test_gradient_bars_mark_the_target():
     student, teacher = sample_logits(seed=2)
-    grads = analysis.logit_gradients(student, teacher, 4, depth=5)
+    grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=4, depth=5)
     fig = viz.gradient_bars(grads, student, target=4, class_names=[f"c{i}" for i in range(10)])
     labels = list(fig.data[0].x)
     assert "c4*" in labels and labels == [f"c{c}*" if c == 4 else f"c{c}"
                                           for c in torch.argsort(student, descending=True)[:15].tolist()]
+
+
+def test_inconsistent_sample_figure_arguments_are_refused():
+    student, teacher = sample_logits(seed=2)
+    rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=5)
+    with pytest.raises(ValueError, match="class_names has 9 names but there are 10 classes"):
+        viz.local_distributions(rel, class_names=[f"c{i}" for i in range(9)])
+    with pytest.raises(ValueError, match="class_names has 11 names but there are 10 classes"):
+        viz.pair_contributions(rel, class_names=[f"c{i}" for i in range(11)])
+    grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=4, depth=5)
+    with pytest.raises(ValueError, match="has shape \\(10,\\) but the sample has 9 classes"):
+        viz.gradient_bars(grads, student[:9])
+    with pytest.raises(ValueError, match=r"target must be a class index in \[0, 10\), got -1"):
+        viz.gradient_bars(grads, student, target=-1)
+    with pytest.raises(ValueError, match="1-D logits"):
+        viz.gradient_bars(grads, student[None])
+    with pytest.raises(ValueError, match="max_classes must be an integer >= 1"):
+        viz.gradient_bars(grads, student, max_classes=0)
 
 
 # ------------------------------------------------------------------------------------- classes
@@ -174,7 +192,7 @@ def relation_data(classes=8, samples=160, seed=0):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_class_mean_gaps_ordered_by_superclass(backend):
     teacher, students, labels, superclass_of = relation_data()
-    fig = viz.class_mean_gaps(teacher, students, labels, superclass_of=superclass_of, gap_scale=2.5,
+    fig = viz.class_mean_gaps(students, teacher, labels, superclass_of=superclass_of, gap_scale=2.5,
                               backend=backend)
     drawn, titles, _ = panels(fig)
     assert len(drawn) == 6 and "heatmap" not in drawn[3]  # teacher, KD, CE / (empty), gaps
@@ -187,7 +205,7 @@ def test_class_mean_gaps_ordered_by_superclass(backend):
     scales = {drawn[k]["scale"] for k in range(3)}
     assert len(scales) == 1 and -min(scales)[0] == max(scales)[1]  # one scale, centred on zero
     for panel, name in zip(drawn[4:], students):
-        gap = analysis.matrix_gap(means["teacher"], means[name])
+        gap = analysis.matrix_gap(student=means[name], teacher=means["teacher"])
         assert same(panel["heatmap"], reorder(gap.gap)) and tuple(panel["scale"]) == (0.0, 2.5)
         assert any(f"max {gap.max:.3f}, mean {gap.mean:.3f}" in t for t in titles)
     # Lines between the superclasses: after 3 classes of superclass 0 and 3 of superclass 1.
@@ -201,22 +219,63 @@ def test_class_mean_gaps_ordered_by_superclass(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_correlation_gaps(backend):
     teacher, students, _, _ = relation_data(seed=1)
-    drawn, _, _ = panels(viz.correlation_gaps(teacher, students, backend=backend))
+    drawn, _, title = panels(viz.correlation_gaps(students, teacher, backend=backend))
     for panel in drawn[:3]:
         z = panel["heatmap"]
         assert same(z, z.T) and np.allclose(np.diag(z), 1.0) and tuple(panel["scale"]) == (-1.0, 1.0)
         assert (np.abs(z) <= 1.0).all()
-    gaps = [analysis.matrix_gap(analysis.logit_correlation(teacher), analysis.logit_correlation(s))
+    correlation = analysis.logit_correlation
+    gaps = [analysis.matrix_gap(student=correlation(s), teacher=correlation(teacher))
             for s in students.values()]
+    assert "gap = |teacher - student| on all cells" in title
     assert same(drawn[4]["heatmap"], gaps[0].gap)
     # Without a gap_scale, the gaps share one scale up to the largest gap shown.
     assert drawn[4]["scale"][1] == drawn[5]["scale"][1] == pytest.approx(max(g.max for g in gaps))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_class_mean_gaps_say_which_gap_they_show(backend):
+    teacher, students, labels, _ = relation_data()
+    _, _, title = panels(viz.class_mean_gaps(students, teacher, labels, backend=backend))
+    assert "gap = |teacher - student| on all cells" in title
+    drawn, titles, title = panels(viz.class_mean_gaps(students, teacher, labels, definition="mdistiller",
+                                                      backend=backend))
+    assert "gap = |teacher - student| / 3, diagonal zeroed (mdistiller)" in title
+    means_t = analysis.class_mean_logits(teacher, labels)
+    for panel, (name, logits) in zip(drawn[4:], students.items()):
+        expected = ((means_t - analysis.class_mean_logits(logits, labels)).abs() / 3).fill_diagonal_(0.0)
+        assert same(panel["heatmap"], expected) and tuple(panel["scale"]) == (0.0, 1.0)  # mdistiller's scale
+        assert any(f"max {expected.max():.3f}, mean {expected.mean():.3f}" in t for t in titles)
+
+
+def test_inconsistent_relation_grid_arguments_are_refused():
+    teacher, students, labels, superclass_of = relation_data()
+    with pytest.raises(ValueError, match="superclass_of lists 7 classes but there are 8"):
+        viz.class_mean_gaps(students, teacher, labels, superclass_of=superclass_of[:7])
+    with pytest.raises(ValueError, match="superclass_of lists 9 classes but there are 8"):
+        viz.correlation_gaps(students, teacher, superclass_of=torch.cat([superclass_of, torch.tensor([0])]))
+    with pytest.raises(ValueError, match="superclass_of must be a 1-D integer tensor"):
+        viz.correlation_gaps(students, teacher, superclass_of=superclass_of.float())
+    with pytest.raises(ValueError, match="class_names has 3 names but there are 8 classes"):
+        viz.correlation_gaps(students, teacher, class_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"lie in \[0, 8\), found values from -1"):
+        viz.class_mean_gaps(students, teacher, labels - 1)
+    with pytest.raises(ValueError, match="1-D tensor of 160 class indices"):
+        viz.class_mean_gaps(students, teacher, labels[:100])
+    with pytest.raises(ValueError, match="student 'KD' has 7 classes but the teacher has 8"):
+        viz.correlation_gaps({"KD": students["KD"][:, :7]}, teacher)
+    with pytest.raises(ValueError, match="student 'KD' has logits of 100 samples but the teacher of 160"):
+        viz.correlation_gaps({"KD": students["KD"][:100]}, teacher)
+    with pytest.raises(ValueError, match="arguments are swapped"):
+        viz.class_mean_gaps(teacher, students, labels)
+    with pytest.raises(ValueError, match="gap_scale must be a finite number > 0"):
+        viz.correlation_gaps(students, teacher, gap_scale=0.0)
+
+
 def test_relation_grids_need_a_student():
     teacher, _, labels, _ = relation_data()
     with pytest.raises(ValueError, match="at least one student"):
-        viz.class_mean_gaps(teacher, {}, labels)
+        viz.class_mean_gaps({}, teacher, labels)
 
 
 # ------------------------------------------------------------------------------------- t-SNE
@@ -253,6 +312,27 @@ def test_tsne_colours_by_class_when_few_and_checks_shapes():
         viz.tsne_scatter({"m": torch.zeros(29, 2)}, labels)
 
 
+def test_tsne_refuses_labels_and_groups_that_do_not_fit():
+    labels = torch.arange(30) % 10
+    points = {"m": torch.zeros(30, 2)}
+    names = [f"c{i}" for i in range(10)]
+    with pytest.raises(ValueError, match=r"lie in \[0, 10\), found values from -1"):
+        viz.tsne_scatter(points, labels - 1, class_names=names)      # -1 must not become the last class
+    with pytest.raises(ValueError, match=r"lie in \[0, 9\), found values from 0 to 9"):
+        viz.tsne_scatter(points, labels, class_names=names[:9])
+    with pytest.raises(ValueError, match="superclass_of lists 9 classes but there are 10"):
+        viz.tsne_scatter(points, labels, class_names=names, superclass_of=torch.arange(9) % 3)
+    with pytest.raises(ValueError, match=r"lie in \[0, 9\)"):
+        viz.tsne_scatter(points, labels, superclass_of=torch.arange(9) % 3)  # one class short
+    with pytest.raises(ValueError, match="2 superclass names for 3 superclasses"):
+        viz.tsne_scatter(points, labels, superclass_of=torch.arange(10) % 3, superclass_names=["a", "b"],
+                         color_by="superclass")
+    with pytest.raises(ValueError, match="integer class indices"):
+        viz.tsne_scatter(points, labels.float())
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        viz.tsne_scatter({}, labels)
+
+
 def test_palette_is_distinct():
     assert len(set(viz.palette(MAX_DISTINCT_GROUPS))) == MAX_DISTINCT_GROUPS
     assert len(set(viz.palette(100))) == 100
@@ -265,15 +345,29 @@ def test_palette_is_distinct():
 @pytest.mark.parametrize("measure", ["pair_agreement", "pair_kl"])
 def test_fidelity_heatmaps(backend, measure):
     teacher, students, _, _ = relation_data()
-    fids = analysis.compare_fidelity(teacher, students, depth=4)
-    drawn, titles, _ = panels(viz.fidelity_heatmaps(fids, measure=measure, backend=backend))
+    fids = analysis.compare_fidelity(students, teacher, depth=4)
+    drawn, titles, title = panels(viz.fidelity_heatmaps(fids, measure=measure, backend=backend))
     for panel, (name, fid) in zip(drawn, fids.items()):
         assert same(panel["heatmap"], analysis.pair_matrix(getattr(fid, measure), 4, diagonal=math.nan))
-        assert any(name in t and f"{fid.kendall.mean().item():.3f}" in t for t in titles)
+        assert any(name in t and f"{fid.kendall.mean().item():.3f}" in t
+                   and f"all classes {fid.kendall_all.mean().item():.3f}" in t for t in titles)
+    assert "favours LDRRLD by construction" in title
     if measure == "pair_agreement":
         assert all(tuple(p["scale"]) == (0.0, 1.0) for p in drawn)
     with pytest.raises(ValueError, match="unknown measure"):
         viz.fidelity_heatmaps(fids, measure="accuracy")
+
+
+def test_fidelity_heatmaps_refuse_students_measured_differently():
+    teacher, students, _, _ = relation_data()
+    fids = {"KD": analysis.relation_fidelity(student_logits=students["KD"], teacher_logits=teacher, depth=4),
+            "CE": analysis.relation_fidelity(student_logits=students["CE"], teacher_logits=teacher, depth=4,
+                                             temperature=2.0)}
+    viz.fidelity_heatmaps(fids)  # order agreement does not depend on T
+    with pytest.raises(ValueError, match="different temperatures"):
+        viz.fidelity_heatmaps(fids, measure="pair_kl")
+    with pytest.raises(ValueError, match="no students to draw"):
+        viz.fidelity_heatmaps({})
 
 
 def test_format_table():
@@ -315,19 +409,20 @@ def test_figures_take_tensors_on_the_gpu():
     teacher, students, labels, superclass_of = relation_data()
     teacher, labels, superclass_of = teacher.cuda(), labels.cuda(), superclass_of.cuda()
     students = {name: logits.cuda() for name, logits in students.items()}
-    drawn, _, _ = panels(viz.class_mean_gaps(teacher, students, labels, superclass_of=superclass_of))
+    drawn, _, _ = panels(viz.class_mean_gaps(students, teacher, labels, superclass_of=superclass_of))
     order = analysis.superclass_order(superclass_of.cpu())
     expected = analysis.class_mean_logits(teacher.cpu(), labels.cpu())[order][:, order]
     assert same(drawn[0]["heatmap"], expected)
-    viz.correlation_gaps(teacher, students, superclass_of=superclass_of)
-    fids = analysis.compare_fidelity(teacher, students, depth=4)
+    viz.correlation_gaps(students, teacher, superclass_of=superclass_of)
+    fids = analysis.compare_fidelity(students, teacher, depth=4)
     assert same(panels(viz.fidelity_heatmaps(fids))[0][0]["heatmap"],
                 analysis.pair_matrix(fids["KD"].pair_agreement.cpu(), 4, diagonal=math.nan))
     viz.tsne_scatter({"t": torch.randn(160, 2, device="cuda")}, labels, superclass_of=superclass_of,
                      color_by="superclass")
     student, teacher_row = (x.cuda() for x in sample_logits())
-    rel = analysis.sample_relations(student, teacher_row, depth=5)
+    rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher_row, depth=5)
     assert rel.top_classes.device.type == "cuda"
     for fig in (viz.local_distributions(rel), viz.pair_contributions(rel),
-                viz.gradient_bars(analysis.logit_gradients(student, teacher_row, 1, depth=5), student)):
+                viz.gradient_bars(analysis.logit_gradients(student_logits=student, teacher_logits=teacher_row,
+                                                           target=1, depth=5), student)):
         assert fig.data

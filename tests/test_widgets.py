@@ -26,30 +26,33 @@ def decode(array):
 @pytest.fixture
 def sample():
     g = torch.Generator().manual_seed(0)
-    return torch.randn(10, generator=g) * 3, torch.randn(10, generator=g) * 3
+    student, teacher = torch.randn(10, generator=g) * 3, torch.randn(10, generator=g) * 3
+    return {"student_logits": student, "teacher_logits": teacher}
 
 
 def test_panel_starts_from_its_arguments(sample):
-    panel = weight_panel(*sample, depth=6, decay=0.1, temperature=2.0)
+    panel = weight_panel(**sample, depth=6, decay=0.1, temperature=2.0)
     state = panel.state
     assert (state.depth, state.decay, state.temperature, state.redraws) == (6, 0.1, 2.0, 1)
     assert panel.controls.depth.max == 10  # the sample has 10 classes
     assert torch.equal(state.weights.adw, analysis.weight_maps(6, 0.1).adw)
-    loss = ldrrld_loss(sample[0][None].double(), sample[1][None].double(), depth=6, decay=0.1, temperature=2.0)
+    student, teacher = sample["student_logits"][None].double(), sample["teacher_logits"][None].double()
+    loss = ldrrld_loss(student, teacher, depth=6, decay=0.1, temperature=2.0)
     assert state.sample.local == pytest.approx(loss.local.item())
     assert state.summary in panel.widget.children[2].value
     assert repr(panel) == "WeightPanel(depth=6, decay=0.10, temperature=2)"
 
 
 def test_moving_the_depth_slider_recomputes_and_redraws(sample):
-    panel = weight_panel(*sample)
+    panel = weight_panel(**sample)
     before = panel.state
     panel.controls.depth.value = 4
     after = panel.state
     assert after.redraws == before.redraws + 1 and after.depth == 4
     assert after.weights.adw.shape == (4, 4) and after.sample.pair_kl.shape == (6,)
     assert torch.equal(after.weights.adw, analysis.weight_maps(4, 0.05).adw)
-    assert after.sample.top_classes.tolist() == torch.argsort(sample[0], descending=True)[:4].tolist()
+    top = torch.argsort(sample["student_logits"], descending=True)[:4]
+    assert after.sample.top_classes.tolist() == top.tolist()
     drawn = heatmaps(after.figure)
     assert [z.shape for z in drawn] == [(4, 4)] * 6  # IRW, ERD, ADW, share, pair KL, contribution
     assert np.allclose(drawn[2][np.triu_indices(4, 1)], after.weights.adw[np.triu_indices(4, 1)])
@@ -59,14 +62,14 @@ def test_moving_the_depth_slider_recomputes_and_redraws(sample):
 
 
 def test_decay_and_temperature_sliders(sample):
-    panel = weight_panel(*sample)
+    panel = weight_panel(**sample)
     panel.controls.decay.value = 0.3
     assert panel.state.decay == 0.3
     assert torch.allclose(panel.state.weights.erd, analysis.weight_maps(7, 0.3).erd)
     local_at_4 = panel.state.sample.local
     panel.controls.temperature.value = 1.0
     assert panel.state.sample.temperature == 1.0 and panel.state.sample.local != local_at_4
-    expected = analysis.sample_relations(*sample, depth=7, decay=0.3, temperature=1.0)
+    expected = analysis.sample_relations(**sample, depth=7, decay=0.3, temperature=1.0)
     assert panel.state.sample.local == pytest.approx(expected.local)
     assert panel.state.redraws == 3
 
@@ -82,19 +85,25 @@ def test_panel_without_a_sample_and_matplotlib():
 
 
 def test_panel_displays_with_a_stable_text(sample):
-    bundle = weight_panel(*sample)._repr_mimebundle_()
+    bundle = weight_panel(**sample)._repr_mimebundle_()
     assert bundle["text/plain"] == "WeightPanel(depth=7, decay=0.05, temperature=4)"
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
 
 def test_panel_rejects_bad_settings(sample):
     with pytest.raises(ValueError, match="both student_logits and teacher_logits"):
-        weight_panel(sample[0])
+        weight_panel(student_logits=sample["student_logits"])
+    with pytest.raises(TypeError):  # by keyword only: a student and a teacher cannot be swapped unnoticed
+        weight_panel(sample["student_logits"], sample["teacher_logits"])
+    with pytest.raises(ValueError, match="class counts differ"):
+        weight_panel(student_logits=sample["student_logits"], teacher_logits=sample["teacher_logits"][:9])
+    with pytest.raises(ValueError, match="class_names has 3 names but there are 10 classes"):
+        weight_panel(**sample, class_names=["a", "b", "c"])
     with pytest.raises(ValueError, match=r"depth must lie in \[2, 10\]"):
-        weight_panel(*sample, depth=11)
+        weight_panel(**sample, depth=11)
     with pytest.raises(ValueError, match="exceeds the sample's 10 classes"):
-        weight_panel(*sample, max_depth=12)
+        weight_panel(**sample, max_depth=12)
     with pytest.raises(ValueError, match=r"decay must lie in \[0, 0.5\]"):
-        weight_panel(*sample, decay=0.8)
+        weight_panel(**sample, decay=0.8)
     with pytest.raises(ValueError, match=r"temperature must lie in \[0.5, 10\]"):
         weight_panel(temperature=20.0)
