@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..data import DataSplits, load_dataset, make_loader
 from ..io import atomic_write_text
@@ -424,9 +425,10 @@ def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataS
                "seconds": time.perf_counter() - started}
         history.append(row)
         bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}", test_top1=f"{row['test_top1']:.2f}")
-        log.info("epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s", epoch,
-                 recipe.epochs, lr, row["train_loss"], row["train_top1"], row["test_top1"], row["test_top5"],
-                 row["seconds"])
+        with logging_redirect_tqdm(tqdm_class=type(bar)):  # via the bar: one live bar, clean lines
+            log.info("epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s",
+                     epoch, recipe.epochs, lr, row["train_loss"], row["train_top1"], row["test_top1"],
+                     row["test_top5"], row["seconds"])
         if board is not None:
             for name, value in row.items():
                 if name != "epoch":
