@@ -7,7 +7,12 @@ BIN         := $(VENV)/bin
 # The torch build CI uses. Override for your own CUDA/CPU wheel, e.g.
 #   make test TORCH_PINS="torch torchvision"
 TORCH_PINS  ?= torch==2.14.1 torchvision==0.29.1
+# Flags for `python -m venv`: VENV_ARGS=--system-site-packages TORCH_PINS= reuses a torch you have.
+VENV_ARGS   ?=
 NOTEBOOK    ?= notebooks/01_dense_relations.ipynb
+# Extra JupyterLab flags, e.g.  make lab LAB_ARGS="--port=9999"  or, on a remote machine,
+#   make lab LAB_ARGS="--ip=0.0.0.0"   (or keep 127.0.0.1 and tunnel: ssh -L 8888:localhost:8888 host)
+LAB_ARGS    ?=
 STAMP       := $(VENV)/.installed
 
 .PHONY: help install lab test test-fast notebooks demo bench clean
@@ -17,17 +22,28 @@ help:  ## list the targets
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; run e.g. 'make test PYTHON=python3'"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(if $(strip $(TORCH_PINS)),$(BIN)/python -m pip install --quiet $(TORCH_PINS))
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the toolkit with its dev extras
 
-lab: $(STAMP)  ## open JupyterLab on the first notebook
-	$(BIN)/jupyter lab $(NOTEBOOK)
+# JupyterLab serves the repository (README, docs, notebooks) and opens $(NOTEBOOK); the URL it
+# prints (with its token) opens that notebook too. Root (containers, cloud machines) needs
+# --allow-root; without a display no browser can open, so it only prints the URL. The notebooks'
+# py:percent twins (notebooks/NN_*.py) stay out of the file browser.
+LAB_FLAGS   := --ServerApp.root_dir="$(CURDIR)" --ServerApp.ip=127.0.0.1 \
+               --LabApp.default_url=/lab/tree/$(NOTEBOOK) \
+               --ContentsManager.hide_globs="['__pycache__', '*.pyc', '*.pyo', '.DS_Store', '*~', \
+                                              '[0-9][0-9]_*.py', '*.egg-info', '.ipynb_checkpoints']" \
+               $(if $(filter 0,$(shell id -u)),--allow-root) \
+               $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
+
+lab: $(STAMP)  ## open JupyterLab on the first notebook (extra flags: LAB_ARGS="...")
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
 test: $(STAMP)  ## every unit test and every notebook (pytest --nbval)
 	$(BIN)/python -m pytest --nbval
@@ -36,7 +52,7 @@ test-fast: $(STAMP)  ## unit tests only, no notebooks, no browser
 	$(BIN)/python -m pytest tests -m "not slow and not browser"
 
 notebooks: $(STAMP)  ## regenerate notebooks from their py:percent twins and execute them in place
-	$(BIN)/python -m ldrrld_viz.build_notebooks
+	$(BIN)/python tools/build_notebooks.py
 
 demo: $(STAMP)  ## teacher + CE/KD/DKD/LDRRLD students on digits, offline, about a minute
 	$(BIN)/ldrrld demo

@@ -1,100 +1,269 @@
-"""Forward + backward time of KD, LDRRLD and the masked (naive) LDRRLD, and their ratios.
+"""Forward + backward time and peak extra memory of the losses, as ratios to KD.
 
-All three run interleaved in one process, so the ratios are robust to a noisy machine: each
-repeat times every method once, and the table reports medians. Usage::
+Candidates (``--methods``; all by default):
 
-    python benchmarks/loss_speed.py                 # B=256, C in {100, 1000}, d=7, CPU (+ CUDA)
-    python benchmarks/loss_speed.py --repeats 50 --classes 100
+* ``kd``: ``kd_loss`` as the toolkit runs it (fused, closed-form backward);
+* ``kd-traced``: ``kd_loss(fused=False)``, every step recorded by autograd;
+* ``kd-kl_div``: the common way to write KD (``F.kl_div`` of ``log_softmax`` and ``softmax``,
+  as mdistiller and most KD code bases do), the memory reference;
+* ``dkd``: ``dkd_loss`` (fused);
+* ``ldrrld``: ``ldrrld_loss`` (fused, the default), ``ldrrld-traced`` (``fused=False``) and
+  ``ldrrld-compiled`` (``torch.compile`` of the traced form; skipped with a note if it fails);
+* ``naive``: one masked softmax over all classes per class combination
+  (``masked_reference.py``); only for ``C <= --naive-max-classes``.
+
+Time: all candidates run interleaved in one process, so a noisy machine slows all alike; each
+repeat times every candidate once, in an order rotated by one per repeat (whoever runs right
+after the slow naive form finds cold caches), and the table reports medians. ``--clock cpu`` measures the
+process's CPU time instead of wall time (robust on a shared CPU, meaningless on a GPU).
+
+Peak extra memory (``--memory``, default on): each candidate runs in a fresh subprocess, once to
+warm up and once measured, its student gradient set to ``None`` before (as the trainer's
+``zero_grad(set_to_none=True)`` does), so the figure includes the gradient and every
+temporary. On CUDA it is ``torch.cuda.max_memory_allocated`` minus the memory allocated before
+the call. On a CPU it is the peak resident set size (``VmHWM``, reset through
+``/proc/self/clear_refs``) minus the resident size before the call, with glibc told to serve
+every allocation over 64 KiB by ``mmap`` (``MALLOC_MMAP_THRESHOLD_=65536``) so that freed
+buffers leave the resident set at once. Usage::
+
+    python benchmarks/loss_speed.py                      # B=256, C in {100, 1000, 10000, 32000}, d=7
+    python benchmarks/loss_speed.py --classes 100 1000 --repeats 20 --clock cpu --no-memory
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from masked_reference import masked_ldrrld  # noqa: E402
 
-from ldrrld_core import kd_loss, ldrrld_loss  # noqa: E402
+from ldrrld_core import dkd_loss, kd_loss, ldrrld_loss  # noqa: E402
 
-TARGETS = {100: 6.0, 1000: 3.0}   # LDRRLD / KD at most this (issue 2)
-NAIVE_TARGET = 10.0               # naive / LDRRLD at least this
-
-
-def methods(depth: int):
-    def kd(s, t):
-        return kd_loss(s, t, 4.0, validate=False)
-
-    def ldrrld(s, t):
-        terms = ldrrld_loss(s, t, depth=depth, validate=False)
-        return 10.5 * terms.local + 7.0 * terms.rntk
-
-    def naive(s, t):
-        local, rntk = masked_ldrrld(s, t, depth)
-        return 10.5 * local + 7.0 * rntk
-
-    return {"kd": kd, "ldrrld": ldrrld, "naive": naive}
+METHODS = ("kd", "kd-traced", "kd-kl_div", "dkd", "ldrrld", "ldrrld-traced", "ldrrld-compiled", "naive")
+#: LDRRLD / KD at most this, time (issue 15, CPU, one thread, B=256, d=7).
+TIME_TARGETS = {100: 2.5, 1000: 1.5, 32000: 1.3}
+MEMORY_TARGET = 1.2   # peak extra memory of LDRRLD / KD at C=32,000
 
 
-def time_once(fn, student, teacher, device) -> float:
-    student.grad = None
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn(student, teacher).backward()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+def kd_kl_div(student, teacher, temperature=4.0):
+    """KD written the common way: autograd through ``log_softmax``, ``softmax`` and ``F.kl_div``."""
+    log_q = F.log_softmax(student / temperature, dim=1)
+    p = F.softmax(teacher / temperature, dim=1)
+    return temperature ** 2 * F.kl_div(log_q, p, reduction="none").sum(1).mean()
 
 
-def measure(batch: int, classes: int, depth: int, device: torch.device, repeats: int, warmup: int = 5):
+def make_method(name: str, depth: int, target: torch.Tensor):
+    """``name`` as a function ``(student, teacher) -> scalar`` (the weighted distillation objective)."""
+    if name == "kd":
+        return lambda s, t: kd_loss(s, t, 4.0, validate=False)
+    if name == "kd-traced":
+        return lambda s, t: kd_loss(s, t, 4.0, validate=False, fused=False)
+    if name == "kd-kl_div":
+        return kd_kl_div
+    if name == "dkd":
+        return lambda s, t: dkd_loss(s, t, target, 1.0, 8.0, 4.0, validate=False)
+    if name in ("ldrrld", "ldrrld-traced"):
+        fused = name == "ldrrld"
+        return lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=fused).total(10.5, 7.0)
+    if name == "ldrrld-compiled":
+        traced = torch.compile(lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=False)
+                               .total(10.5, 7.0))
+        return traced
+    if name == "naive":
+        def naive(s, t):
+            local, rntk = masked_ldrrld(s, t, depth)
+            return 10.5 * local + 7.0 * rntk
+        return naive
+    raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+
+
+def inputs(batch: int, classes: int, device: torch.device):
     g = torch.Generator().manual_seed(0)
     student = (3 * torch.randn(batch, classes, generator=g)).to(device).requires_grad_(True)
     teacher = (3 * torch.randn(batch, classes, generator=g)).to(device)
-    fns = methods(depth)
+    target = torch.randint(0, classes, (batch,), generator=g).to(device)
+    return student, teacher, target
+
+
+def run_once(fn, student, teacher) -> None:
+    student.grad = None
+    fn(student, teacher).backward()
+
+
+def time_once(fn, student, teacher, device: torch.device, clock) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = clock()
+    run_once(fn, student, teacher)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return clock() - start
+
+
+def wanted(methods, classes: int, naive_max: int) -> list[str]:
+    return [m for m in methods if m != "naive" or classes <= naive_max]
+
+
+def measure_time(batch: int, classes: int, depth: int, device: torch.device, methods, repeats: int,
+                 clock, statistic=statistics.median, warmup: int = 3) -> tuple[dict[str, float], dict[str, str]]:
+    """Milliseconds per candidate (``statistic`` of interleaved repeats); a note for each that failed."""
+    student, teacher, target = inputs(batch, classes, device)
+    fns, notes = {}, {}
+    for name in methods:
+        try:
+            fn = make_method(name, depth, target)
+            run_once(fn, student, teacher)                       # compiles, if it does
+            fns[name] = fn
+        except Exception as error:  # noqa: BLE001 - e.g. no C++ compiler for torch.compile
+            notes[name] = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}"
     samples = {name: [] for name in fns}
+    order = list(fns)
     for r in range(warmup + repeats):
-        for name, fn in fns.items():
-            elapsed = time_once(fn, student, teacher, device)
+        for name in order[r % len(order):] + order[:r % len(order)]:   # each goes first in turn
+            elapsed = time_once(fns[name], student, teacher, device, clock)
             if r >= warmup:
                 samples[name].append(elapsed)
-    ms = {name: 1e3 * statistics.median(values) for name, values in samples.items()}
-    return {"device": device.type, "batch": batch, "classes": classes, "depth": depth,
-            **{f"{k}_ms": round(v, 4) for k, v in ms.items()},
-            "ldrrld_over_kd": round(ms["ldrrld"] / ms["kd"], 2),
-            "naive_over_ldrrld": round(ms["naive"] / ms["ldrrld"], 2)}
+    return {name: 1e3 * statistic(v) for name, v in samples.items()}, notes
+
+
+def measure_memory(name: str, batch: int, classes: int, depth: int, device: str) -> int | None:
+    """Peak extra bytes of one forward + backward of ``name``, in a fresh subprocess (see the module doc)."""
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, __file__, "--memory-child", name, "--batch", str(batch), "--classes",
+               str(classes), "--depth", str(depth), "--device", device]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_extra_bytes"]
+
+
+def _memory_child(name: str, batch: int, classes: int, depth: int, device: torch.device) -> int:
+    student, teacher, target = inputs(batch, classes, device)
+    fn = make_method(name, depth, target)
+    run_once(fn, student, teacher)                               # warm-up: lazy init, compilation
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        student.grad = None
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        run_once(fn, student, teacher)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    student.grad = None
+    Path("/proc/self/clear_refs").write_text("5")                # reset the peak resident set size
+    before = _status_kib("VmRSS")
+    run_once(fn, student, teacher)
+    return 1024 * (_status_kib("VmHWM") - before)
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def table(rows: list[dict], with_memory: bool) -> str:
+    head = "| device | C | method | ms | / KD (target) |"
+    head += " peak extra MiB | / KD (target) |" if with_memory else ""
+    lines = [head, "|" + "---|" * head.count(" |")]
+    for row in rows:
+        target = TIME_TARGETS.get(row["classes"]) if row["method"] == "ldrrld" else None
+        cells = [row["device"], row["classes"], row["method"]]
+        if "ms" in row:
+            cells += [f"{row['ms']:.3f}", f"{row['ms_over_kd']:.2f}" + (f" (<= {target})" if target else "")]
+        else:
+            cells += ["-", row["note"]]
+        if with_memory:
+            mib = row.get("peak_mib")
+            is_target = row["method"] == "ldrrld" and row["classes"] == 32000
+            mem_target = f" (<= {MEMORY_TARGET})" if is_target else ""
+            ratio = f"{row['peak_over_kd']:.2f}{mem_target}" if "peak_over_kd" in row else "-"
+            cells += ["-", "-"] if mib is None else [f"{mib:.1f}", ratio]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--classes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--classes", type=int, nargs="+", default=[100, 1000, 10000, 32000])
     parser.add_argument("--depth", type=int, default=7)
-    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=30,
+                        help="timed repeats (rows over 1000 classes get a fifth, at least 3)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--naive-max-classes", type=int, default=1000)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or this process's CPU time (CPU devices only)")
+    parser.add_argument("--statistic", choices=("median", "min"), default="median",
+                        help="of the repeats: the median, or the minimum (the least disturbed run)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), action="append",
+                        help="repeatable; default: cpu, plus cuda when a GPU is visible")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure peak extra memory, one fresh subprocess per candidate")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args(argv)
 
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    rows = [measure(args.batch, c, args.depth, dev, args.repeats) for dev in devices for c in args.classes]
-    name = {"cpu": f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"}
+    if args.memory_child:
+        device = torch.device((args.device or ["cpu"])[0])
+        peak = _memory_child(args.memory_child, args.batch, args.classes[0], args.depth, device)
+        print(json.dumps({"peak_extra_bytes": peak}))
+        return 0
+
+    devices = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if "cuda" in devices and not torch.cuda.is_available():
+        parser.error("--device cuda: no GPU is visible")
+    if args.clock == "cpu" and "cuda" in devices:
+        parser.error("--clock cpu measures CPU time; time a GPU with --clock wall")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    methods = tuple(dict.fromkeys(("kd",) + tuple(args.methods)))   # KD first: every ratio needs it
+    rows = []
+    for device_name in devices:
+        device = torch.device(device_name)
+        for classes in args.classes:
+            names = wanted(methods, classes, args.naive_max_classes)
+            repeats = args.repeats if classes <= 1000 else max(3, args.repeats // 5)
+            ms, notes = measure_time(args.batch, classes, args.depth, device, names, repeats, clock,
+                                     statistics.median if args.statistic == "median" else min)
+            peaks = {name: measure_memory(name, args.batch, classes, args.depth, device_name)
+                     for name in names if name in ms} if args.memory else {}
+            for name in names:
+                row = {"device": device_name, "classes": classes, "batch": args.batch, "depth": args.depth,
+                       "method": name}
+                if name in ms:
+                    row.update(ms=round(ms[name], 4), ms_over_kd=round(ms[name] / ms["kd"], 3))
+                else:
+                    row["note"] = notes[name]
+                if peaks.get(name) is not None:
+                    row["peak_mib"] = round(peaks[name] / 2 ** 20, 2)
+                    if peaks.get("kd"):
+                        row["peak_over_kd"] = round(peaks[name] / peaks["kd"], 3)
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    names = {"cpu": f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"}
     if torch.cuda.is_available():
-        name["cuda"] = torch.cuda.get_device_name()
-    print(f"torch {torch.__version__}; forward+backward, median of {args.repeats} interleaved repeats; "
-          f"B={args.batch}, d={args.depth}")
-    print("| device | C | KD ms | LDRRLD ms | naive ms | LDRRLD/KD (target) | naive/LDRRLD (target) |")
-    print("|---|---|---|---|---|---|---|")
+        names["cuda"] = torch.cuda.get_device_name()
     for row in rows:
-        target = TARGETS.get(row["classes"])
-        print(f"| {name[row['device']]} | {row['classes']} | {row['kd_ms']:.3f} | {row['ldrrld_ms']:.3f} | "
-              f"{row['naive_ms']:.3f} | {row['ldrrld_over_kd']:.2f} (<= {target}) | "
-              f"{row['naive_over_ldrrld']:.1f} (>= {NAIVE_TARGET}) |")
+        row["device"] = names[row["device"]]
+    print(f"torch {torch.__version__}; forward+backward, {args.statistic} of interleaved repeats "
+          f"({args.repeats} for C <= 1000, a fifth of that above), {args.clock} clock; "
+          f"B={args.batch}, d={args.depth}"
+          + ("; peak extra memory in a fresh process per candidate" if args.memory else ""))
+    print(table(rows, args.memory))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

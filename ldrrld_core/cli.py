@@ -3,15 +3,25 @@
 Every training command prints its progress on stderr and, as the last line on stdout, a JSON
 summary that scripts can read (``... | tail -n 1 | jq .top1``). Runs launched with ``torchrun``
 train on every process; rank 0 alone writes files and prints.
+
+A mistake gets one line on stderr, ``ldrrld <command>: error: <what is wrong and how to fix it>``,
+and exit status 2 (1 for a failing disk or an internal error, 130 for Ctrl-C, after which the run's
+``latest.pth`` still holds its last finished epoch); ``--debug`` adds the Python traceback.
+
+Only argparse and the standard library are imported before the arguments are parsed; each
+command imports what it needs when it runs, so ``ldrrld --help`` starts about as fast as torch
+imports (``benchmarks/cli_startup.py`` measures it).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import shlex
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -92,7 +102,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     from .train import list_recipes
 
     group = parser.add_argument_group("recipe")
-    group.add_argument("--recipe", default="digits", choices=list_recipes(), help="preset to start from (default: digits)")
+    group.add_argument("--recipe", choices=list_recipes(), help="preset to start from (default: digits)")
+    group.add_argument("--recipe-file", metavar="FILE",
+                       help="start from a recipe file instead of a preset: a run's recipe.json repeats "
+                            "that run, `ldrrld recipes NAME --json FILE` writes one (YAML needs PyYAML)")
     group.add_argument("--model", help="model to train (registry name, see `ldrrld models`)")
     group.add_argument("--data", help="data set: digits, synthetic, cifar100, tiny-imagenet, imagenet")
     group.add_argument("--data-root", help="folder holding downloaded data sets (default: data)")
@@ -111,6 +124,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                                        "'none' writes nothing)")
     run.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
                      help="continue from CHECKPOINT (a latest.pth or its folder), or from the out-dir's latest.pth")
+    run.add_argument("--break-lock", action="store_true",
+                     help="remove the out-dir's lock (<out-dir>/.lock) left by a run that is gone, e.g. one "
+                          "on another host; a stale lock of a dead process on this host is removed anyway")
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     run.add_argument("--threads", type=int, help="CPU threads of torch (default: torch's choice; small models "
                                                  "train fastest on 1)")
@@ -120,6 +136,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ldrrld`` (exposed for documentation and tests)."""
+    from .reproduce.command import add_teacher_command
+    from .reproduce.teachers import DEFAULT_TEACHER_ROOT
+    from .runs.command import add_runs_command
+
     parser = argparse.ArgumentParser(prog="ldrrld", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -142,8 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a loss hyperparameter, e.g. depth=5, decay=0.1, rank_by=teacher (repeatable)")
     teaching.add_argument("--teacher", help="teacher architecture (default: the recipe's)")
     teaching.add_argument("--teacher-checkpoint", help="teacher weights: {'model': state_dict} or a raw state dict")
+    teaching.add_argument("--teacher-sha256", metavar="HEX",
+                          help="refuse the teacher file unless its SHA-256 is HEX (as `sha256sum FILE` "
+                               "prints)")
     teaching.add_argument("--train-teacher", action="store_true",
                           help="train the teacher first (into <out-dir>/teacher) instead of loading one")
+    teaching.add_argument("--teacher-root", default=str(DEFAULT_TEACHER_ROOT), metavar="FOLDER",
+                          help="CIFAR presets without --teacher-checkpoint load <FOLDER>/<teacher>_vanilla/"
+                               "ckpt_epoch_240.pth (default %(default)s; mdistiller: "
+                               "download_ckpts/cifar_teachers)")
 
     demo = commands.add_parser("demo", help="CE, KD, DKD and LDRRLD students from one teacher, offline",
                                description="Offline demo on the study's teaching problem (the synthetic "
@@ -239,9 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     recipes = commands.add_parser("recipes", help="list the recipe presets, or show one recipe's fields")
     recipes.add_argument("name", nargs="?", help="a preset to show in full")
+    recipes.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                         help="write the preset as a recipe file (--recipe-file reads it); no FILE: stdout")
     commands.add_parser("losses", help="list the losses")
     models = commands.add_parser("models", help="list the model names")
     models.add_argument("--family", choices=("cifar", "imagenet", "digits"), help="only this family")
+    add_teacher_command(commands)
+    add_runs_command(commands)
+
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    for command in commands.choices.values():  # also accepted after the command; SUPPRESS keeps the first
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the Python traceback of an error")
     return parser
 
 
@@ -263,6 +299,7 @@ def _loss_value(text: str) -> Any:
 def _recipe_from(args: argparse.Namespace, **fixed: Any):
     """The recipe the options describe: the preset, then --set, then the named options, then ``fixed``."""
     from .train import get_recipe, parse_field
+    from .train.recipe_files import read_recipe_file
 
     overrides: dict[str, Any] = {}
     for text in args.set:
@@ -275,7 +312,12 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
         named[option] = getattr(args, option, None)
     overrides.update({key: value for key, value in named.items() if value is not None})
     overrides.update(fixed)
-    recipe = get_recipe(args.recipe, **overrides)
+    if args.recipe_file and args.recipe:
+        raise ValueError("give either --recipe or --recipe-file, not both")
+    if args.recipe_file:
+        recipe = read_recipe_file(args.recipe_file).replace(**overrides)
+    else:
+        recipe = get_recipe(args.recipe or "digits", **overrides)
     if getattr(args, "loss_option", None):
         options = dict(recipe.loss_options)
         options[recipe.loss] = {**recipe.loss_hparams,
@@ -283,6 +325,11 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
         recipe = recipe.replace(loss_options=options)
     out_dir = args.out_dir if args.out_dir is not None else \
         f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
+    source = Path(args.recipe_file).resolve().parent if args.recipe_file else None
+    if source is not None and not args.resume and Path(out_dir).resolve() == source:
+        raise ValueError(f"{out_dir} holds the run {args.recipe_file} came from, and a new run would "
+                         "overwrite it; pass --out-dir FOLDER to repeat the run elsewhere, or --resume to "
+                         "continue it")
     return recipe.replace(out_dir=None if out_dir.lower() == "none" else out_dir)
 
 
@@ -292,13 +339,26 @@ def _print_run(run) -> None:
     print(json.dumps(run.summary))
 
 
-def _train(args: argparse.Namespace, device) -> int:
-    from .train import fit, get_recipe
+def _trained_alone(args: argparse.Namespace) -> str | None:
+    """What ``ldrrld train`` trains without --model: the preset's teacher, or the model of a recipe file's
+    teacher run (its teacher if the file is a distillation's)."""
+    from .train import get_recipe
+    from .train.recipe_files import read_recipe_file
 
-    model = args.model or get_recipe(args.recipe).teacher
+    if not args.recipe_file:
+        return get_recipe(args.recipe or "digits").teacher
+    recipe = read_recipe_file(args.recipe_file)
+    return recipe.model if recipe.loss == "ce" else recipe.teacher
+
+
+def _train(args: argparse.Namespace, device) -> int:
+    from .train import fit
+
+    model = args.model or _trained_alone(args)
     if model is None:
-        raise ValueError(f"recipe {args.recipe!r} names no teacher; pass --model")
+        raise ValueError(f"recipe {args.recipe_file or args.recipe!r} names no teacher; pass --model")
     recipe = _recipe_from(args, model=model, loss="ce", teacher=None, teacher_checkpoint=None)
+    _break_locks(args, recipe.out_dir)
     run = fit(recipe, device=device, resume=args.resume, progress=not args.no_progress)
     if _is_main():
         _print_run(run)
@@ -313,16 +373,50 @@ def _distill(args: argparse.Namespace, device) -> int:
         raise ValueError(f"loss {recipe.loss!r} trains without a teacher; use `ldrrld train --model {recipe.model}`")
     if args.train_teacher and recipe.teacher_checkpoint:
         raise ValueError("give either --train-teacher or --teacher-checkpoint, not both")
+    if not (args.train_teacher or recipe.teacher_checkpoint) and recipe.name.startswith("cifar100"):
+        from .models import standard_teacher_path
+
+        found = standard_teacher_path(recipe.teacher, args.teacher_root)
+        recipe = recipe.replace(teacher_checkpoint=str(found))
     if not (args.train_teacher or recipe.teacher_checkpoint):
         raise ValueError(f"loss {recipe.loss!r} distils from a teacher: pass --teacher-checkpoint FILE (weights "
                          f"of {recipe.teacher}) or --train-teacher to train one first")
+    if args.teacher_sha256:
+        _check_teacher_hash(recipe.teacher_checkpoint, args.teacher_sha256)
+    teacher_dir = f"{recipe.out_dir}/teacher" if args.train_teacher and recipe.out_dir else None
+    _break_locks(args, recipe.out_dir, teacher_dir)
     teacher = None
     if args.train_teacher:
-        teacher = train_teacher(recipe, device=device, progress=not args.no_progress)
+        # On --resume the teacher's own run is resumed too (or found finished), so the student
+        # continues with the very teacher it started with instead of a retrained one.
+        teacher = train_teacher(recipe, device=device, progress=not args.no_progress,
+                                resume=True if args.resume else None)
     run = distill(recipe, teacher, device=device, resume=args.resume, progress=not args.no_progress)
     if _is_main():
         _print_run(run)
     return 0
+
+
+def _check_teacher_hash(path: str | None, expected: str) -> None:
+    """Refuse the teacher file unless its SHA-256 is ``expected`` (a missing file is left to the loader)."""
+    from pathlib import Path
+
+    from .io import check_sha256
+
+    if not path:
+        raise ValueError("--teacher-sha256 checks the file of --teacher-checkpoint; give that file too")
+    if Path(path).is_file():
+        check_sha256(path, expected, origin="--teacher-sha256")
+
+
+def _break_locks(args: argparse.Namespace, *out_dirs: str | None) -> None:
+    if not args.break_lock:
+        return
+    from .train.runlock import break_run_lock
+
+    for out_dir in out_dirs:
+        if out_dir is not None:
+            break_run_lock(out_dir)
 
 
 def _demo(args: argparse.Namespace, device) -> int:
@@ -422,8 +516,18 @@ def _sweep(args: argparse.Namespace, device) -> int:
 def _list_recipes(args: argparse.Namespace) -> int:
     from .train import describe_recipe, get_recipe, list_recipes
 
+    if args.json and not args.name:
+        raise ValueError("--json writes one preset: `ldrrld recipes NAME --json FILE`")
     if args.name:
-        print(json.dumps(get_recipe(args.name).to_dict(), indent=1))
+        recipe = get_recipe(args.name)
+        if args.json and args.json != "-":
+            from .train.recipe_files import write_recipe_file
+
+            written = write_recipe_file(recipe, args.json)
+            print(f"wrote {written}; run it with `ldrrld train|distill --recipe-file {args.json}`",
+                  file=sys.stderr)
+        else:
+            print(json.dumps(recipe.to_dict(), indent=1))
         return 0
     for name in list_recipes():
         print(f"{name:<18} {describe_recipe(name)}")
@@ -453,12 +557,81 @@ def _is_main() -> bool:
     return current_context().is_main
 
 
+def _check_device(text: str | None) -> None:
+    """Refuse a ``--device`` that is not a device or names a GPU this machine does not have."""
+    if text is None:
+        return
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise ValueError(f"--device {text!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {text} asks for a GPU, but torch sees none (torch.cuda.is_available()"
+                             " is False); use --device cpu, or check the driver and CUDA_VISIBLE_DEVICES")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {text}: only {count} GPU(s) are visible (cuda:0 .. cuda:{count - 1})")
+
+
+#: Errors a user fixes by changing the command or its inputs: exit status 2.
+_USER_ERRORS = (ValueError, FileNotFoundError, FloatingPointError, PermissionError, IsADirectoryError,
+                NotADirectoryError, FileExistsError)
+
+
+_OS_HINTS = {errno.ENOSPC: "; free some space (the last complete checkpoint is kept) or choose another "
+                           "--out-dir",
+             errno.EROFS: "; choose a writable --out-dir",
+             errno.EACCES: "; choose a folder you may write (--out-dir) or fix the permissions"}
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line; for OS errors, the reason and the file."""
+    if isinstance(error, OSError) and error.strerror and not isinstance(error, ValueError):
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}{_OS_HINTS.get(error.errno, '')}"
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _report(args: argparse.Namespace, error: BaseException) -> int:
+    """Print the error as one line (after its traceback with ``--debug``) and return the exit status."""
+    command, debug = args.command, args.debug
+    if debug:
+        traceback.print_exception(error)
+    if isinstance(error, KeyboardInterrupt):
+        saves = command in ("train", "distill") and str(args.out_dir).lower() != "none"
+        kept = "; the run's latest.pth keeps its last finished epoch (continue with --resume)"
+        print(f"ldrrld {command}: interrupted{kept if saves else ''}", file=sys.stderr)
+        return 130
+    if isinstance(error, (*_USER_ERRORS, OSError)):  # OS errors beyond the user's: a failing disk
+        print(f"ldrrld {command}: error: {_one_line(error)}", file=sys.stderr)
+        return 2 if isinstance(error, _USER_ERRORS) else 1
+    hint = "" if debug else " (rerun with --debug for the traceback, and please report it)"
+    print(f"ldrrld {command}: internal error: {type(error).__name__}: "
+          f"{_one_line(error)}{hint}", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ldrrld`` command line; returns the exit status (2 for a usage or settings error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ldrrld study`
-    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models}
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ldrrld study` and `ldrrld sweep`
+    try:
+        return _run(parser, args)
+    except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - every failure becomes one line
+        return _report(args, error)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the parsed command: listings directly, training commands after the process set-up."""
+    from .reproduce.command import run_teacher_command
+    from .runs.command import run_runs_command
+
+    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models,
+                "teacher": run_teacher_command, "runs": run_runs_command}
     if args.command in listings:
         return listings[args.command](args)
 
@@ -470,6 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.threads < 1:
             parser.error(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    _check_device(args.device)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
                         stream=sys.stderr)
     try:
@@ -479,9 +653,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = context.device(args.device) if context.enabled else args.device
         commands = {"train": _train, "distill": _distill, "demo": _demo, "study": _study, "sweep": _sweep}
         return commands[args.command](args, device)
-    except (ValueError, FileNotFoundError, FloatingPointError) as error:
-        print(f"ldrrld {args.command}: error: {error}", file=sys.stderr)
-        return 2
     finally:
         close_distributed()
 

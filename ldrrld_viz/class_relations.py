@@ -44,7 +44,7 @@ def class_mean_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, labe
     if gap_scale is None and definition == "mdistiller":
         gap_scale = 1.0
     return _relation_grid("class-mean logits", gaps, superclass_of=superclass_of, class_names=class_names,
-                          gap_scale=gap_scale, backend=backend)
+                          gap_scale=gap_scale, axis_titles=("class", "true class"), backend=backend)
 
 
 def correlation_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, *,
@@ -55,13 +55,18 @@ def correlation_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, *,
     :func:`class_mean_gaps`."""
     gaps = relation_gaps(students, teacher_logits, kind="correlation")
     return _relation_grid("logit correlation", gaps, superclass_of=superclass_of, class_names=class_names,
-                          gap_scale=gap_scale, matrix_scale=(-1.0, 1.0), backend=backend)
+                          gap_scale=gap_scale, matrix_scale=(-1.0, 1.0), axis_titles=("class", "class"),
+                          backend=backend)
 
 
 def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: Tensor | None,
                    class_names: Sequence[str] | None, gap_scale: float | None, backend: str,
-                   matrix_scale: tuple[float, float] | None = None):
-    """Row 1: teacher and students on one diverging scale; row 2: each student's gap on ``[0, gap_scale]``."""
+                   axis_titles: tuple[str, str], matrix_scale: tuple[float, float] | None = None):
+    """Row 1: teacher and students on one diverging scale; row 2: each student's gap on ``[0, gap_scale]``.
+
+    Square matrices, one colour bar per row, short titles (the quantity is in the figure's title)
+    and ``axis_titles`` (x, y) on every matrix, so five columns still read at JupyterLab's width.
+    """
     teacher = next(iter(gaps.values())).teacher
     matrices = {"teacher": teacher, **{name: gap.student for name, gap in gaps.items()}}
     size = teacher.shape[1]
@@ -81,13 +86,13 @@ def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: T
     def heatmap(matrix: Tensor, title: str, **scale) -> Heatmap:
         ordered = matrix.cpu()[order][:, order]
         return Heatmap(ordered, title=title, x_labels=names, y_labels=names, boundaries=boundaries,
-                       annotate=False, **scale)
+                       x_title=axis_titles[0], y_title=axis_titles[1], annotate=False, **scale)
 
-    first_row = [heatmap(m, f"{name}: {kind}", colors="diverging", zmin=matrix_scale[0],
-                         zmax=matrix_scale[1])
+    first_row = [heatmap(m, name, colors="diverging", zmin=matrix_scale[0], zmax=matrix_scale[1])
                  for name, m in matrices.items()]
-    second_row = [None] + [heatmap(gap.gap, f"|teacher - {name}|: max {gap.max:.3f}, mean {gap.mean:.3f}",
+    second_row = [None] + [heatmap(gap.gap, f"|teacher - {name}|\nmax {gap.max:.3f}, mean {gap.mean:.3f}",
                                    zmin=0.0, zmax=top)
                            for name, gap in gaps.items()]
-    title = f"Inter-class relations: {kind}; gap = {next(iter(gaps.values())).label}"
-    return draw(first_row + second_row, cols=len(first_row), title=title, backend=backend)
+    title = (f"Inter-class relations: {kind} (top row, one scale)\n"
+             f"below: gap = {next(iter(gaps.values())).label}")
+    return draw(first_row + second_row, cols=len(first_row), title=title, backend=backend, panel_size=(2.5, 1.9))

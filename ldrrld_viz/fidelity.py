@@ -47,9 +47,9 @@ def fidelity_heatmaps(fidelities: Mapping[str, RelationFidelity], *, measure: st
     ranks = [str(r) for r in range(1, depth + 1)]
     panels = [Heatmap(pair_matrix(v, depth, diagonal=math.nan), zmin=0.0, zmax=top, x_labels=ranks,
                       y_labels=ranks, x_title="teacher rank j", y_title="teacher rank i",
-                      title=f"{name}: Kendall tau {float(fidelities[name].kendall.mean()):.3f}, "
+                      title=f"{name}: Kendall tau {float(fidelities[name].kendall.mean()):.3f}\n"
                             f"all classes {float(fidelities[name].kendall_all.mean()):.3f}")
               for name, v in values.items()]
-    return draw(panels, title=f"Relation fidelity: {MEASURES[measure]} per rank pair (d = {depth}); "
+    return draw(panels, title=f"Relation fidelity: {MEASURES[measure]} per rank pair (d = {depth})\n"
                               "LDRRLD's own objective, so it favours LDRRLD by construction",
-                backend=backend, cols=min(len(panels), 4))
+                backend=backend, cols=min(len(panels), 4), panel_size=(2.8, 2.6))

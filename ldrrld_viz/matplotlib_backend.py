@@ -2,7 +2,8 @@
 
 Figures are built as :class:`StaticFigure` objects (a ``matplotlib.figure.Figure``) without
 pyplot, so nothing global changes and a notebook shows a figure once, when a cell returns it.
-Heatmaps are ``imshow`` images (``ax.images[0].get_array()`` is the matrix), row 0 at the top.
+Heatmaps are ``imshow`` images (``ax.images[0].get_array()`` is the matrix), row 0 at the top, in
+square cells; neighbours in a row on one colour scale share one colour bar.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .colors import BOUNDARY, DIVERGING, SEQUENTIAL
-from .panels import LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, series_colors
+from .panels import LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, colorbar_owners, series_colors
 
 __all__ = ["StaticFigure", "draw_matplotlib"]
 
@@ -39,13 +40,21 @@ def draw_matplotlib(panels: list[Panel | None], *, title: str, cols: int,
     fig = StaticFigure(figsize=(cols * width, rows * height), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     colors = series_colors(panels)
+    owners = colorbar_owners(panels, cols) + [False] * (len(axes) - len(panels))
     legend_names: set[str] = set()
-    for ax, panel in zip(axes, panels + [None] * (len(axes) - len(panels))):
+    sharing: list = []  # the axes of the current run of heatmaps on one scale
+    for index, (ax, panel) in enumerate(zip(axes, panels + [None] * (len(axes) - len(panels)))):
+        if index % cols == 0 or not isinstance(panel, Heatmap):
+            sharing = []
         if panel is None:
             ax.axis("off")
             continue
         if isinstance(panel, Heatmap):
-            _heatmap(fig, ax, panel)
+            image = _heatmap(ax, panel)
+            sharing.append(ax)
+            if owners[index]:  # the run ends here
+                _colorbar(fig, image, sharing, panel)
+                sharing = []
         elif isinstance(panel, Lines):
             for name, y in panel.series.items():
                 ax.plot(panel.x, y, marker="o", markersize=3, color=colors[name], label=name,
@@ -72,14 +81,17 @@ def draw_matplotlib(panels: list[Panel | None], *, title: str, cols: int,
     return fig
 
 
-def _heatmap(fig: Figure, ax, panel: Heatmap) -> None:
-    low, high = panel.scale()
-    scale = DIVERGING[1] if panel.colors == "diverging" else SEQUENTIAL[1]
-    image = ax.imshow(panel.z, cmap=scale, vmin=low, vmax=high, aspect="auto", interpolation="nearest")
-    colorbar = fig.colorbar(image, ax=ax, shrink=0.85)
+def _colorbar(fig: Figure, image, axes: list, panel: Heatmap) -> None:
+    colorbar = fig.colorbar(image, ax=axes, shrink=0.85, aspect=25)
     colorbar.ax.tick_params(labelsize=7)
     if panel.colorbar_title:
         colorbar.set_label(panel.colorbar_title, fontsize=7)
+
+
+def _heatmap(ax, panel: Heatmap):
+    low, high = panel.scale()
+    scale = DIVERGING[1] if panel.colors == "diverging" else SEQUENTIAL[1]
+    image = ax.imshow(panel.z, cmap=scale, vmin=low, vmax=high, aspect="equal", interpolation="nearest")
     for axis, labels in (("x", panel.labels("x")), ("y", panel.labels("y"))):
         set_ticks = ax.set_xticks if axis == "x" else ax.set_yticks
         if len(labels) <= LABELS_UP_TO:
@@ -96,6 +108,7 @@ def _heatmap(fig: Figure, ax, panel: Heatmap) -> None:
             if np.isfinite(value):
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
                         color="black" if value > middle else "white")
+    return image
 
 
 def _bars(ax, panel: Bars, colors: dict[str, str]) -> None:

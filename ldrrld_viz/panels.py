@@ -17,7 +17,7 @@ import numpy as np
 from .colors import palette
 
 __all__ = ["BACKENDS", "Heatmap", "Lines", "Bars", "Points", "Scatter", "Panel", "draw", "as_array",
-           "blank_diagonal"]
+           "blank_diagonal", "colorbar_owners"]
 
 #: The drawing libraries: ``"plotly"`` (interactive, the default) and ``"matplotlib"`` (static).
 BACKENDS = ("plotly", "matplotlib")
@@ -158,6 +158,24 @@ def series_colors(panels: Sequence[Panel | None]) -> dict[str, str]:
         if isinstance(panel, (Lines, Bars)):
             names += [name for name in panel.series if name not in names]
     return dict(zip(names, palette(len(names))))
+
+
+def colorbar_owners(panels: Sequence[Panel | None], cols: int) -> list[bool]:
+    """Which heatmaps draw a colour bar: the last of each run of neighbours in a row on one scale.
+
+    Heatmaps side by side with the same colour scale share one bar, at the right end of the run,
+    so a row of comparable matrices spends its width on the matrices.
+    """
+    def key(panel):
+        return (panel.scale(), panel.colors, panel.colorbar_title) if isinstance(panel, Heatmap) else None
+
+    owners = []
+    for index, panel in enumerate(panels):
+        right = index + 1
+        shares_right = (right % cols != 0 and right < len(panels) and key(panel) is not None
+                        and key(panels[right]) == key(panel))
+        owners.append(isinstance(panel, Heatmap) and not shares_right)
+    return owners
 
 
 def draw(panels: Sequence[Panel | None], *, title: str = "", cols: int | None = None,

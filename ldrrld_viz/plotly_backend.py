@@ -1,7 +1,8 @@
 """Panels drawn with plotly: interactive figures (hover, zoom) for notebooks and widgets.
 
-Heatmaps keep the matrix as given (``trace.z``), with row 0 at the top; each heatmap has its own
-colour axis and colour bar beside its panel.
+Heatmaps keep the matrix as given (``trace.z``), with row 0 at the top, in square cells; each
+heatmap has its own colour axis (``cmin``/``cmax``), and neighbours in a row on one scale share one
+colour bar, drawn beside the last of them. A ``"\n"`` in a title breaks the line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .colors import BOUNDARY, DIVERGING, SEQUENTIAL
-from .panels import LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, series_colors
+from .panels import ANNOTATE_UP_TO, LABELS_UP_TO, Bars, Heatmap, Lines, Panel, Scatter, colorbar_owners, series_colors
 
 __all__ = ["draw_plotly"]
 
@@ -22,11 +23,13 @@ PIXELS_PER_INCH = 110
 def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
                 panel_size: tuple[float, float]) -> go.Figure:
     rows = math.ceil(len(panels) / cols)
-    has_colorbar = any(isinstance(p, Heatmap) for p in panels)
+    owners = colorbar_owners(panels, cols)
+    inner_colorbar = any(owner and index % cols != cols - 1 for index, owner in enumerate(owners))
+    two_line_titles = any(p is not None and "\n" in p.title for p in panels)
     fig = make_subplots(rows=rows, cols=cols,
-                        subplot_titles=[p.title if p is not None else "" for p in panels],
-                        horizontal_spacing=0.12 if has_colorbar else 0.07,
-                        vertical_spacing=0.16 if rows > 1 else 0.1)
+                        subplot_titles=[_text(p.title) if p is not None else "" for p in panels],
+                        horizontal_spacing=min(0.15 if inner_colorbar else 0.06, 0.9 / max(cols - 1, 1)),
+                        vertical_spacing=(0.2 if two_line_titles else 0.16) if rows > 1 else 0.1)
     colors = series_colors(panels)
     shown: set[str] = set()  # legend entries already drawn, so each name appears once
     for index, panel in enumerate(panels):
@@ -36,7 +39,7 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
             fig.update_xaxes(visible=False, row=row, col=col)
             fig.update_yaxes(visible=False, row=row, col=col)
         elif isinstance(panel, Heatmap):
-            _heatmap(fig, panel, index, axis, row, col)
+            _heatmap(fig, panel, index, axis, row, col, show_scale=owners[index])
         elif isinstance(panel, Lines):
             for name, y in panel.series.items():
                 fig.add_trace(go.Scatter(x=panel.x, y=y, name=name, mode="lines+markers",
@@ -61,13 +64,19 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
         else:
             raise TypeError(f"cannot draw a {type(panel).__name__}; expected a panel of ldrrld_viz.panels")
         if panel is not None:
-            fig.update_xaxes(title_text=panel.x_title, row=row, col=col)
-            fig.update_yaxes(title_text=panel.y_title, row=row, col=col)
+            fig.update_xaxes(title_text=panel.x_title, title_font_size=11, tickfont_size=10, row=row, col=col)
+            fig.update_yaxes(title_text=panel.y_title, title_font_size=11, tickfont_size=10, row=row, col=col)
+    fig.update_annotations(font_size=12)  # the panel titles
     # The width follows the page (notebook output or widget); the height follows the panels.
-    fig.update_layout(title={"text": title}, barmode="group", template="plotly_white",
-                      height=int(rows * panel_size[1] * PIXELS_PER_INCH) + 80,
-                      margin={"t": 80, "l": 60, "r": 40, "b": 50}, legend={"tracegroupgap": 2})
+    fig.update_layout(title={"text": _text(title), "font": {"size": 15}}, barmode="group", template="plotly_white",
+                      height=int(rows * panel_size[1] * PIXELS_PER_INCH) + 90,
+                      margin={"t": 90 if "\n" in title else 70, "l": 60, "r": 50, "b": 50},
+                      legend={"tracegroupgap": 2})
     return fig
+
+
+def _text(title: str) -> str:
+    return title.replace("\n", "<br>")
 
 
 def _first(name: str, shown: set[str]) -> bool:
@@ -77,7 +86,8 @@ def _first(name: str, shown: set[str]) -> bool:
     return True
 
 
-def _heatmap(fig: go.Figure, panel: Heatmap, index: int, axis: str, row: int, col: int) -> None:
+def _heatmap(fig: go.Figure, panel: Heatmap, index: int, axis: str, row: int, col: int, *,
+             show_scale: bool) -> None:
     low, high = panel.scale()
     coloraxis = f"coloraxis{index + 1}"
     x_labels, y_labels = panel.labels("x"), panel.labels("y")
@@ -89,15 +99,19 @@ def _heatmap(fig: go.Figure, panel: Heatmap, index: int, axis: str, row: int, co
     x_domain = fig.layout[f"xaxis{axis}"].domain
     y_domain = fig.layout[f"yaxis{axis}"].domain
     scale = DIVERGING[0] if panel.colors == "diverging" else SEQUENTIAL[0]
-    fig.layout[coloraxis] = {"colorscale": scale, "cmin": low, "cmax": high,
+    fig.layout[coloraxis] = {"colorscale": scale, "cmin": low, "cmax": high, "showscale": show_scale,
                              "colorbar": {"x": x_domain[1] + 0.005, "xanchor": "left",
-                                          "y": sum(y_domain) / 2, "len": y_domain[1] - y_domain[0],
+                                          "y": y_domain[1], "yanchor": "top", "len": y_domain[1] - y_domain[0],
                                           "thickness": 10, "title": {"text": panel.colorbar_title}}}
     for name, labels in (("x", x_labels), ("y", y_labels)):
         update = fig.update_xaxes if name == "x" else fig.update_yaxes
+        # Up to a dozen labels are all written; plotly would skip every other one in a small panel.
         update(type="category", showticklabels=len(labels) <= LABELS_UP_TO, showgrid=False,
-               row=row, col=col)
-    fig.update_yaxes(autorange="reversed", row=row, col=col)
+               dtick=1 if len(labels) <= ANNOTATE_UP_TO else None, row=row, col=col)
+    # Square cells: the panel keeps its width or height, whichever fits, next to its colour bar.
+    fig.update_xaxes(constrain="domain", constraintoward="right", row=row, col=col)
+    fig.update_yaxes(autorange="reversed", scaleanchor=f"x{axis}", scaleratio=1, constrain="domain",
+                     constraintoward="top", row=row, col=col)
     size = panel.z.shape
     for position in panel.boundaries:
         line = {"color": BOUNDARY, "width": 1}

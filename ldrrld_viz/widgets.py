@@ -4,13 +4,17 @@
 the state it currently draws (the numbers, computed by :mod:`ldrrld_core.analysis`). Tests and
 notebooks set a slider's ``value`` and read the recomputed state; in JupyterLab a person moves
 the slider and sees the figure change.
+
+Each quantity keeps one colour range for every slider position, so a move changes the picture,
+not the scale (see :func:`_colour_ranges`). Displayed, the panel
+also carries a static PNG of its current figure: a saved notebook shows it before it is run.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import ipywidgets as widgets
@@ -29,6 +33,7 @@ MAX_SLIDER_DEPTH = 12
 #: The ranges of the decay and temperature sliders.
 DECAY_RANGE = (0.0, 0.5)
 TEMPERATURE_RANGE = (0.5, 10.0)
+TEMPERATURE_STEP = 0.5
 
 
 @dataclass
@@ -86,8 +91,9 @@ class WeightPanel:
             decay=widgets.FloatSlider(value=decay, min=DECAY_RANGE[0], max=DECAY_RANGE[1], step=0.01,
                                       readout_format=".2f", description="decay gamma", **common),
             temperature=widgets.FloatSlider(value=temperature, min=TEMPERATURE_RANGE[0],
-                                            max=TEMPERATURE_RANGE[1], step=0.5, description="temperature T",
+                                            max=TEMPERATURE_RANGE[1], step=TEMPERATURE_STEP, description="temperature T",
                                             disabled=student_logits is None, **common))
+        self._ranges = _colour_ranges(student_logits, teacher_logits, depth=depth, temperature=temperature)
         self._summary = widgets.HTML()
         self._output = widgets.Output()
         self.widget = widgets.VBox([widgets.HBox([self.controls.depth, self.controls.decay]),
@@ -108,11 +114,12 @@ class WeightPanel:
         if student is not None:
             sample = sample_relations(student_logits=student, teacher_logits=teacher, depth=depth,
                                       decay=decay, temperature=temperature)
-            panels += contribution_panels(sample, class_names=self._class_names,
-                                          parts=("pair_kl", "contribution"))
+            panels += contribution_panels(sample, class_names=self._class_names, parts=PARTS[4:])
+        panels = [replace(panel, zmax=self._ranges[part]) for part, panel in zip(PARTS, panels)]
         summary = _summary(maps, sample)
-        figure = draw(panels, cols=3, title=f"d = {depth}, decay = {decay:.2f}, T = {temperature:g}",
-                      backend=self._backend, panel_size=(3.3, 3.0))
+        self._drawing = {"panels": panels, "cols": 3, "panel_size": (3.3, 2.4),
+                         "title": f"d = {depth}, decay = {decay:.2f}, T = {temperature:g}"}
+        figure = draw(**self._drawing, backend=self._backend)
         redraws = self.state.redraws + 1 if self.state is not None else 1
         self.state = PanelState(depth=depth, decay=decay, temperature=temperature, weights=maps,
                                 sample=sample, figure=figure, summary=summary, redraws=redraws)
@@ -123,11 +130,39 @@ class WeightPanel:
     def _repr_mimebundle_(self, **kwargs) -> dict:
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)
+        # A still of the current figure: what JupyterLab shows where the live widget cannot run
+        # (a saved notebook before it is executed, an untrusted one, a static viewer).
+        bundle["image/png"] = _mime_bundle(draw(**self._drawing, backend="matplotlib"))["image/png"]
         return bundle
 
     def __repr__(self) -> str:
         s = self.state
         return f"WeightPanel(depth={s.depth}, decay={s.decay:.2f}, temperature={s.temperature:g})"
+
+
+#: The panel's heatmaps, in order: the three weight grids, the pair shares, the sample's two.
+PARTS = ("irw", "erd", "adw", "share", "pair_kl", "contribution")
+
+
+def _colour_ranges(student_logits: Tensor | None, teacher_logits: Tensor | None, *, depth: int,
+                   temperature: float) -> dict[str, float]:
+    """The top of each heatmap's colour range (the bottom is 0), fixed for the panel's life.
+
+    IRW and ADW never exceed ``a / (c + 1)`` (neighbouring ranks, no decay) and ERD never exceeds
+    1, whatever the sliders. A pair's share and the sample's pair KLs and contributions grow as
+    the depth or the temperature falls (by ten times and more over the sliders), so their ranges
+    fit the starting depth and temperature at the decay that gives the largest values, 0: the
+    usual settings stay vivid, and a smaller depth or temperature shows in the top colour (the
+    cells still print their values).
+    """
+    maps = weight_maps(depth, DECAY_RANGE[0])
+    ranges = {"irw": float(maps.irw.max()), "erd": 1.0, "adw": float(maps.irw.max()),
+              "share": float(maps.share.max())}
+    if student_logits is not None:
+        rel = sample_relations(student_logits=student_logits, teacher_logits=teacher_logits, depth=depth,
+                               decay=DECAY_RANGE[0], temperature=temperature)
+        ranges["pair_kl"], ranges["contribution"] = float(rel.pair_kl.max()), float(rel.contribution.max())
+    return ranges
 
 
 def _summary(maps: WeightMaps, sample: SampleRelations | None) -> str:

@@ -2,7 +2,8 @@
 # # 01 · Dense logit relations: from one sample's logits to the LDRRLD loss
 #
 # **LDRRLD** (Local Dense Relational Logit Distillation, ICCV 2025; the paper's text writes
-# *LDRLD*) distils a teacher into a student by taking the *top of the teacher's ranking apart*.
+# *LDRLD*) distils a teacher into a student by taking the *top of the student's ranking apart*: the
+# classes the student ranks highest, pair by pair, each pair matched to the teacher's view of it.
 # This notebook builds the loss by hand for one real sample, step by step, and checks every step
 # against `ldrrld_core`:
 #
@@ -14,12 +15,13 @@
 # 6. how the gradient on each student logit differs from plain KD.
 #
 # Every step ends with an `assert` against the package, so this notebook is also a test
-# (`pytest --nbval`). Notebook 02 goes deeper into the weights, 03 trains students, 04 analyses them.
+# (`pytest --nbval`). Outputs that come out of training differ a little from machine to machine;
+# they are checked by those asserts with stated margins, not by their printed digits. Notebook 02 goes deeper into the weights, 03 trains students, 04 analyses them.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 from ldrrld_viz.notebook import setup
 
-nb = setup(seed=0)
+nb = setup(seed=0)  # prints the mode and the device: the device is this machine's
 nb
 
 # %%
@@ -40,19 +42,20 @@ from ldrrld_core.train import fit, get_recipe, train_teacher
 # the student here is trained only briefly with cross-entropy: its logits still disagree with
 # the teacher's in instructive ways.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 recipe = get_recipe("digits")
 teacher = train_teacher(recipe, progress=False)
 student = fit(recipe.replace(loss="ce", epochs=2), progress=False)
 print(f"teacher {recipe.teacher}: top-1 {teacher.top1:.1f}%")
 print(f"student {recipe.model} after 2 epochs: top-1 {student.top1:.1f}%")
-assert teacher.top1 > student.top1 > 10.0  # better than chance, worse than the teacher
+assert teacher.top1 >= 90.0, "the digits teacher reaches about 99%; 90 leaves room for other machines"
+assert teacher.top1 > student.top1 > 10.0  # the student: better than chance (10%), worse than the teacher
 
 # %% [markdown]
 # Both models' logits on the test set, and one sample to take apart: the one whose top-ranked
 # classes the student orders least like the teacher (the largest pair term of the loss).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 data = load_dataset("digits")
 test_batches = make_loader(data.test, batch_size=512, train=False)
 t_out = collect_outputs(teacher.model, test_batches)
@@ -66,6 +69,7 @@ z_t, z_s, label = t_out.logits[i], s_out.logits[i], int(t_out.labels[i])
 names = data.class_names
 print(f"sample {i}: true digit {names[label]}, teacher says {names[int(z_t.argmax())]}, "
       f"student says {names[int(z_s.argmax())]}")
+assert 0 <= i < len(data.test) and batch_terms.pair_kl[i].max() > 0, "the pick has pair terms to study"
 
 # %% [markdown]
 # ## 2 · The global softmax flattens everything below the top
@@ -77,7 +81,7 @@ print(f"sample {i}: true digit {names[label]}, teacher says {names[int(z_t.argma
 # fine knowledge ("this 5 looks more like a 9 than a 2") a student could learn from. Looked at
 # as a two-class problem of its own, the same pair is a full 0-to-1 distribution.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 p_t = torch.softmax(z_t / T, dim=0)
 order = torch.argsort(z_t, descending=True)
 print("teacher's global softmax, classes by teacher rank:")
@@ -103,18 +107,20 @@ assert pair_view[0] - pair_view[1] > p_t[a] - p_t[b]  # the pair view magnifies 
 # a difference of two tiny numbers. There are $P = d(d-1)/2$ pairs.
 
 # %%
-top = top_classes(z_s[None], DEPTH)[0]
 first, second = rank_pairs(DEPTH)
-print(f"top-{DEPTH} classes by the student: {[names[c] for c in top.tolist()]}")
 print(f"{num_pairs(DEPTH)} rank pairs:", list(zip((first + 1).tolist(), (second + 1).tolist())))
 assert len(first) == num_pairs(DEPTH) == DEPTH * (DEPTH - 1) // 2
-assert torch.equal(top, batch_terms.top_classes[i])
 
-# %%
+# %% tags=["nbval-ignore-output"]
+top = top_classes(z_s[None], DEPTH)[0]
+print(f"top-{DEPTH} classes by the student: {[names[c] for c in top.tolist()]}")
+assert torch.equal(top, batch_terms.top_classes[i]) and torch.all(z_s[top].diff() <= 0)
+
+# %% tags=["nbval-ignore-output"]
 t_pairs = pair_logits((z_t / T)[top][None], first, second)[0]   # (P, 2)
 s_pairs = pair_logits((z_s / T)[top][None], first, second)[0]
 pt_pair, ps_pair = t_pairs.softmax(-1), s_pairs.softmax(-1)
-pair_kl = kl_from_logits(t_pairs, s_pairs)                        # (P,)
+pair_kl = kl_from_logits(s_pairs, t_pairs)                        # (P,)
 print("pair      teacher p(first)  student p(first)  KL")
 for p in range(num_pairs(DEPTH)):
     a, b = names[top[first[p]]], names[top[second[p]]]
@@ -158,8 +164,8 @@ viz.weight_heatmaps(DEPTH, 0.05, backend="matplotlib")
 #
 # $$L_{local} = \frac{T^2}{B} \sum_b \frac{\sum_{i<j} w(i,j)\, KL_{ij} + KL_{top\text{-}d}}{P + 1}.$$
 
-# %%
-topd_kl = kl_from_logits((z_t / T)[top], (z_s / T)[top])
+# %% tags=["nbval-ignore-output"]
+topd_kl = kl_from_logits((z_s / T)[top], (z_t / T)[top])
 local_by_hand = T**2 * (W[first, second] @ pair_kl + topd_kl) / (num_pairs(DEPTH) + 1)
 one = ldrrld_loss(z_s[None], z_t[None], depth=DEPTH, temperature=T)
 print(f"local term by hand {local_by_hand:.6f}   ldrrld_loss(...).local {one.local:.6f}")
@@ -171,9 +177,9 @@ viz.pair_contributions(rel, class_names=names, backend="matplotlib")
 # them, is the **remaining non-target knowledge** (RNTK), matched with a KL of its own. The
 # restriction is exact: the top classes are left out of both softmaxes, no `-1000` masks.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 rest = class_mask(top[None], 10)[0].logical_not()
-rntk_by_hand = T**2 * kl_from_logits((z_t / T)[rest], (z_s / T)[rest])
+rntk_by_hand = T**2 * kl_from_logits((z_s / T)[rest], (z_t / T)[rest])
 print(f"remaining classes {[names[c] for c in rest.nonzero()[:, 0].tolist()]}: "
       f"RNTK by hand {rntk_by_hand:.6f}, ldrrld_loss(...).rntk {one.rntk:.6f}")
 torch.testing.assert_close(rntk_by_hand, one.rntk)
@@ -187,7 +193,7 @@ torch.testing.assert_close(rntk_by_hand, one.rntk)
 # $T\,(p_s - p_t)$: small wherever both probabilities are small. LDRRLD's pair terms act on the
 # *differences* between the top logits, so it also corrects how the student orders them.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 grads = logit_gradients(student_logits=z_s, teacher_logits=z_t, target=label, depth=DEPTH, temperature=T)
 for name, g in grads.items():
     print(f"{name:7s} |gradient| on the top-{DEPTH} classes: {g[top].abs().sum():.4f}, "
@@ -199,7 +205,7 @@ viz.gradient_bars(grads, z_s, target=label, class_names=names, backend="matplotl
 # %% [markdown]
 # Finally, the module you put in a training loop combines it all, over the whole test batch:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 loss_fn = LDRRLDLoss(depth=DEPTH)
 total = loss_fn(s_out.logits, t_out.logits, s_out.labels)
 print({name: round(float(value), 4) for name, value in loss_fn.last_terms.items()})

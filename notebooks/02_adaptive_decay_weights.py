@@ -23,7 +23,7 @@
 # move weight between pairs, takes one sample apart, and ends with a panel to play with.
 # Every number comes from `ldrrld_core.analysis`, which uses the loss's own weight function.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 from ldrrld_viz.notebook import setup
 
 nb = setup(seed=0)

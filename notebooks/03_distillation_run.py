@@ -19,9 +19,13 @@
 # In fast mode (CI, or no GPU) it uses the `digits` recipe: a small CNN teacher and an MLP student
 # on scikit-learn's 8x8 handwritten digits, a few seconds on a CPU. With a GPU it runs the
 # CIFAR-shaped `synthetic` recipe instead; the last section says how to run the paper's CIFAR-100
-# recipe.
+# recipe. The recipe is chosen in one marked line, right after the imports.
+#
+# Accuracies and losses come out of training and differ a little from machine to machine, so this
+# notebook checks them with asserts on properties (ranges, margins over chance, orderings), not by
+# their printed digits.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 from ldrrld_viz.notebook import setup
 
 nb = setup(seed=0)
@@ -39,6 +43,9 @@ from ldrrld_core.train import History, build_student, compare, fit, get_recipe, 
 
 progress = not nb.fast  # progress bars when you run it yourself; none in the CI-sized run
 
+# ── The recipe: this line chooses the problem (fast: CI-sized on a CPU; full: on a GPU) ──
+recipe = get_recipe("digits") if nb.fast else get_recipe("synthetic", data_options={}, epochs=30, decay_epochs=(20, 25))
+
 # %% [markdown]
 # ## 1. The recipe
 #
@@ -48,8 +55,6 @@ progress = not nb.fast  # progress bars when you run it yourself; none in the CI
 # is made, so a misspelt loss or a negative number of epochs fails at once, with a suggestion.
 
 # %%
-recipe = get_recipe("digits") if nb.fast else get_recipe("synthetic", data_options={}, epochs=30,
-                                                         decay_epochs=(20, 25))
 print(f"{recipe.teacher} -> {recipe.model} on {recipe.data}: {recipe.epochs} epochs, batch {recipe.batch_size}, "
       f"lr {recipe.lr} ({recipe.schedule} schedule, warm-up {recipe.warmup_epochs}, decay after {recipe.decay_epochs})")
 print("LDRRLD settings:", recipe.replace(loss="ldrrld").build_loss().hparams())
@@ -78,10 +83,12 @@ assert data.num_classes >= recipe.replace(loss="ldrrld").build_loss().depth, "LD
 # history: the learning rate, each loss term, training and test accuracy (and the time, left out
 # here).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 teacher = train_teacher(recipe, data=data, device=nb.device, progress=progress)
 print(teacher.history.table(["epoch", "lr", "train_loss", "train_top1", "test_top1", "test_top5"]))
-assert teacher.top1 > 5 * 100 / data.num_classes, "far above chance"
+chance = 100 / data.num_classes  # top-1 of guessing, in %
+assert 0 <= teacher.top1 <= 100 and len(teacher.history.rows) == recipe.epochs
+assert teacher.top1 > 3 * chance, "the teacher is far above chance (three times chance at least)"
 
 # %% [markdown]
 # ## 4. Four students from one initialisation
@@ -100,22 +107,21 @@ assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second
 # `compare` trains one student per loss with that teacher. The teacher stays frozen: in eval
 # mode, its forward pass under `torch.inference_mode`, so it never enters the autograd graph.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 runs = compare(recipe, ["ce", "kd", "dkd", "ldrrld"], teacher=teacher, data=data, device=nb.device,
                progress=progress)
 print(runs.table())
 assert list(runs.students) == ["ce", "kd", "dkd", "ldrrld"]
-assert all(run.top1 > 5 * 100 / data.num_classes for run in runs.students.values()), "every student learned"
+assert [line.split()[0] for line in runs.table().splitlines()] == ["method", "teacher", "ce", "kd", "dkd", "ldrrld"]
+assert all(0 <= run.top1 <= 100 for run in runs.students.values())
+assert all(run.top1 > 2 * chance for run in runs.students.values()), "every student learned (twice chance at least)"
 assert teacher.top1 > runs.students["ce"].top1, "the teacher is the stronger model"
 
 # %% [markdown]
-# In the fast digits run the four students end within about two points of one another, and the
-# student alone is not beaten: the MLP learns ten clean digit classes well by itself, so there is
-# little dark knowledge for any method to add, and one seed cannot separate the methods. Gains
-# from distillation show on harder problems with many related classes: `benchmarks/study.py`
-# measures every method and every LDRRLD ablation over five seeds on digits and on the
-# 100-class synthetic hierarchy, where LDRRLD and its variants gain several points over the
-# student alone (`docs/results.md`); the paper's CIFAR-100 numbers are in `docs/training.md`.
+# One run with one seed cannot rank the methods: a point or two between students is within the
+# spread of seeds, and a problem the student learns well alone leaves little dark knowledge for
+# any method to add. `benchmarks/study.py` measures every method and every LDRRLD ablation over
+# five seeds (`docs/results.md`); the paper's CIFAR-100 numbers are in `docs/training.md`.
 
 # %% [markdown]
 # ## 5. Learning curves
@@ -139,7 +145,7 @@ static
 # LDRRLD's local term (`train_local`: the ranked pairs and the top-d set) and its remaining
 # non-target term (`train_rntk`) both fall as the student learns the teacher's relations.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 ldrrld_history = runs.students["ldrrld"].history
 print(ldrrld_history.table(["epoch", "train_ce", "train_local", "train_rntk", "train_loss", "test_top1"]))
 assert ldrrld_history.column("train_local")[-1] < ldrrld_history.column("train_local")[0]
@@ -154,7 +160,7 @@ assert ldrrld_history.column("train_rntk")[-1] < ldrrld_history.column("train_rn
 # file atomically. Here a run stops after three epochs and then resumes to six; it ends with
 # exactly the weights of a run that went straight through.
 
-# %%
+# %% tags=["nbval-check-output"]
 short = recipe.replace(epochs=6, warmup_epochs=0, decay_epochs=(4,))
 straight = fit(short, teacher=teacher, data=data, device=nb.device, progress=False)
 with tempfile.TemporaryDirectory() as folder:
@@ -164,8 +170,7 @@ with tempfile.TemporaryDirectory() as folder:
                   resume=True)
     reloaded = create_model(recipe.model, num_classes=data.num_classes, checkpoint=f"{folder}/student.pth")
     saved = History.load(folder)
-print("epochs:", resumed.history.column("epoch"), "| identical weights:",
-      all(torch.equal(a, b) for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values())))
+print("epochs:", resumed.history.column("epoch"))
 assert saved == resumed.history and resumed.history.column("epoch") == [1, 2, 3, 4, 5, 6]
 assert all(torch.equal(a, b.cpu()) for a, b in zip(reloaded.state_dict().values(), resumed.model.state_dict().values()))
 if nb.device.type == "cpu":  # bitwise only with deterministic CPU kernels
@@ -191,7 +196,7 @@ if nb.device.type == "cpu":  # bitwise only with deterministic CPU kernels
 # comparison is one call: `compare(get_recipe("cifar100", teacher_checkpoint=...), [...])`.
 # `docs/training.md` lists the paper's numbers to compare with.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 summary = {name: round(run.top1, 2) for name, run in [("teacher", teacher), *runs.students.items()]}
 print(summary)
-assert set(summary) == {"teacher", "ce", "kd", "dkd", "ldrrld"}
+assert list(summary) == ["teacher", "ce", "kd", "dkd", "ldrrld"] and all(0 <= v <= 100 for v in summary.values())

@@ -24,9 +24,13 @@
 #
 # In fast mode (CI, or no GPU) everything runs on the 8x8 digits in a few seconds. In full mode it
 # uses the synthetic CIFAR-shaped set with 100 classes in 20 superclasses, and the matrices are
-# ordered by superclass.
+# ordered by superclass. The recipe is chosen in one marked line, right after the imports.
+#
+# Everything here comes out of training and differs a little from machine to machine, so the
+# notebook checks it with asserts on properties (ranges, margins, orderings, rows), not by printed
+# digits.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 from ldrrld_viz.notebook import setup
 
 nb = setup(seed=0)
@@ -40,6 +44,9 @@ from ldrrld_core import analysis
 from ldrrld_core.data import make_loader
 from ldrrld_core.train import compare, get_recipe, load_data
 
+# ── The recipe: this line chooses the problem (fast: CI-sized on a CPU; full: on a GPU) ──
+recipe = get_recipe("digits", epochs=5, decay_epochs=(4,)) if nb.fast else get_recipe("synthetic", epochs=40, decay_epochs=(30,))
+
 # %% [markdown]
 # ## 1. A teacher and four students
 #
@@ -47,13 +54,17 @@ from ldrrld_core.train import compare, get_recipe, load_data
 # data order: the loss is the only difference between them.
 
 # %%
-recipe = get_recipe("digits", epochs=5, decay_epochs=(4,)) if nb.fast else get_recipe("synthetic", epochs=40, decay_epochs=(30,))
 data = load_data(recipe)
-runs = compare(recipe, ["ce", "kd", "dkd", "ldrrld"], data=data, device=nb.device, progress=False)
 print(data)
+assert data.num_classes >= 5, "relation fidelity below uses the teacher's top 5 classes"
+
+# %% tags=["nbval-ignore-output"]
+runs = compare(recipe, ["ce", "kd", "dkd", "ldrrld"], data=data, device=nb.device, progress=False)
 print(runs.table())
-assert list(runs.students) == ["ce", "kd", "dkd", "ldrrld"]
-assert runs.teacher.top1 > 3 * 100 / data.num_classes, "the teacher should be far above chance"
+chance = 100 / data.num_classes  # top-1 of guessing, in %
+assert [line.split()[0] for line in runs.table().splitlines()] == ["method", "teacher", "ce", "kd", "dkd", "ldrrld"]
+assert all(0 <= run.top1 <= 100 for run in [runs.teacher, *runs.students.values()])
+assert runs.teacher.top1 > 3 * chance, "the teacher is far above chance (three times chance at least)"
 
 # %%
 viz.training_curves(runs.histories, ["test_top1", "train_loss"])
@@ -110,11 +121,14 @@ viz.class_mean_gaps(student_logits, teacher_logits, labels, num_classes=data.num
 viz.correlation_gaps(student_logits, teacher_logits, superclass_of=data.superclass_of,
                      class_names=data.class_names)
 
-# %%
+# %% tags=["nbval-ignore-output"]
 mean_gaps = analysis.relation_gaps(student_logits, teacher_logits, labels=labels, num_classes=data.num_classes)
 correlation_gaps = analysis.relation_gaps(student_logits, teacher_logits, kind="correlation")
-print(viz.format_table([{"student": name, "class-mean gap (mean)": mean_gaps[name].mean,
-                         "correlation gap (mean)": correlation_gaps[name].mean} for name in student_logits]))
+gap_rows = [{"student": name, "class-mean gap (mean)": mean_gaps[name].mean,
+             "correlation gap (mean)": correlation_gaps[name].mean} for name in student_logits]
+print(viz.format_table(gap_rows))
+assert [row["student"] for row in gap_rows] == ["ce", "kd", "dkd", "ldrrld"]
+assert all(0 <= gap.mean <= gap.max for gap in [*mean_gaps.values(), *correlation_gaps.values()])
 assert all(gap.gap.shape == (data.num_classes, data.num_classes) for gap in mean_gaps.values())
 assert mean_gaps["ldrrld"].mean < mean_gaps["ce"].mean, "distillation pulls the class means towards the teacher's"
 assert all(torch.allclose(gap.teacher.diagonal(), torch.ones(data.num_classes, dtype=torch.float64))
@@ -129,10 +143,11 @@ assert all(torch.allclose(gap.teacher.diagonal(), torch.ones(data.num_classes, d
 # Spearman's rho sum this up per image (1: the same order); top-d overlap counts the classes the
 # student also puts in its own top `d`.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 fidelity = analysis.compare_fidelity(student_logits, teacher_logits, depth=5, temperature=4.0)
-print(viz.format_table(analysis.fidelity_table(fidelity)))
-assert list(fidelity) == list(student_logits), "a fidelity row for every student"
+fidelity_rows = analysis.fidelity_table(fidelity)
+print(viz.format_table(fidelity_rows))
+assert [row["student"] for row in fidelity_rows] == list(student_logits), "a fidelity row for every student"
 for name, fid in fidelity.items():
     assert fid.pair_agreement.shape == (10,) and bool(((0 <= fid.pair_agreement) & (fid.pair_agreement <= 1)).all())
     top1 = (student_logits[name].argmax(1) == teacher_logits.argmax(1)).double().mean().item()

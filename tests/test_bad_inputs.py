@@ -33,10 +33,12 @@ from torch import nn
 import ldrrld_viz as viz
 from ldrrld_core import analysis, create_loss, ldrrld_loss
 from ldrrld_core.data import DatasetFormatError, DatasetNotFoundError, load_dataset
-from ldrrld_core.io import (CheckpointError, CheckpointNotFoundError, CorruptCheckpointError,
-                            UnsafeCheckpointError, atomic_save, load_file)
+from ldrrld_core.io import (CheckpointError, CheckpointNotFoundError, ChecksumMismatchError,
+                            CorruptCheckpointError, UnsafeCheckpointError, atomic_save, load_file)
 from ldrrld_core.models import CheckpointMismatchError, create_model, standard_teacher_path
+from ldrrld_core.models.checkpoint import NonFiniteWeightsError
 from ldrrld_core.train import LATEST, STUDENT, distill, fit, get_recipe, load_training_state, train_teacher
+from ldrrld_core.train.runlock import LOCK, RunLockedError
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md"
 BEGIN = "<!-- BEGIN generated table: `python tests/test_bad_inputs.py` rewrites it; do not edit by hand -->"
@@ -79,9 +81,16 @@ def outcome_of(trigger: Callable[[], object], root: Path) -> Outcome:
 
 
 def _normalise(message: str, root: Path) -> str:
+    """The message on one line: the scratch folder written <tmp>, this host <host>, SHA-256 digests <sha256>.
+
+    (A ``latest.pth`` records the run's timings, so its hash differs from run to run.)
+    """
+    import socket
+
     for form in {str(root.resolve()), str(root)}:
         message = message.replace(form, "<tmp>")
-    return " ".join(message.split())
+    message = message.replace(f" on {socket.gethostname()} ", " on <host> ")
+    return re.sub(r"\b[0-9a-f]{64}\b", "<sha256>", " ".join(message.split()))
 
 
 # ---------------------------------------------------------------------------------- materials
@@ -243,10 +252,134 @@ def _unsafe_file(root: Path) -> Path:
     return path
 
 
-def _literature_file(root: Path) -> Path:
+def _namespace_with_code(root: Path) -> Path:
+    """A literature-style file whose allowed ``argparse.Namespace`` of options hides code."""
     path = root / "ckpt_epoch_240.pth"
-    torch.save({"model": model().state_dict(), "opt": argparse.Namespace(lr=0.05)}, path)
+    options = argparse.Namespace(lr=0.05, hook=_RunsCode(_marker(root)))
+    torch.save({"model": model().state_dict(), "opt": options}, path)
     return path
+
+
+def _legacy_pickle(root: Path) -> Path:
+    path = root / "weights.pkl"
+    weights = {key: value.numpy() for key, value in model().state_dict().items()}
+    path.write_bytes(pickle.dumps({"model": weights}, protocol=2))
+    return path
+
+
+def _integer_weights(root: Path) -> Path:
+    return atomic_save({"model": {key: value.long() for key, value in model().state_dict().items()}}, root / "t.pth")
+
+
+def _nan_weights(root: Path) -> Path:
+    state = model().state_dict()
+    state["fc.weight"][0, :3] = float("nan")
+    return atomic_save({"model": state}, root / "t.pth")
+
+
+def _flip_a_weight(path: Path, key: str = "fc.weight") -> Path:
+    """Flip one bit inside the stored bytes of tensor ``key``: the file still unpickles, to other weights."""
+    data = bytearray(path.read_bytes())
+    stored = load_file(path, sha256=sha256_of(path))["model"][key].numpy().tobytes()
+    data[bytes(data).find(stored) + 2] ^= 0x04
+    path.write_bytes(bytes(data))
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    from ldrrld_core.io import sha256_file
+
+    return sha256_file(path)
+
+
+def _lock(root: Path, **holder) -> Path:
+    """``root`` with a lock file of ``holder`` (process 1 of this host by default: always alive)."""
+    import json
+    import socket
+
+    record = {"pid": 1, "host": socket.gethostname(), "started": "2026-11-30T09:00:00+0000",
+              "token": "t", **holder}
+    (root / LOCK).write_text(json.dumps(record))
+    return root
+
+
+def _other_teacher(root: Path) -> Path:
+    torch.manual_seed(1)
+    return atomic_save({"model": create_model(TEACHER).state_dict()}, root / "other-teacher.pth")
+
+
+def _teacher_run(root: Path, teacher_file: Path, **overrides):
+    """One epoch of KD from ``teacher_file`` into ``root / 'run'``."""
+    recipe = tiny(loss="kd", teacher_checkpoint=str(teacher_file), out_dir=str(root / "run"), **overrides)
+    return train(recipe, resume=True)
+
+
+def _resume_with_other_teacher(root: Path):
+    _teacher_run(root, write_checkpoint(root / "t.pth"))
+    _teacher_run(root, _other_teacher(root), epochs=2)
+
+
+def _write_cifar_labels(root: Path, labels) -> None:
+    folder = write_cifar100(root)
+    content = pickle.loads((folder / "train").read_bytes())
+    content[b"fine_labels"] = labels
+    (folder / "train").write_bytes(pickle.dumps(content))
+    load_dataset("cifar100", root=root)
+
+
+def _garbled_meta_codec(root: Path):
+    folder = write_cifar100(root)
+    (folder / "meta").write_bytes(pickle.dumps(pickle.loads((folder / "meta").read_bytes()), protocol=2)
+                                  .replace(b"latin1", b"lbtin1", 1))
+    load_dataset("cifar100", root=root)
+
+
+def _offline_download(root: Path):
+    import urllib.error
+    from unittest import mock
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    with mock.patch("torchvision.datasets.CIFAR100", offline):
+        load_dataset("cifar100", root=root, download=True)
+
+
+def _symlink_loop(root: Path):
+    base = write_tiny_imagenet(root)
+    (base / "train" / "n01" / "images" / "again").symlink_to(base / "train" / "n01", target_is_directory=True)
+    load_dataset("tiny-imagenet", root=root)
+
+
+def _fifo_image(root: Path):
+    import os
+
+    base = write_tiny_imagenet(root)
+    os.mkfifo(base / "train" / "n01" / "images" / "n01_2.JPEG")
+    load_dataset("tiny-imagenet", root=root)
+
+
+def _repeated_class(root: Path):
+    base = write_tiny_imagenet(root)
+    (base / "wnids.txt").write_text("n01\nn02\nn01\n")
+    load_dataset("tiny-imagenet", root=root)
+
+
+def _bomb(root: Path):
+    from unittest import mock
+
+    from PIL import Image
+
+    write_tiny_imagenet(root)
+    with mock.patch.object(Image, "MAX_IMAGE_PIXELS", 1000):   # the 64x64 images are over twice the limit
+        load_dataset("tiny-imagenet", root=root, verify=True)
+
+
+def _bad_image_in_a_worker(root: Path):
+    from ldrrld_core.data import make_loader
+
+    write_tiny_imagenet(root, corrupt=True)
+    list(make_loader(load_dataset("tiny-imagenet", root=root).train, 2, train=False, num_workers=1))
 
 
 def _pickled_code_in_cifar(root: Path):
@@ -292,6 +425,18 @@ CASES: list[Case] = [
          lambda r: create_loss("ldrrld")(S, T, torch.tensor([0, 1, 2, 10])), ValueError, r"lie in \[0, 10\)"),
     Case("loss-float-labels", "loss", "float labels",
          lambda r: create_loss("kd")(S, T, Y.float()), ValueError, "integer class indices"),
+    Case("loss-negative-weight", "loss", "a negative loss weight (`alpha=-10`)",
+         lambda r: create_loss("ldrrld", alpha=-10), ValueError, "alpha must be >= 0"),
+    Case("loss-nan-weight", "loss", "a NaN loss weight (DKD `beta=nan`)",
+         lambda r: create_loss("dkd", beta=float("nan")), ValueError, "beta must be a finite number"),
+    Case("loss-inf-temperature", "loss", "`temperature=inf`",
+         lambda r: create_loss("kd", temperature=float("inf")), ValueError, "temperature must be a finite number"),
+    Case("loss-text-weight", "loss", "a loss weight given as text (`kd_weight='0.9'`)",
+         lambda r: create_loss("kd", kd_weight="0.9"), ValueError, "kd_weight must be a real number"),
+    Case("loss-ce-empty", "loss", "an empty batch for the cross-entropy baseline `ce`",
+         lambda r: create_loss("ce")(S[:0], None, Y[:0]), ValueError, "empty"),
+    Case("loss-ce-label-range", "loss", "a label outside `[0, C)` for `ce`",
+         lambda r: create_loss("ce")(S, None, torch.tensor([0, 1, 2, 10])), ValueError, r"lie in \[0, 10\)"),
     Case("loss-unknown-name", "loss", "an unknown loss name (`ldrld`)",
          lambda r: create_loss("ldrld"), ValueError, "Did you mean 'ldrrld'"),
     Case("loss-unknown-option", "loss", "an option the loss does not have (`kd` with `depth`)",
@@ -323,6 +468,18 @@ CASES: list[Case] = [
          lambda r: get_recipe("digits", epoch=3), ValueError, "Did you mean 'epochs'"),
     Case("recipe-loss-option", "recipe", "a misspelt loss option (`{'ldrrld': {'dept': 5}}`)",
          lambda r: get_recipe("digits", loss_options={"ldrrld": {"dept": 5}}), ValueError, "does not accept"),
+    Case("recipe-lr-inf", "recipe", "`lr=inf`",
+         lambda r: get_recipe("digits", lr=float("inf")), ValueError, "lr must be a finite number"),
+    Case("recipe-weight-decay-nan", "recipe", "`weight_decay=nan`",
+         lambda r: get_recipe("digits", weight_decay=float("nan")), ValueError, "weight_decay must be a"),
+    Case("recipe-loss-option-inf", "recipe", "`temperature=Infinity` among the loss options",
+         lambda r: get_recipe("digits", loss_options={"ldrrld": {"temperature": float("inf")}}), ValueError,
+         r"loss_options\['ldrrld'\]\['temperature'\] must be a finite number"),
+    Case("recipe-model-option", "recipe", "a misspelt model option (`model_options={'hiden': 32}`)",
+         lambda r: get_recipe("digits", model_options={"hiden": 32}), ValueError, "Did you mean 'hidden'"),
+    Case("fit-model-option-value", "recipe", "a model option of the wrong type (`{'hidden': 'wide'}`)",
+         lambda r: train(tiny(loss="ce", model="digits_mlp", model_options={"hidden": "wide"})), ValueError,
+         "do not fit model 'digits_mlp'"),
     Case("recipe-data-option", "recipe", "an option the data set does not take",
          lambda r: get_recipe("digits", data_options={"size": 3}), ValueError, "does not take"),
     Case("recipe-fp16-cpu", "recipe", "`amp='fp16'` on a CPU",
@@ -383,6 +540,22 @@ CASES: list[Case] = [
     Case("data-folder-image-size", "data", "a 32x32 image among 64x64 Tiny-ImageNet images",
          lambda r: (write_tiny_imagenet(r, odd_size=(32, 32)), load_dataset("tiny-imagenet", root=r, verify=True)),
          DatasetFormatError, "is 32x32 pixels"),
+    Case("data-cifar-float-labels", "data", "CIFAR-100 labels stored as floats that are not whole (`5.5`)",
+         lambda r: _write_cifar_labels(r, [0.0, 5.5]), DatasetFormatError, "not whole numbers"),
+    Case("data-cifar-meta-codec", "data", "CIFAR-100 `meta` with flipped bytes in a codec name",
+         _garbled_meta_codec, DatasetFormatError, "LookupError"),
+    Case("data-cifar-offline", "data", "`download=True` without a network",
+         _offline_download, DatasetNotFoundError, "download .* failed"),
+    Case("data-folder-symlink-loop", "data", "a symbolic link loop inside a class folder",
+         _symlink_loop, DatasetFormatError, "symbolic link loop"),
+    Case("data-folder-fifo", "data", "a FIFO named like an image (`n01_2.JPEG`)",
+         _fifo_image, DatasetFormatError, "not a regular file"),
+    Case("data-folder-repeated-class", "data", "a class listed twice in `wnids.txt`",
+         _repeated_class, DatasetFormatError, "more than once"),
+    Case("data-folder-bomb", "data", "an image over PIL's decompression-bomb limit",
+         _bomb, DatasetFormatError, "too large to decode safely"),
+    Case("data-folder-worker-image", "data", "an undecodable image read by a loader worker process",
+         _bad_image_in_a_worker, DatasetFormatError, "^cannot decode image <tmp>/tiny-imagenet-200/"),
     Case("fit-image-size", "data", "images the model cannot take (8x8 digits into the CIFAR `resnet8`)",
          lambda r: train(tiny(model="resnet8", loss="ce")), ValueError, "cannot take the images of data set 'digits'"),
     # --- checkpoints -----------------------------------------------------------------------
@@ -405,8 +578,27 @@ CASES: list[Case] = [
     Case("ckpt-unsafe", "checkpoint", "a checkpoint holding a pickled object that runs code",
          lambda r: train(tiny(), teacher=_unsafe_file(r)), UnsafeCheckpointError, "can run arbitrary code",
          _no_code_ran),
-    Case("ckpt-namespace", "checkpoint", "a literature checkpoint that pickles its `argparse` options",
-         lambda r: train(tiny(), teacher=_literature_file(r)), UnsafeCheckpointError, "trusted=True"),
+    Case("ckpt-namespace-code", "checkpoint", "a literature checkpoint whose `argparse` options hide code "
+         "(plain options load)", lambda r: train(tiny(), teacher=_namespace_with_code(r)),
+         UnsafeCheckpointError, "builtins.exec", _no_code_ran),
+    Case("ckpt-legacy-pickle", "checkpoint", "a plain `pickle.dump` file of NumPy weights",
+         lambda r: train(tiny(), teacher=_legacy_pickle(r)), UnsafeCheckpointError, "unsafe legacy format"),
+    Case("ckpt-nan-weights", "checkpoint", "a teacher checkpoint with NaN weights",
+         lambda r: train(tiny(), teacher=_nan_weights(r)), NonFiniteWeightsError, r"fc.weight \(3 NaN"),
+    Case("ckpt-other-arch", "checkpoint", "a run's `student.pth` of `digits_mlp` loaded as a `digits_cnn`",
+         lambda r: create_model(TEACHER, checkpoint=finished_run(r) / STUDENT), CheckpointMismatchError,
+         "saved from the model 'digits_mlp'"),
+    Case("ckpt-integer-weights", "checkpoint", "integer tensors where the model has weights",
+         lambda r: train(tiny(), teacher=_integer_weights(r)), CheckpointMismatchError, "another kind"),
+    Case("ckpt-wrong-sha256", "checkpoint", "a checkpoint that is not the file its published SHA-256 names",
+         lambda r: create_model(TEACHER, checkpoint=write_checkpoint(r / "t.pth"), sha256="ab" * 32),
+         ChecksumMismatchError, "but the SHA-256 given says <sha256>"),
+    Case("ckpt-flipped-bit", "checkpoint", "one flipped bit in the weights of a run's `student.pth`",
+         lambda r: create_model("digits_mlp", checkpoint=_flip_a_weight(finished_run(r) / STUDENT)),
+         ChecksumMismatchError, "checksums.json says"),
+    Case("resume-flipped-bit", "checkpoint", "`resume=` a `latest.pth` with one flipped bit in its weights",
+         lambda r: train(tiny(loss="ce", epochs=2), resume=_flip_a_weight(finished_run(r) / LATEST)),
+         ChecksumMismatchError, "truncated, damaged or replaced"),
     Case("ckpt-standard-missing", "checkpoint", "a standard teacher not under the teacher root",
          lambda r: standard_teacher_path("resnet32x4", r), CheckpointNotFoundError, "resnet32x4_vanilla"),
     Case("ckpt-standard-name", "checkpoint", "a standard teacher name outside the CIFAR zoo",
@@ -422,6 +614,26 @@ CASES: list[Case] = [
     Case("resume-other-recipe", "checkpoint", "resuming with another learning rate",
          lambda r: train(tiny(loss="ce", lr=0.1, epochs=2), resume=finished_run(r)), ValueError,
          "lr: 0.05 in the checkpoint, 0.1 now"),
+    Case("resume-other-teacher", "checkpoint", "resuming a KD run with another teacher file",
+         _resume_with_other_teacher, ValueError, r"teacher weights: sha256 \w{12}\.\.\. \(from <tmp>/t"),
+    Case("resume-other-amp", "checkpoint", "resuming with another precision (`amp='none'`)",
+         lambda r: train(tiny(loss="ce", amp="none", epochs=2), resume=finished_run(r)), ValueError,
+         "amp: 'auto' in the checkpoint, 'none' now"),
+    # --- runs and out-dirs -----------------------------------------------------------------
+    Case("run-busy-out-dir", "run", "a second run in an out-dir a live run is using",
+         lambda r: train(tiny(loss="ce", out_dir=str(_lock(r)))), RunLockedError, "--break-lock"),
+    Case("run-remote-lock", "run", "an out-dir locked by a run on another host",
+         lambda r: train(tiny(loss="ce", out_dir=str(_lock(r, host="gpu-node-7", pid=4242)))), RunLockedError,
+         "process 4242 on gpu-node-7"),
+    Case("run-out-dir-file", "run", "an out-dir that is a file",
+         lambda r: (r.joinpath("f").write_text("x"), train(tiny(loss="ce", out_dir=str(r / "f")))),
+         ValueError, "is a file, not a folder"),
+    Case("cli-unknown-recipe", "run", "`ldrrld recipes cifar10`",
+         lambda r: run_command("recipes", "cifar10"), ExitedWith2, "Did you mean 'cifar100'"),
+    Case("cli-infinite-lr", "run", "`ldrrld train --lr inf`",
+         lambda r: run_command("train", "--lr", "inf", "--out-dir", "none"), ExitedWith2, "finite number"),
+    Case("cli-bad-device", "run", "`ldrrld train --device gpu`",
+         lambda r: run_command("train", "--device", "gpu", "--out-dir", "none"), ExitedWith2, "not a device"),
     # --- training --------------------------------------------------------------------------
     Case("train-nan", "training", "the loss turns NaN in epoch 2",
          _nan_epoch_2, FloatingPointError, "NaN or infinite in epoch 2", _last_good_checkpoint_kept),
@@ -493,7 +705,7 @@ def test_bad_input_gets_its_error(case: Case, tmp_path):
 
 def test_case_ids_are_unique_and_areas_known():
     assert len({case.id for case in CASES}) == len(CASES)
-    assert {case.area for case in CASES} == {"loss", "recipe", "data", "checkpoint", "training", "viz"}
+    assert {case.area for case in CASES} == {"loss", "recipe", "data", "checkpoint", "run", "training", "viz"}
 
 
 def test_doc_table_is_current(tmp_path):

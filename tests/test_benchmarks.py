@@ -33,9 +33,23 @@ def test_masked_reference_equals_fast_loss_and_naive(classes, depth):
 def test_loss_speed_script_prints_its_table(capsys):
     import loss_speed
 
-    assert loss_speed.main(["--batch", "16", "--classes", "20", "--repeats", "2"]) == 0
+    argv = ["--batch", "16", "--classes", "20", "--repeats", "2", "--no-memory",
+            "--methods", "kd", "kd-traced", "dkd", "ldrrld", "ldrrld-traced", "naive"]
+    assert loss_speed.main(argv) == 0
     out = capsys.readouterr().out
-    assert "| CPU" in out and "LDRRLD/KD" in out
-    row = [line for line in out.splitlines() if line.startswith("| CPU")][0]
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == "20" and all(float(c) > 0 for c in cells[2:5])
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| CPU")]
+    assert [row[2] for row in rows] == ["kd", "kd-traced", "dkd", "ldrrld", "ldrrld-traced", "naive"]
+    assert all(row[1] == "20" and float(row[3]) > 0 for row in rows)
+    assert rows[0][4] == "1.00" and "/ KD" in out
+
+
+def test_loss_memory_of_fused_ldrrld_is_that_of_kd():
+    """Peak extra memory, each in a fresh process: fused LDRRLD within 1.2x fused KD, below the traced forms."""
+    import loss_speed
+
+    peak = {name: loss_speed.measure_memory(name, 64, 4000, 7, "cpu")
+            for name in ("kd", "ldrrld", "ldrrld-traced", "kd-kl_div")}
+    row = 64 * 4000 * 4
+    assert all(value is not None for value in peak.values()), peak
+    assert row <= peak["kd"] <= peak["kd-kl_div"]            # at least the gradient itself
+    assert peak["ldrrld"] <= 1.2 * peak["kd"] < peak["ldrrld-traced"]

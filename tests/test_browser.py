@@ -1,9 +1,11 @@
-"""End to end in a real browser: JupyterLab runs notebook 02, and the depth slider redraws the panel.
+"""End to end in a real browser: JupyterLab runs notebook 02, and the depth slider redraws the panel;
+it runs notebook 04, and its class-relation figures fit JupyterLab's default width.
 
 Starts its own JupyterLab on 127.0.0.1 (free port, random token, settings and runtime files in a
 temporary folder), drives it with headless Chromium through Playwright, and always stops the
-server. Works on an output-free copy of the notebook, so the committed one is never touched.
-Screenshots and the server log go to ``test-artifacts/browser/``.
+server. Works on output-free copies of the notebooks, so the committed ones are never touched.
+The browser window is 1280 x 800, a common laptop screen. Screenshots and the server log go to
+``test-artifacts/browser/`` (the ones in ``docs/img/`` are copies of a run, looked at by eye).
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``; ``.ci/run`` installs it) and the
 ``playwright`` Python package; without either the test is skipped with the reason.
@@ -29,6 +31,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "02_adaptive_decay_weights.ipynb"
+RELATIONS_NOTEBOOK = ROOT / "notebooks" / "04_relation_analysis.ipynb"
+VIEWPORT = {"width": 1280, "height": 800}
+SAVED_COPY = "02_as_committed.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("LDRRLD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -36,7 +41,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 SERVER_START_S = 90    # JupyterLab answering its API
 PAGE_S = 90            # the notebook page and its kernel ready
-RUN_ALL_S = 120        # every cell executed
+RUN_ALL_S = 360        # every cell executed (notebook 04 trains five models and draws t-SNE maps)
 REDRAW_S = 30          # the panel redrawn after a slider move
 
 
@@ -61,14 +66,14 @@ def _stop(process: subprocess.Popen) -> None:
             return
 
 
-def _unexecuted_copy(folder: Path) -> Path:
+def _unexecuted_copy(folder: Path, source: Path = NOTEBOOK) -> Path:
     """The notebook without outputs, execution counts or saved widget state."""
-    notebook = json.loads(NOTEBOOK.read_text())
+    notebook = json.loads(source.read_text())
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
     notebook["metadata"].pop("widgets", None)
-    copy = folder / NOTEBOOK.name
+    copy = folder / source.name
     copy.write_text(json.dumps(notebook, indent=1))
     return copy
 
@@ -85,10 +90,16 @@ def lab(tmp_path_factory):
     work, settings = home / "work", home / "settings"
     work.mkdir()
     notebook = _unexecuted_copy(work)
+    _unexecuted_copy(work, RELATIONS_NOTEBOOK)
+    shutil.copy(NOTEBOOK, work / SAVED_COPY)  # with its committed outputs, as a fresh clone has it
     # No news or update checks (no network here); they would also pop up a notification.
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Every cell stays in the page (no windowing), so figures above the fold can be found and measured.
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
@@ -126,6 +137,11 @@ def lab(tmp_path_factory):
         shutil.rmtree(home, ignore_errors=True)
 
 
+def _url(base: str, notebook: str, token: str) -> str:
+    """The notebook alone in a fresh workspace (``reset``): no tabs left open by an earlier test."""
+    return f"{base}/lab/tree/{notebook}?reset&token={token}"
+
+
 # JavaScript run in the page, through the app instance JupyterLab exposes.
 NOTEBOOK_READY = """() => {
     const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -153,12 +169,12 @@ def test_depth_slider_redraws_the_panel(lab):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
                                              timeout=60_000)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(60_000)
             console = []
             page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
             try:
-                _run_notebook_and_move_slider(page, f"{base}/lab/tree/{name}?token={token}")
+                _run_notebook_and_move_slider(page, _url(base, name, token))
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
                 raise
@@ -168,12 +184,16 @@ def test_depth_slider_redraws_the_panel(lab):
             browser.close()
 
 
-def _run_notebook_and_move_slider(page, url: str) -> None:
+def _open_and_run_all(page, url: str) -> None:
     page.goto(url, wait_until="domcontentloaded", timeout=PAGE_S * 1000)
     page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(ALL_EXECUTED, timeout=RUN_ALL_S * 1000, polling=500)
     assert page.evaluate(FAILED_CELLS) == [], "a notebook cell raised in JupyterLab"
+
+
+def _run_notebook_and_move_slider(page, url: str) -> None:
+    _open_and_run_all(page, url)
 
     # Both renderers work: the plotly mimetype renderer and the ipywidgets manager.
     widget = page.locator(".ldrrld-weight-panel")
@@ -200,3 +220,106 @@ def _run_notebook_and_move_slider(page, url: str) -> None:
     widget.screenshot(path=str(ARTIFACTS / "panel-after.png"))
     assert after != before and after[0].startswith("d = 8: 28 pairs"), after
     page.screenshot(path=str(ARTIFACTS / "notebook.png"), full_page=False)
+    for sidebar in SIDEBARS:
+        _set_sidebar(page, sidebar)
+        figure = widget.locator(".js-plotly-plot")
+        figure.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"02-panel-{sidebar}.png"))
+        _check_fits(figure, f"02 panel, {sidebar}", panels=6)
+
+
+# Per plotly figure in the page: its width, its output area's width, and the boxes of its titles.
+FIGURE_BOXES = """(figure) => {
+    const area = (figure.closest('.jp-OutputArea-output') || figure.parentElement).getBoundingClientRect();
+    const own = figure.getBoundingClientRect();
+    const box = e => { const r = e.getBoundingClientRect();
+                       return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, text: e.textContent}; };
+    return {width: own.width, area: area.width,
+            titles: Array.from(figure.querySelectorAll('.infolayer .annotation-text')).map(box)};
+}"""
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1 and a["top"] < b["bottom"] - 1 \
+        and b["top"] < a["bottom"] - 1
+
+
+def test_relation_figures_fit_the_default_lab_width(lab):
+    """Notebook 04's class-relation figures at 1280 x 800, with the file browser open and closed:
+    each fits its output area and no two panel titles overlap. Screenshots of both."""
+    from playwright.sync_api import sync_playwright
+
+    base, token, _ = lab
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                                             timeout=60_000)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(60_000)
+            try:
+                _open_and_run_all(page, _url(base, RELATIONS_NOTEBOOK.name, token))
+                for sidebar in SIDEBARS:
+                    _set_sidebar(page, sidebar)
+                    for kind in ("class-mean logits", "logit correlation"):
+                        title = page.locator(".js-plotly-plot .gtitle", has_text=f"Inter-class relations: {kind}")
+                        figure = title.locator("xpath=ancestor::div[contains(@class, 'js-plotly-plot')]").first
+                        figure.scroll_into_view_if_needed()
+                        figure.screenshot(path=str(ARTIFACTS / f"04-{kind.split()[0]}-{sidebar}.png"))
+                        _check_fits(figure, f"04 {kind}, {sidebar}", panels=9)  # teacher, 4 students, 4 gaps
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "failure-04.png"), full_page=True)
+                titles = page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle'))"
+                                       ".map(e => e.textContent)")
+                (ARTIFACTS / "failure-04-figures.txt").write_text("\n".join(titles))
+                raise
+        finally:
+            browser.close()
+
+
+SIDEBARS = ("with-file-browser", "without-file-browser")
+
+
+def _set_sidebar(page, sidebar: str) -> None:
+    """Open or close JupyterLab's left area (the file browser), then let plotly follow the width."""
+    page.evaluate("() => window.jupyterapp.shell.%s()" % ("expandLeft" if sidebar == SIDEBARS[0] else "collapseLeft"))
+    page.wait_for_timeout(1500)
+
+
+def _check_fits(figure, name: str, panels: int) -> None:
+    """The figure is no wider than its output area, and no two of its panel titles overlap."""
+    boxes = figure.evaluate(FIGURE_BOXES)
+    assert boxes["width"] <= boxes["area"] + 1, f"{name}: the figure is wider than its output area"
+    titles = boxes["titles"]
+    assert len(titles) == panels, [t["text"] for t in titles]
+    clashes = [(a["text"], b["text"]) for i, a in enumerate(titles) for b in titles[i + 1:] if _overlaps(a, b)]
+    assert not clashes, f"{name}: overlapping titles {clashes}"
+
+
+def test_saved_panel_shows_a_picture_before_it_runs(lab):
+    """Opened as committed, before any cell runs (no kernel state, not trusted), notebook 02's
+    panel cell shows its still picture, not only a line of text."""
+    from playwright.sync_api import sync_playwright
+
+    base, token, _ = lab
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                                             timeout=60_000)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(60_000)
+            page.goto(_url(base, SAVED_COPY, token), wait_until="domcontentloaded",
+                      timeout=PAGE_S * 1000)
+            page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
+            cell = page.locator(".jp-CodeCell", has_text="viz.weight_panel(").first
+            cell.scroll_into_view_if_needed()
+            try:
+                picture = cell.locator(".jp-OutputArea-output img")
+                picture.wait_for(timeout=REDRAW_S * 1000)
+                picture.scroll_into_view_if_needed()
+                assert picture.evaluate("img => img.naturalWidth") > 300
+            finally:
+                page.screenshot(path=str(ARTIFACTS / "02-panel-before-run.png"))
+                (ARTIFACTS / "02-panel-before-run.html").write_text(
+                    cell.locator(".jp-OutputArea").first.inner_html())
+        finally:
+            browser.close()

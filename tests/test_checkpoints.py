@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from ldrrld_core.io import (CheckpointError, CheckpointNotFoundError, CorruptCheckpointError,
-                            UnsafeCheckpointError, atomic_save, atomic_write_text, load_file)
+from ldrrld_core.io import (CHECKSUMS, SAFE_GLOBALS, CheckpointError, CheckpointNotFoundError,
+                            ChecksumMismatchError, CorruptCheckpointError, UnsafeCheckpointError,
+                            atomic_save, atomic_write_text, load_file, recorded_sha256, sha256_file)
+from ldrrld_core.models.checkpoint import NonFiniteWeightsError
 from ldrrld_core.models import (TEACHER_ACCURACY, CheckpointMismatchError, create_model,
                                 extract_state_dict, list_models, load_checkpoint,
                                 load_standard_teacher, load_state_dict_strict,
@@ -161,15 +166,171 @@ def test_code_inside_a_checkpoint_never_runs(tmp_path, legacy):
     assert marker.exists()
 
 
-def test_literature_checkpoint_with_options_needs_the_trusted_opt_in(tmp_path):
-    """Some published checkpoints pickle their argparse options next to the weights."""
+class RunsShell:
+    """Unpickling an instance runs ``os.system('touch marker')``: the classic malicious checkpoint."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch '{self.marker}'",)
+
+
+def _community_file(path: Path, kind: str, state: dict, legacy: bool) -> dict:
+    """A checkpoint laid out as the distillation projects write theirs; returns the extras it holds."""
+    extras = {
+        # RepDistiller / LDRLD: {'epoch', 'model', 'best_acc', 'opt'} with opt the parsed options
+        "repdistiller": {"epoch": 240, "best_acc": torch.tensor(72.3),
+                         "opt": argparse.Namespace(model="resnet8", learning_rate=0.05,
+                                                   lr_decay_epochs=[150, 180])},
+        # torchdistill: the command-line args pickled next to the weights
+        "torchdistill": {"args": argparse.Namespace(config="cfg.yaml", seed=None, world_size=1)},
+        # NumPy scalars where a float or an int was meant
+        "numpy": {"best_acc": np.float64(71.92), "epoch": np.int64(240), "flag": np.bool_(True),
+                  "lr": np.float32(0.05)},
+    }[kind]
+    torch.save({"model": state, **extras}, path, _use_new_zipfile_serialization=not legacy)
+    return extras
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+@pytest.mark.parametrize("kind", ["repdistiller", "torchdistill", "numpy"])
+def test_community_checkpoints_load_safely(tmp_path, kind, legacy):
+    """Namespace options and NumPy scalars load under weights_only, without trusted=True (issue 12)."""
     model = trained_like("resnet8")
     path = tmp_path / "ckpt_epoch_240.pth"
-    torch.save({"model": model.state_dict(), "opt": argparse.Namespace(lr=0.05), "epoch": 240},
-               path)
-    with pytest.raises(UnsafeCheckpointError, match="argparse.Namespace"):
-        create_model("resnet8", checkpoint=path)
-    assert_same_state(create_model("resnet8", checkpoint=path, trusted=True), model)
+    extras = _community_file(path, kind, model.state_dict(), legacy)
+    assert_same_state(create_model("resnet8", checkpoint=path), model)
+    loaded = load_file(path)
+    for key, value in extras.items():
+        if isinstance(value, argparse.Namespace):
+            assert type(loaded[key]) is argparse.Namespace and vars(loaded[key]) == vars(value)
+        elif isinstance(value, torch.Tensor):
+            assert torch.equal(loaded[key], value)
+        else:
+            assert type(loaded[key]) is type(value) and loaded[key] == value
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_malicious_file_with_an_allowed_namespace_is_still_refused(tmp_path, legacy):
+    """The allow-list admits a Namespace, never a callable: os.system inside one is refused, unrun."""
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "ckpt_epoch_240.pth"
+    torch.save({"model": trained_like("resnet8").state_dict(),
+                "opt": argparse.Namespace(lr=0.05, hook=RunsShell(marker))}, path,
+               _use_new_zipfile_serialization=not legacy)
+    for load in (lambda: load_file(path), lambda: create_model("resnet8", checkpoint=path)):
+        with pytest.raises(UnsafeCheckpointError, match="system"):
+            load()
+    assert not marker.exists(), "unpickling must never run code from the file"
+    functions = {entry.__name__ for entry in SAFE_GLOBALS if not isinstance(entry, (type, tuple))}
+    assert functions == {"scalar"}, "besides classes, only NumPy's scalar constructor is allowed"
+    assert os.system not in SAFE_GLOBALS and exec not in SAFE_GLOBALS
+
+
+def test_a_plain_pickle_is_called_unsafe_legacy_not_truncated(tmp_path):
+    """A file written by pickle.dump (or an old torch.save with objects) is not 'damaged'."""
+    path = tmp_path / "weights.pkl"
+    path.write_bytes(pickle.dumps({"model": {"w": np.ones(3, np.float32)}}, protocol=4))
+    with pytest.raises(UnsafeCheckpointError) as error:
+        load_file(path)
+    assert "legacy format" in str(error.value) and "truncated" not in str(error.value)
+    legacy = tmp_path / "legacy.pth"
+    torch.save({"model": {"w": torch.ones(2)}, "x": PlantsAMarker(tmp_path / "M")}, legacy,
+               _use_new_zipfile_serialization=False)
+    with pytest.raises(UnsafeCheckpointError, match=r"legacy format .*\(io.open\)"):
+        load_file(legacy)
+    assert not (tmp_path / "M").exists()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, value):
+    source = trained_like("resnet8")
+    state = source.state_dict()
+    state["layer1.0.conv1.weight"].view(-1)[[3, 7]] = value
+    state["fc.bias"][0] = value
+    path = atomic_save({"model": state}, tmp_path / "diverged.pth")
+    target = create_model("resnet8")
+    before = {key: tensor.clone() for key, tensor in target.state_dict().items()}
+    with pytest.raises(NonFiniteWeightsError) as error:
+        load_checkpoint(target, path)
+    message = str(error.value)
+    nans = 2 if value != value else 0
+    assert "layer1.0.conv1.weight (" + f"{nans} NaN, {2 - nans} infinite" in message
+    assert "fc.bias" in message and "2 tensor(s)" in message and str(path) in message
+    assert all(torch.equal(before[key], tensor) for key, tensor in target.state_dict().items())
+
+
+def test_a_given_sha256_is_checked_before_unpickling(tmp_path):
+    model = trained_like("resnet8")
+    path = atomic_save({"model": model.state_dict()}, tmp_path / "ckpt.pth")
+    digest = sha256_file(path)
+    assert_same_state(create_model("resnet8", checkpoint=path, sha256=digest.upper()), model)
+    with pytest.raises(ChecksumMismatchError) as error:
+        create_model("resnet8", checkpoint=path, sha256="0" * 64)
+    assert digest in str(error.value) and "0" * 64 in str(error.value)
+    with pytest.raises(ValueError, match="64 hex digits"):
+        load_file(path, sha256="abc")
+    with pytest.raises(ValueError, match="no checkpoint"):
+        create_model("resnet8", sha256=digest)
+    # A file that would run code is refused by its hash before the unpickler ever sees it.
+    marker = tmp_path / "MARKER"
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": model.state_dict(), "x": PlantsAMarker(marker)}, evil)
+    with pytest.raises(ChecksumMismatchError):
+        load_file(evil, sha256=digest, trusted=True)
+    assert not marker.exists()
+
+
+def _flip_a_weight_byte(path: Path, tensor: torch.Tensor) -> None:
+    """Change one byte inside the stored data of ``tensor`` (found by its bytes), nothing else."""
+    data = bytearray(path.read_bytes())
+    at = bytes(data).find(tensor.numpy().tobytes())
+    assert at >= 0, "the tensor's bytes must be stored verbatim"
+    data[at + 5] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_in_tensor_data_are_caught_by_the_record(tmp_path):
+    model = trained_like("resnet8")
+    path = atomic_save({"model": model.state_dict()}, tmp_path / "student.pth", record=True)
+    assert recorded_sha256(path) == [sha256_file(path)]
+    assert json.loads((tmp_path / CHECKSUMS).read_text()) == {"student.pth": sha256_file(path)}
+    assert_same_state(create_model("resnet8", checkpoint=path), model)
+    _flip_a_weight_byte(path, model.state_dict()["fc.weight"])
+    unrecorded = tmp_path / "copy" / "student.pth"
+    unrecorded.parent.mkdir()
+    unrecorded.write_bytes(path.read_bytes())
+    create_model("resnet8", checkpoint=unrecorded)  # without a record the damage is invisible ...
+    with pytest.raises(ChecksumMismatchError, match="checksums.json"):
+        create_model("resnet8", checkpoint=path)    # ... with one it is caught
+
+
+def test_the_record_accepts_whichever_file_a_crash_leaves(tmp_path, monkeypatch):
+    """Killed between the new hash's record and the rename: the old file is still accepted."""
+    path = atomic_save({"epoch": 1}, tmp_path / "latest.pth", record=True)
+    old = sha256_file(path)
+
+    real_replace, calls = os.replace, []
+
+    def crash_at_the_checkpoints_rename(source, target):
+        calls.append(Path(target).name)
+        if Path(target).name == "latest.pth":
+            raise KeyboardInterrupt
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", crash_at_the_checkpoints_rename)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save({"epoch": 2}, path, record=True)
+    monkeypatch.undo()
+    assert calls == [CHECKSUMS, "latest.pth"], "the new hash is recorded before the rename"
+    assert len(recorded_sha256(path)) == 2 and recorded_sha256(path)[0] == old
+    assert load_file(path) == {"epoch": 1}
+    atomic_save({"epoch": 3}, path, record=True)
+    assert recorded_sha256(path) == [sha256_file(path)] and load_file(path) == {"epoch": 3}
+    (tmp_path / CHECKSUMS).write_text("{not json")
+    with pytest.raises(CorruptCheckpointError, match="Delete it"):
+        load_file(path)
 
 
 # --- layouts and prefixes ------------------------------------------------------------------------
@@ -364,3 +525,61 @@ def test_sha256_file_equals_hashlib_of_the_bytes(tmp_path):
     assert sha256_file(path, chunk_bytes=4096) == hashlib.sha256(data).hexdigest()
     path.write_bytes(data[:-1] + b"\x00")                # one byte changed: another hash
     assert sha256_file(path) != hashlib.sha256(data).hexdigest()
+
+
+def test_tensors_of_another_kind_are_refused_not_cast(tmp_path):
+    source = trained_like("resnet8")
+    state = source.state_dict()
+    state["fc.weight"] = (state["fc.weight"] * 100).long()            # integers where weights belong
+    path = atomic_save({"model": state}, tmp_path / "ints.pth")
+    with pytest.raises(CheckpointMismatchError, match=r"fc.weight \(torch.int64 in the file, torch.float32"):
+        create_model("resnet8", checkpoint=path)
+    state = source.state_dict()
+    state["fc.weight"] = state["fc.weight"].double()                   # another float width: an exact copy
+    assert_same_state(create_model("resnet8", checkpoint=atomic_save(state, tmp_path / "f64.pth")), source)
+
+
+def test_a_damaged_record_is_replaced_when_writing(tmp_path, caplog):
+    (tmp_path / CHECKSUMS).write_text("[1, 2")
+    path = atomic_save({"epoch": 1}, tmp_path / "latest.pth", record=True)
+    assert "Starting a new record" in caplog.text
+    assert recorded_sha256(path) == [sha256_file(path)]
+
+
+def test_a_file_that_names_another_architecture_is_refused(tmp_path):
+    """The trainer's student.pth records 'arch': a file of another model is refused even if its tensors fit."""
+    source = trained_like("resnet8")
+    path = atomic_save({"model": source.state_dict(), "arch": "resnet8"}, tmp_path / "student.pth")
+    assert_same_state(create_model("resnet8", checkpoint=path), source)
+    atomic_save({"model": source.state_dict(), "arch": "resnet14"}, path)
+    with pytest.raises(CheckpointMismatchError, match="saved from the model 'resnet14'.*not 'resnet8'"):
+        create_model("resnet8", checkpoint=path)
+    atomic_save({"model": source.state_dict(), "arch": "ResNet-8 (other project)"}, path)
+    assert_same_state(create_model("resnet8", checkpoint=path), source)   # names outside the registry: unchecked
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_damaged_bytes_only_ever_give_a_checkpoint_error(tmp_path, legacy):
+    """Every truncation and many flipped bytes of a small file: a CheckpointError or a load, nothing else."""
+    path = tmp_path / "small.pth"
+    torch.save({"model": {"w": torch.arange(6.0).view(2, 3)}, "epoch": 3}, path,
+               _use_new_zipfile_serialization=not legacy)
+    original = path.read_bytes()
+    damaged = [original[:length] for length in range(0, len(original), max(1, len(original) // 97))]
+    rng = np.random.default_rng(0)
+    for position in rng.integers(0, len(original), size=150):
+        flipped = bytearray(original)
+        flipped[position] ^= int(rng.integers(1, 256))
+        damaged.append(bytes(flipped))
+    damaged += [b"root:x:0:0:root:/root:/bin/bash\n", bytes(rng.integers(0, 256, 500, dtype=np.uint8)),
+                pickle.PROTO + bytes(rng.integers(0, 256, 300, dtype=np.uint8))]
+    unexpected = []
+    for content in damaged:
+        path.write_bytes(content)
+        try:
+            load_file(path)
+        except CheckpointError:
+            pass
+        except Exception as error:  # noqa: BLE001 - what the test looks for
+            unexpected.append(f"{type(error).__name__}: {error}")
+    assert not unexpected, unexpected[:3]

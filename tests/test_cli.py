@@ -102,3 +102,166 @@ def test_python_dash_m_runs_the_cli():
     done = subprocess.run([sys.executable, "-m", "ldrrld_core", "losses"], capture_output=True, text=True,
                           timeout=120, cwd=ROOT)
     assert done.returncode == 0 and "ldrrld-no-adw" in done.stdout
+
+
+# ------------------------------------------------------------------ errors: one line, exit 2, no traceback
+def one_error_line(err: str, command: str) -> str:
+    """The error line of a failed command; fails if there is a traceback or more than one error line."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith(f"ldrrld {command}:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _teacher_file(tmp_path: Path, model: str = "digits_cnn", *, nan: bool = True) -> str:
+    from ldrrld_core.io import atomic_save
+    from ldrrld_core.models import create_model
+
+    state = create_model(model).state_dict()
+    if nan:
+        state["fc.weight"][0, 0] = float("nan")
+    return str(atomic_save({"model": state}, tmp_path / f"{model}.pth"))
+
+
+def _file(tmp_path: Path) -> str:
+    (tmp_path / "a-file").write_text("not a folder")
+    return str(tmp_path / "a-file")
+
+
+# (argv with {tmp} for the scratch folder, what must be in the error line)
+USER_ERRORS = [
+    (["recipes", "cifar10"], "unknown recipe 'cifar10'. Did you mean 'cifar100'"),
+    (["train", "--out-dir", "{file}"], "is a file, not a folder"),
+    (["train", "--out-dir", "{tmp}/a-file/run"], "a part of its path is a file"),
+    (["train", "--lr", "inf"], "lr must be a finite number, got inf"),
+    (["train", "--set", "weight_decay=inf"], "weight_decay must be a finite number"),
+    (["distill", "--train-teacher", "--loss-option", "temperature=Infinity"],
+     "loss_options['ldrrld']['temperature'] must be a finite number"),
+    (["train", "--model", "digits_mlp", "--set", 'model_options={"hiden": 32}'], "Did you mean 'hidden'"),
+    (["train", "--model", "digits_mlp", "--set", 'model_options={"hidden": "wide"}'], "do not fit model"),
+    (["distill", "--teacher-checkpoint", "{nan}"], "non-finite weights in 1 tensor(s): fc.weight (1 NaN"),
+    (["distill", "--teacher-checkpoint", "{nan}", "--teacher-sha256", "0" * 64], "but --teacher-sha256 says"),
+    (["distill", "--teacher-checkpoint", "{nan}", "--teacher-sha256", "xyz"], "64 hex digits"),
+    (["train", "--device", "tpu:0"], "is not a device"),
+    # a message of several lines (the keys that do not fit) comes out as one
+    (["distill", "--teacher-checkpoint", "{mlp}"], "does not fit the model 'digits_cnn': 15 missing, 2 unexpected"),
+]
+
+
+@pytest.mark.parametrize("argv, message", USER_ERRORS, ids=[" ".join(argv[:3]) for argv, _ in USER_ERRORS])
+def test_user_errors_are_one_line_with_exit_2(capsys, tmp_path, argv, message):
+    values = {"tmp": str(tmp_path), "file": _file(tmp_path), "nan": "", "mlp": ""}
+    if any("{nan}" in arg for arg in argv):
+        values["nan"] = _teacher_file(tmp_path)
+    if any("{mlp}" in arg for arg in argv):
+        values["mlp"] = _teacher_file(tmp_path, "digits_mlp", nan=False)
+    for name, value in values.items():
+        argv = [arg.replace("{" + name + "}", value) for arg in argv]
+    extra = [] if argv[0] == "recipes" else ["--no-progress", "--quiet", "--epochs", "1"]
+    extra += [] if "--out-dir" in argv or argv[0] == "recipes" else ["--out-dir", "none"]
+    status, lines, err = run_cli(capsys, *argv, *extra)
+    assert status == 2 and not lines
+    assert message in one_error_line(err, argv[0])
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a GPU")
+def test_device_cuda_without_a_gpu(capsys):
+    status, _, err = run_cli(capsys, "train", "--device", "cuda", "--out-dir", "none")
+    assert status == 2 and "asks for a GPU, but torch sees none" in one_error_line(err, "train")
+
+
+def test_debug_adds_the_traceback_before_the_same_line(capsys):
+    status, _, plain = run_cli(capsys, "recipes", "cifar10")
+    for argv in (["--debug", "recipes", "cifar10"], ["recipes", "cifar10", "--debug"]):
+        status, _, err = run_cli(capsys, *argv)
+        assert status == 2 and "Traceback (most recent call last)" in err and "get_recipe" in err
+        assert err.strip().splitlines()[-1] == plain.strip()
+
+
+def test_disk_errors_and_internal_errors_are_one_line(capsys, tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    import ldrrld_core.cli as cli
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    status, lines, err = run_cli(capsys, "train", "--out-dir", str(tmp_path / "run"), *QUICK)
+    assert status == 1 and not lines
+    assert "No space left on device; free some space" in one_error_line(err, "train")
+    assert not (tmp_path / "run" / ".lock").exists() and not list((tmp_path / "run").glob(".*.tmp"))
+    monkeypatch.undo()
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    status, _, err = run_cli(capsys, "train", "--out-dir", str(tmp_path / "ro"), *QUICK)
+    assert status == 2 and "Read-only file system; choose a writable out_dir" in one_error_line(err, "train")
+    monkeypatch.undo()
+
+    monkeypatch.setattr(cli, "_list_losses", lambda args: 1 / 0)
+    status, _, err = run_cli(capsys, "losses")
+    line = one_error_line(err, "losses")
+    assert status == 1 and "internal error: ZeroDivisionError" in line and "--debug" in line
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
+def test_ctrl_c_exits_130_with_one_line_and_a_resumable_checkpoint(tmp_path):
+    import signal
+    import time
+
+    from ldrrld_core.train import load_training_state
+
+    argv = [sys.executable, "-m", "ldrrld_core", "train", "--recipe", "digits", "--epochs", "400",
+            "--threads", "1", "--out-dir", str(tmp_path), "--no-progress", "--quiet"]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "latest.pth").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the run never saved an epoch"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and out == ""
+    assert "interrupted; the run's latest.pth keeps its last finished epoch" in one_error_line(err, "train")
+    assert load_training_state(tmp_path)["epoch"] >= 1 and not (tmp_path / ".lock").exists()
+
+
+def test_importing_the_cli_or_asking_for_help_does_not_import_torchvision():
+    code = ("import sys, contextlib, io\n"
+            "import ldrrld_core.cli as cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    cli.main(['--help'])\n"
+            "heavy = ('torchvision', 'torch._dynamo', 'sklearn', 'PIL.Image')\n"
+            "heavy = sorted(module for module in heavy if module in sys.modules)\n"
+            "print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_resuming_a_distillation_with_its_own_teacher_keeps_that_teacher(capsys, tmp_path):
+    argv = ["distill", "--recipe", "digits", "--train-teacher", "--out-dir", str(tmp_path), "--no-progress",
+            "--quiet", "--epochs", "2", "--set", "warmup_epochs=0"]
+    status, lines, _ = run_cli(capsys, *argv, "--set", "save_every=1")
+    first = last_json(lines)
+    teacher_history = (tmp_path / "teacher" / "history.json").read_text()  # timings: a retrain changes them
+    # Interrupted after epoch 2 of 2 in effect: resuming finds the teacher run finished and keeps it.
+    status, lines, err = run_cli(capsys, *argv, "--set", "save_every=1", "--resume")
+    assert status == 0, err
+    assert (tmp_path / "teacher" / "history.json").read_text() == teacher_history, "the teacher was retrained"
+    assert last_json(lines)["teacher_top1"] == first["teacher_top1"]
+
+
+def test_startup_benchmark_reports_a_ratio():
+    """benchmarks/cli_startup.py runs (one repeat here) and reports the ratio it is meant to measure."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cli_startup.py"), "--repeats", "1", "--json"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result["medians"]) == {"import torch", "ldrrld --help"} and result["target"] == 1.2
+    assert result["ratio"] == pytest.approx(result["medians"]["ldrrld --help"] / result["medians"]["import torch"])
+    assert "| `ldrrld --help` |" in done.stdout

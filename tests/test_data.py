@@ -4,6 +4,7 @@ sharding, and augmentation checked against an image-by-image reference."""
 from __future__ import annotations
 
 import collections
+import os
 import pickle
 from pathlib import Path
 
@@ -393,6 +394,212 @@ def test_folder_loader_shards_and_workers(tmp_path):
     assert labels == expected.tolist()
 
 
+# ------------------------------------------------- data that would decode to the wrong thing (issue 11)
+
+def scanned(root: Path) -> tuple[list[str], list[str], list[int]]:
+    """(class names, train paths, train labels) of the Tiny-ImageNet under ``root``, scanned fresh."""
+    splits = load_dataset("tiny-imagenet", root=root)
+    return splits.class_names, [splits.train.path(i).name for i in range(len(splits.train))], \
+        splits.train.labels.tolist()
+
+
+def test_symlinked_folders_count_each_image_once(tmp_path):
+    base = write_tiny_imagenet(tmp_path)
+    (base / "wnids.txt").unlink()
+    expected = scanned(tmp_path)
+    assert len(expected[1]) == 9
+    # A class folder that is itself a link to storage elsewhere is fine and counted once.
+    elsewhere = tmp_path / "storage" / "n003"
+    (base / "train" / "n003").rename(elsewhere.parent.mkdir() or elsewhere)
+    (base / "train" / "n003").symlink_to(elsewhere, target_is_directory=True)
+    assert scanned(tmp_path)[1:] == expected[1:]
+    # A link loop, a link into another class's folder, an image linked into a second class: refused.
+    images = base / "train" / "n001" / "images"
+    for link, target, message in [
+            (images / "loop", images.parent, "link loop"),
+            (images / "more", base / "train" / "n002" / "images", "another class's folder"),
+            (images / "twin.JPEG", base / "train" / "n002" / "images" / "n002_0.JPEG", "same image file")]:
+        link.symlink_to(target)
+        with pytest.raises(DatasetFormatError, match=message) as error:
+            load_dataset("tiny-imagenet", root=tmp_path)
+        assert str(link.name) in str(error.value)
+        link.unlink()
+    assert scanned(tmp_path)[1:] == expected[1:]
+
+
+def test_hidden_entries_are_neither_classes_nor_images(tmp_path):
+    base = write_tiny_imagenet(tmp_path)
+    (base / "wnids.txt").unlink()
+    expected = scanned(tmp_path)
+    save_image(base / "train" / ".ipynb_checkpoints" / "n001_0-checkpoint.JPEG", COLOURS[0])
+    inside = base / "train" / "n001" / "images" / ".ipynb_checkpoints"
+    save_image(inside / "n001_0-checkpoint.JPEG", COLOURS[0])
+    (base / "train" / "n002" / "images" / "._n002_0.JPEG").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    assert scanned(tmp_path) == expected
+    assert expected[0] == ["goldfish", "crane (n002)", "crane (n003)"]
+
+
+def test_repeated_entries_of_a_class_list_or_label_table_are_refused(tmp_path):
+    base = write_tiny_imagenet(tmp_path)
+    (base / "wnids.txt").write_text("n001\nn002\nn003\nn002\n")
+    with pytest.raises(DatasetFormatError, match="wnids.txt lists the class.*n002 more than once"):
+        load_dataset("tiny-imagenet", root=tmp_path)
+    (base / "wnids.txt").write_text("n001\nn002\nn003\n")
+    table = base / "val" / "val_annotations.txt"
+    table.write_text(table.read_text() + "val_0.JPEG\tn002\t0\t0\t63\t63\n")
+    with pytest.raises(DatasetFormatError, match="line 7 lists val_0.JPEG again"):
+        load_dataset("tiny-imagenet", root=tmp_path)
+
+
+def _finishes(call, seconds: float = 60.0):
+    """Run ``call`` in a thread; return what it raised (or None), failing if it is still running."""
+    import threading
+
+    outcome: list = []
+
+    def target():
+        try:
+            call()
+            outcome.append(None)
+        except Exception as error:  # noqa: BLE001
+            outcome.append(error)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still running after {seconds} s: a FIFO was opened"
+    return outcome[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_non_regular_files_named_like_images_are_refused_unopened(tmp_path):
+    base = write_tiny_imagenet(tmp_path)
+    fifo = base / "train" / "n002" / "images" / "n002_9.JPEG"
+    os.mkfifo(fifo)
+    error = _finishes(lambda: load_dataset("tiny-imagenet", root=tmp_path))
+    assert isinstance(error, DatasetFormatError)
+    assert str(fifo) in str(error) and "not a regular file" in str(error)
+    fifo.unlink()
+    broken = base / "train" / "n002" / "images" / "gone.png"
+    broken.symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(DatasetFormatError, match="gone.png is named like an image but is not a regular file"):
+        load_dataset("tiny-imagenet", root=tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I"])
+def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path, mode):
+    from PIL import Image
+
+    from ldrrld_core.data.folders import open_rgb
+
+    values = np.array([[0, 1, 128, 257, 1000], [32767, 32768, 40000, 65278, 65535]], dtype=np.int64)
+    path = tmp_path / ("gray16.png" if mode == "I;16" else "gray32.tiff")   # older Pillow reads PNGs as "I"
+    image = Image.fromarray(values.astype(np.uint16 if mode == "I;16" else np.int32))
+    assert image.mode == mode
+    image.save(path)
+    rgb = np.asarray(open_rgb(path))
+    expected = np.floor(values * 255 / 65535 + 0.5).astype(np.uint8)     # nearest 8-bit level
+    assert rgb.shape == (2, 5, 3) and all(np.array_equal(rgb[..., c], expected) for c in range(3))
+    assert rgb.max() == 255 and rgb[0, 4, 0] == 4, "1000 / 65535 of full scale is level 4, not white"
+    Image.fromarray(values.astype(np.float32)).save(tmp_path / "float.tiff")
+    with pytest.raises(DatasetFormatError, match="floating-point pixels"):
+        open_rgb(tmp_path / "float.tiff")
+
+
+def test_size_and_range_errors_are_not_reported_as_undecodable(tmp_path):
+    from ldrrld_core.data.folders import open_rgb
+
+    save_image(tmp_path / "small.png", COLOURS[0], size=(32, 32))
+    with pytest.raises(DatasetFormatError) as error:
+        open_rgb(tmp_path / "small.png", (64, 64))
+    message = str(error.value)
+    assert message.startswith(f"image {tmp_path / 'small.png'} is 32x32") and "decode" not in message
+
+
+def test_decompression_bomb_gets_a_clear_error(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from ldrrld_core.data.folders import open_rgb
+
+    path = tmp_path / "bomb.png"
+    Image.new("L", (200, 200)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)        # 40 000 pixels: over twice the limit
+    with pytest.raises(DatasetFormatError, match="bomb.png is too large to decode safely.*MAX_IMAGE_PIXELS"):
+        open_rgb(path)
+
+
+def test_a_bad_image_in_a_loader_worker_gives_the_files_one_line(tmp_path):
+    base = write_tiny_imagenet(tmp_path)
+    corrupt = base / "train" / "n002" / "images" / "n002_1.JPEG"
+    corrupt.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    splits = load_dataset("tiny-imagenet", root=tmp_path)
+    with pytest.raises(DatasetFormatError) as error:
+        list(make_loader(splits.train, 3, train=False, num_workers=1))
+    message = str(error.value)
+    assert message.startswith(f"cannot decode image {corrupt}")
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_cifar100_float_labels_load_only_when_whole(tmp_path):
+    written = write_tiny_cifar100(tmp_path)
+    train = tmp_path / "cifar-100-python" / "train"
+    content = pickle.loads(train.read_bytes())
+    content[b"fine_labels"] = np.asarray(content[b"fine_labels"], dtype=np.float64)   # 3.0, 17.0, ...
+    train.write_bytes(pickle.dumps(content))
+    labels = load_dataset("cifar100", root=tmp_path).train.labels
+    assert torch.equal(labels, torch.from_numpy(written["train"][1]))
+    for bad in (3.7, float("nan"), float("inf")):
+        content[b"fine_labels"][1] = bad
+        train.write_bytes(pickle.dumps(content))
+        with pytest.raises(DatasetFormatError, match="fine_labels' holds labels that are not whole numbers"):
+            load_dataset("cifar100", root=tmp_path)
+    content[b"fine_labels"] = [f"{label}" for label in written["train"][1]]
+    train.write_bytes(pickle.dumps(content))
+    with pytest.raises(DatasetFormatError, match="must be a list of integer labels"):
+        load_dataset("cifar100", root=tmp_path)
+
+
+def test_cifar100_meta_with_any_flipped_byte_loads_or_says_damaged(tmp_path):
+    """Every single-byte flip of meta: either names come out, or a DatasetFormatError; nothing else."""
+    from ldrrld_core.data.cifar100 import _names, read_cifar_pickle
+
+    write_tiny_cifar100(tmp_path)
+    meta = tmp_path / "cifar-100-python" / "meta"
+    original = meta.read_bytes()
+    outcomes = collections.Counter()
+    for position in range(len(original)):
+        damaged = bytearray(original)
+        damaged[position] ^= 0xFF
+        meta.write_bytes(bytes(damaged))
+        try:
+            content = read_cifar_pickle(meta)
+            _names(content, "fine_label_names", meta), _names(content, "coarse_label_names", meta)
+            outcomes["loaded"] += 1
+        except DatasetFormatError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == len(original)
+    # The two failures the adversarial pass met, made on purpose: a huge length and a garbled codec.
+    meta.write_bytes(original.replace(b"latin1", b"lbtin1", 1))
+    with pytest.raises(DatasetFormatError, match="LookupError"):
+        read_cifar_pickle(meta)
+    meta.write_bytes(b"\x80\x02]q\x00X\xff\xff\xff\x7f")   # a list, then a 2 GiB string that is not there
+    with pytest.raises(DatasetFormatError, match="meta is not a valid CIFAR pickle"):
+        read_cifar_pickle(meta)
+
+
+def test_cifar100_download_offline_says_so(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR100", offline)
+    with pytest.raises(DatasetNotFoundError, match="download .* failed .*URLError.*network connection"):
+        load_dataset("cifar100", root=tmp_path, download=True)
+
+
 # ----------------------------------------------------------------------------- device loader
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -532,3 +739,29 @@ def test_data_splits_checks_its_description():
         DataSplits(**{**fields, "class_names": list("abc")})
     with pytest.raises(ValueError, match="outside 0..1"):
         DataSplits(**{**fields, "superclass_of": torch.tensor([0, 0, 1, 2])})
+
+
+@pytest.mark.parametrize("suffix", [".png", ".JPEG", ".bmp", ".webp"])
+def test_damaged_image_bytes_decode_or_give_a_dataset_error(tmp_path, suffix):
+    from ldrrld_core.data.folders import open_rgb
+
+    path = tmp_path / f"image{suffix}"
+    save_image(path, COLOURS[2], size=(16, 12))
+    original = path.read_bytes()
+    rng = np.random.default_rng(1)
+    variants = [original[:length] for length in range(0, len(original), max(1, len(original) // 60))]
+    for position in rng.integers(0, len(original), size=120):
+        flipped = bytearray(original)
+        flipped[position] ^= int(rng.integers(1, 256))
+        variants.append(bytes(flipped))
+    unexpected = []
+    for content in variants:
+        path.write_bytes(content)
+        try:
+            image = open_rgb(path)
+            assert image.mode == "RGB"
+        except DatasetFormatError:
+            pass
+        except Exception as error:  # noqa: BLE001 - what the test looks for
+            unexpected.append(f"{type(error).__name__}: {error}")
+    assert not unexpected, unexpected[:3]

@@ -75,7 +75,8 @@ def test_evaluation_counts_the_whole_test_split_once(ranks):
 def test_only_rank_zero_writes(ranks):
     folder, _ = ranks
     written = sorted(p.name for p in (folder / "run").iterdir())
-    assert written == ["history.csv", "history.json", "latest.pth", "recipe.json", "student.pth", "summary.json"]
+    assert written == ["checksums.json", "history.csv", "history.json", "latest.pth", "recipe.json",
+                       "student.pth", "summary.json"]
 
 
 def test_context_without_torchrun_is_one_process():

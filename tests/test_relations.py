@@ -51,8 +51,9 @@ def test_pair_weights_align_with_rank_pairs_and_matrix():
     first, second, weights = pair_weights(5, 0.2, scale=3.0, offset=0.5)
     matrix = adw_weights(5, 0.2, scale=3.0, offset=0.5)
     assert torch.equal(weights, matrix[first, second])
+    weights.mul_(0)   # a caller editing its copy in place changes nothing for later callers
     again = pair_weights(5, 0.2, scale=3.0, offset=0.5)
-    assert again[2] is weights  # cached: no per-step rebuild
+    assert again[2] is not weights and torch.equal(again[2], matrix[first, second])
 
 
 def test_top_classes_is_sorted_and_gradient_free():
@@ -71,7 +72,7 @@ def test_pair_logits_and_kl_match_two_class_softmax_by_hand():
     t_pairs, s_pairs = pair_logits(t_top, first, second), pair_logits(s_top, first, second)
     assert t_pairs.shape == (1, 3, 2)
     assert t_pairs[0, 2].tolist() == [1.0, -2.0]
-    kl = kl_from_logits(t_pairs, s_pairs)
+    kl = kl_from_logits(s_pairs, t_pairs)
     for p, (i, j) in enumerate(zip(first.tolist(), second.tolist())):
         pt = torch.sigmoid(t_top[0, i] - t_top[0, j])
         ps = torch.sigmoid(s_top[0, i] - s_top[0, j])
@@ -82,7 +83,7 @@ def test_pair_logits_and_kl_match_two_class_softmax_by_hand():
 def test_kl_treats_zero_teacher_probability_as_zero_contribution():
     teacher = torch.tensor([[0.0, -1e4]], dtype=torch.float64)  # p_t[1] underflows to 0
     student = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
-    assert kl_from_logits(teacher, student).item() == pytest.approx(math.log(2), rel=1e-12)
+    assert kl_from_logits(student, teacher).item() == pytest.approx(math.log(2), rel=1e-12)
 
 
 def test_upcast_widens_half_and_keeps_double():
@@ -94,10 +95,10 @@ def test_upcast_widens_half_and_keeps_double():
 def test_binary_kl_from_gaps_equals_two_class_kl():
     g = torch.Generator().manual_seed(0)
     t, s = 5 * torch.randn(50, 2, generator=g, dtype=torch.float64), 5 * torch.randn(50, 2, generator=g, dtype=torch.float64)
-    by_gap = binary_kl_from_gaps(t[:, 0] - t[:, 1], s[:, 0] - s[:, 1])
-    torch.testing.assert_close(by_gap, kl_from_logits(t, s), rtol=1e-12, atol=1e-14)
+    by_gap = binary_kl_from_gaps(s[:, 0] - s[:, 1], t[:, 0] - t[:, 1])
+    torch.testing.assert_close(by_gap, kl_from_logits(s, t), rtol=1e-12, atol=1e-14)
     # stable for huge gaps in float32
-    huge = binary_kl_from_gaps(torch.tensor([80.0, -80.0]), torch.tensor([-80.0, 80.0]))
+    huge = binary_kl_from_gaps(torch.tensor([-80.0, 80.0]), torch.tensor([80.0, -80.0]))
     assert torch.isfinite(huge).all() and huge[0].item() == pytest.approx(80.0, rel=1e-5)  # -log sigmoid(-80)
 
 
@@ -107,8 +108,8 @@ def test_kl_excluding_equals_kl_of_the_kept_columns():
     s = torch.randn(4, 9, generator=g, dtype=torch.float64, requires_grad=True)
     top = torch.tensor([[0, 3], [8, 1], [2, 4], [5, 6]])
     rest = torch.tensor([[k for k in range(9) if k not in row] for row in top.tolist()])
-    masked = kl_excluding(t, s, top)
-    gathered = kl_from_logits(t.gather(1, rest), s.gather(1, rest))
+    masked = kl_excluding(s, t, top)
+    gathered = kl_from_logits(s.gather(1, rest), t.gather(1, rest))
     torch.testing.assert_close(masked, gathered, rtol=1e-12, atol=1e-14)
     grads_masked = torch.autograd.grad(masked.sum(), (t, s))
     grads_gathered = torch.autograd.grad(gathered.sum(), (t, s))
@@ -125,7 +126,7 @@ def test_class_mask_marks_exactly_the_given_classes():
 def test_kl_excluding_survives_extreme_logits():
     t = torch.tensor([[1e4, 0.0, -1e4, 5.0]], requires_grad=True)
     s = torch.tensor([[-1e4, 1e4, 0.0, 0.0]], requires_grad=True)
-    kl = kl_excluding(t, s, torch.tensor([[1]]))
+    kl = kl_excluding(s, t, torch.tensor([[1]]))
     grads = torch.autograd.grad(kl.sum(), (t, s))
     assert torch.isfinite(kl).all() and all(torch.isfinite(g).all() for g in grads)
     assert grads[1][0, 1] == 0  # an excluded class gets no gradient

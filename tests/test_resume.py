@@ -15,11 +15,14 @@ uses no instrumentation at all and kills the process at random moments.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
 import selectors
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,9 +33,13 @@ import torch
 
 from ldrrld_core.cli import main
 from ldrrld_core.data import load_dataset, make_loader
-from ldrrld_core.io import CorruptCheckpointError, atomic_save, load_file
+from ldrrld_core.io import (CHECKSUMS, ChecksumMismatchError, CorruptCheckpointError, atomic_save, load_file,
+                            sha256_file)
 from ldrrld_core.models import create_model
-from ldrrld_core.train import LATEST, STUDENT, History, get_recipe, load_training_state
+from ldrrld_core.train import LATEST, STUDENT, History, Recipe, Run, fit, get_recipe, load_training_state
+from ldrrld_core.train.checkpoints import RESUME_FIELDS, RESUME_FREE_FIELDS
+from ldrrld_core.train.runlock import LOCK, RunLockedError, break_run_lock
+from ldrrld_core.train.runlock import run_lock as acquire
 
 EPOCHS = 2
 TEACHER = "digits_mlp"  # the digits CNN would triple the run time; any teacher exercises the same path
@@ -153,8 +160,9 @@ def assert_checkpoints_readable(out_dir: Path) -> int:
         assert not (out_dir / STUDENT).exists(), "student.pth is written after latest.pth"
         return 0
     state = load_training_state(out_dir)
-    student = load_file(out_dir / STUDENT)
-    assert student["epoch"] in (state["epoch"], state["epoch"] - 1), "student.pth lags latest.pth by one save at most"
+    # Killed between the two saves of epoch 1, the run has a latest.pth but no student.pth yet.
+    student_epoch = load_file(out_dir / STUDENT)["epoch"] if (out_dir / STUDENT).exists() else 0
+    assert student_epoch in (state["epoch"], state["epoch"] - 1), "student.pth lags latest.pth by one save at most"
     logged = History.load(out_dir).column("epoch") if (out_dir / History.JSON_NAME).exists() else [0]
     assert logged[-1] in (state["epoch"], state["epoch"] - 1), "history.json lags latest.pth by one save at most"
     return state["epoch"]
@@ -236,3 +244,125 @@ def test_killed_at_random_moments_always_leaves_a_loadable_checkpoint(tmp_path, 
         finish(start(tmp_path, teacher_file, resume=True))
     assert interrupted >= 1, "no kill landed while the run was training; the machine is too fast for these delays"
     assert_same_run(final_state(tmp_path), reference)
+
+
+# ------------------------------------------------------------ a run continues only with what it started with
+def test_every_recipe_field_is_either_compared_or_free_on_resume():
+    """A new recipe field must be classified: does changing it change what a resumed run computes?"""
+    fields = {item.name for item in dataclasses.fields(Recipe)}
+    assert set(RESUME_FIELDS) | set(RESUME_FREE_FIELDS) == fields
+    assert not set(RESUME_FIELDS) & set(RESUME_FREE_FIELDS)
+
+
+def short_run(out_dir: Path, teacher: Path, *, epochs: int, **overrides) -> Run:
+    settings = dict(loss="kd", teacher=TEACHER, teacher_checkpoint=str(teacher), epochs=epochs,
+                    warmup_epochs=0, decay_epochs=(), batch_size=BATCH, out_dir=str(out_dir))
+    recipe = get_recipe("digits", **{**settings, **overrides})
+    return fit(recipe, device="cpu", resume=epochs > 1, progress=False)
+
+
+def test_resume_with_another_teacher_is_refused_and_the_recipe_kept(tmp_path, teacher_file):
+    out_dir = tmp_path / "run"
+    first = short_run(out_dir, teacher_file, epochs=1)
+    assert first.summary["teacher_sha256"] == sha256_file(teacher_file)
+    recipe_text = (out_dir / "recipe.json").read_text()
+    torch.manual_seed(1)
+    other = atomic_save({"model": create_model(TEACHER).state_dict()}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"teacher weights: sha256 \w{12}\.\.\. \(from .*digits_mlp.pth\) "
+                                         r"in the checkpoint, sha256 \w{12}\.\.\. \(from .*other.pth\) now"):
+        short_run(out_dir, other, epochs=2)
+    assert (out_dir / "recipe.json").read_text() == recipe_text, "a refused resume must keep the recipe"
+    with pytest.raises(ValueError, match="amp: 'auto' in the checkpoint, 'bf16' now"):
+        short_run(out_dir, teacher_file, epochs=2, amp="bf16")
+    # The same teacher from another path (the path is free, the weights are compared) resumes.
+    moved = tmp_path / "moved" / "teacher.pth"
+    moved.parent.mkdir()
+    shutil.copy(teacher_file, moved)
+    assert short_run(out_dir, moved, epochs=2).summary["epochs"] == 2
+
+
+def test_resume_and_teacher_load_check_the_recorded_hashes(tmp_path, teacher_file):
+    out_dir = tmp_path / "run"
+    short_run(out_dir, teacher_file, epochs=1)
+    recorded = json.loads((out_dir / CHECKSUMS).read_text())
+    assert recorded == {LATEST: sha256_file(out_dir / LATEST), STUDENT: sha256_file(out_dir / STUDENT)}
+    student = out_dir / STUDENT
+    weights = load_file(student)["model"]["hidden.1.weight"]
+    data = bytearray(student.read_bytes())
+    at = bytes(data).find(weights.numpy().tobytes())
+    data[at + 3] ^= 0x10                                   # one flipped bit inside a weight
+    student.write_bytes(bytes(data))
+    with pytest.raises(ChecksumMismatchError, match="student.pth has SHA-256"):
+        create_model("digits_mlp", num_classes=10, checkpoint=student)
+    latest = out_dir / LATEST
+    latest.write_bytes(latest.read_bytes()[:-40] + bytes(40))
+    with pytest.raises(ChecksumMismatchError, match="latest.pth has SHA-256"):
+        short_run(out_dir, teacher_file, epochs=2)
+
+
+# ------------------------------------------------------------------------------- one run per out-dir
+def test_a_second_run_in_a_busy_out_dir_is_refused_until_the_first_is_gone(tmp_path, teacher_file, capsys):
+    process = start(tmp_path, teacher_file, resume=False, HOLD_AT_STEP=2)
+    wait_for_line(process, "HOLD")
+    holder = json.loads((tmp_path / LOCK).read_text())
+    assert holder["pid"] == process.pid and holder["host"] == socket.gethostname()
+    planted = tmp_path / f".{LATEST}.0123456789ab.tmp"     # as if the first run were writing a checkpoint
+    planted.write_bytes(b"half a checkpoint")
+    recipe_text = (tmp_path / "recipe.json").read_text()
+    assert main(arguments(tmp_path, teacher_file, resume=False)) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"is in use by process {process.pid} on {holder['host']}" in error and "--break-lock" in error
+    assert planted.exists(), "the refused run must not clean the live run's temporary files"
+    assert (tmp_path / "recipe.json").read_text() == recipe_text, "nor write any file of its own there"
+    # Once the first run is gone (killed: its lock stays behind, stale), the next one takes over.
+    assert sigkill(process)
+    assert (tmp_path / LOCK).exists()
+    run = short_run(tmp_path, teacher_file, epochs=1)
+    assert run.summary["epochs"] == 1 and not planted.exists() and not (tmp_path / LOCK).exists()
+
+
+def test_a_lock_from_another_host_is_refused_until_broken(tmp_path, teacher_file, capsys):
+    record = {"pid": 1, "host": "elsewhere.example", "started": "2026-01-01T00:00:00+0000", "token": "x"}
+    (tmp_path / LOCK).write_text(json.dumps(record))
+    with pytest.raises(RunLockedError, match="process 1 on elsewhere.example"):
+        short_run(tmp_path, teacher_file, epochs=1)
+    assert main(arguments(tmp_path, teacher_file, resume=False) + ["--break-lock"]) == 0
+    assert not (tmp_path / LOCK).exists()
+    (tmp_path / LOCK).write_text(json.dumps(record))
+    assert break_run_lock(tmp_path) == record and break_run_lock(tmp_path) is None
+
+
+def test_the_lock_is_released_when_a_run_fails(tmp_path, teacher_file):
+    with pytest.raises(ValueError, match="depth"):
+        short_run(tmp_path, teacher_file, epochs=1, loss="ldrrld", loss_options={"ldrrld": {"depth": 11}})
+    assert (tmp_path).is_dir() and not (tmp_path / LOCK).exists()
+    with acquire(tmp_path) as record:
+        assert json.loads((tmp_path / LOCK).read_text()) == record
+        (tmp_path / LOCK).unlink()                          # broken by someone else, then retaken
+        (tmp_path / LOCK).write_text(json.dumps({**record, "token": "another run"}))
+    assert (tmp_path / LOCK).exists(), "releasing must never remove another run's lock"
+
+
+def test_a_lock_file_left_empty_is_stale_after_a_minute(tmp_path, caplog):
+    (tmp_path / LOCK).write_text("")                          # a run killed between creating and writing it
+    with pytest.raises(RunLockedError, match="whose lock record cannot be read"):
+        with acquire(tmp_path):
+            pass
+    old = time.time() - 120
+    os.utime(tmp_path / LOCK, (old, old))
+    with acquire(tmp_path) as record:
+        assert json.loads((tmp_path / LOCK).read_text()) == record
+    assert "it never wrote it" in caplog.text and not (tmp_path / LOCK).exists()
+
+
+def test_a_full_disk_while_locking_leaves_no_lock(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", full)
+    with pytest.raises(ValueError, match="No space left on device; free some space"):
+        with acquire(tmp_path):
+            pass
+    assert not (tmp_path / LOCK).exists()

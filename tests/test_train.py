@@ -266,7 +266,7 @@ def test_distillation_run_writes_checkpoints_and_leaves_the_teacher_alone(tmp_pa
     assert {"train_ce", "train_local", "train_rntk", "train_loss"} <= set(run.history.columns)
     assert run.summary["teacher_top1"] == pytest.approx(teacher.top1)
     assert {p.name for p in tmp_path.iterdir()} == {"latest.pth", "student.pth", "history.csv", "history.json",
-                                                    "recipe.json", "summary.json"}
+                                                    "recipe.json", "summary.json", "checksums.json"}
     reloaded = create_model("digits_mlp", checkpoint=tmp_path / "student.pth")
     assert weights_equal(reloaded, run.model)
     assert load_file(tmp_path / "student.pth")["top1"] == pytest.approx(run.top1)

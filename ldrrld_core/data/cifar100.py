@@ -53,9 +53,14 @@ def read_cifar_pickle(path: Path) -> dict[str, object]:
     try:
         with open(path, "rb") as file:
             content = _ArrayOnlyUnpickler(file, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
-        raise DatasetFormatError(f"{path} is not a valid CIFAR pickle ({error}); delete the folder "
-                                 f"{path.parent} and download the archive again") from error
+    except OSError:
+        raise
+    except Exception as error:  # noqa: BLE001 - damaged bytes make the unpickler raise almost anything
+        # (MemoryError for a huge length field, LookupError for a garbled codec name, ...)
+        reason = type(error).__name__ + (f": {str(error).splitlines()[0][:200]}" if str(error) else "")
+        raise DatasetFormatError(f"{path} is not a valid CIFAR pickle ({reason}); the file is damaged: "
+                                 "delete "
+                                 f"the folder {path.parent} and download the archive again") from None
     if not isinstance(content, dict):
         raise DatasetFormatError(f"{path} holds a {type(content).__name__}, expected a dict")
     return {key.decode() if isinstance(key, bytes) else key: value for key, value in content.items()}
@@ -68,15 +73,41 @@ def _field(content: dict, key: str, path: Path):
 
 
 def _names(content: dict, key: str, path: Path) -> list[str]:
-    return [name.decode() if isinstance(name, bytes) else str(name) for name in _field(content, key, path)]
+    names = _field(content, key, path)
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, (bytes, str)) for name in names):
+        raise DatasetFormatError(f"{path}: {key!r} must be a list of names, got {type(names).__name__}; the "
+                                 "file "
+                                 "is damaged: download the archive again")
+    decoded = [name.decode("latin1") if isinstance(name, bytes) else name for name in names]
+    if len(set(decoded)) != len(decoded) or not decoded:
+        raise DatasetFormatError(f"{path}: {key!r} must list distinct names, got {len(decoded)} with "
+                                 f"{len(decoded) - len(set(decoded))} repeated; the file is damaged")
+    return decoded
+
+
+def _labels(content: dict, key: str, path: Path) -> torch.Tensor:
+    """``(N,)`` long labels; floats only when every one is a whole number (never truncated)."""
+    values = np.asarray(_field(content, key, path))
+    if values.ndim != 1 or not (values.dtype.kind in "iu" or values.dtype.kind == "f" or values.size == 0):
+        raise DatasetFormatError(f"{path}: {key!r} must be a list of integer labels, got {values.dtype} "
+                                 "values "
+                                 f"of shape {values.shape}")
+    if values.dtype.kind == "f":
+        whole = np.isfinite(values) & (values == np.round(values))
+        if not whole.all():
+            bad = values[~whole][:3].tolist()
+            raise DatasetFormatError(f"{path}: {key!r} holds labels that are not whole numbers ({bad} ...); "
+                                     "truncating them would give wrong classes. Fix the labels, or download "
+                                     "the archive again")
+    return torch.as_tensor(values.astype(np.int64))
 
 
 def _read_split(path: Path, num_classes: int, num_superclasses: int):
     """``(images (N, 3, 32, 32) uint8, fine (N,) long, coarse (N,) long)`` of one split file."""
     content = read_cifar_pickle(path)
     data = np.asarray(_field(content, "data", path))
-    fine = torch.as_tensor(np.asarray(_field(content, "fine_labels", path), dtype=np.int64))
-    coarse = torch.as_tensor(np.asarray(_field(content, "coarse_labels", path), dtype=np.int64))
+    fine = _labels(content, "fine_labels", path)
+    coarse = _labels(content, "coarse_labels", path)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DatasetFormatError(f"{path}: 'data' must be a (N, 3072) uint8 array, got {data.shape} {data.dtype}")
     if not len(fine) == len(coarse) == len(data):
@@ -104,7 +135,16 @@ def _superclass_map(fine: torch.Tensor, coarse: torch.Tensor, num_classes: int, 
 def _download(root: Path) -> None:
     from torchvision.datasets import CIFAR100
 
-    CIFAR100(str(root), train=True, download=True)
+    try:
+        CIFAR100(str(root), train=True, download=True)
+    except (OSError, RuntimeError) as error:  # offline (URLError), a proxy, a failed checksum
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DatasetNotFoundError(
+            f"cifar100: the download into {root.resolve()} failed ({type(error).__name__}: {reason}). Check "
+            "the network connection (and proxy settings), or fetch cifar-100-python.tar.gz by other means "
+            "and "
+            f"extract it into {root.resolve()} so that {CIFAR100_FOLDER}/train, test and meta "
+            "exist.") from None
 
 
 def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) -> DataSplits:

@@ -3,12 +3,26 @@
 The layout is the one torchvision's ``ImageFolder`` reads, ``<split>/<class>/**/<image>``, plus
 the raw Tiny-ImageNet validation layout (``val/images/*`` and a ``val_annotations.txt`` table).
 Every failure names the folder or file at fault.
+
+What a scan counts, so that no image is counted twice or under the wrong label:
+
+* hidden entries (names starting with ``.``: ``.ipynb_checkpoints``, macOS ``._*`` files) are
+  skipped at every level;
+* symbolic links are followed, but a folder reached twice (a link loop, or a link into another
+  class's folder) and an image reached twice through links are errors;
+* a file with an image name that is not a regular file (a FIFO, a socket, a broken link) is an
+  error, found from the directory listing without opening it (opening a FIFO blocks forever).
+
+Decoding converts every mode to 8-bit RGB by its range: 16-bit grayscale is scaled by 255/65535
+(PIL's own conversion would clip it to white), and floating-point images, whose range is
+unknown, are refused; so are decompression bombs (PIL's pixel limit).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +35,7 @@ from .augment import check_policy, folder_transform
 from .errors import DatasetFormatError
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolderDataset", "scan_class_folders", "scan_annotated_folder",
-           "read_class_descriptions", "open_rgb"]
+           "read_class_descriptions", "open_rgb", "check_class_list"]
 
 #: File endings (lower case) counted as images.
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
@@ -41,27 +55,119 @@ def open_rgb(path: Path, expected_size: tuple[int, int] | None = None):
                 raise DatasetFormatError(
                     f"image {path} is {image.size[0]}x{image.size[1]} pixels, but this data set's images are all "
                     f"{expected_size[0]}x{expected_size[1]}; replace the file with the original from the archive")
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            return _to_rgb(image, path)
+    except DatasetFormatError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise DatasetFormatError(f"image {path} is too large to decode safely ({error}): a decompression "
+                                 "bomb or "
+                                 "a damaged header. Remove the file; if it is a genuine image, raise "
+                                 "PIL.Image.MAX_IMAGE_PIXELS before loading the data set") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DatasetFormatError(f"cannot decode image {path} ({error}); the file is corrupt or not an image: "
                                  "replace it with the original from the archive, or delete it") from error
+    except Exception as error:  # noqa: BLE001 - damaged bytes make some decoders raise anything
+        raise DatasetFormatError(f"cannot decode image {path} ({type(error).__name__}: {error}); the file is "
+                                 "corrupt: replace it with the original from the archive, or delete it") from error
 
 
-def _images_below(folder: Path) -> list[str]:
-    """Image files anywhere below ``folder``, as sorted paths relative to it.
+#: PIL modes of one channel wider than 8 bits, and the largest value each can hold.
+_WIDE_GRAY = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
 
-    ``os.walk`` reads file types from the directory listing, so no file is ``stat``-ed: this
-    matters for ImageNet's 1.3 million files on network storage.
+
+def _to_rgb(image, path: Path):
+    """``image`` as 8-bit RGB, values scaled by their range rather than clipped."""
+    from PIL import Image
+
+    if image.mode in _WIDE_GRAY:
+        values = np.asarray(image, dtype=np.int64)
+        top = _WIDE_GRAY[image.mode]
+        if values.size and (values.min() < 0 or values.max() > top):
+            raise DatasetFormatError(f"image {path} holds values {values.min()}..{values.max()}, outside the "
+                                     f"0..{top} of a 16-bit image; convert it to 8-bit RGB yourself")
+        scaled = (values * 255 + top // 2) // top                          # round(v * 255 / 65535)
+        return Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
+    if image.mode == "F":
+        raise DatasetFormatError(f"image {path} holds floating-point pixels, whose range is unknown; "
+                                 "convert it "
+                                 "to 8-bit RGB (e.g. PNG or JPEG) yourself")
+    return image.convert("RGB")
+
+
+class _Scan:
+    """What one split's scan has met: the real folders listed and the images reached through links."""
+
+    def __init__(self) -> None:
+        self.folders: dict[str, Path] = {}          # real path -> the path it was listed under
+        self.linked: list[tuple[str, Path]] = []    # (real path, link) of every symlinked image
+
+    def check_links(self) -> None:
+        """Raise if a symlinked image is also listed elsewhere (counted twice, maybe under two labels)."""
+        first: dict[str, Path] = {}
+        for real, link in self.linked:
+            folder, name = os.path.split(real)
+            other = first.get(real) or (self.folders[folder] / name if folder in self.folders else None)
+            if other is not None:
+                raise DatasetFormatError(f"{link} and {other} are the same image file (through a symbolic "
+                                         "link): "
+                                         "it would be counted twice, possibly under two labels. Keep one of "
+                                         "them.")
+            first[real] = link
+
+
+def _images_below(folder: Path, scan: _Scan) -> list[str]:
+    """Image files anywhere below ``folder`` (see the module's rules), as sorted paths relative to it.
+
+    ``os.scandir`` reads file types from the directory listing, so no regular file is ``stat``-ed
+    or opened: this matters for ImageNet's 1.3 million files on network storage.
     """
-    found = []
-    for directory, _, files in os.walk(folder, followlinks=True):
-        relative = Path(directory).relative_to(folder)
-        found += [str(relative / name) for name in files if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS]
+    found: list[str] = []
+    pending = [folder]
+    while pending:
+        directory = pending.pop()
+        real = os.path.realpath(directory)
+        if real in scan.folders:
+            raise DatasetFormatError(f"{directory} is the folder {scan.folders[real]} again (a symbolic "
+                                     "link loop, "
+                                     "or a link to another class's folder): its images would be counted "
+                                     "twice, "
+                                     "under two labels. Remove the link.")
+        scan.folders[real] = directory
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    pending.append(Path(entry.path))
+                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                    if not entry.is_file():
+                        raise DatasetFormatError(f"{entry.path} is named like an image but is not a regular "
+                                                 "file "
+                                                 "(a FIFO, socket, device or broken link), and reading it "
+                                                 "could "
+                                                 "block forever; remove it")
+                    if entry.is_symlink():
+                        scan.linked.append((os.path.realpath(entry.path), Path(entry.path)))
+                    found.append(str(Path(entry.path).relative_to(folder)))
     return sorted(found)
 
 
 def _class_folders(split_dir: Path) -> list[str]:
-    return sorted(entry.name for entry in split_dir.iterdir() if entry.is_dir())
+    """The class sub-folders of a split, sorted; hidden ones (``.ipynb_checkpoints``) are not classes."""
+    return sorted(entry.name for entry in split_dir.iterdir()
+                  if entry.is_dir() and not entry.name.startswith("."))
+
+
+def check_class_list(classes: Sequence[str], source: object) -> None:
+    """Raise :class:`DatasetFormatError` if a class is listed twice (making an empty class) or is empty."""
+    repeated = sorted(name for name, count in Counter(classes).items() if count > 1)
+    if repeated:
+        raise DatasetFormatError(f"{source} lists the class(es) {', '.join(repeated[:5])} more than once; "
+                                 "every class must appear once (a repeated entry would be an extra class "
+                                 "without "
+                                 "images)")
+    if any(not str(name).strip() for name in classes):
+        raise DatasetFormatError(f"{source} lists an empty class name")
 
 
 def scan_class_folders(split_dir: Path, classes: Sequence[str] | None = None) -> tuple[list[str], list[str], list[int]]:
@@ -84,6 +190,7 @@ def scan_class_folders(split_dir: Path, classes: Sequence[str] | None = None) ->
     if classes is None:
         classes = found
     else:
+        check_class_list(classes, "the class list")
         unknown = sorted(set(found) - set(classes))
         if unknown:
             raise DatasetFormatError(f"{split_dir} has class folders the training split lacks: "
@@ -91,13 +198,15 @@ def scan_class_folders(split_dir: Path, classes: Sequence[str] | None = None) ->
     label_of = {name: label for label, name in enumerate(classes)}
     paths: list[str] = []
     labels: list[int] = []
+    scan = _Scan()
     for name in found:
-        images = _images_below(split_dir / name)
+        images = _images_below(split_dir / name, scan)
         if not images:
             raise DatasetFormatError(f"class folder {split_dir / name} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
                                      "re-extract the archive or remove the folder")
         paths += [f"{name}/{image}" for image in images]
         labels += [label_of[name]] * len(images)
+    scan.check_links()
     return list(classes), paths, labels
 
 
@@ -110,6 +219,7 @@ def scan_annotated_folder(split_dir: Path, table: Path, classes: Sequence[str]) 
     """
     label_of = {name: label for label, name in enumerate(classes)}
     paths, labels = [], []
+    listed: dict[str, int] = {}
     for number, line in enumerate(table.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -119,7 +229,12 @@ def scan_annotated_folder(split_dir: Path, table: Path, classes: Sequence[str]) 
                                      f"training split, got {line[:80]!r}")
         path = f"images/{fields[0]}"
         if not (split_dir / path).is_file():
-            raise DatasetFormatError(f"{table}, line {number} lists {split_dir / path}, which does not exist")
+            problem = "is not a regular file" if os.path.lexists(split_dir / path) else "does not exist"
+            raise DatasetFormatError(f"{table}, line {number} lists {split_dir / path}, which {problem}")
+        if path in listed:
+            raise DatasetFormatError(f"{table}, line {number} lists {fields[0]} again (first on line "
+                                     f"{listed[path]}); every image must appear once")
+        listed[path] = number
         paths.append(path)
         labels.append(label_of[fields[1]])
     if not paths:

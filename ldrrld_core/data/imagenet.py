@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DatasetFormatError, DatasetNotFoundError
-from .folders import ImageFolderDataset, read_class_descriptions, scan_annotated_folder, scan_class_folders
+from .folders import (ImageFolderDataset, check_class_list, read_class_descriptions, scan_annotated_folder,
+                      scan_class_folders)
 from .splits import DataSplits
 
 __all__ = ["FolderSetSpec", "TINY_IMAGENET", "IMAGENET", "load_folder_set", "load_tiny_imagenet", "load_imagenet"]
@@ -70,6 +71,7 @@ def _train_classes(base: Path, train_dir: Path, spec: FolderSetSpec) -> list[str
     if spec.class_list is None or not (base / spec.class_list).is_file():
         return None
     listed = sorted(line.strip() for line in (base / spec.class_list).read_text().splitlines() if line.strip())
+    check_class_list(listed, base / spec.class_list)
     missing = [name for name in listed if not (train_dir / name).is_dir()]
     if missing:
         raise DatasetFormatError(f"{base / spec.class_list} lists classes with no folder in {train_dir}: "

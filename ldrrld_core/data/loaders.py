@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import AUGMENT_POLICIES, check_policy, draw_crop_flip, random_crop_flip
+from .errors import DatasetFormatError
 from .folders import ImageFolderDataset
 from .order import AUGMENT_STREAM, ShardSampler, derive_generator
 from .splits import DataSplits
@@ -128,8 +129,22 @@ class StreamingLoader(EpochLoader):
 
     def _batches(self, epoch: int) -> Iterator[Batch]:
         self.sampler.set_epoch(epoch)
-        for images, labels in self.loader:
-            yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+        try:
+            for images, labels in self.loader:
+                yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+        except DatasetFormatError as error:
+            raise DatasetFormatError(_worker_message(str(error))) from None
+
+
+def _worker_message(text: str) -> str:
+    """The data set's own message out of a DataLoader worker's re-raised error.
+
+    A worker process sends its exception back as text: "Caught DatasetFormatError in DataLoader
+    worker process 0", then the worker's whole traceback, then the message. Only the message
+    (which names the bad file) is kept.
+    """
+    marker = f"{DatasetFormatError.__name__}: "
+    return text.rsplit(marker, 1)[1].strip() if text.startswith("Caught ") and marker in text else text
 
 
 def make_loader(dataset: Dataset, batch_size: int, *, train: bool, device: torch.device | str = "cpu",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..relations import upcast
+from ..relations import full_precision, upcast
+from .checks import as_labels, check_logits, check_target
 
 __all__ = ["DistillationLoss", "CrossEntropyLoss"]
 
@@ -15,7 +16,7 @@ class DistillationLoss(nn.Module):
 
     Subclasses hold hyperparameters only and call a pure function of the logits. After each
     call, :attr:`last_terms` maps the name of every term (``"ce"``, ``"kd"``, ...) and ``"loss"``
-    to a detached scalar tensor, for logging without a host synchronisation.
+    to a detached copy of the scalar, for logging without a host synchronisation.
     """
 
     #: False for losses that ignore the teacher, so a trainer can skip the teacher's forward pass.
@@ -29,8 +30,9 @@ class DistillationLoss(nn.Module):
         """Called by the trainer at the start of every 1-based epoch (for schedules such as DKD's warm-up)."""
 
     def _record(self, total: Tensor, **terms: Tensor) -> Tensor:
-        self.last_terms = {name: value.detach() for name, value in terms.items()}
-        self.last_terms["loss"] = total.detach()
+        # Copies, not views: editing a logged value in place never touches the loss or its graph.
+        self.last_terms = {name: value.detach().clone() for name, value in terms.items()}
+        self.last_terms["loss"] = total.detach().clone()
         return total
 
     def extra_repr(self) -> str:
@@ -42,15 +44,29 @@ class DistillationLoss(nn.Module):
 
 
 def cross_entropy(student_logits: Tensor, target: Tensor) -> Tensor:
-    """Mean cross-entropy, computed in at least float32. ``(B, C), (B,) -> ()``."""
-    return F.cross_entropy(upcast(student_logits), target)
+    """Mean cross-entropy, computed in at least float32 (also under autocast). ``(B, C), (B,) -> ()``.
+
+    Labels of any integer dtype are taken (converted to ``int64``).
+    """
+    with full_precision(student_logits.device):
+        return F.cross_entropy(upcast(student_logits), as_labels(target))
 
 
 class CrossEntropyLoss(DistillationLoss):
-    """The student trained alone: ``CE(z_s, y)``. The teacher's logits are ignored (may be ``None``)."""
+    """The student trained alone: ``CE(z_s, y)``. The teacher's logits are ignored (may be ``None``).
+
+    ``validate=True`` checks the logits and labels as the distillation losses do.
+    """
 
     needs_teacher = False
 
+    def __init__(self, validate: bool = True) -> None:
+        super().__init__()
+        self.validate = validate
+
     def forward(self, student_logits: Tensor, teacher_logits: Tensor | None, target: Tensor) -> Tensor:
+        if self.validate:
+            check_logits(student_logits)
+            check_target(target, *student_logits.shape, device=student_logits.device)
         ce = cross_entropy(student_logits, target)
         return self._record(ce, ce=ce)

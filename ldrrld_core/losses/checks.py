@@ -2,30 +2,55 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 from torch import Tensor
 
-__all__ = ["check_logit_pair", "check_target", "check_depth", "check_positive", "check_non_negative"]
+__all__ = ["check_logits", "check_logit_pair", "check_target", "as_labels", "check_depth",
+           "check_positive", "check_non_negative", "check_weights"]
 
 
 def _describe(x: Tensor) -> str:
     return f"shape {tuple(x.shape)}, dtype {x.dtype}, device {x.device}"
 
 
+def _check_logit_shape(name: str, x: Tensor) -> None:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (batch, classes), got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (batch, classes), got {_describe(x)}; "
+                         "flatten extra axes or select the logits output of your model")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {_describe(x)}")
+
+
+def _check_finite(name: str, x: Tensor) -> None:
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or inf); the model "
+                         "diverged or the input is corrupt, try a lower learning rate")
+
+
+def check_logits(student_logits: Tensor, *, finite: bool = True) -> None:
+    """Student logits alone (a loss without a teacher) must be a non-empty floating ``(B, C)`` tensor."""
+    _check_logit_shape("student_logits", student_logits)
+    if student_logits.shape[0] == 0:
+        raise ValueError("the batch is empty (0 rows); a loss needs at least one sample")
+    if finite:
+        _check_finite("student_logits", student_logits)
+
+
 def check_logit_pair(student_logits: Tensor, teacher_logits: Tensor, *, finite: bool = True) -> None:
     """Student and teacher logits must both be floating ``(B, C)`` tensors of equal shape.
 
+    Their dtypes may differ: the losses compute in the wider one (at least float32).
     ``finite=True`` also rejects NaN and infinity; that test reads a value back from the device,
     so training loops on a GPU may switch it off and watch the loss instead.
     """
     for name, x in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
-        if not isinstance(x, Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor of shape (batch, classes), got {type(x).__name__}")
-        if x.dim() != 2:
-            raise ValueError(f"{name} must be 2-D (batch, classes), got {_describe(x)}; "
-                             "flatten extra axes or select the logits output of your model")
-        if not x.is_floating_point():
-            raise ValueError(f"{name} must be floating point, got {_describe(x)}")
+        _check_logit_shape(name, x)
     if student_logits.shape[0] != teacher_logits.shape[0]:
         raise ValueError(f"batch sizes differ: student_logits has {student_logits.shape[0]} rows, "
                          f"teacher_logits has {teacher_logits.shape[0]}; feed both models the same batch")
@@ -39,24 +64,32 @@ def check_logit_pair(student_logits: Tensor, teacher_logits: Tensor, *, finite: 
         raise ValueError(f"logits live on different devices: student on {student_logits.device}, "
                          f"teacher on {teacher_logits.device}; move both to one device")
     if finite:
-        for name, x in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
-            if not bool(torch.isfinite(x).all()):
-                bad = int((~torch.isfinite(x)).sum())
-                raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or inf); the model "
-                                 "diverged or the input is corrupt, try a lower learning rate")
+        _check_finite("student_logits", student_logits)
+        _check_finite("teacher_logits", teacher_logits)
 
 
-def check_target(target: Tensor, batch: int, num_classes: int) -> None:
-    """Labels must be an integer ``(B,)`` tensor with values in ``[0, C)``."""
+def check_target(target: Tensor, batch: int, num_classes: int, device: torch.device | None = None) -> None:
+    """Labels must be an integer ``(B,)`` tensor with values in ``[0, C)``, on the logits' device.
+
+    Any integer dtype is accepted (int32 labels are common); :func:`as_labels` converts them.
+    """
     if not isinstance(target, Tensor) or target.dim() != 1 or target.shape[0] != batch:
         shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
         raise ValueError(f"target must be a 1-D tensor of {batch} class indices, got {shape}")
-    if target.is_floating_point() or target.dtype == torch.bool:
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise ValueError(f"target must hold integer class indices, got dtype {target.dtype}")
+    if device is not None and target.device != device:
+        raise ValueError(f"target lives on {target.device} but the logits on {device}; "
+                         "move both to one device")
     low, high = int(target.min()), int(target.max())
     if low < 0 or high >= num_classes:
         raise ValueError(f"target labels must lie in [0, {num_classes}), found values from {low} to "
                          f"{high}; check that the data set and the model agree on the classes")
+
+
+def as_labels(target: Tensor) -> Tensor:
+    """Integer class indices as the ``int64`` tensor torch's indexing and cross-entropy need."""
+    return target.long()
 
 
 def check_depth(depth: int, num_classes: int) -> None:
@@ -67,11 +100,28 @@ def check_depth(depth: int, num_classes: int) -> None:
         raise ValueError(f"depth must lie in [2, {num_classes}] (2 <= d <= number of classes), got {depth}")
 
 
+def _check_real(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
 def check_positive(name: str, value: float) -> None:
+    """``value`` must be a finite real number ``> 0`` (a temperature, a scale)."""
+    _check_real(name, value)
     if not value > 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
 
 
 def check_non_negative(name: str, value: float) -> None:
+    """``value`` must be a finite real number ``>= 0`` (a loss weight, a decay rate)."""
+    _check_real(name, value)
     if not value >= 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+def check_weights(**weights: float) -> None:
+    """Every loss weight given by name must be a finite real number ``>= 0``."""
+    for name, value in weights.items():
+        check_non_negative(name, value)

@@ -7,48 +7,62 @@ DKD weights them separately.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from ..relations import exclusion_bias, kl_excluding, kl_from_logits, upcast
+from ..relations import (binary_kl_from_gaps, compute_dtype, exclusion_bias, full_precision, kl_excluding,
+                         upcast)
 from .base import DistillationLoss, cross_entropy
-from .checks import check_logit_pair, check_non_negative, check_positive, check_target
+from .checks import (as_labels, check_logit_pair, check_non_negative, check_positive, check_target,
+                     check_weights)
+from .fused import fused_dkd, use_fused
 
 __all__ = ["dkd_terms", "dkd_loss", "DKDLoss"]
 
 
 def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
-              temperature: float = 4.0, *, validate: bool = True) -> tuple[Tensor, Tensor]:
+              temperature: float = 4.0, *, validate: bool = True,
+              fused: bool = True) -> tuple[Tensor, Tensor]:
     """The two DKD terms ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL (scalars, at least float32).
 
-    Shapes: ``(B, C), (B, C), (B,)``. The non-target softmax leaves the target class out
-    exactly (see :func:`~ldrrld_core.relations.kl_excluding`), not with a large negative mask.
+    Shapes: ``(B, C), (B, C), (B,)`` with integer labels of any integer dtype. The non-target
+    softmax leaves the target class out exactly (see :func:`~ldrrld_core.relations.kl_excluding`),
+    not with a large negative mask. The teacher's logits never receive gradient. ``fused=True``
+    (the default) runs :func:`~ldrrld_core.losses.fused.fused_dkd`, one autograd node with the
+    closed-form backward; ``fused=False`` is traced by autograd (double backward).
     """
     check_positive("temperature", temperature)
     if validate:
         check_logit_pair(student_logits, teacher_logits)
-        check_target(target, student_logits.shape[0], student_logits.shape[1])
+        check_target(target, *student_logits.shape, device=student_logits.device)
     num_classes = student_logits.shape[1]
     if num_classes < 2:
         raise ValueError("DKD needs at least 2 classes (a target and a non-target)")
-    z_s = upcast(student_logits) / temperature
-    z_t = upcast(teacher_logits) / temperature
-    label = target[:, None]                                              # (B, 1)
-    not_target = exclusion_bias(label, z_s)                              # (B, C): -inf at y
+    teacher_logits = teacher_logits.detach()
+    dtype = compute_dtype(student_logits, teacher_logits)
+    label = as_labels(target)[:, None]                                   # (B, 1)
+    with full_precision(student_logits.device):
+        if use_fused(fused):
+            return fused_dkd(student_logits, teacher_logits, label, temperature, dtype)
+        z_s = upcast(student_logits, dtype) / temperature
+        z_t = upcast(teacher_logits, dtype) / temperature
+        not_target = exclusion_bias(label, z_s)                          # (B, C): -inf at y
 
-    def target_vs_rest(z: Tensor) -> Tensor:
-        """Binary logits ``[z_y, logsumexp(z_others)]``: their softmax is ``[p_y, 1 - p_y]``. (B, 2)"""
-        return torch.stack((z.gather(1, label)[:, 0], (z + not_target).logsumexp(1)), dim=1)
+        def target_gap(z: Tensor) -> Tensor:
+            """``z_y - logsumexp(z_others)``: its sigmoid is ``p_y``, the binary target probability. (B,)"""
+            return z.gather(1, label)[:, 0] - (z + not_target).logsumexp(1)
 
-    tckd = temperature ** 2 * kl_from_logits(target_vs_rest(z_t), target_vs_rest(z_s)).mean()
-    nckd = temperature ** 2 * kl_excluding(z_t, z_s, excluded=label).mean()
-    return tckd, nckd
+        tckd = temperature ** 2 * binary_kl_from_gaps(target_gap(z_s), target_gap(z_t)).mean()
+        nckd = temperature ** 2 * kl_excluding(z_s, z_t, excluded=label).mean()
+        return tckd, nckd
 
 
 def dkd_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, alpha: float = 1.0,
-             beta: float = 8.0, temperature: float = 4.0, *, validate: bool = True) -> Tensor:
+             beta: float = 8.0, temperature: float = 4.0, *, validate: bool = True,
+             fused: bool = True) -> Tensor:
     """``alpha * TCKD + beta * NCKD``; defaults are DKD's CIFAR-100 setting. Returns a scalar."""
-    tckd, nckd = dkd_terms(student_logits, teacher_logits, target, temperature, validate=validate)
+    check_weights(alpha=alpha, beta=beta)
+    tckd, nckd = dkd_terms(student_logits, teacher_logits, target, temperature, validate=validate,
+                           fused=fused)
     return alpha * tckd + beta * nckd
 
 
@@ -60,12 +74,15 @@ class DKDLoss(DistillationLoss):
     """
 
     def __init__(self, alpha: float = 1.0, beta: float = 8.0, temperature: float = 4.0,
-                 ce_weight: float = 1.0, warmup_epochs: int = 20, validate: bool = True) -> None:
+                 ce_weight: float = 1.0, warmup_epochs: int = 20, validate: bool = True,
+                 fused: bool = True) -> None:
         super().__init__()
         check_positive("temperature", temperature)
         check_non_negative("warmup_epochs", warmup_epochs)
+        check_weights(alpha=alpha, beta=beta, ce_weight=ce_weight)
         self.alpha, self.beta, self.temperature = alpha, beta, temperature
         self.ce_weight, self.warmup_epochs, self.validate = ce_weight, warmup_epochs, validate
+        self.fused = fused
         self.warmup = 1.0
 
     def hparams(self) -> dict[str, object]:
@@ -77,7 +94,7 @@ class DKDLoss(DistillationLoss):
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
         tckd, nckd = dkd_terms(student_logits, teacher_logits, target, self.temperature,
-                               validate=self.validate)
+                               validate=self.validate, fused=self.fused)
         ce = cross_entropy(student_logits, target)
         total = self.ce_weight * ce + self.warmup * (self.alpha * tckd + self.beta * nckd)
         return self._record(total, ce=ce, tckd=tckd, nckd=nckd)

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from ..relations import (WEIGHTINGS, binary_kl_from_gaps, kl_excluding, kl_from_logits, num_pairs,
-                         pair_gap_matrix, pair_weights, top_classes, upcast)
+from ..relations import (WEIGHTINGS, binary_kl_from_gaps, cached_pair_weights, compute_dtype,
+                         full_precision, kl_excluding, kl_from_logits, num_pairs, top_classes, upcast)
 from .base import DistillationLoss, cross_entropy
-from .checks import check_depth, check_logit_pair, check_non_negative, check_positive, check_target
+from .checks import (check_depth, check_logit_pair, check_non_negative, check_positive, check_target,
+                     check_weights)
+from .fused import fused_ldrrld, use_fused
 
 __all__ = ["RANK_SOURCES", "LDRRLDTerms", "ldrrld_loss", "LDRRLDLoss"]
 
@@ -26,7 +28,8 @@ RANK_SOURCES = ("student", "teacher")
 @dataclass(frozen=True)
 class LDRRLDTerms:
     """Everything :func:`ldrrld_loss` computed. Scalars are float32 (float64 for float64 logits) and carry
-    gradients.
+    gradients to the student's logits; the per-sample tensors carry gradients only with ``fused=False``.
+    Every tensor is the caller's own (no cache is shared).
 
     Attributes:
         local: ``()`` the local term, ``T^2 / B * sum_b [sum_p w_p KL_p + KL_topd] / (P + 1)``.
@@ -51,6 +54,7 @@ class LDRRLDTerms:
 
     def total(self, alpha: float = 10.5, beta: float = 7.0) -> Tensor:
         """``alpha * local + beta * rntk``: the distillation part of the LDRRLD objective."""
+        check_weights(alpha=alpha, beta=beta)
         return alpha * self.local + beta * self.rntk
 
 
@@ -73,7 +77,7 @@ def _check_hparams(depth: int, num_classes: int | None, temperature: float, deca
 def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 7,
                 temperature: float = 4.0, decay: float = 0.05, irw_scale: float = 2.0,
                 irw_offset: float = 1.5, weighting: str = "adw", rank_by: str = "student",
-                validate: bool = True) -> LDRRLDTerms:
+                validate: bool = True, fused: bool = True) -> LDRRLDTerms:
     """The two LDRRLD distillation terms of a batch, computed exactly and without loops.
 
     Args:
@@ -86,38 +90,57 @@ def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 
         weighting: ``"adw"`` (IRW x ERD), ``"irw"``, ``"erd"`` or ``"uniform"`` (ablations).
         rank_by: whose logits choose the top-d classes, ``"student"`` or ``"teacher"``.
         validate: check shapes and finiteness first (reads one value back from the device).
+        fused: ``True`` (the default) runs :func:`~ldrrld_core.losses.fused.fused_ldrrld`, one
+            autograd node with the closed-form backward: less memory and time, no second
+            derivative, and ``pair_kl``, ``topd_kl``, ``rntk_kl`` without gradient. ``False``
+            lets autograd trace every step (gradients of every intermediate, double backward).
+            Both give the same values and gradients to round-off. Inside ``torch.compile`` the
+            traced form runs either way (compiled, it is the faster one).
 
     Returns:
-        :class:`LDRRLDTerms`; everything is computed in float32 (float64 for float64 input),
-        whatever the input precision.
+        :class:`LDRRLDTerms`; everything is computed in float32 (float64 if either logit set is
+        float64), whatever the input precision and even under ``torch.autocast``. The teacher's
+        logits never receive gradient.
     """
     if validate:
         check_logit_pair(student_logits, teacher_logits)
     batch, num_classes = student_logits.shape
     _check_hparams(depth, num_classes, temperature, decay, irw_scale, irw_offset, weighting, rank_by)
-
-    z_s = upcast(student_logits) / temperature                                   # (B, C)
-    z_t = upcast(teacher_logits) / temperature                                   # (B, C)
+    teacher_logits = teacher_logits.detach()
+    dtype = compute_dtype(student_logits, teacher_logits)
     top = top_classes(student_logits if rank_by == "student" else teacher_logits, depth)  # (B, d)
+    first, second, weights = cached_pair_weights(depth, decay, scale=irw_scale, offset=irw_offset,
+                                                 weighting=weighting, dtype=dtype,
+                                                 device=student_logits.device)   # (P,) each
+    with full_precision(student_logits.device):
+        if use_fused(fused):
+            local, rntk, pair_kl, topd_kl, rntk_kl = fused_ldrrld(
+                student_logits, teacher_logits, top, weights, first, second, temperature, dtype)
+        else:
+            local, rntk, pair_kl, topd_kl, rntk_kl = _traced_ldrrld(
+                upcast(student_logits, dtype) / temperature, upcast(teacher_logits, dtype) / temperature,
+                top, weights, first, second, temperature)
+    return LDRRLDTerms(local=local, rntk=rntk, pair_kl=pair_kl, topd_kl=topd_kl, rntk_kl=rntk_kl,
+                       pair_weights=weights.clone(), top_classes=top, temperature=temperature)
+
+
+def _traced_ldrrld(z_s: Tensor, z_t: Tensor, top: Tensor, weights: Tensor, first: Tensor,
+                   second: Tensor, temperature: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The terms from tempered logits ``(B, C)``, every step recorded by autograd."""
+    batch, num_classes = z_s.shape
+    depth = top.shape[1]
     s_top, t_top = z_s.gather(1, top), z_t.gather(1, top)                        # (B, d)
-
-    _, _, weights = pair_weights(depth, decay, scale=irw_scale, offset=irw_offset,
-                                 weighting=weighting, dtype=z_s.dtype, device=z_s.device)  # (P,)
     # Each pair's two-class softmax depends only on the logit gap between its two classes.
-    gap = pair_gap_matrix(depth, dtype=z_s.dtype, device=z_s.device)            # (d, P)
-    pair_kl = binary_kl_from_gaps(t_top @ gap, s_top @ gap)                      # (B, P)
-    topd_kl = kl_from_logits(t_top, s_top)                                       # (B,)
-    local_per_sample = (pair_kl @ weights + topd_kl) / (num_pairs(depth) + 1)    # (B,)
-
+    pair_kl = binary_kl_from_gaps(s_top[:, first] - s_top[:, second],
+                                  t_top[:, first] - t_top[:, second])            # (B, P)
+    topd_kl = kl_from_logits(s_top, t_top)                                       # (B,)
+    local_per_sample = ((pair_kl * weights).sum(1) + topd_kl) / (num_pairs(depth) + 1)  # (B,)
     if depth < num_classes:
-        rntk_kl = kl_excluding(z_t, z_s, excluded=top)                           # (B,)
+        rntk_kl = kl_excluding(z_s, z_t, excluded=top)                           # (B,)
     else:
         rntk_kl = z_s.new_zeros(batch)
-
     scale = temperature ** 2
-    return LDRRLDTerms(local=scale * local_per_sample.mean(), rntk=scale * rntk_kl.mean(),
-                       pair_kl=pair_kl, topd_kl=topd_kl, rntk_kl=rntk_kl, pair_weights=weights,
-                       top_classes=top, temperature=temperature)
+    return scale * local_per_sample.mean(), scale * rntk_kl.mean(), pair_kl, topd_kl, rntk_kl
 
 
 class LDRRLDLoss(DistillationLoss):
@@ -125,18 +148,21 @@ class LDRRLDLoss(DistillationLoss):
 
     Defaults are the authors' CIFAR-100 settings. After a call, :attr:`last_terms` holds
     ``ce``, ``local``, ``rntk`` and ``loss`` and :attr:`last_details` the full :class:`LDRRLDTerms`.
+    ``fused`` and ``validate`` are passed to :func:`ldrrld_loss` (they change speed and memory,
+    not the result, so they are not among :meth:`hparams`).
     """
 
     def __init__(self, depth: int = 7, temperature: float = 4.0, decay: float = 0.05,
                  alpha: float = 10.5, beta: float = 7.0, ce_weight: float = 1.0,
                  rank_by: str = "student", irw_scale: float = 2.0, irw_offset: float = 1.5,
-                 weighting: str = "adw", validate: bool = True) -> None:
+                 weighting: str = "adw", validate: bool = True, fused: bool = True) -> None:
         super().__init__()
         _check_hparams(depth, None, temperature, decay, irw_scale, irw_offset, weighting, rank_by)
+        check_weights(alpha=alpha, beta=beta, ce_weight=ce_weight)
         self.depth, self.temperature, self.decay = depth, temperature, decay
         self.alpha, self.beta, self.ce_weight = alpha, beta, ce_weight
         self.rank_by, self.irw_scale, self.irw_offset = rank_by, irw_scale, irw_offset
-        self.weighting, self.validate = weighting, validate
+        self.weighting, self.validate, self.fused = weighting, validate, fused
         self.last_details: LDRRLDTerms | None = None
 
     def hparams(self) -> dict[str, object]:
@@ -149,9 +175,10 @@ class LDRRLDLoss(DistillationLoss):
         terms = ldrrld_loss(student_logits, teacher_logits, depth=self.depth,
                             temperature=self.temperature, decay=self.decay,
                             irw_scale=self.irw_scale, irw_offset=self.irw_offset,
-                            weighting=self.weighting, rank_by=self.rank_by, validate=self.validate)
+                            weighting=self.weighting, rank_by=self.rank_by, validate=self.validate,
+                            fused=self.fused)
         if self.validate:
-            check_target(target, student_logits.shape[0], student_logits.shape[1])
+            check_target(target, *student_logits.shape, device=student_logits.device)
         ce = cross_entropy(student_logits, target)
         self.last_details = terms
         total = self.ce_weight * ce + terms.total(self.alpha, self.beta)

@@ -12,9 +12,10 @@ Keys written by wrappers are mapped back to the model's own names: ``module.`` (
 DistributedDataParallel), ``_orig_mod.`` (``torch.compile``), ``model.`` (a training wrapper
 holding the network as ``.model``) and ``student.`` (a distiller that also holds a
 ``teacher.``; only the student's tensors are kept). The load is strict: every tensor of the model
-must be in the file with the same shape and the file may hold nothing else. The single tolerance
-is BatchNorm's ``num_batches_tracked`` counters, which files from PyTorch before 0.4.1 lack
-entirely (a file that has some of them must have all).
+must be in the file with the same shape and the file may hold nothing else, and every floating
+tensor must be finite (a file with NaN or infinite weights is refused, naming the tensors). The
+single tolerance is BatchNorm's ``num_batches_tracked`` counters, which files from PyTorch before
+0.4.1 lack entirely (a file that has some of them must have all).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..io import CheckpointError, load_file
 
 __all__ = [
-    "CheckpointMismatchError", "STATE_DICT_ENTRIES", "extract_state_dict", "load_checkpoint",
-    "load_state_dict_strict", "strip_wrapper_prefixes",
+    "CheckpointMismatchError", "NonFiniteWeightsError", "STATE_DICT_ENTRIES", "check_finite",
+    "extract_state_dict", "load_checkpoint", "load_state_dict_strict", "strip_wrapper_prefixes",
 ]
 
 #: Entries of a checkpoint dict that may hold the model's state dict, tried in this order.
@@ -43,6 +45,26 @@ _LISTED = 8
 
 class CheckpointMismatchError(CheckpointError):
     """The state dict does not fit the model: keys missing, unexpected, or of the wrong shape."""
+
+
+class NonFiniteWeightsError(CheckpointError):
+    """The state dict holds NaN or infinite values: the run that saved it diverged, or the file is damaged."""
+
+
+def check_finite(state_dict: Mapping[str, Tensor], *, source: str = "The state dict") -> None:
+    """Raise :class:`NonFiniteWeightsError` naming every floating tensor with a NaN or an infinity."""
+    bad = []
+    for key, value in state_dict.items():
+        if isinstance(value, Tensor) and (value.is_floating_point() or value.is_complex()):
+            finite = torch.isfinite(value)
+            if not bool(finite.all()):
+                nans = int(torch.isnan(value).sum())
+                bad.append(f"{key} ({nans} NaN, {int((~finite).sum()) - nans} infinite of {value.numel()})")
+    if bad:
+        raise NonFiniteWeightsError(
+            f"{source} holds non-finite weights in {len(bad)} tensor(s): {_listing(bad)}. A model with these "
+            "weights outputs NaN: the run that saved them diverged, or the file is damaged. Use an earlier "
+            "checkpoint of that run, or train again (lower lr).")
 
 
 def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str, Tensor]:
@@ -144,9 +166,11 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], *
         CheckpointMismatchError: listing missing keys, unexpected keys and shape mismatches
             (each list shortened to a readable length), with a hint when only the number of
             classes differs.
+        NonFiniteWeightsError: a tensor holds NaN or infinite values (each such tensor named).
     """
     expected = model.state_dict()
     given = strip_wrapper_prefixes(state_dict, expected)
+    check_finite(given, source=source)
     # Files from PyTorch < 0.4.1 have no BatchNorm counters at all; only then may they be absent.
     counters_optional = not any(key.endswith("num_batches_tracked") for key in given)
     missing = [key for key in expected if key not in given
@@ -157,14 +181,37 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], *
     if missing or unexpected or wrong_shape:
         raise CheckpointMismatchError(
             _mismatch_message(model, source, given, missing, unexpected, wrong_shape))
+    wrong_kind = [f"{key} ({given[key].dtype} in the file, {expected[key].dtype} in the model)"
+                  for key in expected if key in given and _kind(given[key]) != _kind(expected[key])]
+    if wrong_kind:  # copying would cast silently: integers into weights, or fractions into counters
+        raise CheckpointMismatchError(f"{source} holds tensors of another kind than the model's: "
+                                      f"{_listing(wrong_kind)}. The file was not saved from this model.")
     for key, value in expected.items():  # only BatchNorm counters can be absent at this point
         given.setdefault(key, value)
     model.load_state_dict(given, strict=True)
     return model
 
 
+def _names_another_model(saved_arch: object, arch: object) -> bool:
+    """Whether a file's ``arch`` entry (the trainer writes one) is another registered model than ``arch``.
+
+    Names outside the registry (other projects' conventions) are not compared.
+    """
+    from .registry import list_models  # the registry imports this module
+
+    return (isinstance(saved_arch, str) and isinstance(arch, str) and saved_arch != arch
+            and saved_arch in list_models())
+
+
+def _kind(tensor: Tensor) -> str:
+    """``"float"``, ``"complex"``, ``"bool"`` or ``"int"``: what a copy between them would change."""
+    if tensor.is_floating_point():
+        return "float"
+    return "complex" if tensor.is_complex() else "bool" if tensor.dtype == torch.bool else "int"
+
+
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, *,
-                    trusted: bool = False) -> nn.Module:
+                    trusted: bool = False, sha256: str | None = None) -> nn.Module:
     """Load the weights stored in the file ``path`` into ``model``, strictly.
 
     Args:
@@ -172,17 +219,25 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *,
         path: a checkpoint in one of the layouts of this module's docstring.
         trusted: allow full unpickling for files that hold Python objects besides tensors (this
             runs code from the file: only for files from a trusted source).
+        sha256: the file's expected SHA-256 (e.g. as its publisher lists it); ``None`` checks the
+            record a run of this toolkit keeps beside its files, if there is one.
 
     Returns:
         ``model``, for chaining.
 
     Raises:
-        CheckpointNotFoundError, CorruptCheckpointError, UnsafeCheckpointError: see
-            :func:`ldrrld_core.io.load_file`.
+        CheckpointNotFoundError, CorruptCheckpointError, UnsafeCheckpointError,
+            ChecksumMismatchError: see :func:`ldrrld_core.io.load_file`.
         CheckpointError: the file holds no state dict.
         CheckpointMismatchError: the state dict does not fit ``model``.
+        NonFiniteWeightsError: the weights hold NaN or infinite values.
     """
-    obj = load_file(path, map_location="cpu", trusted=trusted)
+    obj = load_file(path, map_location="cpu", trusted=trusted, sha256=sha256)
+    saved_arch, arch = (obj.get("arch") if isinstance(obj, Mapping) else None), getattr(model, "arch", None)
+    if _names_another_model(saved_arch, arch):
+        raise CheckpointMismatchError(f"Checkpoint {path} was saved from the model {saved_arch!r} (its 'arch' "
+                                      f"entry), not {arch!r}; create the model with create_model({saved_arch!r}, "
+                                      "...)")
     state_dict = extract_state_dict(obj, source=f"Checkpoint {path}")
     return load_state_dict_strict(model, state_dict, source=f"Checkpoint {path}")
 

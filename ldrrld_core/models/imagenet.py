@@ -15,7 +15,6 @@ from __future__ import annotations
 from functools import partial
 
 import torch
-import torchvision
 from torch import Tensor, nn
 
 from .base import FeatureClassifier
@@ -49,6 +48,8 @@ class TorchvisionResNet(_Adopted):
     """
 
     def __init__(self, arch: str, num_classes: int = 1000, **kwargs) -> None:
+        import torchvision  # here, not at the top: it pulls in torch._dynamo (seconds) for every import
+
         network = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes, **kwargs)
         super().__init__(network, num_classes, network.fc.in_features)
 
@@ -75,6 +76,8 @@ class TorchvisionMobileNetV2(_Adopted):
     STAGE_ENDS = (1, 3, 6, 13, 18)
 
     def __init__(self, num_classes: int = 1000, **kwargs) -> None:
+        import torchvision
+
         network = torchvision.models.mobilenet_v2(weights=None, num_classes=num_classes, **kwargs)
         super().__init__(network, num_classes, network.last_channel)
 

@@ -108,7 +108,7 @@ def _unknown_name_message(name: object) -> str:
 
 def create_model(name: str, num_classes: int | None = None,
                  checkpoint: str | os.PathLike | None = None, *, trusted: bool = False,
-                 **kwargs) -> FeatureClassifier:
+                 sha256: str | None = None, **kwargs) -> FeatureClassifier:
     """Build a registered model, optionally loading a checkpoint strictly.
 
     Args:
@@ -120,6 +120,8 @@ def create_model(name: str, num_classes: int | None = None,
             format), ``{'state_dict': ...}`` or a raw state dict, with ``module.``-style wrapper
             prefixes removed; see :func:`ldrrld_core.models.checkpoint.load_checkpoint`.
         trusted: allow full unpickling of ``checkpoint`` (runs code; only for trusted files).
+        sha256: the checkpoint's expected SHA-256 (64 hex digits), e.g. as published with it;
+            a different file is refused before it is unpickled.
         **kwargs: passed on to the architecture (e.g. ``hidden=64`` for ``digits_mlp``).
 
     Returns:
@@ -130,5 +132,7 @@ def create_model(name: str, num_classes: int | None = None,
     model = info.builder(num_classes=size, **kwargs)
     model.arch = info.name
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, trusted=trusted)
+        load_checkpoint(model, checkpoint, trusted=trusted, sha256=sha256)
+    elif sha256 is not None:
+        raise ValueError("sha256= checks a checkpoint file, but no checkpoint= was given")
     return model

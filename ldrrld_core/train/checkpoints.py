@@ -8,12 +8,18 @@
   ``create_model(arch, checkpoint="student.pth")`` or CRD/mdistiller-style loader reads it.
 
 Both are written with :func:`ldrrld_core.io.atomic_save` (a crash never leaves half a file where
-a good one was) and contain only tensors, numbers, strings and plain containers, so
+a good one was), their SHA-256 recorded in ``checksums.json`` beside them (checked whenever they are
+read back), and contain only tensors, numbers, strings and plain containers, so
 :func:`ldrrld_core.io.load_file` reads them without the unsafe unpickler.
+
+A run is resumed only with what it started with: every recipe field is either in
+:data:`RESUME_FIELDS` (must be equal) or in :data:`RESUME_FREE_FIELDS` (may change, with the
+reason), and the teacher's weights are compared by their hash (:func:`teacher_record`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -23,22 +29,39 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..io import CheckpointError, atomic_save, load_file
+from ..io import CheckpointError, atomic_save, load_file, sha256_file
+from ..models.checkpoint import check_finite
 
 __all__ = [
-    "LATEST", "STUDENT", "FORMAT_VERSION", "RESUME_FIELDS",
+    "LATEST", "STUDENT", "FORMAT_VERSION", "RESUME_FIELDS", "RESUME_FREE_FIELDS",
     "rng_state", "restore_rng_state", "save_training_state", "load_training_state", "save_student",
-    "check_resumable",
+    "check_resumable", "teacher_record", "weights_sha256",
 ]
 
 LATEST = "latest.pth"
 STUDENT = "student.pth"
 FORMAT_VERSION = 1
 
-#: Recipe fields that must be the same to continue a run (``epochs``, output and speed settings may change).
+#: Recipe fields that must be the same to continue a run: each changes what the run computes.
 RESUME_FIELDS = ("model", "model_options", "teacher", "loss", "loss_options", "data", "data_options",
                  "data_seed", "augment", "batch_size", "lr", "momentum", "weight_decay", "nesterov",
-                 "warmup_epochs", "decay_epochs", "decay_rate", "schedule", "seed")
+                 "warmup_epochs", "decay_epochs", "decay_rate", "schedule", "seed", "amp")
+
+#: Recipe fields a resumed run may change, each with the reason that is harmless.
+RESUME_FREE_FIELDS = {
+    "epochs": "a run is continued up to a new number of epochs",
+    "teacher_checkpoint": "a path; the teacher's weights themselves are compared by their hash",
+    "data_root": "a path; the same files may have moved",
+    "download": "fetches missing files only",
+    "num_workers": "loader speed; the order of the samples is fixed by (seed, epoch)",
+    "channels_last": "memory layout: the same arithmetic",
+    "compile": "speed: the same arithmetic",
+    "deterministic": "kernel choice: the same arithmetic up to rounding",
+    "out_dir": "output",
+    "save_every": "output",
+    "tensorboard": "output",
+    "name": "the label of the preset the recipe came from",
+}
 
 
 def rng_state() -> dict[str, Any]:
@@ -74,8 +97,11 @@ def _as_tuples(value: Any) -> Any:
 
 def save_training_state(path: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer,
                         scaler: torch.amp.GradScaler, loss: nn.Module, epoch: int,
-                        history_rows: list[dict], recipe: dict) -> Path:
-    """Write ``latest.pth`` atomically after ``epoch`` finished; return its path."""
+                        history_rows: list[dict], recipe: dict, teacher: dict | None = None) -> Path:
+    """Write ``latest.pth`` atomically after ``epoch`` finished (hash recorded); return its path.
+
+    ``teacher`` is the :func:`teacher_record` of the run's teacher, compared on resume.
+    """
     return atomic_save({
         "format": FORMAT_VERSION,
         "epoch": epoch,
@@ -86,7 +112,8 @@ def save_training_state(path: str | os.PathLike, *, model: nn.Module, optimizer:
         "rng": rng_state(),
         "history": history_rows,
         "recipe": recipe,
-    }, path)
+        "teacher": teacher,
+    }, path, record=True)
 
 
 def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -96,7 +123,8 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
         path = path / LATEST
     state = load_file(path)
     needed = ("format", "epoch", "model", "optimizer", "scaler", "loss", "rng", "history", "recipe")
-    if not isinstance(state, dict) or any(key not in state for key in needed):
+    if (not isinstance(state, dict) or any(key not in state for key in needed)
+            or not isinstance(state["model"], dict)):
         held = ", ".join(map(str, state)) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path} is not a training checkpoint of this toolkit (it holds: {held}); "
                               f"resume needs a {LATEST} written by the trainer. To start from weights "
@@ -104,21 +132,56 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
     if state["format"] != FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format {state['format']}, this toolkit reads "
                               f"format {FORMAT_VERSION}; resume it with the version that wrote it")
+    check_finite(state["model"], source=f"Training checkpoint {path}")
     state["path"] = str(path)
     return state
 
 
-def check_resumable(saved_recipe: dict, recipe: dict, path: str) -> None:
-    """Raise a ``ValueError`` listing every setting in which ``recipe`` differs from the saved run's."""
+def weights_sha256(model: nn.Module) -> str:
+    """A SHA-256 of a model's state dict: names, dtypes, shapes and bytes, in key order.
+
+    Equal for equal weights whatever file (or none) they came from, and on any device.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def teacher_record(teacher: nn.Module, file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """What a run records of its teacher: its weights' hash, and its file and SHA-256 if it came from one."""
+    return {"weights_sha256": weights_sha256(teacher), "file": None if file is None else str(file),
+            "file_sha256": None if file is None else sha256_file(Path(file).expanduser())}
+
+
+def check_resumable(saved_recipe: dict, recipe: dict, path: str, *, saved_teacher: dict | None = None,
+                    teacher: dict | None = None) -> None:
+    """Raise a ``ValueError`` naming every setting in which a resumed run would differ from the saved one.
+
+    Compares the :data:`RESUME_FIELDS` of the two recipes and, when both are known, the hash of the
+    teacher's weights (:func:`teacher_record`): a run is continued only with what it started with.
+    """
     changed = [f"{name}: {saved_recipe.get(name)!r} in the checkpoint, {recipe.get(name)!r} now"
                for name in RESUME_FIELDS if saved_recipe.get(name) != recipe.get(name)]
+    if saved_teacher and teacher and saved_teacher.get("weights_sha256") != teacher.get("weights_sha256"):
+        changed.append(f"teacher weights: {_teacher_text(saved_teacher)} in the checkpoint, "
+                       f"{_teacher_text(teacher)} now")
     if changed:
         raise ValueError(f"cannot resume {path} with a different recipe ({'; '.join(changed)}). Resume with "
-                         "the recipe the run started with (only epochs, output and speed settings may "
-                         "change), or start a new run in another out_dir.")
+                         "the recipe and teacher the run started with (only "
+                         f"{', '.join(RESUME_FREE_FIELDS)} may change), or start a new run in another "
+                         "out_dir.")
+
+
+def _teacher_text(record: dict) -> str:
+    source = f"from {record['file']}" if record.get("file") else "given as a model"
+    return f"sha256 {record['weights_sha256'][:12]}... ({source})"
 
 
 def save_student(path: str | os.PathLike, model: nn.Module, *, arch: str, epoch: int, top1: float) -> Path:
-    """Write the trained weights as ``{'model': state_dict, 'arch', 'num_classes', 'epoch', 'top1'}``."""
+    """Write ``{'model': state_dict, 'arch', 'num_classes', 'epoch', 'top1'}`` (its hash recorded)."""
     return atomic_save({"model": model.state_dict(), "arch": arch,
-                        "num_classes": int(getattr(model, "num_classes", -1)), "epoch": epoch, "top1": top1}, path)
+                        "num_classes": int(getattr(model, "num_classes", -1)), "epoch": epoch, "top1": top1},
+                       path, record=True)

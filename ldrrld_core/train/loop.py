@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import re
 import time
 from contextlib import nullcontext
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..data import DataSplits, load_dataset, make_loader, split_validation
 from ..io import atomic_write_text
@@ -32,11 +34,14 @@ from ..losses import LOSSES
 from ..models import create_model
 from ..runtime import seed_everything, set_deterministic
 from .checkpoints import (LATEST, STUDENT, check_resumable, load_training_state, restore_rng_state,
-                          save_student, save_training_state)
+                          save_student, save_training_state, teacher_record)
+from .degenerate import warn_degenerate_loss
 from .distributed import DistributedContext, all_reduce_sum, current_context
+from .fingerprint import accuracy_record, fingerprint
 from .history import History
 from .metrics import correct_top_k, evaluate
 from .recipes import Recipe
+from .runlock import run_lock
 from .schedule import learning_rate
 
 __all__ = ["Run", "fit", "train_step", "train_teacher", "distill", "build_student", "resolve_amp", "load_data",
@@ -59,7 +64,8 @@ class Run:
         recipe: the recipe that ran.
         summary: ``top1``, ``top5`` (last epoch, %), ``epochs``, ``seconds`` (all epochs, resumed
             ones included), ``out_dir`` and what was trained (``model``, ``teacher``, ``loss``,
-            ``data``, ``recipe``, ``schedule``; ``teacher_top1`` when a teacher was used).
+            ``data``, ``recipe``, ``schedule``; ``teacher_top1`` when a teacher was used), ``top1_last``,
+            ``top1_best`` and ``best_epoch``, and the run's ``fingerprint`` (see :mod:`.fingerprint`).
         out_dir: where ``latest.pth``, ``student.pth`` and the history went, or ``None``.
     """
 
@@ -127,7 +133,12 @@ def build_student(recipe: Recipe, num_classes: int) -> nn.Module:
     losses start from one initialisation.
     """
     seed_everything(recipe.seed)
-    return create_model(recipe.model, num_classes=num_classes, **recipe.model_options)
+    try:
+        return create_model(recipe.model, num_classes=num_classes, **recipe.model_options)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"model_options {dict(recipe.model_options)} do not fit model {recipe.model!r}: "
+                         f"{str(error).splitlines()[0]}. See the model's docstring for its "
+                         "options.") from None
 
 
 def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Module:
@@ -146,13 +157,27 @@ def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Modul
     return create_model(recipe.teacher, num_classes=num_classes, checkpoint=checkpoint)
 
 
-def check_loss_fits(recipe: Recipe, data: DataSplits) -> None:
-    """Raise a ``ValueError`` if the recipe's loss cannot work on ``data`` (a depth above its number of classes)."""
+def _teacher_file(teacher: Any, recipe: Recipe) -> str | os.PathLike | None:
+    """The file the teacher is loaded from, if it is loaded from one."""
+    if isinstance(teacher, (str, os.PathLike)):
+        return teacher
+    return recipe.teacher_checkpoint if teacher is None else None
+
+
+def check_loss_fits(recipe: Recipe, data: DataSplits, *, warn: bool = True) -> None:
+    """Raise a ``ValueError`` if the recipe's loss cannot work on ``data`` (depth above its class count).
+
+    Settings that work but make a term vanish (DKD on 2 classes, LDRRLD with depth equal to the
+    number of classes) give a :class:`~ldrrld_core.train.degenerate.DegenerateLossWarning` instead
+    (unless ``warn`` is false), once per run: :func:`fit` checks before its first step.
+    """
     depth = recipe.build_loss().hparams().get("depth")
     if depth is not None and depth > data.num_classes:
         raise ValueError(f"loss {recipe.loss!r} uses depth {depth} but data set {data.name!r} has only "
                          f"{data.num_classes} classes; choose depth <= {data.num_classes} "
                          f"(loss_options={{'{recipe.loss}': {{'depth': ...}}}})")
+    if warn:
+        warn_degenerate_loss(recipe, data.num_classes)
 
 
 def _check_fits(recipe: Recipe, data: DataSplits, student: nn.Module, teacher: nn.Module | None,
@@ -280,7 +305,16 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
             teacher and student class counts, an input shape a model cannot take, a missing
             teacher, a checkpoint of a different recipe).
         FloatingPointError: the loss became NaN or infinite; ``latest.pth`` keeps the last good epoch.
+        RunLockedError: another run is using ``recipe.out_dir`` (see :mod:`.runlock`).
     """
+    with run_lock(recipe.out_dir if current_context().is_main else None):
+        return _fit(recipe, teacher=teacher, student=student, data=data, device=device, resume=resume,
+                    progress=progress)
+
+
+def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataSplits | None,
+         device: torch.device | str | None, resume: Any, progress: bool) -> Run:
+    """:func:`fit` once it holds the out-dir's lock (only the lock holder cleans or writes the folder)."""
     context = current_context()
     device = context.device(device)
     set_deterministic(recipe.deterministic)
@@ -296,7 +330,9 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
     # Models, loss, optimiser. The student is built right after seeding (see build_student).
     loss_fn = _build_loss(recipe, device)
     student = (student if student is not None else build_student(recipe, data.num_classes)).to(device)
+    teacher_file = _teacher_file(teacher, recipe)
     teacher = _resolve_teacher(teacher, recipe, data.num_classes).to(device).eval() if loss_fn.needs_teacher else None
+    teacher_info = teacher_record(teacher, teacher_file) if teacher is not None else None
     _check_fits(recipe, data, student, teacher, device)
 
     autocast_dtype = resolve_amp(recipe.amp, device)
@@ -335,7 +371,8 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
         remove_stale_temporaries(out_dir)
     state = _resume_state(resume, out_dir)
     if state is not None:
-        check_resumable(state["recipe"], recipe.to_dict(), state["path"])
+        check_resumable(state["recipe"], recipe.to_dict(), state["path"], saved_teacher=state.get("teacher"),
+                        teacher=teacher_info)
         student.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
@@ -396,16 +433,18 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
         row["seconds"] = time.perf_counter() - started
         history.append(row)
         bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}", test_top1=f"{row['test_top1']:.2f}")
-        log.info("epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s", epoch,
-                 recipe.epochs, lr, row["train_loss"], row["train_top1"], row["test_top1"], row["test_top5"],
-                 row["seconds"])
+        with logging_redirect_tqdm(tqdm_class=type(bar)):  # via the bar: one live bar, clean lines
+            log.info("epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s",
+                     epoch, recipe.epochs, lr, row["train_loss"], row["train_top1"], row["test_top1"],
+                     row["test_top5"], row["seconds"])
         if board is not None:
             for name, value in row.items():
                 if name != "epoch":
                     board.add_scalar(name, value, epoch)
         if writes and (epoch % recipe.save_every == 0 or epoch == recipe.epochs):
             save_training_state(out_dir / LATEST, model=student, optimizer=optimizer, scaler=scaler, loss=loss_fn,
-                                epoch=epoch, history_rows=history.rows, recipe=recipe.to_dict())
+                                epoch=epoch, history_rows=history.rows, recipe=recipe.to_dict(),
+                                teacher=teacher_info)
             save_student(out_dir / STUDENT, student, arch=recipe.model, epoch=epoch, top1=row["test_top1"])
             history.save(out_dir)
     bar.close()
@@ -413,7 +452,11 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
         board.close()
 
     student.eval()
-    summary = _summary(recipe, history, out_dir, teacher_metrics)
+    summary = {**_summary(recipe, history, out_dir, teacher_metrics), **accuracy_record(history),
+               "fingerprint": fingerprint(recipe, device=device, world_size=context.world_size,
+                                          autocast_dtype=autocast_dtype)}
+    if teacher_info is not None and teacher_info["file_sha256"]:
+        summary["teacher_sha256"] = teacher_info["file_sha256"]
     if writes:
         atomic_write_text(json.dumps(summary, indent=1), out_dir / "summary.json")
     return Run(model=student, history=history, recipe=recipe, summary=summary, out_dir=out_dir)
@@ -473,7 +516,7 @@ def train_teacher(recipe: Recipe, **options: Any) -> Run:
         teacher_recipe = teacher_recipe.replace(out_dir=str(Path(recipe.out_dir) / "teacher"))
     data = options.pop("data", None)
     data = data if data is not None else load_data(recipe)
-    check_loss_fits(recipe, data)  # the students' loss: fail now, not after the teacher's training
+    check_loss_fits(recipe, data, warn=False)  # the students' loss: fail now, not after the teacher trains
     if recipe.teacher_data_options:  # the teacher learns from its own, larger training set
         data = load_data(teacher_recipe)
     return fit(teacher_recipe, data=data, **options)

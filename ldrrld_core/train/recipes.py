@@ -16,7 +16,9 @@ is checked by the trainer before the first step.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -131,7 +133,10 @@ class Recipe:
     # ------------------------------------------------------------------------------ checks
     def validate(self) -> None:
         """Check every field that can be checked without loading data; raise a ``ValueError`` saying what to fix."""
+        for item in dataclasses.fields(self):  # NaN and infinities first: they pass every comparison below
+            _check_finite(item.name, getattr(self, item.name))
         model_info(self.model)
+        _check_model_options(self.model, self.model_options)
         if self.teacher is not None:
             model_info(self.teacher)
         _check_loss_options(self.loss, self.loss_options)
@@ -217,6 +222,35 @@ class Recipe:
 def _check_int(name: str, value: object, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_finite(name: str, value: object) -> None:
+    """Refuse NaN and infinite floats in a field, also inside its mappings and lists (e.g. loss options)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_finite(f"{name}[{key!r}]", item)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_finite(f"{name}[{index}]", item)
+
+
+def _check_model_options(model: str, options: Mapping[str, object]) -> None:
+    """Refuse ``model_options`` the model's builder does not take (``num_classes`` comes from the data)."""
+    if not isinstance(options, Mapping):
+        raise ValueError(f"model_options maps option names to values, e.g. {{'hidden': 64}}; got {options!r}")
+    if "num_classes" in options:
+        raise ValueError("model_options must not set num_classes: the data set decides it")
+    parameters = inspect.signature(model_info(model).builder).parameters
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return  # the builder passes options on (torchvision's models): they are checked when it runs
+    accepted = [name for name, parameter in parameters.items() if name != "num_classes"
+                and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)]
+    for name in options:
+        if name not in accepted:
+            raise ValueError(f"model {model!r} does not take the option {name!r}."
+                             f"{did_you_mean(name, accepted)} Its options: {', '.join(accepted) or 'none'}")
 
 
 def check_field_names(names: typing.Iterable[str]) -> None:

@@ -3,8 +3,11 @@
 The ``.py`` twin is what people edit and review; the ``.ipynb`` keeps the executed outputs that
 ``pytest --nbval`` compares against. Usage::
 
-    python -m ldrrld_viz.build_notebooks                 # every notebook
-    python -m ldrrld_viz.build_notebooks notebooks/01_dense_relations.py
+    python tools/build_notebooks.py                                # every notebook (`make notebooks`)
+    python tools/build_notebooks.py notebooks/01_dense_relations.py
+
+Cells tagged ``nbval-ignore-output`` (``# %% tags=["nbval-ignore-output"]`` in the twin) hold
+results of training; nbval runs them and their asserts but does not compare their printed output.
 """
 
 from __future__ import annotations

@@ -1,0 +1,34 @@
+"""The CIFAR-100 reproduction kit: the paper's tables, the baselines' settings, checked teachers, the runs.
+
+One module per job:
+
+* :mod:`.paper`: the paper's tables (pairs, methods, published numbers);
+* :mod:`.baselines`: KD's and DKD's settings per pair, each with its published source;
+* :mod:`.teachers`: the teacher check (hash, parameters, measured vs published top-1);
+* :mod:`.kit`: the settings, the runs (cells), their exact ``ldrrld`` commands, running them;
+* :mod:`.report`: the filled paper-vs-measured tables;
+* :mod:`.command`: the kit's command line (``benchmarks/reproduce_cifar100.py`` calls it) and
+  ``ldrrld teacher check``.
+
+See ``docs/reproduce.md``; notebook 05 walks through it.
+"""
+
+from .baselines import (DKD_BETA, DKD_DEFAULTS, KD_SETTING, BaselineSetting, baseline_setting,
+                        baseline_settings, settings_markdown)
+from .kit import (FAST_ARGUMENTS, FAST_DATA, FAST_PAIRS, TEACHER_CHECK_FILE, Cell, Settings, cells,
+                  check_teachers, commands, prepare_fast_teachers, run, select_pairs, teacher_commands)
+from .paper import ABLATION, MAIN, TABLES, Column, PaperTable, Pair, paper_markdown, paper_number
+from .report import Measured, collect, finished_summary, markdown, write_results
+from .teachers import (DEFAULT_MARGIN, DEFAULT_TEACHER_ROOT, TEACHER_SOURCE, TeacherBelowPublishedWarning,
+                       TeacherCheck, check_teacher, published_teacher, resolve_teacher)
+
+__all__ = [
+    "DKD_BETA", "DKD_DEFAULTS", "KD_SETTING", "BaselineSetting", "baseline_setting", "baseline_settings",
+    "settings_markdown",
+    "FAST_ARGUMENTS", "FAST_DATA", "FAST_PAIRS", "TEACHER_CHECK_FILE", "Cell", "Settings", "cells",
+    "check_teachers", "commands", "prepare_fast_teachers", "run", "select_pairs", "teacher_commands",
+    "ABLATION", "MAIN", "TABLES", "Column", "PaperTable", "Pair", "paper_markdown", "paper_number",
+    "Measured", "collect", "finished_summary", "markdown", "write_results",
+    "DEFAULT_MARGIN", "DEFAULT_TEACHER_ROOT", "TEACHER_SOURCE", "TeacherBelowPublishedWarning",
+    "TeacherCheck", "check_teacher", "published_teacher", "resolve_teacher",
+]

@@ -1,0 +1,73 @@
+"""A finished (or running) run read back from its folder: recipe, summary and history."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..train.history import History
+
+__all__ = ["RunRecord", "load_run", "find_runs"]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run folder holds: ``recipe.json``, ``summary.json`` and ``history.json``."""
+
+    folder: Path
+    recipe: dict[str, Any]
+    summary: dict[str, Any]
+    history: History
+
+    @property
+    def top1_last(self) -> float:
+        return self.summary["top1"]
+
+    @property
+    def top1_best(self) -> float:
+        """The best epoch's top-1 (summaries written before it was recorded: from the history)."""
+        if "top1_best" in self.summary:
+            return self.summary["top1_best"]
+        return max(self.history.column("test_top1"), default=self.summary["top1"])
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return self.summary.get("fingerprint", {})
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); was the run interrupted while writing "
+                         "it?") from None
+
+
+def load_run(folder: str | os.PathLike) -> RunRecord:
+    """Read the run in ``folder`` (the ``out_dir`` of ``ldrrld train`` / ``distill``)."""
+    folder = Path(folder)
+    missing = [name for name in ("recipe.json", "summary.json") if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a finished run folder: {', '.join(missing)} missing (a "
+                                "run writes recipe.json when it starts and summary.json when it ends)")
+    history = History.load(folder) if (folder / History.JSON_NAME).is_file() else History()
+    return RunRecord(folder, _json(folder / "recipe.json"), _json(folder / "summary.json"), history)
+
+
+def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
+    """Every finished run in ``paths``: run folders themselves, or folders searched for them (sorted)."""
+    folders: list[Path] = []
+    for path in map(Path, paths):
+        if (path / "summary.json").is_file():
+            folders.append(path)
+        elif path.is_dir():
+            folders += sorted(summary.parent for summary in path.rglob("summary.json"))
+        else:
+            raise FileNotFoundError(f"{path} does not exist")
+    if not folders:
+        raise FileNotFoundError("no finished run (a folder with summary.json) in "
+                                f"{', '.join(map(str, paths))}")
+    return [load_run(folder) for folder in dict.fromkeys(folders)]
