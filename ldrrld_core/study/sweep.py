@@ -143,9 +143,10 @@ def grid_points(config: SweepConfig, num_classes: int) -> tuple[list[tuple[int, 
 
 
 def _priority(point: tuple[int, float, float], config: SweepConfig) -> int:
-    """Training order: the default point, the depth slice, the decay slice, the temperatures, the rest.
+    """Training order: the default point, the depth slice, the decay slice, the temperatures, (the
+    reference methods,) the rest of the grid.
 
-    A sweep stopped early then still holds whole one-dimensional slices.
+    A sweep stopped early then still holds whole one-dimensional slices and the references.
     """
     d0, g0, t0 = config.default_point
     d, g, t = point
@@ -155,7 +156,7 @@ def _priority(point: tuple[int, float, float], config: SweepConfig) -> int:
         return 1
     if (d, t) == (d0, t0):
         return 2
-    return 3 if t != t0 else 4
+    return 3 if t != t0 else 5
 
 
 def point_name(point: tuple[int, float, float]) -> str:
@@ -396,10 +397,11 @@ def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/s
     else:
         lr, lr_rule = float(lr), "given (no study results were read): no reference lines"
     points, dropped = grid_points(config, data.num_classes)
-    plan = {(point_name(p), seed): point_recipe(recipe, p, lr, seed)
-            for p in sorted(points, key=lambda p: _priority(p, config)) for seed in config.seeds}
-    plan.update({(f"reference-{m}", seed): recipe.replace(loss=m, lr=study["methods"][m]["lr"], seed=seed)
-                 for m in config.references for seed in config.seeds} if study is not None else {})
+    runs = [(_priority(p, config), point_name(p), point_recipe(recipe, p, lr, seed), seed)
+            for p in points for seed in config.seeds]
+    runs += [(4, f"reference-{m}", recipe.replace(loss=m, lr=study["methods"][m]["lr"], seed=seed), seed)
+             for m in config.references for seed in config.seeds] if study is not None else []
+    plan = {(name, seed): run_recipe for _, name, run_recipe, seed in sorted(runs, key=lambda run: run[0])}
 
     def write(done) -> dict:
         sweep = build_sweep(config, points, dropped, done, study, study_path=study_path, lr=lr,
