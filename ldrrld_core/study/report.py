@@ -81,7 +81,8 @@ def _device_name(device: str) -> str:
 
 def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], selection: Mapping,
                   chosen: Mapping[str, float], runs: Mapping[str, Mapping[int, list[dict]]], device: str,
-                  threads: int, command: str | None, commit: str | None, seconds: float) -> dict[str, Any]:
+                  threads: int, command: str | None, commit: str | None, seconds: float,
+                  train_seconds: float) -> dict[str, Any]:
     """The content of ``results.json`` (see the module docstring and ``docs/results.md``).
 
     Args:
@@ -93,7 +94,9 @@ def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], sel
         chosen: method -> the learning rate chosen.
         runs: method -> seed -> the history rows at the chosen learning rate.
         command, commit, seconds: what ran, from which source (:func:`source_commit` when the
-            study started) and for how long; recorded in ``fingerprint``.
+            study started) and for how long (wall clock of this call, which reuses finished runs).
+        train_seconds: the training time of the teacher (its final schedule) and of every run
+            (all learning rates), summed, whenever they ran. Both go into ``fingerprint``.
     """
     seeds = list(config.seeds)
     methods: dict[str, Any] = {}
@@ -124,7 +127,8 @@ def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], sel
     results = _rounded(results)
     results["verdict"] = verdict(results["methods"])
     results["fingerprint"] = {"torch": torch.__version__, "device": _device_name(device), "commit": commit,
-                              "threads": threads, "seconds": round(seconds, 1), "command": command}
+                              "threads": threads, "seconds": round(seconds, 1),
+                              "train_seconds": round(train_seconds, 1), "command": command}
     return results
 
 
@@ -188,9 +192,9 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
         f"# Distillation study: the `{protocol['problem']}` problem",
         "",
         "Written by `ldrrld study --render DIR` from `results.json` beside it. The study ran as "
-        f"`{finger.get('command') or 'ldrrld study'}` in {finger['seconds'] / 60:.0f} minutes on "
-        f"{finger['device']}, {finger['threads']} torch thread(s) per run, torch {finger['torch']}, "
-        f"commit `{finger['commit']}`.",
+        f"`{finger.get('command') or 'ldrrld study'}` on {finger['device']}, {finger['threads']} torch "
+        f"thread(s) per run, torch {finger['torch']}, commit `{finger['commit']}`; the teacher's final "
+        f"schedule and all runs took {finger['train_seconds'] / 60:.0f} minutes of training in all.",
         "",
         "## Protocol (the same for every method)",
         "",
