@@ -234,8 +234,9 @@ def run_study(config: StudyConfig = StudyConfig(), out_dir: str | Path = "runs/s
                                  "it did not. Narrow the grid (--lr-factors) and run again")
     runs = {method: {seed: histories[method, chosen[method], seed] for seed in config.seeds}
             for method in config.methods}
+    train_seconds = teacher["seconds"] + sum(row["seconds"] for rows in histories.values() for row in rows)
     results = build_results(config=config, recipe=recipe, teacher=teacher, lr_grid=lrs, selection=selection,
                             chosen=chosen, runs=runs, device=device, threads=threads, command=command,
-                            commit=commit, seconds=time.perf_counter() - started)
+                            commit=commit, seconds=time.perf_counter() - started, train_seconds=train_seconds)
     atomic_write_text(json.dumps(results, indent=1), out_dir / "results.json")
     return results

@@ -81,7 +81,8 @@ def _device_name(device: str) -> str:
 
 def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], selection: Mapping,
                   chosen: Mapping[str, float], runs: Mapping[str, Mapping[int, list[dict]]], device: str,
-                  threads: int, command: str | None, commit: str | None, seconds: float) -> dict[str, Any]:
+                  threads: int, command: str | None, commit: str | None, seconds: float,
+                  train_seconds: float) -> dict[str, Any]:
     """The content of ``results.json`` (see the module docstring and ``docs/results.md``).
 
     Args:
@@ -93,7 +94,9 @@ def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], sel
         chosen: method -> the learning rate chosen.
         runs: method -> seed -> the history rows at the chosen learning rate.
         command, commit, seconds: what ran, from which source (:func:`source_commit` when the
-            study started) and for how long; recorded in ``fingerprint``.
+            study started) and for how long (wall clock of this call, which reuses finished runs).
+        train_seconds: the training time of the teacher (its final schedule) and of every run
+            (all learning rates), summed, whenever they ran. Both go into ``fingerprint``.
     """
     seeds = list(config.seeds)
     methods: dict[str, Any] = {}
@@ -124,7 +127,8 @@ def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], sel
     results = _rounded(results)
     results["verdict"] = verdict(results["methods"])
     results["fingerprint"] = {"torch": torch.__version__, "device": _device_name(device), "commit": commit,
-                              "threads": threads, "seconds": round(seconds, 1), "command": command}
+                              "threads": threads, "seconds": round(seconds, 1),
+                              "train_seconds": round(train_seconds, 1), "command": command}
     return results
 
 
@@ -176,6 +180,15 @@ def results_table(results: Mapping) -> str:
     return "\n".join(lines)
 
 
+def _grid_edges(results: Mapping) -> str:
+    """A caveat naming the methods whose chosen rate is the smallest or the largest of the grid."""
+    grid = results["protocol"]["lr_grid"]
+    edges = [f"{_label(m)} the {'smallest' if e['lr'] == min(grid) else 'largest'} ({e['lr']:g})"
+             for m, e in results["methods"].items() if e["lr"] in (min(grid), max(grid))]
+    return (f" Chosen at an end of the grid: {', '.join(edges)}; that method's best rate may lie outside it."
+            if edges else "")
+
+
 def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> str:
     """``results.md``: the protocol, the headline table, the verdict, the lr selection and every seed."""
     protocol = results["protocol"]
@@ -183,14 +196,17 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
     finger = results["fingerprint"]
     seeds = protocol["seeds"]
     data = ", ".join(f"{k}={v}" for k, v in recipe["data_options"].items()) or "defaults"
+    teacher_data = ", ".join(f"{k}={v}" for k, v in recipe.get("teacher_data_options", {}).items())
+    if teacher_data:
+        teacher_data = f" on its own training set ({teacher_data}, with its own validation split)"
     decays = ", ".join(map(str, recipe["decay_epochs"])) or "none"
     lines = [
         f"# Distillation study: the `{protocol['problem']}` problem",
         "",
         "Written by `ldrrld study --render DIR` from `results.json` beside it. The study ran as "
-        f"`{finger.get('command') or 'ldrrld study'}` in {finger['seconds'] / 60:.0f} minutes on "
-        f"{finger['device']}, {finger['threads']} torch thread(s) per run, torch {finger['torch']}, "
-        f"commit `{finger['commit']}`.",
+        f"`{finger.get('command') or 'ldrrld study'}` on {finger['device']}, {finger['threads']} torch "
+        f"thread(s) per run, torch {finger['torch']}, commit `{finger['commit']}`; the teacher's final "
+        f"schedule and all runs took {finger['train_seconds'] / 60:.0f} minutes of training in all.",
         "",
         "## Protocol (the same for every method)",
         "",
@@ -202,14 +218,15 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
         f"- **Validation**: {protocol['validation_fraction']:.0%} of every class of the training images is "
         "held out (fixed by the data seed); teacher and students train on the rest. The test split chooses "
         "nothing.",
-        f"- **Teacher**: `{teacher['model']}` trained alone for {teacher['epochs']} epochs; plateaued: "
+        f"- **Teacher**: `{teacher['model']}` trained alone for {teacher['epochs']} epochs{teacher_data}; "
+        "plateaued: "
         f"{'yes' if teacher['plateaued'] else 'no'} (best validation top-1 of the last "
         f"{teacher['rule']['window']} epochs at most {teacher['rule']['min_gain']} points above the best "
         f"before). Top-1: train {teacher['train_top1']:.2f}, validation {teacher['val_top1']:.2f}, "
         f"test {teacher['test_top1']:.2f}.",
         f"- **Learning rate**: chosen per method from {', '.join(f'{lr:g}' for lr in protocol['lr_grid'])} "
         f"by the mean last-epoch validation top-1 over seed(s) "
-        f"{', '.join(map(str, protocol['selection_seeds']))}.",
+        f"{', '.join(map(str, protocol['selection_seeds']))}.{_grid_edges(results)}",
         f"- **Seeds**: {', '.join(map(str, seeds))}. Within a seed every student starts from the same "
         "weights and sees the same data order.",
         "",
@@ -226,7 +243,8 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
     if plot_name:
         lines += [f"![validation top-1 per epoch and paired differences to CE]({plot_name})", "",
                   "Left: validation top-1 per epoch at each method's chosen learning rate (line: mean over "
-                  "seeds, band: lowest to highest seed); the dashed line is the teacher. Right: test top-1 "
+                  "seeds, band: lowest to highest seed); the dashed line is the teacher, on its own "
+                  "validation split. Right: test top-1 "
                   "minus the student alone, per seed (dots), with the mean and its 95% interval.", ""]
     grid = protocol["lr_grid"]
     lines += ["## Learning-rate selection", "",
