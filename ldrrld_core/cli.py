@@ -19,6 +19,7 @@ import argparse
 import errno
 import json
 import logging
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
@@ -31,9 +32,11 @@ _DESCRIPTION = """\
 Local Dense Relational Logit Distillation (LDRRLD, ICCV 2025; the paper writes LDRLD):
 train teachers, distil students with LDRRLD or a baseline, and compare them.
 
-Start with the offline demo (digits, well under a minute on a CPU):
+Start with the offline demo (a shipped teacher and four students on a synthetic 100-class
+problem where distillation helps, about a minute on a CPU), then the comparison protocol:
 
   ldrrld demo
+  ldrrld study --quick
 
 Then the two steps of any distillation, here on the offline digits data:
 
@@ -66,6 +69,31 @@ examples:
 
 Losses: ce, kd, dkd, ldrrld and its ablations (ldrrld-no-adw, -irw, -erd, -no-rntk,
 -teacher-rank); see `ldrrld losses`. The last stdout line is a JSON summary.
+"""
+
+#: Student epochs of `ldrrld demo` on the teaching problem: a shorter schedule than the study's 40,
+#: so that the four students train in about a minute on a CPU.
+DEMO_EPOCHS = 15
+
+_STUDY_EPILOG = """\
+examples:
+  ldrrld study --quick                                  # the protocol at toy size, about a minute
+  ldrrld study --jobs 2 --out-dir runs/study            # the full study of docs/results.md
+  ldrrld study --teacher-only --no-shipped-teacher      # train the converged teacher alone
+  ldrrld study --render docs                            # docs/results.md and .png from docs/results.json
+
+The last stdout line is JSON: {"results", "verdict", "test_top1_last", "delta_vs_ce", ...}.
+"""
+
+_SWEEP_EPILOG = """\
+examples:
+  ldrrld sweep --quick                                  # a toy grid on the quick study, about a minute
+  nohup ldrrld sweep --jobs 2 > sweep.log 2>&1 &        # the full grid of docs/sweep.md; rerun to resume
+  ldrrld sweep --depths 3 7 15 --decays 0 0.1 --seeds 5 --out-dir runs/my-sweep
+  ldrrld sweep --collect --out-dir runs/sweep/teaching  # sweep.json and .md from the runs finished so far
+
+Every grid point trains at the learning rate the study chose for ldrrld (from --results).
+The last stdout line is JSON: {"sweep", "markdown", "runs_done", "runs_planned", "findings"}.
 """
 
 
@@ -144,17 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
                                "ckpt_epoch_240.pth (default %(default)s; mdistiller: "
                                "download_ckpts/cifar_teachers)")
 
-    demo = commands.add_parser("demo", help="teacher, then CE, KD, DKD and LDRRLD students on digits (offline)",
-                               description="Offline demo on the 8x8 digits: train a teacher, then one student per "
-                                           "method from identical initial weights, and compare their accuracy. "
-                                           "Well under a minute on a CPU.",
+    demo = commands.add_parser("demo", help="CE, KD, DKD and LDRRLD students from one teacher, offline",
+                               description="Offline demo on the study's teaching problem (the synthetic "
+                                           "100-class hierarchy): the converged teacher that ships with the "
+                                           "package, then one student per method from identical initial weights, "
+                                           f"over a {DEMO_EPOCHS}-epoch schedule, and their test accuracy. About a "
+                                           "minute on a CPU. Other recipes train their teacher first.",
                                formatter_class=raw,
-                               epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 20\n"
+                               epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 40\n"
                                       "  ldrrld demo --methods ce kd ldrrld ldrrld-no-adw\n"
+                                      "  ldrrld demo --recipe digits                  # 8x8 digits, teacher trained\n"
                                       "The last stdout line is JSON: {\"top1\": {\"teacher\": ..., \"ce\": ..., ...}, ...}.")
-    demo.add_argument("--recipe", default="digits", help="preset to run (default: digits; 'synthetic' is CIFAR-shaped)")
+    demo.add_argument("--recipe", default="teaching",
+                      help="preset to run (default: teaching, with its shipped teacher; others train one)")
     demo.add_argument("--methods", nargs="+", help="losses to compare (default: ce kd dkd ldrrld)")
-    demo.add_argument("--epochs", type=int, help="epochs of every run")
+    demo.add_argument("--epochs", type=int,
+                      help=f"epochs of every student (default: {DEMO_EPOCHS} on teaching, else the recipe's); "
+                           "the learning-rate decays move proportionally")
     demo.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     demo.add_argument("--out-dir", help="also write every run's files under this folder")
     demo.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -163,6 +197,72 @@ def build_parser() -> argparse.ArgumentParser:
                            "do not depend on the number of cores)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
+
+    study = commands.add_parser(
+        "study", help="compare CE, KD, DKD and LDRRLD with one protocol over seeds (results.json + report)",
+        description="The comparison protocol: a converged teacher, a validation split that alone chooses each "
+                    "method's learning rate, every seed with identical initial weights and data order across "
+                    "methods, Student-t intervals and paired differences. Writes OUT_DIR/results.json, "
+                    "results.md and results.png; finished runs are reused, so an interrupted study resumes.",
+        formatter_class=raw, epilog=_STUDY_EPILOG)
+    study.add_argument("--recipe", default="teaching", help="the problem, a recipe preset (default: teaching)")
+    study.add_argument("--quick", action="store_true",
+                       help="the whole protocol at toy size (2 seeds, 2 learning rates, 3 epochs): a test, not a claim")
+    study.add_argument("--out-dir", help="folder for the teacher cache, every run and the results "
+                                         "(default: runs/study/<recipe>, or runs/study-quick/<recipe>)")
+    study.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default 5; --quick 2)")
+    study.add_argument("--epochs", type=int, help="every student's epochs (default: the recipe's)")
+    study.add_argument("--methods", nargs="+", help="losses to compare, ce and kd included (default: ce kd dkd ldrrld)")
+    study.add_argument("--lr-factors", nargs="+", type=float,
+                       help="the learning-rate grid as multiples of the recipe's lr (default 0.5 1 2; --quick 1 2)")
+    study.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)")
+    study.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
+    study.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    study.add_argument("--teacher-only", action="store_true", help="train (or find) the converged teacher and stop")
+    study.add_argument("--no-shipped-teacher", action="store_true",
+                       help="train the teacher even when one ships with the package for this recipe")
+    study.add_argument("--render", metavar="DIR",
+                       help="only write DIR/results.md and DIR/results.png from DIR/results.json")
+    study.add_argument("--no-progress", action="store_true", help="no progress bar")
+    study.add_argument("--quiet", action="store_true", help="no log lines")
+
+    sweep = commands.add_parser(
+        "sweep", help="LDRRLD students over depth, decay and temperature on the study's problem (sweep.json)",
+        description="Train LDRRLD students over a grid of depth d x decay (and temperatures at the default d "
+                    "and decay) on the study's problem: its teacher, validation split, schedule and seeds, and "
+                    "the learning rate the study chose for ldrrld. Reports test top-1 (last and best-val "
+                    "epoch), Kendall tau and KL over all classes, top-7 pair agreement and seconds per run, "
+                    "over seeds. Writes OUT_DIR/sweep.json and sweep.md after every run; finished runs are "
+                    "reused, so a killed sweep resumes.",
+        formatter_class=raw, epilog=_SWEEP_EPILOG)
+    sweep.add_argument("--recipe", default="teaching",
+                       help="the problem, a recipe preset (default: teaching)")
+    sweep.add_argument("--quick", action="store_true",
+                       help="a 2 x 2 grid plus one temperature on the quick study, 2 seeds: a test, not a claim")
+    sweep.add_argument("--out-dir", help="folder for every run and the output (default: runs/sweep/<recipe>, "
+                                         "or runs/sweep-quick/<recipe>)")
+    sweep.add_argument("--results", help="the study's results.json (default: docs/results.json when it "
+                                         "studies the same problem)")
+    sweep.add_argument("--run-study", action="store_true",
+                       help="without study results, run the whole study first (default: choose ldrrld's rate "
+                            "with the study's rule, no reference lines; --quick runs the quick study)")
+    sweep.add_argument("--lr", type=float, help="train the grid at this rate without reading a study (no "
+                                                "reference lines); rerun with --results later to add them")
+    sweep.add_argument("--depths", nargs="+", type=int, help="values of d (default 2 3 5 7 10 15 20)")
+    sweep.add_argument("--decays", nargs="+", type=float, help="values of the decay (default 0 0.05 0.1 0.2)")
+    sweep.add_argument("--temperatures", nargs="+", type=float,
+                       help="values of T at the default d and decay (default 2 4 8)")
+    sweep.add_argument("--seeds", type=int, help="seeds 0 .. N-1 of every point (default 3; --quick 2)")
+    sweep.add_argument("--references", nargs="*", help="baselines also measured on the same seeds "
+                                                       "(default ce kd dkd; none: give the flag alone)")
+    sweep.add_argument("--collect", action="store_true",
+                       help="train nothing: write sweep.json and sweep.md from the runs finished so far")
+    sweep.add_argument("--jobs", type=int, default=1,
+                       help="runs trained at once, one process each (default 1)")
+    sweep.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
+    sweep.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--quiet", action="store_true", help="no log lines")
 
     recipes = commands.add_parser("recipes", help="list the recipe presets, or show one recipe's fields")
     recipes.add_argument("name", nargs="?", help="a preset to show in full")
@@ -320,14 +420,16 @@ def _break_locks(args: argparse.Namespace, *out_dirs: str | None) -> None:
 
 
 def _demo(args: argparse.Namespace, device) -> int:
+    from .study import shipped_teacher
     from .train import DEFAULT_METHODS, compare, get_recipe
 
-    overrides = {"seed": args.seed, "out_dir": args.out_dir}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    recipe = get_recipe(args.recipe, **overrides)
+    recipe = get_recipe(args.recipe, seed=args.seed, out_dir=args.out_dir)
+    epochs = args.epochs or (DEMO_EPOCHS if args.recipe == "teaching" else None)
+    if epochs is not None:
+        recipe = recipe.rescheduled(epochs)
+    teacher = shipped_teacher(args.recipe, device=device)[0] if args.recipe == "teaching" else None
     methods = tuple(args.methods or DEFAULT_METHODS)
-    result = compare(recipe, methods, device=device, progress=not args.no_progress)
+    result = compare(recipe, methods, teacher=teacher, device=device, progress=not args.no_progress)
     if _is_main():
         print(f"{recipe.teacher} -> {recipe.model} on {recipe.data}, {recipe.epochs} epochs, seed {recipe.seed}")
         print(result.table())
@@ -335,6 +437,79 @@ def _demo(args: argparse.Namespace, device) -> int:
         print(json.dumps({"top1": {"teacher": result.teacher.top1, **result.top1()},
                           "data": recipe.data, "epochs": recipe.epochs, "seed": recipe.seed,
                           "seconds": sum(run.summary["seconds"] for run in runs)}))
+    return 0
+
+
+def _study(args: argparse.Namespace, device) -> int:
+    import dataclasses
+
+    from .study import QUICK, StudyConfig, converged_teacher, render, run_study, study_recipe
+
+    if args.render:
+        markdown, picture = render(args.render)
+        print(json.dumps({"markdown": str(markdown), "plot": str(picture)}))
+        return 0
+    config = dataclasses.replace(QUICK if args.quick else StudyConfig(), recipe=args.recipe)
+    changes: dict[str, Any] = {}
+    if args.seeds is not None:
+        changes["seeds"] = tuple(range(args.seeds))
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if args.methods:
+        changes["methods"] = tuple(args.methods)
+    if args.lr_factors:
+        changes["lr_factors"] = tuple(args.lr_factors)
+    config = dataclasses.replace(config, **changes)
+    out_dir = Path(args.out_dir or f"runs/{'study-quick' if args.quick else 'study'}/{args.recipe}")
+    if args.teacher_only:
+        _, record = converged_teacher(study_recipe(config, students=False), config.teacher, cache_dir=out_dir / "teachers",
+                                      device=device or "cpu", progress=not args.no_progress,
+                                      use_shipped=not args.no_shipped_teacher)
+        print(json.dumps({k: v for k, v in record.items() if k != "val_top1_by_epoch"}))
+        return 0
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    command = "ldrrld " + shlex.join(args.argv)
+    results = run_study(config, out_dir, device=device or "cpu", jobs=args.jobs, threads=args.threads or 1,
+                        progress=not args.no_progress, use_shipped_teacher=not args.no_shipped_teacher,
+                        command=command)
+    markdown, _ = render(out_dir)
+    print((out_dir / "results.md").read_text(encoding="utf-8"))
+    methods = results["methods"]
+    print(json.dumps({"results": str(out_dir / "results.json"), "markdown": str(markdown),
+                      "verdict": results["verdict"],
+                      "test_top1_last": {m: e["test_top1_last"]["mean"] for m, e in methods.items()},
+                      "delta_vs_ce": {m: e["delta_vs_ce"]["mean"] for m, e in methods.items()},
+                      "lr": {m: e["lr"] for m, e in methods.items()},
+                      "seconds": results["fingerprint"]["seconds"]}))
+    return 0
+
+
+def _sweep(args: argparse.Namespace, device) -> int:
+    import dataclasses
+
+    from .study.sweep import QUICK_SWEEP, SweepConfig, findings, run_sweep
+
+    config = QUICK_SWEEP if args.quick else SweepConfig()
+    changes: dict[str, Any] = {"study": dataclasses.replace(config.study, recipe=args.recipe)}
+    for name in ("depths", "decays", "temperatures", "references"):
+        if getattr(args, name) is not None:
+            changes[name] = tuple(getattr(args, name))
+    if args.seeds is not None:
+        changes["seeds"] = tuple(range(args.seeds))
+    config = dataclasses.replace(config, **changes)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    out_dir = Path(args.out_dir or f"runs/{'sweep-quick' if args.quick else 'sweep'}/{args.recipe}")
+    sweep = run_sweep(config, out_dir, results=args.results, lr=args.lr,
+                      run_study_first=args.run_study or args.quick, device=device or "cpu", jobs=args.jobs,
+                      threads=args.threads or 1, progress=not args.no_progress, train=not args.collect,
+                      command="ldrrld " + shlex.join(args.argv))
+    print((out_dir / "sweep.md").read_text(encoding="utf-8"))
+    progress = sweep["progress"]
+    print(json.dumps({"sweep": str(out_dir / "sweep.json"), "markdown": str(out_dir / "sweep.md"),
+                      "runs_done": progress["runs_done"], "runs_planned": progress["runs_planned"],
+                      "findings": findings(sweep)}))
     return 0
 
 
@@ -443,6 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ldrrld`` command line; returns the exit status (2 for a usage or settings error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ldrrld study` and `ldrrld sweep`
     try:
         return _run(parser, args)
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - every failure becomes one line
@@ -475,7 +651,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if not context.is_main:
             logging.getLogger("ldrrld").setLevel(logging.WARNING)
         device = context.device(args.device) if context.enabled else args.device
-        commands = {"train": _train, "distill": _distill, "demo": _demo}
+        commands = {"train": _train, "distill": _distill, "demo": _demo, "study": _study, "sweep": _sweep}
         return commands[args.command](args, device)
     finally:
         close_distributed()

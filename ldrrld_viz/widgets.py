@@ -190,7 +190,7 @@ def _mime_bundle(figure) -> dict:
 def weight_panel(*, student_logits: Tensor | None = None, teacher_logits: Tensor | None = None,
                  depth: int = 7, decay: float = 0.05, temperature: float = 4.0,
                  max_depth: int | None = None, class_names: Sequence[str] | None = None,
-                 backend: str = "plotly") -> WeightPanel:
+                 backend: str = "plotly", sweep=None) -> WeightPanel:
     """Sliders for ``d``, decay and ``T`` that redraw the weight heatmaps and one sample's pair terms.
 
     Args:
@@ -201,6 +201,9 @@ def weight_panel(*, student_logits: Tensor | None = None, teacher_logits: Tensor
         max_depth: the depth slider's end (default ``min(C, 12)``, or 12 without a sample).
         class_names: the ``C`` names of the classes, for the sample's axes.
         backend: ``"plotly"`` or ``"matplotlib"``.
+        sweep: a ``sweep.json`` (path or loaded), or ``True`` for ``docs/sweep.json``: adds the
+            measured view of :mod:`ldrrld_viz.sweep` under the panel, driven by the same ``d`` and
+            decay sliders (``panel.sweep_view``; ``None`` without a sweep).
 
     Returns:
         A :class:`WeightPanel`; display it, or its ``widget``.
@@ -222,5 +225,9 @@ def weight_panel(*, student_logits: Tensor | None = None, teacher_logits: Tensor
     for name, value, (low, high) in (("decay", decay, DECAY_RANGE), ("temperature", temperature, TEMPERATURE_RANGE)):
         if not low <= value <= high:
             raise ValueError(f"{name} must lie in [{low:g}, {high:g}] (the slider's range), got {value!r}")
-    return WeightPanel(student_logits, teacher_logits, depth=depth, decay=decay, temperature=temperature,
-                       max_depth=max_depth, class_names=class_names, backend=backend)
+    panel = WeightPanel(student_logits, teacher_logits, depth=depth, decay=decay, temperature=temperature,
+                        max_depth=max_depth, class_names=class_names, backend=backend)
+    from .sweep import attach_sweep_view
+
+    panel.sweep_view = attach_sweep_view(panel, sweep) if sweep is not None else None
+    return panel

@@ -164,3 +164,87 @@ print(panel.state.summary)
 assert panel.state.weights.adw.shape == (4, 4)
 assert abs(panel.state.sample.local - ldrrld_loss(student[None], teacher[None], depth=4).local.item()) < 1e-5
 panel.controls.depth.value = 7
+
+# %% [markdown]
+# ## 8. What `d` and `gamma` did to trained students
+#
+# The sliders above move the *weights*; whether a student cares is an experiment. `ldrrld sweep`
+# trained LDRRLD students on the study's teaching problem (the same converged teacher, validation
+# split, 30-epoch schedule and seeds as `ldrrld study`) over `d` in {2, 3, 5, 7, 10, 15, 20} x `gamma`
+# in {0, 0.05, 0.1, 0.2} at `T = 4`, plus `T` in {2, 4, 8} at the defaults, three seeds per point.
+# One learning rate serves every point: the one the study's rule picks for LDRRLD at its defaults,
+# so a point that would prefer another rate is handicapped. `docs/sweep.json` holds every seed,
+# `docs/sweep.md` the table and how far the sweep got; nothing here trains.
+
+# %%
+from ldrrld_core.study.sweep import find_point, load_sweep, local_term_scale, sweep_slice
+from ldrrld_viz.sweep import DEFAULT_SWEEP
+
+sweep = load_sweep(DEFAULT_SWEEP)
+accuracy = sweep_slice(sweep, "test_top1_last", along="depth")      # at gamma 0.05, T 4
+tau = sweep_slice(sweep, "kendall_tau", along="depth")
+print(f"learning rate {sweep['protocol']['lr']:g}; test top-1 (%) and Kendall tau over all classes, by d:")
+for d, mean, low, high, tau_mean in zip(accuracy["x"], accuracy["mean"], accuracy["low"], accuracy["high"],
+                                        tau["mean"]):
+    print(f"  d = {d:2d}: " + ("not run yet" if mean is None else
+                              f"{mean:6.2f}  (95% CI {low:6.2f} to {high:6.2f})   tau {tau_mean:.3f}"))
+assert accuracy["x"] == [2, 3, 5, 7, 10, 15, 20]
+assert all(len(point["per_seed"]) + len(point["missing_seeds"]) + len(point["diverged_seeds"]) == 3
+           for point in sweep["points"])
+
+# %% [markdown]
+# ### Changing `d` silently changes the loss scale
+#
+# Pair `p` enters the local term with the coefficient `alpha * T^2 * w_p / (P + 1)`, where
+# `P = d (d - 1) / 2`. Fewer pairs means a larger share for each: from `d = 7` to `d = 2` the top
+# pair's coefficient grows about elevenfold, at the same learning rate. Part of what a depth sweep
+# measures is therefore a change of step size, not only of which relations are taught.
+
+# %%
+for d in (2, 3, 7, 20):
+    scale = local_term_scale(d, 0.05)
+    print(f"d = {d:2d}: {scale['pairs']:3d} pairs, top-pair coefficient {scale['top_pair']:6.2f}, "
+          f"local term with every KL = 1: {scale['total']:6.2f}")
+assert local_term_scale(2, 0.05)["top_pair"] > 10 * local_term_scale(7, 0.05)["top_pair"]
+totals = [local_term_scale(d, 0.05)["total"] for d in (2, 3, 5, 7, 10, 15, 20)]
+assert totals == sorted(totals, reverse=True)                 # the local term shrinks as d grows
+
+# %% [markdown]
+# ### The decay moves weight to the top ranks
+#
+# With equal KLs, the share of the local term carried by the pairs that involve rank 1 grows with
+# `gamma` (here at `d = 7`), and the whole local term shrinks: `gamma` is a second scale knob.
+
+# %%
+shares = {gamma: analysis.weight_maps(7, gamma).summary()["pairs with rank 1"]
+          for gamma in (0.0, 0.05, 0.1, 0.2)}
+for gamma, share in shares.items():
+    print(f"gamma = {gamma:4.2f}: pairs with rank 1 carry {share:.1%} of the local term; "
+          f"local term with every KL = 1: {local_term_scale(7, gamma)['total']:.2f}")
+assert list(shares.values()) == sorted(shares.values())
+assert local_term_scale(7, 0.2)["total"] < local_term_scale(7, 0.0)["total"] / 3
+
+# %% [markdown]
+# ### The panel again, with the measured view under it
+#
+# `weight_panel(..., sweep=True)` adds a second view driven by the same `d` and `gamma` sliders:
+# each measure over `d` (one line per `gamma`) and over `gamma` (at the slider's `d`), error bars
+# the 95% intervals over seeds, the sliders' point ringed, the study's CE, KD and DKD as dashed
+# lines when the sweep read the study's results. A slider value that is not a grid point, or a
+# point not run, is a gap: nothing is interpolated. Kendall tau over all classes is the neutral
+# relation measure (no method optimises it); top-7 pair agreement is what LDRRLD optimises.
+
+# %%
+panel = viz.weight_panel(student_logits=student, teacher_logits=teacher, depth=7, decay=0.05, sweep=True)
+panel
+
+# %%
+panel.controls.depth.value = 3
+print(panel.sweep_view.state.summary)
+assert panel.sweep_view.state.highlighted("test_top1_last", "depth")[0] == 3
+assert panel.sweep_view.state.point == find_point(sweep, 3, 0.05)
+panel.controls.depth.value = 4                          # not a grid depth: no point, nothing interpolated
+print(panel.sweep_view.state.summary)
+assert panel.sweep_view.state.point is None
+assert panel.sweep_view.state.highlighted("kendall_tau", "depth") == (4, None)
+panel.controls.depth.value = 7

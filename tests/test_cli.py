@@ -1,4 +1,4 @@
-"""The ``ldrrld`` command line and the benchmark script's quick mode."""
+"""The ``ldrrld`` command line (``ldrrld study`` is tested in ``test_study.py``)."""
 
 from __future__ import annotations
 
@@ -102,15 +102,6 @@ def test_python_dash_m_runs_the_cli():
     done = subprocess.run([sys.executable, "-m", "ldrrld_core", "losses"], capture_output=True, text=True,
                           timeout=120, cwd=ROOT)
     assert done.returncode == 0 and "ldrrld-no-adw" in done.stdout
-
-
-def test_study_quick_writes_a_results_table(tmp_path):
-    output = tmp_path / "results.md"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study.py"), "--quick", "--output", str(output)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    text = output.read_text()
-    assert "| ldrrld |" in text and "| ce |" in text and "±" in text
 
 
 # ------------------------------------------------------------------ errors: one line, exit 2, no traceback

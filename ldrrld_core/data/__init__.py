@@ -20,6 +20,7 @@ from .loaders import DeviceLoader, EpochLoader, StreamingLoader, make_loader
 from .registry import DATASETS, dataset_options, list_datasets, load_dataset
 from .splits import DataSplits
 from .tensors import TensorImageDataset, denormalize, normalize
+from .validation import split_validation, stratified_holdout
 
 __all__ = [
     "AUGMENT_POLICIES",
@@ -39,4 +40,6 @@ __all__ = [
     "make_loader",
     "normalize",
     "random_crop_flip",
+    "split_validation",
+    "stratified_holdout",
 ]

@@ -1,4 +1,4 @@
-"""What :func:`~ldrrld_core.data.load_dataset` returns: the two splits and what describes them."""
+"""What :func:`~ldrrld_core.data.load_dataset` returns: the splits and what describes them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ __all__ = ["DataSplits"]
 
 @dataclass
 class DataSplits:
-    """A data set's train and test splits with everything models and pictures need to know.
+    """A data set's splits (train, test, optional validation) with everything models and pictures need.
 
     Attributes:
         name: the registry name, e.g. ``"cifar100"``.
@@ -28,6 +28,8 @@ class DataSplits:
             or ``None``.
         mean, std: per-channel normalisation statistics the images carry.
         augment: the training augmentation policy, ``"cifar"``, ``"imagenet"`` or ``"none"``.
+        val: images held out of the training set to choose settings on (see
+            :func:`~ldrrld_core.data.split_validation`), or ``None``.
     """
 
     name: str
@@ -41,6 +43,7 @@ class DataSplits:
     mean: tuple
     std: tuple
     augment: str
+    val: Dataset | None = None
 
     def __post_init__(self) -> None:
         check_policy(self.augment)
@@ -64,5 +67,6 @@ class DataSplits:
     def __repr__(self) -> str:
         hierarchy = "" if self.superclass_names is None else f" in {self.num_superclasses} superclasses"
         shape = "x".join(map(str, self.input_shape))
-        return (f"DataSplits({self.name!r}: {len(self.train)} train / {len(self.test)} test images {shape}, "
+        val = "" if self.val is None else f"{len(self.val)} val / "
+        return (f"DataSplits({self.name!r}: {len(self.train)} train / {val}{len(self.test)} test images {shape}, "
                 f"{self.num_classes} classes{hierarchy}, augment={self.augment!r})")

@@ -48,7 +48,12 @@ def create_loss(name: str, **hparams: object) -> DistillationLoss:
 
 
 register_loss("ce", CrossEntropyLoss, "cross-entropy only: the student trained alone")
-register_loss("kd", KDLoss, "Hinton KD: CE + KL of the softened distributions")
+# Two KD settings, named apart: Hinton et al.'s sum (CE 1 + KD 1, the KD term carrying T^2) and the
+# CIFAR-100 setting of mdistiller / RepDistiller (CE 0.1 + KD 0.9), which docs/training.md discusses.
+register_loss("kd", KDLoss, "Hinton KD: CE + T^2 KL of the softened distributions (weights 1 and 1)",
+              ce_weight=1.0, kd_weight=1.0)
+register_loss("kd-mdistiller", KDLoss, "KD as mdistiller runs it on CIFAR-100: 0.1 CE + 0.9 T^2 KL",
+              ce_weight=0.1, kd_weight=0.9)
 register_loss("dkd", DKDLoss, "Decoupled KD: target (TCKD) and non-target (NCKD) parts")
 register_loss("ldrrld", LDRRLDLoss, "LDRRLD: dense top-d pairs with ADW + remaining non-targets")
 register_loss("ldrrld-no-adw", LDRRLDLoss, "LDRRLD ablation: every pair weight 1", weighting="uniform")

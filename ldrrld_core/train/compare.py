@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
+from ..data import make_loader
 from .history import History
 from .loop import Run, check_loss_fits, fit, load_data, train_teacher
+from .metrics import evaluate
 from .recipes import Recipe
 
 __all__ = ["Comparison", "compare", "DEFAULT_METHODS"]
@@ -56,7 +60,18 @@ class Comparison:
         return "\n".join(lines)
 
 
-def compare(recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *, teacher: Run | None = None,
+def _as_run(teacher: nn.Module, recipe: Recipe, data) -> Run:
+    """A trained teacher module as a :class:`Run` with its test accuracy (and no training history)."""
+    device = next(teacher.parameters()).device
+    metrics = evaluate(teacher.eval(), make_loader(data.test, 256, train=False, device=device))
+    teacher_recipe = recipe.for_teacher()
+    summary = {"top1": metrics["test_top1"], "top5": metrics["test_top5"], "epochs": 0, "seconds": 0.0,
+               "out_dir": None, "model": teacher_recipe.model, "teacher": None, "loss": "ce", "data": recipe.data,
+               "recipe": recipe.name, "schedule": recipe.schedule, "seed": recipe.seed}
+    return Run(model=teacher, history=History(), recipe=teacher_recipe, summary=summary)
+
+
+def compare(recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *, teacher: Run | nn.Module | None = None,
             **options: Any) -> Comparison:
     """Train one student per loss in ``methods`` from ``teacher`` (trained first when not given).
 
@@ -65,7 +80,8 @@ def compare(recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *, teacher
             supplies each method's hyperparameters. With an ``out_dir`` every run writes to
             ``<out_dir>/<method>`` (the teacher to ``<out_dir>/teacher``).
         methods: loss registry names.
-        teacher: an already trained teacher :class:`Run` to reuse.
+        teacher: an already trained teacher to reuse: a :class:`Run`, or a model (e.g. from
+            :func:`ldrrld_core.study.shipped_teacher`), whose test accuracy is then measured.
         options: passed to :func:`~ldrrld_core.train.loop.fit` (``device``, ``progress``).
 
     Returns:
@@ -81,6 +97,8 @@ def compare(recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *, teacher
         check_loss_fits(run_recipe, data)
     if teacher is None:
         teacher = train_teacher(recipe, data=data, **options)
+    elif isinstance(teacher, nn.Module):
+        teacher = _as_run(teacher, recipe, data)
     students = {}
     for name, run_recipe in zip(methods, runs):
         if recipe.out_dir is not None:

@@ -13,6 +13,9 @@ The trainer writes these columns:
 ``test_loss``    cross-entropy of the student on the test split
 ``test_top1``    top-1 accuracy (%) on the test split
 ``test_top5``    top-5 accuracy (%) on the test split (top-``C`` when there are fewer classes)
+``val_loss``     the same three on the validation split, when the recipe holds one out
+``val_top1``     (``validation_fraction > 0``); choices (learning rate, epoch) are made on
+``val_top5``     these, never on ``test_*``
 ``seconds``      wall-clock time of the epoch, evaluation included
 ===============  =============================================================================
 

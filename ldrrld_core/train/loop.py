@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ..data import DataSplits, load_dataset, make_loader
+from ..data import DataSplits, load_dataset, make_loader, split_validation
 from ..io import atomic_write_text
 from ..losses import LOSSES
 from ..models import create_model
@@ -98,12 +98,15 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
 
 
 def load_data(recipe: Recipe, context: DistributedContext | None = None) -> DataSplits:
-    """The recipe's data set; under ``torchrun`` rank 0 downloads first while the others wait."""
+    """The recipe's data set (with its validation split, if any); under ``torchrun`` rank 0 downloads first."""
     context = context or current_context()
 
     def load() -> DataSplits:
-        return load_dataset(recipe.data, recipe.data_root, download=recipe.download, seed=recipe.data_seed,
+        data = load_dataset(recipe.data, recipe.data_root, download=recipe.download, seed=recipe.data_seed,
                             **recipe.data_options)
+        if recipe.validation_fraction:
+            data = split_validation(data, recipe.validation_fraction, seed=recipe.data_seed)
+        return data
 
     if context.enabled and recipe.download:
         splits = load() if context.is_main else None
@@ -358,6 +361,8 @@ def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataS
                  num_workers=recipe.num_workers)
     train_batches = make_loader(data.train, per_rank_batch, train=True, augment=recipe.augment, **shard)
     test_batches = make_loader(data.test, max(per_rank_batch, 256), train=False, **shard)
+    val_batches = (None if data.val is None else
+                   make_loader(data.val, max(per_rank_batch, 256), train=False, **shard))
 
     # Where we start: epoch 1, or after the last epoch a checkpoint recorded.
     out_dir = Path(recipe.out_dir) if recipe.out_dir is not None else None
@@ -421,8 +426,11 @@ def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataS
                 + (f"{out_dir / LATEST} still holds the last good epoch. " if writes else "")
                 + "Lower lr, check the inputs, or use amp='none'.")
         row = {"epoch": epoch, "lr": lr, **train_terms, "train_top1": 100.0 * totals[-2] / count,
-               **evaluate(student, test_batches, autocast_dtype=autocast_dtype, memory_format=memory_format),
-               "seconds": time.perf_counter() - started}
+               **evaluate(student, test_batches, autocast_dtype=autocast_dtype, memory_format=memory_format)}
+        if val_batches is not None:
+            row.update(_renamed(evaluate(student, val_batches, autocast_dtype=autocast_dtype,
+                                         memory_format=memory_format), "test_", "val_"))
+        row["seconds"] = time.perf_counter() - started
         history.append(row)
         bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}", test_top1=f"{row['test_top1']:.2f}")
         with logging_redirect_tqdm(tqdm_class=type(bar)):  # via the bar: one live bar, clean lines
@@ -454,6 +462,10 @@ def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataS
     return Run(model=student, history=history, recipe=recipe, summary=summary, out_dir=out_dir)
 
 
+def _renamed(metrics: dict[str, float], old: str, new: str) -> dict[str, float]:
+    return {new + name.removeprefix(old): value for name, value in metrics.items()}
+
+
 def _summary(recipe: Recipe, history: History, out_dir: Path | None, teacher_metrics: dict) -> dict[str, Any]:
     if not len(history):
         raise ValueError(f"nothing to train: the run already finished its {recipe.epochs} epochs "
@@ -463,6 +475,8 @@ def _summary(recipe: Recipe, history: History, out_dir: Path | None, teacher_met
                "seconds": sum(history.column("seconds")), "out_dir": str(out_dir) if out_dir else None,
                "model": recipe.model, "teacher": recipe.teacher if teacher_metrics else None, "loss": recipe.loss,
                "data": recipe.data, "recipe": recipe.name, "schedule": recipe.schedule, "seed": recipe.seed}
+    if "val_top1" in last:
+        summary["val_top1"] = last["val_top1"]
     if teacher_metrics:
         summary["teacher_top1"] = teacher_metrics["test_top1"]
     return summary
@@ -503,6 +517,8 @@ def train_teacher(recipe: Recipe, **options: Any) -> Run:
     data = options.pop("data", None)
     data = data if data is not None else load_data(recipe)
     check_loss_fits(recipe, data, warn=False)  # the students' loss: fail now, not after the teacher trains
+    if recipe.teacher_data_options:  # the teacher learns from its own, larger training set
+        data = load_data(teacher_recipe)
     return fit(teacher_recipe, data=data, **options)
 
 

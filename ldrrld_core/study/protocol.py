@@ -1,0 +1,242 @@
+"""The comparison protocol: one rule for every method, from the teacher to the reported number.
+
+1. A converged teacher (:func:`~ldrrld_core.study.teacher.converged_teacher`), trained on the
+   training images less a stratified validation split (``validation_fraction`` of every class,
+   fixed by the data seed).
+2. For every method, the learning rate is chosen from one grid (the recipe's ``lr`` times
+   ``lr_factors``) by the mean last-epoch validation top-1 over the first ``selection_seeds``
+   seeds. The test split never chooses anything.
+3. Every method then trains at its chosen rate with every seed. Within a seed, all students start
+   from the same weights and see the same data order (both come from the seed alone).
+4. :func:`~ldrrld_core.study.report.build_results` turns the per-epoch histories into the
+   reported numbers.
+
+Every run is written to ``<out_dir>/runs/<method>/lr<lr>-seed<seed>.json`` as it finishes; a run
+whose file exists with the same recipe is not trained again, so an interrupted study resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..io import atomic_write_text
+from ..models import create_model
+from ..train import Recipe, fit, get_recipe, load_data
+from .report import build_results, source_commit
+from .teacher import TeacherRule, converged_teacher
+
+__all__ = ["StudyConfig", "QUICK", "run_study", "study_recipe", "learning_rates"]
+
+log = logging.getLogger("ldrrld.study")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What a study compares and how.
+
+    Attributes:
+        recipe: the problem, a preset of :func:`~ldrrld_core.train.get_recipe`.
+        methods: loss names; ``ce`` and ``kd`` are required (every method is compared to both).
+        seeds: the training seeds of the final runs (at least 2 for an interval).
+        selection_seeds: how many of the first ``seeds`` choose the learning rate.
+        lr_factors: the grid, as multiples of the recipe's ``lr``.
+        epochs: every student's schedule (``None``: the recipe's); decays move proportionally.
+        validation_fraction: share of every class held out of the training images.
+        teacher: the rule that decides when the teacher has converged.
+        overrides: other recipe fields, e.g. smaller ``data_options`` for a quick run.
+    """
+
+    recipe: str = "teaching"
+    methods: tuple[str, ...] = ("ce", "kd", "dkd", "ldrrld")
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    selection_seeds: int = 2
+    lr_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
+    epochs: int | None = None
+    validation_fraction: float = 0.1
+    teacher: TeacherRule = TeacherRule()
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("methods", "seeds", "lr_factors"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        missing = [name for name in ("ce", "kd") if name not in self.methods]
+        if missing:
+            raise ValueError(f"a study compares every method to ce and kd; add {' and '.join(missing)} "
+                             "to methods")
+        if len(set(self.methods)) != len(self.methods) or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"methods and seeds must not repeat, got {self.methods} and {self.seeds}")
+        if len(self.seeds) < 2:
+            raise ValueError(f"a confidence interval needs at least 2 seeds, got {list(self.seeds)}")
+        if not 1 <= self.selection_seeds <= len(self.seeds):
+            raise ValueError(f"selection_seeds must lie in 1..{len(self.seeds)}, got {self.selection_seeds}")
+        if not self.lr_factors or any(not f > 0 for f in self.lr_factors):
+            raise ValueError(f"lr_factors must be positive multiples of the recipe's lr, "
+                             f"got {self.lr_factors}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction}")
+
+
+#: ``--quick``: the whole protocol at toy size (6 training images per class, 12 for the teacher,
+#: 2 seeds, a 2-point grid, 3-epoch students, a 4-epoch teacher). It exercises the code; its
+#: numbers mean nothing.
+QUICK = StudyConfig(seeds=(0, 1), lr_factors=(0.5, 1.0), epochs=3,
+                    teacher=TeacherRule(epochs=4, max_epochs=4, window=2),
+                    overrides={"data_options": {"train_per_class": 6, "test_per_class": 4, "image_size": 16},
+                               "teacher_data_options": {"train_per_class": 12}})
+
+
+def study_recipe(config: StudyConfig, *, students: bool = True) -> Recipe:
+    """The preset with the validation split and the overrides; for the students, also their schedule.
+
+    The teacher's schedule comes from the teacher rule and the preset, not from ``epochs``, so
+    a study with longer students reuses the same teacher.
+    """
+    recipe = get_recipe(config.recipe, validation_fraction=config.validation_fraction,
+                        **dict(config.overrides))
+    return recipe.rescheduled(config.epochs) if config.epochs and students else recipe
+
+
+def learning_rates(recipe: Recipe, config: StudyConfig) -> list[float]:
+    """The grid: ``recipe.lr * factor`` for each factor, rounded to 6 significant digits."""
+    return [float(f"{recipe.lr * factor:.6g}") for factor in config.lr_factors]
+
+
+# ----------------------------------------------------------------------------------- one run
+_LOADED: dict[str, Any] = {}  # per process: data and teacher, loaded once
+
+
+def _train_one(recipe_dict: dict, teacher_weights: str, device: str, threads: int) -> list[dict]:
+    """Train one student (a process-pool task); returns its history rows, or ``[]`` if the loss diverged."""
+    torch.set_num_threads(threads)
+    recipe = Recipe.from_dict(recipe_dict)
+    data_fields = ("data", "data_options", "data_seed", "validation_fraction")
+    data_key = json.dumps({k: recipe_dict[k] for k in data_fields}, sort_keys=True)
+    if _LOADED.get("data_key") != data_key:
+        _LOADED.update(data_key=data_key, data=load_data(recipe), teacher_key=None)
+    data = _LOADED["data"]
+    teacher = None
+    if recipe.needs_teacher:
+        if _LOADED.get("teacher_key") != teacher_weights:
+            teacher = create_model(recipe.teacher, num_classes=data.num_classes, checkpoint=teacher_weights)
+            _LOADED.update(teacher_key=teacher_weights, teacher=teacher)
+        teacher = _LOADED["teacher"]
+    try:
+        return fit(recipe, teacher=teacher, data=data, device=device, progress=False).history.rows
+    except FloatingPointError as error:  # this learning rate is too large for this loss: never chosen
+        log.warning("%s at lr %g, seed %d diverged: %s", recipe.loss, recipe.lr, recipe.seed, error)
+        return []
+
+
+def _run_path(out_dir: Path, method: str, lr: float, seed: int) -> Path:
+    return out_dir / "runs" / method / f"lr{lr:g}-seed{seed}.json"
+
+
+def _finished(path: Path, recipe: Recipe) -> list[dict] | None:
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return saved["history"] if saved.get("recipe") == recipe.to_dict() else None
+
+
+Spec = tuple[str, float, int]  # (method, learning rate, seed)
+
+
+def _train_all(plan: dict[Spec, Recipe], out_dir: Path, teacher_weights: str, *, device: str, jobs: int,
+               threads: int, progress: bool) -> dict[Spec, list[dict]]:
+    """Histories of every planned run: read from ``out_dir`` when finished before, else trained."""
+    from tqdm.auto import tqdm
+
+    done = {spec: rows for spec, recipe in plan.items()
+            if (rows := _finished(_run_path(out_dir, *spec), recipe)) is not None}
+    todo = [spec for spec in plan if spec not in done]
+    bar = tqdm(total=len(todo), desc="study runs", unit="run", disable=not progress, dynamic_ncols=True)
+
+    def record(spec, rows):
+        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "history": rows}),
+                          _run_path(out_dir, *spec))
+        done[spec] = rows
+        bar.update(1)
+        outcome = f"test {rows[-1]['test_top1']:.1f}" if rows else "diverged"
+        bar.set_postfix(last=f"{spec[0]} lr {spec[1]:g} seed {spec[2]}: {outcome}")
+
+    if jobs <= 1:
+        for spec in todo:
+            record(spec, _train_one(plan[spec].to_dict(), teacher_weights, device, threads))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_train_one, plan[spec].to_dict(), teacher_weights, device, threads): spec
+                       for spec in todo}
+            for future in as_completed(futures):
+                record(futures[future], future.result())
+    bar.close()
+    return done
+
+
+def _mean_last_val(histories: list[list[dict]]) -> float:
+    """Mean last-epoch validation top-1 of runs; a diverged run (no rows) counts as 0."""
+    return sum(rows[-1]["val_top1"] if rows else 0.0 for rows in histories) / len(histories)
+
+
+# ------------------------------------------------------------------------------- the study
+def run_study(config: StudyConfig = StudyConfig(), out_dir: str | Path = "runs/study", *, device: str = "cpu",
+              jobs: int = 1, threads: int = 1, progress: bool = True, use_shipped_teacher: bool = True,
+              command: str | None = None) -> dict:
+    """Run the whole protocol and write ``<out_dir>/results.json``; returns the results.
+
+    Args:
+        config: what to compare (:data:`QUICK` for a toy-sized run).
+        out_dir: the teacher cache (``teachers/``), every run (``runs/``) and ``results.json``.
+        device: where to train (``cpu`` gives bitwise repeatable runs).
+        jobs: runs trained at once, each in its own process (1: in this process).
+        threads: torch threads per run.
+        use_shipped_teacher: use the teacher shipped with the package when it fits the recipe.
+        command: the command line to record (``ldrrld study`` fills it in).
+
+    Returns:
+        The content of ``results.json`` (see ``docs/results.md`` for its fields).
+    """
+    started, commit = time.perf_counter(), source_commit()
+    out_dir = Path(out_dir)
+    recipe = study_recipe(config)
+    data = load_data(recipe)
+    _, teacher = converged_teacher(study_recipe(config, students=False), config.teacher, data=data,
+                                   device=device, cache_dir=out_dir / "teachers", progress=progress,
+                                   use_shipped=use_shipped_teacher)
+    lrs = learning_rates(recipe, config)
+
+    def plan_for(methods_lrs: dict[str, list[float]], seeds) -> dict[Spec, Recipe]:
+        return {(method, lr, seed): recipe.replace(loss=method, lr=lr, seed=seed)
+                for method, grid in methods_lrs.items() for lr in grid for seed in seeds}
+
+    options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
+    selection_seeds = config.seeds[:config.selection_seeds]
+    selection_plan = plan_for({method: lrs for method in config.methods}, selection_seeds)
+    histories = _train_all(selection_plan, out_dir, teacher["weights"], **options)
+    selection = {method: {lr: _mean_last_val([histories[method, lr, seed] for seed in selection_seeds])
+                          for lr in lrs} for method in config.methods}
+    # the best mean validation top-1; on a tie, the smaller rate (max keeps the first)
+    chosen = {method: max(lrs, key=lambda lr: selection[method][lr]) for method in config.methods}
+    histories.update(_train_all(plan_for({m: [lr] for m, lr in chosen.items()}, config.seeds), out_dir,
+                                teacher["weights"], **options))
+    diverged = [spec for spec, rows in histories.items() if not rows and spec[1] == chosen[spec[0]]]
+    if diverged:
+        raise FloatingPointError(f"runs at a chosen learning rate diverged: {diverged}; the seeds that chose "
+                                 "it did not. Narrow the grid (--lr-factors) and run again")
+    runs = {method: {seed: histories[method, chosen[method], seed] for seed in config.seeds}
+            for method in config.methods}
+    train_seconds = teacher["seconds"] + sum(row["seconds"] for rows in histories.values() for row in rows)
+    results = build_results(config=config, recipe=recipe, teacher=teacher, lr_grid=lrs, selection=selection,
+                            chosen=chosen, runs=runs, device=device, threads=threads, command=command,
+                            commit=commit, seconds=time.perf_counter() - started, train_seconds=train_seconds)
+    atomic_write_text(json.dumps(results, indent=1), out_dir / "results.json")
+    return results

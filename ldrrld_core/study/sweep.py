@@ -1,0 +1,703 @@
+"""``ldrrld sweep``: what depth, decay and temperature do to an LDRRLD student, measured over seeds.
+
+The sweep trains LDRRLD students on the study's problem (:mod:`ldrrld_core.study.protocol`): the
+same converged teacher, validation split, schedule and seeds. One rule differs, to keep the cost
+feasible: every grid point trains at the learning rate the study chose for ``ldrrld`` on
+validation (read from the study's ``results.json``), instead of choosing one per point. A point
+that would prefer another rate is therefore slightly handicapped; the sweep measures sensitivity
+at a fixed rate.
+
+The grid is depth ``d`` x decay at the default temperature, plus the temperatures at the default
+``d`` and decay (depths above the number of classes are dropped). For every point and seed the
+last-epoch student is measured on the test split:
+
+- ``test_top1_last``, ``test_top1_best_val``, ``best_val_epoch``: as in the study (%).
+- ``kendall_tau``: Kendall's tau-a between the student's and the teacher's ranking of *all*
+  classes, averaged over test images. No method optimises it: the neutral relation measure.
+- ``kl_all``: KL(teacher || student) of the full softmaxes at ``T = 4``: KD's own objective
+  divided by ``T^2``, so it favours KD.
+- ``topd_pair_agreement``: the share of the teacher's top-7 class pairs the student orders as the
+  teacher does: what LDRRLD's local term optimises, so it favours LDRRLD.
+- ``seconds``: wall time of the training (all epochs, with the per-epoch evaluation).
+
+The relation measures use one setting for every point (``MEASURE_DEPTH``, ``MEASURE_TEMPERATURE``)
+so that points stay comparable. Optional reference runs (CE, KD, DKD at the study's rates, same
+seeds) get the same measures; their accuracy over the study's seeds comes from ``results.json``.
+
+Every point and seed is a run file ``<out_dir>/runs/<point>/seed<seed>.json``; a run whose file
+holds the same recipe is not trained again, so a killed sweep resumes where it stopped.
+``sweep.json`` and ``sweep.md`` are rewritten after every finished run: at any moment they hold
+every grid point, with ``missing_seeds`` and ``status`` saying what is not run yet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..io import atomic_write_text
+from ..models import create_model
+from ..train import Recipe, fit, load_data
+from .protocol import QUICK, StudyConfig, learning_rates, run_study, study_recipe
+from .report import _per_seed, _rounded, load_results, source_commit
+from .stats import paired_difference, summarize
+from .teacher import converged_teacher
+
+__all__ = ["SweepConfig", "QUICK_SWEEP", "MEASURES", "MEASURE_DEPTH", "MEASURE_TEMPERATURE",
+           "DEFAULT_RESULTS", "grid_points", "point_name", "point_recipe", "run_sweep", "build_sweep",
+           "render_sweep", "load_sweep",
+           "find_point", "sweep_slice", "findings", "local_term_scale"]
+
+#: The relation measures' setting, the same for every grid point.
+MEASURE_DEPTH, MEASURE_TEMPERATURE = 7, 4.0
+#: Every per-seed number the sweep reports (each also summarised per point).
+MEASURES = ("test_top1_last", "test_top1_best_val", "kendall_tau", "kl_all", "topd_pair_agreement", "seconds")
+#: The committed full study, where the sweep reads its learning rate and reference lines.
+DEFAULT_RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results.json"
+#: Recipe fields that do not change what a run learns (ignored when matching the study's recipe).
+_UNRELATED = ("out_dir", "data_root", "download", "num_workers", "save_every", "tensorboard")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The grid of a sweep and the study it builds on.
+
+    Attributes:
+        study: the study's protocol (problem, teacher rule, validation split, epochs, overrides).
+        depths, decays: the ``d`` x ``gamma`` grid, at ``default_temperature``.
+        temperatures: the ``T`` values tried at ``default_depth`` and ``default_decay``.
+        seeds: the training seeds of every point (the study's first seeds: same initial weights).
+        default_depth, default_decay, default_temperature: the loss's defaults, the point every
+            other point is compared with (paired by seed).
+        references: baselines also trained on ``seeds`` at the study's rates, for their relation
+            measures (their accuracy over all the study's seeds comes from the study itself).
+    """
+
+    study: StudyConfig = field(default_factory=StudyConfig)
+    depths: tuple[int, ...] = (2, 3, 5, 7, 10, 15, 20)
+    decays: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2)
+    temperatures: tuple[float, ...] = (2.0, 4.0, 8.0)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    default_depth: int = 7
+    default_decay: float = 0.05
+    default_temperature: float = 4.0
+    references: tuple[str, ...] = ("ce", "kd", "dkd")
+
+    def __post_init__(self) -> None:
+        for name in ("depths", "decays", "temperatures", "seeds", "references"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("decays", "temperatures"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        for name in ("default_decay", "default_temperature"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("depths", "decays", "temperatures", "seeds", "references"):
+            values = getattr(self, name)
+            if name != "references" and not values:
+                raise ValueError(f"{name} must hold at least one value")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} must not repeat, got {list(values)}")
+        depths = (*self.depths, self.default_depth)
+        if any(isinstance(d, bool) or not isinstance(d, int) or d < 2 for d in depths):
+            raise ValueError(f"depths must be integers >= 2, got {list(self.depths)} and default "
+                             f"{self.default_depth}")
+        if any(not g >= 0 for g in (*self.decays, self.default_decay)):
+            raise ValueError(f"decays must be >= 0, got {list(self.decays)} and default {self.default_decay}")
+        if any(not t > 0 for t in (*self.temperatures, self.default_temperature)):
+            raise ValueError(f"temperatures must be > 0, got {list(self.temperatures)} and default "
+                             f"{self.default_temperature}")
+        unknown = [m for m in self.references if m not in self.study.methods or m == "ldrrld"]
+        if unknown:
+            raise ValueError(f"references must be baselines of the study ({', '.join(self.study.methods)}, "
+                             f"ldrrld excluded), got {unknown}")
+
+    @property
+    def default_point(self) -> tuple[int, float, float]:
+        """``(depth, decay, temperature)`` of the loss's defaults."""
+        return self.default_depth, self.default_decay, self.default_temperature
+
+
+#: ``--quick``: the study's toy protocol (without DKD), a 2 x 2 grid plus one temperature, 2 seeds, KD
+#: as the one reference. It exercises the code in a minute or two; its numbers mean nothing.
+QUICK_SWEEP = SweepConfig(study=replace(QUICK, methods=("ce", "kd", "ldrrld")), depths=(2, 7),
+                          decays=(0.0, 0.05), temperatures=(4.0, 8.0), seeds=(0, 1), references=("kd",))
+
+
+# ------------------------------------------------------------------------------------ the grid
+def grid_points(config: SweepConfig, num_classes: int) -> tuple[list[tuple[int, float, float]], list[int]]:
+    """The points ``(depth, decay, temperature)`` in report order, and the depths dropped (> classes)."""
+    d0, g0, t0 = config.default_point
+    points = [(d, g, t0) for d in config.depths for g in config.decays]
+    points += [(d0, g0, t) for t in config.temperatures]
+    unique = list(dict.fromkeys(points))
+    dropped = sorted({d for d, _, _ in unique if d > num_classes})
+    return [p for p in unique if p[0] <= num_classes], dropped
+
+
+def _priority(point: tuple[int, float, float], config: SweepConfig) -> int:
+    """Training order: the default point, the depth slice, the decay slice, the temperatures, (the
+    reference methods,) the rest of the grid.
+
+    A sweep stopped early then still holds whole one-dimensional slices and the references.
+    """
+    d0, g0, t0 = config.default_point
+    d, g, t = point
+    if point == config.default_point:
+        return 0
+    if (g, t) == (g0, t0):
+        return 1
+    if (d, t) == (d0, t0):
+        return 2
+    return 3 if t != t0 else 5
+
+
+def point_name(point: tuple[int, float, float]) -> str:
+    """The run folder of a point, e.g. ``d7-decay0.05-T4``."""
+    depth, decay, temperature = point
+    return f"d{depth}-decay{decay:g}-T{temperature:g}"
+
+
+def point_recipe(recipe: Recipe, point: tuple[int, float, float], lr: float, seed: int) -> Recipe:
+    """The study's student recipe with LDRRLD at ``point = (depth, decay, temperature)``, ``lr``, ``seed``."""
+    depth, decay, temperature = point
+    options = {name: dict(values) for name, values in recipe.loss_options.items()}
+    options["ldrrld"] = {**options.get("ldrrld", {}), "depth": depth, "decay": decay,
+                         "temperature": temperature}
+    return recipe.replace(loss="ldrrld", lr=lr, seed=seed, loss_options=options)
+
+
+def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0,
+                     alpha: float = 10.5) -> dict[str, float]:
+    """What LDRRLD's local term multiplies each KL by, for one sample (``P = d (d - 1) / 2`` pairs).
+
+    Pair ``p`` gets ``alpha T^2 w_p / (P + 1)`` and the top-d set ``alpha T^2 / (P + 1)``, so
+    changing ``d`` changes the loss's scale as well as its pairs. Returns ``pairs`` (``P``),
+    ``top_pair`` (the coefficient of ranks 1 and 2), ``topd_set`` and ``total``
+    (``alpha T^2 (sum_p w_p + 1) / (P + 1)``: the local term when every KL equals 1).
+    """
+    from ..analysis import weight_maps
+
+    maps = weight_maps(depth, decay)
+    pairs = maps.share.numel()
+    factor = alpha * temperature ** 2 / (pairs + 1)
+    return {"pairs": pairs, "top_pair": factor * float(maps.adw[0, 1]), "topd_set": factor,
+            "total": factor * (float(maps.adw.sum()) / 2 + 1)}
+
+
+# ------------------------------------------------------------------------------------ one run
+_LOADED: dict[str, Any] = {}  # per process: data, teacher and its test logits, loaded once
+
+
+def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: int) -> dict:
+    """Train one student and measure it (a process-pool task): ``{"history", "measures", "seconds"}``."""
+    from ..analysis import collect_outputs, relation_fidelity
+    from ..data import make_loader
+
+    torch.set_num_threads(threads)
+    recipe = Recipe.from_dict(recipe_dict)
+    data_fields = ("data", "data_options", "data_seed", "validation_fraction")
+    key = json.dumps([{k: recipe_dict[k] for k in data_fields}, teacher_weights, device], sort_keys=True)
+    if _LOADED.get("key") != key:
+        data = load_data(recipe)
+        teacher = create_model(recipe.teacher, num_classes=data.num_classes, checkpoint=teacher_weights)
+        teacher = teacher.to(device).eval()
+        test = make_loader(data.test, 256, train=False, device=device)
+        _LOADED.update(key=key, data=data, teacher=teacher, test=test,
+                       teacher_logits=collect_outputs(teacher, test).logits)
+    try:
+        run = fit(recipe, teacher=_LOADED["teacher"], data=_LOADED["data"], device=device, progress=False)
+    except FloatingPointError as error:  # the loss diverged at this rate: a result, not a crash
+        return {"history": [], "seconds": None, "measures": {}, "diverged": str(error)}
+    fidelity = relation_fidelity(student_logits=collect_outputs(run.model, _LOADED["test"]).logits,
+                                 teacher_logits=_LOADED["teacher_logits"], depth=MEASURE_DEPTH,
+                                 temperature=MEASURE_TEMPERATURE).summary()
+    return {"history": run.history.rows, "seconds": run.summary["seconds"],
+            "measures": {"kendall_tau": fidelity["kendall_tau_all"], "kl_all": fidelity["kl_all"],
+                         "topd_pair_agreement": fidelity["pair_agreement"]}}
+
+
+def _diverged(result: Mapping) -> bool:
+    return bool(result.get("diverged"))
+
+
+def _per_seed_record(seed: int, result: Mapping) -> dict[str, Any]:
+    """The numbers of one run as ``sweep.json`` stores them (rounded as the study rounds)."""
+    numbers = {k: v for k, v in _per_seed(seed, result["history"]).items() if k != "val_top1_by_epoch"}
+    return _rounded({**numbers, **result["measures"], "seconds": result["seconds"]})
+
+
+def _run_path(out_dir: Path, name: str, seed: int) -> Path:
+    return out_dir / "runs" / name / f"seed{seed}.json"
+
+
+def _finished(path: Path, recipe: Recipe) -> dict | None:
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return saved["result"] if saved.get("recipe") == recipe.to_dict() else None
+
+
+# ------------------------------------------------------------------------------- the study
+def _comparable(recipe_dict: Mapping) -> dict:
+    return {k: v for k, v in recipe_dict.items() if k not in _UNRELATED}
+
+
+def _study_results(config: SweepConfig, results_path: str | Path | None, out_dir: Path,
+                   options: Mapping[str, Any], run: bool = True) -> tuple[dict | None, str | None]:
+    """The study's results for this problem: from ``results_path``, else ``docs/results.json`` if it is
+    the same problem, else a study run into ``<out_dir>/study`` (``run=False``: none). Returns
+    ``(results, where)``."""
+    expected = _comparable(study_recipe(config.study).to_dict())
+    candidates = [Path(results_path)] if results_path is not None else \
+        [DEFAULT_RESULTS] if DEFAULT_RESULTS.is_file() else []
+    for path in candidates:
+        results = load_results(path)
+        if _comparable(results["protocol"]["recipe"]) == expected:
+            return results, str(path)
+        if results_path is not None:
+            differing = sorted(k for k in expected if results["protocol"]["recipe"].get(k) != expected[k])
+            raise ValueError(f"{path} is a study of another problem (recipe fields {', '.join(differing)} "
+                             "differ from this sweep's); pass the results.json of the same study, or leave "
+                             "--results out")
+    if not run:
+        return None, None
+    study_dir = out_dir / "study"
+    results = run_study(config.study, study_dir, **options)
+    return results, str(study_dir / "results.json")
+
+
+# ------------------------------------------------------------------------------- the sweep
+def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weights: str, device: str,
+                jobs: int, threads: int, progress: bool, desc: str, on_record=None,
+                train: bool = True) -> dict:
+    """Results of every planned run ``(name, seed) -> recipe``: read from its run file, copied from a
+    finished run of the same recipe under another name, or trained (``train=False``: left out)."""
+    done = {spec: result for spec, recipe in plan.items()
+            if (result := _finished(_run_path(out_dir, *spec), recipe)) is not None}
+    by_recipe = {}
+    for path in sorted((out_dir / "runs").glob("*/seed*.json")):
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        by_recipe[json.dumps(saved["recipe"], sort_keys=True)] = saved["result"]
+
+    def record(spec, result) -> None:
+        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "result": result}),
+                          _run_path(out_dir, *spec))
+        done[spec] = result
+        if on_record is not None:
+            on_record(done)
+
+    for spec in [spec for spec in plan if spec not in done]:
+        if (found := by_recipe.get(json.dumps(plan[spec].to_dict(), sort_keys=True))) is not None:
+            record(spec, found)
+    todo = [spec for spec in plan if spec not in done] if train else []
+    if not todo:
+        return done
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc=desc, unit="run", disable=not progress,
+               dynamic_ncols=True)
+
+    def finish(spec, result) -> None:
+        record(spec, result)
+        bar.update(1)
+        outcome = "diverged" if _diverged(result) else f"test {result['history'][-1]['test_top1']:.1f}"
+        bar.set_postfix(last=f"{spec[0]} seed {spec[1]}: {outcome}")
+
+    if jobs <= 1:
+        for spec in todo:
+            finish(spec, _measure_one(plan[spec].to_dict(), weights, device, threads))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_measure_one, plan[spec].to_dict(), weights, device, threads): spec
+                       for spec in todo}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+    bar.close()
+    return done
+
+
+def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path,
+               **options) -> tuple[float, dict[str, float]]:
+    """The study's rule for LDRRLD alone: the rate of the grid with the highest mean last-epoch
+    validation top-1 over the selection seeds, at the default point (ties: the smaller rate; a diverged
+    run counts as 0)."""
+    lrs = learning_rates(recipe, config.study)
+    seeds = config.study.seeds[:config.study.selection_seeds]
+    plan = {(f"select-lr{lr:g}", seed): point_recipe(recipe, config.default_point, lr, seed)
+            for lr in lrs for seed in seeds}
+    done = _train_plan(plan, out_dir, desc="lr selection", **options)
+    if len(done) < len(plan):
+        raise ValueError("the learning rate is not chosen yet (its runs are not finished): run the sweep "
+                         "without --collect first, or give the study's results")
+    selection = {lr: sum(0.0 if _diverged(result := done[f"select-lr{lr:g}", seed]) else
+                         result["history"][-1]["val_top1"] for seed in seeds) / len(seeds) for lr in lrs}
+    return max(lrs, key=lambda lr: selection[lr]), {f"{lr:g}": value for lr, value in selection.items()}
+
+
+# ------------------------------------------------------------------------------- the sweep
+def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/sweep", *,
+              results: str | Path | None = None, lr: float | None = None, run_study_first: bool = False,
+              device: str = "cpu", jobs: int = 1, threads: int = 1, progress: bool = True, train: bool = True,
+              command: str | None = None) -> dict:
+    """Train (or collect) every point x seed and write ``<out_dir>/sweep.json`` and ``sweep.md``.
+
+    Args:
+        config: the grid (:data:`QUICK_SWEEP` for a toy-sized run).
+        out_dir: every run (``runs/``), the teacher cache, the study if one runs, and the output.
+        results: the study's ``results.json``. Default: ``docs/results.json`` when it studies the
+            same problem; else, with ``run_study_first``, the whole study runs into
+            ``<out_dir>/study``; else the sweep chooses LDRRLD's rate itself with the study's rule
+            (:func:`_select_lr`) and has no reference lines until it is rerun with the results.
+        lr: train the grid at this rate without a study or a selection (no reference lines). With
+            a study's results it must equal the rate the study chose for ``ldrrld``.
+        device, jobs, threads: where to train, runs at once (one process each), torch threads per run.
+        train: ``False`` trains nothing and only gathers the finished runs (``--collect``).
+        command: the command line to record.
+
+    Returns:
+        The content of ``sweep.json``.
+    """
+    started, commit = time.perf_counter(), source_commit()
+    out_dir = Path(out_dir)
+    options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
+    study, study_path = _study_results(config, results, out_dir, options, run=run_study_first and lr is None)
+    if study is not None and lr is not None and not math.isclose(lr, study["methods"]["ldrrld"]["lr"]):
+        raise ValueError(f"lr {lr:g} differs from the rate the study chose for ldrrld, "
+                         f"{study['methods']['ldrrld']['lr']:g} ({study_path}); leave lr out to use the "
+                         "study's")
+    recipe = study_recipe(config.study)
+    data = load_data(recipe)
+    _, teacher = converged_teacher(study_recipe(config.study, students=False), config.study.teacher,
+                                   cache_dir=out_dir / "study" / "teachers", data=data, device=device,
+                                   progress=progress)
+    if study is not None and study["protocol"]["teacher"]["sha256"] != teacher["sha256"]:
+        raise ValueError(f"{study_path} was made with teacher SHA-256 "
+                         f"{study['protocol']['teacher']['sha256']}, but this sweep's teacher is "
+                         f"{teacher['sha256']} ({teacher['weights']}); use the study's teacher (the shipped "
+                         "one) or rerun the study")
+    train_options = dict(weights=teacher["weights"], device=device, jobs=jobs, threads=threads,
+                         progress=progress, train=train)
+    selection = None
+    if study is not None:
+        lr = study["methods"]["ldrrld"]["lr"]
+        lr_rule = "the rate the study chose for ldrrld on validation (at the default d, decay and T)"
+    elif lr is None:
+        lr, selection = _select_lr(config, recipe, out_dir, **train_options)
+        lr_rule = ("chosen by the sweep with the study's rule (mean last-epoch validation top-1 over the "
+                   "selection seeds, at the default point); no study results were read, so no reference "
+                   "lines")
+    else:
+        lr, lr_rule = float(lr), "given (no study results were read): no reference lines"
+    points, dropped = grid_points(config, data.num_classes)
+    runs = [(_priority(p, config), point_name(p), point_recipe(recipe, p, lr, seed), seed)
+            for p in points for seed in config.seeds]
+    runs += [(4, f"reference-{m}", recipe.replace(loss=m, lr=study["methods"][m]["lr"], seed=seed), seed)
+             for m in config.references for seed in config.seeds] if study is not None else []
+    plan = {(name, seed): run_recipe for _, name, run_recipe, seed in sorted(runs, key=lambda run: run[0])}
+
+    def write(done) -> dict:
+        sweep = build_sweep(config, points, dropped, done, study, study_path=study_path, lr=lr,
+                            lr_rule=lr_rule, lr_selection=selection, teacher=teacher, device=device,
+                            threads=threads, command=command, commit=commit,
+                            seconds=time.perf_counter() - started)
+        atomic_write_text(json.dumps(sweep, indent=1), out_dir / "sweep.json")
+        atomic_write_text(render_sweep(sweep), out_dir / "sweep.md")
+        return sweep
+
+    write(_train_plan(plan, out_dir, desc="sweep runs", **{**train_options, "train": False}))
+    return write(_train_plan(plan, out_dir, desc="sweep runs", on_record=write, **train_options))
+
+
+# ------------------------------------------------------------------------------ sweep.json
+def _summaries(per_seed: Sequence[Mapping], measures: Sequence[str]) -> dict[str, Any]:
+    return {m: summarize([s[m] for s in per_seed]) if per_seed else None for m in measures}
+
+
+def _status(found: int, wanted: int) -> str:
+    return "complete" if found == wanted else "missing" if found == 0 else "partial"
+
+
+def _paired(per_seed: Sequence[Mapping], baseline: Sequence[Mapping]) -> dict | None:
+    """Paired difference of ``test_top1_last`` on the seeds both have (``None`` below 2 seeds)."""
+    base = {s["seed"]: s["test_top1_last"] for s in baseline}
+    pairs = [(s["test_top1_last"], base[s["seed"]]) for s in per_seed if s["seed"] in base]
+    if len(pairs) < 2:
+        return None
+    values, baseline_values = zip(*pairs)
+    return paired_difference(values, baseline_values)
+
+
+def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]], dropped: Sequence[int],
+                done: Mapping[tuple[str, int], Mapping], study: Mapping | None, *,
+                study_path: str | None, lr: float,
+                lr_rule: str, lr_selection: Mapping[str, float] | None, teacher: Mapping, device: str,
+                threads: int, command: str | None, commit: str | None,
+                seconds: float) -> dict[str, Any]:
+    """The content of ``sweep.json`` from the finished runs ``done[(name, seed)]``.
+
+    Every grid point is listed; ``per_seed`` holds the seeds finished, ``missing_seeds`` the rest,
+    ``diverged_seeds`` those whose loss became NaN or infinite (finished, left out of ``per_seed``),
+    and each measure's ``{"mean", "std", "ci95"}`` is computed from ``per_seed`` (``None`` when no
+    seed is finished; ``std`` and ``ci95`` ``None`` with one seed). ``delta_vs_default`` and
+    ``delta_vs_kd`` are paired by seed on ``test_top1_last``. Without a ``study`` (a sweep started
+    with a given ``lr``) there are no reference lines.
+    """
+    seeds = list(config.seeds)
+
+    def runs_of(name: str) -> list[dict]:
+        return [_per_seed_record(seed, done[name, seed]) for seed in seeds
+                if (name, seed) in done and not _diverged(done[name, seed])]
+
+    def seeds_of(name: str) -> dict[str, Any]:
+        """How many seeds finished, which are missing and which diverged (left out of ``per_seed``)."""
+        finished = [seed for seed in seeds if (name, seed) in done]
+        return {"status": _status(len(finished), len(seeds)),
+                "missing_seeds": [seed for seed in seeds if seed not in finished],
+                "diverged_seeds": [seed for seed in finished if _diverged(done[name, seed])]}
+
+    default_runs = runs_of(point_name(config.default_point))
+    kd_runs = runs_of("reference-kd") if "kd" in config.references and study is not None else []
+    entries = []
+    for point in points:
+        per_seed = runs_of(point_name(point))
+        entry = {"depth": point[0], "decay": point[1], "temperature": point[2], "name": point_name(point),
+                 "local_scale": local_term_scale(*point[:2], temperature=point[2])["total"],
+                 **seeds_of(point_name(point)), "per_seed": per_seed,
+                 **_summaries(per_seed, MEASURES),
+                 "delta_vs_default": _paired(per_seed, default_runs),
+                 "delta_vs_kd": _paired(per_seed, kd_runs)}
+        entries.append(entry)
+    references = {}
+    for method in ("ce", "kd", "dkd", "ldrrld"):
+        if study is None or method not in study["methods"]:
+            continue
+        entry = study["methods"][method]
+        reference = {"lr": entry["lr"], "study": {
+            "seeds": [s["seed"] for s in entry["per_seed"]],
+            "test_top1_last": entry["test_top1_last"], "test_top1_best_val": entry["test_top1_best_val"]}}
+        if method in config.references:
+            per_seed = runs_of(f"reference-{method}")
+            reference.update(**seeds_of(f"reference-{method}"), per_seed=per_seed,
+                             **_summaries(per_seed, MEASURES))
+        references[method] = reference
+    recipe = study_recipe(config.study)
+    sweep = {
+        "points": entries,
+        "references": references,
+        "protocol": {
+            "problem": recipe.name, "epochs": recipe.epochs,
+            "validation_fraction": recipe.validation_fraction,
+            "seeds": seeds, "lr": lr, "lr_rule": lr_rule, "lr_selection": lr_selection,
+            "study_results": study_path,
+            "study_commit": (study or {}).get("fingerprint", {}).get("commit"),
+            "depths": list(config.depths), "decays": list(config.decays),
+            "temperatures": list(config.temperatures), "depths_dropped_above_num_classes": list(dropped),
+            "default": {"depth": config.default_depth, "decay": config.default_decay,
+                        "temperature": config.default_temperature},
+            "measures": {"depth": MEASURE_DEPTH, "temperature": MEASURE_TEMPERATURE, "split": "test",
+                         "model": "last epoch"},
+            "teacher": {k: teacher[k]
+                        for k in ("model", "key", "sha256", "train_top1", "val_top1", "test_top1")},
+            "recipe": recipe.to_dict(),
+        },
+    }
+    sweep = _rounded(sweep)
+    runs = sum(len(e["per_seed"]) for e in entries)
+    sweep["progress"] = {"runs_done": runs, "runs_planned": len(points) * len(seeds),
+                         "points_complete": sum(e["status"] == "complete" for e in entries),
+                         "points": len(entries)}
+    sweep["fingerprint"] = {"torch": torch.__version__, "device": device, "threads": threads,
+                            "commit": commit, "seconds": round(seconds, 1), "command": command}
+    return sweep
+
+
+def load_sweep(path: str | Path) -> dict:
+    """Read a ``sweep.json`` (or the folder holding it) and check its top-level shape."""
+    path = Path(path)
+    path = path / "sweep.json" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"no sweep.json at {path}; run `ldrrld sweep --out-dir DIR` first")
+    sweep = json.loads(path.read_text(encoding="utf-8"))
+    missing = [key for key in ("points", "references", "protocol") if key not in sweep]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: not a sweep.json written by `ldrrld sweep`")
+    return sweep
+
+
+# ------------------------------------------------------------------------------ reading it
+def find_point(sweep: Mapping, depth: int, decay: float, temperature: float | None = None) -> dict | None:
+    """The entry of one grid point (``temperature`` default: the sweep's), or ``None`` if not in the grid."""
+    temperature = sweep["protocol"]["default"]["temperature"] if temperature is None else temperature
+    for entry in sweep["points"]:
+        if entry["depth"] == depth and math.isclose(entry["decay"], decay) and \
+                math.isclose(entry["temperature"], temperature):
+            return entry
+    return None
+
+
+def sweep_slice(sweep: Mapping, measure: str, *, along: str, depth: int | None = None,
+                decay: float | None = None, temperature: float | None = None) -> dict[str, list]:
+    """One line of the grid: ``measure`` over ``along`` (``"depth"``, ``"decay"`` or ``"temperature"``),
+    the other two held at the given values (default: the sweep's defaults).
+
+    Returns ``{"x", "mean", "low", "high", "seeds"}``, lists over the grid values of ``along``
+    (from ``protocol``). A point not run, or not in the grid, is ``None`` in ``mean``, ``low`` and
+    ``high`` (a gap, never interpolated); ``low``/``high`` are the 95% interval, ``None`` with
+    fewer than 2 seeds.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; the sweep reports {', '.join(MEASURES)}")
+    axes = {"depth": "depths", "decay": "decays", "temperature": "temperatures"}
+    if along not in axes:
+        raise ValueError(f"along must be one of {', '.join(axes)}, got {along!r}")
+    default = sweep["protocol"]["default"]
+    fixed = {"depth": depth, "decay": decay, "temperature": temperature}
+    fixed = {k: default[k] if v is None else v for k, v in fixed.items()}
+    xs = sweep["protocol"][axes[along]]
+    out: dict[str, list] = {"x": list(xs), "mean": [], "low": [], "high": [], "seeds": []}
+    for x in xs:
+        entry = find_point(sweep, **{**fixed, along: x})
+        summary = entry.get(measure) if entry else None
+        interval = summary["ci95"] if summary and summary["ci95"] else (None, None)
+        out["mean"].append(summary["mean"] if summary else None)
+        out["low"].append(interval[0])
+        out["high"].append(interval[1])
+        out["seeds"].append(len(entry["per_seed"]) if entry else 0)
+    return out
+
+
+# ------------------------------------------------------------------------------ sweep.md
+_TITLES = {"test_top1_last": "test top-1, last (%)", "test_top1_best_val": "test top-1, best-val (%)",
+           "kendall_tau": "Kendall tau, all classes", "kl_all": "KL, all classes",
+           "topd_pair_agreement": "top-7 pair agreement", "seconds": "seconds per run"}
+
+
+def _cell(summary: Mapping | None, digits: int) -> str:
+    if summary is None:
+        return "–"
+    if summary["std"] is None:
+        return f"{summary['mean']:.{digits}f}"
+    return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
+
+
+def _delta(delta: Mapping | None) -> str:
+    if delta is None:
+        return "–"
+    lo, hi = delta["ci95"]
+    return f"{delta['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+_DIGITS = {"test_top1_last": 2, "test_top1_best_val": 2, "kendall_tau": 4, "kl_all": 4,
+           "topd_pair_agreement": 4, "seconds": 0}
+
+
+def _spread(sweep: Mapping, along: str) -> str | None:
+    line = sweep_slice(sweep, "test_top1_last", along=along)
+    known = [(x, m) for x, m in zip(line["x"], line["mean"]) if m is not None]
+    if len(known) < 2:
+        return None
+    (x_lo, lo), (x_hi, hi) = min(known, key=lambda p: p[1]), max(known, key=lambda p: p[1])
+    return (f"{along}: mean test top-1 from {lo:.2f} ({along} {x_lo:g}) to {hi:.2f} ({along} {x_hi:g}), "
+            f"a spread of {hi - lo:.2f} points over {len(known)} values")
+
+
+def findings(sweep: Mapping) -> list[str]:
+    """Sentences computed from the numbers: the spread along each slice through the default, and the
+    points whose paired difference to the default point excludes 0."""
+    lines = [text for along in ("depth", "decay", "temperature") if (text := _spread(sweep, along))]
+    default = sweep["protocol"]["default"]
+    apart = [e for e in sweep["points"] if e["delta_vs_default"] and
+             (e["delta_vs_default"]["ci95"][0] > 0 or e["delta_vs_default"]["ci95"][1] < 0)]
+    if apart:
+        lines.append("points whose paired 95% interval to the default (d {depth}, decay {decay:g}, "
+                     "T {temperature:g}) excludes 0: ".format(**default) + "; ".join(
+                         f"{e['name']} {_delta(e['delta_vs_default'])}" for e in apart))
+    else:
+        lines.append("no point's paired 95% interval to the default point excludes 0")
+    return lines
+
+
+def render_sweep(sweep: Mapping) -> str:
+    """``sweep.md``: the protocol, the findings, the references and one row per grid point."""
+    protocol, finger, progress = sweep["protocol"], sweep["fingerprint"], sweep["progress"]
+    default, measure = protocol["default"], protocol["measures"]
+    lines = [
+        f"# LDRRLD sensitivity sweep: the `{protocol['problem']}` problem",
+        "",
+        f"Written by `{finger.get('command') or 'ldrrld sweep'}` (commit `{finger['commit']}`, torch "
+        f"{finger['torch']}, {finger['threads']} thread(s) per run on {finger['device']}). "
+        f"{progress['runs_done']} of {progress['runs_planned']} grid runs finished; "
+        f"{progress['points_complete']} of {progress['points']} points complete. Points not run are marked – "
+        "and are gaps in every figure.",
+        "",
+        "## Protocol",
+        "",
+        f"- The study's problem, teacher (`{protocol['teacher']['model']}`, test top-1 "
+        f"{protocol['teacher']['test_top1']:.2f}), validation split ({protocol['validation_fraction']:.0%}) "
+        "and "
+        f"{protocol['epochs']}-epoch schedule; study results: `{protocol['study_results'] or 'not read'}`.",
+        f"- **One learning rate for every point**: {protocol['lr']:g}, {protocol['lr_rule']}. Choosing a "
+        "rate "
+        "per point would cost three times as much; a point that prefers another rate is handicapped here.",
+        f"- Grid: d in {protocol['depths']} x decay in {protocol['decays']} at T {default['temperature']:g}, "
+        "plus T "
+        f"in {protocol['temperatures']} at d {default['depth']} and decay {default['decay']:g}. Seeds "
+        f"{protocol['seeds']}: within a seed every point starts from the same weights and data order.",
+        f"- Measures on the test split, last-epoch student, at d {measure['depth']} and T "
+        f"{measure['temperature']:g} for every point: Kendall tau of the full rankings of all classes (no "
+        "method optimises it: the neutral one), KL over all classes (KD's own objective / T²: it favours "
+        "KD), "
+        f"and the share of the teacher's top-{measure['depth']} pairs the student orders alike (what "
+        "LDRRLD's "
+        "local term "
+        "optimises: it favours LDRRLD).",
+        "- *local scale*: alpha T² (sum of the pair weights + 1) / (P + 1), what the local term weighs when "
+        "every KL is 1 (`local_term_scale`). Each pair's coefficient is alpha T² w / (P + 1), so a change "
+        "of d or decay "
+        "also changes the loss's scale, at the same learning rate.",
+        "- Cells: mean ± sample standard deviation over seeds; intervals are 95% Student t. Differences are "
+        "paired by seed on the last-epoch test top-1.",
+        "",
+        "To rerun or continue it: `ldrrld sweep --jobs 2 --out-dir DIR` (finished runs are kept, so a killed "
+        "sweep resumes; `--collect` rewrites this file from the runs finished so far). In Python: "
+        "`ldrrld_core.study.sweep.run_sweep`; in a notebook: `ldrrld_viz.weight_panel(sweep=True)` draws "
+        "these "
+        "numbers under the weight sliders.",
+        "",
+        "## Findings (computed from the table below)",
+        "",
+        *[f"- {line}" for line in findings(sweep)],
+        "",
+        "## Reference lines",
+        "",
+        "| method | lr | study: test top-1, last (%) | study: 95% CI | seeds | Kendall tau, all | KL, all | "
+        "top-7 pair agreement |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for method, entry in sweep["references"].items():
+        study = entry["study"]["test_top1_last"]
+        interval = "–" if study["ci95"] is None else f"[{study['ci95'][0]:.2f}, {study['ci95'][1]:.2f}]"
+        lines.append(f"| {method} | {entry['lr']:g} | {study['mean']:.2f} | {interval} | "
+                     f"{len(entry['study']['seeds'])} | " + " | ".join(
+                         _cell(entry.get(m), _DIGITS[m])
+                         for m in ("kendall_tau", "kl_all", "topd_pair_agreement"))
+                     + " |")
+    header = (["d", "decay", "T", "local scale", "seeds"] + [_TITLES[m] for m in MEASURES]
+              + ["vs default, paired", "vs KD, paired"])
+    lines += ["", "## Every point", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for e in sweep["points"]:
+        seeds = f"{len(e['per_seed'])}" + (f" (missing {e['missing_seeds']})" if e["missing_seeds"] else "") \
+            + (f" (diverged {e['diverged_seeds']})" if e["diverged_seeds"] else "")
+        lines.append(f"| {e['depth']} | {e['decay']:g} | {e['temperature']:g} | {e['local_scale']:.2f} | "
+                     f"{seeds} | "
+                     + " | ".join(_cell(e[m], _DIGITS[m]) for m in MEASURES)
+                     + f" | {_delta(e['delta_vs_default'])} | {_delta(e['delta_vs_kd'])} |")
+    return "\n".join(lines) + "\n"

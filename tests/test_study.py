@@ -1,0 +1,253 @@
+"""``ldrrld study``: its statistics, its validation split, its teacher rule and the protocol end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+
+from ldrrld_core.data import load_dataset, split_validation, stratified_holdout
+from ldrrld_core.losses import create_loss
+from ldrrld_core.study import (QUICK, paired_difference, plateaued, render, results_table, run_study,
+                               summarize, t_cdf, t_quantile, verdict)
+from ldrrld_core.train import fit, get_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Two-sided 95% Student-t quantiles t_{0.975, df} from a standard table (NIST/SEMATECH e-Handbook 1.3.6.7.2).
+T_TABLE = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 9: 2.262, 10: 2.228, 20: 2.086, 30: 2.042,
+           100: 1.984}
+
+
+# ------------------------------------------------------------------------------------------- statistics
+@pytest.mark.parametrize("df, expected", sorted(T_TABLE.items()))
+def test_t_quantile_matches_the_table(df, expected):
+    assert t_quantile(0.975, df) == pytest.approx(expected, abs=6e-4)
+    assert t_quantile(0.025, df) == pytest.approx(-expected, abs=6e-4)
+
+
+@pytest.mark.parametrize("x", [-7.0, -1.3, 0.0, 0.4, 2.5, 40.0])
+def test_t_cdf_equals_the_closed_forms_for_one_and_two_degrees_of_freedom(x):
+    assert t_cdf(x, 1) == pytest.approx(0.5 + math.atan(x) / math.pi, abs=1e-10)     # Cauchy
+    assert t_cdf(x, 2) == pytest.approx(0.5 + x / (2 * math.sqrt(2 + x * x)), abs=1e-10)
+
+
+def test_t_quantile_approaches_the_normal_quantile():
+    assert t_quantile(0.975, 1e6) == pytest.approx(1.959964, abs=1e-4)
+
+
+def test_summary_of_known_numbers():
+    summary = summarize([1.0, 2.0, 3.0, 4.0, 5.0])
+    # by hand: mean 3, sample std sqrt(10 / 4), half-width t_{0.975,4} * std / sqrt(5)
+    half = 2.776445 * math.sqrt(2.5) / math.sqrt(5)
+    assert summary["mean"] == 3.0 and summary["std"] == pytest.approx(math.sqrt(2.5))
+    assert summary["ci95"] == pytest.approx([3 - half, 3 + half], abs=1e-5)
+
+
+def test_paired_difference_of_known_numbers_is_narrower_than_the_unpaired_one():
+    method, baseline = [70.0, 72.0, 71.0], [68.0, 71.0, 69.0]
+    diff = paired_difference(method, baseline)
+    # differences 2, 1, 2: mean 5/3, sample std 1/sqrt(3), half-width t_{0.975,2} * std / sqrt(3)
+    # = 4.302653 / 3
+    assert diff["mean"] == pytest.approx(5 / 3)
+    assert diff["ci95"] == pytest.approx([5 / 3 - 4.302653 / 3, 5 / 3 + 4.302653 / 3], abs=1e-5)
+    unpaired_half = summarize(method)["ci95"][1] - summarize(method)["mean"]
+    assert diff["ci95"][1] - diff["mean"] < unpaired_half
+
+
+def test_statistics_reject_bad_input():
+    with pytest.raises(ValueError, match="one baseline value per value"):
+        paired_difference([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="at least one value"):
+        summarize([])
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        t_quantile(1.0, 3)
+    assert summarize([4.0]) == {"mean": 4.0, "std": None, "ci95": None}
+
+
+def _methods(**last_by_method):
+    return {m: {"per_seed": [{"seed": i, "test_top1_last": v} for i, v in enumerate(values)]}
+            for m, values in last_by_method.items()}
+
+
+def test_verdict_confirms_reverses_or_leaves_each_step_of_the_ordering():
+    ordered = _methods(ce=[60, 61, 62], kd=[65, 67, 66], dkd=[70, 70.5, 72], ldrrld=[75, 76, 76.5])
+    assert "holds here" in verdict(ordered) and verdict(ordered).count("(confirmed)") == 3
+    reversed_ = _methods(ce=[70, 71, 72], kd=[65, 66, 66], dkd=[70, 70.5, 72], ldrrld=[75, 76, 76.5])
+    assert "does not hold" in verdict(reversed_) and "KD - CE" in verdict(reversed_)
+    noisy = _methods(ce=[60, 61, 62], kd=[65, 67, 66], dkd=[64, 68, 66], ldrrld=[75, 76, 76.5])
+    assert "not resolved within the noise" in verdict(noisy) and "DKD - KD" in verdict(noisy)
+
+
+# ------------------------------------------------------------------------------------- validation split
+def test_stratified_holdout_takes_the_same_share_of_every_class():
+    labels = torch.arange(5).repeat_interleave(torch.tensor([10, 20, 30, 3, 2]))
+    kept, held = stratified_holdout(labels, 0.1, seed=0)
+    assert sorted(torch.cat([kept, held]).tolist()) == list(range(len(labels)))
+    assert torch.bincount(labels[held], minlength=5).tolist() == [1, 2, 3, 1, 1]  # at least one per class
+    assert torch.equal(held, stratified_holdout(labels, 0.1, seed=0)[1])
+    assert not torch.equal(held, stratified_holdout(labels, 0.1, seed=1)[1])
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        stratified_holdout(labels, 1.0, seed=0)
+
+
+def test_split_validation_moves_images_out_of_train_only():
+    data = load_dataset("synthetic", train_per_class=10, test_per_class=2, image_size=8)
+    split = split_validation(data, 0.2, seed=3)
+    assert (len(split.train), len(split.val), len(split.test)) == (800, 200, 200)
+    assert torch.bincount(split.val.labels).tolist() == [2] * 100
+    assert torch.equal(split.test.images, data.test.images)
+    def fingerprints(images):  # one number per image, sorted: equal lists mean the same images
+        return images.flatten(1).double().sum(1).sort().values
+
+    together = torch.cat([split.train.images, split.val.images])
+    assert torch.equal(fingerprints(together), fingerprints(data.train.images))
+    with pytest.raises(ValueError, match="already has a validation split"):
+        split_validation(split, 0.1)
+
+
+def test_fit_reports_validation_accuracy_every_epoch():
+    recipe = get_recipe("digits", loss="ce", teacher=None, epochs=2, validation_fraction=0.1)
+    run = fit(recipe, device="cpu", progress=False)
+    assert {"val_loss", "val_top1", "val_top5"} <= set(run.history.columns)
+    assert len(run.history.column("val_top1")) == 2
+    assert run.summary["val_top1"] == run.history.last["val_top1"]
+    with pytest.raises(ValueError, match="validation_fraction must lie in"):
+        recipe.replace(validation_fraction=1.0)
+
+
+def test_rescheduled_moves_the_decays_proportionally():
+    recipe = get_recipe("teaching")
+    assert (recipe.epochs, recipe.decay_epochs) == (30, (20,))
+    assert recipe.rescheduled(15).decay_epochs == (10,) and recipe.rescheduled(15).warmup_epochs == 2
+    assert recipe.rescheduled(40).decay_epochs == (27,)
+    assert recipe.rescheduled(2).decay_epochs == () and recipe.rescheduled(2).warmup_epochs == 1
+
+
+def test_plateau_rule():
+    assert plateaued([10, 50, 60, 60.2, 60.4, 60.1], window=3, min_gain=0.5)
+    assert not plateaued([10, 50, 60, 61, 60.4, 60.1], window=3, min_gain=0.5)
+    assert not plateaued([10, 50], window=3, min_gain=0.5)
+
+
+def test_a_teacher_may_learn_from_more_images_than_its_students():
+    recipe = get_recipe("teaching")
+    assert recipe.for_teacher().data_options["train_per_class"] == 2 * recipe.data_options["train_per_class"]
+    assert recipe.for_teacher().teacher_data_options == {}
+    with pytest.raises(ValueError, match="does not take the option"):
+        recipe.replace(teacher_data_options={"train_per_klass": 40})
+
+
+def test_both_kd_settings_have_names():
+    assert create_loss("kd").hparams() == {"temperature": 4.0, "ce_weight": 1.0, "kd_weight": 1.0}
+    assert create_loss("kd-mdistiller").hparams() == {"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9}
+    assert create_loss("kd", ce_weight=0.5).hparams()["ce_weight"] == 0.5
+
+
+# --------------------------------------------------------------------------------------- the protocol
+def _check_results(results: dict) -> None:
+    """The shape of results.json and every summary recomputed from the per-seed numbers."""
+    protocol = results["protocol"]
+    assert protocol["selection"] == "validation"
+    assert {"validation_fraction", "lr_grid", "epochs", "seeds", "problem", "teacher"} <= set(protocol)
+    assert {"model", "train_top1", "val_top1", "test_top1"} <= set(protocol["teacher"])
+    assert set(results) >= {"protocol", "methods", "verdict", "fingerprint"}
+    assert {"torch", "device", "commit", "threads"} <= set(results["fingerprint"])
+    methods = results["methods"]
+    assert list(methods) == ["ce", "kd", "dkd", "ldrrld"]
+    last = {m: [s["test_top1_last"] for s in e["per_seed"]] for m, e in methods.items()}
+    for method, entry in methods.items():
+        assert entry["lr"] in protocol["lr_grid"]
+        assert [s["seed"] for s in entry["per_seed"]] == protocol["seeds"]
+        for seed in entry["per_seed"]:
+            curve = seed["val_top1_by_epoch"]
+            assert len(curve) == protocol["epochs"] and 1 <= seed["best_val_epoch"] <= protocol["epochs"]
+            assert curve[seed["best_val_epoch"] - 1] == max(curve)
+            assert 0 <= seed["test_top1_last"] <= 100 and 0 <= seed["test_top1_best_val"] <= 100
+        n = len(last[method])
+        mean, std = statistics.fmean(last[method]), statistics.stdev(last[method])
+        half = t_quantile(0.975, n - 1) * std / math.sqrt(n)
+        assert entry["test_top1_last"]["mean"] == pytest.approx(mean, abs=1e-3)
+        assert entry["test_top1_last"]["std"] == pytest.approx(std, abs=1e-3)
+        assert entry["test_top1_last"]["ci95"] == pytest.approx([mean - half, mean + half], abs=1e-3)
+        best = [s["test_top1_best_val"] for s in entry["per_seed"]]
+        assert entry["test_top1_best_val"]["mean"] == pytest.approx(statistics.fmean(best), abs=1e-3)
+        for key, base in (("delta_vs_ce", "ce"), ("delta_vs_kd", "kd")):
+            diffs = [a - b for a, b in zip(last[method], last[base])]
+            assert entry[key]["mean"] == pytest.approx(statistics.fmean(diffs), abs=1e-3)
+            assert set(entry[key]) == {"mean", "ci95"}
+    selection = protocol["lr_selection"]
+    for method, entry in methods.items():
+        assert selection[method][f"{entry['lr']:g}"] == max(selection[method].values())
+
+
+@pytest.mark.slow
+def test_quick_study_runs_the_whole_protocol_and_resumes(tmp_path, capsys):
+    from ldrrld_core.cli import main
+
+    assert main(["study", "--quick", "--out-dir", str(tmp_path), "--no-progress", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    summary = json.loads(lines[-1])
+    results = json.loads((tmp_path / "results.json").read_text())
+    _check_results(results)
+    assert summary["verdict"] == results["verdict"] and results["protocol"]["seeds"] == [0, 1]
+    assert len(results["protocol"]["lr_grid"]) == 2 and results["protocol"]["epochs"] == QUICK.epochs
+    markdown = (tmp_path / "results.md").read_text()
+    assert results_table(results) in markdown and results["verdict"] in markdown
+    assert (tmp_path / "results.png").stat().st_size > 10_000
+    runs = sorted((tmp_path / "runs").rglob("*.json"))
+    assert len(runs) == 4 * 2 * 2                          # methods x learning rates x seeds
+    stamps = [path.stat().st_mtime_ns for path in runs]
+    again = run_study(QUICK, tmp_path, progress=False)       # every run is found, none trained again
+    assert [path.stat().st_mtime_ns for path in runs] == stamps
+    assert again["methods"] == results["methods"]
+
+
+# ----------------------------------------------------------------------------- the committed study
+def _readme_table() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Distillation results", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| method | lr |"), "the README's results table has the study's header"
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:]]
+
+
+def _numbers(cell: str) -> list[float]:
+    return [float(x) for x in re.findall(r"[-+]?\d+\.\d+|[-+]?\d+", cell)]
+
+
+def test_committed_results_recompute_from_their_seeds():
+    results = json.loads((ROOT / "docs" / "results.json").read_text(encoding="utf-8"))
+    _check_results(results)
+    assert len(results["protocol"]["seeds"]) >= 5 and len(results["protocol"]["lr_grid"]) >= 3
+    kd = results["methods"]["kd"]["delta_vs_ce"]
+    assert kd["ci95"][0] > 0, "the teaching problem shows KD above CE with a paired interval above 0"
+
+
+def test_readme_table_equals_the_committed_results():
+    results = json.loads((ROOT / "docs" / "results.json").read_text(encoding="utf-8"))
+    rows = _readme_table()
+    assert [row[0] for row in rows] == list(results["methods"])
+    for row in rows:
+        entry = results["methods"][row[0]]
+        expected = [entry["lr"], entry["test_top1_last"]["mean"], entry["test_top1_last"]["std"],
+                    *entry["test_top1_last"]["ci95"], entry["test_top1_best_val"]["mean"],
+                    entry["test_top1_best_val"]["std"]]
+        for key, base in (("delta_vs_ce", "ce"), ("delta_vs_kd", "kd")):
+            if row[0] != base:
+                expected += [entry[key]["mean"], *entry[key]["ci95"]]
+        shown = [x for cell in row[1:] for x in _numbers(cell)]
+        assert shown == pytest.approx(expected, abs=0.006), row[0]
+    assert results_table(results) in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_docs_results_are_rendered_from_the_json(tmp_path):
+    results = json.loads((ROOT / "docs" / "results.json").read_text(encoding="utf-8"))
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    markdown, _ = render(tmp_path)
+    assert markdown.read_text(encoding="utf-8") == (ROOT / "docs" / "results.md").read_text(encoding="utf-8")

@@ -1,0 +1,366 @@
+"""``ldrrld sweep``: the grid, the shape of sweep.json, statistics that recompute from the seeds,
+the same runs as the study, and a killed sweep that resumes."""
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ldrrld_core.cli import main
+from ldrrld_core.study import StudyConfig, summarize
+from ldrrld_core.study import sweep as sweep_module
+from ldrrld_core.study.sweep import (MEASURES, QUICK_SWEEP, SweepConfig, grid_points, load_sweep, point_name,
+                                     run_sweep, sweep_slice)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """``ldrrld sweep --quick`` run once through the command line: (out_dir, sweep, its stdout)."""
+    out_dir = tmp_path_factory.mktemp("sweep-quick")
+    import io
+    from contextlib import redirect_stdout
+
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        assert main(["sweep", "--quick", "--out-dir", str(out_dir), "--no-progress", "--quiet"]) == 0
+    return out_dir, load_sweep(out_dir), buffer.getvalue()
+
+
+def test_grid_is_depth_by_decay_plus_temperatures_and_caps_depth_at_the_classes():
+    points, dropped = grid_points(SweepConfig(), num_classes=100)
+    assert len(points) == 7 * 4 + 2 and dropped == []
+    assert (7, 0.05, 2.0) in points and (7, 0.05, 8.0) in points and points.count((7, 0.05, 4.0)) == 1
+    assert {p[2] for p in points if p[:2] != (7, 0.05)} == {4.0}
+    points, dropped = grid_points(SweepConfig(), num_classes=10)
+    assert dropped == [15, 20] and max(p[0] for p in points) == 10 and len(points) == 5 * 4 + 2
+
+
+def test_bad_sweep_settings_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="depths must be integers >= 2"):
+        SweepConfig(depths=(1, 7))
+    with pytest.raises(ValueError, match="decays must be >= 0"):
+        SweepConfig(decays=(-0.1,))
+    with pytest.raises(ValueError, match="must not repeat"):
+        SweepConfig(seeds=(0, 0))
+    with pytest.raises(ValueError, match="references must be baselines"):
+        SweepConfig(references=("ldrrld",))
+    with pytest.raises(ValueError, match="references must be baselines"):
+        SweepConfig(study=StudyConfig(methods=("ce", "kd", "ldrrld")), references=("dkd",))
+
+
+def test_quick_sweep_writes_every_point_and_seed_in_the_documented_shape(quick):
+    out_dir, sweep, stdout = quick
+    points, _ = grid_points(QUICK_SWEEP, num_classes=100)
+    assert [(p["depth"], p["decay"], p["temperature"]) for p in sweep["points"]] == points
+    for point in sweep["points"]:
+        assert point["status"] == "complete" and point["missing_seeds"] == []
+        assert [s["seed"] for s in point["per_seed"]] == list(QUICK_SWEEP.seeds)
+        for seed in point["per_seed"]:
+            assert set(MEASURES) <= set(seed)
+            assert 0 <= seed["test_top1_last"] <= 100 and -1 <= seed["kendall_tau"] <= 1
+            assert 0 <= seed["topd_pair_agreement"] <= 1 and seed["kl_all"] >= 0 and seed["seconds"] > 0
+    assert set(sweep["references"]) == {"ce", "kd", "ldrrld"}
+    assert sweep["protocol"]["lr"] == json.loads((out_dir / "study" / "results.json").read_text())["methods"][
+        "ldrrld"]["lr"]
+    assert sweep["progress"] == {"runs_done": 10, "runs_planned": 10, "points_complete": 5, "points": 5}
+    assert json.loads(stdout.strip().splitlines()[-1])["runs_done"] == 10
+    assert (out_dir / "sweep.md").read_text().count("\n| 7 | 0.05 | 4 |") == 1
+
+
+def test_summaries_recompute_from_the_per_seed_numbers(quick):
+    _, sweep, _ = quick
+    entries = sweep["points"] + [sweep["references"]["kd"]]
+    for entry in entries:
+        for measure in MEASURES:
+            expected = summarize([s[measure] for s in entry["per_seed"]])
+            assert math.isclose(entry[measure]["mean"], expected["mean"], abs_tol=1e-4)
+            assert math.isclose(entry[measure]["std"], expected["std"], abs_tol=1e-4)
+            for got, want in zip(entry[measure]["ci95"], expected["ci95"]):
+                assert math.isclose(got, want, abs_tol=1e-4)
+    default = next(p for p in sweep["points"] if p["name"] == "d7-decay0.05-T4")
+    for entry in sweep["points"]:
+        differences = [a["test_top1_last"] - b["test_top1_last"]
+                       for a, b in zip(entry["per_seed"], default["per_seed"])]
+        mean = sum(differences) / len(differences)
+        assert math.isclose(entry["delta_vs_default"]["mean"], mean, abs_tol=1e-4)
+
+
+def test_default_point_and_references_repeat_the_studys_runs_exactly(quick):
+    """Same teacher, split, schedule, lr and seeds as the study: the default point is the study's LDRRLD."""
+    out_dir, sweep, _ = quick
+    study = json.loads((out_dir / "study" / "results.json").read_text())
+    default = next(p for p in sweep["points"] if p["name"] == "d7-decay0.05-T4")
+    for name, entry in (("ldrrld", default), ("kd", sweep["references"]["kd"])):
+        ours = {s["seed"]: (s["test_top1_last"], s["test_top1_best_val"]) for s in entry["per_seed"]}
+        theirs = {s["seed"]: (s["test_top1_last"], s["test_top1_best_val"])
+                  for s in study["methods"][name]["per_seed"]}
+        assert ours == {seed: theirs[seed] for seed in ours}
+
+
+def test_results_of_another_problem_are_refused(quick):
+    out_dir, _, _ = quick
+    with pytest.raises(ValueError, match="a study of another problem"):
+        run_sweep(SweepConfig(), out_dir / "other", results=out_dir / "study" / "results.json",
+                  progress=False)
+
+
+def test_a_killed_sweep_resumes_where_it_stopped(quick, tmp_path, monkeypatch):
+    """Kill a sweep process after its first new run; the rerun trains only the runs it had not finished,
+    and they give the same numbers as an uninterrupted sweep."""
+    source, complete, _ = quick
+    out_dir = tmp_path / "sweep"
+    shutil.copytree(source / "study", out_dir / "study")
+    shutil.copytree(source / "runs", out_dir / "runs")
+    removed = [("d2-decay0-T4", 1), ("d7-decay0-T4", 0), ("reference-kd", 1)]
+    for name, seed in removed:
+        (out_dir / "runs" / name / f"seed{seed}.json").unlink()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "ldrrld_core", "sweep", "--quick", "--out-dir", str(out_dir),
+               "--no-progress", "--quiet"]
+    process = subprocess.Popen(command, env=env, cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while sum((out_dir / "runs" / n / f"seed{s}.json").is_file() for n, s in removed) < 1:
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "the sweep process trained nothing in 4 minutes"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = [spec for spec in removed if (out_dir / "runs" / spec[0] / f"seed{spec[1]}.json").is_file()]
+    assert 1 <= len(finished) < len(removed)
+
+    partial = load_sweep(out_dir)  # written after every run: valid, and says what is missing
+    assert partial["progress"]["runs_done"] < 10 and partial["progress"]["points_complete"] < 5
+    gaps = [p for p in partial["points"] if p["missing_seeds"]]
+    assert gaps and all(p["status"] == "partial" for p in gaps)
+
+    trained = []
+    measure = sweep_module._measure_one
+    monkeypatch.setattr(sweep_module, "_measure_one",
+                        lambda recipe, *args: trained.append(recipe) or measure(recipe, *args))
+    resumed = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)
+    retrained = sorted((r["loss"] if r["loss"] != "ldrrld" else point_name(
+        (r["loss_options"]["ldrrld"]["depth"], r["loss_options"]["ldrrld"]["decay"],
+         r["loss_options"]["ldrrld"]["temperature"])), r["seed"]) for r in trained)
+    expected = sorted(("kd" if n == "reference-kd" else n, s) for n, s in removed if (n, s) not in finished)
+    assert retrained == expected
+
+    def numbers(sweep):
+        entries = {p["name"]: p["per_seed"] for p in sweep["points"]}
+        entries["kd"] = sweep["references"]["kd"]["per_seed"]
+        return {name: [{k: v for k, v in s.items() if k != "seconds"} for s in seeds]
+                for name, seeds in entries.items()}
+
+    assert numbers(resumed) == numbers(complete)
+
+
+def test_slices_show_points_not_run_as_gaps(quick, tmp_path):
+    out_dir, sweep, _ = quick
+    line = sweep_slice(sweep, "test_top1_last", along="depth", decay=0.0)
+    assert line["x"] == [2, 7] and None not in line["mean"]
+    expected = next(p for p in sweep["points"] if p["name"] == "d7-decay0-T4")["test_top1_last"]
+    assert line["mean"][1] == expected["mean"] and [line["low"][1], line["high"][1]] == expected["ci95"]
+    assert sweep_slice(sweep, "kendall_tau", along="temperature")["x"] == [4.0, 8.0]
+    off_grid = sweep_slice(sweep, "kendall_tau", along="depth", temperature=8.0)  # d 2, T 8: not in grid
+    assert off_grid["mean"][0] is None
+    thinned = json.loads(json.dumps(sweep))
+    for point in thinned["points"]:
+        if point["name"] == "d2-decay0-T4":
+            point["per_seed"] = point["per_seed"][:1]
+            point.update({m: summarize([s[m] for s in point["per_seed"]]) for m in MEASURES})
+        if point["name"] == "d7-decay0-T4":
+            point.update({"per_seed": [], **{m: None for m in MEASURES}})
+    line = sweep_slice(thinned, "test_top1_last", along="depth", decay=0.0)
+    assert line["mean"][0] is not None and line["low"][0] is None and line["mean"][1] is None
+    assert line["seeds"] == [1, 0]
+    with pytest.raises(ValueError, match="unknown measure"):
+        sweep_slice(sweep, "accuracy", along="depth")
+    with pytest.raises(ValueError, match="along must be one of"):
+        sweep_slice(sweep, "kl_all", along="alpha")
+
+
+@pytest.mark.skipif(not (ROOT / "docs" / "sweep.json").is_file(), reason="docs/sweep.json not committed yet")
+def test_committed_sweep_recomputes_from_its_seeds():
+    sweep = load_sweep(ROOT / "docs" / "sweep.json")
+    assert sweep["protocol"]["seeds"] == [0, 1, 2]
+    for entry in sweep["points"]:
+        if len(entry["per_seed"]) >= 2:
+            for measure in MEASURES:
+                expected = summarize([s[measure] for s in entry["per_seed"]])
+                assert math.isclose(entry[measure]["mean"], expected["mean"], abs_tol=1e-4)
+        seen = {r["seed"] for r in entry["per_seed"]} | set(entry["diverged_seeds"])
+        assert entry["missing_seeds"] == [s for s in sweep["protocol"]["seeds"] if s not in seen]
+    assert (ROOT / "docs" / "sweep.md").read_text(encoding="utf-8") == sweep_module.render_sweep(sweep)
+
+
+# ----------------------------------------------------------------------- the measured view
+def _fake_sweep():
+    """A sweep built by build_sweep from made-up runs: test top-1 = 50 + d + 10 decay + seed.
+
+    d 5 at decay 0.1 was never run and d 3 at decay 0 has one seed only.
+    """
+    config = SweepConfig(depths=(2, 3, 5, 7), decays=(0.0, 0.05, 0.1), temperatures=(4.0,),
+                         references=("kd",))
+    points, dropped = grid_points(config, num_classes=100)
+
+    def result(top1, tau):
+        rows = [{"epoch": 1, "val_top1": 10.0, "test_top1": 9.0},
+                {"epoch": 2, "val_top1": 20.0, "test_top1": top1}]
+        return {"history": rows, "seconds": 1.5,
+                "measures": {"kendall_tau": tau, "kl_all": 0.1, "topd_pair_agreement": 0.7}}
+
+    done = {(point_name(p), seed): result(50 + p[0] + 10 * p[1] + seed, 0.01 * p[0] + 0.001 * seed)
+            for p in points for seed in config.seeds
+            if p[:2] != (5, 0.1) and not (p[:2] == (3, 0.0) and seed)}
+    done.update({("reference-kd", seed): result(60.0 + seed, 0.5) for seed in config.seeds})
+    summary = summarize([58.0, 60.0, 62.0])
+    study = {"protocol": {"problem": "teaching", "epochs": 2, "validation_fraction": 0.1},
+             "methods": {m: {"lr": 0.05, "per_seed": [{"seed": s} for s in range(3)],
+                             "test_top1_last": summary, "test_top1_best_val": summary}
+                         for m in ("ce", "kd", "ldrrld")}}
+    teacher = {"model": "wrn_16_2", "key": "k", "sha256": "s", "train_top1": 90.0, "val_top1": 80.0,
+               "test_top1": 80.0}
+    return sweep_module.build_sweep(config, points, dropped, done, study, study_path="results.json", lr=0.05,
+                                    lr_rule="given", lr_selection=None, teacher=teacher, device="cpu",
+                                    threads=1, command=None, commit=None, seconds=1.0)
+
+
+def test_fake_sweep_marks_missing_and_partial_points():
+    sweep = _fake_sweep()
+    by_name = {p["name"]: p for p in sweep["points"]}
+    missing, partial = by_name["d5-decay0.1-T4"], by_name["d3-decay0-T4"]
+    assert missing["status"] == "missing" and missing["test_top1_last"] is None
+    assert partial["status"] == "partial" and partial["missing_seeds"] == [1, 2]
+    assert by_name["d3-decay0-T4"]["test_top1_last"] == {"mean": 53.0, "std": None, "ci95": None}
+    assert by_name["d7-decay0.05-T4"]["test_top1_last"]["mean"] == pytest.approx(58.5)
+    assert by_name["d2-decay0-T4"]["delta_vs_kd"]["mean"] == pytest.approx(-8.0)
+    assert sweep["progress"] == {"runs_done": 12 * 3 - 3 - 2, "runs_planned": 36, "points_complete": 10,
+                                 "points": 12}
+    assert "missing [0, 1, 2]" in sweep_module.render_sweep(sweep)
+
+
+def _trace(figure, name, row_col_axis):
+    """The plotly trace of one legend name on one subplot (axis suffix '' for the first)."""
+    (found,) = [t for t in figure.data if t.name == name and t.xaxis == f"x{row_col_axis}"]
+    return found
+
+
+def test_panel_sliders_move_the_highlighted_point_and_both_views(tmp_path):
+    from ldrrld_viz import weight_panel
+
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(_fake_sweep()))
+    panel = weight_panel(depth=7, decay=0.05, sweep=path)
+    view = panel.sweep_view
+    assert view.widget in panel.widget.children
+    assert view.state.highlighted("test_top1_last", "depth") == (7, pytest.approx(58.5))
+    assert view.state.highlighted("kendall_tau", "decay") == (0.05, pytest.approx(0.071))
+    figure = view.state.figure
+    ring = _trace(figure, "sliders' point", "")
+    assert list(ring.x) == [7] and list(ring.y) == [pytest.approx(58.5)]
+
+    panel.controls.depth.value = 3  # both views follow the one slider
+    assert panel.state.depth == 3 and view.state.depth == 3 and view.state.redraws == 2
+    assert view.state.highlighted("test_top1_last", "depth") == (3, pytest.approx(54.5))
+    over_decay = _trace(view.state.figure, "d 3", "2")  # the decay panel now shows d 3
+    assert list(over_decay.y) == [pytest.approx(53.0), pytest.approx(54.5), pytest.approx(55.0)]
+    assert over_decay.error_y.array[0] is None and over_decay.error_y.array[1] > 0  # one seed: no bar
+
+    panel.controls.decay.value = 0.1
+    assert view.state.highlighted("test_top1_last", "decay") == (pytest.approx(0.1), pytest.approx(55.0))
+    panel.controls.depth.value = 5  # d 5 at decay 0.1 was not run: a gap, not an interpolation
+    assert view.state.point["status"] == "missing"
+    assert view.state.highlighted("test_top1_last", "depth")[1] is None
+    line = _trace(view.state.figure, "decay 0.1", "")
+    assert list(line.x) == [2, 3, 5, 7] and line.y[2] is None and line.connectgaps is False
+    assert "not run yet" in view.state.summary and view.state.summary in view.widget.children[0].value
+
+    panel.controls.depth.value = 4  # not a grid depth
+    assert view.state.point is None and view.state.highlighted("kendall_tau", "depth") == (4, None)
+    assert all(y is None for y in _trace(view.state.figure, "d 4", "2").y)
+    assert "not a grid point" in view.state.summary
+    kd = _trace(view.state.figure, "KD", "")
+    assert list(kd.y) == [60.0, 60.0]  # the study's KD accuracy as a reference line
+
+
+def test_view_with_matplotlib_and_bad_sweeps(tmp_path):
+    from ldrrld_viz.sweep import sweep_view
+
+    view = sweep_view(_fake_sweep(), depth=2, decay=0.0, measures=("test_top1_last",), backend="matplotlib")
+    lines = view.state.figure.axes[0].lines
+    assert any(list(line.get_xdata()) == [2] and list(line.get_ydata()) == [pytest.approx(53.0)]
+               for line in lines)
+    assert "image/png" in view.widget.children[1].outputs[0]["data"]
+    with pytest.raises(ValueError, match="measures must be some of"):
+        sweep_view(_fake_sweep(), measures=("accuracy",))
+    with pytest.raises(ValueError, match="content of a sweep.json"):
+        sweep_view({"points": []})
+    with pytest.raises(FileNotFoundError, match="no sweep.json"):
+        sweep_view(tmp_path / "absent.json")
+
+
+def test_without_study_results_the_sweep_chooses_the_rate_as_the_study_does(quick, tmp_path, monkeypatch):
+    """The study's rule for LDRRLD alone: the same rate and the same runs as the study; the selection runs at
+    the chosen rate are the default point's runs, so they are not trained twice."""
+    import dataclasses
+
+    source, _, _ = quick
+    out_dir = tmp_path / "sweep"
+    shutil.copytree(source / "study" / "teachers", out_dir / "study" / "teachers")
+    config = dataclasses.replace(QUICK_SWEEP, depths=(7,), decays=(0.05,), temperatures=(4.0,), references=())
+    trained = []
+    measure = sweep_module._measure_one
+    monkeypatch.setattr(sweep_module, "_measure_one",
+                        lambda recipe, *a: trained.append(recipe) or measure(recipe, *a))
+    sweep = run_sweep(config, out_dir, progress=False)
+    study = json.loads((source / "study" / "results.json").read_text())
+    assert len(trained) == 4  # 2 rates x 2 seeds; the grid's one point reuses two of them
+    assert sweep["protocol"]["lr"] == study["methods"]["ldrrld"]["lr"]
+    expected = study["protocol"]["lr_selection"]["ldrrld"]
+    assert sweep["protocol"]["lr_selection"] == pytest.approx(expected, abs=1e-4)
+    assert sweep["references"] == {} and sweep["points"][0]["delta_vs_kd"] is None
+    ours = [s["test_top1_last"] for s in sweep["points"][0]["per_seed"]]
+    assert ours == [s["test_top1_last"] for s in study["methods"]["ldrrld"]["per_seed"]]
+
+
+def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_never_retrained(quick, tmp_path,
+                                                                                    monkeypatch):
+    source, complete, _ = quick
+    out_dir = tmp_path / "sweep"
+    shutil.copytree(source / "study", out_dir / "study")
+    shutil.copytree(source / "runs", out_dir / "runs")
+    (out_dir / "runs" / "d2-decay0-T4" / "seed1.json").unlink()
+
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("the loss became nan at epoch 2")
+
+    monkeypatch.setattr(sweep_module, "fit", diverge)
+    sweep = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)
+    point = next(p for p in sweep["points"] if p["name"] == "d2-decay0-T4")
+    assert point["status"] == "complete" and point["diverged_seeds"] == [1] and point["missing_seeds"] == []
+    assert [s["seed"] for s in point["per_seed"]] == [0] and point["test_top1_last"]["std"] is None
+    assert "(diverged [1])" in (out_dir / "sweep.md").read_text()
+    again = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)  # fit would raise again
+    assert again["points"] == sweep["points"]
+
+
+@pytest.mark.parametrize("depth, decay", [(2, 0.0), (3, 0.1), (7, 0.05)])
+def test_local_term_scale_equals_the_method_pages_coefficients(depth, decay):
+    """alpha T^2 w(i, j) / (P + 1) with w = 2 / (1.5 + |i - j|) * exp(-decay (i + j)), ranks from 1."""
+    alpha, temperature = 10.5, 4.0
+    pairs = [(i, j) for i in range(1, depth + 1) for j in range(i + 1, depth + 1)]
+    weights = [2 / (1.5 + (j - i)) * math.exp(-decay * (i + j)) for i, j in pairs]
+    factor = alpha * temperature ** 2 / (len(pairs) + 1)
+    scale = sweep_module.local_term_scale(depth, decay, temperature=temperature, alpha=alpha)
+    assert scale["pairs"] == len(pairs)
+    assert scale["top_pair"] == pytest.approx(factor * weights[0], rel=1e-12)
+    assert scale["total"] == pytest.approx(factor * (sum(weights) + 1), rel=1e-12)
