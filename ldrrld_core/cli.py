@@ -175,19 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="CE, KD, DKD and LDRRLD students from one teacher, offline",
                                description="Offline demo on the study's teaching problem (the synthetic "
                                            "100-class hierarchy): the converged teacher that ships with the "
-                                           "package, then one student per method from identical initial weights, "
-                                           f"over a {DEMO_EPOCHS}-epoch schedule, and their test accuracy. About a "
-                                           "minute on a CPU. Other recipes train their teacher first.",
+                                           "package, then one student per method from identical initial "
+                                           f"weights, over a {DEMO_EPOCHS}-epoch schedule, and their test "
+                                           "accuracy. About a minute on a CPU. Other recipes train their "
+                                           "teacher first.",
                                formatter_class=raw,
                                epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 40\n"
                                       "  ldrrld demo --methods ce kd ldrrld ldrrld-no-adw\n"
-                                      "  ldrrld demo --recipe digits                  # 8x8 digits, teacher trained\n"
+                                      "  ldrrld demo --recipe digits          # 8x8 digits, teacher trained\n"
                                       "The last stdout line is JSON: {\"top1\": {\"teacher\": ..., \"ce\": ..., ...}, ...}.")
     demo.add_argument("--recipe", default="teaching",
                       help="preset to run (default: teaching, with its shipped teacher; others train one)")
     demo.add_argument("--methods", nargs="+", help="losses to compare (default: ce kd dkd ldrrld)")
     demo.add_argument("--epochs", type=int,
-                      help=f"epochs of every student (default: {DEMO_EPOCHS} on teaching, else the recipe's); "
+                      help=f"epochs of every student (default: {DEMO_EPOCHS} on teaching, else the recipe's);"
+                           " "
                            "the learning-rate decays move proportionally")
     demo.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     demo.add_argument("--out-dir", help="also write every run's files under this folder")
@@ -200,25 +202,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     study = commands.add_parser(
         "study", help="compare CE, KD, DKD and LDRRLD with one protocol over seeds (results.json + report)",
-        description="The comparison protocol: a converged teacher, a validation split that alone chooses each "
-                    "method's learning rate, every seed with identical initial weights and data order across "
-                    "methods, Student-t intervals and paired differences. Writes OUT_DIR/results.json, "
+        description="The comparison protocol: a converged teacher, a validation split that alone chooses "
+                    "each method's learning rate, every seed with identical initial weights and data order "
+                    "across methods, Student-t intervals and paired differences. Writes OUT_DIR/results.json, "
                     "results.md and results.png; finished runs are reused, so an interrupted study resumes.",
         formatter_class=raw, epilog=_STUDY_EPILOG)
-    study.add_argument("--recipe", default="teaching", help="the problem, a recipe preset (default: teaching)")
+    study.add_argument("--recipe", default="teaching",
+                       help="the problem, a recipe preset (default: teaching)")
     study.add_argument("--quick", action="store_true",
-                       help="the whole protocol at toy size (2 seeds, 2 learning rates, 3 epochs): a test, not a claim")
+                       help="the whole protocol at toy size (2 seeds, 2 learning rates, 3 epochs): "
+                            "a test, not a claim")
     study.add_argument("--out-dir", help="folder for the teacher cache, every run and the results "
                                          "(default: runs/study/<recipe>, or runs/study-quick/<recipe>)")
     study.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default 5; --quick 2)")
     study.add_argument("--epochs", type=int, help="every student's epochs (default: the recipe's)")
-    study.add_argument("--methods", nargs="+", help="losses to compare, ce and kd included (default: ce kd dkd ldrrld)")
+    study.add_argument("--methods", nargs="+",
+                       help="losses to compare, ce and kd included (default: ce kd dkd ldrrld)")
     study.add_argument("--lr-factors", nargs="+", type=float,
-                       help="the learning-rate grid as multiples of the recipe's lr (default 0.5 1 2; --quick 1 2)")
-    study.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)")
+                       help="the learning-rate grid as multiples of the recipe's lr "
+                            "(default 0.5 1 2; --quick 0.5 1)")
+    study.add_argument("--jobs", type=int, default=1,
+                       help="runs trained at once, one process each (default 1)")
     study.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
     study.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
-    study.add_argument("--teacher-only", action="store_true", help="train (or find) the converged teacher and stop")
+    study.add_argument("--teacher-only", action="store_true",
+                       help="train (or find) the converged teacher and stop")
     study.add_argument("--no-shipped-teacher", action="store_true",
                        help="train the teacher even when one ships with the package for this recipe")
     study.add_argument("--render", metavar="DIR",
@@ -462,7 +470,8 @@ def _study(args: argparse.Namespace, device) -> int:
     config = dataclasses.replace(config, **changes)
     out_dir = Path(args.out_dir or f"runs/{'study-quick' if args.quick else 'study'}/{args.recipe}")
     if args.teacher_only:
-        _, record = converged_teacher(study_recipe(config, students=False), config.teacher, cache_dir=out_dir / "teachers",
+        _, record = converged_teacher(study_recipe(config, students=False), config.teacher,
+                                      cache_dir=out_dir / "teachers",
                                       device=device or "cpu", progress=not args.no_progress,
                                       use_shipped=not args.no_shipped_teacher)
         print(json.dumps({k: v for k, v in record.items() if k != "val_top1_by_epoch"}))

@@ -251,3 +251,31 @@ def test_docs_results_are_rendered_from_the_json(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(results))
     markdown, _ = render(tmp_path)
     assert markdown.read_text(encoding="utf-8") == (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+def test_the_shipped_teacher_is_the_converged_teacher_of_the_teaching_recipe(tmp_path):
+    from ldrrld_core.io import sha256_file
+    from ldrrld_core.study import SHIPPED_TEACHERS, TeacherRule, converged_teacher, shipped_teacher, teacher_key
+    from ldrrld_core.study.teacher import _load
+
+    teacher, record = shipped_teacher("teaching", device="cpu")
+    recipe = get_recipe("teaching")
+    assert record["key"] == teacher_key(recipe, TeacherRule()) and record["plateaued"]
+    assert record["sha256"] == sha256_file(SHIPPED_TEACHERS / "teaching-wrn_16_2.pth")
+    assert record["sha256"] in (SHIPPED_TEACHERS / "README.md").read_text()
+    data = load_dataset("synthetic", **recipe.data_options)
+    with torch.inference_mode():
+        top1 = (teacher(data.test.images).argmax(1) == data.test.labels).double().mean().item() * 100
+    assert top1 == pytest.approx(record["test_top1"], abs=1e-9)
+    # the study finds it instead of training one
+    model, found = converged_teacher(recipe, cache_dir=tmp_path, device="cpu")
+    assert found["sha256"] == record["sha256"] and not any(tmp_path.iterdir())
+    # a damaged copy is refused
+    (tmp_path / "bad.json").write_text((SHIPPED_TEACHERS / "teaching-wrn_16_2.json").read_text())
+    damaged = bytearray((SHIPPED_TEACHERS / "teaching-wrn_16_2.pth").read_bytes())
+    damaged[-1] ^= 1
+    (tmp_path / "bad.pth").write_bytes(bytes(damaged))
+    with pytest.raises(ValueError, match="SHA-256"):
+        _load(tmp_path, "bad", recipe, 100, "cpu")
+    with pytest.raises(ValueError, match="no teacher ships"):
+        shipped_teacher(recipe.replace(lr=0.3))

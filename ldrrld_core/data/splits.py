@@ -68,5 +68,6 @@ class DataSplits:
         hierarchy = "" if self.superclass_names is None else f" in {self.num_superclasses} superclasses"
         shape = "x".join(map(str, self.input_shape))
         val = "" if self.val is None else f"{len(self.val)} val / "
-        return (f"DataSplits({self.name!r}: {len(self.train)} train / {val}{len(self.test)} test images {shape}, "
+        return (f"DataSplits({self.name!r}: {len(self.train)} train / {val}{len(self.test)} test images "
+                f"{shape}, "
                 f"{self.num_classes} classes{hierarchy}, augment={self.augment!r})")

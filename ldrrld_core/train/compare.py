@@ -66,13 +66,13 @@ def _as_run(teacher: nn.Module, recipe: Recipe, data) -> Run:
     metrics = evaluate(teacher.eval(), make_loader(data.test, 256, train=False, device=device))
     teacher_recipe = recipe.for_teacher()
     summary = {"top1": metrics["test_top1"], "top5": metrics["test_top5"], "epochs": 0, "seconds": 0.0,
-               "out_dir": None, "model": teacher_recipe.model, "teacher": None, "loss": "ce", "data": recipe.data,
-               "recipe": recipe.name, "schedule": recipe.schedule, "seed": recipe.seed}
+               "out_dir": None, "model": teacher_recipe.model, "teacher": None, "loss": "ce",
+               "data": recipe.data, "recipe": recipe.name, "schedule": recipe.schedule, "seed": recipe.seed}
     return Run(model=teacher, history=History(), recipe=teacher_recipe, summary=summary)
 
 
-def compare(recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *, teacher: Run | nn.Module | None = None,
-            **options: Any) -> Comparison:
+def compare(recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *,
+            teacher: Run | nn.Module | None = None, **options: Any) -> Comparison:
     """Train one student per loss in ``methods`` from ``teacher`` (trained first when not given).
 
     Args:

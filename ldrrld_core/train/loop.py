@@ -98,7 +98,7 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
 
 
 def load_data(recipe: Recipe, context: DistributedContext | None = None) -> DataSplits:
-    """The recipe's data set (with its validation split, if any); under ``torchrun`` rank 0 downloads first."""
+    """The recipe's data set, with its validation split if any; under ``torchrun`` rank 0 downloads first."""
     context = context or current_context()
 
     def load() -> DataSplits:

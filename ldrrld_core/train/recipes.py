@@ -181,7 +181,8 @@ class Recipe:
         decays after epoch 15 instead of 30.
         """
         _check_int("epochs", epochs, minimum=1)
-        decays = tuple(sorted({max(1, min(epochs, round(e * epochs / self.epochs))) for e in self.decay_epochs}))
+        moved = {max(1, min(epochs, round(e * epochs / self.epochs))) for e in self.decay_epochs}
+        decays = tuple(sorted(moved))
         warmup = min(self.warmup_epochs, epochs - 1)
         return self.replace(epochs=epochs, decay_epochs=tuple(e for e in decays if warmup < e < epochs),
                             warmup_epochs=warmup)
@@ -205,7 +206,8 @@ class Recipe:
         if self.teacher is None:
             raise ValueError("this recipe names no teacher architecture; set teacher='<model name>'")
         return self.replace(model=self.teacher, teacher=None, teacher_checkpoint=None, loss="ce",
-                            data_options={**self.data_options, **self.teacher_data_options}, teacher_data_options={})
+                            data_options={**self.data_options, **self.teacher_data_options},
+                            teacher_data_options={})
 
     # ------------------------------------------------------------------------------- I/O
     def to_dict(self) -> dict[str, object]:
@@ -323,7 +325,8 @@ _DESCRIPTIONS = {
     "imagenet": "ResNet34 -> ResNet18 on ImageNet folders: 100 epochs, SGD 0.2 for batch 512, x0.1 every 30",
     "digits": "the offline default: a small CNN teacher and an MLP student on 8x8 digits, seconds on a CPU",
     "synthetic": "the synthetic 100-class hierarchy at 16x16, wrn_16_2 -> resnet8, a few minutes on a CPU",
-    "teaching": "synthetic with a validation split and 40 epochs: the study's problem, where distillation helps",
+    "teaching": "the study's problem, where distillation helps: synthetic, a validation split, a teacher "
+                "that saw 40 images per class, students 20",
 }
 
 #: CIFAR-100 students that the authors train with lr 0.01 instead of 0.05.
