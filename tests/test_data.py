@@ -215,7 +215,7 @@ def test_cifar100_loads_the_real_format(tmp_path, protocol):
     assert torch.equal(splits.superclass_of, torch.from_numpy(written["coarse_of"]))
     for split, (data, fine) in ((splits.train, written["train"]), (splits.test, written["test"])):
         assert torch.equal(split.labels, torch.from_numpy(fine))
-        # Rows are channel-major 32x32 planes; normalisation is the spec's.
+        # Rows are channel-major 32x32 planes; normalisation is the paper recipe's.
         expected = torch.from_numpy(data).float().div(255).view(-1, 3, 32, 32)
         torch.testing.assert_close(denormalize(split.images, CIFAR100_MEAN, CIFAR100_STD), expected)
         red = (split.images[:, 0] * CIFAR100_STD[0] + CIFAR100_MEAN[0]).flatten(1)

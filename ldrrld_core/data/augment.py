@@ -3,7 +3,7 @@
 A *policy* names a standard recipe; the same names serve both kinds of data set:
 
 * ``"cifar"``: random crop at the native size after zero padding of 4 pixels on every side,
-  then a horizontal flip with probability 1/2 (the spec's CIFAR-100 recipe, and torchvision's
+  then a horizontal flip with probability 1/2 (the paper's CIFAR-100 recipe, and torchvision's
   ``RandomCrop(size, padding=4)`` + ``RandomHorizontalFlip()``).
 * ``"imagenet"``: random resized crop and horizontal flip for training; resize and centre crop
   for evaluation (torchvision's standard ImageNet recipe). Folder data sets only.

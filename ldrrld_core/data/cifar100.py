@@ -23,7 +23,7 @@ from .tensors import TensorImageDataset, normalize
 
 __all__ = ["CIFAR100_MEAN", "CIFAR100_STD", "CIFAR100_FOLDER", "load_cifar100", "read_cifar_pickle"]
 
-#: Normalisation of the spec's CIFAR-100 recipe.
+#: Normalisation of the paper's CIFAR-100 recipe (docs/method.md).
 CIFAR100_MEAN = (0.5071, 0.4867, 0.4408)
 CIFAR100_STD = (0.2675, 0.2565, 0.2761)
 #: Folder of the extracted archive below the data root (torchvision's name).
@@ -150,7 +150,7 @@ def _download(root: Path) -> None:
 def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) -> DataSplits:
     """CIFAR-100: 50 000 train and 10 000 test 32x32 images, 100 classes in 20 superclasses.
 
-    Images are normalised with the spec's mean and std and held as float32 tensors; the
+    Images are normalised with the recipe's mean and std (docs/method.md) and held as float32 tensors; the
     superclass map and all names come from the files. ``download=True`` fetches and checks the
     archive with torchvision when the folder is missing. ``seed`` is unused (the split is fixed).
     """

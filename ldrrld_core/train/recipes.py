@@ -3,7 +3,7 @@
 A :class:`Recipe` says what to train (student, teacher, loss), on what (data set), how
 (optimiser, schedule, precision) and where the files go. Presets give the standard settings::
 
-    recipe = get_recipe("cifar100")                       # the spec's recipe, clean warm-up
+    recipe = get_recipe("cifar100")                       # the paper's recipe (docs/method.md), clean warm-up
     recipe = get_recipe("digits", loss="dkd", epochs=5)   # any field overridden
     recipe = recipe.replace(seed=1)                       # the same, later
 
@@ -320,7 +320,7 @@ RECIPES: dict[str, Recipe] = {
 }
 
 _DESCRIPTIONS = {
-    "cifar100": "the spec's CIFAR-100 recipe: 240 epochs, SGD 0.05, 20-epoch warm-up, x0.1 after 150/180/210",
+    "cifar100": "the paper's CIFAR-100 recipe: 240 epochs, SGD 0.05, 20-epoch warm-up, x0.1 after 150/180/210",
     "cifar100-authors": "cifar100 with the authors' effective schedule (0.95 x lr between warm-up and epoch 150)",
     "imagenet": "ResNet34 -> ResNet18 on ImageNet folders: 100 epochs, SGD 0.2 for batch 512, x0.1 every 30",
     "digits": "the offline default: a small CNN teacher and an MLP student on 8x8 digits, seconds on a CPU",
