@@ -47,7 +47,7 @@ def test_tables_hold_the_spec_pairs_and_numbers():
             assert all(50 < n < 80 for n in numbers)
     paper = {(table.name, pair.key): dict(zip((c.loss for c in table.columns), numbers))
              for table in kit.TABLES for pair, numbers in table.rows}
-    assert paper["main", "resnet32x4-resnet8x4"] == {"kd-mdistiller": 73.33, "dkd": 76.32, "ldrrld": 77.20}
+    assert paper["main", "resnet32x4-resnet8x4"] == {"kd": 73.33, "dkd": 76.32, "ldrrld": 77.20}
     assert paper["main", "resnet32x4-ShuffleV1"]["ldrrld"] == 76.46
     assert paper["ablation", "vgg13-vgg8"] == {"ce": 70.50, "ldrrld-no-adw": 74.25, "ldrrld": 74.46}
     assert paper["ablation", "resnet32x4-ShuffleV2"]["ce"] == 71.82
@@ -252,8 +252,27 @@ def test_cifar_presets_find_the_standard_teacher(tmp_path, fake_cifar, capsys):
     assert "No checkpoint for the teacher 'resnet56'" in error
     assert "resnet56_vanilla/ckpt_epoch_240.pth" in error
     path = write_fake_teacher(tmp_path / "teachers", "resnet56")
-    assert ldrrld([*arguments, "--teacher-root", str(tmp_path / "teachers")]) == 0
+    # Every distillation on CIFAR-100 compares its teacher with the published number first: a
+    # random resnet56 is far below 72.34%, so the run warns and records the gap.
+    with pytest.warns(kit.TeacherBelowPublishedWarning, match="resnet56 measures .* below its published 72.34"):
+        assert ldrrld([*arguments, "--teacher-root", str(tmp_path / "teachers")]) == 0
     assert json.loads((tmp_path / "run" / "recipe.json").read_text())["teacher_checkpoint"] == str(path)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["teacher_published_top1"] == 72.34
+    assert summary["teacher_published_gap"] == pytest.approx(72.34 - summary["teacher_top1"])
+
+
+def test_distillation_compares_only_standard_cifar_teachers_with_published_numbers():
+    from ldrrld_core.train import get_recipe
+    from ldrrld_core.train.loop import compare_with_published
+
+    cifar = get_recipe("cifar100", teacher="resnet32x4")
+    assert compare_with_published(cifar, 79.0) == {"teacher_published_top1": 79.42,
+                                                   "teacher_published_gap": pytest.approx(0.42)}
+    with pytest.warns(kit.TeacherBelowPublishedWarning):
+        compare_with_published(cifar, 78.0)
+    assert compare_with_published(cifar.replace(teacher="resnet8x4"), 10.0) == {}, "no published number"
+    assert compare_with_published(get_recipe("digits"), 10.0) == {}, "not CIFAR-100"
 
 
 # ---------------------------------------------------------------------------------- fast mode
@@ -281,7 +300,7 @@ def test_fast_run_fills_the_cells_of_its_pair(fast_run):
 
 def test_fast_run_used_standard_teacher_files_and_the_authors_preset(fast_run):
     teacher = load_standard_teacher("vgg13", fast_run / "teachers", num_classes=FAST_CLASSES)
-    for loss in ("kd-mdistiller", "dkd", "ldrrld", "ldrrld-no-adw"):
+    for loss in ("kd", "dkd", "ldrrld", "ldrrld-no-adw"):
         recipe = json.loads((fast_run / "vgg13-vgg8" / f"{loss}-seed0" / "recipe.json").read_text())
         assert (recipe["model"], recipe["teacher"], recipe["loss"]) == ("vgg8", "vgg13", loss)
         assert (recipe["name"], recipe["schedule"], recipe["data"]) == ("cifar100-authors", "authors", "synthetic")

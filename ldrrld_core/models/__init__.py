@@ -14,11 +14,13 @@ from .base import FeatureClassifier
 from .checkpoint import (STATE_DICT_ENTRIES, CheckpointMismatchError, extract_state_dict,
                          load_checkpoint, load_state_dict_strict, strip_wrapper_prefixes)
 from .registry import FAMILIES, ModelInfo, create_model, list_models, model_info, register_model
-from .teachers import (TEACHER_ACCURACY, TEACHER_CHECKPOINT, load_standard_teacher,
+from .teachers import (DEFAULT_MARGIN, TEACHER_ACCURACY, TEACHER_CHECKPOINT, TEACHER_SOURCE,
+                       TeacherBelowPublishedWarning, load_standard_teacher, published_teacher,
                        standard_teacher_path)
 
 __all__ = [
-    "FAMILIES", "STATE_DICT_ENTRIES", "TEACHER_ACCURACY", "TEACHER_CHECKPOINT",
+    "FAMILIES", "STATE_DICT_ENTRIES", "TEACHER_ACCURACY", "TEACHER_SOURCE", "DEFAULT_MARGIN",
+    "TeacherBelowPublishedWarning", "published_teacher", "TEACHER_CHECKPOINT",
     "CheckpointMismatchError", "FeatureClassifier", "ModelInfo", "create_model",
     "extract_state_dict", "list_models", "load_checkpoint", "load_standard_teacher",
     "load_state_dict_strict", "model_info", "register_model", "standard_teacher_path",

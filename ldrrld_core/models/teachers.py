@@ -21,7 +21,8 @@ from ..io import CheckpointNotFoundError
 from .base import FeatureClassifier
 from .registry import create_model, list_models
 
-__all__ = ["TEACHER_ACCURACY", "TEACHER_CHECKPOINT", "load_standard_teacher",
+__all__ = ["TEACHER_ACCURACY", "TEACHER_SOURCE", "TEACHER_CHECKPOINT", "DEFAULT_MARGIN",
+           "TeacherBelowPublishedWarning", "published_teacher", "load_standard_teacher",
            "standard_teacher_path"]
 
 #: CIFAR-100 top-1 accuracy (%) reported for the standard teacher checkpoints.
@@ -33,6 +34,25 @@ TEACHER_ACCURACY: dict[str, float] = {
     "vgg13": 74.64,
     "ResNet50": 79.34,
 }
+
+#: Where the published teacher accuracies come from.
+TEACHER_SOURCE = ("CRD paper (Tian et al., ICLR 2020), Tables 1 and 2, for the teachers of "
+                  "HobbitLong/RepDistiller; the DKD paper and mdistiller's README quote the same numbers")
+
+#: How many points (%) below its published top-1 a teacher may measure before a check complains.
+#: The published files measure within about 0.1 point of their numbers; 1 point leaves room for
+#: another GPU or library version, and is far below what a wrong file or normalisation costs.
+DEFAULT_MARGIN = 1.0
+
+
+class TeacherBelowPublishedWarning(UserWarning):
+    """A teacher measured more than the margin below its published accuracy."""
+
+
+def published_teacher(name: str) -> tuple[float, str] | None:
+    """``(published CIFAR-100 top-1 %, source)`` of a standard teacher, or ``None`` if none was published."""
+    return (TEACHER_ACCURACY[name], TEACHER_SOURCE) if name in TEACHER_ACCURACY else None
+
 
 #: Where a teacher's file sits below the root folder; ``{name}`` is the model name.
 TEACHER_CHECKPOINT = "{name}_vanilla/ckpt_epoch_240.pth"

@@ -21,7 +21,8 @@ import torch
 
 from ..data import DataSplits, load_dataset, make_loader
 from ..io import atomic_write_text, sha256_file
-from ..models import TEACHER_ACCURACY, create_model, list_models, standard_teacher_path
+from ..models import (DEFAULT_MARGIN, TEACHER_ACCURACY, TEACHER_SOURCE, TeacherBelowPublishedWarning,
+                      create_model, list_models, published_teacher, standard_teacher_path)
 from ..runtime import default_device
 
 __all__ = ["DEFAULT_TEACHER_ROOT", "DEFAULT_MARGIN", "TEACHER_SOURCE", "TeacherBelowPublishedWarning",
@@ -32,24 +33,6 @@ log = logging.getLogger("ldrrld.reproduce")
 #: Where the CIFAR presets and the kit look for ``<name>_vanilla/ckpt_epoch_240.pth`` by default.
 #: An mdistiller checkout keeps the same folders in ``download_ckpts/cifar_teachers``.
 DEFAULT_TEACHER_ROOT = Path("data/teachers")
-
-#: How many points (%) below its published top-1 a teacher may measure before the check complains.
-#: The published files measure within about 0.1 point of their numbers; 1 point leaves room for
-#: another GPU or library version, and is far below what a wrong file or normalisation costs.
-DEFAULT_MARGIN = 1.0
-
-#: Where the published teacher accuracies (``ldrrld_core.models.TEACHER_ACCURACY``) come from.
-TEACHER_SOURCE = ("CRD paper (Tian et al., ICLR 2020), Tables 1 and 2, for the teachers of "
-                  "HobbitLong/RepDistiller; the DKD paper and mdistiller's README quote the same numbers")
-
-
-class TeacherBelowPublishedWarning(UserWarning):
-    """A teacher measured more than the margin below its published accuracy."""
-
-
-def published_teacher(name: str) -> tuple[float, str] | None:
-    """``(published top-1 %, source)`` of a standard CIFAR-100 teacher, or ``None`` if none was published."""
-    return (TEACHER_ACCURACY[name], TEACHER_SOURCE) if name in TEACHER_ACCURACY else None
 
 
 @dataclass(frozen=True)

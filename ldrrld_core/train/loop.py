@@ -19,6 +19,7 @@ import math
 import os
 import re
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ..data import DataSplits, load_dataset, make_loader, split_validation
 from ..io import atomic_write_text
 from ..losses import LOSSES
-from ..models import create_model
+from ..models import DEFAULT_MARGIN, TeacherBelowPublishedWarning, create_model, published_teacher
 from ..runtime import seed_everything, set_deterministic
 from .checkpoints import (LATEST, STUDENT, check_resumable, load_training_state, restore_rng_state,
                           save_student, save_training_state, teacher_record)
@@ -45,7 +46,7 @@ from .runlock import run_lock
 from .schedule import learning_rate
 
 __all__ = ["Run", "fit", "train_step", "train_teacher", "distill", "build_student", "resolve_amp", "load_data",
-           "check_loss_fits", "remove_stale_temporaries"]
+           "check_loss_fits", "compare_with_published", "remove_stale_temporaries"]
 
 log = logging.getLogger("ldrrld.train")
 
@@ -389,6 +390,7 @@ def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataS
     if teacher is not None:
         teacher_metrics = evaluate(teacher, test_batches, autocast_dtype=autocast_dtype, memory_format=memory_format)
         _warn_if_near_chance(teacher_metrics["test_top1"], data.num_classes)
+        teacher_metrics.update(compare_with_published(recipe, teacher_metrics["test_top1"]))
 
     bar = _progress_bar(progress and context.is_main, total=(recipe.epochs - start_epoch + 1) * len(train_batches),
                         description=f"{recipe.model} · {recipe.loss}")
@@ -479,7 +481,29 @@ def _summary(recipe: Recipe, history: History, out_dir: Path | None, teacher_met
         summary["val_top1"] = last["val_top1"]
     if teacher_metrics:
         summary["teacher_top1"] = teacher_metrics["test_top1"]
+        summary.update({k: v for k, v in teacher_metrics.items() if k.startswith("teacher_published")})
     return summary
+
+
+def compare_with_published(recipe: Recipe, teacher_top1: float, margin: float = DEFAULT_MARGIN) -> dict[str, Any]:
+    """Check a CIFAR-100 teacher's measured test top-1 against its published accuracy before distilling.
+
+    Returns ``{"teacher_published_top1": ..., "teacher_published_gap": published - measured}`` for a
+    standard teacher on ``cifar100`` (empty otherwise), and warns with
+    :class:`~ldrrld_core.models.TeacherBelowPublishedWarning` when the gap exceeds ``margin``
+    points: a different file or normalisation, the usual cause of a failed reproduction.
+    ``ldrrld teacher check`` gives the full report (hash, size) for one file.
+    """
+    published = published_teacher(recipe.teacher) if recipe.data == "cifar100" and recipe.teacher else None
+    if published is None:
+        return {}
+    gap = published[0] - teacher_top1
+    if gap > margin:
+        warnings.warn(f"teacher {recipe.teacher} measures {teacher_top1:.2f}% test top-1, {gap:.2f} points below "
+                      f"its published {published[0]:.2f}% ({published[1]}); distilling from it will not "
+                      "reproduce the paper. Check the file with `ldrrld teacher check`.",
+                      TeacherBelowPublishedWarning, stacklevel=3)
+    return {"teacher_published_top1": published[0], "teacher_published_gap": gap}
 
 
 def _warn_if_near_chance(top1: float, num_classes: int) -> None:
