@@ -313,9 +313,77 @@ def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None
                     progress=progress)
 
 
+@dataclass
+class _Training:
+    """Everything one run's epochs share, made once by :func:`_prepare` (the plain modules and
+    what a step runs: ``step_model`` may be the DDP / compiled wrapper of ``student``)."""
+
+    context: DistributedContext
+    device: torch.device
+    data: DataSplits
+    loss_fn: nn.Module
+    student: nn.Module
+    teacher: nn.Module | None
+    teacher_info: dict | None
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    autocast_dtype: torch.dtype | None
+    memory_format: torch.memory_format
+    step_model: nn.Module
+    teacher_forward: nn.Module | None
+    loss_forward: nn.Module
+    train_batches: Any
+    test_batches: Any
+    val_batches: Any
+    out_dir: Path | None
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run's files (the main process of a run with an out_dir)."""
+        return self.out_dir is not None and self.context.is_main
+
+    def evaluate(self, model: nn.Module, batches) -> dict[str, float]:
+        return evaluate(model, batches, autocast_dtype=self.autocast_dtype, memory_format=self.memory_format)
+
+
 def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataSplits | None,
          device: torch.device | str | None, resume: Any, progress: bool) -> Run:
     """:func:`fit` once it holds the out-dir's lock (only the lock holder cleans or writes the folder)."""
+    run = _prepare(recipe, teacher=teacher, student=student, data=data, device=device)
+    history, start_epoch = _start(run, recipe, resume)
+    board = _tensorboard(run.out_dir) if recipe.tensorboard and run.writes else None
+    teacher_metrics = {}
+    if run.teacher is not None:
+        teacher_metrics = run.evaluate(run.teacher, run.test_batches)
+        _warn_if_near_chance(teacher_metrics["test_top1"], run.data.num_classes)
+        teacher_metrics.update(compare_with_published(recipe, teacher_metrics["test_top1"]))
+
+    bar = _progress_bar(progress and run.context.is_main,
+                        total=(recipe.epochs - start_epoch + 1) * len(run.train_batches),
+                        description=f"{recipe.model} · {recipe.loss}")
+    for epoch in range(start_epoch, recipe.epochs + 1):
+        row = _train_epoch(run, recipe, epoch, bar)
+        history.append(row)
+        _report_epoch(row, recipe, bar, board)
+        if run.writes and (epoch % recipe.save_every == 0 or epoch == recipe.epochs):
+            save_training_state(run.out_dir / LATEST, model=run.student, optimizer=run.optimizer, scaler=run.scaler,
+                                loss=run.loss_fn, epoch=epoch, history_rows=history.rows, recipe=recipe.to_dict(),
+                                teacher=run.teacher_info)
+            save_student(run.out_dir / STUDENT, run.student, arch=recipe.model, epoch=epoch, top1=row["test_top1"])
+            history.save(run.out_dir)
+    bar.close()
+    if board is not None:
+        board.close()
+    return _finish(run, recipe, history, teacher_metrics)
+
+
+def _prepare(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataSplits | None,
+             device: torch.device | str | None) -> _Training:
+    """Check the settings, then build data, models, loss, optimiser and loaders, in a fixed order.
+
+    The order matters for repeatability: seeding, then the student (built right after seeding
+    again, see :func:`build_student`), then the loaders; a resume restores the random state after.
+    """
     context = current_context()
     device = context.device(device)
     set_deterministic(recipe.deterministic)
@@ -328,16 +396,13 @@ def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataS
         raise ValueError(f"the data passed are {data.name!r} but the recipe names {recipe.data!r}; pass the "
                          f"recipe's data (load_data(recipe)) or set data={data.name!r} in the recipe")
 
-    # Models, loss, optimiser. The student is built right after seeding (see build_student).
     loss_fn = _build_loss(recipe, device)
     student = (student if student is not None else build_student(recipe, data.num_classes)).to(device)
     teacher_file = _teacher_file(teacher, recipe)
     teacher = _resolve_teacher(teacher, recipe, data.num_classes).to(device).eval() if loss_fn.needs_teacher else None
-    teacher_info = teacher_record(teacher, teacher_file) if teacher is not None else None
     _check_fits(recipe, data, student, teacher, device)
 
     autocast_dtype = resolve_amp(recipe.amp, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
     images = len(data.input_shape) == 3
     channels_last = recipe.channels_last if recipe.channels_last is not None else device.type == "cuda" and images
     memory_format = torch.channels_last if channels_last and images else torch.contiguous_format
@@ -360,108 +425,110 @@ def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataS
     per_rank_batch = recipe.batch_size // context.world_size
     shard = dict(device=device, seed=recipe.seed, rank=context.rank, world_size=context.world_size,
                  num_workers=recipe.num_workers)
-    train_batches = make_loader(data.train, per_rank_batch, train=True, augment=recipe.augment, **shard)
-    test_batches = make_loader(data.test, max(per_rank_batch, 256), train=False, **shard)
-    val_batches = (None if data.val is None else
-                   make_loader(data.val, max(per_rank_batch, 256), train=False, **shard))
+    evaluation = max(per_rank_batch, 256)
+    return _Training(
+        context=context, device=device, data=data, loss_fn=loss_fn, student=student, teacher=teacher,
+        teacher_info=teacher_record(teacher, teacher_file) if teacher is not None else None,
+        optimizer=optimizer, scaler=torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16),
+        autocast_dtype=autocast_dtype, memory_format=memory_format, step_model=step_model,
+        teacher_forward=teacher_forward, loss_forward=loss_forward,
+        train_batches=make_loader(data.train, per_rank_batch, train=True, augment=recipe.augment, **shard),
+        test_batches=make_loader(data.test, evaluation, train=False, **shard),
+        val_batches=None if data.val is None else make_loader(data.val, evaluation, train=False, **shard),
+        out_dir=Path(recipe.out_dir) if recipe.out_dir is not None else None)
 
-    # Where we start: epoch 1, or after the last epoch a checkpoint recorded.
-    out_dir = Path(recipe.out_dir) if recipe.out_dir is not None else None
+
+def _start(run: _Training, recipe: Recipe, resume: Any) -> tuple[History, int]:
+    """Where the run starts: ``(empty history, 1)``, or the state a checkpoint recorded restored."""
     history, start_epoch = History(), 1
-    if out_dir is not None and context.is_main and out_dir.is_dir():
-        remove_stale_temporaries(out_dir)
-    state = _resume_state(resume, out_dir)
+    if run.out_dir is not None and run.context.is_main and run.out_dir.is_dir():
+        remove_stale_temporaries(run.out_dir)
+    state = _resume_state(resume, run.out_dir)
     if state is not None:
         check_resumable(state["recipe"], recipe.to_dict(), state["path"], saved_teacher=state.get("teacher"),
-                        teacher=teacher_info)
-        student.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        loss_fn.load_state_dict(state["loss"])
+                        teacher=run.teacher_info)
+        run.student.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scaler.load_state_dict(state["scaler"])
+        run.loss_fn.load_state_dict(state["loss"])
         restore_rng_state(state["rng"])
         history, start_epoch = History(state["history"]), state["epoch"] + 1
         log.info("resumed %s after epoch %d", state["path"], state["epoch"])
-    writes = out_dir is not None and context.is_main
-    if writes:
-        atomic_write_text(json.dumps(recipe.to_dict(), indent=1), out_dir / "recipe.json")
-    board = _tensorboard(out_dir) if recipe.tensorboard and writes else None
+    if run.writes:
+        atomic_write_text(json.dumps(recipe.to_dict(), indent=1), run.out_dir / "recipe.json")
+    return history, start_epoch
 
-    teacher_metrics = {}
-    if teacher is not None:
-        teacher_metrics = evaluate(teacher, test_batches, autocast_dtype=autocast_dtype, memory_format=memory_format)
-        _warn_if_near_chance(teacher_metrics["test_top1"], data.num_classes)
-        teacher_metrics.update(compare_with_published(recipe, teacher_metrics["test_top1"]))
 
-    bar = _progress_bar(progress and context.is_main, total=(recipe.epochs - start_epoch + 1) * len(train_batches),
-                        description=f"{recipe.model} · {recipe.loss}")
-    for epoch in range(start_epoch, recipe.epochs + 1):
-        started = time.perf_counter()
-        lr = learning_rate(epoch, recipe.lr, warmup_epochs=recipe.warmup_epochs, decay_epochs=recipe.decay_epochs,
-                           decay_rate=recipe.decay_rate, style=recipe.schedule)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss_fn.set_epoch(epoch)
-        train_batches.set_epoch(epoch)
-        student.train()
+def _train_epoch(run: _Training, recipe: Recipe, epoch: int, bar) -> dict[str, float]:
+    """One epoch of steps, then the evaluation: the epoch's history row.
 
-        sums: Tensor | None = None     # (terms + 1,) summed loss terms x batch size, then top-1 hits
-        term_names: list[str] = []
-        seen = 0
-        for x, y in train_batches:
-            x = x.contiguous(memory_format=memory_format) if images else x
-            student_logits = train_step(step_model, teacher_forward, loss_forward, optimizer, x, y,
-                                        autocast_dtype=autocast_dtype, scaler=scaler)
-            if sums is None:
-                term_names = list(loss_fn.last_terms)
-                sums = torch.zeros(len(term_names) + 1, device=device)
-            sums[:-1] += torch.stack([loss_fn.last_terms[name].float() for name in term_names]) * y.shape[0]
-            sums[-1:] += correct_top_k(student_logits, y, ks=(1,))
-            seen += y.shape[0]
-            bar.update(1)
+    Loss terms and top-1 hits are summed on the device and read back once, at the end.
+    """
+    started = time.perf_counter()
+    lr = learning_rate(epoch, recipe.lr, warmup_epochs=recipe.warmup_epochs, decay_epochs=recipe.decay_epochs,
+                       decay_rate=recipe.decay_rate, style=recipe.schedule)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    run.loss_fn.set_epoch(epoch)
+    run.train_batches.set_epoch(epoch)
+    run.student.train()
 
-        totals = all_reduce_sum(torch.cat([sums, sums.new_tensor([seen])])).tolist()  # the epoch's one read
-        count = totals[-1]
-        train_terms = {f"train_{name}": total / count for name, total in zip(term_names, totals)}
-        if not all(math.isfinite(value) for value in train_terms.values()):
-            raise FloatingPointError(
-                f"the training loss became NaN or infinite in epoch {epoch} ({train_terms}); "
-                + (f"{out_dir / LATEST} still holds the last good epoch. " if writes else "")
-                + "Lower lr, check the inputs, or use amp='none'.")
-        row = {"epoch": epoch, "lr": lr, **train_terms, "train_top1": 100.0 * totals[-2] / count,
-               **evaluate(student, test_batches, autocast_dtype=autocast_dtype, memory_format=memory_format)}
-        if val_batches is not None:
-            row.update(_renamed(evaluate(student, val_batches, autocast_dtype=autocast_dtype,
-                                         memory_format=memory_format), "test_", "val_"))
-        row["seconds"] = time.perf_counter() - started
-        history.append(row)
-        bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}", test_top1=f"{row['test_top1']:.2f}")
-        with logging_redirect_tqdm(tqdm_class=type(bar)):  # via the bar: one live bar, clean lines
-            log.info("epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s",
-                     epoch, recipe.epochs, lr, row["train_loss"], row["train_top1"], row["test_top1"],
-                     row["test_top5"], row["seconds"])
-        if board is not None:
-            for name, value in row.items():
-                if name != "epoch":
-                    board.add_scalar(name, value, epoch)
-        if writes and (epoch % recipe.save_every == 0 or epoch == recipe.epochs):
-            save_training_state(out_dir / LATEST, model=student, optimizer=optimizer, scaler=scaler, loss=loss_fn,
-                                epoch=epoch, history_rows=history.rows, recipe=recipe.to_dict(),
-                                teacher=teacher_info)
-            save_student(out_dir / STUDENT, student, arch=recipe.model, epoch=epoch, top1=row["test_top1"])
-            history.save(out_dir)
-    bar.close()
+    sums: Tensor | None = None     # (terms + 1,) summed loss terms x batch size, then top-1 hits
+    term_names: list[str] = []
+    seen = 0
+    images = len(run.data.input_shape) == 3
+    for x, y in run.train_batches:
+        x = x.contiguous(memory_format=run.memory_format) if images else x
+        student_logits = train_step(run.step_model, run.teacher_forward, run.loss_forward, run.optimizer, x, y,
+                                    autocast_dtype=run.autocast_dtype, scaler=run.scaler)
+        if sums is None:
+            term_names = list(run.loss_fn.last_terms)
+            sums = torch.zeros(len(term_names) + 1, device=run.device)
+        sums[:-1] += torch.stack([run.loss_fn.last_terms[name].float() for name in term_names]) * y.shape[0]
+        sums[-1:] += correct_top_k(student_logits, y, ks=(1,))
+        seen += y.shape[0]
+        bar.update(1)
+
+    totals = all_reduce_sum(torch.cat([sums, sums.new_tensor([seen])])).tolist()  # the epoch's one read
+    count = totals[-1]
+    train_terms = {f"train_{name}": total / count for name, total in zip(term_names, totals)}
+    if not all(math.isfinite(value) for value in train_terms.values()):
+        raise FloatingPointError(
+            f"the training loss became NaN or infinite in epoch {epoch} ({train_terms}); "
+            + (f"{run.out_dir / LATEST} still holds the last good epoch. " if run.writes else "")
+            + "Lower lr, check the inputs, or use amp='none'.")
+    row = {"epoch": epoch, "lr": lr, **train_terms, "train_top1": 100.0 * totals[-2] / count,
+           **run.evaluate(run.student, run.test_batches)}
+    if run.val_batches is not None:
+        row.update(_renamed(run.evaluate(run.student, run.val_batches), "test_", "val_"))
+    row["seconds"] = time.perf_counter() - started
+    return row
+
+
+def _report_epoch(row: dict[str, float], recipe: Recipe, bar, board) -> None:
+    """The epoch's row on the progress bar, as a log line through the bar's writer, and on TensorBoard."""
+    bar.set_postfix(epoch=row["epoch"], loss=f"{row['train_loss']:.3f}", test_top1=f"{row['test_top1']:.2f}")
+    with logging_redirect_tqdm(tqdm_class=type(bar)):  # via the bar: one live bar, clean lines
+        log.info("epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s",
+                 row["epoch"], recipe.epochs, row["lr"], row["train_loss"], row["train_top1"], row["test_top1"],
+                 row["test_top5"], row["seconds"])
     if board is not None:
-        board.close()
+        for name, value in row.items():
+            if name != "epoch":
+                board.add_scalar(name, value, row["epoch"])
 
-    student.eval()
-    summary = {**_summary(recipe, history, out_dir, teacher_metrics), **accuracy_record(history),
-               "fingerprint": fingerprint(recipe, device=device, world_size=context.world_size,
-                                          autocast_dtype=autocast_dtype)}
-    if teacher_info is not None and teacher_info["file_sha256"]:
-        summary["teacher_sha256"] = teacher_info["file_sha256"]
-    if writes:
-        atomic_write_text(json.dumps(summary, indent=1), out_dir / "summary.json")
-    return Run(model=student, history=history, recipe=recipe, summary=summary, out_dir=out_dir)
+
+def _finish(run: _Training, recipe: Recipe, history: History, teacher_metrics: dict) -> Run:
+    """The student in eval mode and the run's summary (written as ``summary.json``)."""
+    run.student.eval()
+    summary = {**_summary(recipe, history, run.out_dir, teacher_metrics), **accuracy_record(history),
+               "fingerprint": fingerprint(recipe, device=run.device, world_size=run.context.world_size,
+                                          autocast_dtype=run.autocast_dtype)}
+    if run.teacher_info is not None and run.teacher_info["file_sha256"]:
+        summary["teacher_sha256"] = run.teacher_info["file_sha256"]
+    if run.writes:
+        atomic_write_text(json.dumps(summary, indent=1), run.out_dir / "summary.json")
+    return Run(model=run.student, history=history, recipe=recipe, summary=summary, out_dir=run.out_dir)
 
 
 def _renamed(metrics: dict[str, float], old: str, new: str) -> dict[str, float]:
