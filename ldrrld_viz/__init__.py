@@ -15,7 +15,7 @@ from .colors import palette
 from .curves import training_curves
 from .embedding import tsne_scatter
 from .fidelity import fidelity_heatmaps
-from .panels import BACKENDS, draw
+from .render import BACKENDS, draw
 from .sample import gradient_bars, local_distributions, pair_contributions
 from .tables import format_table
 from .weights import weight_curves, weight_heatmaps, weight_share

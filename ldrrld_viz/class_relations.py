@@ -17,7 +17,8 @@ from torch import Tensor
 from ldrrld_core.analysis import (MatrixGap, check_class_names, check_superclass_of, group_boundaries,
                                   relation_gaps, superclass_order)
 
-from .panels import Heatmap, draw
+from .panels import Heatmap
+from .render import draw
 
 __all__ = ["class_mean_gaps", "correlation_gaps"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-from .panels import Lines, draw
+from .panels import Lines
+from .render import draw
 
 __all__ = ["training_curves"]
 

@@ -11,7 +11,8 @@ from torch import Tensor
 from ldrrld_core.analysis import check_class_names, check_labels, check_superclass_of
 
 from .colors import MAX_DISTINCT_GROUPS, palette
-from .panels import Points, Scatter, as_array, draw
+from .panels import Points, Scatter, as_array
+from .render import draw
 
 __all__ = ["tsne_scatter"]
 

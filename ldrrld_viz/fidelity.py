@@ -12,7 +12,8 @@ from typing import Mapping
 
 from ldrrld_core.analysis import RelationFidelity, pair_matrix
 
-from .panels import Heatmap, draw
+from .panels import Heatmap
+from .render import draw
 
 __all__ = ["MEASURES", "fidelity_heatmaps"]
 

@@ -1,10 +1,10 @@
-"""What a figure shows, apart from how it is drawn: panels as plain data, and :func:`draw`.
+"""What a figure shows, apart from how it is drawn: panels as plain data.
 
 Every picture of the toolkit is a grid of a few kinds of panels (heatmap, lines, bars,
 scatter). A figure function of :mod:`ldrrld_viz` turns analysis numbers into panels; a backend
 (:mod:`.plotly_backend` for interactive figures, :mod:`.matplotlib_backend` for static ones)
-turns panels into a figure. So both backends draw the same numbers, and each picture is
-written once.
+turns panels into a figure, and :func:`ldrrld_viz.render.draw` picks the backend. So both
+backends draw the same numbers, each picture is written once, and this module imports neither.
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ import numpy as np
 
 from .colors import palette
 
-__all__ = ["BACKENDS", "Heatmap", "Lines", "Bars", "Points", "Scatter", "Panel", "draw", "as_array",
+__all__ = ["Heatmap", "Lines", "Bars", "Points", "Scatter", "Panel", "as_array",
            "blank_diagonal", "colorbar_owners"]
-
-#: The drawing libraries: ``"plotly"`` (interactive, the default) and ``"matplotlib"`` (static).
-BACKENDS = ("plotly", "matplotlib")
 
 #: Heatmaps with at most this many rows and columns write their values in the cells.
 ANNOTATE_UP_TO = 12
@@ -176,23 +173,3 @@ def colorbar_owners(panels: Sequence[Panel | None], cols: int) -> list[bool]:
                         and key(panels[right]) == key(panel))
         owners.append(isinstance(panel, Heatmap) and not shares_right)
     return owners
-
-
-def draw(panels: Sequence[Panel | None], *, title: str = "", cols: int | None = None,
-         backend: str = "plotly", panel_size: tuple[float, float] = (3.6, 3.2)):
-    """Draw panels in a grid (row by row, ``cols`` wide; ``None`` leaves a cell empty).
-
-    Returns a ``plotly.graph_objects.Figure`` or a ``matplotlib.figure.Figure``. ``panel_size``
-    is one panel's (width, height) in inches; a plotly figure takes the height (at 110 pixels an
-    inch) and fills the width of the page.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose 'plotly' (interactive) or 'matplotlib' (static)")
-    if not panels:
-        raise ValueError("nothing to draw: no panels")
-    cols = cols or len(panels)
-    if backend == "plotly":
-        from .plotly_backend import draw_plotly as render
-    else:
-        from .matplotlib_backend import draw_matplotlib as render
-    return render(list(panels), title=title, cols=cols, panel_size=panel_size)

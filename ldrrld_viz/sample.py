@@ -10,7 +10,8 @@ from torch import Tensor
 
 from ldrrld_core.analysis import SampleRelations, check_class_index, check_class_names, pair_matrix
 
-from .panels import Bars, Heatmap, blank_diagonal, draw
+from .panels import Bars, Heatmap, blank_diagonal
+from .render import draw
 
 __all__ = ["local_distributions", "pair_contributions", "gradient_bars", "contribution_panels"]
 

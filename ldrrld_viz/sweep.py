@@ -22,6 +22,7 @@ import ipywidgets as widgets
 from ldrrld_core.study.sweep import DEFAULT_RESULTS, MEASURES, find_point, load_sweep, point_name, sweep_slice
 
 from .colors import palette
+from .render import mime_bundle
 
 __all__ = ["DEFAULT_SWEEP", "VIEW_MEASURES", "Series", "SweepViewState", "SweepView", "sweep_view",
            "attach_sweep_view"]
@@ -259,8 +260,6 @@ class SweepView:
 
     def update(self, depth: int, decay: float) -> SweepViewState:
         """Redraw for these slider values (only reads the sweep: no training)."""
-        from .widgets import _mime_bundle
-
         point = find_point(self.sweep, depth, decay)
         series = _series(self.sweep, self._measures, depth, decay)
         protocol = self.sweep["protocol"]
@@ -273,7 +272,7 @@ class SweepView:
         self.state = SweepViewState(depth=depth, decay=decay, point=point, series=series, figure=figure,
                                     summary=summary, redraws=redraws)
         self._summary.value = f"<span class='ldrrld-sweep-summary'>{summary}</span>"
-        self._output.outputs = ({"output_type": "display_data", "data": _mime_bundle(figure),
+        self._output.outputs = ({"output_type": "display_data", "data": mime_bundle(figure),
                                  "metadata": {}},)
         return self.state
 

@@ -12,8 +12,6 @@ also carries a static PNG of its current figure: a saved notebook shows it befor
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -22,7 +20,7 @@ from torch import Tensor
 
 from ldrrld_core.analysis import SampleRelations, WeightMaps, check_class_names, sample_relations, weight_maps
 
-from .panels import BACKENDS, draw
+from .render import check_backend, draw, mime_bundle
 from .sample import contribution_panels
 from .weights import share_panel, weight_panels
 
@@ -124,7 +122,7 @@ class WeightPanel:
         self.state = PanelState(depth=depth, decay=decay, temperature=temperature, weights=maps,
                                 sample=sample, figure=figure, summary=summary, redraws=redraws)
         self._summary.value = f"<span class='ldrrld-summary'>{summary}</span>"
-        self._output.outputs = ({"output_type": "display_data", "data": _mime_bundle(figure),
+        self._output.outputs = ({"output_type": "display_data", "data": mime_bundle(figure),
                                  "metadata": {}},)
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
@@ -132,7 +130,7 @@ class WeightPanel:
         bundle["text/plain"] = repr(self)
         # A still of the current figure: what JupyterLab shows where the live widget cannot run
         # (a saved notebook before it is executed, an untrusted one, a static viewer).
-        bundle["image/png"] = _mime_bundle(draw(**self._drawing, backend="matplotlib"))["image/png"]
+        bundle["image/png"] = mime_bundle(draw(**self._drawing, backend="matplotlib"))["image/png"]
         return bundle
 
     def __repr__(self) -> str:
@@ -177,16 +175,6 @@ def _summary(maps: WeightMaps, sample: SampleRelations | None) -> str:
     return text
 
 
-def _mime_bundle(figure) -> dict:
-    """A JSON-clean display bundle for a figure, so an Output widget can hold it without a kernel."""
-    if hasattr(figure, "to_json"):  # plotly
-        return {"application/vnd.plotly.v1+json": {**json.loads(figure.to_json()),
-                                                    "config": {"displaylogo": False}},
-                "text/plain": "<plotly figure>"}
-    return {"image/png": base64.b64encode(figure._repr_png_()).decode("ascii"),
-            "text/plain": "<matplotlib figure>"}
-
-
 def weight_panel(*, student_logits: Tensor | None = None, teacher_logits: Tensor | None = None,
                  depth: int = 7, decay: float = 0.05, temperature: float = 4.0,
                  max_depth: int | None = None, class_names: Sequence[str] | None = None,
@@ -210,8 +198,7 @@ def weight_panel(*, student_logits: Tensor | None = None, teacher_logits: Tensor
     """
     if (student_logits is None) != (teacher_logits is None):
         raise ValueError("give both student_logits and teacher_logits of the sample, or neither")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose 'plotly' or 'matplotlib'")
+    check_backend(backend)
     if student_logits is not None:
         # A depth-2 look at the sample checks the pair: (C,) vectors, one class count, finite.
         sample_relations(student_logits=student_logits, teacher_logits=teacher_logits, depth=2)

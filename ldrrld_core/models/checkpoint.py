@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..io import CheckpointError, load_file
+from .catalog import list_models
 
 __all__ = [
     "CheckpointMismatchError", "NonFiniteWeightsError", "STATE_DICT_ENTRIES", "check_finite",
@@ -197,8 +198,6 @@ def _names_another_model(saved_arch: object, arch: object) -> bool:
 
     Names outside the registry (other projects' conventions) are not compared.
     """
-    from .registry import list_models  # the registry imports this module
-
     return (isinstance(saved_arch, str) and isinstance(arch, str) and saved_arch != arch
             and saved_arch in list_models())
 

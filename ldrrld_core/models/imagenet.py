@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .base import FeatureClassifier
 from .layers import collect_stages, conv_bn, global_avg_pool
-from .registry import register_model
+from .catalog import register_model
 
 __all__ = ["MobileNetV1", "TorchvisionMobileNetV2", "TorchvisionResNet"]
 

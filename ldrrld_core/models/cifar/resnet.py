@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..base import FeatureClassifier
 from ..layers import global_avg_pool, kaiming_init
-from ..registry import register_model
+from ..catalog import register_model
 
 __all__ = ["BasicBlock", "CifarResNet"]
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..base import FeatureClassifier
 from ..layers import channel_shuffle, global_avg_pool
-from ..registry import register_model
+from ..catalog import register_model
 
 __all__ = ["DownUnit", "ShuffleNetV2", "SplitUnit"]
 
