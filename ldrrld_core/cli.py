@@ -137,15 +137,32 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ldrrld`` (exposed for documentation and tests)."""
     from .reproduce.command import add_teacher_command
-    from .reproduce.teachers import DEFAULT_TEACHER_ROOT
     from .runs.command import add_runs_command
 
     parser = argparse.ArgumentParser(prog="ldrrld", description=_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    raw = argparse.RawDescriptionHelpFormatter
+    _add_training_commands(commands)
+    _add_demo_command(commands)
+    _add_study_command(commands)
+    _add_sweep_command(commands)
+    _add_listing_commands(commands)
+    add_teacher_command(commands)
+    add_runs_command(commands)
 
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    for command in commands.choices.values():  # also accepted after the command; SUPPRESS keeps the first
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the Python traceback of an error")
+    return parser
+
+
+def _add_training_commands(commands) -> None:
+    """``train`` (cross-entropy alone) and ``distill`` (a student from a teacher)."""
+    from .reproduce.teachers import DEFAULT_TEACHER_ROOT
+
+    raw = argparse.RawDescriptionHelpFormatter
     train = commands.add_parser("train", help="train a model alone with cross-entropy (a teacher or a baseline)",
                                 description="Train one model with cross-entropy alone. Without --model, the "
                                             "recipe's teacher architecture is trained.",
@@ -172,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "ckpt_epoch_240.pth (default %(default)s; mdistiller: "
                                "download_ckpts/cifar_teachers)")
 
+
+def _add_demo_command(commands) -> None:
+    """``demo``: every method from the shipped teacher of the teaching problem."""
+    raw = argparse.RawDescriptionHelpFormatter
     demo = commands.add_parser("demo", help="CE, KD, DKD and LDRRLD students from one teacher, offline",
                                description="Offline demo on the study's teaching problem (the synthetic "
                                            "100-class hierarchy): the converged teacher that ships with the "
@@ -200,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
 
+
+def _add_study_command(commands) -> None:
+    """``study``: the comparison protocol."""
+    raw = argparse.RawDescriptionHelpFormatter
     study = commands.add_parser(
         "study", help="compare CE, KD, DKD and LDRRLD with one protocol over seeds (results.json + report)",
         description="The comparison protocol: a converged teacher, a validation split that alone chooses "
@@ -234,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--no-progress", action="store_true", help="no progress bar")
     study.add_argument("--quiet", action="store_true", help="no log lines")
 
+
+def _add_sweep_command(commands) -> None:
+    """``sweep``: LDRRLD over depth, decay and temperature."""
+    raw = argparse.RawDescriptionHelpFormatter
     sweep = commands.add_parser(
         "sweep", help="LDRRLD students over depth, decay and temperature on the study's problem (sweep.json)",
         description="Train LDRRLD students over a grid of depth d x decay (and temperatures at the default d "
@@ -272,21 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.add_argument("--quiet", action="store_true", help="no log lines")
 
+
+def _add_listing_commands(commands) -> None:
+    """``recipes``, ``losses`` and ``models``: what is available."""
+    from .models.catalog import FAMILIES
+
     recipes = commands.add_parser("recipes", help="list the recipe presets, or show one recipe's fields")
     recipes.add_argument("name", nargs="?", help="a preset to show in full")
     recipes.add_argument("--json", nargs="?", const="-", metavar="FILE",
                          help="write the preset as a recipe file (--recipe-file reads it); no FILE: stdout")
     commands.add_parser("losses", help="list the losses")
     models = commands.add_parser("models", help="list the model names")
-    models.add_argument("--family", choices=("cifar", "imagenet", "digits"), help="only this family")
-    add_teacher_command(commands)
-    add_runs_command(commands)
-
-    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
-    for command in commands.choices.values():  # also accepted after the command; SUPPRESS keeps the first
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help="show the Python traceback of an error")
-    return parser
+    models.add_argument("--family", choices=tuple(FAMILIES), help="only this family")
 
 
 # ------------------------------------------------------------------------------ recipe building
