@@ -42,7 +42,7 @@ import torch
 __all__ = [
     "CHECKSUMS", "SAFE_GLOBALS", "CheckpointError", "CheckpointNotFoundError", "ChecksumMismatchError",
     "CorruptCheckpointError", "UnsafeCheckpointError", "atomic_save", "atomic_write", "atomic_write_text",
-    "check_sha256", "load_file", "recorded_sha256", "sha256_file",
+    "check_sha256", "load_file", "recorded_sha256", "remove_stale_temporaries", "sha256_file",
 ]
 
 #: The file beside recorded checkpoints that maps each file name to its SHA-256.
@@ -208,6 +208,28 @@ def atomic_write_text(text: str, path: PathLike) -> Path:
     return atomic_write(path, lambda stream: stream.write(data))
 
 
+def _temporary_name(name: str, tag: str) -> str:
+    """The hidden file :func:`atomic_write` writes ``name`` into before renaming: ``.<name>.<tag>.tmp``."""
+    return f".{name}.{tag}.tmp"
+
+
+#: What :func:`_temporary_name` makes with a 12-hex-digit tag.
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
+
+def remove_stale_temporaries(folder: PathLike) -> list[Path]:
+    """Delete the temporary files that interrupted :func:`atomic_write` calls left in ``folder``.
+
+    A process killed while writing (SIGKILL, a lost node) cannot remove its temporary file;
+    finished files and other names are never touched. Only the process that owns the folder
+    (a run's lock holder) should call this. Returns the removed paths.
+    """
+    stale = sorted(path for path in Path(folder).iterdir() if _TEMPORARY.fullmatch(path.name) and path.is_file())
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def atomic_write(path: PathLike, write: Callable[[BinaryIO], object], *,
                  before_replace: Callable[[Path], object] | None = None) -> Path:
     """Create or replace the file ``path`` with what ``write(stream)`` writes, all or nothing.
@@ -229,7 +251,7 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], object], *,
         raise IsADirectoryError(f"Cannot write to {target}: it is a folder. "
                                 f"Pass a file path such as {target / 'checkpoint.pth'}.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    temporary = target.with_name(_temporary_name(target.name, uuid.uuid4().hex[:12]))
     # os.open with mode 0o666 lets the umask decide the permissions, as for any ordinary new file.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     descriptor = os.open(temporary, flags, 0o666)

@@ -6,7 +6,8 @@ import math
 
 from ldrrld_core.analysis import WeightMaps, pair_matrix, weight_maps
 
-from .panels import Heatmap, Lines, blank_diagonal, draw
+from .panels import Heatmap, Lines, blank_diagonal
+from .render import draw
 
 __all__ = ["weight_heatmaps", "weight_curves", "weight_share", "weight_panels", "share_panel"]
 

@@ -21,6 +21,9 @@ class DistillationLoss(nn.Module):
 
     #: False for losses that ignore the teacher, so a trainer can skip the teacher's forward pass.
     needs_teacher: bool = True
+    #: Check every call's inputs (shapes, finiteness, labels). The check reads a value back from
+    #: the device, so a trainer that checks once before its first step may switch it off.
+    validate: bool = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -28,6 +31,13 @@ class DistillationLoss(nn.Module):
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the trainer at the start of every 1-based epoch (for schedules such as DKD's warm-up)."""
+
+    def check_num_classes(self, num_classes: int, *, source: str = "the data") -> None:
+        """Raise a ``ValueError`` if this loss cannot work on ``num_classes`` classes (from ``source``).
+
+        Called by the trainer before the first step; losses with a setting bounded by the class
+        count (LDRRLD's depth) override it.
+        """
 
     def _record(self, total: Tensor, **terms: Tensor) -> Tensor:
         # Copies, not views: editing a logged value in place never touches the loss or its graph.

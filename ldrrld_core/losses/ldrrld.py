@@ -165,6 +165,11 @@ class LDRRLDLoss(DistillationLoss):
         self.weighting, self.validate, self.fused = weighting, validate, fused
         self.last_details: LDRRLDTerms | None = None
 
+    def check_num_classes(self, num_classes: int, *, source: str = "the data") -> None:
+        if self.depth > num_classes:
+            raise ValueError(f"depth {self.depth} but {source} has only {num_classes} classes; "
+                             f"choose depth <= {num_classes}")
+
     def hparams(self) -> dict[str, object]:
         return {"depth": self.depth, "temperature": self.temperature, "decay": self.decay,
                 "alpha": self.alpha, "beta": self.beta, "ce_weight": self.ce_weight,

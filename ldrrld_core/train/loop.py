@@ -12,12 +12,10 @@ a run resumed from ``latest.pth`` ends with exactly the weights of an uninterrup
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
 import os
-import re
 import time
 import warnings
 from contextlib import nullcontext
@@ -30,8 +28,7 @@ from torch import Tensor, nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..data import DataSplits, load_dataset, make_loader, split_validation
-from ..io import atomic_write_text
-from ..losses import LOSSES
+from ..io import atomic_write_text, remove_stale_temporaries
 from ..models import DEFAULT_MARGIN, TeacherBelowPublishedWarning, create_model, published_teacher
 from ..runtime import seed_everything, set_deterministic
 from .checkpoints import (LATEST, STUDENT, check_resumable, load_training_state, restore_rng_state,
@@ -46,12 +43,9 @@ from .runlock import run_lock
 from .schedule import learning_rate
 
 __all__ = ["Run", "fit", "train_step", "train_teacher", "distill", "build_student", "resolve_amp", "load_data",
-           "check_loss_fits", "compare_with_published", "remove_stale_temporaries"]
+           "check_loss_fits", "compare_with_published"]
 
 log = logging.getLogger("ldrrld.train")
-
-#: The name of the temporary file :func:`~ldrrld_core.io.atomic_write` writes before renaming it to ``<name>``.
-_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
 
 
 @dataclass
@@ -121,10 +115,10 @@ def _build_loss(recipe: Recipe, device: torch.device) -> nn.Module:
 
     The trainer checks shapes before the first step and the loss's finiteness once per epoch instead.
     """
-    quiet = {}
-    if "validate" in inspect.signature(LOSSES[recipe.loss]).parameters and "validate" not in recipe.loss_hparams:
-        quiet["validate"] = False
-    return recipe.build_loss(**quiet).to(device)
+    loss = recipe.build_loss()
+    if "validate" not in recipe.loss_hparams:
+        loss.validate = False
+    return loss.to(device)
 
 
 def build_student(recipe: Recipe, num_classes: int) -> nn.Module:
@@ -172,11 +166,10 @@ def check_loss_fits(recipe: Recipe, data: DataSplits, *, warn: bool = True) -> N
     number of classes) give a :class:`~ldrrld_core.train.degenerate.DegenerateLossWarning` instead
     (unless ``warn`` is false), once per run: :func:`fit` checks before its first step.
     """
-    depth = recipe.build_loss().hparams().get("depth")
-    if depth is not None and depth > data.num_classes:
-        raise ValueError(f"loss {recipe.loss!r} uses depth {depth} but data set {data.name!r} has only "
-                         f"{data.num_classes} classes; choose depth <= {data.num_classes} "
-                         f"(loss_options={{'{recipe.loss}': {{'depth': ...}}}})")
+    try:
+        recipe.build_loss().check_num_classes(data.num_classes, source=f"data set {data.name!r}")
+    except ValueError as error:
+        raise ValueError(f"loss {recipe.loss!r} uses {error} (loss_options={{'{recipe.loss}': {{...}}}})") from None
     if warn:
         warn_degenerate_loss(recipe, data.num_classes)
 
@@ -219,20 +212,6 @@ def _resume_state(resume: Any, out_dir: Path | None) -> dict | None:
             return None
         resume = out_dir / LATEST
     return load_training_state(resume)
-
-
-def remove_stale_temporaries(out_dir: Path) -> list[Path]:
-    """Delete the hidden ``.<name>.<12 hex digits>.tmp`` files an interrupted :func:`~ldrrld_core.io.atomic_write` left.
-
-    A process killed while writing a checkpoint (SIGKILL, a lost node) cannot remove its
-    temporary file; finished files and other names are never touched. Returns the removed paths.
-    """
-    stale = sorted(path for path in out_dir.iterdir() if _TEMPORARY.fullmatch(path.name) and path.is_file())
-    for path in stale:
-        path.unlink(missing_ok=True)
-    if stale:
-        log.info("removed %d temporary file(s) of an interrupted write in %s", len(stale), out_dir)
-    return stale
 
 
 # ------------------------------------------------------------------------------------ one step
@@ -442,7 +421,9 @@ def _start(run: _Training, recipe: Recipe, resume: Any) -> tuple[History, int]:
     """Where the run starts: ``(empty history, 1)``, or the state a checkpoint recorded restored."""
     history, start_epoch = History(), 1
     if run.out_dir is not None and run.context.is_main and run.out_dir.is_dir():
-        remove_stale_temporaries(run.out_dir)
+        removed = remove_stale_temporaries(run.out_dir)
+        if removed:
+            log.info("removed %d temporary file(s) of an interrupted write in %s", len(removed), run.out_dir)
     state = _resume_state(resume, run.out_dir)
     if state is not None:
         check_resumable(state["recipe"], recipe.to_dict(), state["path"], saved_teacher=state.get("teacher"),
