@@ -573,7 +573,7 @@ def _list_losses(args: argparse.Namespace) -> int:
     from .losses import LOSSES, list_losses
 
     for name in list_losses():
-        print(f"{name:<22} {getattr(LOSSES[name], 'description', '')}")
+        print(f"{name:<22} {LOSSES.describe(name)}")
     return 0
 
 

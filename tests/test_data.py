@@ -69,8 +69,9 @@ def test_registry_names_and_options():
     assert list_datasets() == ["digits", "synthetic", "cifar100", "tiny-imagenet", "imagenet"]
     assert dataset_options("synthetic")["train_per_class"] == 50
     assert dataset_options("cifar100") == {}
-    with pytest.raises(ValueError, match="did you mean 'synthetic'"):
+    with pytest.raises(ValueError, match="unknown data set 'synthetc'. Did you mean 'synthetic'"):
         load_dataset("synthetc")
+    assert load_dataset("Digits").name == "digits", "names ignore case and '_' vs '-'"
     with pytest.raises(ValueError, match="train_per_class"):
         load_dataset("synthetic", per_class=3)
 

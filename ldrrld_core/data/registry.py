@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from pathlib import Path
 
+from ..registry import Registry
 from .cifar100 import load_cifar100
 from .digits import load_digits
 from .imagenet import load_imagenet, load_tiny_imagenet
@@ -15,14 +15,15 @@ from .synthetic import load_synthetic
 
 __all__ = ["DATASETS", "load_dataset", "list_datasets", "dataset_options"]
 
-#: Name -> loader ``(root, *, download, seed, **options) -> DataSplits``; add an entry to add a set.
-DATASETS: dict[str, Callable[..., DataSplits]] = {
-    "digits": load_digits,
-    "synthetic": load_synthetic,
-    "cifar100": load_cifar100,
-    "tiny-imagenet": load_tiny_imagenet,
-    "imagenet": load_imagenet,
-}
+#: Name -> loader ``(root, *, download, seed, **options) -> DataSplits``; ``DATASETS.add`` adds a set.
+#: Names are matched ignoring case and ``_`` vs ``-`` (``Tiny_ImageNet`` is ``tiny-imagenet``).
+DATASETS: Registry[Callable[..., DataSplits]] = Registry(
+    "data set", normalize=lambda name: name.lower().replace("_", "-"))
+DATASETS.add("digits", load_digits, "scikit-learn's 8x8 handwritten digits, offline")
+DATASETS.add("synthetic", load_synthetic, "a generated CIFAR-shaped hierarchy of 100 classes in 20 superclasses")
+DATASETS.add("cifar100", load_cifar100, "CIFAR-100 in torchvision's format, with superclasses")
+DATASETS.add("tiny-imagenet", load_tiny_imagenet, "Tiny ImageNet (200 classes, 64x64) from its folders")
+DATASETS.add("imagenet", load_imagenet, "ImageNet-1k from class folders")
 
 _COMMON = ("root", "download", "seed")
 
@@ -33,12 +34,7 @@ def list_datasets() -> list[str]:
 
 
 def _loader(name: str) -> Callable[..., DataSplits]:
-    key = name.lower().replace("_", "-")
-    if key not in DATASETS:
-        close = difflib.get_close_matches(key, DATASETS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown data set {name!r}{hint} Available: {', '.join(DATASETS)}")
-    return DATASETS[key]
+    return DATASETS[name]  # an unknown name: a ValueError with suggestions
 
 
 def dataset_options(name: str) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from ..suggestions import did_you_mean
+from ..registry import Registry
 from .base import CrossEntropyLoss, DistillationLoss
 from .dkd import DKDLoss
 from .kd import KDLoss
@@ -16,16 +16,13 @@ __all__ = ["LOSSES", "register_loss", "create_loss", "list_losses"]
 LossFactory = Callable[..., DistillationLoss]
 
 #: Name -> factory. Each factory takes the loss's hyperparameters as keyword arguments.
-LOSSES: dict[str, LossFactory] = {}
+LOSSES: Registry[LossFactory] = Registry("loss", plural="losses")
 
 
 def register_loss(name: str, factory: LossFactory, description: str = "", **defaults: object) -> None:
     """Register ``factory`` under ``name``; ``defaults`` preset some of its keyword arguments."""
-    if name in LOSSES:
-        raise ValueError(f"a loss named {name!r} is already registered")
-    built = functools.partial(factory, **defaults) if defaults else factory
-    built.description = description or (factory.__doc__ or "").strip().splitlines()[0]  # type: ignore[attr-defined]
-    LOSSES[name] = built
+    LOSSES.add(name, functools.partial(factory, **defaults) if defaults else factory,
+               description or (factory.__doc__ or "").strip().splitlines()[0])
 
 
 def list_losses() -> list[str]:
@@ -39,10 +36,9 @@ def create_loss(name: str, **hparams: object) -> DistillationLoss:
     >>> create_loss("ldrrld", depth=5).depth
     5
     """
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}.{did_you_mean(name, LOSSES)} Available: {', '.join(list_losses())}")
+    factory = LOSSES[name]  # an unknown name: a ValueError with suggestions
     try:
-        return LOSSES[name](**hparams)
+        return factory(**hparams)
     except TypeError as err:  # an unknown keyword: say which loss and what it takes
         raise ValueError(f"loss {name!r} does not accept these settings {sorted(hparams)}: {err}") from None
 

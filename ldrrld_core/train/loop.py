@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ..data import DataSplits, load_dataset, make_loader, split_validation
+from ..data import DATASETS, DataSplits, load_dataset, make_loader, split_validation
 from ..io import atomic_write_text, remove_stale_temporaries
 from ..models import DEFAULT_MARGIN, TeacherBelowPublishedWarning, create_model, published_teacher
 from ..runtime import seed_everything, set_deterministic
@@ -371,7 +371,7 @@ def _prepare(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: D
         raise ValueError(f"batch_size {recipe.batch_size} is the total over {context.world_size} processes and "
                          f"must divide evenly among them; use a multiple of {context.world_size}")
     data = data if data is not None else load_data(recipe, context)
-    if data.name != recipe.data.lower().replace("_", "-"):
+    if data.name != DATASETS.key(recipe.data):
         raise ValueError(f"the data passed are {data.name!r} but the recipe names {recipe.data!r}; pass the "
                          f"recipe's data (load_data(recipe)) or set data={data.name!r} in the recipe")
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..data import dataset_options
-from ..losses import LOSSES, create_loss, list_losses
+from ..losses import LOSSES, create_loss
 from ..models import model_info
 from ..suggestions import did_you_mean
 from .schedule import check_schedule
@@ -269,9 +269,10 @@ def _check_loss_options(loss: str, loss_options: Mapping[str, Mapping[str, objec
         raise ValueError("loss_options maps a loss name to that loss's settings, e.g. "
                          "{'ldrrld': {'depth': 5}}; got " + repr(loss_options))
     for name in loss_options:
-        if name not in LOSSES:
-            raise ValueError(f"loss_options names an unknown loss {name!r}.{did_you_mean(name, LOSSES)} "
-                             f"Losses: {', '.join(list_losses())}")
+        try:
+            LOSSES.key(name)
+        except ValueError as error:
+            raise ValueError(f"loss_options names an {error}") from None
     create_loss(loss, **dict(loss_options.get(loss, {})))  # unknown loss or bad settings: ValueError
     for name, options in loss_options.items():
         if name != loss:
