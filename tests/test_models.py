@@ -55,7 +55,7 @@ def test_cifar_architecture_matches_the_literature_checkpoints(name, manifest):
 
     images = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        features = model.forward_features(images)
+        features = model.forward_stages(images)
         logits = model(images)
     assert [list(feature.shape) for feature in features] == expected["__feat_shapes__"]
     assert model.feature_dim == expected["__feat_shapes__"][-1][1]
@@ -131,9 +131,9 @@ def test_digits_models_shapes_and_defaults():
     cnn, mlp = create_model("digits_cnn"), create_model("digits_mlp")
     images = torch.randn(5, 1, 8, 8)
     assert cnn.num_classes == mlp.num_classes == 10
-    assert [tuple(f.shape) for f in cnn.forward_features(images)] == [
+    assert [tuple(f.shape) for f in cnn.forward_stages(images)] == [
         (5, 16, 8, 8), (5, 32, 4, 4), (5, 64, 4, 4), (5, 64)]
-    assert [tuple(f.shape) for f in mlp.forward_features(images)] == [(5, 16)]
+    assert [tuple(f.shape) for f in mlp.forward_stages(images)] == [(5, 16)]
     assert cnn(images).shape == mlp(images).shape == (5, 10)
     assert trainable_parameters(mlp) < trainable_parameters(cnn) / 10
     assert create_model("digits_mlp", hidden=32).feature_dim == 32
@@ -190,7 +190,7 @@ def test_imagenet_models_feature_pyramid(name, feature_dim):
     model = create_model(name, num_classes=10).eval()
     images = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        features = model.forward_features(images)
+        features = model.forward_stages(images)
         logits = model(images)
     # Five stages, each halving the resolution: 64 -> 32 (or 16 after the ResNet max-pool) ... 2.
     assert [f.shape[-1] for f in features[:-1]][-1] == 2 and len(features) == 6

@@ -3,7 +3,7 @@
 >>> from ldrrld_core.models import create_model, list_models
 >>> model = create_model("resnet8x4")          # CIFAR-100 head by default
 >>> logits = model(images)                      # (B, 100)
->>> features = model.forward_features(images)   # per-stage maps, then the pooled (B, 256)
+>>> features = model.forward_stages(images)   # per-stage maps, then the pooled (B, 256)
 
 Every model is a :class:`FeatureClassifier`. Checkpoints load strictly and without running code
 (``create_model(name, checkpoint=path)``, :func:`load_checkpoint`).

@@ -5,13 +5,17 @@ maps per stage) needs more. Rather than flags that change what ``forward`` retur
 offers three methods and two attributes:
 
 * ``forward(x) -> (B, num_classes)`` logits, always a single tensor;
-* ``forward_features(x) -> list[Tensor]``: one tensor per stage, ``(B, C_i, H_i, W_i)`` for the
+* ``forward_stages(x) -> list[Tensor]``: one tensor per stage, ``(B, C_i, H_i, W_i)`` for the
   convolutional stages, and last the pooled penultimate feature ``(B, feature_dim)``;
 * ``penultimate(x) -> (B, feature_dim)``: the input of the classifier;
 * ``num_classes`` and ``feature_dim``.
 
-A subclass writes ``forward_features`` and ``get_classifier``; ``forward`` and ``penultimate``
+A subclass writes ``forward_stages`` and ``get_classifier``; ``forward`` and ``penultimate``
 follow from them, so the three can never disagree.
+
+The name is not timm's ``forward_features`` on purpose: there that method returns the final
+unpooled feature map, and a list of stages comes from ``forward_intermediates``. Here
+``forward_stages(x)[-2]`` is the last stage's map and ``forward_stages(x)[-1]`` its pooled vector.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class FeatureClassifier(nn.Module):
     """Base class of the zoo: an image classifier whose features can be read without hooks.
 
     Subclasses call ``super().__init__(num_classes, feature_dim)`` and implement
-    :meth:`forward_features` and :meth:`get_classifier`.
+    :meth:`forward_stages` and :meth:`get_classifier`.
 
     Attributes:
         num_classes: number of logits ``forward`` returns.
@@ -42,9 +46,9 @@ class FeatureClassifier(nn.Module):
         self.feature_dim = int(feature_dim)
         self.arch = type(self).__name__
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         """Per-stage features of ``x``; the last element is the pooled ``(B, feature_dim)`` one."""
-        raise NotImplementedError(f"{type(self).__name__} must implement forward_features(x).")
+        raise NotImplementedError(f"{type(self).__name__} must implement forward_stages(x).")
 
     def get_classifier(self) -> nn.Module:
         """The head that maps the penultimate ``(B, feature_dim)`` feature to logits."""
@@ -52,7 +56,7 @@ class FeatureClassifier(nn.Module):
 
     def penultimate(self, x: Tensor) -> Tensor:
         """The pooled penultimate feature ``(B, feature_dim)``: what the classifier sees."""
-        return self.forward_features(x)[-1]
+        return self.forward_stages(x)[-1]
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, num_classes)`` for a batch of inputs ``x``."""

@@ -42,7 +42,7 @@ class TorchvisionResNet(_Adopted):
         num_classes: size of the output.
         **kwargs: passed to the torchvision constructor (e.g. ``zero_init_residual=True``).
 
-    ``forward_features`` on ``(B, 3, 224, 224)`` gives the stem after max-pooling
+    ``forward_stages`` on ``(B, 3, 224, 224)`` gives the stem after max-pooling
     ``(B, 64, 56, 56)``, the four stages at 56, 28, 14 and 7 pixels (64/128/256/512 channels for
     ``resnet18``/``34``, four times that for the bottleneck models) and the pooled feature.
     """
@@ -53,7 +53,7 @@ class TorchvisionResNet(_Adopted):
         network = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes, **kwargs)
         super().__init__(network, num_classes, network.fc.in_features)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         features = [self.maxpool(self.relu(self.bn1(self.conv1(x))))]
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
             features.append(stage(features[-1]))
@@ -67,7 +67,7 @@ class TorchvisionResNet(_Adopted):
 class TorchvisionMobileNetV2(_Adopted):
     """torchvision's ``mobilenet_v2`` with the zoo's feature interface.
 
-    ``forward_features`` on ``(B, 3, 224, 224)`` gives the last block output at each resolution,
+    ``forward_stages`` on ``(B, 3, 224, 224)`` gives the last block output at each resolution,
     ``(B, 16, 112, 112)``, ``(B, 24, 56, 56)``, ``(B, 32, 28, 28)``, ``(B, 96, 14, 14)``,
     ``(B, 1280, 7, 7)``, and the pooled ``(B, 1280)``. The head is torchvision's
     ``classifier`` (dropout, then linear).
@@ -81,7 +81,7 @@ class TorchvisionMobileNetV2(_Adopted):
         network = torchvision.models.mobilenet_v2(weights=None, num_classes=num_classes, **kwargs)
         super().__init__(network, num_classes, network.last_channel)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         features = collect_stages(self.features, x, self.STAGE_ENDS)
         features.append(global_avg_pool(features[-1]))
         return features
@@ -96,7 +96,7 @@ class MobileNetV1(FeatureClassifier):
     Args:
         num_classes: size of the output.
 
-    ``forward_features`` on ``(B, 3, 224, 224)`` gives the last block at each resolution,
+    ``forward_stages`` on ``(B, 3, 224, 224)`` gives the last block at each resolution,
     ``(B, 64, 112, 112)``, ``(B, 128, 56, 56)``, ``(B, 256, 28, 28)``, ``(B, 512, 14, 14)``,
     ``(B, 1024, 7, 7)``, and the pooled ``(B, 1024)``.
     """
@@ -118,7 +118,7 @@ class MobileNetV1(FeatureClassifier):
         self.model = nn.Sequential(*layers)
         self.fc = nn.Linear(in_channels, num_classes)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         features = collect_stages(self.model, x, self.STAGE_ENDS)
         features.append(global_avg_pool(features[-1]))
         return features

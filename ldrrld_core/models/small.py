@@ -24,7 +24,7 @@ class DigitsCNN(FeatureClassifier):
         num_classes: size of the output.
         width: channels of the first stage (the next two have twice and four times as many).
 
-    ``forward_features`` gives ``(B, width, 8, 8)``, ``(B, 2 width, 4, 4)``,
+    ``forward_stages`` gives ``(B, width, 8, 8)``, ``(B, 2 width, 4, 4)``,
     ``(B, 4 width, 4, 4)`` and the pooled ``(B, 4 width)``.
     """
 
@@ -36,7 +36,7 @@ class DigitsCNN(FeatureClassifier):
         self.fc = nn.Linear(4 * width, num_classes)
         kaiming_init(self)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         stage1 = self.stage1(x)
         stage2 = self.stage2(stage1)
         stage3 = self.stage3(stage2)
@@ -54,7 +54,7 @@ class DigitsMLP(FeatureClassifier):
         hidden: width of the hidden layer (the penultimate feature).
         in_features: number of input pixels.
 
-    ``forward_features`` gives the single hidden activation ``(B, hidden)``.
+    ``forward_stages`` gives the single hidden activation ``(B, hidden)``.
     """
 
     def __init__(self, num_classes: int = 10, hidden: int = 16, in_features: int = 64) -> None:
@@ -62,7 +62,7 @@ class DigitsMLP(FeatureClassifier):
         self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU())
         self.fc = nn.Linear(hidden, num_classes)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         return [self.hidden(x)]
 
     def get_classifier(self) -> nn.Module:

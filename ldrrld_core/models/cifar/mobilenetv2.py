@@ -46,7 +46,7 @@ class MobileNetV2(FeatureClassifier):
         expansion: expansion ratio of the blocks after the first group (6).
         width: channel multiplier (0.5 in the literature's CIFAR zoo).
 
-    ``forward_features`` on ``(B, 3, 32, 32)`` at width 0.5 gives the stem ``(B, 16, 16, 16)``,
+    ``forward_stages`` on ``(B, 3, 32, 32)`` at width 0.5 gives the stem ``(B, 16, 16, 16)``,
     then ``(B, 12, 16, 16)``, ``(B, 16, 8, 8)``, ``(B, 48, 4, 4)``, ``(B, 160, 2, 2)`` (after
     groups 1, 2, 4 and 6) and the pooled ``(B, 1280)``.
     """
@@ -77,7 +77,7 @@ class MobileNetV2(FeatureClassifier):
         self.classifier = nn.Sequential(nn.Linear(last_channels, num_classes))
         kaiming_init(self, linear_std=0.01)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         stem = self.conv1(x)
         features = [stem] + collect_stages(self.blocks, stem, self.STAGE_ENDS)
         features.append(global_avg_pool(self.conv2(features[-1])))

@@ -54,7 +54,7 @@ class CifarResNet(FeatureClassifier):
         widths: channels of the stem and the three stages, e.g. ``(16, 16, 32, 64)``.
         num_classes: size of the output.
 
-    ``forward_features`` on ``(B, 3, 32, 32)`` gives the stem ``(B, w0, 32, 32)``, the three
+    ``forward_stages`` on ``(B, 3, 32, 32)`` gives the stem ``(B, w0, 32, 32)``, the three
     stages ``(B, w1, 32, 32)``, ``(B, w2, 16, 16)``, ``(B, w3, 8, 8)`` and the pooled ``(B, w3)``.
     """
 
@@ -79,7 +79,7 @@ class CifarResNet(FeatureClassifier):
         return nn.Sequential(BasicBlock(in_channels, out_channels, stride),
                              *(BasicBlock(out_channels, out_channels) for _ in range(blocks - 1)))
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         stem = self.relu(self.bn1(self.conv1(x)))
         stage1 = self.layer1(stem)
         stage2 = self.layer2(stage1)

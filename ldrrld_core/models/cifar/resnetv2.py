@@ -55,7 +55,7 @@ class BottleneckResNet(FeatureClassifier):
         blocks: bottleneck blocks per stage, ``(3, 4, 6, 3)`` for ResNet50.
         num_classes: size of the output.
 
-    ``forward_features`` on ``(B, 3, 32, 32)`` gives the stem ``(B, 64, 32, 32)``, the stages
+    ``forward_stages`` on ``(B, 3, 32, 32)`` gives the stem ``(B, 64, 32, 32)``, the stages
     ``(B, 256, 32, 32)``, ``(B, 512, 16, 16)``, ``(B, 1024, 8, 8)``, ``(B, 2048, 4, 4)`` and the
     pooled ``(B, 2048)``.
     """
@@ -77,7 +77,7 @@ class BottleneckResNet(FeatureClassifier):
         self.linear = nn.Linear(self.feature_dim, num_classes)
         kaiming_init(self)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         features = [self.relu(self.bn1(self.conv1(x)))]
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
             features.append(stage(features[-1]))

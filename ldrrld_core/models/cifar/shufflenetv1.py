@@ -60,7 +60,7 @@ class ShuffleNetV1(FeatureClassifier):
         stage_blocks: blocks per stage.
         groups: groups of the 1x1 convolutions.
 
-    ``forward_features`` on ``(B, 3, 32, 32)`` gives the stem ``(B, 24, 32, 32)``, the stages
+    ``forward_stages`` on ``(B, 3, 32, 32)`` gives the stem ``(B, 24, 32, 32)``, the stages
     ``(B, 240, 16, 16)``, ``(B, 480, 8, 8)``, ``(B, 960, 4, 4)`` and the pooled ``(B, 960)``.
     """
 
@@ -80,7 +80,7 @@ class ShuffleNetV1(FeatureClassifier):
             in_channels = channels
         self.linear = nn.Linear(in_channels, num_classes)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         features = [self.relu(self.bn1(self.conv1(x)))]
         for stage in (self.layer1, self.layer2, self.layer3):
             features.append(stage(features[-1]))

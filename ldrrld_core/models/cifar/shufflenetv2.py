@@ -81,7 +81,7 @@ class ShuffleNetV2(FeatureClassifier):
         stage_channels: output channels of the three stages and of the last 1x1 convolution.
         stage_units: channel-split units per stage (after its down-sampling unit).
 
-    ``forward_features`` on ``(B, 3, 32, 32)`` gives the stem ``(B, 24, 32, 32)``, the stages
+    ``forward_stages`` on ``(B, 3, 32, 32)`` gives the stem ``(B, 24, 32, 32)``, the stages
     ``(B, 116, 16, 16)``, ``(B, 232, 8, 8)``, ``(B, 464, 4, 4)`` and the pooled ``(B, 1024)``
     taken after the last 1x1 convolution.
     """
@@ -102,7 +102,7 @@ class ShuffleNetV2(FeatureClassifier):
         self.bn2 = nn.BatchNorm2d(stage_channels[3])
         self.linear = nn.Linear(stage_channels[3], num_classes)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         features = [self.relu(self.bn1(self.conv1(x)))]
         for stage in (self.layer1, self.layer2, self.layer3):
             features.append(stage(features[-1]))

@@ -37,7 +37,7 @@ class VGG(FeatureClassifier):
             :data:`VGG_CONFIGS`).
         num_classes: size of the output.
 
-    ``forward_features`` on ``(B, 3, 32, 32)`` gives the five block outputs ``(B, 64, 32, 32)``,
+    ``forward_stages`` on ``(B, 3, 32, 32)`` gives the five block outputs ``(B, 64, 32, 32)``,
     ``(B, 128, 16, 16)``, ``(B, 256, 8, 8)``, ``(B, 512, 4, 4)``, ``(B, 512, 4, 4)`` and the
     pooled ``(B, 512)``.
     """
@@ -59,7 +59,7 @@ class VGG(FeatureClassifier):
         self.classifier = nn.Linear(in_channels, num_classes)
         kaiming_init(self, linear_std=0.01)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         features = []
         for index, block in enumerate((self.block0, self.block1, self.block2, self.block3,
                                        self.block4)):

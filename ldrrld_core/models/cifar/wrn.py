@@ -72,7 +72,7 @@ class WideResNet(FeatureClassifier):
         dropout: dropout rate between the two convolutions of each block (0 in the literature's
             CIFAR-100 distillation runs).
 
-    ``forward_features`` on ``(B, 3, 32, 32)`` gives the stem ``(B, 16, 32, 32)``, the stages
+    ``forward_stages`` on ``(B, 3, 32, 32)`` gives the stem ``(B, 16, 32, 32)``, the stages
     ``(B, 16k, 32, 32)``, ``(B, 32k, 16, 16)``, ``(B, 64k, 8, 8)`` (block outputs, before the
     final BN-ReLU) and the pooled ``(B, 64k)`` taken after that BN-ReLU.
     """
@@ -95,7 +95,7 @@ class WideResNet(FeatureClassifier):
         kaiming_init(self)
         nn.init.zeros_(self.fc.bias)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
         stem = self.conv1(x)
         stage1 = self.block1(stem)
         stage2 = self.block2(stage1)
