@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
@@ -475,23 +475,10 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
                  "delta_vs_default": _paired(per_seed, default_runs),
                  "delta_vs_kd": _paired(per_seed, kd_runs)}
         entries.append(entry)
-    references = {}
-    for method in ("ce", "kd", "dkd", "ldrrld"):
-        if study is None or method not in study["methods"]:
-            continue
-        entry = study["methods"][method]
-        reference = {"lr": entry["lr"], "study": {
-            "seeds": [s["seed"] for s in entry["per_seed"]],
-            "test_top1_last": entry["test_top1_last"], "test_top1_best_val": entry["test_top1_best_val"]}}
-        if method in config.references:
-            per_seed = runs_of(f"reference-{method}")
-            reference.update(**seeds_of(f"reference-{method}"), per_seed=per_seed,
-                             **_summaries(per_seed, MEASURES))
-        references[method] = reference
     recipe = study_recipe(config.study)
     sweep = {
         "points": entries,
-        "references": references,
+        "references": _references(config, study, runs_of, seeds_of),
         "protocol": {
             "problem": recipe.name, "epochs": recipe.epochs,
             "validation_fraction": recipe.validation_fraction,
@@ -517,6 +504,25 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
     sweep["fingerprint"] = {"torch": torch.__version__, "device": device, "threads": threads,
                             "commit": commit, "seconds": round(seconds, 1), "command": command}
     return sweep
+
+
+def _references(config: SweepConfig, study: Mapping | None, runs_of: Callable[[str], list[dict]],
+                seeds_of: Callable[[str], dict[str, Any]]) -> dict[str, dict]:
+    """The baselines' lines: each method's study numbers, and its own runs on the sweep's seeds."""
+    references = {}
+    for method in ("ce", "kd", "dkd", "ldrrld"):
+        if study is None or method not in study["methods"]:
+            continue
+        entry = study["methods"][method]
+        reference = {"lr": entry["lr"], "study": {
+            "seeds": [s["seed"] for s in entry["per_seed"]],
+            "test_top1_last": entry["test_top1_last"], "test_top1_best_val": entry["test_top1_best_val"]}}
+        if method in config.references:
+            per_seed = runs_of(f"reference-{method}")
+            reference.update(**seeds_of(f"reference-{method}"), per_seed=per_seed,
+                             **_summaries(per_seed, MEASURES))
+        references[method] = reference
+    return references
 
 
 def load_sweep(path: str | Path) -> dict:
