@@ -15,7 +15,7 @@ NOTEBOOK    ?= notebooks/01_dense_relations.ipynb
 LAB_ARGS    ?=
 STAMP       := $(VENV)/.installed
 
-.PHONY: help install lab test test-fast notebooks demo bench clean
+.PHONY: help install lab test test-fast format notebooks demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -45,8 +45,12 @@ LAB_FLAGS   := --ServerApp.root_dir="$(CURDIR)" --ServerApp.ip=127.0.0.1 \
 lab: $(STAMP)  ## open JupyterLab on the first notebook (extra flags: LAB_ARGS="...")
 	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
-test: $(STAMP)  ## every unit test and every notebook (pytest --nbval)
+test: $(STAMP)  ## lint, then every unit test and every notebook (pytest --nbval)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest --nbval
+
+format: $(STAMP)  ## sort imports and apply ruff's safe fixes, so `make test`'s lint passes
+	$(BIN)/ruff check --fix .
 
 test-fast: $(STAMP)  ## unit tests only, no notebooks, no browser
 	$(BIN)/python -m pytest tests -m "not slow and not browser"

@@ -14,15 +14,17 @@ import time
 
 import torch
 
-from ldrrld_core.models import create_model
-from ldrrld_core.train import get_recipe, distill
 from ldrrld_core.data import load_dataset
+from ldrrld_core.models import create_model
+from ldrrld_core.train import distill, get_recipe
 
 if not torch.cuda.is_available():
     sys.exit("epoch_timing.py needs a CUDA GPU; on a CPU use benchmarks/train_step.py")
 print("card:", torch.cuda.get_device_name(), "| torch", torch.__version__)
 data_opts = {"train_per_class": 200, "test_per_class": 50}   # 20,000 train images
-t0 = time.perf_counter(); data = load_dataset("synthetic", **data_opts); print(f"synthetic data generated in {time.perf_counter()-t0:.1f} s")
+t0 = time.perf_counter()
+data = load_dataset("synthetic", **data_opts)
+print(f"synthetic data generated in {time.perf_counter() - t0:.1f} s")
 teacher = create_model("resnet32x4", num_classes=100).cuda()
 rows = []
 for batch in (64, 256):
@@ -31,9 +33,11 @@ for batch in (64, 256):
             recipe = get_recipe("synthetic", model="resnet8x4", teacher="resnet32x4", loss=loss, epochs=1,
                                 batch_size=batch, amp=amp, deterministic=False, warmup_epochs=0,
                                 data_options=data_opts, lr=0.05 * batch / 64)
-            torch.cuda.synchronize(); t0 = time.perf_counter()
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
             run = distill(recipe, teacher=teacher, data=data, device="cuda", progress=False)
-            torch.cuda.synchronize(); dt = time.perf_counter() - t0
+            torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
             rows.append({"batch": batch, "amp": amp, "loss": loss, "epoch_s": round(dt, 2),
                          "img_per_s": round(20000 / dt), "top1": round(run.top1, 2)})
             print(json.dumps(rows[-1]), flush=True)

@@ -120,7 +120,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                        help="any other recipe field, e.g. --set decay_epochs=150,180,210 --set deterministic=false "
                             "(repeatable; `ldrrld recipes NAME` lists the fields)")
     run = parser.add_argument_group("run")
-    run.add_argument("--out-dir", help="folder for checkpoints and history (default: runs/<recipe>/<model>-<loss>-seed<seed>; "
+    run.add_argument("--out-dir",
+                     help="folder for checkpoints and history (default: runs/<recipe>/<model>-<loss>-seed<seed>; "
                                        "'none' writes nothing)")
     run.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
                      help="continue from CHECKPOINT (a latest.pth or its folder), or from the out-dir's latest.pth")
@@ -204,7 +205,8 @@ def _add_demo_command(commands) -> None:
                                epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 40\n"
                                       "  ldrrld demo --methods ce kd ldrrld ldrrld-no-adw\n"
                                       "  ldrrld demo --recipe digits          # 8x8 digits, teacher trained\n"
-                                      "The last stdout line is JSON: {\"top1\": {\"teacher\": ..., \"ce\": ..., ...}, ...}.")
+                                      "The last stdout line is JSON: "
+                                      "{\"top1\": {\"teacher\": ..., \"ce\": ..., ...}, ...}.")
     demo.add_argument("--recipe", default="teaching",
                       help="preset to run (default: teaching, with its shipped teacher; others train one)")
     demo.add_argument("--methods", nargs="+", help="losses to compare (default: ce kd dkd ldrrld)")
@@ -355,7 +357,8 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
     if getattr(args, "loss_option", None):
         options = dict(recipe.loss_options)
         options[recipe.loss] = {**recipe.loss_hparams,
-                                **{k: _loss_value(v) for k, v in (_key_value(t, "--loss-option") for t in args.loss_option)}}
+                                **{k: _loss_value(v)
+                                   for k, v in (_key_value(t, "--loss-option") for t in args.loss_option)}}
         recipe = recipe.replace(loss_options=options)
     out_dir = args.out_dir if args.out_dir is not None else \
         f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"

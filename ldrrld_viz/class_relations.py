@@ -14,8 +14,14 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ldrrld_core.analysis import (MatrixGap, check_class_names, check_superclass_of, group_boundaries,
-                                  relation_gaps, superclass_order)
+from ldrrld_core.analysis import (
+    MatrixGap,
+    check_class_names,
+    check_superclass_of,
+    group_boundaries,
+    relation_gaps,
+    superclass_order,
+)
 
 from .panels import Heatmap
 from .render import draw

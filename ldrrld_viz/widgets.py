@@ -89,7 +89,8 @@ class WeightPanel:
             decay=widgets.FloatSlider(value=decay, min=DECAY_RANGE[0], max=DECAY_RANGE[1], step=0.01,
                                       readout_format=".2f", description="decay gamma", **common),
             temperature=widgets.FloatSlider(value=temperature, min=TEMPERATURE_RANGE[0],
-                                            max=TEMPERATURE_RANGE[1], step=TEMPERATURE_STEP, description="temperature T",
+                                            max=TEMPERATURE_RANGE[1], step=TEMPERATURE_STEP,
+                                            description="temperature T",
                                             disabled=student_logits is None, **common))
         self._ranges = _colour_ranges(student_logits, teacher_logits, depth=depth, temperature=temperature)
         self._summary = widgets.HTML()

@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from naive import masked_kl, naive_ldrrld, pair_weight
 from scipy import stats
 from torch import nn
 
 from ldrrld_core import analysis
 from ldrrld_core.losses import ldrrld_loss
-from naive import masked_kl, naive_ldrrld, pair_weight
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -33,8 +33,15 @@ from torch import nn
 import ldrrld_viz as viz
 from ldrrld_core import analysis, create_loss, ldrrld_loss
 from ldrrld_core.data import DatasetFormatError, DatasetNotFoundError, load_dataset
-from ldrrld_core.io import (CheckpointError, CheckpointNotFoundError, ChecksumMismatchError,
-                            CorruptCheckpointError, UnsafeCheckpointError, atomic_save, load_file)
+from ldrrld_core.io import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    ChecksumMismatchError,
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    atomic_save,
+    load_file,
+)
 from ldrrld_core.models import CheckpointMismatchError, create_model, standard_teacher_path
 from ldrrld_core.models.checkpoint import NonFiniteWeightsError
 from ldrrld_core.train import LATEST, STUDENT, distill, fit, get_recipe, load_training_state, train_teacher

@@ -10,9 +10,9 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 from masked_reference import masked_ldrrld  # noqa: E402
+from naive import naive_ldrrld  # noqa: E402
 
 from ldrrld_core import ldrrld_loss  # noqa: E402
-from naive import naive_ldrrld  # noqa: E402
 
 
 @pytest.mark.parametrize("classes,depth", [(10, 3), (30, 7), (7, 7)])

@@ -12,14 +12,33 @@ import numpy as np
 import pytest
 import torch
 
-from ldrrld_core.io import (CHECKSUMS, SAFE_GLOBALS, CheckpointError, CheckpointNotFoundError,
-                            ChecksumMismatchError, CorruptCheckpointError, UnsafeCheckpointError,
-                            atomic_save, atomic_write_text, load_file, recorded_sha256, sha256_file)
+from ldrrld_core.io import (
+    CHECKSUMS,
+    SAFE_GLOBALS,
+    CheckpointError,
+    CheckpointNotFoundError,
+    ChecksumMismatchError,
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    atomic_save,
+    atomic_write_text,
+    load_file,
+    recorded_sha256,
+    sha256_file,
+)
+from ldrrld_core.models import (
+    TEACHER_ACCURACY,
+    CheckpointMismatchError,
+    create_model,
+    extract_state_dict,
+    list_models,
+    load_checkpoint,
+    load_standard_teacher,
+    load_state_dict_strict,
+    standard_teacher_path,
+    strip_wrapper_prefixes,
+)
 from ldrrld_core.models.checkpoint import NonFiniteWeightsError
-from ldrrld_core.models import (TEACHER_ACCURACY, CheckpointMismatchError, create_model,
-                                extract_state_dict, list_models, load_checkpoint,
-                                load_standard_teacher, load_state_dict_strict,
-                                standard_teacher_path, strip_wrapper_prefixes)
 
 
 def trained_like(name: str, seed: int = 0, **kwargs) -> torch.nn.Module:

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from ldrrld_core.data import (
-    DataSplits,
     DatasetFormatError,
     DatasetNotFoundError,
+    DataSplits,
     DeviceLoader,
     StreamingLoader,
     TensorImageDataset,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from naive import naive_ldrrld
 
 from ldrrld_core import dkd_loss, kd_loss, ldrrld_loss
 from ldrrld_core.relations import top_classes
-from naive import naive_ldrrld
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

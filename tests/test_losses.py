@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from ldrrld_core import (DKDLoss, KDLoss, LDRRLDLoss, create_loss, dkd_loss, kd_loss, ldrrld_loss,
-                         list_losses)
-from ldrrld_core.losses import dkd_terms
 from naive import naive_dkd, naive_kd, naive_ldrrld
+
+from ldrrld_core import DKDLoss, KDLoss, LDRRLDLoss, create_loss, dkd_loss, kd_loss, ldrrld_loss, list_losses
+from ldrrld_core.losses import dkd_terms
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

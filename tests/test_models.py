@@ -11,8 +11,7 @@ import torch
 import torchvision
 from torch import nn
 
-from ldrrld_core.models import (FAMILIES, FeatureClassifier, create_model, list_models,
-                                model_info, register_model)
+from ldrrld_core.models import FAMILIES, FeatureClassifier, create_model, list_models, model_info, register_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_PLACES = (ROOT / "tests" / "fixtures" / "cifar100_model_manifest.json",
@@ -147,7 +146,9 @@ def _train_on_digits(name: str, epochs: int) -> float:
     pixels, labels = load_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(pixels, labels, test_size=0.3,
                                                         stratify=labels, random_state=0)
-    as_images = lambda array: torch.tensor(array, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0
+    def as_images(array):
+        return torch.tensor(array, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0
+
     x_train, x_test = as_images(x_train), as_images(x_test)
     y_train, y_test = torch.tensor(y_train), torch.tensor(y_test)
     torch.manual_seed(0)

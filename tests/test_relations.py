@@ -5,9 +5,22 @@ import math
 import pytest
 import torch
 
-from ldrrld_core.relations import (adw_weights, binary_kl_from_gaps, class_mask, erd, irw, kl_excluding,
-                                   kl_from_logits, num_pairs, pair_gap_matrix, pair_logits,
-                                   pair_weights, rank_pairs, top_classes, upcast)
+from ldrrld_core.relations import (
+    adw_weights,
+    binary_kl_from_gaps,
+    class_mask,
+    erd,
+    irw,
+    kl_excluding,
+    kl_from_logits,
+    num_pairs,
+    pair_gap_matrix,
+    pair_logits,
+    pair_weights,
+    rank_pairs,
+    top_classes,
+    upcast,
+)
 
 
 @pytest.mark.parametrize("depth", [2, 3, 7, 12])
@@ -94,7 +107,8 @@ def test_upcast_widens_half_and_keeps_double():
 
 def test_binary_kl_from_gaps_equals_two_class_kl():
     g = torch.Generator().manual_seed(0)
-    t, s = 5 * torch.randn(50, 2, generator=g, dtype=torch.float64), 5 * torch.randn(50, 2, generator=g, dtype=torch.float64)
+    t = 5 * torch.randn(50, 2, generator=g, dtype=torch.float64)
+    s = 5 * torch.randn(50, 2, generator=g, dtype=torch.float64)
     by_gap = binary_kl_from_gaps(s[:, 0] - s[:, 1], t[:, 0] - t[:, 1])
     torch.testing.assert_close(by_gap, kl_from_logits(s, t), rtol=1e-12, atol=1e-14)
     # stable for huge gaps in float32

@@ -13,8 +13,18 @@ import torch
 
 from ldrrld_core.data import load_dataset, split_validation, stratified_holdout
 from ldrrld_core.losses import create_loss
-from ldrrld_core.study import (QUICK, paired_difference, plateaued, render, results_table, run_study,
-                               summarize, t_cdf, t_quantile, verdict)
+from ldrrld_core.study import (
+    QUICK,
+    paired_difference,
+    plateaued,
+    render,
+    results_table,
+    run_study,
+    summarize,
+    t_cdf,
+    t_quantile,
+    verdict,
+)
 from ldrrld_core.train import fit, get_recipe
 
 ROOT = Path(__file__).resolve().parent.parent

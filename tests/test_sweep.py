@@ -16,8 +16,16 @@ import pytest
 from ldrrld_core.cli import main
 from ldrrld_core.study import StudyConfig, summarize
 from ldrrld_core.study import sweep as sweep_module
-from ldrrld_core.study.sweep import (MEASURES, QUICK_SWEEP, SweepConfig, grid_points, load_sweep, point_name,
-                                     run_sweep, sweep_slice)
+from ldrrld_core.study.sweep import (
+    MEASURES,
+    QUICK_SWEEP,
+    SweepConfig,
+    grid_points,
+    load_sweep,
+    point_name,
+    run_sweep,
+    sweep_slice,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

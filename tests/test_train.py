@@ -18,10 +18,23 @@ from torch import nn
 from ldrrld_core.data import load_dataset
 from ldrrld_core.io import load_file
 from ldrrld_core.models import create_model
-from ldrrld_core.train import (History, Recipe, compare, correct_top_k, evaluate, fit, get_recipe, learning_rate,
-                               list_recipes, load_training_state, parse_field, resolve_amp, train_step, train_teacher)
+from ldrrld_core.train import (
+    History,
+    Recipe,
+    compare,
+    correct_top_k,
+    evaluate,
+    fit,
+    get_recipe,
+    learning_rate,
+    list_recipes,
+    load_training_state,
+    parse_field,
+    resolve_amp,
+    train_step,
+    train_teacher,
+)
 from ldrrld_core.train.checkpoints import restore_rng_state, rng_state
-
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +134,8 @@ def test_evaluate_matches_a_direct_computation(digits):
     with torch.no_grad():
         logits = model(digits.test.images)
     assert result["test_top1"] == pytest.approx(100 * (logits.argmax(1) == digits.test.labels).float().mean().item())
-    assert result["test_loss"] == pytest.approx(nn.functional.cross_entropy(logits, digits.test.labels).item(), rel=1e-5)
+    expected_loss = nn.functional.cross_entropy(logits, digits.test.labels).item()
+    assert result["test_loss"] == pytest.approx(expected_loss, rel=1e-5)
     assert model.training, "evaluate must give the model back in the mode it came in"
 
 

@@ -19,12 +19,27 @@ first: same-shape tensors by keyword only (``student_logits=``, ``teacher_logits
 """
 
 from .checks import check_class_index, check_class_names, check_labels, check_students, check_superclass_of
-from .class_relations import (GAP_DEFINITIONS, MDISTILLER_GAP_SCALE, RELATION_KINDS, MatrixGap,
-                              class_mean_logits, group_boundaries, logit_correlation, matrix_gap,
-                              relation_gaps, superclass_order)
+from .class_relations import (
+                              GAP_DEFINITIONS,
+                              MDISTILLER_GAP_SCALE,
+                              RELATION_KINDS,
+                              MatrixGap,
+                              class_mean_logits,
+                              group_boundaries,
+                              logit_correlation,
+                              matrix_gap,
+                              relation_gaps,
+                              superclass_order,
+)
 from .features import TSNE_SINGLE_THREAD_UP_TO, ModelOutputs, collect_outputs, tsne_embedding
-from .fidelity import (FIDELITY_CAVEAT, RelationFidelity, compare_fidelity, fidelity_table, kendall_tau,
-                       relation_fidelity)
+from .fidelity import (
+                              FIDELITY_CAVEAT,
+                              RelationFidelity,
+                              compare_fidelity,
+                              fidelity_table,
+                              kendall_tau,
+                              relation_fidelity,
+)
 from .sample import SampleRelations, logit_gradients, sample_relations
 from .weights import WeightMaps, pair_matrix, weight_maps
 

@@ -178,7 +178,8 @@ def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) ->
         images = normalize(pixels.float().div_(255), CIFAR100_MEAN, CIFAR100_STD, inplace=True)
         return TensorImageDataset(images, labels, mean=CIFAR100_MEAN, std=CIFAR100_STD, augment="cifar")
 
-    return DataSplits(name="cifar100", train=tensor_set(train_pixels, train_fine), test=tensor_set(test_pixels, test_fine),
+    return DataSplits(name="cifar100", train=tensor_set(train_pixels, train_fine),
+                      test=tensor_set(test_pixels, test_fine),
                       num_classes=len(class_names), input_shape=(3, 32, 32), class_names=class_names,
                       superclass_of=superclass_of, superclass_names=superclass_names, mean=CIFAR100_MEAN,
                       std=CIFAR100_STD, augment="cifar")

@@ -49,7 +49,8 @@ def load_digits(root: str | Path | None = None, *, download: bool = False, seed:
     mean, std = channel_stats(pixels[train_index])
 
     def tensor_set(index: torch.Tensor) -> TensorImageDataset:
-        return TensorImageDataset(normalize(pixels[index], mean, std), labels[index], mean=mean, std=std, augment="none")
+        return TensorImageDataset(normalize(pixels[index], mean, std), labels[index], mean=mean, std=std,
+                                  augment="none")
 
     return DataSplits(name="digits", train=tensor_set(train_index), test=tensor_set(test_index), num_classes=10,
                       input_shape=(1, 8, 8), class_names=[str(digit) for digit in range(10)], superclass_of=None,

@@ -202,7 +202,8 @@ def scan_class_folders(split_dir: Path, classes: Sequence[str] | None = None) ->
     for name in found:
         images = _images_below(split_dir / name, scan)
         if not images:
-            raise DatasetFormatError(f"class folder {split_dir / name} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+            raise DatasetFormatError(f"class folder {split_dir / name} holds no images "
+                                     f"({', '.join(IMAGE_EXTENSIONS)}); "
                                      "re-extract the archive or remove the folder")
         paths += [f"{name}/{image}" for image in images]
         labels += [label_of[name]] * len(images)

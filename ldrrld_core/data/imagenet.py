@@ -18,8 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DatasetFormatError, DatasetNotFoundError
-from .folders import (ImageFolderDataset, check_class_list, read_class_descriptions, scan_annotated_folder,
-                      scan_class_folders)
+from .folders import (
+    ImageFolderDataset,
+    check_class_list,
+    read_class_descriptions,
+    scan_annotated_folder,
+    scan_class_folders,
+)
 from .splits import DataSplits
 
 __all__ = ["FolderSetSpec", "TINY_IMAGENET", "IMAGENET", "load_folder_set", "load_tiny_imagenet", "load_imagenet"]
@@ -91,7 +96,8 @@ def _scan_val(val_dir: Path, classes: list[str]) -> tuple[list[str], list[int]]:
                              "ImageNet example does this)")
 
 
-def load_folder_set(spec: FolderSetSpec, root: str | Path, *, download: bool = False, verify: bool = False) -> DataSplits:
+def load_folder_set(spec: FolderSetSpec, root: str | Path, *, download: bool = False,
+                    verify: bool = False) -> DataSplits:
     """Scan a folder data set's train and val splits into :class:`ImageFolderDataset`\\ s.
 
     ``verify=True`` decodes every image up front (slow on ImageNet) instead of failing at the

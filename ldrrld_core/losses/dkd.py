@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..relations import (binary_kl_from_gaps, compute_dtype, exclusion_bias, full_precision, kl_excluding,
-                         upcast)
+from ..relations import binary_kl_from_gaps, compute_dtype, exclusion_bias, full_precision, kl_excluding, upcast
 from .base import DistillationLoss, cross_entropy
-from .checks import (as_labels, check_logit_pair, check_non_negative, check_positive, check_target,
-                     check_weights)
+from .checks import as_labels, check_logit_pair, check_non_negative, check_positive, check_target, check_weights
 from .fused import fused_dkd, use_fused
 
 __all__ = ["dkd_terms", "dkd_loss", "DKDLoss"]

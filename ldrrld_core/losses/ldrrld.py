@@ -12,11 +12,20 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from ..relations import (WEIGHTINGS, binary_kl_from_gaps, cached_pair_weights, compute_dtype,
-                         full_precision, kl_excluding, kl_from_logits, num_pairs, top_classes, upcast)
+from ..relations import (
+    WEIGHTINGS,
+    binary_kl_from_gaps,
+    cached_pair_weights,
+    compute_dtype,
+    full_precision,
+    kl_excluding,
+    kl_from_logits,
+    num_pairs,
+    top_classes,
+    upcast,
+)
 from .base import DistillationLoss, cross_entropy
-from .checks import (check_depth, check_logit_pair, check_non_negative, check_positive, check_target,
-                     check_weights)
+from .checks import check_depth, check_logit_pair, check_non_negative, check_positive, check_target, check_weights
 from .fused import fused_ldrrld, use_fused
 
 __all__ = ["RANK_SOURCES", "LDRRLDTerms", "ldrrld_loss", "LDRRLDLoss"]

@@ -11,12 +11,25 @@ Every model is a :class:`FeatureClassifier`. Checkpoints load strictly and witho
 
 from . import cifar, imagenet, small  # noqa: F401  (importing registers the architectures)
 from .base import FeatureClassifier
-from .checkpoint import (STATE_DICT_ENTRIES, CheckpointMismatchError, extract_state_dict,
-                         load_checkpoint, load_state_dict_strict, strip_wrapper_prefixes)
+from .checkpoint import (
+                         STATE_DICT_ENTRIES,
+                         CheckpointMismatchError,
+                         extract_state_dict,
+                         load_checkpoint,
+                         load_state_dict_strict,
+                         strip_wrapper_prefixes,
+)
 from .registry import FAMILIES, ModelInfo, create_model, list_models, model_info, register_model
-from .teachers import (DEFAULT_MARGIN, TEACHER_ACCURACY, TEACHER_CHECKPOINT, TEACHER_SOURCE,
-                       TeacherBelowPublishedWarning, load_standard_teacher, published_teacher,
-                       standard_teacher_path)
+from .teachers import (
+                         DEFAULT_MARGIN,
+                         TEACHER_ACCURACY,
+                         TEACHER_CHECKPOINT,
+                         TEACHER_SOURCE,
+                         TeacherBelowPublishedWarning,
+                         load_standard_teacher,
+                         published_teacher,
+                         standard_teacher_path,
+)
 
 __all__ = [
     "FAMILIES", "STATE_DICT_ENTRIES", "TEACHER_ACCURACY", "TEACHER_SOURCE", "DEFAULT_MARGIN",

@@ -2,8 +2,9 @@
 
 Each architecture file registers its builders with the :func:`register_model` decorator; nothing
 here names a model, and nothing here builds or loads one (:mod:`.registry` does), so checkpoint
-code can ask which names exist without importing the builders. Names are the literature's, case included: the CIFAR ``ResNet50`` (a
-bottleneck ResNet for 32x32 inputs) and torchvision's ImageNet ``resnet50`` are different models.
+code can ask which names exist without importing the builders. Names are the literature's, case
+included: the CIFAR ``ResNet50`` (a bottleneck ResNet for 32x32 inputs) and torchvision's ImageNet
+``resnet50`` are different models.
 """
 
 from __future__ import annotations

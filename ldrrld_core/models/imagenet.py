@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from .base import FeatureClassifier
-from .layers import collect_stages, conv_bn, global_avg_pool
 from .catalog import register_model
+from .layers import collect_stages, conv_bn, global_avg_pool
 
 __all__ = ["MobileNetV1", "TorchvisionMobileNetV2", "TorchvisionResNet"]
 

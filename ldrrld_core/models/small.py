@@ -11,8 +11,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .base import FeatureClassifier
-from .layers import conv_bn, global_avg_pool, kaiming_init
 from .catalog import register_model
+from .layers import conv_bn, global_avg_pool, kaiming_init
 
 __all__ = ["DigitsCNN", "DigitsMLP"]
 

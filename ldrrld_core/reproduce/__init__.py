@@ -13,14 +13,42 @@ One module per job:
 See ``docs/reproduce.md``; notebook 05 walks through it.
 """
 
-from .baselines import (DKD_BETA, DKD_DEFAULTS, KD_SETTING, BaselineSetting, baseline_setting,
-                        baseline_settings, settings_markdown)
-from .kit import (FAST_ARGUMENTS, FAST_DATA, FAST_PAIRS, TEACHER_CHECK_FILE, Cell, Settings, cells,
-                  check_teachers, commands, prepare_fast_teachers, run, select_pairs, teacher_commands)
-from .paper import ABLATION, MAIN, TABLES, Column, PaperTable, Pair, paper_markdown, paper_number
+from .baselines import (
+                        DKD_BETA,
+                        DKD_DEFAULTS,
+                        KD_SETTING,
+                        BaselineSetting,
+                        baseline_setting,
+                        baseline_settings,
+                        settings_markdown,
+)
+from .kit import (
+                        FAST_ARGUMENTS,
+                        FAST_DATA,
+                        FAST_PAIRS,
+                        TEACHER_CHECK_FILE,
+                        Cell,
+                        Settings,
+                        cells,
+                        check_teachers,
+                        commands,
+                        prepare_fast_teachers,
+                        run,
+                        select_pairs,
+                        teacher_commands,
+)
+from .paper import ABLATION, MAIN, TABLES, Column, Pair, PaperTable, paper_markdown, paper_number
 from .report import Measured, collect, finished_summary, markdown, write_results
-from .teachers import (DEFAULT_MARGIN, DEFAULT_TEACHER_ROOT, TEACHER_SOURCE, TeacherBelowPublishedWarning,
-                       TeacherCheck, check_teacher, published_teacher, resolve_teacher)
+from .teachers import (
+                        DEFAULT_MARGIN,
+                        DEFAULT_TEACHER_ROOT,
+                        TEACHER_SOURCE,
+                        TeacherBelowPublishedWarning,
+                        TeacherCheck,
+                        check_teacher,
+                        published_teacher,
+                        resolve_teacher,
+)
 
 __all__ = [
     "DKD_BETA", "DKD_DEFAULTS", "KD_SETTING", "BaselineSetting", "baseline_setting", "baseline_settings",

@@ -21,8 +21,16 @@ import torch
 
 from ..data import DataSplits, load_dataset, make_loader
 from ..io import atomic_write_text, sha256_file
-from ..models import (DEFAULT_MARGIN, TEACHER_ACCURACY, TEACHER_SOURCE, TeacherBelowPublishedWarning,
-                      create_model, list_models, published_teacher, standard_teacher_path)
+from ..models import (
+    DEFAULT_MARGIN,
+    TEACHER_ACCURACY,
+    TEACHER_SOURCE,
+    TeacherBelowPublishedWarning,
+    create_model,
+    list_models,
+    published_teacher,
+    standard_teacher_path,
+)
 from ..runtime import default_device
 
 __all__ = ["DEFAULT_TEACHER_ROOT", "DEFAULT_MARGIN", "TEACHER_SOURCE", "TeacherBelowPublishedWarning",

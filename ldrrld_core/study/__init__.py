@@ -11,8 +11,17 @@ differences. See ``docs/results.md`` for the committed study and ``docs/training
 """
 
 from .protocol import QUICK, StudyConfig, learning_rates, run_study, study_recipe
-from .report import (PAPER_ORDER, build_results, load_results, plot_results, render, render_markdown,
-                     results_table, source_commit, verdict)
+from .report import (
+                     PAPER_ORDER,
+                     build_results,
+                     load_results,
+                     plot_results,
+                     render,
+                     render_markdown,
+                     results_table,
+                     source_commit,
+                     verdict,
+)
 from .stats import paired_difference, summarize, t_cdf, t_quantile
 from .teacher import SHIPPED_TEACHERS, TeacherRule, converged_teacher, plateaued, shipped_teacher, teacher_key
 

@@ -44,7 +44,8 @@ FORMAT_VERSION = 1
 
 #: Recipe fields that must be the same to continue a run: each changes what the run computes.
 RESUME_FIELDS = ("model", "model_options", "teacher", "loss", "loss_options", "data", "data_options",
-                 "teacher_data_options", "data_seed", "validation_fraction", "augment", "batch_size", "lr", "momentum", "weight_decay", "nesterov",
+                 "teacher_data_options", "data_seed", "validation_fraction", "augment", "batch_size", "lr",
+                 "momentum", "weight_decay", "nesterov",
                  "warmup_epochs", "decay_epochs", "decay_rate", "schedule", "seed", "amp")
 
 #: Recipe fields a resumed run may change, each with the reason that is harmless.

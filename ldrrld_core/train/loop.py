@@ -31,8 +31,16 @@ from ..data import DATASETS, DataSplits, load_dataset, make_loader, split_valida
 from ..io import atomic_write_text, remove_stale_temporaries
 from ..models import DEFAULT_MARGIN, TeacherBelowPublishedWarning, create_model, published_teacher
 from ..runtime import seed_everything, set_deterministic
-from .checkpoints import (LATEST, STUDENT, check_resumable, load_training_state, restore_rng_state,
-                          save_student, save_training_state, teacher_record)
+from .checkpoints import (
+    LATEST,
+    STUDENT,
+    check_resumable,
+    load_training_state,
+    restore_rng_state,
+    save_student,
+    save_training_state,
+    teacher_record,
+)
 from .degenerate import warn_degenerate_loss
 from .distributed import DistributedContext, all_reduce_sum, current_context
 from .fingerprint import accuracy_record, fingerprint

@@ -13,8 +13,8 @@ from functools import partial
 from torch import Tensor, nn
 
 from ..base import FeatureClassifier
-from ..layers import global_avg_pool, kaiming_init
 from ..catalog import register_model
+from ..layers import global_avg_pool, kaiming_init
 
 __all__ = ["BasicBlock", "CifarResNet"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..base import FeatureClassifier
-from ..layers import global_avg_pool, kaiming_init
 from ..catalog import register_model
+from ..layers import global_avg_pool, kaiming_init
 
 __all__ = ["Bottleneck", "BottleneckResNet"]
 

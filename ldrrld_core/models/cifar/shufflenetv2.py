@@ -12,8 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from ..base import FeatureClassifier
-from ..layers import channel_shuffle, global_avg_pool
 from ..catalog import register_model
+from ..layers import channel_shuffle, global_avg_pool
 
 __all__ = ["DownUnit", "ShuffleNetV2", "SplitUnit"]
 

@@ -14,8 +14,8 @@ from functools import partial
 from torch import Tensor, nn
 
 from ..base import FeatureClassifier
-from ..layers import conv_bn, global_avg_pool, kaiming_init
 from ..catalog import register_model
+from ..layers import conv_bn, global_avg_pool, kaiming_init
 
 __all__ = ["VGG", "VGG_CONFIGS"]
 
