@@ -26,7 +26,7 @@
 #    classes in the teacher's order (Kendall's tau over all 100 classes)?
 #
 # In fast mode (CI, or no GPU) the students train for a few epochs and the t-SNE maps show the
-# first five superclasses, well under a minute on a CPU. In full mode (a GPU, or `LDRRLD_FAST=0`)
+# first five superclasses, about a minute on a CPU. In full mode (a GPU, or `LDRRLD_FAST=0`)
 # they train for the study's 30 epochs and the maps show every test image. Each method uses the
 # learning rate `ldrrld study` chose for it on validation (`docs/results.json`). The recipe is
 # chosen in one marked line, right after the imports.
@@ -107,7 +107,7 @@ assert abs(top1 - runs.students["ldrrld"].top1) < (1e-6 if nb.device.type == "cp
 # Each map is computed separately (scikit-learn, PCA start, fixed seed), so compare the shapes of
 # the clusters, not their positions. Points are coloured by superclass; hover a point to see its
 # class. In fast mode only the test images of the first five superclasses are mapped (t-SNE of
-# all 1,000 images takes about 20 s per model on one CPU thread).
+# all 1,000 images takes tens of seconds per model on one CPU thread).
 
 # %%
 shown = data.superclass_of[labels] < (5 if nb.fast else len(data.superclass_names))  # (N,) images mapped
