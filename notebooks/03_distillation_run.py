@@ -55,7 +55,7 @@ from ldrrld_core.train.metrics import evaluate
 progress = not nb.fast  # progress bars when you run it yourself; none in the CI-sized run
 FAST_EPOCHS = 4         # students' epochs in fast mode (the study's schedule, shortened proportionally)
 
-# ── The recipe: this line chooses the problem (fast: CI-sized on a CPU; full: the study's 30 epochs) ──
+# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's 30) ──
 recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_recipe("teaching")
 
 # %% [markdown]
@@ -90,7 +90,8 @@ study = load_results(DEFAULT_RESULTS)
 methods = ["ce", "kd", "dkd", "ldrrld"]
 learning_rates = {method: study["methods"][method]["lr"] for method in methods}
 print("learning rate chosen on validation:", learning_rates, "from the grid", study["protocol"]["lr_grid"])
-assert list(study["methods"]) == methods and all(lr in study["protocol"]["lr_grid"] for lr in learning_rates.values())
+assert list(study["methods"]) == methods
+assert all(lr in study["protocol"]["lr_grid"] for lr in learning_rates.values())
 assert study["protocol"]["problem"] == "teaching" and study["protocol"]["epochs"] == get_recipe("teaching").epochs
 
 # %% [markdown]
@@ -156,7 +157,8 @@ chance = 100 / data.num_classes  # top-1 of guessing, in %
 gains = {method: runs.students[method].top1 - runs.students["ce"].top1 for method in methods[1:]}
 assert [line.split()[0] for line in runs.table().splitlines()] == ["method", "teacher", *methods]
 assert all(run.recipe.lr == learning_rates[name] for name, run in runs.students.items())
-assert all(5 * chance < run.top1 < runs.teacher.top1 for run in runs.students.values()), "learned; below the teacher"
+assert all(5 * chance < run.top1 < runs.teacher.top1 for run in runs.students.values()), \
+    "every student learned (five times chance at least) and stays below its teacher"
 assert all(gain > MARGIN for gain in gains.values()), f"every distilled student beats CE by > {MARGIN} points"
 
 # %% [markdown]

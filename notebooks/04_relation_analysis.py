@@ -53,7 +53,7 @@ from ldrrld_core.train import Comparison, compare, get_recipe, load_data
 
 FAST_EPOCHS = 4  # students' epochs in fast mode (the study's schedule, shortened proportionally)
 
-# ── The recipe: this line chooses the problem (fast: CI-sized on a CPU; full: the study's 30 epochs) ──
+# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's 30) ──
 recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_recipe("teaching")
 
 # %% [markdown]
@@ -79,7 +79,7 @@ runs = Comparison(teacher=single["ce"].teacher, students={m: run.students[m] for
 print(runs.table())
 chance = 100 / data.num_classes  # top-1 of guessing, in %
 assert [line.split()[0] for line in runs.table().splitlines()] == ["method", "teacher", "ce", "kd", "dkd", "ldrrld"]
-assert abs(runs.teacher.top1 - record["test_top1"]) <= 0.5, "the shipped teacher within 0.5 points of its record"
+assert abs(runs.teacher.top1 - record["test_top1"]) <= 0.5, "the teacher within 0.5 points of its record"
 assert all(5 * chance < run.top1 < runs.teacher.top1 for run in runs.students.values())
 
 # %%
@@ -161,7 +161,8 @@ assert all(0 <= gap.mean <= gap.max for gap in [*mean_gaps.values(), *correlatio
 assert all(gap.gap.shape == (data.num_classes, data.num_classes) for gap in mean_gaps.values())
 assert all(float(gap.gap.diagonal().abs().max()) == 0 for gap in mdistiller_gaps.values())
 for gaps in (mean_gaps, mdistiller_gaps):
-    assert max(gaps, key=lambda name: gaps[name].mean) == "ce", "distillation pulls the class means to the teacher's"
+    assert max(gaps, key=lambda name: gaps[name].mean) == "ce", \
+        "distillation pulls the class means towards the teacher's"
 assert all(torch.allclose(gap.teacher.diagonal(), torch.ones(data.num_classes, dtype=torch.float64))
            for gap in correlation_gaps.values())
 
