@@ -11,19 +11,25 @@
 # %% [markdown]
 # # 03 · A distillation run: teacher, student alone, KD, DKD and LDRRLD
 #
-# This notebook does what a distillation paper's main table does, on data that ship with the
-# toolkit: train a teacher, then train the same small student four times, from the same initial
-# weights and on the same batches, once alone (cross-entropy), once with KD, once with DKD and
-# once with LDRRLD. The loss is the only difference between the four students.
+# This notebook does what a distillation paper's main table does, on the problem the toolkit's
+# study chose because distillation has something to teach there (`docs/results.md`): the
+# `teaching` recipe, a synthetic set of 100 classes in 20 superclasses (16x16 images, made on the
+# fly, nothing downloaded), a `wrn_16_2` teacher that saw 40 images per class, and `resnet8`
+# students that see 20 (10% of them held out for validation). The same student is trained four
+# times, from the same initial weights and on the same batches: once alone (cross-entropy), once
+# with KD, once with DKD and once with LDRRLD. The loss (and its learning rate) is the only
+# difference between the four students.
 #
-# In fast mode (CI, or no GPU) it uses the `digits` recipe: a small CNN teacher and an MLP student
-# on scikit-learn's 8x8 handwritten digits, a few seconds on a CPU. With a GPU it runs the
-# CIFAR-shaped `synthetic` recipe instead; the last section says how to run the paper's CIFAR-100
-# recipe. The recipe is chosen in one marked line, right after the imports.
+# The teacher is not trained here: a converged one ships with the package, with its record. In
+# fast mode (CI, or no GPU) the students train for a few epochs, well under a minute on a CPU;
+# in full mode (a GPU, or `LDRRLD_FAST=0`) they train for the study's 30 epochs. Either way each
+# method uses the learning rate the study chose for it on validation. The recipe is chosen in one
+# marked line, right after the imports.
 #
 # Accuracies and losses come out of training and differ a little from machine to machine, so this
-# notebook checks them with asserts on properties (ranges, margins over chance, orderings), not by
-# their printed digits.
+# notebook checks them with asserts on properties (ranges, margins, orderings), not by their
+# printed digits. The study's five-seed table at the end is read from a committed file, so it is
+# compared digit for digit.
 
 # %% tags=["nbval-ignore-output"]
 from ldrrld_viz.notebook import setup
@@ -36,66 +42,98 @@ import tempfile
 from pathlib import Path
 
 import torch
+from IPython.display import Markdown
 
 import ldrrld_viz as viz
+from ldrrld_core.data import make_loader
 from ldrrld_core.models import create_model
-from ldrrld_core.train import History, build_student, compare, fit, get_recipe, load_data, train_teacher
+from ldrrld_core.study import load_results, results_table, shipped_teacher
+from ldrrld_core.study.sweep import DEFAULT_RESULTS
+from ldrrld_core.train import Comparison, History, build_student, compare, fit, get_recipe, load_data
+from ldrrld_core.train.metrics import evaluate
 
 progress = not nb.fast  # progress bars when you run it yourself; none in the CI-sized run
+FAST_EPOCHS = 4         # students' epochs in fast mode (the study's schedule, shortened proportionally)
 
-# ── The recipe: this line chooses the problem (fast: CI-sized on a CPU; full: on a GPU) ──
-recipe = get_recipe("digits") if nb.fast else get_recipe("synthetic", data_options={}, epochs=30, decay_epochs=(20, 25))
+# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's 30) ──
+recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_recipe("teaching")
 
 # %% [markdown]
 # ## 1. The recipe
 #
 # A `Recipe` holds every setting of a run: student, teacher, loss, data, optimiser, schedule,
 # precision, seed. Presets give the standard ones; any field can be overridden
-# (`get_recipe("digits", epochs=30)`, `recipe.replace(seed=1)`). A recipe checks itself when it
-# is made, so a misspelt loss or a negative number of epochs fails at once, with a suggestion.
+# (`get_recipe("teaching", epochs=40)`, `recipe.replace(seed=1)`), and `rescheduled(n)` shortens
+# or stretches the schedule with its learning-rate decays moved along. A recipe checks itself
+# when it is made, so a misspelt loss or a negative number of epochs fails at once, with a
+# suggestion.
 
 # %%
-print(f"{recipe.teacher} -> {recipe.model} on {recipe.data}: {recipe.epochs} epochs, batch {recipe.batch_size}, "
-      f"lr {recipe.lr} ({recipe.schedule} schedule, warm-up {recipe.warmup_epochs}, decay after {recipe.decay_epochs})")
+print(f"{recipe.teacher} -> {recipe.model} on {recipe.data} {recipe.data_options}: {recipe.epochs} epochs, "
+      f"batch {recipe.batch_size}, warm-up {recipe.warmup_epochs}, x0.1 after {recipe.decay_epochs}")
 print("LDRRLD settings:", recipe.replace(loss="ldrrld").build_loss().hparams())
 try:
     recipe.replace(loss="ldrld")
 except ValueError as error:
     print("a typo fails at once:", error)
-assert recipe.loss == "ldrrld" and recipe.teacher is not None
+assert recipe.name == "teaching" and recipe.teacher == "wrn_16_2" and recipe.model == "resnet8"
+
+# %% [markdown]
+# The losses have very different scales (LDRRLD weighs its terms with `alpha = 10.5` and `beta = 7`,
+# KD multiplies its term by `T^2`), so one learning rate for all of them is not a fair
+# comparison. `ldrrld study` chose each method's rate from one grid on the validation split
+# (never the test split); its `results.json` is committed as `docs/results.json`, and this
+# notebook uses the rates it chose.
+
+# %%
+study = load_results(DEFAULT_RESULTS)
+methods = ["ce", "kd", "dkd", "ldrrld"]
+learning_rates = {method: study["methods"][method]["lr"] for method in methods}
+print("learning rate chosen on validation:", learning_rates, "from the grid", study["protocol"]["lr_grid"])
+assert list(study["methods"]) == methods
+assert all(lr in study["protocol"]["lr_grid"] for lr in learning_rates.values())
+assert study["protocol"]["problem"] == "teaching" and study["protocol"]["epochs"] == get_recipe("teaching").epochs
 
 # %% [markdown]
 # ## 2. The data
 #
 # `load_data(recipe)` loads what the recipe names. Small sets live on the training device as
-# tensors: batches, shuffling and augmentation happen there, with no worker processes.
+# tensors: batches, shuffling and augmentation happen there, with no worker processes. The
+# `augment` in the description is the data set's default policy; training uses the recipe's,
+# `none` here (the generator already shifts every image, and its classes are not mirror-symmetric).
 
 # %%
 data = load_data(recipe)
 print(data)
+print("training augmentation:", recipe.augment)
+assert recipe.augment == "none"
+assert data.num_classes == 100 and len(data.superclass_names) == 20
 assert data.num_classes >= recipe.replace(loss="ldrrld").build_loss().depth, "LDRRLD needs depth <= classes"
 
 # %% [markdown]
 # ## 3. The teacher
 #
-# A teacher is trained like any model, with cross-entropy alone: `train_teacher(recipe)` trains
-# the recipe's teacher architecture with the loss `ce`. Every epoch adds a row to the run's
-# history: the learning rate, each loss term, training and test accuracy (and the time, left out
-# here).
+# A teacher is trained like any model, with cross-entropy alone. `ldrrld study` trained this one
+# until its validation accuracy stopped rising (60 epochs) and the package ships it with its
+# record: the recipe key it belongs to, its accuracy on every split and the SHA-256 of its weights,
+# which `shipped_teacher` checks before loading. Its test accuracy is measured again here.
 
 # %% tags=["nbval-ignore-output"]
-teacher = train_teacher(recipe, data=data, device=nb.device, progress=progress)
-print(teacher.history.table(["epoch", "lr", "train_loss", "train_top1", "test_top1", "test_top5"]))
-chance = 100 / data.num_classes  # top-1 of guessing, in %
-assert 0 <= teacher.top1 <= 100 and len(teacher.history.rows) == recipe.epochs
-assert teacher.top1 > 3 * chance, "the teacher is far above chance (three times chance at least)"
+teacher, record = shipped_teacher("teaching", device=nb.device)
+print({key: record[key] for key in ("model", "epochs", "plateaued", "train_top1", "val_top1", "test_top1")})
+print("sha256", record["sha256"])
+teacher_top1 = evaluate(teacher, make_loader(data.test, 256, train=False, device=nb.device))["test_top1"]
+print(f"test top-1 measured now: {teacher_top1:.2f}")
+assert record["model"] == recipe.teacher and record["plateaued"]
+assert abs(teacher_top1 - record["test_top1"]) <= 0.5, "within 0.5 points of its record on any machine"
 
 # %% [markdown]
 # ## 4. Four students from one initialisation
 #
 # The trainer seeds everything with the recipe's seed right before it builds the student, so two
 # runs with the same seed start from identical weights and see the same batches in the same
-# order, whatever ran in between. `build_student` is that first step on its own:
+# order, whatever ran in between (and whatever their learning rates). `build_student` is that
+# first step on its own:
 
 # %%
 first, second = build_student(recipe.replace(loss="ce"), data.num_classes), build_student(recipe, data.num_classes)
@@ -104,39 +142,51 @@ print(f"{sum(p.numel() for p in first.parameters())} parameters; identical:",
 assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
 
 # %% [markdown]
-# `compare` trains one student per loss with that teacher. The teacher stays frozen: in eval
-# mode, its forward pass under `torch.inference_mode`, so it never enters the autograd graph.
+# `compare` trains one student per loss with that teacher; here it is called once per method,
+# each at its own learning rate, and the four runs are gathered into one `Comparison`. The
+# teacher stays frozen: in eval mode, its forward pass under `torch.inference_mode`, so it never
+# enters the autograd graph.
 
 # %% tags=["nbval-ignore-output"]
-runs = compare(recipe, ["ce", "kd", "dkd", "ldrrld"], teacher=teacher, data=data, device=nb.device,
-               progress=progress)
+MARGIN = 3.0  # points: see the note below the cell
+single = {method: compare(recipe.replace(lr=learning_rates[method]), [method], teacher=teacher, data=data,
+                          device=nb.device, progress=progress) for method in methods}
+runs = Comparison(teacher=single["ce"].teacher, students={m: run.students[m] for m, run in single.items()})
 print(runs.table())
-assert list(runs.students) == ["ce", "kd", "dkd", "ldrrld"]
-assert [line.split()[0] for line in runs.table().splitlines()] == ["method", "teacher", "ce", "kd", "dkd", "ldrrld"]
-assert all(0 <= run.top1 <= 100 for run in runs.students.values())
-assert all(run.top1 > 2 * chance for run in runs.students.values()), "every student learned (twice chance at least)"
-assert teacher.top1 > runs.students["ce"].top1, "the teacher is the stronger model"
+chance = 100 / data.num_classes  # top-1 of guessing, in %
+gains = {method: runs.students[method].top1 - runs.students["ce"].top1 for method in methods[1:]}
+assert [line.split()[0] for line in runs.table().splitlines()] == ["method", "teacher", *methods]
+assert all(run.recipe.lr == learning_rates[name] for name, run in runs.students.items())
+assert all(5 * chance < run.top1 < runs.teacher.top1 for run in runs.students.values()), \
+    "every student learned (five times chance at least) and stays below its teacher"
+assert all(gain > MARGIN for gain in gains.values()), f"every distilled student beats CE by > {MARGIN} points"
 
 # %% [markdown]
-# One run with one seed cannot rank the methods: a point or two between students is within the
-# spread of seeds, and a problem the student learns well alone leaves little dark knowledge for
-# any method to add. `benchmarks/study.py` measures every method and every LDRRLD ablation over
-# five seeds (`docs/results.md`); the paper's CIFAR-100 numbers are in `docs/training.md`.
+# What the cell above asserts, and why: each student is far above chance and below its teacher,
+# and every distilled student beats the student trained alone by more than `MARGIN` = 3 points.
+# Measured in fast mode (4 epochs) over seeds 0, 1 and 2, under torch's default CPU kernels and
+# under `ATEN_CPU_CAPABILITY=default`, the smallest such gain was 7.8 points (KD, seed 1) and the
+# gains at seed 0, the one used here, were 12 points or more; a machine's kernels moved a student
+# by under 2 points. So the assert holds on any machine while still failing if distillation
+# stopped helping; the printed digits themselves are not compared. Whether one *distilled* method
+# beats another is not asserted from one short run: that takes many seeds (section 6).
 
 # %% [markdown]
 # ## 5. Learning curves
 #
 # `ldrrld_viz.training_curves` draws any histories, one line per run: interactive with plotly
-# (hover for the values) or static with matplotlib.
+# (hover for the values) or static with matplotlib. The shipped teacher was not trained here, so
+# it has no curve.
 
 # %%
-figure = viz.training_curves(runs.histories, ["test_top1", "train_loss"])
-assert len(figure.data) == 2 * len(runs.histories), "one line per run and metric"
+students = {name: run.history for name, run in runs.students.items()}
+figure = viz.training_curves(students, ["test_top1", "train_loss"])
+assert len(figure.data) == 2 * len(students), "one line per run and metric"
 figure
 
 # %%
-static = viz.training_curves(runs.histories, "test_top1", backend="matplotlib")
-assert len(static.axes[0].get_lines()) == len(runs.histories)
+static = viz.training_curves(students, "test_top1", backend="matplotlib")
+assert len(static.axes[0].get_lines()) == len(students)
 static
 
 # %% [markdown]
@@ -152,33 +202,73 @@ assert ldrrld_history.column("train_local")[-1] < ldrrld_history.column("train_l
 assert ldrrld_history.column("train_rntk")[-1] < ldrrld_history.column("train_rntk")[0]
 
 # %% [markdown]
-# ## 6. On disk: checkpoints, history, resume
+# ## 6. The study: five seeds, one protocol
+#
+# One run with one seed cannot rank the methods: a point or two between students is within the
+# spread of seeds. `ldrrld study` runs the same comparison as a reviewer would accept it: the
+# converged teacher, each method's learning rate chosen on validation, the 30-epoch schedule, five
+# seeds with identical initial weights and data order across methods within a seed, Student-t
+# intervals and differences paired by seed. `ldrrld study --quick` runs the whole protocol at
+# toy size in a few minutes (for tests, not for claims); `ldrrld study` is the full one, whose
+# results are committed in `docs/results.json` and `docs/results.md`. The table below is read from
+# that file with the package's own renderer, not computed here.
+
+# %%
+Markdown(results_table(study))
+
+# %% [markdown]
+# What it says, and what it does not:
+#
+# - **Distillation helps here.** KD beats the student alone by about ten points, and the 95%
+#   interval of the paired difference lies entirely above 0; DKD and LDRRLD do too.
+# - **LDRRLD is not better than KD on this problem.** Their paired difference is within a point of
+#   0 and its interval contains 0: no difference can be claimed either way.
+# - **The paper's ordering LDRRLD > DKD > KD > CE does not hold here**: DKD comes out *below* KD.
+#   The paper's numbers are on CIFAR-100 with its own teachers and schedules (`docs/training.md`);
+#   this is one small synthetic problem, and it is reported as measured.
+#
+# The asserts check these sentences against the file, so they cannot drift from it.
+
+# %%
+methods_study = study["methods"]
+print(study["verdict"])
+assert methods_study["kd"]["delta_vs_ce"]["ci95"][0] > 0, "KD > CE: the paired 95% interval is above 0"
+assert all(methods_study[m]["delta_vs_ce"]["ci95"][0] > 0 for m in ("dkd", "ldrrld"))
+low, high = methods_study["ldrrld"]["delta_vs_kd"]["ci95"]
+assert low < 0 < high, "LDRRLD vs KD: the interval contains 0 (no difference either way)"
+assert methods_study["dkd"]["delta_vs_kd"]["ci95"][1] < 0 and "does not hold" in study["verdict"]
+assert len(study["protocol"]["seeds"]) == 5 and all(len(m["per_seed"]) == 5 for m in methods_study.values())
+
+# %% [markdown]
+# ## 7. On disk: checkpoints, history, resume
 #
 # With an `out_dir`, a run writes `latest.pth` (everything needed to resume: weights, optimiser,
 # random generators, history), `student.pth` (the weights in the literature's
-# `{'model': state_dict}` format), the history as CSV and JSON, the recipe and a summary, each
-# file atomically. Here a run stops after three epochs and then resumes to six; it ends with
-# exactly the weights of a run that went straight through.
+# `{'model': state_dict}` format), the history as CSV and JSON, the recipe, a summary and
+# `checksums.json` (the SHA-256 of each file, checked when a run resumes), each file atomically.
+# While it runs it holds `<out_dir>/.lock`, so a second run in the same folder is refused instead
+# of overwriting it; the lock is gone when the run ends. Here a run stops after one epoch and
+# then resumes to two; it ends with exactly the weights of a run that went straight through.
 
 # %% tags=["nbval-check-output"]
-short = recipe.replace(epochs=6, warmup_epochs=0, decay_epochs=(4,))
+short = recipe.replace(epochs=2, warmup_epochs=0, decay_epochs=(1,))
 straight = fit(short, teacher=teacher, data=data, device=nb.device, progress=False)
 with tempfile.TemporaryDirectory() as folder:
-    fit(short.replace(epochs=3, out_dir=folder), teacher=teacher, data=data, device=nb.device, progress=False)
+    fit(short.replace(epochs=1, out_dir=folder), teacher=teacher, data=data, device=nb.device, progress=False)
     print(sorted(path.name for path in Path(folder).iterdir()))
     resumed = fit(short.replace(out_dir=folder), teacher=teacher, data=data, device=nb.device, progress=False,
                   resume=True)
     reloaded = create_model(recipe.model, num_classes=data.num_classes, checkpoint=f"{folder}/student.pth")
     saved = History.load(folder)
 print("epochs:", resumed.history.column("epoch"))
-assert saved == resumed.history and resumed.history.column("epoch") == [1, 2, 3, 4, 5, 6]
+assert saved == resumed.history and resumed.history.column("epoch") == [1, 2]
 assert all(torch.equal(a, b.cpu()) for a, b in zip(reloaded.state_dict().values(), resumed.model.state_dict().values()))
 if nb.device.type == "cpu":  # bitwise only with deterministic CPU kernels
     assert all(torch.equal(a, b) for a, b in zip(resumed.model.state_dict().values(),
                                                  straight.model.state_dict().values()))
 
 # %% [markdown]
-# ## 7. Real runs on a GPU
+# ## 8. Real runs on a GPU
 #
 # The same calls run the paper's recipe; on a GPU the trainer uses bf16 autocast and
 # channels-last, and `compile=True` adds `torch.compile`. From a terminal, with CIFAR-100 in
@@ -197,6 +287,6 @@ if nb.device.type == "cpu":  # bitwise only with deterministic CPU kernels
 # `docs/training.md` lists the paper's numbers to compare with.
 
 # %% tags=["nbval-ignore-output"]
-summary = {name: round(run.top1, 2) for name, run in [("teacher", teacher), *runs.students.items()]}
+summary = {name: round(run.top1, 2) for name, run in [("teacher", runs.teacher), *runs.students.items()]}
 print(summary)
 assert list(summary) == ["teacher", "ce", "kd", "dkd", "ldrrld"] and all(0 <= v <= 100 for v in summary.values())

@@ -13,18 +13,23 @@
 #
 # Accuracy says how often a student is right. It does not say whether the student learnt how
 # the teacher *relates* classes: which classes it confuses, which ones it ranks close together.
-# This notebook trains a teacher and one student per loss (the student alone with cross-entropy,
-# KD, DKD and LDRRLD) and then looks at what each student kept:
+# This notebook takes the converged teacher that ships with the package for the study's
+# `teaching` problem (100 synthetic classes in 20 superclasses of five similar classes each,
+# 16x16 images), trains one `resnet8` student per loss (alone with cross-entropy, KD, DKD and
+# LDRRLD) and then looks at what each student kept:
 #
-# 1. t-SNE maps of the penultimate features;
-# 2. the class-mean logit matrices and the class-by-class logit correlations, and how far each
-#    student's are from the teacher's;
+# 1. t-SNE maps of the penultimate features, coloured by superclass;
+# 2. the class-mean logit matrices and the class-by-class logit correlations, ordered by
+#    superclass, and how far each student's are from the teacher's;
 # 3. **relation fidelity**: for the teacher's top-`d` classes of every test image, does the
-#    student rank them in the same order? Per rank pair and as a rank correlation.
+#    student rank them in the same order? And, as the neutral measure, does it rank *all*
+#    classes in the teacher's order (Kendall's tau over all 100 classes)?
 #
-# In fast mode (CI, or no GPU) everything runs on the 8x8 digits in a few seconds. In full mode it
-# uses the synthetic CIFAR-shaped set with 100 classes in 20 superclasses, and the matrices are
-# ordered by superclass. The recipe is chosen in one marked line, right after the imports.
+# In fast mode (CI, or no GPU) the students train for a few epochs and the t-SNE maps show the
+# first five superclasses, about a minute on a CPU. In full mode (a GPU, or `LDRRLD_FAST=0`)
+# they train for the study's 30 epochs and the maps show every test image. Each method uses the
+# learning rate `ldrrld study` chose for it on validation (`docs/results.json`). The recipe is
+# chosen in one marked line, right after the imports.
 #
 # Everything here comes out of training and differs a little from machine to machine, so the
 # notebook checks it with asserts on properties (ranges, margins, orderings, rows), not by printed
@@ -42,32 +47,43 @@ import torch
 import ldrrld_viz as viz
 from ldrrld_core import analysis
 from ldrrld_core.data import make_loader
-from ldrrld_core.train import compare, get_recipe, load_data
+from ldrrld_core.study import load_results, shipped_teacher
+from ldrrld_core.study.sweep import DEFAULT_RESULTS
+from ldrrld_core.train import Comparison, compare, get_recipe, load_data
 
-# ── The recipe: this line chooses the problem (fast: CI-sized on a CPU; full: on a GPU) ──
-recipe = get_recipe("digits", epochs=5, decay_epochs=(4,)) if nb.fast else get_recipe("synthetic", epochs=40, decay_epochs=(30,))
+FAST_EPOCHS = 4  # students' epochs in fast mode (the study's schedule, shortened proportionally)
+
+# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's 30) ──
+recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_recipe("teaching")
 
 # %% [markdown]
 # ## 1. A teacher and four students
 #
-# `compare` trains the teacher, then each student from the same initial weights and the same
-# data order: the loss is the only difference between them.
+# The teacher is the converged `wrn_16_2` of the study (`shipped_teacher` checks its SHA-256
+# before loading it). Each student starts from the same initial weights and sees the same data
+# order: the loss, at the learning rate the study chose for it, is the only difference.
 
 # %%
 data = load_data(recipe)
+learning_rates = {method: entry["lr"] for method, entry in load_results(DEFAULT_RESULTS)["methods"].items()}
 print(data)
-assert data.num_classes >= 5, "relation fidelity below uses the teacher's top 5 classes"
+print("learning rates chosen on validation by `ldrrld study`:", learning_rates)
+assert data.num_classes == 100 and len(data.superclass_names) == 20, "relation fidelity uses the top 5 of 100"
+assert list(learning_rates) == ["ce", "kd", "dkd", "ldrrld"]
 
 # %% tags=["nbval-ignore-output"]
-runs = compare(recipe, ["ce", "kd", "dkd", "ldrrld"], data=data, device=nb.device, progress=False)
+teacher, record = shipped_teacher("teaching", device=nb.device)
+single = {method: compare(recipe.replace(lr=lr), [method], teacher=teacher, data=data, device=nb.device,
+                          progress=False) for method, lr in learning_rates.items()}
+runs = Comparison(teacher=single["ce"].teacher, students={m: run.students[m] for m, run in single.items()})
 print(runs.table())
 chance = 100 / data.num_classes  # top-1 of guessing, in %
 assert [line.split()[0] for line in runs.table().splitlines()] == ["method", "teacher", "ce", "kd", "dkd", "ldrrld"]
-assert all(0 <= run.top1 <= 100 for run in [runs.teacher, *runs.students.values()])
-assert runs.teacher.top1 > 3 * chance, "the teacher is far above chance (three times chance at least)"
+assert abs(runs.teacher.top1 - record["test_top1"]) <= 0.5, "the teacher within 0.5 points of its record"
+assert all(5 * chance < run.top1 < runs.teacher.top1 for run in runs.students.values())
 
 # %%
-viz.training_curves(runs.histories, ["test_top1", "train_loss"])
+viz.training_curves({name: run.history for name, run in runs.students.items()}, ["test_top1", "train_loss"])
 
 # %% [markdown]
 # Every model now goes once over the test split: logits and penultimate features from one pass.
@@ -89,12 +105,16 @@ assert abs(top1 - runs.students["ldrrld"].top1) < (1e-6 if nb.device.type == "cp
 # ## 2. t-SNE of the penultimate features
 #
 # Each map is computed separately (scikit-learn, PCA start, fixed seed), so compare the shapes of
-# the clusters, not their positions. Hover a point to see its class.
+# the clusters, not their positions. Points are coloured by superclass; hover a point to see its
+# class. In fast mode only the test images of the first five superclasses are mapped (t-SNE of
+# all 1,000 images takes tens of seconds per model on one CPU thread).
 
 # %%
-embeddings = {name: analysis.tsne_embedding(out.features, seed=0) for name, out in outputs.items()}
-assert all(points.shape == (len(labels), 2) for points in embeddings.values())
-viz.tsne_scatter(embeddings, labels, class_names=data.class_names, superclass_of=data.superclass_of,
+shown = data.superclass_of[labels] < (5 if nb.fast else len(data.superclass_names))  # (N,) images mapped
+embeddings = {name: analysis.tsne_embedding(out.features[shown], seed=0) for name, out in outputs.items()}
+assert all(points.shape == (int(shown.sum()), 2) for points in embeddings.values())
+assert set(data.superclass_of[labels[shown]].tolist()) == set(range(5 if nb.fast else 20))
+viz.tsne_scatter(embeddings, labels[shown], class_names=data.class_names, superclass_of=data.superclass_of,
                  superclass_names=data.superclass_names)
 
 # %% [markdown]
@@ -102,8 +122,12 @@ viz.tsne_scatter(embeddings, labels, class_names=data.class_names, superclass_of
 #
 # The class-mean logit matrix has one row per true class: the mean logits the model gives the
 # images of that class. Its off-diagonal pattern is the "dark knowledge" of which classes look
-# alike. Under each student, the absolute difference from the teacher, on one scale for all
-# students, with its max and mean.
+# alike: here, the five classes of a superclass. Rows and columns are ordered by superclass (the
+# lines mark the superclasses), so the teacher's blocks along the diagonal show that structure.
+# Under each student, the gap to the teacher on one scale for all students, with its max and
+# mean. The figure's title says which gap definition it shows: here `|teacher - student|` over
+# every cell, diagonal included; `definition="mdistiller"` gives mdistiller's view instead (the
+# diagonal zeroed, divided by 3).
 
 # %%
 viz.class_mean_gaps(student_logits, teacher_logits, labels, num_classes=data.num_classes,
@@ -112,25 +136,33 @@ viz.class_mean_gaps(student_logits, teacher_logits, labels, num_classes=data.num
 # %% [markdown]
 # The same for the correlation of every two classes' logits over the test images.
 
-# %% [markdown]
-# The student trained alone is sure of itself: its class-mean logits are far larger than the
-# teacher's. Every distilled student, whatever its accuracy, copies the teacher's scale and
-# pattern much more closely.
-
 # %%
 viz.correlation_gaps(student_logits, teacher_logits, superclass_of=data.superclass_of,
                      class_names=data.class_names)
 
+# %% [markdown]
+# The numbers behind the figures, under both class-mean gap definitions. The student trained alone
+# is sure of itself: its class-mean logits are far larger than the teacher's, so its gap is the
+# largest; every distilled student copies the teacher's scale and pattern more closely. The cell
+# asserts that ordering (CE's class-mean gap is the largest, under both definitions) and the
+# structure of the matrices, not the digits.
+
 # %% tags=["nbval-ignore-output"]
 mean_gaps = analysis.relation_gaps(student_logits, teacher_logits, labels=labels, num_classes=data.num_classes)
+mdistiller_gaps = analysis.relation_gaps(student_logits, teacher_logits, labels=labels,
+                                         num_classes=data.num_classes, definition="mdistiller")
 correlation_gaps = analysis.relation_gaps(student_logits, teacher_logits, kind="correlation")
-gap_rows = [{"student": name, "class-mean gap (mean)": mean_gaps[name].mean,
+gap_rows = [{"student": name, "class-mean gap, all cells (mean)": mean_gaps[name].mean,
+             "class-mean gap, mdistiller (mean)": mdistiller_gaps[name].mean,
              "correlation gap (mean)": correlation_gaps[name].mean} for name in student_logits]
 print(viz.format_table(gap_rows))
 assert [row["student"] for row in gap_rows] == ["ce", "kd", "dkd", "ldrrld"]
 assert all(0 <= gap.mean <= gap.max for gap in [*mean_gaps.values(), *correlation_gaps.values()])
 assert all(gap.gap.shape == (data.num_classes, data.num_classes) for gap in mean_gaps.values())
-assert mean_gaps["ldrrld"].mean < mean_gaps["ce"].mean, "distillation pulls the class means towards the teacher's"
+assert all(float(gap.gap.diagonal().abs().max()) == 0 for gap in mdistiller_gaps.values())
+for gaps in (mean_gaps, mdistiller_gaps):
+    assert max(gaps, key=lambda name: gaps[name].mean) == "ce", \
+        "distillation pulls the class means towards the teacher's"
 assert all(torch.allclose(gap.teacher.diagonal(), torch.ones(data.num_classes, dtype=torch.float64))
            for gap in correlation_gaps.values())
 
@@ -142,17 +174,36 @@ assert all(torch.allclose(gap.teacher.diagonal(), torch.ones(data.num_classes, d
 # and how far apart are their two-class distributions (pair KL at `T = 4`)? Kendall's tau and
 # Spearman's rho sum this up per image (1: the same order); top-d overlap counts the classes the
 # student also puts in its own top `d`.
+#
+# **Read these measures with their bias in mind.** The per-pair KL and the top-d agreement are
+# what LDRRLD itself optimises, so they favour it by construction; `kl_all` (the KL of the full
+# softmaxes at `T`) is KD's own objective divided by `T^2`, so it favours KD. `kendall_tau_all`,
+# Kendall's tau between the teacher's and the student's ranking of all 100 classes, is no
+# method's objective: it is the neutral measure here.
 
 # %% tags=["nbval-ignore-output"]
+TAU_MARGIN = 0.05  # see the note below the cell
 fidelity = analysis.compare_fidelity(student_logits, teacher_logits, depth=5, temperature=4.0)
 fidelity_rows = analysis.fidelity_table(fidelity)
 print(viz.format_table(fidelity_rows))
+print("caveat:", analysis.FIDELITY_CAVEAT)
+neutral = {name: fid.summary()["kendall_tau_all"] for name, fid in fidelity.items()}
 assert [row["student"] for row in fidelity_rows] == list(student_logits), "a fidelity row for every student"
+assert list(fidelity_rows[0])[1:3] == ["kl_all", "kendall_tau_all"], "the all-class measures come first"
 for name, fid in fidelity.items():
     assert fid.pair_agreement.shape == (10,) and bool(((0 <= fid.pair_agreement) & (fid.pair_agreement <= 1)).all())
     top1 = (student_logits[name].argmax(1) == teacher_logits.argmax(1)).double().mean().item()
     assert abs(fid.summary()["top1_agreement"] - top1) < 1e-12
-assert fidelity["ldrrld"].summary()["kendall_tau"] > fidelity["ce"].summary()["kendall_tau"]
+assert all(neutral[name] > neutral["ce"] + TAU_MARGIN for name in ("kd", "dkd", "ldrrld")), \
+    f"every distilled student ranks all classes more like the teacher (tau > CE's + {TAU_MARGIN})"
+
+# %% [markdown]
+# What is asserted: the table's structure, and that every distilled student's all-class Kendall
+# tau exceeds the student alone's by more than `TAU_MARGIN` = 0.05. Measured in fast mode over seeds
+# 0, 1 and 2 under two numeric environments (torch's default CPU kernels and
+# `ATEN_CPU_CAPABILITY=default`), the smallest such gap was 0.17 (KD, seed 1; CE's tau was about
+# 0.28, the distilled students' 0.45 to 0.57), and the kernels moved a tau by under 0.003. Which
+# distilled student ranks best is not asserted: from one short run that is not a finding.
 
 # %%
 viz.fidelity_heatmaps(fidelity, measure="pair_agreement")
@@ -164,6 +215,6 @@ viz.fidelity_heatmaps(fidelity, measure="pair_kl")
 # Reading the maps: every student orders the teacher's top class against the others almost
 # always as the teacher does (the first row); the pairs further down, among the teacher's less
 # likely classes, are where the students differ. The student trained alone has never seen the
-# teacher's order of those classes and agrees least; the distilled ones keep much more of it. On a
-# small set trained for a few epochs the differences between the distilled students are small and
-# noisy; in full mode, with more classes and epochs, they are easier to see.
+# teacher's order of those classes and agrees least; the distilled ones keep much more of it.
+# The panel titles give the neutral all-class tau next to the top-d one. How the top-d depth `d`
+# and the decay change trained students is measured in notebook 02 (`ldrrld sweep`).
