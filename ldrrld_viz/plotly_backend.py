@@ -32,6 +32,7 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
                         vertical_spacing=(0.2 if two_line_titles else 0.16) if rows > 1 else 0.1)
     colors = series_colors(panels)
     shown: set[str] = set()  # legend entries already drawn, so each name appears once
+    shapes: list[dict] = []  # added once at the end: each shape makes every later layout update slower
     for index, panel in enumerate(panels):
         row, col = index // cols + 1, index % cols + 1
         axis = "" if index == 0 else str(index + 1)
@@ -39,7 +40,7 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
             fig.update_xaxes(visible=False, row=row, col=col)
             fig.update_yaxes(visible=False, row=row, col=col)
         elif isinstance(panel, Heatmap):
-            _heatmap(fig, panel, index, axis, row, col, show_scale=owners[index])
+            shapes += _heatmap(fig, panel, index, axis, row, col, show_scale=owners[index])
         elif isinstance(panel, Lines):
             for name, y in panel.series.items():
                 fig.add_trace(go.Scatter(x=panel.x, y=y, name=name, mode="lines+markers",
@@ -67,6 +68,8 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
             fig.update_xaxes(title_text=panel.x_title, title_font_size=11, tickfont_size=10, row=row, col=col)
             fig.update_yaxes(title_text=panel.y_title, title_font_size=11, tickfont_size=10, row=row, col=col)
     fig.update_annotations(font_size=12)  # the panel titles
+    if shapes:
+        fig.update_layout(shapes=shapes)
     # The width follows the page (notebook output or widget); the height follows the panels.
     fig.update_layout(title={"text": _text(title), "font": {"size": 15}}, barmode="group", template="plotly_white",
                       height=int(rows * panel_size[1] * PIXELS_PER_INCH) + 90,
@@ -87,7 +90,8 @@ def _first(name: str, shown: set[str]) -> bool:
 
 
 def _heatmap(fig: go.Figure, panel: Heatmap, index: int, axis: str, row: int, col: int, *,
-             show_scale: bool) -> None:
+             show_scale: bool) -> list[dict]:
+    """Draw one heatmap panel; returns its group-boundary lines for the caller to add (layout shapes)."""
     low, high = panel.scale()
     coloraxis = f"coloraxis{index + 1}"
     x_labels, y_labels = panel.labels("x"), panel.labels("y")
@@ -112,11 +116,10 @@ def _heatmap(fig: go.Figure, panel: Heatmap, index: int, axis: str, row: int, co
     fig.update_xaxes(constrain="domain", constraintoward="right", row=row, col=col)
     fig.update_yaxes(autorange="reversed", scaleanchor=f"x{axis}", scaleratio=1, constrain="domain",
                      constraintoward="top", row=row, col=col)
+    # Group boundaries as lines, returned for draw_plotly to add once.
     size = panel.z.shape
-    for position in panel.boundaries:
-        line = {"color": BOUNDARY, "width": 1}
-        fig.add_shape(type="line", x0=position - 0.5, x1=position - 0.5, y0=-0.5, y1=size[0] - 0.5,
-                      line=line, xref=f"x{axis}", yref=f"y{axis}")
-        fig.add_shape(type="line", y0=position - 0.5, y1=position - 0.5, x0=-0.5, x1=size[1] - 0.5,
-                      line=line, xref=f"x{axis}", yref=f"y{axis}")
+    line, refs = {"color": BOUNDARY, "width": 1}, {"xref": f"x{axis}", "yref": f"y{axis}"}
+    return [{**shape, "line": line, **refs} for position in panel.boundaries for shape in (
+        {"type": "line", "x0": position - 0.5, "x1": position - 0.5, "y0": -0.5, "y1": size[0] - 0.5},
+        {"type": "line", "y0": position - 0.5, "y1": position - 0.5, "x0": -0.5, "x1": size[1] - 0.5})]
 
