@@ -196,7 +196,7 @@ def _run_notebook_and_move_slider(page, url: str) -> None:
     _open_and_run_all(page, url)
 
     # Both renderers work: the plotly mimetype renderer and the ipywidgets manager.
-    widget = page.locator(".ldrrld-weight-panel")
+    widget = page.locator(".ldrrld-weight-panel").first  # section 8 shows a second panel, with the sweep view
     widget.scroll_into_view_if_needed(timeout=REDRAW_S * 1000)
     summary = widget.locator(".ldrrld-summary")
     title = widget.locator(".js-plotly-plot .gtitle")
