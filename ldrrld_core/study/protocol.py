@@ -35,7 +35,7 @@ from ..train import Recipe, fit, get_recipe, load_data
 from .report import build_results, source_commit
 from .teacher import TeacherRule, converged_teacher
 
-__all__ = ["StudyConfig", "QUICK", "run_study", "study_recipe", "learning_rates"]
+__all__ = ["StudyConfig", "QUICK", "run_study", "run_each", "study_recipe", "learning_rates"]
 
 log = logging.getLogger("ldrrld.study")
 
@@ -169,17 +169,27 @@ def _train_all(plan: dict[Spec, Recipe], out_dir: Path, teacher_weights: str, *,
         outcome = f"test {rows[-1]['test_top1']:.1f}" if rows else "diverged"
         bar.set_postfix(last=f"{spec[0]} lr {spec[1]:g} seed {spec[2]}: {outcome}")
 
-    if jobs <= 1:
-        for spec in todo:
-            record(spec, _train_one(plan[spec].to_dict(), teacher_weights, device, threads))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_train_one, plan[spec].to_dict(), teacher_weights, device, threads): spec
-                       for spec in todo}
-            for future in as_completed(futures):
-                record(futures[future], future.result())
+    run_each(_train_one, todo, lambda spec: (plan[spec].to_dict(), teacher_weights, device, threads), record,
+             jobs=jobs)
     bar.close()
     return done
+
+
+def run_each(function, todo, arguments, finished, *, jobs: int) -> None:
+    """Call ``finished(item, function(*arguments(item)))`` for every item of ``todo``.
+
+    With ``jobs > 1`` the calls run in that many fresh (spawned) processes and finish in any order;
+    ``function`` must then be importable at module level. Each result is handed over as soon as
+    it exists, so a caller that saves it makes an interrupted batch resumable.
+    """
+    if jobs <= 1:
+        for item in todo:
+            finished(item, function(*arguments(item)))
+        return
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(function, *arguments(item)): item for item in todo}
+        for future in as_completed(futures):
+            finished(futures[future], future.result())
 
 
 def _mean_last_val(histories: list[list[dict]]) -> float:

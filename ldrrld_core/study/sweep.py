@@ -36,9 +36,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +45,7 @@ import torch
 from ..io import atomic_write_text
 from ..models import create_model
 from ..train import Recipe, fit, load_data
-from .protocol import QUICK, StudyConfig, learning_rates, run_study, study_recipe
+from .protocol import QUICK, StudyConfig, learning_rates, run_each, run_study, study_recipe
 from .report import _per_seed, _rounded, load_results, source_commit
 from .stats import paired_difference, summarize
 from .teacher import converged_teacher
@@ -311,15 +309,7 @@ def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weight
         outcome = "diverged" if _diverged(result) else f"test {result['history'][-1]['test_top1']:.1f}"
         bar.set_postfix(last=f"{spec[0]} seed {spec[1]}: {outcome}")
 
-    if jobs <= 1:
-        for spec in todo:
-            finish(spec, _measure_one(plan[spec].to_dict(), weights, device, threads))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_measure_one, plan[spec].to_dict(), weights, device, threads): spec
-                       for spec in todo}
-            for future in as_completed(futures):
-                finish(futures[future], future.result())
+    run_each(_measure_one, todo, lambda spec: (plan[spec].to_dict(), weights, device, threads), finish, jobs=jobs)
     bar.close()
     return done
 
