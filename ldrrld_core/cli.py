@@ -248,18 +248,13 @@ def _add_study_command(commands) -> None:
     study.add_argument("--lr-factors", nargs="+", type=float,
                        help="the learning-rate grid as multiples of the recipe's lr "
                             "(default 0.5 1 2; --quick 0.5 1)")
-    study.add_argument("--jobs", type=int, default=1,
-                       help="runs trained at once, one process each (default 1)")
-    study.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
-    study.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     study.add_argument("--teacher-only", action="store_true",
                        help="train (or find) the converged teacher and stop")
     study.add_argument("--no-shipped-teacher", action="store_true",
                        help="train the teacher even when one ships with the package for this recipe")
     study.add_argument("--render", metavar="DIR",
                        help="only write DIR/results.md and DIR/results.png from DIR/results.json")
-    study.add_argument("--no-progress", action="store_true", help="no progress bar")
-    study.add_argument("--quiet", action="store_true", help="no log lines")
+    _add_batch_options(study)
 
 
 def _add_sweep_command(commands) -> None:
@@ -296,12 +291,16 @@ def _add_sweep_command(commands) -> None:
                                                        "(default ce kd dkd; none: give the flag alone)")
     sweep.add_argument("--collect", action="store_true",
                        help="train nothing: write sweep.json and sweep.md from the runs finished so far")
-    sweep.add_argument("--jobs", type=int, default=1,
-                       help="runs trained at once, one process each (default 1)")
-    sweep.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
-    sweep.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
-    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sweep.add_argument("--quiet", action="store_true", help="no log lines")
+    _add_batch_options(sweep)
+
+
+def _add_batch_options(parser: argparse.ArgumentParser) -> None:
+    """What ``study`` and ``sweep`` share: how many runs at once, where, on how many threads, how loud."""
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)")
+    parser.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no log lines")
 
 
 def _add_listing_commands(commands) -> None:
