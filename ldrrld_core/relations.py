@@ -63,9 +63,9 @@ def rank_pairs(depth: int, device: torch.device | str | None = None) -> tuple[Te
     return first, second
 
 
-def irw(rank_i: Tensor, rank_j: Tensor, scale: float = 2.0, offset: float = 1.5) -> Tensor:
+def irw(rank_i: Tensor, rank_j: Tensor, irw_scale: float = 2.0, irw_offset: float = 1.5) -> Tensor:
     """Inverse Rank Weighting ``a / (c + |i - j|)`` of 1-based ranks: close ranks weigh more."""
-    return scale / (offset + (rank_i - rank_j).abs())
+    return irw_scale / (irw_offset + (rank_i - rank_j).abs())
 
 
 def erd(rank_i: Tensor, rank_j: Tensor, decay: float = 0.05) -> Tensor:
@@ -74,11 +74,11 @@ def erd(rank_i: Tensor, rank_j: Tensor, decay: float = 0.05) -> Tensor:
 
 
 def _weight_of_ranks(rank_i: Tensor, rank_j: Tensor, weighting: str, decay: float,
-                     scale: float, offset: float) -> Tensor:
+                     irw_scale: float, irw_offset: float) -> Tensor:
     if weighting == "adw":
-        return irw(rank_i, rank_j, scale, offset) * erd(rank_i, rank_j, decay)
+        return irw(rank_i, rank_j, irw_scale, irw_offset) * erd(rank_i, rank_j, decay)
     if weighting == "irw":
-        return irw(rank_i, rank_j, scale, offset)
+        return irw(rank_i, rank_j, irw_scale, irw_offset)
     if weighting == "erd":
         return erd(rank_i, rank_j, decay)
     if weighting == "uniform":
@@ -86,7 +86,7 @@ def _weight_of_ranks(rank_i: Tensor, rank_j: Tensor, weighting: str, decay: floa
     raise ValueError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
 
 
-def adw_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, offset: float = 1.5,
+def adw_weights(depth: int, decay: float = 0.05, *, irw_scale: float = 2.0, irw_offset: float = 1.5,
                 weighting: str = "adw", dtype: torch.dtype = torch.float32,
                 device: torch.device | str | None = None) -> Tensor:
     """The Adaptive Decay Weight of every rank pair as a ``(d, d)`` matrix.
@@ -96,22 +96,22 @@ def adw_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, offset: 
     (``"irw"``, ``"erd"`` or ``"uniform"``) instead of the full ``IRW x ERD``.
     """
     ranks = torch.arange(1, depth + 1, dtype=torch.float64, device=device)
-    weights = _weight_of_ranks(ranks[:, None], ranks[None, :], weighting, decay, scale, offset)
+    weights = _weight_of_ranks(ranks[:, None], ranks[None, :], weighting, decay, irw_scale, irw_offset)
     weights = weights * (1 - torch.eye(depth, dtype=torch.float64, device=device))
     return weights.to(dtype)
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_pair_weights(depth: int, decay: float, scale: float, offset: float, weighting: str,
+def _cached_pair_weights(depth: int, decay: float, irw_scale: float, irw_offset: float, weighting: str,
                          dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     with torch.inference_mode(False):  # normal tensors, even if the first call came in inference mode
         first, second = rank_pairs(depth, device=device)
-        weights = adw_weights(depth, decay, scale=scale, offset=offset, weighting=weighting,
+        weights = adw_weights(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset, weighting=weighting,
                               dtype=dtype, device=device)[first, second]
     return first, second, weights
 
 
-def pair_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, offset: float = 1.5,
+def pair_weights(depth: int, decay: float = 0.05, *, irw_scale: float = 2.0, irw_offset: float = 1.5,
                  weighting: str = "adw", dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Rank pairs with their weights, ``(first, second, weight)``, each of shape ``(P,)``.
@@ -120,11 +120,11 @@ def pair_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, offset:
     Built once per setting and device, and returned as fresh copies: editing them in place never
     changes what the loss computes next.
     """
-    return tuple(x.clone() for x in cached_pair_weights(depth, decay, scale=scale, offset=offset,
+    return tuple(x.clone() for x in cached_pair_weights(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset,
                                                         weighting=weighting, dtype=dtype, device=device))
 
 
-def cached_pair_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, offset: float = 1.5,
+def cached_pair_weights(depth: int, decay: float = 0.05, *, irw_scale: float = 2.0, irw_offset: float = 1.5,
                         weighting: str = "adw", dtype: torch.dtype = torch.float32,
                         device: torch.device | str | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`pair_weights` without the copies, for the losses' own per-step use.
@@ -132,7 +132,7 @@ def cached_pair_weights(depth: int, decay: float = 0.05, *, scale: float = 2.0, 
     The tensors are shared by every later call: read them, never modify them or hand them to a user.
     """
     device = torch.device(device if device is not None else "cpu")
-    return _cached_pair_weights(depth, float(decay), float(scale), float(offset), weighting, dtype,
+    return _cached_pair_weights(depth, float(decay), float(irw_scale), float(irw_offset), weighting, dtype,
                                 device)
 
 

@@ -16,22 +16,24 @@ def _ranks(depth: int) -> list[str]:
     return [str(r) for r in range(1, depth + 1)]
 
 
-def _maps(depth: int | WeightMaps, decay: float, scale: float, offset: float) -> WeightMaps:
-    return depth if isinstance(depth, WeightMaps) else weight_maps(depth, decay, scale=scale, offset=offset)
+def _maps(depth: int | WeightMaps, decay: float, irw_scale: float, irw_offset: float) -> WeightMaps:
+    if isinstance(depth, WeightMaps):
+        return depth
+    return weight_maps(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset)
 
 
 def _settings(maps: WeightMaps) -> str:
-    return f"d = {maps.depth}, decay = {maps.decay:g}, IRW = {maps.scale:g} / ({maps.offset:g} + |i - j|)"
+    return f"d = {maps.depth}, decay = {maps.decay:g}, IRW = {maps.irw_scale:g} / ({maps.irw_offset:g} + |i - j|)"
 
 
-def weight_heatmaps(depth: int | WeightMaps = 7, decay: float = 0.05, *, scale: float = 2.0,
-                    offset: float = 1.5, backend: str = "plotly"):
+def weight_heatmaps(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
+                    irw_offset: float = 1.5, backend: str = "plotly"):
     """IRW, ERD and ADW = IRW x ERD as three ``d x d`` heatmaps over ranks (1 = largest logit).
 
     Pass a depth and the weight settings, or a :class:`~ldrrld_core.analysis.WeightMaps`.
     Each panel has its own colour scale starting at zero; the diagonal (no pair) is blank.
     """
-    maps = _maps(depth, decay, scale, offset)
+    maps = _maps(depth, decay, irw_scale, irw_offset)
     return draw(weight_panels(maps), title=f"Pair weights, {_settings(maps)}", backend=backend)
 
 
@@ -44,13 +46,13 @@ def weight_panels(maps: WeightMaps) -> list[Heatmap]:
                                  ("ADW = IRW x ERD", maps.adw))]
 
 
-def weight_curves(depth: int | WeightMaps = 7, decay: float = 0.05, *, scale: float = 2.0,
-                  offset: float = 1.5, backend: str = "plotly"):
+def weight_curves(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
+                  irw_offset: float = 1.5, backend: str = "plotly"):
     """ADW over rank distance ``|i - j|``, one curve per first rank ``i``, with IRW dashed.
 
     IRW alone depends on the distance only; ERD lowers the curve of every later first rank.
     """
-    maps = _maps(depth, decay, scale, offset)
+    maps = _maps(depth, decay, irw_scale, irw_offset)
     curves = maps.by_distance()
     series = {f"ADW, from rank {i + 1}": curves[i] for i in range(maps.depth - 1)}
     series["IRW"] = maps.irw_by_distance()
@@ -59,14 +61,14 @@ def weight_curves(depth: int | WeightMaps = 7, decay: float = 0.05, *, scale: fl
     return draw([panel], title=_settings(maps), backend=backend, panel_size=(6.0, 3.4))
 
 
-def weight_share(depth: int | WeightMaps = 7, decay: float = 0.05, *, scale: float = 2.0,
-                 offset: float = 1.5, backend: str = "plotly"):
+def weight_share(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
+                 irw_offset: float = 1.5, backend: str = "plotly"):
     """The share of one sample's local term each pair carries when every KL is equal.
 
     A ``d x d`` heatmap of ``w_ij / (sum w + 1)`` (each pair shown in both halves, counted once);
     the top-d set term carries the rest, given in the title.
     """
-    maps = _maps(depth, decay, scale, offset)
+    maps = _maps(depth, decay, irw_scale, irw_offset)
     return draw([share_panel(maps)], title=f"{_settings(maps)}; the top-{maps.depth} set carries "
                 f"{maps.topd_share:.1%}", backend=backend, panel_size=(4.4, 3.6))
 

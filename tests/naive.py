@@ -21,13 +21,13 @@ def masked_kl(teacher_row, student_row, classes, temperature):
                if p_t[k] > 0) if classes else teacher_row.new_zeros(())
 
 
-def pair_weight(rank_i, rank_j, weighting, decay, scale, offset):
-    irw = scale / (offset + abs(rank_i - rank_j))
+def pair_weight(rank_i, rank_j, weighting, decay, irw_scale, irw_offset):
+    irw = irw_scale / (irw_offset + abs(rank_i - rank_j))
     erd = math.exp(-decay * (rank_i + rank_j))
     return {"adw": irw * erd, "irw": irw, "erd": erd, "uniform": 1.0}[weighting]
 
 
-def naive_ldrrld(student, teacher, depth, temperature=4.0, decay=0.05, scale=2.0, offset=1.5,
+def naive_ldrrld(student, teacher, depth, temperature=4.0, decay=0.05, irw_scale=2.0, irw_offset=1.5,
                  weighting="adw", rank_by="student"):
     """Returns ``(local, rntk)`` as defined in the method spec."""
     batch, num_classes = student.shape
@@ -39,7 +39,7 @@ def naive_ldrrld(student, teacher, depth, temperature=4.0, decay=0.05, scale=2.0
         pairs = student.new_zeros(())
         for i in range(depth):
             for j in range(i + 1, depth):
-                w = pair_weight(i + 1, j + 1, weighting, decay, scale, offset)
+                w = pair_weight(i + 1, j + 1, weighting, decay, irw_scale, irw_offset)
                 pairs = pairs + w * masked_kl(teacher[b], student[b], [ranked[i], ranked[j]], temperature)
         top_d = masked_kl(teacher[b], student[b], ranked, temperature)
         local = local + (pairs + top_d) / (depth * (depth - 1) / 2 + 1)

@@ -25,7 +25,7 @@ def logits(*shape, seed=0, spread=3.0, device="cpu"):
 
 @pytest.mark.parametrize("depth,decay", [(2, 0.05), (7, 0.05), (10, 0.3), (5, 0.0)])
 def test_weight_maps_follow_the_formulas(depth, decay):
-    maps = analysis.weight_maps(depth, decay, scale=2.5, offset=1.0)
+    maps = analysis.weight_maps(depth, decay, irw_scale=2.5, irw_offset=1.0)
     for i in range(depth):
         for j in range(depth):
             if i == j:
@@ -48,7 +48,7 @@ def test_weight_share_is_each_pairs_part_of_the_local_term():
 
 
 def test_weight_summary():
-    maps = analysis.weight_maps(4, 0.0, scale=1.0, offset=0.0)  # IRW = 1 / |i - j|, ERD = 1
+    maps = analysis.weight_maps(4, 0.0, irw_scale=1.0, irw_offset=0.0)  # IRW = 1 / |i - j|, ERD = 1
     weights = {(1, 2): 1.0, (1, 3): 0.5, (1, 4): 1 / 3, (2, 3): 1.0, (2, 4): 0.5, (3, 4): 1.0}
     total = sum(weights.values()) + 1
     assert maps.summary() == pytest.approx({
@@ -76,7 +76,7 @@ def test_weight_maps_reject_bad_settings():
     with pytest.raises(ValueError, match="decay must be >= 0"):
         analysis.weight_maps(5, -0.1)
     with pytest.raises(ValueError, match="scale must be > 0"):
-        analysis.weight_maps(5, scale=0.0)
+        analysis.weight_maps(5, irw_scale=0.0)
 
 
 def test_pair_matrix_round_trip():

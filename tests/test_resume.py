@@ -36,7 +36,7 @@ from ldrrld_core.data import load_dataset, make_loader
 from ldrrld_core.io import CHECKSUMS, ChecksumMismatchError, CorruptCheckpointError, atomic_save, load_file, sha256_file
 from ldrrld_core.models import create_model
 from ldrrld_core.train import LATEST, STUDENT, History, Recipe, Run, fit, get_recipe, load_training_state
-from ldrrld_core.train.checkpoints import RESUME_FIELDS, RESUME_FREE_FIELDS
+from ldrrld_core.train.run_state import RESUME_FIELDS, RESUME_FREE_FIELDS
 from ldrrld_core.train.runlock import LOCK, RunLockedError, break_run_lock
 from ldrrld_core.train.runlock import run_lock as acquire
 

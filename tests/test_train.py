@@ -34,7 +34,7 @@ from ldrrld_core.train import (
     train_step,
     train_teacher,
 )
-from ldrrld_core.train.checkpoints import restore_rng_state, rng_state
+from ldrrld_core.train.run_state import restore_rng_state, rng_state
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ class WeightMaps:
     """IRW, ERD and their product ADW for every rank pair of one depth.
 
     Attributes:
-        depth, decay, scale, offset: the settings (``d``, ``gamma``, IRW's ``a`` and ``c``).
+        depth, decay, irw_scale, irw_offset: the settings (``d``, ``gamma``, IRW's ``a`` and ``c``).
         irw, erd, adw: ``(d, d)`` float64, symmetric with a zero diagonal; entry ``[p, q]`` is the
             weight of the pair of ranks ``p + 1`` and ``q + 1`` (``adw = irw * erd``).
         share: ``(P,)`` the share of one sample's local term that each pair carries when every
@@ -49,8 +49,8 @@ class WeightMaps:
 
     depth: int
     decay: float
-    scale: float
-    offset: float
+    irw_scale: float
+    irw_offset: float
     irw: Tensor
     erd: Tensor
     adw: Tensor
@@ -82,18 +82,18 @@ class WeightMaps:
         return self.irw[0, 1:]
 
 
-def weight_maps(depth: int = 7, decay: float = 0.05, *, scale: float = 2.0,
-                offset: float = 1.5) -> WeightMaps:
+def weight_maps(depth: int = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
+                irw_offset: float = 1.5) -> WeightMaps:
     """The IRW, ERD and ADW grids of a depth, computed with the loss's own weight function."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
         raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
     check_non_negative("decay", decay)
-    check_positive("scale", scale)
-    check_non_negative("offset", offset)
-    grids = {name: adw_weights(depth, decay, scale=scale, offset=offset, weighting=name,
+    check_positive("irw_scale", irw_scale)
+    check_non_negative("irw_offset", irw_offset)
+    grids = {name: adw_weights(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset, weighting=name,
                                dtype=torch.float64) for name in ("irw", "erd", "adw")}
     first, second = rank_pairs(depth)
     weights = grids["adw"][first, second]
     total = float(weights.sum()) + 1.0
-    return WeightMaps(depth=depth, decay=float(decay), scale=float(scale), offset=float(offset),
+    return WeightMaps(depth=depth, decay=float(decay), irw_scale=float(irw_scale), irw_offset=float(irw_offset),
                       share=weights / total, topd_share=1.0 / total, **grids)

@@ -118,7 +118,7 @@ def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 
     teacher_logits = teacher_logits.detach()
     dtype = compute_dtype(student_logits, teacher_logits)
     top = top_classes(student_logits if rank_by == "student" else teacher_logits, depth)  # (B, d)
-    first, second, weights = cached_pair_weights(depth, decay, scale=irw_scale, offset=irw_offset,
+    first, second, weights = cached_pair_weights(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset,
                                                  weighting=weighting, dtype=dtype,
                                                  device=student_logits.device)   # (P,) each
     with full_precision(student_logits.device):

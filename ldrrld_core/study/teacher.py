@@ -28,8 +28,8 @@ from ..data import DataSplits, make_loader
 from ..io import atomic_write_text, sha256_file
 from ..models import create_model
 from ..train import Recipe, fit, get_recipe, load_data
-from ..train.checkpoints import save_student
 from ..train.metrics import evaluate
+from ..train.run_state import save_student
 
 __all__ = ["TeacherRule", "plateaued", "teacher_key", "converged_teacher", "shipped_teacher",
            "SHIPPED_TEACHERS"]

@@ -14,13 +14,13 @@ weights; ``train_step`` is the loop's one optimisation step. See ``docs/training
 """
 
 from ..io import remove_stale_temporaries
-from .checkpoints import LATEST, STUDENT, load_training_state
 from .compare import DEFAULT_METHODS, Comparison, compare
 from .distributed import DistributedContext, close_distributed, current_context, init_distributed
 from .history import History
 from .loop import Run, build_student, check_loss_fits, distill, fit, load_data, resolve_amp, train_step, train_teacher
 from .metrics import correct_top_k, evaluate
 from .recipes import AMP_MODES, RECIPES, Recipe, describe_recipe, get_recipe, list_recipes, parse_field
+from .run_state import LATEST, STUDENT, load_training_state
 from .schedule import SCHEDULES, learning_rate
 
 __all__ = [

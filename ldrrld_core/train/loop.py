@@ -31,7 +31,13 @@ from ..data import DATASETS, DataSplits, load_dataset, make_loader, split_valida
 from ..io import atomic_write_text, remove_stale_temporaries
 from ..models import DEFAULT_MARGIN, TeacherBelowPublishedWarning, create_model, published_teacher
 from ..runtime import seed_everything, set_deterministic
-from .checkpoints import (
+from .degenerate import warn_degenerate_loss
+from .distributed import DistributedContext, all_reduce_sum, current_context
+from .fingerprint import accuracy_record, fingerprint
+from .history import History
+from .metrics import correct_top_k, evaluate
+from .recipes import Recipe
+from .run_state import (
     LATEST,
     STUDENT,
     check_resumable,
@@ -41,12 +47,6 @@ from .checkpoints import (
     save_training_state,
     teacher_record,
 )
-from .degenerate import warn_degenerate_loss
-from .distributed import DistributedContext, all_reduce_sum, current_context
-from .fingerprint import accuracy_record, fingerprint
-from .history import History
-from .metrics import correct_top_k, evaluate
-from .recipes import Recipe
 from .runlock import run_lock
 from .schedule import learning_rate
 
