@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..tables import markdown_table
 from .paper import MAIN, Pair
 
 __all__ = ["BaselineSetting", "MDISTILLER", "KD_SETTING", "DKD_DEFAULTS", "DKD_BETA", "baseline_setting",
@@ -121,11 +122,10 @@ def baseline_settings(pairs=MAIN.pairs) -> list[dict[str, object]]:
 
 def settings_markdown(pairs=MAIN.pairs) -> str:
     """:func:`baseline_settings` as a markdown table."""
-    lines = ["| teacher -> student | loss | settings | published | source |", "|---|---|---|---|---|"]
+    rows = []
     for pair in pairs:
         for loss in ("kd", "dkd"):
             setting = baseline_setting(pair, loss)
             options = ", ".join(f"{key} {value:g}" for key, value in setting.options.items())
-            published = "yes" if setting.published else "**no**"
-            lines.append(f"| {pair.label} | {loss} | {options} | {published} | {setting.source} |")
-    return "\n".join(lines)
+            rows.append([pair.label, loss, options, "yes" if setting.published else "**no**", setting.source])
+    return markdown_table(["teacher -> student", "loss", "settings", "published", "source"], rows)

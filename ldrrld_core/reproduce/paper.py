@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..tables import markdown_table
+
 __all__ = ["Pair", "Column", "PaperTable", "MAIN", "ABLATION", "TABLES", "paper_number", "paper_markdown"]
 
 
@@ -107,9 +109,6 @@ def paper_markdown() -> str:
     lines = []
     for table in TABLES:
         head = ["teacher -> student", *(column.title for column in table.columns)]
-        lines += [f"### {table.title}", "", f"Source: {table.source}.", "",
-                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += [f"| {pair.label} | " + " | ".join(f"{n:.2f}" for n in numbers) + " |"
-                  for pair, numbers in table.rows]
-        lines.append("")
+        rows = [[pair.label, *(f"{n:.2f}" for n in numbers)] for pair, numbers in table.rows]
+        lines += [f"### {table.title}", "", f"Source: {table.source}.", "", markdown_table(head, rows), ""]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..models import TEACHER_ACCURACY
+from ..tables import markdown_table, mean_std
 from .kit import Cell, Settings
 from .paper import TABLES
 
@@ -81,10 +82,13 @@ def collect(settings: Settings) -> dict:
     return {"settings": {**asdict(settings), "description": settings.description()}, "tables": tables}
 
 
-def _number(value: float | None, std: float | None = None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+def _row(row: dict) -> list[str]:
+    """One teacher -> student line: teacher paper/measured, then paper/last/best per column."""
+    cells = [f"{row['teacher']} -> {row['student']}", mean_std(row["teacher_paper"]),
+             mean_std(row["teacher_measured"])]
+    for cell in row["cells"]:
+        cells += [mean_std(cell["paper"]), mean_std(cell["measured"], cell["std"]), mean_std(cell["measured_best"])]
+    return cells
 
 
 def markdown(results: dict) -> str:
@@ -99,15 +103,7 @@ def markdown(results: dict) -> str:
         for column in table["columns"]:
             head += [f"{column} paper", f"{column} last", f"{column} best"]
         lines += [f"### {table['title']}", "", f"Paper numbers: {table['source']}.", "",
-                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for row in table["rows"]:
-            cells_ = [f"{row['teacher']} -> {row['student']}", _number(row["teacher_paper"]),
-                      _number(row["teacher_measured"])]
-            for cell in row["cells"]:
-                cells_ += [_number(cell["paper"]), _number(cell["measured"], cell["std"]),
-                           _number(cell["measured_best"])]
-            lines.append("| " + " | ".join(cells_) + " |")
-        lines.append("")
+                  markdown_table(head, map(_row, table["rows"])), ""]
     return "\n".join(lines)
 
 

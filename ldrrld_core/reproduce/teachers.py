@@ -32,6 +32,7 @@ from ..models import (
     standard_teacher_path,
 )
 from ..runtime import default_device
+from ..tables import markdown_table
 
 __all__ = ["DEFAULT_TEACHER_ROOT", "DEFAULT_MARGIN", "TEACHER_SOURCE", "TeacherBelowPublishedWarning",
            "TeacherCheck", "published_teacher", "resolve_teacher", "check_teacher"]
@@ -95,8 +96,7 @@ class TeacherCheck:
 
     def markdown(self) -> str:
         """:meth:`to_dict` as a two-column markdown table."""
-        return "\n".join(["| field | value |", "|---|---|",
-                          *(f"| {key} | {value} |" for key, value in self.to_dict().items())])
+        return markdown_table(["field", "value"], self.to_dict().items())
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` as JSON, atomically."""

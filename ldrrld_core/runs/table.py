@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..reproduce.paper import paper_number
+from ..tables import markdown_table, mean_std
 from .record import RunRecord
 
 __all__ = ["GROUPING_IGNORES", "SeedGroup", "group_runs", "runs_table", "table_markdown"]
@@ -85,28 +86,23 @@ def runs_table(runs: list[RunRecord]) -> list[dict[str, Any]]:
     return [group.row() for group in group_runs(runs)]
 
 
-def _number(mean: float, std: float | None) -> str:
-    return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
-
-
 def _flag(value: bool | None) -> str:
     return "n/a (1 seed)" if value is None else "yes" if value else "**no**"
+
+
+def _compared(paper: dict[str, Any] | None) -> list[str]:
+    """The paper columns of one line: its number, both gaps and whether they are within the spread."""
+    if paper is None:
+        return ["", "", "", ""]
+    return [f"{paper['top1']:.2f} ({paper['table']})", f"{paper['gap_last']:+.2f}", f"{paper['gap_best']:+.2f}",
+            f"{_flag(paper['within_last'])} / {_flag(paper['within_best'])}"]
 
 
 def table_markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as markdown: one line per experiment and paper number."""
     head = ["run", "seeds", "top-1 last", "top-1 best", "paper", "gap last", "gap best",
             "within spread (last / best)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        measured = [row["label"], ", ".join(map(str, row["seeds"])),
-                    _number(row["last_mean"], row["last_std"]), _number(row["best_mean"], row["best_std"])]
-        for paper in row["paper"] or [None]:
-            if paper is None:
-                compared = ["", "", "", ""]
-            else:
-                compared = [f"{paper['top1']:.2f} ({paper['table']})", f"{paper['gap_last']:+.2f}",
-                            f"{paper['gap_best']:+.2f}",
-                            f"{_flag(paper['within_last'])} / {_flag(paper['within_best'])}"]
-            lines.append("| " + " | ".join(measured + compared) + " |")
-    return "\n".join(lines)
+    lines = [[row["label"], ", ".join(map(str, row["seeds"])), mean_std(row["last_mean"], row["last_std"]),
+              mean_std(row["best_mean"], row["best_std"]), *_compared(paper)]
+             for row in rows for paper in row["paper"] or [None]]
+    return markdown_table(head, lines)

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from ..io import atomic_write_text
+from ..tables import markdown_table, mean_std
 from .stats import paired_difference, summarize
 
 __all__ = ["PAPER_ORDER", "source_commit", "build_results", "verdict", "results_table", "render_markdown",
@@ -168,16 +169,15 @@ def verdict(methods: Mapping[str, Mapping]) -> str:
 
 def results_table(results: Mapping) -> str:
     """The headline table (README and ``results.md`` show exactly this)."""
-    lines = ["| method | lr | test top-1, last epoch (%) | 95% CI | test top-1, best-val epoch (%) | "
-             "vs CE, paired (95% CI) | vs KD, paired (95% CI) |", "|---|---|---|---|---|---|---|"]
+    rows = []
     for method, entry in results["methods"].items():
         last, best = entry["test_top1_last"], entry["test_top1_best_val"]
         deltas = ["–" if method == base else f"{entry[key]['mean']:+.2f} {_interval(entry[key])}"
                   for base, key in (("ce", "delta_vs_ce"), ("kd", "delta_vs_kd"))]
-        lines.append(f"| {method} | {entry['lr']:g} | {last['mean']:.2f} ± {last['std']:.2f} | "
-                     f"{_interval(last, signed=False)} | {best['mean']:.2f} ± {best['std']:.2f} | "
-                     + " | ".join(deltas) + " |")
-    return "\n".join(lines)
+        rows.append([method, f"{entry['lr']:g}", mean_std(last["mean"], last["std"]),
+                     _interval(last, signed=False), mean_std(best["mean"], best["std"]), *deltas])
+    return markdown_table(["method", "lr", "test top-1, last epoch (%)", "95% CI", "test top-1, best-val epoch (%)",
+                           "vs CE, paired (95% CI)", "vs KD, paired (95% CI)"], rows)
 
 
 def _grid_edges(results: Mapping) -> str:
@@ -191,15 +191,7 @@ def _grid_edges(results: Mapping) -> str:
 
 def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> str:
     """``results.md``: the protocol, the headline table, the verdict, the lr selection and every seed."""
-    protocol = results["protocol"]
-    teacher, recipe = protocol["teacher"], protocol["recipe"]
-    finger = results["fingerprint"]
-    seeds = protocol["seeds"]
-    data = ", ".join(f"{k}={v}" for k, v in recipe["data_options"].items()) or "defaults"
-    teacher_data = ", ".join(f"{k}={v}" for k, v in recipe.get("teacher_data_options", {}).items())
-    if teacher_data:
-        teacher_data = f" on its own training set ({teacher_data}, with its own validation split)"
-    decays = ", ".join(map(str, recipe["decay_epochs"])) or "none"
+    protocol, finger = results["protocol"], results["fingerprint"]
     lines = [
         f"# Distillation study: the `{protocol['problem']}` problem",
         "",
@@ -210,6 +202,48 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
         "",
         "## Protocol (the same for every method)",
         "",
+        *_protocol_lines(results),
+        "",
+        "## Results",
+        "",
+        f"Test top-1 (%) over {len(protocol['seeds'])} seeds: mean ± sample standard deviation, 95% Student-t "
+        "interval; differences are paired by seed on the last-epoch accuracy.",
+        "",
+        results_table(results),
+        "",
+        f"**Verdict.** {results['verdict']}",
+        "",
+    ]
+    if plot_name:
+        lines += [f"![validation top-1 per epoch and paired differences to CE]({plot_name})", "",
+                  "Left: validation top-1 per epoch at each method's chosen learning rate (line: mean over "
+                  "seeds, band: lowest to highest seed); the dashed line is the teacher, on its own "
+                  "validation split. Right: test top-1 "
+                  "minus the student alone, per seed (dots), with the mean and its 95% interval.", ""]
+    grid = protocol["lr_grid"]
+    selection = [[method, *(f"{by_lr[f'{lr:g}']:.2f}" for lr in grid), f"{results['methods'][method]['lr']:g}"]
+                 for method, by_lr in protocol["lr_selection"].items()]
+    seeds = [[method, s["seed"], f"{s['test_top1_last']:.2f}", f"{s['test_top1_best_val']:.2f}", s["best_val_epoch"]]
+             for method, entry in results["methods"].items() for s in entry["per_seed"]]
+    lines += ["## Learning-rate selection", "",
+              "Mean last-epoch validation top-1 (%) over the selection seeds.", "",
+              markdown_table(["method", *(f"lr {lr:g}" for lr in grid), "chosen"], selection),
+              "", "## Every seed", "",
+              markdown_table(["method", "seed", "test top-1, last epoch", "test top-1, best-val epoch",
+                              "best-val epoch"], seeds)]
+    return "\n".join(lines) + "\n"
+
+
+def _protocol_lines(results: Mapping) -> list[str]:
+    """The protocol's bullet points: problem, validation, teacher, learning rate and seeds."""
+    protocol = results["protocol"]
+    teacher, recipe = protocol["teacher"], protocol["recipe"]
+    data = ", ".join(f"{k}={v}" for k, v in recipe["data_options"].items()) or "defaults"
+    teacher_data = ", ".join(f"{k}={v}" for k, v in recipe.get("teacher_data_options", {}).items())
+    if teacher_data:
+        teacher_data = f" on its own training set ({teacher_data}, with its own validation split)"
+    decays = ", ".join(map(str, recipe["decay_epochs"])) or "none"
+    return [
         f"- **Problem**: `{recipe['teacher']}` -> `{recipe['model']}` on `{recipe['data']}` ({data}), "
         f"batch {recipe['batch_size']}, SGD momentum {recipe['momentum']}, "
         f"weight decay {recipe['weight_decay']}, "
@@ -227,41 +261,9 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
         f"- **Learning rate**: chosen per method from {', '.join(f'{lr:g}' for lr in protocol['lr_grid'])} "
         f"by the mean last-epoch validation top-1 over seed(s) "
         f"{', '.join(map(str, protocol['selection_seeds']))}.{_grid_edges(results)}",
-        f"- **Seeds**: {', '.join(map(str, seeds))}. Within a seed every student starts from the same "
-        "weights and sees the same data order.",
-        "",
-        "## Results",
-        "",
-        f"Test top-1 (%) over {len(seeds)} seeds: mean ± sample standard deviation, 95% Student-t interval; "
-        "differences are paired by seed on the last-epoch accuracy.",
-        "",
-        results_table(results),
-        "",
-        f"**Verdict.** {results['verdict']}",
-        "",
+        f"- **Seeds**: {', '.join(map(str, protocol['seeds']))}. Within a seed every student starts from the "
+        "same weights and sees the same data order.",
     ]
-    if plot_name:
-        lines += [f"![validation top-1 per epoch and paired differences to CE]({plot_name})", "",
-                  "Left: validation top-1 per epoch at each method's chosen learning rate (line: mean over "
-                  "seeds, band: lowest to highest seed); the dashed line is the teacher, on its own "
-                  "validation split. Right: test top-1 "
-                  "minus the student alone, per seed (dots), with the mean and its 95% interval.", ""]
-    grid = protocol["lr_grid"]
-    lines += ["## Learning-rate selection", "",
-              "Mean last-epoch validation top-1 (%) over the selection seeds.", "",
-              "| method | " + " | ".join(f"lr {lr:g}" for lr in grid) + " | chosen |",
-              "|---|" + "---|" * (len(grid) + 1)]
-    for method, by_lr in protocol["lr_selection"].items():
-        lines.append(f"| {method} | " + " | ".join(f"{by_lr[f'{lr:g}']:.2f}" for lr in grid)
-                     + f" | {results['methods'][method]['lr']:g} |")
-    lines += ["", "## Every seed", "",
-              "| method | seed | test top-1, last epoch | test top-1, best-val epoch | best-val epoch |",
-              "|---|---|---|---|---|"]
-    for method, entry in results["methods"].items():
-        for s in entry["per_seed"]:
-            lines.append(f"| {method} | {s['seed']} | {s['test_top1_last']:.2f} | "
-                         f"{s['test_top1_best_val']:.2f} | {s['best_val_epoch']} |")
-    return "\n".join(lines) + "\n"
 
 
 def plot_results(results: Mapping, path: str | os.PathLike) -> Path:

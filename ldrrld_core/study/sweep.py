@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ import torch
 
 from ..io import atomic_write_text
 from ..models import create_model
+from ..tables import markdown_table
 from ..train import Recipe, fit, load_data
 from .protocol import QUICK, StudyConfig, learning_rates, run_each, run_study, study_recipe
 from .report import _per_seed, _rounded, load_results, source_commit
@@ -359,39 +360,18 @@ def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/s
     out_dir = Path(out_dir)
     options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
     study, study_path = _study_results(config, results, out_dir, options, run=run_study_first and lr is None)
-    if study is not None and lr is not None and not math.isclose(lr, study["methods"]["ldrrld"]["lr"]):
-        raise ValueError(f"lr {lr:g} differs from the rate the study chose for ldrrld, "
-                         f"{study['methods']['ldrrld']['lr']:g} ({study_path}); leave lr out to use the "
-                         "study's")
+    _check_study_rate(study, study_path, lr)
     recipe = study_recipe(config.study)
     data = load_data(recipe)
     _, teacher = converged_teacher(study_recipe(config.study, students=False), config.study.teacher,
                                    cache_dir=out_dir / "study" / "teachers", data=data, device=device,
                                    progress=progress)
-    if study is not None and study["protocol"]["teacher"]["sha256"] != teacher["sha256"]:
-        raise ValueError(f"{study_path} was made with teacher SHA-256 "
-                         f"{study['protocol']['teacher']['sha256']}, but this sweep's teacher is "
-                         f"{teacher['sha256']} ({teacher['weights']}); use the study's teacher (the shipped "
-                         "one) or rerun the study")
+    _check_study_teacher(study, study_path, teacher)
     train_options = dict(weights=teacher["weights"], device=device, jobs=jobs, threads=threads,
                          progress=progress, train=train)
-    selection = None
-    if study is not None:
-        lr = study["methods"]["ldrrld"]["lr"]
-        lr_rule = "the rate the study chose for ldrrld on validation (at the default d, decay and T)"
-    elif lr is None:
-        lr, selection = _select_lr(config, recipe, out_dir, **train_options)
-        lr_rule = ("chosen by the sweep with the study's rule (mean last-epoch validation top-1 over the "
-                   "selection seeds, at the default point); no study results were read, so no reference "
-                   "lines")
-    else:
-        lr, lr_rule = float(lr), "given (no study results were read): no reference lines"
+    lr, lr_rule, selection = _learning_rate(config, recipe, out_dir, study, lr, train_options)
     points, dropped = grid_points(config, data.num_classes)
-    runs = [(_priority(p, config), point_name(p), point_recipe(recipe, p, lr, seed), seed)
-            for p in points for seed in config.seeds]
-    runs += [(4, f"reference-{m}", recipe.replace(loss=m, lr=study["methods"][m]["lr"], seed=seed), seed)
-             for m in config.references for seed in config.seeds] if study is not None else []
-    plan = {(name, seed): run_recipe for _, name, run_recipe, seed in sorted(runs, key=lambda run: run[0])}
+    plan = _plan(config, recipe, points, lr, study)
 
     def write(done) -> dict:
         sweep = build_sweep(config, points, dropped, done, study, study_path=study_path, lr=lr,
@@ -404,6 +384,50 @@ def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/s
 
     write(_train_plan(plan, out_dir, desc="sweep runs", **{**train_options, "train": False}))
     return write(_train_plan(plan, out_dir, desc="sweep runs", on_record=write, **train_options))
+
+
+def _check_study_rate(study: Mapping | None, study_path: str | None, lr: float | None) -> None:
+    """A given ``lr`` must be the rate the study chose for ``ldrrld``."""
+    if study is None or lr is None:
+        return
+    chosen = study["methods"]["ldrrld"]["lr"]
+    if not math.isclose(lr, chosen):
+        raise ValueError(f"lr {lr:g} differs from the rate the study chose for ldrrld, {chosen:g} "
+                         f"({study_path}); leave lr out to use the study's")
+
+
+def _check_study_teacher(study: Mapping | None, study_path: str | None, teacher: Mapping) -> None:
+    """The sweep's teacher must be the one the study's reference lines were measured with."""
+    if study is not None and study["protocol"]["teacher"]["sha256"] != teacher["sha256"]:
+        raise ValueError(f"{study_path} was made with teacher SHA-256 "
+                         f"{study['protocol']['teacher']['sha256']}, but this sweep's teacher is "
+                         f"{teacher['sha256']} ({teacher['weights']}); use the study's teacher (the shipped "
+                         "one) or rerun the study")
+
+
+def _learning_rate(config: SweepConfig, recipe: Recipe, out_dir: Path, study: Mapping | None,
+                   lr: float | None, train_options: dict) -> tuple[float, str, dict | None]:
+    """The grid's rate, how it was chosen, and the selection's scores when the sweep chose it."""
+    if study is not None:
+        return (study["methods"]["ldrrld"]["lr"],
+                "the rate the study chose for ldrrld on validation (at the default d, decay and T)", None)
+    if lr is None:
+        lr, selection = _select_lr(config, recipe, out_dir, **train_options)
+        return lr, ("chosen by the sweep with the study's rule (mean last-epoch validation top-1 over the "
+                    "selection seeds, at the default point); no study results were read, so no reference "
+                    "lines"), selection
+    return float(lr), "given (no study results were read): no reference lines", None
+
+
+def _plan(config: SweepConfig, recipe: Recipe, points: Sequence[tuple[int, float, float]], lr: float,
+          study: Mapping | None) -> dict[tuple[str, int], Recipe]:
+    """Every run, ``{(name, seed): recipe}``, in training order: the slices first, references last."""
+    runs = [(_priority(p, config), point_name(p), point_recipe(recipe, p, lr, seed), seed)
+            for p in points for seed in config.seeds]
+    if study is not None:
+        runs += [(4, f"reference-{m}", recipe.replace(loss=m, lr=study["methods"][m]["lr"], seed=seed), seed)
+                 for m in config.references for seed in config.seeds]
+    return {(name, seed): run_recipe for _, name, run_recipe, seed in sorted(runs, key=lambda run: run[0])}
 
 
 # ------------------------------------------------------------------------------ sweep.json
@@ -440,55 +464,18 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
     ``delta_vs_kd`` are paired by seed on ``test_top1_last``. Without a ``study`` (a sweep started
     with a given ``lr``) there are no reference lines.
     """
-    seeds = list(config.seeds)
-
-    def runs_of(name: str) -> list[dict]:
-        return [_per_seed_record(seed, done[name, seed]) for seed in seeds
-                if (name, seed) in done and not _diverged(done[name, seed])]
-
-    def seeds_of(name: str) -> dict[str, Any]:
-        """How many seeds finished, which are missing and which diverged (left out of ``per_seed``)."""
-        finished = [seed for seed in seeds if (name, seed) in done]
-        return {"status": _status(len(finished), len(seeds)),
-                "missing_seeds": [seed for seed in seeds if seed not in finished],
-                "diverged_seeds": [seed for seed in finished if _diverged(done[name, seed])]}
-
-    default_runs = runs_of(point_name(config.default_point))
-    kd_runs = runs_of("reference-kd") if "kd" in config.references and study is not None else []
-    entries = []
-    for point in points:
-        per_seed = runs_of(point_name(point))
-        entry = {"depth": point[0], "decay": point[1], "temperature": point[2], "name": point_name(point),
-                 "local_scale": local_term_scale(*point[:2], temperature=point[2])["total"],
-                 **seeds_of(point_name(point)), "per_seed": per_seed,
-                 **_summaries(per_seed, MEASURES),
-                 "delta_vs_default": _paired(per_seed, default_runs),
-                 "delta_vs_kd": _paired(per_seed, kd_runs)}
-        entries.append(entry)
-    recipe = study_recipe(config.study)
-    sweep = {
+    finished = _Finished(done, list(config.seeds))
+    default_runs = finished.runs(point_name(config.default_point))
+    kd_runs = finished.runs("reference-kd") if "kd" in config.references and study is not None else []
+    entries = [_point_entry(point, finished, default_runs, kd_runs) for point in points]
+    sweep = _rounded({
         "points": entries,
-        "references": _references(config, study, runs_of, seeds_of),
-        "protocol": {
-            "problem": recipe.name, "epochs": recipe.epochs,
-            "validation_fraction": recipe.validation_fraction,
-            "seeds": seeds, "lr": lr, "lr_rule": lr_rule, "lr_selection": lr_selection,
-            "study_results": study_path,
-            "study_commit": (study or {}).get("fingerprint", {}).get("commit"),
-            "depths": list(config.depths), "decays": list(config.decays),
-            "temperatures": list(config.temperatures), "depths_dropped_above_num_classes": list(dropped),
-            "default": {"depth": config.default_depth, "decay": config.default_decay,
-                        "temperature": config.default_temperature},
-            "measures": {"depth": MEASURE_DEPTH, "temperature": MEASURE_TEMPERATURE, "split": "test",
-                         "model": "last epoch"},
-            "teacher": {k: teacher[k]
-                        for k in ("model", "key", "sha256", "train_top1", "val_top1", "test_top1")},
-            "recipe": recipe.to_dict(),
-        },
-    }
-    sweep = _rounded(sweep)
+        "references": _references(config, study, finished),
+        "protocol": _protocol(config, dropped, study, study_path=study_path, lr=lr, lr_rule=lr_rule,
+                              lr_selection=lr_selection, teacher=teacher),
+    })
     runs = sum(len(e["per_seed"]) for e in entries)
-    sweep["progress"] = {"runs_done": runs, "runs_planned": len(points) * len(seeds),
+    sweep["progress"] = {"runs_done": runs, "runs_planned": len(points) * len(config.seeds),
                          "points_complete": sum(e["status"] == "complete" for e in entries),
                          "points": len(entries)}
     sweep["fingerprint"] = {"torch": torch.__version__, "device": device, "threads": threads,
@@ -496,8 +483,62 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
     return sweep
 
 
-def _references(config: SweepConfig, study: Mapping | None, runs_of: Callable[[str], list[dict]],
-                seeds_of: Callable[[str], dict[str, Any]]) -> dict[str, dict]:
+@dataclass(frozen=True)
+class _Finished:
+    """The finished runs ``done[(name, seed)]`` of a sweep over ``seeds``, read per run name."""
+
+    done: Mapping[tuple[str, int], Mapping]
+    seeds: list[int]
+
+    def runs(self, name: str) -> list[dict]:
+        """The per-seed records of ``name``'s finished runs that did not diverge."""
+        return [_per_seed_record(seed, self.done[name, seed]) for seed in self.seeds
+                if (name, seed) in self.done and not _diverged(self.done[name, seed])]
+
+    def seed_status(self, name: str) -> dict[str, Any]:
+        """How many seeds finished, which are missing and which diverged (left out of ``per_seed``)."""
+        finished = [seed for seed in self.seeds if (name, seed) in self.done]
+        return {"status": _status(len(finished), len(self.seeds)),
+                "missing_seeds": [seed for seed in self.seeds if seed not in finished],
+                "diverged_seeds": [seed for seed in finished if _diverged(self.done[name, seed])]}
+
+
+def _point_entry(point: tuple[int, float, float], finished: _Finished, default_runs: list[dict],
+                 kd_runs: list[dict]) -> dict[str, Any]:
+    """One grid point of ``sweep.json``: its settings, seeds, summaries and paired differences."""
+    name = point_name(point)
+    per_seed = finished.runs(name)
+    return {"depth": point[0], "decay": point[1], "temperature": point[2], "name": name,
+            "local_scale": local_term_scale(*point[:2], temperature=point[2])["total"],
+            **finished.seed_status(name), "per_seed": per_seed,
+            **_summaries(per_seed, MEASURES),
+            "delta_vs_default": _paired(per_seed, default_runs),
+            "delta_vs_kd": _paired(per_seed, kd_runs)}
+
+
+def _protocol(config: SweepConfig, dropped: Sequence[int], study: Mapping | None, *, study_path: str | None,
+              lr: float, lr_rule: str, lr_selection: Mapping[str, float] | None,
+              teacher: Mapping) -> dict[str, Any]:
+    """What every run of the sweep shares: the problem, seeds, rate, grid, measures and teacher."""
+    recipe = study_recipe(config.study)
+    return {
+        "problem": recipe.name, "epochs": recipe.epochs,
+        "validation_fraction": recipe.validation_fraction,
+        "seeds": list(config.seeds), "lr": lr, "lr_rule": lr_rule, "lr_selection": lr_selection,
+        "study_results": study_path,
+        "study_commit": (study or {}).get("fingerprint", {}).get("commit"),
+        "depths": list(config.depths), "decays": list(config.decays),
+        "temperatures": list(config.temperatures), "depths_dropped_above_num_classes": list(dropped),
+        "default": {"depth": config.default_depth, "decay": config.default_decay,
+                    "temperature": config.default_temperature},
+        "measures": {"depth": MEASURE_DEPTH, "temperature": MEASURE_TEMPERATURE, "split": "test",
+                     "model": "last epoch"},
+        "teacher": {k: teacher[k] for k in ("model", "key", "sha256", "train_top1", "val_top1", "test_top1")},
+        "recipe": recipe.to_dict(),
+    }
+
+
+def _references(config: SweepConfig, study: Mapping | None, finished: _Finished) -> dict[str, dict]:
     """The baselines' lines: each method's study numbers, and its own runs on the sweep's seeds."""
     references = {}
     for method in ("ce", "kd", "dkd", "ldrrld"):
@@ -508,8 +549,8 @@ def _references(config: SweepConfig, study: Mapping | None, runs_of: Callable[[s
             "seeds": [s["seed"] for s in entry["per_seed"]],
             "test_top1_last": entry["test_top1_last"], "test_top1_best_val": entry["test_top1_best_val"]}}
         if method in config.references:
-            per_seed = runs_of(f"reference-{method}")
-            reference.update(**seeds_of(f"reference-{method}"), per_seed=per_seed,
+            per_seed = finished.runs(f"reference-{method}")
+            reference.update(**finished.seed_status(f"reference-{method}"), per_seed=per_seed,
                              **_summaries(per_seed, MEASURES))
         references[method] = reference
     return references
@@ -623,10 +664,9 @@ def findings(sweep: Mapping) -> list[str]:
 
 def render_sweep(sweep: Mapping) -> str:
     """``sweep.md``: the protocol, the findings, the references and one row per grid point."""
-    protocol, finger, progress = sweep["protocol"], sweep["fingerprint"], sweep["progress"]
-    default, measure = protocol["default"], protocol["measures"]
+    finger, progress = sweep["fingerprint"], sweep["progress"]
     lines = [
-        f"# LDRRLD sensitivity sweep: the `{protocol['problem']}` problem",
+        f"# LDRRLD sensitivity sweep: the `{sweep['protocol']['problem']}` problem",
         "",
         f"Written by `{finger.get('command') or 'ldrrld sweep'}` (commit `{finger['commit']}`, torch "
         f"{finger['torch']}, {finger['threads']} thread(s) per run on {finger['device']}). "
@@ -636,6 +676,34 @@ def render_sweep(sweep: Mapping) -> str:
         "",
         "## Protocol",
         "",
+        *_protocol_markdown(sweep),
+        "",
+        "To rerun or continue it: `ldrrld sweep --jobs 2 --out-dir DIR` (finished runs are kept, so a killed "
+        "sweep resumes; `--collect` rewrites this file from the runs finished so far). In Python: "
+        "`ldrrld_core.study.sweep.run_sweep`; in a notebook: `ldrrld_viz.weight_panel(sweep=True)` draws "
+        "these "
+        "numbers under the weight sliders.",
+        "",
+        "## Findings (computed from the table below)",
+        "",
+        *[f"- {line}" for line in findings(sweep)],
+        "",
+        "## Reference lines",
+        "",
+        _references_markdown(sweep),
+        "",
+        "## Every point",
+        "",
+        _points_markdown(sweep),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _protocol_markdown(sweep: Mapping) -> list[str]:
+    """The protocol's bullet points: problem and teacher, the one rate, the grid, measures and cells."""
+    protocol = sweep["protocol"]
+    default, measure = protocol["default"], protocol["measures"]
+    return [
         f"- The study's problem, teacher (`{protocol['teacher']['model']}`, test top-1 "
         f"{protocol['teacher']['test_top1']:.2f}), validation split ({protocol['validation_fraction']:.0%}) "
         "and "
@@ -661,39 +729,30 @@ def render_sweep(sweep: Mapping) -> str:
         "also changes the loss's scale, at the same learning rate.",
         "- Cells: mean ± sample standard deviation over seeds; intervals are 95% Student t. Differences are "
         "paired by seed on the last-epoch test top-1.",
-        "",
-        "To rerun or continue it: `ldrrld sweep --jobs 2 --out-dir DIR` (finished runs are kept, so a killed "
-        "sweep resumes; `--collect` rewrites this file from the runs finished so far). In Python: "
-        "`ldrrld_core.study.sweep.run_sweep`; in a notebook: `ldrrld_viz.weight_panel(sweep=True)` draws "
-        "these "
-        "numbers under the weight sliders.",
-        "",
-        "## Findings (computed from the table below)",
-        "",
-        *[f"- {line}" for line in findings(sweep)],
-        "",
-        "## Reference lines",
-        "",
-        "| method | lr | study: test top-1, last (%) | study: 95% CI | seeds | Kendall tau, all | KL, all | "
-        "top-7 pair agreement |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+
+
+def _references_markdown(sweep: Mapping) -> str:
+    """The reference lines: each baseline's study number and its relation measures on the sweep's seeds."""
+    rows = []
     for method, entry in sweep["references"].items():
         study = entry["study"]["test_top1_last"]
         interval = "–" if study["ci95"] is None else f"[{study['ci95'][0]:.2f}, {study['ci95'][1]:.2f}]"
-        lines.append(f"| {method} | {entry['lr']:g} | {study['mean']:.2f} | {interval} | "
-                     f"{len(entry['study']['seeds'])} | " + " | ".join(
-                         _cell(entry.get(m), _DIGITS[m])
-                         for m in ("kendall_tau", "kl_all", "topd_pair_agreement"))
-                     + " |")
+        rows.append([method, f"{entry['lr']:g}", f"{study['mean']:.2f}", interval, len(entry["study"]["seeds"]),
+                     *(_cell(entry.get(m), _DIGITS[m]) for m in ("kendall_tau", "kl_all", "topd_pair_agreement"))])
+    return markdown_table(["method", "lr", "study: test top-1, last (%)", "study: 95% CI", "seeds",
+                           "Kendall tau, all", "KL, all", "top-7 pair agreement"], rows)
+
+
+def _points_markdown(sweep: Mapping) -> str:
+    """One row per grid point: settings, seeds, every measure and the paired differences."""
     header = (["d", "decay", "T", "local scale", "seeds"] + [_TITLES[m] for m in MEASURES]
               + ["vs default, paired", "vs KD, paired"])
-    lines += ["", "## Every point", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for e in sweep["points"]:
         seeds = f"{len(e['per_seed'])}" + (f" (missing {e['missing_seeds']})" if e["missing_seeds"] else "") \
             + (f" (diverged {e['diverged_seeds']})" if e["diverged_seeds"] else "")
-        lines.append(f"| {e['depth']} | {e['decay']:g} | {e['temperature']:g} | {e['local_scale']:.2f} | "
-                     f"{seeds} | "
-                     + " | ".join(_cell(e[m], _DIGITS[m]) for m in MEASURES)
-                     + f" | {_delta(e['delta_vs_default'])} | {_delta(e['delta_vs_kd'])} |")
-    return "\n".join(lines) + "\n"
+        rows.append([e["depth"], f"{e['decay']:g}", f"{e['temperature']:g}", f"{e['local_scale']:.2f}", seeds,
+                     *(_cell(e[m], _DIGITS[m]) for m in MEASURES),
+                     _delta(e["delta_vs_default"]), _delta(e["delta_vs_kd"])])
+    return markdown_table(header, rows)

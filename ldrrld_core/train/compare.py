@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from ..data import make_loader
+from ..tables import text_table
 from .history import History
 from .loop import Run, check_loss_fits, fit, load_data, train_teacher
 from .metrics import evaluate
@@ -53,11 +54,10 @@ class Comparison:
         rows = [("teacher", self.teacher.recipe.model, self.teacher.summary, None)]
         rows += [(name, run.recipe.model, run.summary, None if baseline is None else run.top1 - baseline)
                  for name, run in self.students.items()]
-        lines = [f"{'method':<20} {'model':<12} {'top-1':>7} {'top-5':>7} {'vs ce':>7}"]
-        for name, model, summary, gain in rows:
-            shown = "" if gain is None or name == "ce" else f"{gain:+.2f}"
-            lines.append(f"{name:<20} {model:<12} {summary['top1']:>7.2f} {summary['top5']:>7.2f} {shown:>7}")
-        return "\n".join(lines)
+        return text_table(["method", "model", "top-1", "top-5", "vs ce"],
+                          [[name, model, f"{summary['top1']:.2f}", f"{summary['top5']:.2f}",
+                            "" if gain is None or name == "ce" else f"{gain:+.2f}"]
+                           for name, model, summary, gain in rows], left=2)
 
 
 def _as_run(teacher: nn.Module, recipe: Recipe, data) -> Run:

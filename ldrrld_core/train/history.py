@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from ..io import atomic_write_text
+from ..tables import text_table
 
 __all__ = ["History"]
 
@@ -126,11 +127,7 @@ class History:
         names = list(columns) if columns is not None else self.columns
         for name in names:
             self.column(name)  # a clear KeyError for a misspelt column
-        cells = [[_format(row.get(name), digits) for name in names] for row in self.rows]
-        widths = [max([len(name), *(len(line[i]) for line in cells)]) for i, name in enumerate(names)]
-        lines = ["  ".join(name.rjust(w) for name, w in zip(names, widths))]
-        lines += ["  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in cells]
-        return "\n".join(lines)
+        return text_table(names, [[_format(row.get(name), digits) for name in names] for row in self.rows])
 
     # ---------------------------------------------------------------------------- files
     def save(self, folder: str | os.PathLike) -> tuple[Path, Path]:

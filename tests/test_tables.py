@@ -1,0 +1,30 @@
+"""The one markdown and one fixed-width table formatter every report uses."""
+
+import pytest
+
+from ldrrld_core.tables import markdown_table, mean_std, text_table
+
+
+def test_markdown_table_has_a_rule_and_one_line_per_row():
+    text = markdown_table(["a", "b"], [[1, "x"], [2.5, ""]])
+    assert text.splitlines() == ["| a | b |", "|---|---|", "| 1 | x |", "| 2.5 |  |"]
+
+
+def test_markdown_table_refuses_a_row_of_the_wrong_length():
+    with pytest.raises(ValueError, match="2 cells but the header has 3"):
+        markdown_table(["a", "b", "c"], [[1, 2]])
+
+
+def test_text_table_pads_to_the_widest_cell_and_aligns_names_left():
+    lines = text_table(["name", "top-1"], [["ce", "71.20"], ["ldrrld", "5.00"]], left=1).splitlines()
+    assert lines == ["name    top-1", "ce      71.20", "ldrrld   5.00"]
+
+
+def test_text_table_right_aligns_every_column_by_default():
+    assert text_table(["x"], [["1"], ["100"]]).splitlines() == ["  x", "  1", "100"]
+
+
+@pytest.mark.parametrize(("args", "expected"), [((71.234,), "71.23"), ((71.234, 0.5), "71.23 ± 0.50"),
+                                                ((None,), ""), ((1.0, None, 1), "1.0")])
+def test_mean_std(args, expected):
+    assert mean_std(*args) == expected
