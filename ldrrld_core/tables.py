@@ -26,20 +26,26 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
-def text_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, left: int = 0) -> str:
-    """A fixed-width table for terminals: columns padded to their widest cell, two spaces apart.
+def text_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, right: Sequence[bool] | None = None,
+               rule: bool = False) -> str:
+    """A fixed-width table for terminals and notebooks: columns padded to their widest cell, two spaces apart.
 
-    The first ``left`` columns (names) are left-aligned, the rest (numbers) right-aligned.
+    Args:
+        header: the column names.
+        rows: the cells, written with ``str``.
+        right: per column, whether to right-align it (numbers) rather than left-align it (names);
+            default every column right-aligned.
+        rule: draw a line of dashes under the header.
     """
     header = [str(cell) for cell in header]
     cells = [[str(cell) for cell in row] for row in rows]
+    right = [True] * len(header) if right is None else list(right)
     widths = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(header)]
 
     def line(row: Sequence[str]) -> str:
-        return "  ".join(cell.ljust(w) if i < left else cell.rjust(w)
-                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        return "  ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right)).rstrip()
 
-    return "\n".join([line(header), *(line(row) for row in cells)])
+    return "\n".join([line(header), *([line(["-" * w for w in widths])] if rule else []), *map(line, cells)])
 
 
 def mean_std(mean: float | None, std: float | None = None, digits: int = 2, missing: str = "") -> str:

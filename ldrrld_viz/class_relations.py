@@ -24,7 +24,7 @@ from ldrrld_core.analysis import (
 )
 
 from .panels import Heatmap
-from .render import draw
+from .render import Figure, draw
 
 __all__ = ["class_mean_gaps", "correlation_gaps"]
 
@@ -32,7 +32,7 @@ __all__ = ["class_mean_gaps", "correlation_gaps"]
 def class_mean_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, labels: Tensor, *,
                     num_classes: int | None = None, superclass_of: Tensor | None = None,
                     class_names: Sequence[str] | None = None, gap_scale: float | None = None,
-                    definition: str = "all_cells", backend: str = "plotly"):
+                    definition: str = "all_cells", backend: str = "plotly") -> Figure:
     """Class-mean logit matrices (row: true class, column: logit) of the teacher and each student,
     and ``|teacher - student|`` below each student.
 
@@ -56,7 +56,7 @@ def class_mean_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, labe
 
 def correlation_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, *,
                      superclass_of: Tensor | None = None, class_names: Sequence[str] | None = None,
-                     gap_scale: float | None = None, backend: str = "plotly"):
+                     gap_scale: float | None = None, backend: str = "plotly") -> Figure:
     """Class-by-class correlation matrices of the logits (``(C, C)``, on ``[-1, 1]``) of the
     teacher and each student, and ``|teacher - student|`` below each student. Arguments as
     :func:`class_mean_gaps`."""

@@ -6,7 +6,7 @@ import math
 from typing import Mapping, Sequence
 
 from .panels import Lines
-from .render import draw
+from .render import Figure, draw
 
 __all__ = ["training_curves"]
 
@@ -16,7 +16,7 @@ def _column(rows: Sequence[Mapping[str, object]], name: str) -> list[float]:
 
 
 def training_curves(histories: Mapping[str, object], metric: str | Sequence[str] = "test_top1", *,
-                    backend: str = "plotly"):
+                    backend: str = "plotly") -> Figure:
     """Curves of one or more metrics over epochs, one line per run.
 
     Args:

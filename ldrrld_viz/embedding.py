@@ -12,7 +12,7 @@ from ldrrld_core.analysis import check_class_names, check_labels, check_supercla
 
 from .colors import MAX_DISTINCT_GROUPS, palette
 from .panels import Points, Scatter, as_array
-from .render import draw
+from .render import Figure, draw
 
 __all__ = ["tsne_scatter"]
 
@@ -32,7 +32,7 @@ def _class_count(labels: Tensor, class_names: Sequence[str] | None, superclass_o
 def tsne_scatter(embeddings: Mapping[str, Tensor], labels: Tensor, *,
                  class_names: Sequence[str] | None = None, superclass_of: Tensor | None = None,
                  superclass_names: Sequence[str] | None = None, color_by: str = "auto",
-                 backend: str = "plotly"):
+                 backend: str = "plotly") -> Figure:
     """Side-by-side scatter plots of 2-D embeddings (e.g. :func:`ldrrld_core.analysis.tsne_embedding`).
 
     Args:
@@ -55,22 +55,9 @@ def tsne_scatter(embeddings: Mapping[str, Tensor], labels: Tensor, *,
     check_class_names(class_names, num_classes)
     check_superclass_of(superclass_of, num_classes)
     labels = labels.detach().cpu().long()
-    if color_by == "auto":
-        color_by = "superclass" if superclass_of is not None and num_classes > MAX_DISTINCT_GROUPS else "class"
-    if color_by == "superclass":
-        if superclass_of is None:
-            raise ValueError("color_by='superclass' needs superclass_of (the superclass of each class); "
-                             "this data set has none, so use color_by='class'")
-        group_of_class = superclass_of.detach().cpu().long()
-        group_names = superclass_names
-    elif color_by == "class":
-        group_of_class, group_names = torch.arange(num_classes), class_names
-    else:
-        raise ValueError(f"color_by must be 'class', 'superclass' or 'auto', got {color_by!r}")
+    color_by, group_of_class, group_names = _coloring(color_by, num_classes, class_names, superclass_of,
+                                                      superclass_names)
     num_groups = int(group_of_class.max()) + 1
-    if group_names is not None and len(group_names) < num_groups:
-        raise ValueError(f"{len(group_names)} {color_by} names for {num_groups} {color_by}es; give one name "
-                         f"per {color_by}, in index order")
     colors = palette(num_groups)
     groups = group_of_class[labels].numpy()                                      # (N,)
     hover = [class_names[c] if class_names is not None else f"class {c}" for c in labels.tolist()]
@@ -88,3 +75,24 @@ def tsne_scatter(embeddings: Mapping[str, Tensor], labels: Tensor, *,
         ], title=model))
     return draw(panels, title=f"t-SNE of penultimate features, coloured by {color_by}", backend=backend,
                 cols=min(len(panels), 3), panel_size=(4.0, 3.8))
+
+
+def _coloring(color_by: str, num_classes: int, class_names: Sequence[str] | None, superclass_of: Tensor | None,
+              superclass_names: Sequence[str] | None) -> tuple[str, Tensor, Sequence[str] | None]:
+    """``(color_by resolved, (C,) group of each class, group names)`` for a ``color_by`` setting."""
+    if color_by == "auto":
+        color_by = "superclass" if superclass_of is not None and num_classes > MAX_DISTINCT_GROUPS else "class"
+    if color_by == "superclass":
+        if superclass_of is None:
+            raise ValueError("color_by='superclass' needs superclass_of (the superclass of each class); "
+                             "this data set has none, so use color_by='class'")
+        group_of_class, group_names = superclass_of.detach().cpu().long(), superclass_names
+    elif color_by == "class":
+        group_of_class, group_names = torch.arange(num_classes), class_names
+    else:
+        raise ValueError(f"color_by must be 'class', 'superclass' or 'auto', got {color_by!r}")
+    num_groups = int(group_of_class.max()) + 1
+    if group_names is not None and len(group_names) < num_groups:
+        raise ValueError(f"{len(group_names)} {color_by} names for {num_groups} {color_by}es; give one name "
+                         f"per {color_by}, in index order")
+    return color_by, group_of_class, group_names

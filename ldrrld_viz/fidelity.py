@@ -13,7 +13,7 @@ from typing import Mapping
 from ldrrld_core.analysis import RelationFidelity, pair_matrix
 
 from .panels import Heatmap
-from .render import draw
+from .render import Figure, draw
 
 __all__ = ["MEASURES", "fidelity_heatmaps"]
 
@@ -22,7 +22,7 @@ MEASURES = {"pair_agreement": "order agreement", "pair_kl": "mean pair KL"}
 
 
 def fidelity_heatmaps(fidelities: Mapping[str, RelationFidelity], *, measure: str = "pair_agreement",
-                      backend: str = "plotly"):
+                      backend: str = "plotly") -> Figure:
     """One ``d x d`` heatmap per student over the teacher's ranks, on one shared colour scale.
 
     ``measure`` is ``"pair_agreement"`` (fraction of samples where the student orders the

@@ -41,27 +41,11 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
             fig.update_yaxes(visible=False, row=row, col=col)
         elif isinstance(panel, Heatmap):
             shapes += _heatmap(fig, panel, index, axis, row, col, show_scale=owners[index])
-        elif isinstance(panel, Lines):
-            for name, y in panel.series.items():
-                fig.add_trace(go.Scatter(x=panel.x, y=y, name=name, mode="lines+markers",
-                                         line={"color": colors[name],
-                                               "dash": "dash" if name in panel.dashed else "solid"},
-                                         legendgroup=name, showlegend=_first(name, shown)),
-                              row=row, col=col)
-        elif isinstance(panel, Bars):
-            for name, y in panel.series.items():
-                fig.add_trace(go.Bar(x=panel.categories, y=y, name=name, marker_color=colors[name],
-                                     legendgroup=name, showlegend=_first(name, shown)),
-                              row=row, col=col)
-            fig.update_xaxes(type="category", row=row, col=col)
-        elif isinstance(panel, Scatter):
-            for group in panel.groups:
-                fig.add_trace(go.Scattergl(x=group.x, y=group.y, name=group.name, mode="markers",
-                                           marker={"color": group.color, "size": 5},
-                                           hovertext=list(group.hover), hoverinfo="text",
-                                           legendgroup=group.name,
-                                           showlegend=_first(group.name, shown)),
-                              row=row, col=col)
+        elif isinstance(panel, (Lines, Bars, Scatter)):
+            for trace in _traces(panel, colors, shown):
+                fig.add_trace(trace, row=row, col=col)
+            if isinstance(panel, Bars):
+                fig.update_xaxes(type="category", row=row, col=col)
         else:
             raise TypeError(f"cannot draw a {type(panel).__name__}; expected a panel of ldrrld_viz.panels")
         if panel is not None:
@@ -76,6 +60,23 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int,
                       margin={"t": 90 if "\n" in title else 70, "l": 60, "r": 50, "b": 50},
                       legend={"tracegroupgap": 2})
     return fig
+
+
+def _traces(panel: Lines | Bars | Scatter, colors: dict[str, str], shown: set[str]) -> list[go.BaseTraceType]:
+    """The traces of a line, bar or scatter panel; a name is in the legend once (``shown``)."""
+    if isinstance(panel, Lines):
+        return [go.Scatter(x=panel.x, y=y, name=name, mode="lines+markers",
+                           line={"color": colors[name], "dash": "dash" if name in panel.dashed else "solid"},
+                           legendgroup=name, showlegend=_first(name, shown))
+                for name, y in panel.series.items()]
+    if isinstance(panel, Bars):
+        return [go.Bar(x=panel.categories, y=y, name=name, marker_color=colors[name], legendgroup=name,
+                       showlegend=_first(name, shown))
+                for name, y in panel.series.items()]
+    return [go.Scattergl(x=group.x, y=group.y, name=group.name, mode="markers",
+                         marker={"color": group.color, "size": 5}, hovertext=list(group.hover), hoverinfo="text",
+                         legendgroup=group.name, showlegend=_first(group.name, shown))
+            for group in panel.groups]
 
 
 def _text(title: str) -> str:

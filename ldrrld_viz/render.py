@@ -10,10 +10,18 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Union
 
 from .panels import Panel
 
-__all__ = ["BACKENDS", "check_backend", "draw", "mime_bundle"]
+if TYPE_CHECKING:
+    import matplotlib.figure
+    import plotly.graph_objects
+
+__all__ = ["BACKENDS", "Figure", "check_backend", "draw", "mime_bundle"]
+
+#: What every figure function returns: a plotly figure (``backend="plotly"``) or a matplotlib one.
+Figure = Union["plotly.graph_objects.Figure", "matplotlib.figure.Figure"]
 
 #: The drawing libraries: ``"plotly"`` (interactive, the default) and ``"matplotlib"`` (static).
 BACKENDS = ("plotly", "matplotlib")
@@ -26,7 +34,7 @@ def check_backend(backend: str) -> None:
 
 
 def draw(panels: Sequence[Panel | None], *, title: str = "", cols: int | None = None,
-         backend: str = "plotly", panel_size: tuple[float, float] = (3.6, 3.2)):
+         backend: str = "plotly", panel_size: tuple[float, float] = (3.6, 3.2)) -> Figure:
     """Draw panels in a grid (row by row, ``cols`` wide; ``None`` leaves a cell empty).
 
     Returns a ``plotly.graph_objects.Figure`` or a ``matplotlib.figure.Figure``. ``panel_size``

@@ -11,7 +11,7 @@ from torch import Tensor
 from ldrrld_core.analysis import SampleRelations, check_class_index, check_class_names, pair_matrix
 
 from .panels import Bars, Heatmap, blank_diagonal
-from .render import draw
+from .render import Figure, draw
 
 __all__ = ["local_distributions", "pair_contributions", "gradient_bars", "contribution_panels"]
 
@@ -27,7 +27,7 @@ def _rank_labels(rel: SampleRelations, class_names: Sequence[str] | None) -> lis
 
 
 def local_distributions(rel: SampleRelations, *, class_names: Sequence[str] | None = None,
-                        backend: str = "plotly"):
+                        backend: str = "plotly") -> Figure:
     """Global vs local distributions of the ``d`` selected classes of one sample.
 
     Top row: the teacher's and the student's probabilities of those classes under the softmax over
@@ -50,7 +50,7 @@ def local_distributions(rel: SampleRelations, *, class_names: Sequence[str] | No
 
 
 def pair_contributions(rel: SampleRelations, *, class_names: Sequence[str] | None = None,
-                       backend: str = "plotly"):
+                       backend: str = "plotly") -> Figure:
     """Where one sample's local term comes from: pair KL, pair weight and their weighted share.
 
     Three ``d x d`` heatmaps over ranks: ``KL_ij``, ``w_ij`` and ``T^2 w_ij KL_ij / (P + 1)``;
@@ -78,7 +78,7 @@ def contribution_panels(rel: SampleRelations, *, class_names: Sequence[str] | No
 
 def gradient_bars(gradients: Mapping[str, Tensor], student_logits: Tensor, *,
                   target: int | None = None, class_names: Sequence[str] | None = None,
-                  max_classes: int = 15, backend: str = "plotly"):
+                  max_classes: int = 15, backend: str = "plotly") -> Figure:
     """The gradient each loss puts on each student logit, classes in the student's rank order.
 
     ``gradients`` is :func:`ldrrld_core.analysis.logit_gradients`' result (``{name: (C,)}``);

@@ -1,8 +1,10 @@
-"""Plain-text tables for notebooks and logs: aligned columns, fixed digits (stable under nbval)."""
+"""Plain-text tables of row dictionaries for notebooks and logs (drawn by :func:`ldrrld_core.tables.text_table`)."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+
+from ldrrld_core.tables import text_table
 
 __all__ = ["format_table"]
 
@@ -22,12 +24,5 @@ def format_table(rows: Sequence[Mapping[str, object]], *, digits: int = 3) -> st
     def cell(value: object) -> str:
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
-    cells = [[cell(row[c]) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[k]) for r in cells)) for k, c in enumerate(columns)]
     numeric = [all(isinstance(row[c], (int, float)) for row in rows) for c in columns]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w)
-                         for v, w, num in zip(values, widths, numeric)).rstrip()
-
-    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
+    return text_table(columns, [[cell(row[c]) for c in columns] for row in rows], right=numeric, rule=True)

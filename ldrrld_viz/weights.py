@@ -7,7 +7,7 @@ import math
 from ldrrld_core.analysis import WeightMaps, pair_matrix, weight_maps
 
 from .panels import Heatmap, Lines, blank_diagonal
-from .render import draw
+from .render import Figure, draw
 
 __all__ = ["weight_heatmaps", "weight_curves", "weight_share", "weight_panels", "share_panel"]
 
@@ -27,7 +27,7 @@ def _settings(maps: WeightMaps) -> str:
 
 
 def weight_heatmaps(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
-                    irw_offset: float = 1.5, backend: str = "plotly"):
+                    irw_offset: float = 1.5, backend: str = "plotly") -> Figure:
     """IRW, ERD and ADW = IRW x ERD as three ``d x d`` heatmaps over ranks (1 = largest logit).
 
     Pass a depth and the weight settings, or a :class:`~ldrrld_core.analysis.WeightMaps`.
@@ -47,7 +47,7 @@ def weight_panels(maps: WeightMaps) -> list[Heatmap]:
 
 
 def weight_curves(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
-                  irw_offset: float = 1.5, backend: str = "plotly"):
+                  irw_offset: float = 1.5, backend: str = "plotly") -> Figure:
     """ADW over rank distance ``|i - j|``, one curve per first rank ``i``, with IRW dashed.
 
     IRW alone depends on the distance only; ERD lowers the curve of every later first rank.
@@ -62,7 +62,7 @@ def weight_curves(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale
 
 
 def weight_share(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
-                 irw_offset: float = 1.5, backend: str = "plotly"):
+                 irw_offset: float = 1.5, backend: str = "plotly") -> Figure:
     """The share of one sample's local term each pair carries when every KL is equal.
 
     A ``d x d`` heatmap of ``w_ij / (sum w + 1)`` (each pair shown in both halves, counted once);

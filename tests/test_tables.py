@@ -16,8 +16,12 @@ def test_markdown_table_refuses_a_row_of_the_wrong_length():
 
 
 def test_text_table_pads_to_the_widest_cell_and_aligns_names_left():
-    lines = text_table(["name", "top-1"], [["ce", "71.20"], ["ldrrld", "5.00"]], left=1).splitlines()
+    lines = text_table(["name", "top-1"], [["ce", "71.20"], ["ldrrld", "5.00"]], right=[False, True]).splitlines()
     assert lines == ["name    top-1", "ce      71.20", "ldrrld   5.00"]
+
+
+def test_text_table_draws_a_rule_under_the_header_when_asked():
+    assert text_table(["ab", "c"], [["x", "1"]], rule=True).splitlines() == ["ab  c", "--  -", " x  1"]
 
 
 def test_text_table_right_aligns_every_column_by_default():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -151,7 +151,7 @@ def _finished(path: Path, recipe: Recipe) -> list[dict] | None:
 Spec = tuple[str, float, int]  # (method, learning rate, seed)
 
 
-def _train_all(plan: dict[Spec, Recipe], out_dir: Path, teacher_weights: str, *, device: str, jobs: int,
+def _train_all(plan: dict[Spec, Recipe], out_dir: Path, *, weights: str, device: str, jobs: int,
                threads: int, progress: bool) -> dict[Spec, list[dict]]:
     """Histories of every planned run: read from ``out_dir`` when finished before, else trained."""
     from tqdm.auto import tqdm
@@ -169,7 +169,7 @@ def _train_all(plan: dict[Spec, Recipe], out_dir: Path, teacher_weights: str, *,
         outcome = f"test {rows[-1]['test_top1']:.1f}" if rows else "diverged"
         bar.set_postfix(last=f"{spec[0]} lr {spec[1]:g} seed {spec[2]}: {outcome}")
 
-    run_each(_train_one, todo, lambda spec: (plan[spec].to_dict(), teacher_weights, device, threads), record,
+    run_each(_train_one, todo, lambda spec: (plan[spec].to_dict(), weights, device, threads), record,
              jobs=jobs)
     bar.close()
     return done
@@ -223,21 +223,11 @@ def run_study(config: StudyConfig = StudyConfig(), out_dir: str | Path = "runs/s
                                    device=device, cache_dir=out_dir / "teachers", progress=progress,
                                    use_shipped=use_shipped_teacher)
     lrs = learning_rates(recipe, config)
-
-    def plan_for(methods_lrs: dict[str, list[float]], seeds) -> dict[Spec, Recipe]:
-        return {(method, lr, seed): recipe.replace(loss=method, lr=lr, seed=seed)
-                for method, grid in methods_lrs.items() for lr in grid for seed in seeds}
-
-    options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
-    selection_seeds = config.seeds[:config.selection_seeds]
-    selection_plan = plan_for({method: lrs for method in config.methods}, selection_seeds)
-    histories = _train_all(selection_plan, out_dir, teacher["weights"], **options)
-    selection = {method: {lr: _mean_last_val([histories[method, lr, seed] for seed in selection_seeds])
-                          for lr in lrs} for method in config.methods}
-    # the best mean validation top-1; on a tie, the smaller rate (max keeps the first)
+    options = dict(device=device, jobs=jobs, threads=threads, progress=progress, weights=teacher["weights"])
+    selection, histories = _select_rates(config, recipe, lrs, out_dir, options)
     chosen = {method: max(lrs, key=lambda lr: selection[method][lr]) for method in config.methods}
-    histories.update(_train_all(plan_for({m: [lr] for m, lr in chosen.items()}, config.seeds), out_dir,
-                                teacher["weights"], **options))
+    histories.update(_train_all(_plan(recipe, {m: [lr] for m, lr in chosen.items()}, config.seeds), out_dir,
+                                **options))
     diverged = [spec for spec, rows in histories.items() if not rows and spec[1] == chosen[spec[0]]]
     if diverged:
         raise FloatingPointError(f"runs at a chosen learning rate diverged: {diverged}; the seeds that chose "
@@ -250,3 +240,21 @@ def run_study(config: StudyConfig = StudyConfig(), out_dir: str | Path = "runs/s
                             commit=commit, seconds=time.perf_counter() - started, train_seconds=train_seconds)
     atomic_write_text(json.dumps(results, indent=1), out_dir / "results.json")
     return results
+
+
+def _plan(recipe: Recipe, methods_lrs: Mapping[str, Sequence[float]], seeds: Sequence[int]) -> dict[Spec, Recipe]:
+    """One run per method, rate and seed: ``{(method, lr, seed): recipe}``."""
+    return {(method, lr, seed): recipe.replace(loss=method, lr=lr, seed=seed)
+            for method, grid in methods_lrs.items() for lr in grid for seed in seeds}
+
+
+def _select_rates(config: StudyConfig, recipe: Recipe, lrs: Sequence[float], out_dir: Path,
+                  options: dict) -> tuple[dict[str, dict[float, float]], dict[Spec, list[dict]]]:
+    """Every method at every rate on the selection seeds: the mean last-epoch validation top-1 per
+    method and rate, and the runs' histories. The rate chosen is the best; on a tie the smaller
+    (``max`` keeps the first of the ascending grid)."""
+    seeds = config.seeds[:config.selection_seeds]
+    histories = _train_all(_plan(recipe, {method: lrs for method in config.methods}, seeds), out_dir, **options)
+    selection = {method: {lr: _mean_last_val([histories[method, lr, seed] for seed in seeds]) for lr in lrs}
+                 for method in config.methods}
+    return selection, histories

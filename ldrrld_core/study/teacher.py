@@ -19,7 +19,6 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -27,7 +26,8 @@ from torch import nn
 from ..data import DataSplits, make_loader
 from ..io import atomic_write_text, sha256_file
 from ..models import create_model
-from ..train import Recipe, fit, get_recipe, load_data
+from ..runtime import default_device
+from ..train import Recipe, Run, fit, get_recipe, load_data
 from ..train.metrics import evaluate
 from ..train.run_state import save_student
 
@@ -90,7 +90,7 @@ def _top1(model: nn.Module, split, device: torch.device) -> float:
 
 
 def _load(folder: Path, name: str, recipe: Recipe, num_classes: int,
-          device: Any) -> tuple[nn.Module, dict] | None:
+          device: torch.device) -> tuple[nn.Module, dict] | None:
     record_path, weights = folder / f"{name}.json", folder / f"{name}.pth"
     if not (record_path.is_file() and weights.is_file()):
         return None
@@ -104,7 +104,7 @@ def _load(folder: Path, name: str, recipe: Recipe, num_classes: int,
 
 
 def converged_teacher(recipe: Recipe, rule: TeacherRule = TeacherRule(), *, cache_dir: str | Path | None,
-                      data: DataSplits | None = None, device: Any = None, progress: bool = False,
+                      data: DataSplits | None = None, device: torch.device | str | None = None, progress: bool = False,
                       use_shipped: bool = True) -> tuple[nn.Module, dict]:
     """The converged teacher of ``recipe``: loaded from the cache or the package, else trained.
 
@@ -129,29 +129,14 @@ def converged_teacher(recipe: Recipe, rule: TeacherRule = TeacherRule(), *, cach
         raise ValueError("a converged teacher is judged on validation accuracy: set validation_fraction > 0 "
                          "in the recipe (the teaching recipe holds out 0.1)")
     data = load_data(recipe.for_teacher()) if data is None or recipe.teacher_data_options else data
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device is not None else default_device()
     key = teacher_key(recipe, rule)
-    folders = [(Path(cache_dir) / key, "teacher")] if cache_dir is not None else []
-    if use_shipped:
-        folders += [(SHIPPED_TEACHERS, path.stem) for path in sorted(SHIPPED_TEACHERS.glob("*.json"))
-                    if json.loads(path.read_text(encoding="utf-8")).get("key") == key]
-    for folder, name in folders:
-        found = _load(folder, name, recipe, data.num_classes, device)
-        if found is not None:
-            log.info("teacher %s loaded from %s", key, folder / f"{name}.pth")
-            return found
-
-    epochs = rule.epochs
-    while True:
-        run = fit(_teacher_recipe(recipe, epochs), data=data, device=device, progress=progress)
-        curve = run.history.column("val_top1")
-        flat = plateaued(curve, rule.window, rule.min_gain)
-        if flat or epochs >= rule.max_epochs:
-            break
-        log.info("teacher validation top-1 still rising after %d epochs (%s): training %d epochs", epochs,
-                 ", ".join(f"{v:.1f}" for v in curve[-rule.window:]), min(2 * epochs, rule.max_epochs))
-        epochs = min(2 * epochs, rule.max_epochs)
+    found = _stored_teacher(recipe, key, data.num_classes, device, cache_dir=cache_dir, use_shipped=use_shipped)
+    if found is not None:
+        return found
+    run, epochs, flat = _train_to_plateau(recipe, rule, data, device, progress)
     model = run.model.eval()
+    curve = run.history.column("val_top1")
     record = {"key": key, "model": recipe.teacher, "num_classes": data.num_classes, "recipe": recipe.name,
               "epochs": epochs, "plateaued": flat,
               "rule": rule.__dict__, "train_top1": _top1(model, data.train, device),
@@ -167,7 +152,39 @@ def converged_teacher(recipe: Recipe, rule: TeacherRule = TeacherRule(), *, cach
     return model, record
 
 
-def shipped_teacher(recipe: str | Recipe = "teaching", device: Any = None) -> tuple[nn.Module, dict]:
+def _stored_teacher(recipe: Recipe, key: str, num_classes: int, device: torch.device, *,
+                    cache_dir: str | Path | None, use_shipped: bool) -> tuple[nn.Module, dict] | None:
+    """The teacher of ``key`` from the cache, else from the package's shipped teachers, else ``None``."""
+    folders = [(Path(cache_dir) / key, "teacher")] if cache_dir is not None else []
+    if use_shipped:
+        folders += [(SHIPPED_TEACHERS, path.stem) for path in sorted(SHIPPED_TEACHERS.glob("*.json"))
+                    if json.loads(path.read_text(encoding="utf-8")).get("key") == key]
+    for folder, name in folders:
+        found = _load(folder, name, recipe, num_classes, device)
+        if found is not None:
+            log.info("teacher %s loaded from %s", key, folder / f"{name}.pth")
+            return found
+    return None
+
+
+def _train_to_plateau(recipe: Recipe, rule: TeacherRule, data: DataSplits, device: torch.device,
+                      progress: bool) -> tuple[Run, int, bool]:
+    """Train the teacher for ``rule.epochs``, doubling the schedule (from scratch) until validation
+    top-1 plateaus or ``rule.max_epochs`` is reached: ``(run, epochs, plateaued)``."""
+    epochs = rule.epochs
+    while True:
+        run = fit(_teacher_recipe(recipe, epochs), data=data, device=device, progress=progress)
+        curve = run.history.column("val_top1")
+        flat = plateaued(curve, rule.window, rule.min_gain)
+        if flat or epochs >= rule.max_epochs:
+            return run, epochs, flat
+        log.info("teacher validation top-1 still rising after %d epochs (%s): training %d epochs", epochs,
+                 ", ".join(f"{v:.1f}" for v in curve[-rule.window:]), min(2 * epochs, rule.max_epochs))
+        epochs = min(2 * epochs, rule.max_epochs)
+
+
+def shipped_teacher(recipe: str | Recipe = "teaching",
+                    device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
     """The converged teacher that ships with the package for ``recipe`` (default the ``teaching`` recipe).
 
     Returns ``(model in eval mode, record)`` as :func:`converged_teacher` does; its SHA-256 is
@@ -178,7 +195,7 @@ def shipped_teacher(recipe: str | Recipe = "teaching", device: Any = None) -> tu
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     key = teacher_key(recipe, TeacherRule())
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device is not None else default_device()
     for path in sorted(SHIPPED_TEACHERS.glob("*.json")):
         if json.loads(path.read_text(encoding="utf-8")).get("key") == key:
             num_classes = json.loads(path.read_text(encoding="utf-8"))["num_classes"]

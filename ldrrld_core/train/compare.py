@@ -57,7 +57,7 @@ class Comparison:
         return text_table(["method", "model", "top-1", "top-5", "vs ce"],
                           [[name, model, f"{summary['top1']:.2f}", f"{summary['top5']:.2f}",
                             "" if gain is None or name == "ce" else f"{gain:+.2f}"]
-                           for name, model, summary, gain in rows], left=2)
+                           for name, model, summary, gain in rows], right=[False, False, True, True, True])
 
 
 def _as_run(teacher: nn.Module, recipe: Recipe, data) -> Run:

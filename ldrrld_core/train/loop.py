@@ -18,10 +18,11 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +30,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..data import DATASETS, DataSplits, load_dataset, make_loader, split_validation
 from ..io import atomic_write_text, remove_stale_temporaries
+from ..losses.base import DistillationLoss
 from ..models import DEFAULT_MARGIN, TeacherBelowPublishedWarning, create_model, published_teacher
 from ..runtime import seed_everything, set_deterministic
 from .degenerate import warn_degenerate_loss
@@ -88,6 +90,15 @@ class Run:
                 f"{self.summary['epochs']} epochs)")
 
 
+#: A teacher as :func:`fit` takes it: a model, a finished :class:`Run`, a checkpoint file, or ``None``
+#: (``recipe.teacher_checkpoint``).
+TeacherSource = Union[nn.Module, Run, str, os.PathLike, None]
+#: What ``resume`` may be: a ``latest.pth`` (or its folder), ``True`` for the out-dir's, or ``None``/``False``.
+ResumeFrom = Union[bool, str, os.PathLike, None]
+#: A loader: an iterable of ``(images, labels)`` batches.
+Batches = Iterable[tuple[Tensor, Tensor]]
+
+
 # ------------------------------------------------------------------------------------ set-up
 def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of an ``amp`` setting on ``device`` (``None``: full precision)."""
@@ -118,7 +129,7 @@ def load_data(recipe: Recipe, context: DistributedContext | None = None) -> Data
     return load()
 
 
-def _build_loss(recipe: Recipe, device: torch.device) -> nn.Module:
+def _build_loss(recipe: Recipe, device: torch.device) -> DistillationLoss:
     """The recipe's loss without its per-call input check, which reads a value back from the device.
 
     The trainer checks shapes before the first step and the loss's finiteness once per epoch instead.
@@ -144,7 +155,7 @@ def build_student(recipe: Recipe, num_classes: int) -> nn.Module:
                          "options.") from None
 
 
-def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Module:
+def _resolve_teacher(teacher: TeacherSource, recipe: Recipe, num_classes: int) -> nn.Module:
     if isinstance(teacher, Run):
         return teacher.model
     if isinstance(teacher, nn.Module):
@@ -160,7 +171,7 @@ def _resolve_teacher(teacher: Any, recipe: Recipe, num_classes: int) -> nn.Modul
     return create_model(recipe.teacher, num_classes=num_classes, checkpoint=checkpoint)
 
 
-def _teacher_file(teacher: Any, recipe: Recipe) -> str | os.PathLike | None:
+def _teacher_file(teacher: TeacherSource, recipe: Recipe) -> str | os.PathLike | None:
     """The file the teacher is loaded from, if it is loaded from one."""
     if isinstance(teacher, (str, os.PathLike)):
         return teacher
@@ -208,7 +219,7 @@ def _check_fits(recipe: Recipe, data: DataSplits, student: nn.Module, teacher: n
                              "(a teacher trained on another data set?)")
 
 
-def _resume_state(resume: Any, out_dir: Path | None) -> dict | None:
+def _resume_state(resume: ResumeFrom, out_dir: Path | None) -> dict | None:
     if resume is None or resume is False:
         return None
     if resume is True:
@@ -268,8 +279,9 @@ def train_step(student: nn.Module, teacher: nn.Module | None, loss_fn: nn.Module
 
 
 # ------------------------------------------------------------------------------------ the loop
-def fit(recipe: Recipe, *, teacher: Any = None, student: nn.Module | None = None, data: DataSplits | None = None,
-        device: torch.device | str | None = None, resume: Any = None, progress: bool = True) -> Run:
+def fit(recipe: Recipe, *, teacher: TeacherSource = None, student: nn.Module | None = None,
+        data: DataSplits | None = None,
+        device: torch.device | str | None = None, resume: ResumeFrom = None, progress: bool = True) -> Run:
     """Train ``recipe.model`` with ``recipe.loss`` (reading ``teacher`` when the loss needs one).
 
     Args:
@@ -308,7 +320,7 @@ class _Training:
     context: DistributedContext
     device: torch.device
     data: DataSplits
-    loss_fn: nn.Module
+    loss_fn: DistillationLoss
     student: nn.Module
     teacher: nn.Module | None
     teacher_info: dict | None
@@ -319,9 +331,9 @@ class _Training:
     step_model: nn.Module
     teacher_forward: nn.Module | None
     loss_forward: nn.Module
-    train_batches: Any
-    test_batches: Any
-    val_batches: Any
+    train_batches: Batches
+    test_batches: Batches
+    val_batches: Batches | None
     out_dir: Path | None
 
     @property
@@ -333,8 +345,8 @@ class _Training:
         return evaluate(model, batches, autocast_dtype=self.autocast_dtype, memory_format=self.memory_format)
 
 
-def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataSplits | None,
-         device: torch.device | str | None, resume: Any, progress: bool) -> Run:
+def _fit(recipe: Recipe, *, teacher: TeacherSource, student: nn.Module | None, data: DataSplits | None,
+         device: torch.device | str | None, resume: ResumeFrom, progress: bool) -> Run:
     """:func:`fit` once it holds the out-dir's lock (only the lock holder cleans or writes the folder)."""
     run = _prepare(recipe, teacher=teacher, student=student, data=data, device=device)
     history, start_epoch = _start(run, recipe, resume)
@@ -364,7 +376,7 @@ def _fit(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataS
     return _finish(run, recipe, history, teacher_metrics)
 
 
-def _prepare(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: DataSplits | None,
+def _prepare(recipe: Recipe, *, teacher: TeacherSource, student: nn.Module | None, data: DataSplits | None,
              device: torch.device | str | None) -> _Training:
     """Check the settings, then build data, models, loss, optimiser and loaders, in a fixed order.
 
@@ -375,13 +387,7 @@ def _prepare(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: D
     device = context.device(device)
     set_deterministic(recipe.deterministic)
     seed_everything(recipe.seed)
-    if recipe.batch_size % context.world_size:
-        raise ValueError(f"batch_size {recipe.batch_size} is the total over {context.world_size} processes and "
-                         f"must divide evenly among them; use a multiple of {context.world_size}")
-    data = data if data is not None else load_data(recipe, context)
-    if data.name != DATASETS.key(recipe.data):
-        raise ValueError(f"the data passed are {data.name!r} but the recipe names {recipe.data!r}; pass the "
-                         f"recipe's data (load_data(recipe)) or set data={data.name!r} in the recipe")
+    data = _checked_data(recipe, data, context)
 
     loss_fn = _build_loss(recipe, device)
     student = (student if student is not None else build_student(recipe, data.num_classes)).to(device)
@@ -390,17 +396,46 @@ def _prepare(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: D
     _check_fits(recipe, data, student, teacher, device)
 
     autocast_dtype = resolve_amp(recipe.amp, device)
-    images = len(data.input_shape) == 3
-    channels_last = recipe.channels_last if recipe.channels_last is not None else device.type == "cuda" and images
-    memory_format = torch.channels_last if channels_last and images else torch.contiguous_format
+    memory_format = _memory_format(recipe, data, device)
     for model in (student, teacher):
         if model is not None:
             model.to(memory_format=memory_format)
     optimizer = torch.optim.SGD(student.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+    step_model, teacher_forward, loss_forward = _step_modules(recipe, context, device, student, teacher, loss_fn)
+    return _Training(
+        context=context, device=device, data=data, loss_fn=loss_fn, student=student, teacher=teacher,
+        teacher_info=teacher_record(teacher, teacher_file) if teacher is not None else None,
+        optimizer=optimizer, scaler=torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16),
+        autocast_dtype=autocast_dtype, memory_format=memory_format, step_model=step_model,
+        teacher_forward=teacher_forward, loss_forward=loss_forward, **_loaders(recipe, data, context, device),
+        out_dir=Path(recipe.out_dir) if recipe.out_dir is not None else None)
 
-    # What a step runs: the student wrapped for data parallelism, and the models and the loss
-    # compiled, as asked. Checkpoints and epochs keep using the plain modules.
+
+def _checked_data(recipe: Recipe, data: DataSplits | None, context: DistributedContext) -> DataSplits:
+    """The recipe's data (loaded unless given), after checking the batch splits over the processes."""
+    if recipe.batch_size % context.world_size:
+        raise ValueError(f"batch_size {recipe.batch_size} is the total over {context.world_size} processes and "
+                         f"must divide evenly among them; use a multiple of {context.world_size}")
+    data = data if data is not None else load_data(recipe, context)
+    if data.name != DATASETS.key(recipe.data):
+        raise ValueError(f"the data passed are {data.name!r} but the recipe names {recipe.data!r}; pass the "
+                         f"recipe's data (load_data(recipe)) or set data={data.name!r} in the recipe")
+    return data
+
+
+def _memory_format(recipe: Recipe, data: DataSplits, device: torch.device) -> torch.memory_format:
+    """Channels-last for images when asked (default: on CUDA), else the usual contiguous layout."""
+    images = len(data.input_shape) == 3
+    channels_last = recipe.channels_last if recipe.channels_last is not None else device.type == "cuda" and images
+    return torch.channels_last if channels_last and images else torch.contiguous_format
+
+
+def _step_modules(recipe: Recipe, context: DistributedContext, device: torch.device, student: nn.Module,
+                  teacher: nn.Module | None,
+                  loss_fn: DistillationLoss) -> tuple[nn.Module, nn.Module | None, nn.Module]:
+    """What a step runs: the student wrapped for data parallelism, and the models and the loss
+    compiled, as asked. Checkpoints and evaluation keep using the plain modules."""
     step_model, teacher_forward, loss_forward = student, teacher, loss_fn
     if context.enabled:
         step_model = nn.parallel.DistributedDataParallel(
@@ -408,24 +443,22 @@ def _prepare(recipe: Recipe, *, teacher: Any, student: nn.Module | None, data: D
     if recipe.compile:
         step_model, loss_forward = torch.compile(step_model), torch.compile(loss_fn)
         teacher_forward = torch.compile(teacher) if teacher is not None else None
+    return step_model, teacher_forward, loss_forward
 
+
+def _loaders(recipe: Recipe, data: DataSplits, context: DistributedContext,
+             device: torch.device) -> dict[str, Batches | None]:
+    """This process's shard of the training batches (shuffled, augmented) and of the evaluation ones."""
     per_rank_batch = recipe.batch_size // context.world_size
     shard = dict(device=device, seed=recipe.seed, rank=context.rank, world_size=context.world_size,
                  num_workers=recipe.num_workers)
     evaluation = max(per_rank_batch, 256)
-    return _Training(
-        context=context, device=device, data=data, loss_fn=loss_fn, student=student, teacher=teacher,
-        teacher_info=teacher_record(teacher, teacher_file) if teacher is not None else None,
-        optimizer=optimizer, scaler=torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16),
-        autocast_dtype=autocast_dtype, memory_format=memory_format, step_model=step_model,
-        teacher_forward=teacher_forward, loss_forward=loss_forward,
-        train_batches=make_loader(data.train, per_rank_batch, train=True, augment=recipe.augment, **shard),
-        test_batches=make_loader(data.test, evaluation, train=False, **shard),
-        val_batches=None if data.val is None else make_loader(data.val, evaluation, train=False, **shard),
-        out_dir=Path(recipe.out_dir) if recipe.out_dir is not None else None)
+    return {"train_batches": make_loader(data.train, per_rank_batch, train=True, augment=recipe.augment, **shard),
+            "test_batches": make_loader(data.test, evaluation, train=False, **shard),
+            "val_batches": None if data.val is None else make_loader(data.val, evaluation, train=False, **shard)}
 
 
-def _start(run: _Training, recipe: Recipe, resume: Any) -> tuple[History, int]:
+def _start(run: _Training, recipe: Recipe, resume: ResumeFrom) -> tuple[History, int]:
     """Where the run starts: ``(empty history, 1)``, or the state a checkpoint recorded restored."""
     history, start_epoch = History(), 1
     if run.out_dir is not None and run.context.is_main and run.out_dir.is_dir():
@@ -602,7 +635,7 @@ def train_teacher(recipe: Recipe, **options: Any) -> Run:
     return fit(teacher_recipe, data=data, **options)
 
 
-def distill(recipe: Recipe, teacher: Any, **options: Any) -> Run:
+def distill(recipe: Recipe, teacher: TeacherSource, **options: Any) -> Run:
     """Train the recipe's student with its loss from ``teacher`` (a module, a :class:`Run` or a checkpoint file)."""
     if not recipe.needs_teacher:
         raise ValueError(f"loss {recipe.loss!r} does not use a teacher; call fit(recipe) or choose a distillation "
