@@ -20,7 +20,11 @@ if IPyNbFile is not None:
         # Compared: plain text results and stdout. Not compared: interactive figures (plotly
         # JSON, HTML with random ids), stderr (progress bars, warnings) and images (pixels).
         self.skip_compare = tuple(self.skip_compare) + (
-            "application/vnd.plotly.v1+json", "text/html", "stderr", "image/png", "image/svg+xml",
+            "application/vnd.plotly.v1+json",
+            "text/html",
+            "stderr",
+            "image/png",
+            "image/svg+xml",
         )
 
     IPyNbFile.__init__ = _init_with_volatile_outputs_skipped

@@ -103,9 +103,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("recipe")
     group.add_argument("--recipe", choices=list_recipes(), help="preset to start from (default: digits)")
-    group.add_argument("--recipe-file", metavar="FILE",
-                       help="start from a recipe file instead of a preset: a run's recipe.json repeats "
-                            "that run, `ldrrld recipes NAME --json FILE` writes one (YAML needs PyYAML)")
+    group.add_argument(
+        "--recipe-file",
+        metavar="FILE",
+        help="start from a recipe file instead of a preset: a run's recipe.json repeats "
+        "that run, `ldrrld recipes NAME --json FILE` writes one (YAML needs PyYAML)",
+    )
     group.add_argument("--model", help="model to train (registry name, see `ldrrld models`)")
     group.add_argument("--data", help="data set: digits, synthetic, cifar100, tiny-imagenet, imagenet")
     group.add_argument("--data-root", help="folder holding downloaded data sets (default: data)")
@@ -116,21 +119,38 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, help="seed of the initialisation, data order and augmentation")
     group.add_argument("--amp", choices=("auto", "none", "bf16", "fp16"), help="mixed precision (GPU)")
     group.add_argument("--compile", action="store_true", default=None, help="torch.compile the models")
-    group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                       help="any other recipe field, e.g. --set decay_epochs=150,180,210 --set deterministic=false "
-                            "(repeatable; `ldrrld recipes NAME` lists the fields)")
+    group.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any other recipe field, e.g. --set decay_epochs=150,180,210 --set deterministic=false "
+        "(repeatable; `ldrrld recipes NAME` lists the fields)",
+    )
     run = parser.add_argument_group("run")
-    run.add_argument("--out-dir",
-                     help="folder for checkpoints and history (default: runs/<recipe>/<model>-<loss>-seed<seed>; "
-                                       "'none' writes nothing)")
-    run.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
-                     help="continue from CHECKPOINT (a latest.pth or its folder), or from the out-dir's latest.pth")
-    run.add_argument("--break-lock", action="store_true",
-                     help="remove the out-dir's lock (<out-dir>/.lock) left by a run that is gone, e.g. one "
-                          "on another host; a stale lock of a dead process on this host is removed anyway")
+    run.add_argument(
+        "--out-dir",
+        help="folder for checkpoints and history (default: runs/<recipe>/<model>-<loss>-seed<seed>; "
+        "'none' writes nothing)",
+    )
+    run.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue from CHECKPOINT (a latest.pth or its folder), or from the out-dir's latest.pth",
+    )
+    run.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="remove the out-dir's lock (<out-dir>/.lock) left by a run that is gone, e.g. one "
+        "on another host; a stale lock of a dead process on this host is removed anyway",
+    )
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-    run.add_argument("--threads", type=int, help="CPU threads of torch (default: torch's choice; small models "
-                                                 "train fastest on 1)")
+    run.add_argument(
+        "--threads", type=int, help="CPU threads of torch (default: torch's choice; small models train fastest on 1)"
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
 
@@ -140,8 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .reproduce.command import add_teacher_command
     from .runs.command import add_runs_command
 
-    parser = argparse.ArgumentParser(prog="ldrrld", description=_DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ldrrld", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     _add_training_commands(commands)
@@ -154,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     for command in commands.choices.values():  # also accepted after the command; SUPPRESS keeps the first
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help="show the Python traceback of an error")
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show the Python traceback of an error"
+        )
     return parser
 
 
@@ -164,62 +186,97 @@ def _add_training_commands(commands) -> None:
     from .reproduce.teachers import DEFAULT_TEACHER_ROOT
 
     raw = argparse.RawDescriptionHelpFormatter
-    train = commands.add_parser("train", help="train a model alone with cross-entropy (a teacher or a baseline)",
-                                description="Train one model with cross-entropy alone. Without --model, the "
-                                            "recipe's teacher architecture is trained.",
-                                epilog=_TRAIN_EPILOG, formatter_class=raw)
+    train = commands.add_parser(
+        "train",
+        help="train a model alone with cross-entropy (a teacher or a baseline)",
+        description="Train one model with cross-entropy alone. Without --model, the "
+        "recipe's teacher architecture is trained.",
+        epilog=_TRAIN_EPILOG,
+        formatter_class=raw,
+    )
     _add_run_options(train)
 
-    distill = commands.add_parser("distill", help="distil a student from a trained teacher",
-                                  description="Distil the recipe's student from a teacher with a distillation loss.",
-                                  epilog=_DISTILL_EPILOG, formatter_class=raw)
+    distill = commands.add_parser(
+        "distill",
+        help="distil a student from a trained teacher",
+        description="Distil the recipe's student from a teacher with a distillation loss.",
+        epilog=_DISTILL_EPILOG,
+        formatter_class=raw,
+    )
     _add_run_options(distill)
     teaching = distill.add_argument_group("teacher and loss")
     teaching.add_argument("--loss", help="loss name (default: the recipe's, ldrrld)")
-    teaching.add_argument("--loss-option", action="append", default=[], metavar="KEY=VALUE",
-                          help="a loss hyperparameter, e.g. depth=5, decay=0.1, rank_by=teacher (repeatable)")
+    teaching.add_argument(
+        "--loss-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a loss hyperparameter, e.g. depth=5, decay=0.1, rank_by=teacher (repeatable)",
+    )
     teaching.add_argument("--teacher", help="teacher architecture (default: the recipe's)")
     teaching.add_argument("--teacher-checkpoint", help="teacher weights: {'model': state_dict} or a raw state dict")
-    teaching.add_argument("--teacher-sha256", metavar="HEX",
-                          help="refuse the teacher file unless its SHA-256 is HEX (as `sha256sum FILE` "
-                               "prints)")
-    teaching.add_argument("--train-teacher", action="store_true",
-                          help="train the teacher first (into <out-dir>/teacher) instead of loading one")
-    teaching.add_argument("--teacher-root", default=str(DEFAULT_TEACHER_ROOT), metavar="FOLDER",
-                          help="CIFAR presets without --teacher-checkpoint load <FOLDER>/<teacher>_vanilla/"
-                               "ckpt_epoch_240.pth (default %(default)s; mdistiller: "
-                               "download_ckpts/cifar_teachers)")
+    teaching.add_argument(
+        "--teacher-sha256",
+        metavar="HEX",
+        help="refuse the teacher file unless its SHA-256 is HEX (as `sha256sum FILE` prints)",
+    )
+    teaching.add_argument(
+        "--train-teacher",
+        action="store_true",
+        help="train the teacher first (into <out-dir>/teacher) instead of loading one",
+    )
+    teaching.add_argument(
+        "--teacher-root",
+        default=str(DEFAULT_TEACHER_ROOT),
+        metavar="FOLDER",
+        help="CIFAR presets without --teacher-checkpoint load <FOLDER>/<teacher>_vanilla/"
+        "ckpt_epoch_240.pth (default %(default)s; mdistiller: "
+        "download_ckpts/cifar_teachers)",
+    )
 
 
 def _add_demo_command(commands) -> None:
     """``demo``: every method from the shipped teacher of the teaching problem."""
     raw = argparse.RawDescriptionHelpFormatter
-    demo = commands.add_parser("demo", help="CE, KD, DKD and LDRRLD students from one teacher, offline",
-                               description="Offline demo on the study's teaching problem (the synthetic "
-                                           "100-class hierarchy): the converged teacher that ships with the "
-                                           "package, then one student per method from identical initial "
-                                           f"weights, over a {DEMO_EPOCHS}-epoch schedule, and their test "
-                                           "accuracy. About a minute on a CPU. Other recipes train their "
-                                           "teacher first.",
-                               formatter_class=raw,
-                               epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 40\n"
-                                      "  ldrrld demo --methods ce kd ldrrld ldrrld-no-adw\n"
-                                      "  ldrrld demo --recipe digits          # 8x8 digits, teacher trained\n"
-                                      "The last stdout line is JSON: "
-                                      "{\"top1\": {\"teacher\": ..., \"ce\": ..., ...}, ...}.")
-    demo.add_argument("--recipe", default="teaching",
-                      help="preset to run (default: teaching, with its shipped teacher; others train one)")
+    demo = commands.add_parser(
+        "demo",
+        help="CE, KD, DKD and LDRRLD students from one teacher, offline",
+        description="Offline demo on the study's teaching problem (the synthetic "
+        "100-class hierarchy): the converged teacher that ships with the "
+        "package, then one student per method from identical initial "
+        f"weights, over a {DEMO_EPOCHS}-epoch schedule, and their test "
+        "accuracy. About a minute on a CPU. Other recipes train their "
+        "teacher first.",
+        formatter_class=raw,
+        epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 40\n"
+        "  ldrrld demo --methods ce kd ldrrld ldrrld-no-adw\n"
+        "  ldrrld demo --recipe digits          # 8x8 digits, teacher trained\n"
+        "The last stdout line is JSON: "
+        '{"top1": {"teacher": ..., "ce": ..., ...}, ...}.',
+    )
+    demo.add_argument(
+        "--recipe",
+        default="teaching",
+        help="preset to run (default: teaching, with its shipped teacher; others train one)",
+    )
     demo.add_argument("--methods", nargs="+", help="losses to compare (default: ce kd dkd ldrrld)")
-    demo.add_argument("--epochs", type=int,
-                      help=f"epochs of every student (default: {DEMO_EPOCHS} on teaching, else the recipe's);"
-                           " "
-                           "the learning-rate decays move proportionally")
+    demo.add_argument(
+        "--epochs",
+        type=int,
+        help=f"epochs of every student (default: {DEMO_EPOCHS} on teaching, else the recipe's);"
+        " "
+        "the learning-rate decays move proportionally",
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     demo.add_argument("--out-dir", help="also write every run's files under this folder")
     demo.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-    demo.add_argument("--threads", type=int, default=1,
-                      help="CPU threads of torch (default 1: fastest for these small models, and the numbers "
-                           "do not depend on the number of cores)")
+    demo.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads of torch (default 1: fastest for these small models, and the numbers "
+        "do not depend on the number of cores)",
+    )
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch log lines")
 
@@ -228,32 +285,44 @@ def _add_study_command(commands) -> None:
     """``study``: the comparison protocol."""
     raw = argparse.RawDescriptionHelpFormatter
     study = commands.add_parser(
-        "study", help="compare CE, KD, DKD and LDRRLD with one protocol over seeds (results.json + report)",
+        "study",
+        help="compare CE, KD, DKD and LDRRLD with one protocol over seeds (results.json + report)",
         description="The comparison protocol: a converged teacher, a validation split that alone chooses "
-                    "each method's learning rate, every seed with identical initial weights and data order "
-                    "across methods, Student-t intervals and paired differences. Writes OUT_DIR/results.json, "
-                    "results.md and results.png; finished runs are reused, so an interrupted study resumes.",
-        formatter_class=raw, epilog=_STUDY_EPILOG)
-    study.add_argument("--recipe", default="teaching",
-                       help="the problem, a recipe preset (default: teaching)")
-    study.add_argument("--quick", action="store_true",
-                       help="the whole protocol at toy size (2 seeds, 2 learning rates, 3 epochs): "
-                            "a test, not a claim")
-    study.add_argument("--out-dir", help="folder for the teacher cache, every run and the results "
-                                         "(default: runs/study/<recipe>, or runs/study-quick/<recipe>)")
+        "each method's learning rate, every seed with identical initial weights and data order "
+        "across methods, Student-t intervals and paired differences. Writes OUT_DIR/results.json, "
+        "results.md and results.png; finished runs are reused, so an interrupted study resumes.",
+        formatter_class=raw,
+        epilog=_STUDY_EPILOG,
+    )
+    study.add_argument("--recipe", default="teaching", help="the problem, a recipe preset (default: teaching)")
+    study.add_argument(
+        "--quick",
+        action="store_true",
+        help="the whole protocol at toy size (2 seeds, 2 learning rates, 3 epochs): a test, not a claim",
+    )
+    study.add_argument(
+        "--out-dir",
+        help="folder for the teacher cache, every run and the results "
+        "(default: runs/study/<recipe>, or runs/study-quick/<recipe>)",
+    )
     study.add_argument("--seeds", type=int, help="seeds 0 .. N-1 (default 5; --quick 2)")
     study.add_argument("--epochs", type=int, help="every student's epochs (default: the recipe's)")
-    study.add_argument("--methods", nargs="+",
-                       help="losses to compare, ce and kd included (default: ce kd dkd ldrrld)")
-    study.add_argument("--lr-factors", nargs="+", type=float,
-                       help="the learning-rate grid as multiples of the recipe's lr "
-                            "(default 0.5 1 2; --quick 0.5 1)")
-    study.add_argument("--teacher-only", action="store_true",
-                       help="train (or find) the converged teacher and stop")
-    study.add_argument("--no-shipped-teacher", action="store_true",
-                       help="train the teacher even when one ships with the package for this recipe")
-    study.add_argument("--render", metavar="DIR",
-                       help="only write DIR/results.md and DIR/results.png from DIR/results.json")
+    study.add_argument("--methods", nargs="+", help="losses to compare, ce and kd included (default: ce kd dkd ldrrld)")
+    study.add_argument(
+        "--lr-factors",
+        nargs="+",
+        type=float,
+        help="the learning-rate grid as multiples of the recipe's lr (default 0.5 1 2; --quick 0.5 1)",
+    )
+    study.add_argument("--teacher-only", action="store_true", help="train (or find) the converged teacher and stop")
+    study.add_argument(
+        "--no-shipped-teacher",
+        action="store_true",
+        help="train the teacher even when one ships with the package for this recipe",
+    )
+    study.add_argument(
+        "--render", metavar="DIR", help="only write DIR/results.md and DIR/results.png from DIR/results.json"
+    )
     _add_batch_options(study)
 
 
@@ -261,36 +330,58 @@ def _add_sweep_command(commands) -> None:
     """``sweep``: LDRRLD over depth, decay and temperature."""
     raw = argparse.RawDescriptionHelpFormatter
     sweep = commands.add_parser(
-        "sweep", help="LDRRLD students over depth, decay and temperature on the study's problem (sweep.json)",
+        "sweep",
+        help="LDRRLD students over depth, decay and temperature on the study's problem (sweep.json)",
         description="Train LDRRLD students over a grid of depth d x decay (and temperatures at the default d "
-                    "and decay) on the study's problem: its teacher, validation split, schedule and seeds, and "
-                    "the learning rate the study chose for ldrrld. Reports test top-1 (last and best-val "
-                    "epoch), Kendall tau and KL over all classes, top-7 pair agreement and seconds per run, "
-                    "over seeds. Writes OUT_DIR/sweep.json and sweep.md after every run; finished runs are "
-                    "reused, so a killed sweep resumes.",
-        formatter_class=raw, epilog=_SWEEP_EPILOG)
-    sweep.add_argument("--recipe", default="teaching",
-                       help="the problem, a recipe preset (default: teaching)")
-    sweep.add_argument("--quick", action="store_true",
-                       help="a 2 x 2 grid plus one temperature on the quick study, 2 seeds: a test, not a claim")
-    sweep.add_argument("--out-dir", help="folder for every run and the output (default: runs/sweep/<recipe>, "
-                                         "or runs/sweep-quick/<recipe>)")
-    sweep.add_argument("--results", help="the study's results.json (default: docs/results.json when it "
-                                         "studies the same problem)")
-    sweep.add_argument("--run-study", action="store_true",
-                       help="without study results, run the whole study first (default: choose ldrrld's rate "
-                            "with the study's rule, no reference lines; --quick runs the quick study)")
-    sweep.add_argument("--lr", type=float, help="train the grid at this rate without reading a study (no "
-                                                "reference lines); rerun with --results later to add them")
+        "and decay) on the study's problem: its teacher, validation split, schedule and seeds, and "
+        "the learning rate the study chose for ldrrld. Reports test top-1 (last and best-val "
+        "epoch), Kendall tau and KL over all classes, top-7 pair agreement and seconds per run, "
+        "over seeds. Writes OUT_DIR/sweep.json and sweep.md after every run; finished runs are "
+        "reused, so a killed sweep resumes.",
+        formatter_class=raw,
+        epilog=_SWEEP_EPILOG,
+    )
+    sweep.add_argument("--recipe", default="teaching", help="the problem, a recipe preset (default: teaching)")
+    sweep.add_argument(
+        "--quick",
+        action="store_true",
+        help="a 2 x 2 grid plus one temperature on the quick study, 2 seeds: a test, not a claim",
+    )
+    sweep.add_argument(
+        "--out-dir",
+        help="folder for every run and the output (default: runs/sweep/<recipe>, or runs/sweep-quick/<recipe>)",
+    )
+    sweep.add_argument(
+        "--results", help="the study's results.json (default: docs/results.json when it studies the same problem)"
+    )
+    sweep.add_argument(
+        "--run-study",
+        action="store_true",
+        help="without study results, run the whole study first (default: choose ldrrld's rate "
+        "with the study's rule, no reference lines; --quick runs the quick study)",
+    )
+    sweep.add_argument(
+        "--lr",
+        type=float,
+        help="train the grid at this rate without reading a study (no "
+        "reference lines); rerun with --results later to add them",
+    )
     sweep.add_argument("--depths", nargs="+", type=int, help="values of d (default 2 3 5 7 10 15 20)")
     sweep.add_argument("--decays", nargs="+", type=float, help="values of the decay (default 0 0.05 0.1 0.2)")
-    sweep.add_argument("--temperatures", nargs="+", type=float,
-                       help="values of T at the default d and decay (default 2 4 8)")
+    sweep.add_argument(
+        "--temperatures", nargs="+", type=float, help="values of T at the default d and decay (default 2 4 8)"
+    )
     sweep.add_argument("--seeds", type=int, help="seeds 0 .. N-1 of every point (default 3; --quick 2)")
-    sweep.add_argument("--references", nargs="*", help="baselines also measured on the same seeds "
-                                                       "(default ce kd dkd; none: give the flag alone)")
-    sweep.add_argument("--collect", action="store_true",
-                       help="train nothing: write sweep.json and sweep.md from the runs finished so far")
+    sweep.add_argument(
+        "--references",
+        nargs="*",
+        help="baselines also measured on the same seeds (default ce kd dkd; none: give the flag alone)",
+    )
+    sweep.add_argument(
+        "--collect",
+        action="store_true",
+        help="train nothing: write sweep.json and sweep.md from the runs finished so far",
+    )
     _add_batch_options(sweep)
 
 
@@ -309,8 +400,13 @@ def _add_listing_commands(commands) -> None:
 
     recipes = commands.add_parser("recipes", help="list the recipe presets, or show one recipe's fields")
     recipes.add_argument("name", nargs="?", help="a preset to show in full")
-    recipes.add_argument("--json", nargs="?", const="-", metavar="FILE",
-                         help="write the preset as a recipe file (--recipe-file reads it); no FILE: stdout")
+    recipes.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the preset as a recipe file (--recipe-file reads it); no FILE: stdout",
+    )
     commands.add_parser("losses", help="list the losses")
     models = commands.add_parser("models", help="list the model names")
     models.add_argument("--family", choices=tuple(FAMILIES), help="only this family")
@@ -340,9 +436,18 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
     for text in args.set:
         key, value = _key_value(text, "--set")
         overrides[key] = parse_field(key, value)
-    named = {"model": args.model, "data": args.data, "data_root": args.data_root, "download": args.download,
-             "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-             "amp": args.amp, "compile": args.compile}
+    named = {
+        "model": args.model,
+        "data": args.data,
+        "data_root": args.data_root,
+        "download": args.download,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "amp": args.amp,
+        "compile": args.compile,
+    }
     for option in ("loss", "teacher", "teacher_checkpoint"):
         named[option] = getattr(args, option, None)
     overrides.update({key: value for key, value in named.items() if value is not None})
@@ -355,17 +460,23 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
         recipe = get_recipe(args.recipe or "digits", **overrides)
     if getattr(args, "loss_option", None):
         options = dict(recipe.loss_options)
-        options[recipe.loss] = {**recipe.loss_hparams,
-                                **{k: _loss_value(v)
-                                   for k, v in (_key_value(t, "--loss-option") for t in args.loss_option)}}
+        options[recipe.loss] = {
+            **recipe.loss_hparams,
+            **{k: _loss_value(v) for k, v in (_key_value(t, "--loss-option") for t in args.loss_option)},
+        }
         recipe = recipe.replace(loss_options=options)
-    out_dir = args.out_dir if args.out_dir is not None else \
-        f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
+    out_dir = (
+        args.out_dir
+        if args.out_dir is not None
+        else f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
+    )
     source = Path(args.recipe_file).resolve().parent if args.recipe_file else None
     if source is not None and not args.resume and Path(out_dir).resolve() == source:
-        raise ValueError(f"{out_dir} holds the run {args.recipe_file} came from, and a new run would "
-                         "overwrite it; pass --out-dir FOLDER to repeat the run elsewhere, or --resume to "
-                         "continue it")
+        raise ValueError(
+            f"{out_dir} holds the run {args.recipe_file} came from, and a new run would "
+            "overwrite it; pass --out-dir FOLDER to repeat the run elsewhere, or --resume to "
+            "continue it"
+        )
     return recipe.replace(out_dir=None if out_dir.lower() == "none" else out_dir)
 
 
@@ -415,8 +526,10 @@ def _distill(args: argparse.Namespace, device) -> int:
         found = standard_teacher_path(recipe.teacher, args.teacher_root)
         recipe = recipe.replace(teacher_checkpoint=str(found))
     if not (args.train_teacher or recipe.teacher_checkpoint):
-        raise ValueError(f"loss {recipe.loss!r} distils from a teacher: pass --teacher-checkpoint FILE (weights "
-                         f"of {recipe.teacher}) or --train-teacher to train one first")
+        raise ValueError(
+            f"loss {recipe.loss!r} distils from a teacher: pass --teacher-checkpoint FILE (weights "
+            f"of {recipe.teacher}) or --train-teacher to train one first"
+        )
     if args.teacher_sha256:
         _check_teacher_hash(recipe.teacher_checkpoint, args.teacher_sha256)
     teacher_dir = f"{recipe.out_dir}/teacher" if args.train_teacher and recipe.out_dir else None
@@ -425,8 +538,9 @@ def _distill(args: argparse.Namespace, device) -> int:
     if args.train_teacher:
         # On --resume the teacher's own run is resumed too (or found finished), so the student
         # continues with the very teacher it started with instead of a retrained one.
-        teacher = train_teacher(recipe, device=device, progress=not args.no_progress,
-                                resume=True if args.resume else None)
+        teacher = train_teacher(
+            recipe, device=device, progress=not args.no_progress, resume=True if args.resume else None
+        )
     run = distill(recipe, teacher, device=device, resume=args.resume, progress=not args.no_progress)
     if _is_main():
         _print_run(run)
@@ -470,9 +584,17 @@ def _demo(args: argparse.Namespace, device) -> int:
         print(f"{recipe.teacher} -> {recipe.model} on {recipe.data}, {recipe.epochs} epochs, seed {recipe.seed}")
         print(result.table())
         runs = [result.teacher, *result.students.values()]
-        print(json.dumps({"top1": {"teacher": result.teacher.top1, **result.top1()},
-                          "data": recipe.data, "epochs": recipe.epochs, "seed": recipe.seed,
-                          "seconds": sum(run.summary["seconds"] for run in runs)}))
+        print(
+            json.dumps(
+                {
+                    "top1": {"teacher": result.teacher.top1, **result.top1()},
+                    "data": recipe.data,
+                    "epochs": recipe.epochs,
+                    "seed": recipe.seed,
+                    "seconds": sum(run.summary["seconds"] for run in runs),
+                }
+            )
+        )
     return 0
 
 
@@ -498,27 +620,45 @@ def _study(args: argparse.Namespace, device) -> int:
     config = dataclasses.replace(config, **changes)
     out_dir = Path(args.out_dir or f"runs/{'study-quick' if args.quick else 'study'}/{args.recipe}")
     if args.teacher_only:
-        _, record = converged_teacher(study_recipe(config, students=False), config.teacher,
-                                      cache_dir=out_dir / "teachers",
-                                      device=device or "cpu", progress=not args.no_progress,
-                                      use_shipped=not args.no_shipped_teacher)
+        _, record = converged_teacher(
+            study_recipe(config, students=False),
+            config.teacher,
+            cache_dir=out_dir / "teachers",
+            device=device or "cpu",
+            progress=not args.no_progress,
+            use_shipped=not args.no_shipped_teacher,
+        )
         print(json.dumps({k: v for k, v in record.items() if k != "val_top1_by_epoch"}))
         return 0
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     command = "ldrrld " + shlex.join(args.argv)
-    results = run_study(config, out_dir, device=device or "cpu", jobs=args.jobs, threads=args.threads or 1,
-                        progress=not args.no_progress, use_shipped_teacher=not args.no_shipped_teacher,
-                        command=command)
+    results = run_study(
+        config,
+        out_dir,
+        device=device or "cpu",
+        jobs=args.jobs,
+        threads=args.threads or 1,
+        progress=not args.no_progress,
+        use_shipped_teacher=not args.no_shipped_teacher,
+        command=command,
+    )
     markdown, _ = render(out_dir)
     print((out_dir / "results.md").read_text(encoding="utf-8"))
     methods = results["methods"]
-    print(json.dumps({"results": str(out_dir / "results.json"), "markdown": str(markdown),
-                      "verdict": results["verdict"],
-                      "test_top1_last": {m: e["test_top1_last"]["mean"] for m, e in methods.items()},
-                      "delta_vs_ce": {m: e["delta_vs_ce"]["mean"] for m, e in methods.items()},
-                      "lr": {m: e["lr"] for m, e in methods.items()},
-                      "seconds": results["fingerprint"]["seconds"]}))
+    print(
+        json.dumps(
+            {
+                "results": str(out_dir / "results.json"),
+                "markdown": str(markdown),
+                "verdict": results["verdict"],
+                "test_top1_last": {m: e["test_top1_last"]["mean"] for m, e in methods.items()},
+                "delta_vs_ce": {m: e["delta_vs_ce"]["mean"] for m, e in methods.items()},
+                "lr": {m: e["lr"] for m, e in methods.items()},
+                "seconds": results["fingerprint"]["seconds"],
+            }
+        )
+    )
     return 0
 
 
@@ -538,15 +678,32 @@ def _sweep(args: argparse.Namespace, device) -> int:
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     out_dir = Path(args.out_dir or f"runs/{'sweep-quick' if args.quick else 'sweep'}/{args.recipe}")
-    sweep = run_sweep(config, out_dir, results=args.results, lr=args.lr,
-                      run_study_first=args.run_study or args.quick, device=device or "cpu", jobs=args.jobs,
-                      threads=args.threads or 1, progress=not args.no_progress, train=not args.collect,
-                      command="ldrrld " + shlex.join(args.argv))
+    sweep = run_sweep(
+        config,
+        out_dir,
+        results=args.results,
+        lr=args.lr,
+        run_study_first=args.run_study or args.quick,
+        device=device or "cpu",
+        jobs=args.jobs,
+        threads=args.threads or 1,
+        progress=not args.no_progress,
+        train=not args.collect,
+        command="ldrrld " + shlex.join(args.argv),
+    )
     print((out_dir / "sweep.md").read_text(encoding="utf-8"))
     progress = sweep["progress"]
-    print(json.dumps({"sweep": str(out_dir / "sweep.json"), "markdown": str(out_dir / "sweep.md"),
-                      "runs_done": progress["runs_done"], "runs_planned": progress["runs_planned"],
-                      "findings": findings(sweep)}))
+    print(
+        json.dumps(
+            {
+                "sweep": str(out_dir / "sweep.json"),
+                "markdown": str(out_dir / "sweep.md"),
+                "runs_done": progress["runs_done"],
+                "runs_planned": progress["runs_planned"],
+                "findings": findings(sweep),
+            }
+        )
+    )
     return 0
 
 
@@ -561,8 +718,7 @@ def _list_recipes(args: argparse.Namespace) -> int:
             from .train.recipe_files import write_recipe_file
 
             written = write_recipe_file(recipe, args.json)
-            print(f"wrote {written}; run it with `ldrrld train|distill --recipe-file {args.json}`",
-                  file=sys.stderr)
+            print(f"wrote {written}; run it with `ldrrld train|distill --recipe-file {args.json}`", file=sys.stderr)
         else:
             print(json.dumps(recipe.to_dict(), indent=1))
         return 0
@@ -607,21 +763,31 @@ def _check_device(text: str | None) -> None:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise ValueError(f"--device {text} asks for a GPU, but torch sees none (torch.cuda.is_available()"
-                             " is False); use --device cpu, or check the driver and CUDA_VISIBLE_DEVICES")
+            raise ValueError(
+                f"--device {text} asks for a GPU, but torch sees none (torch.cuda.is_available()"
+                " is False); use --device cpu, or check the driver and CUDA_VISIBLE_DEVICES"
+            )
         if device.index is not None and device.index >= count:
             raise ValueError(f"--device {text}: only {count} GPU(s) are visible (cuda:0 .. cuda:{count - 1})")
 
 
 #: Errors a user fixes by changing the command or its inputs: exit status 2.
-_USER_ERRORS = (ValueError, FileNotFoundError, FloatingPointError, PermissionError, IsADirectoryError,
-                NotADirectoryError, FileExistsError)
+_USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FloatingPointError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
+)
 
 
-_OS_HINTS = {errno.ENOSPC: "; free some space (the last complete checkpoint is kept) or choose another "
-                           "--out-dir",
-             errno.EROFS: "; choose a writable --out-dir",
-             errno.EACCES: "; choose a folder you may write (--out-dir) or fix the permissions"}
+_OS_HINTS = {
+    errno.ENOSPC: "; free some space (the last complete checkpoint is kept) or choose another --out-dir",
+    errno.EROFS: "; choose a writable --out-dir",
+    errno.EACCES: "; choose a folder you may write (--out-dir) or fix the permissions",
+}
 
 
 def _one_line(error: BaseException) -> str:
@@ -646,8 +812,7 @@ def _report(args: argparse.Namespace, error: BaseException) -> int:
         print(f"ldrrld {command}: error: {_one_line(error)}", file=sys.stderr)
         return 2 if isinstance(error, _USER_ERRORS) else 1
     hint = "" if debug else " (rerun with --debug for the traceback, and please report it)"
-    print(f"ldrrld {command}: internal error: {type(error).__name__}: "
-          f"{_one_line(error)}{hint}", file=sys.stderr)
+    print(f"ldrrld {command}: internal error: {type(error).__name__}: {_one_line(error)}{hint}", file=sys.stderr)
     return 1
 
 
@@ -667,8 +832,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .reproduce.command import run_teacher_command
     from .runs.command import run_runs_command
 
-    listings = {"recipes": _list_recipes, "losses": _list_losses, "models": _list_models,
-                "teacher": run_teacher_command, "runs": run_runs_command}
+    listings = {
+        "recipes": _list_recipes,
+        "losses": _list_losses,
+        "models": _list_models,
+        "teacher": run_teacher_command,
+        "runs": run_runs_command,
+    }
     if args.command in listings:
         return listings[args.command](args)
 
@@ -681,8 +851,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             parser.error(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     _check_device(args.device)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         context = init_distributed(args.device)
         if not context.is_main:

@@ -40,9 +40,21 @@ import numpy as np
 import torch
 
 __all__ = [
-    "CHECKSUMS", "SAFE_GLOBALS", "CheckpointError", "CheckpointNotFoundError", "ChecksumMismatchError",
-    "CorruptCheckpointError", "UnsafeCheckpointError", "atomic_save", "atomic_write", "atomic_write_text",
-    "check_sha256", "load_file", "recorded_sha256", "remove_stale_temporaries", "sha256_file",
+    "CHECKSUMS",
+    "SAFE_GLOBALS",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "ChecksumMismatchError",
+    "CorruptCheckpointError",
+    "UnsafeCheckpointError",
+    "atomic_save",
+    "atomic_write",
+    "atomic_write_text",
+    "check_sha256",
+    "load_file",
+    "recorded_sha256",
+    "remove_stale_temporaries",
+    "sha256_file",
 ]
 
 #: The file beside recorded checkpoints that maps each file name to its SHA-256.
@@ -56,7 +68,10 @@ _MULTIARRAY = (np._core if hasattr(np, "_core") else np.core).multiarray
 #: through ``numpy.dtype`` (a numeric dtype class for its state) and ``multiarray.scalar`` (also
 #: under NumPy 1's module name). Object and structured dtypes, arrays and anything else stay refused.
 SAFE_GLOBALS: list = [
-    argparse.Namespace, np.dtype, _MULTIARRAY.scalar, (_MULTIARRAY.scalar, "numpy.core.multiarray.scalar"),
+    argparse.Namespace,
+    np.dtype,
+    _MULTIARRAY.scalar,
+    (_MULTIARRAY.scalar, "numpy.core.multiarray.scalar"),
     *sorted({type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG"}, key=lambda kind: kind.__name__),
 ]
 
@@ -138,9 +153,11 @@ def recorded_sha256(path: PathLike) -> list[str]:
     entry = _read_records(target.parent).get(target.name, [])
     digests = [entry] if isinstance(entry, str) else entry
     if not isinstance(digests, list) or not all(isinstance(digest, str) for digest in digests):
-        raise CorruptCheckpointError(f"The checksum record {target.parent / CHECKSUMS} holds {entry!r} for "
-                                     f"{target.name}, not SHA-256 digests; it is damaged. Delete it to load "
-                                     "the files beside it unchecked.")
+        raise CorruptCheckpointError(
+            f"The checksum record {target.parent / CHECKSUMS} holds {entry!r} for "
+            f"{target.name}, not SHA-256 digests; it is damaged. Delete it to load "
+            "the files beside it unchecked."
+        )
     return digests
 
 
@@ -153,11 +170,14 @@ def _read_records(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise CorruptCheckpointError(
             f"The checksum record {record} cannot be read ({type(error).__name__}: {error}); it is damaged. "
-            "Delete it to load the files beside it unchecked.") from error
+            "Delete it to load the files beside it unchecked."
+        ) from error
     if not isinstance(content, dict):
-        raise CorruptCheckpointError(f"The checksum record {record} holds a {type(content).__name__}, not a "
-                                     "mapping of file names to SHA-256 digests; delete it to load the files "
-                                     "beside it unchecked.")
+        raise CorruptCheckpointError(
+            f"The checksum record {record} holds a {type(content).__name__}, not a "
+            "mapping of file names to SHA-256 digests; delete it to load the files "
+            "beside it unchecked."
+        )
     return content
 
 
@@ -198,7 +218,8 @@ def check_sha256(path: PathLike, expected: str | list[str], *, origin: str = "th
             "the file was truncated, damaged or replaced since that hash was taken. Use an intact copy "
             "(download "
             "it again, or an earlier checkpoint); if you replaced the file on purpose, give its new hash "
-            f"or delete its entry from {CHECKSUMS}.")
+            f"or delete its entry from {CHECKSUMS}."
+        )
     return actual
 
 
@@ -230,8 +251,9 @@ def remove_stale_temporaries(folder: PathLike) -> list[Path]:
     return stale
 
 
-def atomic_write(path: PathLike, write: Callable[[BinaryIO], object], *,
-                 before_replace: Callable[[Path], object] | None = None) -> Path:
+def atomic_write(
+    path: PathLike, write: Callable[[BinaryIO], object], *, before_replace: Callable[[Path], object] | None = None
+) -> Path:
     """Create or replace the file ``path`` with what ``write(stream)`` writes, all or nothing.
 
     ``write`` receives a binary stream on a hidden temporary file in the same folder (so the final
@@ -248,8 +270,9 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], object], *,
     """
     target = Path(path).expanduser()
     if target.is_dir():
-        raise IsADirectoryError(f"Cannot write to {target}: it is a folder. "
-                                f"Pass a file path such as {target / 'checkpoint.pth'}.")
+        raise IsADirectoryError(
+            f"Cannot write to {target}: it is a folder. Pass a file path such as {target / 'checkpoint.pth'}."
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(_temporary_name(target.name, uuid.uuid4().hex[:12]))
     # os.open with mode 0o666 lets the umask decide the permissions, as for any ordinary new file.
@@ -284,8 +307,7 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def load_file(path: PathLike, *, map_location: Any = "cpu", trusted: bool = False,
-              sha256: str | None = None) -> Any:
+def load_file(path: PathLike, *, map_location: Any = "cpu", trusted: bool = False, sha256: str | None = None) -> Any:
     """Read a ``torch.save`` file without running any code stored in it.
 
     Args:
@@ -313,11 +335,13 @@ def load_file(path: PathLike, *, map_location: Any = "cpu", trusted: bool = Fals
     if not source.exists():
         raise CheckpointNotFoundError(
             f"Checkpoint file not found: {source} (absolute: {source.absolute()}). "
-            "Check the path, or train or download the model first.")
+            "Check the path, or train or download the model first."
+        )
     if not source.is_file():
         raise CheckpointNotFoundError(
             f"Checkpoint path {source} is a folder, not a file. Pass the file inside it "
-            "(for the standard teachers: <name>_vanilla/ckpt_epoch_240.pth).")
+            "(for the standard teachers: <name>_vanilla/ckpt_epoch_240.pth)."
+        )
     if sha256 is not None:
         check_sha256(source, sha256)
     elif recorded := recorded_sha256(source):
@@ -346,15 +370,19 @@ def _corrupt(source: Path, error: BaseException) -> CorruptCheckpointError:
     return CorruptCheckpointError(
         f"Cannot read checkpoint {source} ({size} bytes): it is truncated, damaged or not a file "
         f"written by torch.save ({reason}). If a run was interrupted while writing it, use an "
-        "earlier checkpoint or save it again; if it was downloaded, download it again.")
+        "earlier checkpoint or save it again; if it was downloaded, download it again."
+    )
 
 
 #: The dotted names of :data:`SAFE_GLOBALS`, left out when a refusal lists what a file holds.
-_SAFE_NAMES = {entry[1] if isinstance(entry, tuple) else f"{entry.__module__}.{entry.__qualname__}"
-               for entry in SAFE_GLOBALS}
+_SAFE_NAMES = {
+    entry[1] if isinstance(entry, tuple) else f"{entry.__module__}.{entry.__qualname__}" for entry in SAFE_GLOBALS
+}
 _REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
-_TRUST_HINT = ("If you trust where the file comes from, load it with trusted=True (full unpickling, "
-               "weights_only=False); otherwise re-save just its state dict from a trusted environment.")
+_TRUST_HINT = (
+    "If you trust where the file comes from, load it with trusted=True (full unpickling, "
+    "weights_only=False); otherwise re-save just its state dict from a trusted environment."
+)
 
 
 def _refuse_if_unsafe(source: Path, error: pickle.UnpicklingError) -> None:
@@ -375,8 +403,8 @@ def _refuse_if_unsafe(source: Path, error: pickle.UnpicklingError) -> None:
         if found:
             raise UnsafeCheckpointError(
                 f"Refusing to load {source}: besides tensors it holds pickled Python objects "
-                f"({', '.join(sorted(set(found)))}), and unpickling those can run arbitrary code. "
-                + _TRUST_HINT) from error
+                f"({', '.join(sorted(set(found)))}), and unpickling those can run arbitrary code. " + _TRUST_HINT
+            ) from error
         return
     with open(source, "rb") as stream:
         legacy = stream.read(1) == pickle.PROTO
@@ -386,4 +414,5 @@ def _refuse_if_unsafe(source: Path, error: pickle.UnpicklingError) -> None:
         raise UnsafeCheckpointError(
             f"Refusing to load {source}: it is in the unsafe legacy format (a non-zip torch.save file from "
             f"before PyTorch 1.6, or a plain pickle){held}, which only the full, code-running unpickler can "
-            "read. " + _TRUST_HINT) from error
+            "read. " + _TRUST_HINT
+        ) from error

@@ -34,8 +34,15 @@ class Registry(Mapping[str, Entry], Generic[Entry]):
             all {count} names."``; ``None`` lists the names themselves.
     """
 
-    def __init__(self, kind: str, *, plural: str | None = None,
-                 normalize: Callable[[str], str] | None = None, note: str = "", listing: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        plural: str | None = None,
+        normalize: Callable[[str], str] | None = None,
+        note: str = "",
+        listing: str | None = None,
+    ) -> None:
         self.kind, self.plural, self.note, self.listing = kind, plural or f"{kind}s", note, listing
         self._normalize = normalize or (lambda name: name)
         self._entries: dict[str, Entry] = {}
@@ -59,13 +66,15 @@ class Registry(Mapping[str, Entry], Generic[Entry]):
     def key(self, name: object) -> str:
         """The registered key of ``name``; a ``ValueError`` with suggestions if there is none."""
         if not isinstance(name, str):
-            raise ValueError(f"a {self.kind} name must be a string such as {next(iter(self), '...')!r}, "
-                             f"got {name!r}")
+            raise ValueError(f"a {self.kind} name must be a string such as {next(iter(self), '...')!r}, got {name!r}")
         key = self._normalize(name)
         if key not in self._entries:
             note = f" {self.note}" if self.note else ""
-            names = (self.listing.format(count=len(self)) if self.listing is not None else
-                     f"{self.plural.capitalize()}: {', '.join(self._entries)}")
+            names = (
+                self.listing.format(count=len(self))
+                if self.listing is not None
+                else f"{self.plural.capitalize()}: {', '.join(self._entries)}"
+            )
             raise ValueError(f"unknown {self.kind} {name!r}.{did_you_mean(key, self._entries)}{note} {names}")
         return key
 

@@ -73,8 +73,9 @@ def erd(rank_i: Tensor, rank_j: Tensor, decay: float = 0.05) -> Tensor:
     return torch.exp(-decay * (rank_i + rank_j))
 
 
-def _weight_of_ranks(rank_i: Tensor, rank_j: Tensor, weighting: str, decay: float,
-                     irw_scale: float, irw_offset: float) -> Tensor:
+def _weight_of_ranks(
+    rank_i: Tensor, rank_j: Tensor, weighting: str, decay: float, irw_scale: float, irw_offset: float
+) -> Tensor:
     if weighting == "adw":
         return irw(rank_i, rank_j, irw_scale, irw_offset) * erd(rank_i, rank_j, decay)
     if weighting == "irw":
@@ -86,9 +87,16 @@ def _weight_of_ranks(rank_i: Tensor, rank_j: Tensor, weighting: str, decay: floa
     raise ValueError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
 
 
-def adw_weights(depth: int, decay: float = 0.05, *, irw_scale: float = 2.0, irw_offset: float = 1.5,
-                weighting: str = "adw", dtype: torch.dtype = torch.float32,
-                device: torch.device | str | None = None) -> Tensor:
+def adw_weights(
+    depth: int,
+    decay: float = 0.05,
+    *,
+    irw_scale: float = 2.0,
+    irw_offset: float = 1.5,
+    weighting: str = "adw",
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
     """The Adaptive Decay Weight of every rank pair as a ``(d, d)`` matrix.
 
     ``W[p, q]`` is the weight of the pair of ranks ``p + 1`` and ``q + 1``: symmetric, with a
@@ -102,38 +110,63 @@ def adw_weights(depth: int, decay: float = 0.05, *, irw_scale: float = 2.0, irw_
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_pair_weights(depth: int, decay: float, irw_scale: float, irw_offset: float, weighting: str,
-                         dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+def _cached_pair_weights(
+    depth: int,
+    decay: float,
+    irw_scale: float,
+    irw_offset: float,
+    weighting: str,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[Tensor, Tensor, Tensor]:
     with torch.inference_mode(False):  # normal tensors, even if the first call came in inference mode
         first, second = rank_pairs(depth, device=device)
-        weights = adw_weights(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset, weighting=weighting,
-                              dtype=dtype, device=device)[first, second]
+        weights = adw_weights(
+            depth, decay, irw_scale=irw_scale, irw_offset=irw_offset, weighting=weighting, dtype=dtype, device=device
+        )[first, second]
     return first, second, weights
 
 
-def pair_weights(depth: int, decay: float = 0.05, *, irw_scale: float = 2.0, irw_offset: float = 1.5,
-                 weighting: str = "adw", dtype: torch.dtype = torch.float32,
-                 device: torch.device | str | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def pair_weights(
+    depth: int,
+    decay: float = 0.05,
+    *,
+    irw_scale: float = 2.0,
+    irw_offset: float = 1.5,
+    weighting: str = "adw",
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Rank pairs with their weights, ``(first, second, weight)``, each of shape ``(P,)``.
 
     The same pairs as :func:`rank_pairs`, with ``weight[p] = adw_weights(...)[first[p], second[p]]``.
     Built once per setting and device, and returned as fresh copies: editing them in place never
     changes what the loss computes next.
     """
-    return tuple(x.clone() for x in cached_pair_weights(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset,
-                                                        weighting=weighting, dtype=dtype, device=device))
+    return tuple(
+        x.clone()
+        for x in cached_pair_weights(
+            depth, decay, irw_scale=irw_scale, irw_offset=irw_offset, weighting=weighting, dtype=dtype, device=device
+        )
+    )
 
 
-def cached_pair_weights(depth: int, decay: float = 0.05, *, irw_scale: float = 2.0, irw_offset: float = 1.5,
-                        weighting: str = "adw", dtype: torch.dtype = torch.float32,
-                        device: torch.device | str | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def cached_pair_weights(
+    depth: int,
+    decay: float = 0.05,
+    *,
+    irw_scale: float = 2.0,
+    irw_offset: float = 1.5,
+    weighting: str = "adw",
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`pair_weights` without the copies, for the losses' own per-step use.
 
     The tensors are shared by every later call: read them, never modify them or hand them to a user.
     """
     device = torch.device(device if device is not None else "cpu")
-    return _cached_pair_weights(depth, float(decay), float(irw_scale), float(irw_offset), weighting, dtype,
-                                device)
+    return _cached_pair_weights(depth, float(decay), float(irw_scale), float(irw_offset), weighting, dtype, device)
 
 
 def compute_dtype(*tensors: Tensor) -> torch.dtype:
@@ -177,8 +210,9 @@ def nonnegative(kl: Tensor) -> Tensor:
     return kl + (kl.clamp_min(0) - kl).detach()
 
 
-def pair_gap_matrix(depth: int, *, dtype: torch.dtype = torch.float32,
-                    device: torch.device | str | None = None) -> Tensor:
+def pair_gap_matrix(
+    depth: int, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> Tensor:
     """The ``(d, P)`` matrix ``G`` that turns top-``d`` logits into every pair's logit gap.
 
     ``(top_logits @ G)[b, p] = top_logits[b, first[p]] - top_logits[b, second[p]]`` for the pairs
@@ -209,7 +243,7 @@ def top_classes(rank_logits: Tensor, depth: int) -> Tensor:
     batch, num_classes = logits.shape
     best_blocks = top_classes(logits.reshape(batch, num_classes // block, block).amax(2), depth)  # (B, d)
     offsets = torch.arange(block, device=logits.device)
-    candidates = (best_blocks[:, :, None] * block + offsets).reshape(batch, depth * block)        # (B, d k)
+    candidates = (best_blocks[:, :, None] * block + offsets).reshape(batch, depth * block)  # (B, d k)
     picked = logits.gather(1, candidates).topk(depth, dim=1, sorted=True).indices
     return candidates.gather(1, picked)
 
@@ -278,8 +312,9 @@ def kl_excluding(student_logits: Tensor, teacher_logits: Tensor, excluded: Tenso
     bias = exclusion_bias(excluded, teacher_logits)
     t_kept, s_kept = teacher_logits + bias, student_logits + bias
     p_teacher = torch.softmax(t_kept, dim=1)
-    return nonnegative((p_teacher * (teacher_logits - student_logits)).sum(1)
-                       - t_kept.logsumexp(1) + s_kept.logsumexp(1))
+    return nonnegative(
+        (p_teacher * (teacher_logits - student_logits)).sum(1) - t_kept.logsumexp(1) + s_kept.logsumexp(1)
+    )
 
 
 def binary_kl_from_gaps(student_gap: Tensor, teacher_gap: Tensor) -> Tensor:
@@ -294,8 +329,9 @@ def binary_kl_from_gaps(student_gap: Tensor, teacher_gap: Tensor) -> Tensor:
     (never below 0, see :func:`nonnegative`). Its derivative in ``g_s`` is
     ``sigmoid(g_s) - sigmoid(g_t)``.
     """
-    return nonnegative(torch.sigmoid(teacher_gap) * (teacher_gap - student_gap)
-                       - F.softplus(teacher_gap) + F.softplus(student_gap))
+    return nonnegative(
+        torch.sigmoid(teacher_gap) * (teacher_gap - student_gap) - F.softplus(teacher_gap) + F.softplus(student_gap)
+    )
 
 
 def class_mask(classes: Tensor, num_classes: int) -> Tensor:

@@ -16,5 +16,5 @@ def did_you_mean(name: str, choices: Iterable[str], *, count: int = 3) -> str:
     for choice in choices:
         by_lower.setdefault(choice.lower(), []).append(choice)
     close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=count)
-    matches = [choice for lowered in close for choice in by_lower[lowered]][:count + 1]
+    matches = [choice for lowered in close for choice in by_lower[lowered]][: count + 1]
     return f" Did you mean {', '.join(map(repr, matches))}?" if matches else ""

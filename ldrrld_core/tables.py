@@ -26,8 +26,9 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
-def text_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, right: Sequence[bool] | None = None,
-               rule: bool = False) -> str:
+def text_table(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, right: Sequence[bool] | None = None, rule: bool = False
+) -> str:
     """A fixed-width table for terminals and notebooks: columns padded to their widest cell, two spaces apart.
 
     Args:

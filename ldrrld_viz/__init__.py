@@ -22,9 +22,21 @@ from .weights import weight_curves, weight_heatmaps, weight_share
 from .widgets import WeightPanel, weight_panel
 
 __all__ = [
-    "BACKENDS", "draw", "palette", "format_table",
-    "weight_heatmaps", "weight_curves", "weight_share",
-    "local_distributions", "pair_contributions", "gradient_bars",
-    "class_mean_gaps", "correlation_gaps", "tsne_scatter", "fidelity_heatmaps",
-    "training_curves", "weight_panel", "WeightPanel",
+    "BACKENDS",
+    "draw",
+    "palette",
+    "format_table",
+    "weight_heatmaps",
+    "weight_curves",
+    "weight_share",
+    "local_distributions",
+    "pair_contributions",
+    "gradient_bars",
+    "class_mean_gaps",
+    "correlation_gaps",
+    "tsne_scatter",
+    "fidelity_heatmaps",
+    "training_curves",
+    "weight_panel",
+    "WeightPanel",
 ]

@@ -29,10 +29,18 @@ from .render import Figure, draw
 __all__ = ["class_mean_gaps", "correlation_gaps"]
 
 
-def class_mean_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, labels: Tensor, *,
-                    num_classes: int | None = None, superclass_of: Tensor | None = None,
-                    class_names: Sequence[str] | None = None, gap_scale: float | None = None,
-                    definition: str = "all_cells", backend: str = "plotly") -> Figure:
+def class_mean_gaps(
+    students: Mapping[str, Tensor],
+    teacher_logits: Tensor,
+    labels: Tensor,
+    *,
+    num_classes: int | None = None,
+    superclass_of: Tensor | None = None,
+    class_names: Sequence[str] | None = None,
+    gap_scale: float | None = None,
+    definition: str = "all_cells",
+    backend: str = "plotly",
+) -> Figure:
     """Class-mean logit matrices (row: true class, column: logit) of the teacher and each student,
     and ``|teacher - student|`` below each student.
 
@@ -46,29 +54,58 @@ def class_mean_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, labe
         definition: ``"all_cells"`` (``|teacher - student|`` everywhere) or ``"mdistiller"``
             (divided by 3, diagonal zeroed); the titles say which one is shown.
     """
-    gaps = relation_gaps(students, teacher_logits, kind="class_mean", labels=labels, num_classes=num_classes,
-                         definition=definition)
+    gaps = relation_gaps(
+        students, teacher_logits, kind="class_mean", labels=labels, num_classes=num_classes, definition=definition
+    )
     if gap_scale is None and definition == "mdistiller":
         gap_scale = 1.0
-    return _relation_grid("class-mean logits", gaps, superclass_of=superclass_of, class_names=class_names,
-                          gap_scale=gap_scale, axis_titles=("class", "true class"), backend=backend)
+    return _relation_grid(
+        "class-mean logits",
+        gaps,
+        superclass_of=superclass_of,
+        class_names=class_names,
+        gap_scale=gap_scale,
+        axis_titles=("class", "true class"),
+        backend=backend,
+    )
 
 
-def correlation_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, *,
-                     superclass_of: Tensor | None = None, class_names: Sequence[str] | None = None,
-                     gap_scale: float | None = None, backend: str = "plotly") -> Figure:
+def correlation_gaps(
+    students: Mapping[str, Tensor],
+    teacher_logits: Tensor,
+    *,
+    superclass_of: Tensor | None = None,
+    class_names: Sequence[str] | None = None,
+    gap_scale: float | None = None,
+    backend: str = "plotly",
+) -> Figure:
     """Class-by-class correlation matrices of the logits (``(C, C)``, on ``[-1, 1]``) of the
     teacher and each student, and ``|teacher - student|`` below each student. Arguments as
     :func:`class_mean_gaps`."""
     gaps = relation_gaps(students, teacher_logits, kind="correlation")
-    return _relation_grid("logit correlation", gaps, superclass_of=superclass_of, class_names=class_names,
-                          gap_scale=gap_scale, matrix_scale=(-1.0, 1.0), axis_titles=("class", "class"),
-                          backend=backend)
+    return _relation_grid(
+        "logit correlation",
+        gaps,
+        superclass_of=superclass_of,
+        class_names=class_names,
+        gap_scale=gap_scale,
+        matrix_scale=(-1.0, 1.0),
+        axis_titles=("class", "class"),
+        backend=backend,
+    )
 
 
-def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: Tensor | None,
-                   class_names: Sequence[str] | None, gap_scale: float | None, backend: str,
-                   axis_titles: tuple[str, str], matrix_scale: tuple[float, float] | None = None):
+def _relation_grid(
+    kind: str,
+    gaps: Mapping[str, MatrixGap],
+    *,
+    superclass_of: Tensor | None,
+    class_names: Sequence[str] | None,
+    gap_scale: float | None,
+    backend: str,
+    axis_titles: tuple[str, str],
+    matrix_scale: tuple[float, float] | None = None,
+):
     """Row 1: teacher and students on one diverging scale; row 2: each student's gap on ``[0, gap_scale]``.
 
     Square matrices, one colour bar per row, short titles (the quantity is in the figure's title)
@@ -80,8 +117,7 @@ def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: T
     check_superclass_of(superclass_of, size)
     check_class_names(class_names, size)
     if gap_scale is not None and not 0 < gap_scale < float("inf"):
-        raise ValueError(f"gap_scale must be a finite number > 0 (the top of the gap colour scale), "
-                         f"got {gap_scale!r}")
+        raise ValueError(f"gap_scale must be a finite number > 0 (the top of the gap colour scale), got {gap_scale!r}")
     order = torch.arange(size) if superclass_of is None else superclass_order(superclass_of.cpu())
     boundaries = [] if superclass_of is None else group_boundaries(superclass_of.cpu()[order])
     names = [class_names[c] if class_names is not None else str(c) for c in order.tolist()]
@@ -92,14 +128,24 @@ def _relation_grid(kind: str, gaps: Mapping[str, MatrixGap], *, superclass_of: T
 
     def heatmap(matrix: Tensor, title: str, **scale) -> Heatmap:
         ordered = matrix.cpu()[order][:, order]
-        return Heatmap(ordered, title=title, x_labels=names, y_labels=names, boundaries=boundaries,
-                       x_title=axis_titles[0], y_title=axis_titles[1], annotate=False, **scale)
+        return Heatmap(
+            ordered,
+            title=title,
+            x_labels=names,
+            y_labels=names,
+            boundaries=boundaries,
+            x_title=axis_titles[0],
+            y_title=axis_titles[1],
+            annotate=False,
+            **scale,
+        )
 
-    first_row = [heatmap(m, name, colors="diverging", zmin=matrix_scale[0], zmax=matrix_scale[1])
-                 for name, m in matrices.items()]
-    second_row = [None] + [heatmap(gap.gap, f"|teacher - {name}|\nmax {gap.max:.3f}, mean {gap.mean:.3f}",
-                                   zmin=0.0, zmax=top)
-                           for name, gap in gaps.items()]
-    title = (f"Inter-class relations: {kind} (top row, one scale)\n"
-             f"below: gap = {next(iter(gaps.values())).label}")
+    first_row = [
+        heatmap(m, name, colors="diverging", zmin=matrix_scale[0], zmax=matrix_scale[1]) for name, m in matrices.items()
+    ]
+    second_row = [None] + [
+        heatmap(gap.gap, f"|teacher - {name}|\nmax {gap.max:.3f}, mean {gap.mean:.3f}", zmin=0.0, zmax=top)
+        for name, gap in gaps.items()
+    ]
+    title = f"Inter-class relations: {kind} (top row, one scale)\nbelow: gap = {next(iter(gaps.values())).label}"
     return draw(first_row + second_row, cols=len(first_row), title=title, backend=backend, panel_size=(2.5, 1.9))

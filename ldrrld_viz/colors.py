@@ -9,9 +9,26 @@ __all__ = ["palette", "MAX_DISTINCT_GROUPS", "BOUNDARY", "SEQUENTIAL", "DIVERGIN
 #: Twenty colours chosen to be told apart on a white background, most distinct first
 #: (after Sasha Trubetskoy's list of 20 simple distinct colours, with the palest ones darkened).
 _DISTINCT = (
-    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
-    "#000075", "#9a6324", "#469990", "#800000", "#808000", "#e6beff", "#ffe119", "#fabebe",
-    "#aaffc3", "#ffd8b1", "#808080", "#000000",
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#42d4f4",
+    "#f032e6",
+    "#bfef45",
+    "#000075",
+    "#9a6324",
+    "#469990",
+    "#800000",
+    "#808000",
+    "#e6beff",
+    "#ffe119",
+    "#fabebe",
+    "#aaffc3",
+    "#ffd8b1",
+    "#808080",
+    "#000000",
 )
 #: How many groups get clearly distinct colours; colour by superclass beyond that.
 MAX_DISTINCT_GROUPS = len(_DISTINCT)

@@ -15,8 +15,9 @@ def _column(rows: Sequence[Mapping[str, object]], name: str) -> list[float]:
     return [float(row[name]) if row.get(name) is not None else math.nan for row in rows]
 
 
-def training_curves(histories: Mapping[str, object], metric: str | Sequence[str] = "test_top1", *,
-                    backend: str = "plotly") -> Figure:
+def training_curves(
+    histories: Mapping[str, object], metric: str | Sequence[str] = "test_top1", *, backend: str = "plotly"
+) -> Figure:
     """Curves of one or more metrics over epochs, one line per run.
 
     Args:
@@ -34,16 +35,17 @@ def training_curves(histories: Mapping[str, object], metric: str | Sequence[str]
     for name, history in histories.items():
         found = getattr(history, "rows", None)
         if not isinstance(found, list) or not found:
-            raise ValueError(f"history {name!r} has no rows: expected an object with .rows, a non-empty "
-                             "list of per-epoch dicts (train a few epochs first)")
+            raise ValueError(
+                f"history {name!r} has no rows: expected an object with .rows, a non-empty "
+                "list of per-epoch dicts (train a few epochs first)"
+            )
         rows[name] = found
     for m in metrics:
         if not any(m in row for runs in rows.values() for row in runs):
             columns = sorted({key for runs in rows.values() for row in runs for key in row})
             raise ValueError(f"no history has a column {m!r}; available: {', '.join(columns)}")
     # Runs may log different epochs: draw every run over the union, NaN where it has no value.
-    epochs = {name: _column(r, "epoch") if "epoch" in r[0] else list(range(1, len(r) + 1))
-              for name, r in rows.items()}
+    epochs = {name: _column(r, "epoch") if "epoch" in r[0] else list(range(1, len(r) + 1)) for name, r in rows.items()}
     axis = sorted({e for values in epochs.values() for e in values})
     panels = []
     for m in metrics:

@@ -21,8 +21,9 @@ __all__ = ["MEASURES", "fidelity_heatmaps"]
 MEASURES = {"pair_agreement": "order agreement", "pair_kl": "mean pair KL"}
 
 
-def fidelity_heatmaps(fidelities: Mapping[str, RelationFidelity], *, measure: str = "pair_agreement",
-                      backend: str = "plotly") -> Figure:
+def fidelity_heatmaps(
+    fidelities: Mapping[str, RelationFidelity], *, measure: str = "pair_agreement", backend: str = "plotly"
+) -> Figure:
     """One ``d x d`` heatmap per student over the teacher's ranks, on one shared colour scale.
 
     ``measure`` is ``"pair_agreement"`` (fraction of samples where the student orders the
@@ -41,16 +42,32 @@ def fidelity_heatmaps(fidelities: Mapping[str, RelationFidelity], *, measure: st
     depth = depths.pop()
     temperatures = {f.temperature for f in fidelities.values()}
     if measure == "pair_kl" and len(temperatures) > 1:
-        raise ValueError(f"the students' pair KLs were measured at different temperatures "
-                         f"{sorted(temperatures)}; use one temperature to compare them")
+        raise ValueError(
+            f"the students' pair KLs were measured at different temperatures "
+            f"{sorted(temperatures)}; use one temperature to compare them"
+        )
     values = {name: getattr(f, measure) for name, f in fidelities.items()}
     top = 1.0 if measure == "pair_agreement" else max(float(v.max()) for v in values.values())
     ranks = [str(r) for r in range(1, depth + 1)]
-    panels = [Heatmap(pair_matrix(v, depth, diagonal=math.nan), zmin=0.0, zmax=top, x_labels=ranks,
-                      y_labels=ranks, x_title="teacher rank j", y_title="teacher rank i",
-                      title=f"{name}: Kendall tau {float(fidelities[name].kendall.mean()):.3f}\n"
-                            f"all classes {float(fidelities[name].kendall_all.mean()):.3f}")
-              for name, v in values.items()]
-    return draw(panels, title=f"Relation fidelity: {MEASURES[measure]} per rank pair (d = {depth})\n"
-                              "LDRRLD's own objective, so it favours LDRRLD by construction",
-                backend=backend, cols=min(len(panels), 4), panel_size=(2.8, 2.6))
+    panels = [
+        Heatmap(
+            pair_matrix(v, depth, diagonal=math.nan),
+            zmin=0.0,
+            zmax=top,
+            x_labels=ranks,
+            y_labels=ranks,
+            x_title="teacher rank j",
+            y_title="teacher rank i",
+            title=f"{name}: Kendall tau {float(fidelities[name].kendall.mean()):.3f}\n"
+            f"all classes {float(fidelities[name].kendall_all.mean()):.3f}",
+        )
+        for name, v in values.items()
+    ]
+    return draw(
+        panels,
+        title=f"Relation fidelity: {MEASURES[measure]} per rank pair (d = {depth})\n"
+        "LDRRLD's own objective, so it favours LDRRLD by construction",
+        backend=backend,
+        cols=min(len(panels), 4),
+        panel_size=(2.8, 2.6),
+    )

@@ -33,8 +33,9 @@ class StaticFigure(Figure):
         return buffer.getvalue()
 
 
-def draw_matplotlib(panels: list[Panel | None], *, title: str, cols: int,
-                    panel_size: tuple[float, float]) -> StaticFigure:
+def draw_matplotlib(
+    panels: list[Panel | None], *, title: str, cols: int, panel_size: tuple[float, float]
+) -> StaticFigure:
     rows = math.ceil(len(panels) / cols)
     width, height = panel_size
     fig = StaticFigure(figsize=(cols * width, rows * height), layout="constrained")
@@ -57,8 +58,15 @@ def draw_matplotlib(panels: list[Panel | None], *, title: str, cols: int,
                 sharing = []
         elif isinstance(panel, Lines):
             for name, y in panel.series.items():
-                ax.plot(panel.x, y, marker="o", markersize=3, color=colors[name], label=name,
-                        linestyle="--" if name in panel.dashed else "-")
+                ax.plot(
+                    panel.x,
+                    y,
+                    marker="o",
+                    markersize=3,
+                    color=colors[name],
+                    label=name,
+                    linestyle="--" if name in panel.dashed else "-",
+                )
         elif isinstance(panel, Bars):
             _bars(ax, panel, colors)
         elif isinstance(panel, Scatter):
@@ -95,8 +103,7 @@ def _heatmap(ax, panel: Heatmap):
     for axis, labels in (("x", panel.labels("x")), ("y", panel.labels("y"))):
         set_ticks = ax.set_xticks if axis == "x" else ax.set_yticks
         if len(labels) <= LABELS_UP_TO:
-            set_ticks(range(len(labels)), labels, rotation=90 if axis == "x" and
-                      max(map(len, labels)) > 3 else 0)
+            set_ticks(range(len(labels)), labels, rotation=90 if axis == "x" and max(map(len, labels)) > 3 else 0)
         else:
             set_ticks([])
     for position in panel.boundaries:
@@ -106,8 +113,15 @@ def _heatmap(ax, panel: Heatmap):
         middle = (low + high) / 2
         for (i, j), value in np.ndenumerate(panel.z):
             if np.isfinite(value):
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                        color="black" if value > middle else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="black" if value > middle else "white",
+                )
     return image
 
 

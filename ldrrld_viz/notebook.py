@@ -15,7 +15,7 @@ __all__ = ["NotebookSettings", "setup"]
 class NotebookSettings:
     """What a notebook needs to know about this session."""
 
-    fast: bool            #: small CI-sized settings (LDRRLD_FAST=1, or no GPU)
+    fast: bool  #: small CI-sized settings (LDRRLD_FAST=1, or no GPU)
     device: torch.device  #: where to train
     seed: int
 
@@ -41,6 +41,13 @@ def setup(seed: int = 0, threads: int | None = 1) -> NotebookSettings:
     seed_everything(seed)
     set_deterministic(True)
     pio.renderers.default = "plotly_mimetype"
-    mpl.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6.4, 3.6),
-                         "axes.spines.top": False, "axes.spines.right": False})
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 80,
+            "savefig.dpi": 80,
+            "figure.figsize": (6.4, 3.6),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
     return NotebookSettings(fast=fast_mode(), device=default_device(), seed=seed)

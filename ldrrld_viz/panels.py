@@ -16,8 +16,7 @@ import numpy as np
 
 from .colors import palette
 
-__all__ = ["Heatmap", "Lines", "Bars", "Points", "Scatter", "Panel", "as_array",
-           "blank_diagonal", "colorbar_owners"]
+__all__ = ["Heatmap", "Lines", "Bars", "Points", "Scatter", "Panel", "as_array", "blank_diagonal", "colorbar_owners"]
 
 #: Heatmaps with at most this many rows and columns write their values in the cells.
 ANNOTATE_UP_TO = 12
@@ -163,13 +162,15 @@ def colorbar_owners(panels: Sequence[Panel | None], cols: int) -> list[bool]:
     Heatmaps side by side with the same colour scale share one bar, at the right end of the run,
     so a row of comparable matrices spends its width on the matrices.
     """
+
     def key(panel):
         return (panel.scale(), panel.colors, panel.colorbar_title) if isinstance(panel, Heatmap) else None
 
     owners = []
     for index, panel in enumerate(panels):
         right = index + 1
-        shares_right = (right % cols != 0 and right < len(panels) and key(panel) is not None
-                        and key(panels[right]) == key(panel))
+        shares_right = (
+            right % cols != 0 and right < len(panels) and key(panel) is not None and key(panels[right]) == key(panel)
+        )
         owners.append(isinstance(panel, Heatmap) and not shares_right)
     return owners

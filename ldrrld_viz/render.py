@@ -33,8 +33,14 @@ def check_backend(backend: str) -> None:
         raise ValueError(f"unknown backend {backend!r}; choose 'plotly' (interactive) or 'matplotlib' (static)")
 
 
-def draw(panels: Sequence[Panel | None], *, title: str = "", cols: int | None = None,
-         backend: str = "plotly", panel_size: tuple[float, float] = (3.6, 3.2)) -> Figure:
+def draw(
+    panels: Sequence[Panel | None],
+    *,
+    title: str = "",
+    cols: int | None = None,
+    backend: str = "plotly",
+    panel_size: tuple[float, float] = (3.6, 3.2),
+) -> Figure:
     """Draw panels in a grid (row by row, ``cols`` wide; ``None`` leaves a cell empty).
 
     Returns a ``plotly.graph_objects.Figure`` or a ``matplotlib.figure.Figure``. ``panel_size``
@@ -55,8 +61,8 @@ def draw(panels: Sequence[Panel | None], *, title: str = "", cols: int | None = 
 def mime_bundle(figure) -> dict:
     """A JSON-clean display bundle for a figure, so an Output widget can hold it without a kernel."""
     if hasattr(figure, "to_json"):  # plotly
-        return {"application/vnd.plotly.v1+json": {**json.loads(figure.to_json()),
-                                                    "config": {"displaylogo": False}},
-                "text/plain": "<plotly figure>"}
-    return {"image/png": base64.b64encode(figure._repr_png_()).decode("ascii"),
-            "text/plain": "<matplotlib figure>"}
+        return {
+            "application/vnd.plotly.v1+json": {**json.loads(figure.to_json()), "config": {"displaylogo": False}},
+            "text/plain": "<plotly figure>",
+        }
+    return {"image/png": base64.b64encode(figure._repr_png_()).decode("ascii"), "text/plain": "<matplotlib figure>"}

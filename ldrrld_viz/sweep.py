@@ -24,18 +24,21 @@ from ldrrld_core.study.sweep import DEFAULT_RESULTS, MEASURES, find_point, load_
 from .colors import palette
 from .render import mime_bundle
 
-__all__ = ["DEFAULT_SWEEP", "VIEW_MEASURES", "Series", "SweepViewState", "SweepView", "sweep_view",
-           "attach_sweep_view"]
+__all__ = ["DEFAULT_SWEEP", "VIEW_MEASURES", "Series", "SweepViewState", "SweepView", "sweep_view", "attach_sweep_view"]
 
 #: The committed full sweep, next to the study's results.
 DEFAULT_SWEEP = DEFAULT_RESULTS.parent / "sweep.json"
 #: The measures the view draws unless told otherwise: accuracy, the neutral relation measure, and the
 #: one LDRRLD optimises.
 VIEW_MEASURES = ("test_top1_last", "kendall_tau", "topd_pair_agreement")
-_TITLES = {"test_top1_last": "test top-1, last epoch (%)",
-           "test_top1_best_val": "test top-1, best-val epoch (%)",
-           "kendall_tau": "Kendall tau, all classes (neutral)", "kl_all": "KL, all classes (KD's objective)",
-           "topd_pair_agreement": "top-7 pair agreement (LDRRLD's)", "seconds": "seconds per run"}
+_TITLES = {
+    "test_top1_last": "test top-1, last epoch (%)",
+    "test_top1_best_val": "test top-1, best-val epoch (%)",
+    "kendall_tau": "Kendall tau, all classes (neutral)",
+    "kl_all": "KL, all classes (KD's objective)",
+    "topd_pair_agreement": "top-7 pair agreement (LDRRLD's)",
+    "seconds": "seconds per run",
+}
 _REFERENCE_STYLE = {"ce": "#808080", "kd": "#000000", "dkd": "#9a6324"}
 
 
@@ -84,8 +87,7 @@ class SweepViewState:
 
     def highlighted(self, measure: str, column: str) -> tuple[float, float | None]:
         """``(x, y)`` of the ringed point in one panel; ``y`` is ``None`` when the point was not run."""
-        (found,) = [s for s in self.series
-                    if s.kind == "highlight" and (s.measure, s.column) == (measure, column)]
+        (found,) = [s for s in self.series if s.kind == "highlight" and (s.measure, s.column) == (measure, column)]
         return found.x[0], found.y[0]
 
 
@@ -104,11 +106,13 @@ def _series(sweep: Mapping, measures: Sequence[str], depth: int, decay: float) -
     for measure in measures:
         for g in protocol["decays"]:
             line = sweep_slice(sweep, measure, along="depth", decay=g)
-            series.append(Series(measure, "depth", f"decay {g:g}", "line", line["x"], line["mean"],
-                                 line["low"], line["high"]))
+            series.append(
+                Series(measure, "depth", f"decay {g:g}", "line", line["x"], line["mean"], line["low"], line["high"])
+            )
         line = sweep_slice(sweep, measure, along="decay", depth=depth)
-        series.append(Series(measure, "decay", f"d {depth}", "line", line["x"], line["mean"], line["low"],
-                             line["high"]))
+        series.append(
+            Series(measure, "decay", f"d {depth}", "line", line["x"], line["mean"], line["low"], line["high"])
+        )
         summary = point.get(measure) if point else None
         y = summary["mean"] if summary else None
         low, high = summary["ci95"] if summary and summary["ci95"] else (None, None)
@@ -118,8 +122,18 @@ def _series(sweep: Mapping, measures: Sequence[str], depth: int, decay: float) -
             if method == "ldrrld" or (value := _reference_value(entry, measure)) is None:
                 continue
             for column, grid in (("depth", protocol["depths"]), ("decay", protocol["decays"])):
-                series.append(Series(measure, column, method.upper(), "reference", [min(grid), max(grid)],
-                                     [value, value], [None, None], [None, None]))
+                series.append(
+                    Series(
+                        measure,
+                        column,
+                        method.upper(),
+                        "reference",
+                        [min(grid), max(grid)],
+                        [value, value],
+                        [None, None],
+                        [None, None],
+                    )
+                )
     return series
 
 
@@ -137,8 +151,11 @@ def _grid(series: list[Series], column: str) -> list:
 
 def _colors(sweep: Mapping, depth: int) -> dict[str, str]:
     names = [f"decay {g:g}" for g in sweep["protocol"]["decays"]] + [f"d {depth}"]
-    return {**dict(zip(names, palette(len(names)))), **{m.upper(): c for m, c in _REFERENCE_STYLE.items()},
-            "sliders' point": "#e6194b"}
+    return {
+        **dict(zip(names, palette(len(names)))),
+        **{m.upper(): c for m, c in _REFERENCE_STYLE.items()},
+        "sliders' point": "#e6194b",
+    }
 
 
 def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[str, str], title: str):
@@ -146,9 +163,13 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
     from plotly.subplots import make_subplots
 
     columns = ("depth", "decay")
-    fig = make_subplots(rows=len(measures), cols=2, horizontal_spacing=0.1, vertical_spacing=0.12,
-                        subplot_titles=[f"{_TITLES[m]} over {'d' if c == 'depth' else 'decay'}"
-                                        for m in measures for c in columns])
+    fig = make_subplots(
+        rows=len(measures),
+        cols=2,
+        horizontal_spacing=0.1,
+        vertical_spacing=0.12,
+        subplot_titles=[f"{_TITLES[m]} over {'d' if c == 'depth' else 'decay'}" for m in measures for c in columns],
+    )
     shown = set()
     for s in series:
         row, col = measures.index(s.measure) + 1, columns.index(s.column) + 1
@@ -158,20 +179,40 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
         if s.kind == "highlight":
             style = {"marker": {"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": color, "width": 3}}}
         mode = {"highlight": "markers", "reference": "lines", "line": "lines+markers"}[s.kind]
-        bars = ({"type": "data", "array": plus, "arrayminus": minus, "visible": True} if s.kind == "line"
-                else None)
-        fig.add_trace(go.Scatter(x=s.x, y=s.y, name=s.name, legendgroup=s.name,
-                                 showlegend=s.name not in shown, mode=mode, connectgaps=False,
-                                 error_y=bars, **style), row=row, col=col)
+        bars = {"type": "data", "array": plus, "arrayminus": minus, "visible": True} if s.kind == "line" else None
+        fig.add_trace(
+            go.Scatter(
+                x=s.x,
+                y=s.y,
+                name=s.name,
+                legendgroup=s.name,
+                showlegend=s.name not in shown,
+                mode=mode,
+                connectgaps=False,
+                error_y=bars,
+                **style,
+            ),
+            row=row,
+            col=col,
+        )
         shown.add(s.name)
     for row in range(1, len(measures) + 1):
         for col, column in enumerate(columns, 1):
             grid = _grid(series, column)
             margin = (grid[-1] - grid[0]) * 0.05 or 1
-            fig.update_xaxes(title_text="depth d" if column == "depth" else "decay", tickvals=grid,
-                             range=[grid[0] - margin, grid[-1] + margin], row=row, col=col)
-    fig.update_layout(title={"text": title}, template="plotly_white", height=260 * len(measures) + 90,
-                      margin={"t": 80, "l": 60, "r": 40, "b": 50})
+            fig.update_xaxes(
+                title_text="depth d" if column == "depth" else "decay",
+                tickvals=grid,
+                range=[grid[0] - margin, grid[-1] + margin],
+                row=row,
+                col=col,
+            )
+    fig.update_layout(
+        title={"text": title},
+        template="plotly_white",
+        height=260 * len(measures) + 90,
+        margin={"t": 80, "l": 60, "r": 40, "b": 50},
+    )
     return fig
 
 
@@ -185,21 +226,33 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
         ax = axes[measures.index(s.measure), ("depth", "decay").index(s.column)]
         y = [nan if v is None else v for v in s.y]
         if s.kind == "highlight":
-            ax.plot(s.x, y, "o", markersize=12, markerfacecolor="none", markeredgewidth=2,
-                    color=colors[s.name], label=s.name)
+            ax.plot(
+                s.x,
+                y,
+                "o",
+                markersize=12,
+                markerfacecolor="none",
+                markeredgewidth=2,
+                color=colors[s.name],
+                label=s.name,
+            )
         elif s.kind == "reference":
             ax.plot(s.x, y, "--", color=colors[s.name], label=s.name)
         else:
             plus, minus = _errors(s)
             below, above = ([nan if v is None else v for v in bar] for bar in (minus, plus))
-            ax.errorbar(s.x, y, yerr=[below, above], marker="o", markersize=3, capsize=3,
-                        color=colors[s.name], label=s.name)
+            ax.errorbar(
+                s.x, y, yerr=[below, above], marker="o", markersize=3, capsize=3, color=colors[s.name], label=s.name
+            )
     for (measure, column), ax in zip([(m, c) for m in measures for c in ("depth", "decay")], axes.ravel()):
         grid = _grid(series, column)
         margin = (grid[-1] - grid[0]) * 0.05 or 1
-        ax.set(title=f"{_TITLES[measure]} over {'d' if column == 'depth' else 'decay'}",
-               xlabel="depth d" if column == "depth" else "decay", xticks=grid,
-               xlim=(grid[0] - margin, grid[-1] + margin))
+        ax.set(
+            title=f"{_TITLES[measure]} over {'d' if column == 'depth' else 'decay'}",
+            xlabel="depth d" if column == "depth" else "decay",
+            xticks=grid,
+            xlim=(grid[0] - margin, grid[-1] + margin),
+        )
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize="x-small")
     axes[0, 1].legend(fontsize="x-small")
@@ -211,28 +264,32 @@ def _summary(sweep: Mapping, depth: int, decay: float, point: Mapping | None) ->
     protocol = sweep["protocol"]
     temperature = protocol["default"]["temperature"]
     if point is None:
-        return (f"d = {depth}, decay = {decay:.2f} is not a grid point of this sweep (d in "
-                f"{protocol['depths']}, "
-                f"decay in {protocol['decays']}, T {temperature:g}): no point is drawn there, and nothing is "
-                "interpolated.")
+        return (
+            f"d = {depth}, decay = {decay:.2f} is not a grid point of this sweep (d in "
+            f"{protocol['depths']}, "
+            f"decay in {protocol['decays']}, T {temperature:g}): no point is drawn there, and nothing is "
+            "interpolated."
+        )
     if not point["per_seed"]:
-        why = ("every seed diverged at the sweep's learning rate" if point.get("diverged_seeds")
-               else "not run yet")
-        return (f"d = {depth}, decay = {decay:.2f}, T {temperature:g} is in the grid but has no result "
-                f"({why}): a gap.")
+        why = "every seed diverged at the sweep's learning rate" if point.get("diverged_seeds") else "not run yet"
+        return f"d = {depth}, decay = {decay:.2f}, T {temperature:g} is in the grid but has no result ({why}): a gap."
     accuracy, tau = point["test_top1_last"], point["kendall_tau"]
     default_name = point_name(tuple(protocol["default"][k] for k in ("depth", "decay", "temperature")))
-    text = (f"Measured at d = {depth}, decay = {decay:.2f}, T {temperature:g} over "
-            f"{len(point['per_seed'])} seed(s): "
-            f"test top-1 {accuracy['mean']:.2f}")
+    text = (
+        f"Measured at d = {depth}, decay = {decay:.2f}, T {temperature:g} over "
+        f"{len(point['per_seed'])} seed(s): "
+        f"test top-1 {accuracy['mean']:.2f}"
+    )
     if accuracy["ci95"]:
         text += f" (95% CI {accuracy['ci95'][0]:.2f} to {accuracy['ci95'][1]:.2f})"
     text += f", Kendall tau over all classes {tau['mean']:.3f}"
     for key, name in (("delta_vs_default", "the default point"), ("delta_vs_kd", "KD")):
         delta = point.get(key)
         if delta and not (key == "delta_vs_default" and point["name"] == default_name):
-            text += (f"; vs {name} {delta['mean']:+.2f} points (paired 95% CI {delta['ci95'][0]:+.2f} to "
-                     f"{delta['ci95'][1]:+.2f})")
+            text += (
+                f"; vs {name} {delta['mean']:+.2f} points (paired 95% CI {delta['ci95'][0]:+.2f} to "
+                f"{delta['ci95'][1]:+.2f})"
+            )
     if point.get("diverged_seeds"):
         text += f"; seed(s) {point['diverged_seeds']} diverged and are left out"
     return text + "."
@@ -249,8 +306,7 @@ class SweepView:
         state: the :class:`SweepViewState` drawn now.
     """
 
-    def __init__(self, sweep: Mapping, *, depth: int, decay: float, measures: Sequence[str],
-                 backend: str) -> None:
+    def __init__(self, sweep: Mapping, *, depth: int, decay: float, measures: Sequence[str], backend: str) -> None:
         self.sweep, self._measures, self._backend = sweep, tuple(measures), backend
         self._summary, self._output = widgets.HTML(), widgets.Output()
         self.widget = widgets.VBox([self._summary, self._output])
@@ -263,17 +319,19 @@ class SweepView:
         point = find_point(self.sweep, depth, decay)
         series = _series(self.sweep, self._measures, depth, decay)
         protocol = self.sweep["protocol"]
-        title = (f"Students at lr {protocol['lr']:g}, seeds {protocol['seeds']}: d = {depth}, decay = {decay:.2f} "
-                 "ringed (error bars: 95% CI over the seeds run; gaps: not run)")
+        title = (
+            f"Students at lr {protocol['lr']:g}, seeds {protocol['seeds']}: d = {depth}, decay = {decay:.2f} "
+            "ringed (error bars: 95% CI over the seeds run; gaps: not run)"
+        )
         draw = _draw_plotly if self._backend == "plotly" else _draw_matplotlib
         figure = draw(series, self._measures, _colors(self.sweep, depth), title)
         summary = _summary(self.sweep, depth, decay, point)
         redraws = self.state.redraws + 1 if self.state is not None else 1
-        self.state = SweepViewState(depth=depth, decay=decay, point=point, series=series, figure=figure,
-                                    summary=summary, redraws=redraws)
+        self.state = SweepViewState(
+            depth=depth, decay=decay, point=point, series=series, figure=figure, summary=summary, redraws=redraws
+        )
         self._summary.value = f"<span class='ldrrld-sweep-summary'>{summary}</span>"
-        self._output.outputs = ({"output_type": "display_data", "data": mime_bundle(figure),
-                                 "metadata": {}},)
+        self._output.outputs = ({"output_type": "display_data", "data": mime_bundle(figure), "metadata": {}},)
         return self.state
 
 
@@ -282,17 +340,24 @@ def _loaded(sweep: str | Path | Mapping | bool) -> Mapping:
         return load_sweep(DEFAULT_SWEEP)
     if isinstance(sweep, Mapping):
         if "points" not in sweep or "protocol" not in sweep:
-            raise ValueError("a sweep must be the content of a sweep.json written by `ldrrld sweep` (with "
-                             "'points' and 'protocol'), a path to one, or True for docs/sweep.json")
+            raise ValueError(
+                "a sweep must be the content of a sweep.json written by `ldrrld sweep` (with "
+                "'points' and 'protocol'), a path to one, or True for docs/sweep.json"
+            )
         return sweep
     if isinstance(sweep, (str, Path)):
         return load_sweep(sweep)
-    raise ValueError(f"sweep must be a path to a sweep.json, its loaded content, or True; got "
-                     f"{type(sweep).__name__}")
+    raise ValueError(f"sweep must be a path to a sweep.json, its loaded content, or True; got {type(sweep).__name__}")
 
 
-def sweep_view(sweep: str | Path | Mapping | bool = True, *, depth: int = 7, decay: float = 0.05,
-               measures: Sequence[str] = VIEW_MEASURES, backend: str = "plotly") -> SweepView:
+def sweep_view(
+    sweep: str | Path | Mapping | bool = True,
+    *,
+    depth: int = 7,
+    decay: float = 0.05,
+    measures: Sequence[str] = VIEW_MEASURES,
+    backend: str = "plotly",
+) -> SweepView:
     """A stand-alone measured view at ``depth`` and ``decay``; call ``view.update(d, decay)`` to move it.
 
     Args:
@@ -308,13 +373,15 @@ def sweep_view(sweep: str | Path | Mapping | bool = True, *, depth: int = 7, dec
     return SweepView(_loaded(sweep), depth=depth, decay=decay, measures=measures, backend=backend)
 
 
-def attach_sweep_view(panel, sweep: str | Path | Mapping | bool = True, *,
-                      measures: Sequence[str] = VIEW_MEASURES) -> SweepView:
+def attach_sweep_view(
+    panel, sweep: str | Path | Mapping | bool = True, *, measures: Sequence[str] = VIEW_MEASURES
+) -> SweepView:
     """Put a measured view under a :class:`~ldrrld_viz.widgets.WeightPanel`, driven by its ``d`` and decay
     sliders."""
     controls = panel.controls
-    view = sweep_view(sweep, depth=controls.depth.value, decay=controls.decay.value, measures=measures,
-                      backend=panel._backend)
+    view = sweep_view(
+        sweep, depth=controls.depth.value, decay=controls.decay.value, measures=measures, backend=panel._backend
+    )
 
     def follow(change: dict | None = None) -> None:
         view.update(controls.depth.value, controls.decay.value)

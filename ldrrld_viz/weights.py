@@ -26,8 +26,14 @@ def _settings(maps: WeightMaps) -> str:
     return f"d = {maps.depth}, decay = {maps.decay:g}, IRW = {maps.irw_scale:g} / ({maps.irw_offset:g} + |i - j|)"
 
 
-def weight_heatmaps(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
-                    irw_offset: float = 1.5, backend: str = "plotly") -> Figure:
+def weight_heatmaps(
+    depth: int | WeightMaps = 7,
+    decay: float = 0.05,
+    *,
+    irw_scale: float = 2.0,
+    irw_offset: float = 1.5,
+    backend: str = "plotly",
+) -> Figure:
     """IRW, ERD and ADW = IRW x ERD as three ``d x d`` heatmaps over ranks (1 = largest logit).
 
     Pass a depth and the weight settings, or a :class:`~ldrrld_core.analysis.WeightMaps`.
@@ -40,14 +46,32 @@ def weight_heatmaps(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_sca
 def weight_panels(maps: WeightMaps) -> list[Heatmap]:
     """The IRW, ERD and ADW heatmap panels of :func:`weight_heatmaps`, to compose other figures."""
     ranks = _ranks(maps.depth)
-    return [Heatmap(blank_diagonal(matrix), title=name, x_labels=ranks, y_labels=ranks,
-                    x_title="rank j", y_title="rank i", zmin=0.0)
-            for name, matrix in (("IRW (close ranks)", maps.irw), ("ERD (top ranks)", maps.erd),
-                                 ("ADW = IRW x ERD", maps.adw))]
+    return [
+        Heatmap(
+            blank_diagonal(matrix),
+            title=name,
+            x_labels=ranks,
+            y_labels=ranks,
+            x_title="rank j",
+            y_title="rank i",
+            zmin=0.0,
+        )
+        for name, matrix in (
+            ("IRW (close ranks)", maps.irw),
+            ("ERD (top ranks)", maps.erd),
+            ("ADW = IRW x ERD", maps.adw),
+        )
+    ]
 
 
-def weight_curves(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
-                  irw_offset: float = 1.5, backend: str = "plotly") -> Figure:
+def weight_curves(
+    depth: int | WeightMaps = 7,
+    decay: float = 0.05,
+    *,
+    irw_scale: float = 2.0,
+    irw_offset: float = 1.5,
+    backend: str = "plotly",
+) -> Figure:
     """ADW over rank distance ``|i - j|``, one curve per first rank ``i``, with IRW dashed.
 
     IRW alone depends on the distance only; ERD lowers the curve of every later first rank.
@@ -56,26 +80,48 @@ def weight_curves(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale
     curves = maps.by_distance()
     series = {f"ADW, from rank {i + 1}": curves[i] for i in range(maps.depth - 1)}
     series["IRW"] = maps.irw_by_distance()
-    panel = Lines(range(1, maps.depth), series, title="weight over rank distance",
-                  x_title="rank distance |i - j|", y_title="weight", dashed=("IRW",))
+    panel = Lines(
+        range(1, maps.depth),
+        series,
+        title="weight over rank distance",
+        x_title="rank distance |i - j|",
+        y_title="weight",
+        dashed=("IRW",),
+    )
     return draw([panel], title=_settings(maps), backend=backend, panel_size=(6.0, 3.4))
 
 
-def weight_share(depth: int | WeightMaps = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
-                 irw_offset: float = 1.5, backend: str = "plotly") -> Figure:
+def weight_share(
+    depth: int | WeightMaps = 7,
+    decay: float = 0.05,
+    *,
+    irw_scale: float = 2.0,
+    irw_offset: float = 1.5,
+    backend: str = "plotly",
+) -> Figure:
     """The share of one sample's local term each pair carries when every KL is equal.
 
     A ``d x d`` heatmap of ``w_ij / (sum w + 1)`` (each pair shown in both halves, counted once);
     the top-d set term carries the rest, given in the title.
     """
     maps = _maps(depth, decay, irw_scale, irw_offset)
-    return draw([share_panel(maps)], title=f"{_settings(maps)}; the top-{maps.depth} set carries "
-                f"{maps.topd_share:.1%}", backend=backend, panel_size=(4.4, 3.6))
+    return draw(
+        [share_panel(maps)],
+        title=f"{_settings(maps)}; the top-{maps.depth} set carries {maps.topd_share:.1%}",
+        backend=backend,
+        panel_size=(4.4, 3.6),
+    )
 
 
 def share_panel(maps: WeightMaps) -> Heatmap:
     """The heatmap panel of :func:`weight_share`."""
     ranks = _ranks(maps.depth)
-    return Heatmap(pair_matrix(maps.share, maps.depth, diagonal=math.nan),
-                   title="share of the local term (equal KLs)", x_labels=ranks, y_labels=ranks,
-                   x_title="rank j", y_title="rank i", zmin=0.0)
+    return Heatmap(
+        pair_matrix(maps.share, maps.depth, diagonal=math.nan),
+        title="share of the local term (equal KLs)",
+        x_labels=ranks,
+        y_labels=ranks,
+        x_title="rank j",
+        y_title="rank i",
+        zmin=0.0,
+    )

@@ -75,28 +75,58 @@ class WeightPanel:
         state: the :class:`PanelState` currently drawn.
     """
 
-    def __init__(self, student_logits: Tensor | None, teacher_logits: Tensor | None, *, depth: int,
-                 decay: float, temperature: float, max_depth: int, class_names: Sequence[str] | None,
-                 backend: str) -> None:
+    def __init__(
+        self,
+        student_logits: Tensor | None,
+        teacher_logits: Tensor | None,
+        *,
+        depth: int,
+        decay: float,
+        temperature: float,
+        max_depth: int,
+        class_names: Sequence[str] | None,
+        backend: str,
+    ) -> None:
         self._logits = (student_logits, teacher_logits)
         self._class_names, self._backend = class_names, backend
         # Sliders act when released: dragging does not queue one redraw per step.
-        common = {"continuous_update": False, "style": {"description_width": "110px"},
-                  "layout": widgets.Layout(width="420px")}
+        common = {
+            "continuous_update": False,
+            "style": {"description_width": "110px"},
+            "layout": widgets.Layout(width="420px"),
+        }
         self.controls = Controls(
-            depth=widgets.IntSlider(value=depth, min=2, max=max_depth, step=1, description="depth d",
-                                    **common),
-            decay=widgets.FloatSlider(value=decay, min=DECAY_RANGE[0], max=DECAY_RANGE[1], step=0.01,
-                                      readout_format=".2f", description="decay gamma", **common),
-            temperature=widgets.FloatSlider(value=temperature, min=TEMPERATURE_RANGE[0],
-                                            max=TEMPERATURE_RANGE[1], step=TEMPERATURE_STEP,
-                                            description="temperature T",
-                                            disabled=student_logits is None, **common))
+            depth=widgets.IntSlider(value=depth, min=2, max=max_depth, step=1, description="depth d", **common),
+            decay=widgets.FloatSlider(
+                value=decay,
+                min=DECAY_RANGE[0],
+                max=DECAY_RANGE[1],
+                step=0.01,
+                readout_format=".2f",
+                description="decay gamma",
+                **common,
+            ),
+            temperature=widgets.FloatSlider(
+                value=temperature,
+                min=TEMPERATURE_RANGE[0],
+                max=TEMPERATURE_RANGE[1],
+                step=TEMPERATURE_STEP,
+                description="temperature T",
+                disabled=student_logits is None,
+                **common,
+            ),
+        )
         self._ranges = _colour_ranges(student_logits, teacher_logits, depth=depth, temperature=temperature)
         self._summary = widgets.HTML()
         self._output = widgets.Output()
-        self.widget = widgets.VBox([widgets.HBox([self.controls.depth, self.controls.decay]),
-                                    self.controls.temperature, self._summary, self._output])
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.controls.depth, self.controls.decay]),
+                self.controls.temperature,
+                self._summary,
+                self._output,
+            ]
+        )
         self.widget.add_class("ldrrld-weight-panel")
         self.state: PanelState | None = None
         self._redraw()
@@ -111,20 +141,32 @@ class WeightPanel:
         student, teacher = self._logits
         sample = None
         if student is not None:
-            sample = sample_relations(student_logits=student, teacher_logits=teacher, depth=depth,
-                                      decay=decay, temperature=temperature)
+            sample = sample_relations(
+                student_logits=student, teacher_logits=teacher, depth=depth, decay=decay, temperature=temperature
+            )
             panels += contribution_panels(sample, class_names=self._class_names, parts=PARTS[4:])
         panels = [replace(panel, zmax=self._ranges[part]) for part, panel in zip(PARTS, panels)]
         summary = _summary(maps, sample)
-        self._drawing = {"panels": panels, "cols": 3, "panel_size": (3.3, 2.4),
-                         "title": f"d = {depth}, decay = {decay:.2f}, T = {temperature:g}"}
+        self._drawing = {
+            "panels": panels,
+            "cols": 3,
+            "panel_size": (3.3, 2.4),
+            "title": f"d = {depth}, decay = {decay:.2f}, T = {temperature:g}",
+        }
         figure = draw(**self._drawing, backend=self._backend)
         redraws = self.state.redraws + 1 if self.state is not None else 1
-        self.state = PanelState(depth=depth, decay=decay, temperature=temperature, weights=maps,
-                                sample=sample, figure=figure, summary=summary, redraws=redraws)
+        self.state = PanelState(
+            depth=depth,
+            decay=decay,
+            temperature=temperature,
+            weights=maps,
+            sample=sample,
+            figure=figure,
+            summary=summary,
+            redraws=redraws,
+        )
         self._summary.value = f"<span class='ldrrld-summary'>{summary}</span>"
-        self._output.outputs = ({"output_type": "display_data", "data": mime_bundle(figure),
-                                 "metadata": {}},)
+        self._output.outputs = ({"output_type": "display_data", "data": mime_bundle(figure), "metadata": {}},)
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         bundle = self.widget._repr_mimebundle_(**kwargs)
@@ -143,8 +185,9 @@ class WeightPanel:
 PARTS = ("irw", "erd", "adw", "share", "pair_kl", "contribution")
 
 
-def _colour_ranges(student_logits: Tensor | None, teacher_logits: Tensor | None, *, depth: int,
-                   temperature: float) -> dict[str, float]:
+def _colour_ranges(
+    student_logits: Tensor | None, teacher_logits: Tensor | None, *, depth: int, temperature: float
+) -> dict[str, float]:
     """The top of each heatmap's colour range (the bottom is 0), fixed for the panel's life.
 
     IRW and ADW never exceed ``a / (c + 1)`` (neighbouring ranks, no decay) and ERD never exceeds
@@ -155,11 +198,15 @@ def _colour_ranges(student_logits: Tensor | None, teacher_logits: Tensor | None,
     cells still print their values).
     """
     maps = weight_maps(depth, DECAY_RANGE[0])
-    ranges = {"irw": float(maps.irw.max()), "erd": 1.0, "adw": float(maps.irw.max()),
-              "share": float(maps.share.max())}
+    ranges = {"irw": float(maps.irw.max()), "erd": 1.0, "adw": float(maps.irw.max()), "share": float(maps.share.max())}
     if student_logits is not None:
-        rel = sample_relations(student_logits=student_logits, teacher_logits=teacher_logits, depth=depth,
-                               decay=DECAY_RANGE[0], temperature=temperature)
+        rel = sample_relations(
+            student_logits=student_logits,
+            teacher_logits=teacher_logits,
+            depth=depth,
+            decay=DECAY_RANGE[0],
+            temperature=temperature,
+        )
         ranges["pair_kl"], ranges["contribution"] = float(rel.pair_kl.max()), float(rel.contribution.max())
     return ranges
 
@@ -167,19 +214,31 @@ def _colour_ranges(student_logits: Tensor | None, teacher_logits: Tensor | None,
 def _summary(maps: WeightMaps, sample: SampleRelations | None) -> str:
     """One line on where the weight goes: pair count, strongest pair, the top-d set's share."""
     first, second = divmod(int(maps.adw.argmax()), maps.depth)
-    text = (f"d = {maps.depth}: {maps.share.numel()} pairs; heaviest pair ranks ({first + 1}, {second + 1}) "
-            f"with weight {float(maps.adw.max()):.3f}; with equal KLs the pairs carry "
-            f"{1 - maps.topd_share:.1%} of the local term, the top-{maps.depth} set {maps.topd_share:.1%}.")
+    text = (
+        f"d = {maps.depth}: {maps.share.numel()} pairs; heaviest pair ranks ({first + 1}, {second + 1}) "
+        f"with weight {float(maps.adw.max()):.3f}; with equal KLs the pairs carry "
+        f"{1 - maps.topd_share:.1%} of the local term, the top-{maps.depth} set {maps.topd_share:.1%}."
+    )
     if sample is not None:
-        text += (f" This sample: local term {sample.local:.4f} (pairs {float(sample.contribution.sum()):.4f}, "
-                 f"top-{sample.depth} set {sample.topd_contribution:.4f}), remaining classes {sample.rntk:.4f}.")
+        text += (
+            f" This sample: local term {sample.local:.4f} (pairs {float(sample.contribution.sum()):.4f}, "
+            f"top-{sample.depth} set {sample.topd_contribution:.4f}), remaining classes {sample.rntk:.4f}."
+        )
     return text
 
 
-def weight_panel(*, student_logits: Tensor | None = None, teacher_logits: Tensor | None = None,
-                 depth: int = 7, decay: float = 0.05, temperature: float = 4.0,
-                 max_depth: int | None = None, class_names: Sequence[str] | None = None,
-                 backend: str = "plotly", sweep=None) -> WeightPanel:
+def weight_panel(
+    *,
+    student_logits: Tensor | None = None,
+    teacher_logits: Tensor | None = None,
+    depth: int = 7,
+    decay: float = 0.05,
+    temperature: float = 4.0,
+    max_depth: int | None = None,
+    class_names: Sequence[str] | None = None,
+    backend: str = "plotly",
+    sweep=None,
+) -> WeightPanel:
     """Sliders for ``d``, decay and ``T`` that redraw the weight heatmaps and one sample's pair terms.
 
     Args:
@@ -213,8 +272,16 @@ def weight_panel(*, student_logits: Tensor | None = None, teacher_logits: Tensor
     for name, value, (low, high) in (("decay", decay, DECAY_RANGE), ("temperature", temperature, TEMPERATURE_RANGE)):
         if not low <= value <= high:
             raise ValueError(f"{name} must lie in [{low:g}, {high:g}] (the slider's range), got {value!r}")
-    panel = WeightPanel(student_logits, teacher_logits, depth=depth, decay=decay, temperature=temperature,
-                        max_depth=max_depth, class_names=class_names, backend=backend)
+    panel = WeightPanel(
+        student_logits,
+        teacher_logits,
+        depth=depth,
+        decay=decay,
+        temperature=temperature,
+        max_depth=max_depth,
+        class_names=class_names,
+        backend=backend,
+    )
     from .sweep import attach_sweep_view
 
     panel.sweep_view = attach_sweep_view(panel, sweep) if sweep is not None else None

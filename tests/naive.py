@@ -17,8 +17,11 @@ def masked_kl(teacher_row, student_row, classes, temperature):
     mask[list(classes)] = 0.0
     p_t = torch.softmax(teacher_row / temperature + mask, dim=0)
     p_s = torch.softmax(student_row / temperature + mask, dim=0)
-    return sum(p_t[k] * (torch.log(p_t[k]) - torch.log(p_s[k])) for k in classes
-               if p_t[k] > 0) if classes else teacher_row.new_zeros(())
+    return (
+        sum(p_t[k] * (torch.log(p_t[k]) - torch.log(p_s[k])) for k in classes if p_t[k] > 0)
+        if classes
+        else teacher_row.new_zeros(())
+    )
 
 
 def pair_weight(rank_i, rank_j, weighting, decay, irw_scale, irw_offset):
@@ -27,8 +30,17 @@ def pair_weight(rank_i, rank_j, weighting, decay, irw_scale, irw_offset):
     return {"adw": irw * erd, "irw": irw, "erd": erd, "uniform": 1.0}[weighting]
 
 
-def naive_ldrrld(student, teacher, depth, temperature=4.0, decay=0.05, irw_scale=2.0, irw_offset=1.5,
-                 weighting="adw", rank_by="student"):
+def naive_ldrrld(
+    student,
+    teacher,
+    depth,
+    temperature=4.0,
+    decay=0.05,
+    irw_scale=2.0,
+    irw_offset=1.5,
+    weighting="adw",
+    rank_by="student",
+):
     """Returns ``(local, rntk)`` as defined in the method spec."""
     batch, num_classes = student.shape
     source = student if rank_by == "student" else teacher
@@ -45,7 +57,7 @@ def naive_ldrrld(student, teacher, depth, temperature=4.0, decay=0.05, irw_scale
         local = local + (pairs + top_d) / (depth * (depth - 1) / 2 + 1)
         rest = [k for k in range(num_classes) if k not in ranked]
         rntk = rntk + masked_kl(teacher[b], student[b], rest, temperature)
-    return temperature ** 2 * local / batch, temperature ** 2 * rntk / batch
+    return temperature**2 * local / batch, temperature**2 * rntk / batch
 
 
 def naive_kd(student, teacher, temperature=4.0):
@@ -53,7 +65,7 @@ def naive_kd(student, teacher, temperature=4.0):
     total = student.new_zeros(())
     for b in range(batch):
         total = total + masked_kl(teacher[b], student[b], range(num_classes), temperature)
-    return temperature ** 2 * total / batch
+    return temperature**2 * total / batch
 
 
 def naive_dkd(student, teacher, target, alpha=1.0, beta=8.0, temperature=4.0):
@@ -70,4 +82,4 @@ def naive_dkd(student, teacher, target, alpha=1.0, beta=8.0, temperature=4.0):
         tckd = tckd + (binary_t * (binary_t.log() - binary_s.log())).sum()
         others = [k for k in range(num_classes) if k != y]
         nckd = nckd + masked_kl(teacher[b], student[b], others, temperature)
-    return temperature ** 2 * (alpha * tckd + beta * nckd) / batch
+    return temperature**2 * (alpha * tckd + beta * nckd) / batch

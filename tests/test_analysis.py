@@ -16,8 +16,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def logits(*shape, seed=0, spread=3.0, device="cpu"):
-    return (torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-            * spread).to(device)
+    return (torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * spread).to(device)
 
 
 # ------------------------------------------------------------------------------------- weights
@@ -51,9 +50,16 @@ def test_weight_summary():
     maps = analysis.weight_maps(4, 0.0, irw_scale=1.0, irw_offset=0.0)  # IRW = 1 / |i - j|, ERD = 1
     weights = {(1, 2): 1.0, (1, 3): 0.5, (1, 4): 1 / 3, (2, 3): 1.0, (2, 4): 0.5, (3, 4): 1.0}
     total = sum(weights.values()) + 1
-    assert maps.summary() == pytest.approx({
-        "d": 4, "decay": 0.0, "pairs": 6, "pair (1,2)": 1 / total,
-        "pairs with rank 1": (1 + 0.5 + 1 / 3) / total, "top-d set": 1 / total})
+    assert maps.summary() == pytest.approx(
+        {
+            "d": 4,
+            "decay": 0.0,
+            "pairs": 6,
+            "pair (1,2)": 1 / total,
+            "pairs with rank 1": (1 + 0.5 + 1 / 3) / total,
+            "top-d set": 1 / total,
+        }
+    )
 
 
 def test_weight_curves_over_rank_distance():
@@ -98,8 +104,9 @@ def test_pair_matrix_round_trip():
 @pytest.mark.parametrize("rank_by", ["student", "teacher"])
 def test_sample_relations_against_the_loss_and_a_naive_form(device, rank_by):
     student, teacher = logits(12, seed=1, device=device), logits(12, seed=2, device=device)
-    rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=5, temperature=3.0,
-                                    decay=0.1, rank_by=rank_by)
+    rel = analysis.sample_relations(
+        student_logits=student, teacher_logits=teacher, depth=5, temperature=3.0, decay=0.1, rank_by=rank_by
+    )
     source = student if rank_by == "student" else teacher
     top = torch.argsort(source, descending=True)[:5]
     assert rel.top_classes.tolist() == top.tolist()
@@ -141,8 +148,7 @@ def test_sample_relations_reject_a_batch():
 @pytest.mark.parametrize("device", DEVICES)
 def test_logit_gradients(device):
     student, teacher = logits(10, seed=5, device=device), logits(10, seed=6, device=device)
-    grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=2,
-                                     temperature=4.0, depth=4)
+    grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=2, temperature=4.0, depth=4)
     assert list(grads) == ["KD", "DKD", "LDRRLD"]
     for grad in grads.values():
         assert grad.shape == (10,) and grad.sum().abs().item() < 1e-10  # shift invariance
@@ -150,8 +156,9 @@ def test_logit_gradients(device):
     expected = 4.0 * (torch.softmax(student / 4, 0) - torch.softmax(teacher / 4, 0))
     assert torch.allclose(grads["KD"], expected, atol=1e-12)
     # Without the remaining-class term, LDRRLD leaves every class outside the top-d alone.
-    local_only = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=2, depth=4,
-                                          beta=0.0)["LDRRLD"]
+    local_only = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=2, depth=4, beta=0.0)[
+        "LDRRLD"
+    ]
     outside = torch.ones(10, dtype=torch.bool, device=device)
     outside[torch.argsort(student, descending=True)[:4]] = False
     assert (local_only[outside] == 0).all() and (local_only[~outside] != 0).any()
@@ -258,7 +265,7 @@ def test_student_and_teacher_cannot_be_swapped_silently():
 def test_inconsistent_class_relation_arguments_are_refused():
     teacher, labels = logits(30, 3, seed=19), torch.arange(30) % 3
     with pytest.raises(ValueError, match=r"lie in \[0, 3\), found values from -1"):
-        analysis.class_mean_logits(teacher, labels - 1)     # -1 must not become the last class
+        analysis.class_mean_logits(teacher, labels - 1)  # -1 must not become the last class
     with pytest.raises(ValueError, match=r"lie in \[0, 3\), found values from 0 to 3"):
         analysis.class_mean_logits(teacher, labels.clamp(max=2) + (labels == 2).long())
     with pytest.raises(ValueError, match="integer class indices"):
@@ -284,8 +291,7 @@ def test_inconsistent_sample_arguments_are_refused():
     for target in (-1, 10, 2.0, True, "2"):
         with pytest.raises(ValueError, match=r"target must be a class index in \[0, 10\)"):
             analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=target, depth=4)
-    grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=np.int64(3),
-                                     depth=4)
+    grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=np.int64(3), depth=4)
     assert grads["KD"].shape == (10,)
     with pytest.raises(ValueError, match="class counts differ"):
         analysis.sample_relations(student_logits=student, teacher_logits=teacher[:9])
@@ -409,9 +415,9 @@ def naive_kendall_tau_a(x, y):
 
 def test_kendall_tau_over_all_classes_against_a_loop_and_scipy():
     first, second = logits(9, 13, seed=25), logits(9, 13, seed=26)
-    second[0] = first[0] + 0.1 * second[0]                          # nearly the same order
-    second[1, :6] = 0.0                                              # ties in the student
-    first[2, ::2] = 1.0                                              # ties in the teacher
+    second[0] = first[0] + 0.1 * second[0]  # nearly the same order
+    second[1, :6] = 0.0  # ties in the student
+    first[2, ::2] = 1.0  # ties in the teacher
     tau = analysis.kendall_tau(first, second)
     assert tau.shape == (9,) and tau.dtype == torch.float64
     for n in range(9):
@@ -447,15 +453,23 @@ def test_fidelity_over_all_classes(device):
 
 def test_fidelity_extremes():
     teacher = logits(20, 8, seed=16)
-    same = analysis.relation_fidelity(student_logits=teacher.clone(), teacher_logits=teacher,
-                                      depth=5).summary()
-    assert same == {"kl_all": 0.0, "kendall_tau_all": 1.0, "pair_kl": 0.0, "pair_agreement": 1.0,
-                    "kendall_tau": 1.0, "spearman_rho": 1.0, "topd_overlap": 1.0, "top1_agreement": 1.0}
+    same = analysis.relation_fidelity(student_logits=teacher.clone(), teacher_logits=teacher, depth=5).summary()
+    assert same == {
+        "kl_all": 0.0,
+        "kendall_tau_all": 1.0,
+        "pair_kl": 0.0,
+        "pair_agreement": 1.0,
+        "kendall_tau": 1.0,
+        "spearman_rho": 1.0,
+        "topd_overlap": 1.0,
+        "top1_agreement": 1.0,
+    }
     reversed_ = analysis.relation_fidelity(student_logits=-teacher, teacher_logits=teacher, depth=5).summary()
     assert reversed_["pair_agreement"] == 0.0 and reversed_["kendall_tau"] == -1.0
     assert reversed_["spearman_rho"] == -1.0 and reversed_["kendall_tau_all"] == -1.0
-    tied = analysis.relation_fidelity(student_logits=torch.zeros_like(teacher), teacher_logits=teacher,
-                                     depth=5).summary()
+    tied = analysis.relation_fidelity(
+        student_logits=torch.zeros_like(teacher), teacher_logits=teacher, depth=5
+    ).summary()
     assert tied["pair_agreement"] == 0.5 and tied["kendall_tau"] == 0.0 and tied["kendall_tau_all"] == 0.0
     with pytest.raises(ValueError, match="depth must lie in"):
         analysis.relation_fidelity(student_logits=teacher, teacher_logits=teacher, depth=9)

@@ -36,13 +36,19 @@ VIEWPORT = {"width": 1280, "height": 800}
 SAVED_COPY = "02_as_committed.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("LDRRLD_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
-SERVER_START_S = 90    # JupyterLab answering its API
-PAGE_S = 90            # the notebook page and its kernel ready
-RUN_ALL_S = 360        # every cell executed (notebook 04 trains five models and draws t-SNE maps)
-REDRAW_S = 30          # the panel redrawn after a slider move
+SERVER_START_S = 90  # JupyterLab answering its API
+PAGE_S = 90  # the notebook page and its kernel ready
+RUN_ALL_S = 360  # every cell executed (notebook 04 trains five models and draws t-SNE maps)
+REDRAW_S = 30  # the panel redrawn after a slider move
 
 
 def _free_port() -> int:
@@ -82,8 +88,10 @@ def _unexecuted_copy(folder: Path, source: Path = NOTEBOOK) -> Path:
 def lab(tmp_path_factory):
     """A JupyterLab server of its own: ``(base_url, token, notebook_name)``; always stopped."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"headless Chromium not found at {CHROMIUM} (install Debian's `chromium`, "
-                    "as .ci/run does, or set LDRRLD_CHROMIUM)")
+        pytest.skip(
+            f"headless Chromium not found at {CHROMIUM} (install Debian's `chromium`, "
+            "as .ci/run does, or set LDRRLD_CHROMIUM)"
+        )
     pytest.importorskip("playwright.sync_api", reason="the `playwright` Python package is not installed")
     pytest.importorskip("jupyterlab", reason="JupyterLab is not installed")
     home = tmp_path_factory.mktemp("lab")
@@ -101,25 +109,41 @@ def lab(tmp_path_factory):
     tracker.parent.mkdir(parents=True)
     tracker.write_text(json.dumps({"windowingMode": "none"}))
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-           "LDRRLD_FAST": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "LDRRLD_FAST": "1",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = open(ARTIFACTS / "jupyterlab.log", "w")
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-               "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-               "--ServerApp.allow_root=True"]
-    process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={work}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=None",
+        "--ServerApp.allow_root=True",
+    ]
+    process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with code {process.returncode} before answering; "
-                                   f"see {ARTIFACTS / 'jupyterlab.log'}")
+                raise RuntimeError(
+                    f"JupyterLab exited with code {process.returncode} before answering; "
+                    f"see {ARTIFACTS / 'jupyterlab.log'}"
+                )
             try:
                 with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as reply:
                     if reply.status == 200:
@@ -127,8 +151,9 @@ def lab(tmp_path_factory):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not answer on {base} within {SERVER_START_S} s; "
-                                   f"see {ARTIFACTS / 'jupyterlab.log'}")
+                raise RuntimeError(
+                    f"JupyterLab did not answer on {base} within {SERVER_START_S} s; see {ARTIFACTS / 'jupyterlab.log'}"
+                )
             time.sleep(0.5)
         yield base, token, notebook.name
     finally:
@@ -166,8 +191,9 @@ def test_depth_slider_redraws_the_panel(lab):
 
     base, token, name = lab
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-                                             timeout=60_000)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(60_000)
@@ -212,10 +238,16 @@ def _run_notebook_and_move_slider(page, url: str) -> None:
     page.keyboard.press("ArrowRight")
     page.wait_for_function(
         """() => { const s = document.querySelector('.ldrrld-weight-panel .ldrrld-summary');
-                   return s && s.innerText.startsWith('d = 8:'); }""", timeout=REDRAW_S * 1000, polling=250)
+                   return s && s.innerText.startsWith('d = 8:'); }""",
+        timeout=REDRAW_S * 1000,
+        polling=250,
+    )
     page.wait_for_function(
         """() => { const t = document.querySelector('.ldrrld-weight-panel .js-plotly-plot .gtitle');
-                   return t && t.textContent.includes('d = 8'); }""", timeout=REDRAW_S * 1000, polling=250)
+                   return t && t.textContent.includes('d = 8'); }""",
+        timeout=REDRAW_S * 1000,
+        polling=250,
+    )
     after = (summary.inner_text(), title.text_content())
     widget.screenshot(path=str(ARTIFACTS / "panel-after.png"))
     assert after != before and after[0].startswith("d = 8: 28 pairs"), after
@@ -240,8 +272,12 @@ FIGURE_BOXES = """(figure) => {
 
 
 def _overlaps(a: dict, b: dict) -> bool:
-    return a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1 and a["top"] < b["bottom"] - 1 \
+    return (
+        a["left"] < b["right"] - 1
+        and b["left"] < a["right"] - 1
+        and a["top"] < b["bottom"] - 1
         and b["top"] < a["bottom"] - 1
+    )
 
 
 def test_relation_figures_fit_the_default_lab_width(lab):
@@ -251,8 +287,9 @@ def test_relation_figures_fit_the_default_lab_width(lab):
 
     base, token, _ = lab
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-                                             timeout=60_000)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(60_000)
@@ -268,8 +305,9 @@ def test_relation_figures_fit_the_default_lab_width(lab):
                         _check_fits(figure, f"04 {kind}, {sidebar}", panels=9)  # teacher, 4 students, 4 gaps
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "failure-04.png"), full_page=True)
-                titles = page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle'))"
-                                       ".map(e => e.textContent)")
+                titles = page.evaluate(
+                    "() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle')).map(e => e.textContent)"
+                )
                 (ARTIFACTS / "failure-04-figures.txt").write_text("\n".join(titles))
                 raise
         finally:
@@ -291,7 +329,7 @@ def _check_fits(figure, name: str, panels: int) -> None:
     assert boxes["width"] <= boxes["area"] + 1, f"{name}: the figure is wider than its output area"
     titles = boxes["titles"]
     assert len(titles) == panels, [t["text"] for t in titles]
-    clashes = [(a["text"], b["text"]) for i, a in enumerate(titles) for b in titles[i + 1:] if _overlaps(a, b)]
+    clashes = [(a["text"], b["text"]) for i, a in enumerate(titles) for b in titles[i + 1 :] if _overlaps(a, b)]
     assert not clashes, f"{name}: overlapping titles {clashes}"
 
 
@@ -302,13 +340,13 @@ def test_saved_panel_shows_a_picture_before_it_runs(lab):
 
     base, token, _ = lab
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-                                             timeout=60_000)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(60_000)
-            page.goto(_url(base, SAVED_COPY, token), wait_until="domcontentloaded",
-                      timeout=PAGE_S * 1000)
+            page.goto(_url(base, SAVED_COPY, token), wait_until="domcontentloaded", timeout=PAGE_S * 1000)
             page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
             cell = page.locator(".jp-CodeCell", has_text="viz.weight_panel(").first
             cell.scroll_into_view_if_needed()
@@ -319,7 +357,6 @@ def test_saved_panel_shows_a_picture_before_it_runs(lab):
                 assert picture.evaluate("img => img.naturalWidth") > 300
             finally:
                 page.screenshot(path=str(ARTIFACTS / "02-panel-before-run.png"))
-                (ARTIFACTS / "02-panel-before-run.html").write_text(
-                    cell.locator(".jp-OutputArea").first.inner_html())
+                (ARTIFACTS / "02-panel-before-run.html").write_text(cell.locator(".jp-OutputArea").first.inner_html())
         finally:
             browser.close()

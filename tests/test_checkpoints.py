@@ -90,7 +90,7 @@ def test_atomic_save_failure_keeps_the_old_file(tmp_path, monkeypatch, failure):
     def save_half_then_fail(obj, stream, *args, **kwargs):
         real_save(obj, stream, *args, **kwargs)
         stream.truncate(10)  # a half-written file ...
-        raise failure        # ... and then the failure
+        raise failure  # ... and then the failure
 
     monkeypatch.setattr(torch, "save", save_half_then_fail)
     with pytest.raises(type(failure)):
@@ -138,8 +138,7 @@ def test_missing_file_names_the_path(tmp_path):
 @pytest.mark.parametrize("legacy", [False, True])
 def test_truncated_file_is_reported_as_corrupt(tmp_path, legacy):
     path = tmp_path / "ckpt.pth"
-    torch.save({"model": create_model("resnet8").state_dict()}, path,
-               _use_new_zipfile_serialization=not legacy)
+    torch.save({"model": create_model("resnet8").state_dict()}, path, _use_new_zipfile_serialization=not legacy)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CorruptCheckpointError) as error:
@@ -169,8 +168,11 @@ class PlantsAMarker:
 def test_code_inside_a_checkpoint_never_runs(tmp_path, legacy):
     marker = tmp_path / "MARKER"
     path = tmp_path / "evil.pth"
-    torch.save({"model": {"w": torch.ones(2)}, "payload": PlantsAMarker(marker)}, path,
-               _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"model": {"w": torch.ones(2)}, "payload": PlantsAMarker(marker)},
+        path,
+        _use_new_zipfile_serialization=not legacy,
+    )
     assert not marker.exists()
     with pytest.raises(UnsafeCheckpointError) as error:
         load_file(path)
@@ -199,14 +201,20 @@ def _community_file(path: Path, kind: str, state: dict, legacy: bool) -> dict:
     """A checkpoint laid out as the distillation projects write theirs; returns the extras it holds."""
     extras = {
         # RepDistiller / LDRLD: {'epoch', 'model', 'best_acc', 'opt'} with opt the parsed options
-        "repdistiller": {"epoch": 240, "best_acc": torch.tensor(72.3),
-                         "opt": argparse.Namespace(model="resnet8", learning_rate=0.05,
-                                                   lr_decay_epochs=[150, 180])},
+        "repdistiller": {
+            "epoch": 240,
+            "best_acc": torch.tensor(72.3),
+            "opt": argparse.Namespace(model="resnet8", learning_rate=0.05, lr_decay_epochs=[150, 180]),
+        },
         # torchdistill: the command-line args pickled next to the weights
         "torchdistill": {"args": argparse.Namespace(config="cfg.yaml", seed=None, world_size=1)},
         # NumPy scalars where a float or an int was meant
-        "numpy": {"best_acc": np.float64(71.92), "epoch": np.int64(240), "flag": np.bool_(True),
-                  "lr": np.float32(0.05)},
+        "numpy": {
+            "best_acc": np.float64(71.92),
+            "epoch": np.int64(240),
+            "flag": np.bool_(True),
+            "lr": np.float32(0.05),
+        },
     }[kind]
     torch.save({"model": state, **extras}, path, _use_new_zipfile_serialization=not legacy)
     return extras
@@ -235,9 +243,11 @@ def test_malicious_file_with_an_allowed_namespace_is_still_refused(tmp_path, leg
     """The allow-list admits a Namespace, never a callable: os.system inside one is refused, unrun."""
     marker = tmp_path / "PWNED"
     path = tmp_path / "ckpt_epoch_240.pth"
-    torch.save({"model": trained_like("resnet8").state_dict(),
-                "opt": argparse.Namespace(lr=0.05, hook=RunsShell(marker))}, path,
-               _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"model": trained_like("resnet8").state_dict(), "opt": argparse.Namespace(lr=0.05, hook=RunsShell(marker))},
+        path,
+        _use_new_zipfile_serialization=not legacy,
+    )
     for load in (lambda: load_file(path), lambda: create_model("resnet8", checkpoint=path)):
         with pytest.raises(UnsafeCheckpointError, match="system"):
             load()
@@ -255,8 +265,11 @@ def test_a_plain_pickle_is_called_unsafe_legacy_not_truncated(tmp_path):
         load_file(path)
     assert "legacy format" in str(error.value) and "truncated" not in str(error.value)
     legacy = tmp_path / "legacy.pth"
-    torch.save({"model": {"w": torch.ones(2)}, "x": PlantsAMarker(tmp_path / "M")}, legacy,
-               _use_new_zipfile_serialization=False)
+    torch.save(
+        {"model": {"w": torch.ones(2)}, "x": PlantsAMarker(tmp_path / "M")},
+        legacy,
+        _use_new_zipfile_serialization=False,
+    )
     with pytest.raises(UnsafeCheckpointError, match=r"legacy format .*\(io.open\)"):
         load_file(legacy)
     assert not (tmp_path / "M").exists()
@@ -322,7 +335,7 @@ def test_flipped_bytes_in_tensor_data_are_caught_by_the_record(tmp_path):
     unrecorded.write_bytes(path.read_bytes())
     create_model("resnet8", checkpoint=unrecorded)  # without a record the damage is invisible ...
     with pytest.raises(ChecksumMismatchError, match="checksums.json"):
-        create_model("resnet8", checkpoint=path)    # ... with one it is caught
+        create_model("resnet8", checkpoint=path)  # ... with one it is caught
 
 
 def test_the_record_accepts_whichever_file_a_crash_leaves(tmp_path, monkeypatch):
@@ -364,8 +377,11 @@ def _wrap(state: dict, prefix: str) -> dict:
 def test_round_trip_in_every_layout_and_prefix(tmp_path, layout, prefix):
     source = trained_like("resnet8", seed=1)
     state = _wrap(source.state_dict(), prefix)
-    content = state if layout == "raw" else {layout: state, "epoch": 240, "best_acc": 72.3,
-                                             "optimizer": {"state": {}, "param_groups": []}}
+    content = (
+        state
+        if layout == "raw"
+        else {layout: state, "epoch": 240, "best_acc": 72.3, "optimizer": {"state": {}, "param_groups": []}}
+    )
     path = atomic_save(content, tmp_path / "ckpt.pth")
     restored = create_model("resnet8", checkpoint=path)
     assert_same_state(restored, source)
@@ -376,8 +392,7 @@ def test_round_trip_in_every_layout_and_prefix(tmp_path, layout, prefix):
 
 def test_a_distillers_state_dict_gives_the_student(tmp_path):
     student, teacher = trained_like("resnet8", seed=2), trained_like("resnet32x4", seed=3)
-    state = {**_wrap(student.state_dict(), "module.student."),
-             **_wrap(teacher.state_dict(), "module.teacher.")}
+    state = {**_wrap(student.state_dict(), "module.student."), **_wrap(teacher.state_dict(), "module.teacher.")}
     path = atomic_save({"model": state}, tmp_path / "latest.pth")
     assert_same_state(create_model("resnet8", checkpoint=path), student)
 
@@ -405,8 +420,7 @@ def test_whole_module_from_a_trusted_file(tmp_path):
 
 def test_old_checkpoints_without_batchnorm_counters_load(tmp_path):
     source = trained_like("resnet8", seed=5)
-    state = {key: value for key, value in source.state_dict().items()
-             if not key.endswith("num_batches_tracked")}
+    state = {key: value for key, value in source.state_dict().items() if not key.endswith("num_batches_tracked")}
     restored = load_checkpoint(create_model("resnet8"), atomic_save(state, tmp_path / "old.pth"))
     for key, value in state.items():
         assert torch.equal(restored.state_dict()[key], value)
@@ -419,11 +433,14 @@ def test_a_file_with_some_batchnorm_counters_must_have_all(tmp_path):
         create_model("resnet8", checkpoint=atomic_save(state, tmp_path / "odd.pth"))
 
 
-@pytest.mark.parametrize("content, expected", [
-    ({"epoch": 3, "optimizer": {"lr": 0.1}}, "no state dict"),
-    ([torch.ones(1)], "list, not a state dict"),
-    ({}, "no state dict"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ({"epoch": 3, "optimizer": {"lr": 0.1}}, "no state dict"),
+        ([torch.ones(1)], "list, not a state dict"),
+        ({}, "no state dict"),
+    ],
+)
 def test_files_without_a_state_dict(tmp_path, content, expected):
     path = atomic_save(content, tmp_path / "odd.pth")
     with pytest.raises(CheckpointError, match=expected) as error:
@@ -462,20 +479,19 @@ def test_wrong_width_lists_the_shapes(tmp_path):
     message = str(error.value)
     assert "conv1.weight (16, 3, 3, 3) in the file, (32, 3, 3, 3) in the model" in message
     assert "6 missing, 0 unexpected and 46 wrongly shaped" in message
-    assert ("layer1.0.downsample.0.weight, layer1.0.downsample.1.{weight,bias,running_mean,"
-            "running_var,num_batches_tracked}") in message
+    assert (
+        "layer1.0.downsample.0.weight, layer1.0.downsample.1.{weight,bias,running_mean,running_var,num_batches_tracked}"
+    ) in message
 
 
 def test_other_family_names_the_files_modules(tmp_path):
     path = atomic_save({"model": trained_like("vgg8").state_dict()}, tmp_path / "vgg.pth")
-    with pytest.raises(CheckpointMismatchError,
-                       match="block0, block1, block2, block3, block4, classifier"):
+    with pytest.raises(CheckpointMismatchError, match="block0, block1, block2, block3, block4, classifier"):
         create_model("resnet8", checkpoint=path)
 
 
 def test_number_of_classes_mismatch_says_what_to_pass(tmp_path):
-    path = atomic_save({"model": trained_like("resnet8", num_classes=10).state_dict()},
-                       tmp_path / "r8_10.pth")
+    path = atomic_save({"model": trained_like("resnet8", num_classes=10).state_dict()}, tmp_path / "r8_10.pth")
     with pytest.raises(CheckpointMismatchError, match="num_classes=10"):
         create_model("resnet8", checkpoint=path)
     assert create_model("resnet8", num_classes=10, checkpoint=path).num_classes == 10
@@ -539,22 +555,22 @@ def test_sha256_file_equals_hashlib_of_the_bytes(tmp_path):
     from ldrrld_core.io import sha256_file
 
     path = tmp_path / "blob.bin"
-    data = bytes(range(256)) * 5000                      # larger than one read chunk
+    data = bytes(range(256)) * 5000  # larger than one read chunk
     path.write_bytes(data)
     assert sha256_file(path, chunk_bytes=4096) == hashlib.sha256(data).hexdigest()
-    path.write_bytes(data[:-1] + b"\x00")                # one byte changed: another hash
+    path.write_bytes(data[:-1] + b"\x00")  # one byte changed: another hash
     assert sha256_file(path) != hashlib.sha256(data).hexdigest()
 
 
 def test_tensors_of_another_kind_are_refused_not_cast(tmp_path):
     source = trained_like("resnet8")
     state = source.state_dict()
-    state["fc.weight"] = (state["fc.weight"] * 100).long()            # integers where weights belong
+    state["fc.weight"] = (state["fc.weight"] * 100).long()  # integers where weights belong
     path = atomic_save({"model": state}, tmp_path / "ints.pth")
     with pytest.raises(CheckpointMismatchError, match=r"fc.weight \(torch.int64 in the file, torch.float32"):
         create_model("resnet8", checkpoint=path)
     state = source.state_dict()
-    state["fc.weight"] = state["fc.weight"].double()                   # another float width: an exact copy
+    state["fc.weight"] = state["fc.weight"].double()  # another float width: an exact copy
     assert_same_state(create_model("resnet8", checkpoint=atomic_save(state, tmp_path / "f64.pth")), source)
 
 
@@ -574,15 +590,16 @@ def test_a_file_that_names_another_architecture_is_refused(tmp_path):
     with pytest.raises(CheckpointMismatchError, match="saved from the model 'resnet14'.*not 'resnet8'"):
         create_model("resnet8", checkpoint=path)
     atomic_save({"model": source.state_dict(), "arch": "ResNet-8 (other project)"}, path)
-    assert_same_state(create_model("resnet8", checkpoint=path), source)   # names outside the registry: unchecked
+    assert_same_state(create_model("resnet8", checkpoint=path), source)  # names outside the registry: unchecked
 
 
 @pytest.mark.parametrize("legacy", [False, True])
 def test_damaged_bytes_only_ever_give_a_checkpoint_error(tmp_path, legacy):
     """Every truncation and many flipped bytes of a small file: a CheckpointError or a load, nothing else."""
     path = tmp_path / "small.pth"
-    torch.save({"model": {"w": torch.arange(6.0).view(2, 3)}, "epoch": 3}, path,
-               _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"model": {"w": torch.arange(6.0).view(2, 3)}, "epoch": 3}, path, _use_new_zipfile_serialization=not legacy
+    )
     original = path.read_bytes()
     damaged = [original[:length] for length in range(0, len(original), max(1, len(original) // 97))]
     rng = np.random.default_rng(0)
@@ -590,8 +607,11 @@ def test_damaged_bytes_only_ever_give_a_checkpoint_error(tmp_path, legacy):
         flipped = bytearray(original)
         flipped[position] ^= int(rng.integers(1, 256))
         damaged.append(bytes(flipped))
-    damaged += [b"root:x:0:0:root:/root:/bin/bash\n", bytes(rng.integers(0, 256, 500, dtype=np.uint8)),
-                pickle.PROTO + bytes(rng.integers(0, 256, 300, dtype=np.uint8))]
+    damaged += [
+        b"root:x:0:0:root:/root:/bin/bash\n",
+        bytes(rng.integers(0, 256, 500, dtype=np.uint8)),
+        pickle.PROTO + bytes(rng.integers(0, 256, 300, dtype=np.uint8)),
+    ]
     unexpected = []
     for content in damaged:
         path.write_bytes(content)

@@ -54,16 +54,40 @@ def test_train_then_resume(capsys, tmp_path):
     assert status == 0 and summary["epochs"] == 1 and summary["model"] == "digits_cnn" and summary["loss"] == "ce"
     assert {"top1", "top5", "seconds", "out_dir"} <= set(summary) and summary["out_dir"] == str(tmp_path)
     assert lines[0].split()[:2] == ["epoch", "lr"], "a history table comes before the JSON line"
-    status, lines, _ = run_cli(capsys, "train", "--recipe", "digits", "--out-dir", str(tmp_path), "--resume",
-                               "--no-progress", "--quiet", "--epochs", "2")
+    status, lines, _ = run_cli(
+        capsys,
+        "train",
+        "--recipe",
+        "digits",
+        "--out-dir",
+        str(tmp_path),
+        "--resume",
+        "--no-progress",
+        "--quiet",
+        "--epochs",
+        "2",
+    )
     assert status == 0 and last_json(lines)["epochs"] == 2
     assert [line.split()[0] for line in lines[1:-1]] == ["1", "2"], "the resumed history keeps epoch 1"
 
 
 def test_distill_with_its_own_teacher_and_loss_options(capsys, tmp_path):
-    status, lines, _ = run_cli(capsys, "distill", "--recipe", "digits", "--train-teacher", "--loss-option", "depth=5",
-                               "--loss-option", "rank_by=teacher", "--set", "warmup_epochs=0",
-                               "--out-dir", str(tmp_path), *QUICK)
+    status, lines, _ = run_cli(
+        capsys,
+        "distill",
+        "--recipe",
+        "digits",
+        "--train-teacher",
+        "--loss-option",
+        "depth=5",
+        "--loss-option",
+        "rank_by=teacher",
+        "--set",
+        "warmup_epochs=0",
+        "--out-dir",
+        str(tmp_path),
+        *QUICK,
+    )
     summary = last_json(lines)
     assert status == 0 and summary["loss"] == "ldrrld" and "teacher_top1" in summary
     recipe = json.loads((tmp_path / "recipe.json").read_text())
@@ -71,36 +95,50 @@ def test_distill_with_its_own_teacher_and_loss_options(capsys, tmp_path):
     assert (tmp_path / "teacher" / "student.pth").exists()
     # The teacher's weights file can be handed to a second distillation.
     teacher_file = str(tmp_path / "teacher" / "student.pth")
-    status, lines, _ = run_cli(capsys, "distill", "--recipe", "digits", "--loss", "kd", "--teacher-checkpoint",
-                               teacher_file, "--out-dir", "none", *QUICK)
+    status, lines, _ = run_cli(
+        capsys,
+        "distill",
+        "--recipe",
+        "digits",
+        "--loss",
+        "kd",
+        "--teacher-checkpoint",
+        teacher_file,
+        "--out-dir",
+        "none",
+        *QUICK,
+    )
     assert status == 0 and last_json(lines)["teacher_top1"] == pytest.approx(summary["teacher_top1"])
     assert load_file(teacher_file)["arch"] == "digits_cnn"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["distill", "--recipe", "digits", "--loss-option", "depth=11", "--train-teacher"], "depth 11"),
-    (["distill", "--recipe", "digits"], "--train-teacher"),
-    (["train", "--set", "epoch=3"], "Did you mean 'epochs'"),
-    (["train", "--set", "epochs"], "KEY=VALUE"),
-    (["train", "--epochs", "-1"], "epochs must be an integer >= 1"),
-    (["distill", "--loss", "ce"], "ldrrld train"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["distill", "--recipe", "digits", "--loss-option", "depth=11", "--train-teacher"], "depth 11"),
+        (["distill", "--recipe", "digits"], "--train-teacher"),
+        (["train", "--set", "epoch=3"], "Did you mean 'epochs'"),
+        (["train", "--set", "epochs"], "KEY=VALUE"),
+        (["train", "--epochs", "-1"], "epochs must be an integer >= 1"),
+        (["distill", "--loss", "ce"], "ldrrld train"),
+    ],
+)
 def test_errors_exit_2_with_a_message(capsys, tmp_path, argv, message):
     status, lines, err = run_cli(capsys, *argv, "--out-dir", str(tmp_path), "--no-progress", "--quiet")
     assert status == 2 and message in err and not lines
 
 
 def test_demo_compares_every_method(capsys):
-    status, lines, _ = run_cli(capsys, "demo", "--epochs", "1", "--no-progress", "--quiet",
-                               "--methods", "ce", "ldrrld")
+    status, lines, _ = run_cli(capsys, "demo", "--epochs", "1", "--no-progress", "--quiet", "--methods", "ce", "ldrrld")
     result = last_json(lines)
     assert status == 0 and set(result["top1"]) == {"teacher", "ce", "ldrrld"}
     assert any(line.startswith("ldrrld") for line in lines[:-1]), "a comparison table before the JSON"
 
 
 def test_python_dash_m_runs_the_cli():
-    done = subprocess.run([sys.executable, "-m", "ldrrld_core", "losses"], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "ldrrld_core", "losses"], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert done.returncode == 0 and "ldrrld-no-adw" in done.stdout
 
 
@@ -135,8 +173,10 @@ USER_ERRORS = [
     (["train", "--out-dir", "{tmp}/a-file/run"], "a part of its path is a file"),
     (["train", "--lr", "inf"], "lr must be a finite number, got inf"),
     (["train", "--set", "weight_decay=inf"], "weight_decay must be a finite number"),
-    (["distill", "--train-teacher", "--loss-option", "temperature=Infinity"],
-     "loss_options['ldrrld']['temperature'] must be a finite number"),
+    (
+        ["distill", "--train-teacher", "--loss-option", "temperature=Infinity"],
+        "loss_options['ldrrld']['temperature'] must be a finite number",
+    ),
     (["train", "--model", "digits_mlp", "--set", 'model_options={"hiden": 32}'], "Did you mean 'hidden'"),
     (["train", "--model", "digits_mlp", "--set", 'model_options={"hidden": "wide"}'], "do not fit model"),
     (["distill", "--teacher-checkpoint", "{nan}"], "non-finite weights in 1 tensor(s): fc.weight (1 NaN"),
@@ -216,8 +256,22 @@ def test_ctrl_c_exits_130_with_one_line_and_a_resumable_checkpoint(tmp_path):
 
     from ldrrld_core.train import load_training_state
 
-    argv = [sys.executable, "-m", "ldrrld_core", "train", "--recipe", "digits", "--epochs", "400",
-            "--threads", "1", "--out-dir", str(tmp_path), "--no-progress", "--quiet"]
+    argv = [
+        sys.executable,
+        "-m",
+        "ldrrld_core",
+        "train",
+        "--recipe",
+        "digits",
+        "--epochs",
+        "400",
+        "--threads",
+        "1",
+        "--out-dir",
+        str(tmp_path),
+        "--no-progress",
+        "--quiet",
+    ]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (tmp_path / "latest.pth").exists():
@@ -231,21 +285,35 @@ def test_ctrl_c_exits_130_with_one_line_and_a_resumable_checkpoint(tmp_path):
 
 
 def test_importing_the_cli_or_asking_for_help_does_not_import_torchvision():
-    code = ("import sys, contextlib, io\n"
-            "import ldrrld_core.cli as cli\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-            "    cli.main(['--help'])\n"
-            "heavy = ('torchvision', 'torch._dynamo', 'sklearn', 'PIL.Image')\n"
-            "heavy = sorted(module for module in heavy if module in sys.modules)\n"
-            "print(heavy)")
+    code = (
+        "import sys, contextlib, io\n"
+        "import ldrrld_core.cli as cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    cli.main(['--help'])\n"
+        "heavy = ('torchvision', 'torch._dynamo', 'sklearn', 'PIL.Image')\n"
+        "heavy = sorted(module for module in heavy if module in sys.modules)\n"
+        "print(heavy)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
 def test_resuming_a_distillation_with_its_own_teacher_keeps_that_teacher(capsys, tmp_path):
-    argv = ["distill", "--recipe", "digits", "--train-teacher", "--out-dir", str(tmp_path), "--no-progress",
-            "--quiet", "--epochs", "2", "--set", "warmup_epochs=0"]
+    argv = [
+        "distill",
+        "--recipe",
+        "digits",
+        "--train-teacher",
+        "--out-dir",
+        str(tmp_path),
+        "--no-progress",
+        "--quiet",
+        "--epochs",
+        "2",
+        "--set",
+        "warmup_epochs=0",
+    ]
     status, lines, _ = run_cli(capsys, *argv, "--set", "save_every=1")
     first = last_json(lines)
     teacher_history = (tmp_path / "teacher" / "history.json").read_text()  # timings: a retrain changes them
@@ -258,8 +326,13 @@ def test_resuming_a_distillation_with_its_own_teacher_keeps_that_teacher(capsys,
 
 def test_startup_benchmark_reports_a_ratio():
     """benchmarks/cli_startup.py runs (one repeat here) and reports the ratio it is meant to measure."""
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cli_startup.py"), "--repeats", "1", "--json"],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cli_startup.py"), "--repeats", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(result["medians"]) == {"import torch", "ldrrld --help"} and result["target"] == 1.2

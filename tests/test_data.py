@@ -36,6 +36,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def id_dataset(count: int, *, channels: int = 3, size: int = 8, **options) -> TensorImageDataset:
     """Image ``i`` is filled with the value ``i`` and labelled ``i``: batches show which samples came."""
     images = torch.arange(count, dtype=torch.float32).view(-1, 1, 1, 1).expand(count, channels, size, size).clone()
@@ -51,19 +52,21 @@ def epoch_labels(loader) -> list[int]:
     return labels
 
 
-def reference_crop_flip(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, padding: int,
-                        fill: list[float]) -> torch.Tensor:
+def reference_crop_flip(
+    images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, padding: int, fill: list[float]
+) -> torch.Tensor:
     """The obvious per-image form: pad each channel with its fill value, slice, maybe mirror."""
     out = []
     height, width = images.shape[-2:]
     for image, (top, left), flip in zip(images, offsets.tolist(), flips.tolist()):
         padded = torch.stack([F.pad(channel, (padding,) * 4, value=value) for channel, value in zip(image, fill)])
-        crop = padded[:, top:top + height, left:left + width]
+        crop = padded[:, top : top + height, left : left + width]
         out.append(crop.flip(-1) if flip else crop)
     return torch.stack(out)
 
 
 # ----------------------------------------------------------------------------- registry
+
 
 def test_registry_names_and_options():
     assert list_datasets() == ["digits", "synthetic", "cifar100", "tiny-imagenet", "imagenet"]
@@ -77,6 +80,7 @@ def test_registry_names_and_options():
 
 
 # ----------------------------------------------------------------------------- digits
+
 
 @pytest.fixture(scope="module")
 def digits() -> DataSplits:
@@ -95,8 +99,10 @@ def test_digits_split_is_stratified_covering_and_normalised(digits):
     def rows(split):
         pixels = (denormalize(split.images, digits.mean, digits.std) * 16).round().long().flatten(1)
         return collections.Counter(tuple(row) + (label,) for row, label in zip(pixels.tolist(), split.labels.tolist()))
-    original = collections.Counter(tuple(row) + (label,) for row, label in
-                                   zip(bunch.data.astype(int).tolist(), bunch.target.tolist()))
+
+    original = collections.Counter(
+        tuple(row) + (label,) for row, label in zip(bunch.data.astype(int).tolist(), bunch.target.tolist())
+    )
     assert rows(digits.train) + rows(digits.test) == original
 
     # Stratified: each digit's share of the test split is its share of the whole, to one image.
@@ -155,8 +161,7 @@ def test_synthetic_is_a_function_of_the_seed():
     assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.images, b.test.images)
     assert not torch.equal(load_dataset("synthetic", seed=4, **TINY).train.images, a.train.images)
     # The train images do not depend on how many test images are drawn.
-    assert torch.equal(load_dataset("synthetic", seed=3, **{**TINY, "test_per_class": 1}).train.images,
-                       a.train.images)
+    assert torch.equal(load_dataset("synthetic", seed=3, **{**TINY, "test_per_class": 1}).train.images, a.train.images)
     assert a.num_classes == 12 and a.class_names[-1] == "s03_c2"
     assert load_dataset("synthetic", image_size=16, **TINY).input_shape == (3, 16, 16)
 
@@ -185,8 +190,10 @@ def test_synthetic_difficulty_and_option_checks():
 
 # ----------------------------------------------------------------------------- CIFAR-100 on disk
 
-def write_tiny_cifar100(root: Path, *, protocol: int = 2, per_class: tuple[int, int] = (2, 1), seed: int = 0
-                        ) -> dict[str, object]:
+
+def write_tiny_cifar100(
+    root: Path, *, protocol: int = 2, per_class: tuple[int, int] = (2, 1), seed: int = 0
+) -> dict[str, object]:
     """Write a 100-class CIFAR-100 in the archive's real format: pickled dicts with bytes keys."""
     rng = np.random.default_rng(seed)
     coarse_of = rng.permutation(np.arange(100) // 5)  # a fixed fine -> coarse map, 5 classes per superclass
@@ -196,12 +203,19 @@ def write_tiny_cifar100(root: Path, *, protocol: int = 2, per_class: tuple[int, 
     for split, count in zip(("train", "test"), per_class):
         fine = rng.permutation(np.repeat(np.arange(100), count))
         data = rng.integers(0, 256, size=(len(fine), 3072), dtype=np.uint8)
-        content = {b"filenames": [f"img_{i}.png".encode() for i in range(len(fine))], b"batch_label": split.encode(),
-                   b"fine_labels": fine.tolist(), b"coarse_labels": coarse_of[fine].tolist(), b"data": data}
+        content = {
+            b"filenames": [f"img_{i}.png".encode() for i in range(len(fine))],
+            b"batch_label": split.encode(),
+            b"fine_labels": fine.tolist(),
+            b"coarse_labels": coarse_of[fine].tolist(),
+            b"data": data,
+        }
         (folder / split).write_bytes(pickle.dumps(content, protocol=protocol))
         written[split] = (data, fine)
-    meta = {b"fine_label_names": [f"fine{c:02d}".encode() for c in range(100)],
-            b"coarse_label_names": [f"coarse{s:02d}".encode() for s in range(20)]}
+    meta = {
+        b"fine_label_names": [f"fine{c:02d}".encode() for c in range(100)],
+        b"coarse_label_names": [f"coarse{s:02d}".encode() for s in range(20)],
+    }
     (folder / "meta").write_bytes(pickle.dumps(meta, protocol=protocol))
     return written
 
@@ -384,8 +398,14 @@ def test_folder_errors_name_the_path(tmp_path):
 def test_folder_loader_shards_and_workers(tmp_path):
     write_tiny_imagenet(tmp_path)
     splits = load_dataset("tiny-imagenet", root=tmp_path)
-    shards = [[label for _, labels in make_loader(splits.train, 2, train=False, rank=r, world_size=2)
-               for label in labels.tolist()] for r in range(2)]
+    shards = [
+        [
+            label
+            for _, labels in make_loader(splits.train, 2, train=False, rank=r, world_size=2)
+            for label in labels.tolist()
+        ]
+        for r in range(2)
+    ]
     assert sorted(shards[0] + shards[1]) == sorted(splits.train.labels.tolist()) and len(shards[0]) == 5
     # One worker process: the data set must pickle, and the order must be the sampler's.
     loader = make_loader(splits.train, 3, train=True, num_workers=1, seed=5)
@@ -397,11 +417,15 @@ def test_folder_loader_shards_and_workers(tmp_path):
 
 # ------------------------------------------------- data that would decode to the wrong thing (issue 11)
 
+
 def scanned(root: Path) -> tuple[list[str], list[str], list[int]]:
     """(class names, train paths, train labels) of the Tiny-ImageNet under ``root``, scanned fresh."""
     splits = load_dataset("tiny-imagenet", root=root)
-    return splits.class_names, [splits.train.path(i).name for i in range(len(splits.train))], \
-        splits.train.labels.tolist()
+    return (
+        splits.class_names,
+        [splits.train.path(i).name for i in range(len(splits.train))],
+        splits.train.labels.tolist(),
+    )
 
 
 def test_symlinked_folders_count_each_image_once(tmp_path):
@@ -417,9 +441,10 @@ def test_symlinked_folders_count_each_image_once(tmp_path):
     # A link loop, a link into another class's folder, an image linked into a second class: refused.
     images = base / "train" / "n001" / "images"
     for link, target, message in [
-            (images / "loop", images.parent, "link loop"),
-            (images / "more", base / "train" / "n002" / "images", "another class's folder"),
-            (images / "twin.JPEG", base / "train" / "n002" / "images" / "n002_0.JPEG", "same image file")]:
+        (images / "loop", images.parent, "link loop"),
+        (images / "more", base / "train" / "n002" / "images", "another class's folder"),
+        (images / "twin.JPEG", base / "train" / "n002" / "images" / "n002_0.JPEG", "same image file"),
+    ]:
         link.symlink_to(target)
         with pytest.raises(DatasetFormatError, match=message) as error:
             load_dataset("tiny-imagenet", root=tmp_path)
@@ -494,12 +519,12 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path, mode):
     from ldrrld_core.data.folders import open_rgb
 
     values = np.array([[0, 1, 128, 257, 1000], [32767, 32768, 40000, 65278, 65535]], dtype=np.int64)
-    path = tmp_path / ("gray16.png" if mode == "I;16" else "gray32.tiff")   # older Pillow reads PNGs as "I"
+    path = tmp_path / ("gray16.png" if mode == "I;16" else "gray32.tiff")  # older Pillow reads PNGs as "I"
     image = Image.fromarray(values.astype(np.uint16 if mode == "I;16" else np.int32))
     assert image.mode == mode
     image.save(path)
     rgb = np.asarray(open_rgb(path))
-    expected = np.floor(values * 255 / 65535 + 0.5).astype(np.uint8)     # nearest 8-bit level
+    expected = np.floor(values * 255 / 65535 + 0.5).astype(np.uint8)  # nearest 8-bit level
     assert rgb.shape == (2, 5, 3) and all(np.array_equal(rgb[..., c], expected) for c in range(3))
     assert rgb.max() == 255 and rgb[0, 4, 0] == 4, "1000 / 65535 of full scale is level 4, not white"
     Image.fromarray(values.astype(np.float32)).save(tmp_path / "float.tiff")
@@ -524,7 +549,7 @@ def test_decompression_bomb_gets_a_clear_error(tmp_path, monkeypatch):
 
     path = tmp_path / "bomb.png"
     Image.new("L", (200, 200)).save(path)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)        # 40 000 pixels: over twice the limit
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 40 000 pixels: over twice the limit
     with pytest.raises(DatasetFormatError, match="bomb.png is too large to decode safely.*MAX_IMAGE_PIXELS"):
         open_rgb(path)
 
@@ -545,7 +570,7 @@ def test_cifar100_float_labels_load_only_when_whole(tmp_path):
     written = write_tiny_cifar100(tmp_path)
     train = tmp_path / "cifar-100-python" / "train"
     content = pickle.loads(train.read_bytes())
-    content[b"fine_labels"] = np.asarray(content[b"fine_labels"], dtype=np.float64)   # 3.0, 17.0, ...
+    content[b"fine_labels"] = np.asarray(content[b"fine_labels"], dtype=np.float64)  # 3.0, 17.0, ...
     train.write_bytes(pickle.dumps(content))
     labels = load_dataset("cifar100", root=tmp_path).train.labels
     assert torch.equal(labels, torch.from_numpy(written["train"][1]))
@@ -583,7 +608,7 @@ def test_cifar100_meta_with_any_flipped_byte_loads_or_says_damaged(tmp_path):
     meta.write_bytes(original.replace(b"latin1", b"lbtin1", 1))
     with pytest.raises(DatasetFormatError, match="LookupError"):
         read_cifar_pickle(meta)
-    meta.write_bytes(b"\x80\x02]q\x00X\xff\xff\xff\x7f")   # a list, then a 2 GiB string that is not there
+    meta.write_bytes(b"\x80\x02]q\x00X\xff\xff\xff\x7f")  # a list, then a 2 GiB string that is not there
     with pytest.raises(DatasetFormatError, match="meta is not a valid CIFAR pickle"):
         read_cifar_pickle(meta)
 
@@ -602,6 +627,7 @@ def test_cifar100_download_offline_says_so(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- device loader
+
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_device_loader_visits_every_sample_once_per_epoch(device):
@@ -636,8 +662,13 @@ def test_ddp_shards_are_disjoint_and_cover(count, world_size):
     dataset = id_dataset(count)
 
     def shards(train):
-        return [epoch_labels(make_loader(dataset, 2, train=train, drop_last=False, seed=1, rank=rank,
-                                         world_size=world_size)) for rank in range(world_size)]
+        return [
+            epoch_labels(
+                make_loader(dataset, 2, train=train, drop_last=False, seed=1, rank=rank, world_size=world_size)
+            )
+            for rank in range(world_size)
+        ]
+
     training = shards(True)
     assert {len(shard) for shard in training} == {count // world_size}
     union = [i for shard in training for i in shard]
@@ -668,6 +699,7 @@ def test_loader_lengths_and_argument_errors():
 
 # ----------------------------------------------------------------------------- augmentation
 
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_random_crop_flip_matches_per_image_reference(device):
     generator = torch.Generator().manual_seed(0)
@@ -696,8 +728,8 @@ def test_loader_augmentation_crops_and_flips_with_black_padding():
     first_inside = inside.float().argmax(1)
     shift = torch.where(inside.any(1), first_inside, torch.zeros_like(first_inside))
     padded_left = shift > 0
-    assert 0.2 < padded_left.float().mean() < 0.6            # left offsets 0..3 pad the left edge: 4/9
-    assert not torch.equal(augmented, ramp)                   # crops really happen
+    assert 0.2 < padded_left.float().mean() < 0.6  # left offsets 0..3 pad the left edge: 4/9
+    assert not torch.equal(augmented, ramp)  # crops really happen
     # Flips: the visible ramp rises or falls along a row.
     row = augmented[:, 0, 8, 6:10]
     rising = (row[:, -1] > row[:, 0]).float().mean()
@@ -709,6 +741,7 @@ def test_loader_augmentation_crops_and_flips_with_black_padding():
 
 
 # ----------------------------------------------------------------------------- containers
+
 
 def test_tensor_dataset_checks_and_helpers():
     dataset = id_dataset(6, mean=(0.5, 0.5, 0.5), std=(2.0, 2.0, 2.0))
@@ -729,9 +762,19 @@ def test_tensor_dataset_checks_and_helpers():
 
 def test_data_splits_checks_its_description():
     dataset = id_dataset(4)
-    fields = dict(name="toy", train=dataset, test=dataset, num_classes=4, input_shape=(3, 8, 8),
-                  class_names=list("abcd"), superclass_of=torch.tensor([0, 0, 1, 1]), superclass_names=["x", "y"],
-                  mean=(0.0,) * 3, std=(1.0,) * 3, augment="none")
+    fields = dict(
+        name="toy",
+        train=dataset,
+        test=dataset,
+        num_classes=4,
+        input_shape=(3, 8, 8),
+        class_names=list("abcd"),
+        superclass_of=torch.tensor([0, 0, 1, 1]),
+        superclass_names=["x", "y"],
+        mean=(0.0,) * 3,
+        std=(1.0,) * 3,
+        augment="none",
+    )
     splits = DataSplits(**fields)
     assert splits.num_superclasses == 2 and "4 classes in 2 superclasses" in repr(splits)
     with pytest.raises(ValueError, match="splits.train"):

@@ -29,8 +29,9 @@ def _worker(rank: int, port: int, folder: str) -> None:
     from ldrrld_core.models import create_model
     from ldrrld_core.train import close_distributed, fit, init_distributed
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE=str(WORLD_SIZE))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE)
+    )
     torch.set_num_threads(1)
     context = init_distributed("cpu")
     assert (context.rank, context.world_size) == (rank, WORLD_SIZE) and dist.get_backend() == "gloo"
@@ -38,8 +39,9 @@ def _worker(rank: int, port: int, folder: str) -> None:
     teacher = create_model("digits_cnn")  # the same (untrained) teacher on both ranks
     recipe = get_recipe("digits", loss="kd", epochs=2, warmup_epochs=0, decay_epochs=(), out_dir=f"{folder}/run")
     run = fit(recipe, teacher=teacher, device="cpu", progress=False)
-    torch.save({"model": run.model.state_dict(), "history": run.history.without("seconds").rows},
-               f"{folder}/rank{rank}.pt")
+    torch.save(
+        {"model": run.model.state_dict(), "history": run.history.without("seconds").rows}, f"{folder}/rank{rank}.pt"
+    )
     close_distributed()
 
 
@@ -75,8 +77,15 @@ def test_evaluation_counts_the_whole_test_split_once(ranks):
 def test_only_rank_zero_writes(ranks):
     folder, _ = ranks
     written = sorted(p.name for p in (folder / "run").iterdir())
-    assert written == ["checksums.json", "history.csv", "history.json", "latest.pth", "recipe.json",
-                       "student.pth", "summary.json"]
+    assert written == [
+        "checksums.json",
+        "history.csv",
+        "history.json",
+        "latest.pth",
+        "recipe.json",
+        "student.pth",
+        "summary.json",
+    ]
 
 
 def test_context_without_torchrun_is_one_process():
@@ -97,9 +106,26 @@ def test_batch_size_must_split_over_the_processes(monkeypatch):
 def test_torchrun_cli(tmp_path):
     """The real launcher: two processes through `torchrun -m ldrrld_core train`; one JSON line comes out."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD_SIZE}",
-               "-m", "ldrrld_core", "train", "--recipe", "digits", "--epochs", "1", "--device", "cpu",
-               "--out-dir", str(tmp_path), "--no-progress", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={WORLD_SIZE}",
+        "-m",
+        "ldrrld_core",
+        "train",
+        "--recipe",
+        "digits",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out-dir",
+        str(tmp_path),
+        "--no-progress",
+        "--quiet",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     json_lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

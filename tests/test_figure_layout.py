@@ -20,8 +20,9 @@ def relation_data(classes=10, samples=300):
     g = torch.Generator().manual_seed(1)
     labels = torch.arange(samples) % classes
     teacher = torch.randn(samples, classes, generator=g) + 4 * torch.nn.functional.one_hot(labels, classes)
-    students = {name: teacher + (k + 1) * 0.3 * torch.randn(samples, classes, generator=g)
-                for k, name in enumerate(STUDENTS)}
+    students = {
+        name: teacher + (k + 1) * 0.3 * torch.randn(samples, classes, generator=g) for k, name in enumerate(STUDENTS)
+    }
     return teacher, students, labels
 
 
@@ -34,16 +35,31 @@ def matrices(fig):
             index = int(trace.xaxis[1:] or 1)
             x, y = fig.layout[f"xaxis{index if index > 1 else ''}"], fig.layout[f"yaxis{index if index > 1 else ''}"]
             axis = fig.layout[trace.coloraxis]
-            found.append({"x": x.title.text, "y": y.title.text, "square": y.scaleanchor == trace.xaxis,
-                          "range": (axis.cmin, axis.cmax), "bar": axis.showscale is not False,
-                          "z": np.asarray(trace.z, dtype=float)})
+            found.append(
+                {
+                    "x": x.title.text,
+                    "y": y.title.text,
+                    "square": y.scaleanchor == trace.xaxis,
+                    "range": (axis.cmin, axis.cmax),
+                    "bar": axis.showscale is not False,
+                    "z": np.asarray(trace.z, dtype=float),
+                }
+            )
         return found, titles
     grid = fig.axes[0].get_subplotspec().get_gridspec()
     panels = fig.axes[: grid.nrows * grid.ncols]
     bars = len(fig.axes) - len(panels)
-    found = [{"x": ax.get_xlabel(), "y": ax.get_ylabel(), "square": ax.get_aspect() == 1.0,
-              "range": ax.images[0].get_clim(), "z": np.ma.filled(ax.images[0].get_array().astype(float), math.nan)}
-             for ax in panels if ax.images]
+    found = [
+        {
+            "x": ax.get_xlabel(),
+            "y": ax.get_ylabel(),
+            "square": ax.get_aspect() == 1.0,
+            "range": ax.images[0].get_clim(),
+            "z": np.ma.filled(ax.images[0].get_array().astype(float), math.nan),
+        }
+        for ax in panels
+        if ax.images
+    ]
     return found, [ax.get_title() for ax in panels if ax.images], bars
 
 
@@ -66,7 +82,7 @@ def test_relation_grids_are_square_titled_and_share_colour_bars(kind, backend):
     assert set(titles[: 1 + len(STUDENTS)]) == {"teacher", *STUDENTS}
     # One colour scale per row, so one colour bar per row.
     assert len({m["range"] for m in found[: 1 + len(STUDENTS)]}) == 1
-    assert len({m["range"] for m in found[1 + len(STUDENTS):]}) == 1
+    assert len({m["range"] for m in found[1 + len(STUDENTS) :]}) == 1
     shown = sum(m["bar"] for m in found) if backend == "plotly" else rest[0]
     assert shown == 2
 
@@ -80,21 +96,30 @@ def weights_sample():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_panel_colour_ranges_hold_still_when_sliders_move(backend):
     student, teacher = weights_sample()
-    panel = viz.weight_panel(student_logits=student, teacher_logits=teacher, depth=7, decay=0.05, temperature=4.0,
-                             backend=backend)
+    panel = viz.weight_panel(
+        student_logits=student, teacher_logits=teacher, depth=7, decay=0.05, temperature=4.0, backend=backend
+    )
     first, _, *_ = matrices(panel.state.figure)
-    start = analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=7, decay=0.0,
-                                      temperature=4.0)
-    expected = [2 / (1.5 + 1), 1.0, 2 / (1.5 + 1), float(analysis.weight_maps(7, 0.0).share.max()),
-                float(start.pair_kl.max()), float(start.contribution.max())]
+    start = analysis.sample_relations(
+        student_logits=student, teacher_logits=teacher, depth=7, decay=0.0, temperature=4.0
+    )
+    expected = [
+        2 / (1.5 + 1),
+        1.0,
+        2 / (1.5 + 1),
+        float(analysis.weight_maps(7, 0.0).share.max()),
+        float(start.pair_kl.max()),
+        float(start.contribution.max()),
+    ]
     assert [m["range"] for m in first] == [(0.0, pytest.approx(top)) for top in expected]
     for slider, value in (("depth", 4), ("depth", 10), ("decay", 0.3), ("temperature", 1.5)):
         getattr(panel.controls, slider).value = value
         moved, _, *_ = matrices(panel.state.figure)
         assert [m["range"] for m in moved] == [m["range"] for m in first], f"{slider} = {value} moved a scale"
     assert panel.state.redraws == 5
-    assert any(a["z"].shape != b["z"].shape or not np.allclose(a["z"], b["z"], equal_nan=True)
-               for a, b in zip(first, moved)), "the picture changed"
+    assert any(
+        a["z"].shape != b["z"].shape or not np.allclose(a["z"], b["z"], equal_nan=True) for a, b in zip(first, moved)
+    ), "the picture changed"
 
 
 def test_panel_shows_a_still_picture_before_it_runs():
@@ -102,7 +127,7 @@ def test_panel_shows_a_still_picture_before_it_runs():
     panel = viz.weight_panel(student_logits=student, teacher_logits=teacher)
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle  # live where a kernel runs
-    png = base64.b64decode(bundle["image/png"])                   # a still where none does
+    png = base64.b64decode(bundle["image/png"])  # a still where none does
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert bundle["text/plain"] == repr(panel)
 

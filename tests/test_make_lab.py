@@ -59,18 +59,37 @@ def headless_lab(tmp_path):
     stamp = tmp_path / "installed"
     stamp.touch()  # newer than pyproject.toml: make skips the install step and uses this environment
     port = _free_port()
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "MAKEFLAGS", "MAKELEVEL")}
-    env.update({"JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-                "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
-                "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")})
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "MAKEFLAGS", "MAKELEVEL")
+    }
+    env.update(
+        {
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+            "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        }
+    )
     log = tmp_path / "make-lab.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            ["make", "--no-print-directory", "lab", f"VENV={sys.prefix}", f"STAMP={stamp}",
-             f"LAB_ARGS=--port={port} --ServerApp.port_retries=0"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                "make",
+                "--no-print-directory",
+                "lab",
+                f"VENV={sys.prefix}",
+                f"STAMP={stamp}",
+                f"LAB_ARGS=--port={port} --ServerApp.port_retries=0",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         yield port, log.read_text, process
     finally:

@@ -14,14 +14,35 @@ from torch import nn
 from ldrrld_core.models import FAMILIES, FeatureClassifier, create_model, list_models, model_info, register_model
 
 ROOT = Path(__file__).resolve().parents[1]
-MANIFEST_PLACES = (ROOT / "tests" / "fixtures" / "cifar100_model_manifest.json",
-                   ROOT.parent / "shared" / "fixtures" / "cifar100_model_manifest.json")
-CIFAR_NAMES = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-               "resnet8x4", "resnet32x4", "ResNet50", "wrn_16_1", "wrn_16_2", "wrn_40_1",
-               "wrn_40_2", "vgg8", "vgg11", "vgg13", "vgg16", "vgg19", "MobileNetV2", "ShuffleV1",
-               "ShuffleV2"]
+MANIFEST_PLACES = (
+    ROOT / "tests" / "fixtures" / "cifar100_model_manifest.json",
+    ROOT.parent / "shared" / "fixtures" / "cifar100_model_manifest.json",
+)
+CIFAR_NAMES = [
+    "resnet8",
+    "resnet14",
+    "resnet20",
+    "resnet32",
+    "resnet44",
+    "resnet56",
+    "resnet110",
+    "resnet8x4",
+    "resnet32x4",
+    "ResNet50",
+    "wrn_16_1",
+    "wrn_16_2",
+    "wrn_40_1",
+    "wrn_40_2",
+    "vgg8",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "MobileNetV2",
+    "ShuffleV1",
+    "ShuffleV2",
+]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +50,7 @@ def manifest() -> dict:
     for place in MANIFEST_PLACES:
         if place.is_file():
             return json.loads(place.read_text())["models"]
-    pytest.fail("The CIFAR-100 model manifest is missing; looked in "
-                f"{', '.join(map(str, MANIFEST_PLACES))}.")
+    pytest.fail(f"The CIFAR-100 model manifest is missing; looked in {', '.join(map(str, MANIFEST_PLACES))}.")
 
 
 def trainable_parameters(model: nn.Module) -> int:
@@ -68,15 +88,13 @@ def test_a_manifest_state_dict_loads_strictly(manifest):
     """A state dict built only from the manifest (shapes and names) loads with strict=True."""
     expected = manifest["wrn_16_2"]
     state = {key: torch.zeros(shape) for key, shape in expected.items() if not key.startswith("__")}
-    state = {key: (value.long() if key.endswith("num_batches_tracked") else value)
-             for key, value in state.items()}
+    state = {key: (value.long() if key.endswith("num_batches_tracked") else value) for key, value in state.items()}
     model = create_model("wrn_16_2")
     model.load_state_dict(state, strict=True)
     assert all(torch.count_nonzero(value) == 0 for value in model.state_dict().values())
 
 
-@pytest.mark.parametrize("name", ["resnet8", "wrn_16_1", "vgg8", "MobileNetV2", "ShuffleV1",
-                                  "ShuffleV2"])
+@pytest.mark.parametrize("name", ["resnet8", "wrn_16_1", "vgg8", "MobileNetV2", "ShuffleV1", "ShuffleV2"])
 def test_num_classes_sets_the_head_and_leaves_the_body(name):
     model = create_model(name, num_classes=7)
     head = model.get_classifier()
@@ -85,15 +103,13 @@ def test_num_classes_sets_the_head_and_leaves_the_body(name):
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 7)
 
 
-@pytest.mark.parametrize("name", ["resnet8", "wrn_16_1", "vgg8", "MobileNetV2", "ShuffleV1",
-                                  "ShuffleV2"])
+@pytest.mark.parametrize("name", ["resnet8", "wrn_16_1", "vgg8", "MobileNetV2", "ShuffleV1", "ShuffleV2"])
 def test_penultimate_is_the_input_of_the_classifier(name):
     """Hook the head to see its real input and compare it with penultimate() and the features."""
     torch.manual_seed(0)
     model = create_model(name).eval()
     seen = []
-    model.get_classifier().register_forward_hook(
-        lambda module, inputs, output: seen.append(inputs[0]))
+    model.get_classifier().register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
     images = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         model(images)
@@ -110,8 +126,11 @@ def test_training_step_updates_every_parameter(name, device):
     images = torch.randn(4, 3, 32, 32, device=device)
     labels = torch.tensor([0, 1, 2, 3], device=device)
     nn.functional.cross_entropy(model(images), labels).backward()
-    without_gradient = [key for key, parameter in model.named_parameters()
-                        if parameter.grad is None or not torch.isfinite(parameter.grad).all()]
+    without_gradient = [
+        key
+        for key, parameter in model.named_parameters()
+        if parameter.grad is None or not torch.isfinite(parameter.grad).all()
+    ]
     assert without_gradient == []
 
 
@@ -131,7 +150,11 @@ def test_digits_models_shapes_and_defaults():
     images = torch.randn(5, 1, 8, 8)
     assert cnn.num_classes == mlp.num_classes == 10
     assert [tuple(f.shape) for f in cnn.forward_stages(images)] == [
-        (5, 16, 8, 8), (5, 32, 4, 4), (5, 64, 4, 4), (5, 64)]
+        (5, 16, 8, 8),
+        (5, 32, 4, 4),
+        (5, 64, 4, 4),
+        (5, 64),
+    ]
     assert [tuple(f.shape) for f in mlp.forward_stages(images)] == [(5, 16)]
     assert cnn(images).shape == mlp(images).shape == (5, 10)
     assert trainable_parameters(mlp) < trainable_parameters(cnn) / 10
@@ -144,8 +167,8 @@ def _train_on_digits(name: str, epochs: int) -> float:
     from sklearn.model_selection import train_test_split
 
     pixels, labels = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(pixels, labels, test_size=0.3,
-                                                        stratify=labels, random_state=0)
+    x_train, x_test, y_train, y_test = train_test_split(pixels, labels, test_size=0.3, stratify=labels, random_state=0)
+
     def as_images(array):
         return torch.tensor(array, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0
 
@@ -158,7 +181,7 @@ def _train_on_digits(name: str, epochs: int) -> float:
         model.train()
         order = torch.randperm(len(x_train))
         for start in range(0, len(order), 64):
-            batch = order[start:start + 64]
+            batch = order[start : start + 64]
             loss = nn.functional.cross_entropy(model(x_train[batch]), y_train[batch])
             optimizer.zero_grad()
             loss.backward()
@@ -185,8 +208,7 @@ def test_torchvision_models_keep_torchvision_keys(name):
     assert all(ours[key].shape == theirs[key].shape for key in ours)
 
 
-@pytest.mark.parametrize("name, feature_dim", [("resnet18", 512), ("mobilenet_v2", 1280),
-                                               ("mobilenet_v1", 1024)])
+@pytest.mark.parametrize("name, feature_dim", [("resnet18", 512), ("mobilenet_v2", 1280), ("mobilenet_v1", 1024)])
 def test_imagenet_models_feature_pyramid(name, feature_dim):
     model = create_model(name, num_classes=10).eval()
     images = torch.randn(1, 3, 64, 64)
@@ -225,9 +247,15 @@ def test_default_num_classes_follow_the_family():
     assert create_model("mobilenet_v1").num_classes == 1000
 
 
-@pytest.mark.parametrize("typo, suggestion", [
-    ("resnet_56", "resnet56"), ("Resnet32x4", "resnet32x4"), ("MobileNetV1", "mobilenet_v1"),
-    ("wrn_40-2", "wrn_40_2")])
+@pytest.mark.parametrize(
+    "typo, suggestion",
+    [
+        ("resnet_56", "resnet56"),
+        ("Resnet32x4", "resnet32x4"),
+        ("MobileNetV1", "mobilenet_v1"),
+        ("wrn_40-2", "wrn_40_2"),
+    ],
+)
 def test_unknown_name_suggests_close_matches(typo, suggestion):
     with pytest.raises(ValueError, match="unknown model") as error:
         create_model(typo)

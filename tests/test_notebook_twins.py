@@ -26,16 +26,19 @@ def test_twin_in_sync(path):
     assert twin.exists(), f"{path.name} has no py:percent twin; run `make notebooks`"
     executed = nbformat.read(path, as_version=4)
     assert _cells(jupytext.read(twin)) == _cells(executed), (
-        f"{path.name} and {twin.name} differ; edit the .py and run `make notebooks`")
+        f"{path.name} and {twin.name} differ; edit the .py and run `make notebooks`"
+    )
 
 
 @pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.name)
 def test_committed_executed(path):
     code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and c.source.strip()]
     assert code and all(c.execution_count is not None for c in code), (
-        f"{path.name} has unexecuted code cells; run `make notebooks` and commit the outputs")
+        f"{path.name} has unexecuted code cells; run `make notebooks` and commit the outputs"
+    )
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), (
-        f"{path.name} was not executed top to bottom in one kernel")
+        f"{path.name} was not executed top to bottom in one kernel"
+    )
 
 
 TRAINS = re.compile(r"\b(fit|train_teacher|compare|distill)\(")
@@ -47,9 +50,16 @@ def test_training_output_is_not_compared(path):
     compare them (tag ``nbval-ignore-output``), and its asserts check them instead. A cell that
     trains but prints only what is fixed by construction (file names, epoch numbers) says so with
     the tag ``nbval-check-output``."""
-    compared = [cell.source.splitlines()[0] for cell in nbformat.read(path, as_version=4).cells
-                if cell.cell_type == "code" and TRAINS.search(cell.source) and cell.get("outputs")
-                and not {"nbval-ignore-output", "nbval-check-output"} & set(cell.metadata.get("tags", []))
-                and "# NBVAL_IGNORE_OUTPUT" not in cell.source]
-    assert not compared, (f"{path.name}: cells that train and print without the nbval-ignore-output tag "
-                          f"(add `tags=[\"nbval-ignore-output\"]` to their `# %%` line): {compared}")
+    compared = [
+        cell.source.splitlines()[0]
+        for cell in nbformat.read(path, as_version=4).cells
+        if cell.cell_type == "code"
+        and TRAINS.search(cell.source)
+        and cell.get("outputs")
+        and not {"nbval-ignore-output", "nbval-check-output"} & set(cell.metadata.get("tags", []))
+        and "# NBVAL_IGNORE_OUTPUT" not in cell.source
+    ]
+    assert not compared, (
+        f"{path.name}: cells that train and print without the nbval-ignore-output tag "
+        f'(add `tags=["nbval-ignore-output"]` to their `# %%` line): {compared}'
+    )

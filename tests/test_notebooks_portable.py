@@ -37,10 +37,27 @@ def test_notebooks_pass_under_other_kernels(tmp_path):
     for name, variables in OTHER_KERNELS.items():
         env = {**os.environ, **variables, "OMP_NUM_THREADS": "1", "LDRRLD_FAST": "1"}
         log = open(tmp_path / f"{name}.log", "w+")
-        runs[name] = (log, subprocess.Popen(
-            [sys.executable, "-m", "pytest", "--nbval", "-q", "-p", "no:cacheprovider", "--no-header",
-             f"--basetemp={tmp_path / name}", *map(str, NOTEBOOKS)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+        runs[name] = (
+            log,
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "--nbval",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "--no-header",
+                    f"--basetemp={tmp_path / name}",
+                    *map(str, NOTEBOOKS),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+        )
     failed = {}
     for name, (log, process) in runs.items():
         try:

@@ -19,9 +19,24 @@ def test_build_prints_no_deprecation_warning(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir", "-v",
-         "-w", str(tmp_path / "wheel"), str(source)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            "-v",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(source),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = build.stdout + build.stderr
     assert build.returncode == 0, output[-3000:]
     assert list((tmp_path / "wheel").glob("ldrrld-*.whl")), "no wheel was built"

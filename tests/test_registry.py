@@ -29,8 +29,11 @@ def test_a_registry_holds_entries_with_descriptions_and_refuses_a_second_entry()
 
 
 def test_normalised_names_and_a_listing_in_place_of_many_names():
-    sets = Registry("data set", normalize=lambda name: name.lower().replace("_", "-"),
-                    listing="list_sets() gives all {count} names.")
+    sets = Registry(
+        "data set",
+        normalize=lambda name: name.lower().replace("_", "-"),
+        listing="list_sets() gives all {count} names.",
+    )
     sets.add("tiny-imagenet", "loader")
     assert sets["Tiny_ImageNet"] == "loader" and "TINY-imagenet" in sets
     with pytest.raises(ValueError, match=r"Did you mean 'tiny-imagenet'\? list_sets\(\) gives all 1 names."):
@@ -43,11 +46,14 @@ def test_did_you_mean_ignores_case_and_keeps_each_names_case():
     assert did_you_mean("zzz", ["resnet32x4"]) == ""
 
 
-@pytest.mark.parametrize("registry, typo, expected", [
-    (MODELS, "resnet8x5", "unknown model 'resnet8x5'. Did you mean 'resnet8x4'"),
-    (LOSSES, "ldrld", "unknown loss 'ldrld'. Did you mean 'ldrrld'"),
-    (DATASETS, "cifar10", "unknown data set 'cifar10'. Did you mean 'cifar100'"),
-])
+@pytest.mark.parametrize(
+    "registry, typo, expected",
+    [
+        (MODELS, "resnet8x5", "unknown model 'resnet8x5'. Did you mean 'resnet8x4'"),
+        (LOSSES, "ldrld", "unknown loss 'ldrld'. Did you mean 'ldrrld'"),
+        (DATASETS, "cifar10", "unknown data set 'cifar10'. Did you mean 'cifar100'"),
+    ],
+)
 def test_models_losses_and_data_share_one_message(registry, typo, expected):
     assert isinstance(registry, Registry)
     with pytest.raises(ValueError) as error:

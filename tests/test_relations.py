@@ -64,7 +64,7 @@ def test_pair_weights_align_with_rank_pairs_and_matrix():
     first, second, weights = pair_weights(5, 0.2, irw_scale=3.0, irw_offset=0.5)
     matrix = adw_weights(5, 0.2, irw_scale=3.0, irw_offset=0.5)
     assert torch.equal(weights, matrix[first, second])
-    weights.mul_(0)   # a caller editing its copy in place changes nothing for later callers
+    weights.mul_(0)  # a caller editing its copy in place changes nothing for later callers
     again = pair_weights(5, 0.2, irw_scale=3.0, irw_offset=0.5)
     assert again[2] is not weights and torch.equal(again[2], matrix[first, second])
 

@@ -45,8 +45,11 @@ def test_tables_hold_the_spec_pairs_and_numbers():
             assert {pair.teacher, pair.student} <= cifar, pair
             assert pair.teacher in TEACHER_ACCURACY, f"{pair.teacher} has no published checkpoint"
             assert all(50 < n < 80 for n in numbers)
-    paper = {(table.name, pair.key): dict(zip((c.loss for c in table.columns), numbers))
-             for table in kit.TABLES for pair, numbers in table.rows}
+    paper = {
+        (table.name, pair.key): dict(zip((c.loss for c in table.columns), numbers))
+        for table in kit.TABLES
+        for pair, numbers in table.rows
+    }
     assert paper["main", "resnet32x4-resnet8x4"] == {"kd": 73.33, "dkd": 76.32, "ldrrld": 77.20}
     assert paper["main", "resnet32x4-ShuffleV1"]["ldrrld"] == 76.46
     assert paper["ablation", "vgg13-vgg8"] == {"ce": 70.50, "ldrrld-no-adw": 74.25, "ldrrld": 74.46}
@@ -77,8 +80,9 @@ def test_full_commands_are_valid_ldrrld_commands_with_standard_teachers():
 def test_unknown_pair_and_missing_teachers_fail_before_any_run(tmp_path, capsys):
     assert kit_main(["run", "--only", "resnet8-resnet8"]) == 2
     assert "unknown pair(s) resnet8-resnet8" in capsys.readouterr().err
-    status = kit_main(["run", "--runs", str(tmp_path / "runs"), "--teachers", str(tmp_path / "teachers"),
-                       "--only", "vgg13-vgg8"])
+    status = kit_main(
+        ["run", "--runs", str(tmp_path / "runs"), "--teachers", str(tmp_path / "teachers"), "--only", "vgg13-vgg8"]
+    )
     assert status == 2
     assert "No checkpoint for the teacher 'vgg13'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists(), "nothing may run before every teacher file is there"
@@ -107,15 +111,25 @@ def test_per_pair_baseline_settings_follow_the_published_configs():
     beta = {key: kit.baseline_setting(pair, "dkd").options["beta"] for key, pair in main.items()}
     # mdistiller configs/cifar100/dkd/*.yaml: BETA 2 (res56_res20), 6 (vgg13_vgg8, wrn40_2_wrn_16_2),
     # otherwise the default 8.
-    assert beta == {"resnet56-resnet20": 2.0, "resnet110-resnet20": 2.0, "resnet32x4-resnet8x4": 8.0,
-                    "wrn_40_2-wrn_16_2": 6.0, "vgg13-vgg8": 6.0, "resnet32x4-ShuffleV1": 8.0}
+    assert beta == {
+        "resnet56-resnet20": 2.0,
+        "resnet110-resnet20": 2.0,
+        "resnet32x4-resnet8x4": 8.0,
+        "wrn_40_2-wrn_16_2": 6.0,
+        "vgg13-vgg8": 6.0,
+        "resnet32x4-ShuffleV1": 8.0,
+    }
     assert kit.DKD_BETA["resnet110", "resnet32"][0] == 2.0
     unpublished = [key for key, pair in main.items() if not kit.baseline_setting(pair, "dkd").published]
     assert unpublished == ["resnet110-resnet20"], "the one main-table pair mdistiller has no DKD config for"
     for pair in main.values():
         dkd = kit.baseline_setting(pair, "dkd")
         assert {k: v for k, v in dkd.options.items() if k != "beta"} == {
-            "alpha": 1.0, "temperature": 4.0, "ce_weight": 1.0, "warmup_epochs": 20}
+            "alpha": 1.0,
+            "temperature": 4.0,
+            "ce_weight": 1.0,
+            "warmup_epochs": 20,
+        }
         assert "mdistiller" in dkd.source and kit.baseline_setting(pair, "kd") == kit.KD_SETTING
     assert dict(kit.KD_SETTING.options) == {"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9}
     assert "RepDistiller" in kit.KD_SETTING.source
@@ -123,8 +137,7 @@ def test_per_pair_baseline_settings_follow_the_published_configs():
     rows = kit.baseline_settings()
     assert len(rows) == 2 * len(main) and all(row["source"] for row in rows)
     table = kit.settings_markdown()
-    assert ("| vgg13 -> vgg8 | dkd | alpha 1, beta 6, temperature 4, ce_weight 1, warmup_epochs 20 | yes |"
-            in table)
+    assert "| vgg13 -> vgg8 | dkd | alpha 1, beta 6, temperature 4, ce_weight 1, warmup_epochs 20 | yes |" in table
     assert "| resnet110 -> resnet20 | dkd |" in table and "**no**" in table
     with pytest.raises(ValueError, match="no DKD setting for resnet32x4 -> MobileNetV2"):
         kit.baseline_setting(kit.Pair("resnet32x4", "MobileNetV2"), "dkd")
@@ -156,11 +169,16 @@ def write_fake_cifar100(root: Path, test_per_class: int = 1, seed: int = 0) -> P
     folder.mkdir(parents=True)
     for split, count in (("train", 1), ("test", test_per_class)):
         fine = np.repeat(np.arange(100), count)
-        content = {b"data": rng.integers(0, 256, (len(fine), 3072), dtype=np.uint8),
-                   b"fine_labels": fine.tolist(), b"coarse_labels": (fine // 5).tolist()}
+        content = {
+            b"data": rng.integers(0, 256, (len(fine), 3072), dtype=np.uint8),
+            b"fine_labels": fine.tolist(),
+            b"coarse_labels": (fine // 5).tolist(),
+        }
         (folder / split).write_bytes(pickle.dumps(content, protocol=2))
-    meta = {b"fine_label_names": [f"c{i}".encode() for i in range(100)],
-            b"coarse_label_names": [f"s{i}".encode() for i in range(20)]}
+    meta = {
+        b"fine_label_names": [f"c{i}".encode() for i in range(100)],
+        b"coarse_label_names": [f"s{i}".encode() for i in range(20)],
+    }
     (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
     return root
 
@@ -179,9 +197,18 @@ def fake_cifar(tmp_path_factory):
 
 
 def _check(measured: float, published: float | None, margin: float = 1.0) -> kit.TeacherCheck:
-    return kit.TeacherCheck(name="resnet32x4", file="f.pth", sha256="0" * 64, parameters=1, data="cifar100",
-                            test_samples=10000, measured_top1=measured, published_top1=published, source="s",
-                            margin=margin)
+    return kit.TeacherCheck(
+        name="resnet32x4",
+        file="f.pth",
+        sha256="0" * 64,
+        parameters=1,
+        data="cifar100",
+        test_samples=10000,
+        measured_top1=measured,
+        published_top1=published,
+        source="s",
+        margin=margin,
+    )
 
 
 def test_teacher_margin_logic():
@@ -196,8 +223,13 @@ def test_teacher_margin_logic():
     assert kit.published_teacher("resnet32x4") == (79.42, kit.TEACHER_SOURCE)
     assert kit.published_teacher("resnet8x4") is None
     assert {name: kit.published_teacher(name)[0] for name in TEACHER_ACCURACY} == {
-        "resnet56": 72.34, "resnet110": 74.31, "resnet32x4": 79.42, "wrn_40_2": 75.61, "vgg13": 74.64,
-        "ResNet50": 79.34}
+        "resnet56": 72.34,
+        "resnet110": 74.31,
+        "resnet32x4": 79.42,
+        "wrn_40_2": 75.61,
+        "vgg13": 74.64,
+        "ResNet50": 79.34,
+    }
 
 
 def test_teacher_check_measures_hashes_and_warns_or_refuses(tmp_path, fake_cifar):
@@ -229,8 +261,17 @@ def test_teacher_check_measures_hashes_and_warns_or_refuses(tmp_path, fake_cifar
 
 def test_teacher_check_command(tmp_path, fake_cifar, capsys):
     write_fake_teacher(tmp_path / "teachers", "resnet56")
-    common = ["teacher", "check", "resnet56", "--teacher-root", str(tmp_path / "teachers"), "--data-root",
-              str(fake_cifar), "--device", "cpu"]
+    common = [
+        "teacher",
+        "check",
+        "resnet56",
+        "--teacher-root",
+        str(tmp_path / "teachers"),
+        "--data-root",
+        str(fake_cifar),
+        "--device",
+        "cpu",
+    ]
     with pytest.warns(kit.TeacherBelowPublishedWarning):
         assert ldrrld([*common, "--json", str(tmp_path / "check.json")]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -243,10 +284,29 @@ def test_teacher_check_command(tmp_path, fake_cifar, capsys):
 
 
 def test_cifar_presets_find_the_standard_teacher(tmp_path, fake_cifar, capsys):
-    arguments = ["distill", "--recipe", "cifar100", "--teacher", "resnet56", "--model", "resnet8",
-                 "--data-root", str(fake_cifar), "--epochs", "1", "--set", "warmup_epochs=0",
-                 "--set", "decay_epochs=",
-                 "--out-dir", str(tmp_path / "run"), "--quiet", "--no-progress", "--device", "cpu"]
+    arguments = [
+        "distill",
+        "--recipe",
+        "cifar100",
+        "--teacher",
+        "resnet56",
+        "--model",
+        "resnet8",
+        "--data-root",
+        str(fake_cifar),
+        "--epochs",
+        "1",
+        "--set",
+        "warmup_epochs=0",
+        "--set",
+        "decay_epochs=",
+        "--out-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     assert ldrrld([*arguments, "--teacher-root", str(tmp_path / "teachers")]) == 2
     error = capsys.readouterr().err
     assert "No checkpoint for the teacher 'resnet56'" in error
@@ -267,8 +327,10 @@ def test_distillation_compares_only_standard_cifar_teachers_with_published_numbe
     from ldrrld_core.train.loop import compare_with_published
 
     cifar = get_recipe("cifar100", teacher="resnet32x4")
-    assert compare_with_published(cifar, 79.0) == {"teacher_published_top1": 79.42,
-                                                   "teacher_published_gap": pytest.approx(0.42)}
+    assert compare_with_published(cifar, 79.0) == {
+        "teacher_published_top1": 79.42,
+        "teacher_published_gap": pytest.approx(0.42),
+    }
     with pytest.warns(kit.TeacherBelowPublishedWarning):
         compare_with_published(cifar, 78.0)
     assert compare_with_published(cifar.replace(teacher="resnet8x4"), 10.0) == {}, "no published number"
@@ -350,8 +412,25 @@ def test_train_step_benchmark_times_kd_and_ldrrld(capsys, tmp_path, monkeypatch)
 
     monkeypatch.setattr(train_step, "train_step", counted)
     threads = torch.get_num_threads()
-    assert train_step.main(["--device", "cpu", "--batch", "2", "--repeats", "1", "--warmup", "0", "--threads", "1",
-                            "--json", str(tmp_path / "step.json")]) == 0
+    assert (
+        train_step.main(
+            [
+                "--device",
+                "cpu",
+                "--batch",
+                "2",
+                "--repeats",
+                "1",
+                "--warmup",
+                "0",
+                "--threads",
+                "1",
+                "--json",
+                str(tmp_path / "step.json"),
+            ]
+        )
+        == 0
+    )
     assert torch.get_num_threads() == threads
     row = json.loads((tmp_path / "step.json").read_text())[0]
     assert row["batch"] == 2 and row["kd_ms"] > 0 and row["ldrrld_ms"] > 0
@@ -361,10 +440,17 @@ def test_train_step_benchmark_times_kd_and_ldrrld(capsys, tmp_path, monkeypatch)
 
 
 def test_gpu_check_reports_failing_parts_and_goes_on(tmp_path):
-    env = {**os.environ, "OUT": str(tmp_path), "PARTS": "torch bogus loss", "PART_TIMEOUT": "120",
-           "TIMEOUT_loss": "2", "PYTHON": sys.executable}
-    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        **os.environ,
+        "OUT": str(tmp_path),
+        "PARTS": "torch bogus loss",
+        "PART_TIMEOUT": "120",
+        "TIMEOUT_loss": "2",
+        "PYTHON": sys.executable,
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, capture_output=True, text=True, timeout=120
+    )
     log = (tmp_path / "gpu_check.log").read_text()
     assert log == done.stdout, "the log holds everything the script printed"
     assert "== torch: ok" in log and f"torch {torch.__version__}" in log

@@ -86,16 +86,41 @@ sys.exit(main(sys.argv[1:]))
 # ------------------------------------------------------------------------------------ helpers
 def arguments(out_dir: Path, teacher_file: Path, *, resume: bool) -> list[str]:
     """The ``ldrrld`` arguments of every run in this file (only ``--resume`` differs)."""
-    argv = ["distill", "--recipe", "digits", "--loss", "ldrrld", "--teacher", TEACHER,
-            "--teacher-checkpoint", str(teacher_file), "--epochs", str(EPOCHS), "--batch-size", str(BATCH),
-            "--device", "cpu", "--threads", "1", "--out-dir", str(out_dir), "--no-progress", "--quiet"]
+    argv = [
+        "distill",
+        "--recipe",
+        "digits",
+        "--loss",
+        "ldrrld",
+        "--teacher",
+        TEACHER,
+        "--teacher-checkpoint",
+        str(teacher_file),
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        str(BATCH),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--out-dir",
+        str(out_dir),
+        "--no-progress",
+        "--quiet",
+    ]
     return argv + (["--resume"] if resume else [])
 
 
 def start(out_dir: Path, teacher_file: Path, *, resume: bool, **hold: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONHASHSEED": "0", **{name: str(value) for name, value in hold.items()}}
-    return subprocess.Popen([sys.executable, "-c", LAUNCHER, *arguments(out_dir, teacher_file, resume=resume)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, *arguments(out_dir, teacher_file, resume=resume)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def finish(process: subprocess.Popen) -> None:
@@ -137,10 +162,14 @@ def final_state(out_dir: Path) -> dict:
     """What must be identical between runs: weights, optimiser state, history (timings dropped)."""
     latest = load_training_state(out_dir)
     history = History.load(out_dir)
-    return {"student": load_file(out_dir / STUDENT)["model"], "latest_model": latest["model"],
-            "momentum": [s["momentum_buffer"] for s in latest["optimizer"]["state"].values()],
-            "epoch": latest["epoch"], "history": history.without("seconds").rows,
-            "seconds": sum(history.column("seconds"))}
+    return {
+        "student": load_file(out_dir / STUDENT)["model"],
+        "latest_model": latest["model"],
+        "momentum": [s["momentum_buffer"] for s in latest["optimizer"]["state"].values()],
+        "epoch": latest["epoch"],
+        "history": history.without("seconds").rows,
+        "seconds": sum(history.column("seconds")),
+    }
 
 
 def assert_same_run(resumed: dict, reference: dict) -> None:
@@ -194,8 +223,9 @@ def reference(tmp_path_factory, teacher_file) -> dict:
 
 
 # --------------------------------------------------------------------------------------- tests
-def test_killed_mid_epoch_and_during_a_checkpoint_write_resumes_bitwise(tmp_path, teacher_file, steps_per_epoch,
-                                                                        reference):
+def test_killed_mid_epoch_and_during_a_checkpoint_write_resumes_bitwise(
+    tmp_path, teacher_file, steps_per_epoch, reference
+):
     # 1. SIGKILL in the middle of epoch 2: latest.pth holds epoch 1 and loads.
     middle = steps_per_epoch + steps_per_epoch // 2
     process = start(tmp_path, teacher_file, resume=False, HOLD_AT_STEP=middle)
@@ -254,8 +284,16 @@ def test_every_recipe_field_is_either_compared_or_free_on_resume():
 
 
 def short_run(out_dir: Path, teacher: Path, *, epochs: int, **overrides) -> Run:
-    settings = dict(loss="kd", teacher=TEACHER, teacher_checkpoint=str(teacher), epochs=epochs,
-                    warmup_epochs=0, decay_epochs=(), batch_size=BATCH, out_dir=str(out_dir))
+    settings = dict(
+        loss="kd",
+        teacher=TEACHER,
+        teacher_checkpoint=str(teacher),
+        epochs=epochs,
+        warmup_epochs=0,
+        decay_epochs=(),
+        batch_size=BATCH,
+        out_dir=str(out_dir),
+    )
     recipe = get_recipe("digits", **{**settings, **overrides})
     return fit(recipe, device="cpu", resume=epochs > 1, progress=False)
 
@@ -267,8 +305,11 @@ def test_resume_with_another_teacher_is_refused_and_the_recipe_kept(tmp_path, te
     recipe_text = (out_dir / "recipe.json").read_text()
     torch.manual_seed(1)
     other = atomic_save({"model": create_model(TEACHER).state_dict()}, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match=r"teacher weights: sha256 \w{12}\.\.\. \(from .*digits_mlp.pth\) "
-                                         r"in the checkpoint, sha256 \w{12}\.\.\. \(from .*other.pth\) now"):
+    with pytest.raises(
+        ValueError,
+        match=r"teacher weights: sha256 \w{12}\.\.\. \(from .*digits_mlp.pth\) "
+        r"in the checkpoint, sha256 \w{12}\.\.\. \(from .*other.pth\) now",
+    ):
         short_run(out_dir, other, epochs=2)
     assert (out_dir / "recipe.json").read_text() == recipe_text, "a refused resume must keep the recipe"
     with pytest.raises(ValueError, match="amp: 'auto' in the checkpoint, 'bf16' now"):
@@ -289,7 +330,7 @@ def test_resume_and_teacher_load_check_the_recorded_hashes(tmp_path, teacher_fil
     weights = load_file(student)["model"]["hidden.1.weight"]
     data = bytearray(student.read_bytes())
     at = bytes(data).find(weights.numpy().tobytes())
-    data[at + 3] ^= 0x10                                   # one flipped bit inside a weight
+    data[at + 3] ^= 0x10  # one flipped bit inside a weight
     student.write_bytes(bytes(data))
     with pytest.raises(ChecksumMismatchError, match="student.pth has SHA-256"):
         create_model("digits_mlp", num_classes=10, checkpoint=student)
@@ -305,7 +346,7 @@ def test_a_second_run_in_a_busy_out_dir_is_refused_until_the_first_is_gone(tmp_p
     wait_for_line(process, "HOLD")
     holder = json.loads((tmp_path / LOCK).read_text())
     assert holder["pid"] == process.pid and holder["host"] == socket.gethostname()
-    planted = tmp_path / f".{LATEST}.0123456789ab.tmp"     # as if the first run were writing a checkpoint
+    planted = tmp_path / f".{LATEST}.0123456789ab.tmp"  # as if the first run were writing a checkpoint
     planted.write_bytes(b"half a checkpoint")
     recipe_text = (tmp_path / "recipe.json").read_text()
     assert main(arguments(tmp_path, teacher_file, resume=False)) == 2
@@ -337,13 +378,13 @@ def test_the_lock_is_released_when_a_run_fails(tmp_path, teacher_file):
     assert (tmp_path).is_dir() and not (tmp_path / LOCK).exists()
     with acquire(tmp_path) as record:
         assert json.loads((tmp_path / LOCK).read_text()) == record
-        (tmp_path / LOCK).unlink()                          # broken by someone else, then retaken
+        (tmp_path / LOCK).unlink()  # broken by someone else, then retaken
         (tmp_path / LOCK).write_text(json.dumps({**record, "token": "another run"}))
     assert (tmp_path / LOCK).exists(), "releasing must never remove another run's lock"
 
 
 def test_a_lock_file_left_empty_is_stale_after_a_minute(tmp_path, caplog):
-    (tmp_path / LOCK).write_text("")                          # a run killed between creating and writing it
+    (tmp_path / LOCK).write_text("")  # a run killed between creating and writing it
     with pytest.raises(RunLockedError, match="whose lock record cannot be read"):
         with acquire(tmp_path):
             pass

@@ -25,8 +25,7 @@ QUICK = ["--epochs", "3", "--quiet", "--no-progress", "--device", "cpu"]
 
 # ---------------------------------------------------------------------------- the summary's record
 def test_summary_records_fingerprint_and_both_accuracies(tmp_path):
-    recipe = get_recipe("digits", model="digits_mlp", teacher=None, loss="ce", epochs=4,
-                        out_dir=str(tmp_path))
+    recipe = get_recipe("digits", model="digits_mlp", teacher=None, loss="ce", epochs=4, out_dir=str(tmp_path))
     run = fit(recipe, progress=False)
     top1 = run.history.column("test_top1")
     best = max(range(len(top1)), key=lambda i: (top1[i], -i))
@@ -40,7 +39,11 @@ def test_summary_records_fingerprint_and_both_accuracies(tmp_path):
     assert print_["world_size"] == 1
     assert (print_["batch_per_process"], print_["batch_size"]) == (recipe.batch_size, recipe.batch_size)
     assert (print_["amp"], print_["compile"], print_["deterministic"], print_["device_type"]) == (
-        "none", False, True, "cpu")
+        "none",
+        False,
+        True,
+        "cpu",
+    )
     assert print_["deterministic_algorithms"] is True and print_["cudnn_benchmark"] is False
     from ldrrld_core import __version__
 
@@ -50,7 +53,11 @@ def test_summary_records_fingerprint_and_both_accuracies(tmp_path):
 def test_best_epoch_is_the_first_highest():
     history = History([{"epoch": e, "test_top1": t} for e, t in ((1, 10.0), (2, 30.0), (3, 30.0), (4, 20.0))])
     assert accuracy_record(history) | {"top1_best_protocol": None} == {
-        "top1_last": 20.0, "top1_best": 30.0, "best_epoch": 2, "top1_best_protocol": None}
+        "top1_last": 20.0,
+        "top1_best": 30.0,
+        "best_epoch": 2,
+        "top1_best_protocol": None,
+    }
 
 
 # ------------------------------------------------------------------------------------ runs diff
@@ -58,20 +65,36 @@ def test_best_epoch_is_the_first_highest():
 def three_runs(tmp_path_factory):
     """Two identical digits runs (the second started from the first's recipe.json) and one with another lr."""
     root = tmp_path_factory.mktemp("runs")
-    assert ldrrld(["train", "--recipe", "digits", "--model", "digits_mlp", *QUICK,
-                   "--out-dir", str(root / "a")]) == 0
-    assert ldrrld(["train", "--recipe-file", str(root / "a" / "recipe.json"), *QUICK,
-                   "--out-dir", str(root / "b")]) == 0
-    assert ldrrld(["train", "--recipe", "digits", "--model", "digits_mlp", *QUICK, "--lr", "0.03",
-                   "--out-dir", str(root / "c")]) == 0
+    assert ldrrld(["train", "--recipe", "digits", "--model", "digits_mlp", *QUICK, "--out-dir", str(root / "a")]) == 0
+    assert (
+        ldrrld(["train", "--recipe-file", str(root / "a" / "recipe.json"), *QUICK, "--out-dir", str(root / "b")]) == 0
+    )
+    assert (
+        ldrrld(
+            [
+                "train",
+                "--recipe",
+                "digits",
+                "--model",
+                "digits_mlp",
+                *QUICK,
+                "--lr",
+                "0.03",
+                "--out-dir",
+                str(root / "c"),
+            ]
+        )
+        == 0
+    )
     return root
 
 
 def test_a_runs_recipe_json_starts_an_identical_run(three_runs):
     a, b = load_run(three_runs / "a"), load_run(three_runs / "b")
     assert a.history.without("seconds") == b.history.without("seconds"), "bitwise the same curves on a CPU"
-    assert {k: v for k, v in a.recipe.items() if k != "out_dir"} == {k: v for k, v in b.recipe.items()
-                                                                      if k != "out_dir"}
+    assert {k: v for k, v in a.recipe.items() if k != "out_dir"} == {
+        k: v for k, v in b.recipe.items() if k != "out_dir"
+    }
     assert diff_runs(a, b).identical
 
 
@@ -89,12 +112,17 @@ def test_runs_diff_names_recipe_fields_and_where_curves_part(three_runs, capsys)
 def _fake_run(folder: Path, recipe: Recipe, top1: list[float], fingerprint: dict | None = None) -> Path:
     """A run folder as the trainer writes it, with chosen test accuracies per epoch."""
     folder.mkdir(parents=True)
-    rows = [{"epoch": e + 1, "lr": 0.05, "train_loss": 1.0, "test_top1": t, "seconds": 1.0 + e}
-            for e, t in enumerate(top1)]
+    rows = [
+        {"epoch": e + 1, "lr": 0.05, "train_loss": 1.0, "test_top1": t, "seconds": 1.0 + e} for e, t in enumerate(top1)
+    ]
     History(rows).save(folder)
     (folder / "recipe.json").write_text(json.dumps(recipe.replace(out_dir=str(folder)).to_dict()))
-    summary = {"top1": top1[-1], "epochs": len(top1), **accuracy_record(History(rows)),
-               "fingerprint": fingerprint or {"torch": "2.14.1", "device": "H200"}}
+    summary = {
+        "top1": top1[-1],
+        "epochs": len(top1),
+        **accuracy_record(History(rows)),
+        "fingerprint": fingerprint or {"torch": "2.14.1", "device": "H200"},
+    }
     (folder / "summary.json").write_text(json.dumps(summary))
     return folder
 
@@ -102,8 +130,9 @@ def _fake_run(folder: Path, recipe: Recipe, top1: list[float], fingerprint: dict
 def test_curves_part_at_the_first_epoch_beyond_the_tolerance(tmp_path):
     recipe = get_recipe("cifar100", epochs=4)
     a = load_run(_fake_run(tmp_path / "a", recipe, [10.0, 20.0, 30.0, 40.0]))
-    b = load_run(_fake_run(tmp_path / "b", recipe, [10.0, 20.0 + 1e-9, 30.5, 40.0],
-                           {"torch": "2.5.0", "device": "H200"}))
+    b = load_run(
+        _fake_run(tmp_path / "b", recipe, [10.0, 20.0 + 1e-9, 30.5, 40.0], {"torch": "2.5.0", "device": "H200"})
+    )
     difference = diff_runs(a, b)
     assert (difference.parting_epoch, difference.parting_metrics) == (3, {"test_top1": (30.0, 30.5)})
     assert difference.fingerprint == {"torch": ("2.14.1", "2.5.0")} and difference.recipe == {}
@@ -180,8 +209,7 @@ def test_yaml_recipes_need_pyyaml_and_say_so(tmp_path, monkeypatch):
 
 def test_recipe_file_options_conflict_and_overwrite_guard(three_runs, capsys):
     recipe_file = str(three_runs / "a" / "recipe.json")
-    assert ldrrld(["train", "--recipe", "digits", "--recipe-file", recipe_file, *QUICK,
-                   "--out-dir", "none"]) == 2
+    assert ldrrld(["train", "--recipe", "digits", "--recipe-file", recipe_file, *QUICK, "--out-dir", "none"]) == 2
     assert "either --recipe or --recipe-file" in capsys.readouterr().err
     assert ldrrld(["train", "--recipe-file", recipe_file, *QUICK, "--out-dir", str(three_runs / "a")]) == 2
     assert "would overwrite it" in capsys.readouterr().err
@@ -212,8 +240,7 @@ def test_degenerate_loss_warnings():
 
 def test_the_trainer_warns_once_at_the_start(capsys):
     data = load_dataset("digits")
-    recipe = get_recipe("digits", epochs=2, loss="ldrrld",
-                        loss_options={"ldrrld": {"depth": data.num_classes}})
+    recipe = get_recipe("digits", epochs=2, loss="ldrrld", loss_options={"ldrrld": {"depth": data.num_classes}})
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     with pytest.warns(DegenerateLossWarning) as caught:
         fit(recipe, teacher=teacher, data=data, progress=False)
@@ -223,9 +250,27 @@ def test_the_trainer_warns_once_at_the_start(capsys):
 
 def test_the_command_line_warns_once_even_after_training_the_teacher():
     with pytest.warns(DegenerateLossWarning) as caught:
-        assert ldrrld(["distill", "--recipe", "digits", "--loss-option", "depth=10", "--train-teacher",
-                       "--epochs", "1", "--quiet", "--no-progress", "--out-dir", "none",
-                       "--device", "cpu"]) == 0
+        assert (
+            ldrrld(
+                [
+                    "distill",
+                    "--recipe",
+                    "digits",
+                    "--loss-option",
+                    "depth=10",
+                    "--train-teacher",
+                    "--epochs",
+                    "1",
+                    "--quiet",
+                    "--no-progress",
+                    "--out-dir",
+                    "none",
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
     assert len([w for w in caught if w.category is DegenerateLossWarning]) == 1
 
 

@@ -31,8 +31,11 @@ def _imported(module: str, path: Path, known: dict[str, Path]) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            base = ".".join(package[:len(package) - node.level + 1] + [node.module or ""]).strip(".") \
-                if node.level else node.module
+            base = (
+                ".".join(package[: len(package) - node.level + 1] + [node.module or ""]).strip(".")
+                if node.level
+                else node.module
+            )
             names |= {base, *(f"{base}.{alias.name}" for alias in node.names)}
         elif isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
@@ -43,8 +46,14 @@ def test_no_module_imports_one_that_imports_it_back():
     known = _modules()
     graph = {module: _imported(module, path, known) for module, path in known.items()}
     # A package's __init__ re-exporting its children is not a circle of two modules.
-    circles = sorted({tuple(sorted((a, b))) for a, targets in graph.items() for b in targets
-                      if a in graph[b] and not (b.startswith(a + ".") or a.startswith(b + "."))})
+    circles = sorted(
+        {
+            tuple(sorted((a, b)))
+            for a, targets in graph.items()
+            for b in targets
+            if a in graph[b] and not (b.startswith(a + ".") or a.startswith(b + "."))
+        }
+    )
     assert not circles, f"modules that import each other: {circles}"
 
 
@@ -61,9 +70,11 @@ def test_the_circle_check_can_fail(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_function_is_longer_than_80_lines(package):
-    long = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
-            for path in (ROOT / package).rglob("*.py")
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in (ROOT / package).rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
     assert not long, "split these into named steps: " + "; ".join(long)

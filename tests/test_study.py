@@ -30,8 +30,7 @@ from ldrrld_core.train import fit, get_recipe
 ROOT = Path(__file__).resolve().parent.parent
 
 # Two-sided 95% Student-t quantiles t_{0.975, df} from a standard table (NIST/SEMATECH e-Handbook 1.3.6.7.2).
-T_TABLE = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 9: 2.262, 10: 2.228, 20: 2.086, 30: 2.042,
-           100: 1.984}
+T_TABLE = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 9: 2.262, 10: 2.228, 20: 2.086, 30: 2.042, 100: 1.984}
 
 
 # ------------------------------------------------------------------------------------------- statistics
@@ -43,7 +42,7 @@ def test_t_quantile_matches_the_table(df, expected):
 
 @pytest.mark.parametrize("x", [-7.0, -1.3, 0.0, 0.4, 2.5, 40.0])
 def test_t_cdf_equals_the_closed_forms_for_one_and_two_degrees_of_freedom(x):
-    assert t_cdf(x, 1) == pytest.approx(0.5 + math.atan(x) / math.pi, abs=1e-10)     # Cauchy
+    assert t_cdf(x, 1) == pytest.approx(0.5 + math.atan(x) / math.pi, abs=1e-10)  # Cauchy
     assert t_cdf(x, 2) == pytest.approx(0.5 + x / (2 * math.sqrt(2 + x * x)), abs=1e-10)
 
 
@@ -81,8 +80,10 @@ def test_statistics_reject_bad_input():
 
 
 def _methods(**last_by_method):
-    return {m: {"per_seed": [{"seed": i, "test_top1_last": v} for i, v in enumerate(values)]}
-            for m, values in last_by_method.items()}
+    return {
+        m: {"per_seed": [{"seed": i, "test_top1_last": v} for i, v in enumerate(values)]}
+        for m, values in last_by_method.items()
+    }
 
 
 def test_verdict_confirms_reverses_or_leaves_each_step_of_the_ordering():
@@ -112,6 +113,7 @@ def test_split_validation_moves_images_out_of_train_only():
     assert (len(split.train), len(split.val), len(split.test)) == (800, 200, 200)
     assert torch.bincount(split.val.labels).tolist() == [2] * 100
     assert torch.equal(split.test.images, data.test.images)
+
     def fingerprints(images):  # one number per image, sorted: equal lists mean the same images
         return images.flatten(1).double().sum(1).sort().values
 
@@ -211,9 +213,9 @@ def test_quick_study_runs_the_whole_protocol_and_resumes(tmp_path, capsys):
     assert results_table(results) in markdown and results["verdict"] in markdown
     assert (tmp_path / "results.png").stat().st_size > 10_000
     runs = sorted((tmp_path / "runs").rglob("*.json"))
-    assert len(runs) == 4 * 2 * 2                          # methods x learning rates x seeds
+    assert len(runs) == 4 * 2 * 2  # methods x learning rates x seeds
     stamps = [path.stat().st_mtime_ns for path in runs]
-    again = run_study(QUICK, tmp_path, progress=False)       # every run is found, none trained again
+    again = run_study(QUICK, tmp_path, progress=False)  # every run is found, none trained again
     assert [path.stat().st_mtime_ns for path in runs] == stamps
     assert again["methods"] == results["methods"]
 
@@ -245,9 +247,14 @@ def test_readme_table_equals_the_committed_results():
     assert [row[0] for row in rows] == list(results["methods"])
     for row in rows:
         entry = results["methods"][row[0]]
-        expected = [entry["lr"], entry["test_top1_last"]["mean"], entry["test_top1_last"]["std"],
-                    *entry["test_top1_last"]["ci95"], entry["test_top1_best_val"]["mean"],
-                    entry["test_top1_best_val"]["std"]]
+        expected = [
+            entry["lr"],
+            entry["test_top1_last"]["mean"],
+            entry["test_top1_last"]["std"],
+            *entry["test_top1_last"]["ci95"],
+            entry["test_top1_best_val"]["mean"],
+            entry["test_top1_best_val"]["std"],
+        ]
         for key, base in (("delta_vs_ce", "ce"), ("delta_vs_kd", "kd")):
             if row[0] != base:
                 expected += [entry[key]["mean"], *entry[key]["ci95"]]

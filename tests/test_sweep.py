@@ -77,8 +77,10 @@ def test_quick_sweep_writes_every_point_and_seed_in_the_documented_shape(quick):
             assert 0 <= seed["test_top1_last"] <= 100 and -1 <= seed["kendall_tau"] <= 1
             assert 0 <= seed["topd_pair_agreement"] <= 1 and seed["kl_all"] >= 0 and seed["seconds"] > 0
     assert set(sweep["references"]) == {"ce", "kd", "ldrrld"}
-    assert sweep["protocol"]["lr"] == json.loads((out_dir / "study" / "results.json").read_text())["methods"][
-        "ldrrld"]["lr"]
+    assert (
+        sweep["protocol"]["lr"]
+        == json.loads((out_dir / "study" / "results.json").read_text())["methods"]["ldrrld"]["lr"]
+    )
     assert sweep["progress"] == {"runs_done": 10, "runs_planned": 10, "points_complete": 5, "points": 5}
     assert json.loads(stdout.strip().splitlines()[-1])["runs_done"] == 10
     assert (out_dir / "sweep.md").read_text().count("\n| 7 | 0.05 | 4 |") == 1
@@ -96,8 +98,9 @@ def test_summaries_recompute_from_the_per_seed_numbers(quick):
                 assert math.isclose(got, want, abs_tol=1e-4)
     default = next(p for p in sweep["points"] if p["name"] == "d7-decay0.05-T4")
     for entry in sweep["points"]:
-        differences = [a["test_top1_last"] - b["test_top1_last"]
-                       for a, b in zip(entry["per_seed"], default["per_seed"])]
+        differences = [
+            a["test_top1_last"] - b["test_top1_last"] for a, b in zip(entry["per_seed"], default["per_seed"])
+        ]
         mean = sum(differences) / len(differences)
         assert math.isclose(entry["delta_vs_default"]["mean"], mean, abs_tol=1e-4)
 
@@ -109,16 +112,14 @@ def test_default_point_and_references_repeat_the_studys_runs_exactly(quick):
     default = next(p for p in sweep["points"] if p["name"] == "d7-decay0.05-T4")
     for name, entry in (("ldrrld", default), ("kd", sweep["references"]["kd"])):
         ours = {s["seed"]: (s["test_top1_last"], s["test_top1_best_val"]) for s in entry["per_seed"]}
-        theirs = {s["seed"]: (s["test_top1_last"], s["test_top1_best_val"])
-                  for s in study["methods"][name]["per_seed"]}
+        theirs = {s["seed"]: (s["test_top1_last"], s["test_top1_best_val"]) for s in study["methods"][name]["per_seed"]}
         assert ours == {seed: theirs[seed] for seed in ours}
 
 
 def test_results_of_another_problem_are_refused(quick):
     out_dir, _, _ = quick
     with pytest.raises(ValueError, match="a study of another problem"):
-        run_sweep(SweepConfig(), out_dir / "other", results=out_dir / "study" / "results.json",
-                  progress=False)
+        run_sweep(SweepConfig(), out_dir / "other", results=out_dir / "study" / "results.json", progress=False)
 
 
 def test_a_killed_sweep_resumes_where_it_stopped(quick, tmp_path, monkeypatch):
@@ -132,10 +133,18 @@ def test_a_killed_sweep_resumes_where_it_stopped(quick, tmp_path, monkeypatch):
     for name, seed in removed:
         (out_dir / "runs" / name / f"seed{seed}.json").unlink()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "ldrrld_core", "sweep", "--quick", "--out-dir", str(out_dir),
-               "--no-progress", "--quiet"]
-    process = subprocess.Popen(command, env=env, cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [
+        sys.executable,
+        "-m",
+        "ldrrld_core",
+        "sweep",
+        "--quick",
+        "--out-dir",
+        str(out_dir),
+        "--no-progress",
+        "--quiet",
+    ]
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while sum((out_dir / "runs" / n / f"seed{s}.json").is_file() for n, s in removed) < 1:
         assert process.poll() is None, process.stderr.read().decode()
@@ -153,20 +162,34 @@ def test_a_killed_sweep_resumes_where_it_stopped(quick, tmp_path, monkeypatch):
 
     trained = []
     measure = sweep_module._measure_one
-    monkeypatch.setattr(sweep_module, "_measure_one",
-                        lambda recipe, *args: trained.append(recipe) or measure(recipe, *args))
+    monkeypatch.setattr(
+        sweep_module, "_measure_one", lambda recipe, *args: trained.append(recipe) or measure(recipe, *args)
+    )
     resumed = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)
-    retrained = sorted((r["loss"] if r["loss"] != "ldrrld" else point_name(
-        (r["loss_options"]["ldrrld"]["depth"], r["loss_options"]["ldrrld"]["decay"],
-         r["loss_options"]["ldrrld"]["temperature"])), r["seed"]) for r in trained)
+    retrained = sorted(
+        (
+            r["loss"]
+            if r["loss"] != "ldrrld"
+            else point_name(
+                (
+                    r["loss_options"]["ldrrld"]["depth"],
+                    r["loss_options"]["ldrrld"]["decay"],
+                    r["loss_options"]["ldrrld"]["temperature"],
+                )
+            ),
+            r["seed"],
+        )
+        for r in trained
+    )
     expected = sorted(("kd" if n == "reference-kd" else n, s) for n, s in removed if (n, s) not in finished)
     assert retrained == expected
 
     def numbers(sweep):
         entries = {p["name"]: p["per_seed"] for p in sweep["points"]}
         entries["kd"] = sweep["references"]["kd"]["per_seed"]
-        return {name: [{k: v for k, v in s.items() if k != "seconds"} for s in seeds]
-                for name, seeds in entries.items()}
+        return {
+            name: [{k: v for k, v in s.items() if k != "seconds"} for s in seeds] for name, seeds in entries.items()
+        }
 
     assert numbers(resumed) == numbers(complete)
 
@@ -216,30 +239,55 @@ def _fake_sweep():
 
     d 5 at decay 0.1 was never run and d 3 at decay 0 has one seed only.
     """
-    config = SweepConfig(depths=(2, 3, 5, 7), decays=(0.0, 0.05, 0.1), temperatures=(4.0,),
-                         references=("kd",))
+    config = SweepConfig(depths=(2, 3, 5, 7), decays=(0.0, 0.05, 0.1), temperatures=(4.0,), references=("kd",))
     points, dropped = grid_points(config, num_classes=100)
 
     def result(top1, tau):
-        rows = [{"epoch": 1, "val_top1": 10.0, "test_top1": 9.0},
-                {"epoch": 2, "val_top1": 20.0, "test_top1": top1}]
-        return {"history": rows, "seconds": 1.5,
-                "measures": {"kendall_tau": tau, "kl_all": 0.1, "topd_pair_agreement": 0.7}}
+        rows = [{"epoch": 1, "val_top1": 10.0, "test_top1": 9.0}, {"epoch": 2, "val_top1": 20.0, "test_top1": top1}]
+        return {
+            "history": rows,
+            "seconds": 1.5,
+            "measures": {"kendall_tau": tau, "kl_all": 0.1, "topd_pair_agreement": 0.7},
+        }
 
-    done = {(point_name(p), seed): result(50 + p[0] + 10 * p[1] + seed, 0.01 * p[0] + 0.001 * seed)
-            for p in points for seed in config.seeds
-            if p[:2] != (5, 0.1) and not (p[:2] == (3, 0.0) and seed)}
+    done = {
+        (point_name(p), seed): result(50 + p[0] + 10 * p[1] + seed, 0.01 * p[0] + 0.001 * seed)
+        for p in points
+        for seed in config.seeds
+        if p[:2] != (5, 0.1) and not (p[:2] == (3, 0.0) and seed)
+    }
     done.update({("reference-kd", seed): result(60.0 + seed, 0.5) for seed in config.seeds})
     summary = summarize([58.0, 60.0, 62.0])
-    study = {"protocol": {"problem": "teaching", "epochs": 2, "validation_fraction": 0.1},
-             "methods": {m: {"lr": 0.05, "per_seed": [{"seed": s} for s in range(3)],
-                             "test_top1_last": summary, "test_top1_best_val": summary}
-                         for m in ("ce", "kd", "ldrrld")}}
-    teacher = {"model": "wrn_16_2", "key": "k", "sha256": "s", "train_top1": 90.0, "val_top1": 80.0,
-               "test_top1": 80.0}
-    return sweep_module.build_sweep(config, points, dropped, done, study, study_path="results.json", lr=0.05,
-                                    lr_rule="given", lr_selection=None, teacher=teacher, device="cpu",
-                                    threads=1, command=None, commit=None, seconds=1.0)
+    study = {
+        "protocol": {"problem": "teaching", "epochs": 2, "validation_fraction": 0.1},
+        "methods": {
+            m: {
+                "lr": 0.05,
+                "per_seed": [{"seed": s} for s in range(3)],
+                "test_top1_last": summary,
+                "test_top1_best_val": summary,
+            }
+            for m in ("ce", "kd", "ldrrld")
+        },
+    }
+    teacher = {"model": "wrn_16_2", "key": "k", "sha256": "s", "train_top1": 90.0, "val_top1": 80.0, "test_top1": 80.0}
+    return sweep_module.build_sweep(
+        config,
+        points,
+        dropped,
+        done,
+        study,
+        study_path="results.json",
+        lr=0.05,
+        lr_rule="given",
+        lr_selection=None,
+        teacher=teacher,
+        device="cpu",
+        threads=1,
+        command=None,
+        commit=None,
+        seconds=1.0,
+    )
 
 
 def test_fake_sweep_marks_missing_and_partial_points():
@@ -251,8 +299,7 @@ def test_fake_sweep_marks_missing_and_partial_points():
     assert by_name["d3-decay0-T4"]["test_top1_last"] == {"mean": 53.0, "std": None, "ci95": None}
     assert by_name["d7-decay0.05-T4"]["test_top1_last"]["mean"] == pytest.approx(58.5)
     assert by_name["d2-decay0-T4"]["delta_vs_kd"]["mean"] == pytest.approx(-8.0)
-    assert sweep["progress"] == {"runs_done": 12 * 3 - 3 - 2, "runs_planned": 36, "points_complete": 10,
-                                 "points": 12}
+    assert sweep["progress"] == {"runs_done": 12 * 3 - 3 - 2, "runs_planned": 36, "points_complete": 10, "points": 12}
     assert "missing [0, 1, 2]" in sweep_module.render_sweep(sweep)
 
 
@@ -305,8 +352,7 @@ def test_view_with_matplotlib_and_bad_sweeps(tmp_path):
 
     view = sweep_view(_fake_sweep(), depth=2, decay=0.0, measures=("test_top1_last",), backend="matplotlib")
     lines = view.state.figure.axes[0].lines
-    assert any(list(line.get_xdata()) == [2] and list(line.get_ydata()) == [pytest.approx(53.0)]
-               for line in lines)
+    assert any(list(line.get_xdata()) == [2] and list(line.get_ydata()) == [pytest.approx(53.0)] for line in lines)
     assert "image/png" in view.widget.children[1].outputs[0]["data"]
     with pytest.raises(ValueError, match="measures must be some of"):
         sweep_view(_fake_sweep(), measures=("accuracy",))
@@ -327,8 +373,7 @@ def test_without_study_results_the_sweep_chooses_the_rate_as_the_study_does(quic
     config = dataclasses.replace(QUICK_SWEEP, depths=(7,), decays=(0.05,), temperatures=(4.0,), references=())
     trained = []
     measure = sweep_module._measure_one
-    monkeypatch.setattr(sweep_module, "_measure_one",
-                        lambda recipe, *a: trained.append(recipe) or measure(recipe, *a))
+    monkeypatch.setattr(sweep_module, "_measure_one", lambda recipe, *a: trained.append(recipe) or measure(recipe, *a))
     sweep = run_sweep(config, out_dir, progress=False)
     study = json.loads((source / "study" / "results.json").read_text())
     assert len(trained) == 4  # 2 rates x 2 seeds; the grid's one point reuses two of them
@@ -340,8 +385,7 @@ def test_without_study_results_the_sweep_chooses_the_rate_as_the_study_does(quic
     assert ours == [s["test_top1_last"] for s in study["methods"]["ldrrld"]["per_seed"]]
 
 
-def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_never_retrained(quick, tmp_path,
-                                                                                    monkeypatch):
+def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_never_retrained(quick, tmp_path, monkeypatch):
     source, complete, _ = quick
     out_dir = tmp_path / "sweep"
     shutil.copytree(source / "study", out_dir / "study")
@@ -367,7 +411,7 @@ def test_local_term_scale_equals_the_method_pages_coefficients(depth, decay):
     alpha, temperature = 10.5, 4.0
     pairs = [(i, j) for i in range(1, depth + 1) for j in range(i + 1, depth + 1)]
     weights = [2 / (1.5 + (j - i)) * math.exp(-decay * (i + j)) for i, j in pairs]
-    factor = alpha * temperature ** 2 / (len(pairs) + 1)
+    factor = alpha * temperature**2 / (len(pairs) + 1)
     scale = sweep_module.local_term_scale(depth, decay, temperature=temperature, alpha=alpha)
     assert scale["pairs"] == len(pairs)
     assert scale["top_pair"] == pytest.approx(factor * weights[0], rel=1e-12)

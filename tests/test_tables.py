@@ -28,7 +28,9 @@ def test_text_table_right_aligns_every_column_by_default():
     assert text_table(["x"], [["1"], ["100"]]).splitlines() == ["  x", "  1", "100"]
 
 
-@pytest.mark.parametrize(("args", "expected"), [((71.234,), "71.23"), ((71.234, 0.5), "71.23 ± 0.50"),
-                                                ((None,), ""), ((1.0, None, 1), "1.0")])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [((71.234,), "71.23"), ((71.234, 0.5), "71.23 ± 0.50"), ((None,), ""), ((1.0, None, 1), "1.0")],
+)
 def test_mean_std(args, expected):
     assert mean_std(*args) == expected

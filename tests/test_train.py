@@ -67,7 +67,7 @@ def _authors_schedule(base: float, epochs: int, warmup: int, decays: tuple[int, 
             lr = base * epoch / warmup
         steps = sum(epoch > d for d in decays)
         if steps > 0:
-            lr = base * 0.1 ** steps
+            lr = base * 0.1**steps
         rates.append(lr)
     return rates
 
@@ -77,20 +77,24 @@ def test_schedules_match_independent_forms():
     authors = [learning_rate(e, 0.05, warmup_epochs=20, decay_epochs=decays, style="authors") for e in range(1, 241)]
     clean = [learning_rate(e, 0.05, warmup_epochs=20, decay_epochs=decays) for e in range(1, 241)]
     assert authors == pytest.approx(_authors_schedule(0.05, 240, 20, decays), rel=1e-12)
-    assert clean == pytest.approx([0.05 * min(e / 20, 1) * 0.1 ** sum(e > d for d in decays) for e in range(1, 241)],
-                                  rel=1e-12)
+    assert clean == pytest.approx(
+        [0.05 * min(e / 20, 1) * 0.1 ** sum(e > d for d in decays) for e in range(1, 241)], rel=1e-12
+    )
     # They differ only between the warm-up and the first decay, by the factor 0.95.
     differs = [e for e in range(1, 241) if not math.isclose(authors[e - 1], clean[e - 1])]
     assert differs == list(range(20, 151))
     assert authors[99] / clean[99] == pytest.approx(0.95)
 
 
-@pytest.mark.parametrize("settings, message", [
-    (dict(style="fancy"), "unknown schedule"),
-    (dict(warmup_epochs=-1), "warmup_epochs"),
-    (dict(decay_epochs=(180, 150)), "increasing"),
-    (dict(decay_rate=0.0), "decay_rate"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(style="fancy"), "unknown schedule"),
+        (dict(warmup_epochs=-1), "warmup_epochs"),
+        (dict(decay_epochs=(180, 150)), "increasing"),
+        (dict(decay_rate=0.0), "decay_rate"),
+    ],
+)
 def test_schedule_rejects_bad_settings(settings, message):
     with pytest.raises(ValueError, match=message):
         learning_rate(1, 0.1, **settings)
@@ -150,21 +154,24 @@ def test_presets_exist_and_differ_where_the_spec_says():
     assert get_recipe("cifar100", model="ShuffleV2", lr=0.02).lr == 0.02
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(loss="ldrld"), "Did you mean 'ldrrld'"),
-    (dict(model="resnet8x5"), "resnet8x4"),
-    (dict(teacher="digit_cnn"), "digits_cnn"),
-    (dict(data="digit"), "digits"),
-    (dict(epochs=-3), "epochs must be an integer >= 1"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(lr=0.0), "lr must be > 0"),
-    (dict(amp="fp8"), "amp must be one of"),
-    (dict(loss_options={"ldrrld": {"dept": 5}}), "does not accept"),
-    (dict(loss_options={"ldrrld": {"depth": 1}}), "depth"),
-    (dict(loss_options={"kdd": {}}), "Did you mean 'kd'"),
-    (dict(data_options={"size": 3}), "does not take"),
-    (dict(epoch=3), "no field 'epoch'. Did you mean 'epochs'"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(loss="ldrld"), "Did you mean 'ldrrld'"),
+        (dict(model="resnet8x5"), "resnet8x4"),
+        (dict(teacher="digit_cnn"), "digits_cnn"),
+        (dict(data="digit"), "digits"),
+        (dict(epochs=-3), "epochs must be an integer >= 1"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(lr=0.0), "lr must be > 0"),
+        (dict(amp="fp8"), "amp must be one of"),
+        (dict(loss_options={"ldrrld": {"dept": 5}}), "does not accept"),
+        (dict(loss_options={"ldrrld": {"depth": 1}}), "depth"),
+        (dict(loss_options={"kdd": {}}), "Did you mean 'kd'"),
+        (dict(data_options={"size": 3}), "does not take"),
+        (dict(epoch=3), "no field 'epoch'. Did you mean 'epochs'"),
+    ],
+)
 def test_bad_recipes_fail_with_a_useful_message(overrides, message):
     with pytest.raises(ValueError, match=message):
         get_recipe("digits", **overrides)
@@ -175,11 +182,19 @@ def test_recipe_round_trips_through_a_dict():
     assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
 
 
-@pytest.mark.parametrize("name, text, value", [
-    ("epochs", "7", 7), ("lr", "0.1", 0.1), ("deterministic", "no", False), ("channels_last", "none", None),
-    ("decay_epochs", "150,180", (150, 180)), ("decay_epochs", "[3]", (3,)),
-    ("loss_options", '{"kd": {"temperature": 2}}', {"kd": {"temperature": 2}}), ("teacher", "resnet8", "resnet8"),
-])
+@pytest.mark.parametrize(
+    "name, text, value",
+    [
+        ("epochs", "7", 7),
+        ("lr", "0.1", 0.1),
+        ("deterministic", "no", False),
+        ("channels_last", "none", None),
+        ("decay_epochs", "150,180", (150, 180)),
+        ("decay_epochs", "[3]", (3,)),
+        ("loss_options", '{"kd": {"temperature": 2}}', {"kd": {"temperature": 2}}),
+        ("teacher", "resnet8", "resnet8"),
+    ],
+)
 def test_parse_field(name, text, value):
     assert parse_field(name, text) == value
 
@@ -279,8 +294,15 @@ def test_distillation_run_writes_checkpoints_and_leaves_the_teacher_alone(tmp_pa
     assert all(torch.equal(before[k], v) for k, v in teacher.model.state_dict().items()), "the teacher must stay frozen"
     assert {"train_ce", "train_local", "train_rntk", "train_loss"} <= set(run.history.columns)
     assert run.summary["teacher_top1"] == pytest.approx(teacher.top1)
-    assert {p.name for p in tmp_path.iterdir()} == {"latest.pth", "student.pth", "history.csv", "history.json",
-                                                    "recipe.json", "summary.json", "checksums.json"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "latest.pth",
+        "student.pth",
+        "history.csv",
+        "history.json",
+        "recipe.json",
+        "summary.json",
+        "checksums.json",
+    }
     reloaded = create_model("digits_mlp", checkpoint=tmp_path / "student.pth")
     assert weights_equal(reloaded, run.model)
     assert load_file(tmp_path / "student.pth")["top1"] == pytest.approx(run.top1)
@@ -314,8 +336,10 @@ def test_resume_continues_bitwise(tmp_path, teacher, digits):
 def test_resume_removes_the_temporary_file_of_a_killed_checkpoint_write(tmp_path, digits):
     recipe = tiny(loss="ce", epochs=1, out_dir=str(tmp_path))
     fit(recipe, data=digits, progress=False)
-    killed = ("import os, signal, sys; from ldrrld_core.io import atomic_write; "
-              "atomic_write(sys.argv[1], lambda stream: (stream.write(b'half'), os.kill(os.getpid(), signal.SIGKILL)))")
+    killed = (
+        "import os, signal, sys; from ldrrld_core.io import atomic_write; "
+        "atomic_write(sys.argv[1], lambda stream: (stream.write(b'half'), os.kill(os.getpid(), signal.SIGKILL)))"
+    )
     assert subprocess.run([sys.executable, "-c", killed, str(tmp_path / "latest.pth")], check=False).returncode == -9
     assert len(list(tmp_path.glob(".latest.pth.*.tmp"))) == 1, "the killed write left its temporary file"
     (tmp_path / ".notes.tmp").write_text("not ours")  # other hidden files are left alone

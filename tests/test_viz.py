@@ -33,8 +33,11 @@ def panels(fig):
             elif trace.type == "bar":
                 panel.setdefault("bars", {})[trace.name] = np.asarray(trace.y, dtype=float)
             elif trace.mode == "markers":
-                panel.setdefault("points", {})[trace.name] = (trace.marker.color, np.asarray(trace.x),
-                                                              list(trace.hovertext))
+                panel.setdefault("points", {})[trace.name] = (
+                    trace.marker.color,
+                    np.asarray(trace.x),
+                    list(trace.hovertext),
+                )
             else:
                 panel.setdefault("lines", {})[trace.name] = np.asarray(trace.y, dtype=float)
         titles = [a.text for a in fig.layout.annotations]
@@ -49,12 +52,18 @@ def panels(fig):
         bars = {c.get_label(): np.array([p.get_height() for p in c]) for c in ax.containers}
         if bars:
             panel["bars"] = bars
-        lines = {line.get_label(): np.asarray(line.get_ydata(), dtype=float) for line in ax.lines
-                 if not line.get_label().startswith("_")}
+        lines = {
+            line.get_label(): np.asarray(line.get_ydata(), dtype=float)
+            for line in ax.lines
+            if not line.get_label().startswith("_")
+        }
         if lines:
             panel["lines"] = lines
-        points = {c.get_label(): (c.get_facecolor()[0], np.asarray(c.get_offsets())[:, 0], None)
-                  for c in ax.collections if not c.get_label().startswith("_")}
+        points = {
+            c.get_label(): (c.get_facecolor()[0], np.asarray(c.get_offsets())[:, 0], None)
+            for c in ax.collections
+            if not c.get_label().startswith("_")
+        }
         if points:
             panel["points"] = points
         found.append(panel)
@@ -87,7 +96,7 @@ def test_weight_heatmaps_draw_irw_erd_adw(backend):
     assert len(drawn) == 3 and "d = 6" in title and "decay = 0.2" in title
     for panel, matrix in zip(drawn, (maps.irw, maps.erd, maps.adw)):
         assert panel["heatmap"].shape == (6, 6)
-        assert same(panel["heatmap"], nan_diagonal(matrix))          # no pair on the diagonal
+        assert same(panel["heatmap"], nan_diagonal(matrix))  # no pair on the diagonal
         assert same(panel["heatmap"], panel["heatmap"].T)
         assert panel["scale"][0] == 0.0
     adw = drawn[2]["heatmap"]
@@ -154,8 +163,9 @@ def test_gradient_bars_mark_the_target():
     grads = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=4, depth=5)
     fig = viz.gradient_bars(grads, student, target=4, class_names=[f"c{i}" for i in range(10)])
     labels = list(fig.data[0].x)
-    assert "c4*" in labels and labels == [f"c{c}*" if c == 4 else f"c{c}"
-                                          for c in torch.argsort(student, descending=True)[:15].tolist()]
+    assert "c4*" in labels and labels == [
+        f"c{c}*" if c == 4 else f"c{c}" for c in torch.argsort(student, descending=True)[:15].tolist()
+    ]
 
 
 def test_inconsistent_sample_figure_arguments_are_refused():
@@ -183,8 +193,10 @@ def relation_data(classes=8, samples=160, seed=0):
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(samples) % classes
     teacher = torch.randn(samples, classes, generator=g) + 4 * torch.nn.functional.one_hot(labels, classes)
-    students = {"KD": teacher + 0.3 * torch.randn(samples, classes, generator=g),
-                "CE": teacher + 1.0 * torch.randn(samples, classes, generator=g)}
+    students = {
+        "KD": teacher + 0.3 * torch.randn(samples, classes, generator=g),
+        "CE": teacher + 1.0 * torch.randn(samples, classes, generator=g),
+    }
     superclass_of = torch.tensor([1, 0, 1, 0, 2, 2, 0, 1])[:classes]
     return teacher, students, labels, superclass_of
 
@@ -192,14 +204,15 @@ def relation_data(classes=8, samples=160, seed=0):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_class_mean_gaps_ordered_by_superclass(backend):
     teacher, students, labels, superclass_of = relation_data()
-    fig = viz.class_mean_gaps(students, teacher, labels, superclass_of=superclass_of, gap_scale=2.5,
-                              backend=backend)
+    fig = viz.class_mean_gaps(students, teacher, labels, superclass_of=superclass_of, gap_scale=2.5, backend=backend)
     drawn, titles, _ = panels(fig)
     assert len(drawn) == 6 and "heatmap" not in drawn[3]  # teacher, KD, CE / (empty), gaps
     order = analysis.superclass_order(superclass_of)
     reorder = lambda m: m[order][:, order].numpy()  # noqa: E731
-    means = {"teacher": analysis.class_mean_logits(teacher, labels),
-             **{k: analysis.class_mean_logits(v, labels) for k, v in students.items()}}
+    means = {
+        "teacher": analysis.class_mean_logits(teacher, labels),
+        **{k: analysis.class_mean_logits(v, labels) for k, v in students.items()},
+    }
     for panel, name in zip(drawn[:3], means):
         assert same(panel["heatmap"], reorder(means[name]))
     scales = {drawn[k]["scale"] for k in range(3)}
@@ -225,8 +238,7 @@ def test_correlation_gaps(backend):
         assert same(z, z.T) and np.allclose(np.diag(z), 1.0) and tuple(panel["scale"]) == (-1.0, 1.0)
         assert (np.abs(z) <= 1.0).all()
     correlation = analysis.logit_correlation
-    gaps = [analysis.matrix_gap(student=correlation(s), teacher=correlation(teacher))
-            for s in students.values()]
+    gaps = [analysis.matrix_gap(student=correlation(s), teacher=correlation(teacher)) for s in students.values()]
     assert "gap = |teacher - student| on all cells" in title
     assert same(drawn[4]["heatmap"], gaps[0].gap)
     # Without a gap_scale, the gaps share one scale up to the largest gap shown.
@@ -238,8 +250,9 @@ def test_class_mean_gaps_say_which_gap_they_show(backend):
     teacher, students, labels, _ = relation_data()
     _, _, title = panels(viz.class_mean_gaps(students, teacher, labels, backend=backend))
     assert "gap = |teacher - student| on all cells" in title
-    drawn, titles, title = panels(viz.class_mean_gaps(students, teacher, labels, definition="mdistiller",
-                                                      backend=backend))
+    drawn, titles, title = panels(
+        viz.class_mean_gaps(students, teacher, labels, definition="mdistiller", backend=backend)
+    )
     assert "gap = |teacher - student| / 3, diagonal zeroed (mdistiller)" in title
     means_t = analysis.class_mean_logits(teacher, labels)
     for panel, (name, logits) in zip(drawn[4:], students.items()):
@@ -289,9 +302,16 @@ def test_tsne_colours_twenty_superclasses_apart(backend):
     names = [f"class{c}" for c in range(classes)]
     g = torch.Generator().manual_seed(0)
     embeddings = {"teacher": torch.randn(400, 2, generator=g), "student": torch.randn(400, 2, generator=g)}
-    drawn, titles, title = panels(viz.tsne_scatter(
-        embeddings, labels, class_names=names, superclass_of=superclass_of,
-        superclass_names=[f"super{s}" for s in range(groups)], backend=backend))
+    drawn, titles, title = panels(
+        viz.tsne_scatter(
+            embeddings,
+            labels,
+            class_names=names,
+            superclass_of=superclass_of,
+            superclass_names=[f"super{s}" for s in range(groups)],
+            backend=backend,
+        )
+    )
     assert "superclass" in title and {"teacher", "student"} <= set(titles)
     colours = [{name: str(c) for name, (c, _, _) in panel["points"].items()} for panel in drawn]
     assert len(colours[0]) == groups and len(set(colours[0].values())) == groups
@@ -317,7 +337,7 @@ def test_tsne_refuses_labels_and_groups_that_do_not_fit():
     points = {"m": torch.zeros(30, 2)}
     names = [f"c{i}" for i in range(10)]
     with pytest.raises(ValueError, match=r"lie in \[0, 10\), found values from -1"):
-        viz.tsne_scatter(points, labels - 1, class_names=names)      # -1 must not become the last class
+        viz.tsne_scatter(points, labels - 1, class_names=names)  # -1 must not become the last class
     with pytest.raises(ValueError, match=r"lie in \[0, 9\), found values from 0 to 9"):
         viz.tsne_scatter(points, labels, class_names=names[:9])
     with pytest.raises(ValueError, match="superclass_of lists 9 classes but there are 10"):
@@ -325,8 +345,9 @@ def test_tsne_refuses_labels_and_groups_that_do_not_fit():
     with pytest.raises(ValueError, match=r"lie in \[0, 9\)"):
         viz.tsne_scatter(points, labels, superclass_of=torch.arange(9) % 3)  # one class short
     with pytest.raises(ValueError, match="2 superclass names for 3 superclasses"):
-        viz.tsne_scatter(points, labels, superclass_of=torch.arange(10) % 3, superclass_names=["a", "b"],
-                         color_by="superclass")
+        viz.tsne_scatter(
+            points, labels, superclass_of=torch.arange(10) % 3, superclass_names=["a", "b"], color_by="superclass"
+        )
     with pytest.raises(ValueError, match="integer class indices"):
         viz.tsne_scatter(points, labels.float())
     with pytest.raises(ValueError, match="non-empty mapping"):
@@ -349,8 +370,12 @@ def test_fidelity_heatmaps(backend, measure):
     drawn, titles, title = panels(viz.fidelity_heatmaps(fids, measure=measure, backend=backend))
     for panel, (name, fid) in zip(drawn, fids.items()):
         assert same(panel["heatmap"], analysis.pair_matrix(getattr(fid, measure), 4, diagonal=math.nan))
-        assert any(name in t and f"{fid.kendall.mean().item():.3f}" in t
-                   and f"all classes {fid.kendall_all.mean().item():.3f}" in t for t in titles)
+        assert any(
+            name in t
+            and f"{fid.kendall.mean().item():.3f}" in t
+            and f"all classes {fid.kendall_all.mean().item():.3f}" in t
+            for t in titles
+        )
     assert "favours LDRRLD by construction" in title
     if measure == "pair_agreement":
         assert all(tuple(p["scale"]) == (0.0, 1.0) for p in drawn)
@@ -360,9 +385,12 @@ def test_fidelity_heatmaps(backend, measure):
 
 def test_fidelity_heatmaps_refuse_students_measured_differently():
     teacher, students, _, _ = relation_data()
-    fids = {"KD": analysis.relation_fidelity(student_logits=students["KD"], teacher_logits=teacher, depth=4),
-            "CE": analysis.relation_fidelity(student_logits=students["CE"], teacher_logits=teacher, depth=4,
-                                             temperature=2.0)}
+    fids = {
+        "KD": analysis.relation_fidelity(student_logits=students["KD"], teacher_logits=teacher, depth=4),
+        "CE": analysis.relation_fidelity(
+            student_logits=students["CE"], teacher_logits=teacher, depth=4, temperature=2.0
+        ),
+    }
     viz.fidelity_heatmaps(fids)  # order agreement does not depend on T
     with pytest.raises(ValueError, match="different temperatures"):
         viz.fidelity_heatmaps(fids, measure="pair_kl")
@@ -386,8 +414,9 @@ def test_format_table():
 def test_training_curves(backend):
     histories = {
         "kd": SimpleNamespace(rows=[{"epoch": e, "test_top1": 10.0 * e, "loss": 1 / e} for e in (1, 2, 3)]),
-        "ce": SimpleNamespace(rows=[{"epoch": 1, "test_top1": 5.0}, {"epoch": 2, "loss": 0.7},
-                                    {"epoch": 3, "test_top1": 20.0}]),
+        "ce": SimpleNamespace(
+            rows=[{"epoch": 1, "test_top1": 5.0}, {"epoch": 2, "loss": 0.7}, {"epoch": 3, "test_top1": 20.0}]
+        ),
     }
     drawn, titles, _ = panels(viz.training_curves(histories, ["test_top1", "loss"], backend=backend))
     assert same(drawn[0]["lines"]["kd"], [10, 20, 30])
@@ -415,14 +444,21 @@ def test_figures_take_tensors_on_the_gpu():
     assert same(drawn[0]["heatmap"], expected)
     viz.correlation_gaps(students, teacher, superclass_of=superclass_of)
     fids = analysis.compare_fidelity(students, teacher, depth=4)
-    assert same(panels(viz.fidelity_heatmaps(fids))[0][0]["heatmap"],
-                analysis.pair_matrix(fids["KD"].pair_agreement.cpu(), 4, diagonal=math.nan))
-    viz.tsne_scatter({"t": torch.randn(160, 2, device="cuda")}, labels, superclass_of=superclass_of,
-                     color_by="superclass")
+    assert same(
+        panels(viz.fidelity_heatmaps(fids))[0][0]["heatmap"],
+        analysis.pair_matrix(fids["KD"].pair_agreement.cpu(), 4, diagonal=math.nan),
+    )
+    viz.tsne_scatter(
+        {"t": torch.randn(160, 2, device="cuda")}, labels, superclass_of=superclass_of, color_by="superclass"
+    )
     student, teacher_row = (x.cuda() for x in sample_logits())
     rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher_row, depth=5)
     assert rel.top_classes.device.type == "cuda"
-    for fig in (viz.local_distributions(rel), viz.pair_contributions(rel),
-                viz.gradient_bars(analysis.logit_gradients(student_logits=student, teacher_logits=teacher_row,
-                                                           target=1, depth=5), student)):
+    for fig in (
+        viz.local_distributions(rel),
+        viz.pair_contributions(rel),
+        viz.gradient_bars(
+            analysis.logit_gradients(student_logits=student, teacher_logits=teacher_row, target=1, depth=5), student
+        ),
+    ):
         assert fig.data

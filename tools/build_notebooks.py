@@ -35,8 +35,13 @@ def build(twin: Path, timeout: int = 600) -> float:
     os.environ["LDRRLD_FAST"] = "1"
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(twin.parent)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(twin.parent)}},
+    ).execute()
     nbformat.write(notebook, twin.with_suffix(".ipynb"))
     return time.perf_counter() - start
 

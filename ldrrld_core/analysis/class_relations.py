@@ -22,8 +22,18 @@ from torch import Tensor
 
 from .checks import check_labels, check_logits, check_students, check_superclass_of
 
-__all__ = ["class_mean_logits", "logit_correlation", "MatrixGap", "matrix_gap", "GAP_DEFINITIONS",
-           "MDISTILLER_GAP_SCALE", "RELATION_KINDS", "relation_gaps", "superclass_order", "group_boundaries"]
+__all__ = [
+    "class_mean_logits",
+    "logit_correlation",
+    "MatrixGap",
+    "matrix_gap",
+    "GAP_DEFINITIONS",
+    "MDISTILLER_GAP_SCALE",
+    "RELATION_KINDS",
+    "relation_gaps",
+    "superclass_order",
+    "group_boundaries",
+]
 
 #: How the gap between two relation matrices is measured: name -> the words a figure shows.
 GAP_DEFINITIONS = {
@@ -43,15 +53,19 @@ def class_mean_logits(logits: Tensor, labels: Tensor, num_classes: int | None = 
     check_logits("logits", logits)
     count = logits.shape[1]
     if num_classes is not None and num_classes != count:
-        raise ValueError(f"num_classes is {num_classes} but the logits have {count} classes; "
-                         "pass the data set's class count, the model's output size")
+        raise ValueError(
+            f"num_classes is {num_classes} but the logits have {count} classes; "
+            "pass the data set's class count, the model's output size"
+        )
     check_labels(labels, logits.shape[0], count)
     labels = labels.to(logits.device).long()
     sizes = torch.bincount(labels, minlength=count)
     if bool((sizes == 0).any()):
         empty = torch.nonzero(sizes == 0).flatten().tolist()
-        raise ValueError(f"class(es) {empty[:10]} have no samples, so they have no mean logits; "
-                         "evaluate on a larger split (e.g. the whole test set)")
+        raise ValueError(
+            f"class(es) {empty[:10]} have no samples, so they have no mean logits; "
+            "evaluate on a larger split (e.g. the whole test set)"
+        )
     sums = logits.new_zeros(count, count, dtype=torch.float64)
     return sums.index_add_(0, labels, logits.detach().double()) / sizes[:, None]
 
@@ -108,28 +122,41 @@ def matrix_gap(*, student: Tensor, teacher: Tensor, definition: str = "all_cells
     """
     _check_definition(definition)
     if teacher.shape != student.shape or teacher.dim() != 2:
-        raise ValueError(f"the matrices differ in shape or are not 2-D: student {tuple(student.shape)}, "
-                         f"teacher {tuple(teacher.shape)}; compute both on the same classes")
+        raise ValueError(
+            f"the matrices differ in shape or are not 2-D: student {tuple(student.shape)}, "
+            f"teacher {tuple(teacher.shape)}; compute both on the same classes"
+        )
     gap = (teacher.double() - student.double().to(teacher.device)).abs()
     if definition == "mdistiller":
         if gap.shape[0] != gap.shape[1]:
-            raise ValueError("definition='mdistiller' zeroes the diagonal of a square matrix, "
-                             f"got {tuple(gap.shape)}")
+            raise ValueError(f"definition='mdistiller' zeroes the diagonal of a square matrix, got {tuple(gap.shape)}")
         gap = (gap / MDISTILLER_GAP_SCALE).fill_diagonal_(0.0)
     valid = gap[~gap.isnan()]
     if valid.numel() == 0:
         raise ValueError("the matrices have no finite cells to compare")
-    return MatrixGap(student=student, teacher=teacher, gap=gap, max=float(valid.max()),
-                     mean=float(valid.mean()), definition=definition)
+    return MatrixGap(
+        student=student,
+        teacher=teacher,
+        gap=gap,
+        max=float(valid.max()),
+        mean=float(valid.mean()),
+        definition=definition,
+    )
 
 
 #: The inter-class relation matrices :func:`relation_gaps` compares.
 RELATION_KINDS = ("class_mean", "correlation")
 
 
-def relation_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, *, kind: str = "class_mean",
-                  labels: Tensor | None = None, num_classes: int | None = None,
-                  definition: str = "all_cells") -> dict[str, MatrixGap]:
+def relation_gaps(
+    students: Mapping[str, Tensor],
+    teacher_logits: Tensor,
+    *,
+    kind: str = "class_mean",
+    labels: Tensor | None = None,
+    num_classes: int | None = None,
+    definition: str = "all_cells",
+) -> dict[str, MatrixGap]:
     """Each student's relation matrix against the teacher's, by name: ``{name: MatrixGap}``.
 
     Args:
@@ -148,14 +175,18 @@ def relation_gaps(students: Mapping[str, Tensor], teacher_logits: Tensor, *, kin
         relation = lambda logits: class_mean_logits(logits, labels, num_classes)  # noqa: E731
     elif kind == "correlation":
         if definition != "all_cells":
-            raise ValueError("definition='mdistiller' divides class-mean logit gaps by 3; it is for "
-                             "kind='class_mean' only, use definition='all_cells' for correlations")
+            raise ValueError(
+                "definition='mdistiller' divides class-mean logit gaps by 3; it is for "
+                "kind='class_mean' only, use definition='all_cells' for correlations"
+            )
         relation = logit_correlation
     else:
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(RELATION_KINDS)}")
     teacher = relation(teacher_logits)
-    return {name: matrix_gap(student=relation(logits), teacher=teacher, definition=definition)
-            for name, logits in students.items()}
+    return {
+        name: matrix_gap(student=relation(logits), teacher=teacher, definition=definition)
+        for name, logits in students.items()
+    }
 
 
 def superclass_order(superclass_of: Tensor) -> Tensor:

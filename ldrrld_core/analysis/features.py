@@ -30,8 +30,9 @@ class ModelOutputs:
 
 
 @torch.no_grad()
-def collect_outputs(model: nn.Module, batches: Iterable, *, device: torch.device | str | None = None,
-                    max_samples: int | None = None) -> ModelOutputs:
+def collect_outputs(
+    model: nn.Module, batches: Iterable, *, device: torch.device | str | None = None, max_samples: int | None = None
+) -> ModelOutputs:
     """Run ``model`` in eval mode over ``(x, y)`` batches and gather logits, labels and features.
 
     ``batches`` is any iterable of ``(inputs, labels)`` pairs (a ``DataLoader``, the toolkit's
@@ -39,8 +40,9 @@ def collect_outputs(model: nn.Module, batches: Iterable, *, device: torch.device
     (``penultimate`` then ``get_classifier``); other models give logits only. ``device``
     defaults to the model's; the model's train/eval mode is restored afterwards.
     """
-    if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int)
-                                    or max_samples < 1):
+    if max_samples is not None and (
+        isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1
+    ):
         raise ValueError(f"max_samples must be an integer >= 1 or None (every sample), got {max_samples!r}")
     if device is None:
         first_param = next(model.parameters(), None)
@@ -53,8 +55,10 @@ def collect_outputs(model: nn.Module, batches: Iterable, *, device: torch.device
         for x, y in batches:
             y = torch.as_tensor(y)
             if y.dim() != 1 or y.shape[0] != x.shape[0]:
-                raise ValueError(f"a batch holds {x.shape[0]} inputs but labels of shape {tuple(y.shape)}; "
-                                 "each batch must be (inputs, labels) with one label per input")
+                raise ValueError(
+                    f"a batch holds {x.shape[0]} inputs but labels of shape {tuple(y.shape)}; "
+                    "each batch must be (inputs, labels) with one label per input"
+                )
             x = x.to(device, non_blocking=True)
             if with_features:
                 feature = model.penultimate(x)
@@ -71,8 +75,11 @@ def collect_outputs(model: nn.Module, batches: Iterable, *, device: torch.device
     if not logits:
         raise ValueError("the batches are empty: nothing to evaluate")
     keep = slice(0, max_samples)
-    return ModelOutputs(logits=torch.cat(logits)[keep], labels=torch.cat(labels)[keep],
-                        features=torch.cat(features)[keep] if with_features else None)
+    return ModelOutputs(
+        logits=torch.cat(logits)[keep],
+        labels=torch.cat(labels)[keep],
+        features=torch.cat(features)[keep] if with_features else None,
+    )
 
 
 #: Up to this many points, t-SNE runs on one thread: a team of threads costs more than it saves on
@@ -93,7 +100,12 @@ def tsne_embedding(features: Tensor, *, seed: int = 0, perplexity: float = 30.0)
         raise ValueError(f"t-SNE needs features (N, D) with at least 4 samples, got {tuple(features.shape)}")
     check_positive("perplexity", perplexity)
     points = features.detach().double().cpu().numpy()
-    tsne = TSNE(n_components=2, init="pca", random_state=seed, learning_rate="auto",
-                perplexity=min(float(perplexity), (points.shape[0] - 1) / 3))
+    tsne = TSNE(
+        n_components=2,
+        init="pca",
+        random_state=seed,
+        learning_rate="auto",
+        perplexity=min(float(perplexity), (points.shape[0] - 1) / 3),
+    )
     with threadpool_limits(1 if points.shape[0] <= TSNE_SINGLE_THREAD_UP_TO else None):
         return torch.from_numpy(tsne.fit_transform(points)).double()

@@ -25,13 +25,21 @@ from ..losses.checks import check_depth, check_logit_pair, check_positive
 from ..relations import class_mask, kl_from_logits, rank_pairs, top_classes
 from .checks import check_students
 
-__all__ = ["RelationFidelity", "relation_fidelity", "compare_fidelity", "fidelity_table", "kendall_tau",
-           "FIDELITY_CAVEAT"]
+__all__ = [
+    "RelationFidelity",
+    "relation_fidelity",
+    "compare_fidelity",
+    "fidelity_table",
+    "kendall_tau",
+    "FIDELITY_CAVEAT",
+]
 
 #: The caveat every table or figure of the top-d measures carries.
-FIDELITY_CAVEAT = ("pair KL and top-d agreement measure what LDRRLD optimises, so they favour it by "
-                   "construction (and kl_all is KD's objective / T^2); kendall_tau_all is no "
-                   "method's objective")
+FIDELITY_CAVEAT = (
+    "pair KL and top-d agreement measure what LDRRLD optimises, so they favour it by "
+    "construction (and kl_all is KD's objective / T^2); kendall_tau_all is no "
+    "method's objective"
+)
 
 #: Rows of samples :func:`kendall_tau` compares at once: about this many sign entries per chunk.
 _KENDALL_CHUNK = 1 << 22
@@ -46,14 +54,15 @@ def kendall_tau(first: Tensor, second: Tensor) -> Tensor:
     Vectorised over pairs, in chunks of rows so memory stays near ``2^22`` entries.
     """
     if first.shape != second.shape or first.dim() != 2 or first.shape[1] < 2:
-        raise ValueError(f"expected two (N, C) tensors of one shape with C >= 2, got {tuple(first.shape)} "
-                         f"and {tuple(second.shape)}")
+        raise ValueError(
+            f"expected two (N, C) tensors of one shape with C >= 2, got {tuple(first.shape)} and {tuple(second.shape)}"
+        )
     i, j = rank_pairs(first.shape[1], device=first.device)
     rows = max(1, _KENDALL_CHUNK // len(i))
     taus = []
     for start in range(0, first.shape[0], rows):
-        a, b = first[start:start + rows].double(), second[start:start + rows].double()
-        agreement = torch.sign(a[:, i] - a[:, j]) * torch.sign(b[:, i] - b[:, j])         # (n, C(C-1)/2)
+        a, b = first[start : start + rows].double(), second[start : start + rows].double()
+        agreement = torch.sign(a[:, i] - a[:, j]) * torch.sign(b[:, i] - b[:, j])  # (n, C(C-1)/2)
         taus.append(agreement.mean(1))
     return torch.cat(taus)
 
@@ -99,18 +108,21 @@ class RelationFidelity:
 
     def summary(self) -> dict[str, float]:
         """One number per measure, averaged over pairs and samples: the all-class ones first."""
-        return {"kl_all": float(self.kl_all.mean()),
-                "kendall_tau_all": float(self.kendall_all.mean()),
-                "pair_kl": float(self.pair_kl.mean()),
-                "pair_agreement": float(self.pair_agreement.mean()),
-                "kendall_tau": float(self.kendall.mean()),
-                "spearman_rho": float(self.spearman.mean()),
-                "topd_overlap": float(self.topd_overlap.mean()),
-                "top1_agreement": float(self.top1_agreement.mean())}
+        return {
+            "kl_all": float(self.kl_all.mean()),
+            "kendall_tau_all": float(self.kendall_all.mean()),
+            "pair_kl": float(self.pair_kl.mean()),
+            "pair_agreement": float(self.pair_agreement.mean()),
+            "kendall_tau": float(self.kendall.mean()),
+            "spearman_rho": float(self.spearman.mean()),
+            "topd_overlap": float(self.topd_overlap.mean()),
+            "top1_agreement": float(self.top1_agreement.mean()),
+        }
 
 
-def relation_fidelity(*, student_logits: Tensor, teacher_logits: Tensor, depth: int = 7,
-                      temperature: float = 4.0) -> RelationFidelity:
+def relation_fidelity(
+    *, student_logits: Tensor, teacher_logits: Tensor, depth: int = 7, temperature: float = 4.0
+) -> RelationFidelity:
     """Measure how well a student keeps the teacher's relations: ``(N, C), (N, C) -> RelationFidelity``.
 
     Keyword-only, so two logit tensors of one shape cannot be swapped unnoticed. The top-d
@@ -120,35 +132,44 @@ def relation_fidelity(*, student_logits: Tensor, teacher_logits: Tensor, depth: 
     check_logit_pair(student, teacher)
     check_depth(depth, teacher.shape[1])
     check_positive("temperature", temperature)
-    terms = ldrrld_loss(student, teacher, depth=depth, temperature=temperature,
-                        weighting="uniform", rank_by="teacher", validate=False)
-    top = terms.top_classes                                                    # (N, d) teacher order
-    s_top = student.gather(1, top)                                             # (N, d)
+    terms = ldrrld_loss(
+        student, teacher, depth=depth, temperature=temperature, weighting="uniform", rank_by="teacher", validate=False
+    )
+    top = terms.top_classes  # (N, d) teacher order
+    s_top = student.gather(1, top)  # (N, d)
     first, second = rank_pairs(depth, device=top.device)
     s_first, s_second = s_top[:, first], s_top[:, second]
     agree = (s_first > s_second).double() + 0.5 * (s_first == s_second).double()
-    order = torch.argsort(s_top, dim=1, descending=True, stable=True)          # (N, d)
-    student_rank = torch.argsort(order, dim=1).double()                        # rank of each class
+    order = torch.argsort(s_top, dim=1, descending=True, stable=True)  # (N, d)
+    student_rank = torch.argsort(order, dim=1).double()  # rank of each class
     teacher_rank = torch.arange(depth, dtype=torch.float64, device=top.device)
-    spearman = 1 - 6 * ((student_rank - teacher_rank) ** 2).sum(1) / (depth * (depth ** 2 - 1))
+    spearman = 1 - 6 * ((student_rank - teacher_rank) ** 2).sum(1) / (depth * (depth**2 - 1))
     in_student_top = class_mask(top_classes(student, depth), student.shape[1])
     return RelationFidelity(
-        depth=depth, temperature=float(temperature),
-        kl_all=kl_from_logits(teacher_logits=teacher / temperature, student_logits=student / temperature,
-                              dim=1),
+        depth=depth,
+        temperature=float(temperature),
+        kl_all=kl_from_logits(teacher_logits=teacher / temperature, student_logits=student / temperature, dim=1),
         kendall_all=kendall_tau(teacher, student),
-        pair_kl=terms.pair_kl.mean(0), pair_agreement=agree.mean(0), kendall=2 * agree.mean(1) - 1,
-        spearman=spearman, topd_overlap=in_student_top.gather(1, top).double().mean(1),
-        top1_agreement=(student.argmax(1) == top[:, 0]).double())
+        pair_kl=terms.pair_kl.mean(0),
+        pair_agreement=agree.mean(0),
+        kendall=2 * agree.mean(1) - 1,
+        spearman=spearman,
+        topd_overlap=in_student_top.gather(1, top).double().mean(1),
+        top1_agreement=(student.argmax(1) == top[:, 0]).double(),
+    )
 
 
-def compare_fidelity(students: Mapping[str, Tensor], teacher_logits: Tensor, *, depth: int = 7,
-                     temperature: float = 4.0) -> dict[str, RelationFidelity]:
+def compare_fidelity(
+    students: Mapping[str, Tensor], teacher_logits: Tensor, *, depth: int = 7, temperature: float = 4.0
+) -> dict[str, RelationFidelity]:
     """:func:`relation_fidelity` of several students (``{name: (N, C)}``) against one teacher."""
     check_students(students, teacher_logits)
-    return {name: relation_fidelity(student_logits=logits, teacher_logits=teacher_logits, depth=depth,
-                                    temperature=temperature)
-            for name, logits in students.items()}
+    return {
+        name: relation_fidelity(
+            student_logits=logits, teacher_logits=teacher_logits, depth=depth, temperature=temperature
+        )
+        for name, logits in students.items()
+    }
 
 
 def fidelity_table(fidelities: Mapping[str, RelationFidelity]) -> list[dict[str, object]]:
@@ -158,6 +179,5 @@ def fidelity_table(fidelities: Mapping[str, RelationFidelity]) -> list[dict[str,
     :data:`FIDELITY_CAVEAT` in mind.
     """
     if not isinstance(fidelities, Mapping) or not fidelities:
-        raise ValueError("no students to tabulate: pass {name: relation_fidelity(...)}, "
-                         "e.g. compare_fidelity's result")
+        raise ValueError("no students to tabulate: pass {name: relation_fidelity(...)}, e.g. compare_fidelity's result")
     return [{"student": name, **fidelity.summary()} for name, fidelity in fidelities.items()]

@@ -63,8 +63,9 @@ def _one_sample(student_logits: Tensor, teacher_logits: Tensor) -> tuple[Tensor,
     for name, x in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
         if not isinstance(x, Tensor) or x.dim() != 1:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{name} must be the 1-D logits (classes,) of one sample, got {shape}; "
-                             "pick a row with logits[i]")
+            raise ValueError(
+                f"{name} must be the 1-D logits (classes,) of one sample, got {shape}; pick a row with logits[i]"
+            )
     student, teacher = student_logits.detach().double()[None], teacher_logits.detach().double()[None]
     check_logit_pair(student, teacher)
     return student, teacher
@@ -75,10 +76,18 @@ def _pair_probabilities(top_logits: Tensor) -> Tensor:
     return torch.sigmoid(top_logits[:, None] - top_logits[None, :])
 
 
-def sample_relations(*, student_logits: Tensor, teacher_logits: Tensor, depth: int = 7,
-                     temperature: float = 4.0, decay: float = 0.05, irw_scale: float = 2.0,
-                     irw_offset: float = 1.5, weighting: str = "adw",
-                     rank_by: str = "student") -> SampleRelations:
+def sample_relations(
+    *,
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    depth: int = 7,
+    temperature: float = 4.0,
+    decay: float = 0.05,
+    irw_scale: float = 2.0,
+    irw_offset: float = 1.5,
+    weighting: str = "adw",
+    rank_by: str = "student",
+) -> SampleRelations:
     """Take one sample apart the way the LDRRLD loss does: ``(C,), (C,) -> SampleRelations``.
 
     Student and teacher are keyword-only: two vectors of one shape cannot be swapped unnoticed.
@@ -87,29 +96,57 @@ def sample_relations(*, student_logits: Tensor, teacher_logits: Tensor, depth: i
     itself (run in float64), so the picture shows exactly what the loss computes.
     """
     student, teacher = _one_sample(student_logits, teacher_logits)
-    terms = ldrrld_loss(student, teacher, depth=depth, temperature=temperature, decay=decay,
-                        irw_scale=irw_scale, irw_offset=irw_offset, weighting=weighting,
-                        rank_by=rank_by)
+    terms = ldrrld_loss(
+        student,
+        teacher,
+        depth=depth,
+        temperature=temperature,
+        decay=decay,
+        irw_scale=irw_scale,
+        irw_offset=irw_offset,
+        weighting=weighting,
+        rank_by=rank_by,
+    )
     top = terms.top_classes[0]
-    scale = temperature ** 2 / (num_pairs(depth) + 1)
+    scale = temperature**2 / (num_pairs(depth) + 1)
     z_s, z_t = student[0] / temperature, teacher[0] / temperature
     weights, pair_kl = terms.pair_weights, terms.pair_kl[0]
     topd_kl = float(terms.topd_kl[0])
     contribution = scale * weights * pair_kl
     return SampleRelations(
-        depth=depth, temperature=float(temperature), num_classes=student.shape[1], top_classes=top,
-        teacher_global=z_t.softmax(0)[top], student_global=z_s.softmax(0)[top],
-        teacher_local=z_t[top].softmax(0), student_local=z_s[top].softmax(0),
-        teacher_pair=_pair_probabilities(z_t[top]), student_pair=_pair_probabilities(z_s[top]),
-        pair_kl=pair_kl, pair_weights=weights,
-        contribution=contribution, topd_kl=topd_kl, topd_contribution=scale * topd_kl,
-        local=float(contribution.sum()) + scale * topd_kl, rntk=float(terms.rntk))
+        depth=depth,
+        temperature=float(temperature),
+        num_classes=student.shape[1],
+        top_classes=top,
+        teacher_global=z_t.softmax(0)[top],
+        student_global=z_s.softmax(0)[top],
+        teacher_local=z_t[top].softmax(0),
+        student_local=z_s[top].softmax(0),
+        teacher_pair=_pair_probabilities(z_t[top]),
+        student_pair=_pair_probabilities(z_s[top]),
+        pair_kl=pair_kl,
+        pair_weights=weights,
+        contribution=contribution,
+        topd_kl=topd_kl,
+        topd_contribution=scale * topd_kl,
+        local=float(contribution.sum()) + scale * topd_kl,
+        rntk=float(terms.rntk),
+    )
 
 
-def logit_gradients(*, student_logits: Tensor, teacher_logits: Tensor, target: int,
-                    temperature: float = 4.0, depth: int = 7, decay: float = 0.05,
-                    alpha: float = 10.5, beta: float = 7.0, dkd_alpha: float = 1.0,
-                    dkd_beta: float = 8.0) -> dict[str, Tensor]:
+def logit_gradients(
+    *,
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    target: int,
+    temperature: float = 4.0,
+    depth: int = 7,
+    decay: float = 0.05,
+    alpha: float = 10.5,
+    beta: float = 7.0,
+    dkd_alpha: float = 1.0,
+    dkd_beta: float = 8.0,
+) -> dict[str, Tensor]:
     """The gradient each distillation loss puts on each student logit of one sample.
 
     Returns ``{"KD": g, "DKD": g, "LDRRLD": g}``, each ``(C,)`` float64: the derivative of the
@@ -125,8 +162,9 @@ def logit_gradients(*, student_logits: Tensor, teacher_logits: Tensor, target: i
     objectives = {
         "KD": lambda s: kd_loss(s, teacher, temperature),
         "DKD": lambda s: dkd_loss(s, teacher, label, dkd_alpha, dkd_beta, temperature),
-        "LDRRLD": lambda s: ldrrld_loss(s, teacher, depth=depth, temperature=temperature,
-                                        decay=decay).total(alpha, beta),
+        "LDRRLD": lambda s: ldrrld_loss(s, teacher, depth=depth, temperature=temperature, decay=decay).total(
+            alpha, beta
+        ),
     }
     gradients = {}
     for name, objective in objectives.items():

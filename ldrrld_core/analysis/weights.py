@@ -24,8 +24,10 @@ def pair_matrix(values: Tensor, depth: int, diagonal: float = 0.0) -> Tensor:
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
         raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
     if values.shape[-1] != num_pairs(depth):
-        raise ValueError(f"expected {num_pairs(depth)} pair values for depth {depth} (d (d - 1) / 2), "
-                         f"got a last axis of {values.shape[-1]}")
+        raise ValueError(
+            f"expected {num_pairs(depth)} pair values for depth {depth} (d (d - 1) / 2), "
+            f"got a last axis of {values.shape[-1]}"
+        )
     first, second = rank_pairs(depth, device=values.device)
     out = values.new_full((*values.shape[:-1], depth, depth), diagonal)
     out[..., first, second] = values
@@ -61,8 +63,8 @@ class WeightMaps:
         """ADW as curves over rank distance: ``(d - 1, d - 1)``; row ``i - 1`` holds the pairs that
         start at rank ``i``, column ``k - 1`` distance ``k``: ``ADW(i, i + k)``, NaN where ``i + k > d``."""
         d, device = self.depth, self.adw.device
-        start = torch.arange(d - 1, device=device)[:, None]                     # rank i - 1
-        end = start + torch.arange(1, d, device=device)[None, :]                # rank i + k - 1
+        start = torch.arange(d - 1, device=device)[:, None]  # rank i - 1
+        end = start + torch.arange(1, d, device=device)[None, :]  # rank i + k - 1
         return torch.where(end < d, self.adw[start, end.clamp(max=d - 1)], math.nan)
 
     def summary(self) -> dict[str, int | float]:
@@ -72,28 +74,40 @@ class WeightMaps:
         share of every pair that involves the top class; ``top-d set``: the top-d term's share.
         """
         first, _ = rank_pairs(self.depth, device=self.share.device)
-        return {"d": self.depth, "decay": self.decay, "pairs": int(self.share.numel()),
-                "pair (1,2)": float(self.share[0]),
-                "pairs with rank 1": float(self.share[first == 0].sum()),
-                "top-d set": self.topd_share}
+        return {
+            "d": self.depth,
+            "decay": self.decay,
+            "pairs": int(self.share.numel()),
+            "pair (1,2)": float(self.share[0]),
+            "pairs with rank 1": float(self.share[first == 0].sum()),
+            "top-d set": self.topd_share,
+        }
 
     def irw_by_distance(self) -> Tensor:
         """IRW over rank distance ``k = 1 .. d - 1``: ``(d - 1,)``. It depends on the distance only."""
         return self.irw[0, 1:]
 
 
-def weight_maps(depth: int = 7, decay: float = 0.05, *, irw_scale: float = 2.0,
-                irw_offset: float = 1.5) -> WeightMaps:
+def weight_maps(depth: int = 7, decay: float = 0.05, *, irw_scale: float = 2.0, irw_offset: float = 1.5) -> WeightMaps:
     """The IRW, ERD and ADW grids of a depth, computed with the loss's own weight function."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
         raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
     check_non_negative("decay", decay)
     check_positive("irw_scale", irw_scale)
     check_non_negative("irw_offset", irw_offset)
-    grids = {name: adw_weights(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset, weighting=name,
-                               dtype=torch.float64) for name in ("irw", "erd", "adw")}
+    grids = {
+        name: adw_weights(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset, weighting=name, dtype=torch.float64)
+        for name in ("irw", "erd", "adw")
+    }
     first, second = rank_pairs(depth)
     weights = grids["adw"][first, second]
     total = float(weights.sum()) + 1.0
-    return WeightMaps(depth=depth, decay=float(decay), irw_scale=float(irw_scale), irw_offset=float(irw_offset),
-                      share=weights / total, topd_share=1.0 / total, **grids)
+    return WeightMaps(
+        depth=depth,
+        decay=float(decay),
+        irw_scale=float(irw_scale),
+        irw_offset=float(irw_offset),
+        share=weights / total,
+        topd_share=1.0 / total,
+        **grids,
+    )

@@ -57,8 +57,14 @@ def draw_crop_flip(count: int, generator: torch.Generator, padding: int = CIFAR_
     return offsets, flips
 
 
-def random_crop_flip(images: Tensor, offsets: Tensor, flips: Tensor, *, padding: int = CIFAR_PADDING,
-                     fill: Sequence[float] | Tensor | None = None) -> Tensor:
+def random_crop_flip(
+    images: Tensor,
+    offsets: Tensor,
+    flips: Tensor,
+    *,
+    padding: int = CIFAR_PADDING,
+    fill: Sequence[float] | Tensor | None = None,
+) -> Tensor:
     """Pad, crop and flip a batch of images in two gathers, with no loop over images.
 
     Args:
@@ -77,25 +83,29 @@ def random_crop_flip(images: Tensor, offsets: Tensor, flips: Tensor, *, padding:
         raise ValueError(f"images must be a (batch, channels, height, width) tensor, got shape {tuple(images.shape)}")
     batch, channels, height, width = images.shape
     if offsets.shape != (batch, 2) or flips.shape != (batch,):
-        raise ValueError(f"offsets must have shape ({batch}, 2) and flips ({batch},) for a batch of {batch}, "
-                         f"got {tuple(offsets.shape)} and {tuple(flips.shape)}")
+        raise ValueError(
+            f"offsets must have shape ({batch}, 2) and flips ({batch},) for a batch of {batch}, "
+            f"got {tuple(offsets.shape)} and {tuple(flips.shape)}"
+        )
     device = images.device
     offsets, flips = offsets.to(device), flips.to(device)
-    fill_values = torch.zeros(channels, dtype=images.dtype, device=device) if fill is None else \
-        torch.as_tensor(fill, dtype=images.dtype, device=device)
+    fill_values = (
+        torch.zeros(channels, dtype=images.dtype, device=device)
+        if fill is None
+        else torch.as_tensor(fill, dtype=images.dtype, device=device)
+    )
     padded = fill_values.view(1, channels, 1, 1).repeat(1, 1, height + 2 * padding, width + 2 * padding)
     padded = padded.expand(batch, -1, -1, -1).clone()
-    padded[:, :, padding:padding + height, padding:padding + width] = images
+    padded[:, :, padding : padding + height, padding : padding + width] = images
 
-    rows = offsets[:, :1] + torch.arange(height, device=device)                       # (B, H)
+    rows = offsets[:, :1] + torch.arange(height, device=device)  # (B, H)
     columns = torch.arange(width, device=device).expand(batch, width)
     columns = torch.where(flips[:, None], columns.flip(1), columns) + offsets[:, 1:]  # (B, W)
     cropped = padded.gather(2, rows[:, None, :, None].expand(batch, channels, height, width + 2 * padding))
     return cropped.gather(3, columns[:, None, None, :].expand(batch, channels, height, width))
 
 
-def folder_transform(policy: str, *, crop_size: int, resize_size: int, mean: Sequence[float],
-                     std: Sequence[float]):
+def folder_transform(policy: str, *, crop_size: int, resize_size: int, mean: Sequence[float], std: Sequence[float]):
     """The torchvision transform of a policy: PIL image in, normalised ``(3, S, S)`` tensor out.
 
     ``crop_size`` is the side ``S`` the model sees and ``resize_size`` the side an evaluation
@@ -110,8 +120,11 @@ def folder_transform(policy: str, *, crop_size: int, resize_size: int, mean: Seq
     if policy == "none":
         geometry = evaluation
     elif policy == "cifar":
-        geometry = [*evaluation, transforms.RandomCrop(crop_size, padding=CIFAR_PADDING),
-                    transforms.RandomHorizontalFlip()]
+        geometry = [
+            *evaluation,
+            transforms.RandomCrop(crop_size, padding=CIFAR_PADDING),
+            transforms.RandomHorizontalFlip(),
+        ]
     else:
         geometry = [transforms.RandomResizedCrop(crop_size), transforms.RandomHorizontalFlip()]
     return transforms.Compose([*geometry, transforms.ToTensor(), transforms.Normalize(mean, std)])

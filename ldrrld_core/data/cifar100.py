@@ -31,20 +31,23 @@ CIFAR100_FOLDER = "cifar-100-python"
 
 # What a CIFAR pickle may construct: NumPy arrays (under NumPy 1 and 2 module names) and the
 # helper Python 3 uses to pickle bytes at protocol 2. Everything else is refused.
-_ALLOWED_GLOBALS = {
-    (module, name)
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")
-} | {
-    (module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")
-} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+_ALLOWED_GLOBALS = (
+    {
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    }
+    | {(module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")}
+    | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+)
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR pickle holds only "
-                                         "lists, strings and NumPy arrays")
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: a CIFAR pickle holds only lists, strings and NumPy arrays"
+            )
         return super().find_class(module, name)
 
 
@@ -58,9 +61,11 @@ def read_cifar_pickle(path: Path) -> dict[str, object]:
     except Exception as error:  # noqa: BLE001 - damaged bytes make the unpickler raise almost anything
         # (MemoryError for a huge length field, LookupError for a garbled codec name, ...)
         reason = type(error).__name__ + (f": {str(error).splitlines()[0][:200]}" if str(error) else "")
-        raise DatasetFormatError(f"{path} is not a valid CIFAR pickle ({reason}); the file is damaged: "
-                                 "delete "
-                                 f"the folder {path.parent} and download the archive again") from None
+        raise DatasetFormatError(
+            f"{path} is not a valid CIFAR pickle ({reason}); the file is damaged: "
+            "delete "
+            f"the folder {path.parent} and download the archive again"
+        ) from None
     if not isinstance(content, dict):
         raise DatasetFormatError(f"{path} holds a {type(content).__name__}, expected a dict")
     return {key.decode() if isinstance(key, bytes) else key: value for key, value in content.items()}
@@ -75,13 +80,17 @@ def _field(content: dict, key: str, path: Path):
 def _names(content: dict, key: str, path: Path) -> list[str]:
     names = _field(content, key, path)
     if not isinstance(names, (list, tuple)) or not all(isinstance(name, (bytes, str)) for name in names):
-        raise DatasetFormatError(f"{path}: {key!r} must be a list of names, got {type(names).__name__}; the "
-                                 "file "
-                                 "is damaged: download the archive again")
+        raise DatasetFormatError(
+            f"{path}: {key!r} must be a list of names, got {type(names).__name__}; the "
+            "file "
+            "is damaged: download the archive again"
+        )
     decoded = [name.decode("latin1") if isinstance(name, bytes) else name for name in names]
     if len(set(decoded)) != len(decoded) or not decoded:
-        raise DatasetFormatError(f"{path}: {key!r} must list distinct names, got {len(decoded)} with "
-                                 f"{len(decoded) - len(set(decoded))} repeated; the file is damaged")
+        raise DatasetFormatError(
+            f"{path}: {key!r} must list distinct names, got {len(decoded)} with "
+            f"{len(decoded) - len(set(decoded))} repeated; the file is damaged"
+        )
     return decoded
 
 
@@ -89,16 +98,18 @@ def _labels(content: dict, key: str, path: Path) -> torch.Tensor:
     """``(N,)`` long labels; floats only when every one is a whole number (never truncated)."""
     values = np.asarray(_field(content, key, path))
     if values.ndim != 1 or not (values.dtype.kind in "iu" or values.dtype.kind == "f" or values.size == 0):
-        raise DatasetFormatError(f"{path}: {key!r} must be a list of integer labels, got {values.dtype} "
-                                 "values "
-                                 f"of shape {values.shape}")
+        raise DatasetFormatError(
+            f"{path}: {key!r} must be a list of integer labels, got {values.dtype} values of shape {values.shape}"
+        )
     if values.dtype.kind == "f":
         whole = np.isfinite(values) & (values == np.round(values))
         if not whole.all():
             bad = values[~whole][:3].tolist()
-            raise DatasetFormatError(f"{path}: {key!r} holds labels that are not whole numbers ({bad} ...); "
-                                     "truncating them would give wrong classes. Fix the labels, or download "
-                                     "the archive again")
+            raise DatasetFormatError(
+                f"{path}: {key!r} holds labels that are not whole numbers ({bad} ...); "
+                "truncating them would give wrong classes. Fix the labels, or download "
+                "the archive again"
+            )
     return torch.as_tensor(values.astype(np.int64))
 
 
@@ -114,8 +125,10 @@ def _read_split(path: Path, num_classes: int, num_superclasses: int):
         raise DatasetFormatError(f"{path}: {len(data)} images but {len(fine)} fine and {len(coarse)} coarse labels")
     for labels, count, kind in ((fine, num_classes, "fine"), (coarse, num_superclasses, "coarse")):
         if len(labels) and (labels.min() < 0 or labels.max() >= count):
-            raise DatasetFormatError(f"{path}: {kind} labels must lie in 0..{count - 1} (the meta file names "
-                                     f"{count}), found {labels.min().item()}..{labels.max().item()}")
+            raise DatasetFormatError(
+                f"{path}: {kind} labels must lie in 0..{count - 1} (the meta file names "
+                f"{count}), found {labels.min().item()}..{labels.max().item()}"
+            )
     return torch.tensor(data).view(-1, 3, 32, 32), fine, coarse
 
 
@@ -127,8 +140,10 @@ def _superclass_map(fine: torch.Tensor, coarse: torch.Tensor, num_classes: int, 
         raise DatasetFormatError(f"{folder}: some fine class carries two different coarse labels")
     if (superclass_of < 0).any():
         missing = torch.nonzero(superclass_of < 0).flatten().tolist()
-        raise DatasetFormatError(f"{folder}: fine classes {missing[:5]} have no images, so their superclass is "
-                                 "unknown; the files are incomplete")
+        raise DatasetFormatError(
+            f"{folder}: fine classes {missing[:5]} have no images, so their superclass is "
+            "unknown; the files are incomplete"
+        )
     return superclass_of
 
 
@@ -144,7 +159,8 @@ def _download(root: Path) -> None:
             "the network connection (and proxy settings), or fetch cifar-100-python.tar.gz by other means "
             "and "
             f"extract it into {root.resolve()} so that {CIFAR100_FOLDER}/train, test and meta "
-            "exist.") from None
+            "exist."
+        ) from None
 
 
 def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) -> DataSplits:
@@ -156,6 +172,7 @@ def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) ->
     """
     root = Path(root)
     folder = root / CIFAR100_FOLDER
+
     def missing() -> list[str]:
         return [name for name in ("train", "test", "meta") if not (folder / name).is_file()]
 
@@ -165,21 +182,32 @@ def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) ->
         raise DatasetNotFoundError(
             f"cifar100: {', '.join(missing())} not found in {folder.resolve()}. Get the data with "
             f"load_dataset('cifar100', root={str(root)!r}, download=True), or extract cifar-100-python.tar.gz "
-            f"into {root.resolve()} yourself so that {CIFAR100_FOLDER}/train, test and meta exist.")
+            f"into {root.resolve()} yourself so that {CIFAR100_FOLDER}/train, test and meta exist."
+        )
     meta = read_cifar_pickle(folder / "meta")
     class_names = _names(meta, "fine_label_names", folder / "meta")
     superclass_names = _names(meta, "coarse_label_names", folder / "meta")
     (train_pixels, train_fine, train_coarse), (test_pixels, test_fine, test_coarse) = (
-        _read_split(folder / split, len(class_names), len(superclass_names)) for split in ("train", "test"))
-    superclass_of = _superclass_map(torch.cat([train_fine, test_fine]), torch.cat([train_coarse, test_coarse]),
-                                    len(class_names), folder)
+        _read_split(folder / split, len(class_names), len(superclass_names)) for split in ("train", "test")
+    )
+    superclass_of = _superclass_map(
+        torch.cat([train_fine, test_fine]), torch.cat([train_coarse, test_coarse]), len(class_names), folder
+    )
 
     def tensor_set(pixels: torch.Tensor, labels: torch.Tensor) -> TensorImageDataset:
         images = normalize(pixels.float().div_(255), CIFAR100_MEAN, CIFAR100_STD, inplace=True)
         return TensorImageDataset(images, labels, mean=CIFAR100_MEAN, std=CIFAR100_STD, augment="cifar")
 
-    return DataSplits(name="cifar100", train=tensor_set(train_pixels, train_fine),
-                      test=tensor_set(test_pixels, test_fine),
-                      num_classes=len(class_names), input_shape=(3, 32, 32), class_names=class_names,
-                      superclass_of=superclass_of, superclass_names=superclass_names, mean=CIFAR100_MEAN,
-                      std=CIFAR100_STD, augment="cifar")
+    return DataSplits(
+        name="cifar100",
+        train=tensor_set(train_pixels, train_fine),
+        test=tensor_set(test_pixels, test_fine),
+        num_classes=len(class_names),
+        input_shape=(3, 32, 32),
+        class_names=class_names,
+        superclass_of=superclass_of,
+        superclass_names=superclass_names,
+        mean=CIFAR100_MEAN,
+        std=CIFAR100_STD,
+        augment="cifar",
+    )

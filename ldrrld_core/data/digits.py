@@ -25,14 +25,17 @@ def digits_split(labels: np.ndarray, test_size: int, seed: int) -> tuple[np.ndar
     from sklearn.model_selection import train_test_split
 
     if not 10 <= test_size <= len(labels) - 10:
-        raise ValueError(f"test_size must leave at least one image per digit on each side: "
-                         f"10 <= test_size <= {len(labels) - 10}, got {test_size}")
+        raise ValueError(
+            f"test_size must leave at least one image per digit on each side: "
+            f"10 <= test_size <= {len(labels) - 10}, got {test_size}"
+        )
     train, test = train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=seed)
     return np.sort(train), np.sort(test)
 
 
-def load_digits(root: str | Path | None = None, *, download: bool = False, seed: int = 0,
-                test_size: int = DIGITS_TEST_SIZE) -> DataSplits:
+def load_digits(
+    root: str | Path | None = None, *, download: bool = False, seed: int = 0, test_size: int = DIGITS_TEST_SIZE
+) -> DataSplits:
     """The digits as 1x8x8 images normalised with the train split's mean and std.
 
     ``seed`` fixes the stratified split (seed 0 gives the toolkit's standard 1347/450 split);
@@ -49,9 +52,20 @@ def load_digits(root: str | Path | None = None, *, download: bool = False, seed:
     mean, std = channel_stats(pixels[train_index])
 
     def tensor_set(index: torch.Tensor) -> TensorImageDataset:
-        return TensorImageDataset(normalize(pixels[index], mean, std), labels[index], mean=mean, std=std,
-                                  augment="none")
+        return TensorImageDataset(
+            normalize(pixels[index], mean, std), labels[index], mean=mean, std=std, augment="none"
+        )
 
-    return DataSplits(name="digits", train=tensor_set(train_index), test=tensor_set(test_index), num_classes=10,
-                      input_shape=(1, 8, 8), class_names=[str(digit) for digit in range(10)], superclass_of=None,
-                      superclass_names=None, mean=mean, std=std, augment="none")
+    return DataSplits(
+        name="digits",
+        train=tensor_set(train_index),
+        test=tensor_set(test_index),
+        num_classes=10,
+        input_shape=(1, 8, 8),
+        class_names=[str(digit) for digit in range(10)],
+        superclass_of=None,
+        superclass_names=None,
+        mean=mean,
+        std=std,
+        augment="none",
+    )

@@ -34,8 +34,15 @@ from torch.utils.data import Dataset
 from .augment import check_policy, folder_transform
 from .errors import DatasetFormatError
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFolderDataset", "scan_class_folders", "scan_annotated_folder",
-           "read_class_descriptions", "open_rgb", "check_class_list"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageFolderDataset",
+    "scan_class_folders",
+    "scan_annotated_folder",
+    "read_class_descriptions",
+    "open_rgb",
+    "check_class_list",
+]
 
 #: File endings (lower case) counted as images.
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
@@ -54,21 +61,28 @@ def open_rgb(path: Path, expected_size: tuple[int, int] | None = None):
             if expected_size is not None and image.size != tuple(expected_size):
                 raise DatasetFormatError(
                     f"image {path} is {image.size[0]}x{image.size[1]} pixels, but this data set's images are all "
-                    f"{expected_size[0]}x{expected_size[1]}; replace the file with the original from the archive")
+                    f"{expected_size[0]}x{expected_size[1]}; replace the file with the original from the archive"
+                )
             return _to_rgb(image, path)
     except DatasetFormatError:
         raise
     except Image.DecompressionBombError as error:
-        raise DatasetFormatError(f"image {path} is too large to decode safely ({error}): a decompression "
-                                 "bomb or "
-                                 "a damaged header. Remove the file; if it is a genuine image, raise "
-                                 "PIL.Image.MAX_IMAGE_PIXELS before loading the data set") from None
+        raise DatasetFormatError(
+            f"image {path} is too large to decode safely ({error}): a decompression "
+            "bomb or "
+            "a damaged header. Remove the file; if it is a genuine image, raise "
+            "PIL.Image.MAX_IMAGE_PIXELS before loading the data set"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DatasetFormatError(f"cannot decode image {path} ({error}); the file is corrupt or not an image: "
-                                 "replace it with the original from the archive, or delete it") from error
+        raise DatasetFormatError(
+            f"cannot decode image {path} ({error}); the file is corrupt or not an image: "
+            "replace it with the original from the archive, or delete it"
+        ) from error
     except Exception as error:  # noqa: BLE001 - damaged bytes make some decoders raise anything
-        raise DatasetFormatError(f"cannot decode image {path} ({type(error).__name__}: {error}); the file is "
-                                 "corrupt: replace it with the original from the archive, or delete it") from error
+        raise DatasetFormatError(
+            f"cannot decode image {path} ({type(error).__name__}: {error}); the file is "
+            "corrupt: replace it with the original from the archive, or delete it"
+        ) from error
 
 
 #: PIL modes of one channel wider than 8 bits, and the largest value each can hold.
@@ -83,14 +97,18 @@ def _to_rgb(image, path: Path):
         values = np.asarray(image, dtype=np.int64)
         top = _WIDE_GRAY[image.mode]
         if values.size and (values.min() < 0 or values.max() > top):
-            raise DatasetFormatError(f"image {path} holds values {values.min()}..{values.max()}, outside the "
-                                     f"0..{top} of a 16-bit image; convert it to 8-bit RGB yourself")
-        scaled = (values * 255 + top // 2) // top                          # round(v * 255 / 65535)
+            raise DatasetFormatError(
+                f"image {path} holds values {values.min()}..{values.max()}, outside the "
+                f"0..{top} of a 16-bit image; convert it to 8-bit RGB yourself"
+            )
+        scaled = (values * 255 + top // 2) // top  # round(v * 255 / 65535)
         return Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
     if image.mode == "F":
-        raise DatasetFormatError(f"image {path} holds floating-point pixels, whose range is unknown; "
-                                 "convert it "
-                                 "to 8-bit RGB (e.g. PNG or JPEG) yourself")
+        raise DatasetFormatError(
+            f"image {path} holds floating-point pixels, whose range is unknown; "
+            "convert it "
+            "to 8-bit RGB (e.g. PNG or JPEG) yourself"
+        )
     return image.convert("RGB")
 
 
@@ -98,8 +116,8 @@ class _Scan:
     """What one split's scan has met: the real folders listed and the images reached through links."""
 
     def __init__(self) -> None:
-        self.folders: dict[str, Path] = {}          # real path -> the path it was listed under
-        self.linked: list[tuple[str, Path]] = []    # (real path, link) of every symlinked image
+        self.folders: dict[str, Path] = {}  # real path -> the path it was listed under
+        self.linked: list[tuple[str, Path]] = []  # (real path, link) of every symlinked image
 
     def check_links(self) -> None:
         """Raise if a symlinked image is also listed elsewhere (counted twice, maybe under two labels)."""
@@ -108,10 +126,12 @@ class _Scan:
             folder, name = os.path.split(real)
             other = first.get(real) or (self.folders[folder] / name if folder in self.folders else None)
             if other is not None:
-                raise DatasetFormatError(f"{link} and {other} are the same image file (through a symbolic "
-                                         "link): "
-                                         "it would be counted twice, possibly under two labels. Keep one of "
-                                         "them.")
+                raise DatasetFormatError(
+                    f"{link} and {other} are the same image file (through a symbolic "
+                    "link): "
+                    "it would be counted twice, possibly under two labels. Keep one of "
+                    "them."
+                )
             first[real] = link
 
 
@@ -127,11 +147,13 @@ def _images_below(folder: Path, scan: _Scan) -> list[str]:
         directory = pending.pop()
         real = os.path.realpath(directory)
         if real in scan.folders:
-            raise DatasetFormatError(f"{directory} is the folder {scan.folders[real]} again (a symbolic "
-                                     "link loop, "
-                                     "or a link to another class's folder): its images would be counted "
-                                     "twice, "
-                                     "under two labels. Remove the link.")
+            raise DatasetFormatError(
+                f"{directory} is the folder {scan.folders[real]} again (a symbolic "
+                "link loop, "
+                "or a link to another class's folder): its images would be counted "
+                "twice, "
+                "under two labels. Remove the link."
+            )
         scan.folders[real] = directory
         with os.scandir(directory) as entries:
             for entry in entries:
@@ -141,11 +163,13 @@ def _images_below(folder: Path, scan: _Scan) -> list[str]:
                     pending.append(Path(entry.path))
                 elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
                     if not entry.is_file():
-                        raise DatasetFormatError(f"{entry.path} is named like an image but is not a regular "
-                                                 "file "
-                                                 "(a FIFO, socket, device or broken link), and reading it "
-                                                 "could "
-                                                 "block forever; remove it")
+                        raise DatasetFormatError(
+                            f"{entry.path} is named like an image but is not a regular "
+                            "file "
+                            "(a FIFO, socket, device or broken link), and reading it "
+                            "could "
+                            "block forever; remove it"
+                        )
                     if entry.is_symlink():
                         scan.linked.append((os.path.realpath(entry.path), Path(entry.path)))
                     found.append(str(Path(entry.path).relative_to(folder)))
@@ -154,18 +178,19 @@ def _images_below(folder: Path, scan: _Scan) -> list[str]:
 
 def _class_folders(split_dir: Path) -> list[str]:
     """The class sub-folders of a split, sorted; hidden ones (``.ipynb_checkpoints``) are not classes."""
-    return sorted(entry.name for entry in split_dir.iterdir()
-                  if entry.is_dir() and not entry.name.startswith("."))
+    return sorted(entry.name for entry in split_dir.iterdir() if entry.is_dir() and not entry.name.startswith("."))
 
 
 def check_class_list(classes: Sequence[str], source: object) -> None:
     """Raise :class:`DatasetFormatError` if a class is listed twice (making an empty class) or is empty."""
     repeated = sorted(name for name, count in Counter(classes).items() if count > 1)
     if repeated:
-        raise DatasetFormatError(f"{source} lists the class(es) {', '.join(repeated[:5])} more than once; "
-                                 "every class must appear once (a repeated entry would be an extra class "
-                                 "without "
-                                 "images)")
+        raise DatasetFormatError(
+            f"{source} lists the class(es) {', '.join(repeated[:5])} more than once; "
+            "every class must appear once (a repeated entry would be an extra class "
+            "without "
+            "images)"
+        )
     if any(not str(name).strip() for name in classes):
         raise DatasetFormatError(f"{source} lists an empty class name")
 
@@ -185,16 +210,20 @@ def scan_class_folders(split_dir: Path, classes: Sequence[str] | None = None) ->
     """
     found = _class_folders(split_dir)
     if not found:
-        raise DatasetFormatError(f"{split_dir} has no class folders; expected one sub-folder per class "
-                                 "(e.g. n01443537/) holding that class's images")
+        raise DatasetFormatError(
+            f"{split_dir} has no class folders; expected one sub-folder per class "
+            "(e.g. n01443537/) holding that class's images"
+        )
     if classes is None:
         classes = found
     else:
         check_class_list(classes, "the class list")
         unknown = sorted(set(found) - set(classes))
         if unknown:
-            raise DatasetFormatError(f"{split_dir} has class folders the training split lacks: "
-                                     f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+            raise DatasetFormatError(
+                f"{split_dir} has class folders the training split lacks: "
+                f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}"
+            )
     label_of = {name: label for label, name in enumerate(classes)}
     paths: list[str] = []
     labels: list[int] = []
@@ -202,9 +231,11 @@ def scan_class_folders(split_dir: Path, classes: Sequence[str] | None = None) ->
     for name in found:
         images = _images_below(split_dir / name, scan)
         if not images:
-            raise DatasetFormatError(f"class folder {split_dir / name} holds no images "
-                                     f"({', '.join(IMAGE_EXTENSIONS)}); "
-                                     "re-extract the archive or remove the folder")
+            raise DatasetFormatError(
+                f"class folder {split_dir / name} holds no images "
+                f"({', '.join(IMAGE_EXTENSIONS)}); "
+                "re-extract the archive or remove the folder"
+            )
         paths += [f"{name}/{image}" for image in images]
         labels += [label_of[name]] * len(images)
     scan.check_links()
@@ -226,15 +257,19 @@ def scan_annotated_folder(split_dir: Path, table: Path, classes: Sequence[str]) 
             continue
         fields = line.split("\t")
         if len(fields) < 2 or fields[1] not in label_of:
-            raise DatasetFormatError(f"{table}, line {number}: expected '<image>\\t<class>' with a class of the "
-                                     f"training split, got {line[:80]!r}")
+            raise DatasetFormatError(
+                f"{table}, line {number}: expected '<image>\\t<class>' with a class of the "
+                f"training split, got {line[:80]!r}"
+            )
         path = f"images/{fields[0]}"
         if not (split_dir / path).is_file():
             problem = "is not a regular file" if os.path.lexists(split_dir / path) else "does not exist"
             raise DatasetFormatError(f"{table}, line {number} lists {split_dir / path}, which {problem}")
         if path in listed:
-            raise DatasetFormatError(f"{table}, line {number} lists {fields[0]} again (first on line "
-                                     f"{listed[path]}); every image must appear once")
+            raise DatasetFormatError(
+                f"{table}, line {number} lists {fields[0]} again (first on line "
+                f"{listed[path]}); every image must appear once"
+            )
         listed[path] = number
         paths.append(path)
         labels.append(label_of[fields[1]])
@@ -279,9 +314,20 @@ class ImageFolderDataset(Dataset):
     ``dataset[i]`` is ``(image (3, crop_size, crop_size) float, label int)``.
     """
 
-    def __init__(self, root: str | Path, paths: Sequence[str], labels: Sequence[int], *, crop_size: int,
-                 resize_size: int, mean: Sequence[float], std: Sequence[float],
-                 image_size: tuple[int, int] | None = None, augment: str = "none", policy: str = "none") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        paths: Sequence[str],
+        labels: Sequence[int],
+        *,
+        crop_size: int,
+        resize_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        image_size: tuple[int, int] | None = None,
+        augment: str = "none",
+        policy: str = "none",
+    ) -> None:
         if len(paths) != len(labels):
             raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
         self.root = Path(root)
@@ -295,15 +341,18 @@ class ImageFolderDataset(Dataset):
 
     def _apply_policy(self, policy: str) -> None:
         self.policy = check_policy(policy)
-        self.transform = folder_transform(policy, crop_size=self.crop_size, resize_size=self.resize_size,
-                                          mean=self.mean, std=self.std)
+        self.transform = folder_transform(
+            policy, crop_size=self.crop_size, resize_size=self.resize_size, mean=self.mean, std=self.std
+        )
 
     def __len__(self) -> int:
         return len(self._labels)
 
     def __repr__(self) -> str:
-        return (f"ImageFolderDataset({len(self)} images under {self.root}, crop {self.crop_size}, "
-                f"policy={self.policy!r}, augment={self.augment!r})")
+        return (
+            f"ImageFolderDataset({len(self)} images under {self.root}, crop {self.crop_size}, "
+            f"policy={self.policy!r}, augment={self.augment!r})"
+        )
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -39,19 +39,33 @@ class EpochLoader:
         epoch: the epoch the next pass will use (0 at first).
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int, *, train: bool, device: torch.device, augment: str,
-                 seed: int, rank: int, world_size: int, drop_last: bool) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        *,
+        train: bool,
+        device: torch.device,
+        augment: str,
+        seed: int,
+        rank: int,
+        world_size: int,
+        drop_last: bool,
+    ) -> None:
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.dataset, self.batch_size, self.device, self.train = dataset, int(batch_size), device, train
         self.augment, self.seed, self.drop_last = augment, seed, drop_last
-        self.sampler = ShardSampler(len(dataset), shuffle=train, seed=seed, rank=rank, world_size=world_size,
-                                    equal_shards=train)
+        self.sampler = ShardSampler(
+            len(dataset), shuffle=train, seed=seed, rank=rank, world_size=world_size, equal_shards=train
+        )
         self._next_epoch = 0
         if drop_last and len(self.sampler) < self.batch_size:
-            raise ValueError(f"batch_size {batch_size} is larger than the {len(self.sampler)} samples this rank gets "
-                             "per epoch, so drop_last=True would leave no batch; lower batch_size or pass "
-                             "drop_last=False")
+            raise ValueError(
+                f"batch_size {batch_size} is larger than the {len(self.sampler)} samples this rank gets "
+                "per epoch, so drop_last=True would leave no batch; lower batch_size or pass "
+                "drop_last=False"
+            )
 
     @property
     def epoch(self) -> int:
@@ -81,8 +95,10 @@ class EpochLoader:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({len(self)} batches of {self.batch_size} on {self.device}, "
-                f"augment={self.augment!r}, epoch {self.epoch})")
+        return (
+            f"{type(self).__name__}({len(self)} batches of {self.batch_size} on {self.device}, "
+            f"augment={self.augment!r}, epoch {self.epoch})"
+        )
 
 
 class DeviceLoader(EpochLoader):
@@ -123,9 +139,16 @@ class StreamingLoader(EpochLoader):
     def __init__(self, dataset: Dataset, batch_size: int, *, num_workers: int = 0, **options) -> None:
         super().__init__(dataset, batch_size, **options)
         pin = self.device.type == "cuda"
-        self.loader = DataLoader(dataset, batch_size=self.batch_size, sampler=self.sampler, drop_last=self.drop_last,
-                                 num_workers=num_workers, pin_memory=pin, persistent_workers=num_workers > 0,
-                                 generator=derive_generator(self.seed, AUGMENT_STREAM, self.sampler.rank))
+        self.loader = DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            drop_last=self.drop_last,
+            num_workers=num_workers,
+            pin_memory=pin,
+            persistent_workers=num_workers > 0,
+            generator=derive_generator(self.seed, AUGMENT_STREAM, self.sampler.rank),
+        )
 
     def _batches(self, epoch: int) -> Iterator[Batch]:
         self.sampler.set_epoch(epoch)
@@ -147,9 +170,19 @@ def _worker_message(text: str) -> str:
     return text.rsplit(marker, 1)[1].strip() if text.startswith("Caught ") and marker in text else text
 
 
-def make_loader(dataset: Dataset, batch_size: int, *, train: bool, device: torch.device | str = "cpu",
-                augment: str | None = None, seed: int = 0, rank: int = 0, world_size: int = 1,
-                drop_last: bool | None = None, num_workers: int = 0) -> EpochLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    train: bool,
+    device: torch.device | str = "cpu",
+    augment: str | None = None,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    drop_last: bool | None = None,
+    num_workers: int = 0,
+) -> EpochLoader:
     """An iterable of ``(x, y)`` batches of ``dataset`` on ``device``, one rank's share of each epoch.
 
     Args:
@@ -173,22 +206,34 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, device: torch
         ``y`` is ``(B,)`` long.
     """
     if isinstance(dataset, DataSplits):
-        raise ValueError(f"make_loader takes one split, not the whole DataSplits: pass {dataset.name!r} splits.train "
-                         "or splits.test")
+        raise ValueError(
+            f"make_loader takes one split, not the whole DataSplits: pass {dataset.name!r} splits.train or splits.test"
+        )
     if augment is None:
         augment = getattr(dataset, "augment", "none") if train else "none"
     policy = check_policy(augment)
-    options = dict(train=train, device=torch.device(device), augment=policy, seed=seed, rank=rank,
-                   world_size=world_size, drop_last=train if drop_last is None else drop_last)
+    options = dict(
+        train=train,
+        device=torch.device(device),
+        augment=policy,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        drop_last=train if drop_last is None else drop_last,
+    )
     if isinstance(dataset, TensorImageDataset):
         if policy == "imagenet":
-            raise ValueError("the 'imagenet' policy (random resized crops) is for image-folder data sets; "
-                             "tensor sets support 'cifar' or 'none'")
+            raise ValueError(
+                "the 'imagenet' policy (random resized crops) is for image-folder data sets; "
+                "tensor sets support 'cifar' or 'none'"
+            )
         return DeviceLoader(dataset, batch_size, **options)
     if isinstance(dataset, ImageFolderDataset):
         dataset = dataset.with_policy(policy)
     elif policy != "none":
-        raise ValueError(f"cannot apply augmentation {policy!r} to a {type(dataset).__name__}: only "
-                         f"TensorImageDataset and ImageFolderDataset know the policies {AUGMENT_POLICIES}; "
-                         "pass augment='none' or wrap the tensors in a TensorImageDataset")
+        raise ValueError(
+            f"cannot apply augmentation {policy!r} to a {type(dataset).__name__}: only "
+            f"TensorImageDataset and ImageFolderDataset know the policies {AUGMENT_POLICIES}; "
+            "pass augment='none' or wrap the tensors in a TensorImageDataset"
+        )
     return StreamingLoader(dataset, batch_size, num_workers=num_workers, **options)

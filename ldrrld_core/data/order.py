@@ -33,12 +33,12 @@ def derive_generator(*keys: int) -> torch.Generator:
 def check_shard(rank: int, world_size: int) -> None:
     """Raise a ``ValueError`` unless ``0 <= rank < world_size``."""
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"need world_size >= 1 and 0 <= rank < world_size, got rank={rank}, "
-                         f"world_size={world_size}")
+        raise ValueError(f"need world_size >= 1 and 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
 
 
-def epoch_order(num_samples: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0,
-                world_size: int = 1, equal_shards: bool) -> Tensor:
+def epoch_order(
+    num_samples: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0, world_size: int = 1, equal_shards: bool
+) -> Tensor:
     """Indices of the samples rank ``rank`` visits in epoch ``epoch``, in order.
 
     One permutation of ``range(num_samples)`` is drawn from ``(seed, epoch)`` (or the identity
@@ -71,8 +71,9 @@ class ShardSampler(Sampler[int]):
     shards cover the set exactly once and training shards drop the remainder instead.
     """
 
-    def __init__(self, num_samples: int, *, shuffle: bool, seed: int, rank: int, world_size: int,
-                 equal_shards: bool) -> None:
+    def __init__(
+        self, num_samples: int, *, shuffle: bool, seed: int, rank: int, world_size: int, equal_shards: bool
+    ) -> None:
         check_shard(rank, world_size)
         self.num_samples, self.shuffle, self.seed = num_samples, shuffle, seed
         self.rank, self.world_size, self.equal_shards = rank, world_size, equal_shards
@@ -83,9 +84,15 @@ class ShardSampler(Sampler[int]):
 
     def indices(self, epoch: int | None = None) -> Tensor:
         """The ``(n,)`` indices of this rank in ``epoch`` (default: the epoch last set)."""
-        return epoch_order(self.num_samples, shuffle=self.shuffle, seed=self.seed,
-                           epoch=self.epoch if epoch is None else epoch, rank=self.rank,
-                           world_size=self.world_size, equal_shards=self.equal_shards)
+        return epoch_order(
+            self.num_samples,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            epoch=self.epoch if epoch is None else epoch,
+            rank=self.rank,
+            world_size=self.world_size,
+            equal_shards=self.equal_shards,
+        )
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices().tolist())

@@ -18,7 +18,8 @@ __all__ = ["DATASETS", "load_dataset", "list_datasets", "dataset_options"]
 #: Name -> loader ``(root, *, download, seed, **options) -> DataSplits``; ``DATASETS.add`` adds a set.
 #: Names are matched ignoring case and ``_`` vs ``-`` (``Tiny_ImageNet`` is ``tiny-imagenet``).
 DATASETS: Registry[Callable[..., DataSplits]] = Registry(
-    "data set", normalize=lambda name: name.lower().replace("_", "-"))
+    "data set", normalize=lambda name: name.lower().replace("_", "-")
+)
 DATASETS.add("digits", load_digits, "scikit-learn's 8x8 handwritten digits, offline")
 DATASETS.add("synthetic", load_synthetic, "a generated CIFAR-shaped hierarchy of 100 classes in 20 superclasses")
 DATASETS.add("cifar100", load_cifar100, "CIFAR-100 in torchvision's format, with superclasses")
@@ -43,8 +44,9 @@ def dataset_options(name: str) -> dict[str, object]:
     return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY and p.name not in _COMMON}
 
 
-def load_dataset(name: str, root: str | Path = "data", *, download: bool = False, seed: int = 0,
-                 **options) -> DataSplits:
+def load_dataset(
+    name: str, root: str | Path = "data", *, download: bool = False, seed: int = 0, **options
+) -> DataSplits:
     """Load a data set's train and test splits by name.
 
     Args:

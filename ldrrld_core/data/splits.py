@@ -53,11 +53,14 @@ class DataSplits:
             raise ValueError(f"{self.name}: give superclass_of and superclass_names together, or neither")
         if self.superclass_of is not None:
             if self.superclass_of.shape != (self.num_classes,):
-                raise ValueError(f"{self.name}: superclass_of must have shape ({self.num_classes},), "
-                                 f"got {tuple(self.superclass_of.shape)}")
+                raise ValueError(
+                    f"{self.name}: superclass_of must have shape ({self.num_classes},), "
+                    f"got {tuple(self.superclass_of.shape)}"
+                )
             if self.superclass_of.min() < 0 or self.superclass_of.max() >= len(self.superclass_names):
-                raise ValueError(f"{self.name}: superclass_of holds indices outside "
-                                 f"0..{len(self.superclass_names) - 1}")
+                raise ValueError(
+                    f"{self.name}: superclass_of holds indices outside 0..{len(self.superclass_names) - 1}"
+                )
 
     @property
     def num_superclasses(self) -> int | None:
@@ -68,6 +71,8 @@ class DataSplits:
         hierarchy = "" if self.superclass_names is None else f" in {self.num_superclasses} superclasses"
         shape = "x".join(map(str, self.input_shape))
         val = "" if self.val is None else f"{len(self.val)} val / "
-        return (f"DataSplits({self.name!r}: {len(self.train)} train / {val}{len(self.test)} test images "
-                f"{shape}, "
-                f"{self.num_classes} classes{hierarchy}, augment={self.augment!r})")
+        return (
+            f"DataSplits({self.name!r}: {len(self.train)} train / {val}{len(self.test)} test images "
+            f"{shape}, "
+            f"{self.num_classes} classes{hierarchy}, augment={self.augment!r})"
+        )

@@ -27,8 +27,8 @@ from .tensors import TensorImageDataset, channel_stats, normalize
 
 __all__ = ["smooth_fields", "synthetic_images", "load_synthetic"]
 
-_PROTOTYPES, _TRAIN, _TEST = 0, 1, 2   # seed streams
-_JITTER = 2                            # pixels an image may be shifted by
+_PROTOTYPES, _TRAIN, _TEST = 0, 1, 2  # seed streams
+_JITTER = 2  # pixels an image may be shifted by
 
 
 def smooth_fields(count: int, size: int, cells: int, generator: torch.Generator, channels: int = 3) -> Tensor:
@@ -42,8 +42,9 @@ def smooth_fields(count: int, size: int, cells: int, generator: torch.Generator,
     return fields / fields.flatten(1).std(1).view(-1, 1, 1, 1)
 
 
-def synthetic_images(class_fields: Tensor, per_class: int, difficulty: float, generator: torch.Generator
-                     ) -> tuple[Tensor, Tensor]:
+def synthetic_images(
+    class_fields: Tensor, per_class: int, difficulty: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """Draw ``per_class`` noisy, shifted images of every class pattern in ``class_fields``.
 
     Args:
@@ -58,18 +59,29 @@ def synthetic_images(class_fields: Tensor, per_class: int, difficulty: float, ge
     num_classes, channels, size, _ = class_fields.shape
     labels = torch.arange(num_classes).repeat_interleave(per_class)
     count = len(labels)
-    noise = 0.9 * smooth_fields(count, size, 8, generator, channels) + 0.3 * torch.randn(count, channels, size, size,
-                                                                                        generator=generator)
+    noise = 0.9 * smooth_fields(count, size, 8, generator, channels) + 0.3 * torch.randn(
+        count, channels, size, size, generator=generator
+    )
     shifts = torch.randint(0, 2 * _JITTER + 1, (count, 2), generator=generator)
-    fields = random_crop_flip(class_fields[labels] + difficulty * noise, shifts, torch.zeros(count, dtype=torch.bool),
-                              padding=_JITTER)
+    fields = random_crop_flip(
+        class_fields[labels] + difficulty * noise, shifts, torch.zeros(count, dtype=torch.bool), padding=_JITTER
+    )
     return torch.sigmoid(fields), labels
 
 
-def load_synthetic(root: str | Path | None = None, *, download: bool = False, seed: int = 0,
-                   train_per_class: int = 50, test_per_class: int = 20, difficulty: float = 1.0,
-                   class_spread: float = 0.6, num_superclasses: int = 20, classes_per_superclass: int = 5,
-                   image_size: int = 32) -> DataSplits:
+def load_synthetic(
+    root: str | Path | None = None,
+    *,
+    download: bool = False,
+    seed: int = 0,
+    train_per_class: int = 50,
+    test_per_class: int = 20,
+    difficulty: float = 1.0,
+    class_spread: float = 0.6,
+    num_superclasses: int = 20,
+    classes_per_superclass: int = 5,
+    image_size: int = 32,
+) -> DataSplits:
     """Generate the synthetic hierarchy: by default 100 classes in 20 superclasses of 5, 3x32x32.
 
     Args:
@@ -86,8 +98,12 @@ def load_synthetic(root: str | Path | None = None, *, download: bool = False, se
     Class ``c`` belongs to superclass ``c // classes_per_superclass``; classes are named like
     ``"s03_c2"`` (class 2 of superclass 3) and superclasses like ``"s03"``.
     """
-    for name, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class),
-                        ("num_superclasses", num_superclasses), ("classes_per_superclass", classes_per_superclass)):
+    for name, value in (
+        ("train_per_class", train_per_class),
+        ("test_per_class", test_per_class),
+        ("num_superclasses", num_superclasses),
+        ("classes_per_superclass", classes_per_superclass),
+    ):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if difficulty < 0 or class_spread < 0:
@@ -100,8 +116,9 @@ def load_synthetic(root: str | Path | None = None, *, download: bool = False, se
     generator = derive_generator(seed, _PROTOTYPES)
     prototypes = smooth_fields(num_superclasses, image_size, 4, generator)
     class_fields = prototypes[superclass_of] + class_spread * smooth_fields(num_classes, image_size, 8, generator)
-    train_pixels, train_labels = synthetic_images(class_fields, train_per_class, difficulty,
-                                                  derive_generator(seed, _TRAIN))
+    train_pixels, train_labels = synthetic_images(
+        class_fields, train_per_class, difficulty, derive_generator(seed, _TRAIN)
+    )
     test_pixels, test_labels = synthetic_images(class_fields, test_per_class, difficulty, derive_generator(seed, _TEST))
     mean, std = channel_stats(train_pixels)
 
@@ -110,9 +127,19 @@ def load_synthetic(root: str | Path | None = None, *, download: bool = False, se
 
     digits = max(2, len(str(num_superclasses - 1)))
     superclass_names = [f"s{s:0{digits}d}" for s in range(num_superclasses)]
-    class_names = [f"{superclass_names[c // classes_per_superclass]}_c{c % classes_per_superclass}"
-                   for c in range(num_classes)]
-    return DataSplits(name="synthetic", train=tensor_set(train_pixels, train_labels),
-                      test=tensor_set(test_pixels, test_labels), num_classes=num_classes,
-                      input_shape=(3, image_size, image_size), class_names=class_names, superclass_of=superclass_of,
-                      superclass_names=superclass_names, mean=mean, std=std, augment="cifar")
+    class_names = [
+        f"{superclass_names[c // classes_per_superclass]}_c{c % classes_per_superclass}" for c in range(num_classes)
+    ]
+    return DataSplits(
+        name="synthetic",
+        train=tensor_set(train_pixels, train_labels),
+        test=tensor_set(test_pixels, test_labels),
+        num_classes=num_classes,
+        input_shape=(3, image_size, image_size),
+        class_names=class_names,
+        superclass_of=superclass_of,
+        superclass_names=superclass_names,
+        mean=mean,
+        std=std,
+        augment="cifar",
+    )

@@ -62,13 +62,25 @@ class TensorImageDataset(Dataset):
     ``dataset[i]`` is ``(image (C, H, W), label ())``, like any map-style torch data set.
     """
 
-    def __init__(self, images: Tensor, labels: Tensor, *, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None, augment: str = "none") -> None:
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        *,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        augment: str = "none",
+    ) -> None:
         if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
-            described = f"shape {tuple(images.shape)}, dtype {images.dtype}" if isinstance(images, Tensor) \
+            described = (
+                f"shape {tuple(images.shape)}, dtype {images.dtype}"
+                if isinstance(images, Tensor)
                 else type(images).__name__
-            raise ValueError(f"images must be a floating (N, C, H, W) tensor, got {described}; "
-                             "convert uint8 pixels with .float() / 255 and normalise them first")
+            )
+            raise ValueError(
+                f"images must be a floating (N, C, H, W) tensor, got {described}; "
+                "convert uint8 pixels with .float() / 255 and normalise them first"
+            )
         if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.is_floating_point():
             raise ValueError("labels must be a 1-D integer tensor of class indices")
         if labels.shape[0] != images.shape[0]:
@@ -95,8 +107,10 @@ class TensorImageDataset(Dataset):
 
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.input_shape))
-        return (f"TensorImageDataset({len(self)} images {shape}, {self.images.dtype}, on {self.images.device}, "
-                f"augment={self.augment!r})")
+        return (
+            f"TensorImageDataset({len(self)} images {shape}, {self.images.dtype}, on {self.images.device}, "
+            f"augment={self.augment!r})"
+        )
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -133,7 +147,9 @@ class TensorImageDataset(Dataset):
         Needs the ``mean`` and ``std`` the set was built with.
         """
         if self.mean is None:
-            raise ValueError("this set was built without mean/std, so its normalisation cannot be undone; "
-                             "pass mean= and std= to TensorImageDataset")
+            raise ValueError(
+                "this set was built without mean/std, so its normalisation cannot be undone; "
+                "pass mean= and std= to TensorImageDataset"
+            )
         images = self.images[index]
         return denormalize(images if images.dim() == 4 else images[None], self.mean, self.std)

@@ -63,12 +63,13 @@ def split_validation(data: DataSplits, fraction: float = 0.1, seed: int = 0) -> 
         holds them; ``test`` is unchanged.
     """
     if data.val is not None:
-        raise ValueError(f"{data.name} already has a validation split ({len(data.val)} images); "
-                         "split it once")
+        raise ValueError(f"{data.name} already has a validation split ({len(data.val)} images); split it once")
     train = data.train
     if not (hasattr(train, "labels") and hasattr(train, "subset")):
-        raise ValueError(f"the train split of {data.name!r} ({type(train).__name__}) cannot be split here: "
-                         "split_validation needs a tensor set with labels and subset(); for image folders "
-                         "keep validation_fraction=0 and use the data set's own validation folder")
+        raise ValueError(
+            f"the train split of {data.name!r} ({type(train).__name__}) cannot be split here: "
+            "split_validation needs a tensor set with labels and subset(); for image folders "
+            "keep validation_fraction=0 and use the data set's own validation folder"
+        )
     kept, held = stratified_holdout(train.labels, fraction, seed)
     return dataclasses.replace(data, train=train.subset(kept), val=train.subset(held))

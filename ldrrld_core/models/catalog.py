@@ -48,8 +48,10 @@ class ModelInfo:
 
 #: Every registered model by name (names are case-sensitive: ``ResNet50`` is not ``resnet50``).
 MODELS: Registry[ModelInfo] = Registry(
-    "model", note="Names are case-sensitive (the CIFAR 'ResNet50' and the ImageNet 'resnet50' are different "
-                  "models);", listing="list_models() gives all {count} names.")
+    "model",
+    note="Names are case-sensitive (the CIFAR 'ResNet50' and the ImageNet 'resnet50' are different models);",
+    listing="list_models() gives all {count} names.",
+)
 
 Builder = TypeVar("Builder", bound=Callable[..., FeatureClassifier])
 
@@ -65,8 +67,11 @@ def register_model(name: str, *, family: str) -> Callable[[Builder], Builder]:
     def decorator(builder: Builder) -> Builder:
         input_shape, default_num_classes = FAMILIES[family]
         first_line = (builder.__doc__ or "").strip().splitlines()[:1]
-        MODELS.add(name, ModelInfo(name, family, input_shape, default_num_classes, builder),
-                   first_line[0] if first_line else f"a {family} model")
+        MODELS.add(
+            name,
+            ModelInfo(name, family, input_shape, default_num_classes, builder),
+            first_line[0] if first_line else f"a {family} model",
+        )
         return builder
 
     return decorator

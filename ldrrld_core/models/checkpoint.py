@@ -31,8 +31,14 @@ from ..io import CheckpointError, load_file
 from .catalog import list_models
 
 __all__ = [
-    "CheckpointMismatchError", "NonFiniteWeightsError", "STATE_DICT_ENTRIES", "check_finite",
-    "extract_state_dict", "load_checkpoint", "load_state_dict_strict", "strip_wrapper_prefixes",
+    "CheckpointMismatchError",
+    "NonFiniteWeightsError",
+    "STATE_DICT_ENTRIES",
+    "check_finite",
+    "extract_state_dict",
+    "load_checkpoint",
+    "load_state_dict_strict",
+    "strip_wrapper_prefixes",
 ]
 
 #: Entries of a checkpoint dict that may hold the model's state dict, tried in this order.
@@ -65,7 +71,8 @@ def check_finite(state_dict: Mapping[str, Tensor], *, source: str = "The state d
         raise NonFiniteWeightsError(
             f"{source} holds non-finite weights in {len(bad)} tensor(s): {_listing(bad)}. A model with these "
             "weights outputs NaN: the run that saved them diverged, or the file is damaged. Use an earlier "
-            "checkpoint of that run, or train again (lower lr).")
+            "checkpoint of that run, or train again (lower lr)."
+        )
 
 
 def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str, Tensor]:
@@ -96,19 +103,23 @@ def extract_state_dict(obj: Any, *, source: str = "the checkpoint") -> dict[str,
             f"but no state dict: expected a dict of tensors, or one under "
             f"{' / '.join(map(repr, STATE_DICT_ENTRIES))}. If the weights sit under another "
             "entry, load the file with ldrrld_core.io.load_file and pass that entry to "
-            "load_state_dict_strict.")
-    raise CheckpointError(f"{source} holds a {type(obj).__name__}, not a state dict (a dict of "
-                          "tensors, possibly under 'model' or 'state_dict').")
+            "load_state_dict_strict."
+        )
+    raise CheckpointError(
+        f"{source} holds a {type(obj).__name__}, not a state dict (a dict of "
+        "tensors, possibly under 'model' or 'state_dict')."
+    )
 
 
 def _is_state_dict(obj: Any) -> bool:
-    return (isinstance(obj, Mapping) and len(obj) > 0
-            and all(isinstance(key, str) and isinstance(value, Tensor)
-                    for key, value in obj.items()))
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(key, str) and isinstance(value, Tensor) for key, value in obj.items())
+    )
 
 
-def strip_wrapper_prefixes(state_dict: Mapping[str, Tensor],
-                           model_keys: Iterable[str] = ()) -> dict[str, Tensor]:
+def strip_wrapper_prefixes(state_dict: Mapping[str, Tensor], model_keys: Iterable[str] = ()) -> dict[str, Tensor]:
     """Remove the key prefixes that training wrappers add, as long as any are there.
 
     A prefix from ``module.``, ``_orig_mod.``, ``model.`` is removed when every key carries it
@@ -127,18 +138,24 @@ def strip_wrapper_prefixes(state_dict: Mapping[str, Tensor],
     own = list(model_keys)
     result = dict(state_dict)
     while result:
-        if (all(key.startswith(("student.", "teacher.")) for key in result)
-                and any(key.startswith("student.") for key in result)
-                and not _all_start_with(own, "student.")):
-            result = {key[len("student."):]: value for key, value in result.items()
-                      if key.startswith("student.")}
+        if (
+            all(key.startswith(("student.", "teacher.")) for key in result)
+            and any(key.startswith("student.") for key in result)
+            and not _all_start_with(own, "student.")
+        ):
+            result = {key[len("student.") :]: value for key, value in result.items() if key.startswith("student.")}
             continue
-        prefix = next((candidate for candidate in _WRAPPER_PREFIXES
-                       if _all_start_with(result, candidate)
-                       and not _all_start_with(own, candidate)), None)
+        prefix = next(
+            (
+                candidate
+                for candidate in _WRAPPER_PREFIXES
+                if _all_start_with(result, candidate) and not _all_start_with(own, candidate)
+            ),
+            None,
+        )
         if prefix is None:
             return result
-        result = {key[len(prefix):]: value for key, value in result.items()}
+        result = {key[len(prefix) :]: value for key, value in result.items()}
     return result
 
 
@@ -147,8 +164,9 @@ def _all_start_with(keys: Iterable[str], prefix: str) -> bool:
     return bool(keys) and all(key.startswith(prefix) for key in keys)
 
 
-def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], *,
-                           source: str = "The state dict") -> nn.Module:
+def load_state_dict_strict(
+    model: nn.Module, state_dict: Mapping[str, Tensor], *, source: str = "The state dict"
+) -> nn.Module:
     """Copy ``state_dict`` into ``model`` after checking that it fits exactly.
 
     Wrapper prefixes are removed first (:func:`strip_wrapper_prefixes`). Nothing is copied unless
@@ -174,19 +192,27 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], *
     check_finite(given, source=source)
     # Files from PyTorch < 0.4.1 have no BatchNorm counters at all; only then may they be absent.
     counters_optional = not any(key.endswith("num_batches_tracked") for key in given)
-    missing = [key for key in expected if key not in given
-               and not (counters_optional and key.endswith("num_batches_tracked"))]
+    missing = [
+        key for key in expected if key not in given and not (counters_optional and key.endswith("num_batches_tracked"))
+    ]
     unexpected = [key for key in given if key not in expected]
-    wrong_shape = [(key, tuple(given[key].shape), tuple(expected[key].shape))
-                   for key in expected if key in given and given[key].shape != expected[key].shape]
+    wrong_shape = [
+        (key, tuple(given[key].shape), tuple(expected[key].shape))
+        for key in expected
+        if key in given and given[key].shape != expected[key].shape
+    ]
     if missing or unexpected or wrong_shape:
-        raise CheckpointMismatchError(
-            _mismatch_message(model, source, given, missing, unexpected, wrong_shape))
-    wrong_kind = [f"{key} ({given[key].dtype} in the file, {expected[key].dtype} in the model)"
-                  for key in expected if key in given and _kind(given[key]) != _kind(expected[key])]
+        raise CheckpointMismatchError(_mismatch_message(model, source, given, missing, unexpected, wrong_shape))
+    wrong_kind = [
+        f"{key} ({given[key].dtype} in the file, {expected[key].dtype} in the model)"
+        for key in expected
+        if key in given and _kind(given[key]) != _kind(expected[key])
+    ]
     if wrong_kind:  # copying would cast silently: integers into weights, or fractions into counters
-        raise CheckpointMismatchError(f"{source} holds tensors of another kind than the model's: "
-                                      f"{_listing(wrong_kind)}. The file was not saved from this model.")
+        raise CheckpointMismatchError(
+            f"{source} holds tensors of another kind than the model's: "
+            f"{_listing(wrong_kind)}. The file was not saved from this model."
+        )
     for key, value in expected.items():  # only BatchNorm counters can be absent at this point
         given.setdefault(key, value)
     model.load_state_dict(given, strict=True)
@@ -198,8 +224,7 @@ def _names_another_model(saved_arch: object, arch: object) -> bool:
 
     Names outside the registry (other projects' conventions) are not compared.
     """
-    return (isinstance(saved_arch, str) and isinstance(arch, str) and saved_arch != arch
-            and saved_arch in list_models())
+    return isinstance(saved_arch, str) and isinstance(arch, str) and saved_arch != arch and saved_arch in list_models()
 
 
 def _kind(tensor: Tensor) -> str:
@@ -209,8 +234,9 @@ def _kind(tensor: Tensor) -> str:
     return "complex" if tensor.is_complex() else "bool" if tensor.dtype == torch.bool else "int"
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike, *,
-                    trusted: bool = False, sha256: str | None = None) -> nn.Module:
+def load_checkpoint(
+    model: nn.Module, path: str | os.PathLike, *, trusted: bool = False, sha256: str | None = None
+) -> nn.Module:
     """Load the weights stored in the file ``path`` into ``model``, strictly.
 
     Args:
@@ -234,9 +260,11 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *,
     obj = load_file(path, map_location="cpu", trusted=trusted, sha256=sha256)
     saved_arch, arch = (obj.get("arch") if isinstance(obj, Mapping) else None), getattr(model, "arch", None)
     if _names_another_model(saved_arch, arch):
-        raise CheckpointMismatchError(f"Checkpoint {path} was saved from the model {saved_arch!r} (its 'arch' "
-                                      f"entry), not {arch!r}; create the model with create_model({saved_arch!r}, "
-                                      "...)")
+        raise CheckpointMismatchError(
+            f"Checkpoint {path} was saved from the model {saved_arch!r} (its 'arch' "
+            f"entry), not {arch!r}; create the model with create_model({saved_arch!r}, "
+            "...)"
+        )
     state_dict = extract_state_dict(obj, source=f"Checkpoint {path}")
     return load_state_dict_strict(model, state_dict, source=f"Checkpoint {path}")
 
@@ -252,40 +280,58 @@ def _grouped(keys: list[str]) -> list[str]:
     for key in keys:
         module, _, tensor = key.rpartition(".")
         groups.setdefault(module, []).append(tensor)
-    return [(f"{module}." if module else "")
-            + (tensors[0] if len(tensors) == 1 else "{" + ",".join(tensors) + "}")
-            for module, tensors in groups.items()]
+    return [
+        (f"{module}." if module else "") + (tensors[0] if len(tensors) == 1 else "{" + ",".join(tensors) + "}")
+        for module, tensors in groups.items()
+    ]
 
 
-def _mismatch_message(model: nn.Module, source: str, given: Mapping[str, Tensor],
-                      missing: list[str], unexpected: list[str],
-                      wrong_shape: list[tuple[str, tuple, tuple]]) -> str:
+def _mismatch_message(
+    model: nn.Module,
+    source: str,
+    given: Mapping[str, Tensor],
+    missing: list[str],
+    unexpected: list[str],
+    wrong_shape: list[tuple[str, tuple, tuple]],
+) -> str:
     name = getattr(model, "arch", type(model).__name__)
-    lines = [f"{source} does not fit the model {name!r}: {len(missing)} missing, "
-             f"{len(unexpected)} unexpected and {len(wrong_shape)} wrongly shaped tensors."]
+    lines = [
+        f"{source} does not fit the model {name!r}: {len(missing)} missing, "
+        f"{len(unexpected)} unexpected and {len(wrong_shape)} wrongly shaped tensors."
+    ]
     if missing:
         lines.append(f"  in the model but not in the file: {_listing(_grouped(missing))}")
     if unexpected:
         lines.append(f"  in the file but not in the model: {_listing(_grouped(unexpected))}")
     if wrong_shape:
-        described = [f"{key} {file_shape} in the file, {model_shape} in the model"
-                     for key, file_shape, model_shape in wrong_shape]
+        described = [
+            f"{key} {file_shape} in the file, {model_shape} in the model"
+            for key, file_shape, model_shape in wrong_shape
+        ]
         lines.append(f"  wrong shape: {_listing(described)}")
     head_outputs = _head_outputs_if_only_difference(model, given, missing, unexpected, wrong_shape)
     if head_outputs is not None:
-        lines.append(f"Only the classifier differs: the file was trained for {head_outputs} "
-                     f"classes. Create the model with num_classes={head_outputs}.")
+        lines.append(
+            f"Only the classifier differs: the file was trained for {head_outputs} "
+            f"classes. Create the model with num_classes={head_outputs}."
+        )
     else:
         top_level = sorted({key.split(".", 1)[0] for key in given})
-        lines.append(f"The file's top-level modules are {_listing(top_level)}. Check that the "
-                     "model name (and num_classes) match the architecture the file was saved "
-                     "from.")
+        lines.append(
+            f"The file's top-level modules are {_listing(top_level)}. Check that the "
+            "model name (and num_classes) match the architecture the file was saved "
+            "from."
+        )
     return "\n".join(lines)
 
 
-def _head_outputs_if_only_difference(model: nn.Module, given: Mapping[str, Tensor],
-                                     missing: list[str], unexpected: list[str],
-                                     wrong_shape: list[tuple[str, tuple, tuple]]) -> int | None:
+def _head_outputs_if_only_difference(
+    model: nn.Module,
+    given: Mapping[str, Tensor],
+    missing: list[str],
+    unexpected: list[str],
+    wrong_shape: list[tuple[str, tuple, tuple]],
+) -> int | None:
     """The file's number of classes when the head's shape is the only mismatch, else ``None``."""
     get_classifier = getattr(model, "get_classifier", None)
     if missing or unexpected or get_classifier is None:

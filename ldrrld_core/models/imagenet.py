@@ -102,8 +102,21 @@ class MobileNetV1(FeatureClassifier):
     """
 
     #: (output channels, stride) of the depthwise-separable blocks after the stem.
-    BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1),
-              (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+    BLOCKS = (
+        (64, 1),
+        (128, 2),
+        (128, 1),
+        (256, 2),
+        (256, 1),
+        (512, 2),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (1024, 2),
+        (1024, 1),
+    )
     STAGE_ENDS = (1, 3, 5, 11, 13)
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -111,9 +124,12 @@ class MobileNetV1(FeatureClassifier):
         layers = [nn.Sequential(*conv_bn(3, 32, 3, 2))]
         in_channels = 32
         for out_channels, stride in self.BLOCKS:
-            layers.append(nn.Sequential(*conv_bn(in_channels, in_channels, 3, stride,
-                                                 groups=in_channels),
-                                        *conv_bn(in_channels, out_channels, 1)))
+            layers.append(
+                nn.Sequential(
+                    *conv_bn(in_channels, in_channels, 3, stride, groups=in_channels),
+                    *conv_bn(in_channels, out_channels, 1),
+                )
+            )
             in_channels = out_channels
         self.model = nn.Sequential(*layers)
         self.fc = nn.Linear(in_channels, num_classes)
@@ -127,8 +143,7 @@ class MobileNetV1(FeatureClassifier):
         return self.fc
 
 
-for _arch in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2",
-              "resnext50_32x4d"):
+for _arch in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d"):
     register_model(_arch, family="imagenet")(partial(TorchvisionResNet, _arch))
 register_model("mobilenet_v2", family="imagenet")(TorchvisionMobileNetV2)
 register_model("mobilenet_v1", family="imagenet")(MobileNetV1)

@@ -10,16 +10,23 @@ from torch import Tensor, nn
 __all__ = ["channel_shuffle", "collect_stages", "conv_bn", "global_avg_pool", "kaiming_init"]
 
 
-def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, *,
-            groups: int = 1, bias: bool = False, relu: bool = True) -> list[nn.Module]:
+def conv_bn(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int = 3,
+    stride: int = 1,
+    *,
+    groups: int = 1,
+    bias: bool = False,
+    relu: bool = True,
+) -> list[nn.Module]:
     """``[Conv2d, BatchNorm2d]`` (plus ``ReLU`` when ``relu``), "same" padding for odd kernels.
 
     Returned as a list so that callers can splice several into one flat ``nn.Sequential``; the
     literature's checkpoints number the layers of such a sequence consecutively.
     """
     layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2,
-                  groups=groups, bias=bias),
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=bias),
         nn.BatchNorm2d(out_channels),
     ]
     if relu:
@@ -35,8 +42,9 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     batch, channels, height, width = x.shape
     if groups == 1:
         return x
-    return (x.view(batch, groups, channels // groups, height, width)
-            .transpose(1, 2).reshape(batch, channels, height, width))
+    return (
+        x.view(batch, groups, channels // groups, height, width).transpose(1, 2).reshape(batch, channels, height, width)
+    )
 
 
 def global_avg_pool(x: Tensor) -> Tensor:
@@ -64,8 +72,7 @@ def kaiming_init(model: nn.Module, *, linear_std: float | None = None) -> None:
             nn.init.zeros_(module.bias)
 
 
-def collect_stages(modules: Iterable[nn.Module], x: Tensor,
-                   stage_ends: Iterable[int]) -> list[Tensor]:
+def collect_stages(modules: Iterable[nn.Module], x: Tensor, stage_ends: Iterable[int]) -> list[Tensor]:
     """Run ``x`` through ``modules`` in order and keep the outputs of the modules at ``stage_ends``.
 
     For networks stored as one long sequence of blocks, where a "stage" ends at the last block

@@ -17,9 +17,15 @@ from .checkpoint import load_checkpoint
 __all__ = ["FAMILIES", "ModelInfo", "create_model", "list_models", "model_info", "register_model"]
 
 
-def create_model(name: str, num_classes: int | None = None,
-                 checkpoint: str | os.PathLike | None = None, *, trusted: bool = False,
-                 sha256: str | None = None, **kwargs) -> FeatureClassifier:
+def create_model(
+    name: str,
+    num_classes: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    trusted: bool = False,
+    sha256: str | None = None,
+    **kwargs,
+) -> FeatureClassifier:
     """Build a registered model, optionally loading a checkpoint strictly.
 
     Args:

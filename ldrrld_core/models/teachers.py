@@ -21,9 +21,16 @@ from ..io import CheckpointNotFoundError
 from .base import FeatureClassifier
 from .registry import create_model, list_models
 
-__all__ = ["TEACHER_ACCURACY", "TEACHER_SOURCE", "TEACHER_CHECKPOINT", "DEFAULT_MARGIN",
-           "TeacherBelowPublishedWarning", "published_teacher", "load_standard_teacher",
-           "standard_teacher_path"]
+__all__ = [
+    "TEACHER_ACCURACY",
+    "TEACHER_SOURCE",
+    "TEACHER_CHECKPOINT",
+    "DEFAULT_MARGIN",
+    "TeacherBelowPublishedWarning",
+    "published_teacher",
+    "load_standard_teacher",
+    "standard_teacher_path",
+]
 
 #: CIFAR-100 top-1 accuracy (%) reported for the standard teacher checkpoints.
 TEACHER_ACCURACY: dict[str, float] = {
@@ -36,8 +43,10 @@ TEACHER_ACCURACY: dict[str, float] = {
 }
 
 #: Where the published teacher accuracies come from.
-TEACHER_SOURCE = ("CRD paper (Tian et al., ICLR 2020), Tables 1 and 2, for the teachers of "
-                  "HobbitLong/RepDistiller; the DKD paper and mdistiller's README quote the same numbers")
+TEACHER_SOURCE = (
+    "CRD paper (Tian et al., ICLR 2020), Tables 1 and 2, for the teachers of "
+    "HobbitLong/RepDistiller; the DKD paper and mdistiller's README quote the same numbers"
+)
 
 #: How many points (%) below its published top-1 a teacher may measure before a check complains.
 #: The published files measure within about 0.1 point of their numbers; 1 point leaves room for
@@ -62,7 +71,8 @@ _WHERE_TO_GET_THEM = (
     "release 'checkpoints', file cifar_teachers.tar) and by CRD (HobbitLong/"
     "RepDistiller, scripts/fetch_pretrained_teachers.sh). Unpack them so that the folder "
     "<name>_vanilla sits directly in the root you pass, or train your own teacher and save it "
-    "there in the same layout.")
+    "there in the same layout."
+)
 
 
 def standard_teacher_path(name: str, root: str | os.PathLike) -> Path:
@@ -79,22 +89,28 @@ def standard_teacher_path(name: str, root: str | os.PathLike) -> Path:
             and how to obtain it.
     """
     if name not in list_models("cifar"):
-        raise ValueError(f"{name!r} is not a CIFAR model of the zoo; teachers with published "
-                         f"checkpoints are {', '.join(TEACHER_ACCURACY)}.")
+        raise ValueError(
+            f"{name!r} is not a CIFAR model of the zoo; teachers with published "
+            f"checkpoints are {', '.join(TEACHER_ACCURACY)}."
+        )
     path = Path(root).expanduser() / TEACHER_CHECKPOINT.format(name=name)
     if not path.is_file():
         folder = path.parents[1]
         found = sorted(child.name for child in folder.glob("*_vanilla")) if folder.is_dir() else []
-        present = (f"{folder} holds the teacher folders {', '.join(found)}." if found
-                   else f"{folder} holds no <name>_vanilla folders." if folder.is_dir()
-                   else f"The folder {folder} does not exist.")
+        present = (
+            f"{folder} holds the teacher folders {', '.join(found)}."
+            if found
+            else f"{folder} holds no <name>_vanilla folders."
+            if folder.is_dir()
+            else f"The folder {folder} does not exist."
+        )
         raise CheckpointNotFoundError(
             f"No checkpoint for the teacher {name!r}: expected the file {path} "
-            f"(absolute: {path.absolute()}). {present} {_WHERE_TO_GET_THEM}")
+            f"(absolute: {path.absolute()}). {present} {_WHERE_TO_GET_THEM}"
+        )
     return path
 
 
-def load_standard_teacher(name: str, root: str | os.PathLike,
-                          num_classes: int = 100) -> FeatureClassifier:
+def load_standard_teacher(name: str, root: str | os.PathLike, num_classes: int = 100) -> FeatureClassifier:
     """Build the CIFAR model ``name``, load its standard checkpoint from ``root``, set eval mode."""
     return create_model(name, num_classes, checkpoint=standard_teacher_path(name, root)).eval()

@@ -27,8 +27,16 @@ from dataclasses import dataclass, field
 from ..tables import markdown_table
 from .paper import MAIN, Pair
 
-__all__ = ["BaselineSetting", "MDISTILLER", "KD_SETTING", "DKD_DEFAULTS", "DKD_BETA", "baseline_setting",
-           "baseline_settings", "settings_markdown"]
+__all__ = [
+    "BaselineSetting",
+    "MDISTILLER",
+    "KD_SETTING",
+    "DKD_DEFAULTS",
+    "DKD_BETA",
+    "baseline_setting",
+    "baseline_settings",
+    "settings_markdown",
+]
 
 #: The repository and commit whose configuration files the DKD settings were read from.
 MDISTILLER = "megvii-research/mdistiller@e8c5bb3"
@@ -58,13 +66,20 @@ class BaselineSetting:
 
 #: KD: RepDistiller's and mdistiller's CIFAR-100 weights (the same for every pair).
 KD_SETTING = BaselineSetting(
-    loss="kd", options={"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9},
+    loss="kd",
+    options={"temperature": 4.0, "ce_weight": 0.1, "kd_weight": 0.9},
     source="HobbitLong/RepDistiller scripts/run_cifar_distill.sh (-r 0.1 -a 0.9, kd_T 4: the CRD "
-           "paper's KD); the same in mdistiller/engine/cfg.py")
+    "paper's KD); the same in mdistiller/engine/cfg.py",
+)
 
 #: DKD's settings that no CIFAR-100 config of mdistiller overrides (``mdistiller/engine/cfg.py``).
-DKD_DEFAULTS: dict[str, float | int] = {"alpha": 1.0, "beta": 8.0, "temperature": 4.0, "ce_weight": 1.0,
-                                        "warmup_epochs": 20}
+DKD_DEFAULTS: dict[str, float | int] = {
+    "alpha": 1.0,
+    "beta": 8.0,
+    "temperature": 4.0,
+    "ce_weight": 1.0,
+    "warmup_epochs": 20,
+}
 
 #: DKD's beta per (teacher, student) and the mdistiller config file it is read from.
 DKD_BETA: dict[tuple[str, str], tuple[float, str]] = {
@@ -92,12 +107,17 @@ def _dkd_setting(pair: Pair) -> BaselineSetting:
     if key in _DKD_STAND_INS:
         stand_in = _DKD_STAND_INS[key]
         beta, config = DKD_BETA[stand_in]
-        return BaselineSetting("dkd", {**DKD_DEFAULTS, "beta": beta},
-                               f"no published setting for this pair; beta of {' -> '.join(stand_in)} "
-                               f"({MDISTILLER} {config})", published=False)
+        return BaselineSetting(
+            "dkd",
+            {**DKD_DEFAULTS, "beta": beta},
+            f"no published setting for this pair; beta of {' -> '.join(stand_in)} ({MDISTILLER} {config})",
+            published=False,
+        )
     known = ", ".join(" -> ".join(key) for key in (*DKD_BETA, *_DKD_STAND_INS))
-    raise ValueError(f"no DKD setting for {pair.label}: neither mdistiller's configs nor this table have "
-                     f"one; pairs with one: {known}")
+    raise ValueError(
+        f"no DKD setting for {pair.label}: neither mdistiller's configs nor this table have "
+        f"one; pairs with one: {known}"
+    )
 
 
 def baseline_setting(pair: Pair, loss: str) -> BaselineSetting | None:
@@ -115,8 +135,15 @@ def baseline_settings(pairs=MAIN.pairs) -> list[dict[str, object]]:
     for pair in pairs:
         for loss in ("kd", "dkd"):
             setting = baseline_setting(pair, loss)
-            rows.append({"pair": pair.label, "loss": loss, **setting.options, "published": setting.published,
-                         "source": setting.source})
+            rows.append(
+                {
+                    "pair": pair.label,
+                    "loss": loss,
+                    **setting.options,
+                    "published": setting.published,
+                    "source": setting.source,
+                }
+            )
     return rows
 
 

@@ -31,40 +31,58 @@ check the code path, not the paper. See docs/reproduce.md.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reproduce_cifar100", description=_DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="reproduce_cifar100", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in ("pairs", "commands", "run", "table"):
         sub = subcommands.add_parser(name)
-        sub.add_argument("--runs", type=Path, help="run folder (default runs/reproduce_cifar100, "
-                                                  "fast mode runs/reproduce_cifar100_fast)")
-        sub.add_argument("--teachers", type=Path, default=Settings.teachers,
-                         help="folder of <name>_vanilla/ckpt_epoch_240.pth (default data/teachers; "
-                              "an mdistiller checkout has download_ckpts/cifar_teachers)")
-        sub.add_argument("--data-root", type=Path, default=Settings.data_root,
-                         help="CIFAR-100 folder (default data)")
-        sub.add_argument("--recipe", default=Settings.recipe, choices=("cifar100-authors", "cifar100"),
-                         help="schedule preset (default cifar100-authors, the LDRRLD authors' "
-                              "effective schedule)")
+        sub.add_argument(
+            "--runs",
+            type=Path,
+            help="run folder (default runs/reproduce_cifar100, fast mode runs/reproduce_cifar100_fast)",
+        )
+        sub.add_argument(
+            "--teachers",
+            type=Path,
+            default=Settings.teachers,
+            help="folder of <name>_vanilla/ckpt_epoch_240.pth (default data/teachers; "
+            "an mdistiller checkout has download_ckpts/cifar_teachers)",
+        )
+        sub.add_argument("--data-root", type=Path, default=Settings.data_root, help="CIFAR-100 folder (default data)")
+        sub.add_argument(
+            "--recipe",
+            default=Settings.recipe,
+            choices=("cifar100-authors", "cifar100"),
+            help="schedule preset (default cifar100-authors, the LDRRLD authors' effective schedule)",
+        )
         sub.add_argument("--seeds", type=int, nargs="+", default=list(Settings.seeds))
-        sub.add_argument("--only", nargs="+", metavar="TEACHER-STUDENT",
-                         help="pairs to run (default all; fast mode: vgg13-vgg8)")
-        sub.add_argument("--extra", default="",
-                         help="more ldrrld arguments for every run, e.g. \"--set amp=bf16\"")
-        sub.add_argument("--fast", action="store_true",
-                         help="tiny synthetic data, one epoch, stand-in teachers (CI)")
-        sub.add_argument("--teacher-epochs", type=int, default=1,
-                         help="fast mode: epochs of the stand-in teachers")
-        sub.add_argument("--margin", type=float, default=Settings.margin,
-                         help="points a teacher may measure below its published top-1 (default %(default)s)")
+        sub.add_argument(
+            "--only", nargs="+", metavar="TEACHER-STUDENT", help="pairs to run (default all; fast mode: vgg13-vgg8)"
+        )
+        sub.add_argument("--extra", default="", help='more ldrrld arguments for every run, e.g. "--set amp=bf16"')
+        sub.add_argument("--fast", action="store_true", help="tiny synthetic data, one epoch, stand-in teachers (CI)")
+        sub.add_argument("--teacher-epochs", type=int, default=1, help="fast mode: epochs of the stand-in teachers")
+        sub.add_argument(
+            "--margin",
+            type=float,
+            default=Settings.margin,
+            help="points a teacher may measure below its published top-1 (default %(default)s)",
+        )
         sub.add_argument("--strict", action="store_true", help="refuse a teacher below its published top-1")
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    values = dict(data_root=args.data_root, recipe=args.recipe, seeds=tuple(args.seeds),
-                  extra=tuple(shlex.split(args.extra)), teacher_epochs=args.teacher_epochs,
-                  margin=args.margin, strict=args.strict)
+    values = dict(
+        data_root=args.data_root,
+        recipe=args.recipe,
+        seeds=tuple(args.seeds),
+        extra=tuple(shlex.split(args.extra)),
+        teacher_epochs=args.teacher_epochs,
+        margin=args.margin,
+        strict=args.strict,
+    )
     if args.fast:
         return Settings.for_fast(args.runs or Path("runs/reproduce_cifar100_fast"), **values)
     return Settings(runs=args.runs or Settings.runs, teachers=args.teachers, **values)
@@ -103,20 +121,30 @@ def add_teacher_command(commands) -> None:
     teacher = commands.add_parser("teacher", help="check a teacher file against its published accuracy")
     actions = teacher.add_subparsers(dest="teacher_command", metavar="ACTION", required=True)
     check = actions.add_parser(
-        "check", help="SHA-256, parameters and measured vs published test top-1 of a teacher",
+        "check",
+        help="SHA-256, parameters and measured vs published test top-1 of a teacher",
         description="Hash a teacher file, load it, measure its test top-1 and compare it with the published "
-                    "accuracy; warn (or with --strict refuse) when it is more than --margin points below.")
-    check.add_argument("teacher", metavar="NAME|FILE",
-                       help="a CIFAR model name (looked up under --teacher-root) or a checkpoint file")
-    check.add_argument("--teacher-root", default=str(DEFAULT_TEACHER_ROOT), metavar="FOLDER",
-                       help="folder of <name>_vanilla/ckpt_epoch_240.pth (default %(default)s)")
+        "accuracy; warn (or with --strict refuse) when it is more than --margin points below.",
+    )
+    check.add_argument(
+        "teacher", metavar="NAME|FILE", help="a CIFAR model name (looked up under --teacher-root) or a checkpoint file"
+    )
+    check.add_argument(
+        "--teacher-root",
+        default=str(DEFAULT_TEACHER_ROOT),
+        metavar="FOLDER",
+        help="folder of <name>_vanilla/ckpt_epoch_240.pth (default %(default)s)",
+    )
     check.add_argument("--model", help="architecture of FILE when its folder is not <name>_vanilla")
-    check.add_argument("--data", default="cifar100",
-                       help="data set whose test split is measured (default cifar100)")
+    check.add_argument("--data", default="cifar100", help="data set whose test split is measured (default cifar100)")
     check.add_argument("--data-root", default="data", help="folder holding the data set (default data)")
     check.add_argument("--download", action="store_true", help="download the data set if missing")
-    check.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                       help="points below the published top-1 that are tolerated (default %(default)s)")
+    check.add_argument(
+        "--margin",
+        type=float,
+        default=DEFAULT_MARGIN,
+        help="points below the published top-1 that are tolerated (default %(default)s)",
+    )
     check.add_argument("--strict", action="store_true", help="exit with an error when the teacher is below")
     check.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
     check.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -129,8 +157,15 @@ def run_teacher_command(args: argparse.Namespace) -> int:
 
     resolve_teacher(args.teacher, args.teacher_root, args.model)  # a missing file fails before the data load
     data = load_dataset(args.data, args.data_root, download=args.download)
-    check = check_teacher(args.teacher, root=args.teacher_root, arch=args.model, data=data,
-                          margin=args.margin, strict=args.strict, device=args.device)
+    check = check_teacher(
+        args.teacher,
+        root=args.teacher_root,
+        arch=args.model,
+        data=data,
+        margin=args.margin,
+        strict=args.strict,
+        device=args.device,
+    )
     if args.json:
         check.save(args.json)
     print(check.message())

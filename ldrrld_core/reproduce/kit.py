@@ -26,21 +26,52 @@ from .baselines import baseline_setting
 from .paper import TABLES, Pair
 from .teachers import DEFAULT_MARGIN, DEFAULT_TEACHER_ROOT, TeacherCheck, check_teacher
 
-__all__ = ["FAST_PAIRS", "FAST_DATA", "FAST_ARGUMENTS", "TEACHER_CHECK_FILE", "Settings", "Cell",
-           "select_pairs", "cells", "commands", "teacher_commands", "prepare_fast_teachers", "check_teachers",
-           "run"]
+__all__ = [
+    "FAST_PAIRS",
+    "FAST_DATA",
+    "FAST_ARGUMENTS",
+    "TEACHER_CHECK_FILE",
+    "Settings",
+    "Cell",
+    "select_pairs",
+    "cells",
+    "commands",
+    "teacher_commands",
+    "prepare_fast_teachers",
+    "check_teachers",
+    "run",
+]
 
 #: The pair the fast mode runs by default: it is in both tables, so it needs every method.
 FAST_PAIRS = ("vgg13-vgg8",)
 
 #: What the fast mode changes in every command: tiny synthetic data, one short epoch, one CPU
 #: thread (several threads are slower for such small tensors, and much slower on a busy machine).
-FAST_DATA = {"train_per_class": 4, "test_per_class": 2, "num_superclasses": 4, "classes_per_superclass": 5,
-             "image_size": 8}
-FAST_ARGUMENTS = ("--data", "synthetic",
-                  "--set", "data_options=" + json.dumps(FAST_DATA, separators=(",", ":")),
-                  "--epochs", "1", "--batch-size", "16", "--set", "warmup_epochs=0", "--set", "decay_epochs=",
-                  "--set", "deterministic=true", "--threads", "1")
+FAST_DATA = {
+    "train_per_class": 4,
+    "test_per_class": 2,
+    "num_superclasses": 4,
+    "classes_per_superclass": 5,
+    "image_size": 8,
+}
+FAST_ARGUMENTS = (
+    "--data",
+    "synthetic",
+    "--set",
+    "data_options=" + json.dumps(FAST_DATA, separators=(",", ":")),
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--set",
+    "warmup_epochs=0",
+    "--set",
+    "decay_epochs=",
+    "--set",
+    "deterministic=true",
+    "--threads",
+    "1",
+)
 
 #: The teacher check's record in every distillation's run folder.
 TEACHER_CHECK_FILE = "teacher_check.json"
@@ -93,8 +124,10 @@ class Settings:
     def description(self) -> str:
         if self.fast:
             size = FAST_DATA["image_size"]
-            return (f"fast mode: synthetic data ({self.num_classes} classes of {size}x{size} images), one "
-                    "epoch, stand-in teachers; these numbers check the code path, not the paper")
+            return (
+                f"fast mode: synthetic data ({self.num_classes} classes of {size}x{size} images), one "
+                "epoch, stand-in teachers; these numbers check the code path, not the paper"
+            )
         return f"CIFAR-100, preset {self.recipe}, standard teachers from {self.teachers}"
 
 
@@ -121,10 +154,26 @@ class Cell:
         if not self.alone:
             teacher_file = settings.teachers / TEACHER_CHECKPOINT.format(name=self.pair.teacher)
             baseline = baseline_setting(self.pair, self.loss)
-            what = ["--teacher", self.pair.teacher, *what, "--loss", self.loss,
-                    *(baseline.arguments() if baseline else []), "--teacher-checkpoint", str(teacher_file)]
-        return ["train" if self.alone else "distill", *what, *settings.common, "--seed", str(self.seed),
-                "--out-dir", str(self.out_dir(settings)), "--resume"]
+            what = [
+                "--teacher",
+                self.pair.teacher,
+                *what,
+                "--loss",
+                self.loss,
+                *(baseline.arguments() if baseline else []),
+                "--teacher-checkpoint",
+                str(teacher_file),
+            ]
+        return [
+            "train" if self.alone else "distill",
+            *what,
+            *settings.common,
+            "--seed",
+            str(self.seed),
+            "--out-dir",
+            str(self.out_dir(settings)),
+            "--resume",
+        ]
 
     def __str__(self) -> str:
         return f"{self.pair.student} alone" if self.alone else f"{self.pair.label} · {self.loss}"
@@ -138,8 +187,7 @@ def select_pairs(only: Iterable[str] | None, fast: bool = False) -> tuple[Pair, 
         return tuple(known.values())
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise ValueError(f"unknown pair(s) {', '.join(unknown)}; the tables have: {', '.join(known)}, "
-                         "or 'all'")
+        raise ValueError(f"unknown pair(s) {', '.join(unknown)}; the tables have: {', '.join(known)}, or 'all'")
     return tuple(known[name] for name in names)
 
 
@@ -177,14 +225,24 @@ def _fast_teacher_runs(settings: Settings, pairs: Sequence[Pair]) -> list[tuple[
     runs = []
     for name in _teachers_of(pairs):
         out_dir = settings.runs / "teacher-runs" / name
-        arguments = ["train", "--model", name, *settings.common, "--epochs", str(settings.teacher_epochs),
-                     "--seed", "0", "--out-dir", str(out_dir), "--resume"]
+        arguments = [
+            "train",
+            "--model",
+            name,
+            *settings.common,
+            "--epochs",
+            str(settings.teacher_epochs),
+            "--seed",
+            "0",
+            "--out-dir",
+            str(out_dir),
+            "--resume",
+        ]
         runs.append((arguments, name))
     return runs
 
 
-def prepare_fast_teachers(settings: Settings, pairs: Sequence[Pair],
-                          log: Callable[[str], None] = print) -> None:
+def prepare_fast_teachers(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print) -> None:
     """Fast mode: a stand-in teacher for every pair, in the standard layout under ``settings.teachers``."""
     from ..io import atomic_save, load_file
 
@@ -202,8 +260,9 @@ def prepare_fast_teachers(settings: Settings, pairs: Sequence[Pair],
         atomic_save({"model": weights}, target)
 
 
-def check_teachers(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print
-                   ) -> dict[str, TeacherCheck]:
+def check_teachers(
+    settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print
+) -> dict[str, TeacherCheck]:
     """Check every teacher of ``pairs`` (:func:`~.teachers.check_teacher`); write ``<runs>/teacher-checks/``.
 
     Fast mode measures on its synthetic data and compares with nothing (the teachers are stand-ins).
@@ -216,8 +275,14 @@ def check_teachers(settings: Settings, pairs: Sequence[Pair], log: Callable[[str
         data = load_dataset("cifar100", settings.data_root, download=True)
     checks = {}
     for name in _teachers_of(pairs):
-        check = check_teacher(name, root=settings.teachers, data=data, margin=settings.margin,
-                              strict=settings.strict, published=None if settings.fast else "table")
+        check = check_teacher(
+            name,
+            root=settings.teachers,
+            data=data,
+            margin=settings.margin,
+            strict=settings.strict,
+            published=None if settings.fast else "table",
+        )
         check.save(settings.runs / "teacher-checks" / f"{name}.json")
         log(check.message())
         checks[name] = check

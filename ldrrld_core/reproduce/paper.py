@@ -64,26 +64,33 @@ class PaperTable:
 
 
 MAIN = PaperTable(
-    name="main", title="CIFAR-100 top-1 (%): KD, DKD and LDRRLD",
+    name="main",
+    title="CIFAR-100 top-1 (%): KD, DKD and LDRRLD",
     source="the paper's main table as summarised second-hand (approximate); its KD column quotes the CRD "
-           "paper, its DKD column the DKD paper",
+    "paper, its DKD column the DKD paper",
     columns=(Column("KD", "kd"), Column("DKD", "dkd"), Column("LDRRLD", "ldrrld")),
-    rows=((Pair("resnet56", "resnet20"), (70.66, 71.97, 72.20)),
-          (Pair("resnet110", "resnet20"), (70.67, 70.91, 71.98)),
-          (Pair("resnet32x4", "resnet8x4"), (73.33, 76.32, 77.20)),
-          (Pair("wrn_40_2", "wrn_16_2"), (74.92, 76.24, 76.35)),
-          (Pair("vgg13", "vgg8"), (72.98, 74.68, 75.06)),
-          (Pair("resnet32x4", "ShuffleV1"), (74.07, 76.45, 76.46))))
+    rows=(
+        (Pair("resnet56", "resnet20"), (70.66, 71.97, 72.20)),
+        (Pair("resnet110", "resnet20"), (70.67, 70.91, 71.98)),
+        (Pair("resnet32x4", "resnet8x4"), (73.33, 76.32, 77.20)),
+        (Pair("wrn_40_2", "wrn_16_2"), (74.92, 76.24, 76.35)),
+        (Pair("vgg13", "vgg8"), (72.98, 74.68, 75.06)),
+        (Pair("resnet32x4", "ShuffleV1"), (74.07, 76.45, 76.46)),
+    ),
+)
 
 ABLATION = PaperTable(
-    name="ablation", title="CIFAR-100 top-1 (%): the adaptive decay weight (ADW) ablation",
+    name="ablation",
+    title="CIFAR-100 top-1 (%): the adaptive decay weight (ADW) ablation",
     source="the ablation table of the ICCV 2025 poster",
-    columns=(Column("student alone", "ce"), Column("without ADW", "ldrrld-no-adw"),
-             Column("with ADW", "ldrrld")),
-    rows=((Pair("vgg13", "vgg8"), (70.50, 74.25, 74.46)),
-          (Pair("ResNet50", "MobileNetV2"), (64.60, 68.95, 69.27)),
-          (Pair("resnet32x4", "MobileNetV2"), (64.60, 69.23, 69.52)),
-          (Pair("resnet32x4", "ShuffleV2"), (71.82, 76.92, 77.07))))
+    columns=(Column("student alone", "ce"), Column("without ADW", "ldrrld-no-adw"), Column("with ADW", "ldrrld")),
+    rows=(
+        (Pair("vgg13", "vgg8"), (70.50, 74.25, 74.46)),
+        (Pair("ResNet50", "MobileNetV2"), (64.60, 68.95, 69.27)),
+        (Pair("resnet32x4", "MobileNetV2"), (64.60, 69.23, 69.52)),
+        (Pair("resnet32x4", "ShuffleV2"), (71.82, 76.92, 77.07)),
+    ),
+)
 
 TABLES = (MAIN, ABLATION)
 

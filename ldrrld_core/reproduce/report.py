@@ -72,20 +72,33 @@ def collect(settings: Settings) -> dict:
                         if "teacher_top1" in summary:
                             teacher_top1.append(summary["teacher_top1"])
                 measured.append(entry)
-            rows.append({"teacher": pair.teacher, "student": pair.student,
-                         "teacher_paper": TEACHER_ACCURACY.get(pair.teacher),
-                         "teacher_measured": teacher_top1[0] if teacher_top1 else None,
-                         "cells": [{**asdict(entry), "measured": entry.mean, "std": entry.std,
-                                    "measured_best": entry.best_mean} for entry in measured]})
-        tables.append({"name": table.name, "title": table.title, "source": table.source,
-                       "columns": [column.title for column in table.columns], "rows": rows})
+            rows.append(
+                {
+                    "teacher": pair.teacher,
+                    "student": pair.student,
+                    "teacher_paper": TEACHER_ACCURACY.get(pair.teacher),
+                    "teacher_measured": teacher_top1[0] if teacher_top1 else None,
+                    "cells": [
+                        {**asdict(entry), "measured": entry.mean, "std": entry.std, "measured_best": entry.best_mean}
+                        for entry in measured
+                    ],
+                }
+            )
+        tables.append(
+            {
+                "name": table.name,
+                "title": table.title,
+                "source": table.source,
+                "columns": [column.title for column in table.columns],
+                "rows": rows,
+            }
+        )
     return {"settings": {**asdict(settings), "description": settings.description()}, "tables": tables}
 
 
 def _row(row: dict) -> list[str]:
     """One teacher -> student line: teacher paper/measured, then paper/last/best per column."""
-    cells = [f"{row['teacher']} -> {row['student']}", mean_std(row["teacher_paper"]),
-             mean_std(row["teacher_measured"])]
+    cells = [f"{row['teacher']} -> {row['student']}", mean_std(row["teacher_paper"]), mean_std(row["teacher_measured"])]
     for cell in row["cells"]:
         cells += [mean_std(cell["paper"]), mean_std(cell["measured"], cell["std"]), mean_std(cell["measured_best"])]
     return cells
@@ -95,15 +108,24 @@ def markdown(results: dict) -> str:
     """The results as markdown: per table, the paper's number and the measured one (last and best epoch)."""
     settings = results["settings"]
     seeds = ", ".join(map(str, settings["seeds"]))
-    lines = [f"Measured: {settings['description']}; seeds {seeds}; empty cells have no finished run yet. "
-             "*last*: top-1 after the last epoch; *best*: the best epoch's, chosen on the test split (the "
-             "literature's protocol).", ""]
+    lines = [
+        f"Measured: {settings['description']}; seeds {seeds}; empty cells have no finished run yet. "
+        "*last*: top-1 after the last epoch; *best*: the best epoch's, chosen on the test split (the "
+        "literature's protocol).",
+        "",
+    ]
     for table in results["tables"]:
         head = ["teacher -> student", "teacher paper", "teacher measured"]
         for column in table["columns"]:
             head += [f"{column} paper", f"{column} last", f"{column} best"]
-        lines += [f"### {table['title']}", "", f"Paper numbers: {table['source']}.", "",
-                  markdown_table(head, map(_row, table["rows"])), ""]
+        lines += [
+            f"### {table['title']}",
+            "",
+            f"Paper numbers: {table['source']}.",
+            "",
+            markdown_table(head, map(_row, table["rows"])),
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -34,8 +34,16 @@ from ..models import (
 from ..runtime import default_device
 from ..tables import markdown_table
 
-__all__ = ["DEFAULT_TEACHER_ROOT", "DEFAULT_MARGIN", "TEACHER_SOURCE", "TeacherBelowPublishedWarning",
-           "TeacherCheck", "published_teacher", "resolve_teacher", "check_teacher"]
+__all__ = [
+    "DEFAULT_TEACHER_ROOT",
+    "DEFAULT_MARGIN",
+    "TEACHER_SOURCE",
+    "TeacherBelowPublishedWarning",
+    "TeacherCheck",
+    "published_teacher",
+    "resolve_teacher",
+    "check_teacher",
+]
 
 log = logging.getLogger("ldrrld.reproduce")
 
@@ -78,18 +86,21 @@ class TeacherCheck:
 
     def message(self) -> str:
         """One line for a log or a terminal."""
-        head = (f"teacher {self.name} ({self.file}, sha256 {self.sha256[:12]}..., {self.parameters:,} "
-                f"parameters): {self.measured_top1:.2f}% top-1 on {self.test_samples} {self.data} test "
-                "images")
+        head = (
+            f"teacher {self.name} ({self.file}, sha256 {self.sha256[:12]}..., {self.parameters:,} "
+            f"parameters): {self.measured_top1:.2f}% top-1 on {self.test_samples} {self.data} test "
+            "images"
+        )
         if self.gap is None:
             return f"{head}; no published accuracy to compare with"
-        compared = (f"published {self.published_top1:.2f}%, gap {self.gap:+.2f} points "
-                    f"(margin {self.margin:g})")
+        compared = f"published {self.published_top1:.2f}%, gap {self.gap:+.2f} points (margin {self.margin:g})"
         if not self.below:
             return f"{head}; {compared}: ok"
-        return (f"{head}; {compared}: THE TEACHER IS BELOW ITS PUBLISHED ACCURACY. A different file, another "
-                "normalisation or another data set is the usual cause; distilling from it will not reproduce "
-                "the paper")
+        return (
+            f"{head}; {compared}: THE TEACHER IS BELOW ITS PUBLISHED ACCURACY. A different file, another "
+            "normalisation or another data set is the usual cause; distilling from it will not reproduce "
+            "the paper"
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "gap": self.gap, "verdict": self.verdict}
@@ -103,8 +114,9 @@ class TeacherCheck:
         return atomic_write_text(json.dumps(self.to_dict(), indent=1), path)
 
 
-def resolve_teacher(target: str | os.PathLike, root: str | os.PathLike = DEFAULT_TEACHER_ROOT,
-                    arch: str | None = None) -> tuple[str, Path]:
+def resolve_teacher(
+    target: str | os.PathLike, root: str | os.PathLike = DEFAULT_TEACHER_ROOT, arch: str | None = None
+) -> tuple[str, Path]:
     """``(architecture, file)`` of a teacher given by CIFAR model name or by file.
 
     A name finds ``<root>/<name>_vanilla/ckpt_epoch_240.pth``. A file takes its architecture
@@ -115,15 +127,19 @@ def resolve_teacher(target: str | os.PathLike, root: str | os.PathLike = DEFAULT
         return text, standard_teacher_path(text, root)
     path = Path(text).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"{text!r} is neither a CIFAR model name of the zoo "
-                                f"({', '.join(TEACHER_ACCURACY)} have published weights) nor an existing "
-                                "file")
+        raise FileNotFoundError(
+            f"{text!r} is neither a CIFAR model name of the zoo "
+            f"({', '.join(TEACHER_ACCURACY)} have published weights) nor an existing "
+            "file"
+        )
     if arch is None:
         folder = path.parent.name
-        arch = folder[:-len("_vanilla")] if folder.endswith("_vanilla") else None
+        arch = folder[: -len("_vanilla")] if folder.endswith("_vanilla") else None
         if arch not in list_models("cifar"):
-            raise ValueError(f"cannot tell the architecture of {path}: its folder is not <name>_vanilla; "
-                             "pass the model name (--model NAME, or arch=)")
+            raise ValueError(
+                f"cannot tell the architecture of {path}: its folder is not <name>_vanilla; "
+                "pass the model name (--model NAME, or arch=)"
+            )
     return arch, path
 
 
@@ -134,12 +150,20 @@ def _measure(model: torch.nn.Module, data: DataSplits, device: torch.device, bat
     return evaluate(model.to(device), batches)["test_top1"]
 
 
-def check_teacher(target: str | os.PathLike, *, root: str | os.PathLike = DEFAULT_TEACHER_ROOT,
-                  arch: str | None = None, data: DataSplits | None = None,
-                  data_root: str | os.PathLike = "data", download: bool = False,
-                  margin: float = DEFAULT_MARGIN, strict: bool = False,
-                  published: float | None | str = "table", device: torch.device | str | None = None,
-                  batch_size: int = 256) -> TeacherCheck:
+def check_teacher(
+    target: str | os.PathLike,
+    *,
+    root: str | os.PathLike = DEFAULT_TEACHER_ROOT,
+    arch: str | None = None,
+    data: DataSplits | None = None,
+    data_root: str | os.PathLike = "data",
+    download: bool = False,
+    margin: float = DEFAULT_MARGIN,
+    strict: bool = False,
+    published: float | None | str = "table",
+    device: torch.device | str | None = None,
+    batch_size: int = 256,
+) -> TeacherCheck:
     """Hash, count, measure and judge a teacher file.
 
     Args:
@@ -169,11 +193,18 @@ def check_teacher(target: str | os.PathLike, *, root: str | os.PathLike = DEFAUL
         reference = published_teacher(arch)
     else:
         reference = (published, "given") if published is not None else None
-    check = TeacherCheck(name=arch, file=str(path), sha256=sha256_file(path),
-                         parameters=sum(p.numel() for p in model.parameters()), data=data.name,
-                         test_samples=len(data.test), measured_top1=_measure(model, data, device, batch_size),
-                         published_top1=reference[0] if reference else None,
-                         source=reference[1] if reference else None, margin=float(margin))
+    check = TeacherCheck(
+        name=arch,
+        file=str(path),
+        sha256=sha256_file(path),
+        parameters=sum(p.numel() for p in model.parameters()),
+        data=data.name,
+        test_samples=len(data.test),
+        measured_top1=_measure(model, data, device, batch_size),
+        published_top1=reference[0] if reference else None,
+        source=reference[1] if reference else None,
+        margin=float(margin),
+    )
     if check.below:
         if strict:
             raise ValueError(check.message() + ". Refusing (--strict); fix the file or drop --strict.")

@@ -10,5 +10,16 @@ from .diff import PLACE_FIELDS, RunDiff, diff_runs
 from .record import RunRecord, find_runs, load_run
 from .table import GROUPING_IGNORES, SeedGroup, group_runs, runs_table, table_markdown
 
-__all__ = ["PLACE_FIELDS", "RunDiff", "diff_runs", "RunRecord", "find_runs", "load_run",
-           "GROUPING_IGNORES", "SeedGroup", "group_runs", "runs_table", "table_markdown"]
+__all__ = [
+    "PLACE_FIELDS",
+    "RunDiff",
+    "diff_runs",
+    "RunRecord",
+    "find_runs",
+    "load_run",
+    "GROUPING_IGNORES",
+    "SeedGroup",
+    "group_runs",
+    "runs_table",
+    "table_markdown",
+]

@@ -17,19 +17,22 @@ def add_runs_command(commands) -> None:
     runs = commands.add_parser("runs", help="compare finished runs: diff two, or tabulate seeds")
     actions = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     diff = actions.add_parser(
-        "diff", help="recipe fields, fingerprint and the epoch where two runs part",
+        "diff",
+        help="recipe fields, fingerprint and the epoch where two runs part",
         description="Show what differs between two run folders: recipe fields, the environment "
-                    "(fingerprint), and the first epoch whose metrics differ by more than --tolerance.")
+        "(fingerprint), and the first epoch whose metrics differ by more than --tolerance.",
+    )
     diff.add_argument("a", metavar="A", help="a run folder")
     diff.add_argument("b", metavar="B", help="another run folder")
-    diff.add_argument("--tolerance", type=float, default=1e-6,
-                      help="absolute tolerance per metric (default 1e-6)")
+    diff.add_argument("--tolerance", type=float, default=1e-6, help="absolute tolerance per metric (default 1e-6)")
     diff.add_argument("--json", action="store_true", help="print JSON instead of text")
     table = actions.add_parser(
-        "table", help="seeds aggregated into mean ± std beside the paper's number",
+        "table",
+        help="seeds aggregated into mean ± std beside the paper's number",
         description="Group run folders by recipe (less the seed), show top-1 at the last and the best "
-                    "epoch as mean ± std, the paper's number for CIFAR-100 cells and whether the gap lies "
-                    "within one std.")
+        "epoch as mean ± std, the paper's number for CIFAR-100 cells and whether the gap lies "
+        "within one std.",
+    )
     table.add_argument("folders", nargs="+", metavar="DIR", help="run folders, or folders searched for them")
     table.add_argument("--json", action="store_true", help="print JSON instead of markdown")
 

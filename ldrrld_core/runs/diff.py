@@ -49,21 +49,27 @@ class RunDiff:
             else:
                 lines.append(f"{title}: the same")
         if self.parting_epoch is None:
-            lines.append(f"curves: the same over {self.common_epochs} common epoch(s) "
-                         f"(tolerance {self.tolerance:g})")
+            lines.append(f"curves: the same over {self.common_epochs} common epoch(s) (tolerance {self.tolerance:g})")
         else:
             lines.append(f"curves part at epoch {self.parting_epoch} (tolerance {self.tolerance:g}):")
             lines += [f"  {name}: {a:.6g} -> {b:.6g}" for name, (a, b) in self.parting_metrics.items()]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "recipe": self.recipe, "fingerprint": self.fingerprint,
-                "parting_epoch": self.parting_epoch, "parting_metrics": self.parting_metrics,
-                "common_epochs": self.common_epochs, "tolerance": self.tolerance, "identical": self.identical}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "recipe": self.recipe,
+            "fingerprint": self.fingerprint,
+            "parting_epoch": self.parting_epoch,
+            "parting_metrics": self.parting_metrics,
+            "common_epochs": self.common_epochs,
+            "tolerance": self.tolerance,
+            "identical": self.identical,
+        }
 
 
-def _differences(a: dict[str, Any], b: dict[str, Any],
-                 skip: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
+def _differences(a: dict[str, Any], b: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
     keys = [key for key in dict.fromkeys([*a, *b]) if key not in skip]
     return {key: (a.get(key), b.get(key)) for key in keys if a.get(key) != b.get(key)}
 
@@ -87,12 +93,21 @@ def diff_runs(a: RunRecord, b: RunRecord, *, tolerance: float = 1e-6) -> RunDiff
     parting, metrics = None, {}
     for row_a, row_b in common:
         names = [name for name in row_a if name in row_b and name not in ("epoch", *_TIMING)]
-        metrics = {name: (row_a[name], row_b[name]) for name in names
-                   if _apart(float(row_a[name]), float(row_b[name]), tolerance)}
+        metrics = {
+            name: (row_a[name], row_b[name])
+            for name in names
+            if _apart(float(row_a[name]), float(row_b[name]), tolerance)
+        }
         if metrics:
             parting = row_a["epoch"]
             break
-    return RunDiff(a=str(a.folder), b=str(b.folder), recipe=_differences(a.recipe, b.recipe, PLACE_FIELDS),
-                   fingerprint=_differences(a.fingerprint, b.fingerprint), parting_epoch=parting,
-                   parting_metrics=metrics if parting is not None else {}, common_epochs=len(common),
-                   tolerance=tolerance)
+    return RunDiff(
+        a=str(a.folder),
+        b=str(b.folder),
+        recipe=_differences(a.recipe, b.recipe, PLACE_FIELDS),
+        fingerprint=_differences(a.fingerprint, b.fingerprint),
+        parting_epoch=parting,
+        parting_metrics=metrics if parting is not None else {},
+        common_epochs=len(common),
+        tolerance=tolerance,
+    )

@@ -42,8 +42,7 @@ def _json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); was the run interrupted while writing "
-                         "it?") from None
+        raise ValueError(f"{path} is not valid JSON ({error}); was the run interrupted while writing it?") from None
 
 
 def load_run(folder: str | os.PathLike) -> RunRecord:
@@ -51,8 +50,10 @@ def load_run(folder: str | os.PathLike) -> RunRecord:
     folder = Path(folder)
     missing = [name for name in ("recipe.json", "summary.json") if not (folder / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"{folder} is not a finished run folder: {', '.join(missing)} missing (a "
-                                "run writes recipe.json when it starts and summary.json when it ends)")
+        raise FileNotFoundError(
+            f"{folder} is not a finished run folder: {', '.join(missing)} missing (a "
+            "run writes recipe.json when it starts and summary.json when it ends)"
+        )
     history = History.load(folder) if (folder / History.JSON_NAME).is_file() else History()
     return RunRecord(folder, _json(folder / "recipe.json"), _json(folder / "summary.json"), history)
 
@@ -68,6 +69,5 @@ def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
         else:
             raise FileNotFoundError(f"{path} does not exist")
     if not folders:
-        raise FileNotFoundError("no finished run (a folder with summary.json) in "
-                                f"{', '.join(map(str, paths))}")
+        raise FileNotFoundError(f"no finished run (a folder with summary.json) in {', '.join(map(str, paths))}")
     return [load_run(folder) for folder in dict.fromkeys(folders)]

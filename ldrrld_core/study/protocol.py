@@ -71,8 +71,7 @@ class StudyConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         missing = [name for name in ("ce", "kd") if name not in self.methods]
         if missing:
-            raise ValueError(f"a study compares every method to ce and kd; add {' and '.join(missing)} "
-                             "to methods")
+            raise ValueError(f"a study compares every method to ce and kd; add {' and '.join(missing)} to methods")
         if len(set(self.methods)) != len(self.methods) or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"methods and seeds must not repeat, got {self.methods} and {self.seeds}")
         if len(self.seeds) < 2:
@@ -80,8 +79,7 @@ class StudyConfig:
         if not 1 <= self.selection_seeds <= len(self.seeds):
             raise ValueError(f"selection_seeds must lie in 1..{len(self.seeds)}, got {self.selection_seeds}")
         if not self.lr_factors or any(not f > 0 for f in self.lr_factors):
-            raise ValueError(f"lr_factors must be positive multiples of the recipe's lr, "
-                             f"got {self.lr_factors}")
+            raise ValueError(f"lr_factors must be positive multiples of the recipe's lr, got {self.lr_factors}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction}")
 
@@ -89,10 +87,16 @@ class StudyConfig:
 #: ``--quick``: the whole protocol at toy size (6 training images per class, 12 for the teacher,
 #: 2 seeds, a 2-point grid, 3-epoch students, a 4-epoch teacher). It exercises the code; its
 #: numbers mean nothing.
-QUICK = StudyConfig(seeds=(0, 1), lr_factors=(0.5, 1.0), epochs=3,
-                    teacher=TeacherRule(epochs=4, max_epochs=4, window=2),
-                    overrides={"data_options": {"train_per_class": 6, "test_per_class": 4, "image_size": 16},
-                               "teacher_data_options": {"train_per_class": 12}})
+QUICK = StudyConfig(
+    seeds=(0, 1),
+    lr_factors=(0.5, 1.0),
+    epochs=3,
+    teacher=TeacherRule(epochs=4, max_epochs=4, window=2),
+    overrides={
+        "data_options": {"train_per_class": 6, "test_per_class": 4, "image_size": 16},
+        "teacher_data_options": {"train_per_class": 12},
+    },
+)
 
 
 def study_recipe(config: StudyConfig, *, students: bool = True) -> Recipe:
@@ -101,8 +105,7 @@ def study_recipe(config: StudyConfig, *, students: bool = True) -> Recipe:
     The teacher's schedule comes from the teacher rule and the preset, not from ``epochs``, so
     a study with longer students reuses the same teacher.
     """
-    recipe = get_recipe(config.recipe, validation_fraction=config.validation_fraction,
-                        **dict(config.overrides))
+    recipe = get_recipe(config.recipe, validation_fraction=config.validation_fraction, **dict(config.overrides))
     return recipe.rescheduled(config.epochs) if config.epochs and students else recipe
 
 
@@ -151,26 +154,28 @@ def _finished(path: Path, recipe: Recipe) -> list[dict] | None:
 Spec = tuple[str, float, int]  # (method, learning rate, seed)
 
 
-def _train_all(plan: dict[Spec, Recipe], out_dir: Path, *, weights: str, device: str, jobs: int,
-               threads: int, progress: bool) -> dict[Spec, list[dict]]:
+def _train_all(
+    plan: dict[Spec, Recipe], out_dir: Path, *, weights: str, device: str, jobs: int, threads: int, progress: bool
+) -> dict[Spec, list[dict]]:
     """Histories of every planned run: read from ``out_dir`` when finished before, else trained."""
     from tqdm.auto import tqdm
 
-    done = {spec: rows for spec, recipe in plan.items()
-            if (rows := _finished(_run_path(out_dir, *spec), recipe)) is not None}
+    done = {
+        spec: rows
+        for spec, recipe in plan.items()
+        if (rows := _finished(_run_path(out_dir, *spec), recipe)) is not None
+    }
     todo = [spec for spec in plan if spec not in done]
     bar = tqdm(total=len(todo), desc="study runs", unit="run", disable=not progress, dynamic_ncols=True)
 
     def record(spec, rows):
-        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "history": rows}),
-                          _run_path(out_dir, *spec))
+        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "history": rows}), _run_path(out_dir, *spec))
         done[spec] = rows
         bar.update(1)
         outcome = f"test {rows[-1]['test_top1']:.1f}" if rows else "diverged"
         bar.set_postfix(last=f"{spec[0]} lr {spec[1]:g} seed {spec[2]}: {outcome}")
 
-    run_each(_train_one, todo, lambda spec: (plan[spec].to_dict(), weights, device, threads), record,
-             jobs=jobs)
+    run_each(_train_one, todo, lambda spec: (plan[spec].to_dict(), weights, device, threads), record, jobs=jobs)
     bar.close()
     return done
 
@@ -198,9 +203,17 @@ def _mean_last_val(histories: list[list[dict]]) -> float:
 
 
 # ------------------------------------------------------------------------------- the study
-def run_study(config: StudyConfig = StudyConfig(), out_dir: str | Path = "runs/study", *, device: str = "cpu",
-              jobs: int = 1, threads: int = 1, progress: bool = True, use_shipped_teacher: bool = True,
-              command: str | None = None) -> dict:
+def run_study(
+    config: StudyConfig = StudyConfig(),
+    out_dir: str | Path = "runs/study",
+    *,
+    device: str = "cpu",
+    jobs: int = 1,
+    threads: int = 1,
+    progress: bool = True,
+    use_shipped_teacher: bool = True,
+    command: str | None = None,
+) -> dict:
     """Run the whole protocol and write ``<out_dir>/results.json``; returns the results.
 
     Args:
@@ -219,42 +232,69 @@ def run_study(config: StudyConfig = StudyConfig(), out_dir: str | Path = "runs/s
     out_dir = Path(out_dir)
     recipe = study_recipe(config)
     data = load_data(recipe)
-    _, teacher = converged_teacher(study_recipe(config, students=False), config.teacher, data=data,
-                                   device=device, cache_dir=out_dir / "teachers", progress=progress,
-                                   use_shipped=use_shipped_teacher)
+    _, teacher = converged_teacher(
+        study_recipe(config, students=False),
+        config.teacher,
+        data=data,
+        device=device,
+        cache_dir=out_dir / "teachers",
+        progress=progress,
+        use_shipped=use_shipped_teacher,
+    )
     lrs = learning_rates(recipe, config)
     options = dict(device=device, jobs=jobs, threads=threads, progress=progress, weights=teacher["weights"])
     selection, histories = _select_rates(config, recipe, lrs, out_dir, options)
     chosen = {method: max(lrs, key=lambda lr: selection[method][lr]) for method in config.methods}
-    histories.update(_train_all(_plan(recipe, {m: [lr] for m, lr in chosen.items()}, config.seeds), out_dir,
-                                **options))
+    histories.update(_train_all(_plan(recipe, {m: [lr] for m, lr in chosen.items()}, config.seeds), out_dir, **options))
     diverged = [spec for spec, rows in histories.items() if not rows and spec[1] == chosen[spec[0]]]
     if diverged:
-        raise FloatingPointError(f"runs at a chosen learning rate diverged: {diverged}; the seeds that chose "
-                                 "it did not. Narrow the grid (--lr-factors) and run again")
-    runs = {method: {seed: histories[method, chosen[method], seed] for seed in config.seeds}
-            for method in config.methods}
+        raise FloatingPointError(
+            f"runs at a chosen learning rate diverged: {diverged}; the seeds that chose "
+            "it did not. Narrow the grid (--lr-factors) and run again"
+        )
+    runs = {
+        method: {seed: histories[method, chosen[method], seed] for seed in config.seeds} for method in config.methods
+    }
     train_seconds = teacher["seconds"] + sum(row["seconds"] for rows in histories.values() for row in rows)
-    results = build_results(config=config, recipe=recipe, teacher=teacher, lr_grid=lrs, selection=selection,
-                            chosen=chosen, runs=runs, device=device, threads=threads, command=command,
-                            commit=commit, seconds=time.perf_counter() - started, train_seconds=train_seconds)
+    results = build_results(
+        config=config,
+        recipe=recipe,
+        teacher=teacher,
+        lr_grid=lrs,
+        selection=selection,
+        chosen=chosen,
+        runs=runs,
+        device=device,
+        threads=threads,
+        command=command,
+        commit=commit,
+        seconds=time.perf_counter() - started,
+        train_seconds=train_seconds,
+    )
     atomic_write_text(json.dumps(results, indent=1), out_dir / "results.json")
     return results
 
 
 def _plan(recipe: Recipe, methods_lrs: Mapping[str, Sequence[float]], seeds: Sequence[int]) -> dict[Spec, Recipe]:
     """One run per method, rate and seed: ``{(method, lr, seed): recipe}``."""
-    return {(method, lr, seed): recipe.replace(loss=method, lr=lr, seed=seed)
-            for method, grid in methods_lrs.items() for lr in grid for seed in seeds}
+    return {
+        (method, lr, seed): recipe.replace(loss=method, lr=lr, seed=seed)
+        for method, grid in methods_lrs.items()
+        for lr in grid
+        for seed in seeds
+    }
 
 
-def _select_rates(config: StudyConfig, recipe: Recipe, lrs: Sequence[float], out_dir: Path,
-                  options: dict) -> tuple[dict[str, dict[float, float]], dict[Spec, list[dict]]]:
+def _select_rates(
+    config: StudyConfig, recipe: Recipe, lrs: Sequence[float], out_dir: Path, options: dict
+) -> tuple[dict[str, dict[float, float]], dict[Spec, list[dict]]]:
     """Every method at every rate on the selection seeds: the mean last-epoch validation top-1 per
     method and rate, and the runs' histories. The rate chosen is the best; on a tie the smaller
     (``max`` keeps the first of the ascending grid)."""
-    seeds = config.seeds[:config.selection_seeds]
+    seeds = config.seeds[: config.selection_seeds]
     histories = _train_all(_plan(recipe, {method: lrs for method in config.methods}, seeds), out_dir, **options)
-    selection = {method: {lr: _mean_last_val([histories[method, lr, seed] for seed in seeds]) for lr in lrs}
-                 for method in config.methods}
+    selection = {
+        method: {lr: _mean_last_val([histories[method, lr, seed] for seed in seeds]) for lr in lrs}
+        for method in config.methods
+    }
     return selection, histories

@@ -26,15 +26,28 @@ from ..io import atomic_write_text
 from ..tables import markdown_table, mean_std
 from .stats import paired_difference, summarize
 
-__all__ = ["PAPER_ORDER", "source_commit", "build_results", "verdict", "results_table", "render_markdown",
-           "plot_results", "render", "load_results"]
+__all__ = [
+    "PAPER_ORDER",
+    "source_commit",
+    "build_results",
+    "verdict",
+    "results_table",
+    "render_markdown",
+    "plot_results",
+    "render",
+    "load_results",
+]
 
 #: The paper's ordering, best first.
 PAPER_ORDER = ("ldrrld", "dkd", "kd", "ce")
 _LABELS = {"ce": "CE", "kd": "KD", "kd-mdistiller": "KD (mdistiller)", "dkd": "DKD", "ldrrld": "LDRRLD"}
-_MEANING = {"ce": "student alone (cross-entropy)", "kd": "KD, Hinton: CE + T² KL (weights 1, 1)",
-            "kd-mdistiller": "KD, mdistiller's CIFAR setting (0.1 CE + 0.9 T² KL)",
-            "dkd": "DKD (Zhao et al.)", "ldrrld": "LDRRLD, full (ADW)"}
+_MEANING = {
+    "ce": "student alone (cross-entropy)",
+    "kd": "KD, Hinton: CE + T² KL (weights 1, 1)",
+    "kd-mdistiller": "KD, mdistiller's CIFAR setting (0.1 CE + 0.9 T² KL)",
+    "dkd": "DKD (Zhao et al.)",
+    "ldrrld": "LDRRLD, full (ADW)",
+}
 
 
 def _label(method: str) -> str:
@@ -54,15 +67,20 @@ def _rounded(value: Any, digits: int = 4) -> Any:
 def _per_seed(seed: int, rows: list[dict]) -> dict[str, Any]:
     val = [row["val_top1"] for row in rows]
     best = max(range(len(val)), key=lambda i: (val[i], -i))  # the first epoch of highest validation top-1
-    return {"seed": seed, "test_top1_last": rows[-1]["test_top1"],
-            "test_top1_best_val": rows[best]["test_top1"], "best_val_epoch": rows[best]["epoch"],
-            "val_top1_by_epoch": val}
+    return {
+        "seed": seed,
+        "test_top1_last": rows[-1]["test_top1"],
+        "test_top1_best_val": rows[best]["test_top1"],
+        "best_val_epoch": rows[best]["epoch"],
+        "val_top1_by_epoch": val,
+    }
 
 
 def source_commit() -> str | None:
     """The git commit of this source tree (``+dirty`` when tracked files differ from it), or ``None``."""
     folder = Path(__file__).resolve().parent
     try:
+
         def git(*arguments: str) -> subprocess.CompletedProcess:
             return subprocess.run(["git", *arguments], cwd=folder, capture_output=True, text=True, timeout=10)
 
@@ -80,10 +98,37 @@ def _device_name(device: str) -> str:
     return f"{device} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], selection: Mapping,
-                  chosen: Mapping[str, float], runs: Mapping[str, Mapping[int, list[dict]]], device: str,
-                  threads: int, command: str | None, commit: str | None, seconds: float,
-                  train_seconds: float) -> dict[str, Any]:
+#: The teacher's record as ``results.json`` keeps it.
+TEACHER_FIELDS = (
+    "model",
+    "train_top1",
+    "val_top1",
+    "test_top1",
+    "epochs",
+    "plateaued",
+    "rule",
+    "key",
+    "sha256",
+    "val_top1_by_epoch",
+)
+
+
+def build_results(
+    *,
+    config,
+    recipe,
+    teacher: Mapping,
+    lr_grid: list[float],
+    selection: Mapping,
+    chosen: Mapping[str, float],
+    runs: Mapping[str, Mapping[int, list[dict]]],
+    device: str,
+    threads: int,
+    command: str | None,
+    commit: str | None,
+    seconds: float,
+    train_seconds: float,
+) -> dict[str, Any]:
     """The content of ``results.json`` (see the module docstring and ``docs/results.md``).
 
     Args:
@@ -112,14 +157,14 @@ def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], sel
         entry["delta_vs_kd"] = paired_difference(last[method], last["kd"])
     results = {
         "protocol": {
-            "selection": "validation", "validation_fraction": recipe.validation_fraction, "lr_grid": lr_grid,
-            "epochs": recipe.epochs, "seeds": seeds, "problem": recipe.name,
-            "teacher": {"model": teacher["model"], "train_top1": teacher["train_top1"],
-                        "val_top1": teacher["val_top1"], "test_top1": teacher["test_top1"],
-                        "epochs": teacher["epochs"], "plateaued": teacher["plateaued"],
-                        "rule": teacher["rule"], "key": teacher["key"], "sha256": teacher["sha256"],
-                        "val_top1_by_epoch": teacher["val_top1_by_epoch"]},
-            "selection_seeds": seeds[:config.selection_seeds],
+            "selection": "validation",
+            "validation_fraction": recipe.validation_fraction,
+            "lr_grid": lr_grid,
+            "epochs": recipe.epochs,
+            "seeds": seeds,
+            "problem": recipe.name,
+            "teacher": {key: teacher[key] for key in TEACHER_FIELDS},
+            "selection_seeds": seeds[: config.selection_seeds],
             "lr_selection": {m: {f"{lr:g}": v for lr, v in by_lr.items()} for m, by_lr in selection.items()},
             "recipe": recipe.to_dict(),
         },
@@ -127,9 +172,15 @@ def build_results(*, config, recipe, teacher: Mapping, lr_grid: list[float], sel
     }
     results = _rounded(results)
     results["verdict"] = verdict(results["methods"])
-    results["fingerprint"] = {"torch": torch.__version__, "device": _device_name(device), "commit": commit,
-                              "threads": threads, "seconds": round(seconds, 1),
-                              "train_seconds": round(train_seconds, 1), "command": command}
+    results["fingerprint"] = {
+        "torch": torch.__version__,
+        "device": _device_name(device),
+        "commit": commit,
+        "threads": threads,
+        "seconds": round(seconds, 1),
+        "train_seconds": round(train_seconds, 1),
+        "command": command,
+    }
     return results
 
 
@@ -163,8 +214,7 @@ def verdict(methods: Mapping[str, Mapping]) -> str:
         outcome = "does not hold"
     else:
         outcome = "is not resolved within the noise"
-    return (f"The paper's ordering {order} {outcome} here: " + "; ".join(steps)
-            + " (paired 95% CIs over seeds).")
+    return f"The paper's ordering {order} {outcome} here: " + "; ".join(steps) + " (paired 95% CIs over seeds)."
 
 
 def results_table(results: Mapping) -> str:
@@ -172,21 +222,47 @@ def results_table(results: Mapping) -> str:
     rows = []
     for method, entry in results["methods"].items():
         last, best = entry["test_top1_last"], entry["test_top1_best_val"]
-        deltas = ["–" if method == base else f"{entry[key]['mean']:+.2f} {_interval(entry[key])}"
-                  for base, key in (("ce", "delta_vs_ce"), ("kd", "delta_vs_kd"))]
-        rows.append([method, f"{entry['lr']:g}", mean_std(last["mean"], last["std"]),
-                     _interval(last, signed=False), mean_std(best["mean"], best["std"]), *deltas])
-    return markdown_table(["method", "lr", "test top-1, last epoch (%)", "95% CI", "test top-1, best-val epoch (%)",
-                           "vs CE, paired (95% CI)", "vs KD, paired (95% CI)"], rows)
+        deltas = [
+            "–" if method == base else f"{entry[key]['mean']:+.2f} {_interval(entry[key])}"
+            for base, key in (("ce", "delta_vs_ce"), ("kd", "delta_vs_kd"))
+        ]
+        rows.append(
+            [
+                method,
+                f"{entry['lr']:g}",
+                mean_std(last["mean"], last["std"]),
+                _interval(last, signed=False),
+                mean_std(best["mean"], best["std"]),
+                *deltas,
+            ]
+        )
+    return markdown_table(
+        [
+            "method",
+            "lr",
+            "test top-1, last epoch (%)",
+            "95% CI",
+            "test top-1, best-val epoch (%)",
+            "vs CE, paired (95% CI)",
+            "vs KD, paired (95% CI)",
+        ],
+        rows,
+    )
 
 
 def _grid_edges(results: Mapping) -> str:
     """A caveat naming the methods whose chosen rate is the smallest or the largest of the grid."""
     grid = results["protocol"]["lr_grid"]
-    edges = [f"{_label(m)} the {'smallest' if e['lr'] == min(grid) else 'largest'} ({e['lr']:g})"
-             for m, e in results["methods"].items() if e["lr"] in (min(grid), max(grid))]
-    return (f" Chosen at an end of the grid: {', '.join(edges)}; that method's best rate may lie outside it."
-            if edges else "")
+    edges = [
+        f"{_label(m)} the {'smallest' if e['lr'] == min(grid) else 'largest'} ({e['lr']:g})"
+        for m, e in results["methods"].items()
+        if e["lr"] in (min(grid), max(grid))
+    ]
+    return (
+        f" Chosen at an end of the grid: {', '.join(edges)}; that method's best rate may lie outside it."
+        if edges
+        else ""
+    )
 
 
 def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> str:
@@ -215,22 +291,38 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
         "",
     ]
     if plot_name:
-        lines += [f"![validation top-1 per epoch and paired differences to CE]({plot_name})", "",
-                  "Left: validation top-1 per epoch at each method's chosen learning rate (line: mean over "
-                  "seeds, band: lowest to highest seed); the dashed line is the teacher, on its own "
-                  "validation split. Right: test top-1 "
-                  "minus the student alone, per seed (dots), with the mean and its 95% interval.", ""]
+        lines += [
+            f"![validation top-1 per epoch and paired differences to CE]({plot_name})",
+            "",
+            "Left: validation top-1 per epoch at each method's chosen learning rate (line: mean over "
+            "seeds, band: lowest to highest seed); the dashed line is the teacher, on its own "
+            "validation split. Right: test top-1 "
+            "minus the student alone, per seed (dots), with the mean and its 95% interval.",
+            "",
+        ]
     grid = protocol["lr_grid"]
-    selection = [[method, *(f"{by_lr[f'{lr:g}']:.2f}" for lr in grid), f"{results['methods'][method]['lr']:g}"]
-                 for method, by_lr in protocol["lr_selection"].items()]
-    seeds = [[method, s["seed"], f"{s['test_top1_last']:.2f}", f"{s['test_top1_best_val']:.2f}", s["best_val_epoch"]]
-             for method, entry in results["methods"].items() for s in entry["per_seed"]]
-    lines += ["## Learning-rate selection", "",
-              "Mean last-epoch validation top-1 (%) over the selection seeds.", "",
-              markdown_table(["method", *(f"lr {lr:g}" for lr in grid), "chosen"], selection),
-              "", "## Every seed", "",
-              markdown_table(["method", "seed", "test top-1, last epoch", "test top-1, best-val epoch",
-                              "best-val epoch"], seeds)]
+    selection = [
+        [method, *(f"{by_lr[f'{lr:g}']:.2f}" for lr in grid), f"{results['methods'][method]['lr']:g}"]
+        for method, by_lr in protocol["lr_selection"].items()
+    ]
+    seeds = [
+        [method, s["seed"], f"{s['test_top1_last']:.2f}", f"{s['test_top1_best_val']:.2f}", s["best_val_epoch"]]
+        for method, entry in results["methods"].items()
+        for s in entry["per_seed"]
+    ]
+    lines += [
+        "## Learning-rate selection",
+        "",
+        "Mean last-epoch validation top-1 (%) over the selection seeds.",
+        "",
+        markdown_table(["method", *(f"lr {lr:g}" for lr in grid), "chosen"], selection),
+        "",
+        "## Every seed",
+        "",
+        markdown_table(
+            ["method", "seed", "test top-1, last epoch", "test top-1, best-val epoch", "best-val epoch"], seeds
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -279,12 +371,17 @@ def plot_results(results: Mapping, path: str | os.PathLike) -> Path:
         by_seed = [s["val_top1_by_epoch"] for s in entry["per_seed"]]
         epochs = range(1, len(by_seed[0]) + 1)
         mean = [sum(values) / len(values) for values in zip(*by_seed)]
-        curves.fill_between(epochs, [min(v) for v in zip(*by_seed)], [max(v) for v in zip(*by_seed)],
-                            color=colors[method], alpha=0.15, linewidth=0)
+        curves.fill_between(
+            epochs,
+            [min(v) for v in zip(*by_seed)],
+            [max(v) for v in zip(*by_seed)],
+            color=colors[method],
+            alpha=0.15,
+            linewidth=0,
+        )
         curves.plot(epochs, mean, color=colors[method], label=f"{_label(method)} (lr {entry['lr']:g})")
     teacher = results["protocol"]["teacher"]
-    curves.axhline(teacher["val_top1"], color="black", linestyle="--", linewidth=1,
-                   label=f"teacher {teacher['model']}")
+    curves.axhline(teacher["val_top1"], color="black", linestyle="--", linewidth=1, label=f"teacher {teacher['model']}")
     curves.set(xlabel="epoch", ylabel="validation top-1 (%)", title="Validation accuracy per epoch")
     curves.legend(loc="lower right", fontsize="small")
     curves.grid(alpha=0.3)
@@ -294,8 +391,14 @@ def plot_results(results: Mapping, path: str | os.PathLike) -> Path:
         deltas.scatter([i] * len(points), points, color=colors[method], alpha=0.5, s=18)
         delta = entry["delta_vs_ce"]
         lo, hi = delta["ci95"]
-        deltas.errorbar([i + 0.15], [delta["mean"]], yerr=[[delta["mean"] - lo], [hi - delta["mean"]]],
-                        fmt="o", color=colors[method], capsize=4)
+        deltas.errorbar(
+            [i + 0.15],
+            [delta["mean"]],
+            yerr=[[delta["mean"] - lo], [hi - delta["mean"]]],
+            fmt="o",
+            color=colors[method],
+            capsize=4,
+        )
     deltas.axhline(0, color="black", linewidth=1)
     deltas.set_xticks(range(len(results["methods"])), [_label(m) for m in results["methods"]])
     deltas.set(ylabel="test top-1 minus CE (points)", title="Paired difference to CE (95% CI)")

@@ -84,7 +84,8 @@ def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dic
     order), so the interval is narrower than one built from the two means.
     """
     if len(values) != len(baseline):
-        raise ValueError(f"a paired difference needs one baseline value per value, got {len(values)} and "
-                         f"{len(baseline)}")
+        raise ValueError(
+            f"a paired difference needs one baseline value per value, got {len(values)} and {len(baseline)}"
+        )
     summary = summarize([a - b for a, b in zip(values, baseline)])
     return {"mean": summary["mean"], "ci95": summary["ci95"]}

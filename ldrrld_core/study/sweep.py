@@ -51,10 +51,25 @@ from .report import _per_seed, _rounded, load_results, source_commit
 from .stats import paired_difference, summarize
 from .teacher import converged_teacher
 
-__all__ = ["SweepConfig", "QUICK_SWEEP", "MEASURES", "MEASURE_DEPTH", "MEASURE_TEMPERATURE",
-           "DEFAULT_RESULTS", "grid_points", "point_name", "point_recipe", "run_sweep", "build_sweep",
-           "render_sweep", "load_sweep",
-           "find_point", "sweep_slice", "findings", "local_term_scale"]
+__all__ = [
+    "SweepConfig",
+    "QUICK_SWEEP",
+    "MEASURES",
+    "MEASURE_DEPTH",
+    "MEASURE_TEMPERATURE",
+    "DEFAULT_RESULTS",
+    "grid_points",
+    "point_name",
+    "point_recipe",
+    "run_sweep",
+    "build_sweep",
+    "render_sweep",
+    "load_sweep",
+    "find_point",
+    "sweep_slice",
+    "findings",
+    "local_term_scale",
+]
 
 #: The relation measures' setting, the same for every grid point.
 MEASURE_DEPTH, MEASURE_TEMPERATURE = 7, 4.0
@@ -106,17 +121,19 @@ class SweepConfig:
                 raise ValueError(f"{name} must not repeat, got {list(values)}")
         depths = (*self.depths, self.default_depth)
         if any(isinstance(d, bool) or not isinstance(d, int) or d < 2 for d in depths):
-            raise ValueError(f"depths must be integers >= 2, got {list(self.depths)} and default "
-                             f"{self.default_depth}")
+            raise ValueError(f"depths must be integers >= 2, got {list(self.depths)} and default {self.default_depth}")
         if any(not g >= 0 for g in (*self.decays, self.default_decay)):
             raise ValueError(f"decays must be >= 0, got {list(self.decays)} and default {self.default_decay}")
         if any(not t > 0 for t in (*self.temperatures, self.default_temperature)):
-            raise ValueError(f"temperatures must be > 0, got {list(self.temperatures)} and default "
-                             f"{self.default_temperature}")
+            raise ValueError(
+                f"temperatures must be > 0, got {list(self.temperatures)} and default {self.default_temperature}"
+            )
         unknown = [m for m in self.references if m not in self.study.methods or m == "ldrrld"]
         if unknown:
-            raise ValueError(f"references must be baselines of the study ({', '.join(self.study.methods)}, "
-                             f"ldrrld excluded), got {unknown}")
+            raise ValueError(
+                f"references must be baselines of the study ({', '.join(self.study.methods)}, "
+                f"ldrrld excluded), got {unknown}"
+            )
 
     @property
     def default_point(self) -> tuple[int, float, float]:
@@ -126,8 +143,14 @@ class SweepConfig:
 
 #: ``--quick``: the study's toy protocol (without DKD), a 2 x 2 grid plus one temperature, 2 seeds, KD
 #: as the one reference. It exercises the code in a minute or two; its numbers mean nothing.
-QUICK_SWEEP = SweepConfig(study=replace(QUICK, methods=("ce", "kd", "ldrrld")), depths=(2, 7),
-                          decays=(0.0, 0.05), temperatures=(4.0, 8.0), seeds=(0, 1), references=("kd",))
+QUICK_SWEEP = SweepConfig(
+    study=replace(QUICK, methods=("ce", "kd", "ldrrld")),
+    depths=(2, 7),
+    decays=(0.0, 0.05),
+    temperatures=(4.0, 8.0),
+    seeds=(0, 1),
+    references=("kd",),
+)
 
 
 # ------------------------------------------------------------------------------------ the grid
@@ -168,13 +191,11 @@ def point_recipe(recipe: Recipe, point: tuple[int, float, float], lr: float, see
     """The study's student recipe with LDRRLD at ``point = (depth, decay, temperature)``, ``lr``, ``seed``."""
     depth, decay, temperature = point
     options = {name: dict(values) for name, values in recipe.loss_options.items()}
-    options["ldrrld"] = {**options.get("ldrrld", {}), "depth": depth, "decay": decay,
-                         "temperature": temperature}
+    options["ldrrld"] = {**options.get("ldrrld", {}), "depth": depth, "decay": decay, "temperature": temperature}
     return recipe.replace(loss="ldrrld", lr=lr, seed=seed, loss_options=options)
 
 
-def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0,
-                     alpha: float = 10.5) -> dict[str, float]:
+def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0, alpha: float = 10.5) -> dict[str, float]:
     """What LDRRLD's local term multiplies each KL by, for one sample (``P = d (d - 1) / 2`` pairs).
 
     Pair ``p`` gets ``alpha T^2 w_p / (P + 1)`` and the top-d set ``alpha T^2 / (P + 1)``, so
@@ -186,9 +207,13 @@ def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0,
 
     maps = weight_maps(depth, decay)
     pairs = maps.share.numel()
-    factor = alpha * temperature ** 2 / (pairs + 1)
-    return {"pairs": pairs, "top_pair": factor * float(maps.adw[0, 1]), "topd_set": factor,
-            "total": factor * (float(maps.adw.sum()) / 2 + 1)}
+    factor = alpha * temperature**2 / (pairs + 1)
+    return {
+        "pairs": pairs,
+        "top_pair": factor * float(maps.adw[0, 1]),
+        "topd_set": factor,
+        "total": factor * (float(maps.adw.sum()) / 2 + 1),
+    }
 
 
 # ------------------------------------------------------------------------------------ one run
@@ -209,18 +234,28 @@ def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: 
         teacher = create_model(recipe.teacher, num_classes=data.num_classes, checkpoint=teacher_weights)
         teacher = teacher.to(device).eval()
         test = make_loader(data.test, 256, train=False, device=device)
-        _LOADED.update(key=key, data=data, teacher=teacher, test=test,
-                       teacher_logits=collect_outputs(teacher, test).logits)
+        _LOADED.update(
+            key=key, data=data, teacher=teacher, test=test, teacher_logits=collect_outputs(teacher, test).logits
+        )
     try:
         run = fit(recipe, teacher=_LOADED["teacher"], data=_LOADED["data"], device=device, progress=False)
     except FloatingPointError as error:  # the loss diverged at this rate: a result, not a crash
         return {"history": [], "seconds": None, "measures": {}, "diverged": str(error)}
-    fidelity = relation_fidelity(student_logits=collect_outputs(run.model, _LOADED["test"]).logits,
-                                 teacher_logits=_LOADED["teacher_logits"], depth=MEASURE_DEPTH,
-                                 temperature=MEASURE_TEMPERATURE).summary()
-    return {"history": run.history.rows, "seconds": run.summary["seconds"],
-            "measures": {"kendall_tau": fidelity["kendall_tau_all"], "kl_all": fidelity["kl_all"],
-                         "topd_pair_agreement": fidelity["pair_agreement"]}}
+    fidelity = relation_fidelity(
+        student_logits=collect_outputs(run.model, _LOADED["test"]).logits,
+        teacher_logits=_LOADED["teacher_logits"],
+        depth=MEASURE_DEPTH,
+        temperature=MEASURE_TEMPERATURE,
+    ).summary()
+    return {
+        "history": run.history.rows,
+        "seconds": run.summary["seconds"],
+        "measures": {
+            "kendall_tau": fidelity["kendall_tau_all"],
+            "kl_all": fidelity["kl_all"],
+            "topd_pair_agreement": fidelity["pair_agreement"],
+        },
+    }
 
 
 def _diverged(result: Mapping) -> bool:
@@ -249,23 +284,27 @@ def _comparable(recipe_dict: Mapping) -> dict:
     return {k: v for k, v in recipe_dict.items() if k not in _UNRELATED}
 
 
-def _study_results(config: SweepConfig, results_path: str | Path | None, out_dir: Path,
-                   options: Mapping[str, Any], run: bool = True) -> tuple[dict | None, str | None]:
+def _study_results(
+    config: SweepConfig, results_path: str | Path | None, out_dir: Path, options: Mapping[str, Any], run: bool = True
+) -> tuple[dict | None, str | None]:
     """The study's results for this problem: from ``results_path``, else ``docs/results.json`` if it is
     the same problem, else a study run into ``<out_dir>/study`` (``run=False``: none). Returns
     ``(results, where)``."""
     expected = _comparable(study_recipe(config.study).to_dict())
-    candidates = [Path(results_path)] if results_path is not None else \
-        [DEFAULT_RESULTS] if DEFAULT_RESULTS.is_file() else []
+    candidates = (
+        [Path(results_path)] if results_path is not None else [DEFAULT_RESULTS] if DEFAULT_RESULTS.is_file() else []
+    )
     for path in candidates:
         results = load_results(path)
         if _comparable(results["protocol"]["recipe"]) == expected:
             return results, str(path)
         if results_path is not None:
             differing = sorted(k for k in expected if results["protocol"]["recipe"].get(k) != expected[k])
-            raise ValueError(f"{path} is a study of another problem (recipe fields {', '.join(differing)} "
-                             "differ from this sweep's); pass the results.json of the same study, or leave "
-                             "--results out")
+            raise ValueError(
+                f"{path} is a study of another problem (recipe fields {', '.join(differing)} "
+                "differ from this sweep's); pass the results.json of the same study, or leave "
+                "--results out"
+            )
     if not run:
         return None, None
     study_dir = out_dir / "study"
@@ -274,21 +313,33 @@ def _study_results(config: SweepConfig, results_path: str | Path | None, out_dir
 
 
 # ------------------------------------------------------------------------------- the sweep
-def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weights: str, device: str,
-                jobs: int, threads: int, progress: bool, desc: str, on_record=None,
-                train: bool = True) -> dict:
+def _train_plan(
+    plan: Mapping[tuple[str, int], Recipe],
+    out_dir: Path,
+    *,
+    weights: str,
+    device: str,
+    jobs: int,
+    threads: int,
+    progress: bool,
+    desc: str,
+    on_record=None,
+    train: bool = True,
+) -> dict:
     """Results of every planned run ``(name, seed) -> recipe``: read from its run file, copied from a
     finished run of the same recipe under another name, or trained (``train=False``: left out)."""
-    done = {spec: result for spec, recipe in plan.items()
-            if (result := _finished(_run_path(out_dir, *spec), recipe)) is not None}
+    done = {
+        spec: result
+        for spec, recipe in plan.items()
+        if (result := _finished(_run_path(out_dir, *spec), recipe)) is not None
+    }
     by_recipe = {}
     for path in sorted((out_dir / "runs").glob("*/seed*.json")):
         saved = json.loads(path.read_text(encoding="utf-8"))
         by_recipe[json.dumps(saved["recipe"], sort_keys=True)] = saved["result"]
 
     def record(spec, result) -> None:
-        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "result": result}),
-                          _run_path(out_dir, *spec))
+        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "result": result}), _run_path(out_dir, *spec))
         done[spec] = result
         if on_record is not None:
             on_record(done)
@@ -301,8 +352,9 @@ def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weight
         return done
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc=desc, unit="run", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(plan), initial=len(plan) - len(todo), desc=desc, unit="run", disable=not progress, dynamic_ncols=True
+    )
 
     def finish(spec, result) -> None:
         record(spec, result)
@@ -315,29 +367,47 @@ def _train_plan(plan: Mapping[tuple[str, int], Recipe], out_dir: Path, *, weight
     return done
 
 
-def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path,
-               **options) -> tuple[float, dict[str, float]]:
+def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path, **options) -> tuple[float, dict[str, float]]:
     """The study's rule for LDRRLD alone: the rate of the grid with the highest mean last-epoch
     validation top-1 over the selection seeds, at the default point (ties: the smaller rate; a diverged
     run counts as 0)."""
     lrs = learning_rates(recipe, config.study)
-    seeds = config.study.seeds[:config.study.selection_seeds]
-    plan = {(f"select-lr{lr:g}", seed): point_recipe(recipe, config.default_point, lr, seed)
-            for lr in lrs for seed in seeds}
+    seeds = config.study.seeds[: config.study.selection_seeds]
+    plan = {
+        (f"select-lr{lr:g}", seed): point_recipe(recipe, config.default_point, lr, seed) for lr in lrs for seed in seeds
+    }
     done = _train_plan(plan, out_dir, desc="lr selection", **options)
     if len(done) < len(plan):
-        raise ValueError("the learning rate is not chosen yet (its runs are not finished): run the sweep "
-                         "without --collect first, or give the study's results")
-    selection = {lr: sum(0.0 if _diverged(result := done[f"select-lr{lr:g}", seed]) else
-                         result["history"][-1]["val_top1"] for seed in seeds) / len(seeds) for lr in lrs}
+        raise ValueError(
+            "the learning rate is not chosen yet (its runs are not finished): run the sweep "
+            "without --collect first, or give the study's results"
+        )
+    selection = {
+        lr: sum(
+            0.0 if _diverged(result := done[f"select-lr{lr:g}", seed]) else result["history"][-1]["val_top1"]
+            for seed in seeds
+        )
+        / len(seeds)
+        for lr in lrs
+    }
     return max(lrs, key=lambda lr: selection[lr]), {f"{lr:g}": value for lr, value in selection.items()}
 
 
 # ------------------------------------------------------------------------------- the sweep
-def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/sweep", *,
-              results: str | Path | None = None, lr: float | None = None, run_study_first: bool = False,
-              device: str = "cpu", jobs: int = 1, threads: int = 1, progress: bool = True, train: bool = True,
-              command: str | None = None) -> dict:
+def run_sweep(
+    config: SweepConfig = SweepConfig(),
+    out_dir: str | Path = "runs/sweep",
+    *,
+    results: str | Path | None = None,
+    lr: float | None = None,
+    run_study_first: bool = False,
+    device: str = "cpu",
+    jobs: int = 1,
+    threads: int = 1,
+    progress: bool = True,
+    train: bool = True,
+    command: str | None = None,
+) -> dict:
     """Train (or collect) every point x seed and write ``<out_dir>/sweep.json`` and ``sweep.md``.
 
     Args:
@@ -363,21 +433,40 @@ def run_sweep(config: SweepConfig = SweepConfig(), out_dir: str | Path = "runs/s
     _check_study_rate(study, study_path, lr)
     recipe = study_recipe(config.study)
     data = load_data(recipe)
-    _, teacher = converged_teacher(study_recipe(config.study, students=False), config.study.teacher,
-                                   cache_dir=out_dir / "study" / "teachers", data=data, device=device,
-                                   progress=progress)
+    _, teacher = converged_teacher(
+        study_recipe(config.study, students=False),
+        config.study.teacher,
+        cache_dir=out_dir / "study" / "teachers",
+        data=data,
+        device=device,
+        progress=progress,
+    )
     _check_study_teacher(study, study_path, teacher)
-    train_options = dict(weights=teacher["weights"], device=device, jobs=jobs, threads=threads,
-                         progress=progress, train=train)
+    train_options = dict(
+        weights=teacher["weights"], device=device, jobs=jobs, threads=threads, progress=progress, train=train
+    )
     lr, lr_rule, selection = _learning_rate(config, recipe, out_dir, study, lr, train_options)
     points, dropped = grid_points(config, data.num_classes)
     plan = _plan(config, recipe, points, lr, study)
 
     def write(done) -> dict:
-        sweep = build_sweep(config, points, dropped, done, study, study_path=study_path, lr=lr,
-                            lr_rule=lr_rule, lr_selection=selection, teacher=teacher, device=device,
-                            threads=threads, command=command, commit=commit,
-                            seconds=time.perf_counter() - started)
+        sweep = build_sweep(
+            config,
+            points,
+            dropped,
+            done,
+            study,
+            study_path=study_path,
+            lr=lr,
+            lr_rule=lr_rule,
+            lr_selection=selection,
+            teacher=teacher,
+            device=device,
+            threads=threads,
+            command=command,
+            commit=commit,
+            seconds=time.perf_counter() - started,
+        )
         atomic_write_text(json.dumps(sweep, indent=1), out_dir / "sweep.json")
         atomic_write_text(render_sweep(sweep), out_dir / "sweep.md")
         return sweep
@@ -392,41 +481,62 @@ def _check_study_rate(study: Mapping | None, study_path: str | None, lr: float |
         return
     chosen = study["methods"]["ldrrld"]["lr"]
     if not math.isclose(lr, chosen):
-        raise ValueError(f"lr {lr:g} differs from the rate the study chose for ldrrld, {chosen:g} "
-                         f"({study_path}); leave lr out to use the study's")
+        raise ValueError(
+            f"lr {lr:g} differs from the rate the study chose for ldrrld, {chosen:g} "
+            f"({study_path}); leave lr out to use the study's"
+        )
 
 
 def _check_study_teacher(study: Mapping | None, study_path: str | None, teacher: Mapping) -> None:
     """The sweep's teacher must be the one the study's reference lines were measured with."""
     if study is not None and study["protocol"]["teacher"]["sha256"] != teacher["sha256"]:
-        raise ValueError(f"{study_path} was made with teacher SHA-256 "
-                         f"{study['protocol']['teacher']['sha256']}, but this sweep's teacher is "
-                         f"{teacher['sha256']} ({teacher['weights']}); use the study's teacher (the shipped "
-                         "one) or rerun the study")
+        raise ValueError(
+            f"{study_path} was made with teacher SHA-256 "
+            f"{study['protocol']['teacher']['sha256']}, but this sweep's teacher is "
+            f"{teacher['sha256']} ({teacher['weights']}); use the study's teacher (the shipped "
+            "one) or rerun the study"
+        )
 
 
-def _learning_rate(config: SweepConfig, recipe: Recipe, out_dir: Path, study: Mapping | None,
-                   lr: float | None, train_options: dict) -> tuple[float, str, dict | None]:
+def _learning_rate(
+    config: SweepConfig, recipe: Recipe, out_dir: Path, study: Mapping | None, lr: float | None, train_options: dict
+) -> tuple[float, str, dict | None]:
     """The grid's rate, how it was chosen, and the selection's scores when the sweep chose it."""
     if study is not None:
-        return (study["methods"]["ldrrld"]["lr"],
-                "the rate the study chose for ldrrld on validation (at the default d, decay and T)", None)
+        return (
+            study["methods"]["ldrrld"]["lr"],
+            "the rate the study chose for ldrrld on validation (at the default d, decay and T)",
+            None,
+        )
     if lr is None:
         lr, selection = _select_lr(config, recipe, out_dir, **train_options)
-        return lr, ("chosen by the sweep with the study's rule (mean last-epoch validation top-1 over the "
-                    "selection seeds, at the default point); no study results were read, so no reference "
-                    "lines"), selection
+        return (
+            lr,
+            (
+                "chosen by the sweep with the study's rule (mean last-epoch validation top-1 over the "
+                "selection seeds, at the default point); no study results were read, so no reference "
+                "lines"
+            ),
+            selection,
+        )
     return float(lr), "given (no study results were read): no reference lines", None
 
 
-def _plan(config: SweepConfig, recipe: Recipe, points: Sequence[tuple[int, float, float]], lr: float,
-          study: Mapping | None) -> dict[tuple[str, int], Recipe]:
+def _plan(
+    config: SweepConfig, recipe: Recipe, points: Sequence[tuple[int, float, float]], lr: float, study: Mapping | None
+) -> dict[tuple[str, int], Recipe]:
     """Every run, ``{(name, seed): recipe}``, in training order: the slices first, references last."""
-    runs = [(_priority(p, config), point_name(p), point_recipe(recipe, p, lr, seed), seed)
-            for p in points for seed in config.seeds]
+    runs = [
+        (_priority(p, config), point_name(p), point_recipe(recipe, p, lr, seed), seed)
+        for p in points
+        for seed in config.seeds
+    ]
     if study is not None:
-        runs += [(4, f"reference-{m}", recipe.replace(loss=m, lr=study["methods"][m]["lr"], seed=seed), seed)
-                 for m in config.references for seed in config.seeds]
+        runs += [
+            (4, f"reference-{m}", recipe.replace(loss=m, lr=study["methods"][m]["lr"], seed=seed), seed)
+            for m in config.references
+            for seed in config.seeds
+        ]
     return {(name, seed): run_recipe for _, name, run_recipe, seed in sorted(runs, key=lambda run: run[0])}
 
 
@@ -449,12 +559,24 @@ def _paired(per_seed: Sequence[Mapping], baseline: Sequence[Mapping]) -> dict | 
     return paired_difference(values, baseline_values)
 
 
-def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]], dropped: Sequence[int],
-                done: Mapping[tuple[str, int], Mapping], study: Mapping | None, *,
-                study_path: str | None, lr: float,
-                lr_rule: str, lr_selection: Mapping[str, float] | None, teacher: Mapping, device: str,
-                threads: int, command: str | None, commit: str | None,
-                seconds: float) -> dict[str, Any]:
+def build_sweep(
+    config: SweepConfig,
+    points: Sequence[tuple[int, float, float]],
+    dropped: Sequence[int],
+    done: Mapping[tuple[str, int], Mapping],
+    study: Mapping | None,
+    *,
+    study_path: str | None,
+    lr: float,
+    lr_rule: str,
+    lr_selection: Mapping[str, float] | None,
+    teacher: Mapping,
+    device: str,
+    threads: int,
+    command: str | None,
+    commit: str | None,
+    seconds: float,
+) -> dict[str, Any]:
     """The content of ``sweep.json`` from the finished runs ``done[(name, seed)]``.
 
     Every grid point is listed; ``per_seed`` holds the seeds finished, ``missing_seeds`` the rest,
@@ -468,18 +590,37 @@ def build_sweep(config: SweepConfig, points: Sequence[tuple[int, float, float]],
     default_runs = finished.runs(point_name(config.default_point))
     kd_runs = finished.runs("reference-kd") if "kd" in config.references and study is not None else []
     entries = [_point_entry(point, finished, default_runs, kd_runs) for point in points]
-    sweep = _rounded({
-        "points": entries,
-        "references": _references(config, study, finished),
-        "protocol": _protocol(config, dropped, study, study_path=study_path, lr=lr, lr_rule=lr_rule,
-                              lr_selection=lr_selection, teacher=teacher),
-    })
+    sweep = _rounded(
+        {
+            "points": entries,
+            "references": _references(config, study, finished),
+            "protocol": _protocol(
+                config,
+                dropped,
+                study,
+                study_path=study_path,
+                lr=lr,
+                lr_rule=lr_rule,
+                lr_selection=lr_selection,
+                teacher=teacher,
+            ),
+        }
+    )
     runs = sum(len(e["per_seed"]) for e in entries)
-    sweep["progress"] = {"runs_done": runs, "runs_planned": len(points) * len(config.seeds),
-                         "points_complete": sum(e["status"] == "complete" for e in entries),
-                         "points": len(entries)}
-    sweep["fingerprint"] = {"torch": torch.__version__, "device": device, "threads": threads,
-                            "commit": commit, "seconds": round(seconds, 1), "command": command}
+    sweep["progress"] = {
+        "runs_done": runs,
+        "runs_planned": len(points) * len(config.seeds),
+        "points_complete": sum(e["status"] == "complete" for e in entries),
+        "points": len(entries),
+    }
+    sweep["fingerprint"] = {
+        "torch": torch.__version__,
+        "device": device,
+        "threads": threads,
+        "commit": commit,
+        "seconds": round(seconds, 1),
+        "command": command,
+    }
     return sweep
 
 
@@ -492,47 +633,80 @@ class _Finished:
 
     def runs(self, name: str) -> list[dict]:
         """The per-seed records of ``name``'s finished runs that did not diverge."""
-        return [_per_seed_record(seed, self.done[name, seed]) for seed in self.seeds
-                if (name, seed) in self.done and not _diverged(self.done[name, seed])]
+        return [
+            _per_seed_record(seed, self.done[name, seed])
+            for seed in self.seeds
+            if (name, seed) in self.done and not _diverged(self.done[name, seed])
+        ]
 
     def seed_status(self, name: str) -> dict[str, Any]:
         """How many seeds finished, which are missing and which diverged (left out of ``per_seed``)."""
         finished = [seed for seed in self.seeds if (name, seed) in self.done]
-        return {"status": _status(len(finished), len(self.seeds)),
-                "missing_seeds": [seed for seed in self.seeds if seed not in finished],
-                "diverged_seeds": [seed for seed in finished if _diverged(self.done[name, seed])]}
+        return {
+            "status": _status(len(finished), len(self.seeds)),
+            "missing_seeds": [seed for seed in self.seeds if seed not in finished],
+            "diverged_seeds": [seed for seed in finished if _diverged(self.done[name, seed])],
+        }
 
 
-def _point_entry(point: tuple[int, float, float], finished: _Finished, default_runs: list[dict],
-                 kd_runs: list[dict]) -> dict[str, Any]:
+def _point_entry(
+    point: tuple[int, float, float], finished: _Finished, default_runs: list[dict], kd_runs: list[dict]
+) -> dict[str, Any]:
     """One grid point of ``sweep.json``: its settings, seeds, summaries and paired differences."""
     name = point_name(point)
     per_seed = finished.runs(name)
-    return {"depth": point[0], "decay": point[1], "temperature": point[2], "name": name,
-            "local_scale": local_term_scale(*point[:2], temperature=point[2])["total"],
-            **finished.seed_status(name), "per_seed": per_seed,
-            **_summaries(per_seed, MEASURES),
-            "delta_vs_default": _paired(per_seed, default_runs),
-            "delta_vs_kd": _paired(per_seed, kd_runs)}
+    return {
+        "depth": point[0],
+        "decay": point[1],
+        "temperature": point[2],
+        "name": name,
+        "local_scale": local_term_scale(*point[:2], temperature=point[2])["total"],
+        **finished.seed_status(name),
+        "per_seed": per_seed,
+        **_summaries(per_seed, MEASURES),
+        "delta_vs_default": _paired(per_seed, default_runs),
+        "delta_vs_kd": _paired(per_seed, kd_runs),
+    }
 
 
-def _protocol(config: SweepConfig, dropped: Sequence[int], study: Mapping | None, *, study_path: str | None,
-              lr: float, lr_rule: str, lr_selection: Mapping[str, float] | None,
-              teacher: Mapping) -> dict[str, Any]:
+def _protocol(
+    config: SweepConfig,
+    dropped: Sequence[int],
+    study: Mapping | None,
+    *,
+    study_path: str | None,
+    lr: float,
+    lr_rule: str,
+    lr_selection: Mapping[str, float] | None,
+    teacher: Mapping,
+) -> dict[str, Any]:
     """What every run of the sweep shares: the problem, seeds, rate, grid, measures and teacher."""
     recipe = study_recipe(config.study)
     return {
-        "problem": recipe.name, "epochs": recipe.epochs,
+        "problem": recipe.name,
+        "epochs": recipe.epochs,
         "validation_fraction": recipe.validation_fraction,
-        "seeds": list(config.seeds), "lr": lr, "lr_rule": lr_rule, "lr_selection": lr_selection,
+        "seeds": list(config.seeds),
+        "lr": lr,
+        "lr_rule": lr_rule,
+        "lr_selection": lr_selection,
         "study_results": study_path,
         "study_commit": (study or {}).get("fingerprint", {}).get("commit"),
-        "depths": list(config.depths), "decays": list(config.decays),
-        "temperatures": list(config.temperatures), "depths_dropped_above_num_classes": list(dropped),
-        "default": {"depth": config.default_depth, "decay": config.default_decay,
-                    "temperature": config.default_temperature},
-        "measures": {"depth": MEASURE_DEPTH, "temperature": MEASURE_TEMPERATURE, "split": "test",
-                     "model": "last epoch"},
+        "depths": list(config.depths),
+        "decays": list(config.decays),
+        "temperatures": list(config.temperatures),
+        "depths_dropped_above_num_classes": list(dropped),
+        "default": {
+            "depth": config.default_depth,
+            "decay": config.default_decay,
+            "temperature": config.default_temperature,
+        },
+        "measures": {
+            "depth": MEASURE_DEPTH,
+            "temperature": MEASURE_TEMPERATURE,
+            "split": "test",
+            "model": "last epoch",
+        },
         "teacher": {k: teacher[k] for k in ("model", "key", "sha256", "train_top1", "val_top1", "test_top1")},
         "recipe": recipe.to_dict(),
     }
@@ -545,13 +719,19 @@ def _references(config: SweepConfig, study: Mapping | None, finished: _Finished)
         if study is None or method not in study["methods"]:
             continue
         entry = study["methods"][method]
-        reference = {"lr": entry["lr"], "study": {
-            "seeds": [s["seed"] for s in entry["per_seed"]],
-            "test_top1_last": entry["test_top1_last"], "test_top1_best_val": entry["test_top1_best_val"]}}
+        reference = {
+            "lr": entry["lr"],
+            "study": {
+                "seeds": [s["seed"] for s in entry["per_seed"]],
+                "test_top1_last": entry["test_top1_last"],
+                "test_top1_best_val": entry["test_top1_best_val"],
+            },
+        }
         if method in config.references:
             per_seed = finished.runs(f"reference-{method}")
-            reference.update(**finished.seed_status(f"reference-{method}"), per_seed=per_seed,
-                             **_summaries(per_seed, MEASURES))
+            reference.update(
+                **finished.seed_status(f"reference-{method}"), per_seed=per_seed, **_summaries(per_seed, MEASURES)
+            )
         references[method] = reference
     return references
 
@@ -574,14 +754,24 @@ def find_point(sweep: Mapping, depth: int, decay: float, temperature: float | No
     """The entry of one grid point (``temperature`` default: the sweep's), or ``None`` if not in the grid."""
     temperature = sweep["protocol"]["default"]["temperature"] if temperature is None else temperature
     for entry in sweep["points"]:
-        if entry["depth"] == depth and math.isclose(entry["decay"], decay) and \
-                math.isclose(entry["temperature"], temperature):
+        if (
+            entry["depth"] == depth
+            and math.isclose(entry["decay"], decay)
+            and math.isclose(entry["temperature"], temperature)
+        ):
             return entry
     return None
 
 
-def sweep_slice(sweep: Mapping, measure: str, *, along: str, depth: int | None = None,
-                decay: float | None = None, temperature: float | None = None) -> dict[str, list]:
+def sweep_slice(
+    sweep: Mapping,
+    measure: str,
+    *,
+    along: str,
+    depth: int | None = None,
+    decay: float | None = None,
+    temperature: float | None = None,
+) -> dict[str, list]:
     """One line of the grid: ``measure`` over ``along`` (``"depth"``, ``"decay"`` or ``"temperature"``),
     the other two held at the given values (default: the sweep's defaults).
 
@@ -612,9 +802,14 @@ def sweep_slice(sweep: Mapping, measure: str, *, along: str, depth: int | None =
 
 
 # ------------------------------------------------------------------------------ sweep.md
-_TITLES = {"test_top1_last": "test top-1, last (%)", "test_top1_best_val": "test top-1, best-val (%)",
-           "kendall_tau": "Kendall tau, all classes", "kl_all": "KL, all classes",
-           "topd_pair_agreement": "top-7 pair agreement", "seconds": "seconds per run"}
+_TITLES = {
+    "test_top1_last": "test top-1, last (%)",
+    "test_top1_best_val": "test top-1, best-val (%)",
+    "kendall_tau": "Kendall tau, all classes",
+    "kl_all": "KL, all classes",
+    "topd_pair_agreement": "top-7 pair agreement",
+    "seconds": "seconds per run",
+}
 
 
 def _cell(summary: Mapping | None, digits: int) -> str:
@@ -632,8 +827,14 @@ def _delta(delta: Mapping | None) -> str:
     return f"{delta['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
-_DIGITS = {"test_top1_last": 2, "test_top1_best_val": 2, "kendall_tau": 4, "kl_all": 4,
-           "topd_pair_agreement": 4, "seconds": 0}
+_DIGITS = {
+    "test_top1_last": 2,
+    "test_top1_best_val": 2,
+    "kendall_tau": 4,
+    "kl_all": 4,
+    "topd_pair_agreement": 4,
+    "seconds": 0,
+}
 
 
 def _spread(sweep: Mapping, along: str) -> str | None:
@@ -642,8 +843,10 @@ def _spread(sweep: Mapping, along: str) -> str | None:
     if len(known) < 2:
         return None
     (x_lo, lo), (x_hi, hi) = min(known, key=lambda p: p[1]), max(known, key=lambda p: p[1])
-    return (f"{along}: mean test top-1 from {lo:.2f} ({along} {x_lo:g}) to {hi:.2f} ({along} {x_hi:g}), "
-            f"a spread of {hi - lo:.2f} points over {len(known)} values")
+    return (
+        f"{along}: mean test top-1 from {lo:.2f} ({along} {x_lo:g}) to {hi:.2f} ({along} {x_hi:g}), "
+        f"a spread of {hi - lo:.2f} points over {len(known)} values"
+    )
 
 
 def findings(sweep: Mapping) -> list[str]:
@@ -651,12 +854,17 @@ def findings(sweep: Mapping) -> list[str]:
     points whose paired difference to the default point excludes 0."""
     lines = [text for along in ("depth", "decay", "temperature") if (text := _spread(sweep, along))]
     default = sweep["protocol"]["default"]
-    apart = [e for e in sweep["points"] if e["delta_vs_default"] and
-             (e["delta_vs_default"]["ci95"][0] > 0 or e["delta_vs_default"]["ci95"][1] < 0)]
+    apart = [
+        e
+        for e in sweep["points"]
+        if e["delta_vs_default"] and (e["delta_vs_default"]["ci95"][0] > 0 or e["delta_vs_default"]["ci95"][1] < 0)
+    ]
     if apart:
-        lines.append("points whose paired 95% interval to the default (d {depth}, decay {decay:g}, "
-                     "T {temperature:g}) excludes 0: ".format(**default) + "; ".join(
-                         f"{e['name']} {_delta(e['delta_vs_default'])}" for e in apart))
+        lines.append(
+            "points whose paired 95% interval to the default (d {depth}, decay {decay:g}, "
+            "T {temperature:g}) excludes 0: ".format(**default)
+            + "; ".join(f"{e['name']} {_delta(e['delta_vs_default'])}" for e in apart)
+        )
     else:
         lines.append("no point's paired 95% interval to the default point excludes 0")
     return lines
@@ -738,21 +946,55 @@ def _references_markdown(sweep: Mapping) -> str:
     for method, entry in sweep["references"].items():
         study = entry["study"]["test_top1_last"]
         interval = "–" if study["ci95"] is None else f"[{study['ci95'][0]:.2f}, {study['ci95'][1]:.2f}]"
-        rows.append([method, f"{entry['lr']:g}", f"{study['mean']:.2f}", interval, len(entry["study"]["seeds"]),
-                     *(_cell(entry.get(m), _DIGITS[m]) for m in ("kendall_tau", "kl_all", "topd_pair_agreement"))])
-    return markdown_table(["method", "lr", "study: test top-1, last (%)", "study: 95% CI", "seeds",
-                           "Kendall tau, all", "KL, all", "top-7 pair agreement"], rows)
+        rows.append(
+            [
+                method,
+                f"{entry['lr']:g}",
+                f"{study['mean']:.2f}",
+                interval,
+                len(entry["study"]["seeds"]),
+                *(_cell(entry.get(m), _DIGITS[m]) for m in ("kendall_tau", "kl_all", "topd_pair_agreement")),
+            ]
+        )
+    return markdown_table(
+        [
+            "method",
+            "lr",
+            "study: test top-1, last (%)",
+            "study: 95% CI",
+            "seeds",
+            "Kendall tau, all",
+            "KL, all",
+            "top-7 pair agreement",
+        ],
+        rows,
+    )
 
 
 def _points_markdown(sweep: Mapping) -> str:
     """One row per grid point: settings, seeds, every measure and the paired differences."""
-    header = (["d", "decay", "T", "local scale", "seeds"] + [_TITLES[m] for m in MEASURES]
-              + ["vs default, paired", "vs KD, paired"])
+    header = (
+        ["d", "decay", "T", "local scale", "seeds"]
+        + [_TITLES[m] for m in MEASURES]
+        + ["vs default, paired", "vs KD, paired"]
+    )
     rows = []
     for e in sweep["points"]:
-        seeds = f"{len(e['per_seed'])}" + (f" (missing {e['missing_seeds']})" if e["missing_seeds"] else "") \
+        seeds = (
+            f"{len(e['per_seed'])}"
+            + (f" (missing {e['missing_seeds']})" if e["missing_seeds"] else "")
             + (f" (diverged {e['diverged_seeds']})" if e["diverged_seeds"] else "")
-        rows.append([e["depth"], f"{e['decay']:g}", f"{e['temperature']:g}", f"{e['local_scale']:.2f}", seeds,
-                     *(_cell(e[m], _DIGITS[m]) for m in MEASURES),
-                     _delta(e["delta_vs_default"]), _delta(e["delta_vs_kd"])])
+        )
+        rows.append(
+            [
+                e["depth"],
+                f"{e['decay']:g}",
+                f"{e['temperature']:g}",
+                f"{e['local_scale']:.2f}",
+                seeds,
+                *(_cell(e[m], _DIGITS[m]) for m in MEASURES),
+                _delta(e["delta_vs_default"]),
+                _delta(e["delta_vs_kd"]),
+            ]
+        )
     return markdown_table(header, rows)

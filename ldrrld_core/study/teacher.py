@@ -31,15 +31,22 @@ from ..train import Recipe, Run, fit, get_recipe, load_data
 from ..train.metrics import evaluate
 from ..train.run_state import save_student
 
-__all__ = ["TeacherRule", "plateaued", "teacher_key", "converged_teacher", "shipped_teacher",
-           "SHIPPED_TEACHERS"]
+__all__ = ["TeacherRule", "plateaued", "teacher_key", "converged_teacher", "shipped_teacher", "SHIPPED_TEACHERS"]
 
 log = logging.getLogger("ldrrld.study")
 
 #: Where teachers shipped with the package live (one ``<name>.pth`` + ``<name>.json`` each).
 SHIPPED_TEACHERS = Path(__file__).resolve().parent.parent / "assets" / "teachers"
-_UNRELATED_FIELDS = ("out_dir", "save_every", "tensorboard", "num_workers", "name", "data_root", "download",
-                     "loss_options")
+_UNRELATED_FIELDS = (
+    "out_dir",
+    "save_every",
+    "tensorboard",
+    "num_workers",
+    "name",
+    "data_root",
+    "download",
+    "loss_options",
+)
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,10 @@ class TeacherRule:
 
     def __post_init__(self) -> None:
         if not 1 <= self.window < self.epochs <= self.max_epochs:
-            raise ValueError(f"the teacher rule needs 1 <= window < epochs <= max_epochs, got window "
-                             f"{self.window}, epochs {self.epochs}, max_epochs {self.max_epochs}")
+            raise ValueError(
+                f"the teacher rule needs 1 <= window < epochs <= max_epochs, got window "
+                f"{self.window}, epochs {self.epochs}, max_epochs {self.max_epochs}"
+            )
 
 
 def plateaued(values: list[float], window: int, min_gain: float) -> bool:
@@ -79,8 +88,7 @@ def _teacher_recipe(recipe: Recipe, epochs: int) -> Recipe:
 
 def teacher_key(recipe: Recipe, rule: TeacherRule) -> str:
     """12 hex digits of the SHA-256 of every setting that decides the teacher's weights, and the rule."""
-    settings = {k: v for k, v in _teacher_recipe(recipe, rule.epochs).to_dict().items()
-                if k not in _UNRELATED_FIELDS}
+    settings = {k: v for k, v in _teacher_recipe(recipe, rule.epochs).to_dict().items() if k not in _UNRELATED_FIELDS}
     text = json.dumps({"recipe": settings, "rule": rule.__dict__}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -89,23 +97,33 @@ def _top1(model: nn.Module, split, device: torch.device) -> float:
     return evaluate(model, make_loader(split, 256, train=False, device=device))["test_top1"]
 
 
-def _load(folder: Path, name: str, recipe: Recipe, num_classes: int,
-          device: torch.device) -> tuple[nn.Module, dict] | None:
+def _load(
+    folder: Path, name: str, recipe: Recipe, num_classes: int, device: torch.device
+) -> tuple[nn.Module, dict] | None:
     record_path, weights = folder / f"{name}.json", folder / f"{name}.pth"
     if not (record_path.is_file() and weights.is_file()):
         return None
     record = json.loads(record_path.read_text(encoding="utf-8"))
     digest = sha256_file(weights)
     if digest != record["sha256"]:
-        raise ValueError(f"{weights} has SHA-256 {digest} but {record_path} records {record['sha256']}: "
-                         "the file changed or is damaged; delete both files to train the teacher again")
+        raise ValueError(
+            f"{weights} has SHA-256 {digest} but {record_path} records {record['sha256']}: "
+            "the file changed or is damaged; delete both files to train the teacher again"
+        )
     model = create_model(recipe.teacher, num_classes=num_classes, checkpoint=weights)
     return model.to(device).eval(), {**record, "weights": str(weights)}
 
 
-def converged_teacher(recipe: Recipe, rule: TeacherRule = TeacherRule(), *, cache_dir: str | Path | None,
-                      data: DataSplits | None = None, device: torch.device | str | None = None, progress: bool = False,
-                      use_shipped: bool = True) -> tuple[nn.Module, dict]:
+def converged_teacher(
+    recipe: Recipe,
+    rule: TeacherRule = TeacherRule(),
+    *,
+    cache_dir: str | Path | None,
+    data: DataSplits | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+    use_shipped: bool = True,
+) -> tuple[nn.Module, dict]:
     """The converged teacher of ``recipe``: loaded from the cache or the package, else trained.
 
     Args:
@@ -126,8 +144,10 @@ def converged_teacher(recipe: Recipe, rule: TeacherRule = TeacherRule(), *, cach
         file; ``None`` without a cache).
     """
     if not recipe.validation_fraction:
-        raise ValueError("a converged teacher is judged on validation accuracy: set validation_fraction > 0 "
-                         "in the recipe (the teaching recipe holds out 0.1)")
+        raise ValueError(
+            "a converged teacher is judged on validation accuracy: set validation_fraction > 0 "
+            "in the recipe (the teaching recipe holds out 0.1)"
+        )
     data = load_data(recipe.for_teacher()) if data is None or recipe.teacher_data_options else data
     device = torch.device(device) if device is not None else default_device()
     key = teacher_key(recipe, rule)
@@ -137,28 +157,43 @@ def converged_teacher(recipe: Recipe, rule: TeacherRule = TeacherRule(), *, cach
     run, epochs, flat = _train_to_plateau(recipe, rule, data, device, progress)
     model = run.model.eval()
     curve = run.history.column("val_top1")
-    record = {"key": key, "model": recipe.teacher, "num_classes": data.num_classes, "recipe": recipe.name,
-              "epochs": epochs, "plateaued": flat,
-              "rule": rule.__dict__, "train_top1": _top1(model, data.train, device),
-              "val_top1": _top1(model, data.val, device), "test_top1": _top1(model, data.test, device),
-              "val_top1_by_epoch": curve, "seconds": run.summary["seconds"], "sha256": None}
+    record = {
+        "key": key,
+        "model": recipe.teacher,
+        "num_classes": data.num_classes,
+        "recipe": recipe.name,
+        "epochs": epochs,
+        "plateaued": flat,
+        "rule": rule.__dict__,
+        "train_top1": _top1(model, data.train, device),
+        "val_top1": _top1(model, data.val, device),
+        "test_top1": _top1(model, data.test, device),
+        "val_top1_by_epoch": curve,
+        "seconds": run.summary["seconds"],
+        "sha256": None,
+    }
     if cache_dir is not None:
         folder = Path(cache_dir) / key
-        weights = save_student(folder / "teacher.pth", model, arch=recipe.teacher, epoch=epochs,
-                               top1=record["test_top1"])
+        weights = save_student(
+            folder / "teacher.pth", model, arch=recipe.teacher, epoch=epochs, top1=record["test_top1"]
+        )
         record["sha256"] = sha256_file(weights)
         atomic_write_text(json.dumps(record, indent=1), folder / "teacher.json")
         record["weights"] = str(weights)
     return model, record
 
 
-def _stored_teacher(recipe: Recipe, key: str, num_classes: int, device: torch.device, *,
-                    cache_dir: str | Path | None, use_shipped: bool) -> tuple[nn.Module, dict] | None:
+def _stored_teacher(
+    recipe: Recipe, key: str, num_classes: int, device: torch.device, *, cache_dir: str | Path | None, use_shipped: bool
+) -> tuple[nn.Module, dict] | None:
     """The teacher of ``key`` from the cache, else from the package's shipped teachers, else ``None``."""
     folders = [(Path(cache_dir) / key, "teacher")] if cache_dir is not None else []
     if use_shipped:
-        folders += [(SHIPPED_TEACHERS, path.stem) for path in sorted(SHIPPED_TEACHERS.glob("*.json"))
-                    if json.loads(path.read_text(encoding="utf-8")).get("key") == key]
+        folders += [
+            (SHIPPED_TEACHERS, path.stem)
+            for path in sorted(SHIPPED_TEACHERS.glob("*.json"))
+            if json.loads(path.read_text(encoding="utf-8")).get("key") == key
+        ]
     for folder, name in folders:
         found = _load(folder, name, recipe, num_classes, device)
         if found is not None:
@@ -167,8 +202,9 @@ def _stored_teacher(recipe: Recipe, key: str, num_classes: int, device: torch.de
     return None
 
 
-def _train_to_plateau(recipe: Recipe, rule: TeacherRule, data: DataSplits, device: torch.device,
-                      progress: bool) -> tuple[Run, int, bool]:
+def _train_to_plateau(
+    recipe: Recipe, rule: TeacherRule, data: DataSplits, device: torch.device, progress: bool
+) -> tuple[Run, int, bool]:
     """Train the teacher for ``rule.epochs``, doubling the schedule (from scratch) until validation
     top-1 plateaus or ``rule.max_epochs`` is reached: ``(run, epochs, plateaued)``."""
     epochs = rule.epochs
@@ -178,13 +214,18 @@ def _train_to_plateau(recipe: Recipe, rule: TeacherRule, data: DataSplits, devic
         flat = plateaued(curve, rule.window, rule.min_gain)
         if flat or epochs >= rule.max_epochs:
             return run, epochs, flat
-        log.info("teacher validation top-1 still rising after %d epochs (%s): training %d epochs", epochs,
-                 ", ".join(f"{v:.1f}" for v in curve[-rule.window:]), min(2 * epochs, rule.max_epochs))
+        log.info(
+            "teacher validation top-1 still rising after %d epochs (%s): training %d epochs",
+            epochs,
+            ", ".join(f"{v:.1f}" for v in curve[-rule.window :]),
+            min(2 * epochs, rule.max_epochs),
+        )
         epochs = min(2 * epochs, rule.max_epochs)
 
 
-def shipped_teacher(recipe: str | Recipe = "teaching",
-                    device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
+def shipped_teacher(
+    recipe: str | Recipe = "teaching", device: torch.device | str | None = None
+) -> tuple[nn.Module, dict]:
     """The converged teacher that ships with the package for ``recipe`` (default the ``teaching`` recipe).
 
     Returns ``(model in eval mode, record)`` as :func:`converged_teacher` does; its SHA-256 is
@@ -200,6 +241,8 @@ def shipped_teacher(recipe: str | Recipe = "teaching",
         if json.loads(path.read_text(encoding="utf-8")).get("key") == key:
             num_classes = json.loads(path.read_text(encoding="utf-8"))["num_classes"]
             return _load(SHIPPED_TEACHERS, path.stem, recipe, num_classes, device)
-    raise ValueError(f"no teacher ships for recipe {recipe.name!r} with these settings (key {key}); "
-                     f"train one with `ldrrld study --recipe {recipe.name} --teacher-only` or see "
-                     f"{SHIPPED_TEACHERS / 'README.md'}")
+    raise ValueError(
+        f"no teacher ships for recipe {recipe.name!r} with these settings (key {key}); "
+        f"train one with `ldrrld study --recipe {recipe.name} --teacher-only` or see "
+        f"{SHIPPED_TEACHERS / 'README.md'}"
+    )

@@ -52,12 +52,24 @@ class Comparison:
         """A text table: each model's test top-1 and top-5 and the gain over the student alone."""
         baseline = self.students["ce"].top1 if "ce" in self.students else None
         rows = [("teacher", self.teacher.recipe.model, self.teacher.summary, None)]
-        rows += [(name, run.recipe.model, run.summary, None if baseline is None else run.top1 - baseline)
-                 for name, run in self.students.items()]
-        return text_table(["method", "model", "top-1", "top-5", "vs ce"],
-                          [[name, model, f"{summary['top1']:.2f}", f"{summary['top5']:.2f}",
-                            "" if gain is None or name == "ce" else f"{gain:+.2f}"]
-                           for name, model, summary, gain in rows], right=[False, False, True, True, True])
+        rows += [
+            (name, run.recipe.model, run.summary, None if baseline is None else run.top1 - baseline)
+            for name, run in self.students.items()
+        ]
+        return text_table(
+            ["method", "model", "top-1", "top-5", "vs ce"],
+            [
+                [
+                    name,
+                    model,
+                    f"{summary['top1']:.2f}",
+                    f"{summary['top5']:.2f}",
+                    "" if gain is None or name == "ce" else f"{gain:+.2f}",
+                ]
+                for name, model, summary, gain in rows
+            ],
+            right=[False, False, True, True, True],
+        )
 
 
 def _as_run(teacher: nn.Module, recipe: Recipe, data) -> Run:
@@ -65,14 +77,26 @@ def _as_run(teacher: nn.Module, recipe: Recipe, data) -> Run:
     device = next(teacher.parameters()).device
     metrics = evaluate(teacher.eval(), make_loader(data.test, 256, train=False, device=device))
     teacher_recipe = recipe.for_teacher()
-    summary = {"top1": metrics["test_top1"], "top5": metrics["test_top5"], "epochs": 0, "seconds": 0.0,
-               "out_dir": None, "model": teacher_recipe.model, "teacher": None, "loss": "ce",
-               "data": recipe.data, "recipe": recipe.name, "schedule": recipe.schedule, "seed": recipe.seed}
+    summary = {
+        "top1": metrics["test_top1"],
+        "top5": metrics["test_top5"],
+        "epochs": 0,
+        "seconds": 0.0,
+        "out_dir": None,
+        "model": teacher_recipe.model,
+        "teacher": None,
+        "loss": "ce",
+        "data": recipe.data,
+        "recipe": recipe.name,
+        "schedule": recipe.schedule,
+        "seed": recipe.seed,
+    }
     return Run(model=teacher, history=History(), recipe=teacher_recipe, summary=summary)
 
 
-def compare(recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *,
-            teacher: Run | nn.Module | None = None, **options: Any) -> Comparison:
+def compare(
+    recipe: Recipe, methods: Sequence[str] = DEFAULT_METHODS, *, teacher: Run | nn.Module | None = None, **options: Any
+) -> Comparison:
     """Train one student per loss in ``methods`` from ``teacher`` (trained first when not given).
 
     Args:

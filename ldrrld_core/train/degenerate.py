@@ -32,13 +32,17 @@ def degenerate_loss_reasons(recipe: Recipe, num_classes: int) -> list[str]:
     hparams = loss.hparams()
     reasons = []
     if isinstance(loss, DKDLoss) and num_classes == 2:
-        reasons.append(f"loss {recipe.loss!r} on 2 classes: the non-target part (NCKD) has a single class, "
-                       "so it is always 0 and DKD reduces to its target term; use KD for binary data")
+        reasons.append(
+            f"loss {recipe.loss!r} on 2 classes: the non-target part (NCKD) has a single class, "
+            "so it is always 0 and DKD reduces to its target term; use KD for binary data"
+        )
     depth = hparams.get("depth")
     if depth is not None and depth == num_classes and hparams.get("beta", 0):
-        reasons.append(f"loss {recipe.loss!r} with depth {depth} on {num_classes} classes: no class remains "
-                       f"outside the top {depth}, so the remaining term (RNTK, beta {hparams['beta']}) is "
-                       f"always 0; choose depth < {num_classes} to keep it")
+        reasons.append(
+            f"loss {recipe.loss!r} with depth {depth} on {num_classes} classes: no class remains "
+            f"outside the top {depth}, so the remaining term (RNTK, beta {hparams['beta']}) is "
+            f"always 0; choose depth < {num_classes} to keep it"
+        )
     return reasons
 
 

@@ -78,15 +78,18 @@ def init_distributed(device: torch.device | str | None = None) -> DistributedCon
         raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
     for name in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         if name not in os.environ:
-            raise RuntimeError(f"WORLD_SIZE is set but {name} is not: launch with "
-                               "`torchrun --nproc_per_node N ...` rather than setting WORLD_SIZE by hand")
+            raise RuntimeError(
+                f"WORLD_SIZE is set but {name} is not: launch with "
+                "`torchrun --nproc_per_node N ...` rather than setting WORLD_SIZE by hand"
+            )
     local_rank = int(os.environ["LOCAL_RANK"])
-    device_type = torch.device(device).type if device is not None else (
-        "cuda" if torch.cuda.is_available() else "cpu")
+    device_type = torch.device(device).type if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
     if device_type == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s) are "
-                               "visible; use --nproc_per_node <= the number of GPUs")
+            raise RuntimeError(
+                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s) are "
+                "visible; use --nproc_per_node <= the number of GPUs"
+            )
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     return current_context()
@@ -96,8 +99,11 @@ def current_context() -> DistributedContext:
     """The context of the process group already joined, or a one-process context."""
     if not (dist.is_available() and dist.is_initialized()):
         return DistributedContext()
-    return DistributedContext(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                              local_rank=int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+    return DistributedContext(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", dist.get_rank())),
+    )
 
 
 def close_distributed() -> None:

@@ -22,8 +22,10 @@ from .recipes import Recipe
 __all__ = ["BEST_ON_TEST", "fingerprint", "accuracy_record", "git_commit"]
 
 #: How the summary labels the best-epoch accuracy.
-BEST_ON_TEST = ("best epoch chosen on the test split: the literature's protocol (mdistiller reports it), "
-                "optimistic by construction; top1 is the last epoch's")
+BEST_ON_TEST = (
+    "best epoch chosen on the test split: the literature's protocol (mdistiller reports it), "
+    "optimistic by construction; top1 is the last epoch's"
+)
 
 
 @functools.cache
@@ -37,8 +39,13 @@ def git_commit() -> str | None:
     if not (root / ".git").exists():
         return None
     try:
-        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=root,
-                              capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=40"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
@@ -50,28 +57,43 @@ def _device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or device.type
 
 
-def fingerprint(recipe: Recipe, *, device: torch.device, world_size: int,
-                autocast_dtype: torch.dtype | None) -> dict[str, Any]:
+def fingerprint(
+    recipe: Recipe, *, device: torch.device, world_size: int, autocast_dtype: torch.dtype | None
+) -> dict[str, Any]:
     """The environment of a run, as plain JSON values."""
     from .. import __version__
 
     cudnn = torch.backends.cudnn
-    return {"ldrrld": __version__, "git_commit": git_commit(), "python": platform.python_version(),
-            "torch": torch.__version__, "cuda": torch.version.cuda,
-            "cudnn": cudnn.version() if cudnn.is_available() else None,
-            "device": _device_name(device), "device_type": device.type, "world_size": world_size,
-            "batch_per_process": recipe.batch_size // world_size, "batch_size": recipe.batch_size,
-            "amp": str(autocast_dtype).removeprefix("torch.") if autocast_dtype else "none",
-            "compile": recipe.compile, "deterministic": recipe.deterministic,
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "cudnn_deterministic": cudnn.deterministic, "cudnn_benchmark": cudnn.benchmark,
-            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-            "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    return {
+        "ldrrld": __version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn.version() if cudnn.is_available() else None,
+        "device": _device_name(device),
+        "device_type": device.type,
+        "world_size": world_size,
+        "batch_per_process": recipe.batch_size // world_size,
+        "batch_size": recipe.batch_size,
+        "amp": str(autocast_dtype).removeprefix("torch.") if autocast_dtype else "none",
+        "compile": recipe.compile,
+        "deterministic": recipe.deterministic,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": cudnn.deterministic,
+        "cudnn_benchmark": cudnn.benchmark,
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+    }
 
 
 def accuracy_record(history: History) -> dict[str, Any]:
     """``top1_last``, ``top1_best`` and ``best_epoch`` (the first epoch of highest test top-1), labelled."""
     top1 = history.column("test_top1")
     best = max(range(len(top1)), key=lambda index: (top1[index], -index))
-    return {"top1_last": top1[-1], "top1_best": top1[best], "best_epoch": history.rows[best]["epoch"],
-            "top1_best_protocol": BEST_ON_TEST}
+    return {
+        "top1_last": top1[-1],
+        "top1_best": top1[best],
+        "best_epoch": history.rows[best]["epoch"],
+        "top1_best_protocol": BEST_ON_TEST,
+    }

@@ -68,8 +68,10 @@ class History:
         """Add one epoch's row. Values must be plain ``int`` or ``float`` (read them off the device first)."""
         for name, value in row.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"history column {name!r} must hold a plain int or float, got "
-                                f"{type(value).__name__}; convert tensors with .item() or .tolist() once per epoch")
+                raise TypeError(
+                    f"history column {name!r} must hold a plain int or float, got "
+                    f"{type(value).__name__}; convert tensors with .item() or .tolist() once per epoch"
+                )
         self.rows.append(dict(row))
 
     @property
@@ -133,8 +135,10 @@ class History:
     def save(self, folder: str | os.PathLike) -> tuple[Path, Path]:
         """Write ``history.csv`` and ``history.json`` into ``folder`` atomically; return both paths."""
         folder = Path(folder)
-        return (atomic_write_text(self.to_csv(), folder / self.CSV_NAME),
-                atomic_write_text(self.to_json(), folder / self.JSON_NAME))
+        return (
+            atomic_write_text(self.to_csv(), folder / self.CSV_NAME),
+            atomic_write_text(self.to_json(), folder / self.JSON_NAME),
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> History:

@@ -52,8 +52,18 @@ from .run_state import (
 from .runlock import run_lock
 from .schedule import learning_rate
 
-__all__ = ["Run", "fit", "train_step", "train_teacher", "distill", "build_student", "resolve_amp", "load_data",
-           "check_loss_fits", "compare_with_published"]
+__all__ = [
+    "Run",
+    "fit",
+    "train_step",
+    "train_teacher",
+    "distill",
+    "build_student",
+    "resolve_amp",
+    "load_data",
+    "check_loss_fits",
+    "compare_with_published",
+]
 
 log = logging.getLogger("ldrrld.train")
 
@@ -86,8 +96,10 @@ class Run:
         return self.summary["top1"]
 
     def __repr__(self) -> str:
-        return (f"Run({self.recipe.model} with {self.recipe.loss}: top-1 {self.top1:.2f}% after "
-                f"{self.summary['epochs']} epochs)")
+        return (
+            f"Run({self.recipe.model} with {self.recipe.loss}: top-1 {self.top1:.2f}% after "
+            f"{self.summary['epochs']} epochs)"
+        )
 
 
 #: A teacher as :func:`fit` takes it: a model, a finished :class:`Run`, a checkpoint file, or ``None``
@@ -116,8 +128,9 @@ def load_data(recipe: Recipe, context: DistributedContext | None = None) -> Data
     context = context or current_context()
 
     def load() -> DataSplits:
-        data = load_dataset(recipe.data, recipe.data_root, download=recipe.download, seed=recipe.data_seed,
-                            **recipe.data_options)
+        data = load_dataset(
+            recipe.data, recipe.data_root, download=recipe.download, seed=recipe.data_seed, **recipe.data_options
+        )
         if recipe.validation_fraction:
             data = split_validation(data, recipe.validation_fraction, seed=recipe.data_seed)
         return data
@@ -150,9 +163,11 @@ def build_student(recipe: Recipe, num_classes: int) -> nn.Module:
     try:
         return create_model(recipe.model, num_classes=num_classes, **recipe.model_options)
     except (TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"model_options {dict(recipe.model_options)} do not fit model {recipe.model!r}: "
-                         f"{str(error).splitlines()[0]}. See the model's docstring for its "
-                         "options.") from None
+        raise ValueError(
+            f"model_options {dict(recipe.model_options)} do not fit model {recipe.model!r}: "
+            f"{str(error).splitlines()[0]}. See the model's docstring for its "
+            "options."
+        ) from None
 
 
 def _resolve_teacher(teacher: TeacherSource, recipe: Recipe, num_classes: int) -> nn.Module:
@@ -162,12 +177,16 @@ def _resolve_teacher(teacher: TeacherSource, recipe: Recipe, num_classes: int) -
         return teacher
     checkpoint = teacher if teacher is not None else recipe.teacher_checkpoint
     if checkpoint is None:
-        raise ValueError(f"loss {recipe.loss!r} distils from a teacher, but none was given: pass teacher= (a trained "
-                         "model, a Run or a checkpoint file) or set teacher_checkpoint in the recipe. Train one "
-                         "with train_teacher(recipe) or `ldrrld train --model <teacher>`.")
+        raise ValueError(
+            f"loss {recipe.loss!r} distils from a teacher, but none was given: pass teacher= (a trained "
+            "model, a Run or a checkpoint file) or set teacher_checkpoint in the recipe. Train one "
+            "with train_teacher(recipe) or `ldrrld train --model <teacher>`."
+        )
     if recipe.teacher is None:
-        raise ValueError("a teacher checkpoint was given but the recipe names no teacher architecture; "
-                         "set teacher='<model name>' so the file can be loaded into the right model")
+        raise ValueError(
+            "a teacher checkpoint was given but the recipe names no teacher architecture; "
+            "set teacher='<model name>' so the file can be loaded into the right model"
+        )
     return create_model(recipe.teacher, num_classes=num_classes, checkpoint=checkpoint)
 
 
@@ -193,11 +212,12 @@ def check_loss_fits(recipe: Recipe, data: DataSplits, *, warn: bool = True) -> N
         warn_degenerate_loss(recipe, data.num_classes)
 
 
-def _check_fits(recipe: Recipe, data: DataSplits, student: nn.Module, teacher: nn.Module | None,
-                device: torch.device) -> None:
+def _check_fits(
+    recipe: Recipe, data: DataSplits, student: nn.Module, teacher: nn.Module | None, device: torch.device
+) -> None:
     """Catch mismatches between data, models and loss before the first step, with plain messages."""
     check_loss_fits(recipe, data)
-    probe = data.test[0][0][None].to(device)                                 # (1, C, H, W)
+    probe = data.test[0][0][None].to(device)  # (1, C, H, W)
     for role, model in (("student", student), ("teacher", teacher)):
         if model is None:
             continue
@@ -207,16 +227,20 @@ def _check_fits(recipe: Recipe, data: DataSplits, student: nn.Module, teacher: n
             with torch.inference_mode():
                 out = model(probe)
         except RuntimeError as error:
-            raise ValueError(f"the {role} ({getattr(model, 'arch', type(model).__name__)}) cannot take the images "
-                             f"of data set {data.name!r} (shape {tuple(data.input_shape)}): "
-                             f"{str(error).splitlines()[0]}. Pick a model built for this input "
-                             "(digits_* for digits, the CIFAR zoo for 32x32 sets).") from None
+            raise ValueError(
+                f"the {role} ({getattr(model, 'arch', type(model).__name__)}) cannot take the images "
+                f"of data set {data.name!r} (shape {tuple(data.input_shape)}): "
+                f"{str(error).splitlines()[0]}. Pick a model built for this input "
+                "(digits_* for digits, the CIFAR zoo for 32x32 sets)."
+            ) from None
         finally:
             model.train(was_training)
         if out.shape[-1] != data.num_classes:
-            raise ValueError(f"the {role} outputs {out.shape[-1]} classes but data set {data.name!r} has "
-                             f"{data.num_classes}; teacher, student and data must agree on the classes "
-                             "(a teacher trained on another data set?)")
+            raise ValueError(
+                f"the {role} outputs {out.shape[-1]} classes but data set {data.name!r} has "
+                f"{data.num_classes}; teacher, student and data must agree on the classes "
+                "(a teacher trained on another data set?)"
+            )
 
 
 def _resume_state(resume: ResumeFrom, out_dir: Path | None) -> dict | None:
@@ -224,8 +248,10 @@ def _resume_state(resume: ResumeFrom, out_dir: Path | None) -> dict | None:
         return None
     if resume is True:
         if out_dir is None:
-            raise ValueError("resume=True continues the run in the recipe's out_dir, but out_dir is None; "
-                             "set out_dir or pass the path of a latest.pth")
+            raise ValueError(
+                "resume=True continues the run in the recipe's out_dir, but out_dir is None; "
+                "set out_dir or pass the path of a latest.pth"
+            )
         if not (out_dir / LATEST).exists():
             log.info("no %s in %s: starting from scratch", LATEST, out_dir)
             return None
@@ -234,9 +260,17 @@ def _resume_state(resume: ResumeFrom, out_dir: Path | None) -> dict | None:
 
 
 # ------------------------------------------------------------------------------------ one step
-def train_step(student: nn.Module, teacher: nn.Module | None, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-               images: Tensor, labels: Tensor, *, autocast_dtype: torch.dtype | None = None,
-               scaler: torch.amp.GradScaler | None = None) -> Tensor:
+def train_step(
+    student: nn.Module,
+    teacher: nn.Module | None,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    autocast_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> Tensor:
     """One optimisation step of ``student`` on a batch: the step :func:`fit` runs.
 
     The teacher (``None`` for losses that ignore it) runs under ``torch.inference_mode`` and its
@@ -279,9 +313,16 @@ def train_step(student: nn.Module, teacher: nn.Module | None, loss_fn: nn.Module
 
 
 # ------------------------------------------------------------------------------------ the loop
-def fit(recipe: Recipe, *, teacher: TeacherSource = None, student: nn.Module | None = None,
-        data: DataSplits | None = None,
-        device: torch.device | str | None = None, resume: ResumeFrom = None, progress: bool = True) -> Run:
+def fit(
+    recipe: Recipe,
+    *,
+    teacher: TeacherSource = None,
+    student: nn.Module | None = None,
+    data: DataSplits | None = None,
+    device: torch.device | str | None = None,
+    resume: ResumeFrom = None,
+    progress: bool = True,
+) -> Run:
     """Train ``recipe.model`` with ``recipe.loss`` (reading ``teacher`` when the loss needs one).
 
     Args:
@@ -308,8 +349,9 @@ def fit(recipe: Recipe, *, teacher: TeacherSource = None, student: nn.Module | N
         RunLockedError: another run is using ``recipe.out_dir`` (see :mod:`.runlock`).
     """
     with run_lock(recipe.out_dir if current_context().is_main else None):
-        return _fit(recipe, teacher=teacher, student=student, data=data, device=device, resume=resume,
-                    progress=progress)
+        return _fit(
+            recipe, teacher=teacher, student=student, data=data, device=device, resume=resume, progress=progress
+        )
 
 
 @dataclass
@@ -345,8 +387,16 @@ class _Training:
         return evaluate(model, batches, autocast_dtype=self.autocast_dtype, memory_format=self.memory_format)
 
 
-def _fit(recipe: Recipe, *, teacher: TeacherSource, student: nn.Module | None, data: DataSplits | None,
-         device: torch.device | str | None, resume: ResumeFrom, progress: bool) -> Run:
+def _fit(
+    recipe: Recipe,
+    *,
+    teacher: TeacherSource,
+    student: nn.Module | None,
+    data: DataSplits | None,
+    device: torch.device | str | None,
+    resume: ResumeFrom,
+    progress: bool,
+) -> Run:
     """:func:`fit` once it holds the out-dir's lock (only the lock holder cleans or writes the folder)."""
     run = _prepare(recipe, teacher=teacher, student=student, data=data, device=device)
     history, start_epoch = _start(run, recipe, resume)
@@ -357,17 +407,27 @@ def _fit(recipe: Recipe, *, teacher: TeacherSource, student: nn.Module | None, d
         _warn_if_near_chance(teacher_metrics["test_top1"], run.data.num_classes)
         teacher_metrics.update(compare_with_published(recipe, teacher_metrics["test_top1"]))
 
-    bar = _progress_bar(progress and run.context.is_main,
-                        total=(recipe.epochs - start_epoch + 1) * len(run.train_batches),
-                        description=f"{recipe.model} · {recipe.loss}")
+    bar = _progress_bar(
+        progress and run.context.is_main,
+        total=(recipe.epochs - start_epoch + 1) * len(run.train_batches),
+        description=f"{recipe.model} · {recipe.loss}",
+    )
     for epoch in range(start_epoch, recipe.epochs + 1):
         row = _train_epoch(run, recipe, epoch, bar)
         history.append(row)
         _report_epoch(row, recipe, bar, board)
         if run.writes and (epoch % recipe.save_every == 0 or epoch == recipe.epochs):
-            save_training_state(run.out_dir / LATEST, model=run.student, optimizer=run.optimizer, scaler=run.scaler,
-                                loss=run.loss_fn, epoch=epoch, history_rows=history.rows, recipe=recipe.to_dict(),
-                                teacher=run.teacher_info)
+            save_training_state(
+                run.out_dir / LATEST,
+                model=run.student,
+                optimizer=run.optimizer,
+                scaler=run.scaler,
+                loss=run.loss_fn,
+                epoch=epoch,
+                history_rows=history.rows,
+                recipe=recipe.to_dict(),
+                teacher=run.teacher_info,
+            )
             save_student(run.out_dir / STUDENT, run.student, arch=recipe.model, epoch=epoch, top1=row["test_top1"])
             history.save(run.out_dir)
     bar.close()
@@ -376,8 +436,14 @@ def _fit(recipe: Recipe, *, teacher: TeacherSource, student: nn.Module | None, d
     return _finish(run, recipe, history, teacher_metrics)
 
 
-def _prepare(recipe: Recipe, *, teacher: TeacherSource, student: nn.Module | None, data: DataSplits | None,
-             device: torch.device | str | None) -> _Training:
+def _prepare(
+    recipe: Recipe,
+    *,
+    teacher: TeacherSource,
+    student: nn.Module | None,
+    data: DataSplits | None,
+    device: torch.device | str | None,
+) -> _Training:
     """Check the settings, then build data, models, loss, optimiser and loaders, in a fixed order.
 
     The order matters for repeatability: seeding, then the student (built right after seeding
@@ -400,27 +466,47 @@ def _prepare(recipe: Recipe, *, teacher: TeacherSource, student: nn.Module | Non
     for model in (student, teacher):
         if model is not None:
             model.to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(student.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+    optimizer = torch.optim.SGD(
+        student.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+        nesterov=recipe.nesterov,
+    )
     step_model, teacher_forward, loss_forward = _step_modules(recipe, context, device, student, teacher, loss_fn)
     return _Training(
-        context=context, device=device, data=data, loss_fn=loss_fn, student=student, teacher=teacher,
+        context=context,
+        device=device,
+        data=data,
+        loss_fn=loss_fn,
+        student=student,
+        teacher=teacher,
         teacher_info=teacher_record(teacher, teacher_file) if teacher is not None else None,
-        optimizer=optimizer, scaler=torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16),
-        autocast_dtype=autocast_dtype, memory_format=memory_format, step_model=step_model,
-        teacher_forward=teacher_forward, loss_forward=loss_forward, **_loaders(recipe, data, context, device),
-        out_dir=Path(recipe.out_dir) if recipe.out_dir is not None else None)
+        optimizer=optimizer,
+        scaler=torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16),
+        autocast_dtype=autocast_dtype,
+        memory_format=memory_format,
+        step_model=step_model,
+        teacher_forward=teacher_forward,
+        loss_forward=loss_forward,
+        **_loaders(recipe, data, context, device),
+        out_dir=Path(recipe.out_dir) if recipe.out_dir is not None else None,
+    )
 
 
 def _checked_data(recipe: Recipe, data: DataSplits | None, context: DistributedContext) -> DataSplits:
     """The recipe's data (loaded unless given), after checking the batch splits over the processes."""
     if recipe.batch_size % context.world_size:
-        raise ValueError(f"batch_size {recipe.batch_size} is the total over {context.world_size} processes and "
-                         f"must divide evenly among them; use a multiple of {context.world_size}")
+        raise ValueError(
+            f"batch_size {recipe.batch_size} is the total over {context.world_size} processes and "
+            f"must divide evenly among them; use a multiple of {context.world_size}"
+        )
     data = data if data is not None else load_data(recipe, context)
     if data.name != DATASETS.key(recipe.data):
-        raise ValueError(f"the data passed are {data.name!r} but the recipe names {recipe.data!r}; pass the "
-                         f"recipe's data (load_data(recipe)) or set data={data.name!r} in the recipe")
+        raise ValueError(
+            f"the data passed are {data.name!r} but the recipe names {recipe.data!r}; pass the "
+            f"recipe's data (load_data(recipe)) or set data={data.name!r} in the recipe"
+        )
     return data
 
 
@@ -431,31 +517,45 @@ def _memory_format(recipe: Recipe, data: DataSplits, device: torch.device) -> to
     return torch.channels_last if channels_last and images else torch.contiguous_format
 
 
-def _step_modules(recipe: Recipe, context: DistributedContext, device: torch.device, student: nn.Module,
-                  teacher: nn.Module | None,
-                  loss_fn: DistillationLoss) -> tuple[nn.Module, nn.Module | None, nn.Module]:
+def _step_modules(
+    recipe: Recipe,
+    context: DistributedContext,
+    device: torch.device,
+    student: nn.Module,
+    teacher: nn.Module | None,
+    loss_fn: DistillationLoss,
+) -> tuple[nn.Module, nn.Module | None, nn.Module]:
     """What a step runs: the student wrapped for data parallelism, and the models and the loss
     compiled, as asked. Checkpoints and evaluation keep using the plain modules."""
     step_model, teacher_forward, loss_forward = student, teacher, loss_fn
     if context.enabled:
         step_model = nn.parallel.DistributedDataParallel(
-            student, device_ids=[device.index] if device.type == "cuda" else None)
+            student, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if recipe.compile:
         step_model, loss_forward = torch.compile(step_model), torch.compile(loss_fn)
         teacher_forward = torch.compile(teacher) if teacher is not None else None
     return step_model, teacher_forward, loss_forward
 
 
-def _loaders(recipe: Recipe, data: DataSplits, context: DistributedContext,
-             device: torch.device) -> dict[str, Batches | None]:
+def _loaders(
+    recipe: Recipe, data: DataSplits, context: DistributedContext, device: torch.device
+) -> dict[str, Batches | None]:
     """This process's shard of the training batches (shuffled, augmented) and of the evaluation ones."""
     per_rank_batch = recipe.batch_size // context.world_size
-    shard = dict(device=device, seed=recipe.seed, rank=context.rank, world_size=context.world_size,
-                 num_workers=recipe.num_workers)
+    shard = dict(
+        device=device,
+        seed=recipe.seed,
+        rank=context.rank,
+        world_size=context.world_size,
+        num_workers=recipe.num_workers,
+    )
     evaluation = max(per_rank_batch, 256)
-    return {"train_batches": make_loader(data.train, per_rank_batch, train=True, augment=recipe.augment, **shard),
-            "test_batches": make_loader(data.test, evaluation, train=False, **shard),
-            "val_batches": None if data.val is None else make_loader(data.val, evaluation, train=False, **shard)}
+    return {
+        "train_batches": make_loader(data.train, per_rank_batch, train=True, augment=recipe.augment, **shard),
+        "test_batches": make_loader(data.test, evaluation, train=False, **shard),
+        "val_batches": None if data.val is None else make_loader(data.val, evaluation, train=False, **shard),
+    }
 
 
 def _start(run: _Training, recipe: Recipe, resume: ResumeFrom) -> tuple[History, int]:
@@ -467,8 +567,13 @@ def _start(run: _Training, recipe: Recipe, resume: ResumeFrom) -> tuple[History,
             log.info("removed %d temporary file(s) of an interrupted write in %s", len(removed), run.out_dir)
     state = _resume_state(resume, run.out_dir)
     if state is not None:
-        check_resumable(state["recipe"], recipe.to_dict(), state["path"], saved_teacher=state.get("teacher"),
-                        teacher=run.teacher_info)
+        check_resumable(
+            state["recipe"],
+            recipe.to_dict(),
+            state["path"],
+            saved_teacher=state.get("teacher"),
+            teacher=run.teacher_info,
+        )
         run.student.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
         run.scaler.load_state_dict(state["scaler"])
@@ -487,22 +592,36 @@ def _train_epoch(run: _Training, recipe: Recipe, epoch: int, bar) -> dict[str, f
     Loss terms and top-1 hits are summed on the device and read back once, at the end.
     """
     started = time.perf_counter()
-    lr = learning_rate(epoch, recipe.lr, warmup_epochs=recipe.warmup_epochs, decay_epochs=recipe.decay_epochs,
-                       decay_rate=recipe.decay_rate, style=recipe.schedule)
+    lr = learning_rate(
+        epoch,
+        recipe.lr,
+        warmup_epochs=recipe.warmup_epochs,
+        decay_epochs=recipe.decay_epochs,
+        decay_rate=recipe.decay_rate,
+        style=recipe.schedule,
+    )
     for group in run.optimizer.param_groups:
         group["lr"] = lr
     run.loss_fn.set_epoch(epoch)
     run.train_batches.set_epoch(epoch)
     run.student.train()
 
-    sums: Tensor | None = None     # (terms + 1,) summed loss terms x batch size, then top-1 hits
+    sums: Tensor | None = None  # (terms + 1,) summed loss terms x batch size, then top-1 hits
     term_names: list[str] = []
     seen = 0
     images = len(run.data.input_shape) == 3
     for x, y in run.train_batches:
         x = x.contiguous(memory_format=run.memory_format) if images else x
-        student_logits = train_step(run.step_model, run.teacher_forward, run.loss_forward, run.optimizer, x, y,
-                                    autocast_dtype=run.autocast_dtype, scaler=run.scaler)
+        student_logits = train_step(
+            run.step_model,
+            run.teacher_forward,
+            run.loss_forward,
+            run.optimizer,
+            x,
+            y,
+            autocast_dtype=run.autocast_dtype,
+            scaler=run.scaler,
+        )
         if sums is None:
             term_names = list(run.loss_fn.last_terms)
             sums = torch.zeros(len(term_names) + 1, device=run.device)
@@ -518,9 +637,15 @@ def _train_epoch(run: _Training, recipe: Recipe, epoch: int, bar) -> dict[str, f
         raise FloatingPointError(
             f"the training loss became NaN or infinite in epoch {epoch} ({train_terms}); "
             + (f"{run.out_dir / LATEST} still holds the last good epoch. " if run.writes else "")
-            + "Lower lr, check the inputs, or use amp='none'.")
-    row = {"epoch": epoch, "lr": lr, **train_terms, "train_top1": 100.0 * totals[-2] / count,
-           **run.evaluate(run.student, run.test_batches)}
+            + "Lower lr, check the inputs, or use amp='none'."
+        )
+    row = {
+        "epoch": epoch,
+        "lr": lr,
+        **train_terms,
+        "train_top1": 100.0 * totals[-2] / count,
+        **run.evaluate(run.student, run.test_batches),
+    }
     if run.val_batches is not None:
         row.update(_renamed(run.evaluate(run.student, run.val_batches), "test_", "val_"))
     row["seconds"] = time.perf_counter() - started
@@ -531,9 +656,17 @@ def _report_epoch(row: dict[str, float], recipe: Recipe, bar, board) -> None:
     """The epoch's row on the progress bar, as a log line through the bar's writer, and on TensorBoard."""
     bar.set_postfix(epoch=row["epoch"], loss=f"{row['train_loss']:.3f}", test_top1=f"{row['test_top1']:.2f}")
     with logging_redirect_tqdm(tqdm_class=type(bar)):  # via the bar: one live bar, clean lines
-        log.info("epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s",
-                 row["epoch"], recipe.epochs, row["lr"], row["train_loss"], row["train_top1"], row["test_top1"],
-                 row["test_top5"], row["seconds"])
+        log.info(
+            "epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s",
+            row["epoch"],
+            recipe.epochs,
+            row["lr"],
+            row["train_loss"],
+            row["train_top1"],
+            row["test_top1"],
+            row["test_top5"],
+            row["seconds"],
+        )
     if board is not None:
         for name, value in row.items():
             if name != "epoch":
@@ -543,9 +676,13 @@ def _report_epoch(row: dict[str, float], recipe: Recipe, bar, board) -> None:
 def _finish(run: _Training, recipe: Recipe, history: History, teacher_metrics: dict) -> Run:
     """The student in eval mode and the run's summary (written as ``summary.json``)."""
     run.student.eval()
-    summary = {**_summary(recipe, history, run.out_dir, teacher_metrics), **accuracy_record(history),
-               "fingerprint": fingerprint(recipe, device=run.device, world_size=run.context.world_size,
-                                          autocast_dtype=run.autocast_dtype)}
+    summary = {
+        **_summary(recipe, history, run.out_dir, teacher_metrics),
+        **accuracy_record(history),
+        "fingerprint": fingerprint(
+            recipe, device=run.device, world_size=run.context.world_size, autocast_dtype=run.autocast_dtype
+        ),
+    }
     if run.teacher_info is not None and run.teacher_info["file_sha256"]:
         summary["teacher_sha256"] = run.teacher_info["file_sha256"]
     if run.writes:
@@ -559,13 +696,24 @@ def _renamed(metrics: dict[str, float], old: str, new: str) -> dict[str, float]:
 
 def _summary(recipe: Recipe, history: History, out_dir: Path | None, teacher_metrics: dict) -> dict[str, Any]:
     if not len(history):
-        raise ValueError(f"nothing to train: the run already finished its {recipe.epochs} epochs "
-                         "(raise epochs to continue it)")
+        raise ValueError(
+            f"nothing to train: the run already finished its {recipe.epochs} epochs (raise epochs to continue it)"
+        )
     last = history.last
-    summary = {"top1": last["test_top1"], "top5": last["test_top5"], "epochs": last["epoch"],
-               "seconds": sum(history.column("seconds")), "out_dir": str(out_dir) if out_dir else None,
-               "model": recipe.model, "teacher": recipe.teacher if teacher_metrics else None, "loss": recipe.loss,
-               "data": recipe.data, "recipe": recipe.name, "schedule": recipe.schedule, "seed": recipe.seed}
+    summary = {
+        "top1": last["test_top1"],
+        "top5": last["test_top5"],
+        "epochs": last["epoch"],
+        "seconds": sum(history.column("seconds")),
+        "out_dir": str(out_dir) if out_dir else None,
+        "model": recipe.model,
+        "teacher": recipe.teacher if teacher_metrics else None,
+        "loss": recipe.loss,
+        "data": recipe.data,
+        "recipe": recipe.name,
+        "schedule": recipe.schedule,
+        "seed": recipe.seed,
+    }
     if "val_top1" in last:
         summary["val_top1"] = last["val_top1"]
     if teacher_metrics:
@@ -588,18 +736,25 @@ def compare_with_published(recipe: Recipe, teacher_top1: float, margin: float = 
         return {}
     gap = published[0] - teacher_top1
     if gap > margin:
-        warnings.warn(f"teacher {recipe.teacher} measures {teacher_top1:.2f}% test top-1, {gap:.2f} points below "
-                      f"its published {published[0]:.2f}% ({published[1]}); distilling from it will not "
-                      "reproduce the paper. Check the file with `ldrrld teacher check`.",
-                      TeacherBelowPublishedWarning, stacklevel=3)
+        warnings.warn(
+            f"teacher {recipe.teacher} measures {teacher_top1:.2f}% test top-1, {gap:.2f} points below "
+            f"its published {published[0]:.2f}% ({published[1]}); distilling from it will not "
+            "reproduce the paper. Check the file with `ldrrld teacher check`.",
+            TeacherBelowPublishedWarning,
+            stacklevel=3,
+        )
     return {"teacher_published_top1": published[0], "teacher_published_gap": gap}
 
 
 def _warn_if_near_chance(top1: float, num_classes: int) -> None:
     chance = 100.0 / num_classes
     if top1 < 2 * chance:
-        log.warning("the teacher reaches only %.2f%% top-1 on the test split (chance is %.2f%%): a wrong "
-                    "checkpoint, a different normalisation or another data set is the usual cause", top1, chance)
+        log.warning(
+            "the teacher reaches only %.2f%% top-1 on the test split (chance is %.2f%%): a wrong "
+            "checkpoint, a different normalisation or another data set is the usual cause",
+            top1,
+            chance,
+        )
 
 
 def _progress_bar(enabled: bool, total: int, description: str):
@@ -638,7 +793,8 @@ def train_teacher(recipe: Recipe, **options: Any) -> Run:
 def distill(recipe: Recipe, teacher: TeacherSource, **options: Any) -> Run:
     """Train the recipe's student with its loss from ``teacher`` (a module, a :class:`Run` or a checkpoint file)."""
     if not recipe.needs_teacher:
-        raise ValueError(f"loss {recipe.loss!r} does not use a teacher; call fit(recipe) or choose a distillation "
-                         "loss such as 'kd', 'dkd' or 'ldrrld'")
+        raise ValueError(
+            f"loss {recipe.loss!r} does not use a teacher; call fit(recipe) or choose a distillation "
+            "loss such as 'kd', 'dkd' or 'ldrrld'"
+        )
     return fit(recipe, teacher=teacher, **options)
-

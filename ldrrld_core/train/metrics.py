@@ -31,14 +31,18 @@ def correct_top_k(logits: Tensor, target: Tensor, ks: tuple[int, ...] = (1, 5)) 
         ``(len(ks),)`` float tensor of counts on the logits' device (no host synchronisation).
     """
     largest = min(max(ks), logits.shape[1])
-    hits = logits.topk(largest, dim=1).indices == target[:, None]        # (B, k_max), one True at most per row
+    hits = logits.topk(largest, dim=1).indices == target[:, None]  # (B, k_max), one True at most per row
     # Slices only: indexing with a list of positions would copy it to the device at every step.
-    return torch.stack([hits[:, :min(k, largest)].sum() for k in ks]).float()
+    return torch.stack([hits[:, : min(k, largest)].sum() for k in ks]).float()
 
 
-def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], *,
-             autocast_dtype: torch.dtype | None = None,
-             memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    *,
+    autocast_dtype: torch.dtype | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> dict[str, float]:
     """Cross-entropy, top-1 and top-5 accuracy (%) of ``model`` over ``batches``.
 
     The model is put in eval mode for the pass and returned to its previous mode. ``batches``
@@ -52,8 +56,7 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], *,
     model.eval()
     device = next(model.parameters()).device
     totals = torch.zeros(4, device=device)  # summed CE, top-1 hits, top-5 hits, samples
-    autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
-                else nullcontext())
+    autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
     with torch.inference_mode(), autocast:
         for x, y in batches:
             logits = model(x.contiguous(memory_format=memory_format) if x.dim() == 4 else x).float()

@@ -23,15 +23,18 @@ def read_recipe_file(path: str | os.PathLike) -> Recipe:
     """The recipe in ``path`` (JSON, or YAML with PyYAML installed), checked like any recipe."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no recipe file at {path}; write one with `ldrrld recipes NAME --json "
-                                f"{path}` or use a run's recipe.json")
+        raise FileNotFoundError(
+            f"no recipe file at {path}; write one with `ldrrld recipes NAME --json {path}` or use a run's recipe.json"
+        )
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() in _YAML_SUFFIXES:
         try:
             import yaml
         except ImportError:
-            raise ValueError(f"{path} is YAML, which needs PyYAML (pip install pyyaml); or write the recipe "
-                             "as JSON: `ldrrld recipes NAME --json recipe.json`") from None
+            raise ValueError(
+                f"{path} is YAML, which needs PyYAML (pip install pyyaml); or write the recipe "
+                "as JSON: `ldrrld recipes NAME --json recipe.json`"
+            ) from None
         values = yaml.safe_load(text)
     else:
         try:

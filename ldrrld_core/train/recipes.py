@@ -143,15 +143,18 @@ class Recipe:
         options = dataset_options(self.data)
         unknown = sorted((set(self.data_options) | set(self.teacher_data_options)) - set(options))
         if unknown:
-            raise ValueError(f"data set {self.data!r} does not take the option(s) {', '.join(unknown)}; "
-                             f"its options are: {', '.join(options) or 'none'}")
+            raise ValueError(
+                f"data set {self.data!r} does not take the option(s) {', '.join(unknown)}; "
+                f"its options are: {', '.join(options) or 'none'}"
+            )
         for name in ("epochs", "batch_size", "save_every"):
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "data_seed", "num_workers"):
             _check_int(name, getattr(self, name), minimum=0)
         if not 0 <= self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must lie in [0, 1) (0: no validation split), "
-                             f"got {self.validation_fraction!r}")
+            raise ValueError(
+                f"validation_fraction must lie in [0, 1) (0: no validation split), got {self.validation_fraction!r}"
+            )
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if not 0 <= self.momentum < 1:
@@ -164,8 +167,9 @@ class Recipe:
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.augment is not None and self.augment not in ("cifar", "imagenet", "none"):
-            raise ValueError(f"augment must be 'cifar', 'imagenet', 'none' or None (the data set's policy), "
-                             f"got {self.augment!r}")
+            raise ValueError(
+                f"augment must be 'cifar', 'imagenet', 'none' or None (the data set's policy), got {self.augment!r}"
+            )
 
     # --------------------------------------------------------------------------- changing
     def replace(self, **overrides: object) -> Recipe:
@@ -184,8 +188,9 @@ class Recipe:
         moved = {max(1, min(epochs, round(e * epochs / self.epochs))) for e in self.decay_epochs}
         decays = tuple(sorted(moved))
         warmup = min(self.warmup_epochs, epochs - 1)
-        return self.replace(epochs=epochs, decay_epochs=tuple(e for e in decays if warmup < e < epochs),
-                            warmup_epochs=warmup)
+        return self.replace(
+            epochs=epochs, decay_epochs=tuple(e for e in decays if warmup < e < epochs), warmup_epochs=warmup
+        )
 
     @property
     def loss_hparams(self) -> dict[str, object]:
@@ -205,9 +210,14 @@ class Recipe:
         """The recipe that trains this recipe's teacher architecture alone with cross-entropy."""
         if self.teacher is None:
             raise ValueError("this recipe names no teacher architecture; set teacher='<model name>'")
-        return self.replace(model=self.teacher, teacher=None, teacher_checkpoint=None, loss="ce",
-                            data_options={**self.data_options, **self.teacher_data_options},
-                            teacher_data_options={})
+        return self.replace(
+            model=self.teacher,
+            teacher=None,
+            teacher_checkpoint=None,
+            loss="ce",
+            data_options={**self.data_options, **self.teacher_data_options},
+            teacher_data_options={},
+        )
 
     # ------------------------------------------------------------------------------- I/O
     def to_dict(self) -> dict[str, object]:
@@ -247,12 +257,17 @@ def _check_model_options(model: str, options: Mapping[str, object]) -> None:
     parameters = inspect.signature(model_info(model).builder).parameters
     if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values()):
         return  # the builder passes options on (torchvision's models): they are checked when it runs
-    accepted = [name for name, parameter in parameters.items() if name != "num_classes"
-                and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)]
+    accepted = [
+        name
+        for name, parameter in parameters.items()
+        if name != "num_classes" and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+    ]
     for name in options:
         if name not in accepted:
-            raise ValueError(f"model {model!r} does not take the option {name!r}."
-                             f"{did_you_mean(name, accepted)} Its options: {', '.join(accepted) or 'none'}")
+            raise ValueError(
+                f"model {model!r} does not take the option {name!r}."
+                f"{did_you_mean(name, accepted)} Its options: {', '.join(accepted) or 'none'}"
+            )
 
 
 def check_field_names(names: typing.Iterable[str]) -> None:
@@ -260,14 +275,15 @@ def check_field_names(names: typing.Iterable[str]) -> None:
     fields = [f.name for f in dataclasses.fields(Recipe)]
     for name in names:
         if name not in fields:
-            raise ValueError(f"Recipe has no field {name!r}.{did_you_mean(name, fields)} "
-                             f"Fields: {', '.join(fields)}")
+            raise ValueError(f"Recipe has no field {name!r}.{did_you_mean(name, fields)} Fields: {', '.join(fields)}")
 
 
 def _check_loss_options(loss: str, loss_options: Mapping[str, Mapping[str, object]]) -> None:
     if not isinstance(loss_options, Mapping) or not all(isinstance(v, Mapping) for v in loss_options.values()):
-        raise ValueError("loss_options maps a loss name to that loss's settings, e.g. "
-                         "{'ldrrld': {'depth': 5}}; got " + repr(loss_options))
+        raise ValueError(
+            "loss_options maps a loss name to that loss's settings, e.g. "
+            "{'ldrrld': {'depth': 5}}; got " + repr(loss_options)
+        )
     for name in loss_options:
         try:
             LOSSES.key(name)
@@ -281,30 +297,78 @@ def _check_loss_options(loss: str, loss_options: Mapping[str, Mapping[str, objec
 
 # -------------------------------------------------------------------------------------- presets
 _CIFAR = Recipe(
-    name="cifar100", model="resnet8x4", teacher="resnet32x4", loss="ldrrld", data="cifar100",
-    epochs=240, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, warmup_epochs=20,
-    decay_epochs=(150, 180, 210), decay_rate=0.1, schedule="clean", deterministic=False)
+    name="cifar100",
+    model="resnet8x4",
+    teacher="resnet32x4",
+    loss="ldrrld",
+    data="cifar100",
+    epochs=240,
+    batch_size=64,
+    lr=0.05,
+    momentum=0.9,
+    weight_decay=5e-4,
+    warmup_epochs=20,
+    decay_epochs=(150, 180, 210),
+    decay_rate=0.1,
+    schedule="clean",
+    deterministic=False,
+)
 
 #: The named presets. Use :func:`get_recipe` to get one with overrides.
 RECIPES: dict[str, Recipe] = {
     "cifar100": _CIFAR,
     "cifar100-authors": _CIFAR.replace(name="cifar100-authors", schedule="authors"),
     "imagenet": Recipe(
-        name="imagenet", model="resnet18", teacher="resnet34", loss="ldrrld", data="imagenet",
-        epochs=100, batch_size=512, lr=0.2, momentum=0.9, weight_decay=1e-4, warmup_epochs=0,
-        decay_epochs=(30, 60, 90), num_workers=8, deterministic=False),
+        name="imagenet",
+        model="resnet18",
+        teacher="resnet34",
+        loss="ldrrld",
+        data="imagenet",
+        epochs=100,
+        batch_size=512,
+        lr=0.2,
+        momentum=0.9,
+        weight_decay=1e-4,
+        warmup_epochs=0,
+        decay_epochs=(30, 60, 90),
+        num_workers=8,
+        deterministic=False,
+    ),
     # lr 0.02: at 0.05 the MLP student (no normalisation layer) collapses under LDRRLD's large loss.
     "digits": Recipe(
-        name="digits", model="digits_mlp", teacher="digits_cnn", loss="ldrrld", data="digits",
-        epochs=15, batch_size=64, lr=0.02, weight_decay=5e-4, warmup_epochs=2, decay_epochs=(12,),
-        loss_options={"dkd": {"warmup_epochs": 2}}, deterministic=True),
+        name="digits",
+        model="digits_mlp",
+        teacher="digits_cnn",
+        loss="ldrrld",
+        data="digits",
+        epochs=15,
+        batch_size=64,
+        lr=0.02,
+        weight_decay=5e-4,
+        warmup_epochs=2,
+        decay_epochs=(12,),
+        loss_options={"dkd": {"warmup_epochs": 2}},
+        deterministic=True,
+    ),
     # 16x16 images, 20 per class, no flips or crops (the classes are not mirror-symmetric and the
     # generator already shifts every image): a CPU trains the 100 classes in a few minutes.
     "synthetic": Recipe(
-        name="synthetic", model="resnet8", teacher="wrn_16_2", loss="ldrrld", data="synthetic",
-        data_options={"train_per_class": 20, "test_per_class": 10, "image_size": 16}, augment="none",
-        epochs=10, batch_size=64, lr=0.05, weight_decay=5e-4, warmup_epochs=2, decay_epochs=(8,),
-        loss_options={"dkd": {"warmup_epochs": 2}}, deterministic=True),
+        name="synthetic",
+        model="resnet8",
+        teacher="wrn_16_2",
+        loss="ldrrld",
+        data="synthetic",
+        data_options={"train_per_class": 20, "test_per_class": 10, "image_size": 16},
+        augment="none",
+        epochs=10,
+        batch_size=64,
+        lr=0.05,
+        weight_decay=5e-4,
+        warmup_epochs=2,
+        decay_epochs=(8,),
+        loss_options={"dkd": {"warmup_epochs": 2}},
+        deterministic=True,
+    ),
     # The problem `ldrrld study` and `ldrrld demo` use, chosen with the study's protocol so that
     # distillation has something to teach: the synthetic hierarchy above, 10% of each class held
     # out for validation, and a teacher that has seen twice as many images of the same classes (40
@@ -313,11 +377,24 @@ RECIPES: dict[str, Recipe] = {
     # validation (lr 0.1: CE 74.8/75.9, KD 75.4/75.1, teacher 74.7 on seeds 0/1), so nothing could
     # show. lr 0.2 (grid 0.1, 0.2, 0.4): CE improved from 0.05 to 0.1 to 0.2 (79.5 on seed 0).
     "teaching": Recipe(
-        name="teaching", model="resnet8", teacher="wrn_16_2", loss="ldrrld", data="synthetic",
+        name="teaching",
+        model="resnet8",
+        teacher="wrn_16_2",
+        loss="ldrrld",
+        data="synthetic",
         data_options={"train_per_class": 20, "test_per_class": 10, "image_size": 16},
-        teacher_data_options={"train_per_class": 40}, augment="none",
-        validation_fraction=0.1, epochs=30, batch_size=64, lr=0.2, weight_decay=5e-4, warmup_epochs=2,
-        decay_epochs=(20,), loss_options={"dkd": {"warmup_epochs": 2}}, deterministic=True),
+        teacher_data_options={"train_per_class": 40},
+        augment="none",
+        validation_fraction=0.1,
+        epochs=30,
+        batch_size=64,
+        lr=0.2,
+        weight_decay=5e-4,
+        warmup_epochs=2,
+        decay_epochs=(20,),
+        loss_options={"dkd": {"warmup_epochs": 2}},
+        deterministic=True,
+    ),
 }
 
 _DESCRIPTIONS = {
@@ -327,7 +404,7 @@ _DESCRIPTIONS = {
     "digits": "the offline default: a small CNN teacher and an MLP student on 8x8 digits, seconds on a CPU",
     "synthetic": "the synthetic 100-class hierarchy at 16x16, wrn_16_2 -> resnet8, a few minutes on a CPU",
     "teaching": "the study's problem, where distillation helps: synthetic, a validation split, a teacher "
-                "that saw 40 images per class, students 20",
+    "that saw 40 images per class, students 20",
 }
 
 #: CIFAR-100 students that the authors train with lr 0.01 instead of 0.05.

@@ -33,9 +33,19 @@ from ..io import CheckpointError, atomic_save, load_file, sha256_file
 from ..models.checkpoint import check_finite
 
 __all__ = [
-    "LATEST", "STUDENT", "FORMAT_VERSION", "RESUME_FIELDS", "RESUME_FREE_FIELDS",
-    "rng_state", "restore_rng_state", "save_training_state", "load_training_state", "save_student",
-    "check_resumable", "teacher_record", "weights_sha256",
+    "LATEST",
+    "STUDENT",
+    "FORMAT_VERSION",
+    "RESUME_FIELDS",
+    "RESUME_FREE_FIELDS",
+    "rng_state",
+    "restore_rng_state",
+    "save_training_state",
+    "load_training_state",
+    "save_student",
+    "check_resumable",
+    "teacher_record",
+    "weights_sha256",
 ]
 
 LATEST = "latest.pth"
@@ -43,10 +53,30 @@ STUDENT = "student.pth"
 FORMAT_VERSION = 1
 
 #: Recipe fields that must be the same to continue a run: each changes what the run computes.
-RESUME_FIELDS = ("model", "model_options", "teacher", "loss", "loss_options", "data", "data_options",
-                 "teacher_data_options", "data_seed", "validation_fraction", "augment", "batch_size", "lr",
-                 "momentum", "weight_decay", "nesterov",
-                 "warmup_epochs", "decay_epochs", "decay_rate", "schedule", "seed", "amp")
+RESUME_FIELDS = (
+    "model",
+    "model_options",
+    "teacher",
+    "loss",
+    "loss_options",
+    "data",
+    "data_options",
+    "teacher_data_options",
+    "data_seed",
+    "validation_fraction",
+    "augment",
+    "batch_size",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "nesterov",
+    "warmup_epochs",
+    "decay_epochs",
+    "decay_rate",
+    "schedule",
+    "seed",
+    "amp",
+)
 
 #: Recipe fields a resumed run may change, each with the reason that is harmless.
 RESUME_FREE_FIELDS = {
@@ -70,8 +100,13 @@ def rng_state() -> dict[str, Any]:
     kind, keys, position, has_gauss, cached = np.random.get_state()
     state = {
         "python": random.getstate(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -83,8 +118,15 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     """Put back what :func:`rng_state` recorded (GPU generators only if as many GPUs are visible)."""
     random.setstate(_as_tuples(state["python"]))
     numpy = state["numpy"]
-    np.random.set_state((numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["position"],
-                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    np.random.set_state(
+        (
+            numpy["kind"],
+            numpy["keys"].numpy().astype(np.uint32),
+            numpy["position"],
+            numpy["has_gauss"],
+            numpy["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(state["torch"].cpu())
     cuda = state.get("cuda")
     if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
@@ -96,25 +138,38 @@ def _as_tuples(value: Any) -> Any:
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def save_training_state(path: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer,
-                        scaler: torch.amp.GradScaler, loss: nn.Module, epoch: int,
-                        history_rows: list[dict], recipe: dict, teacher: dict | None = None) -> Path:
+def save_training_state(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    loss: nn.Module,
+    epoch: int,
+    history_rows: list[dict],
+    recipe: dict,
+    teacher: dict | None = None,
+) -> Path:
     """Write ``latest.pth`` atomically after ``epoch`` finished (hash recorded); return its path.
 
     ``teacher`` is the :func:`teacher_record` of the run's teacher, compared on resume.
     """
-    return atomic_save({
-        "format": FORMAT_VERSION,
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict(),
-        "loss": loss.state_dict(),
-        "rng": rng_state(),
-        "history": history_rows,
-        "recipe": recipe,
-        "teacher": teacher,
-    }, path, record=True)
+    return atomic_save(
+        {
+            "format": FORMAT_VERSION,
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "loss": loss.state_dict(),
+            "rng": rng_state(),
+            "history": history_rows,
+            "recipe": recipe,
+            "teacher": teacher,
+        },
+        path,
+        record=True,
+    )
 
 
 def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -124,15 +179,18 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
         path = path / LATEST
     state = load_file(path)
     needed = ("format", "epoch", "model", "optimizer", "scaler", "loss", "rng", "history", "recipe")
-    if (not isinstance(state, dict) or any(key not in state for key in needed)
-            or not isinstance(state["model"], dict)):
+    if not isinstance(state, dict) or any(key not in state for key in needed) or not isinstance(state["model"], dict):
         held = ", ".join(map(str, state)) if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(f"{path} is not a training checkpoint of this toolkit (it holds: {held}); "
-                              f"resume needs a {LATEST} written by the trainer. To start from weights "
-                              "alone, pass the model (create_model(..., checkpoint=...)) instead.")
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of this toolkit (it holds: {held}); "
+            f"resume needs a {LATEST} written by the trainer. To start from weights "
+            "alone, pass the model (create_model(..., checkpoint=...)) instead."
+        )
     if state["format"] != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format {state['format']}, this toolkit reads "
-                              f"format {FORMAT_VERSION}; resume it with the version that wrote it")
+        raise CheckpointError(
+            f"{path} has checkpoint format {state['format']}, this toolkit reads "
+            f"format {FORMAT_VERSION}; resume it with the version that wrote it"
+        )
     check_finite(state["model"], source=f"Training checkpoint {path}")
     state["path"] = str(path)
     return state
@@ -153,27 +211,37 @@ def weights_sha256(model: nn.Module) -> str:
 
 def teacher_record(teacher: nn.Module, file: str | os.PathLike | None = None) -> dict[str, Any]:
     """What a run records of its teacher: its weights' hash, and its file and SHA-256 if it came from one."""
-    return {"weights_sha256": weights_sha256(teacher), "file": None if file is None else str(file),
-            "file_sha256": None if file is None else sha256_file(Path(file).expanduser())}
+    return {
+        "weights_sha256": weights_sha256(teacher),
+        "file": None if file is None else str(file),
+        "file_sha256": None if file is None else sha256_file(Path(file).expanduser()),
+    }
 
 
-def check_resumable(saved_recipe: dict, recipe: dict, path: str, *, saved_teacher: dict | None = None,
-                    teacher: dict | None = None) -> None:
+def check_resumable(
+    saved_recipe: dict, recipe: dict, path: str, *, saved_teacher: dict | None = None, teacher: dict | None = None
+) -> None:
     """Raise a ``ValueError`` naming every setting in which a resumed run would differ from the saved one.
 
     Compares the :data:`RESUME_FIELDS` of the two recipes and, when both are known, the hash of the
     teacher's weights (:func:`teacher_record`): a run is continued only with what it started with.
     """
-    changed = [f"{name}: {saved_recipe.get(name)!r} in the checkpoint, {recipe.get(name)!r} now"
-               for name in RESUME_FIELDS if saved_recipe.get(name) != recipe.get(name)]
+    changed = [
+        f"{name}: {saved_recipe.get(name)!r} in the checkpoint, {recipe.get(name)!r} now"
+        for name in RESUME_FIELDS
+        if saved_recipe.get(name) != recipe.get(name)
+    ]
     if saved_teacher and teacher and saved_teacher.get("weights_sha256") != teacher.get("weights_sha256"):
-        changed.append(f"teacher weights: {_teacher_text(saved_teacher)} in the checkpoint, "
-                       f"{_teacher_text(teacher)} now")
+        changed.append(
+            f"teacher weights: {_teacher_text(saved_teacher)} in the checkpoint, {_teacher_text(teacher)} now"
+        )
     if changed:
-        raise ValueError(f"cannot resume {path} with a different recipe ({'; '.join(changed)}). Resume with "
-                         "the recipe and teacher the run started with (only "
-                         f"{', '.join(RESUME_FREE_FIELDS)} may change), or start a new run in another "
-                         "out_dir.")
+        raise ValueError(
+            f"cannot resume {path} with a different recipe ({'; '.join(changed)}). Resume with "
+            "the recipe and teacher the run started with (only "
+            f"{', '.join(RESUME_FREE_FIELDS)} may change), or start a new run in another "
+            "out_dir."
+        )
 
 
 def _teacher_text(record: dict) -> str:
@@ -183,6 +251,14 @@ def _teacher_text(record: dict) -> str:
 
 def save_student(path: str | os.PathLike, model: nn.Module, *, arch: str, epoch: int, top1: float) -> Path:
     """Write ``{'model': state_dict, 'arch', 'num_classes', 'epoch', 'top1'}`` (its hash recorded)."""
-    return atomic_save({"model": model.state_dict(), "arch": arch,
-                        "num_classes": int(getattr(model, "num_classes", -1)), "epoch": epoch, "top1": top1},
-                       path, record=True)
+    return atomic_save(
+        {
+            "model": model.state_dict(),
+            "arch": arch,
+            "num_classes": int(getattr(model, "num_classes", -1)),
+            "epoch": epoch,
+            "top1": top1,
+        },
+        path,
+        record=True,
+    )

@@ -27,8 +27,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOCK", "RunLockedError", "run_lock", "acquire_run_lock", "release_run_lock", "break_run_lock",
-           "make_run_folder"]
+__all__ = [
+    "LOCK",
+    "RunLockedError",
+    "run_lock",
+    "acquire_run_lock",
+    "release_run_lock",
+    "break_run_lock",
+    "make_run_folder",
+]
 
 log = logging.getLogger("ldrrld.train")
 
@@ -50,13 +57,16 @@ def make_run_folder(out_dir: Path) -> Path:
             written (read-only file system, no permission, disk full).
     """
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"out_dir {out_dir} is a file, not a folder; choose another out_dir (--out-dir) "
-                         "or move the file away")
+        raise ValueError(
+            f"out_dir {out_dir} is a file, not a folder; choose another out_dir (--out-dir) or move the file away"
+        )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise ValueError(f"cannot create the run folder {out_dir}: a part of its path is a file, not a "
-                         "folder; choose another out_dir (--out-dir)") from None
+        raise ValueError(
+            f"cannot create the run folder {out_dir}: a part of its path is a file, not a "
+            "folder; choose another out_dir (--out-dir)"
+        ) from None
     except OSError as error:
         raise _unwritable(out_dir, error) from None
     return out_dir
@@ -80,8 +90,12 @@ def acquire_run_lock(out_dir: str | os.PathLike) -> dict[str, Any]:
     """
     folder = make_run_folder(Path(out_dir))
     lock = folder / LOCK
-    record = {"pid": os.getpid(), "host": socket.gethostname(),
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "token": uuid.uuid4().hex}
+    record = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "token": uuid.uuid4().hex,
+    }
     for _ in range(3):  # a stale lock removed, then retried; three tries bound a race with other starters
         try:
             descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -199,6 +213,8 @@ def _holder(holder: dict[str, Any] | None) -> str:
 
 
 def _locked_message(folder: Path, holder: dict[str, Any] | None) -> str:
-    return (f"out_dir {folder} is in use by {_holder(holder)}: two runs in one folder would overwrite each other's "
-            f"checkpoints. Choose another out_dir (--out-dir), wait for that run to end, or, if it is gone, "
-            f"break the lock with --break-lock (or delete {folder / LOCK}).")
+    return (
+        f"out_dir {folder} is in use by {_holder(holder)}: two runs in one folder would overwrite each other's "
+        f"checkpoints. Choose another out_dir (--out-dir), wait for that run to end, or, if it is gone, "
+        f"break the lock with --break-lock (or delete {folder / LOCK})."
+    )

@@ -25,11 +25,14 @@ SCHEDULES = ("clean", "authors")
 def check_schedule(style: str, warmup_epochs: int, decay_epochs: Sequence[int], decay_rate: float) -> None:
     """Raise a ``ValueError`` that says what to fix unless the schedule settings make sense."""
     if style not in SCHEDULES:
-        raise ValueError(f"unknown schedule {style!r}; choose 'clean' (plain warm-up then step decay) "
-                         f"or 'authors' (the LDRRLD authors' effective rates, 0.95 x base after warm-up)")
+        raise ValueError(
+            f"unknown schedule {style!r}; choose 'clean' (plain warm-up then step decay) "
+            f"or 'authors' (the LDRRLD authors' effective rates, 0.95 x base after warm-up)"
+        )
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
-        raise ValueError(f"warmup_epochs must be a non-negative integer (0 switches warm-up off), "
-                         f"got {warmup_epochs!r}")
+        raise ValueError(
+            f"warmup_epochs must be a non-negative integer (0 switches warm-up off), got {warmup_epochs!r}"
+        )
     if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in decay_epochs):
         raise ValueError(f"decay_epochs must be positive integer epochs, got {tuple(decay_epochs)!r}")
     if list(decay_epochs) != sorted(set(decay_epochs)):
@@ -38,8 +41,15 @@ def check_schedule(style: str, warmup_epochs: int, decay_epochs: Sequence[int], 
         raise ValueError(f"decay_rate must lie in (0, 1] (0.1 divides the rate by ten), got {decay_rate!r}")
 
 
-def learning_rate(epoch: int, base: float, *, warmup_epochs: int = 0, decay_epochs: Sequence[int] = (),
-                  decay_rate: float = 0.1, style: str = "clean") -> float:
+def learning_rate(
+    epoch: int,
+    base: float,
+    *,
+    warmup_epochs: int = 0,
+    decay_epochs: Sequence[int] = (),
+    decay_rate: float = 0.1,
+    style: str = "clean",
+) -> float:
     """The learning rate of the 1-based ``epoch``.
 
     Args:
@@ -64,7 +74,7 @@ def learning_rate(epoch: int, base: float, *, warmup_epochs: int = 0, decay_epoc
         return base * epoch / warmup_epochs
     decays = sum(epoch > boundary for boundary in decay_epochs)
     if decays:
-        return base * decay_rate ** decays
+        return base * decay_rate**decays
     if style == "authors" and warmup_epochs > 1:
         return base * (warmup_epochs - 1) / warmup_epochs
     return base

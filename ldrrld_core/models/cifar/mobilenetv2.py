@@ -31,7 +31,8 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(
             *conv_bn(in_channels, hidden, 1),
             *conv_bn(hidden, hidden, 3, stride, groups=hidden),
-            *conv_bn(hidden, out_channels, 1, relu=False))
+            *conv_bn(hidden, out_channels, 1, relu=False),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv(x)
@@ -53,8 +54,15 @@ class MobileNetV2(FeatureClassifier):
 
     #: (expansion, channels at width 1, blocks, stride of the first block) per group; an
     #: expansion of ``None`` means "the model's ``expansion``".
-    GROUPS = ((1, 16, 1, 1), (None, 24, 2, 1), (None, 32, 3, 2), (None, 64, 4, 2),
-              (None, 96, 3, 1), (None, 160, 3, 2), (None, 320, 1, 1))
+    GROUPS = (
+        (1, 16, 1, 1),
+        (None, 24, 2, 1),
+        (None, 32, 3, 2),
+        (None, 64, 4, 2),
+        (None, 96, 3, 1),
+        (None, 160, 3, 2),
+        (None, 320, 1, 1),
+    )
     #: After which groups (0-based) a stage feature is taken; the last group must be among them.
     STAGE_ENDS = (1, 2, 4, 6)
 
@@ -68,9 +76,11 @@ class MobileNetV2(FeatureClassifier):
             out_channels = int(channels * width)
             group = []
             for index in range(count):
-                group.append(InvertedResidual(in_channels, out_channels,
-                                              stride if index == 0 else 1,
-                                              expansion if ratio is None else ratio))
+                group.append(
+                    InvertedResidual(
+                        in_channels, out_channels, stride if index == 0 else 1, expansion if ratio is None else ratio
+                    )
+                )
                 in_channels = out_channels
             self.blocks.append(nn.Sequential(*group))
         self.conv2 = nn.Sequential(*conv_bn(in_channels, last_channels, 1))

@@ -36,8 +36,8 @@ class BasicBlock(nn.Module):
         self.downsample: nn.Module | None = None
         if stride != 1 or in_channels != out_channels:
             self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                nn.BatchNorm2d(out_channels))
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -58,11 +58,9 @@ class CifarResNet(FeatureClassifier):
     stages ``(B, w1, 32, 32)``, ``(B, w2, 16, 16)``, ``(B, w3, 8, 8)`` and the pooled ``(B, w3)``.
     """
 
-    def __init__(self, depth: int, widths: tuple[int, int, int, int],
-                 num_classes: int = 100) -> None:
+    def __init__(self, depth: int, widths: tuple[int, int, int, int], num_classes: int = 100) -> None:
         if depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"A CIFAR ResNet has depth 6n + 2 with n >= 1 (8, 14, 20, ...), "
-                             f"got depth={depth}.")
+            raise ValueError(f"A CIFAR ResNet has depth 6n + 2 with n >= 1 (8, 14, 20, ...), got depth={depth}.")
         super().__init__(num_classes, widths[3])
         blocks = (depth - 2) // 6
         self.conv1 = nn.Conv2d(3, widths[0], 3, padding=1, bias=False)
@@ -76,8 +74,10 @@ class CifarResNet(FeatureClassifier):
 
     @staticmethod
     def _stage(in_channels: int, out_channels: int, blocks: int, stride: int) -> nn.Sequential:
-        return nn.Sequential(BasicBlock(in_channels, out_channels, stride),
-                             *(BasicBlock(out_channels, out_channels) for _ in range(blocks - 1)))
+        return nn.Sequential(
+            BasicBlock(in_channels, out_channels, stride),
+            *(BasicBlock(out_channels, out_channels) for _ in range(blocks - 1)),
+        )
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         stem = self.relu(self.bn1(self.conv1(x)))
@@ -93,9 +93,15 @@ class CifarResNet(FeatureClassifier):
 _THIN = (16, 16, 32, 64)
 _WIDE = (32, 64, 128, 256)
 
-for _name, _depth, _widths in [("resnet8", 8, _THIN), ("resnet14", 14, _THIN),
-                                ("resnet20", 20, _THIN), ("resnet32", 32, _THIN),
-                                ("resnet44", 44, _THIN), ("resnet56", 56, _THIN),
-                                ("resnet110", 110, _THIN), ("resnet8x4", 8, _WIDE),
-                                ("resnet32x4", 32, _WIDE)]:
+for _name, _depth, _widths in [
+    ("resnet8", 8, _THIN),
+    ("resnet14", 14, _THIN),
+    ("resnet20", 20, _THIN),
+    ("resnet32", 32, _THIN),
+    ("resnet44", 44, _THIN),
+    ("resnet56", 56, _THIN),
+    ("resnet110", 110, _THIN),
+    ("resnet8x4", 8, _WIDE),
+    ("resnet32x4", 32, _WIDE),
+]:
     register_model(_name, family="cifar")(partial(CifarResNet, _depth, _widths))

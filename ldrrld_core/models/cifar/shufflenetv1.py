@@ -34,8 +34,7 @@ class ShuffleBottleneck(nn.Module):
         self.first_groups = 1 if in_channels == 24 else groups
         self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, groups=self.first_groups, bias=False)
         self.bn1 = nn.BatchNorm2d(mid_channels)
-        self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, stride, padding=1,
-                               groups=mid_channels, bias=False)
+        self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, stride, padding=1, groups=mid_channels, bias=False)
         self.bn2 = nn.BatchNorm2d(mid_channels)
         self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, groups=groups, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
@@ -64,9 +63,13 @@ class ShuffleNetV1(FeatureClassifier):
     ``(B, 240, 16, 16)``, ``(B, 480, 8, 8)``, ``(B, 960, 4, 4)`` and the pooled ``(B, 960)``.
     """
 
-    def __init__(self, num_classes: int = 100,
-                 stage_channels: tuple[int, int, int] = (240, 480, 960),
-                 stage_blocks: tuple[int, int, int] = (4, 8, 4), groups: int = 3) -> None:
+    def __init__(
+        self,
+        num_classes: int = 100,
+        stage_channels: tuple[int, int, int] = (240, 480, 960),
+        stage_blocks: tuple[int, int, int] = (4, 8, 4),
+        groups: int = 3,
+    ) -> None:
         super().__init__(num_classes, stage_channels[-1])
         self.conv1 = nn.Conv2d(3, 24, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(24)

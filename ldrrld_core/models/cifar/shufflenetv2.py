@@ -53,8 +53,7 @@ class DownUnit(nn.Module):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         half = out_channels // 2
-        self.conv1 = nn.Conv2d(in_channels, in_channels, 3, 2, padding=1, groups=in_channels,
-                               bias=False)
+        self.conv1 = nn.Conv2d(in_channels, in_channels, 3, 2, padding=1, groups=in_channels, bias=False)
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv2 = nn.Conv2d(in_channels, half, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(half)
@@ -86,9 +85,12 @@ class ShuffleNetV2(FeatureClassifier):
     taken after the last 1x1 convolution.
     """
 
-    def __init__(self, num_classes: int = 100,
-                 stage_channels: tuple[int, int, int, int] = (116, 232, 464, 1024),
-                 stage_units: tuple[int, int, int] = (3, 7, 3)) -> None:
+    def __init__(
+        self,
+        num_classes: int = 100,
+        stage_channels: tuple[int, int, int, int] = (116, 232, 464, 1024),
+        stage_units: tuple[int, int, int] = (3, 7, 3),
+    ) -> None:
         super().__init__(num_classes, stage_channels[3])
         self.conv1 = nn.Conv2d(3, 24, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(24)

@@ -44,8 +44,7 @@ class VGG(FeatureClassifier):
 
     def __init__(self, config: tuple[tuple[int, ...], ...], num_classes: int = 100) -> None:
         if len(config) != 5:
-            raise ValueError(f"A VGG config has one tuple of channels per block, five in all; "
-                             f"got {len(config)}.")
+            raise ValueError(f"A VGG config has one tuple of channels per block, five in all; got {len(config)}.")
         super().__init__(num_classes, config[-1][-1])
         in_channels = 3
         for index, channels in enumerate(config):
@@ -61,8 +60,7 @@ class VGG(FeatureClassifier):
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         features = []
-        for index, block in enumerate((self.block0, self.block1, self.block2, self.block3,
-                                       self.block4)):
+        for index, block in enumerate((self.block0, self.block1, self.block2, self.block3, self.block4)):
             if index in (1, 2, 3):
                 x = self.pool(x)
             x = self.relu(block(x))

@@ -26,8 +26,7 @@ class PreActBlock(nn.Module):
     a strided 1x1 convolution (``convShortcut``) applied to the pre-activated input.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
@@ -50,13 +49,16 @@ class PreActBlock(nn.Module):
 class StageBlock(nn.Module):
     """A stage of ``count`` pre-activation blocks, under ``.layer`` as the checkpoints expect."""
 
-    def __init__(self, count: int, in_channels: int, out_channels: int, stride: int,
-                 dropout: float) -> None:
+    def __init__(self, count: int, in_channels: int, out_channels: int, stride: int, dropout: float) -> None:
         super().__init__()
-        self.layer = nn.Sequential(*(
-            PreActBlock(in_channels if index == 0 else out_channels, out_channels,
-                        stride if index == 0 else 1, dropout)
-            for index in range(count)))
+        self.layer = nn.Sequential(
+            *(
+                PreActBlock(
+                    in_channels if index == 0 else out_channels, out_channels, stride if index == 0 else 1, dropout
+                )
+                for index in range(count)
+            )
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layer(x)
@@ -77,11 +79,11 @@ class WideResNet(FeatureClassifier):
     final BN-ReLU) and the pooled ``(B, 64k)`` taken after that BN-ReLU.
     """
 
-    def __init__(self, depth: int, widen: int, num_classes: int = 100,
-                 dropout: float = 0.0) -> None:
+    def __init__(self, depth: int, widen: int, num_classes: int = 100, dropout: float = 0.0) -> None:
         if depth < 10 or (depth - 4) % 6:
-            raise ValueError(f"A wide ResNet has depth 6n + 4 with n >= 1 (10, 16, 22, 28, 40, "
-                             f"...), got depth={depth}.")
+            raise ValueError(
+                f"A wide ResNet has depth 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...), got depth={depth}."
+            )
         channels = (16, 16 * widen, 32 * widen, 64 * widen)
         super().__init__(num_classes, channels[3])
         count = (depth - 4) // 6
