@@ -45,12 +45,14 @@ LAB_FLAGS   := --ServerApp.root_dir="$(CURDIR)" --ServerApp.ip=127.0.0.1 \
 lab: $(STAMP)  ## open JupyterLab on the first notebook (extra flags: LAB_ARGS="...")
 	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
-test: $(STAMP)  ## lint, then every unit test and every notebook (pytest --nbval)
+test: $(STAMP)  ## lint and format check, then every unit test and every notebook (pytest --nbval)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest --nbval
 
-format: $(STAMP)  ## sort imports and apply ruff's safe fixes, so `make test`'s lint passes
+format: $(STAMP)  ## format the code and apply ruff's safe fixes, so `make test`'s lint passes
 	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-fast: $(STAMP)  ## unit tests only, no notebooks, no browser
 	$(BIN)/python -m pytest tests -m "not slow and not browser"
@@ -58,7 +60,7 @@ test-fast: $(STAMP)  ## unit tests only, no notebooks, no browser
 notebooks: $(STAMP)  ## regenerate notebooks from their py:percent twins and execute them in place
 	$(BIN)/python tools/build_notebooks.py
 
-demo: $(STAMP)  ## teacher + CE/KD/DKD/LDRRLD students on digits, offline, about a minute
+demo: $(STAMP)  ## CE/KD/DKD/LDRRLD students of the shipped teacher on the teaching problem, offline, about a minute
 	$(BIN)/ldrrld demo
 
 bench: $(STAMP)  ## loss speed benchmark

@@ -258,6 +258,64 @@ def _run_notebook_and_move_slider(page, url: str) -> None:
         figure.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / f"02-panel-{sidebar}.png"))
         _check_fits(figure, f"02 panel, {sidebar}", panels=6)
+    _move_the_measured_panel(page)
+
+
+# The text of an element, read in the page (the handle follows the element through redraws of its text).
+TEXT_STARTS = "([element, text]) => element.innerText.startsWith(text) || element.textContent.startsWith(text)"
+TEXT_HAS = "([element, text]) => element.textContent.includes(text)"
+
+
+def _wait_text(page, locator, text: str, *, starts: bool = True) -> None:
+    """Wait until ``locator``'s element starts with (or contains) ``text``; a redraw that replaces the
+    element is followed by finding it again."""
+    deadline = time.monotonic() + REDRAW_S
+    while True:
+        try:
+            page.wait_for_function(
+                TEXT_STARTS if starts else TEXT_HAS, arg=[locator.element_handle(), text], timeout=2_000, polling=250
+            )
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the element reads {locator.text_content()!r}")
+
+
+def _move_the_measured_panel(page) -> None:
+    """Section 8's panel: one ``d`` slider drives the weights (top) and the measured sweep (below).
+
+    Moving ``d`` from 7 to 8 (not a grid point: the measured view says so and draws a gap) and on to
+    10 (a grid point) must redraw both views each time.
+    """
+    panel = page.locator(".ldrrld-weight-panel", has=page.locator(".ldrrld-sweep-view"))
+    assert panel.count() == 1, "notebook 02 should show exactly one panel with a measured view"
+    panel.scroll_into_view_if_needed(timeout=REDRAW_S * 1000)
+    weights_summary = panel.locator(".ldrrld-summary")
+    weights_title = panel.locator(".js-plotly-plot .gtitle").first
+    measured_summary = panel.locator(".ldrrld-sweep-summary")
+    measured_title = panel.locator(".ldrrld-sweep-view .js-plotly-plot .gtitle")
+    for locator in (weights_summary, weights_title, measured_summary, measured_title):
+        locator.wait_for(timeout=REDRAW_S * 1000)
+    assert weights_summary.inner_text().startswith("d = 7: 21 pairs")
+    assert measured_summary.inner_text().startswith("Measured at d = 7, decay = 0.05")
+    assert "d = 7" in measured_title.text_content()
+    panel.screenshot(path=str(ARTIFACTS / "panel-measured-before.png"))
+
+    handle = panel.locator(".widget-slider").first.locator(".noUi-handle")
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    _wait_text(page, weights_summary, "d = 8: 28 pairs")
+    _wait_text(page, measured_summary, "d = 8, decay = 0.05 is not a grid point")
+    _wait_text(page, measured_title, "d = 8", starts=False)
+    _wait_text(page, weights_title, "d = 8", starts=False)
+
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    _wait_text(page, weights_summary, "d = 10: 45 pairs")
+    _wait_text(page, measured_summary, "Measured at d = 10, decay = 0.05")
+    _wait_text(page, measured_title, "d = 10", starts=False)
+    panel.screenshot(path=str(ARTIFACTS / "panel-measured-after.png"))
 
 
 # Per plotly figure in the page: its width, its output area's width, and the boxes of its titles.
