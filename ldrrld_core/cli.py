@@ -99,7 +99,7 @@ The last stdout line is JSON: {"sweep", "markdown", "runs_done", "runs_planned",
 
 # ------------------------------------------------------------------------------------ parser
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from .train import list_recipes
+    from .train import AMP_MODES, list_recipes
 
     group = parser.add_argument_group("recipe")
     group.add_argument("--recipe", choices=list_recipes(), help="preset to start from (default: digits)")
@@ -117,7 +117,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=int, help="samples per step, summed over all processes")
     group.add_argument("--lr", type=float, help="peak learning rate")
     group.add_argument("--seed", type=int, help="seed of the initialisation, data order and augmentation")
-    group.add_argument("--amp", choices=("auto", "none", "bf16", "fp16"), help="mixed precision (GPU)")
+    group.add_argument("--amp", choices=AMP_MODES, help="mixed precision (GPU)")
     group.add_argument("--compile", action="store_true", default=None, help="torch.compile the models")
     group.add_argument(
         "--set",

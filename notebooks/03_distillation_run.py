@@ -280,7 +280,7 @@ if nb.device.type == "cpu":  # bitwise only with deterministic CPU kernels
 # torchrun --nproc_per_node 4 -m ldrrld_core distill --recipe cifar100-authors ...   # several GPUs
 # ```
 #
-# `cifar100` is the spec's recipe (240 epochs, SGD 0.05, batch 64, a 20-epoch warm-up, x0.1
+# `cifar100` is the paper's recipe (240 epochs, SGD 0.05, batch 64, a 20-epoch warm-up, x0.1
 # after epochs 150, 180 and 210); `cifar100-authors` runs the learning rate the authors' code
 # really uses (0.95 x 0.05 from the end of the warm-up to epoch 150). In this notebook the same
 # comparison is one call: `compare(get_recipe("cifar100", teacher_checkpoint=...), [...])`.
