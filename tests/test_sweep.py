@@ -219,7 +219,6 @@ def test_slices_show_points_not_run_as_gaps(quick, tmp_path):
         sweep_slice(sweep, "kl_all", along="alpha")
 
 
-@pytest.mark.skipif(not (ROOT / "docs" / "sweep.json").is_file(), reason="docs/sweep.json not committed yet")
 def test_committed_sweep_recomputes_from_its_seeds():
     sweep = load_sweep(ROOT / "docs" / "sweep.json")
     assert sweep["protocol"]["seeds"] == [0, 1, 2]
@@ -231,6 +230,19 @@ def test_committed_sweep_recomputes_from_its_seeds():
         seen = {r["seed"] for r in entry["per_seed"]} | set(entry["diverged_seeds"])
         assert entry["missing_seeds"] == [s for s in sweep["protocol"]["seeds"] if s not in seen]
     assert (ROOT / "docs" / "sweep.md").read_text(encoding="utf-8") == sweep_module.render_sweep(sweep)
+
+
+def test_committed_sweep_is_complete_and_the_readme_quotes_it():
+    """Every grid point of docs/sweep.json has its three seeds, and the README's grid table is the file's."""
+    sweep = load_sweep(ROOT / "docs" / "sweep.json")
+    assert sweep["progress"]["runs_done"] == sweep["progress"]["runs_planned"] == 90
+    assert all(len(point["per_seed"]) == 3 and point["status"] == "complete" for point in sweep["points"])
+    assert {(p["depth"], p["decay"]) for p in sweep["points"] if p["temperature"] == 4} == {
+        (d, g) for d in (2, 3, 5, 7, 10, 15, 20) for g in (0.0, 0.05, 0.1, 0.2)
+    }
+    assert all(len(reference["per_seed"]) == 3 for name, reference in sweep["references"].items() if name != "ldrrld")
+    assert "/work/" not in json.dumps(sweep), "sweep.json records no machine-specific absolute path"
+    assert sweep_module.grid_markdown(sweep) in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 # ----------------------------------------------------------------------- the measured view
