@@ -24,7 +24,16 @@ from ldrrld_core.study.sweep import DEFAULT_RESULTS, MEASURES, find_point, load_
 from .colors import palette
 from .render import mime_bundle
 
-__all__ = ["DEFAULT_SWEEP", "VIEW_MEASURES", "Series", "SweepViewState", "SweepView", "sweep_view", "attach_sweep_view"]
+__all__ = [
+    "DEFAULT_SWEEP",
+    "VIEW_MEASURES",
+    "Series",
+    "SweepViewState",
+    "SweepView",
+    "sweep_view",
+    "attach_sweep_view",
+    "value_range",
+]
 
 #: The committed full sweep, next to the study's results.
 DEFAULT_SWEEP = DEFAULT_RESULTS.parent / "sweep.json"
@@ -144,6 +153,21 @@ def _errors(series: Series) -> tuple[list, list]:
     return plus, minus
 
 
+def value_range(series: list[Series], measure: str) -> tuple[float, float] | None:
+    """The y-range of one measure's row: its means and reference lines, padded by a tenth.
+
+    Intervals do not widen it: with three seeds a noisy point's 95% interval can span far more than
+    every mean together (``d = 2`` in the committed sweep), and would flatten the rest into a line. Such
+    a bar runs off the plot's edge instead. ``None`` when nothing of ``measure`` is drawn.
+    """
+    values = [y for s in series if s.measure == measure and s.kind != "highlight" for y in s.y if y is not None]
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.1 or abs(high) * 0.05 or 1.0
+    return low - pad, high + pad
+
+
 def _grid(series: list[Series], column: str) -> list:
     """The grid values of one column (every line lists all of them, run or not): the axis ticks."""
     return sorted({x for s in series if s.kind == "line" and s.column == column for x in s.x})
@@ -207,6 +231,7 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
                 row=row,
                 col=col,
             )
+            fig.update_yaxes(range=value_range(series, measures[row - 1]), row=row, col=col)
     fig.update_layout(
         title={"text": title},
         template="plotly_white",
@@ -253,6 +278,8 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
             xticks=grid,
             xlim=(grid[0] - margin, grid[-1] + margin),
         )
+        if (limits := value_range(series, measure)) is not None:
+            ax.set_ylim(*limits)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize="x-small")
     axes[0, 1].legend(fontsize="x-small")
@@ -321,7 +348,7 @@ class SweepView:
         protocol = self.sweep["protocol"]
         title = (
             f"Students at lr {protocol['lr']:g}, seeds {protocol['seeds']}: d = {depth}, decay = {decay:.2f} "
-            "ringed (error bars: 95% CI over the seeds run; gaps: not run)"
+            "ringed (error bars: 95% CI over the seeds run, cut at the plot's edge; gaps: not run)"
         )
         draw = _draw_plotly if self._backend == "plotly" else _draw_matplotlib
         figure = draw(series, self._measures, _colors(self.sweep, depth), title)

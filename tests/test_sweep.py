@@ -359,6 +359,23 @@ def test_panel_sliders_move_the_highlighted_point_and_both_views(tmp_path):
     assert list(kd.y) == [60.0, 60.0]  # the study's KD accuracy as a reference line
 
 
+def test_a_noisy_point_does_not_flatten_the_others():
+    """The committed sweep's d = 2 has 95% intervals over 100 points wide; the y-axis follows the means
+    (and reference lines), so the d >= 3 points stay readable and the wide bar runs off the edge."""
+    from ldrrld_viz.sweep import sweep_view, value_range
+
+    sweep = load_sweep(ROOT / "docs" / "sweep.json")
+    view = sweep_view(sweep, depth=7, decay=0.05, measures=("test_top1_last",))
+    low, high = view.state.figure.layout.yaxis.range
+    means = [p["test_top1_last"]["mean"] for p in sweep["points"] if p["temperature"] == 4]
+    widest = max(p["test_top1_last"]["ci95"][1] - p["test_top1_last"]["ci95"][0] for p in sweep["points"])
+    assert low < min(means) and high > max(means) and high - low < widest / 2
+    assert (low, high) == pytest.approx(value_range(view.state.series, "test_top1_last"))
+    assert view.state.figure.layout.yaxis2.range == view.state.figure.layout.yaxis.range  # one scale per row
+    static = sweep_view(sweep, measures=("test_top1_last",), backend="matplotlib").state.figure.axes[0]
+    assert static.get_ylim() == pytest.approx((low, high))
+
+
 def test_view_with_matplotlib_and_bad_sweeps(tmp_path):
     from ldrrld_viz.sweep import sweep_view
 
