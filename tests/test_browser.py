@@ -13,6 +13,7 @@ Needs Debian's ``chromium`` (``/usr/bin/chromium``; ``.ci/run`` installs it) and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -186,10 +187,11 @@ FAILED_CELLS = """() => Array.from(document.querySelectorAll(
     .map(e => e.innerText).filter(t => /Error|Traceback/.test(t))"""
 
 
-def test_depth_slider_redraws_the_panel(lab):
+@contextlib.contextmanager
+def _page():
+    """A fresh headless Chromium page at :data:`VIEWPORT`, closed afterwards."""
     from playwright.sync_api import sync_playwright
 
-    base, token, name = lab
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000
@@ -197,17 +199,23 @@ def test_depth_slider_redraws_the_panel(lab):
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(60_000)
-            console = []
-            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-            try:
-                _run_notebook_and_move_slider(page, _url(base, name, token))
-            except Exception:
-                page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-                raise
-            finally:
-                (ARTIFACTS / "console.log").write_text("\n".join(console))
+            yield page
         finally:
             browser.close()
+
+
+def test_depth_slider_redraws_the_panel(lab):
+    base, token, name = lab
+    with _page() as page:
+        console = []
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        try:
+            _run_notebook_and_move_slider(page, _url(base, name, token))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+            raise
+        finally:
+            (ARTIFACTS / "console.log").write_text("\n".join(console))
 
 
 def _open_and_run_all(page, url: str) -> None:
@@ -341,35 +349,25 @@ def _overlaps(a: dict, b: dict) -> bool:
 def test_relation_figures_fit_the_default_lab_width(lab):
     """Notebook 04's class-relation figures at 1280 x 800, with the file browser open and closed:
     each fits its output area and no two panel titles overlap. Screenshots of both."""
-    from playwright.sync_api import sync_playwright
-
     base, token, _ = lab
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000
-        )
+    with _page() as page:
         try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(60_000)
-            try:
-                _open_and_run_all(page, _url(base, RELATIONS_NOTEBOOK.name, token))
-                for sidebar in SIDEBARS:
-                    _set_sidebar(page, sidebar)
-                    for kind in ("class-mean logits", "logit correlation"):
-                        title = page.locator(".js-plotly-plot .gtitle", has_text=f"Inter-class relations: {kind}")
-                        figure = title.locator("xpath=ancestor::div[contains(@class, 'js-plotly-plot')]").first
-                        figure.scroll_into_view_if_needed()
-                        figure.screenshot(path=str(ARTIFACTS / f"04-{kind.split()[0]}-{sidebar}.png"))
-                        _check_fits(figure, f"04 {kind}, {sidebar}", panels=9)  # teacher, 4 students, 4 gaps
-            except Exception:
-                page.screenshot(path=str(ARTIFACTS / "failure-04.png"), full_page=True)
-                titles = page.evaluate(
-                    "() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle')).map(e => e.textContent)"
-                )
-                (ARTIFACTS / "failure-04-figures.txt").write_text("\n".join(titles))
-                raise
-        finally:
-            browser.close()
+            _open_and_run_all(page, _url(base, RELATIONS_NOTEBOOK.name, token))
+            for sidebar in SIDEBARS:
+                _set_sidebar(page, sidebar)
+                for kind in ("class-mean logits", "logit correlation"):
+                    title = page.locator(".js-plotly-plot .gtitle", has_text=f"Inter-class relations: {kind}")
+                    figure = title.locator("xpath=ancestor::div[contains(@class, 'js-plotly-plot')]").first
+                    figure.scroll_into_view_if_needed()
+                    figure.screenshot(path=str(ARTIFACTS / f"04-{kind.split()[0]}-{sidebar}.png"))
+                    _check_fits(figure, f"04 {kind}, {sidebar}", panels=9)  # teacher, 4 students, 4 gaps
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure-04.png"), full_page=True)
+            titles = page.evaluate(
+                "() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle')).map(e => e.textContent)"
+            )
+            (ARTIFACTS / "failure-04-figures.txt").write_text("\n".join(titles))
+            raise
 
 
 SIDEBARS = ("with-file-browser", "without-file-browser")
@@ -394,27 +392,17 @@ def _check_fits(figure, name: str, panels: int) -> None:
 def test_saved_panel_shows_a_picture_before_it_runs(lab):
     """Opened as committed, before any cell runs (no kernel state, not trusted), notebook 02's
     panel cell shows its still picture, not only a line of text."""
-    from playwright.sync_api import sync_playwright
-
     base, token, _ = lab
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000
-        )
+    with _page() as page:
+        page.goto(_url(base, SAVED_COPY, token), wait_until="domcontentloaded", timeout=PAGE_S * 1000)
+        page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
+        cell = page.locator(".jp-CodeCell", has_text="viz.weight_panel(").first
+        cell.scroll_into_view_if_needed()
         try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(60_000)
-            page.goto(_url(base, SAVED_COPY, token), wait_until="domcontentloaded", timeout=PAGE_S * 1000)
-            page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
-            cell = page.locator(".jp-CodeCell", has_text="viz.weight_panel(").first
-            cell.scroll_into_view_if_needed()
-            try:
-                picture = cell.locator(".jp-OutputArea-output img")
-                picture.wait_for(timeout=REDRAW_S * 1000)
-                picture.scroll_into_view_if_needed()
-                assert picture.evaluate("img => img.naturalWidth") > 300
-            finally:
-                page.screenshot(path=str(ARTIFACTS / "02-panel-before-run.png"))
-                (ARTIFACTS / "02-panel-before-run.html").write_text(cell.locator(".jp-OutputArea").first.inner_html())
+            picture = cell.locator(".jp-OutputArea-output img")
+            picture.wait_for(timeout=REDRAW_S * 1000)
+            picture.scroll_into_view_if_needed()
+            assert picture.evaluate("img => img.naturalWidth") > 300
         finally:
-            browser.close()
+            page.screenshot(path=str(ARTIFACTS / "02-panel-before-run.png"))
+            (ARTIFACTS / "02-panel-before-run.html").write_text(cell.locator(".jp-OutputArea").first.inner_html())
