@@ -246,7 +246,7 @@ assert local_term_scale(7, 0.2)["total"] < local_term_scale(7, 0.0)["total"] / 3
 #   (CE) reaches about half of LDRRLD's tau, and KD, as accurate as LDRRLD, stays about 0.02 below
 #   it (ten times the spread over seeds; KD trained at its own learning rate).
 #
-# The paper studies `d` on CIFAR-100 (its sensitivity analysis) and settles on `d = 7`. Here `d = 7`
+# The paper studies `d` on CIFAR-100 (its Figure 3) and settles on `d = 7`. Here `d = 7`
 # is a safe choice as well, but not a peak: any `d` from 3 to 20 does as well within the noise of
 # three seeds, and only the smallest depth hurts. This toy is not CIFAR-100 (16x16 synthetic
 # images, 20 training images per class, a teacher that has seen twice as many), so it says where
