@@ -33,6 +33,7 @@ __all__ = [
     "sweep_view",
     "attach_sweep_view",
     "value_range",
+    "as_sweep",
 ]
 
 #: The committed full sweep, next to the study's results.
@@ -362,7 +363,9 @@ class SweepView:
         return self.state
 
 
-def _loaded(sweep: str | Path | Mapping | bool) -> Mapping:
+def as_sweep(sweep: str | Path | Mapping | bool) -> Mapping:
+    """A loaded sweep from what the view functions accept: a path, the loaded content, or ``True``
+    for ``docs/sweep.json``."""
     if sweep is True:
         return load_sweep(DEFAULT_SWEEP)
     if isinstance(sweep, Mapping):
@@ -397,7 +400,7 @@ def sweep_view(
         raise ValueError(f"measures must be some of {', '.join(MEASURES)}, got {list(measures)}")
     if backend not in ("plotly", "matplotlib"):
         raise ValueError(f"unknown backend {backend!r}; choose 'plotly' or 'matplotlib'")
-    return SweepView(_loaded(sweep), depth=depth, decay=decay, measures=measures, backend=backend)
+    return SweepView(as_sweep(sweep), depth=depth, decay=decay, measures=measures, backend=backend)
 
 
 def attach_sweep_view(

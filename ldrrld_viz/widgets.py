@@ -246,7 +246,9 @@ def weight_panel(
             keyword); with them the panel also shows that sample's pair KLs and contributions to
             the local term.
         depth, decay, temperature: starting values.
-        max_depth: the depth slider's end (default ``min(C, 12)``, or 12 without a sample).
+        max_depth: the depth slider's end (default ``min(C, 12)``, or 12 without a sample; with a
+            sweep, at least its largest ``d`` when the sample has that many classes, so every grid
+            depth can be reached).
         class_names: the ``C`` names of the classes, for the sample's axes.
         backend: ``"plotly"`` or ``"matplotlib"``.
         sweep: a ``sweep.json`` (path or loaded), or ``True`` for ``docs/sweep.json``: adds the
@@ -263,7 +265,11 @@ def weight_panel(
         # A depth-2 look at the sample checks the pair: (C,) vectors, one class count, finite.
         sample_relations(student_logits=student_logits, teacher_logits=teacher_logits, depth=2)
         check_class_names(class_names, student_logits.shape[-1])
-    limit = MAX_SLIDER_DEPTH if student_logits is None else min(student_logits.shape[-1], MAX_SLIDER_DEPTH)
+    from .sweep import as_sweep, attach_sweep_view
+
+    sweep = as_sweep(sweep) if sweep is not None else None
+    limit = max([MAX_SLIDER_DEPTH, *(sweep["protocol"]["depths"] if sweep is not None else ())])
+    limit = limit if student_logits is None else min(student_logits.shape[-1], limit)
     max_depth = limit if max_depth is None else max_depth
     if student_logits is not None and max_depth > student_logits.shape[-1]:
         raise ValueError(f"max_depth {max_depth} exceeds the sample's {student_logits.shape[-1]} classes")
@@ -282,7 +288,5 @@ def weight_panel(
         class_names=class_names,
         backend=backend,
     )
-    from .sweep import attach_sweep_view
-
     panel.sweep_view = attach_sweep_view(panel, sweep) if sweep is not None else None
     return panel

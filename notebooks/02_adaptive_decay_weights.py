@@ -287,9 +287,11 @@ assert default["kendall_tau"]["mean"] > sweep["references"]["kd"]["kendall_tau"]
 # lines when the sweep read the study's results. A slider value that is not a grid point, or a
 # point not run, is a gap: nothing is interpolated. Kendall tau over all classes is the neutral
 # relation measure (no method optimises it); top-7 pair agreement is what LDRRLD optimises.
+# Without a sample the panel draws the weight grids alone, and its `d` slider runs to the sweep's
+# largest depth, 20 (a 10-class sample would stop it at 10).
 
 # %%
-panel = viz.weight_panel(student_logits=student, teacher_logits=teacher, depth=7, decay=0.05, sweep=True)
+panel = viz.weight_panel(depth=7, decay=0.05, sweep=True)
 panel
 
 # %%
@@ -301,4 +303,7 @@ panel.controls.depth.value = 4                          # not a grid depth: no p
 print(panel.sweep_view.state.summary)
 assert panel.sweep_view.state.point is None
 assert panel.sweep_view.state.highlighted("kendall_tau", "depth") == (4, None)
+assert panel.controls.depth.max == max(sweep["protocol"]["depths"]) == 20
+panel.controls.depth.value = 20                         # the slider reaches every grid depth
+assert panel.sweep_view.state.point == find_point(sweep, 20, 0.05)
 panel.controls.depth.value = 7

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from ldrrld_core.cli import main
 from ldrrld_core.study import StudyConfig, summarize
@@ -357,6 +358,15 @@ def test_panel_sliders_move_the_highlighted_point_and_both_views(tmp_path):
     assert "not a grid point" in view.state.summary
     kd = _trace(view.state.figure, "KD", "")
     assert list(kd.y) == [60.0, 60.0]  # the study's KD accuracy as a reference line
+
+
+def test_the_depth_slider_reaches_every_grid_depth_the_sample_allows():
+    from ldrrld_viz import weight_panel
+
+    assert weight_panel(sweep=True).controls.depth.max == 20  # the committed grid's largest d
+    assert weight_panel().controls.depth.max == 12  # no sweep: a 12 x 12 grid at most
+    ten = torch.linspace(3, -3, 10)
+    assert weight_panel(student_logits=ten, teacher_logits=ten.flip(0), sweep=True).controls.depth.max == 10
 
 
 def test_a_noisy_point_does_not_flatten_the_others():
