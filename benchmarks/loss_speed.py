@@ -14,8 +14,11 @@ Candidates (``--methods``; all by default):
 
 Time: all candidates run interleaved in one process, so a noisy machine slows all alike; each
 repeat times every candidate once, in an order rotated by one per repeat (whoever runs right
-after the slow naive form finds cold caches), and the table reports medians. ``--clock cpu`` measures the
-process's CPU time instead of wall time (robust on a shared CPU, meaningless on a GPU).
+after the slow naive form finds cold caches). The table reports the median time of each and,
+as ``/ KD``, the median of its per-repeat ratios to KD, with their interquartile range (``IQR``)
+so the reader sees how noisy the run was. Rows over 1000 classes take long per repeat and get
+half the repeats, at least ``--min-large-repeats`` (15). ``--clock cpu`` measures the process's
+CPU time instead of wall time (robust on a shared CPU, meaningless on a GPU).
 
 Peak extra memory (``--memory``, default on): each candidate runs in a fresh subprocess, once to
 warm up and once measured, its student gradient set to ``None`` before (as the trainer's
@@ -116,8 +119,14 @@ def wanted(methods, classes: int, naive_max: int) -> list[str]:
 
 
 def measure_time(batch: int, classes: int, depth: int, device: torch.device, methods, repeats: int,
-                 clock, statistic=statistics.median, warmup: int = 3) -> tuple[dict[str, float], dict[str, str]]:
-    """Milliseconds per candidate (``statistic`` of interleaved repeats); a note for each that failed."""
+                 clock, statistic=statistics.median, warmup: int = 3) -> tuple[dict, dict, dict[str, str]]:
+    """Milliseconds per candidate, its ratios to KD, and a note for each candidate that failed.
+
+    Returns ``(ms, ratios, notes)``: ``ms[name]`` is ``statistic`` of the repeats; ``ratios[name]``
+    holds ``(ratio, q1, q3)``: with the median, the median of the per-repeat ratios to KD (both
+    timed in the same repeat, so a slow phase of the machine slows both) and their quartiles;
+    with the minimum, the ratio of the minima and the quartiles of the per-repeat ratios.
+    """
     student, teacher, target = inputs(batch, classes, device)
     fns, notes = {}, {}
     for name in methods:
@@ -134,7 +143,14 @@ def measure_time(batch: int, classes: int, depth: int, device: torch.device, met
             elapsed = time_once(fns[name], student, teacher, device, clock)
             if r >= warmup:
                 samples[name].append(elapsed)
-    return {name: 1e3 * statistic(v) for name, v in samples.items()}, notes
+    ms = {name: 1e3 * statistic(v) for name, v in samples.items()}
+    ratios = {}
+    for name, v in samples.items():
+        per_repeat = [a / b for a, b in zip(v, samples["kd"])]
+        q1, _, q3 = statistics.quantiles(per_repeat, n=4) if len(per_repeat) > 1 else per_repeat * 3
+        ratio = statistics.median(per_repeat) if statistic is statistics.median else ms[name] / ms["kd"]
+        ratios[name] = (ratio, q1, q3)
+    return ms, ratios, notes
 
 
 def measure_memory(name: str, batch: int, classes: int, depth: int, device: str) -> int | None:
@@ -176,16 +192,18 @@ def _status_kib(field: str) -> int:
 
 
 def table(rows: list[dict], with_memory: bool) -> str:
-    head = "| device | C | method | ms | / KD (target) |"
+    head = "| device | C | method | ms | / KD (target) | / KD, IQR |"
     head += " peak extra MiB | / KD (target) |" if with_memory else ""
     lines = [head, "|" + "---|" * head.count(" |")]
     for row in rows:
         target = TIME_TARGETS.get(row["classes"]) if row["method"] == "ldrrld" else None
         cells = [row["device"], row["classes"], row["method"]]
         if "ms" in row:
-            cells += [f"{row['ms']:.3f}", f"{row['ms_over_kd']:.2f}" + (f" (<= {target})" if target else "")]
+            q1, q3 = row["ms_over_kd_iqr"]
+            cells += [f"{row['ms']:.3f}", f"{row['ms_over_kd']:.2f}" + (f" (<= {target})" if target else ""),
+                      f"{q1:.2f}-{q3:.2f}"]
         else:
-            cells += ["-", row["note"]]
+            cells += ["-", row["note"], "-"]
         if with_memory:
             mib = row.get("peak_mib")
             is_target = row["method"] == "ldrrld" and row["classes"] == 32000
@@ -203,7 +221,9 @@ def main(argv=None) -> int:
     parser.add_argument("--classes", type=int, nargs="+", default=[100, 1000, 10000, 32000])
     parser.add_argument("--depth", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=30,
-                        help="timed repeats (rows over 1000 classes get a fifth, at least 3)")
+                        help="timed repeats (rows over 1000 classes get half, at least --min-large-repeats)")
+    parser.add_argument("--min-large-repeats", type=int, default=15,
+                        help="timed repeats at least, for rows over 1000 classes")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--naive-max-classes", type=int, default=1000)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -236,8 +256,8 @@ def main(argv=None) -> int:
         device = torch.device(device_name)
         for classes in args.classes:
             names = wanted(methods, classes, args.naive_max_classes)
-            repeats = args.repeats if classes <= 1000 else max(3, args.repeats // 5)
-            ms, notes = measure_time(args.batch, classes, args.depth, device, names, repeats, clock,
+            repeats = args.repeats if classes <= 1000 else max(args.min_large_repeats, args.repeats // 2)
+            ms, ratios, notes = measure_time(args.batch, classes, args.depth, device, names, repeats, clock,
                                      statistics.median if args.statistic == "median" else min)
             peaks = {name: measure_memory(name, args.batch, classes, args.depth, device_name)
                      for name in names if name in ms} if args.memory else {}
@@ -245,7 +265,9 @@ def main(argv=None) -> int:
                 row = {"device": device_name, "classes": classes, "batch": args.batch, "depth": args.depth,
                        "method": name}
                 if name in ms:
-                    row.update(ms=round(ms[name], 4), ms_over_kd=round(ms[name] / ms["kd"], 3))
+                    ratio, q1, q3 = ratios[name]
+                    row.update(ms=round(ms[name], 4), ms_over_kd=round(ratio, 3),
+                               ms_over_kd_iqr=[round(q1, 3), round(q3, 3)], repeats=repeats)
                 else:
                     row["note"] = notes[name]
                 if peaks.get(name) is not None:
@@ -260,7 +282,9 @@ def main(argv=None) -> int:
     for row in rows:
         row["device"] = names[row["device"]]
     print(f"torch {torch.__version__}; forward+backward, {args.statistic} of interleaved repeats "
-          f"({args.repeats} for C <= 1000, a fifth of that above), {args.clock} clock; "
+          f"({args.repeats} for C <= 1000, {max(args.min_large_repeats, args.repeats // 2)} above), "
+          f"{args.clock} clock; / KD: {'median of per-repeat ratios' if args.statistic == 'median' else 'ratio of minima'}"
+          f", IQR: their interquartile range; "
           f"B={args.batch}, d={args.depth}"
           + ("; peak extra memory in a fresh process per candidate" if args.memory else ""))
     print(table(rows, args.memory))
