@@ -53,3 +53,15 @@ def test_loss_memory_of_fused_ldrrld_is_that_of_kd():
     assert all(value is not None for value in peak.values()), peak
     assert row <= peak["kd"] <= peak["kd-kl_div"]            # at least the gradient itself
     assert peak["ldrrld"] <= 1.2 * peak["kd"] < peak["ldrrld-traced"]
+
+
+def test_epoch_timing_reports_ldrrld_over_kd_on_a_cpu(monkeypatch, capsys):
+    """The epoch table's ratio is LDRRLD's epoch time over KD's, from the last run of each (timer stubbed)."""
+    import epoch_timing
+
+    runs = {"kd": iter([9.0, 2.0]), "ldrrld": iter([9.0, 3.0])}   # the first run of each is warm-up
+    monkeypatch.setattr(epoch_timing, "epoch_seconds", lambda loss, *args: (next(runs[loss]), 1.0))
+    argv = ["--device", "cpu", "--train-per-class", "1", "--test-per-class", "1", "--runs", "2"]
+    assert epoch_timing.main(argv) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64 ")]
+    assert rows == ["| 64 | none | 2.00 | 3.00 | 50 | 33 | 1.50 |"]
