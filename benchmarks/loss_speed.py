@@ -56,14 +56,14 @@ from ldrrld_core import dkd_loss, kd_loss, ldrrld_loss  # noqa: E402
 METHODS = ("kd", "kd-traced", "kd-kl_div", "dkd", "ldrrld", "ldrrld-traced", "ldrrld-compiled", "naive")
 #: LDRRLD / KD at most this, time (issue 15, CPU, one thread, B=256, d=7).
 TIME_TARGETS = {100: 2.5, 1000: 1.5, 32000: 1.3}
-MEMORY_TARGET = 1.2   # peak extra memory of LDRRLD / KD at C=32,000
+MEMORY_TARGET = 1.2  # peak extra memory of LDRRLD / KD at C=32,000
 
 
 def kd_kl_div(student, teacher, temperature=4.0):
     """KD written the common way: autograd through ``log_softmax``, ``softmax`` and ``F.kl_div``."""
     log_q = F.log_softmax(student / temperature, dim=1)
     p = F.softmax(teacher / temperature, dim=1)
-    return temperature ** 2 * F.kl_div(log_q, p, reduction="none").sum(1).mean()
+    return temperature**2 * F.kl_div(log_q, p, reduction="none").sum(1).mean()
 
 
 def make_method(name: str, depth: int, target: torch.Tensor):
@@ -80,13 +80,16 @@ def make_method(name: str, depth: int, target: torch.Tensor):
         fused = name == "ldrrld"
         return lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=fused).total(10.5, 7.0)
     if name == "ldrrld-compiled":
-        traced = torch.compile(lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=False)
-                               .total(10.5, 7.0))
+        traced = torch.compile(
+            lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=False).total(10.5, 7.0)
+        )
         return traced
     if name == "naive":
+
         def naive(s, t):
             local, rntk = masked_ldrrld(s, t, depth)
             return 10.5 * local + 7.0 * rntk
+
         return naive
     raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
 
@@ -118,8 +121,17 @@ def wanted(methods, classes: int, naive_max: int) -> list[str]:
     return [m for m in methods if m != "naive" or classes <= naive_max]
 
 
-def measure_time(batch: int, classes: int, depth: int, device: torch.device, methods, repeats: int,
-                 clock, statistic=statistics.median, warmup: int = 3) -> tuple[dict, dict, dict[str, str]]:
+def measure_time(
+    batch: int,
+    classes: int,
+    depth: int,
+    device: torch.device,
+    methods,
+    repeats: int,
+    clock,
+    statistic=statistics.median,
+    warmup: int = 3,
+) -> tuple[dict, dict, dict[str, str]]:
     """Milliseconds per candidate, its ratios to KD, and a note for each candidate that failed.
 
     Returns ``(ms, ratios, notes)``: ``ms[name]`` is ``statistic`` of the repeats; ``ratios[name]``
@@ -132,14 +144,14 @@ def measure_time(batch: int, classes: int, depth: int, device: torch.device, met
     for name in methods:
         try:
             fn = make_method(name, depth, target)
-            run_once(fn, student, teacher)                       # compiles, if it does
+            run_once(fn, student, teacher)  # compiles, if it does
             fns[name] = fn
         except Exception as error:  # noqa: BLE001 - e.g. no C++ compiler for torch.compile
             notes[name] = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}"
     samples = {name: [] for name in fns}
     order = list(fns)
     for r in range(warmup + repeats):
-        for name in order[r % len(order):] + order[:r % len(order)]:   # each goes first in turn
+        for name in order[r % len(order) :] + order[: r % len(order)]:  # each goes first in turn
             elapsed = time_once(fns[name], student, teacher, device, clock)
             if r >= warmup:
                 samples[name].append(elapsed)
@@ -155,10 +167,25 @@ def measure_time(batch: int, classes: int, depth: int, device: torch.device, met
 
 def measure_memory(name: str, batch: int, classes: int, depth: int, device: str) -> int | None:
     """Peak extra bytes of one forward + backward of ``name``, in a fresh subprocess (see the module doc)."""
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, __file__, "--memory-child", name, "--batch", str(batch), "--classes",
-               str(classes), "--depth", str(depth), "--device", device]
+    env = {
+        **os.environ,
+        "MALLOC_MMAP_THRESHOLD_": "65536",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [
+        sys.executable,
+        __file__,
+        "--memory-child",
+        name,
+        "--batch",
+        str(batch),
+        "--classes",
+        str(classes),
+        "--depth",
+        str(depth),
+        "--device",
+        device,
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         return None
@@ -168,7 +195,7 @@ def measure_memory(name: str, batch: int, classes: int, depth: int, device: str)
 def _memory_child(name: str, batch: int, classes: int, depth: int, device: torch.device) -> int:
     student, teacher, target = inputs(batch, classes, device)
     fn = make_method(name, depth, target)
-    run_once(fn, student, teacher)                               # warm-up: lazy init, compilation
+    run_once(fn, student, teacher)  # warm-up: lazy init, compilation
     if device.type == "cuda":
         torch.cuda.synchronize()
         student.grad = None
@@ -178,7 +205,7 @@ def _memory_child(name: str, batch: int, classes: int, depth: int, device: torch
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
     student.grad = None
-    Path("/proc/self/clear_refs").write_text("5")                # reset the peak resident set size
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak resident set size
     before = _status_kib("VmRSS")
     run_once(fn, student, teacher)
     return 1024 * (_status_kib("VmHWM") - before)
@@ -200,8 +227,11 @@ def table(rows: list[dict], with_memory: bool) -> str:
         cells = [row["device"], row["classes"], row["method"]]
         if "ms" in row:
             q1, q3 = row["ms_over_kd_iqr"]
-            cells += [f"{row['ms']:.3f}", f"{row['ms_over_kd']:.2f}" + (f" (<= {target})" if target else ""),
-                      f"{q1:.2f}-{q3:.2f}"]
+            cells += [
+                f"{row['ms']:.3f}",
+                f"{row['ms_over_kd']:.2f}" + (f" (<= {target})" if target else ""),
+                f"{q1:.2f}-{q3:.2f}",
+            ]
         else:
             cells += ["-", row["note"], "-"]
         if with_memory:
@@ -214,26 +244,97 @@ def table(rows: list[dict], with_memory: bool) -> str:
     return "\n".join(lines)
 
 
+def repeats_for(classes: int, args: argparse.Namespace) -> int:
+    """Timed repeats of a row: ``--repeats`` up to 1000 classes, half (at least ``--min-large-repeats``) above."""
+    return args.repeats if classes <= 1000 else max(args.min_large_repeats, args.repeats // 2)
+
+
+def measure_rows(device_name: str, classes: int, methods, args: argparse.Namespace, clock) -> list[dict]:
+    """The table rows of one device and class count: time, ratios to KD and (``--memory``) peak memory."""
+    names = wanted(methods, classes, args.naive_max_classes)
+    repeats = repeats_for(classes, args)
+    statistic = statistics.median if args.statistic == "median" else min
+    ms, ratios, notes = measure_time(
+        args.batch, classes, args.depth, torch.device(device_name), names, repeats, clock, statistic
+    )
+    peaks = {}
+    if args.memory:
+        peaks = {
+            name: measure_memory(name, args.batch, classes, args.depth, device_name) for name in names if name in ms
+        }
+    rows = []
+    for name in names:
+        row = {"device": device_name, "classes": classes, "batch": args.batch, "depth": args.depth, "method": name}
+        if name in ms:
+            ratio, q1, q3 = ratios[name]
+            row.update(
+                ms=round(ms[name], 4),
+                ms_over_kd=round(ratio, 3),
+                ms_over_kd_iqr=[round(q1, 3), round(q3, 3)],
+                repeats=repeats,
+            )
+        else:
+            row["note"] = notes[name]
+        if peaks.get(name) is not None:
+            row["peak_mib"] = round(peaks[name] / 2**20, 2)
+            if peaks.get("kd"):
+                row["peak_over_kd"] = round(peaks[name] / peaks["kd"], 3)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def header(args: argparse.Namespace) -> str:
+    """The line above the table: what was measured and how."""
+    ratio = "median of per-repeat ratios" if args.statistic == "median" else "ratio of minima"
+    memory = "; peak extra memory in a fresh process per candidate" if args.memory else ""
+    return (
+        f"torch {torch.__version__}; forward+backward, {args.statistic} of interleaved repeats "
+        f"({args.repeats} for C <= 1000, {repeats_for(1001, args)} above), {args.clock} clock; "
+        f"/ KD: {ratio}, IQR: their interquartile range; B={args.batch}, d={args.depth}{memory}"
+    )
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--classes", type=int, nargs="+", default=[100, 1000, 10000, 32000])
     parser.add_argument("--depth", type=int, default=7)
-    parser.add_argument("--repeats", type=int, default=30,
-                        help="timed repeats (rows over 1000 classes get half, at least --min-large-repeats)")
-    parser.add_argument("--min-large-repeats", type=int, default=15,
-                        help="timed repeats at least, for rows over 1000 classes")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=30,
+        help="timed repeats (rows over 1000 classes get half, at least --min-large-repeats)",
+    )
+    parser.add_argument(
+        "--min-large-repeats", type=int, default=15, help="timed repeats at least, for rows over 1000 classes"
+    )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--naive-max-classes", type=int, default=1000)
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall time, or this process's CPU time (CPU devices only)")
-    parser.add_argument("--statistic", choices=("median", "min"), default="median",
-                        help="of the repeats: the median, or the minimum (the least disturbed run)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), action="append",
-                        help="repeatable; default: cpu, plus cuda when a GPU is visible")
-    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
-                        help="measure peak extra memory, one fresh subprocess per candidate")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or this process's CPU time (CPU devices only)",
+    )
+    parser.add_argument(
+        "--statistic",
+        choices=("median", "min"),
+        default="median",
+        help="of the repeats: the median, or the minimum (the least disturbed run)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        action="append",
+        help="repeatable; default: cpu, plus cuda when a GPU is visible",
+    )
+    parser.add_argument(
+        "--memory",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure peak extra memory, one fresh subprocess per candidate",
+    )
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args(argv)
@@ -250,43 +351,17 @@ def main(argv=None) -> int:
     if args.clock == "cpu" and "cuda" in devices:
         parser.error("--clock cpu measures CPU time; time a GPU with --clock wall")
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    methods = tuple(dict.fromkeys(("kd",) + tuple(args.methods)))   # KD first: every ratio needs it
+    methods = tuple(dict.fromkeys(("kd",) + tuple(args.methods)))  # KD first: every ratio needs it
     rows = []
     for device_name in devices:
-        device = torch.device(device_name)
         for classes in args.classes:
-            names = wanted(methods, classes, args.naive_max_classes)
-            repeats = args.repeats if classes <= 1000 else max(args.min_large_repeats, args.repeats // 2)
-            ms, ratios, notes = measure_time(args.batch, classes, args.depth, device, names, repeats, clock,
-                                     statistics.median if args.statistic == "median" else min)
-            peaks = {name: measure_memory(name, args.batch, classes, args.depth, device_name)
-                     for name in names if name in ms} if args.memory else {}
-            for name in names:
-                row = {"device": device_name, "classes": classes, "batch": args.batch, "depth": args.depth,
-                       "method": name}
-                if name in ms:
-                    ratio, q1, q3 = ratios[name]
-                    row.update(ms=round(ms[name], 4), ms_over_kd=round(ratio, 3),
-                               ms_over_kd_iqr=[round(q1, 3), round(q3, 3)], repeats=repeats)
-                else:
-                    row["note"] = notes[name]
-                if peaks.get(name) is not None:
-                    row["peak_mib"] = round(peaks[name] / 2 ** 20, 2)
-                    if peaks.get("kd"):
-                        row["peak_over_kd"] = round(peaks[name] / peaks["kd"], 3)
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+            rows += measure_rows(device_name, classes, methods, args, clock)
     names = {"cpu": f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"}
     if torch.cuda.is_available():
         names["cuda"] = torch.cuda.get_device_name()
     for row in rows:
         row["device"] = names[row["device"]]
-    print(f"torch {torch.__version__}; forward+backward, {args.statistic} of interleaved repeats "
-          f"({args.repeats} for C <= 1000, {max(args.min_large_repeats, args.repeats // 2)} above), "
-          f"{args.clock} clock; / KD: {'median of per-repeat ratios' if args.statistic == 'median' else 'ratio of minima'}"
-          f", IQR: their interquartile range; "
-          f"B={args.batch}, d={args.depth}"
-          + ("; peak extra memory in a fresh process per candidate" if args.memory else ""))
+    print(header(args))
     print(table(rows, args.memory))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -45,8 +45,10 @@ def use_fused(requested: bool) -> bool:
 
 def _no_double_backward(name: str) -> None:
     if torch.is_grad_enabled():
-        raise RuntimeError(f"{name} has a closed-form first derivative only and cannot be differentiated "
-                           f"twice (create_graph=True); call it with fused=False for double backward")
+        raise RuntimeError(
+            f"{name} has a closed-form first derivative only and cannot be differentiated "
+            f"twice (create_graph=True); call it with fused=False for double backward"
+        )
 
 
 def _tempered(student: Tensor, teacher: Tensor, temperature: float, dtype: torch.dtype) -> Tensor:
@@ -69,13 +71,13 @@ def _restricted_kl_(z: Tensor, excluded: Tensor | None) -> tuple[Tensor, Tensor,
     """
     if excluded is not None:
         z.scatter_(2, excluded.expand(2, *excluded.shape), float("-inf"))
-    lse = z.amax(2)                                                              # (2, B)
+    lse = z.amax(2)  # (2, B)
     prob = torch.softmax(z, 2)
     lse.sub_(prob.amax(2).log_())
-    difference = z[1].sub_(z[0])                                                 # v - u; nan where excluded
+    difference = z[1].sub_(z[0])  # v - u; nan where excluded
     if excluded is not None:
-        difference.scatter_(1, excluded, 0.0)                                    # ... where p is 0
-    kl = difference.mul_(prob[1]).sum(1)                                         # sum_k p_k (v_k - u_k)
+        difference.scatter_(1, excluded, 0.0)  # ... where p is 0
+    kl = difference.mul_(prob[1]).sum(1)  # sum_k p_k (v_k - u_k)
     return kl.sub_(lse[1]).add_(lse[0]).clamp_min_(0), prob, lse
 
 
@@ -96,9 +98,9 @@ class _KD(torch.autograd.Function):
     @staticmethod
     def forward(ctx, student: Tensor, teacher: Tensor, temperature: float, dtype: torch.dtype):
         kl, prob, _ = _restricted_kl_(_tempered(student, teacher, temperature, dtype), None)
-        ctx.save_for_backward(prob[0].sub_(prob[1]))                             # d KL_b / d u = q - p
-        ctx.scale, ctx.student_dtype = temperature / student.shape[0], student.dtype   # T^2 / B / T
-        return temperature ** 2 * kl.mean()
+        ctx.save_for_backward(prob[0].sub_(prob[1]))  # d KL_b / d u = q - p
+        ctx.scale, ctx.student_dtype = temperature / student.shape[0], student.dtype  # T^2 / B / T
+        return temperature**2 * kl.mean()
 
     @staticmethod
     def backward(ctx, grad_kd: Tensor):
@@ -107,8 +109,7 @@ class _KD(torch.autograd.Function):
         return (softmax_difference * (grad_kd * ctx.scale)).to(ctx.student_dtype), None, None, None
 
 
-def fused_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float,
-             dtype: torch.dtype) -> Tensor:
+def fused_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float, dtype: torch.dtype) -> Tensor:
     """``T^2 * mean_b KL(softmax(z_t / T) || softmax(z_s / T))`` as one node. ``(B, C), (B, C) -> ()``."""
     return _KD.apply(student_logits, teacher_logits.detach(), temperature, dtype)
 
@@ -124,26 +125,34 @@ def _local_rows(tops: Tensor, weights: Tensor, first: Tensor, second: Tensor) ->
     # Dense pairs: the two-class KL on every pair's gap, and its gap derivative.
     pair_kl, pair_grad = _binary_kl(tops.index_select(1, first) - tops.index_select(1, second))  # (P, B) x 2
     # The top-d set: KL of the softmaxes over the d classes, and softmax(u) - softmax(v).
-    log_top = tops.log_softmax(1)                                                # (2, d, B)
+    log_top = tops.log_softmax(1)  # (2, d, B)
     p_top = log_top.exp()
-    topd_kl = (log_top[1] - log_top[0]).mul_(p_top[1]).sum(0).clamp_min_(0)     # (B,)
-    top_grad = p_top[0].sub_(p_top[1])                                           # (d, B)
+    topd_kl = (log_top[1] - log_top[0]).mul_(p_top[1]).sum(0).clamp_min_(0)  # (B,)
+    top_grad = p_top[0].sub_(p_top[1])  # (d, B)
     pair_grad.mul_(weights[:, None])
     top_grad.index_add_(0, first, pair_grad).index_add_(0, second, pair_grad, alpha=-1).mul_(norm)
     local_kl = torch.addmv(topd_kl, pair_kl.t(), weights, beta=norm, alpha=norm)  # (B,)
     return local_kl, pair_kl, topd_kl, top_grad
 
 
-def _ldrrld_rows(student: Tensor, teacher: Tensor, top: Tensor, weights: Tensor, first: Tensor,
-                 second: Tensor, temperature: float, dtype: torch.dtype) -> tuple[Tensor, ...]:
+def _ldrrld_rows(
+    student: Tensor,
+    teacher: Tensor,
+    top: Tensor,
+    weights: Tensor,
+    first: Tensor,
+    second: Tensor,
+    temperature: float,
+    dtype: torch.dtype,
+) -> tuple[Tensor, ...]:
     """Per-sample LDRRLD values and gradients: ``(local_kl, rntk_kl, pair_kl, topd_kl, rest_grad, top_grad)``.
 
     Shapes ``(B,), (B,), (B, P), (B,), (B, C) or None, (B, d)``: ``rest_grad = q - p`` (0 on the
     top d) and ``top_grad = d local_b / d u_top``, both per unit of ``u = z_s / T``.
     """
-    z = _tempered(student, teacher, temperature, dtype)                         # (2, B, C)
+    z = _tempered(student, teacher, temperature, dtype)  # (2, B, C)
     _, batch, num_classes = z.shape
-    tops = z.transpose(1, 2).gather(1, top.t().expand(2, *top.t().shape))       # (2, d, B)
+    tops = z.transpose(1, 2).gather(1, top.t().expand(2, *top.t().shape))  # (2, d, B)
     local_kl, pair_kl, topd_kl, top_grad = _local_rows(tops, weights, first, second)
     # The remaining classes: KL of the softmaxes restricted to them, and q - p (0 on the top d).
     if top.shape[1] < num_classes:
@@ -156,8 +165,17 @@ def _ldrrld_rows(student: Tensor, teacher: Tensor, top: Tensor, weights: Tensor,
 
 class _LDRRLD(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, student: Tensor, teacher: Tensor, top: Tensor, weights: Tensor, first: Tensor,
-                second: Tensor, temperature: float, dtype: torch.dtype):
+    def forward(
+        ctx,
+        student: Tensor,
+        teacher: Tensor,
+        top: Tensor,
+        weights: Tensor,
+        first: Tensor,
+        second: Tensor,
+        temperature: float,
+        dtype: torch.dtype,
+    ):
         args = (student, teacher, top, weights, first, second, temperature, dtype)
         kernel = triton_ldrrld.available(student.device, dtype)
         rows = triton_ldrrld.try_ldrrld_rows(*args) if kernel else None
@@ -165,7 +183,7 @@ class _LDRRLD(torch.autograd.Function):
         ctx.save_for_backward(rest_grad, top, top_grad)
         ctx.scale, ctx.student = temperature / student.shape[0], (student.shape, student.dtype)  # T^2/B/T
         ctx.mark_non_differentiable(pair_kl, topd_kl, rntk_kl)
-        scale = temperature ** 2
+        scale = temperature**2
         return scale * local_kl.mean(), scale * rntk_kl.mean(), pair_kl, topd_kl, rntk_kl
 
     @staticmethod
@@ -177,35 +195,40 @@ class _LDRRLD(torch.autograd.Function):
             grad = top_grad.new_zeros(shape)
         else:
             grad = rest_grad * (grad_rntk * ctx.scale)
-        grad.scatter_(1, top, top_grad * (grad_local * ctx.scale))               # the rest is 0 there
+        grad.scatter_(1, top, top_grad * (grad_local * ctx.scale))  # the rest is 0 there
         return grad.to(dtype), None, None, None, None, None, None, None
 
 
-def fused_ldrrld(student_logits: Tensor, teacher_logits: Tensor, top: Tensor, weights: Tensor,
-                 first: Tensor, second: Tensor, temperature: float,
-                 dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def fused_ldrrld(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    top: Tensor,
+    weights: Tensor,
+    first: Tensor,
+    second: Tensor,
+    temperature: float,
+    dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """LDRRLD's ``(local, rntk, pair_kl, topd_kl, rntk_kl)`` as one node.
 
     Shapes: logits ``(B, C)``, ``top`` ``(B, d)`` selected classes, ``weights``, ``first``,
     ``second`` ``(P,)``. ``local`` and ``rntk`` are scalars with gradient; the per-sample
     ``pair_kl (B, P)``, ``topd_kl (B,)`` and ``rntk_kl (B,)`` carry none.
     """
-    return _LDRRLD.apply(student_logits, teacher_logits.detach(), top, weights, first, second,
-                         temperature, dtype)
+    return _LDRRLD.apply(student_logits, teacher_logits.detach(), top, weights, first, second, temperature, dtype)
 
 
 class _DKD(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, student: Tensor, teacher: Tensor, label: Tensor, temperature: float,
-                dtype: torch.dtype):
-        z = _tempered(student, teacher, temperature, dtype)                     # (2, B, C)
-        z_y = z.gather(2, label.expand(2, *label.shape))[:, :, 0]                # (2, B)
-        nckd, prob, lse = _restricted_kl_(z, label)                              # non-target softmaxes
+    def forward(ctx, student: Tensor, teacher: Tensor, label: Tensor, temperature: float, dtype: torch.dtype):
+        z = _tempered(student, teacher, temperature, dtype)  # (2, B, C)
+        z_y = z.gather(2, label.expand(2, *label.shape))[:, :, 0]  # (2, B)
+        nckd, prob, lse = _restricted_kl_(z, label)  # non-target softmaxes
         # TCKD: the binary [p_y, 1 - p_y] is the sigmoid of the gap between z_y and the non-target lse.
-        tckd, target_grad = _binary_kl(z_y - lse)                                # (B,) x 2
+        tckd, target_grad = _binary_kl(z_y - lse)  # (B,) x 2
         ctx.save_for_backward(prob, label, target_grad)
         ctx.scale, ctx.student_dtype = temperature / student.shape[0], student.dtype
-        scale = temperature ** 2
+        scale = temperature**2
         return scale * tckd.mean(), scale * nckd.mean()
 
     @staticmethod
@@ -216,13 +239,14 @@ class _DKD(torch.autograd.Function):
         """
         _no_double_backward("dkd_loss(fused=True)")
         prob, label, target_grad = ctx.saved_tensors
-        tc = target_grad * grad_tckd                                             # (B,)
+        tc = target_grad * grad_tckd  # (B,)
         grad = (prob[0] * (grad_nckd - tc)[:, None]).sub_(prob[1] * grad_nckd).mul_(ctx.scale)
         grad.scatter_(1, label, (tc * ctx.scale)[:, None])
         return grad.to(ctx.student_dtype), None, None, None, None
 
 
-def fused_dkd(student_logits: Tensor, teacher_logits: Tensor, label: Tensor, temperature: float,
-              dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+def fused_dkd(
+    student_logits: Tensor, teacher_logits: Tensor, label: Tensor, temperature: float, dtype: torch.dtype
+) -> tuple[Tensor, Tensor]:
     """DKD's ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL, as one node. ``label`` is ``(B, 1)``."""
     return _DKD.apply(student_logits, teacher_logits.detach(), label, temperature, dtype)
