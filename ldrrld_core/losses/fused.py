@@ -55,9 +55,17 @@ def _tempered(student: Tensor, teacher: Tensor, temperature: float, dtype: torch
     """Both logit sets divided by ``T`` in ``dtype``, stacked: ``(B, C) x 2 -> (2, B, C)``.
 
     Index 0 is the student (``u``), 1 the teacher (``v``): every step below runs once for both.
-    A new tensor, safe to modify in place.
+    A new tensor, safe to modify in place. Each half is written once, by the division itself
+    (``torch.stack`` and an in-place division would pass over both twice); logits of another
+    dtype are converted first, so the division runs in ``dtype``.
     """
-    return torch.stack((student.to(dtype), teacher.to(dtype))).div_(temperature)
+    z = student.new_empty((2, *student.shape), dtype=dtype)
+    for half, logits in zip(z, (student, teacher)):
+        if logits.dtype == dtype:
+            torch.div(logits, temperature, out=half)
+        else:
+            half.copy_(logits).div_(temperature)
+    return z
 
 
 def _restricted_kl_(z: Tensor, excluded: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
