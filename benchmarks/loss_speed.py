@@ -18,7 +18,10 @@ after the slow naive form finds cold caches). The table reports the median time 
 as ``/ KD``, the median of its per-repeat ratios to KD, with their interquartile range (``IQR``)
 so the reader sees how noisy the run was. Rows over 1000 classes take long per repeat and get
 half the repeats, at least ``--min-large-repeats`` (15). ``--clock cpu`` measures the process's
-CPU time instead of wall time (robust on a shared CPU, meaningless on a GPU).
+CPU time instead of wall time (robust on a shared CPU, meaningless on a GPU). While timing, glibc
+is told to keep freed memory for reuse (``--pin-malloc``, default on; see :func:`pin_malloc`):
+otherwise page faults on fresh memory, which come and go with the allocator's history, make up
+most of KD's time at large C and most of the run-to-run spread.
 
 Peak extra memory (``--memory``, default on): each candidate runs in a fresh subprocess, once to
 warm up and once measured, its student gradient set to ``None`` before (as the trainer's
@@ -36,6 +39,8 @@ buffers leave the resident set at once. Usage::
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
 import platform
@@ -284,6 +289,27 @@ def measure_rows(device_name: str, classes: int, methods, args: argparse.Namespa
     return rows
 
 
+#: glibc's ``mallopt`` parameters: the heap top to keep before trimming, and the size from which
+#: a block gets its own ``mmap`` (returned to the system, and faulted in again, at every free).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def pin_malloc() -> bool:
+    """Tell glibc to keep freed memory for reuse, as jemalloc and tcmalloc do. ``True`` if it applied.
+
+    With glibc's adaptive defaults, a large tensor may get fresh pages from the system at every
+    step or reuse old ones, depending on what was freed before; the page faults then dominate
+    the time of a memory-bound loss and change from run to run (KD at C = 32,000 took 23 ms pinned
+    and 50-77 ms unpinned on the project's 2-core machine). Pinned, the times measure the work
+    itself. A no-op where the C library has no ``mallopt`` (not glibc).
+    """
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return all(mallopt(parameter, 2**31 - 1) == 1 for parameter in (M_TRIM_THRESHOLD, M_MMAP_THRESHOLD))
+
+
 def header(args: argparse.Namespace) -> str:
     """The line above the table: what was measured and how."""
     ratio = "median of per-repeat ratios" if args.statistic == "median" else "ratio of minima"
@@ -291,7 +317,8 @@ def header(args: argparse.Namespace) -> str:
     return (
         f"torch {torch.__version__}; forward+backward, {args.statistic} of interleaved repeats "
         f"({args.repeats} for C <= 1000, {repeats_for(1001, args)} above), {args.clock} clock; "
-        f"/ KD: {ratio}, IQR: their interquartile range; B={args.batch}, d={args.depth}{memory}"
+        f"/ KD: {ratio}, IQR: their interquartile range; B={args.batch}, d={args.depth}; "
+        f"malloc {'pinned (freed memory kept for reuse)' if args.malloc_pinned else 'with glibc defaults'}{memory}"
     )
 
 
@@ -335,6 +362,12 @@ def main(argv=None) -> int:
         default=True,
         help="measure peak extra memory, one fresh subprocess per candidate",
     )
+    parser.add_argument(
+        "--pin-malloc",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep freed memory for reuse while timing (glibc; see pin_malloc), as jemalloc or tcmalloc would",
+    )
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args(argv)
@@ -351,6 +384,7 @@ def main(argv=None) -> int:
     if args.clock == "cpu" and "cuda" in devices:
         parser.error("--clock cpu measures CPU time; time a GPU with --clock wall")
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    args.malloc_pinned = args.pin_malloc and pin_malloc()
     methods = tuple(dict.fromkeys(("kd",) + tuple(args.methods)))  # KD first: every ratio needs it
     rows = []
     for device_name in devices:
