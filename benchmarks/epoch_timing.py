@@ -134,16 +134,16 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when a GPU is visible, else cpu")
-    parser.add_argument("--batch", type=int, nargs="+", help="batch sizes (default: 64 256 on CUDA, 64 on CPU)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if visible, else cpu")
+    parser.add_argument("--batch", type=int, nargs="+", help="default: 64 256 on CUDA, 64 on CPU")
     parser.add_argument(
         "--amp",
         nargs="+",
         choices=("bf16", "fp16", "none"),
         help="autocast settings (default: bf16 none on CUDA, none on CPU)",
     )
-    parser.add_argument("--runs", type=int, default=2, help="epochs per loss, interleaved; the last one counts")
-    parser.add_argument("--train-per-class", type=int, help="training images per class (default: 200 CUDA, 10 CPU)")
+    parser.add_argument("--runs", type=int, default=2, help="epochs per loss, interleaved; the last counts")
+    parser.add_argument("--train-per-class", type=int, help="default: 200 on CUDA, 10 on CPU")
     parser.add_argument("--test-per-class", type=int, help="test images per class (default: 50 CUDA, 5 CPU)")
     parser.add_argument("--student", default="resnet8x4", help="student model (the teacher is resnet32x4)")
     parser.add_argument("--threads", type=int, help="CPU threads of torch (default: torch's choice)")

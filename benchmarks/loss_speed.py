@@ -250,7 +250,7 @@ def table(rows: list[dict], with_memory: bool) -> str:
 
 
 def repeats_for(classes: int, args: argparse.Namespace) -> int:
-    """Timed repeats of a row: ``--repeats`` up to 1000 classes, half (at least ``--min-large-repeats``) above."""
+    """Timed repeats of a row: ``--repeats`` up to 1000 classes, above that half, >= ``--min-large-repeats``."""
     return args.repeats if classes <= 1000 else max(args.min_large_repeats, args.repeats // 2)
 
 
@@ -318,7 +318,7 @@ def header(args: argparse.Namespace) -> str:
         f"torch {torch.__version__}; forward+backward, {args.statistic} of interleaved repeats "
         f"({args.repeats} for C <= 1000, {repeats_for(1001, args)} above), {args.clock} clock; "
         f"/ KD: {ratio}, IQR: their interquartile range; B={args.batch}, d={args.depth}; "
-        f"malloc {'pinned (freed memory kept for reuse)' if args.malloc_pinned else 'with glibc defaults'}{memory}"
+        f"malloc {'pinned (freed memory kept)' if args.malloc_pinned else 'with glibc defaults'}{memory}"
     )
 
 
@@ -366,7 +366,7 @@ def main(argv=None) -> int:
         "--pin-malloc",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="keep freed memory for reuse while timing (glibc; see pin_malloc), as jemalloc or tcmalloc would",
+        help="keep freed memory for reuse while timing (glibc; see pin_malloc), as jemalloc does",
     )
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the rows to this file")

@@ -100,7 +100,7 @@ def test_a_failing_kernel_falls_back_to_torch_and_says_so(monkeypatch, caplog):
 
 
 def test_kernel_remaining_term_over_one_class_is_zero_never_negative():
-    # d = C - 1: each restricted softmax has one class, probability 1; the KL is 0 up to round-off, never below.
+    # d = C - 1: each restricted softmax has one class, probability 1; KL 0 up to round-off, never below.
     student, teacher = logits(64, 8, 7, scale=20.0), logits(64, 8, 8, scale=20.0)
     top = top_classes(student, 7)
     first, second, weights = cached_pair_weights(7, 0.05, device=student.device)

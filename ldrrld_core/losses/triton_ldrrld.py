@@ -65,7 +65,7 @@ if triton is not None:
         topd_ptr,
         local_ptr,
     ):
-        """The dense pairs and the top-d set of one row from its ``(DP,)`` top logits; stores their results."""
+        """The dense pairs and the top-d set of one row, from its ``(DP,)`` top logits; stores the results."""
         # Dense pairs on the full (d, d) gap matrices: pair (i, j) and (j, i) have the same KL.
         both = in_depth[:, None] & in_depth[None, :]
         cell = ranks[:, None] * depth + ranks[None, :]
@@ -94,7 +94,7 @@ if triton is not None:
 
     @triton.jit
     def _rest_block(s_row, t_row, top, start, num_classes, temperature, BLOCK: tl.constexpr):
-        """Columns ``start .. start + BLOCK`` of one row: ``(cols, in_row, keep, u, v)``, keep = outside the top d."""
+        """One block of columns of a row: ``(cols, in_row, keep, u, v)``; ``keep``: outside the top d."""
         cols = start + tl.arange(0, BLOCK)
         in_row = cols < num_classes
         keep = in_row & (tl.sum((cols[:, None] == top[None, :]).to(tl.int32), axis=1) == 0)
