@@ -9,7 +9,7 @@ randomly initialised: only speed is measured here.
 Defaults per device:
 
 * CUDA: 20,000 training images (200 per class), batch 64 and 256, bf16 autocast and float32;
-* CPU: 1,000 training images (10 per class), batch 64, float32 (about a minute per run on one
+* CPU: 1,000 training images (10 per class), batch 64, float32 (about 30 s per run on one
   core of the project's 2-core machine).
 
 Usage::
