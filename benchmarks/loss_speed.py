@@ -14,8 +14,14 @@ Candidates (``--methods``; all by default):
 
 Time: all candidates run interleaved in one process, so a noisy machine slows all alike; each
 repeat times every candidate once, in an order rotated by one per repeat (whoever runs right
-after the slow naive form finds cold caches), and the table reports medians. ``--clock cpu`` measures the
-process's CPU time instead of wall time (robust on a shared CPU, meaningless on a GPU).
+after the slow naive form finds cold caches). The table reports the median time of each and,
+as ``/ KD``, the median of its per-repeat ratios to KD, with their interquartile range (``IQR``)
+so the reader sees how noisy the run was. Rows over 1000 classes take long per repeat and get
+half the repeats, at least ``--min-large-repeats`` (15). ``--clock cpu`` measures the process's
+CPU time instead of wall time (robust on a shared CPU, meaningless on a GPU). While timing, glibc
+is told to keep freed memory for reuse (``--pin-malloc``, default on; see :func:`pin_malloc`):
+otherwise page faults on fresh memory, which come and go with the allocator's history, make up
+most of KD's time at large C and most of the run-to-run spread.
 
 Peak extra memory (``--memory``, default on): each candidate runs in a fresh subprocess, once to
 warm up and once measured, its student gradient set to ``None`` before (as the trainer's
@@ -33,6 +39,8 @@ buffers leave the resident set at once. Usage::
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
 import platform
@@ -53,14 +61,14 @@ from ldrrld_core import dkd_loss, kd_loss, ldrrld_loss  # noqa: E402
 METHODS = ("kd", "kd-traced", "kd-kl_div", "dkd", "ldrrld", "ldrrld-traced", "ldrrld-compiled", "naive")
 #: LDRRLD / KD at most this, time (issue 15, CPU, one thread, B=256, d=7).
 TIME_TARGETS = {100: 2.5, 1000: 1.5, 32000: 1.3}
-MEMORY_TARGET = 1.2   # peak extra memory of LDRRLD / KD at C=32,000
+MEMORY_TARGET = 1.2  # peak extra memory of LDRRLD / KD at C=32,000
 
 
 def kd_kl_div(student, teacher, temperature=4.0):
     """KD written the common way: autograd through ``log_softmax``, ``softmax`` and ``F.kl_div``."""
     log_q = F.log_softmax(student / temperature, dim=1)
     p = F.softmax(teacher / temperature, dim=1)
-    return temperature ** 2 * F.kl_div(log_q, p, reduction="none").sum(1).mean()
+    return temperature**2 * F.kl_div(log_q, p, reduction="none").sum(1).mean()
 
 
 def make_method(name: str, depth: int, target: torch.Tensor):
@@ -77,13 +85,16 @@ def make_method(name: str, depth: int, target: torch.Tensor):
         fused = name == "ldrrld"
         return lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=fused).total(10.5, 7.0)
     if name == "ldrrld-compiled":
-        traced = torch.compile(lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=False)
-                               .total(10.5, 7.0))
+        traced = torch.compile(
+            lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=False).total(10.5, 7.0)
+        )
         return traced
     if name == "naive":
+
         def naive(s, t):
             local, rntk = masked_ldrrld(s, t, depth)
             return 10.5 * local + 7.0 * rntk
+
         return naive
     raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
 
@@ -115,34 +126,71 @@ def wanted(methods, classes: int, naive_max: int) -> list[str]:
     return [m for m in methods if m != "naive" or classes <= naive_max]
 
 
-def measure_time(batch: int, classes: int, depth: int, device: torch.device, methods, repeats: int,
-                 clock, statistic=statistics.median, warmup: int = 3) -> tuple[dict[str, float], dict[str, str]]:
-    """Milliseconds per candidate (``statistic`` of interleaved repeats); a note for each that failed."""
+def measure_time(
+    batch: int,
+    classes: int,
+    depth: int,
+    device: torch.device,
+    methods,
+    repeats: int,
+    clock,
+    statistic=statistics.median,
+    warmup: int = 3,
+) -> tuple[dict, dict, dict[str, str]]:
+    """Milliseconds per candidate, its ratios to KD, and a note for each candidate that failed.
+
+    Returns ``(ms, ratios, notes)``: ``ms[name]`` is ``statistic`` of the repeats; ``ratios[name]``
+    holds ``(ratio, q1, q3)``: with the median, the median of the per-repeat ratios to KD (both
+    timed in the same repeat, so a slow phase of the machine slows both) and their quartiles;
+    with the minimum, the ratio of the minima and the quartiles of the per-repeat ratios.
+    """
     student, teacher, target = inputs(batch, classes, device)
     fns, notes = {}, {}
     for name in methods:
         try:
             fn = make_method(name, depth, target)
-            run_once(fn, student, teacher)                       # compiles, if it does
+            run_once(fn, student, teacher)  # compiles, if it does
             fns[name] = fn
         except Exception as error:  # noqa: BLE001 - e.g. no C++ compiler for torch.compile
             notes[name] = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}"
     samples = {name: [] for name in fns}
     order = list(fns)
     for r in range(warmup + repeats):
-        for name in order[r % len(order):] + order[:r % len(order)]:   # each goes first in turn
+        for name in order[r % len(order) :] + order[: r % len(order)]:  # each goes first in turn
             elapsed = time_once(fns[name], student, teacher, device, clock)
             if r >= warmup:
                 samples[name].append(elapsed)
-    return {name: 1e3 * statistic(v) for name, v in samples.items()}, notes
+    ms = {name: 1e3 * statistic(v) for name, v in samples.items()}
+    ratios = {}
+    for name, v in samples.items():
+        per_repeat = [a / b for a, b in zip(v, samples["kd"])]
+        q1, _, q3 = statistics.quantiles(per_repeat, n=4) if len(per_repeat) > 1 else per_repeat * 3
+        ratio = statistics.median(per_repeat) if statistic is statistics.median else ms[name] / ms["kd"]
+        ratios[name] = (ratio, q1, q3)
+    return ms, ratios, notes
 
 
 def measure_memory(name: str, batch: int, classes: int, depth: int, device: str) -> int | None:
     """Peak extra bytes of one forward + backward of ``name``, in a fresh subprocess (see the module doc)."""
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, __file__, "--memory-child", name, "--batch", str(batch), "--classes",
-               str(classes), "--depth", str(depth), "--device", device]
+    env = {
+        **os.environ,
+        "MALLOC_MMAP_THRESHOLD_": "65536",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [
+        sys.executable,
+        __file__,
+        "--memory-child",
+        name,
+        "--batch",
+        str(batch),
+        "--classes",
+        str(classes),
+        "--depth",
+        str(depth),
+        "--device",
+        device,
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         return None
@@ -152,7 +200,7 @@ def measure_memory(name: str, batch: int, classes: int, depth: int, device: str)
 def _memory_child(name: str, batch: int, classes: int, depth: int, device: torch.device) -> int:
     student, teacher, target = inputs(batch, classes, device)
     fn = make_method(name, depth, target)
-    run_once(fn, student, teacher)                               # warm-up: lazy init, compilation
+    run_once(fn, student, teacher)  # warm-up: lazy init, compilation
     if device.type == "cuda":
         torch.cuda.synchronize()
         student.grad = None
@@ -162,7 +210,7 @@ def _memory_child(name: str, batch: int, classes: int, depth: int, device: torch
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
     student.grad = None
-    Path("/proc/self/clear_refs").write_text("5")                # reset the peak resident set size
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak resident set size
     before = _status_kib("VmRSS")
     run_once(fn, student, teacher)
     return 1024 * (_status_kib("VmHWM") - before)
@@ -176,16 +224,21 @@ def _status_kib(field: str) -> int:
 
 
 def table(rows: list[dict], with_memory: bool) -> str:
-    head = "| device | C | method | ms | / KD (target) |"
+    head = "| device | C | method | ms | / KD (target) | / KD, IQR |"
     head += " peak extra MiB | / KD (target) |" if with_memory else ""
     lines = [head, "|" + "---|" * head.count(" |")]
     for row in rows:
         target = TIME_TARGETS.get(row["classes"]) if row["method"] == "ldrrld" else None
         cells = [row["device"], row["classes"], row["method"]]
         if "ms" in row:
-            cells += [f"{row['ms']:.3f}", f"{row['ms_over_kd']:.2f}" + (f" (<= {target})" if target else "")]
+            q1, q3 = row["ms_over_kd_iqr"]
+            cells += [
+                f"{row['ms']:.3f}",
+                f"{row['ms_over_kd']:.2f}" + (f" (<= {target})" if target else ""),
+                f"{q1:.2f}-{q3:.2f}",
+            ]
         else:
-            cells += ["-", row["note"]]
+            cells += ["-", row["note"], "-"]
         if with_memory:
             mib = row.get("peak_mib")
             is_target = row["method"] == "ldrrld" and row["classes"] == 32000
@@ -196,24 +249,125 @@ def table(rows: list[dict], with_memory: bool) -> str:
     return "\n".join(lines)
 
 
+def repeats_for(classes: int, args: argparse.Namespace) -> int:
+    """Timed repeats of a row: ``--repeats`` up to 1000 classes, above that half, >= ``--min-large-repeats``."""
+    return args.repeats if classes <= 1000 else max(args.min_large_repeats, args.repeats // 2)
+
+
+def measure_rows(device_name: str, classes: int, methods, args: argparse.Namespace, clock) -> list[dict]:
+    """The table rows of one device and class count: time, ratios to KD and (``--memory``) peak memory."""
+    names = wanted(methods, classes, args.naive_max_classes)
+    repeats = repeats_for(classes, args)
+    statistic = statistics.median if args.statistic == "median" else min
+    ms, ratios, notes = measure_time(
+        args.batch, classes, args.depth, torch.device(device_name), names, repeats, clock, statistic
+    )
+    peaks = {}
+    if args.memory:
+        peaks = {
+            name: measure_memory(name, args.batch, classes, args.depth, device_name) for name in names if name in ms
+        }
+    rows = []
+    for name in names:
+        row = {"device": device_name, "classes": classes, "batch": args.batch, "depth": args.depth, "method": name}
+        if name in ms:
+            ratio, q1, q3 = ratios[name]
+            row.update(
+                ms=round(ms[name], 4),
+                ms_over_kd=round(ratio, 3),
+                ms_over_kd_iqr=[round(q1, 3), round(q3, 3)],
+                repeats=repeats,
+            )
+        else:
+            row["note"] = notes[name]
+        if peaks.get(name) is not None:
+            row["peak_mib"] = round(peaks[name] / 2**20, 2)
+            if peaks.get("kd"):
+                row["peak_over_kd"] = round(peaks[name] / peaks["kd"], 3)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+#: glibc's ``mallopt`` parameters: the heap top to keep before trimming, and the size from which
+#: a block gets its own ``mmap`` (returned to the system, and faulted in again, at every free).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def pin_malloc() -> bool:
+    """Tell glibc to keep freed memory for reuse, as jemalloc and tcmalloc do. ``True`` if it applied.
+
+    With glibc's adaptive defaults, a large tensor may get fresh pages from the system at every
+    step or reuse old ones, depending on what was freed before; the page faults then dominate
+    the time of a memory-bound loss and change from run to run (KD at C = 32,000 took 23 ms pinned
+    and 50-77 ms unpinned on the project's 2-core machine). Pinned, the times measure the work
+    itself. A no-op where the C library has no ``mallopt`` (not glibc).
+    """
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return all(mallopt(parameter, 2**31 - 1) == 1 for parameter in (M_TRIM_THRESHOLD, M_MMAP_THRESHOLD))
+
+
+def header(args: argparse.Namespace) -> str:
+    """The line above the table: what was measured and how."""
+    ratio = "median of per-repeat ratios" if args.statistic == "median" else "ratio of minima"
+    memory = "; peak extra memory in a fresh process per candidate" if args.memory else ""
+    return (
+        f"torch {torch.__version__}; forward+backward, {args.statistic} of interleaved repeats "
+        f"({args.repeats} for C <= 1000, {repeats_for(1001, args)} above), {args.clock} clock; "
+        f"/ KD: {ratio}, IQR: their interquartile range; B={args.batch}, d={args.depth}; "
+        f"malloc {'pinned (freed memory kept)' if args.malloc_pinned else 'with glibc defaults'}{memory}"
+    )
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--classes", type=int, nargs="+", default=[100, 1000, 10000, 32000])
     parser.add_argument("--depth", type=int, default=7)
-    parser.add_argument("--repeats", type=int, default=30,
-                        help="timed repeats (rows over 1000 classes get a fifth, at least 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=30,
+        help="timed repeats (rows over 1000 classes get half, at least --min-large-repeats)",
+    )
+    parser.add_argument(
+        "--min-large-repeats", type=int, default=15, help="timed repeats at least, for rows over 1000 classes"
+    )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--naive-max-classes", type=int, default=1000)
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall time, or this process's CPU time (CPU devices only)")
-    parser.add_argument("--statistic", choices=("median", "min"), default="median",
-                        help="of the repeats: the median, or the minimum (the least disturbed run)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), action="append",
-                        help="repeatable; default: cpu, plus cuda when a GPU is visible")
-    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
-                        help="measure peak extra memory, one fresh subprocess per candidate")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or this process's CPU time (CPU devices only)",
+    )
+    parser.add_argument(
+        "--statistic",
+        choices=("median", "min"),
+        default="median",
+        help="of the repeats: the median, or the minimum (the least disturbed run)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        action="append",
+        help="repeatable; default: cpu, plus cuda when a GPU is visible",
+    )
+    parser.add_argument(
+        "--memory",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure peak extra memory, one fresh subprocess per candidate",
+    )
+    parser.add_argument(
+        "--pin-malloc",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep freed memory for reuse while timing (glibc; see pin_malloc), as jemalloc does",
+    )
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args(argv)
@@ -230,39 +384,18 @@ def main(argv=None) -> int:
     if args.clock == "cpu" and "cuda" in devices:
         parser.error("--clock cpu measures CPU time; time a GPU with --clock wall")
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    methods = tuple(dict.fromkeys(("kd",) + tuple(args.methods)))   # KD first: every ratio needs it
+    args.malloc_pinned = args.pin_malloc and pin_malloc()
+    methods = tuple(dict.fromkeys(("kd",) + tuple(args.methods)))  # KD first: every ratio needs it
     rows = []
     for device_name in devices:
-        device = torch.device(device_name)
         for classes in args.classes:
-            names = wanted(methods, classes, args.naive_max_classes)
-            repeats = args.repeats if classes <= 1000 else max(3, args.repeats // 5)
-            ms, notes = measure_time(args.batch, classes, args.depth, device, names, repeats, clock,
-                                     statistics.median if args.statistic == "median" else min)
-            peaks = {name: measure_memory(name, args.batch, classes, args.depth, device_name)
-                     for name in names if name in ms} if args.memory else {}
-            for name in names:
-                row = {"device": device_name, "classes": classes, "batch": args.batch, "depth": args.depth,
-                       "method": name}
-                if name in ms:
-                    row.update(ms=round(ms[name], 4), ms_over_kd=round(ms[name] / ms["kd"], 3))
-                else:
-                    row["note"] = notes[name]
-                if peaks.get(name) is not None:
-                    row["peak_mib"] = round(peaks[name] / 2 ** 20, 2)
-                    if peaks.get("kd"):
-                        row["peak_over_kd"] = round(peaks[name] / peaks["kd"], 3)
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+            rows += measure_rows(device_name, classes, methods, args, clock)
     names = {"cpu": f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"}
     if torch.cuda.is_available():
         names["cuda"] = torch.cuda.get_device_name()
     for row in rows:
         row["device"] = names[row["device"]]
-    print(f"torch {torch.__version__}; forward+backward, {args.statistic} of interleaved repeats "
-          f"({args.repeats} for C <= 1000, a fifth of that above), {args.clock} clock; "
-          f"B={args.batch}, d={args.depth}"
-          + ("; peak extra memory in a fresh process per candidate" if args.memory else ""))
+    print(header(args))
     print(table(rows, args.memory))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -33,23 +33,52 @@ def test_masked_reference_equals_fast_loss_and_naive(classes, depth):
 def test_loss_speed_script_prints_its_table(capsys):
     import loss_speed
 
-    argv = ["--batch", "16", "--classes", "20", "--repeats", "2", "--no-memory",
-            "--methods", "kd", "kd-traced", "dkd", "ldrrld", "ldrrld-traced", "naive"]
+    argv = [
+        "--batch",
+        "16",
+        "--classes",
+        "20",
+        "--repeats",
+        "2",
+        "--no-memory",
+        "--no-pin-malloc",  # leave this test process's allocator as it is
+        "--methods",
+        "kd",
+        "kd-traced",
+        "dkd",
+        "ldrrld",
+        "ldrrld-traced",
+        "naive",
+    ]
     assert loss_speed.main(argv) == 0
     out = capsys.readouterr().out
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| CPU")]
     assert [row[2] for row in rows] == ["kd", "kd-traced", "dkd", "ldrrld", "ldrrld-traced", "naive"]
     assert all(row[1] == "20" and float(row[3]) > 0 for row in rows)
-    assert rows[0][4] == "1.00" and "/ KD" in out
+    assert rows[0][4] == "1.00" and "/ KD" in out and "malloc with glibc defaults" in out
 
 
 def test_loss_memory_of_fused_ldrrld_is_that_of_kd():
     """Peak extra memory, each in a fresh process: fused LDRRLD within 1.2x fused KD, below the traced forms."""
     import loss_speed
 
-    peak = {name: loss_speed.measure_memory(name, 64, 4000, 7, "cpu")
-            for name in ("kd", "ldrrld", "ldrrld-traced", "kd-kl_div")}
+    peak = {
+        name: loss_speed.measure_memory(name, 64, 4000, 7, "cpu")
+        for name in ("kd", "ldrrld", "ldrrld-traced", "kd-kl_div")
+    }
     row = 64 * 4000 * 4
     assert all(value is not None for value in peak.values()), peak
-    assert row <= peak["kd"] <= peak["kd-kl_div"]            # at least the gradient itself
+    assert row <= peak["kd"] <= peak["kd-kl_div"]  # at least the gradient itself
     assert peak["ldrrld"] <= 1.2 * peak["kd"] < peak["ldrrld-traced"]
+
+
+def test_epoch_timing_reports_ldrrld_over_kd_on_a_cpu(monkeypatch, capsys):
+    """The epoch table's ratio is LDRRLD's epoch time over KD's, from the last run of each (timer stubbed)."""
+    import epoch_timing
+
+    runs = {"kd": iter([9.0, 2.0]), "ldrrld": iter([9.0, 3.0])}  # the first run of each is warm-up
+    monkeypatch.setattr(epoch_timing, "epoch_seconds", lambda loss, *args: (next(runs[loss]), 1.0))
+    argv = ["--device", "cpu", "--train-per-class", "1", "--test-per-class", "1", "--runs", "2"]
+    assert epoch_timing.main(argv) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64 ")]
+    assert rows == ["| 64 | none | 2.00 | 3.00 | 50 | 33 | 1.50 |"]

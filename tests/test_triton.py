@@ -19,7 +19,8 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 pytestmark = [
     pytest.mark.skipif(
         triton_ldrrld.triton is None or (DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1"),
-        reason="needs Triton on a GPU, or TRITON_INTERPRET=1 for its CPU interpreter"),
+        reason="needs Triton on a GPU, or TRITON_INTERPRET=1 for its CPU interpreter",
+    ),
     # the interpreter evaluates both sides of tl.where in NumPy, which warns about the discarded side
     pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
     pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
@@ -31,9 +32,17 @@ def logits(batch, classes, seed, scale=3.0, dtype=torch.float32):
     return (scale * torch.randn(batch, classes, generator=g)).to(dtype).to(DEVICE)
 
 
-@pytest.mark.parametrize("batch,classes,depth,dtype", [
-    (4, 10, 7, torch.float32), (3, 2, 2, torch.float32), (5, 9, 9, torch.float32),
-    (6, 3000, 5, torch.float32), (4, 100, 7, torch.bfloat16), (2, 37, 3, torch.float16)])
+@pytest.mark.parametrize(
+    "batch,classes,depth,dtype",
+    [
+        (4, 10, 7, torch.float32),
+        (3, 2, 2, torch.float32),
+        (5, 9, 9, torch.float32),
+        (6, 3000, 5, torch.float32),
+        (4, 100, 7, torch.bfloat16),
+        (2, 37, 3, torch.float16),
+    ],
+)
 @pytest.mark.parametrize("scale", [3.0, 400.0], ids=["plain", "extreme"])
 def test_kernel_rows_equal_torch_rows(batch, classes, depth, dtype, scale):
     if dtype == torch.float16:
@@ -88,3 +97,12 @@ def test_a_failing_kernel_falls_back_to_torch_and_says_so(monkeypatch, caplog):
         got = ldrrld_loss(student, teacher)
     assert "Triton LDRRLD kernel failed" in caplog.text and not triton_ldrrld.ENABLED
     torch.testing.assert_close(got.local, want.local)
+
+
+def test_kernel_remaining_term_over_one_class_is_zero_never_negative():
+    # d = C - 1: each restricted softmax has one class, probability 1; KL 0 up to round-off, never below.
+    student, teacher = logits(64, 8, 7, scale=20.0), logits(64, 8, 8, scale=20.0)
+    top = top_classes(student, 7)
+    first, second, weights = cached_pair_weights(7, 0.05, device=student.device)
+    rntk_kl = triton_ldrrld.ldrrld_rows(student, teacher, top, weights, first, second, 4.0)[1]
+    assert (rntk_kl >= 0).all() and float(rntk_kl.max()) < 1e-5
