@@ -24,8 +24,9 @@ def _masked_kl(z_t: Tensor, z_s: Tensor, keep: Tensor) -> Tensor:
     return torch.where(keep, log_p_t.exp() * (log_p_t - torch.where(keep, log_p_s, zero)), zero).sum(1)
 
 
-def masked_ldrrld(student_logits: Tensor, teacher_logits: Tensor, depth: int = 7,
-                  temperature: float = 4.0, decay: float = 0.05) -> tuple[Tensor, Tensor]:
+def masked_ldrrld(
+    student_logits: Tensor, teacher_logits: Tensor, depth: int = 7, temperature: float = 4.0, decay: float = 0.05
+) -> tuple[Tensor, Tensor]:
     """``(local, rntk)`` of LDRRLD computed with one masked softmax pair per class combination."""
     z_s, z_t = student_logits.float() / temperature, teacher_logits.float() / temperature
     batch, num_classes = z_s.shape
@@ -45,5 +46,5 @@ def masked_ldrrld(student_logits: Tensor, teacher_logits: Tensor, depth: int = 7
     top_set = keep_only(top)
     per_sample = (per_sample + _masked_kl(z_t, z_s, top_set)) / (depth * (depth - 1) / 2 + 1)
     rntk = _masked_kl(z_t, z_s, ~top_set) if depth < num_classes else torch.zeros(batch)
-    scale = temperature ** 2
+    scale = temperature**2
     return scale * per_sample.mean(), scale * rntk.mean()

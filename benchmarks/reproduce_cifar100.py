@@ -1,10 +1,10 @@
 """Rerun the paper's CIFAR-100 tables: a thin wrapper of :mod:`ldrrld_core.reproduce` (see docs/reproduce.md).
 
-    python benchmarks/reproduce_cifar100.py pairs
-    python benchmarks/reproduce_cifar100.py commands --teachers data/teachers --seeds 0 1 2
-    python benchmarks/reproduce_cifar100.py run --teachers data/teachers --only resnet32x4-resnet8x4
-    python benchmarks/reproduce_cifar100.py table
-    python benchmarks/reproduce_cifar100.py run --fast      # seconds on a CPU: checks the code path
+python benchmarks/reproduce_cifar100.py pairs
+python benchmarks/reproduce_cifar100.py commands --teachers data/teachers --seeds 0 1 2
+python benchmarks/reproduce_cifar100.py run --teachers data/teachers --only resnet32x4-resnet8x4
+python benchmarks/reproduce_cifar100.py table
+python benchmarks/reproduce_cifar100.py run --fast      # seconds on a CPU: checks the code path
 """
 
 import sys

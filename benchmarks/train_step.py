@@ -61,8 +61,16 @@ class Setting:
     @classmethod
     def default(cls, device: str, batch: int, *, compile: bool = False) -> Setting:
         if device == "cuda":
-            return cls(device, batch, bf16=True, channels_last=True, compile=compile, repeats=20,
-                       warmup=5 if compile else 3, steps=10)
+            return cls(
+                device,
+                batch,
+                bf16=True,
+                channels_last=True,
+                compile=compile,
+                repeats=20,
+                warmup=5 if compile else 3,
+                steps=10,
+            )
         return cls(device, batch, bf16=False, channels_last=False, compile=compile, repeats=5, warmup=1, steps=1)
 
 
@@ -132,8 +140,12 @@ def _device_name(device: torch.device) -> str:
 
 def table(rows: list[dict[str, object]], methods: tuple[str, ...] = METHODS) -> str:
     """The rows as a markdown table."""
-    head = ["device", "batch", "precision", "compile"] + [f"{m} ms" for m in methods] + \
-           [f"{m} img/s" for m in methods] + (["LDRRLD/KD"] if {"kd", "ldrrld"} <= set(methods) else [])
+    head = (
+        ["device", "batch", "precision", "compile"]
+        + [f"{m} ms" for m in methods]
+        + [f"{m} img/s" for m in methods]
+        + (["LDRRLD/KD"] if {"kd", "ldrrld"} <= set(methods) else [])
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         precision = ("bf16" if row["bf16"] else "fp32") + (", channels-last" if row["channels_last"] else "")
@@ -147,17 +159,29 @@ def table(rows: list[dict[str, object]], methods: tuple[str, ...] = METHODS) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=("cpu", "cuda"), action="append",
-                        help="repeatable; default: cpu, plus cuda when a GPU is visible")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        action="append",
+        help="repeatable; default: cpu, plus cuda when a GPU is visible",
+    )
     parser.add_argument("--batch", type=int, nargs="+", help="batch sizes (default: 32 on CPU, 64 256 on CUDA)")
     parser.add_argument("--repeats", type=int, help="timed samples per method (default: 5 CPU, 20 CUDA)")
     parser.add_argument("--warmup", type=int, help="untimed samples first (default: 1 CPU, 3 CUDA)")
     parser.add_argument("--steps", type=int, help="steps per timed sample (default: 1 CPU, 10 CUDA)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=("kd", "dkd", "ldrrld", "ldrrld-no-adw"),
-                        help="distillation losses to time (default: kd ldrrld)")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(METHODS),
+        choices=("kd", "dkd", "ldrrld", "ldrrld-no-adw"),
+        help="distillation losses to time (default: kd ldrrld)",
+    )
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the student, the teacher and the loss, "
-                                                             "as the trainer's compile=True does")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the student, the teacher and the loss, as the trainer's compile=True does",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads of torch for this run (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args(argv)
@@ -175,8 +199,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     devices = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     if "cuda" in devices and not torch.cuda.is_available():
         parser.error("--device cuda: no GPU is visible")
-    overrides = {name: value for name in ("repeats", "warmup", "steps")
-                 if (value := getattr(args, name)) is not None}
+    overrides = {name: value for name in ("repeats", "warmup", "steps") if (value := getattr(args, name)) is not None}
     if args.fp32:
         overrides["bf16"] = False
     methods = tuple(args.methods)
@@ -186,8 +209,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             setting = Setting(**{**asdict(Setting.default(device, batch, compile=args.compile)), **overrides})
             rows.append(measure(setting, methods))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print(f"torch {torch.__version__}; one training step {TEACHER} -> {STUDENT} ({CLASSES} classes, "
-          f"{'x'.join(map(str, IMAGE))} images): median of interleaved repeats, teacher forward included")
+    print(
+        f"torch {torch.__version__}; one training step {TEACHER} -> {STUDENT} ({CLASSES} classes, "
+        f"{'x'.join(map(str, IMAGE))} images): median of interleaved repeats, teacher forward included"
+    )
     print(table(rows, methods))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

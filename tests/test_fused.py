@@ -58,9 +58,12 @@ def test_fused_gradient_of_each_term_separately_matches_naive():
     fused = ldrrld_loss(student, teacher, depth=5)
     local, rntk = naive_ldrrld(student, teacher, 5)
     for got, want in ((fused.local, local), (fused.rntk, rntk)):
-        torch.testing.assert_close(torch.autograd.grad(got, student, retain_graph=True)[0],
-                                   torch.autograd.grad(want, student, retain_graph=True)[0],
-                                   rtol=1e-10, atol=1e-13)
+        torch.testing.assert_close(
+            torch.autograd.grad(got, student, retain_graph=True)[0],
+            torch.autograd.grad(want, student, retain_graph=True)[0],
+            rtol=1e-10,
+            atol=1e-13,
+        )
 
 
 @pytest.mark.parametrize("name", ["ldrrld", "kd", "dkd"])
@@ -107,12 +110,11 @@ def test_fused_ldrrld_keeps_no_more_for_backward_than_kd():
     kd_fused = _saved_bytes(lambda s, t: kd_loss(s, t), student, teacher)
     kd_traced = _saved_bytes(lambda s, t: kd_loss(s, t, fused=False), student, teacher)
     ld_fused = _saved_bytes(lambda s, t: ldrrld_loss(s, t, depth=depth).total(), student, teacher)
-    ld_traced = _saved_bytes(lambda s, t: ldrrld_loss(s, t, depth=depth, fused=False).total(),
-                             student, teacher)
+    ld_traced = _saved_bytes(lambda s, t: ldrrld_loss(s, t, depth=depth, fused=False).total(), student, teacher)
     row = batch * classes * 4
-    small = 4 * batch * depth * 8            # top indices and the (B, d) gradient, generously
+    small = 4 * batch * depth * 8  # top indices and the (B, d) gradient, generously
     assert ld_fused <= kd_fused + small
-    assert kd_fused <= 2 * row < kd_traced   # the traced KD keeps more (B, C) tensors alive
+    assert kd_fused <= 2 * row < kd_traced  # the traced KD keeps more (B, C) tensors alive
     assert ld_fused < ld_traced
 
 
@@ -136,7 +138,7 @@ def test_two_stage_top_classes_equal_topk(classes, depth):
 
 def test_two_stage_top_classes_with_ties_pick_a_valid_top_set():
     z = torch.zeros(3, 100)
-    z[:, 40:47] = 1.0   # seven classes tie for the top, inside one block and across blocks
+    z[:, 40:47] = 1.0  # seven classes tie for the top, inside one block and across blocks
     z[1, 3] = 1.0
     top = top_classes(z, 8)
     values = z.gather(1, top)
@@ -152,4 +154,4 @@ def test_compiled_code_runs_the_traced_form(monkeypatch):
     assert not fused.use_fused(True)
     student = logits(4, 20, 14).requires_grad_(True)
     terms = ldrrld_loss(student, logits(4, 20, 15))
-    assert terms.pair_kl.requires_grad   # the traced form: every intermediate has a graph
+    assert terms.pair_kl.requires_grad  # the traced form: every intermediate has a graph

@@ -32,11 +32,12 @@ FUSED = pytest.mark.parametrize("fused", [True, False], ids=["fused", "traced"])
 
 # ---------------------------------------------------------------------------- 1. no shared tensors
 
+
 @FUSED
 def test_editing_returned_pair_weights_changes_no_later_loss(fused):
     before = ldrrld_loss(S, T, fused=fused)
     local = before.local.clone()
-    before.pair_weights.mul_(0).add_(1e3)          # a user normalising weights for a plot
+    before.pair_weights.mul_(0).add_(1e3)  # a user normalising weights for a plot
     before.top_classes.zero_()
     after = ldrrld_loss(S, T, fused=fused)
     assert after.pair_weights is not before.pair_weights
@@ -68,6 +69,7 @@ def test_logged_terms_are_copies_of_the_loss():
 
 # ---------------------------------------------------------------------------- 2. autocast
 
+
 @FUSED
 def test_ldrrld_under_autocast_computes_in_float32(fused):
     student = logits(32, 100, 2, scale=6.0).requires_grad_(True)
@@ -85,8 +87,11 @@ def test_ldrrld_under_autocast_computes_in_float32(fused):
 
 @FUSED
 def test_baselines_under_autocast_compute_in_float32(fused):
-    for loss in (lambda s, t: kd_loss(s, t, fused=fused), lambda s, t: dkd_loss(s, t, Y, fused=fused),
-                 lambda s, t: create_loss("ce")(s, t, Y)):
+    for loss in (
+        lambda s, t: kd_loss(s, t, fused=fused),
+        lambda s, t: dkd_loss(s, t, Y, fused=fused),
+        lambda s, t: create_loss("ce")(s, t, Y),
+    ):
         want = loss(S, T)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             got = loss(S, T)
@@ -95,6 +100,7 @@ def test_baselines_under_autocast_compute_in_float32(fused):
 
 
 # ---------------------------------------------------------------------------- 3. teacher gradients
+
 
 @FUSED
 @pytest.mark.parametrize("name", ["kd", "dkd", "ldrrld", "ldrrld-teacher-rank"])
@@ -109,9 +115,12 @@ def test_teacher_logits_never_receive_gradient(name, fused):
 def test_pure_functions_detach_the_teacher(fused):
     student = S.clone().requires_grad_(True)
     teacher = T.clone().requires_grad_(True)
-    outputs = [kd_loss(student, teacher, fused=fused), dkd_loss(student, teacher, Y, fused=fused),
-               *dkd_terms(student, teacher, Y, fused=fused),
-               ldrrld_loss(student, teacher, fused=fused).total()]
+    outputs = [
+        kd_loss(student, teacher, fused=fused),
+        dkd_loss(student, teacher, Y, fused=fused),
+        *dkd_terms(student, teacher, Y, fused=fused),
+        ldrrld_loss(student, teacher, fused=fused).total(),
+    ]
     for value in outputs:
         assert torch.autograd.grad(value, teacher, allow_unused=True)[0] is None
 
@@ -119,11 +128,20 @@ def test_pure_functions_detach_the_teacher(fused):
 # ---------------------------------------------------------------------------- 4. loss weights
 
 BAD_NUMBERS = [-1.0, math.nan, math.inf, -math.inf]
-WEIGHTS = [(LDRRLDLoss, "alpha"), (LDRRLDLoss, "beta"), (LDRRLDLoss, "ce_weight"), (LDRRLDLoss, "decay"),
-           (LDRRLDLoss, "irw_offset"), (KDLoss, "ce_weight"), (KDLoss, "kd_weight"), (DKDLoss, "alpha"),
-           (DKDLoss, "beta"), (DKDLoss, "ce_weight"), (DKDLoss, "warmup_epochs")]
-POSITIVE = [(LDRRLDLoss, "temperature"), (LDRRLDLoss, "irw_scale"), (KDLoss, "temperature"),
-            (DKDLoss, "temperature")]
+WEIGHTS = [
+    (LDRRLDLoss, "alpha"),
+    (LDRRLDLoss, "beta"),
+    (LDRRLDLoss, "ce_weight"),
+    (LDRRLDLoss, "decay"),
+    (LDRRLDLoss, "irw_offset"),
+    (KDLoss, "ce_weight"),
+    (KDLoss, "kd_weight"),
+    (DKDLoss, "alpha"),
+    (DKDLoss, "beta"),
+    (DKDLoss, "ce_weight"),
+    (DKDLoss, "warmup_epochs"),
+]
+POSITIVE = [(LDRRLDLoss, "temperature"), (LDRRLDLoss, "irw_scale"), (KDLoss, "temperature"), (DKDLoss, "temperature")]
 
 
 @pytest.mark.parametrize("value", BAD_NUMBERS, ids=str)
@@ -152,12 +170,16 @@ def test_zero_weights_are_allowed():
 
 # ---------------------------------------------------------------------------- 10. dtypes and labels
 
+
 @FUSED
 def test_float32_student_with_float64_teacher_computes_in_float64(fused):
     student = S.clone().requires_grad_(True)
-    teacher = T.double() + 1e-9 * torch.randn(T.shape, dtype=torch.float64)   # not representable in fp32
-    for loss in (lambda s, t: kd_loss(s, t, fused=fused), lambda s, t: dkd_loss(s, t, Y, fused=fused),
-                 lambda s, t: ldrrld_loss(s, t, fused=fused).total()):
+    teacher = T.double() + 1e-9 * torch.randn(T.shape, dtype=torch.float64)  # not representable in fp32
+    for loss in (
+        lambda s, t: kd_loss(s, t, fused=fused),
+        lambda s, t: dkd_loss(s, t, Y, fused=fused),
+        lambda s, t: ldrrld_loss(s, t, fused=fused).total(),
+    ):
         mixed = loss(student, teacher)
         wide = loss(student.double(), teacher)
         assert mixed.dtype == torch.float64
@@ -173,16 +195,19 @@ def test_integer_labels_of_any_width_work_like_int64(name, dtype):
     torch.testing.assert_close(module(S, T, Y.to(dtype)), module(S, T, Y))
 
 
-@pytest.mark.parametrize("student,target,message", [
-    (S[:0], Y[:0], "empty"),
-    (S, torch.tensor([0, 1, 2, 3, 4, 20]), r"lie in \[0, 20\)"),
-    (S, torch.tensor([0, 1, 2, 3, 4, -1]), r"lie in \[0, 20\)"),
-    (S, Y[:5], "1-D tensor of 6"),
-    (S, Y.float(), "integer class indices"),
-    (S[0], Y, "must be 2-D"),
-    (S.where(S > 0, torch.nan), Y, "non-finite"),
-    (S.long(), Y, "floating point"),
-])
+@pytest.mark.parametrize(
+    "student,target,message",
+    [
+        (S[:0], Y[:0], "empty"),
+        (S, torch.tensor([0, 1, 2, 3, 4, 20]), r"lie in \[0, 20\)"),
+        (S, torch.tensor([0, 1, 2, 3, 4, -1]), r"lie in \[0, 20\)"),
+        (S, Y[:5], "1-D tensor of 6"),
+        (S, Y.float(), "integer class indices"),
+        (S[0], Y, "must be 2-D"),
+        (S.where(S > 0, torch.nan), Y, "non-finite"),
+        (S.long(), Y, "floating point"),
+    ],
+)
 def test_cross_entropy_validates_like_the_other_losses(student, target, message):
     with pytest.raises(ValueError, match=message):
         create_loss("ce")(student, None, target)

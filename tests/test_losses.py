@@ -42,14 +42,24 @@ CASES = [
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "traced"])
 @pytest.mark.parametrize("batch,classes,depth,temperature,decay,weighting,rank_by", CASES)
-def test_ldrrld_matches_naive_values_and_gradients(batch, classes, depth, temperature, decay,
-                                                   weighting, rank_by, fused):
+def test_ldrrld_matches_naive_values_and_gradients(
+    batch, classes, depth, temperature, decay, weighting, rank_by, fused
+):
     seed = batch * 1000 + classes * 10 + depth
     student, teacher = pair(batch, classes, seed)
-    fast = ldrrld_loss(student, teacher, depth=depth, temperature=temperature, decay=decay,
-                       weighting=weighting, rank_by=rank_by, fused=fused)
-    ref_local, ref_rntk = naive_ldrrld(student, teacher, depth, temperature, decay,
-                                       weighting=weighting, rank_by=rank_by)
+    fast = ldrrld_loss(
+        student,
+        teacher,
+        depth=depth,
+        temperature=temperature,
+        decay=decay,
+        weighting=weighting,
+        rank_by=rank_by,
+        fused=fused,
+    )
+    ref_local, ref_rntk = naive_ldrrld(
+        student, teacher, depth, temperature, decay, weighting=weighting, rank_by=rank_by
+    )
     assert fast.local.dtype == torch.float64
     torch.testing.assert_close(fast.local, ref_local, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(fast.rntk, ref_rntk, rtol=1e-12, atol=1e-14)
@@ -71,7 +81,8 @@ def test_gradcheck(depth, rank_by):
         module = LDRRLDLoss(depth=depth, rank_by=rank_by, fused=fused)
         assert torch.autograd.gradcheck(lambda s: module(s, teacher, target), (student,))
     assert torch.autograd.gradgradcheck(
-        lambda s: ldrrld_loss(s, teacher, depth=depth, rank_by=rank_by, fused=False).local, (student,))
+        lambda s: ldrrld_loss(s, teacher, depth=depth, rank_by=rank_by, fused=False).local, (student,)
+    )
 
 
 def test_pair_terms_sum_to_local():
@@ -85,6 +96,7 @@ def test_pair_terms_sum_to_local():
 
 
 # ---------------------------------------------------------------------------- properties
+
 
 def test_zero_when_student_equals_teacher():
     student = logits(7, 30, seed=1, dtype=torch.float32)
@@ -137,6 +149,7 @@ def test_uniform_weighting_equals_all_ones():
 
 # ---------------------------------------------------------------------------- precision & devices
 
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_inputs_stay_finite_and_close(device, dtype):
@@ -156,8 +169,7 @@ def test_half_precision_inputs_stay_finite_and_close(device, dtype):
 @pytest.mark.parametrize("device", DEVICES)
 def test_extreme_logits_in_float16_do_not_overflow(device):
     # Logits near float16's range: a -1000 mask or an exp in half precision would break here.
-    student = torch.tensor([[6e4, -6e4, 0.0, 3e4, -3e4]], dtype=torch.float16, device=device,
-                           requires_grad=True)
+    student = torch.tensor([[6e4, -6e4, 0.0, 3e4, -3e4]], dtype=torch.float16, device=device, requires_grad=True)
     teacher = torch.tensor([[-6e4, 6e4, 1e4, 0.0, 5.0]], dtype=torch.float16, device=device)
     terms = ldrrld_loss(student, teacher, depth=3)
     (grad,) = torch.autograd.grad(terms.local + terms.rntk, student)
@@ -188,6 +200,7 @@ def test_cuda_matches_cpu():
 
 # ---------------------------------------------------------------------------- baselines
 
+
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "traced"])
 @pytest.mark.parametrize("batch,classes,temperature", [(1, 2, 1.0), (4, 10, 4.0), (3, 33, 0.7)])
 def test_kd_matches_textbook(batch, classes, temperature, fused):
@@ -195,25 +208,28 @@ def test_kd_matches_textbook(batch, classes, temperature, fused):
     fast = kd_loss(student, teacher, temperature, fused=fused)
     ref = naive_kd(student, teacher, temperature)
     torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(torch.autograd.grad(fast, student)[0], torch.autograd.grad(ref, student)[0],
-                               rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(
+        torch.autograd.grad(fast, student)[0], torch.autograd.grad(ref, student)[0], rtol=1e-10, atol=1e-13
+    )
     assert torch.autograd.gradcheck(lambda s: kd_loss(s, teacher, temperature, fused=fused), (student,))
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "traced"])
-@pytest.mark.parametrize("batch,classes,temperature,alpha,beta", [(1, 2, 4.0, 1.0, 8.0),
-                                                                  (5, 10, 4.0, 1.0, 8.0),
-                                                                  (4, 21, 2.0, 0.5, 2.0)])
+@pytest.mark.parametrize(
+    "batch,classes,temperature,alpha,beta", [(1, 2, 4.0, 1.0, 8.0), (5, 10, 4.0, 1.0, 8.0), (4, 21, 2.0, 0.5, 2.0)]
+)
 def test_dkd_matches_textbook(batch, classes, temperature, alpha, beta, fused):
     student, teacher = pair(batch, classes, seed=batch * classes)
     target = torch.randint(0, classes, (batch,), generator=torch.Generator().manual_seed(1))
     fast = dkd_loss(student, teacher, target, alpha, beta, temperature, fused=fused)
     ref = naive_dkd(student, teacher, target, alpha, beta, temperature)
     torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(torch.autograd.grad(fast, student)[0], torch.autograd.grad(ref, student)[0],
-                               rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(
+        torch.autograd.grad(fast, student)[0], torch.autograd.grad(ref, student)[0], rtol=1e-10, atol=1e-13
+    )
     assert torch.autograd.gradcheck(
-        lambda s: dkd_loss(s, teacher, target, alpha, beta, temperature, fused=fused), (student,))
+        lambda s: dkd_loss(s, teacher, target, alpha, beta, temperature, fused=fused), (student,)
+    )
 
 
 def test_dkd_with_unit_weights_recovers_kd_decomposition():
@@ -224,10 +240,9 @@ def test_dkd_with_unit_weights_recovers_kd_decomposition():
     p_target = torch.softmax(teacher.detach() / t, 1).gather(1, target[:, None])[:, 0]
     # per-sample form of the identity, using the naive per-sample terms
     for b in range(6):
-        s_b, t_b, y_b = student[b:b + 1], teacher[b:b + 1], target[b:b + 1]
+        s_b, t_b, y_b = student[b : b + 1], teacher[b : b + 1], target[b : b + 1]
         tckd, nckd = dkd_terms(s_b, t_b, y_b, t)
-        torch.testing.assert_close(kd_loss(s_b, t_b, t), tckd + (1 - p_target[b]).float() * nckd,
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(kd_loss(s_b, t_b, t), tckd + (1 - p_target[b]).float() * nckd, rtol=1e-5, atol=1e-6)
 
 
 def test_dkd_warmup_ramps_linearly():
@@ -259,10 +274,20 @@ def test_modules_combine_terms_as_documented():
 
 # ---------------------------------------------------------------------------- registry
 
+
 def test_registry_builds_every_loss_and_ablation():
     names = list_losses()
-    assert {"ce", "kd", "dkd", "ldrrld", "ldrrld-no-adw", "ldrrld-irw", "ldrrld-erd",
-            "ldrrld-no-rntk", "ldrrld-teacher-rank"} <= set(names)
+    assert {
+        "ce",
+        "kd",
+        "dkd",
+        "ldrrld",
+        "ldrrld-no-adw",
+        "ldrrld-irw",
+        "ldrrld-erd",
+        "ldrrld-no-rntk",
+        "ldrrld-teacher-rank",
+    } <= set(names)
     student, teacher = pair(4, 10, seed=50, dtype=torch.float32)
     target = torch.randint(0, 10, (4,))
     for name in names:
@@ -287,35 +312,41 @@ def test_registry_errors_are_helpful():
 GOOD_S, GOOD_T = torch.randn(4, 10), torch.randn(4, 10)
 
 
-@pytest.mark.parametrize("kwargs,student,teacher,message", [
-    ({}, torch.randn(4, 10), torch.randn(4, 11), "class counts differ"),
-    ({}, torch.randn(4, 10), torch.randn(5, 10), "batch sizes differ"),
-    ({}, torch.randn(4, 10, 1), torch.randn(4, 10, 1), "must be 2-D"),
-    ({}, torch.randn(10), torch.randn(10), "must be 2-D"),
-    ({}, torch.randint(0, 3, (4, 10)), torch.randn(4, 10), "floating point"),
-    ({}, torch.randn(0, 10), torch.randn(0, 10), "empty"),
-    ({"depth": 1}, GOOD_S, GOOD_T, r"depth must lie in \[2, 10\]"),
-    ({"depth": 11}, GOOD_S, GOOD_T, r"depth must lie in \[2, 10\]"),
-    ({"depth": 3.0}, GOOD_S, GOOD_T, "depth must be an integer"),
-    ({"temperature": 0.0}, GOOD_S, GOOD_T, "temperature must be > 0"),
-    ({"temperature": -1.0}, GOOD_S, GOOD_T, "temperature must be > 0"),
-    ({"decay": -0.1}, GOOD_S, GOOD_T, "decay must be >= 0"),
-    ({"rank_by": "both"}, GOOD_S, GOOD_T, "unknown rank_by"),
-    ({"weighting": "cosine"}, GOOD_S, GOOD_T, "unknown weighting"),
-    ({}, torch.tensor([[1.0, float("nan")]] * 4), torch.randn(4, 2), "non-finite"),
-    ({}, torch.randn(4, 2), torch.tensor([[float("inf"), 0.0]] * 4), "non-finite"),
-])
+@pytest.mark.parametrize(
+    "kwargs,student,teacher,message",
+    [
+        ({}, torch.randn(4, 10), torch.randn(4, 11), "class counts differ"),
+        ({}, torch.randn(4, 10), torch.randn(5, 10), "batch sizes differ"),
+        ({}, torch.randn(4, 10, 1), torch.randn(4, 10, 1), "must be 2-D"),
+        ({}, torch.randn(10), torch.randn(10), "must be 2-D"),
+        ({}, torch.randint(0, 3, (4, 10)), torch.randn(4, 10), "floating point"),
+        ({}, torch.randn(0, 10), torch.randn(0, 10), "empty"),
+        ({"depth": 1}, GOOD_S, GOOD_T, r"depth must lie in \[2, 10\]"),
+        ({"depth": 11}, GOOD_S, GOOD_T, r"depth must lie in \[2, 10\]"),
+        ({"depth": 3.0}, GOOD_S, GOOD_T, "depth must be an integer"),
+        ({"temperature": 0.0}, GOOD_S, GOOD_T, "temperature must be > 0"),
+        ({"temperature": -1.0}, GOOD_S, GOOD_T, "temperature must be > 0"),
+        ({"decay": -0.1}, GOOD_S, GOOD_T, "decay must be >= 0"),
+        ({"rank_by": "both"}, GOOD_S, GOOD_T, "unknown rank_by"),
+        ({"weighting": "cosine"}, GOOD_S, GOOD_T, "unknown weighting"),
+        ({}, torch.tensor([[1.0, float("nan")]] * 4), torch.randn(4, 2), "non-finite"),
+        ({}, torch.randn(4, 2), torch.tensor([[float("inf"), 0.0]] * 4), "non-finite"),
+    ],
+)
 def test_bad_input_raises_clear_value_error(kwargs, student, teacher, message):
     with pytest.raises(ValueError, match=message):
         ldrrld_loss(student, teacher, **kwargs)
 
 
-@pytest.mark.parametrize("target,message", [
-    (torch.tensor([0, 1, 2, 10]), r"lie in \[0, 10\)"),
-    (torch.tensor([0, 1, 2, -1]), r"lie in \[0, 10\)"),
-    (torch.tensor([0.0, 1.0, 2.0, 3.0]), "integer class indices"),
-    (torch.tensor([0, 1, 2]), "1-D tensor of 4"),
-])
+@pytest.mark.parametrize(
+    "target,message",
+    [
+        (torch.tensor([0, 1, 2, 10]), r"lie in \[0, 10\)"),
+        (torch.tensor([0, 1, 2, -1]), r"lie in \[0, 10\)"),
+        (torch.tensor([0.0, 1.0, 2.0, 3.0]), "integer class indices"),
+        (torch.tensor([0, 1, 2]), "1-D tensor of 4"),
+    ],
+)
 @pytest.mark.parametrize("name", ["kd", "dkd", "ldrrld"])
 def test_bad_labels_raise(name, target, message):
     with pytest.raises(ValueError, match=message):

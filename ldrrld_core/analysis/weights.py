@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..losses.checks import check_non_negative, check_positive
+from ..losses.checks import check_depth, check_non_negative, check_positive
 from ..relations import adw_weights, num_pairs, rank_pairs
 
 __all__ = ["WeightMaps", "weight_maps", "pair_matrix"]
@@ -21,8 +21,7 @@ def pair_matrix(values: Tensor, depth: int, diagonal: float = 0.0) -> Tensor:
     :func:`~ldrrld_core.relations.rank_pairs`; the diagonal (a rank with itself, never a pair)
     holds ``diagonal`` (use ``float("nan")`` to leave those cells blank in a heatmap).
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
-        raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
+    check_depth(depth)
     if values.shape[-1] != num_pairs(depth):
         raise ValueError(
             f"expected {num_pairs(depth)} pair values for depth {depth} (d (d - 1) / 2), "
@@ -90,8 +89,7 @@ class WeightMaps:
 
 def weight_maps(depth: int = 7, decay: float = 0.05, *, irw_scale: float = 2.0, irw_offset: float = 1.5) -> WeightMaps:
     """The IRW, ERD and ADW grids of a depth, computed with the loss's own weight function."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
-        raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
+    check_depth(depth)
     check_non_negative("decay", decay)
     check_positive("irw_scale", irw_scale)
     check_non_negative("irw_offset", irw_offset)

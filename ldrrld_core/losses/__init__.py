@@ -7,7 +7,19 @@ from .ldrrld import RANK_SOURCES, LDRRLDLoss, LDRRLDTerms, ldrrld_loss
 from .registry import LOSSES, create_loss, list_losses, register_loss
 
 __all__ = [
-    "CrossEntropyLoss", "DistillationLoss", "DKDLoss", "dkd_loss", "dkd_terms", "KDLoss", "kd_loss",
-    "RANK_SOURCES", "LDRRLDLoss", "LDRRLDTerms", "ldrrld_loss",
-    "LOSSES", "create_loss", "list_losses", "register_loss",
+    "CrossEntropyLoss",
+    "DistillationLoss",
+    "DKDLoss",
+    "dkd_loss",
+    "dkd_terms",
+    "KDLoss",
+    "kd_loss",
+    "RANK_SOURCES",
+    "LDRRLDLoss",
+    "LDRRLDTerms",
+    "ldrrld_loss",
+    "LOSSES",
+    "create_loss",
+    "list_losses",
+    "register_loss",
 ]

@@ -8,8 +8,16 @@ import numbers
 import torch
 from torch import Tensor
 
-__all__ = ["check_logits", "check_logit_pair", "check_target", "as_labels", "check_depth",
-           "check_positive", "check_non_negative", "check_weights"]
+__all__ = [
+    "check_logits",
+    "check_logit_pair",
+    "check_target",
+    "as_labels",
+    "check_depth",
+    "check_positive",
+    "check_non_negative",
+    "check_weights",
+]
 
 
 def _describe(x: Tensor) -> str:
@@ -20,8 +28,10 @@ def _check_logit_shape(name: str, x: Tensor) -> None:
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape (batch, classes), got {type(x).__name__}")
     if x.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (batch, classes), got {_describe(x)}; "
-                         "flatten extra axes or select the logits output of your model")
+        raise ValueError(
+            f"{name} must be 2-D (batch, classes), got {_describe(x)}; "
+            "flatten extra axes or select the logits output of your model"
+        )
     if not x.is_floating_point():
         raise ValueError(f"{name} must be floating point, got {_describe(x)}")
 
@@ -29,8 +39,10 @@ def _check_logit_shape(name: str, x: Tensor) -> None:
 def _check_finite(name: str, x: Tensor) -> None:
     if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or inf); the model "
-                         "diverged or the input is corrupt, try a lower learning rate")
+        raise ValueError(
+            f"{name} holds {bad} non-finite value(s) (NaN or inf); the model "
+            "diverged or the input is corrupt, try a lower learning rate"
+        )
 
 
 def check_logits(student_logits: Tensor, *, finite: bool = True) -> None:
@@ -52,17 +64,23 @@ def check_logit_pair(student_logits: Tensor, teacher_logits: Tensor, *, finite: 
     for name, x in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
         _check_logit_shape(name, x)
     if student_logits.shape[0] != teacher_logits.shape[0]:
-        raise ValueError(f"batch sizes differ: student_logits has {student_logits.shape[0]} rows, "
-                         f"teacher_logits has {teacher_logits.shape[0]}; feed both models the same batch")
+        raise ValueError(
+            f"batch sizes differ: student_logits has {student_logits.shape[0]} rows, "
+            f"teacher_logits has {teacher_logits.shape[0]}; feed both models the same batch"
+        )
     if student_logits.shape[1] != teacher_logits.shape[1]:
-        raise ValueError(f"class counts differ: student_logits has {student_logits.shape[1]} classes, "
-                         f"teacher_logits has {teacher_logits.shape[1]}; teacher and student must "
-                         "be built for the same data set")
+        raise ValueError(
+            f"class counts differ: student_logits has {student_logits.shape[1]} classes, "
+            f"teacher_logits has {teacher_logits.shape[1]}; teacher and student must "
+            "be built for the same data set"
+        )
     if student_logits.shape[0] == 0:
         raise ValueError("the batch is empty (0 rows); a loss needs at least one sample")
     if student_logits.device != teacher_logits.device:
-        raise ValueError(f"logits live on different devices: student on {student_logits.device}, "
-                         f"teacher on {teacher_logits.device}; move both to one device")
+        raise ValueError(
+            f"logits live on different devices: student on {student_logits.device}, "
+            f"teacher on {teacher_logits.device}; move both to one device"
+        )
     if finite:
         _check_finite("student_logits", student_logits)
         _check_finite("teacher_logits", teacher_logits)
@@ -79,12 +97,13 @@ def check_target(target: Tensor, batch: int, num_classes: int, device: torch.dev
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise ValueError(f"target must hold integer class indices, got dtype {target.dtype}")
     if device is not None and target.device != device:
-        raise ValueError(f"target lives on {target.device} but the logits on {device}; "
-                         "move both to one device")
+        raise ValueError(f"target lives on {target.device} but the logits on {device}; move both to one device")
     low, high = int(target.min()), int(target.max())
     if low < 0 or high >= num_classes:
-        raise ValueError(f"target labels must lie in [0, {num_classes}), found values from {low} to "
-                         f"{high}; check that the data set and the model agree on the classes")
+        raise ValueError(
+            f"target labels must lie in [0, {num_classes}), found values from {low} to "
+            f"{high}; check that the data set and the model agree on the classes"
+        )
 
 
 def as_labels(target: Tensor) -> Tensor:
@@ -92,11 +111,11 @@ def as_labels(target: Tensor) -> Tensor:
     return target.long()
 
 
-def check_depth(depth: int, num_classes: int) -> None:
-    """The depth must satisfy ``2 <= d <= C``."""
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        raise ValueError(f"depth must be an integer, got {depth!r}")
-    if not 2 <= depth <= num_classes:
+def check_depth(depth: int, num_classes: int | None = None) -> None:
+    """The depth must be an integer with ``2 <= d``, and ``d <= C`` when the class count is known."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or (num_classes is None and depth < 2):
+        raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
+    if num_classes is not None and not 2 <= depth <= num_classes:
         raise ValueError(f"depth must lie in [2, {num_classes}] (2 <= d <= number of classes), got {depth}")
 
 

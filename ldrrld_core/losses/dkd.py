@@ -17,9 +17,15 @@ from .fused import fused_dkd, use_fused
 __all__ = ["dkd_terms", "dkd_loss", "DKDLoss"]
 
 
-def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
-              temperature: float = 4.0, *, validate: bool = True,
-              fused: bool = True) -> tuple[Tensor, Tensor]:
+def dkd_terms(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    target: Tensor,
+    temperature: float = 4.0,
+    *,
+    validate: bool = True,
+    fused: bool = True,
+) -> tuple[Tensor, Tensor]:
     """The two DKD terms ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL (scalars, at least float32).
 
     Shapes: ``(B, C), (B, C), (B,)`` with integer labels of any integer dtype. The non-target
@@ -37,30 +43,37 @@ def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
         raise ValueError("DKD needs at least 2 classes (a target and a non-target)")
     teacher_logits = teacher_logits.detach()
     dtype = compute_dtype(student_logits, teacher_logits)
-    label = as_labels(target)[:, None]                                   # (B, 1)
+    label = as_labels(target)[:, None]  # (B, 1)
     with full_precision(student_logits.device):
         if use_fused(fused):
             return fused_dkd(student_logits, teacher_logits, label, temperature, dtype)
         z_s = upcast(student_logits, dtype) / temperature
         z_t = upcast(teacher_logits, dtype) / temperature
-        not_target = exclusion_bias(label, z_s)                          # (B, C): -inf at y
+        not_target = exclusion_bias(label, z_s)  # (B, C): -inf at y
 
         def target_gap(z: Tensor) -> Tensor:
             """``z_y - logsumexp(z_others)``: its sigmoid is ``p_y``, the binary target probability. (B,)"""
             return z.gather(1, label)[:, 0] - (z + not_target).logsumexp(1)
 
-        tckd = temperature ** 2 * binary_kl_from_gaps(target_gap(z_s), target_gap(z_t)).mean()
-        nckd = temperature ** 2 * kl_excluding(z_s, z_t, excluded=label).mean()
+        tckd = temperature**2 * binary_kl_from_gaps(target_gap(z_s), target_gap(z_t)).mean()
+        nckd = temperature**2 * kl_excluding(z_s, z_t, excluded=label).mean()
         return tckd, nckd
 
 
-def dkd_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, alpha: float = 1.0,
-             beta: float = 8.0, temperature: float = 4.0, *, validate: bool = True,
-             fused: bool = True) -> Tensor:
+def dkd_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    target: Tensor,
+    alpha: float = 1.0,
+    beta: float = 8.0,
+    temperature: float = 4.0,
+    *,
+    validate: bool = True,
+    fused: bool = True,
+) -> Tensor:
     """``alpha * TCKD + beta * NCKD``; defaults are DKD's CIFAR-100 setting. Returns a scalar."""
     check_weights(alpha=alpha, beta=beta)
-    tckd, nckd = dkd_terms(student_logits, teacher_logits, target, temperature, validate=validate,
-                           fused=fused)
+    tckd, nckd = dkd_terms(student_logits, teacher_logits, target, temperature, validate=validate, fused=fused)
     return alpha * tckd + beta * nckd
 
 
@@ -71,9 +84,16 @@ class DKDLoss(DistillationLoss):
     (factor ``min(epoch / warmup_epochs, 1)``), as DKD's recipe does; call :meth:`set_epoch`.
     """
 
-    def __init__(self, alpha: float = 1.0, beta: float = 8.0, temperature: float = 4.0,
-                 ce_weight: float = 1.0, warmup_epochs: int = 20, validate: bool = True,
-                 fused: bool = True) -> None:
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        beta: float = 8.0,
+        temperature: float = 4.0,
+        ce_weight: float = 1.0,
+        warmup_epochs: int = 20,
+        validate: bool = True,
+        fused: bool = True,
+    ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
         check_non_negative("warmup_epochs", warmup_epochs)
@@ -84,15 +104,21 @@ class DKDLoss(DistillationLoss):
         self.warmup = 1.0
 
     def hparams(self) -> dict[str, object]:
-        return {"alpha": self.alpha, "beta": self.beta, "temperature": self.temperature,
-                "ce_weight": self.ce_weight, "warmup_epochs": self.warmup_epochs}
+        return {
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "temperature": self.temperature,
+            "ce_weight": self.ce_weight,
+            "warmup_epochs": self.warmup_epochs,
+        }
 
     def set_epoch(self, epoch: int) -> None:
         self.warmup = min(epoch / self.warmup_epochs, 1.0) if self.warmup_epochs else 1.0
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
-        tckd, nckd = dkd_terms(student_logits, teacher_logits, target, self.temperature,
-                               validate=self.validate, fused=self.fused)
+        tckd, nckd = dkd_terms(
+            student_logits, teacher_logits, target, self.temperature, validate=self.validate, fused=self.fused
+        )
         ce = cross_entropy(student_logits, target)
         total = self.ce_weight * ce + self.warmup * (self.alpha * tckd + self.beta * nckd)
         return self._record(total, ce=ce, tckd=tckd, nckd=nckd)

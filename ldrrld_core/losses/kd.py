@@ -12,8 +12,14 @@ from .fused import fused_kd, use_fused
 __all__ = ["kd_loss", "KDLoss"]
 
 
-def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 4.0, *,
-            validate: bool = True, fused: bool = True) -> Tensor:
+def kd_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    temperature: float = 4.0,
+    *,
+    validate: bool = True,
+    fused: bool = True,
+) -> Tensor:
     """``T^2 * mean_b KL(softmax(z_t / T) || softmax(z_s / T))``.
 
     Args:
@@ -38,14 +44,20 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float =
             return fused_kd(student_logits, teacher_logits, temperature, dtype)
         z_s = upcast(student_logits, dtype) / temperature
         z_t = upcast(teacher_logits, dtype) / temperature
-        return temperature ** 2 * kl_from_logits(z_s, z_t).mean()
+        return temperature**2 * kl_from_logits(z_s, z_t).mean()
 
 
 class KDLoss(DistillationLoss):
     """``ce_weight * CE + kd_weight * kd_loss``; defaults are the usual CIFAR-100 setting (0.1 / 0.9, T = 4)."""
 
-    def __init__(self, temperature: float = 4.0, ce_weight: float = 0.1, kd_weight: float = 0.9,
-                 validate: bool = True, fused: bool = True) -> None:
+    def __init__(
+        self,
+        temperature: float = 4.0,
+        ce_weight: float = 0.1,
+        kd_weight: float = 0.9,
+        validate: bool = True,
+        fused: bool = True,
+    ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
         check_weights(ce_weight=ce_weight, kd_weight=kd_weight)
@@ -56,8 +68,7 @@ class KDLoss(DistillationLoss):
         return {"temperature": self.temperature, "ce_weight": self.ce_weight, "kd_weight": self.kd_weight}
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
-        kd = kd_loss(student_logits, teacher_logits, self.temperature, validate=self.validate,
-                     fused=self.fused)
+        kd = kd_loss(student_logits, teacher_logits, self.temperature, validate=self.validate, fused=self.fused)
         if self.validate:
             check_target(target, *student_logits.shape, device=student_logits.device)
         ce = cross_entropy(student_logits, target)

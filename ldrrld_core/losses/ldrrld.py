@@ -67,12 +67,17 @@ class LDRRLDTerms:
         return alpha * self.local + beta * self.rntk
 
 
-def _check_hparams(depth: int, num_classes: int | None, temperature: float, decay: float,
-                   irw_scale: float, irw_offset: float, weighting: str, rank_by: str) -> None:
-    if num_classes is not None:
-        check_depth(depth, num_classes)
-    elif isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
-        raise ValueError(f"depth must be an integer >= 2, got {depth!r}")
+def _check_hparams(
+    depth: int,
+    num_classes: int | None,
+    temperature: float,
+    decay: float,
+    irw_scale: float,
+    irw_offset: float,
+    weighting: str,
+    rank_by: str,
+) -> None:
+    check_depth(depth, num_classes)
     check_positive("temperature", temperature)
     check_non_negative("decay", decay)
     check_positive("irw_scale", irw_scale)
@@ -83,10 +88,20 @@ def _check_hparams(depth: int, num_classes: int | None, temperature: float, deca
         raise ValueError(f"unknown rank_by {rank_by!r}; choose 'student' (the authors' choice) or 'teacher'")
 
 
-def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 7,
-                temperature: float = 4.0, decay: float = 0.05, irw_scale: float = 2.0,
-                irw_offset: float = 1.5, weighting: str = "adw", rank_by: str = "student",
-                validate: bool = True, fused: bool = True) -> LDRRLDTerms:
+def ldrrld_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    *,
+    depth: int = 7,
+    temperature: float = 4.0,
+    decay: float = 0.05,
+    irw_scale: float = 2.0,
+    irw_offset: float = 1.5,
+    weighting: str = "adw",
+    rank_by: str = "student",
+    validate: bool = True,
+    fused: bool = True,
+) -> LDRRLDTerms:
     """The two LDRRLD distillation terms of a batch, computed exactly and without loops.
 
     Args:
@@ -118,37 +133,58 @@ def ldrrld_loss(student_logits: Tensor, teacher_logits: Tensor, *, depth: int = 
     teacher_logits = teacher_logits.detach()
     dtype = compute_dtype(student_logits, teacher_logits)
     top = top_classes(student_logits if rank_by == "student" else teacher_logits, depth)  # (B, d)
-    first, second, weights = cached_pair_weights(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset,
-                                                 weighting=weighting, dtype=dtype,
-                                                 device=student_logits.device)   # (P,) each
+    first, second, weights = cached_pair_weights(
+        depth,
+        decay,
+        irw_scale=irw_scale,
+        irw_offset=irw_offset,
+        weighting=weighting,
+        dtype=dtype,
+        device=student_logits.device,
+    )  # (P,) each
     with full_precision(student_logits.device):
         if use_fused(fused):
             local, rntk, pair_kl, topd_kl, rntk_kl = fused_ldrrld(
-                student_logits, teacher_logits, top, weights, first, second, temperature, dtype)
+                student_logits, teacher_logits, top, weights, first, second, temperature, dtype
+            )
         else:
             local, rntk, pair_kl, topd_kl, rntk_kl = _traced_ldrrld(
-                upcast(student_logits, dtype) / temperature, upcast(teacher_logits, dtype) / temperature,
-                top, weights, first, second, temperature)
-    return LDRRLDTerms(local=local, rntk=rntk, pair_kl=pair_kl, topd_kl=topd_kl, rntk_kl=rntk_kl,
-                       pair_weights=weights.clone(), top_classes=top, temperature=temperature)
+                upcast(student_logits, dtype) / temperature,
+                upcast(teacher_logits, dtype) / temperature,
+                top,
+                weights,
+                first,
+                second,
+                temperature,
+            )
+    return LDRRLDTerms(
+        local=local,
+        rntk=rntk,
+        pair_kl=pair_kl,
+        topd_kl=topd_kl,
+        rntk_kl=rntk_kl,
+        pair_weights=weights.clone(),
+        top_classes=top,
+        temperature=temperature,
+    )
 
 
-def _traced_ldrrld(z_s: Tensor, z_t: Tensor, top: Tensor, weights: Tensor, first: Tensor,
-                   second: Tensor, temperature: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _traced_ldrrld(
+    z_s: Tensor, z_t: Tensor, top: Tensor, weights: Tensor, first: Tensor, second: Tensor, temperature: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The terms from tempered logits ``(B, C)``, every step recorded by autograd."""
     batch, num_classes = z_s.shape
     depth = top.shape[1]
-    s_top, t_top = z_s.gather(1, top), z_t.gather(1, top)                        # (B, d)
+    s_top, t_top = z_s.gather(1, top), z_t.gather(1, top)  # (B, d)
     # Each pair's two-class softmax depends only on the logit gap between its two classes.
-    pair_kl = binary_kl_from_gaps(s_top[:, first] - s_top[:, second],
-                                  t_top[:, first] - t_top[:, second])            # (B, P)
-    topd_kl = kl_from_logits(s_top, t_top)                                       # (B,)
+    pair_kl = binary_kl_from_gaps(s_top[:, first] - s_top[:, second], t_top[:, first] - t_top[:, second])  # (B, P)
+    topd_kl = kl_from_logits(s_top, t_top)  # (B,)
     local_per_sample = ((pair_kl * weights).sum(1) + topd_kl) / (num_pairs(depth) + 1)  # (B,)
     if depth < num_classes:
-        rntk_kl = kl_excluding(z_s, z_t, excluded=top)                           # (B,)
+        rntk_kl = kl_excluding(z_s, z_t, excluded=top)  # (B,)
     else:
         rntk_kl = z_s.new_zeros(batch)
-    scale = temperature ** 2
+    scale = temperature**2
     return scale * local_per_sample.mean(), scale * rntk_kl.mean(), pair_kl, topd_kl, rntk_kl
 
 
@@ -161,10 +197,21 @@ class LDRRLDLoss(DistillationLoss):
     not the result, so they are not among :meth:`hparams`).
     """
 
-    def __init__(self, depth: int = 7, temperature: float = 4.0, decay: float = 0.05,
-                 alpha: float = 10.5, beta: float = 7.0, ce_weight: float = 1.0,
-                 rank_by: str = "student", irw_scale: float = 2.0, irw_offset: float = 1.5,
-                 weighting: str = "adw", validate: bool = True, fused: bool = True) -> None:
+    def __init__(
+        self,
+        depth: int = 7,
+        temperature: float = 4.0,
+        decay: float = 0.05,
+        alpha: float = 10.5,
+        beta: float = 7.0,
+        ce_weight: float = 1.0,
+        rank_by: str = "student",
+        irw_scale: float = 2.0,
+        irw_offset: float = 1.5,
+        weighting: str = "adw",
+        validate: bool = True,
+        fused: bool = True,
+    ) -> None:
         super().__init__()
         _check_hparams(depth, None, temperature, decay, irw_scale, irw_offset, weighting, rank_by)
         check_weights(alpha=alpha, beta=beta, ce_weight=ce_weight)
@@ -176,21 +223,38 @@ class LDRRLDLoss(DistillationLoss):
 
     def check_num_classes(self, num_classes: int, *, source: str = "the data") -> None:
         if self.depth > num_classes:
-            raise ValueError(f"depth {self.depth} but {source} has only {num_classes} classes; "
-                             f"choose depth <= {num_classes}")
+            raise ValueError(
+                f"depth {self.depth} but {source} has only {num_classes} classes; choose depth <= {num_classes}"
+            )
 
     def hparams(self) -> dict[str, object]:
-        return {"depth": self.depth, "temperature": self.temperature, "decay": self.decay,
-                "alpha": self.alpha, "beta": self.beta, "ce_weight": self.ce_weight,
-                "rank_by": self.rank_by, "irw_scale": self.irw_scale,
-                "irw_offset": self.irw_offset, "weighting": self.weighting}
+        return {
+            "depth": self.depth,
+            "temperature": self.temperature,
+            "decay": self.decay,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "ce_weight": self.ce_weight,
+            "rank_by": self.rank_by,
+            "irw_scale": self.irw_scale,
+            "irw_offset": self.irw_offset,
+            "weighting": self.weighting,
+        }
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
-        terms = ldrrld_loss(student_logits, teacher_logits, depth=self.depth,
-                            temperature=self.temperature, decay=self.decay,
-                            irw_scale=self.irw_scale, irw_offset=self.irw_offset,
-                            weighting=self.weighting, rank_by=self.rank_by, validate=self.validate,
-                            fused=self.fused)
+        terms = ldrrld_loss(
+            student_logits,
+            teacher_logits,
+            depth=self.depth,
+            temperature=self.temperature,
+            decay=self.decay,
+            irw_scale=self.irw_scale,
+            irw_offset=self.irw_offset,
+            weighting=self.weighting,
+            rank_by=self.rank_by,
+            validate=self.validate,
+            fused=self.fused,
+        )
         if self.validate:
             check_target(target, *student_logits.shape, device=student_logits.device)
         ce = cross_entropy(student_logits, target)

@@ -21,8 +21,11 @@ LOSSES: Registry[LossFactory] = Registry("loss", plural="losses")
 
 def register_loss(name: str, factory: LossFactory, description: str = "", **defaults: object) -> None:
     """Register ``factory`` under ``name``; ``defaults`` preset some of its keyword arguments."""
-    LOSSES.add(name, functools.partial(factory, **defaults) if defaults else factory,
-               description or (factory.__doc__ or "").strip().splitlines()[0])
+    LOSSES.add(
+        name,
+        functools.partial(factory, **defaults) if defaults else factory,
+        description or (factory.__doc__ or "").strip().splitlines()[0],
+    )
 
 
 def list_losses() -> list[str]:
@@ -46,15 +49,16 @@ def create_loss(name: str, **hparams: object) -> DistillationLoss:
 register_loss("ce", CrossEntropyLoss, "cross-entropy only: the student trained alone")
 # Two KD settings, named apart: Hinton et al.'s sum (CE 1 + KD 1, the KD term carrying T^2) and the
 # CIFAR-100 setting of mdistiller / RepDistiller (CE 0.1 + KD 0.9), which docs/training.md discusses.
-register_loss("kd", KDLoss, "Hinton KD: CE + T^2 KL of the softened distributions (weights 1 and 1)",
-              ce_weight=1.0, kd_weight=1.0)
-register_loss("kd-mdistiller", KDLoss, "KD as mdistiller runs it on CIFAR-100: 0.1 CE + 0.9 T^2 KL",
-              ce_weight=0.1, kd_weight=0.9)
+register_loss(
+    "kd", KDLoss, "Hinton KD: CE + T^2 KL of the softened distributions (weights 1 and 1)", ce_weight=1.0, kd_weight=1.0
+)
+register_loss(
+    "kd-mdistiller", KDLoss, "KD as mdistiller runs it on CIFAR-100: 0.1 CE + 0.9 T^2 KL", ce_weight=0.1, kd_weight=0.9
+)
 register_loss("dkd", DKDLoss, "Decoupled KD: target (TCKD) and non-target (NCKD) parts")
 register_loss("ldrrld", LDRRLDLoss, "LDRRLD: dense top-d pairs with ADW + remaining non-targets")
 register_loss("ldrrld-no-adw", LDRRLDLoss, "LDRRLD ablation: every pair weight 1", weighting="uniform")
 register_loss("ldrrld-irw", LDRRLDLoss, "LDRRLD ablation: IRW only (no ERD)", weighting="irw")
 register_loss("ldrrld-erd", LDRRLDLoss, "LDRRLD ablation: ERD only (no IRW)", weighting="erd")
 register_loss("ldrrld-no-rntk", LDRRLDLoss, "LDRRLD ablation: no remaining-class term", beta=0.0)
-register_loss("ldrrld-teacher-rank", LDRRLDLoss, "LDRRLD ablation: the teacher ranks the classes",
-              rank_by="teacher")
+register_loss("ldrrld-teacher-rank", LDRRLDLoss, "LDRRLD ablation: the teacher ranks the classes", rank_by="teacher")
