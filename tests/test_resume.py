@@ -7,7 +7,9 @@ through a small launcher that can, on request, stop the process at a chosen mome
 * ``HOLD_AT_STEP=n``: right after the n-th optimiser step (a global step post-hook of torch),
   i.e. in the middle of an epoch;
 * ``HOLD_IN_SAVE_OF_EPOCH=e``: while ``latest.pth`` of epoch ``e`` is being written, after half
-  of its bytes reached the temporary file (``torch.save`` wrapped).
+  of its bytes reached the temporary file (``torch.save`` wrapped);
+* ``HOLD_AFTER_LATEST=n``: right after the n-th ``latest.pth`` was renamed into place, before
+  ``student.pth`` and the history follow it (``os.replace`` wrapped).
 
 The trainer itself has no test hooks: the launcher only uses public torch APIs. A second test
 uses no instrumentation at all and kills the process at random moments.
@@ -77,6 +79,18 @@ if hold_epoch:
             hold(f"HOLD writing epoch {hold_epoch}")
         return real_save(obj, stream, *args, **kwargs)
     torch.save = save
+
+hold_after = int(os.environ.get("HOLD_AFTER_LATEST", "0"))
+if hold_after:
+    real_replace, replaced = os.replace, [0]
+    def replace(source, target, *args, **kwargs):
+        result = real_replace(source, target, *args, **kwargs)
+        if str(target).endswith("latest.pth"):
+            replaced[0] += 1
+            if replaced[0] == hold_after:
+                hold(f"HOLD after latest.pth {replaced[0]}")
+        return result
+    os.replace = replace
 
 from ldrrld_core.cli import main
 sys.exit(main(sys.argv[1:]))
@@ -247,6 +261,20 @@ def test_killed_mid_epoch_and_during_a_checkpoint_write_resumes_bitwise(
     finish(start(tmp_path, teacher_file, resume=True))
     assert_same_run(final_state(tmp_path), reference)
     assert json.loads((tmp_path / "summary.json").read_text())["epochs"] == EPOCHS
+
+
+def test_killed_between_the_last_checkpoint_and_its_outputs_writes_them_on_resume(tmp_path, teacher_file, reference):
+    """SIGKILL right after the final latest.pth is in place: student.pth and the history still hold
+    epoch 1. A resume has no epoch left to train, yet it must leave them equal to latest.pth's."""
+    process = start(tmp_path, teacher_file, resume=False, HOLD_AFTER_LATEST=EPOCHS)
+    assert wait_for_line(process, "HOLD") == f"HOLD after latest.pth {EPOCHS}"
+    assert sigkill(process)
+    assert load_training_state(tmp_path)["epoch"] == EPOCHS
+    assert len(History.load(tmp_path).rows) == EPOCHS - 1, "the kill landed before the history was written"
+    assert load_file(tmp_path / STUDENT)["epoch"] == EPOCHS - 1
+
+    finish(start(tmp_path, teacher_file, resume=True))
+    assert_same_run(final_state(tmp_path), reference)
 
 
 def test_killed_at_random_moments_always_leaves_a_loadable_checkpoint(tmp_path, teacher_file, reference):

@@ -428,8 +428,7 @@ def _fit(
                 recipe=recipe.to_dict(),
                 teacher=run.teacher_info,
             )
-            save_student(run.out_dir / STUDENT, run.student, arch=recipe.model, epoch=epoch, top1=row["test_top1"])
-            history.save(run.out_dir)
+            _write_results(run, recipe, history)
     bar.close()
     if board is not None:
         board.close()
@@ -581,9 +580,20 @@ def _start(run: _Training, recipe: Recipe, resume: ResumeFrom) -> tuple[History,
         restore_rng_state(state["rng"])
         history, start_epoch = History(state["history"]), state["epoch"] + 1
         log.info("resumed %s after epoch %d", state["path"], state["epoch"])
+        if run.writes and history.rows:
+            # A run killed after latest.pth was written but before student.pth or the history were
+            # leaves those one save behind; latest.pth is the truth, so they are written again from it.
+            _write_results(run, recipe, history)
     if run.writes:
         atomic_write_text(json.dumps(recipe.to_dict(), indent=1), run.out_dir / "recipe.json")
     return history, start_epoch
+
+
+def _write_results(run: _Training, recipe: Recipe, history: History) -> None:
+    """``student.pth`` and the history files for the epochs in ``history`` (written after ``latest.pth``)."""
+    last = history.rows[-1]
+    save_student(run.out_dir / STUDENT, run.student, arch=recipe.model, epoch=last["epoch"], top1=last["test_top1"])
+    history.save(run.out_dir)
 
 
 def _train_epoch(run: _Training, recipe: Recipe, epoch: int, bar) -> dict[str, float]:
