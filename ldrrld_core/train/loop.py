@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..data import DATASETS, DataSplits, load_dataset, make_loader, split_validation
-from ..io import atomic_write_text, remove_stale_temporaries
+from ..io import atomic_write_text, load_file, remove_stale_temporaries
 from ..losses.base import DistillationLoss
 from ..models import DEFAULT_MARGIN, TeacherBelowPublishedWarning, create_model, published_teacher
 from ..runtime import seed_everything, set_deterministic
@@ -580,13 +580,21 @@ def _start(run: _Training, recipe: Recipe, resume: ResumeFrom) -> tuple[History,
         restore_rng_state(state["rng"])
         history, start_epoch = History(state["history"]), state["epoch"] + 1
         log.info("resumed %s after epoch %d", state["path"], state["epoch"])
-        if run.writes and history.rows:
+        if run.writes and history.rows and _results_behind(run.out_dir, state["epoch"]):
             # A run killed after latest.pth was written but before student.pth or the history were
             # leaves those one save behind; latest.pth is the truth, so they are written again from it.
             _write_results(run, recipe, history)
     if run.writes:
         atomic_write_text(json.dumps(recipe.to_dict(), indent=1), run.out_dir / "recipe.json")
     return history, start_epoch
+
+
+def _results_behind(out_dir: Path, epoch: int) -> bool:
+    """Whether ``student.pth`` or the history in ``out_dir`` are missing, unreadable or not of ``epoch``."""
+    try:
+        return len(History.load(out_dir).rows) != epoch or load_file(out_dir / STUDENT)["epoch"] != epoch
+    except (OSError, ValueError, KeyError):  # a CheckpointError is a ValueError
+        return True
 
 
 def _write_results(run: _Training, recipe: Recipe, history: History) -> None:
