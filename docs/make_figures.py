@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = {  # output file: (notebook, text that identifies the cell)
     "one_sample.png": ("01_dense_relations.ipynb", "viz.local_distributions("),
     "gradients.png": ("01_dense_relations.ipynb", "viz.gradient_bars("),
+    "sweep.png": ("02_adaptive_decay_weights.ipynb", "picture = sweep_view("),
 }
 
 

@@ -234,10 +234,10 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
             )
             fig.update_yaxes(range=value_range(series, measures[row - 1]), row=row, col=col)
     fig.update_layout(
-        title={"text": title},
+        title={"text": title.replace("\n", "<br>")},
         template="plotly_white",
         height=260 * len(measures) + 90,
-        margin={"t": 80, "l": 60, "r": 40, "b": 50},
+        margin={"t": 100, "l": 60, "r": 40, "b": 50},
     )
     return fig
 
@@ -282,9 +282,9 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
         if (limits := value_range(series, measure)) is not None:
             ax.set_ylim(*limits)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize="x-small")
-    axes[0, 1].legend(fontsize="x-small")
-    fig.suptitle(title)
+    for ax in axes[0]:  # the lower part of the accuracy row is empty: the means sit near the top
+        ax.legend(fontsize="x-small", loc="lower right", ncols=2)
+    fig.suptitle(title, fontsize="medium")
     return fig
 
 
@@ -349,7 +349,7 @@ class SweepView:
         protocol = self.sweep["protocol"]
         title = (
             f"Students at lr {protocol['lr']:g}, seeds {protocol['seeds']}: d = {depth}, decay = {decay:.2f} "
-            "ringed (error bars: 95% CI over the seeds run, cut at the plot's edge; gaps: not run)"
+            "ringed\n(error bars: 95% CI over the seeds run, cut at the plot's edge; gaps: not run)"
         )
         draw = _draw_plotly if self._backend == "plotly" else _draw_matplotlib
         figure = draw(series, self._measures, _colors(self.sweep, depth), title)
