@@ -1,4 +1,5 @@
-"""Tables as text: one markdown formatter, one fixed-width formatter and one ``mean ± std`` cell.
+"""Tables as text: one markdown formatter, one fixed-width formatter, and the cells they hold most
+(``mean ± std``, a ``[low, high]`` interval, a paired difference with its interval).
 
 Every report of the toolkit (study, sweep, reproduction kit, ``runs table``, a history, a comparison)
 writes its tables through these, so they look alike and a change of style is made once.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-__all__ = ["markdown_table", "text_table", "mean_std"]
+__all__ = ["markdown_table", "text_table", "mean_std", "interval", "difference"]
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -54,3 +55,15 @@ def mean_std(mean: float | None, std: float | None = None, digits: int = 2, miss
     if mean is None:
         return missing
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def interval(bounds: Sequence[float], *, signed: bool = False, digits: int = 2) -> str:
+    """``"[low, high]"`` with ``digits`` decimals; with ``signed``, each bound carries its sign (differences)."""
+    low, high = bounds
+    sign = "+" if signed else ""
+    return f"[{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
+
+
+def difference(mean: float, bounds: Sequence[float], digits: int = 2) -> str:
+    """A paired difference and its interval, signs shown: ``"+1.23 [+0.45, +2.01]"``."""
+    return f"{mean:+.{digits}f} {interval(bounds, signed=True, digits=digits)}"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ldrrld_core.tables import markdown_table, mean_std, text_table
+from ldrrld_core.tables import difference, interval, markdown_table, mean_std, text_table
 
 
 def test_markdown_table_has_a_rule_and_one_line_per_row():
@@ -34,3 +34,10 @@ def test_text_table_right_aligns_every_column_by_default():
 )
 def test_mean_std(args, expected):
     assert mean_std(*args) == expected
+
+
+def test_interval_and_difference_show_signs_only_for_differences():
+    assert interval([76.14, 79.18]) == "[76.14, 79.18]"
+    assert interval([-1.02, 0.18], signed=True) == "[-1.02, +0.18]"
+    assert difference(-0.42, [-1.02, 0.18]) == "-0.42 [-1.02, +0.18]"
+    assert difference(10.3241, [7.9, 12.74], digits=1) == "+10.3 [+7.9, +12.7]"

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from ..io import atomic_write_text
-from ..tables import markdown_table, mean_std
+from ..tables import difference, interval, markdown_table, mean_std
 from .stats import paired_difference, summarize
 
 __all__ = [
@@ -184,11 +184,6 @@ def build_results(
     return results
 
 
-def _interval(summary: Mapping, signed: bool = True) -> str:
-    lo, hi = summary["ci95"]
-    return f"[{lo:+.2f}, {hi:+.2f}]" if signed else f"[{lo:.2f}, {hi:.2f}]"
-
-
 def verdict(methods: Mapping[str, Mapping]) -> str:
     """One line: does the paper's ordering (LDRRLD > DKD > KD > CE) hold here, within the noise?
 
@@ -206,7 +201,7 @@ def verdict(methods: Mapping[str, Mapping]) -> str:
         lo, hi = diff["ci95"]
         state = "confirmed" if lo > 0 else "reversed" if hi < 0 else "within noise"
         states.append(state)
-        steps.append(f"{_label(better)} - {_label(worse)} {diff['mean']:+.2f} {_interval(diff)} ({state})")
+        steps.append(f"{_label(better)} - {_label(worse)} {difference(diff['mean'], diff['ci95'])} ({state})")
     order = " > ".join(_label(m) for m in present)
     if all(state == "confirmed" for state in states):
         outcome = "holds"
@@ -223,7 +218,7 @@ def results_table(results: Mapping) -> str:
     for method, entry in results["methods"].items():
         last, best = entry["test_top1_last"], entry["test_top1_best_val"]
         deltas = [
-            "–" if method == base else f"{entry[key]['mean']:+.2f} {_interval(entry[key])}"
+            "–" if method == base else difference(entry[key]["mean"], entry[key]["ci95"])
             for base, key in (("ce", "delta_vs_ce"), ("kd", "delta_vs_kd"))
         ]
         rows.append(
@@ -231,7 +226,7 @@ def results_table(results: Mapping) -> str:
                 method,
                 f"{entry['lr']:g}",
                 mean_std(last["mean"], last["std"]),
-                _interval(last, signed=False),
+                interval(last["ci95"]),
                 mean_std(best["mean"], best["std"]),
                 *deltas,
             ]

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..tables import markdown_table
+from ..tables import difference, interval, markdown_table, mean_std
 
 __all__ = [
     "MEASURES",
@@ -95,10 +95,10 @@ def sweep_slice(
     for x in xs:
         entry = find_point(sweep, **{**fixed, along: x})
         summary = entry.get(measure) if entry else None
-        interval = summary["ci95"] if summary and summary["ci95"] else (None, None)
+        bounds = summary["ci95"] if summary and summary["ci95"] else (None, None)
         out["mean"].append(summary["mean"] if summary else None)
-        out["low"].append(interval[0])
-        out["high"].append(interval[1])
+        out["low"].append(bounds[0])
+        out["high"].append(bounds[1])
         out["seeds"].append(len(entry["per_seed"]) if entry else 0)
     return out
 
@@ -115,18 +115,11 @@ _TITLES = {
 
 
 def _cell(summary: Mapping | None, digits: int) -> str:
-    if summary is None:
-        return "–"
-    if summary["std"] is None:
-        return f"{summary['mean']:.{digits}f}"
-    return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
+    return "–" if summary is None else mean_std(summary["mean"], summary["std"], digits)
 
 
 def _delta(delta: Mapping | None) -> str:
-    if delta is None:
-        return "–"
-    lo, hi = delta["ci95"]
-    return f"{delta['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+    return "–" if delta is None else difference(delta["mean"], delta["ci95"])
 
 
 _DIGITS = {
@@ -270,13 +263,13 @@ def _references_markdown(sweep: Mapping) -> str:
     rows = []
     for method, entry in sweep["references"].items():
         study = entry["study"]["test_top1_last"]
-        interval = "–" if study["ci95"] is None else f"[{study['ci95'][0]:.2f}, {study['ci95'][1]:.2f}]"
+        bounds = "–" if study["ci95"] is None else interval(study["ci95"])
         rows.append(
             [
                 method,
                 f"{entry['lr']:g}",
                 f"{study['mean']:.2f}",
-                interval,
+                bounds,
                 len(entry["study"]["seeds"]),
                 *(_cell(entry.get(m), _DIGITS[m]) for m in ("kendall_tau", "kl_all", "topd_pair_agreement")),
             ]
