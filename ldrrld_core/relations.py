@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .kernels import cpu_ldrrld
+
 __all__ = [
     "WEIGHTINGS",
     "adw_weights",
@@ -231,9 +233,14 @@ def pair_gap_matrix(
 def top_classes(rank_logits: Tensor, depth: int) -> Tensor:
     """Indices of the ``depth`` largest logits per sample, largest first: ``(B, C) -> (B, d)``.
 
-    The ranking is a discrete choice and carries no gradient. On a CPU, wide rows are searched
-    in two stages (:func:`_block_size`), which finds the same classes as ``topk`` faster.
+    The ranking is a discrete choice and carries no gradient. On a CPU the compiled search of
+    :mod:`~ldrrld_core.kernels.cpu_ldrrld` runs (one pass per row; equal logits: lower class
+    first); without it, wide rows are searched in two stages (:func:`_block_size`), which finds
+    the same classes as ``topk`` faster.
     """
+    compiled = cpu_ldrrld.top_classes(rank_logits, depth)
+    if compiled is not None:
+        return compiled
     logits = rank_logits.detach()
     block = _block_size(logits.shape[1], depth) if logits.device.type == "cpu" else None
     if block is None:

@@ -1,8 +1,9 @@
-"""The package builds without a deprecation warning of this project's own (pyproject.toml is current)."""
+"""The package builds without a deprecation warning of this project's own (pyproject.toml is current), with its data."""
 
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,9 @@ def test_build_prints_no_deprecation_warning(tmp_path):
     )
     output = build.stdout + build.stderr
     assert build.returncode == 0, output[-3000:]
-    assert list((tmp_path / "wheel").glob("ldrrld-*.whl")), "no wheel was built"
+    wheels = list((tmp_path / "wheel").glob("ldrrld-*.whl"))
+    assert wheels, "no wheel was built"
+    with zipfile.ZipFile(wheels[0]) as wheel:  # the CPU kernel compiles from its source at first use
+        assert "ldrrld_core/kernels/cpu_ldrrld.c" in wheel.namelist()
     warnings = [line for line in output.splitlines() if "deprecat" in line.lower()]
     assert not warnings, "\n".join(warnings)

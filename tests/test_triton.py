@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from ldrrld_core import ldrrld_loss
-from ldrrld_core.losses import fused, triton_ldrrld
+from ldrrld_core.kernels import triton_ldrrld
+from ldrrld_core.losses import fused
 from ldrrld_core.relations import cached_pair_weights, top_classes
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import triton_ldrrld
+from ..kernels import cpu_ldrrld, triton_ldrrld
 
 __all__ = ["use_fused", "fused_kd", "fused_ldrrld", "fused_dkd"]
 
@@ -171,6 +171,14 @@ def _ldrrld_rows(
     return local_kl, rntk_kl, pair_kl.t().contiguous(), topd_kl, rest_grad, top_grad.t()
 
 
+def _compiled_rows(*args) -> tuple[Tensor, ...] | None:
+    """:func:`_ldrrld_rows` from a compiled kernel (Triton on CUDA, C on a CPU), or ``None`` if none applies."""
+    student, dtype = args[0], args[-1]
+    if triton_ldrrld.available(student.device, dtype):
+        return triton_ldrrld.try_ldrrld_rows(*args)
+    return cpu_ldrrld.ldrrld_rows(*args)
+
+
 class _LDRRLD(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -185,9 +193,7 @@ class _LDRRLD(torch.autograd.Function):
         dtype: torch.dtype,
     ):
         args = (student, teacher, top, weights, first, second, temperature, dtype)
-        kernel = triton_ldrrld.available(student.device, dtype)
-        rows = triton_ldrrld.try_ldrrld_rows(*args) if kernel else None
-        local_kl, rntk_kl, pair_kl, topd_kl, rest_grad, top_grad = rows or _ldrrld_rows(*args)
+        local_kl, rntk_kl, pair_kl, topd_kl, rest_grad, top_grad = _compiled_rows(*args) or _ldrrld_rows(*args)
         ctx.save_for_backward(rest_grad, top, top_grad)
         ctx.scale, ctx.student = temperature / student.shape[0], (student.shape, student.dtype)  # T^2/B/T
         ctx.mark_non_differentiable(pair_kl, topd_kl, rntk_kl)

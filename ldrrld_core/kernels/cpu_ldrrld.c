@@ -1,0 +1,398 @@
+/* The fused LDRRLD forward for a CPU, one pass of work per sample (see cpu_ldrrld.py).
+ *
+ * Compiled twice at first use: with REAL=float for float32 arithmetic and with REAL=double
+ * for float64. Rows are independent; `threads` POSIX threads each take a contiguous block.
+ * Formulas (docs/method.md), per sample, with u = z_s / T, v = z_t / T:
+ *
+ *   top d      the d largest rank logits, largest first; equal logits: lower class first.
+ *   top-d KL   KL(softmax(v_top) || softmax(u_top)), gradient softmax(u_top) - softmax(v_top).
+ *   pair KL    for ranks i < j: the two-class softmaxes are a_i / (a_i + a_j) with
+ *              a = exp(u_top - max u_top) (b likewise for v), so
+ *              KL_ij = sum_{k in i,j} p_k delta_k + log((a_i + a_j) / (b_i + b_j)),
+ *              delta_k = (v_k - max v_top) - (u_k - max u_top), gradient on the gap
+ *              sigmoid(g_s) - sigmoid(g_t) = a_i / (a_i + a_j) - b_i / (b_i + b_j).
+ *   rest KL    KL(softmax(v_rest) || softmax(u_rest)) over the classes outside the top d,
+ *              and q - p there (0 on the top d).
+ *
+ * The small per-sample terms (local, pairs, top-d) run in double whatever REAL is. Row sums
+ * accumulate in double over LANES independent partial sums (a fixed order, so results do not
+ * depend on the thread count), which the compiler vectorises without reassociating anything.
+ */
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef REAL
+#define REAL float
+#endif
+typedef REAL real;
+
+#define LANES 32 /* independent partial sums or maxima of a row: several vectors, no latency chain */
+#define ROWS 16  /* samples whose local terms run side by side, one per vector lane */
+#define MAX_DEPTH 64 /* deeper selections come from torch.topk (see cpu_ldrrld.py) */
+#define MAX_PAIRS (MAX_DEPTH * (MAX_DEPTH - 1) / 2)
+
+/* exp(x) for x <= 0 or -inf, vectorisable. In float: range reduction to r in [-ln2/2, ln2/2]
+ * and a degree-7 polynomial (the Cephes coefficients, within about 1 ulp); 0 below the normal
+ * range, where the softmax terms it feeds are below float32 resolution anyway. */
+static inline real exp_nonpositive(real x) {
+#if REAL_IS_DOUBLE
+    return exp(x);
+#else
+    const float low = -87.33654f;
+    float clamped = x < low ? low : x;
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float n = (clamped * 1.44269504088896341f + shifter) - shifter;
+    float r = clamped - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float y = p * scale;
+    return x < low ? 0.0f : y;
+#endif
+}
+
+/* log(x) for positive normal x, vectorisable. In float: x = m 2^e with m in [sqrt(1/2), sqrt(2)),
+ * log(m) from a degree-9 polynomial in m - 1 (the Cephes coefficients, within about 1 ulp). */
+static inline real log_positive(real x) {
+#if REAL_IS_DOUBLE
+    return log(x);
+#else
+    int32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int32_t exponent = ((bits >> 23) & 0xff) - 127;
+    int32_t mantissa_bits = (bits & 0x007fffff) | 0x3f800000; /* m in [1, 2) */
+    float m;
+    memcpy(&m, &mantissa_bits, sizeof m);
+    const int high = m > 1.41421356f;
+    m = high ? 0.5f * m : m;
+    const float e = (float)(exponent + high);
+    const float f = m - 1.0f, z = f * f;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z - 2.12194440e-4f * e - 0.5f * z;
+    return f + y + 0.693359375f * e;
+#endif
+}
+
+/* Pair sums below this leave the ratio form (its log needs a normal ratio) for the gap form. */
+#if REAL_IS_DOUBLE
+#define TINY 1e-300
+#else
+#define TINY 1e-30f
+#endif
+
+/* ---- top-d selection ------------------------------------------------------------------- */
+
+/* Offer class k to the sorted (value, top) list of `*filled` <= depth entries. */
+static inline void offer(real candidate, int64_t k, int depth, int *filled, real *value, int64_t *top) {
+    if (*filled == depth && !(candidate > value[depth - 1])) return; /* ties keep the earlier class */
+    int at = *filled < depth ? (*filled)++ : depth - 1;
+    while (at > 0 && value[at - 1] < candidate) {
+        value[at] = value[at - 1];
+        top[at] = top[at - 1];
+        at--;
+    }
+    value[at] = candidate;
+    top[at] = k;
+}
+
+/* Offer every class of x in order: the plain search. */
+static void scan_row(const real *x, int64_t classes, int depth, int64_t *top) {
+    real value[MAX_DEPTH];
+    int filled = 0;
+    for (int64_t k = 0; k < classes; k++) offer(x[k], k, depth, &filled, value, top);
+}
+
+#define BLOCK 8
+
+/* Two stages: the d largest block maxima give a bar that the d-th largest logit reaches (d
+ * blocks hold a logit at least that large), so only blocks whose maximum reaches the bar can
+ * hold a top-d class. Those are offered in class order, which keeps the tie rule. NaN rows (no
+ * full list) fall back to the plain search. `maxima` holds C / BLOCK reals. */
+static void select_row(const real *x, int64_t classes, int depth, int64_t *top, real *maxima) {
+    const int64_t blocks = classes / BLOCK;
+    if (maxima == NULL || blocks < 2 * depth) {
+        scan_row(x, classes, depth, top);
+        return;
+    }
+    for (int64_t b = 0; b < blocks; b++) {
+        real best = x[b * BLOCK];
+        for (int l = 1; l < BLOCK; l++) best = x[b * BLOCK + l] > best ? x[b * BLOCK + l] : best;
+        maxima[b] = best;
+    }
+    real value[MAX_DEPTH];
+    int filled = 0;
+    for (int64_t b = 0; b < blocks; b++) offer(maxima[b], b, depth, &filled, value, top);
+    const real bar = value[depth - 1];
+    filled = 0;
+    for (int64_t b = 0; b < blocks; b++)
+        if (maxima[b] >= bar)
+            for (int l = 0; l < BLOCK; l++) offer(x[b * BLOCK + l], b * BLOCK + l, depth, &filled, value, top);
+    for (int64_t k = blocks * BLOCK; k < classes; k++) offer(x[k], k, depth, &filled, value, top);
+    if (filled < depth) scan_row(x, classes, depth, top);
+}
+
+/* ---- one sample's terms ---------------------------------------------------------------- */
+
+typedef struct {
+    const real *student, *teacher;
+    int64_t student_stride, teacher_stride, classes;
+    int depth, pairs;
+    real temperature;
+    const int64_t *first, *second; /* (P,) ranks of each pair */
+    const real *weights;           /* (P,) */
+    int64_t *top;                  /* (B, d): read, or written when select_by is not NULL */
+    const real *select_by;         /* rank logits to select from, or NULL */
+    int64_t select_stride;
+    real *local, *rntk, *pair_kl, *topd_kl, *top_grad; /* (B,), (B,), (B, P), (B,), (B, d) */
+    real *rest_grad;                                   /* (B, C), or NULL when d == C */
+} Job;
+
+static void binary_from_gaps(double gs, double gt, double *kl, double *grad) {
+    /* The two-class KL on logit gaps by softplus and sigmoid, for gaps exp cannot span. */
+    double es = exp(-fabs(gs)), et = exp(-fabs(gt));
+    double ss = gs >= 0 ? 1 / (1 + es) : es / (1 + es), st = gt >= 0 ? 1 / (1 + et) : et / (1 + et);
+    double value = fmax(gs, 0) + log1p(es) - fmax(gt, 0) - log1p(et) - st * (gs - gt);
+    *kl = value < 0 ? 0 : value;
+    *grad = ss - st;
+}
+
+/* The local terms of rows row0 .. row0 + count - 1 (count <= ROWS), one row per vector lane: every
+ * loop below runs over the ROWS lanes, so the compiler vectorises across samples (the d top logits
+ * and the pairs of one sample are too few to fill vectors). Lanes past count repeat the last row.
+ * `pair_scratch` holds 2 P ROWS reals: each pair's KL and gap gradient in every lane. */
+static void local_terms(const Job *job, int64_t row0, int count, real *pair_scratch) {
+    const int depth = job->depth, pairs = job->pairs;
+    real u[MAX_DEPTH][ROWS], v[MAX_DEPTH][ROWS], a[MAX_DEPTH][ROWS], b[MAX_DEPTH][ROWS], delta[MAX_DEPTH][ROWS];
+    real grad[MAX_DEPTH][ROWS], max_u[ROWS], max_v[ROWS], sum_a[ROWS], sum_b[ROWS], topd[ROWS], weighted[ROWS];
+    const real inverse_t = 1 / job->temperature;
+    real(*kl)[ROWS] = (real(*)[ROWS])pair_scratch, (*gap_grad)[ROWS] = (real(*)[ROWS])(pair_scratch + pairs * ROWS);
+    for (int k = 0; k < depth; k++)
+        for (int l = 0; l < ROWS; l++) {
+            const int64_t row = row0 + (l < count ? l : count - 1), cls = job->top[row * depth + k];
+            u[k][l] = job->student[row * job->student_stride + cls] * inverse_t;
+            v[k][l] = job->teacher[row * job->teacher_stride + cls] * inverse_t;
+        }
+    for (int l = 0; l < ROWS; l++) max_u[l] = max_v[l] = -INFINITY, sum_a[l] = sum_b[l] = topd[l] = weighted[l] = 0;
+    for (int k = 0; k < depth; k++)
+        for (int l = 0; l < ROWS; l++) {
+            max_u[l] = u[k][l] > max_u[l] ? u[k][l] : max_u[l];
+            max_v[l] = v[k][l] > max_v[l] ? v[k][l] : max_v[l];
+        }
+    for (int k = 0; k < depth; k++)
+        for (int l = 0; l < ROWS; l++) {
+            a[k][l] = exp_nonpositive(u[k][l] - max_u[l]);
+            b[k][l] = exp_nonpositive(v[k][l] - max_v[l]);
+            delta[k][l] = (v[k][l] - max_v[l]) - (u[k][l] - max_u[l]);
+            sum_a[l] += a[k][l];
+            sum_b[l] += b[k][l];
+        }
+    /* The top-d set: KL = sum_k p_k delta_k + log(sum a / sum b); gradient q - p. */
+    for (int k = 0; k < depth; k++)
+        for (int l = 0; l < ROWS; l++) {
+            const real p_k = b[k][l] / sum_b[l];
+            topd[l] += p_k * delta[k][l];
+            grad[k][l] = a[k][l] / sum_a[l] - p_k;
+        }
+    for (int l = 0; l < ROWS; l++) {
+        topd[l] += log_positive(sum_a[l] / sum_b[l]); /* both sums lie in [1, d] */
+        topd[l] = topd[l] < 0 ? 0 : topd[l];           /* NaN stays NaN */
+    }
+    /* The pairs (i, j), i < j, in row-major order. */
+    for (int i = 0, p = 0; i < depth; i++)
+        for (int j = i + 1; j < depth; j++, p++)
+            for (int l = 0; l < ROWS; l++) {
+                const real pair_a = a[i][l] + a[j][l], pair_b = b[i][l] + b[j][l];
+                const real p_i = b[i][l] / pair_b, p_j = b[j][l] / pair_b;
+                const real value = p_i * delta[i][l] + p_j * delta[j][l] + log_positive(pair_a / pair_b);
+                kl[p][l] = value < 0 ? 0 : value;
+                gap_grad[p][l] = a[i][l] / pair_a - p_i;
+            }
+    /* A pair whose sums exp could not span (a tempered gap beyond ~87 in float) is redone from its gaps. */
+    for (int i = 0, p = 0; i < depth; i++)
+        for (int j = i + 1; j < depth; j++, p++)
+            for (int l = 0; l < count; l++)
+                if (!(a[i][l] + a[j][l] > TINY && b[i][l] + b[j][l] > TINY)) {
+                    double exact_kl, exact_grad;
+                    binary_from_gaps(u[i][l] - u[j][l], v[i][l] - v[j][l], &exact_kl, &exact_grad);
+                    kl[p][l] = (real)exact_kl;
+                    gap_grad[p][l] = (real)exact_grad;
+                }
+    for (int i = 0, p = 0; i < depth; i++)
+        for (int j = i + 1; j < depth; j++, p++) {
+            const real weight = job->weights[p];
+            for (int l = 0; l < ROWS; l++) {
+                weighted[l] += weight * kl[p][l];
+                grad[i][l] += weight * gap_grad[p][l];
+                grad[j][l] -= weight * gap_grad[p][l];
+            }
+        }
+    const real norm = (real)(1.0 / (pairs + 1));
+    for (int l = 0; l < count; l++) {
+        const int64_t row = row0 + l;
+        job->local[row] = (weighted[l] + topd[l]) * norm;
+        job->topd_kl[row] = topd[l];
+        for (int p = 0; p < pairs; p++) job->pair_kl[row * pairs + p] = kl[p][l];
+        for (int k = 0; k < depth; k++) job->top_grad[row * depth + k] = grad[k][l] * norm;
+    }
+}
+
+static double row_max(const real *x, int64_t n) {
+    real lane[LANES];
+    for (int l = 0; l < LANES; l++) lane[l] = -INFINITY;
+    int64_t k = 0;
+    for (; k + LANES <= n; k += LANES)
+        for (int l = 0; l < LANES; l++) lane[l] = x[k + l] > lane[l] ? x[k + l] : lane[l];
+    real best = -INFINITY;
+    for (int l = 0; l < LANES; l++) best = lane[l] > best ? lane[l] : best;
+    for (; k < n; k++) best = x[k] > best ? x[k] : best;
+    return best;
+}
+
+/* x <- exp(x - shift) in place. */
+static void exp_shifted(real *x, int64_t n, real shift) {
+    for (int64_t k = 0; k < n; k++) x[k] = exp_nonpositive(x[k] - shift);
+}
+
+/* sum_k x_k y_k (y = NULL: sum_k x_k) in double, over LANES partial sums. Kept apart from the
+ * loops that write x: fused with them, the compiler does not vectorise either. */
+static double dot(const real *x, const real *y, int64_t n) {
+    double lane[LANES] = {0}, sum = 0;
+    int64_t k = 0;
+    if (y == NULL) {
+        for (; k + LANES <= n; k += LANES)
+            for (int l = 0; l < LANES; l++) lane[l] += x[k + l];
+        for (; k < n; k++) sum += x[k];
+    } else {
+        for (; k + LANES <= n; k += LANES)
+            for (int l = 0; l < LANES; l++) lane[l] += (double)(x[k + l] * y[k + l]);
+        for (; k < n; k++) sum += (double)(x[k] * y[k]);
+    }
+    for (int l = 0; l < LANES; l++) sum += lane[l];
+    return sum;
+}
+
+/* The remaining classes of one row; `scratch` holds 2 C reals. */
+static void rest_terms(const Job *job, int64_t row, const int64_t *top, real *scratch) {
+    const real *s = job->student + row * job->student_stride, *t = job->teacher + row * job->teacher_stride;
+    const int64_t n = job->classes;
+    const real inverse_t = 1 / job->temperature; /* a multiply: a vector divide costs ten times more */
+    /* q: exp(u - max u), then q - p (the output row); p: exp(v - max v), then p; gap: v - u. */
+    real *q = job->rest_grad + row * n, *p = scratch, *gap = scratch + n;
+    for (int64_t k = 0; k < n; k++) {
+        q[k] = s[k] * inverse_t;
+        p[k] = t[k] * inverse_t;
+        gap[k] = p[k] - q[k];
+    }
+    for (int k = 0; k < job->depth; k++) q[top[k]] = p[top[k]] = -INFINITY;
+    const real max_u = (real)row_max(q, n), max_v = (real)row_max(p, n);
+    exp_shifted(q, n, max_u);
+    exp_shifted(p, n, max_v);
+    const double sum_u = dot(q, NULL, n), sum_v = dot(p, NULL, n);
+    const real inv_u = (real)(1 / sum_u), inv_v = (real)(1 / sum_v);
+    for (int64_t k = 0; k < n; k++) {
+        p[k] *= inv_v;
+        q[k] = q[k] * inv_u - p[k];
+    }
+    /* KL = sum_k p_k (v_k - u_k) - L_t + L_s with L = max + log(sum); p is 0 on the top d. */
+    const double kl = dot(p, gap, n) - ((double)max_v + log(sum_v)) + ((double)max_u + log(sum_u));
+    job->rntk[row] = (real)(kl < 0 ? 0 : kl);
+}
+
+typedef struct {
+    const Job *job;
+    int64_t begin, end;
+    int status;
+} Block;
+
+static void *run_block(void *argument) {
+    Block *block = argument;
+    const Job *job = block->job;
+    /* The remaining term's two rows, or the block maxima of the search; the pairs of ROWS samples. */
+    const size_t reals = job->rest_grad != NULL ? 2 * (size_t)job->classes : (size_t)job->classes / BLOCK + 1;
+    const size_t pair_reals = job->pair_kl != NULL ? 2 * (size_t)job->pairs * ROWS : 0;
+    real *scratch = malloc((reals + pair_reals) * sizeof(real));
+    if (scratch == NULL) {
+        block->status = 1;
+        return NULL;
+    }
+    for (int64_t row = block->begin; row < block->end; row++) {
+        int64_t *top = job->top + row * job->depth;
+        if (job->select_by != NULL) select_row(job->select_by + row * job->select_stride, job->classes, job->depth, top, scratch);
+        if (job->rest_grad != NULL) rest_terms(job, row, top, scratch);
+    }
+    if (job->pair_kl != NULL)
+        for (int64_t row = block->begin; row < block->end; row += ROWS) {
+            const int64_t left = block->end - row;
+            local_terms(job, row, left < ROWS ? (int)left : ROWS, scratch + reals);
+        }
+    free(scratch);
+    return NULL;
+}
+
+/* Rows split into `threads` contiguous blocks; returns 0, or 1 when memory ran out. */
+static int run(const Job *job, int64_t rows, int threads) {
+    if (threads < 1) threads = 1;
+    if (threads > rows) threads = rows > 0 ? (int)rows : 1;
+    Block blocks[64];
+    pthread_t handles[64];
+    if (threads > 64) threads = 64;
+    int started[64] = {0}, status = 0;
+    for (int i = 0; i < threads; i++) {
+        blocks[i] = (Block){job, rows * i / threads, rows * (i + 1) / threads, 0};
+        if (i > 0) started[i] = pthread_create(&handles[i], NULL, run_block, &blocks[i]) == 0;
+    }
+    run_block(&blocks[0]);
+    for (int i = 1; i < threads; i++) {
+        if (started[i]) pthread_join(handles[i], NULL);
+        else run_block(&blocks[i]); /* could not start a thread: do its rows here */
+    }
+    for (int i = 0; i < threads; i++) status |= blocks[i].status;
+    return status;
+}
+
+/* ---- entry points (called through ctypes) ------------------------------------------------ */
+
+int ldrrld_top_classes(const real *logits, int64_t stride, int64_t rows, int64_t classes, int depth, int64_t *top,
+                       int threads) {
+    if (depth < 1 || depth > MAX_DEPTH || depth > classes) return 2;
+    Job job = {0};
+    job.classes = classes;
+    job.depth = depth;
+    job.top = top;
+    job.select_by = logits;
+    job.select_stride = stride;
+    return run(&job, rows, threads);
+}
+
+int ldrrld_rows(const real *student, int64_t student_stride, const real *teacher, int64_t teacher_stride, int64_t rows,
+                int64_t classes, const int64_t *top, int depth, const int64_t *first, const int64_t *second,
+                const real *weights, int pairs, real temperature, real *local, real *rntk, real *pair_kl,
+                real *topd_kl, real *top_grad, real *rest_grad, int threads) {
+    if (depth < 2 || depth > MAX_DEPTH || depth > classes || pairs != depth * (depth - 1) / 2) return 2;
+    for (int i = 0, p = 0; i < depth; i++)
+        for (int j = i + 1; j < depth; j++, p++)
+            if (first[p] != i || second[p] != j) return 2; /* not the row-major pairs local_terms expects */
+    Job job = {student, teacher, student_stride, teacher_stride, classes, depth, pairs, temperature, first, second,
+               weights, (int64_t *)top, NULL, 0, local, rntk, pair_kl, topd_kl, top_grad, rest_grad};
+    return run(&job, rows, threads);
+}

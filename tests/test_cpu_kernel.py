@@ -1,0 +1,307 @@
+"""The compiled CPU kernel of the fused LDRRLD forward and of the top-d search, against the torch forms."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from naive import naive_ldrrld
+
+from ldrrld_core import ldrrld_loss
+from ldrrld_core.kernels import cpu_ldrrld, torch_only
+from ldrrld_core.losses import fused
+from ldrrld_core.relations import cached_pair_weights, top_classes
+
+pytestmark = pytest.mark.skipif(
+    not cpu_ldrrld.available(torch.device("cpu"), torch.float32), reason="no C compiler for the CPU kernel"
+)
+
+NAMES = ("local_kl", "rntk_kl", "pair_kl", "topd_kl", "rest_grad", "top_grad")
+#: float64 to round-off; float32 to its round-off on terms as large as the tempered logit gaps (<= 10 here),
+#: which the torch form meets too (both are checked against float64).
+TOLERANCE = {torch.float32: {"rtol": 1e-5, "atol": 5e-6}, torch.float64: {"rtol": 1e-12, "atol": 1e-14}}
+
+
+def logits(batch, classes, seed, scale=3.0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(batch, classes, generator=g, dtype=torch.float64)).to(dtype)
+
+
+def rows(form, student, teacher, top, depth, dtype, temperature):
+    first, second, weights = cached_pair_weights(depth, 0.05, dtype=dtype)
+    return form(student.to(dtype), teacher.to(dtype), top, weights, first, second, temperature, dtype)
+
+
+def both_forms(student, teacher, depth, dtype, temperature=4.0, rank_by=None, **tolerance):
+    """The kernel's rows and what they must equal: ``(got, [wanted, ...])``.
+
+    In float64 the torch form; in float32 both the torch form and the float64 truth (the torch
+    form in float64), so the float32 tolerance is shown to be what float32 arithmetic reaches.
+    """
+    top = (rank_by if rank_by is not None else student).topk(depth, 1).indices
+    got = rows(cpu_ldrrld.ldrrld_rows, student, teacher, top, depth, dtype, temperature)
+    assert got is not None, "the kernel declined arguments it should handle"
+    wanted = [rows(fused._ldrrld_rows, student, teacher, top, depth, dtype, temperature)]
+    if dtype == torch.float32:
+        truth = rows(fused._ldrrld_rows, student, teacher, top, depth, torch.float64, temperature)
+        wanted = [tuple(None if x is None else x.float() for x in truth)]
+        torch_form = rows(fused._ldrrld_rows, student, teacher, top, depth, dtype, temperature)
+        assert_rows_close(torch_form, wanted[0], dtype, **tolerance)
+    return got, wanted[0]
+
+
+def assert_rows_close(got, want, dtype, **tolerance):
+    for name, a, b in zip(NAMES, got, want):
+        if b is None:
+            assert a is None, name
+            continue
+        assert a.dtype == b.dtype == dtype, name
+        torch.testing.assert_close(a, b, **(tolerance or TOLERANCE[dtype]), msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize(
+    "batch,classes,depth",
+    [(64, 100, 7), (16, 1000, 7), (8, 4096, 5), (5, 9, 9), (3, 10, 2), (4, 33, 12), (2, 300, 64), (1, 3, 2)],
+)
+def test_kernel_rows_equal_torch_rows(batch, classes, depth, dtype):
+    student, teacher = logits(batch, classes, 1, dtype=dtype), logits(batch, classes, 2, dtype=dtype)
+    assert_rows_close(*both_forms(student, teacher, depth, dtype), dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("temperature", [1.0, 3.0, 8.0])
+def test_kernel_rows_equal_torch_rows_ranked_by_the_teacher_at_any_temperature(dtype, temperature):
+    student, teacher = logits(32, 50, 3, dtype=dtype), logits(32, 50, 4, dtype=dtype)
+    got, want = both_forms(student, teacher, 6, dtype, temperature, rank_by=teacher)
+    assert_rows_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_extreme_logits_stay_finite_and_exact(dtype):
+    # Tempered gaps of hundreds (thousands in float64): exp of a gap underflows, so pairs leave
+    # the ratio form for the gap form, and the remaining softmaxes hold exact zeros.
+    scale = 400.0 if dtype == torch.float32 else 4000.0
+    student, teacher = logits(16, 40, 5, scale, dtype), logits(16, 40, 6, scale, dtype)
+    tolerance = {"rtol": 1e-5, "atol": 1e-3 if dtype == torch.float32 else 1e-9}
+    got, want = both_forms(student, teacher, 7, dtype, **tolerance)
+    for tensor in got:
+        assert tensor is None or torch.isfinite(tensor).all()
+    # A KL of a few hundred computed as differences of terms in the thousands: round-off relative to those.
+    assert_rows_close(got, want, dtype, **tolerance)
+
+
+def test_strided_and_half_precision_inputs_give_the_loss_of_contiguous_float32_ones():
+    base_s, base_t = logits(12, 64, 7), logits(12, 64, 8)
+    want = ldrrld_loss(base_s, base_t)
+    wide = torch.zeros(12, 128)
+    wide[:, ::2] = base_s  # every other column: a class stride of 2
+    transposed = base_t.t().contiguous().t()  # column-major rows
+    got = ldrrld_loss(wide[:, ::2], transposed)
+    for name in ("local", "rntk", "pair_kl", "rntk_kl"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), msg=name)
+    half = ldrrld_loss(base_s.bfloat16(), base_t.bfloat16())
+    reference = ldrrld_loss(base_s.bfloat16().float(), base_t.bfloat16().float())
+    torch.testing.assert_close(half.local, reference.local)
+    assert half.local.dtype == torch.float32
+
+
+def test_loss_and_gradient_through_the_kernel_equal_the_naive_reference():
+    student = logits(6, 15, 9, dtype=torch.float64).requires_grad_(True)
+    teacher = logits(6, 15, 10, dtype=torch.float64)
+    calls = []
+    original = cpu_ldrrld.ldrrld_rows
+
+    def spy(*args):
+        calls.append(1)
+        return original(*args)
+
+    try:
+        cpu_ldrrld.ldrrld_rows = spy
+        terms = ldrrld_loss(student, teacher, depth=5)
+    finally:
+        cpu_ldrrld.ldrrld_rows = original
+    assert calls, "ldrrld_loss on a CPU did not run the kernel"
+    local, rntk = naive_ldrrld(student, teacher, 5)
+    for got, want in ((terms.local, local), (terms.rntk, rntk)):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-13)
+        (grad,) = torch.autograd.grad(got, student, retain_graph=True)
+        (grad_want,) = torch.autograd.grad(want, student, retain_graph=True)
+        torch.testing.assert_close(grad, grad_want, rtol=1e-10, atol=1e-13)
+    assert torch.autograd.gradcheck(lambda s: ldrrld_loss(s, teacher, depth=5).total(2.0, 3.0), (student,))
+
+
+def test_rows_split_over_threads_give_bitwise_the_one_thread_result(monkeypatch):
+    student, teacher = logits(64, 3000, 11), logits(64, 3000, 12)
+    top = top_classes(student, 7)
+    first, second, weights = cached_pair_weights(7, 0.05)
+    args = (student, teacher, top, weights, first, second, 4.0, torch.float32)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        assert cpu_ldrrld._threads(64, 3000) == 2  # 192,000 elements, at least 65,536 per thread
+        monkeypatch.setattr(cpu_ldrrld, "ELEMENTS_PER_THREAD", 1000)
+        assert cpu_ldrrld._threads(64, 3000) == 4
+        split = cpu_ldrrld.ldrrld_rows(*args)
+        split_top = cpu_ldrrld.top_classes(student, 7)
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setattr(cpu_ldrrld, "ELEMENTS_PER_THREAD", 1 << 60)
+    assert cpu_ldrrld._threads(64, 3000) == 1
+    for name, a, b in zip(NAMES, split, cpu_ldrrld.ldrrld_rows(*args)):
+        assert torch.equal(a, b), name
+    assert torch.equal(split_top, cpu_ldrrld.top_classes(student, 7))
+
+
+def test_pairs_out_of_row_major_order_fall_back_to_the_torch_form():
+    student, teacher = logits(4, 20, 13), logits(4, 20, 14)
+    top = top_classes(student, 4)
+    first, second, weights = cached_pair_weights(4, 0.05)
+    args = (student, teacher, top, weights.flip(0), first.flip(0), second.flip(0), 4.0, torch.float32)
+    assert cpu_ldrrld.ldrrld_rows(*args) is None
+    assert cpu_ldrrld.ldrrld_rows(student, teacher, top, weights, first, second, 4.0, torch.float32) is not None
+
+
+# ---- the top-d search -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("classes", [2, 10, 65, 100, 447, 1000, 4096, 32000, 30011])
+@pytest.mark.parametrize("depth", [2, 7, 9, 64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+def test_search_equals_topk(classes, depth, dtype):
+    if depth > classes:
+        pytest.skip("depth exceeds the classes")
+    z = torch.randperm(classes * 6, generator=torch.Generator().manual_seed(classes + depth))[: classes * 6]
+    z = z.reshape(6, classes).to(dtype)  # distinct integers: no ties, exact in every dtype up to 256 classes
+    if dtype == torch.bfloat16 and classes * 6 > 256:
+        z = logits(6, classes, depth).to(dtype).float().unique(dim=1)[:, :classes].to(dtype)
+        if z.shape[1] < depth:
+            pytest.skip("too few distinct bfloat16 values")
+    got = cpu_ldrrld.top_classes(z, depth)
+    assert got is not None
+    assert torch.equal(z.gather(1, got), z.topk(depth, 1).values)
+
+
+def test_search_breaks_ties_by_the_lower_class():
+    z = torch.zeros(4, 100)
+    z[:, 40:47] = 1.0  # seven classes tie for the top
+    z[1, 3] = 1.0
+    z[2, ::9] = 2.0  # twelve classes tie above them
+    got = cpu_ldrrld.top_classes(z, 8)
+    want = z.sort(dim=1, descending=True, stable=True).indices[:, :8]
+    assert torch.equal(got, want)
+    assert torch.equal(top_classes(z, 8), want)  # relations.top_classes runs the kernel on a CPU
+
+
+def test_search_of_nan_rows_returns_valid_classes():
+    z = logits(3, 200, 15)
+    z[0] = float("nan")
+    z[1, ::2] = float("nan")
+    got = cpu_ldrrld.top_classes(z, 7)
+    assert ((got >= 0) & (got < 200)).all() and all(len(set(row)) == 7 for row in got.tolist())
+    assert torch.equal(got[2], z[2].topk(7).indices)
+
+
+def test_search_declines_what_it_does_not_handle():
+    assert cpu_ldrrld.top_classes(logits(2, 100, 16), cpu_ldrrld.MAX_DEPTH + 1) is None
+    assert cpu_ldrrld.top_classes(logits(2, 5, 16), 6) is None
+    assert cpu_ldrrld.top_classes(logits(2, 5, 16).to(torch.int64), 2) is None
+    z = logits(3, 300, 17)
+    assert torch.equal(top_classes(z, 80), z.topk(80, 1).indices)  # deeper: the torch search
+
+
+# ---- building, caching and switching off ---------------------------------------------------------
+
+
+def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=environment, timeout=300
+    )
+
+
+CHECK_FALLBACK = """
+    import torch
+    from ldrrld_core import ldrrld_loss
+    from ldrrld_core.kernels import cpu_ldrrld
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(4, 30, generator=g), torch.randn(4, 30, generator=g)
+    terms = ldrrld_loss(s, t)
+    print("available", cpu_ldrrld.available(torch.device("cpu"), torch.float32))
+    print("local", float(terms.local))
+"""
+
+
+def test_without_a_compiler_the_torch_form_runs_after_one_warning(tmp_path):
+    done = run_python(CHECK_FALLBACK, CC=str(tmp_path / "no-such-cc"), PATH="", LDRRLD_CACHE_DIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "available False" in done.stdout
+    assert done.stderr.count("LDRRLD's CPU kernel is unavailable") == 1 and "no C compiler found" in done.stderr
+    g = torch.Generator().manual_seed(0)
+    with_kernel = ldrrld_loss(torch.randn(4, 30, generator=g), torch.randn(4, 30, generator=g))
+    torch_form = float(done.stdout.split("local ")[1])
+    assert torch_form == pytest.approx(float(with_kernel.local), rel=1e-5)
+
+
+def test_a_compiler_that_fails_is_reported_and_the_torch_form_runs(tmp_path):
+    compiler = tmp_path / "broken-cc"
+    compiler.write_text("#!/bin/sh\necho 'error: this compiler is broken' >&2\nexit 1\n")
+    compiler.chmod(0o755)
+    done = run_python(CHECK_FALLBACK, CC=str(compiler), LDRRLD_CACHE_DIR=str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stderr
+    assert "available False" in done.stdout and "this compiler is broken" in done.stderr
+    assert not list((tmp_path / "cache").glob("*"))  # no half-written library left behind
+
+
+def test_switched_off_by_the_environment():
+    done = run_python(CHECK_FALLBACK, LDRRLD_CPU_KERNEL="0")
+    assert done.returncode == 0, done.stderr
+    assert "available False" in done.stdout and "unavailable" not in done.stderr
+
+
+def test_the_library_is_built_once_and_reused(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("LDRRLD_CACHE_DIR", str(tmp_path))
+    compiler = cpu_ldrrld._compiler()
+    path = cpu_ldrrld.library_path(torch.float64, compiler)
+    assert path.parent == tmp_path and not path.exists()
+    cpu_ldrrld._load(torch.float64)
+    built = path.stat().st_mtime_ns
+    monkeypatch.setattr(cpu_ldrrld, "_compile", lambda *a: pytest.fail("compiled again"))
+    cpu_ldrrld._load(torch.float64)
+    assert path.stat().st_mtime_ns == built
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary files left
+
+
+def test_each_process_warns_once_when_the_kernel_is_unavailable(monkeypatch, caplog):
+    monkeypatch.setattr(cpu_ldrrld, "_libraries", {})
+    monkeypatch.setattr(cpu_ldrrld, "_compiler", lambda: None)
+    with caplog.at_level(logging.WARNING, logger=cpu_ldrrld.__name__):
+        for _ in range(3):
+            assert not cpu_ldrrld.available(torch.device("cpu"), torch.float32)
+    assert caplog.text.count("unavailable") == 1
+    student, teacher = logits(3, 12, 18).requires_grad_(True), logits(3, 12, 19)
+    terms = ldrrld_loss(student, teacher, depth=4)  # the torch form
+    local, rntk = naive_ldrrld(student.double(), teacher.double(), 4)
+    torch.testing.assert_close(terms.local.double(), local, rtol=1e-5, atol=1e-6)
+
+
+def test_torch_only_switches_the_kernels_off_for_a_block():
+    student, teacher = logits(8, 40, 20), logits(8, 40, 21)
+    with_kernel = ldrrld_loss(student, teacher)
+    calls = []
+    original = fused._ldrrld_rows
+    try:
+        fused._ldrrld_rows = lambda *args: calls.append(1) or original(*args)
+        with torch_only():
+            assert not cpu_ldrrld.available(torch.device("cpu"), torch.float32)
+            without = ldrrld_loss(student, teacher)
+    finally:
+        fused._ldrrld_rows = original
+    assert calls == [1] and cpu_ldrrld.available(torch.device("cpu"), torch.float32)
+    torch.testing.assert_close(without.local, with_kernel.local)
+    torch.testing.assert_close(without.rntk, with_kernel.rntk)
