@@ -144,9 +144,8 @@ def test_rows_split_over_threads_give_bitwise_the_one_thread_result(monkeypatch)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(4)
-        assert cpu_ldrrld._threads(64, 3000) == 2  # 192,000 elements, at least 65,536 per thread
-        monkeypatch.setattr(cpu_ldrrld, "ELEMENTS_PER_THREAD", 1000)
-        assert cpu_ldrrld._threads(64, 3000) == 4
+        assert cpu_ldrrld._threads(64, 3000) == 4  # 192,000 logits, at least 32,768 per thread
+        assert cpu_ldrrld._threads(16, 3000) == 1
         split = cpu_ldrrld.ldrrld_rows(*args)
         split_top = cpu_ldrrld.top_classes(student, 7)
     finally:
@@ -305,3 +304,24 @@ def test_torch_only_switches_the_kernels_off_for_a_block():
     assert calls == [1] and cpu_ldrrld.available(torch.device("cpu"), torch.float32)
     torch.testing.assert_close(without.local, with_kernel.local)
     torch.testing.assert_close(without.rntk, with_kernel.rntk)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads the process's memory map (Linux)")
+def test_the_kernel_shares_torchs_openmp_runtime():
+    # Built with -fopenmp, the kernel needs libgomp.so.1: the loader must reuse the copy torch
+    # loaded, so both share one thread pool instead of competing for the cores.
+    assert cpu_ldrrld.available(torch.device("cpu"), torch.float32)
+    with open("/proc/self/maps") as maps:
+        mapped = {line.split()[-1] for line in maps if "libgomp" in line or "libomp" in line or "libiomp" in line}
+    assert len(mapped) <= 1, mapped
+
+
+def test_torch_compile_traces_the_whole_loss_in_one_graph():
+    # The kernel steps aside while torch.compile traces (a C call would break the graph).
+    student, teacher = logits(8, 60, 22).requires_grad_(True), logits(8, 60, 23)
+    compiled = torch.compile(lambda s, t: ldrrld_loss(s, t, validate=False).total(), fullgraph=True)
+    got = compiled(student, teacher)
+    torch.testing.assert_close(got, ldrrld_loss(student, teacher).total())
+    (grad,) = torch.autograd.grad(got, student)
+    (want,) = torch.autograd.grad(ldrrld_loss(student, teacher).total(), student)
+    torch.testing.assert_close(grad, want)

@@ -1,7 +1,7 @@
 /* The fused LDRRLD forward for a CPU, one pass of work per sample (see cpu_ldrrld.py).
  *
  * Compiled twice at first use: with REAL=float for float32 arithmetic and with REAL=double
- * for float64. Rows are independent; `threads` POSIX threads each take a contiguous block.
+ * for float64. Rows are independent; groups of them are shared among OpenMP threads (run()).
  * Formulas (docs/method.md), per sample, with u = z_s / T, v = z_t / T:
  *
  *   top d      the d largest rank logits, largest first; equal logits: lower class first.
@@ -20,7 +20,6 @@
  */
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,55 +317,47 @@ static void rest_terms(const Job *job, int64_t row, const int64_t *top, real *sc
     job->rntk[row] = (real)(kl < 0 ? 0 : kl);
 }
 
-typedef struct {
-    const Job *job;
-    int64_t begin, end;
-    int status;
-} Block;
+/* The rows row0 .. row0 + count - 1 (count <= ROWS): search and remaining term row by row, then
+ * the local terms side by side. `scratch` holds reals_for(job) reals. */
+/* The remaining term's two rows, or the search's block maxima. */
+static size_t row_reals(const Job *job) {
+    return job->rest_grad != NULL ? 2 * (size_t)job->classes : (size_t)job->classes / BLOCK + 1;
+}
 
-static void *run_block(void *argument) {
-    Block *block = argument;
-    const Job *job = block->job;
-    /* The remaining term's two rows, or the block maxima of the search; the pairs of ROWS samples. */
-    const size_t reals = job->rest_grad != NULL ? 2 * (size_t)job->classes : (size_t)job->classes / BLOCK + 1;
-    const size_t pair_reals = job->pair_kl != NULL ? 2 * (size_t)job->pairs * ROWS : 0;
-    real *scratch = malloc((reals + pair_reals) * sizeof(real));
-    if (scratch == NULL) {
-        block->status = 1;
-        return NULL;
-    }
-    for (int64_t row = block->begin; row < block->end; row++) {
+/* Those, then the pairs of ROWS samples. */
+static size_t reals_for(const Job *job) {
+    return row_reals(job) + (job->pair_kl != NULL ? 2 * (size_t)job->pairs * ROWS : 0);
+}
+
+static void run_rows(const Job *job, int64_t row0, int count, real *scratch) {
+    for (int64_t row = row0; row < row0 + count; row++) {
         int64_t *top = job->top + row * job->depth;
         if (job->select_by != NULL) select_row(job->select_by + row * job->select_stride, job->classes, job->depth, top, scratch);
         if (job->rest_grad != NULL) rest_terms(job, row, top, scratch);
     }
-    if (job->pair_kl != NULL)
-        for (int64_t row = block->begin; row < block->end; row += ROWS) {
-            const int64_t left = block->end - row;
-            local_terms(job, row, left < ROWS ? (int)left : ROWS, scratch + reals);
-        }
-    free(scratch);
-    return NULL;
+    if (job->pair_kl != NULL) local_terms(job, row0, count, scratch + row_reals(job));
 }
 
-/* Rows split into `threads` contiguous blocks; returns 0, or 1 when memory ran out. */
+/* Groups of ROWS rows shared among `threads` threads of OpenMP. Built with -fopenmp next to torch,
+ * this is torch's own thread pool (the dynamic loader finds its libgomp.so.1 already loaded), so
+ * the kernel never competes with torch's threads; without OpenMP it runs on one thread. Every row
+ * gets the same arithmetic however the rows are shared. Returns 0, or 1 when memory ran out. */
 static int run(const Job *job, int64_t rows, int threads) {
-    if (threads < 1) threads = 1;
-    if (threads > rows) threads = rows > 0 ? (int)rows : 1;
-    Block blocks[64];
-    pthread_t handles[64];
-    if (threads > 64) threads = 64;
-    int started[64] = {0}, status = 0;
-    for (int i = 0; i < threads; i++) {
-        blocks[i] = (Block){job, rows * i / threads, rows * (i + 1) / threads, 0};
-        if (i > 0) started[i] = pthread_create(&handles[i], NULL, run_block, &blocks[i]) == 0;
+    const int64_t groups = (rows + ROWS - 1) / ROWS;
+    int status = 0;
+    if (threads < 1 || groups < 2) threads = 1;
+#pragma omp parallel num_threads(threads) reduction(| : status)
+    {
+        real *scratch = malloc(reals_for(job) * sizeof(real));
+        if (scratch == NULL) status = 1;
+#pragma omp for schedule(static)
+        for (int64_t group = 0; group < groups; group++) {
+            if (scratch == NULL) continue;
+            const int64_t row0 = group * ROWS, left = rows - row0;
+            run_rows(job, row0, left < ROWS ? (int)left : ROWS, scratch);
+        }
+        free(scratch);
     }
-    run_block(&blocks[0]);
-    for (int i = 1; i < threads; i++) {
-        if (started[i]) pthread_join(handles[i], NULL);
-        else run_block(&blocks[i]); /* could not start a thread: do its rows here */
-    }
-    for (int i = 0; i < threads; i++) status |= blocks[i].status;
     return status;
 }
 

@@ -10,7 +10,9 @@ Results equal the torch form to round-off (``tests/test_cpu_kernel.py``).
 The source is compiled at first use with the system's C compiler (``$CC``, else ``cc``, ``gcc``
 or ``clang``; about a second) into ``$LDRRLD_CACHE_DIR`` or ``~/.cache/ldrrld`` under a name
 that hashes the source, the compiler and the CPU's features, then loaded with :mod:`ctypes`.
-Rows are split over ``torch.get_num_threads()`` POSIX threads when the batch is large enough.
+Groups of 16 rows are shared among ``torch.get_num_threads()`` OpenMP threads when the batch is
+large enough: built with ``-fopenmp`` next to torch, that is torch's own thread pool (the loader
+finds torch's ``libgomp.so.1`` already loaded), so the kernel never competes with torch's threads.
 
 Used by default on a CPU for float32 and float64 arithmetic. The torch form stays the fallback
 (no compiler: one warning, then the torch form) and the switch: ``LDRRLD_CPU_KERNEL=0`` in the
@@ -42,8 +44,8 @@ log = logging.getLogger(__name__)
 ENABLED = os.environ.get("LDRRLD_CPU_KERNEL", "1") != "0"
 #: The deepest top-d set the kernel handles; deeper ones run in torch.
 MAX_DEPTH = 64
-#: Elements of ``(B, C)`` per thread below which one thread does all rows (starting threads costs more).
-ELEMENTS_PER_THREAD = 1 << 16
+#: Logits per thread below which fewer threads share the rows (waking a thread costs more).
+ELEMENTS_PER_THREAD = 1 << 15
 
 _SOURCE = Path(__file__).with_name("cpu_ldrrld.c")
 _REALS = {torch.float32: (ctypes.c_float, "float"), torch.float64: (ctypes.c_double, "double")}
@@ -52,8 +54,13 @@ _lock = threading.Lock()
 
 
 def available(device: torch.device, dtype: torch.dtype) -> bool:
-    """Whether the kernel runs for logits on ``device`` computed in ``dtype`` (compiles it at first call)."""
-    return ENABLED and device.type == "cpu" and dtype in _REALS and _library(dtype) is not None
+    """Whether the kernel runs for logits on ``device`` computed in ``dtype`` (compiles it at first call).
+
+    Never while ``torch.compile`` traces: it cannot see into a C call, so torch's forms run there.
+    """
+    if not ENABLED or device.type != "cpu" or dtype not in _REALS or torch.compiler.is_compiling():
+        return False
+    return _library(dtype) is not None
 
 
 def _compiler() -> str | None:
@@ -96,10 +103,11 @@ def _compile(dtype: torch.dtype, compiler: str, target: Path) -> None:
     real = _REALS[dtype][1]
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    base = [compiler, "-O3", "-std=c11", "-fPIC", "-shared", "-pthread", f"-DREAL={real}"]
+    base = [compiler, "-O3", "-std=c11", "-fPIC", "-shared", f"-DREAL={real}"]
     base += [f"-DREAL_IS_DOUBLE={int(real == 'double')}", str(_SOURCE), "-o", str(temporary), "-lm"]
     try:
-        for tuned in (["-march=native"], []):  # not every compiler knows -march=native
+        # Not every compiler knows -march=native or has OpenMP (then the kernel runs on one thread).
+        for tuned in (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], []):
             done = subprocess.run(base[:1] + tuned + base[1:], capture_output=True, text=True, timeout=120)
             if done.returncode == 0:
                 os.replace(temporary, target)
@@ -144,7 +152,7 @@ def _pointer(tensor: Tensor | None) -> int | None:
 
 
 def _threads(rows: int, classes: int) -> int:
-    return max(1, min(torch.get_num_threads(), rows * classes // ELEMENTS_PER_THREAD, rows))
+    return max(1, min(torch.get_num_threads(), rows * classes // ELEMENTS_PER_THREAD))
 
 
 def _rows_of(logits: Tensor, dtype: torch.dtype) -> Tensor:
