@@ -7,7 +7,9 @@ Candidates (``--methods``; all by default):
 * ``kd-kl_div``: the common way to write KD (``F.kl_div`` of ``log_softmax`` and ``softmax``,
   as mdistiller and most KD code bases do), the memory reference;
 * ``dkd``: ``dkd_loss`` (fused);
-* ``ldrrld``: ``ldrrld_loss`` (fused, the default), ``ldrrld-traced`` (``fused=False``) and
+* ``ldrrld``: ``ldrrld_loss`` as the toolkit runs it (fused; on a CPU the compiled C kernel of
+  ``ldrrld_core.kernels.cpu_ldrrld``, on CUDA the Triton kernel), ``ldrrld-torch`` (the same node
+  with its torch form, kernels switched off), ``ldrrld-traced`` (``fused=False``) and
   ``ldrrld-compiled`` (``torch.compile`` of the traced form; skipped with a note if it fails);
 * ``naive``: one masked softmax over all classes per class combination
   (``masked_reference.py``); only for ``C <= --naive-max-classes``.
@@ -57,8 +59,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from masked_reference import masked_ldrrld  # noqa: E402
 
 from ldrrld_core import dkd_loss, kd_loss, ldrrld_loss  # noqa: E402
+from ldrrld_core.kernels import torch_only  # noqa: E402
 
-METHODS = ("kd", "kd-traced", "kd-kl_div", "dkd", "ldrrld", "ldrrld-traced", "ldrrld-compiled", "naive")
+METHODS = ("kd", "kd-traced", "kd-kl_div", "dkd", "ldrrld", "ldrrld-torch", "ldrrld-traced", "ldrrld-compiled", "naive")
 #: LDRRLD / KD at most this, time (issue 15, CPU, one thread, B=256, d=7).
 TIME_TARGETS = {100: 2.5, 1000: 1.5, 32000: 1.3}
 MEMORY_TARGET = 1.2  # peak extra memory of LDRRLD / KD at C=32,000
@@ -84,6 +87,13 @@ def make_method(name: str, depth: int, target: torch.Tensor):
     if name in ("ldrrld", "ldrrld-traced"):
         fused = name == "ldrrld"
         return lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=fused).total(10.5, 7.0)
+    if name == "ldrrld-torch":
+
+        def torch_form(s, t):
+            with torch_only():
+                return ldrrld_loss(s, t, depth=depth, validate=False).total(10.5, 7.0)
+
+        return torch_form
     if name == "ldrrld-compiled":
         traced = torch.compile(
             lambda s, t: ldrrld_loss(s, t, depth=depth, validate=False, fused=False).total(10.5, 7.0)
