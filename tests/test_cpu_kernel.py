@@ -203,13 +203,16 @@ def test_search_breaks_ties_by_the_lower_class():
     assert torch.equal(top_classes(z, 8), want)  # relations.top_classes runs the kernel on a CPU
 
 
-def test_search_of_nan_rows_returns_valid_classes():
-    z = logits(3, 200, 15)
+def test_search_ranks_nan_below_every_number():
+    z = logits(4, 200, 15)
     z[0] = float("nan")
     z[1, ::2] = float("nan")
+    z[2, 3:] = float("nan")  # three numbers: they come first, then NaN classes in class order
     got = cpu_ldrrld.top_classes(z, 7)
-    assert ((got >= 0) & (got < 200)).all() and all(len(set(row)) == 7 for row in got.tolist())
-    assert torch.equal(got[2], z[2].topk(7).indices)
+    assert got[0].tolist() == list(range(7))
+    assert torch.equal(got[1], torch.where(z[1].isnan(), -torch.inf, z[1]).topk(7).indices)
+    assert got[2].tolist() == z[2, :3].topk(3).indices.tolist() + [3, 4, 5, 6]
+    assert torch.equal(got[3], z[3].topk(7).indices)
 
 
 def test_search_declines_what_it_does_not_handle():

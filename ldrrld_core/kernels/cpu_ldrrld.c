@@ -14,7 +14,7 @@
  *   rest KL    KL(softmax(v_rest) || softmax(u_rest)) over the classes outside the top d,
  *              and q - p there (0 on the top d).
  *
- * The small per-sample terms (local, pairs, top-d) run in double whatever REAL is. Row sums
+ * The local terms (pairs, top-d) of ROWS samples run side by side, one per vector lane. Row sums
  * accumulate in double over LANES independent partial sums (a fixed order, so results do not
  * depend on the thread count), which the compiler vectorises without reassociating anything.
  */
@@ -101,9 +101,11 @@ static inline real log_positive(real x) {
 
 /* ---- top-d selection ------------------------------------------------------------------- */
 
-/* Offer class k to the sorted (value, top) list of `*filled` <= depth entries. */
+/* Offer class k to the sorted (value, top) list of `*filled` <= depth entries. NaN ranks below
+ * every number (as -inf), so a row with d numbers never selects a NaN. */
 static inline void offer(real candidate, int64_t k, int depth, int *filled, real *value, int64_t *top) {
-    if (*filled == depth && !(candidate > value[depth - 1])) return; /* ties keep the earlier class */
+    if (*filled == depth && !(candidate > value[depth - 1])) return; /* ties keep the earlier class; NaN */
+    if (candidate != candidate) candidate = -INFINITY;                 /* a NaN while the list fills */
     int at = *filled < depth ? (*filled)++ : depth - 1;
     while (at > 0 && value[at - 1] < candidate) {
         value[at] = value[at - 1];
@@ -125,8 +127,8 @@ static void scan_row(const real *x, int64_t classes, int depth, int64_t *top) {
 
 /* Two stages: the d largest block maxima give a bar that the d-th largest logit reaches (d
  * blocks hold a logit at least that large), so only blocks whose maximum reaches the bar can
- * hold a top-d class. Those are offered in class order, which keeps the tie rule. NaN rows (no
- * full list) fall back to the plain search. `maxima` holds C / BLOCK reals. */
+ * hold a top-d class. Those are offered in class order, which keeps the tie rule. `maxima`
+ * holds C / BLOCK reals. */
 static void select_row(const real *x, int64_t classes, int depth, int64_t *top, real *maxima) {
     const int64_t blocks = classes / BLOCK;
     if (maxima == NULL || blocks < 2 * depth) {
@@ -134,8 +136,8 @@ static void select_row(const real *x, int64_t classes, int depth, int64_t *top, 
         return;
     }
     for (int64_t b = 0; b < blocks; b++) {
-        real best = x[b * BLOCK];
-        for (int l = 1; l < BLOCK; l++) best = x[b * BLOCK + l] > best ? x[b * BLOCK + l] : best;
+        real best = -INFINITY; /* skips NaN */
+        for (int l = 0; l < BLOCK; l++) best = x[b * BLOCK + l] > best ? x[b * BLOCK + l] : best;
         maxima[b] = best;
     }
     real value[MAX_DEPTH];
@@ -147,7 +149,6 @@ static void select_row(const real *x, int64_t classes, int depth, int64_t *top, 
         if (maxima[b] >= bar)
             for (int l = 0; l < BLOCK; l++) offer(x[b * BLOCK + l], b * BLOCK + l, depth, &filled, value, top);
     for (int64_t k = blocks * BLOCK; k < classes; k++) offer(x[k], k, depth, &filled, value, top);
-    if (filled < depth) scan_row(x, classes, depth, top);
 }
 
 /* ---- one sample's terms ---------------------------------------------------------------- */
