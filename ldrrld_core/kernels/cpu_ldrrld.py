@@ -2,10 +2,11 @@
 
 At small ``C`` the torch form of :func:`~ldrrld_core.losses.fused.fused_ldrrld` is some seventy
 small operations, each a few microseconds of dispatch, and ``torch.topk`` alone costs about one
-KD. ``cpu_ldrrld.c`` does a sample's whole forward in one call: the top-d search, the dense
-pairs and the top-d term in double precision, then the remaining classes in four vectorised
-passes over the row (tempered copies, maxima, ``exp`` with sums, then the KL and ``q - p``).
-Results equal the torch form to round-off (``tests/test_cpu_kernel.py``).
+KD. ``cpu_ldrrld.c`` does the top-d search in one call and the rest of the forward in another:
+the remaining classes in vectorised passes over each row (tempered logits, maxima, ``exp``,
+sums, then the KL and ``q - p``), the dense pairs and the top-d term of sixteen samples side by
+side, one per vector lane. Results equal the torch form to round-off (``tests/test_cpu_kernel.py``;
+the formulas are in the C file's header and ``docs/method.md``).
 
 The source is compiled at first use with the system's C compiler (``$CC``, else ``cc``, ``gcc``
 or ``clang``; about a second) into ``$LDRRLD_CACHE_DIR`` or ``~/.cache/ldrrld`` under a name
