@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,8 @@ from ldrrld_core.kernels import cpu_ldrrld, torch_only
 from ldrrld_core.losses import fused
 from ldrrld_core.relations import cached_pair_weights, top_classes
 
-pytestmark = pytest.mark.skipif(
+#: Tests of the kernel itself; those of the fallbacks and switches run without a compiler too.
+needs_kernel = pytest.mark.skipif(
     not cpu_ldrrld.available(torch.device("cpu"), torch.float32), reason="no C compiler for the CPU kernel"
 )
 
@@ -65,6 +67,7 @@ def assert_rows_close(got, want, dtype, **tolerance):
         torch.testing.assert_close(a, b, **(tolerance or TOLERANCE[dtype]), msg=name)
 
 
+@needs_kernel
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize(
     "batch,classes,depth",
@@ -75,6 +78,7 @@ def test_kernel_rows_equal_torch_rows(batch, classes, depth, dtype):
     assert_rows_close(*both_forms(student, teacher, depth, dtype), dtype)
 
 
+@needs_kernel
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("temperature", [1.0, 3.0, 8.0])
 def test_kernel_rows_equal_torch_rows_ranked_by_the_teacher_at_any_temperature(dtype, temperature):
@@ -83,6 +87,7 @@ def test_kernel_rows_equal_torch_rows_ranked_by_the_teacher_at_any_temperature(d
     assert_rows_close(got, want, dtype)
 
 
+@needs_kernel
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_extreme_logits_stay_finite_and_exact(dtype):
     # Tempered gaps of hundreds (thousands in float64): exp of a gap underflows, so pairs leave
@@ -97,6 +102,7 @@ def test_extreme_logits_stay_finite_and_exact(dtype):
     assert_rows_close(got, want, dtype, **tolerance)
 
 
+@needs_kernel
 def test_strided_and_half_precision_inputs_give_the_loss_of_contiguous_float32_ones():
     base_s, base_t = logits(12, 64, 7), logits(12, 64, 8)
     want = ldrrld_loss(base_s, base_t)
@@ -112,6 +118,7 @@ def test_strided_and_half_precision_inputs_give_the_loss_of_contiguous_float32_o
     assert half.local.dtype == torch.float32
 
 
+@needs_kernel
 def test_loss_and_gradient_through_the_kernel_equal_the_naive_reference():
     student = logits(6, 15, 9, dtype=torch.float64).requires_grad_(True)
     teacher = logits(6, 15, 10, dtype=torch.float64)
@@ -137,6 +144,7 @@ def test_loss_and_gradient_through_the_kernel_equal_the_naive_reference():
     assert torch.autograd.gradcheck(lambda s: ldrrld_loss(s, teacher, depth=5).total(2.0, 3.0), (student,))
 
 
+@needs_kernel
 def test_rows_split_over_threads_give_bitwise_the_one_thread_result(monkeypatch):
     student, teacher = logits(64, 3000, 11), logits(64, 3000, 12)
     top = top_classes(student, 7)
@@ -158,6 +166,7 @@ def test_rows_split_over_threads_give_bitwise_the_one_thread_result(monkeypatch)
     assert torch.equal(split_top, cpu_ldrrld.top_classes(student, 7))
 
 
+@needs_kernel
 def test_pairs_out_of_row_major_order_fall_back_to_the_torch_form():
     student, teacher = logits(4, 20, 13), logits(4, 20, 14)
     top = top_classes(student, 4)
@@ -170,6 +179,7 @@ def test_pairs_out_of_row_major_order_fall_back_to_the_torch_form():
 # ---- the top-d search -------------------------------------------------------------------------
 
 
+@needs_kernel
 @pytest.mark.parametrize(
     "classes,depth",
     [
@@ -192,6 +202,7 @@ def test_search_equals_topk(classes, depth, dtype):
     assert torch.equal(z.gather(1, got), z.topk(depth, 1).values)
 
 
+@needs_kernel
 def test_search_breaks_ties_by_the_lower_class():
     z = torch.zeros(4, 100)
     z[:, 40:47] = 1.0  # seven classes tie for the top
@@ -203,6 +214,7 @@ def test_search_breaks_ties_by_the_lower_class():
     assert torch.equal(top_classes(z, 8), want)  # relations.top_classes runs the kernel on a CPU
 
 
+@needs_kernel
 def test_search_ranks_nan_below_every_number():
     z = logits(4, 200, 15)
     z[0] = float("nan")
@@ -215,6 +227,7 @@ def test_search_ranks_nan_below_every_number():
     assert torch.equal(got[3], z[3].topk(7).indices)
 
 
+@needs_kernel
 def test_search_declines_what_it_does_not_handle():
     assert cpu_ldrrld.top_classes(logits(2, 100, 16), cpu_ldrrld.MAX_DEPTH + 1) is None
     assert cpu_ldrrld.top_classes(logits(2, 5, 16), 6) is None
@@ -272,6 +285,7 @@ def test_switched_off_by_the_environment():
     assert "available False" in done.stdout and "unavailable" not in done.stderr
 
 
+@needs_kernel
 def test_the_library_is_built_once_and_reused(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("LDRRLD_CACHE_DIR", str(tmp_path))
     compiler = cpu_ldrrld._compiler()
@@ -298,6 +312,7 @@ def test_each_process_warns_once_when_the_kernel_is_unavailable(monkeypatch, cap
     torch.testing.assert_close(terms.local.double(), local, rtol=1e-5, atol=1e-6)
 
 
+@needs_kernel
 def test_torch_only_switches_the_kernels_off_for_a_block():
     student, teacher = logits(8, 40, 20), logits(8, 40, 21)
     with_kernel = ldrrld_loss(student, teacher)
@@ -315,6 +330,7 @@ def test_torch_only_switches_the_kernels_off_for_a_block():
     torch.testing.assert_close(without.rntk, with_kernel.rntk)
 
 
+@needs_kernel
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads the process's memory map (Linux)")
 def test_the_kernel_shares_torchs_openmp_runtime():
     # Built with -fopenmp, the kernel needs libgomp.so.1: the loader must reuse the copy torch
@@ -333,6 +349,9 @@ def test_the_kernel_shares_torchs_openmp_runtime():
     assert len(mapped) == 1 and "torch" in mapped[0], mapped
 
 
+@pytest.mark.skipif(
+    not any(shutil.which(name) for name in ("g++", "c++", "clang++")), reason="torch.compile on a CPU needs C++"
+)
 def test_torch_compile_traces_the_whole_loss_in_one_graph():
     # The kernel steps aside while torch.compile traces (a C call would break the graph).
     student, teacher = logits(8, 60, 22).requires_grad_(True), logits(8, 60, 23)
