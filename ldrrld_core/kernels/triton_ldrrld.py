@@ -7,10 +7,10 @@ with the KL's ``sum_k p_k (v_k - u_k)``, then the gradient ``q - p``). The torch
 thirty small kernel launches and a dozen passes over ``(B, C)``; this takes one launch and reads
 the logits twice, so on a GPU the loss costs about what KD costs.
 
-Used by default on CUDA for float32 arithmetic when Triton is importable; the torch form stays
-the fallback (float64, CPU, no Triton) and the switch: ``LDRRLD_TRITON=0`` in the environment,
-or :data:`ENABLED` set to ``False``. ``tests/test_triton.py`` runs the kernel on a CPU with
-``TRITON_INTERPRET=1`` against the torch form.
+Used by default on CUDA for float32 arithmetic when Triton is importable (a CPU runs
+:mod:`.cpu_ldrrld`); the torch form stays the fallback (float64, no Triton) and the switch:
+``LDRRLD_TRITON=0`` in the environment, or :data:`ENABLED` set to ``False``.
+``tests/test_triton.py`` runs the kernel on a CPU with ``TRITON_INTERPRET=1`` against the torch form.
 """
 
 from __future__ import annotations
