@@ -176,6 +176,21 @@ def test_pairs_out_of_row_major_order_fall_back_to_the_torch_form():
     assert cpu_ldrrld.ldrrld_rows(student, teacher, top, weights, first, second, 4.0, torch.float32) is not None
 
 
+@needs_kernel
+def test_depths_beyond_the_kernels_run_in_torch():
+    depth = cpu_ldrrld.MAX_DEPTH + 6
+    student, teacher = logits(3, 90, 24, dtype=torch.float64), logits(3, 90, 25, dtype=torch.float64)
+    top = top_classes(student, depth)
+    first, second, weights = cached_pair_weights(depth, 0.05, dtype=torch.float64)
+    assert cpu_ldrrld.ldrrld_rows(student, teacher, top, weights, first, second, 4.0, torch.float64) is None
+    fused_terms, traced = (
+        ldrrld_loss(student, teacher, depth=depth),
+        ldrrld_loss(student, teacher, depth=depth, fused=False),
+    )
+    torch.testing.assert_close(fused_terms.local, traced.local, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(fused_terms.rntk, traced.rntk, rtol=1e-12, atol=1e-14)
+
+
 # ---- the top-d search -------------------------------------------------------------------------
 
 
