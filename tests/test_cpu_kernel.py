@@ -230,7 +230,7 @@ def test_search_breaks_ties_by_the_lower_class():
 
 
 @needs_kernel
-def test_search_ranks_nan_below_every_number():
+def test_search_counts_nan_as_minus_infinity():
     z = logits(4, 200, 15)
     z[0] = float("nan")
     z[1, ::2] = float("nan")

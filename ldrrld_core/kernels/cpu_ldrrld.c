@@ -101,8 +101,8 @@ static inline real log_positive(real x) {
 
 /* ---- top-d selection ------------------------------------------------------------------- */
 
-/* Offer class k to the sorted (value, top) list of `*filled` <= depth entries. NaN ranks below
- * every number (as -inf), so a row with d numbers never selects a NaN. */
+/* Offer class k to the sorted (value, top) list of `*filled` <= depth entries. NaN counts as
+ * -inf, so a row with d finite logits never selects a NaN. */
 static inline void offer(real candidate, int64_t k, int depth, int *filled, real *value, int64_t *top) {
     if (*filled == depth && !(candidate > value[depth - 1])) return; /* ties keep the earlier class; NaN */
     if (candidate != candidate) candidate = -INFINITY;                 /* a NaN while the list fills */
