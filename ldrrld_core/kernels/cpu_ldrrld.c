@@ -42,7 +42,7 @@ static inline real exp_nonpositive(real x) {
     return exp(x);
 #else
     const float low = -87.33654f;
-    float clamped = x < low ? low : x;
+    const float clamped = x > low ? (x < 0.0f ? x : 0.0f) : low; /* NaN too: n below stays in [-126, 0] */
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float n = (clamped * 1.44269504088896341f + shifter) - shifter;
     float r = clamped - n * 0.693359375f;
@@ -54,11 +54,11 @@ static inline real exp_nonpositive(real x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    const int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    float y = p * scale;
-    return x < low ? 0.0f : y;
+    const float y = p * scale;
+    return x >= low ? y : (x < low ? 0.0f : x); /* below the range 0, NaN stays NaN */
 #endif
 }
 
