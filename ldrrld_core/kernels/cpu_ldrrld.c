@@ -42,9 +42,10 @@ static inline real exp_nonpositive(real x) {
     return exp(x);
 #else
     const float low = -87.33654f;
-    const float clamped = x > low ? (x < 0.0f ? x : 0.0f) : low; /* NaN too: n below stays in [-126, 0] */
-    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float n = (clamped * 1.44269504088896341f + shifter) - shifter;
+    const float clamped = x < low ? low : x;
+    const float shifter = 12582912.0f;                              /* 1.5 * 2^23 */
+    const float shifted = clamped * 1.44269504088896341f + shifter; /* shifter + n, n = round(x / ln 2) */
+    const float n = shifted - shifter;
     float r = clamped - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -54,11 +55,13 @@ static inline real exp_nonpositive(real x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
+    /* 2^n from the integer in shifted's low mantissa bits; unsigned, so a NaN's bits are defined too */
+    uint32_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    const float y = p * scale;
-    return x >= low ? y : (x < low ? 0.0f : x); /* below the range 0, NaN stays NaN */
+    return x < low ? 0.0f : p * scale; /* NaN: p is NaN */
 #endif
 }
 
