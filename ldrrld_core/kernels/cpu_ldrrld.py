@@ -46,7 +46,7 @@ ENABLED = os.environ.get("LDRRLD_CPU_KERNEL", "1") != "0"
 #: The deepest top-d set the kernel handles; deeper ones run in torch.
 MAX_DEPTH = 64
 #: Logits per thread below which fewer threads share the rows (waking a thread costs more).
-ELEMENTS_PER_THREAD = 1 << 15
+ELEMENTS_PER_THREAD = 1 << 13
 
 _SOURCE = Path(__file__).with_name("cpu_ldrrld.c")
 _REALS = {torch.float32: (ctypes.c_float, "float"), torch.float64: (ctypes.c_double, "double")}
