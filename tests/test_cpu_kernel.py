@@ -120,21 +120,14 @@ def test_strided_and_half_precision_inputs_give_the_loss_of_contiguous_float32_o
 
 
 @needs_kernel
-def test_loss_and_gradient_through_the_kernel_equal_the_naive_reference():
+def test_loss_and_gradient_through_the_kernel_equal_the_naive_reference(monkeypatch):
     student = logits(6, 15, 9, dtype=torch.float64).requires_grad_(True)
     teacher = logits(6, 15, 10, dtype=torch.float64)
     calls = []
     original = cpu_ldrrld.ldrrld_rows
-
-    def spy(*args):
-        calls.append(1)
-        return original(*args)
-
-    try:
-        cpu_ldrrld.ldrrld_rows = spy
-        terms = ldrrld_loss(student, teacher, depth=5)
-    finally:
-        cpu_ldrrld.ldrrld_rows = original
+    monkeypatch.setattr(cpu_ldrrld, "ldrrld_rows", lambda *args: calls.append(1) or original(*args))
+    terms = ldrrld_loss(student, teacher, depth=5)
+    monkeypatch.undo()
     assert calls, "ldrrld_loss on a CPU did not run the kernel"
     local, rntk = naive_ldrrld(student, teacher, 5)
     for got, want in ((terms.local, local), (terms.rntk, rntk)):
@@ -329,18 +322,16 @@ def test_each_process_warns_once_when_the_kernel_is_unavailable(monkeypatch, cap
 
 
 @needs_kernel
-def test_torch_only_switches_the_kernels_off_for_a_block():
+def test_torch_only_switches_the_kernels_off_for_a_block(monkeypatch):
     student, teacher = logits(8, 40, 20), logits(8, 40, 21)
     with_kernel = ldrrld_loss(student, teacher)
     calls = []
     original = fused._ldrrld_rows
-    try:
-        fused._ldrrld_rows = lambda *args: calls.append(1) or original(*args)
-        with torch_only():
-            assert not cpu_ldrrld.available(torch.device("cpu"), torch.float32)
-            without = ldrrld_loss(student, teacher)
-    finally:
-        fused._ldrrld_rows = original
+    monkeypatch.setattr(fused, "_ldrrld_rows", lambda *args: calls.append(1) or original(*args))
+    with torch_only():
+        assert not cpu_ldrrld.available(torch.device("cpu"), torch.float32)
+        without = ldrrld_loss(student, teacher)
+    monkeypatch.undo()
     assert calls == [1] and cpu_ldrrld.available(torch.device("cpu"), torch.float32)
     torch.testing.assert_close(without.local, with_kernel.local)
     torch.testing.assert_close(without.rntk, with_kernel.rntk)

@@ -174,10 +174,9 @@ typedef struct {
     int64_t student_stride, teacher_stride, classes;
     int depth, pairs;
     real temperature;
-    const int64_t *first, *second; /* (P,) ranks of each pair */
-    const real *weights;           /* (P,) */
-    int64_t *top;                  /* (B, d): read, or written when select_by is not NULL */
-    const real *select_by;         /* rank logits to select from, or NULL */
+    const real *weights;   /* (P,), pairs in row-major order (0, 1), (0, 2), ..., (1, 2), ... */
+    int64_t *top;          /* (B, d): read, or written when select_by is not NULL */
+    const real *select_by; /* rank logits to select from, or NULL */
     int64_t select_stride;
     real *local, *rntk, *pair_kl, *topd_kl, *top_grad; /* (B,), (B,), (B, P), (B,), (B, d) */
     real *rest_grad;                                   /* (B, C), or NULL when d == C */
@@ -410,7 +409,7 @@ int ldrrld_rows(const real *student, int64_t student_stride, const real *teacher
     for (int i = 0, p = 0; i < depth; i++)
         for (int j = i + 1; j < depth; j++, p++)
             if (first[p] != i || second[p] != j) return 2; /* not the row-major pairs local_terms expects */
-    Job job = {student, teacher, student_stride, teacher_stride, classes, depth, pairs, temperature, first, second,
-               weights, (int64_t *)top, NULL, 0, local, rntk, pair_kl, topd_kl, top_grad, rest_grad};
+    Job job = {student, teacher, student_stride, teacher_stride, classes, depth, pairs, temperature, weights,
+               (int64_t *)top, NULL, 0, local, rntk, pair_kl, topd_kl, top_grad, rest_grad};
     return run(&job, rows, threads);
 }

@@ -162,8 +162,8 @@ def _rows_of(logits: Tensor, dtype: torch.dtype) -> Tensor:
     return logits if logits.stride(1) == 1 else logits.contiguous()
 
 
-#: What the C entry points return: 0 done, 1 out of memory, 2 arguments outside what they handle.
-_DONE, _NO_MEMORY, _NOT_HANDLED = 0, 1, 2
+#: What the C entry points return: 0 done, 1 out of memory (2: arguments outside what they handle).
+_DONE, _NO_MEMORY = 0, 1
 
 
 def _indices(index: Tensor) -> Tensor:
@@ -186,13 +186,9 @@ def top_classes(logits: Tensor, depth: int) -> Tensor | None:
     which keeps the order.
     """
     dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
-    if (
-        not logits.is_floating_point()
-        or logits.device.type != "cpu"
-        or not 1 <= depth <= min(MAX_DEPTH, logits.shape[1])
-    ):
+    if not logits.is_floating_point() or not 1 <= depth <= min(MAX_DEPTH, logits.shape[1]):
         return None
-    if not available(logits.device, dtype):
+    if not available(logits.device, dtype):  # a CPU tensor, a compiler, not switched off
         return None
     rows = _rows_of(logits, dtype)
     batch, classes = rows.shape
