@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-__all__ = ["markdown_table", "text_table", "mean_std", "interval", "difference"]
+__all__ = ["markdown_table", "text_table", "TextTable", "mean_std", "interval", "difference"]
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -47,7 +47,44 @@ def text_table(
     def line(row: Sequence[str]) -> str:
         return "  ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right)).rstrip()
 
-    return "\n".join([line(header), *([line(["-" * w for w in widths])] if rule else []), *map(line, cells)])
+    text = "\n".join([line(header), *([line(["-" * w for w in widths])] if rule else []), *map(line, cells)])
+    return TextTable(text, header, cells, right)
+
+
+class TextTable(str):
+    """A text table that a notebook shows as an HTML table (so it never wraps like printed text).
+
+    It is the table's text (``print`` it, compare it, split its lines); in Jupyter, a cell that
+    ends with one, or ``display(table)``, shows ``_repr_html_``: the same cells in an HTML table,
+    numbers right-aligned.
+    """
+
+    def __new__(cls, text: str, header: Sequence[str], cells: Sequence[Sequence[str]], right: Sequence[bool]):
+        table = super().__new__(cls, text)
+        table.header, table.cells, table.right = list(header), [list(row) for row in cells], list(right)
+        return table
+
+    def __repr__(self) -> str:  # the text itself, as a notebook's plain-text view shows it
+        return str(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        def row(cells: Sequence[str], tag: str) -> str:
+            return (
+                "<tr>"
+                + "".join(
+                    f'<{tag} style="text-align:{"right" if r else "left"}">{escape(c)}</{tag}>'
+                    for c, r in zip(cells, self.right)
+                )
+                + "</tr>"
+            )
+
+        body = "".join(row(cells, "td") for cells in self.cells)
+        return f'<table class="ldrrld-table"><thead>{row(self.header, "th")}</thead><tbody>{body}</tbody></table>'
 
 
 def mean_std(mean: float | None, std: float | None = None, digits: int = 2, missing: str = "") -> str:

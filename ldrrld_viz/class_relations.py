@@ -106,13 +106,15 @@ def _relation_grid(
     axis_titles: tuple[str, str],
     matrix_scale: tuple[float, float] | None = None,
 ):
-    """Row 1: teacher and students on one diverging scale; row 2: each student's gap on ``[0, gap_scale]``.
+    """Row 1: the teacher; then one row per student: its matrix beside its gap to the teacher.
 
-    Square matrices, one colour bar per row, short titles (the quantity is in the figure's title)
-    and ``axis_titles`` (x, y) on every matrix, so five columns still read at JupyterLab's width.
+    Two columns, so that a 100-class matrix keeps about 300 px of width in a notebook (each cell a
+    few pixels, the superclass blocks plain to see). Every matrix of the left column shares one
+    diverging colour scale, every gap of the right column one sequential scale; each column has
+    one colour bar, and the panel titles say so. Superclasses are shown by the order of the rows
+    and columns and thin separators, not by a grid around every cell.
     """
     teacher = next(iter(gaps.values())).teacher
-    matrices = {"teacher": teacher, **{name: gap.student for name, gap in gaps.items()}}
     size = teacher.shape[1]
     check_superclass_of(superclass_of, size)
     check_class_names(class_names, size)
@@ -121,12 +123,14 @@ def _relation_grid(
     order = torch.arange(size) if superclass_of is None else superclass_order(superclass_of.cpu())
     boundaries = [] if superclass_of is None else group_boundaries(superclass_of.cpu()[order])
     names = [class_names[c] if class_names is not None else str(c) for c in order.tolist()]
-    if matrix_scale is None:
-        reach = max(float(m.abs().nan_to_num().max()) for m in matrices.values())
+    matrices = {"teacher": teacher, **{name: gap.student for name, gap in gaps.items()}}
+    if matrix_scale is None:  # off the diagonal is where the relations are: scale the colours to them
+        off = ~torch.eye(size, dtype=torch.bool)
+        reach = _percentile([m[off] for m in matrices.values()])
         matrix_scale = (-reach, reach)
-    top = gap_scale if gap_scale is not None else max(gap.max for gap in gaps.values())
+    top = gap_scale if gap_scale is not None else _percentile([gap.gap.flatten() for gap in gaps.values()])
 
-    def heatmap(matrix: Tensor, title: str, **scale) -> Heatmap:
+    def heatmap(matrix: Tensor, title: str, *, colorbar: bool, **scale) -> Heatmap:
         ordered = matrix.cpu()[order][:, order]
         return Heatmap(
             ordered,
@@ -137,15 +141,37 @@ def _relation_grid(
             x_title=axis_titles[0],
             y_title=axis_titles[1],
             annotate=False,
+            colorbar=colorbar,
             **scale,
         )
 
-    first_row = [
-        heatmap(m, name, colors="diverging", zmin=matrix_scale[0], zmax=matrix_scale[1]) for name, m in matrices.items()
-    ]
-    second_row = [None] + [
-        heatmap(gap.gap, f"|teacher - {name}|\nmax {gap.max:.3f}, mean {gap.mean:.3f}", zmin=0.0, zmax=top)
-        for name, gap in gaps.items()
-    ]
-    title = f"Inter-class relations: {kind} (top row, one scale)\nbelow: gap = {next(iter(gaps.values())).label}"
-    return draw(first_row + second_row, cols=len(first_row), title=title, backend=backend, panel_size=(2.5, 1.9))
+    def matrix(name: str, first: bool) -> Heatmap:
+        title = f"{name}" + (" (left column: one scale)" if first else "")
+        return heatmap(
+            matrices[name], title, colorbar=first, colors="diverging", zmin=matrix_scale[0], zmax=matrix_scale[1]
+        )
+
+    panels: list[Heatmap | None] = [matrix("teacher", True), None]
+    for index, (name, gap) in enumerate(gaps.items()):
+        title = f"|teacher - {name}|: max {gap.max:.2f}, mean {gap.mean:.2f}" + (
+            "\n(right column: one scale)" if index == 0 else ""
+        )
+        panels += [matrix(name, False), heatmap(gap.gap, title, colorbar=index == 0, zmin=0.0, zmax=top)]
+    title = (
+        f"Inter-class relations: {kind}, ordered by superclass; gap = {next(iter(gaps.values())).label}\n"
+        f"colours saturate beyond the {SATURATE:.0%} quantile (hover for values)"
+    )
+    return draw(panels, cols=2, title=title, backend=backend, panel_size=(3.0, 2.7))
+
+
+#: The quantile of the values shown where colour scales end when not given: the few extreme cells
+#: (a diagonal of confident logits, one badly learnt class) do not wash out the rest.
+SATURATE = 0.99
+
+
+def _percentile(values: list[Tensor]) -> float:
+    """The :data:`SATURATE` quantile of the absolute finite values (1 when there are none or all are 0)."""
+    flat = torch.cat([v.detach().double().flatten().cpu() for v in values]).abs()
+    flat = flat[torch.isfinite(flat)]
+    top = float(torch.quantile(flat, SATURATE)) if flat.numel() else 0.0
+    return top if top > 0 else 1.0

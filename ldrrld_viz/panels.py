@@ -16,12 +16,46 @@ import numpy as np
 
 from .colors import palette
 
-__all__ = ["Heatmap", "Lines", "Bars", "Points", "Scatter", "Panel", "as_array", "blank_diagonal", "colorbar_owners"]
+__all__ = [
+    "MIN_TEXT_PX",
+    "CELL_TEXT_PX",
+    "label_step",
+    "Heatmap",
+    "Lines",
+    "Bars",
+    "Points",
+    "Scatter",
+    "Panel",
+    "as_array",
+    "blank_diagonal",
+    "colorbar_owners",
+]
 
-#: Heatmaps with at most this many rows and columns write their values in the cells.
-ANNOTATE_UP_TO = 12
+#: The smallest text a figure shows, in pixels: CSS pixels in a page (plotly), points at the 72 dots
+#: an inch of static figures (matplotlib), which a page shows one to one.
+MIN_TEXT_PX = 10
+#: A heatmap writes its values in its cells only when a cell is at least this many pixels wide: a
+#: "0.80" at :data:`MIN_TEXT_PX` with a little room. Smaller cells leave the value to the colour and
+#: the hover.
+CELL_TEXT_PX = 24
+#: Group separators are drawn only when every group is at least this many pixels wide.
+GROUP_PX = 24
 #: Axes with more labels than this hide them (hover still names every cell).
 LABELS_UP_TO = 30
+#: Average width of one character of :data:`MIN_TEXT_PX` text, in pixels, for fitting tick labels.
+CHAR_PX = 6.2
+
+
+def label_step(labels: Sequence[str], cell_px: float, *, across: bool) -> int | None:
+    """Show every ``step``-th tick label so that neighbours never touch; ``None``: show none.
+
+    ``across`` is True for labels side by side along the axis (x ticks, written horizontally), whose
+    width must fit the cells; False for labels stacked along it (y ticks), whose height must fit.
+    """
+    if not labels or len(labels) > LABELS_UP_TO:
+        return None
+    need = (max(map(len, labels)) * CHAR_PX + 4) if across else MIN_TEXT_PX * 1.4
+    return max(1, -(-int(need) // max(int(cell_px), 1)))
 
 
 def as_array(values) -> np.ndarray:
@@ -46,7 +80,9 @@ class Heatmap:
     ``zmin``/``zmax`` fix the colour scale (give the same to panels that must be compared);
     ``colors`` is ``"sequential"`` or ``"diverging"`` (centred on zero when no scale is given);
     ``boundaries`` are positions where a line separates groups on both axes (superclasses);
-    ``annotate`` writes values in the cells (default: small matrices only).
+    ``annotate`` writes values in the cells (default: where the cells are large enough to hold
+    them, :data:`CELL_TEXT_PX`; ``True`` asks for it under the same condition, ``False`` never);
+    ``colorbar`` forces the colour bar on or off (default: see :func:`colorbar_owners`).
     """
 
     z: np.ndarray
@@ -61,6 +97,7 @@ class Heatmap:
     colorbar_title: str = ""
     boundaries: Sequence[int] = ()
     annotate: bool | None = None
+    colorbar: bool | None = None
 
     def __post_init__(self) -> None:
         z = as_array(self.z)
@@ -86,10 +123,17 @@ class Heatmap:
         high = self.zmax if self.zmax is not None else (float(finite.max()) if finite.size else 1.0)
         return low, high
 
-    def annotated(self) -> bool:
-        if self.annotate is not None:
-            return self.annotate
-        return max(self.z.shape) <= ANNOTATE_UP_TO
+    def separators(self, cell_px: float) -> list[int]:
+        """The group boundaries to draw for cells ``cell_px`` wide: all of them when every group is
+        at least :data:`GROUP_PX` wide, else none (then the ordering alone shows the groups; lines
+        that close would read as a grid)."""
+        edges = [0, *self.boundaries, max(self.z.shape)]
+        narrowest = min(b - a for a, b in zip(edges, edges[1:]))
+        return list(self.boundaries) if narrowest * cell_px >= GROUP_PX else []
+
+    def annotated(self, cell_px: float) -> bool:
+        """Whether values are written in cells ``cell_px`` pixels wide."""
+        return self.annotate is not False and cell_px >= CELL_TEXT_PX
 
 
 @dataclass(frozen=True)
@@ -168,6 +212,9 @@ def colorbar_owners(panels: Sequence[Panel | None], cols: int) -> list[bool]:
 
     owners = []
     for index, panel in enumerate(panels):
+        if isinstance(panel, Heatmap) and panel.colorbar is not None:
+            owners.append(panel.colorbar)
+            continue
         right = index + 1
         shares_right = (
             right % cols != 0 and right < len(panels) and key(panel) is not None and key(panels[right]) == key(panel)

@@ -243,9 +243,10 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
 
 
 def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapping[str, str], title: str):
-    from .matplotlib_backend import StaticFigure
+    from .matplotlib_backend import DPI, StaticFigure
+    from .panels import MIN_TEXT_PX
 
-    fig = StaticFigure(figsize=(10, 2.6 * len(measures)), layout="constrained")
+    fig = StaticFigure(figsize=(10, 2.6 * len(measures)), dpi=DPI, layout="constrained")
     axes = fig.subplots(len(measures), 2, squeeze=False)
     nan = math.nan
     for s in series:
@@ -283,8 +284,10 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
             ax.set_ylim(*limits)
         ax.grid(alpha=0.3)
     for ax in axes[0]:  # the lower part of the accuracy row is empty: the means sit near the top
-        ax.legend(fontsize="x-small", loc="lower right", ncols=2)
-    fig.suptitle(title, fontsize="medium")
+        ax.legend(fontsize=MIN_TEXT_PX, loc="lower right", ncols=2)
+    for ax in axes.ravel():
+        ax.tick_params(labelsize=MIN_TEXT_PX)
+    fig.suptitle(title, fontsize=12)
     return fig
 
 

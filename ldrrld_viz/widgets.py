@@ -13,7 +13,7 @@ also carries a static PNG of its current figure: a saved notebook shows it befor
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import ipywidgets as widgets
 from torch import Tensor
@@ -59,11 +59,15 @@ class PanelState:
 
 @dataclass(frozen=True)
 class Controls:
-    """The panel's sliders (``temperature`` is disabled when the panel has no sample)."""
+    """The panel's sliders (``temperature`` is disabled when the panel has no sample).
 
-    depth: widgets.IntSlider
-    decay: widgets.FloatSlider
-    temperature: widgets.FloatSlider
+    Continuous sliders, or, over measured data (a sweep attached), selection sliders that stop
+    only at the measured values. Either way ``.value`` is the number.
+    """
+
+    depth: widgets.IntSlider | widgets.SelectionSlider
+    decay: widgets.FloatSlider | widgets.SelectionSlider
+    temperature: widgets.FloatSlider | widgets.SelectionSlider
 
 
 class WeightPanel:
@@ -86,6 +90,7 @@ class WeightPanel:
         max_depth: int,
         class_names: Sequence[str] | None,
         backend: str,
+        grid: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self._logits = (student_logits, teacher_logits)
         self._class_names, self._backend = class_names, backend
@@ -95,26 +100,10 @@ class WeightPanel:
             "style": {"description_width": "110px"},
             "layout": widgets.Layout(width="420px"),
         }
-        self.controls = Controls(
-            depth=widgets.IntSlider(value=depth, min=2, max=max_depth, step=1, description="depth d", **common),
-            decay=widgets.FloatSlider(
-                value=decay,
-                min=DECAY_RANGE[0],
-                max=DECAY_RANGE[1],
-                step=0.01,
-                readout_format=".2f",
-                description="decay gamma",
-                **common,
-            ),
-            temperature=widgets.FloatSlider(
-                value=temperature,
-                min=TEMPERATURE_RANGE[0],
-                max=TEMPERATURE_RANGE[1],
-                step=TEMPERATURE_STEP,
-                description="temperature T",
-                disabled=student_logits is None,
-                **common,
-            ),
+        self.controls = (
+            _measured_controls(grid, depth, decay, temperature, disabled=student_logits is None, **common)
+            if grid is not None
+            else self._free_controls(depth, decay, temperature, max_depth, student_logits is None, common)
         )
         self._ranges = _colour_ranges(student_logits, teacher_logits, depth=depth, temperature=temperature)
         self._summary = widgets.HTML()
@@ -133,6 +122,30 @@ class WeightPanel:
         for slider in (self.controls.depth, self.controls.decay, self.controls.temperature):
             slider.observe(self._redraw, names="value")
 
+    @staticmethod
+    def _free_controls(depth, decay, temperature, max_depth, no_sample: bool, common: dict) -> Controls:
+        return Controls(
+            depth=widgets.IntSlider(value=depth, min=2, max=max_depth, step=1, description="depth d", **common),
+            decay=widgets.FloatSlider(
+                value=decay,
+                min=DECAY_RANGE[0],
+                max=DECAY_RANGE[1],
+                step=0.01,
+                readout_format=".2f",
+                description="decay gamma",
+                **common,
+            ),
+            temperature=widgets.FloatSlider(
+                value=temperature,
+                min=TEMPERATURE_RANGE[0],
+                max=TEMPERATURE_RANGE[1],
+                step=TEMPERATURE_STEP,
+                description="temperature T",
+                disabled=no_sample,
+                **common,
+            ),
+        )
+
     def _redraw(self, change: dict | None = None) -> None:
         depth, decay = self.controls.depth.value, self.controls.decay.value
         temperature = self.controls.temperature.value
@@ -149,7 +162,7 @@ class WeightPanel:
         summary = _summary(maps, sample)
         self._drawing = {
             "panels": panels,
-            "cols": 3,
+            "cols": 2,  # two a row: at d = 7 every cell still holds its value on a narrow page
             "panel_size": (3.3, 2.4),
             "title": f"d = {depth}, decay = {decay:.2f}, T = {temperature:g}",
         }
@@ -179,6 +192,22 @@ class WeightPanel:
     def __repr__(self) -> str:
         s = self.state
         return f"WeightPanel(depth={s.depth}, decay={s.decay:.2f}, temperature={s.temperature:g})"
+
+
+def _measured_controls(grid, depth, decay, temperature, *, disabled: bool, **common) -> Controls:
+    """Selection sliders that stop only at the values of ``grid`` (``depth``, ``decay``, ``temperature``)."""
+
+    def slider(name: str, value: float, description: str, label) -> widgets.SelectionSlider:
+        options = [(label(v), v) for v in grid[name]]
+        return widgets.SelectionSlider(options=options, value=value, description=description, **common)
+
+    controls = Controls(
+        depth=slider("depth", depth, "depth d", str),
+        decay=slider("decay", decay, "decay gamma", "{:.2f}".format),
+        temperature=slider("temperature", temperature, "temperature T", "{:g}".format),
+    )
+    controls.temperature.disabled = disabled
+    return controls
 
 
 #: The panel's heatmaps, in order: the three weight grids, the pair shares, the sample's two.
@@ -278,6 +307,20 @@ def weight_panel(
     for name, value, (low, high) in (("decay", decay, DECAY_RANGE), ("temperature", temperature, TEMPERATURE_RANGE)):
         if not low <= value <= high:
             raise ValueError(f"{name} must lie in [{low:g}, {high:g}] (the slider's range), got {value!r}")
+    grid = None
+    if sweep is not None:  # over measured data the sliders stop only where students were trained
+        protocol = sweep["protocol"]
+        grid = {
+            "depth": [d for d in protocol["depths"] if d <= max_depth],
+            "decay": list(protocol["decays"]),
+            "temperature": list(protocol["temperatures"]),
+        }
+        for name, value in (("depth", depth), ("decay", decay), ("temperature", temperature)):
+            if value not in grid[name]:
+                raise ValueError(
+                    f"with a sweep the sliders move over the measured values; {name} {value!r} is not one of "
+                    f"{grid[name]}"
+                )
     panel = WeightPanel(
         student_logits,
         teacher_logits,
@@ -287,6 +330,7 @@ def weight_panel(
         max_depth=max_depth,
         class_names=class_names,
         backend=backend,
+        grid=grid,
     )
     panel.sweep_view = attach_sweep_view(panel, sweep) if sweep is not None else None
     return panel

@@ -1,5 +1,5 @@
 """Figures read at JupyterLab's default width: square matrices, axis titles, short panel titles,
-one colour bar per row of comparable matrices, and a widget whose colour ranges hold still."""
+one colour bar per column of comparable matrices, and a widget whose colour ranges hold still."""
 
 import base64
 import io
@@ -77,12 +77,15 @@ def test_relation_grids_are_square_titled_and_share_colour_bars(kind, backend):
     assert len(found) == 1 + 2 * len(STUDENTS)  # the teacher, each student, each student's gap
     assert all((m["x"], m["y"]) == axis_titles for m in found), "axis titles on every matrix"
     assert all(m["square"] for m in found), "square cells"
-    # Short titles: at five columns in ~950 px a panel title has room for about 24 characters a line.
-    assert max(len(line) for title in titles for line in title.replace("<br>", "\n").split("\n")) <= 24
-    assert set(titles[: 1 + len(STUDENTS)]) == {"teacher", *STUDENTS}
-    # One colour scale per row, so one colour bar per row.
-    assert len({m["range"] for m in found[: 1 + len(STUDENTS)]}) == 1
-    assert len({m["range"] for m in found[1 + len(STUDENTS) :]}) == 1
+    # Two columns: a panel title has room for about 45 characters a line on a 760 px page.
+    assert max(len(line) for title in titles for line in title.replace("<br>", "\n").split("\n")) <= 45
+    # The teacher, then each student beside its gap: matrices in the left column, gaps in the right.
+    matrix_panels, gap_panels = [found[0], *found[1::2]], found[2::2]
+    assert [title.split(" (")[0] for title in [titles[0], *titles[1::2]]] == ["teacher", *STUDENTS]
+    assert titles[0].endswith("(left column: one scale)") and "right column: one scale" in titles[2]
+    # One colour scale per column, so one colour bar per column.
+    assert len({m["range"] for m in matrix_panels}) == 1
+    assert len({m["range"] for m in gap_panels}) == 1
     shown = sum(m["bar"] for m in found) if backend == "plotly" else rest[0]
     assert shown == 2
 

@@ -352,7 +352,14 @@ def test_panel_sliders_move_the_highlighted_point_and_both_views(tmp_path):
     assert list(line.x) == [2, 3, 5, 7] and line.y[2] is None and line.connectgaps is False
     assert "not run yet" in view.state.summary and view.state.summary in view.widget.children[0].value
 
-    panel.controls.depth.value = 4  # not a grid depth
+    # Over measured data the sliders stop only at measured values: no position shows "nothing here".
+    grid = _fake_sweep()["protocol"]
+    assert [value for _, value in panel.controls.depth.options] == grid["depths"]
+    assert [value for _, value in panel.controls.decay.options] == grid["decays"]
+    assert [value for _, value in panel.controls.temperature.options] == grid["temperatures"]
+    with pytest.raises(Exception, match="Invalid selection"):
+        panel.controls.depth.value = 4
+    view.update(4, 0.1)  # the view itself, moved to a depth that is not on the grid
     assert view.state.point is None and view.state.highlighted("kendall_tau", "depth") == (4, None)
     assert all(y is None for y in _trace(view.state.figure, "d 4", "2").y)
     assert "not a grid point" in view.state.summary
@@ -363,10 +370,13 @@ def test_panel_sliders_move_the_highlighted_point_and_both_views(tmp_path):
 def test_the_depth_slider_reaches_every_grid_depth_the_sample_allows():
     from ldrrld_viz import weight_panel
 
-    assert weight_panel(sweep=True).controls.depth.max == 20  # the committed grid's largest d
+    def depths(panel):
+        return [value for _, value in panel.controls.depth.options]
+
+    assert depths(weight_panel(sweep=True)) == [2, 3, 5, 7, 10, 15, 20]  # the committed grid's depths
     assert weight_panel().controls.depth.max == 12  # no sweep: a 12 x 12 grid at most
     ten = torch.linspace(3, -3, 10)
-    assert weight_panel(student_logits=ten, teacher_logits=ten.flip(0), sweep=True).controls.depth.max == 10
+    assert depths(weight_panel(student_logits=ten, teacher_logits=ten.flip(0), sweep=True)) == [2, 3, 5, 7, 10]
 
 
 def test_a_noisy_point_does_not_flatten_the_others():

@@ -26,4 +26,6 @@ def test_epoch_lines_go_through_the_progress_bar(capsys):
     assert len(epoch_lines) == 2, err
     assert any("%|" in line for line in err.split("\n")), "the progress bar was drawn"
     for line in epoch_lines:  # after the last carriage return only the message: no bar text before it
-        assert line.split("\r")[-1].startswith("epoch "), repr(line)
+        # and the line names its run, so it still says which run it was once the bar is gone
+        assert line.split("\r")[-1].startswith(f"ce seed {recipe.seed} · {recipe.model} · epoch "), repr(line)
+    assert f"ce seed {recipe.seed} · {recipe.model}" in err.split("\n")[0], "the bar names its run"

@@ -166,7 +166,7 @@ def _train_all(
         if (rows := _finished(_run_path(out_dir, *spec), recipe)) is not None
     }
     todo = [spec for spec in plan if spec not in done]
-    bar = tqdm(total=len(todo), desc="study runs", unit="run", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(todo), desc="study runs", unit="run", disable=not (progress and todo), dynamic_ncols=True)
 
     def record(spec, rows):
         atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "history": rows}), _run_path(out_dir, *spec))

@@ -410,7 +410,7 @@ def _fit(
     bar = _progress_bar(
         progress and run.context.is_main,
         total=(recipe.epochs - start_epoch + 1) * len(run.train_batches),
-        description=f"{recipe.model} · {recipe.loss}",
+        description=run_label(recipe),
     )
     for epoch in range(start_epoch, recipe.epochs + 1):
         row = _train_epoch(run, recipe, epoch, bar)
@@ -675,7 +675,8 @@ def _report_epoch(row: dict[str, float], recipe: Recipe, bar, board) -> None:
     bar.set_postfix(epoch=row["epoch"], loss=f"{row['train_loss']:.3f}", test_top1=f"{row['test_top1']:.2f}")
     with logging_redirect_tqdm(tqdm_class=type(bar)):  # via the bar: one live bar, clean lines
         log.info(
-            "epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s",
+            "%s · epoch %d/%d  lr %.4g  loss %.4f  train %.2f%%  test %.2f%% (top-5 %.2f%%)  %.1f s",
+            run_label(recipe),
             row["epoch"],
             recipe.epochs,
             row["lr"],
@@ -773,6 +774,11 @@ def _warn_if_near_chance(top1: float, num_classes: int) -> None:
             top1,
             chance,
         )
+
+
+def run_label(recipe: Recipe) -> str:
+    """The name of a run in progress bars and log lines: ``"kd seed 0 · resnet8"``."""
+    return f"{recipe.loss} seed {recipe.seed} · {recipe.model}"
 
 
 def _progress_bar(enabled: bool, total: int, description: str):
