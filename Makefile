@@ -20,13 +20,17 @@ STAMP       := $(VENV)/.installed
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tools/lab_overrides.json
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; run e.g. 'make test PYTHON=python3'"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(if $(strip $(TORCH_PINS)),$(BIN)/python -m pip install --quiet $(TORCH_PINS))
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@# JupyterLab in this venv never asks about news or updates (an app-level override in the
+	@# venv; the user's own settings are not touched).
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp tools/lab_overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the toolkit with its dev extras
@@ -43,6 +47,8 @@ LAB_FLAGS   := --ServerApp.root_dir="$(CURDIR)" --ServerApp.ip=127.0.0.1 \
                $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 
 lab: $(STAMP)  ## open JupyterLab on the first notebook (extra flags: LAB_ARGS="...")
+	@# Our own notebooks open trusted, so a reload shows their saved outputs and still pictures.
+	@$(BIN)/jupyter trust notebooks/[0-9]*.ipynb >/dev/null 2>&1
 	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
 test: $(STAMP)  ## lint and format check, then every unit test and every notebook (pytest --nbval)

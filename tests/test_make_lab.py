@@ -70,6 +70,7 @@ def headless_lab(tmp_path):
             "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
             "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
             "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+            "JUPYTER_DATA_DIR": str(tmp_path / "data"),  # where `jupyter trust` keeps its signatures
         }
     )
     log = tmp_path / "make-lab.log"
@@ -91,13 +92,13 @@ def headless_lab(tmp_path):
             start_new_session=True,
         )
     try:
-        yield port, log.read_text, process
+        yield port, log.read_text, process, tmp_path
     finally:
         _stop(process)
 
 
 def test_make_lab_headless_prints_one_url_that_opens_notebook_01(headless_lab):
-    port, output, process = headless_lab
+    port, output, process, home = headless_lab
     pattern = re.compile(rf"http://127\.0\.0\.1:{port}/\S+")
     deadline = time.monotonic() + START_S
     while not re.search(r"copy and paste", output()) or not pattern.search(output().split("copy and paste")[-1]):
@@ -128,3 +129,18 @@ def test_make_lab_headless_prints_one_url_that_opens_notebook_01(headless_lab):
     assert Path(FIRST_NOTEBOOK).name in listed, listed
     twins = {path.name for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.py")}
     assert twins and not twins & listed, f"twins listed as notebooks: {twins & listed}"
+
+    # No news or update pop-up: the venv's app-level override, not the user's settings.
+    status, body = _get(
+        f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={token}"
+    )
+    defaults = {name: entry.get("default") for name, entry in json.loads(body)["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, defaults
+    assert not (home / "settings" / "@jupyterlab" / "apputils-extension").exists(), "user settings untouched"
+    # Our notebooks open trusted: their saved outputs and still pictures show after a reload.
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    notary = NotebookNotary(data_dir=str(home / "data"))
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert notary.check_signature(nbformat.read(path, as_version=4)), f"{path.name} is not trusted"
