@@ -186,7 +186,12 @@ class WeightPanel:
         bundle["text/plain"] = repr(self)
         # A still of the current figure: what JupyterLab shows where the live widget cannot run
         # (a saved notebook before it is executed, an untrusted one, a static viewer).
-        bundle["image/png"] = mime_bundle(draw(**self._drawing, backend="matplotlib"))["image/png"]
+        png = mime_bundle(draw(**self._drawing, backend="matplotlib"))["image/png"]
+        bundle["image/png"] = png
+        bundle["text/html"] = (
+            f'<div class="ldrrld-still"><img src="data:image/png;base64,{png}" alt="{self._drawing["title"]}"/>'
+            f"<p><em>{STILL_CAPTION}</em></p></div>"
+        )
         return bundle
 
     def __repr__(self) -> str:
@@ -209,6 +214,9 @@ def _measured_controls(grid, depth, decay, temperature, *, disabled: bool, **com
     controls.temperature.disabled = disabled
     return controls
 
+
+#: Under the still picture that shows where no kernel runs (a saved notebook, a static viewer).
+STILL_CAPTION = "A still picture of the panel at its starting values: run this cell for live sliders."
 
 #: The panel's heatmaps, in order: the three weight grids, the pair shares, the sample's two.
 PARTS = ("irw", "erd", "adw", "share", "pair_kl", "contribution")

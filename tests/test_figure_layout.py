@@ -133,6 +133,9 @@ def test_panel_shows_a_still_picture_before_it_runs():
     png = base64.b64decode(bundle["image/png"])  # a still where none does
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert bundle["text/plain"] == repr(panel)
+    # ... and says what it is and how to make it live
+    assert bundle["image/png"] in bundle["text/html"] and viz.widgets.STILL_CAPTION in bundle["text/html"]
+    assert "run this cell for live sliders" in viz.widgets.STILL_CAPTION
 
 
 def test_each_matplotlib_colour_bar_sits_beside_its_own_run_of_heatmaps():
