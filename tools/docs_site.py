@@ -225,3 +225,11 @@ def on_post_build(config) -> None:
     scratch = _state.pop("scratch", None)
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def on_build_error(error) -> None:
+    on_post_build(None)
+
+
+def on_shutdown() -> None:  # after a build that --strict aborted
+    on_post_build(None)
