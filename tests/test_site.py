@@ -27,8 +27,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ARTIFACTS = ROOT / "test-artifacts" / "site"
@@ -82,6 +80,7 @@ def _outputs(notebook: Path) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- the build
+@pytest.mark.slow
 def test_site_has_every_page(site):
     pages = ["index.html", "api/core/index.html", "api/viz/index.html", "benchmarks/index.html"]
     pages += [f"{name}/index.html" for name in ("method", "models", "data", "training", "viz", "bad_inputs")]
@@ -94,6 +93,7 @@ def test_site_has_every_page(site):
     assert "teacher_logits" in api  # the parameters come from the docstrings
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_notebook_figure_is_on_its_page(site, notebook):
     """Each saved picture is an image of the page, each plotly figure a plotly.js plot, each widget
@@ -110,6 +110,7 @@ def test_every_notebook_figure_is_on_its_page(site, notebook):
     assert "widget-state+json" not in html and "unpkg" not in html  # no widget manager from a CDN
 
 
+@pytest.mark.slow
 def test_no_page_reaches_for_the_network(site):
     """Scripts, styles and fonts all come from the site itself (the browser test checks the rest)."""
     for page in site.rglob("*.html"):
@@ -120,6 +121,7 @@ def test_no_page_reaches_for_the_network(site):
     assert (site / "assets" / "mathjax" / "MathJax.js").is_file()
 
 
+@pytest.mark.slow
 def test_a_broken_link_fails_the_build(tmp_path):
     """A link to a file that does not exist, in or out of docs/, fails --strict; a GitHub-style
     link to a notebook (``../notebooks/NN.ipynb``) becomes a link to its page."""
@@ -135,6 +137,61 @@ def test_a_broken_link_fails_the_build(tmp_path):
     log = result.stdout + result.stderr
     assert result.returncode != 0, log[-3000:]
     assert "'../notebooks/99_gone.ipynb'" in log and "'nowhere.md'" in log, log[-3000:]
+
+
+# ----------------------------------------------------------------------------- the notebook pass
+def _docs_site():
+    _need_mkdocs()
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import docs_site
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    return docs_site
+
+
+def _notebook(*outputs: dict, markdown: str = "text") -> dict:
+    code = {"cell_type": "code", "source": "x", "metadata": {}, "outputs": list(outputs), "execution_count": 1}
+    cells = [{"cell_type": "markdown", "source": markdown, "metadata": {}}, code]
+    return {"cells": cells, "metadata": {"widgets": {"state": {}}}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _display(data: dict) -> dict:
+    return {"output_type": "display_data", "metadata": {}, "data": data}
+
+
+def test_site_notebook_draws_plotly_and_shows_widgets_as_pictures():
+    docs_site = _docs_site()
+    figure = {"data": [{"type": "bar", "x": [1, 2], "y": [3, 4]}], "layout": {"height": 300}}
+    widget = {docs_site.WIDGET_TYPE: {"model_id": "m"}, "image/png": "iVBORw0KGgo=", "text/plain": "WeightPanel(d=7)"}
+    source = _notebook(_display({docs_site.PLOTLY_TYPE: figure}), _display(widget))
+    shown = docs_site.site_notebook(source, "test.ipynb")
+    plot, picture, note = shown["cells"][1]["outputs"]
+    assert "Plotly.newPlot(" in plot["data"]["text/html"] and '"y":[3,4]' in plot["data"]["text/html"]
+    assert set(picture["data"]) == {"image/png", "text/plain"}  # the widget view is gone, its picture stays
+    assert note["data"]["text/markdown"] == f"*{docs_site.WIDGET_NOTES['WeightPanel']}*"
+    assert "widgets" not in shown["metadata"] and docs_site.WIDGET_TYPE in source["cells"][1]["outputs"][1]["data"]
+
+
+def test_site_notebook_refuses_a_widget_it_cannot_describe():
+    docs_site = _docs_site()
+    from mkdocs.exceptions import PluginError
+
+    unknown = {docs_site.WIDGET_TYPE: {}, "image/png": "iVBORw0KGgo=", "text/plain": "IntSlider(value=3)"}
+    with pytest.raises(PluginError, match="IntSlider.*WIDGET_NOTES"):
+        docs_site.site_notebook(_notebook(_display(unknown)), "test.ipynb")
+    no_picture = {docs_site.WIDGET_TYPE: {}, "text/plain": "WeightPanel(d=7)"}
+    with pytest.raises(PluginError, match="no static picture"):
+        docs_site.site_notebook(_notebook(_display(no_picture)), "test.ipynb")
+
+
+def test_site_notebook_maps_its_links():
+    docs_site = _docs_site()
+    markdown = "[m](../docs/method.md#notation), [web](https://example.org) and [here](#top)"
+    shown = docs_site.site_notebook(_notebook(markdown=markdown), "t.ipynb", lambda target: "MAPPED:" + target)
+    assert shown["cells"][0]["source"] == (
+        "[m](MAPPED:../docs/method.md#notation), [web](https://example.org) and [here](#top)"
+    )
 
 
 # ----------------------------------------------------------------------------- in a browser
@@ -169,6 +226,7 @@ IMAGES_LOADED = """() => Array.from(document.images).every(i => i.complete && i.
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_pages_render_in_a_browser(site):
     from test_browser import CHROMIUM, _page
 

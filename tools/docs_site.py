@@ -205,7 +205,7 @@ def on_page_markdown(markdown: str, page, config, files: Files) -> str:
         if found is None:
             return target  # inside docs/ (MkDocs checks it), or broken: --strict reports it
         anchor = "#" + target.split("#", 1)[1] if "#" in target else ""
-        return posixpath.relpath(found.src_uri, posixpath.dirname(page.file.src_uri)) + anchor
+        return posixpath.relpath(found.src_uri, posixpath.dirname(page.file.src_uri) or ".") + anchor
 
     return _site_links(markdown, link_url)
 
