@@ -15,7 +15,7 @@ NOTEBOOK    ?= notebooks/01_dense_relations.ipynb
 LAB_ARGS    ?=
 STAMP       := $(VENV)/.installed
 
-.PHONY: help install lab test test-fast format notebooks demo bench clean
+.PHONY: help install lab test test-fast format notebooks docs demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml tools/lab_overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(if $(strip $(TORCH_PINS)),$(BIN)/python -m pip install --quiet $(TORCH_PINS))
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@# JupyterLab in this venv never asks about news or updates (an app-level override in the
 	@# venv; the user's own settings are not touched).
@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml tools/lab_overrides.json
 	cp tools/lab_overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the toolkit with its dev extras
+install: $(STAMP)  ## create .venv and install the toolkit with its dev and docs extras
 
 # JupyterLab serves the repository (README, docs, notebooks) and opens $(NOTEBOOK); the URL it
 # prints (with its token) opens that notebook too. Root (containers, cloud machines) needs
@@ -66,6 +66,11 @@ test-fast: $(STAMP)  ## unit tests only, no notebooks, no browser
 notebooks: $(STAMP)  ## regenerate notebooks from their py:percent twins and execute them in place
 	$(BIN)/python tools/build_notebooks.py
 
+# The site is built from the committed notebook outputs (nothing runs); tests/test_site.py builds it
+# the same way in `make test` and opens it in a browser.
+docs: $(STAMP)  ## build the documentation site into site/; read it with: python -m http.server -b 127.0.0.1 -d site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
 demo: $(STAMP)  ## CE/KD/DKD/LDRRLD students of the shipped teacher on the teaching problem, offline, about a minute
 	$(BIN)/ldrrld demo
 
@@ -73,4 +78,4 @@ bench: $(STAMP)  ## loss speed benchmark
 	$(BIN)/python benchmarks/loss_speed.py
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build site *.egg-info

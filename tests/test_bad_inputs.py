@@ -1395,6 +1395,16 @@ def _fresh_outcome(case: Case, root: Path) -> Outcome:
     return outcome_of(lambda: case.make(root), root)
 
 
+def markdown_text(text: str) -> str:
+    """``text`` as literal markdown in a table cell: ``|`` would end the cell; outside code spans
+    ``[a][b]`` is a link reference (the site's cross-reference plugin fails ``mkdocs build --strict``
+    on it) and ``<name>`` a tag."""
+    parts = re.split(r"(`[^`]*`)", text.replace("|", "\\|"))
+    for index in range(0, len(parts), 2):  # the even parts lie outside code spans
+        parts[index] = re.sub(r"([\[\]]|<(?=[A-Za-z/!?]))", r"\\\1", parts[index])
+    return "".join(parts)
+
+
 def render_table(outcomes: dict[str, Outcome]) -> str:
     """The markdown table of every case, in table order, with the message each really produced."""
     lines = ["| # | area | bad input | what you get | message |", "|---|---|---|---|---|"]
@@ -1403,7 +1413,7 @@ def render_table(outcomes: dict[str, Outcome]) -> str:
         kind = {"warning": "warning (logged), run continues", "exit 2": "`ldrrld` exits with status 2"}.get(
             outcome.kind, f"`{outcome.kind}`"
         )
-        message = outcome.message.replace("|", "\\|")
+        message = markdown_text(outcome.message)
         lines.append(f"| {number} | {case.area} | {case.what} | {kind} | {message} |")
     return "\n".join(lines)
 

@@ -251,8 +251,10 @@ def load_checkpoint(
         ``model``, for chaining.
 
     Raises:
-        CheckpointNotFoundError, CorruptCheckpointError, UnsafeCheckpointError,
-            ChecksumMismatchError: see :func:`ldrrld_core.io.load_file`.
+        CheckpointNotFoundError: no such file (this and the next three: see :func:`ldrrld_core.io.load_file`).
+        CorruptCheckpointError: not a complete ``torch.save`` file.
+        UnsafeCheckpointError: only a code-running unpickler could load it, and ``trusted`` is off.
+        ChecksumMismatchError: its SHA-256 differs from the one given or recorded.
         CheckpointError: the file holds no state dict.
         CheckpointMismatchError: the state dict does not fit ``model``.
         NonFiniteWeightsError: the weights hold NaN or infinite values.

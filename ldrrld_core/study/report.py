@@ -213,7 +213,7 @@ def verdict(methods: Mapping[str, Mapping]) -> str:
 
 
 def results_table(results: Mapping) -> str:
-    """The headline table (README and ``results.md`` show exactly this)."""
+    """The headline table (``docs/benchmarks.md`` and ``results.md`` show exactly this)."""
     rows = []
     for method, entry in results["methods"].items():
         last, best = entry["test_top1_last"], entry["test_top1_best_val"]

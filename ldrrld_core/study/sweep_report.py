@@ -244,7 +244,7 @@ def _protocol_markdown(sweep: Mapping) -> list[str]:
 
 def grid_markdown(sweep: Mapping, measure: str = "test_top1_last") -> str:
     """``measure`` over the ``d`` x decay grid at the default temperature: one row per ``d``, one column per
-    decay, ``mean ± std`` over seeds (``–`` where no seed finished). The README quotes this table."""
+    decay, ``mean ± std`` over seeds (``–`` where no seed finished). ``docs/benchmarks.md`` quotes this table."""
     protocol = sweep["protocol"]
     rows = []
     for depth in protocol["depths"]:

@@ -1,0 +1,235 @@
+"""MkDocs hook of the documentation site (``mkdocs.yml`` names it; ``make docs`` builds the site).
+
+It does four things MkDocs and mkdocs-jupyter do not do by themselves:
+
+* **Notebooks.** ``notebooks/NN_*.ipynb`` become the pages ``notebooks/NN_*/``, rendered from their
+  committed outputs (nothing runs). Before mkdocs-jupyter renders one, :func:`site_notebook` gives
+  every plotly figure an HTML form that draws it with plotly.js (nbconvert has no renderer for
+  plotly's own output type), replaces each live widget by the static picture it saved with a line
+  saying what the live version does, and points relative links at the site's pages.
+* **JavaScript, offline.** plotly.js and MathJax come from the local copies their Python packages
+  ship (``plotly``, ``jupyter-server-mathjax``), never from a CDN, so the site works without a
+  network; plotly.js is loaded only by pages that draw a plotly figure.
+* **Links.** ``docs/*.md`` link the way GitHub reads them (``../notebooks/01_dense_relations.ipynb``);
+  a link that leaves ``docs/`` for a file the site renders is pointed at that page. Any other link
+  out of ``docs/`` is left alone, so ``mkdocs build --strict`` reports it as broken.
+* **Widgets need a kernel.** :data:`WIDGET_NOTES` says, for each widget class a notebook shows,
+  what it does live; a widget without a note stops the build.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import posixpath
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+from mkdocs.utils import get_relative_url
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+#: Where the site keeps plotly.js and MathJax.
+PLOTLY_JS = "assets/javascripts/plotly.min.js"
+MATHJAX_DIR = "assets/mathjax"
+MATHJAX_QUERY = "MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+#: ``mkdocs.yml`` gives mkdocs-jupyter this as MathJax's URL; each page gets its relative path instead.
+MATHJAX_PLACEHOLDER = "LDRRLD_MATHJAX_URL"
+#: The packaged MathJax has the STIX-Web fonts only (as the classic Jupyter Notebook uses it). Its
+#: placeholder font ``MathJax_Blank`` loads from ``about:blank``, which Chromium refuses with a console
+#: error; a ``local()`` source fetches nothing.
+MATHJAX_CONFIG = (
+    '<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], '
+    'webFont: "STIX-Web", imageFont: null, styles: {"@font-face": {"font-family": "MathJax_Blank", '
+    "src: \"local('MathJax_Blank')\"}}}});</script>"
+)
+
+PLOTLY_TYPE = "application/vnd.plotly.v1+json"
+WIDGET_TYPE = "application/vnd.jupyter.widget-view+json"
+#: What each widget does with a kernel behind it, keyed by the class name its ``text/plain`` starts with.
+WIDGET_NOTES = {
+    "WeightPanel": (
+        "A picture of the live panel as the notebook saved it. Run the notebook (`make lab`) and its "
+        "sliders move the depth `d`, the decay `gamma` and the temperature `T`: the weight grids, the "
+        "pair shares and this sample's pair KLs and contributions redraw (with `sweep=True`, the measured "
+        "accuracy and Kendall tau at that `d` and `gamma` too)."
+    ),
+}
+_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+# ----------------------------------------------------------------------------- notebooks
+def plotly_html(figure: dict) -> str:
+    """The ``<div>`` and ``<script>`` that draw a saved plotly figure (``{"data": ..., "layout": ...}``)
+    with the page's plotly.js, as JupyterLab draws it: responsive, hover and zoom included."""
+    import plotly.io
+
+    return plotly.io.to_html(
+        figure,
+        include_plotlyjs=False,
+        full_html=False,
+        validate=False,
+        default_width="100%",
+        config={"responsive": True, "displaylogo": False},
+    )
+
+
+def _widget_note(data: dict, where: str) -> str:
+    text = data.get("text/plain", "")
+    text = "".join(text) if isinstance(text, list) else text
+    name = re.match(r"\w*", text).group()
+    if name not in WIDGET_NOTES:
+        raise PluginError(
+            f"{where}: a widget {name or text!r} has no note in tools/docs_site.py WIDGET_NOTES; "
+            "add one line saying what the live widget does"
+        )
+    if "image/png" not in data:
+        raise PluginError(f"{where}: the widget {name} saved no static picture (image/png); give it one")
+    return WIDGET_NOTES[name]
+
+
+def _site_outputs(outputs: list, where: str) -> list:
+    """Outputs the site can show: plotly figures drawn by plotly.js, widgets as their picture + a note."""
+    shown = []
+    for output in outputs:
+        data = output.get("data", {})
+        if PLOTLY_TYPE in data and "text/html" not in data:
+            output["data"]["text/html"] = plotly_html(data[PLOTLY_TYPE])
+        if WIDGET_TYPE in data:
+            note = _widget_note(data, where)
+            del data[WIDGET_TYPE]
+            shown += [output, {"output_type": "display_data", "metadata": {}, "data": {"text/markdown": f"*{note}*"}}]
+            continue
+        shown.append(output)
+    return shown
+
+
+def _site_links(text: str, link_url) -> str:
+    """``text`` (a markdown cell) with each relative link replaced by ``link_url(target)``."""
+
+    def replace(match: re.Match) -> str:
+        target = match.group(2)
+        if "://" in target or target.startswith(("#", "/", "mailto:")):
+            return match.group(0)
+        return match.group(1) + link_url(target) + match.group(3)
+
+    return _LINK.sub(replace, text)
+
+
+def site_notebook(notebook: dict, name: str, link_url=lambda target: target) -> dict:
+    """A copy of ``notebook`` (nbformat 4 JSON) ready for the site: see the module docstring.
+
+    ``link_url(target)`` maps a relative link of a markdown cell to the URL the page should use (it
+    raises for a target the site does not have).
+    """
+    notebook = copy.deepcopy(notebook)
+    notebook["metadata"].pop("widgets", None)  # no widget manager (from a CDN) on a page without a kernel
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            cell["outputs"] = _site_outputs(cell.get("outputs", []), f"{name} cell {index}")
+        elif cell["cell_type"] == "markdown":
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = _site_links(source, link_url)
+    return notebook
+
+
+# ----------------------------------------------------------------------------- MkDocs events
+_state: dict = {}
+
+
+def _repo_path(target: str, source: Path) -> str | None:
+    """The repository-relative path a relative link from ``source`` points at (``None`` if outside)."""
+    path = target.split("#", 1)[0]
+    resolved = Path(posixpath.normpath((source.parent / path).as_posix()))
+    try:
+        return resolved.relative_to(ROOT).as_posix()
+    except ValueError:
+        return None
+
+
+def _notebook_link_url(notebook: Path, page_file: File, by_repo_path: dict):
+    def link_url(target: str) -> str:
+        anchor = "#" + target.split("#", 1)[1] if "#" in target else ""
+        found = by_repo_path.get(_repo_path(target, notebook))
+        if found is None:
+            raise PluginError(f"{notebook.name} links to {target!r}, which is not a page or file of the site")
+        return get_relative_url(found.url, page_file.url) + anchor
+
+    return link_url
+
+
+def _static(config, src_uri: str, path: Path) -> File:
+    return File.generated(config, src_uri, abs_src_path=str(path))
+
+
+@event_priority(100)  # before mkdocs-jupyter's on_files, which turns the notebooks into pages
+def on_files(files: Files, config) -> Files:
+    import jupyter_server_mathjax
+    import plotly
+
+    scratch = Path(tempfile.mkdtemp(prefix="ldrrld-site-"))
+    _state["scratch"] = scratch
+    docs = Path(config.docs_dir)
+    by_repo_path = {(docs / f.src_uri).relative_to(ROOT).as_posix(): f for f in files if f.abs_src_path}
+    notebooks = {}
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        # A file under a real source folder (not File.generated): mkdocs-jupyter's wrapper needs one.
+        page_file = File(f"notebooks/{path.name}", str(scratch), config.site_dir, config.use_directory_urls)
+        notebooks[path] = by_repo_path[f"notebooks/{path.name}"] = page_file
+    (scratch / "notebooks").mkdir()
+    for path, page_file in notebooks.items():
+        link_url = _notebook_link_url(path, page_file, by_repo_path)
+        notebook = site_notebook(json.loads(path.read_text(encoding="utf-8")), path.name, link_url)
+        Path(page_file.abs_src_path).write_text(json.dumps(notebook), encoding="utf-8")
+        files.append(page_file)
+    _state["site_paths"] = {repo: f for repo, f in by_repo_path.items() if not repo.startswith("docs/")}
+    files.append(_static(config, PLOTLY_JS, Path(plotly.__file__).parent / "package_data" / "plotly.min.js"))
+    mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
+    for path in sorted(p for p in mathjax.rglob("*") if p.is_file()):
+        files.append(_static(config, f"{MATHJAX_DIR}/{path.relative_to(mathjax).as_posix()}", path))
+    return files
+
+
+def on_page_markdown(markdown: str, page, config, files: Files) -> str:
+    """Point links that leave ``docs/`` for a page the site renders (a notebook) at that page."""
+    source = Path(page.file.abs_src_path)
+
+    def link_url(target: str) -> str:
+        repo_path = _repo_path(target, source)
+        found = _state["site_paths"].get(repo_path) if repo_path else None
+        if found is None:
+            return target  # inside docs/ (MkDocs checks it), or broken: --strict reports it
+        anchor = "#" + target.split("#", 1)[1] if "#" in target else ""
+        return posixpath.relpath(found.src_uri, posixpath.dirname(page.file.src_uri) or ".") + anchor
+
+    return _site_links(markdown, link_url)
+
+
+def on_post_page(output: str, page, config) -> str:
+    """MathJax's URL relative to this page; plotly.js in the head of the pages that draw a figure."""
+    head = []
+    if MATHJAX_PLACEHOLDER in output:
+        output = output.replace(MATHJAX_PLACEHOLDER, get_relative_url(f"{MATHJAX_DIR}/{MATHJAX_QUERY}", page.url))
+        head.append(MATHJAX_CONFIG)
+    if 'class="plotly-graph-div"' in output:
+        head.append(f'<script src="{get_relative_url(PLOTLY_JS, page.url)}"></script>')
+    return output.replace("</head>", "\n".join(head + ["</head>"]), 1)
+
+
+def on_post_build(config) -> None:
+    scratch = _state.pop("scratch", None)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def on_build_error(error) -> None:
+    on_post_build(None)
+
+
+def on_shutdown() -> None:  # after a build that --strict aborted
+    on_post_build(None)
