@@ -31,9 +31,11 @@ nb
 
 # %%
 import torch
+from IPython.display import Markdown, display
 
 import ldrrld_viz as viz
 from ldrrld_core import analysis, ldrrld_loss
+from ldrrld_viz.notebook import say
 
 # %% [markdown]
 # ## 1. IRW: close ranks weigh more
@@ -97,7 +99,7 @@ print(f"{terms.pair_weights.numel()} pairs, weights from {terms.pair_weights.min
 
 # %%
 rows = [analysis.weight_maps(d, g).summary() for d in (3, 5, 7, 10) for g in (0.0, 0.05, 0.2)]
-print(viz.format_table(rows))
+display(viz.format_table(rows))
 assert all(abs(m.share.sum() + m.topd_share - 1) < 1e-12
            for m in (analysis.weight_maps(d, g) for d in (3, 7) for g in (0.0, 0.2)))
 
@@ -160,7 +162,7 @@ panel
 
 # %%
 panel.controls.depth.value = 4
-print(panel.state.summary)
+say(panel.state.summary)
 assert panel.state.weights.adw.shape == (4, 4)
 assert abs(panel.state.sample.local - ldrrld_loss(student[None], teacher[None], depth=4).local.item()) < 1e-5
 panel.controls.depth.value = 7
@@ -183,7 +185,7 @@ from ldrrld_viz.sweep import DEFAULT_SWEEP
 sweep = load_sweep(DEFAULT_SWEEP)
 accuracy = sweep_slice(sweep, "test_top1_last", along="depth")      # at gamma 0.05, T 4
 tau = sweep_slice(sweep, "kendall_tau", along="depth")
-print(f"learning rate {sweep['protocol']['lr']:g}; test top-1 (%) and Kendall tau over all classes, by d:")
+say(f"learning rate {sweep['protocol']['lr']:g}; test top-1 (%) and Kendall tau over all classes, by d:")
 for d, mean, low, high, tau_mean in zip(accuracy["x"], accuracy["mean"], accuracy["low"], accuracy["high"],
                                         tau["mean"]):
     print(f"  d = {d:2d}: " + ("not run yet" if mean is None else
@@ -255,9 +257,8 @@ assert local_term_scale(7, 0.2)["total"] < local_term_scale(7, 0.0)["total"] / 3
 # %%
 from ldrrld_core.study.sweep import findings, grid_markdown
 
-for line in findings(sweep):
-    print(line)
-print(grid_markdown(sweep))
+display(Markdown("\n".join(f"* {line}" for line in findings(sweep))))
+display(Markdown(grid_markdown(sweep)))
 default, two = find_point(sweep, 7, 0.05), find_point(sweep, 2, 0.05)
 decays, depths = sweep["protocol"]["decays"], sweep["protocol"]["depths"]
 accuracy_at = {(d, g): find_point(sweep, d, g)["test_top1_last"]["mean"] for d in depths for g in decays}
@@ -296,11 +297,12 @@ picture.state.figure
 # `weight_panel(..., sweep=True)` adds a second view driven by the same `d` and `gamma` sliders:
 # each measure over `d` (one line per `gamma`) and over `gamma` (at the slider's `d`), error bars
 # the 95% intervals over seeds, the sliders' point ringed, the study's CE, KD and DKD as dashed
-# lines when the sweep read the study's results. A slider value that is not a grid point, or a
-# point not run, is a gap: nothing is interpolated. Kendall tau over all classes is the neutral
-# relation measure (no method optimises it); top-7 pair agreement is what LDRRLD optimises.
-# Without a sample the panel draws the weight grids alone, and its `d` slider runs to the sweep's
-# largest depth, 20 (a 10-class sample would stop it at 10).
+# lines when the sweep read the study's results. Over measured data the sliders stop only at the
+# values that were run (`d` in {2, 3, 5, 7, 10, 15, 20}, `gamma` in {0, 0.05, 0.1, 0.2}, `T` in
+# {2, 4, 8}); a grid point not run is a gap: nothing is interpolated. Kendall tau over all classes
+# is the neutral relation measure (no method optimises it); top-7 pair agreement is what LDRRLD
+# optimises. Without a sample the panel draws the weight grids alone, and its `d` slider reaches
+# the sweep's largest depth, 20 (a 10-class sample would stop it at 10).
 
 # %%
 panel = viz.weight_panel(depth=7, decay=0.05, sweep=True)
@@ -308,14 +310,14 @@ panel
 
 # %%
 panel.controls.depth.value = 3
-print(panel.sweep_view.state.summary)
+say(panel.sweep_view.state.summary)
 assert panel.sweep_view.state.highlighted("test_top1_last", "depth")[0] == 3
 assert panel.sweep_view.state.point == find_point(sweep, 3, 0.05)
-panel.controls.depth.value = 4                          # not a grid depth: no point, nothing interpolated
-print(panel.sweep_view.state.summary)
-assert panel.sweep_view.state.point is None
-assert panel.sweep_view.state.highlighted("kendall_tau", "depth") == (4, None)
-assert panel.controls.depth.max == max(sweep["protocol"]["depths"]) == 20
+measured = {name: [value for _, value in getattr(panel.controls, name).options]
+            for name in ("depth", "decay", "temperature")}
+print(measured)                                         # the sliders stop only at measured values
+assert measured == {"depth": sweep["protocol"]["depths"], "decay": sweep["protocol"]["decays"],
+                    "temperature": sweep["protocol"]["temperatures"]}
 panel.controls.depth.value = 20                         # the slider reaches every grid depth
 assert panel.sweep_view.state.point == find_point(sweep, 20, 0.05)
 panel.controls.depth.value = 7

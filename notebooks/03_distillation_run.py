@@ -42,7 +42,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 import ldrrld_viz as viz
 from ldrrld_core.data import make_loader
@@ -51,8 +51,8 @@ from ldrrld_core.study import load_results, results_table, shipped_teacher
 from ldrrld_core.study.sweep import DEFAULT_RESULTS
 from ldrrld_core.train import Comparison, History, build_student, compare, fit, get_recipe, load_data
 from ldrrld_core.train.metrics import evaluate
+from ldrrld_viz.notebook import say
 
-progress = not nb.fast  # progress bars when you run it yourself; none in the CI-sized run
 FAST_EPOCHS = 4         # students' epochs in fast mode (the study's schedule, shortened proportionally)
 
 # ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's 30) ──
@@ -69,13 +69,13 @@ recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_rec
 # suggestion.
 
 # %%
-print(f"{recipe.teacher} -> {recipe.model} on {recipe.data} {recipe.data_options}: {recipe.epochs} epochs, "
-      f"batch {recipe.batch_size}, warm-up {recipe.warmup_epochs}, x0.1 after {recipe.decay_epochs}")
-print("LDRRLD settings:", recipe.replace(loss="ldrrld").build_loss().hparams())
+say(f"{recipe.teacher} -> {recipe.model} on {recipe.data} {recipe.data_options}: {recipe.epochs} epochs, "
+    f"batch {recipe.batch_size}, warm-up {recipe.warmup_epochs}, x0.1 after {recipe.decay_epochs}")
+say("LDRRLD settings:", recipe.replace(loss="ldrrld").build_loss().hparams())
 try:
     recipe.replace(loss="ldrld")
 except ValueError as error:
-    print("a typo fails at once:", error)
+    say("a typo fails at once:", error)
 assert recipe.name == "teaching" and recipe.teacher == "wrn_16_2" and recipe.model == "resnet8"
 
 # %% [markdown]
@@ -89,7 +89,7 @@ assert recipe.name == "teaching" and recipe.teacher == "wrn_16_2" and recipe.mod
 study = load_results(DEFAULT_RESULTS)
 methods = ["ce", "kd", "dkd", "ldrrld"]
 learning_rates = {method: study["methods"][method]["lr"] for method in methods}
-print("learning rate chosen on validation:", learning_rates, "from the grid", study["protocol"]["lr_grid"])
+say("learning rate chosen on validation:", learning_rates, "from the grid", study["protocol"]["lr_grid"])
 assert list(study["methods"]) == methods
 assert all(lr in study["protocol"]["lr_grid"] for lr in learning_rates.values())
 assert study["protocol"]["problem"] == "teaching" and study["protocol"]["epochs"] == get_recipe("teaching").epochs
@@ -104,7 +104,7 @@ assert study["protocol"]["problem"] == "teaching" and study["protocol"]["epochs"
 
 # %%
 data = load_data(recipe)
-print(data)
+say(data)
 print("training augmentation:", recipe.augment)
 assert recipe.augment == "none"
 assert data.num_classes == 100 and len(data.superclass_names) == 20
@@ -120,7 +120,7 @@ assert data.num_classes >= recipe.replace(loss="ldrrld").build_loss().depth, "LD
 
 # %% tags=["nbval-ignore-output"]
 teacher, record = shipped_teacher("teaching", device=nb.device)
-print({key: record[key] for key in ("model", "epochs", "plateaued", "train_top1", "val_top1", "test_top1")})
+say({key: record[key] for key in ("model", "epochs", "plateaued", "train_top1", "val_top1", "test_top1")})
 print("sha256", record["sha256"])
 teacher_top1 = evaluate(teacher, make_loader(data.test, 256, train=False, device=nb.device))["test_top1"]
 print(f"test top-1 measured now: {teacher_top1:.2f}")
@@ -150,9 +150,9 @@ assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second
 # %% tags=["nbval-ignore-output"]
 MARGIN = 3.0  # points: see the note below the cell
 single = {method: compare(recipe.replace(lr=learning_rates[method]), [method], teacher=teacher, data=data,
-                          device=nb.device, progress=progress) for method in methods}
+                          device=nb.device) for method in methods}  # a progress bar per run: loss and seed
 runs = Comparison(teacher=single["ce"].teacher, students={m: run.students[m] for m, run in single.items()})
-print(runs.table())
+display(runs.table())
 chance = 100 / data.num_classes  # top-1 of guessing, in %
 gains = {method: runs.students[method].top1 - runs.students["ce"].top1 for method in methods[1:]}
 assert [line.split()[0] for line in runs.table().splitlines()] == ["method", "teacher", *methods]
@@ -197,7 +197,7 @@ static
 
 # %% tags=["nbval-ignore-output"]
 ldrrld_history = runs.students["ldrrld"].history
-print(ldrrld_history.table(["epoch", "train_ce", "train_local", "train_rntk", "train_loss", "test_top1"]))
+display(ldrrld_history.table(["epoch", "train_ce", "train_local", "train_rntk", "train_loss", "test_top1"]))
 assert ldrrld_history.column("train_local")[-1] < ldrrld_history.column("train_local")[0]
 assert ldrrld_history.column("train_rntk")[-1] < ldrrld_history.column("train_rntk")[0]
 
@@ -255,7 +255,7 @@ short = recipe.replace(epochs=2, warmup_epochs=0, decay_epochs=(1,))
 straight = fit(short, teacher=teacher, data=data, device=nb.device, progress=False)
 with tempfile.TemporaryDirectory() as folder:
     fit(short.replace(epochs=1, out_dir=folder), teacher=teacher, data=data, device=nb.device, progress=False)
-    print(sorted(path.name for path in Path(folder).iterdir()))
+    say(sorted(path.name for path in Path(folder).iterdir()))
     resumed = fit(short.replace(out_dir=folder), teacher=teacher, data=data, device=nb.device, progress=False,
                   resume=True)
     reloaded = create_model(recipe.model, num_classes=data.num_classes, checkpoint=f"{folder}/student.pth")
@@ -288,5 +288,5 @@ if nb.device.type == "cpu":  # bitwise only with deterministic CPU kernels
 
 # %% tags=["nbval-ignore-output"]
 summary = {name: round(run.top1, 2) for name, run in [("teacher", runs.teacher), *runs.students.items()]}
-print(summary)
+say(summary)
 assert list(summary) == ["teacher", "ce", "kd", "dkd", "ldrrld"] and all(0 <= v <= 100 for v in summary.values())

@@ -43,6 +43,7 @@ nb
 
 # %%
 import torch
+from IPython.display import display
 
 import ldrrld_viz as viz
 from ldrrld_core import analysis
@@ -50,6 +51,7 @@ from ldrrld_core.data import make_loader
 from ldrrld_core.study import load_results, shipped_teacher
 from ldrrld_core.study.sweep import DEFAULT_RESULTS
 from ldrrld_core.train import Comparison, compare, get_recipe, load_data
+from ldrrld_viz.notebook import say
 
 FAST_EPOCHS = 4  # students' epochs in fast mode (the study's schedule, shortened proportionally)
 
@@ -66,17 +68,17 @@ recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_rec
 # %%
 data = load_data(recipe)
 learning_rates = {method: entry["lr"] for method, entry in load_results(DEFAULT_RESULTS)["methods"].items()}
-print(data)
-print("learning rates chosen on validation by `ldrrld study`:", learning_rates)
+say(data)
+say("learning rates chosen on validation by `ldrrld study`:", learning_rates)
 assert data.num_classes == 100 and len(data.superclass_names) == 20, "relation fidelity uses the top 5 of 100"
 assert list(learning_rates) == ["ce", "kd", "dkd", "ldrrld"]
 
 # %% tags=["nbval-ignore-output"]
 teacher, record = shipped_teacher("teaching", device=nb.device)
-single = {method: compare(recipe.replace(lr=lr), [method], teacher=teacher, data=data, device=nb.device,
-                          progress=False) for method, lr in learning_rates.items()}
+single = {method: compare(recipe.replace(lr=lr), [method], teacher=teacher, data=data, device=nb.device)
+          for method, lr in learning_rates.items()}  # a progress bar per run, named by loss and seed
 runs = Comparison(teacher=single["ce"].teacher, students={m: run.students[m] for m, run in single.items()})
-print(runs.table())
+display(runs.table())
 chance = 100 / data.num_classes  # top-1 of guessing, in %
 assert [line.split()[0] for line in runs.table().splitlines()] == ["method", "teacher", "ce", "kd", "dkd", "ldrrld"]
 assert abs(runs.teacher.top1 - record["test_top1"]) <= 0.5, "the teacher within 0.5 points of its record"
@@ -95,7 +97,7 @@ outputs = {name: analysis.collect_outputs(model, test_batches) for name, model i
 labels = outputs["teacher"].labels
 teacher_logits = outputs["teacher"].logits
 student_logits = {name: outputs[name].logits for name in runs.students}
-print({name: tuple(out.features.shape) for name, out in outputs.items()})
+say({name: tuple(out.features.shape) for name, out in outputs.items()})
 assert all(torch.equal(out.labels, labels) for out in outputs.values())
 top1 = (student_logits["ldrrld"].argmax(1) == labels).double().mean().item() * 100
 # The trainer's accuracy, up to mixed precision: on a GPU it evaluates in bf16, here it is float32.
@@ -122,10 +124,12 @@ viz.tsne_scatter(embeddings, labels[shown], class_names=data.class_names, superc
 #
 # The class-mean logit matrix has one row per true class: the mean logits the model gives the
 # images of that class. Its off-diagonal pattern is the "dark knowledge" of which classes look
-# alike: here, the five classes of a superclass. Rows and columns are ordered by superclass (the
-# lines mark the superclasses), so the teacher's blocks along the diagonal show that structure.
-# Under each student, the gap to the teacher on one scale for all students, with its max and
-# mean. The figure's title says which gap definition it shows: here `|teacher - student|` over
+# alike: here, the five classes of a superclass. Rows and columns are ordered by superclass, so
+# the teacher's blocks along the diagonal show that structure (lines between blocks only five
+# classes wide would read as a grid, so the order alone shows them). Each student's matrix stands
+# beside its gap to the teacher; all matrices share one colour scale, all gaps another, and both
+# end at the 99% quantile of what they show, so the confident diagonal does not wash out the
+# relations (hover a cell for its value). Each gap's title gives its max and mean. The figure's title says which gap definition it shows: here `|teacher - student|` over
 # every cell, diagonal included; `definition="mdistiller"` gives mdistiller's view instead (the
 # diagonal zeroed, divided by 3).
 
@@ -155,7 +159,7 @@ correlation_gaps = analysis.relation_gaps(student_logits, teacher_logits, kind="
 gap_rows = [{"student": name, "class-mean gap, all cells (mean)": mean_gaps[name].mean,
              "class-mean gap, mdistiller (mean)": mdistiller_gaps[name].mean,
              "correlation gap (mean)": correlation_gaps[name].mean} for name in student_logits]
-print(viz.format_table(gap_rows))
+display(viz.format_table(gap_rows))
 assert [row["student"] for row in gap_rows] == ["ce", "kd", "dkd", "ldrrld"]
 assert all(0 <= gap.mean <= gap.max for gap in [*mean_gaps.values(), *correlation_gaps.values()])
 assert all(gap.gap.shape == (data.num_classes, data.num_classes) for gap in mean_gaps.values())
@@ -185,8 +189,8 @@ assert all(torch.allclose(gap.teacher.diagonal(), torch.ones(data.num_classes, d
 TAU_MARGIN = 0.05  # see the note below the cell
 fidelity = analysis.compare_fidelity(student_logits, teacher_logits, depth=5, temperature=4.0)
 fidelity_rows = analysis.fidelity_table(fidelity)
-print(viz.format_table(fidelity_rows))
-print("caveat:", analysis.FIDELITY_CAVEAT)
+display(viz.format_table(fidelity_rows))
+say("caveat:", analysis.FIDELITY_CAVEAT)
 neutral = {name: fid.summary()["kendall_tau_all"] for name, fid in fidelity.items()}
 assert [row["student"] for row in fidelity_rows] == list(student_logits), "a fidelity row for every student"
 assert list(fidelity_rows[0])[1:3] == ["kl_all", "kendall_tau_all"], "the all-class measures come first"

@@ -1,0 +1,196 @@
+"""``ldrrld demo``: one short run of every method, shown beside the committed study that ranks them.
+
+A demo trains each method once, at the learning rate the committed five-seed study chose for it on
+validation, with the study's recipe shortened to a few epochs. That illustrates the workflow; it
+cannot rank methods whose study intervals overlap, so the report says so, prints the study's
+verdict with its intervals (read from the results the package ships, a copy of
+``docs/results.json``), and names the teacher's data advantage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..tables import difference, mean_std, text_table
+
+__all__ = ["DEMO_EPOCHS", "SHIPPED_RESULTS", "Demo", "run_demo", "shipped_results"]
+
+#: Epochs of each student in the demo (the study trains 30).
+DEMO_EPOCHS = 15
+#: The committed study's results, shipped with the package (a copy of ``docs/results.json``).
+SHIPPED_RESULTS = Path(__file__).resolve().parent.parent / "assets" / "study" / "teaching-results.json"
+
+
+def shipped_results() -> dict:
+    """The committed study's ``results.json`` as the package ships it."""
+    from .report import load_results
+
+    return load_results(SHIPPED_RESULTS)
+
+
+@dataclass
+class Demo:
+    """What :func:`run_demo` ran, and the study it is read beside.
+
+    Attributes:
+        comparison: the teacher and one student per method (:class:`~ldrrld_core.train.Comparison`).
+        rates: method -> the learning rate the study chose for it on validation.
+        study: the committed study's results (``results.json``).
+        epochs, seed: the demo's schedule length and seed.
+    """
+
+    comparison: object
+    rates: dict[str, float]
+    study: Mapping
+    epochs: int
+    seed: int
+
+    @property
+    def ordering(self) -> list[str]:
+        """This run's methods, best test top-1 first."""
+        top1 = self.comparison.top1()
+        return sorted(top1, key=top1.get, reverse=True)
+
+    @property
+    def study_ordering(self) -> list[str]:
+        """The same methods by the study's mean last-epoch test top-1, best first."""
+        methods = self.study["methods"]
+        return sorted(self.rates, key=lambda m: methods[m]["test_top1_last"]["mean"], reverse=True)
+
+    def report(self) -> str:
+        """The text the command prints: what this is, this run, the study, and how to read both."""
+        recipe = next(iter(self.comparison.students.values())).recipe
+        teacher = self.comparison.teacher
+        seen = {**recipe.data_options, **recipe.teacher_data_options}.get("train_per_class")
+        student_seen = recipe.data_options.get("train_per_class")
+        lines = [
+            f"ldrrld demo: one seed ({self.seed}), {self.epochs} epoch(s) per student. An illustration of the",
+            "workflow, not a ranking: one short run cannot separate methods a few points apart.",
+            "",
+            f"Teacher: {recipe.teacher} (shipped, converged), test top-1 {teacher.top1:.1f}%.",
+        ]
+        if seen is not None and student_seen is not None and seen != student_seen:
+            lines += [
+                f"It learned from {seen} images per class; the {recipe.model} students see {student_seen}. Part of",
+                "what a distilled student gains over the student alone is that extra data, not distillation.",
+            ]
+        lines += ["", "This run, each method at the learning rate the study chose for it on validation:", ""]
+        top1 = self.comparison.top1()
+        base = top1.get("ce")
+        rows = [
+            [m, f"{self.rates[m]:g}", f"{top1[m]:.2f}", "–" if base is None or m == "ce" else f"{top1[m] - base:+.2f}"]
+            for m in self.rates
+        ]
+        lines += text_table(["method", "lr", "test top-1 (%)", "vs ce"], rows, right=[False, True, True, True]).split(
+            "\n"
+        )
+        protocol = self.study["protocol"]
+        lines += [
+            "",
+            f"The study ({len(protocol['seeds'])} seeds, {protocol['epochs']} epochs, rates chosen on validation; "
+            "docs/results.md):",
+            "",
+        ]
+        lines += _study_table(self.study, list(self.rates)).split("\n")
+        lines += ["", *_wrap(f"Study verdict: {self.study['verdict']}")]
+        if self.ordering != self.study_ordering:
+            lines += [
+                "",
+                *_wrap(
+                    f"This run orders the methods {' > '.join(self.ordering)}; the study's means order them "
+                    f"{' > '.join(self.study_ordering)}. Trust the study: its intervals are what a ranking "
+                    "needs, and this run is one seed."
+                ),
+            ]
+        return "\n".join(lines)
+
+    def summary(self) -> dict:
+        """The machine-readable result (printed as one JSON line)."""
+        runs = [self.comparison.teacher, *self.comparison.students.values()]
+        recipe = next(iter(self.comparison.students.values())).recipe
+        return {
+            "top1": {
+                "teacher": round(self.comparison.teacher.top1, 2),
+                **{m: round(v, 2) for m, v in self.comparison.top1().items()},
+            },
+            "lr": self.rates,
+            "data": recipe.data,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "seconds": round(sum(run.summary["seconds"] for run in runs), 1),
+            "study": {m: self.study["methods"][m]["test_top1_last"]["mean"] for m in self.rates},
+        }
+
+
+def _study_table(study: Mapping, methods: Sequence[str]) -> str:
+    rows = []
+    for m in methods:
+        entry = study["methods"][m]
+        last = entry["test_top1_last"]
+        rows.append(
+            [
+                m,
+                mean_std(last["mean"], last["std"]),
+                "–" if m == "ce" else difference(entry["delta_vs_ce"]["mean"], entry["delta_vs_ce"]["ci95"]),
+                "–" if m == "kd" else difference(entry["delta_vs_kd"]["mean"], entry["delta_vs_kd"]["ci95"]),
+            ]
+        )
+    header = ["method", "test top-1 (%)", "vs ce, paired 95% CI", "vs kd, paired 95% CI"]
+    return text_table(header, rows, right=[False, True, True, True])
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+
+
+def run_demo(
+    *,
+    methods: Sequence[str] = ("ce", "kd", "dkd", "ldrrld"),
+    epochs: int = DEMO_EPOCHS,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    results: str | Path | Mapping | None = None,
+    out_dir: str | None = None,
+) -> Demo:
+    """Train one ``teaching`` student per method with the shipped teacher, each at the rate the
+    committed study chose for it, and return a :class:`Demo` to read beside that study.
+
+    Args:
+        methods: losses to train; each must be in the study (the demo uses its learning rates).
+        epochs: each student's epochs (the study's schedule, shortened proportionally).
+        results: the study to read (default: the one the package ships, :data:`SHIPPED_RESULTS`).
+    """
+    from ..train import Comparison, compare, get_recipe, load_data
+    from .report import load_results
+    from .teacher import shipped_teacher
+
+    study = (
+        shipped_results()
+        if results is None
+        else (dict(results) if isinstance(results, Mapping) else load_results(results))
+    )
+    missing = [m for m in methods if m not in study["methods"]]
+    if missing:
+        raise ValueError(
+            f"the study has no learning rate for {', '.join(missing)}; the demo runs the study's methods "
+            f"({', '.join(study['methods'])})"
+        )
+    rates = {m: float(study["methods"][m]["lr"]) for m in methods}
+    recipe = get_recipe("teaching", seed=seed, out_dir=out_dir).rescheduled(epochs)
+    teacher, _ = shipped_teacher("teaching", device=device)  # the study's converged teacher
+    data = load_data(recipe)
+    runs = {
+        m: compare(recipe.replace(lr=rates[m]), [m], teacher=teacher, data=data, device=device, progress=progress)
+        for m in methods
+    }
+    first = next(iter(runs.values()))
+    comparison = Comparison(teacher=first.teacher, students={m: run.students[m] for m, run in runs.items()})
+    return Demo(comparison=comparison, rates=rates, study=study, epochs=epochs, seed=seed)
+
