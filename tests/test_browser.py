@@ -1,11 +1,16 @@
-"""End to end in a real browser: JupyterLab runs notebook 02, and the depth slider redraws the panel;
-it runs notebook 04, and its class-relation figures fit JupyterLab's default width.
+"""End to end in a real browser: JupyterLab runs every notebook, and every figure, table and printed
+line reads at 1280 x 800, with the file browser open and closed, and at both ends of every slider.
+
+What a person sees is measured in the page (``tests/page_layout.py``): no two texts of a figure
+overlap, no text is under 10 px, 100-class matrices are at least 250 px wide, nothing is wider than
+its output area or shrunk, and no output line breaks a word. Saving a notebook in Lab leaves its
+``.py`` twin byte-identical to the committed one.
 
 Starts its own JupyterLab on 127.0.0.1 (free port, random token, settings and runtime files in a
 temporary folder), drives it with headless Chromium through Playwright, and always stops the
 server. Works on output-free copies of the notebooks, so the committed ones are never touched.
-The browser window is 1280 x 800, a common laptop screen. Screenshots and the server log go to
-``test-artifacts/browser/`` (the ones in ``docs/img/`` are copies of a run, looked at by eye).
+Screenshots and the server log go to ``test-artifacts/browser/`` (the ones in ``docs/img/`` are
+copies of a run, looked at by eye).
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``; ``.ci/run`` installs it) and the
 ``playwright`` Python package; without either the test is skipped with the reason.
@@ -14,6 +19,7 @@ Needs Debian's ``chromium`` (``/usr/bin/chromium``; ``.ci/run`` installs it) and
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
 import secrets
@@ -27,12 +33,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from page_layout import layout_faults
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NOTEBOOK = ROOT / "notebooks" / "02_adaptive_decay_weights.ipynb"
-RELATIONS_NOTEBOOK = ROOT / "notebooks" / "04_relation_analysis.ipynb"
 VIEWPORT = {"width": 1280, "height": 800}
 SAVED_COPY = "02_as_committed.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -87,7 +94,7 @@ def _unexecuted_copy(folder: Path, source: Path = NOTEBOOK) -> Path:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server of its own: ``(base_url, token, notebook_name)``; always stopped."""
+    """A JupyterLab server of its own: ``(base_url, token, work folder)``; always stopped."""
     if not Path(CHROMIUM).exists():
         pytest.skip(
             f"headless Chromium not found at {CHROMIUM} (install Debian's `chromium`, "
@@ -98,8 +105,12 @@ def lab(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
     work, settings = home / "work", home / "settings"
     work.mkdir()
-    notebook = _unexecuted_copy(work)
-    _unexecuted_copy(work, RELATIONS_NOTEBOOK)
+    for source in NOTEBOOKS:  # the twins after their notebooks: jupytext reads inputs from the newer twin
+        _unexecuted_copy(work, source)
+    time.sleep(1.1)
+    for source in NOTEBOOKS:
+        shutil.copy(source.with_suffix(".py"), work)
+    shutil.copy(ROOT / "jupytext.toml", work)  # how Lab writes twins, as `make lab` finds it
     shutil.copy(NOTEBOOK, work / SAVED_COPY)  # with its committed outputs, as a fresh clone has it
     # No news or update checks (no network here); they would also pop up a notification.
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
@@ -156,7 +167,7 @@ def lab(tmp_path_factory):
                     f"JupyterLab did not answer on {base} within {SERVER_START_S} s; see {ARTIFACTS / 'jupyterlab.log'}"
                 )
             time.sleep(0.5)
-        yield base, token, notebook.name
+        yield base, token, work
     finally:
         _stop(process)
         log.close()
@@ -204,170 +215,12 @@ def _page():
             browser.close()
 
 
-def test_depth_slider_redraws_the_panel(lab):
-    base, token, name = lab
-    with _page() as page:
-        console = []
-        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-        try:
-            _run_notebook_and_move_slider(page, _url(base, name, token))
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-            raise
-        finally:
-            (ARTIFACTS / "console.log").write_text("\n".join(console))
-
-
 def _open_and_run_all(page, url: str) -> None:
     page.goto(url, wait_until="domcontentloaded", timeout=PAGE_S * 1000)
     page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(ALL_EXECUTED, timeout=RUN_ALL_S * 1000, polling=500)
     assert page.evaluate(FAILED_CELLS) == [], "a notebook cell raised in JupyterLab"
-
-
-def _run_notebook_and_move_slider(page, url: str) -> None:
-    _open_and_run_all(page, url)
-
-    # Both renderers work: the plotly mimetype renderer and the ipywidgets manager.
-    widget = page.locator(".ldrrld-weight-panel").first  # section 8 shows a second panel, with the sweep view
-    widget.scroll_into_view_if_needed(timeout=REDRAW_S * 1000)
-    summary = widget.locator(".ldrrld-summary")
-    title = widget.locator(".js-plotly-plot .gtitle")
-    summary.wait_for(timeout=REDRAW_S * 1000)
-    title.wait_for(timeout=REDRAW_S * 1000)
-    assert page.locator(".jp-OutputArea .js-plotly-plot").count() >= 6
-    before = (summary.inner_text(), title.text_content())
-    assert before[0].startswith("d = 7: 21 pairs") and "d = 7" in before[1], before
-    widget.screenshot(path=str(ARTIFACTS / "panel-before.png"))
-
-    handle = widget.locator(".widget-slider").first.locator(".noUi-handle")
-    handle.focus()
-    page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        """() => { const s = document.querySelector('.ldrrld-weight-panel .ldrrld-summary');
-                   return s && s.innerText.startsWith('d = 8:'); }""",
-        timeout=REDRAW_S * 1000,
-        polling=250,
-    )
-    page.wait_for_function(
-        """() => { const t = document.querySelector('.ldrrld-weight-panel .js-plotly-plot .gtitle');
-                   return t && t.textContent.includes('d = 8'); }""",
-        timeout=REDRAW_S * 1000,
-        polling=250,
-    )
-    after = (summary.inner_text(), title.text_content())
-    widget.screenshot(path=str(ARTIFACTS / "panel-after.png"))
-    assert after != before and after[0].startswith("d = 8: 28 pairs"), after
-    page.screenshot(path=str(ARTIFACTS / "notebook.png"), full_page=False)
-    for sidebar in SIDEBARS:
-        _set_sidebar(page, sidebar)
-        figure = widget.locator(".js-plotly-plot")
-        figure.scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTIFACTS / f"02-panel-{sidebar}.png"))
-        _check_fits(figure, f"02 panel, {sidebar}", panels=6)
-    _move_the_measured_panel(page)
-
-
-# The text of an element, read in the page (the handle follows the element through redraws of its text).
-TEXT_STARTS = "([element, text]) => element.innerText.startsWith(text) || element.textContent.startsWith(text)"
-TEXT_HAS = "([element, text]) => element.textContent.includes(text)"
-
-
-def _wait_text(page, locator, text: str, *, starts: bool = True) -> None:
-    """Wait until ``locator``'s element starts with (or contains) ``text``; a redraw that replaces the
-    element is followed by finding it again."""
-    deadline = time.monotonic() + REDRAW_S
-    while True:
-        try:
-            page.wait_for_function(
-                TEXT_STARTS if starts else TEXT_HAS, arg=[locator.element_handle(), text], timeout=2_000, polling=250
-            )
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} never appeared; the element reads {locator.text_content()!r}")
-
-
-def _move_the_measured_panel(page) -> None:
-    """Section 8's panel: one ``d`` slider drives the weights (top) and the measured sweep (below).
-
-    Moving ``d`` from 7 to 8 (not a grid point: the measured view says so and draws a gap) and on to
-    10 (a grid point) must redraw both views each time.
-    """
-    panel = page.locator(".ldrrld-weight-panel", has=page.locator(".ldrrld-sweep-view"))
-    assert panel.count() == 1, "notebook 02 should show exactly one panel with a measured view"
-    panel.scroll_into_view_if_needed(timeout=REDRAW_S * 1000)
-    weights_summary = panel.locator(".ldrrld-summary")
-    weights_title = panel.locator(".js-plotly-plot .gtitle").first
-    measured_summary = panel.locator(".ldrrld-sweep-summary")
-    measured_title = panel.locator(".ldrrld-sweep-view .js-plotly-plot .gtitle")
-    for locator in (weights_summary, weights_title, measured_summary, measured_title):
-        locator.wait_for(timeout=REDRAW_S * 1000)
-    assert weights_summary.inner_text().startswith("d = 7: 21 pairs")
-    assert measured_summary.inner_text().startswith("Measured at d = 7, decay = 0.05")
-    assert "d = 7" in measured_title.text_content()
-    panel.screenshot(path=str(ARTIFACTS / "panel-measured-before.png"))
-
-    handle = panel.locator(".widget-slider").first.locator(".noUi-handle")
-    handle.focus()
-    page.keyboard.press("ArrowRight")
-    _wait_text(page, weights_summary, "d = 8: 28 pairs")
-    _wait_text(page, measured_summary, "d = 8, decay = 0.05 is not a grid point")
-    _wait_text(page, measured_title, "d = 8", starts=False)
-    _wait_text(page, weights_title, "d = 8", starts=False)
-
-    handle.focus()
-    page.keyboard.press("ArrowRight")
-    page.keyboard.press("ArrowRight")
-    _wait_text(page, weights_summary, "d = 10: 45 pairs")
-    _wait_text(page, measured_summary, "Measured at d = 10, decay = 0.05")
-    _wait_text(page, measured_title, "d = 10", starts=False)
-    panel.screenshot(path=str(ARTIFACTS / "panel-measured-after.png"))
-
-
-# Per plotly figure in the page: its width, its output area's width, and the boxes of its titles.
-FIGURE_BOXES = """(figure) => {
-    const area = (figure.closest('.jp-OutputArea-output') || figure.parentElement).getBoundingClientRect();
-    const own = figure.getBoundingClientRect();
-    const box = e => { const r = e.getBoundingClientRect();
-                       return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, text: e.textContent}; };
-    return {width: own.width, area: area.width,
-            titles: Array.from(figure.querySelectorAll('.infolayer .annotation-text')).map(box)};
-}"""
-
-
-def _overlaps(a: dict, b: dict) -> bool:
-    return (
-        a["left"] < b["right"] - 1
-        and b["left"] < a["right"] - 1
-        and a["top"] < b["bottom"] - 1
-        and b["top"] < a["bottom"] - 1
-    )
-
-
-def test_relation_figures_fit_the_default_lab_width(lab):
-    """Notebook 04's class-relation figures at 1280 x 800, with the file browser open and closed:
-    each fits its output area and no two panel titles overlap. Screenshots of both."""
-    base, token, _ = lab
-    with _page() as page:
-        try:
-            _open_and_run_all(page, _url(base, RELATIONS_NOTEBOOK.name, token))
-            for sidebar in SIDEBARS:
-                _set_sidebar(page, sidebar)
-                for kind in ("class-mean logits", "logit correlation"):
-                    title = page.locator(".js-plotly-plot .gtitle", has_text=f"Inter-class relations: {kind}")
-                    figure = title.locator("xpath=ancestor::div[contains(@class, 'js-plotly-plot')]").first
-                    figure.scroll_into_view_if_needed()
-                    figure.screenshot(path=str(ARTIFACTS / f"04-{kind.split()[0]}-{sidebar}.png"))
-                    _check_fits(figure, f"04 {kind}, {sidebar}", panels=9)  # teacher, 4 students, 4 gaps
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure-04.png"), full_page=True)
-            titles = page.evaluate(
-                "() => Array.from(document.querySelectorAll('.js-plotly-plot .gtitle')).map(e => e.textContent)"
-            )
-            (ARTIFACTS / "failure-04-figures.txt").write_text("\n".join(titles))
-            raise
 
 
 SIDEBARS = ("with-file-browser", "without-file-browser")
@@ -379,14 +232,108 @@ def _set_sidebar(page, sidebar: str) -> None:
     page.wait_for_timeout(1500)
 
 
-def _check_fits(figure, name: str, panels: int) -> None:
-    """The figure is no wider than its output area, and no two of its panel titles overlap."""
-    boxes = figure.evaluate(FIGURE_BOXES)
-    assert boxes["width"] <= boxes["area"] + 1, f"{name}: the figure is wider than its output area"
-    titles = boxes["titles"]
-    assert len(titles) == panels, [t["text"] for t in titles]
-    clashes = [(a["text"], b["text"]) for i, a in enumerate(titles) for b in titles[i + 1 :] if _overlaps(a, b)]
-    assert not clashes, f"{name}: overlapping titles {clashes}"
+FIGURES_DRAWN = """() => Array.from(document.querySelectorAll('.jp-OutputArea .js-plotly-plot'))
+    .every(p => p.querySelector('.main-svg'))
+    && Array.from(document.querySelectorAll('.jp-OutputArea img')).every(i => i.complete)"""
+
+
+@pytest.mark.parametrize("notebook", [path.name for path in NOTEBOOKS])
+def test_every_notebook_reads_at_1280x800(lab, notebook):
+    """Run the notebook in Lab; every output reads with the file browser open and closed (and, in
+    notebook 02, at both ends of every slider); saving it leaves its .py twin as committed."""
+    base, token, work = lab
+    stem = notebook.removesuffix(".ipynb")
+    with _page() as page:
+        console = []
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        try:
+            _open_and_run_all(page, _url(base, notebook, token))
+            page.wait_for_function(FIGURES_DRAWN, timeout=REDRAW_S * 1000, polling=500)
+            faults = []
+            for sidebar in SIDEBARS:
+                _set_sidebar(page, sidebar)
+                faults += [f"{sidebar}: {fault}" for fault in layout_faults(page)]
+            if stem.startswith("02"):
+                faults += _sliders_to_both_ends(page)
+            if stem.startswith("04"):
+                _relation_screenshots(page)
+            assert not faults, f"{notebook} at 1280 x 800:\n" + "\n".join(faults[:40])
+            _save_and_compare_twin(page, work, stem)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / f"failure-{stem}.png"))
+            raise
+        finally:
+            (ARTIFACTS / f"console-{stem}.log").write_text("\n".join(console))
+
+
+def _save_and_compare_twin(page, work: Path, stem: str) -> None:
+    """Save in Lab (jupytext writes the twin) and compare the twin with the committed one, byte for byte."""
+    twin = work / f"{stem}.py"
+    before = twin.stat().st_mtime_ns
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    deadline = time.monotonic() + REDRAW_S
+    while twin.stat().st_mtime_ns == before:
+        assert time.monotonic() < deadline, f"saving {stem}.ipynb in Lab did not write its twin {twin.name}"
+        time.sleep(0.25)
+    time.sleep(0.5)
+    written, committed = twin.read_text(), (ROOT / "notebooks" / twin.name).read_text()
+    diff = "".join(difflib.unified_diff(committed.splitlines(True), written.splitlines(True), "committed", "lab"))
+    assert written == committed, f"running {stem} in Lab rewrote its twin:\n{diff[:3000]}"
+
+
+def _relation_screenshots(page) -> None:
+    """Notebook 04's two class-relation figures, for a person to look at (docs/img has a copy)."""
+    for kind in ("class-mean logits", "logit correlation"):
+        title = page.locator(".js-plotly-plot .gtitle", has_text=f"Inter-class relations: {kind}")
+        figure = title.locator("xpath=ancestor::div[contains(@class, 'js-plotly-plot')]").first
+        figure.scroll_into_view_if_needed()
+        figure.screenshot(path=str(ARTIFACTS / f"04-{kind.split()[0]}.png"))
+
+
+SLIDER_VALUES = """(panel) => Array.from(panel.querySelectorAll('.widget-slider')).map(s => {
+    const r = s.querySelector('.widget-readout'); return r ? (r.value || r.innerText || r.textContent) : ''; })"""
+
+
+def _sliders_to_both_ends(page) -> list[str]:
+    """Move every slider of both panels of notebook 02 to its end and back to its start, through the
+    keyboard as a person would, measuring the page at each; then leave it at its end, so the last
+    measurement has every slider at its end (d = 20, the largest decay and T). Returns the faults."""
+    faults = []
+    panels = page.locator(".ldrrld-weight-panel")
+    assert panels.count() == 2, "notebook 02 shows the free panel and the measured one"
+    for index in range(2):
+        panel = panels.nth(index)
+        panel.scroll_into_view_if_needed(timeout=REDRAW_S * 1000)
+        sliders = panel.locator(".widget-slider")
+        live = [
+            k for k in range(sliders.count()) if "mod-disabled" not in (sliders.nth(k).get_attribute("class") or "")
+        ]
+        for k in live:
+            for key in ("Home", "End"):
+                _press(page, panel, sliders.nth(k), key)
+                values = panel.evaluate(SLIDER_VALUES)
+                faults += [f"panel {index + 1}, sliders at {values}: {f}" for f in layout_faults(page)]
+        panel.screenshot(path=str(ARTIFACTS / f"02-panel{index + 1}-at-the-ends.png"))
+    return faults
+
+
+def _press(page, panel, slider, key: str) -> None:
+    """Press ``key`` on the slider's handle and wait until the panel has redrawn (a key that moves
+    nothing, at an end already, returns at once)."""
+    before = panel.evaluate(SLIDER_VALUES)
+    title = panel.locator(".js-plotly-plot .gtitle").first.text_content()
+    slider.locator(".noUi-handle").focus()
+    page.keyboard.press(key)
+    deadline = time.monotonic() + REDRAW_S
+    while panel.evaluate(SLIDER_VALUES) == before:
+        if time.monotonic() > deadline - REDRAW_S + 3:  # the readout did not change: nothing to redraw
+            return
+        page.wait_for_timeout(200)
+    while panel.locator(".js-plotly-plot .gtitle").first.text_content() == title:
+        assert time.monotonic() < deadline, f"no redraw after {key}: sliders at {panel.evaluate(SLIDER_VALUES)}"
+        page.wait_for_timeout(200)
+    page.wait_for_function(FIGURES_DRAWN, timeout=REDRAW_S * 1000, polling=250)
+    page.wait_for_timeout(300)
 
 
 def test_saved_panel_shows_a_picture_before_it_runs(lab):
@@ -403,6 +350,8 @@ def test_saved_panel_shows_a_picture_before_it_runs(lab):
             picture.wait_for(timeout=REDRAW_S * 1000)
             picture.scroll_into_view_if_needed()
             assert picture.evaluate("img => img.naturalWidth") > 300
+            caption = cell.locator(".jp-OutputArea-output", has_text="run this cell for live sliders")
+            assert caption.count() == 1, "the still picture says how to make it live"
         finally:
             page.screenshot(path=str(ARTIFACTS / "02-panel-before-run.png"))
             (ARTIFACTS / "02-panel-before-run.html").write_text(cell.locator(".jp-OutputArea").first.inner_html())

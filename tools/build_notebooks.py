@@ -31,7 +31,7 @@ def build(twin: Path, timeout: int = 600) -> float:
     for number, cell in enumerate(notebook.cells):  # stable ids: rebuilds give small diffs
         cell.id = f"cell-{number:03d}"
     notebook.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     os.environ["LDRRLD_FAST"] = "1"
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.perf_counter()
