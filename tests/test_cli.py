@@ -223,7 +223,7 @@ def test_disk_errors_and_internal_errors_are_one_line(capsys, tmp_path, monkeypa
 
     import torch
 
-    import ldrrld_core.cli as cli
+    import ldrrld_core.cli.listings as listings
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -243,7 +243,7 @@ def test_disk_errors_and_internal_errors_are_one_line(capsys, tmp_path, monkeypa
     assert status == 2 and "Read-only file system; choose a writable out_dir" in one_error_line(err, "train")
     monkeypatch.undo()
 
-    monkeypatch.setattr(cli, "_list_losses", lambda args: 1 / 0)
+    monkeypatch.setattr(listings, "run_losses", lambda args: 1 / 0)
     status, _, err = run_cli(capsys, "losses")
     line = one_error_line(err, "losses")
     assert status == 1 and "internal error: ZeroDivisionError" in line and "--debug" in line

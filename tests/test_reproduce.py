@@ -23,8 +23,9 @@ import pytest
 import torch
 
 from ldrrld_core import reproduce as kit
-from ldrrld_core.cli import _recipe_from, build_parser
+from ldrrld_core.cli import build_parser
 from ldrrld_core.cli import main as ldrrld
+from ldrrld_core.cli.options import recipe_from as _recipe_from
 from ldrrld_core.io import atomic_save, sha256_file
 from ldrrld_core.losses import LOSSES
 from ldrrld_core.models import TEACHER_ACCURACY, create_model, list_models, load_standard_teacher
