@@ -113,6 +113,17 @@ def test_no_import_circle_of_any_length():
     )
 
 
+def test_nothing_in_the_library_imports_the_command_line():
+    """Commands sit on top: only ``python -m ldrrld_core`` imports ``ldrrld_core.cli`` (the kit runs the Python API)."""
+
+    def in_cli(module: str) -> bool:
+        return module == "ldrrld_core.cli" or module.startswith("ldrrld_core.cli.")
+
+    graph = import_graph(_modules())
+    users = sorted(m for m, targets in graph.items() if not in_cli(m) and any(map(in_cli, targets)))
+    assert users == ["ldrrld_core.__main__"], f"modules that import the command line: {users}"
+
+
 def test_the_circle_check_finds_a_circle_of_three_through_a_deferred_import(tmp_path):
     package = tmp_path / "pkg"
     package.mkdir()
