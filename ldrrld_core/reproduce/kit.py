@@ -422,8 +422,10 @@ def _train(recipe, threads: int | None) -> dict:
     """Train ``recipe`` in this process, quietly, resuming its run; return its summary.
 
     This is what ``ldrrld train|distill ... --resume --quiet --no-progress`` does with the same
-    recipe (the teacher comes from ``recipe.teacher_checkpoint``). ``threads`` applies to the run
-    only: torch's thread count, like the log level, is put back after it.
+    recipe (the teacher comes from ``recipe.teacher_checkpoint``). The trainer's log is held to
+    errors, as the kit always kept it: the kit logs each run's result, and its teacher check has
+    already said how good each teacher is. ``threads`` applies to the run only: torch's thread
+    count, like the log level, is put back after it.
     """
     import torch
 
@@ -432,7 +434,7 @@ def _train(recipe, threads: int | None) -> dict:
     logger = logging.getLogger("ldrrld")
     level, before = logger.level, torch.get_num_threads()
     try:
-        logger.setLevel(logging.WARNING)
+        logger.setLevel(logging.ERROR)
         if threads is not None:
             torch.set_num_threads(threads)
         if recipe.needs_teacher:
