@@ -223,7 +223,7 @@ def test_disk_errors_and_internal_errors_are_one_line(capsys, tmp_path, monkeypa
 
     import torch
 
-    import ldrrld_core.cli as cli
+    import ldrrld_core.cli.listings as listings
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -243,7 +243,7 @@ def test_disk_errors_and_internal_errors_are_one_line(capsys, tmp_path, monkeypa
     assert status == 2 and "Read-only file system; choose a writable out_dir" in one_error_line(err, "train")
     monkeypatch.undo()
 
-    monkeypatch.setattr(cli, "_list_losses", lambda args: 1 / 0)
+    monkeypatch.setattr(listings, "run_losses", lambda args: 1 / 0)
     status, _, err = run_cli(capsys, "losses")
     line = one_error_line(err, "losses")
     assert status == 1 and "internal error: ZeroDivisionError" in line and "--debug" in line
@@ -338,3 +338,40 @@ def test_startup_benchmark_reports_a_ratio():
     assert set(result["medians"]) == {"import torch", "ldrrld --help"} and result["target"] == 1.2
     assert result["ratio"] == pytest.approx(result["medians"]["ldrrld --help"] / result["medians"]["import torch"])
     assert "| `ldrrld --help` |" in done.stdout
+
+
+def _git(folder: Path, *arguments: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *arguments],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.strip()
+
+
+def test_version_prints_the_release_and_the_commit_of_a_checkout(capsys, tmp_path, monkeypatch):
+    from ldrrld_core import __version__, provenance
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    line = capsys.readouterr().out.strip()
+    assert done.value.code == 0 and line.startswith(f"ldrrld {__version__}")
+    if (ROOT / ".git").exists():  # this checkout, asked independently
+        dirty = "+dirty" if _git(ROOT, "status", "--porcelain", "--untracked-files=no") else ""
+        assert line == f"ldrrld {__version__} (commit {_git(ROOT, 'rev-parse', '--short', 'HEAD')}{dirty})"
+
+    monkeypatch.setattr(provenance, "_ROOT", tmp_path)  # not a checkout: the version alone
+    assert provenance.version_line() == f"ldrrld {__version__}"
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "tracked.txt").write_text("one\n")
+    _git(tmp_path, "add", "tracked.txt")
+    _git(tmp_path, "commit", "-q", "-m", "one")
+    short = _git(tmp_path, "rev-parse", "--short", "HEAD")
+    (tmp_path / "untracked.txt").write_text("not part of the source\n")
+    assert provenance.version_line() == f"ldrrld {__version__} (commit {short})"
+    assert provenance.source_commit() == _git(tmp_path, "rev-parse", "HEAD"), "the study records the full hash"
+    (tmp_path / "tracked.txt").write_text("two\n")
+    assert provenance.version_line() == f"ldrrld {__version__} (commit {short}+dirty)"

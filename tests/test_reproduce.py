@@ -23,8 +23,9 @@ import pytest
 import torch
 
 from ldrrld_core import reproduce as kit
-from ldrrld_core.cli import _recipe_from, build_parser
+from ldrrld_core.cli import build_parser
 from ldrrld_core.cli import main as ldrrld
+from ldrrld_core.cli.options import recipe_from as _recipe_from
 from ldrrld_core.io import atomic_save, sha256_file
 from ldrrld_core.losses import LOSSES
 from ldrrld_core.models import TEACHER_ACCURACY, create_model, list_models, load_standard_teacher
@@ -159,6 +160,55 @@ def test_commands_pass_the_baseline_settings_explicitly():
     vgg = kit.commands(settings, kit.select_pairs(["vgg13-vgg8"]))
     ldrrld_line = next(line for line in vgg if "--loss ldrrld " in line)
     assert "--loss-option" not in ldrrld_line, "LDRRLD runs with its own defaults"
+
+
+def _cli_recipe(parser, line: str):
+    """The recipe ``ldrrld`` builds from a printed command line (what ``train`` or ``distill`` would run)."""
+    args = parser.parse_args(shlex.split(line)[1:])
+    if args.command == "train":
+        return _recipe_from(args, model=args.model, loss="ce", teacher=None, teacher_checkpoint=None)
+    return _recipe_from(args)
+
+
+def test_every_printed_command_builds_the_recipe_the_kit_runs(tmp_path):
+    """The kit runs ``Cell.recipe`` through the Python API; the command it prints must say the same run."""
+    from ldrrld_core.reproduce.kit import _fast_teacher_runs
+
+    parser, pairs = build_parser(), kit.select_pairs(None)
+    full = kit.Settings(seeds=(0, 1), extra=("--set", "amp=bf16", "--set=compile=true", "--set", "save_every=5"))
+    fast = kit.Settings.for_fast(tmp_path, teacher_epochs=2, extra=("--set", "weight_decay=0.001"))
+    for settings in (full, fast):
+        runs = kit.cells(settings, pairs)
+        lines = kit.commands(settings, pairs)
+        assert len(runs) == len(lines) > 0
+        for cell, line in zip(runs, lines):
+            recipe = cell.recipe(settings)
+            assert recipe == _cli_recipe(parser, line), line
+    stand_ins = _fast_teacher_runs(pairs)
+    for stand_in, line in zip(stand_ins, kit.teacher_commands(fast, pairs), strict=True):
+        recipe = stand_in.recipe(fast)
+        assert recipe == _cli_recipe(parser, line) and (recipe.epochs, recipe.loss) == (2, "ce")
+    dkd = kit.Cell(kit.Pair("wrn_40_2", "wrn_16_2"), "dkd", 1).recipe(full)
+    assert (dkd.amp, dkd.compile, dkd.save_every, dkd.seed) == ("bf16", True, 5, 1)
+    assert dkd.build_loss().hparams()["beta"] == 6.0, "the pair's own DKD setting"
+    assert kit.Cell(kit.Pair("vgg13", "vgg8"), "ce", 0).recipe(fast).data == "synthetic"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("--amp bf16", "--extra takes recipe fields as --set FIELD=VALUE"),
+        ("--set amp", "--set expects FIELD=VALUE"),
+        ("--set nonsense=1", "nonsense"),
+        ("--set seed=3", "--extra sets seed, which the kit sets for its runs"),
+    ],
+)
+def test_extra_settings_the_kit_cannot_honour_fail_before_any_run(tmp_path, capsys, extra, message):
+    assert kit_main(["commands", "--fast", "--runs", str(tmp_path / "runs"), "--extra", extra]) == 2
+    assert message in capsys.readouterr().err
+    assert kit_main(["run", "--fast", "--runs", str(tmp_path / "runs"), "--extra", extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists(), "nothing may run with a setting the kit refuses"
 
 
 # ------------------------------------------------------------------------------ the teacher check

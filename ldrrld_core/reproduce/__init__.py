@@ -7,8 +7,9 @@ One module per job:
 * :mod:`.teachers`: the teacher check (hash, parameters, measured vs published top-1);
 * :mod:`.kit`: the settings, the runs (cells), their exact ``ldrrld`` commands, running them;
 * :mod:`.report`: the filled paper-vs-measured tables;
-* :mod:`.command`: the kit's command line (``benchmarks/reproduce_cifar100.py`` calls it) and
-  ``ldrrld teacher check``.
+* :mod:`.command`: the kit's command line (``benchmarks/reproduce_cifar100.py`` calls it).
+
+``ldrrld teacher check`` lives with the other commands, in :mod:`ldrrld_core.cli.teacher`.
 
 See ``docs/reproduce.md``; notebook 05 walks through it.
 """
@@ -25,6 +26,7 @@ from .baselines import (
 from .kit import (
     FAST_ARGUMENTS,
     FAST_DATA,
+    FAST_FIELDS,
     FAST_PAIRS,
     TEACHER_CHECK_FILE,
     Cell,
@@ -60,6 +62,7 @@ __all__ = [
     "settings_markdown",
     "FAST_ARGUMENTS",
     "FAST_DATA",
+    "FAST_FIELDS",
     "FAST_PAIRS",
     "TEACHER_CHECK_FILE",
     "Cell",

@@ -1,9 +1,11 @@
-"""The kit's command lines: ``python benchmarks/reproduce_cifar100.py`` and ``ldrrld teacher check``."""
+"""The kit's command line, ``python benchmarks/reproduce_cifar100.py``.
+
+(``ldrrld teacher check`` lives with the other ``ldrrld`` commands, in :mod:`ldrrld_core.cli.teacher`.)
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from collections.abc import Sequence
@@ -13,9 +15,8 @@ from .baselines import settings_markdown
 from .kit import Settings, cells, commands, run, select_pairs, teacher_commands
 from .paper import paper_markdown
 from .report import markdown, write_results
-from .teachers import DEFAULT_MARGIN, DEFAULT_TEACHER_ROOT
 
-__all__ = ["build_parser", "settings_from", "main", "add_teacher_command", "run_teacher_command"]
+__all__ = ["build_parser", "settings_from", "main"]
 
 _DESCRIPTION = """\
 Rerun the paper's CIFAR-100 tables with the standard teachers and fill a paper-vs-measured table.
@@ -60,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--only", nargs="+", metavar="TEACHER-STUDENT", help="pairs to run (default all; fast mode: vgg13-vgg8)"
         )
-        sub.add_argument("--extra", default="", help='more ldrrld arguments for every run, e.g. "--set amp=bf16"')
+        sub.add_argument(
+            "--extra", default="", help='more recipe fields for every run, as --set FIELD=VALUE, e.g. "--set amp=bf16"'
+        )
         sub.add_argument("--fast", action="store_true", help="tiny synthetic data, one epoch, stand-in teachers (CI)")
         sub.add_argument("--teacher-epochs", type=int, default=1, help="fast mode: epochs of the stand-in teachers")
         sub.add_argument(
@@ -100,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs = len(cells(settings, pairs))
             print(f"\n{runs} runs for {len(pairs)} pair(s) and seeds {list(settings.seeds)}")
         elif args.command == "commands":
+            for cell in cells(settings, pairs):
+                cell.recipe(settings)  # a setting the runs would refuse fails here too
             if settings.fast:
                 print("# stand-in teachers (copied to <teachers>/<name>_vanilla/ckpt_epoch_240.pth)")
                 print("\n".join(teacher_commands(settings, pairs)))
@@ -112,62 +117,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"reproduce_cifar100: error: {error}", file=sys.stderr)
         return 2
-    return 0
-
-
-# ------------------------------------------------------------------------ ldrrld teacher check
-def add_teacher_command(commands) -> None:
-    """Add ``teacher check`` to the ``ldrrld`` subcommands ``commands``."""
-    teacher = commands.add_parser("teacher", help="check a teacher file against its published accuracy")
-    actions = teacher.add_subparsers(dest="teacher_command", metavar="ACTION", required=True)
-    check = actions.add_parser(
-        "check",
-        help="SHA-256, parameters and measured vs published test top-1 of a teacher",
-        description="Hash a teacher file, load it, measure its test top-1 and compare it with the published "
-        "accuracy; warn (or with --strict refuse) when it is more than --margin points below.",
-    )
-    check.add_argument(
-        "teacher", metavar="NAME|FILE", help="a CIFAR model name (looked up under --teacher-root) or a checkpoint file"
-    )
-    check.add_argument(
-        "--teacher-root",
-        default=str(DEFAULT_TEACHER_ROOT),
-        metavar="FOLDER",
-        help="folder of <name>_vanilla/ckpt_epoch_240.pth (default %(default)s)",
-    )
-    check.add_argument("--model", help="architecture of FILE when its folder is not <name>_vanilla")
-    check.add_argument("--data", default="cifar100", help="data set whose test split is measured (default cifar100)")
-    check.add_argument("--data-root", default="data", help="folder holding the data set (default data)")
-    check.add_argument("--download", action="store_true", help="download the data set if missing")
-    check.add_argument(
-        "--margin",
-        type=float,
-        default=DEFAULT_MARGIN,
-        help="points below the published top-1 that are tolerated (default %(default)s)",
-    )
-    check.add_argument("--strict", action="store_true", help="exit with an error when the teacher is below")
-    check.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
-    check.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-
-
-def run_teacher_command(args: argparse.Namespace) -> int:
-    """``ldrrld teacher check``: print the check's line, then its JSON (and write it with ``--json``)."""
-    from ..data import load_dataset
-    from .teachers import check_teacher, resolve_teacher
-
-    resolve_teacher(args.teacher, args.teacher_root, args.model)  # a missing file fails before the data load
-    data = load_dataset(args.data, args.data_root, download=args.download)
-    check = check_teacher(
-        args.teacher,
-        root=args.teacher_root,
-        arch=args.model,
-        data=data,
-        margin=args.margin,
-        strict=args.strict,
-        device=args.device,
-    )
-    if args.json:
-        check.save(args.json)
-    print(check.message())
-    print(json.dumps(check.to_dict()))
     return 0

@@ -4,7 +4,12 @@ Every cell is one plain ``ldrrld`` command with the ``cifar100-authors`` preset 
 cifar100`` for the clean schedule), the literature's teacher file and, for KD and DKD, the
 baseline's own per-pair settings (:mod:`.baselines`) passed explicitly. :func:`run` checks every
 teacher first (:mod:`.teachers`: present, hashed, accurate) and writes the check into each run's
-folder, then runs the cells one after the other in this process, each with ``--resume``.
+folder, then runs the cells one after the other in this process, each resuming where it stopped.
+
+A cell runs through the Python API (:func:`~ldrrld_core.train.fit` and
+:func:`~ldrrld_core.train.distill` on :meth:`Cell.recipe`), not through the command line, so the
+kit does not depend on :mod:`ldrrld_core.cli`; ``tests/test_reproduce.py`` checks that every
+printed command builds the very recipe the kit runs.
 
 ``Settings.for_fast`` runs the same machinery in seconds on a CPU: tiny synthetic CIFAR-shaped
 data, one epoch, stand-in teachers saved in the standard layout. Its numbers check the code
@@ -13,13 +18,13 @@ path, not the paper.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
+import logging
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..models import TEACHER_CHECKPOINT, create_model, standard_teacher_path
 from .baselines import baseline_setting
@@ -30,6 +35,7 @@ __all__ = [
     "FAST_PAIRS",
     "FAST_DATA",
     "FAST_ARGUMENTS",
+    "FAST_FIELDS",
     "TEACHER_CHECK_FILE",
     "Settings",
     "Cell",
@@ -72,6 +78,17 @@ FAST_ARGUMENTS = (
     "--threads",
     "1",
 )
+#: The recipe fields that :data:`FAST_ARGUMENTS` sets (its ``--threads 1`` applies to the process);
+#: a test checks that the two say the same.
+FAST_FIELDS = {
+    "data": "synthetic",
+    "data_options": FAST_DATA,
+    "epochs": 1,
+    "batch_size": 16,
+    "warmup_epochs": 0,
+    "decay_epochs": (),
+    "deterministic": True,
+}
 
 #: The teacher check's record in every distillation's run folder.
 TEACHER_CHECK_FILE = "teacher_check.json"
@@ -87,7 +104,8 @@ class Settings:
         data_root: folder of (or for) ``cifar-100-python``.
         recipe: ``cifar100-authors`` (the LDRRLD authors' schedule) or ``cifar100`` (the clean one).
         seeds: one run per seed; measured cells show the mean (and the spread over seeds).
-        extra: more ``ldrrld`` arguments for every run, e.g. ``("--set", "amp=bf16")``.
+        extra: more recipe fields for every run as ``ldrrld`` arguments ``--set FIELD=VALUE``, e.g.
+            ``("--set", "amp=bf16")``; fields the kit sets itself are refused.
         fast: tiny synthetic data and one epoch (CI); teachers trained for ``teacher_epochs``.
         teacher_epochs: fast mode only: epochs of the stand-in teachers (0: random weights).
         margin: points a teacher may measure below its published accuracy (see :mod:`.teachers`).
@@ -116,6 +134,27 @@ class Settings:
         """The arguments every run shares."""
         base = ["--recipe", self.recipe, "--data-root", str(self.data_root)]
         return base + (list(FAST_ARGUMENTS) if self.fast else ["--download"]) + list(self.extra)
+
+    @property
+    def threads(self) -> int | None:
+        """Torch threads during a run: fast mode's ``--threads 1``; otherwise torch's choice."""
+        return 1 if self.fast else None
+
+    def fields(self, **own: Any) -> dict[str, Any]:
+        """The recipe fields of a run: those :attr:`common` sets, then the run's ``own`` ones.
+
+        An ``extra`` field that the kit sets itself (``own``, the fast mode's, the data's) is
+        refused rather than silently ordered, so the printed command and the run cannot disagree.
+        """
+        kit = {"data_root": str(self.data_root), **(FAST_FIELDS if self.fast else {"download": True}), **own}
+        extra = _set_fields(self.extra)
+        clash = sorted(set(extra) & set(kit))
+        if clash:
+            raise ValueError(
+                f"--extra sets {', '.join(clash)}, which the kit sets for its runs; leave "
+                f"{'it' if len(clash) == 1 else 'them'} out of --extra"
+            )
+        return {**extra, **kit}
 
     @property
     def num_classes(self) -> int:
@@ -175,8 +214,61 @@ class Cell:
             "--resume",
         ]
 
+    def recipe(self, settings: Settings):
+        """The recipe this run trains: what :meth:`arguments` say, as the ``ldrrld`` command builds it."""
+        own = {"model": self.pair.student, "seed": self.seed, "out_dir": str(self.out_dir(settings))}
+        if self.alone:
+            return _recipe(settings, **own, **_ALONE)
+        recipe = _recipe(
+            settings,
+            **own,
+            teacher=self.pair.teacher,
+            loss=self.loss,
+            teacher_checkpoint=str(settings.teachers / TEACHER_CHECKPOINT.format(name=self.pair.teacher)),
+        )
+        baseline = baseline_setting(self.pair, self.loss)
+        if baseline is None:
+            return recipe
+        options = {**recipe.loss_options, recipe.loss: {**recipe.loss_hparams, **baseline.options}}
+        return recipe.replace(loss_options=options)
+
     def __str__(self) -> str:
         return f"{self.pair.student} alone" if self.alone else f"{self.pair.label} · {self.loss}"
+
+
+def _set_fields(words: Sequence[str]) -> dict[str, Any]:
+    """The recipe fields of ``--set FIELD=VALUE`` words (``Settings.extra``), read as ``ldrrld`` reads them."""
+    from ..train import parse_field
+
+    fields, words = {}, list(words)
+    while words:
+        word = words.pop(0)
+        if word == "--set" and words:
+            text = words.pop(0)
+        elif word.startswith("--set="):
+            text = word.removeprefix("--set=")
+        else:
+            raise ValueError(
+                f"--extra takes recipe fields as --set FIELD=VALUE (e.g. --set amp=bf16), got {word!r}; "
+                "`ldrrld recipes NAME` lists the fields"
+            )
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--extra: --set expects FIELD=VALUE, got {text!r}")
+        key = key.strip().replace("-", "_")
+        fields[key] = parse_field(key, value)
+    return fields
+
+
+#: What ``ldrrld train`` fixes: a model trained alone, with cross-entropy.
+_ALONE = {"loss": "ce", "teacher": None, "teacher_checkpoint": None}
+
+
+def _recipe(settings: Settings, **own: Any):
+    """The recipe of one run of ``settings`` with the run's ``own`` fields (``model``, ``seed``, ...)."""
+    from ..train import get_recipe
+
+    return get_recipe(settings.recipe, **settings.fields(**own))
 
 
 def select_pairs(only: Iterable[str] | None, fast: bool = False) -> tuple[Pair, ...]:
@@ -214,44 +306,57 @@ def commands(settings: Settings, pairs: Sequence[Pair]) -> list[str]:
 
 def teacher_commands(settings: Settings, pairs: Sequence[Pair]) -> list[str]:
     """Fast mode: the commands that train the stand-in teachers (full runs use the published files)."""
-    return [_shell(arguments) for arguments, _ in _fast_teacher_runs(settings, pairs)]
+    return [_shell(run.arguments(settings)) for run in _fast_teacher_runs(pairs)]
 
 
 def _teachers_of(pairs: Sequence[Pair]) -> list[str]:
     return list(dict.fromkeys(pair.teacher for pair in pairs))
 
 
-def _fast_teacher_runs(settings: Settings, pairs: Sequence[Pair]) -> list[tuple[list[str], str]]:
-    runs = []
-    for name in _teachers_of(pairs):
-        out_dir = settings.runs / "teacher-runs" / name
-        arguments = [
+@dataclass(frozen=True)
+class _StandIn:
+    """Fast mode: the run that trains the stand-in teacher ``name`` alone, seed 0, for ``teacher_epochs``."""
+
+    name: str
+
+    def out_dir(self, settings: Settings) -> Path:
+        return settings.runs / "teacher-runs" / self.name
+
+    def arguments(self, settings: Settings) -> list[str]:
+        return [
             "train",
             "--model",
-            name,
+            self.name,
             *settings.common,
             "--epochs",
             str(settings.teacher_epochs),
             "--seed",
             "0",
             "--out-dir",
-            str(out_dir),
+            str(self.out_dir(settings)),
             "--resume",
         ]
-        runs.append((arguments, name))
-    return runs
+
+    def recipe(self, settings: Settings):
+        own = {"model": self.name, "epochs": settings.teacher_epochs, "seed": 0, "out_dir": str(self.out_dir(settings))}
+        return _recipe(settings, **own, **_ALONE)
+
+
+def _fast_teacher_runs(pairs: Sequence[Pair]) -> list[_StandIn]:
+    return [_StandIn(name) for name in _teachers_of(pairs)]
 
 
 def prepare_fast_teachers(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print) -> None:
     """Fast mode: a stand-in teacher for every pair, in the standard layout under ``settings.teachers``."""
     from ..io import atomic_save, load_file
 
-    for arguments, name in _fast_teacher_runs(settings, pairs):
+    for stand_in in _fast_teacher_runs(pairs):
+        name = stand_in.name
         target = settings.teachers / TEACHER_CHECKPOINT.format(name=name)
         if target.exists():
             continue
         if settings.teacher_epochs > 0:
-            summary = _run_command(arguments)
+            summary = _train(stand_in.recipe(settings), settings.threads)
             weights = load_file(Path(summary["out_dir"]) / "student.pth")["model"]
             log(f"stand-in teacher {name}: {settings.teacher_epochs} epoch(s), top-1 {summary['top1']:.2f}%")
         else:
@@ -292,40 +397,49 @@ def check_teachers(
 def run(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print) -> list[dict]:
     """Run every cell of ``pairs`` (resuming any that were interrupted); return their summaries.
 
-    The teacher files are looked for first, so a missing one fails before hours of other runs;
-    then every teacher is checked and its check is written into each of its runs' folders
+    Every run's recipe is built first, so a bad setting fails before anything trains; then the
+    teacher files are looked for, so a missing one fails before hours of other runs; then every
+    teacher is checked and its check is written into each of its runs' folders
     (``teacher_check.json``).
     """
+    planned = [(cell, cell.recipe(settings)) for cell in cells(settings, pairs)]
     if settings.fast:
         prepare_fast_teachers(settings, pairs, log)
     for name in _teachers_of(pairs):
         standard_teacher_path(name, settings.teachers)  # raises, saying where it looked and how to get it
     checks = check_teachers(settings, pairs, log)
     summaries = []
-    for cell in cells(settings, pairs):
+    for cell, recipe in planned:
         if not cell.alone:
             checks[cell.pair.teacher].save(cell.out_dir(settings) / TEACHER_CHECK_FILE)
-        summary = _run_command(cell.arguments(settings))
+        summary = _train(recipe, settings.threads)
         log(f"{cell} · seed {cell.seed}: top-1 {summary['top1']:.2f}%")
         summaries.append(summary)
     return summaries
 
 
-def _run_command(arguments: list[str]) -> dict:
-    """Run ``ldrrld ARGUMENTS`` in this process (quietly) and return the JSON summary it prints last.
+def _train(recipe, threads: int | None) -> dict:
+    """Train ``recipe`` in this process, quietly, resuming its run; return its summary.
 
-    The command's ``--threads`` applies to the run only: torch's thread count is put back after it.
+    This is what ``ldrrld train|distill ... --resume --quiet --no-progress`` does with the same
+    recipe (the teacher comes from ``recipe.teacher_checkpoint``). The trainer's log is held to
+    errors, as the kit always kept it: the kit logs each run's result, and its teacher check has
+    already said how good each teacher is. ``threads`` applies to the run only: torch's thread
+    count, like the log level, is put back after it.
     """
     import torch
 
-    from ..cli import main as ldrrld
+    from ..train import distill, fit
 
-    output, errors, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
+    logger = logging.getLogger("ldrrld")
+    level, before = logger.level, torch.get_num_threads()
     try:
-        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(errors):
-            status = ldrrld([*arguments, "--quiet", "--no-progress"])
+        logger.setLevel(logging.ERROR)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if recipe.needs_teacher:
+            return distill(recipe, None, resume=True, progress=False).summary
+        return fit(recipe, resume=True, progress=False).summary
     finally:
-        torch.set_num_threads(threads)
-    if status != 0:
-        raise RuntimeError(f"{_shell(arguments)} failed (exit {status}):\n{errors.getvalue()[-3000:]}")
-    return json.loads(output.getvalue().strip().splitlines()[-1])
+        logger.setLevel(level)
+        torch.set_num_threads(before)

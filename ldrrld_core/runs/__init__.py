@@ -2,8 +2,9 @@
 
 * :mod:`.record`: a run folder's recipe, summary and history (:func:`load_run`, :func:`find_runs`);
 * :mod:`.diff`: what differs between two runs, and the epoch where their curves part;
-* :mod:`.table`: seeds aggregated into mean ± std beside the paper's number;
-* :mod:`.command`: the ``ldrrld runs`` subcommands.
+* :mod:`.table`: seeds aggregated into mean ± std beside the paper's number.
+
+The ``ldrrld runs`` subcommands live with the other commands, in :mod:`ldrrld_core.cli.runs`.
 """
 
 from .diff import PLACE_FIELDS, RunDiff, diff_runs

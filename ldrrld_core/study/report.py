@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 
 from ..io import atomic_write_text
+from ..provenance import source_commit
 from ..tables import difference, interval, markdown_table, mean_std
 from .stats import paired_difference, summarize
 
@@ -74,22 +74,6 @@ def _per_seed(seed: int, rows: list[dict]) -> dict[str, Any]:
         "best_val_epoch": rows[best]["epoch"],
         "val_top1_by_epoch": val,
     }
-
-
-def source_commit() -> str | None:
-    """The git commit of this source tree (``+dirty`` when tracked files differ from it), or ``None``."""
-    folder = Path(__file__).resolve().parent
-    try:
-
-        def git(*arguments: str) -> subprocess.CompletedProcess:
-            return subprocess.run(["git", *arguments], cwd=folder, capture_output=True, text=True, timeout=10)
-
-        head, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if head.returncode != 0:
-        return None
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def _device_name(device: str) -> str:

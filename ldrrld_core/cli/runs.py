@@ -1,20 +1,17 @@
-"""``ldrrld runs diff`` and ``ldrrld runs table``: the subcommands and what they print."""
+"""``ldrrld runs diff`` and ``ldrrld runs table``: compare finished run folders."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from .diff import diff_runs
-from .record import find_runs, load_run
-from .table import runs_table, table_markdown
-
-__all__ = ["add_runs_command", "run_runs_command"]
+__all__ = ["add_commands", "run_runs"]
 
 
-def add_runs_command(commands) -> None:
+def add_commands(commands) -> None:
     """Add ``runs diff`` and ``runs table`` to the ``ldrrld`` subcommands ``commands``."""
     runs = commands.add_parser("runs", help="compare finished runs: diff two, or tabulate seeds")
+    runs.set_defaults(run=run_runs, trains=False)
     actions = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     diff = actions.add_parser(
         "diff",
@@ -37,8 +34,10 @@ def add_runs_command(commands) -> None:
     table.add_argument("--json", action="store_true", help="print JSON instead of markdown")
 
 
-def run_runs_command(args: argparse.Namespace) -> int:
+def run_runs(args: argparse.Namespace) -> int:
     """Print the diff (text or JSON) or the table (markdown or JSON)."""
+    from ..runs import diff_runs, find_runs, load_run, runs_table, table_markdown
+
     if args.runs_command == "diff":
         difference = diff_runs(load_run(args.a), load_run(args.b), tolerance=args.tolerance)
         print(json.dumps(difference.to_dict(), indent=1, default=str) if args.json else difference.text())
