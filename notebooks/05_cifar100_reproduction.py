@@ -41,6 +41,7 @@ from ldrrld_core.data import load_dataset
 from ldrrld_core.io import atomic_save
 from ldrrld_core.models import create_model
 from ldrrld_core.runs import diff_runs, find_runs, load_run, runs_table, table_markdown
+from ldrrld_viz.notebook import say, say_command
 
 assert [table.name for table in kit.TABLES] == ["main", "ablation"]
 
@@ -107,7 +108,7 @@ assert len(runs) == 3 * 28
 one = kit.Settings()
 vgg_commands = kit.commands(one, kit.select_pairs(["vgg13-vgg8"]))
 for line in vgg_commands:
-    print(line)
+    say_command(line)  # one command, continued with \ where it is long
 
 # %%
 assert all("--teacher-checkpoint data/teachers/vgg13_vanilla/ckpt_epoch_240.pth" in line
@@ -172,7 +173,7 @@ assert refused, "--strict refuses a teacher below its published accuracy"
 # NBVAL_IGNORE_OUTPUT
 fast = kit.Settings.for_fast(Path(scratch.name) / "runs", seeds=(0, 1))
 fast_pairs = kit.select_pairs(None, fast=True)
-summaries = kit.run(fast, fast_pairs)
+summaries = kit.run(fast, fast_pairs, log=say)
 
 # %%
 assert len(summaries) == 10 and all(s["epochs"] == 1 and s["data"] == "synthetic" for s in summaries)

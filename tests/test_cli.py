@@ -132,7 +132,11 @@ def test_demo_compares_every_method(capsys):
     status, lines, _ = run_cli(capsys, "demo", "--epochs", "1", "--no-progress", "--quiet", "--methods", "ce", "ldrrld")
     result = last_json(lines)
     assert status == 0 and set(result["top1"]) == {"teacher", "ce", "ldrrld"}
-    assert any(line.startswith("ldrrld") for line in lines[:-1]), "a comparison table before the JSON"
+    assert any(line.startswith("ldrrld ") for line in lines[:-1]), "a comparison table before the JSON"
+    text = "\n".join(lines[:-1])
+    assert "not a ranking" in text and "Study verdict:" in text, "the study's verdict beside one short run"
+    assert result["lr"] == {"ce": result["lr"]["ce"], "ldrrld": result["lr"]["ldrrld"]} and result["study"]
+    assert result["seconds"] == round(result["seconds"], 1)
 
 
 def test_python_dash_m_runs_the_cli():

@@ -179,3 +179,12 @@ def print_run(run) -> None:
     """A finished run's history table, then its JSON summary as the last stdout line."""
     print(run.history.table([c for c in run.history.columns if c != "seconds"], digits=4))
     print(json.dumps(run.summary))
+
+
+def ended(table: str, summary: str, written: list) -> str:
+    """How a batch command ends in a terminal: its short table, what it found (wrapped at spaces), and
+    the paths of what it wrote; the full Markdown report stays in its file."""
+    import textwrap
+
+    lines = [table, "", *textwrap.wrap(summary, 100, break_long_words=False, break_on_hyphens=False), "", "wrote:"]
+    return "\n".join(lines + [f"  {path}" for path in written])

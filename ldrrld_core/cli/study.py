@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from .options import add_batch_options, check_jobs
+from .options import add_batch_options, check_jobs, ended
 
 __all__ = ["add_commands", "run_study_command"]
 
@@ -90,6 +90,7 @@ def _config(args: argparse.Namespace):
 def run_study_command(args: argparse.Namespace, device) -> int:
     """Render, train the teacher alone, or run the whole study; print the report and the JSON summary."""
     from ..study import converged_teacher, render, run_study, study_recipe
+    from ..study.report import results_text
 
     if args.render:
         markdown, picture = render(args.render)
@@ -119,8 +120,8 @@ def run_study_command(args: argparse.Namespace, device) -> int:
         use_shipped_teacher=not args.no_shipped_teacher,
         command="ldrrld " + shlex.join(args.argv),
     )
-    markdown, _ = render(out_dir)
-    print((out_dir / "results.md").read_text(encoding="utf-8"))
+    markdown, picture = render(out_dir)
+    print(ended(results_text(results), results["verdict"], [out_dir / "results.json", markdown, picture]))
     methods = results["methods"]
     print(
         json.dumps(

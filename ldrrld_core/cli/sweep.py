@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from .options import add_batch_options, check_jobs
+from .options import add_batch_options, check_jobs, ended
 
 __all__ = ["add_commands", "run_sweep_command"]
 
@@ -100,8 +100,10 @@ def _config(args: argparse.Namespace):
 
 
 def run_sweep_command(args: argparse.Namespace, device) -> int:
-    """Train (or with ``--collect`` only gather) the grid; print sweep.md and the JSON summary."""
+    """Train (or with ``--collect`` only gather) the grid; print its table, what it found, the files it
+    wrote and the JSON summary."""
     from ..study.sweep import findings, run_sweep
+    from ..study.sweep_report import grid_text
 
     config = _config(args)
     check_jobs(args)
@@ -119,8 +121,9 @@ def run_sweep_command(args: argparse.Namespace, device) -> int:
         train=not args.collect,
         command="ldrrld " + shlex.join(args.argv),
     )
-    print((out_dir / "sweep.md").read_text(encoding="utf-8"))
     progress = sweep["progress"]
+    summary = f"{progress['runs_done']} of {progress['runs_planned']} runs done. " + " ".join(findings(sweep))
+    print(ended(grid_text(sweep), summary, [out_dir / "sweep.json", out_dir / "sweep.md"]))
     print(
         json.dumps(
             {

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from ..tables import difference, mean_std, text_table
+from ..tables import text_table
+from .report import results_text
 
 __all__ = ["DEMO_EPOCHS", "SHIPPED_RESULTS", "Demo", "run_demo", "shipped_results"]
 
@@ -95,7 +96,7 @@ class Demo:
             "docs/results.md):",
             "",
         ]
-        lines += _study_table(self.study, list(self.rates)).split("\n")
+        lines += results_text(self.study, list(self.rates)).split("\n")
         lines += ["", *_wrap(f"Study verdict: {self.study['verdict']}")]
         if self.ordering != self.study_ordering:
             lines += [
@@ -124,23 +125,6 @@ class Demo:
             "seconds": round(sum(run.summary["seconds"] for run in runs), 1),
             "study": {m: self.study["methods"][m]["test_top1_last"]["mean"] for m in self.rates},
         }
-
-
-def _study_table(study: Mapping, methods: Sequence[str]) -> str:
-    rows = []
-    for m in methods:
-        entry = study["methods"][m]
-        last = entry["test_top1_last"]
-        rows.append(
-            [
-                m,
-                mean_std(last["mean"], last["std"]),
-                "–" if m == "ce" else difference(entry["delta_vs_ce"]["mean"], entry["delta_vs_ce"]["ci95"]),
-                "–" if m == "kd" else difference(entry["delta_vs_kd"]["mean"], entry["delta_vs_kd"]["ci95"]),
-            ]
-        )
-    header = ["method", "test top-1 (%)", "vs ce, paired 95% CI", "vs kd, paired 95% CI"]
-    return text_table(header, rows, right=[False, True, True, True])
 
 
 def _wrap(text: str, width: int = 96) -> list[str]:
@@ -193,4 +177,3 @@ def run_demo(
     first = next(iter(runs.values()))
     comparison = Comparison(teacher=first.teacher, students={m: run.students[m] for m, run in runs.items()})
     return Demo(comparison=comparison, rates=rates, study=study, epochs=epochs, seed=seed)
-

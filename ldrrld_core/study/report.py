@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 
 from ..io import atomic_write_text
 from ..provenance import source_commit
-from ..tables import difference, interval, markdown_table, mean_std
+from ..tables import difference, interval, markdown_table, mean_std, text_table
 from .stats import paired_difference, summarize
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "build_results",
     "verdict",
     "results_table",
+    "results_text",
     "render_markdown",
     "plot_results",
     "render",
@@ -194,6 +195,22 @@ def verdict(methods: Mapping[str, Mapping]) -> str:
     else:
         outcome = "is not resolved within the noise"
     return f"The paper's ordering {order} {outcome} here: " + "; ".join(steps) + " (paired 95% CIs over seeds)."
+
+
+def results_text(results: Mapping, methods: Sequence[str] | None = None) -> str:
+    """The headline numbers as a text table for a terminal: each method's last-epoch test top-1
+    (mean ± std over seeds) and its paired differences to CE and KD with their 95% intervals."""
+    rows = []
+    for method in methods or list(results["methods"]):
+        entry = results["methods"][method]
+        last = entry["test_top1_last"]
+        deltas = [
+            "–" if method == base else difference(entry[key]["mean"], entry[key]["ci95"])
+            for base, key in (("ce", "delta_vs_ce"), ("kd", "delta_vs_kd"))
+        ]
+        rows.append([method, f"{entry['lr']:g}", mean_std(last["mean"], last["std"]), *deltas])
+    header = ["method", "lr", "test top-1 (%)", "vs ce, paired 95% CI", "vs kd, paired 95% CI"]
+    return text_table(header, rows, right=[False, True, True, True, True])
 
 
 def results_table(results: Mapping) -> str:

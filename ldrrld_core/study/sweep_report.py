@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..tables import difference, interval, markdown_table, mean_std
+from ..tables import difference, interval, markdown_table, mean_std, text_table
 
 __all__ = [
     "MEASURES",
@@ -245,6 +245,16 @@ def _protocol_markdown(sweep: Mapping) -> list[str]:
 def grid_markdown(sweep: Mapping, measure: str = "test_top1_last") -> str:
     """``measure`` over the ``d`` x decay grid at the default temperature: one row per ``d``, one column per
     decay, ``mean ± std`` over seeds (``–`` where no seed finished). ``docs/benchmarks.md`` quotes this table."""
+    return markdown_table(*_grid(sweep, measure))
+
+
+def grid_text(sweep: Mapping, measure: str = "test_top1_last") -> str:
+    """:func:`grid_markdown` as a text table, for a terminal."""
+    header, rows = _grid(sweep, measure)
+    return text_table(header, rows, right=[False, *[True] * (len(header) - 1)])
+
+
+def _grid(sweep: Mapping, measure: str) -> tuple[list[str], list[list[str]]]:
     protocol = sweep["protocol"]
     rows = []
     for depth in protocol["depths"]:
@@ -255,7 +265,7 @@ def grid_markdown(sweep: Mapping, measure: str = "test_top1_last") -> str:
             point = find_point(sweep, depth, decay)
             cells.append(_cell(point.get(measure) if point else None, _DIGITS[measure]))
         rows.append([f"d = {depth}", *cells])
-    return markdown_table(["", *(f"decay {decay:g}" for decay in protocol["decays"])], rows)
+    return ["", *(f"decay {decay:g}" for decay in protocol["decays"])], rows
 
 
 def _references_markdown(sweep: Mapping) -> str:
