@@ -63,3 +63,69 @@ def test_training_output_is_not_compared(path):
         f"{path.name}: cells that train and print without the nbval-ignore-output tag "
         f'(add `tags=["nbval-ignore-output"]` to their `# %%` line): {compared}'
     )
+
+
+PRINT_WIDTH = 100  # characters JupyterLab's output area holds at 1280 x 800 (about 110), with room
+
+
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.name)
+def test_printed_lines_fit_the_output_area(path):
+    """Lab breaks a longer line anywhere, even inside a word: print with ldrrld_viz.notebook.say."""
+    long = [
+        (number, line[:60])
+        for number, cell in enumerate(nbformat.read(path, as_version=4).cells)
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream" and output.get("name") == "stdout"
+        for line in output["text"].splitlines()
+        if len(line) > PRINT_WIDTH
+    ]
+    assert not long, f"{path.name}: printed lines over {PRINT_WIDTH} characters (cell, start): {long}"
+
+
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.name)
+def test_committed_notebooks_keep_no_progress_bars(path):
+    """A saved bar would show a frozen 0% wherever no kernel runs."""
+    notebook = nbformat.read(path, as_version=4)
+    views = [
+        output["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+    ]
+    state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    assert not [m for m in state.values() if m["model_name"] == "FloatProgressModel"]
+    assert all(view in state for view in views), "every widget shown has its saved state"
+
+
+def test_drop_progress_bars_keeps_other_widgets():
+    import sys
+
+    sys.path.insert(0, str(NOTEBOOKS.parent / "tools"))
+    from build_notebooks import drop_progress_bars
+
+    def model(name, **state):
+        return {"model_name": name, "model_module": "@jupyter-widgets/controls", "state": state}
+
+    state = {
+        "bar": model("HBoxModel", children=["IPY_MODEL_label", "IPY_MODEL_progress"], layout="IPY_MODEL_bar_layout"),
+        "label": model("HTMLModel", value="kd seed 0"),
+        "progress": model("FloatProgressModel", value=1.0, layout="IPY_MODEL_progress_layout"),
+        "bar_layout": model("LayoutModel"),
+        "progress_layout": model("LayoutModel"),
+        "panel": model("VBoxModel", children=["IPY_MODEL_slider"]),
+        "slider": model("IntSliderModel", value=7),
+    }
+
+    def view(model_id):
+        data = {"application/vnd.jupyter.widget-view+json": {"model_id": model_id, "version_major": 2}}
+        return nbformat.v4.new_output("display_data", data={**data, "text/plain": model_id})
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("train()")
+    cell.outputs = [view("bar"), nbformat.v4.new_output("stream", name="stdout", text="done\n"), view("panel")]
+    notebook.cells = [cell]
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state, "version_major": 2}}
+    assert drop_progress_bars(notebook) == 1
+    assert [o.get("text") or o["data"]["text/plain"] for o in cell.outputs] == ["done\n", "panel"]
+    kept = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert set(kept) == {"panel", "slider"}, "the bar's models go, the panel's stay"

@@ -6,6 +6,7 @@ The ``.py`` twin is what people edit and review; the ``.ipynb`` keeps the execut
     python tools/build_notebooks.py                                # every notebook (`make notebooks`)
     python tools/build_notebooks.py notebooks/01_dense_relations.py
 
+Progress bars show while a notebook runs; the saved notebook drops them (:func:`drop_progress_bars`).
 Cells tagged ``nbval-ignore-output`` (``# %% tags=["nbval-ignore-output"]`` in the twin) hold
 results of training; nbval runs them and their asserts but does not compare their printed output.
 """
@@ -42,8 +43,56 @@ def build(twin: Path, timeout: int = 600) -> float:
         record_timing=False,
         resources={"metadata": {"path": str(twin.parent)}},
     ).execute()
+    drop_progress_bars(notebook)
     nbformat.write(notebook, twin.with_suffix(".ipynb"))
     return time.perf_counter() - start
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_progress_bars(notebook) -> int:
+    """Remove the progress bars (tqdm's notebook widgets) from an executed notebook, with their widget
+    state; return how many. A bar reports progress to the person watching a run; saved, it would
+    show as a frozen "0%" wherever no kernel runs (GitHub, the documentation site)."""
+    state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+    def references(value) -> set[str]:
+        if isinstance(value, str):
+            return {value.removeprefix("IPY_MODEL_")} if value.startswith("IPY_MODEL_") else set()
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        return set().union(*(references(item) for item in items)) if items else set()
+
+    def tree(model: str) -> set[str]:
+        found, todo = set(), [model]
+        while todo:
+            current = todo.pop()
+            if current in state and current not in found:
+                found.add(current)
+                todo += references(state[current].get("state", {}))
+        return found
+
+    def is_bar(model: str) -> bool:
+        return any(state[m]["model_name"] in ("FloatProgressModel", "IntProgressModel") for m in tree(model))
+
+    dropped = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view and view.get("model_id") in state and is_bar(view["model_id"]):
+                for model in tree(view["model_id"]):
+                    state.pop(model, None)
+                dropped += 1
+            else:
+                kept.append(output)
+        cell.outputs = kept
+    if not state and "widgets" in notebook.metadata:
+        del notebook.metadata["widgets"]
+    return dropped
 
 
 def main(argv: list[str] | None = None) -> int:
