@@ -138,7 +138,8 @@ synthetic = load_dataset("synthetic", **kit.FAST_DATA)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     check = kit.check_teacher("vgg13", root=teachers, data=synthetic, device=nb.device)
-[str(w.message) for w in caught]
+for warning in caught:
+    say(f"{warning.category.__name__}: {warning.message}".replace(scratch.name, "<scratch>"))
 
 # %% [markdown]
 # The check's record, as the kit writes it into every run folder (`teacher_check.json`):

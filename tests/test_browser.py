@@ -286,8 +286,21 @@ def _relation_screenshots(page) -> None:
     for kind in ("class-mean logits", "logit correlation"):
         title = page.locator(".js-plotly-plot .gtitle", has_text=f"Inter-class relations: {kind}")
         figure = title.locator("xpath=ancestor::div[contains(@class, 'js-plotly-plot')]").first
-        figure.scroll_into_view_if_needed()
-        figure.screenshot(path=str(ARTIFACTS / f"04-{kind.split()[0]}.png"))
+        _whole_screenshot(page, figure, f"04-{kind.split()[0]}.png")
+
+
+def _whole_screenshot(page, element, name: str) -> None:
+    """A screenshot of an element taller than the window: the window grows (same width, so the
+    same layout) for the picture alone, then goes back to 1280 x 800."""
+    height = int(element.evaluate("e => e.getBoundingClientRect().height")) + 200
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], height)})
+    try:
+        page.wait_for_timeout(1000)
+        element.scroll_into_view_if_needed()
+        element.screenshot(path=str(ARTIFACTS / name))
+    finally:
+        page.set_viewport_size(VIEWPORT)
+        page.wait_for_timeout(500)
 
 
 SLIDER_VALUES = """(panel) => Array.from(panel.querySelectorAll('.widget-slider')).map(s => {
@@ -313,7 +326,7 @@ def _sliders_to_both_ends(page) -> list[str]:
                 _press(page, panel, sliders.nth(k), key)
                 values = panel.evaluate(SLIDER_VALUES)
                 faults += [f"panel {index + 1}, sliders at {values}: {f}" for f in layout_faults(page)]
-        panel.screenshot(path=str(ARTIFACTS / f"02-panel{index + 1}-at-the-ends.png"))
+        _whole_screenshot(page, panel, f"02-panel{index + 1}-at-the-ends.png")
     return faults
 
 
