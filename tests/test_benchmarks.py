@@ -84,3 +84,20 @@ def test_epoch_timing_reports_ldrrld_over_kd_on_a_cpu(monkeypatch, capsys):
     assert epoch_timing.main(argv) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64 ")]
     assert rows == ["| 64 | none | 2.00 | 3.00 | 50 | 33 | 1.50 |"]
+
+
+def test_run_cost_script_prints_ratios_to_ce(capsys, tmp_path):
+    """Tiny settings: the table has a row per method, CE's ratio is 1 and the JSON matches it (no timing asserted)."""
+    import json
+
+    import run_cost
+
+    argv = ["--repeats", "1", "--train-per-class", "2", "--test-per-class", "1", "--methods", "kd", "ldrrld"]
+    assert run_cost.main([*argv, "--json", str(tmp_path / "cost.json")]) == 0
+    out = capsys.readouterr().out
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| ")]
+    assert [row[0] for row in rows[1:]] == ["ce", "kd", "ldrrld"]
+    assert rows[1][2] == "1.00" and "(<= 1.15)" in rows[2][2] and all(float(row[1]) > 0 for row in rows[1:])
+    assert "teacher pass over the training split" in out and "evaluation per epoch" in out
+    saved = json.loads((tmp_path / "cost.json").read_text())
+    assert [row["method"] for row in saved["rows"]] == ["ce", "kd", "ldrrld"] and saved["teacher_pass_s"] > 0
