@@ -43,10 +43,12 @@ def test_loss_speed_script_prints_its_table(capsys):
         "--no-memory",
         "--no-pin-malloc",  # leave this test process's allocator as it is
         "--methods",
-        "kd",
         "kd-traced",
+        "kd-unchecked",
         "dkd",
+        "dkd-usual",
         "ldrrld",
+        "ldrrld-unchecked",
         "ldrrld-torch",
         "ldrrld-traced",
         "naive",
@@ -54,9 +56,26 @@ def test_loss_speed_script_prints_its_table(capsys):
     assert loss_speed.main(argv) == 0
     out = capsys.readouterr().out
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| CPU")]
-    assert [row[2] for row in rows] == ["kd", "kd-traced", "dkd", "ldrrld", "ldrrld-torch", "ldrrld-traced", "naive"]
+    # kd_loss and kl_div KD come first whatever was asked: every ratio needs them.
+    assert [row[2] for row in rows] == ["kd", "kd-kl_div", *argv[argv.index("--methods") + 1 :]]
     assert all(row[1] == "20" and float(row[3]) > 0 for row in rows)
-    assert rows[0][4] == "1.00" and "/ KD" in out and "malloc with glibc defaults" in out
+    assert rows[1][4] == "1.00" and "/ kl_div KD" in out and "malloc with glibc defaults" in out
+
+
+def test_usual_dkd_of_the_benchmark_is_dkd():
+    """The ``dkd-usual`` candidate computes the same loss and gradient as ``dkd_loss``."""
+    import loss_speed
+
+    from ldrrld_core import dkd_loss
+
+    g = torch.Generator().manual_seed(3)
+    student = torch.randn(6, 30, generator=g, dtype=torch.float64, requires_grad=True)
+    teacher = torch.randn(6, 30, generator=g, dtype=torch.float64)
+    target = torch.randint(0, 30, (6,), generator=g)
+    usual = loss_speed.dkd_usual(student, teacher, target)
+    fused = dkd_loss(student, teacher, target, 1.0, 8.0, 4.0)
+    torch.testing.assert_close(usual, fused)
+    torch.testing.assert_close(*(torch.autograd.grad(value, student)[0] for value in (usual, fused)))
 
 
 def test_loss_memory_of_fused_ldrrld_is_that_of_kd():
