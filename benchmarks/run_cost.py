@@ -5,9 +5,9 @@ synthetic 16x16 images, batch 64) one epoch per run, for each method in turn and
 (each repeat runs every method once, in an order rotated by one per repeat), on ``--threads``
 torch threads (default 1: one core). An epoch is the trainer's epoch (``_train_epoch``): the
 training steps and the evaluation of the test and validation splits, timed by this process's CPU
-time (``--clock cpu``, the default; robust on a shared machine) or wall time (``--clock wall``). The table gives the median epoch of each
-method and, as ``/ CE``, the median of its per-repeat ratios to CE's epoch, with their
-interquartile range (``IQR``). The first repeat is warm-up and not counted.
+time (``--clock cpu``, the default; robust on a shared machine) or wall time (``--clock wall``).
+The table gives the median epoch of each method and, as ``/ CE``, the median of its per-repeat
+ratios to CE's epoch, with their interquartile range (``IQR``). The first repeat is warm-up and not counted.
 
 Methods: ``ce`` (the student alone), ``kd``, ``dkd``, ``ldrrld`` (as the trainer runs them: the
 teacher's logits computed once per problem, see ``ldrrld_core/train/teacher_outputs.py``), and

@@ -43,8 +43,8 @@ def _all_finite(*tensors: Tensor) -> bool:
     back) proves every element finite. A non-finite sum may also come from huge but finite values
     that overflow when added; only then does the exact element-wise test decide.
     """
-    total = sum(x.detach().sum(dtype=torch.float64 if x.dtype == torch.float64 else torch.float32) for x in tensors)
-    if bool(torch.isfinite(total)):
+    sums = [x.detach().sum(dtype=torch.float64 if x.dtype == torch.float64 else torch.float32) for x in tensors]
+    if math.isfinite(sums[0] if len(sums) == 1 else sum(sums[1:], sums[0])):
         return True
     return all(bool(torch.isfinite(x).all()) for x in tensors)
 
