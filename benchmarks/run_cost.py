@@ -9,10 +9,11 @@ time (``--clock cpu``, the default; robust on a shared machine) or wall time (``
 The table gives the median epoch of each method and, as ``/ CE``, the median of its per-repeat
 ratios to CE's epoch, with their interquartile range (``IQR``). The first repeat is warm-up and not counted.
 
-Methods: ``ce`` (the student alone), ``kd``, ``dkd``, ``ldrrld`` (as the trainer runs them: the
-teacher's logits computed once per problem, see ``ldrrld_core/train/teacher_outputs.py``), and
-``kd-live`` (KD with the teacher run at every step, as before that cache existed). The teacher is
-randomly initialised (only speed is measured). Cached logits go to a temporary folder: the
+Methods: ``ce`` (the student alone), ``kd``, ``dkd``, ``ldrrld`` as the trainer runs them (the
+teacher's logits computed once per problem, see ``ldrrld_core/train/teacher_outputs.py``;
+channels-last images), and each with ``-before``: as the trainer ran before issue 21 (the
+teacher run at every step, contiguous images). The teacher is randomly initialised (only speed
+is measured). Cached logits go to a temporary folder: the
 warm-up repeat computes them once, as the first run of a study does, and that one-off pass is
 timed on its own (``teacher pass``) and amortised over ``--amortise`` epochs in the last column.
 
@@ -42,15 +43,17 @@ from ldrrld_core.train import evaluate, fit, get_recipe, load_data
 from ldrrld_core.train import loop as loop_module
 from ldrrld_core.train.teacher_outputs import ENV_FOLDER, compute_teacher_outputs
 
-METHODS = ("ce", "kd", "dkd", "ldrrld", "kd-live")
+LOSSES = ("ce", "kd", "dkd", "ldrrld")
+METHODS = LOSSES + tuple(f"{loss}-before" for loss in LOSSES)
 #: A distillation epoch / a CE epoch, at most (issue 21).
 TARGET = 1.15
 
 
 def epoch_seconds(method: str, recipe, teacher: torch.nn.Module, data, clock=time.process_time) -> float:
     """Seconds of ``clock`` over one trainer epoch (its steps and evaluation) with ``method``."""
-    loss = method.removesuffix("-live")
-    recipe = recipe.replace(loss=loss)
+    loss = method.removesuffix("-before")
+    before = method.endswith("-before")
+    recipe = recipe.replace(loss=loss, channels_last=False if before else recipe.channels_last)
     spent = []
     train_epoch = loop_module._train_epoch
 
@@ -61,7 +64,7 @@ def epoch_seconds(method: str, recipe, teacher: torch.nn.Module, data, clock=tim
         return row
 
     with mock.patch.object(loop_module, "_train_epoch", timed_epoch):
-        if method.endswith("-live"):  # the teacher at every step, as before its outputs were cached
+        if before:  # the teacher at every step, as before its outputs were cached
             with mock.patch.object(loop_module, "attach_teacher_outputs", lambda loader, *a, **k: loader):
                 fit(recipe, teacher=teacher, data=data, progress=False)
         else:
@@ -72,16 +75,18 @@ def epoch_seconds(method: str, recipe, teacher: torch.nn.Module, data, clock=tim
 def side_costs(recipe, teacher: torch.nn.Module, data, repeats: int, clock=time.process_time) -> dict[str, float]:
     """Median seconds of the one-off teacher pass over the training split and of one epoch's evaluation."""
     train = make_loader(data.train, recipe.batch_size, train=True, augment="none")
-    student = create_model(recipe.model, num_classes=data.num_classes)
+    layout = torch.channels_last  # the trainer's default for images
+    student = create_model(recipe.model, num_classes=data.num_classes).to(memory_format=layout)
+    teacher.to(memory_format=layout)
     evaluation = [make_loader(split, 256, train=False) for split in (data.test, data.val) if split is not None]
     passes, evaluations = [], []
     for _ in range(repeats):
         start = clock()
-        compute_teacher_outputs(teacher, train, autocast_dtype=None, memory_format=torch.contiguous_format)
+        compute_teacher_outputs(teacher, train, autocast_dtype=None, memory_format=layout)
         passes.append(clock() - start)
         start = clock()
         for batches in evaluation:
-            evaluate(student, batches)
+            evaluate(student, batches, memory_format=layout)
         evaluations.append(clock() - start)
     return {"teacher_pass_s": statistics.median(passes), "evaluation_s": statistics.median(evaluations)}
 
@@ -107,7 +112,7 @@ def rows(samples: dict[str, list[float]], side: dict[str, float], amortise: int)
         ratios = [a / b for a, b in zip(seconds, ce)]
         q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
         epoch = statistics.median(seconds)
-        once = side["teacher_pass_s"] if name in ("kd", "dkd", "ldrrld") else 0.0
+        once = side["teacher_pass_s"] if name in LOSSES[1:] else 0.0
         table.append(
             {
                 "method": name,
@@ -134,12 +139,21 @@ def render(table: list[dict], side: dict[str, float], args: argparse.Namespace, 
         "|---|---|---|---|---|",
     ]
     for row in table:
-        target = f" (<= {TARGET})" if row["method"] in ("kd", "dkd", "ldrrld") else ""
+        target = f" (<= {TARGET})" if row["method"] in LOSSES[1:] else ""
         q1, q3 = row["over_ce_iqr"]
         lines.append(
             f"| {row['method']} | {row['epoch_s']:.3f} | {row['over_ce']:.2f}{target} | {q1:.2f}-{q3:.2f} "
             f"| {row['run_over_ce']:.2f} |"
         )
+    epochs = {row["method"]: row["epoch_s"] for row in table}
+    if all(name in epochs for name in METHODS):
+        now = args.amortise * sum(epochs[name] for name in LOSSES) + side["teacher_pass_s"]
+        before = args.amortise * sum(epochs[f"{name}-before"] for name in LOSSES)
+        lines += [
+            "",
+            f"one {args.amortise}-epoch run of each of {', '.join(LOSSES)} (teacher pass once) / the same before: "
+            f"{now / before:.2f}",
+        ]
     return "\n".join(lines)
 
 
