@@ -5,8 +5,10 @@ recipe's student (resnet8, 100 classes, 16x16 images, batch 64, SGD) with the LD
 the teacher's logits given, as the trainer runs it once they are cached
 (``ldrrld_core/train/teacher_outputs.py``). Every variant gets its own copy of one student.
 
-1. ``--formats``: contiguous (the CPU default) against channels-last, interleaved per repeat; the
-   median step and the median of per-repeat ratios to contiguous.
+1. ``--formats``: contiguous against channels-last (the default since issue 21), interleaved per
+   repeat, for the training step and for inference (evaluation, the teacher pass) of
+   ``--format-models`` (batch 64, each at its recipe's image size); the median step and the
+   median of per-repeat ratios to contiguous.
 2. ``--compile``: ``torch.compile`` of the student; its first steps (compilation) are timed
    apart, then its steady step interleaved with the plain one. A run of ``--epochs`` epochs of
    ``--steps-per-epoch`` steps gains ``epochs x steps x (plain - compiled)`` and pays the
@@ -44,15 +46,17 @@ from ldrrld_core.models import create_model
 from ldrrld_core.train import train_step
 
 CLASSES, IMAGE, STUDENT = 100, (3, 16, 16), "resnet8"
+#: Models of the offline recipes for the memory-format comparison: (image shape, classes).
+FORMAT_MODELS = {"resnet8": (IMAGE, CLASSES), "wrn_16_2": (IMAGE, CLASSES), "digits_cnn": ((1, 8, 8), 10)}
 
 
-def batch(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images ``(B, 3, 16, 16)``, labels ``(B,)`` and teacher logits ``(B, 100)``."""
+def batch(size: int, seed: int = 0, image=IMAGE, classes=CLASSES) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images ``(B, *image)``, labels ``(B,)`` and teacher logits ``(B, classes)``."""
     g = torch.Generator().manual_seed(seed)
     return (
-        torch.randn(size, *IMAGE, generator=g),
-        torch.randint(0, CLASSES, (size,), generator=g),
-        3 * torch.randn(size, CLASSES, generator=g),
+        torch.randn(size, *image, generator=g),
+        torch.randint(0, classes, (size,), generator=g),
+        3 * torch.randn(size, classes, generator=g),
     )
 
 
@@ -111,9 +115,28 @@ def table(rows: list[dict], reference: str) -> str:
     return "\n".join(lines)
 
 
-def formats(args, student, data, clock) -> list[dict]:
-    steppers = {"contiguous": Stepper(student), "channels_last": Stepper(student, channels_last=True)}
-    return summarise(interleaved(steppers, data, args.repeats, args.steps_per_sample, clock), "contiguous")
+class Inference(Stepper):
+    """The same model in eval mode, forward only under ``torch.inference_mode`` (evaluation, the teacher pass)."""
+
+    def step(self, images, labels, teacher_logits) -> None:
+        with torch.inference_mode():
+            self.student.eval()(images.contiguous(memory_format=self.format))
+
+
+def formats(args, clock) -> list[dict]:
+    """Per model, training step and inference, contiguous against channels-last."""
+    rows = []
+    for name in args.format_models:
+        image, classes = FORMAT_MODELS[name]
+        torch.manual_seed(0)
+        model = create_model(name, num_classes=classes)
+        data = batch(64, image=image, classes=classes)
+        for kind, make in (("step", Stepper), ("inference", Inference)):
+            steppers = {"contiguous": make(model), "channels_last": make(model, channels_last=True)}
+            samples = interleaved(steppers, data, args.repeats, args.steps_per_sample, clock)
+            for row in summarise(samples, "contiguous"):
+                rows.append({**row, "variant": f"{name} {kind} {row['variant']}"})
+    return rows
 
 
 def compiled(args, student, data, clock) -> dict:
@@ -171,6 +194,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps-per-sample", type=int, default=3, help="steps per timed sample")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--formats", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--format-models", nargs="+", default=list(FORMAT_MODELS), choices=FORMAT_MODELS)
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--epochs", type=int, default=30, help="a run's epochs, for the compile break-even")
     parser.add_argument("--steps-per-epoch", type=int, default=28, help="the teaching recipe's 1,800 images / 64")
@@ -194,9 +218,9 @@ def main(argv=None) -> int:
     student = create_model(STUDENT, num_classes=CLASSES)
     data = batch(64)
     report: dict = {"torch": torch.__version__, "clock": args.clock}
-    print(f"torch {torch.__version__}; resnet8 step, batch 64, 16x16, LDRRLD with given teacher logits, 1 thread")
+    print(f"torch {torch.__version__}; the trainer's step (LDRRLD, teacher logits given) or inference, batch 64")
     if args.formats:
-        report["formats"] = formats(args, student, data, clock)
+        report["formats"] = formats(args, clock)
         print(f"\nmemory format ({args.clock} clock, median of {args.repeats} interleaved repeats)")
         print(table(report["formats"], "contiguous"))
     if args.compile:

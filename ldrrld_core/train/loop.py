@@ -532,8 +532,8 @@ def _checked_data(recipe: Recipe, data: DataSplits | None, context: DistributedC
 def _memory_format(recipe: Recipe, data: DataSplits, device: torch.device) -> torch.memory_format:
     """Channels-last for images unless switched off (``channels_last=False``), else the contiguous layout.
 
-    Faster on a GPU and on a CPU alike: the CPU students' steps take 0.74x (resnet8) to 0.84x
-    (digits_cnn, wrn_16_2) of the contiguous ones (``benchmarks/student_speed.py``, docs/training.md).
+    Faster on a GPU and on a CPU alike: the offline recipes' models step in 0.72-0.85x of the
+    contiguous time on a CPU (``benchmarks/student_speed.py``, docs/training.md).
     """
     images = len(data.input_shape) == 3
     channels_last = recipe.channels_last if recipe.channels_last is not None else images
