@@ -387,13 +387,7 @@ def _add_sweep_command(commands) -> None:
 
 def _add_batch_options(parser: argparse.ArgumentParser) -> None:
     """What ``study`` and ``sweep`` share: how many runs at once, where, on how many threads, how loud."""
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="runs trained at once, one process each (default 1); on a CPU use one per core: one-thread "
-        "processes beat threads (docs/training.md)",
-    )
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)")
     parser.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
