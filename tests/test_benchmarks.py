@@ -120,3 +120,20 @@ def test_run_cost_script_prints_ratios_to_ce(capsys, tmp_path):
     assert "teacher pass over the training split" in out and "evaluation per epoch" in out
     saved = json.loads((tmp_path / "cost.json").read_text())
     assert [row["method"] for row in saved["rows"]] == ["ce", "kd", "ldrrld"] and saved["teacher_pass_s"] > 0
+
+
+def test_student_speed_script_compares_memory_formats(capsys, tmp_path):
+    """Tiny settings: a step and an inference row per layout, contiguous at 1.00 (no timing asserted)."""
+    import json
+
+    import student_speed
+
+    argv = ["--repeats", "1", "--steps-per-sample", "1", "--format-models", "digits_cnn", "--no-compile"]
+    assert student_speed.main([*argv, "--no-layout", "--json", str(tmp_path / "speed.json")]) == 0
+    out = capsys.readouterr().out
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| digits")]
+    assert [row[0] for row in rows] == [
+        f"digits_cnn {kind} {layout}" for kind in ("step", "inference") for layout in ("contiguous", "channels_last")
+    ]
+    assert rows[0][2] == "1.00" and all(float(row[1]) > 0 for row in rows)
+    assert len(json.loads((tmp_path / "speed.json").read_text())["formats"]) == 4
