@@ -198,9 +198,9 @@ def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
     Without it, matrix products inside a loss called under autocast would run in bfloat16 or
     float16 whatever the loss does with its inputs.
     """
-    if torch.amp.is_autocast_available(device.type):
+    if torch.amp.is_autocast_available(device.type) and torch.is_autocast_enabled(device.type):
         return torch.autocast(device.type, enabled=False)
-    return contextlib.nullcontext()
+    return contextlib.nullcontext()  # autocast is off already: nothing to switch off (and no context to build)
 
 
 def nonnegative(kl: Tensor) -> Tensor:

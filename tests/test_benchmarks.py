@@ -43,10 +43,12 @@ def test_loss_speed_script_prints_its_table(capsys):
         "--no-memory",
         "--no-pin-malloc",  # leave this test process's allocator as it is
         "--methods",
-        "kd",
         "kd-traced",
+        "kd-unchecked",
         "dkd",
+        "dkd-usual",
         "ldrrld",
+        "ldrrld-unchecked",
         "ldrrld-torch",
         "ldrrld-traced",
         "naive",
@@ -54,9 +56,26 @@ def test_loss_speed_script_prints_its_table(capsys):
     assert loss_speed.main(argv) == 0
     out = capsys.readouterr().out
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| CPU")]
-    assert [row[2] for row in rows] == ["kd", "kd-traced", "dkd", "ldrrld", "ldrrld-torch", "ldrrld-traced", "naive"]
+    # kd_loss and kl_div KD come first whatever was asked: every ratio needs them.
+    assert [row[2] for row in rows] == ["kd", "kd-kl_div", *argv[argv.index("--methods") + 1 :]]
     assert all(row[1] == "20" and float(row[3]) > 0 for row in rows)
-    assert rows[0][4] == "1.00" and "/ KD" in out and "malloc with glibc defaults" in out
+    assert rows[1][4] == "1.00" and "/ kl_div KD" in out and "malloc with glibc defaults" in out
+
+
+def test_usual_dkd_of_the_benchmark_is_dkd():
+    """The ``dkd-usual`` candidate computes the same loss and gradient as ``dkd_loss``."""
+    import loss_speed
+
+    from ldrrld_core import dkd_loss
+
+    g = torch.Generator().manual_seed(3)
+    student = torch.randn(6, 30, generator=g, dtype=torch.float64, requires_grad=True)
+    teacher = torch.randn(6, 30, generator=g, dtype=torch.float64)
+    target = torch.randint(0, 30, (6,), generator=g)
+    usual = loss_speed.dkd_usual(student, teacher, target)
+    fused = dkd_loss(student, teacher, target, 1.0, 8.0, 4.0)
+    torch.testing.assert_close(usual, fused)
+    torch.testing.assert_close(*(torch.autograd.grad(value, student)[0] for value in (usual, fused)))
 
 
 def test_loss_memory_of_fused_ldrrld_is_that_of_kd():
@@ -84,3 +103,37 @@ def test_epoch_timing_reports_ldrrld_over_kd_on_a_cpu(monkeypatch, capsys):
     assert epoch_timing.main(argv) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 64 ")]
     assert rows == ["| 64 | none | 2.00 | 3.00 | 50 | 33 | 1.50 |"]
+
+
+def test_run_cost_script_prints_ratios_to_ce(capsys, tmp_path):
+    """Tiny settings: the table has a row per method, CE's ratio is 1 and the JSON matches it (no timing asserted)."""
+    import json
+
+    import run_cost
+
+    argv = ["--repeats", "1", "--train-per-class", "2", "--test-per-class", "1", "--methods", "kd", "ldrrld"]
+    assert run_cost.main([*argv, "--json", str(tmp_path / "cost.json")]) == 0
+    out = capsys.readouterr().out
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| ")]
+    assert [row[0] for row in rows[1:]] == ["ce", "kd", "ldrrld"]
+    assert rows[1][2] == "1.00" and "(<= 1.15)" in rows[2][2] and all(float(row[1]) > 0 for row in rows[1:])
+    assert "teacher pass over the training split" in out and "evaluation per epoch" in out
+    saved = json.loads((tmp_path / "cost.json").read_text())
+    assert [row["method"] for row in saved["rows"]] == ["ce", "kd", "ldrrld"] and saved["teacher_pass_s"] > 0
+
+
+def test_student_speed_script_compares_memory_formats(capsys, tmp_path):
+    """Tiny settings: a step and an inference row per layout, contiguous at 1.00 (no timing asserted)."""
+    import json
+
+    import student_speed
+
+    argv = ["--repeats", "1", "--steps-per-sample", "1", "--format-models", "digits_cnn", "--no-compile"]
+    assert student_speed.main([*argv, "--no-layout", "--json", str(tmp_path / "speed.json")]) == 0
+    out = capsys.readouterr().out
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| digits")]
+    assert [row[0] for row in rows] == [
+        f"digits_cnn {kind} {layout}" for kind in ("step", "inference") for layout in ("contiguous", "channels_last")
+    ]
+    assert rows[0][2] == "1.00" and all(float(row[1]) > 0 for row in rows)
+    assert len(json.loads((tmp_path / "speed.json").read_text())["formats"]) == 4

@@ -6,6 +6,7 @@
 * Loss weights and temperatures are finite and in range, or a ``ValueError`` says which is not.
 * A float32 student with a float64 teacher computes in float64; int32 labels work like int64.
 * The cross-entropy baseline checks its input like the distillation losses.
+* The finiteness check accepts huge finite logits (its sum may overflow) and names the bad tensor.
 """
 
 from __future__ import annotations
@@ -211,3 +212,25 @@ def test_integer_labels_of_any_width_work_like_int64(name, dtype):
 def test_cross_entropy_validates_like_the_other_losses(student, target, message):
     with pytest.raises(ValueError, match=message):
         create_loss("ce")(student, None, target)
+
+
+# ---------------------------------------------------------------------------- 5. the finiteness check
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_finiteness_check_takes_huge_finite_logits_and_names_the_bad_tensor(dtype):
+    """The check sums first (cheap); a sum that overflows on finite values must not count as non-finite."""
+    from ldrrld_core.losses.checks import check_logit_pair, check_logits
+
+    huge = torch.full((4, 20), torch.finfo(dtype).max / 2, dtype=dtype)  # finite, but their sum is inf
+    check_logit_pair(huge, -huge)
+    check_logits(huge)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        spoiled = huge.clone()
+        spoiled[2, 3] = bad
+        with pytest.raises(ValueError, match="teacher_logits holds 1 non-finite"):
+            check_logit_pair(huge, spoiled)
+        with pytest.raises(ValueError, match="student_logits holds 1 non-finite"):
+            check_logit_pair(spoiled, huge)
+        with pytest.raises(ValueError, match="student_logits holds 1 non-finite"):
+            check_logits(spoiled)

@@ -1,7 +1,8 @@
 """The Triton kernel of the fused LDRRLD forward against the torch form.
 
 On a CPU the kernel runs in Triton's interpreter: set ``TRITON_INTERPRET=1`` before Python starts
-(``TRITON_INTERPRET=1 pytest tests/test_triton.py``); without it, and without a GPU, these tests skip.
+(``TRITON_INTERPRET=1 pytest tests/test_triton.py``); without it, and without a GPU, these tests skip
+here, and ``tests/test_triton_interpreter.py`` runs this file in a fresh process with the variable set.
 """
 
 from __future__ import annotations

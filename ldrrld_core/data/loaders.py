@@ -9,6 +9,7 @@ resumed or distributed run needs.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import torch
@@ -113,6 +114,22 @@ class DeviceLoader(EpochLoader):
         super().__init__(dataset, batch_size, **options)
         self.resident = dataset.to(self.device)
         self.fill = None if dataset.mean is None else [-m / s for m, s in zip(dataset.mean, dataset.std)]
+        self.sample_values: Tensor | None = None
+
+    def with_sample_values(self, values: Tensor) -> DeviceLoader:
+        """A copy of this loader whose batches are ``(x, y, values[index])``: one value per sample, carried along.
+
+        ``values`` is ``(N, ...)`` on the device, row ``i`` belonging to sample ``i`` of the data
+        set (its order, not an epoch's). The order and augmentation of the batches are this
+        loader's; a value is the sample's whatever the augmentation did to its image (the trainer
+        attaches teacher logits only with ``augment="none"``, see
+        :mod:`ldrrld_core.train.teacher_outputs`).
+        """
+        if values.shape[0] != len(self.dataset):
+            raise ValueError(f"sample values have {values.shape[0]} rows for a data set of {len(self.dataset)} samples")
+        carrying = copy.copy(self)
+        carrying.sample_values = values.to(self.device)
+        return carrying
 
     def _batches(self, epoch: int) -> Iterator[Batch]:
         order = self.sampler.indices(epoch)[: self.num_samples].to(self.device)
@@ -125,7 +142,10 @@ class DeviceLoader(EpochLoader):
             images = self.resident.images[index]
             if self.augment == "cifar":
                 images = random_crop_flip(images, offsets[batch], flips[batch], fill=self.fill)
-            yield images, self.resident.labels[index]
+            if self.sample_values is None:
+                yield images, self.resident.labels[index]
+            else:
+                yield images, self.resident.labels[index], self.sample_values[index]
 
 
 class StreamingLoader(EpochLoader):

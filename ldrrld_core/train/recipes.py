@@ -73,9 +73,9 @@ class Recipe:
         lr, momentum, weight_decay, nesterov: SGD's settings.
         warmup_epochs, decay_epochs, decay_rate, schedule: the learning-rate schedule.
 
-    Speed (all ignored on a CPU except ``compile`` and ``amp="bf16"``)
+    Speed (on a CPU only ``channels_last``, ``compile`` and ``amp="bf16"`` apply)
         amp: ``"auto"``, ``"none"``, ``"bf16"`` or ``"fp16"`` autocast.
-        channels_last: ``None`` means on for image models on a GPU.
+        channels_last: ``None`` means on for image models (faster on GPUs and CPUs alike).
         compile: wrap the student in ``torch.compile``.
 
     Reproducibility and output

@@ -1,0 +1,186 @@
+"""The teacher's logits on the training split, computed once where the data cannot change them.
+
+With no augmentation (``augment="none"``) every epoch shows the teacher the same images, so its
+logits are the same in every epoch, for every loss and every seed of a recipe. The trainer then
+runs the teacher once over the training split, in the data set's order and in batches of the
+training batch size, and every step reads its batch's rows instead of running the teacher
+(:meth:`~ldrrld_core.data.DeviceLoader.with_sample_values`). On a CPU the result is bitwise that
+of the live teacher: a row's logits do not depend on which other images share its batch, as
+long as the batch is not tiny, which is why the batch size stays the training one (checked by
+``tests/test_teacher_outputs.py`` against uncached runs).
+
+The logits are also written to a cache folder, so other runs on the same data reuse them. The
+file's name is a hash (:func:`cache_key`) of everything they depend on: the teacher's weights
+(:func:`~ldrrld_core.train.run_state.weights_sha256`), the data set, its options and the split
+(by name, and by a SHA-256 of the split's images and labels, so a changed option can never
+read a stale file), the precision (autocast dtype), the memory format, the batch size, the
+device kind and the torch version. Files are written atomically and verified on load (their key
+and a SHA-256 of the logits); a file that fails is logged, computed again and replaced.
+
+Random augmentation (``"cifar"``), folder data sets streamed through a ``DataLoader`` and runs
+under ``torch.compile`` keep the live teacher forward. The folder is ``$LDRRLD_TEACHER_OUTPUTS``,
+else ``teacher_outputs`` under ``$LDRRLD_CACHE_DIR`` or ``~/.cache/ldrrld``;
+``LDRRLD_TEACHER_OUTPUTS=off`` keeps the logits in memory only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..data import DeviceLoader
+from ..io import CheckpointError, atomic_save, load_file
+
+__all__ = ["ENV_FOLDER", "cache_folder", "cache_key", "compute_teacher_outputs", "attach_teacher_outputs"]
+
+log = logging.getLogger("ldrrld.train")
+
+#: The environment variable naming the cache folder (``off`` for none).
+ENV_FOLDER = "LDRRLD_TEACHER_OUTPUTS"
+_OFF = ("off", "0", "none", "false", "no")
+_FORMAT = 1  # bumped when the file's layout changes
+
+
+def cache_folder() -> Path | None:
+    """Where cached teacher outputs live, or ``None`` when ``$LDRRLD_TEACHER_OUTPUTS`` is ``off``."""
+    configured = os.environ.get(ENV_FOLDER)
+    if configured is not None:
+        return None if configured.strip().lower() in _OFF else Path(configured).expanduser()
+    base = os.environ.get("LDRRLD_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "ldrrld"
+    )
+    return Path(base).expanduser() / "teacher_outputs"
+
+
+def _tensor_sha256(*tensors: Tensor) -> str:
+    """SHA-256 of tensors' dtypes, shapes and bytes (on the CPU)."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(description: dict[str, Any]) -> str:
+    """The file name stem of a description: 32 hex digits of the SHA-256 of its sorted JSON."""
+    return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def describe(
+    loader: DeviceLoader,
+    teacher_sha256: str,
+    data: dict[str, Any],
+    autocast_dtype: torch.dtype | None,
+    memory_format: torch.memory_format,
+) -> dict[str, Any]:
+    """Everything the teacher's logits on ``loader``'s split depend on (see the module doc)."""
+    device = loader.device
+    description = {
+        "format": _FORMAT,
+        "teacher_weights_sha256": teacher_sha256,
+        "data": data,
+        "split_sha256": _tensor_sha256(loader.resident.images, loader.resident.labels),
+        "samples": len(loader.dataset),
+        "precision": str(autocast_dtype or "float32 (no autocast)"),
+        "memory_format": str(memory_format),
+        "batch_size": loader.batch_size,
+        "device": device.type if device.type != "cuda" else f"cuda {torch.cuda.get_device_name(device)}",
+        "torch": torch.__version__,
+    }
+    return json.loads(json.dumps(description, sort_keys=True, default=str))  # plain JSON values, as stored
+
+
+def compute_teacher_outputs(
+    teacher: nn.Module,
+    loader: DeviceLoader,
+    *,
+    autocast_dtype: torch.dtype | None,
+    memory_format: torch.memory_format,
+) -> Tensor:
+    """The teacher's logits ``(N, C)`` on every sample of ``loader``'s split, in the data set's order.
+
+    Runs as a training step runs the teacher: under ``torch.inference_mode`` and the same
+    autocast, in batches of ``loader.batch_size``, images in ``memory_format``. The result is a
+    normal tensor (not an inference tensor) in the autocast dtype.
+    """
+    images = loader.resident.images
+    autocast = torch.autocast(loader.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
+    chunks = []
+    with torch.inference_mode(), autocast:
+        for start in range(0, len(images), loader.batch_size):
+            batch = images[start : start + loader.batch_size]
+            chunks.append(teacher(batch.contiguous(memory_format=memory_format) if batch.dim() == 4 else batch))
+    return torch.cat([chunk.clone() for chunk in chunks]) if len(chunks) > 1 else chunks[0].clone()
+
+
+def _load(path: Path, key: str, description: dict[str, Any], device: torch.device) -> Tensor | None:
+    """The logits in ``path`` if it holds those of ``description``, verified; ``None`` if absent or bad."""
+    if not path.exists():
+        return None
+    try:
+        stored = load_file(path)
+        logits = stored["logits"]
+        if stored.get("key") != key or stored.get("description") != description:
+            raise ValueError("it was written for other settings")
+        if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != description["samples"]:
+            raise ValueError("its logits have the wrong shape")
+        if _tensor_sha256(logits) != stored.get("logits_sha256"):
+            raise ValueError("its logits do not match their recorded SHA-256")
+    except (CheckpointError, ValueError, KeyError, TypeError) as error:
+        log.warning("cached teacher outputs %s are unusable (%s); computing them again", path, error)
+        return None
+    return logits.to(device)
+
+
+def attach_teacher_outputs(
+    loader: Any,
+    teacher: nn.Module | None,
+    *,
+    teacher_sha256: str | None,
+    data: dict[str, Any],
+    autocast_dtype: torch.dtype | None,
+    memory_format: torch.memory_format,
+    compiled: bool = False,
+) -> Any:
+    """``loader`` with the teacher's logits attached to its batches, or ``loader`` itself where they may change.
+
+    Args:
+        loader: the training loader.
+        teacher: the frozen teacher in eval mode, or ``None`` (no teacher: nothing to do).
+        teacher_sha256: its :func:`~ldrrld_core.train.run_state.weights_sha256`.
+        data: what names the split: the data set, its options and seeds, the split's name.
+        autocast_dtype, memory_format: as the training steps use them.
+        compiled: the run compiles its models (the compiled teacher may round differently, so
+            its live forward is kept).
+
+    Returns:
+        A :class:`~ldrrld_core.data.DeviceLoader` yielding ``(x, y, teacher_logits)`` when the
+        split is a tensor set without augmentation, else ``loader`` unchanged (``(x, y)``).
+    """
+    if teacher is None or compiled or not isinstance(loader, DeviceLoader) or loader.augment != "none":
+        return loader
+    description = describe(loader, teacher_sha256 or "", data, autocast_dtype, memory_format)
+    key = cache_key(description)
+    folder = cache_folder()
+    path = None if folder is None else folder / f"{key}.pt"
+    logits = None if path is None else _load(path, key, description, loader.device)
+    if logits is None:
+        logits = compute_teacher_outputs(teacher, loader, autocast_dtype=autocast_dtype, memory_format=memory_format)
+        if path is not None:
+            record = {"key": key, "description": description, "logits": logits.cpu(), "logits_sha256": ""}
+            record["logits_sha256"] = _tensor_sha256(record["logits"])
+            try:
+                atomic_save(record, path)
+            except OSError as error:  # a read-only or full cache folder costs speed, not the run
+                log.warning("could not cache the teacher's outputs in %s (%s)", path, error)
+    else:
+        log.info("teacher outputs for the training split read from %s", path)
+    return loader.with_sample_values(logits)
