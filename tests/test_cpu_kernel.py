@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from naive import naive_ldrrld
+from naive import naive_ldrrld, naive_top
 
-from ldrrld_core import ldrrld_loss
+from ldrrld_core import ldrrld_loss, relations
 from ldrrld_core.kernels import cpu_ldrrld, torch_only
 from ldrrld_core.losses import fused
 from ldrrld_core.relations import cached_pair_weights, top_classes
@@ -223,6 +223,37 @@ def test_search_breaks_ties_by_the_lower_class():
     want = z.sort(dim=1, descending=True, stable=True).indices[:, :8]
     assert torch.equal(got, want)
     assert torch.equal(top_classes(z, 8), want)  # relations.top_classes runs the kernel on a CPU
+
+
+def tied_logits(batch: int, classes: int, dtype: torch.dtype, seed: int = 5) -> torch.Tensor:
+    """Logits with many ties: bfloat16 rounding as such, other precisions rounded to halves."""
+    z = logits(batch, classes, seed)
+    return z.to(dtype) if dtype == torch.bfloat16 else ((z * 2).round() / 2).to(dtype)
+
+
+@pytest.mark.parametrize("classes,depth", [(100, 7), (10, 10), (12, 11), (200, 9), (4096, 7), (1000, 64), (97, 3)])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32, torch.float64], ids=str)
+def test_every_search_breaks_ties_by_the_lower_class(classes, depth, dtype):
+    z = tied_logits(128, classes, dtype)
+    want = naive_top(z, depth)
+    with torch_only():  # the torch search (two-stage at 200 and 4096 classes)
+        assert torch.equal(top_classes(z, depth), want)
+    assert torch.equal(relations.ranked_top(z, depth, skip_without_ties=False), want)  # what a GPU runs
+    if cpu_ldrrld.available(torch.device("cpu"), torch.float32) and depth <= cpu_ldrrld.MAX_DEPTH:
+        assert torch.equal(cpu_ldrrld.top_classes(z, depth), want)
+
+
+@needs_kernel
+def test_kernel_and_torch_form_agree_on_bfloat16_logits_with_ties():
+    student, teacher = tied_logits(128, 100, torch.bfloat16, 7), tied_logits(128, 100, torch.bfloat16, 8)
+    values = student.topk(8, dim=1).values
+    assert (values[:, 1:] == values[:, :-1]).any(1).sum() >= 16  # ties among the top 8 in many rows
+    with_kernel = ldrrld_loss(student, teacher)
+    with torch_only():
+        torch_form = ldrrld_loss(student, teacher)
+    assert torch.equal(with_kernel.top_classes, torch_form.top_classes)
+    torch.testing.assert_close(with_kernel.local, torch_form.local, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(with_kernel.rntk, torch_form.rntk, rtol=1e-5, atol=1e-6)
 
 
 @needs_kernel
