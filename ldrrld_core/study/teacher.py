@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..data import DataSplits, make_loader
-from ..io import atomic_write_text, sha256_file
+from ..io import atomic_write_text, read_json, sha256_file
 from ..models import create_model
 from ..runtime import default_device
 from ..train import Recipe, Run, fit, get_recipe, load_data
@@ -103,7 +103,7 @@ def _load(
     record_path, weights = folder / f"{name}.json", folder / f"{name}.pth"
     if not (record_path.is_file() and weights.is_file()):
         return None
-    record = json.loads(record_path.read_text(encoding="utf-8"))
+    record = read_json(record_path, keys=("sha256",), what="the record of a teacher `ldrrld study` trained")
     digest = sha256_file(weights)
     if digest != record["sha256"]:
         raise ValueError(
