@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -269,16 +270,30 @@ def run_each(function, todo, arguments, finished, *, jobs: int) -> None:
 
     With ``jobs > 1`` the calls run in that many fresh (spawned) processes and finish in any order;
     ``function`` must then be importable at module level. Each result is handed over as soon as
-    it exists, so a caller that saves it makes an interrupted batch resumable.
+    it exists, so a caller that saves it makes an interrupted batch resumable. Ctrl-C reaches the
+    calling process alone, which stops the workers at once and raises ``KeyboardInterrupt``.
     """
     if jobs <= 1:
         for item in todo:
             finished(item, function(*arguments(item)))
         return
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(function, *arguments(item)): item for item in todo}
-        for future in as_completed(futures):
-            finished(futures[future], future.result())
+    spawn = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_leave_interrupts_to_the_parent) as pool:
+        try:
+            futures = {pool.submit(function, *arguments(item)): item for item in todo}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+        except BaseException:  # Ctrl-C (or a failed run): stop every worker now, not after its run
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """In a worker: ignore Ctrl-C, which the terminal sends to every process of the group. The parent
+    alone reacts (one line, exit 130) and stops the workers, so no worker prints a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _mean_last_val(histories: list[list[dict]]) -> float:
