@@ -6,7 +6,9 @@ train on every process; rank 0 alone writes files and prints.
 
 A mistake gets one line on stderr, ``ldrrld <command>: error: <what is wrong and how to fix it>``,
 and exit status 2 (1 for a failing disk or an internal error, 130 for Ctrl-C, after which the run's
-``latest.pth`` still holds its last finished epoch); ``--debug`` adds the Python traceback.
+``latest.pth`` still holds its last finished epoch); ``--debug`` adds the Python traceback. A
+closed stdout is an error too (status 2); a reader that goes away (``| head -1``) ends the
+command quietly with status 141, as SIGPIPE ends other Unix tools.
 
 Only argparse and the standard library are imported before the arguments are parsed; each
 command imports what it needs when it runs, so ``ldrrld --help`` starts about as fast as torch
@@ -19,6 +21,7 @@ import argparse
 import errno
 import json
 import logging
+import os
 import shlex
 import sys
 import traceback
@@ -146,6 +149,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="remove the out-dir's lock (<out-dir>/.lock) left by a run that is gone, e.g. one "
         "on another host; a stale lock of a dead process on this host is removed anyway",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run of other settings stored in the out-dir (without it, that is refused)",
     )
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     run.add_argument(
@@ -392,6 +400,11 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--quiet", action="store_true", help="no log lines")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the runs and results of other settings stored in the out-dir (without it, refused)",
+    )
 
 
 def _add_listing_commands(commands) -> None:
@@ -429,13 +442,10 @@ def _loss_value(text: str) -> Any:
 
 def _recipe_from(args: argparse.Namespace, **fixed: Any):
     """The recipe the options describe: the preset, then --set, then the named options, then ``fixed``."""
-    from .train import get_recipe, parse_field
+    from .train import get_recipe
     from .train.recipe_files import read_recipe_file
 
-    overrides: dict[str, Any] = {}
-    for text in args.set:
-        key, value = _key_value(text, "--set")
-        overrides[key] = parse_field(key, value)
+    overrides = _set_fields(args)
     named = {
         "model": args.model,
         "data": args.data,
@@ -447,9 +457,16 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
         "seed": args.seed,
         "amp": args.amp,
         "compile": args.compile,
+        "out_dir": None if args.out_dir is None or args.out_dir.lower() == "none" else args.out_dir,
     }
     for option in ("loss", "teacher", "teacher_checkpoint"):
         named[option] = getattr(args, option, None)
+    for key, value in named.items():  # both --set KEY=... and --KEY: one would be ignored
+        if value is not None and key in overrides and overrides[key] != value:
+            raise ValueError(f"--set {key}={overrides[key]!r} and --{key.replace('_', '-')} {value!r} disagree")
+    for key, value in fixed.items():  # what the command decides itself: a --set of it would be ignored
+        if key in overrides and overrides[key] != value:
+            raise ValueError(f"`ldrrld {args.command}` sets {key}={value!r} itself; drop --set {key}=...")
     overrides.update({key: value for key, value in named.items() if value is not None})
     overrides.update(fixed)
     if args.recipe_file and args.recipe:
@@ -465,11 +482,12 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
             **{k: _loss_value(v) for k, v in (_key_value(t, "--loss-option") for t in args.loss_option)},
         }
         recipe = recipe.replace(loss_options=options)
-    out_dir = (
-        args.out_dir
-        if args.out_dir is not None
-        else f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
-    )
+    if args.out_dir is not None:
+        out_dir = args.out_dir
+    elif "out_dir" in overrides:  # --set out_dir=... (none: write nothing)
+        out_dir = overrides["out_dir"] or "none"
+    else:
+        out_dir = f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
     source = Path(args.recipe_file).resolve().parent if args.recipe_file else None
     if source is not None and not args.resume and Path(out_dir).resolve() == source:
         raise ValueError(
@@ -478,6 +496,13 @@ def _recipe_from(args: argparse.Namespace, **fixed: Any):
             "continue it"
         )
     return recipe.replace(out_dir=None if out_dir.lower() == "none" else out_dir)
+
+
+def _set_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe fields given with ``--set FIELD=VALUE``, read as their types."""
+    from .train import parse_field
+
+    return {key: parse_field(key, value) for key, value in (_key_value(text, "--set") for text in args.set)}
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -501,12 +526,12 @@ def _trained_alone(args: argparse.Namespace) -> str | None:
 def _train(args: argparse.Namespace, device) -> int:
     from .train import fit
 
-    model = args.model or _trained_alone(args)
+    model = args.model or _set_fields(args).get("model") or _trained_alone(args)
     if model is None:
         raise ValueError(f"recipe {args.recipe_file or args.recipe!r} names no teacher; pass --model")
     recipe = _recipe_from(args, model=model, loss="ce", teacher=None, teacher_checkpoint=None)
     _break_locks(args, recipe.out_dir)
-    run = fit(recipe, device=device, resume=args.resume, progress=not args.no_progress)
+    run = fit(recipe, device=device, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
     if _is_main():
         _print_run(run)
     return 0
@@ -539,9 +564,14 @@ def _distill(args: argparse.Namespace, device) -> int:
         # On --resume the teacher's own run is resumed too (or found finished), so the student
         # continues with the very teacher it started with instead of a retrained one.
         teacher = train_teacher(
-            recipe, device=device, progress=not args.no_progress, resume=True if args.resume else None
+            recipe,
+            device=device,
+            progress=not args.no_progress,
+            resume=True if args.resume else None,
+            overwrite=args.overwrite,
         )
-    run = distill(recipe, teacher, device=device, resume=args.resume, progress=not args.no_progress)
+    progress = not args.no_progress
+    run = distill(recipe, teacher, device=device, resume=args.resume, progress=progress, overwrite=args.overwrite)
     if _is_main():
         _print_run(run)
     return 0
@@ -642,6 +672,7 @@ def _study(args: argparse.Namespace, device) -> int:
         progress=not args.no_progress,
         use_shipped_teacher=not args.no_shipped_teacher,
         command=command,
+        overwrite=args.overwrite,
     )
     markdown, _ = render(out_dir)
     print((out_dir / "results.md").read_text(encoding="utf-8"))
@@ -690,6 +721,7 @@ def _sweep(args: argparse.Namespace, device) -> int:
         progress=not args.no_progress,
         train=not args.collect,
         command="ldrrld " + shlex.join(args.argv),
+        overwrite=args.overwrite,
     )
     print((out_dir / "sweep.md").read_text(encoding="utf-8"))
     progress = sweep["progress"]
@@ -821,8 +853,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ldrrld study` and `ldrrld sweep`
+    if sys.stdout is None:  # started with stdout closed (`>&-`): print() would write nothing, silently
+        print(f"ldrrld {args.command}: error: standard output is closed; nothing can be written", file=sys.stderr)
+        return 2
     try:
-        return _run(parser, args)
+        status = _run(parser, args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return status
+    except BrokenPipeError:  # the reader went away (`| head -1`): as Unix tools do, quietly, 128 + SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail
+        return 141
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - every failure becomes one line
         return _report(args, error)
 
