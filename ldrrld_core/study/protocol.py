@@ -345,15 +345,8 @@ def run_study(
         progress=progress,
         use_shipped=use_shipped_teacher,
     )
-    options = dict(
-        device=device,
-        jobs=jobs,
-        threads=threads,
-        progress=progress,
-        weights=teacher["weights"],
-        teacher=teacher["sha256"],
-        overwrite=overwrite,
-    )
+    options = dict(device=device, jobs=jobs, threads=threads, progress=progress, overwrite=overwrite)
+    options.update(weights=teacher["weights"], teacher=teacher["sha256"])
     selection, histories = _select_rates(config, recipe, lrs, out_dir, options)
     chosen = {method: max(lrs, key=lambda lr: selection[method][lr]) for method in config.methods}
     histories.update(_train_all(_plan(recipe, {m: [lr] for m, lr in chosen.items()}, config.seeds), out_dir, **options))

@@ -425,10 +425,8 @@ def run_sweep(
         lr: train the grid at this rate without a study or a selection (no reference lines). With
             a study's results it must equal the rate the study chose for ``ldrrld``.
         device, jobs, threads: where to train, runs at once (one process each), torch threads per run.
-        train: ``False`` trains nothing, not even a teacher or a study, and only gathers the
-            finished runs (``--collect``).
-        command: the command line to record.
-        overwrite: retrain over run files of other settings instead of refusing them.
+        train: ``False`` trains nothing (no teacher, no study) and gathers finished runs (``--collect``).
+        command, overwrite: the command line to record; retrain over run files of other settings.
 
     Returns:
         The content of ``sweep.json``.
@@ -436,8 +434,7 @@ def run_sweep(
     started, commit = time.perf_counter(), source_commit()
     out_dir = Path(out_dir)
     options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
-    run_study_now = train and run_study_first and lr is None
-    study, study_path = _study_results(config, results, out_dir, options, run=run_study_now)
+    study, study_path = _study_results(config, results, out_dir, options, run=train and run_study_first and lr is None)
     _check_study_rate(study, study_path, lr)
     recipe = study_recipe(config.study)
     data = load_data(recipe)
@@ -451,16 +448,8 @@ def run_sweep(
         train=train,
     )
     _check_study_teacher(study, study_path, teacher)
-    train_options = dict(
-        weights=teacher["weights"],
-        teacher=teacher["sha256"],
-        device=device,
-        jobs=jobs,
-        threads=threads,
-        progress=progress,
-        train=train,
-        overwrite=overwrite,
-    )
+    weights, digest = teacher["weights"], teacher["sha256"]
+    train_options = dict(options, weights=weights, teacher=digest, train=train, overwrite=overwrite)
     lr, lr_rule, selection = _learning_rate(config, recipe, out_dir, study, lr, train_options)
     points, dropped = grid_points(config, data.num_classes)
     plan = _plan(config, recipe, points, lr, study)
