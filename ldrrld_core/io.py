@@ -52,6 +52,7 @@ __all__ = [
     "atomic_write_text",
     "check_sha256",
     "load_file",
+    "read_json",
     "recorded_sha256",
     "remove_stale_temporaries",
     "sha256_file",
@@ -227,6 +228,30 @@ def atomic_write_text(text: str, path: PathLike) -> Path:
     """Write ``text`` as UTF-8 (newlines unchanged) with the guarantees of :func:`atomic_write`."""
     data = text.encode("utf-8")
     return atomic_write(path, lambda stream: stream.write(data))
+
+
+def read_json(path: PathLike, *, keys: tuple[str, ...] = (), what: str = "a file written by this toolkit") -> Any:
+    """The JSON in ``path``; a one-line ``ValueError`` naming the file when it cannot be used.
+
+    Unreadable, not UTF-8, not JSON (cut short, edited), or, with ``keys``, not a JSON object
+    holding those keys: the message says which, and what the file should be (``what``).
+    """
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(
+            f"{path} cannot be read ({type(error).__name__}: {' '.join(str(error).split())}); "
+            f"it should be {what}: was it cut short or edited?"
+        ) from None
+    if keys and not isinstance(content, dict):
+        raise ValueError(f"{path} holds a JSON {type(content).__name__}, not an object; it should be {what}")
+    missing = [key for key in keys if key not in content]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: it should be {what}")
+    return content
 
 
 def _temporary_name(name: str, tag: str) -> str:

@@ -40,6 +40,7 @@ __all__ = [
     "pair_logits",
     "pair_weights",
     "rank_pairs",
+    "ranked_top",
     "top_classes",
     "upcast",
 ]
@@ -233,10 +234,12 @@ def pair_gap_matrix(
 def top_classes(rank_logits: Tensor, depth: int) -> Tensor:
     """Indices of the ``depth`` largest logits per sample, largest first: ``(B, C) -> (B, d)``.
 
+    Equal logits: the lower class first, in the set and in its order, whatever the backend and
+    precision (bfloat16 logits tie often): the compiled CPU search, the torch search below (on a
+    CPU when the kernel is off, and on a GPU, where the Triton form takes its classes from here).
     The ranking is a discrete choice and carries no gradient. On a CPU the compiled search of
-    :mod:`~ldrrld_core.kernels.cpu_ldrrld` runs (one pass per row; equal logits: lower class
-    first); without it, wide rows are searched in two stages (:func:`_block_size`), which finds
-    the same classes as ``topk`` faster.
+    :mod:`~ldrrld_core.kernels.cpu_ldrrld` runs (one pass per row); without it, wide rows are
+    searched in two stages (:func:`_block_size`), which finds the same classes faster.
     """
     compiled = cpu_ldrrld.top_classes(rank_logits, depth)
     if compiled is not None:
@@ -244,15 +247,41 @@ def top_classes(rank_logits: Tensor, depth: int) -> Tensor:
     logits = rank_logits.detach()
     block = _block_size(logits.shape[1], depth) if logits.device.type == "cpu" else None
     if block is None:
-        return logits.topk(depth, dim=1, sorted=True).indices
-    # Every top-d class lies in one of the d blocks with the largest maxima: those d maxima are
-    # d classes at least as large as anything outside those blocks.
+        return ranked_top(logits, depth)
+    # Every top-d class lies in one of the d blocks with the largest maxima (equal maxima: the lower
+    # block): each of those d maxima is larger than a class outside them, or equal and of a lower class.
     batch, num_classes = logits.shape
     best_blocks = top_classes(logits.reshape(batch, num_classes // block, block).amax(2), depth)  # (B, d)
     offsets = torch.arange(block, device=logits.device)
-    candidates = (best_blocks[:, :, None] * block + offsets).reshape(batch, depth * block)  # (B, d k)
-    picked = logits.gather(1, candidates).topk(depth, dim=1, sorted=True).indices
-    return candidates.gather(1, picked)
+    blocks = best_blocks.sort(dim=1).values  # in class order, so that position order is class order below
+    candidates = (blocks[:, :, None] * block + offsets).reshape(batch, depth * block)  # (B, d k)
+    return candidates.gather(1, ranked_top(logits.gather(1, candidates), depth))
+
+
+def ranked_top(logits: Tensor, depth: int, *, skip_without_ties: bool = True) -> Tensor:
+    """``logits.topk(depth).indices`` with the tie rule of :func:`top_classes`: ``(B, C) -> (B, d)``.
+
+    ``topk`` orders equal values as it likes (differently on a CPU and a GPU). It runs for ``d + 1``
+    values: when no two of them are equal its order holds; otherwise the set is rebuilt, all the
+    classes above the ``d``-th value and the lowest classes equal to it, and ordered by value, then
+    class. On a CPU that check decides (``skip_without_ties``); on a GPU and inside
+    ``torch.compile`` the rebuild always runs, rather than wait for the check.
+    """
+    num_classes = logits.shape[1]
+    if depth >= num_classes:
+        return logits.sort(dim=1, descending=True, stable=True).indices[:, :depth]
+    values, picked = logits.topk(depth + 1, dim=1, sorted=True)  # (B, d + 1)
+    if skip_without_ties and logits.device.type == "cpu" and not torch.compiler.is_compiling():
+        if not bool((values[:, 1:] == values[:, :-1]).any()):
+            return picked[:, :depth]
+    last = values[:, depth - 1 : depth]  # (B, 1) the d-th largest value
+    above, tied = logits > last, logits == last  # (B, C)
+    room = depth - above.sum(1, keepdim=True)  # how many of the tied classes fit
+    chosen = above | (tied & (tied.cumsum(1) <= room))  # exactly d per row
+    lower_first = torch.arange(num_classes, 0, -1, device=logits.device)  # C .. 1: a unique key per class
+    classes = (chosen * lower_first).topk(depth, dim=1).indices.sort(dim=1).values  # (B, d) in class order
+    order = logits.gather(1, classes).sort(dim=1, descending=True, stable=True).indices
+    return classes.gather(1, order)
 
 
 def _block_size(num_classes: int, depth: int) -> int | None:

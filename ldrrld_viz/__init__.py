@@ -10,7 +10,7 @@ matplotlib figure (``backend="matplotlib"``, static)::
 ``ldrrld_viz`` imports ``ldrrld_core``; ``ldrrld_core`` never imports it.
 """
 
-from .class_relations import class_mean_gaps, correlation_gaps
+from .class_relations import MAX_CLASSES, class_mean_gaps, correlation_gaps
 from .colors import palette
 from .curves import training_curves
 from .embedding import tsne_scatter
@@ -32,6 +32,7 @@ __all__ = [
     "local_distributions",
     "pair_contributions",
     "gradient_bars",
+    "MAX_CLASSES",
     "class_mean_gaps",
     "correlation_gaps",
     "tsne_scatter",

@@ -26,7 +26,20 @@ from ldrrld_core.analysis import (
 from .panels import Heatmap
 from .render import Figure, draw
 
-__all__ = ["class_mean_gaps", "correlation_gaps"]
+__all__ = ["MAX_CLASSES", "class_mean_gaps", "correlation_gaps"]
+
+#: The most classes a relation figure draws: each matrix is ``C x C`` cells (256: 65,536 per matrix,
+#: a figure of a few MB). Beyond it the figures refuse, before computing anything; ``correlation_gaps``
+#: draws a chosen subset (``classes=``) of any data set.
+MAX_CLASSES = 256
+
+
+def _check_size(num_classes: int, figure: str, hint: str) -> None:
+    if num_classes > MAX_CLASSES:
+        raise ValueError(
+            f"{figure} draws {num_classes} x {num_classes} = {num_classes**2:,} cells per matrix; it draws at most "
+            f"{MAX_CLASSES} classes (ldrrld_viz.MAX_CLASSES): {hint}"
+        )
 
 
 def class_mean_gaps(
@@ -42,7 +55,7 @@ def class_mean_gaps(
     backend: str = "plotly",
 ) -> Figure:
     """Class-mean logit matrices (row: true class, column: logit) of the teacher and each student,
-    and ``|teacher - student|`` below each student.
+    and ``|teacher - student|`` beside each student (two matrices a row, one colour scale per column).
 
     Args:
         students: names -> ``(N, C)`` logits; ``teacher_logits``: ``(N, C)`` on the same samples;
@@ -53,7 +66,14 @@ def class_mean_gaps(
             1 for ``"mdistiller"``, its fixed scale); fix it to compare figures.
         definition: ``"all_cells"`` (``|teacher - student|`` everywhere) or ``"mdistiller"``
             (divided by 3, diagonal zeroed); the titles say which one is shown.
+
+    At most :data:`MAX_CLASSES` classes (a ``ValueError`` beyond, before any work).
     """
+    _check_size(
+        getattr(teacher_logits, "shape", (0, 0))[-1],
+        "class_mean_gaps",
+        "summarise wider data sets with ldrrld_core.analysis.relation_gaps(...) instead",
+    )
     gaps = relation_gaps(
         students, teacher_logits, kind="class_mean", labels=labels, num_classes=num_classes, definition=definition
     )
@@ -77,11 +97,32 @@ def correlation_gaps(
     superclass_of: Tensor | None = None,
     class_names: Sequence[str] | None = None,
     gap_scale: float | None = None,
+    classes: Sequence[int] | Tensor | None = None,
     backend: str = "plotly",
 ) -> Figure:
     """Class-by-class correlation matrices of the logits (``(C, C)``, on ``[-1, 1]``) of the
-    teacher and each student, and ``|teacher - student|`` below each student. Arguments as
-    :func:`class_mean_gaps`."""
+    teacher and each student, and ``|teacher - student|`` beside each student. Arguments as
+    :func:`class_mean_gaps`.
+
+    ``classes``: draw only these classes (indices in ``[0, C)``, at most :data:`MAX_CLASSES`): a
+    correlation involves two classes alone, so the cells shown are those of the full matrix. Without
+    it, more than :data:`MAX_CLASSES` classes are refused before any work.
+    """
+    num_classes = getattr(teacher_logits, "shape", (0, 0))[-1]
+    if classes is None:
+        _check_size(num_classes, "correlation_gaps", "pass classes=[...] to draw a subset (e.g. one superclass)")
+    else:
+        chosen = torch.as_tensor(classes).reshape(-1)
+        if chosen.is_floating_point() or chosen.numel() == 0 or len(set(chosen.tolist())) != chosen.numel():
+            raise ValueError(f"classes must be distinct class indices, got {classes!r}")
+        if not bool(((chosen >= 0) & (chosen < num_classes)).all()):
+            raise ValueError(f"classes must lie in [0, {num_classes}), got values up to {int(chosen.max())}")
+        _check_size(chosen.numel(), "correlation_gaps", "pass fewer classes")
+        index = chosen.to(teacher_logits.device)
+        students = {name: logits[:, index] for name, logits in students.items()}
+        teacher_logits = teacher_logits[:, index]
+        superclass_of = None if superclass_of is None else superclass_of[chosen.to(superclass_of.device)]
+        class_names = None if class_names is None else [class_names[c] for c in chosen.tolist()]
     gaps = relation_gaps(students, teacher_logits, kind="correlation")
     return _relation_grid(
         "logit correlation",

@@ -122,7 +122,7 @@ def gradient_bars(
     ``gradients`` is :func:`ldrrld_core.analysis.logit_gradients`' result (``{name: (C,)}``);
     only the ``max_classes`` highest student logits are shown. A bar below zero means the loss
     raises that logit. The target class, if given, is marked with ``*``. Every gradient must be
-    ``(C,)`` like ``student_logits``.
+    ``(C,)`` like ``student_logits``, and finite.
     """
     if not isinstance(student_logits, Tensor) or student_logits.dim() != 1:
         raise ValueError(
@@ -139,6 +139,16 @@ def gradient_bars(
             raise ValueError(
                 f"the gradient {name!r} has shape {tuple(getattr(grad, 'shape', ()))} but the "
                 f"sample has {num_classes} classes; pass the gradients of this sample"
+            )
+    for name, values in {
+        "student_logits": student_logits,
+        **{f"the gradient {k!r}": g for k, g in gradients.items()},
+    }.items():
+        if not bool(torch.isfinite(values).all()):
+            bad = int((~torch.isfinite(values)).sum())
+            raise ValueError(
+                f"{name} holds {bad} non-finite value(s) (NaN or inf); a bar cannot show them: compute the "
+                "gradients of a model that has not diverged"
             )
     if target is not None:
         target = check_class_index("target", target, num_classes)

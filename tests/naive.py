@@ -83,3 +83,9 @@ def naive_dkd(student, teacher, target, alpha=1.0, beta=8.0, temperature=4.0):
         others = [k for k in range(num_classes) if k != y]
         nckd = nckd + masked_kl(teacher[b], student[b], others, temperature)
     return temperature**2 * (alpha * tckd + beta * nckd) / batch
+
+
+def naive_top(z: torch.Tensor, depth: int) -> torch.Tensor:
+    """The tie rule, one row at a time in Python: by value descending, then class ascending."""
+    rows = z.double().tolist()
+    return torch.tensor([sorted(range(len(row)), key=lambda c: (-row[c], c))[:depth] for row in rows])

@@ -73,22 +73,25 @@ def outcome_of(trigger: Callable[[], object], root: Path) -> Outcome:
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = records.append
-    logger = logging.getLogger("ldrrld")
-    logger.addHandler(handler)
+    loggers = [logging.getLogger(name) for name in ("ldrrld", "ldrrld_core.kernels")]  # the kernels log as modules
+    for logger in loggers:
+        logger.addHandler(handler)
     try:
         trigger()
     except Exception as error:  # noqa: BLE001 - the point is to record whatever comes out
         kind = "exit 2" if isinstance(error, ExitedWith2) else type(error).__name__
         return Outcome(kind, _normalise(str(error), root), error)
     finally:
-        logger.removeHandler(handler)
+        for logger in loggers:
+            logger.removeHandler(handler)
     if records:
         return Outcome("warning", _normalise(records[0].getMessage(), root))
     return Outcome("nothing", "")
 
 
 def _normalise(message: str, root: Path) -> str:
-    """The message on one line: the scratch folder written <tmp>, this host <host>, SHA-256 digests <sha256>.
+    """The message on one line: the scratch folder written <tmp>, this host <host>, SHA-256 digests <sha256>,
+    the CPU kernel's build key <key>.
 
     (A ``latest.pth`` records the run's timings, so its hash differs from run to run.)
     """
@@ -97,7 +100,8 @@ def _normalise(message: str, root: Path) -> str:
     for form in {str(root.resolve()), str(root)}:
         message = message.replace(form, "<tmp>")
     message = message.replace(f" on {socket.gethostname()} ", " on <host> ")
-    return re.sub(r"\b[0-9a-f]{64}\b", "<sha256>", " ".join(message.split()))
+    message = re.sub(r"\b[0-9a-f]{64}\b", "<sha256>", " ".join(message.split()))
+    return re.sub(r"(cpu_ldrrld_[a-z]+)_[0-9a-f]{16}(-[0-9a-f]{16})?", r"\1_<key>", message)  # compiler path, time
 
 
 # ---------------------------------------------------------------------------------- materials
@@ -402,6 +406,146 @@ def _junk_cifar(root: Path):
     folder = write_cifar100(root)
     (folder / "train").write_bytes(b"this is not a pickle")
     load_dataset("cifar100", root=root)
+
+
+def _recipe_file(root: Path, **fields) -> Path:
+    """A recipe file of the digits preset with ``fields`` written as JSON values (``"false"`` stays text)."""
+    import json
+
+    path = root / "recipe.json"
+    path.write_text(json.dumps({**tiny(loss="ce").to_dict(), **fields}))
+    return path
+
+
+def _read_recipe(root: Path, **fields):
+    from ldrrld_core.train.recipe_files import read_recipe_file
+
+    return read_recipe_file(_recipe_file(root, **fields))
+
+
+def _other_run_over_a_finished_one(root: Path):
+    run = finished_run(root)
+    train(tiny(loss="ce", lr=0.1, out_dir=str(run)))
+
+
+def _finished_run_kept(root: Path) -> None:
+    import json
+
+    assert json.loads((root / "run" / "recipe.json").read_text())["lr"] == 0.05, "the stored run was overwritten"
+    assert load_training_state(root / "run")["recipe"]["lr"] == 0.05
+
+
+def _damaged_summary(root: Path):
+    from ldrrld_core.runs.record import load_run
+
+    run = finished_run(root)
+    (run / "summary.json").write_text('{"top1": 41.1, "top5": 82.7, "epochs": 1, "seconds": ')  # cut short
+    load_run(run)
+
+
+def _list_summary(root: Path):
+    from ldrrld_core.runs.record import load_run
+
+    run = finished_run(root)
+    (run / "summary.json").write_text("[1, 2]")
+    load_run(run)
+
+
+def _study_run_file(root: Path, epochs: int, **history_changes):
+    """A study folder with one stored run (CE, lr 0.05, seed 0) of ``epochs`` epochs, then the study's check of it."""
+    import json
+
+    from ldrrld_core.study.protocol import stored_run
+
+    recipe = tiny(loss="ce", epochs=3)
+    rows = [{"epoch": e, "val_top1": 50.0, "test_top1": 50.0} for e in range(1, epochs + 1)]
+    for column, value in history_changes.items():
+        rows[-1][column] = value
+    path = root / "runs" / "ce" / "lr0.05-seed0.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"recipe": recipe.to_dict(), "teacher": None, "history": rows}))
+    return stored_run(path, recipe.replace(epochs=epochs if history_changes else 3), None, key="history")
+
+
+def _other_study_in_the_folder(root: Path):
+    import json
+
+    from ldrrld_core.study.protocol import stored_run
+
+    recipe = tiny(loss="ce", epochs=3)
+    path = root / "runs" / "ce" / "lr0.05-seed0.json"
+    path.parent.mkdir(parents=True)
+    rows = [{"epoch": e, "val_top1": 50.0} for e in (1, 2, 3)]
+    path.write_text(json.dumps({"recipe": recipe.to_dict(), "teacher": None, "history": rows}))
+    stored_run(path, recipe.rescheduled(5), None, key="history")
+
+
+def _collect_without_a_teacher(root: Path):
+    from ldrrld_core.study.sweep import QUICK_SWEEP, run_sweep
+
+    run_sweep(QUICK_SWEEP, root / "sweep", lr=0.1, train=False, progress=False)
+
+
+def _no_teacher_trained(root: Path) -> None:
+    assert not (root / "sweep" / "study" / "teachers").exists() or not any(
+        (root / "sweep" / "study" / "teachers").rglob("*.pth")
+    ), "--collect trained a teacher"
+
+
+@contextlib.contextmanager
+def _kernel_built_with(root: Path, compiler_script: str | None = None, **environment):
+    """The CPU kernel loaded afresh in this process with a fake compiler (``compiler_script``) and ``environment``."""
+    import os
+    from unittest import mock
+
+    from ldrrld_core.kernels import cpu_ldrrld
+
+    env = {"LDRRLD_CACHE_DIR": str(root / "cache"), **environment}
+    if compiler_script is not None:
+        compiler = root / "cc"
+        compiler.write_text("#!/bin/sh\n" + compiler_script)
+        compiler.chmod(0o755)
+        env["CC"] = str(compiler)
+    with mock.patch.dict(os.environ, env), mock.patch.object(cpu_ldrrld, "_libraries", {}):
+        yield cpu_ldrrld
+
+
+def _kernel_available(root: Path, compiler_script: str | None = None, **environment) -> None:
+    with _kernel_built_with(root, compiler_script, **environment) as kernel:
+        kernel.available(torch.device("cpu"), torch.float32)
+
+
+def _shared_cache(root: Path) -> None:
+    (root / "cache").mkdir(mode=0o700)
+    (root / "cache").chmod(0o777)
+    _kernel_available(root, "exit 1\n")
+
+
+def _library_without_entry_points(root: Path) -> None:
+    import _ctypes  # any shared library that is not the kernel: Python's own ctypes module
+
+    _kernel_available(root, f'while [ "$1" != -o ]; do shift; done\ncp {_ctypes.__file__} "$2"\n')
+
+
+def _hanging_compiler(root: Path) -> None:
+    from unittest import mock
+
+    from ldrrld_core.kernels import cpu_ldrrld
+
+    with mock.patch.object(cpu_ldrrld, "BUILD_TIMEOUT", 1.0), mock.patch.object(cpu_ldrrld, "SLOW_BUILD_NOTICE", 5.0):
+        _kernel_available(root, "sleep 30\n")
+
+
+def _relative_cache(root: Path) -> None:
+    from unittest import mock
+
+    with mock.patch.dict("os.environ", {"XDG_CACHE_HOME": "cache-here", "HOME": str(root)}):
+        import os
+
+        os.environ.pop("LDRRLD_CACHE_DIR", None)
+        from ldrrld_core.kernels import cpu_ldrrld
+
+        cpu_ldrrld._cache_dir()
 
 
 TEACHER = "digits_cnn"
@@ -821,6 +965,110 @@ CASES: list[Case] = [
         ExitedWith2,
         "Did you mean 'epochs'",
     ),
+    Case(
+        "file-bool-as-text",
+        "recipe",
+        'a recipe file with `"nesterov": "false"` (text, which would switch Nesterov on)',
+        lambda r: _read_recipe(r, nesterov="false"),
+        ValueError,
+        r"^<tmp>/recipe.json: nesterov must be true or false, got 'false' \(str\)",
+    ),
+    Case(
+        "file-lr-bool",
+        "recipe",
+        'a recipe file with `"lr": true`',
+        lambda r: _read_recipe(r, lr=True),
+        ValueError,
+        r"^<tmp>/recipe.json: lr must be a number, got True \(bool\)",
+    ),
+    Case(
+        "file-lr-text",
+        "recipe",
+        'a recipe file with `"lr": "0.1"`',
+        lambda r: _read_recipe(r, lr="0.1"),
+        ValueError,
+        r"^<tmp>/recipe.json: lr must be a number, got '0.1' \(str\)",
+    ),
+    Case(
+        "file-null",
+        "recipe",
+        'a recipe file with `"epochs": null`',
+        lambda r: _read_recipe(r, epochs=None),
+        ValueError,
+        r"^<tmp>/recipe.json: epochs must be an integer, got None",
+    ),
+    Case(
+        "recipe-name-path",
+        "recipe",
+        "a recipe `name` that climbs out of `runs/` (`'../../etc'`)",
+        lambda r: tiny().replace(name="../../etc"),
+        ValueError,
+        "name must be a plain label",
+    ),
+    Case(
+        "recipe-zero-width",
+        "recipe",
+        "a zero-width model (`model_options={'hidden': 0}`)",
+        lambda r: tiny(model_options={"hidden": 0}),
+        ValueError,
+        r"model_options\['hidden'\] of model 'digits_mlp' must be at least 1",
+    ),
+    Case(
+        "recipe-denormal-lr",
+        "recipe",
+        "a denormal learning rate (`lr=1e-310`)",
+        lambda r: tiny(lr=1e-310),
+        ValueError,
+        "below 1.17549e-38, the smallest normal float32",
+    ),
+    Case(
+        "recipe-huge-seed",
+        "recipe",
+        "a seed beyond 64 bits (`seed=2**64`)",
+        lambda r: tiny(seed=2**64),
+        ValueError,
+        r"seed must be an integer in \[0, 9223372036854775807\]",
+    ),
+    Case(
+        "recipe-million-workers",
+        "recipe",
+        "a million loader workers",
+        lambda r: tiny(num_workers=10**6),
+        ValueError,
+        r"num_workers must be an integer in \[0, 256\]",
+    ),
+    Case(
+        "recipe-endless-warmup",
+        "recipe",
+        "a warm-up longer than the run (`warmup_epochs=3`, `epochs=1`)",
+        lambda r: train(tiny(loss="ce", warmup_epochs=3)),
+        Warned,
+        "the learning rate never reaches",
+    ),
+    Case(
+        "recipe-late-decay",
+        "recipe",
+        "a rate decay after the last epoch (`decay_epochs=(5,)`, `epochs=1`)",
+        lambda r: train(tiny(loss="ce", decay_epochs=(5,))),
+        Warned,
+        r"decay_epochs \[5\] come at or after the last epoch",
+    ),
+    Case(
+        "cli-set-fixed-field",
+        "recipe",
+        "`ldrrld train --set loss=kd` (train always trains with `ce`)",
+        lambda r: run_command("train", "--set", "loss=kd", "--out-dir", "none"),
+        ExitedWith2,
+        "sets loss='ce' itself",
+    ),
+    Case(
+        "cli-set-and-option",
+        "recipe",
+        "`--set lr=0.1` and `--lr 0.2` together",
+        lambda r: run_command("train", "--set", "lr=0.1", "--lr", "0.2", "--out-dir", "none"),
+        ExitedWith2,
+        "disagree",
+    ),
     # --- data ------------------------------------------------------------------------------
     Case(
         "data-unknown-option",
@@ -1164,6 +1412,105 @@ CASES: list[Case] = [
     ),
     # --- runs and out-dirs -----------------------------------------------------------------
     Case(
+        "run-overwrite-finished",
+        "run",
+        "a run of other settings (`lr=0.1`) into the folder of a finished one",
+        _other_run_over_a_finished_one,
+        ValueError,
+        r"holds a run of other settings \(lr: 0.05 in <tmp>/run, 0.1 now\).*--overwrite",
+        after=_finished_run_kept,
+    ),
+    Case(
+        "run-damaged-summary",
+        "run",
+        "a run's `summary.json` cut short (`ldrrld runs`)",
+        _damaged_summary,
+        ValueError,
+        r"^<tmp>/run/summary.json cannot be read \(JSONDecodeError",
+    ),
+    Case(
+        "run-summary-not-object",
+        "run",
+        "a run's `summary.json` holding a list",
+        _list_summary,
+        ValueError,
+        r"^<tmp>/run/summary.json holds a JSON list, not an object",
+    ),
+    Case(
+        "study-short-history",
+        "run",
+        "a stored study run with 2 of its 3 epochs",
+        lambda r: _study_run_file(r, 2),
+        ValueError,
+        r"lr0.05-seed0.json holds 2 history rows where the recipe trains epochs 1 .. 3",
+    ),
+    Case(
+        "study-nan-history",
+        "run",
+        "a stored study run with NaN in its history",
+        lambda r: _study_run_file(r, 3, val_top1=float("nan")),
+        ValueError,
+        r"holds val_top1 = nan in epoch 3, not a finite number",
+    ),
+    Case(
+        "study-other-settings",
+        "run",
+        "a study of other settings (5 epochs) in a finished study's folder",
+        _other_study_in_the_folder,
+        ValueError,
+        r"holds a run of other settings \(epochs: 3 there, 5 now\).*--overwrite",
+    ),
+    Case(
+        "sweep-collect-no-teacher",
+        "run",
+        "`ldrrld sweep --collect` where no teacher was trained",
+        _collect_without_a_teacher,
+        ValueError,
+        "this call trains nothing",
+        after=_no_teacher_trained,
+    ),
+    # --- the compiled CPU kernel (each: one warning, then the torch form) -----------------------
+    Case(
+        "kernel-shared-cache",
+        "kernel",
+        "a kernel cache folder others may write (mode 777)",
+        _shared_cache,
+        Warned,
+        "may be written by other users",
+    ),
+    Case(
+        "kernel-not-utf8",
+        "kernel",
+        "a compiler that prints text that is not UTF-8",
+        lambda r: _kernel_available(r, "printf 'erreur \\377\\376' >&2\nexit 1\n"),
+        Warned,
+        "unavailable, the torch form runs instead: erreur",
+    ),
+    Case(
+        "kernel-no-entry-points",
+        "kernel",
+        "a built library without the kernel's entry points",
+        _library_without_entry_points,
+        Warned,
+        "undefined symbol: ldrrld_top_classes",
+    ),
+    Case(
+        "kernel-hanging-compiler",
+        "kernel",
+        "a compiler that hangs (`BUILD_TIMEOUT` set to 1 s)",
+        _hanging_compiler,
+        Warned,
+        "did not finish within 1 s",
+    ),
+    Case(
+        "kernel-relative-cache",
+        "kernel",
+        "a relative `XDG_CACHE_HOME`",
+        _relative_cache,
+        Warned,
+        "XDG_CACHE_HOME='cache-here' is not an absolute path and is ignored",
+    ),
+    Case(
         "run-busy-out-dir",
         "run",
         "a second run in an out-dir a live run is using",
@@ -1356,6 +1703,22 @@ CASES: list[Case] = [
         ValueError,
         "unknown gap definition 'mdistiler'",
     ),
+    Case(
+        "viz-gradient-nan",
+        "viz",
+        "a NaN gradient (`gradient_bars`)",
+        lambda r: viz.gradient_bars({"KD": torch.full((10,), float("nan"))}, S[0]),
+        ValueError,
+        r"the gradient 'KD' holds 10 non-finite value\(s\)",
+    ),
+    Case(
+        "viz-correlation-wide",
+        "viz",
+        "10,000 classes for `correlation_gaps`",
+        lambda r: viz.correlation_gaps({"s": logits(4, 10000)}, logits(4, 10000, seed=1)),
+        ValueError,
+        r"draws 10000 x 10000 = 100,000,000 cells per matrix; it draws at most 256 classes",
+    ),
 ]
 
 
@@ -1378,7 +1741,8 @@ def test_bad_input_gets_its_error(case: Case, tmp_path):
 
 def test_case_ids_are_unique_and_areas_known():
     assert len({case.id for case in CASES}) == len(CASES)
-    assert {case.area for case in CASES} == {"loss", "recipe", "data", "checkpoint", "run", "training", "viz"}
+    areas = {"loss", "recipe", "data", "checkpoint", "run", "kernel", "training", "viz"}
+    assert {case.area for case in CASES} == areas
 
 
 def test_doc_table_is_current(tmp_path):

@@ -379,3 +379,55 @@ def test_version_prints_the_release_and_the_commit_of_a_checkout(capsys, tmp_pat
     assert provenance.source_commit() == _git(tmp_path, "rev-parse", "HEAD"), "the study records the full hash"
     (tmp_path / "tracked.txt").write_text("two\n")
     assert provenance.version_line() == f"ldrrld {__version__} (commit {short}+dirty)"
+
+
+# ------------------------------------------------------------------ nothing ignored, nothing lost
+def test_set_model_on_train_is_the_model_trained(capsys, tmp_path):
+    status, lines, err = run_cli(
+        capsys,
+        "train",
+        "--recipe",
+        "digits",
+        "--set",
+        "model=digits_mlp",
+        "--epochs",
+        "1",
+        "--out-dir",
+        "none",
+        "--no-progress",
+        "--quiet",
+    )
+    assert status == 0, err
+    assert last_json(lines)["model"] == "digits_mlp"  # the recipe's teacher, digits_cnn, before the fix
+
+
+def test_a_finished_run_is_not_overwritten_unless_asked(capsys, tmp_path):
+    out = str(tmp_path / "run")
+    common = ("train", "--recipe", "digits", "--epochs", "1", "--out-dir", out, "--no-progress", "--quiet")
+    assert run_cli(capsys, *common)[0] == 0
+    recipe = (tmp_path / "run" / "recipe.json").read_text()
+    status, _, err = run_cli(capsys, *common, "--lr", "0.1")
+    assert status == 2 and "holds a run of other settings (lr: 0.02 in" in one_error_line(err, "train")
+    assert (tmp_path / "run" / "recipe.json").read_text() == recipe  # the stored run is kept
+    assert run_cli(capsys, *common, "--lr", "0.1", "--overwrite")[0] == 0
+    assert json.loads((tmp_path / "run" / "recipe.json").read_text())["lr"] == 0.1
+    assert run_cli(capsys, *common, "--lr", "0.1")[0] == 0  # the same settings: trained again
+
+
+def test_a_closed_stdout_is_an_error_and_a_closed_pipe_ends_quietly():
+    command = [sys.executable, "-m", "ldrrld_core", "recipes", "digits"]
+    closed = subprocess.run(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        pass_fds=(),
+        preexec_fn=lambda: __import__("os").close(1),
+    )
+    assert closed.returncode == 2  # exit 0 having written nothing, before the fix
+    assert closed.stderr.strip() == "ldrrld recipes: error: standard output is closed; nothing can be written"
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader.stdout.close()  # the reader goes away before a byte is read, as `| head -0` does
+    assert reader.wait(timeout=120) == 141
+    assert reader.stderr.read() == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -9,13 +10,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from naive import naive_ldrrld
+from naive import naive_ldrrld, naive_top
 
-from ldrrld_core import ldrrld_loss
+from ldrrld_core import ldrrld_loss, relations
 from ldrrld_core.kernels import cpu_ldrrld, torch_only
 from ldrrld_core.losses import fused
 from ldrrld_core.relations import cached_pair_weights, top_classes
@@ -223,6 +225,37 @@ def test_search_breaks_ties_by_the_lower_class():
     assert torch.equal(top_classes(z, 8), want)  # relations.top_classes runs the kernel on a CPU
 
 
+def tied_logits(batch: int, classes: int, dtype: torch.dtype, seed: int = 5) -> torch.Tensor:
+    """Logits with many ties: bfloat16 rounding as such, other precisions rounded to halves."""
+    z = logits(batch, classes, seed)
+    return z.to(dtype) if dtype == torch.bfloat16 else ((z * 2).round() / 2).to(dtype)
+
+
+@pytest.mark.parametrize("classes,depth", [(100, 7), (10, 10), (12, 11), (200, 9), (4096, 7), (1000, 64), (97, 3)])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32, torch.float64], ids=str)
+def test_every_search_breaks_ties_by_the_lower_class(classes, depth, dtype):
+    z = tied_logits(128, classes, dtype)
+    want = naive_top(z, depth)
+    with torch_only():  # the torch search (two-stage at 200 and 4096 classes)
+        assert torch.equal(top_classes(z, depth), want)
+    assert torch.equal(relations.ranked_top(z, depth, skip_without_ties=False), want)  # what a GPU runs
+    if cpu_ldrrld.available(torch.device("cpu"), torch.float32) and depth <= cpu_ldrrld.MAX_DEPTH:
+        assert torch.equal(cpu_ldrrld.top_classes(z, depth), want)
+
+
+@needs_kernel
+def test_kernel_and_torch_form_agree_on_bfloat16_logits_with_ties():
+    student, teacher = tied_logits(128, 100, torch.bfloat16, 7), tied_logits(128, 100, torch.bfloat16, 8)
+    values = student.topk(8, dim=1).values
+    assert (values[:, 1:] == values[:, :-1]).any(1).sum() >= 16  # ties among the top 8 in many rows
+    with_kernel = ldrrld_loss(student, teacher)
+    with torch_only():
+        torch_form = ldrrld_loss(student, teacher)
+    assert torch.equal(with_kernel.top_classes, torch_form.top_classes)
+    torch.testing.assert_close(with_kernel.local, torch_form.local, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(with_kernel.rntk, torch_form.rntk, rtol=1e-5, atol=1e-6)
+
+
 @needs_kernel
 def test_search_counts_nan_as_minus_infinity():
     z = logits(4, 200, 15)
@@ -296,16 +329,163 @@ def test_switched_off_by_the_environment():
 
 @needs_kernel
 def test_the_library_is_built_once_and_reused(tmp_path, monkeypatch, caplog):
-    monkeypatch.setenv("LDRRLD_CACHE_DIR", str(tmp_path))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LDRRLD_CACHE_DIR", str(cache))
     compiler = cpu_ldrrld._compiler()
-    path = cpu_ldrrld.library_path(torch.float64, compiler)
-    assert path.parent == tmp_path and not path.exists()
+    record = cpu_ldrrld.record_path(torch.float64, compiler)
+    assert record.parent == cache and not cache.exists()
     cpu_ldrrld._load(torch.float64)
+    assert (cache.stat().st_mode & 0o777) == 0o700  # created private
+    digest = record.read_text().strip()
+    path = cpu_ldrrld.library_path(torch.float64, compiler, digest)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
     built = path.stat().st_mtime_ns
     monkeypatch.setattr(cpu_ldrrld, "_compile", lambda *a: pytest.fail("compiled again"))
     cpu_ldrrld._load(torch.float64)
     assert path.stat().st_mtime_ns == built
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary files left
+    assert sorted(p.name for p in cache.iterdir()) == sorted([path.name, record.name])  # no temporary files left
+
+
+# ------------------------------------------------------------- the cache: only what this installation built
+PLANTED = r"""
+#include <fcntl.h>
+#include <unistd.h>
+__attribute__((constructor)) static void planted(void) { close(creat(MARKER, 0600)); }
+int ldrrld_top_classes(void) { return 0; }
+int ldrrld_rows(void) { return 0; }
+"""
+
+
+def build_library(tmp_path: Path, source: str, name: str, marker: Path | None = None) -> Path:
+    """A shared library compiled from ``source`` (``MARKER`` defined as the path ``marker``)."""
+    (tmp_path / f"{name}.c").write_text(source)
+    library = tmp_path / f"{name}.so"
+    define = [f'-DMARKER="{marker}"'] if marker else []
+    subprocess.run(
+        [cpu_ldrrld._compiler(), "-shared", "-fPIC", *define, str(tmp_path / f"{name}.c"), "-o", str(library)],
+        check=True,
+        timeout=120,
+    )
+    return library
+
+
+def built_library(cache: Path, dtype=torch.float32) -> Path:
+    """The library the build record in ``cache`` names."""
+    compiler = cpu_ldrrld._compiler()
+    digest = (cache / cpu_ldrrld.record_path(dtype, compiler).name).read_text().strip()
+    return cache / cpu_ldrrld.library_path(dtype, compiler, digest).name
+
+
+@needs_kernel
+def test_a_library_someone_else_put_in_the_cache_is_never_loaded(tmp_path):
+    cache, marker = tmp_path / "cache", tmp_path / "planted-code-ran"
+    first = run_python(CHECK_FALLBACK, LDRRLD_CACHE_DIR=str(cache))
+    assert "available True" in first.stdout, first.stderr
+    target = built_library(cache)
+    planted = build_library(tmp_path, PLANTED, "planted", marker)
+    target.unlink()
+    shutil.copy(planted, target)  # the name is predictable: other code under it
+    second = run_python(CHECK_FALLBACK, LDRRLD_CACHE_DIR=str(cache))
+    assert not marker.exists(), "code from a library this installation did not build ran"
+    assert second.returncode == 0 and "available True" in second.stdout, second.stderr
+    assert "does not match its build record" in second.stderr
+    assert second.stdout.split("local ")[1] == first.stdout.split("local ")[1]
+
+
+@needs_kernel
+def test_a_truncated_library_is_built_again_instead_of_crashing_the_process(tmp_path):
+    cache = tmp_path / "cache"
+    first = run_python(CHECK_FALLBACK, LDRRLD_CACHE_DIR=str(cache))
+    assert "available True" in first.stdout, first.stderr
+    library = built_library(cache)
+    library.chmod(0o700)
+    library.write_bytes(library.read_bytes()[: library.stat().st_size // 2])
+    second = run_python(CHECK_FALLBACK, LDRRLD_CACHE_DIR=str(cache))
+    assert second.returncode == 0, second.stderr  # a bus error without the check
+    assert "available True" in second.stdout and "does not match its build record" in second.stderr
+    assert second.stdout.split("local ")[1] == first.stdout.split("local ")[1]
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o722])
+def test_a_cache_folder_others_may_write_is_refused(tmp_path, monkeypatch, caplog, mode):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(mode)
+    monkeypatch.setenv("LDRRLD_CACHE_DIR", str(cache))
+    monkeypatch.setattr(cpu_ldrrld, "_libraries", {})
+    monkeypatch.setattr(cpu_ldrrld, "_compile", lambda *a: pytest.fail("built into a shared folder"))
+    with caplog.at_level(logging.WARNING, logger=cpu_ldrrld.__name__):
+        assert not cpu_ldrrld.available(torch.device("cpu"), torch.float32)
+    assert "may be written by other users" in caplog.text and str(cache) in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="changing a folder's owner needs root")
+def test_a_cache_folder_of_another_user_is_refused(tmp_path, monkeypatch, caplog):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    os.chown(cache, 12345, 12345)
+    monkeypatch.setenv("LDRRLD_CACHE_DIR", str(cache))
+    monkeypatch.setattr(cpu_ldrrld, "_libraries", {})
+    with caplog.at_level(logging.WARNING, logger=cpu_ldrrld.__name__):
+        assert not cpu_ldrrld.available(torch.device("cpu"), torch.float32)
+    assert "belongs to another user (uid 12345)" in caplog.text
+
+
+def test_a_relative_cache_path_is_ignored(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("LDRRLD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    with caplog.at_level(logging.WARNING, logger=cpu_ldrrld.__name__):
+        assert cpu_ldrrld._cache_dir() == tmp_path / ".cache" / "ldrrld"
+    assert "XDG_CACHE_HOME='relative/cache' is not an absolute path" in caplog.text
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cpu_ldrrld._cache_dir() == tmp_path / "xdg" / "ldrrld"
+    monkeypatch.setenv("LDRRLD_CACHE_DIR", "here")
+    assert cpu_ldrrld._cache_dir() == tmp_path / "xdg" / "ldrrld"
+
+
+# --------------------------------------------------- every build or load failure: one warning, the torch form
+def fake_compiler(tmp_path: Path, script: str) -> Path:
+    compiler = tmp_path / "fake-cc"
+    compiler.write_text("#!/bin/sh\n" + script)
+    compiler.chmod(0o755)
+    return compiler
+
+
+def assert_falls_back_once(done: subprocess.CompletedProcess, reason: str) -> None:
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "available False" in done.stdout
+    assert done.stderr.count("LDRRLD's CPU kernel is unavailable") == 1 and reason in done.stderr, done.stderr
+
+
+def test_a_compiler_printing_text_that_is_not_utf8_falls_back(tmp_path):
+    compiler = fake_compiler(tmp_path, "printf 'erreur: \\377\\376 fichier introuvable\\n' >&2\nexit 1\n")
+    done = run_python(CHECK_FALLBACK, CC=str(compiler), LDRRLD_CACHE_DIR=str(tmp_path / "cache"))
+    assert_falls_back_once(done, "fichier introuvable")
+
+
+@needs_kernel
+def test_a_library_without_the_entry_points_falls_back(tmp_path):
+    empty = build_library(tmp_path, "int unrelated(void) { return 0; }\n", "empty")
+    compiler = fake_compiler(tmp_path, f'while [ "$1" != -o ]; do shift; done\ncp {empty} "$2"\n')
+    done = run_python(CHECK_FALLBACK, CC=str(compiler), LDRRLD_CACHE_DIR=str(tmp_path / "cache"))
+    assert_falls_back_once(done, "undefined symbol: ldrrld_top_classes")
+
+
+def test_a_hanging_compiler_is_given_up_and_a_slow_build_says_it_is_building(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("CC", str(fake_compiler(tmp_path, "sleep 60\n")))
+    monkeypatch.setenv("LDRRLD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu_ldrrld, "_libraries", {})
+    monkeypatch.setattr(cpu_ldrrld, "BUILD_TIMEOUT", 2.0)
+    monkeypatch.setattr(cpu_ldrrld, "SLOW_BUILD_NOTICE", 0.5)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger=cpu_ldrrld.__name__):
+        for _ in range(3):
+            assert not cpu_ldrrld.available(torch.device("cpu"), torch.float32)
+    assert time.monotonic() - started < 10  # one try, not one per call nor one per set of flags
+    assert caplog.text.count("compiling LDRRLD's CPU kernel") == 1
+    assert caplog.text.count("unavailable") == 1 and "did not finish within 2 s" in caplog.text
 
 
 def test_each_process_warns_once_when_the_kernel_is_unavailable(monkeypatch, caplog):

@@ -25,6 +25,7 @@ from ldrrld_core.study import (
     t_quantile,
     verdict,
 )
+from ldrrld_core.study.protocol import stored_run
 from ldrrld_core.train import fit, get_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,3 +300,68 @@ def test_the_shipped_teacher_is_the_converged_teacher_of_the_teaching_recipe(tmp
         _load(tmp_path, "bad", recipe, 100, "cpu")
     with pytest.raises(ValueError, match="no teacher ships"):
         shipped_teacher(recipe.replace(lr=0.3))
+
+
+# ------------------------------------------------------------------- stored runs and interrupts
+CTRL_C_DURING_A_BATCH = """
+import os, signal, threading, time
+from ldrrld_core.study.protocol import run_each
+threading.Timer(3.0, lambda: os.killpg(os.getpgid(0), signal.SIGINT)).start()  # what a terminal's Ctrl-C does
+started = time.monotonic()
+try:
+    run_each(time.sleep, [60, 60, 60], lambda seconds: (seconds,), lambda *a: None, jobs=2)
+except KeyboardInterrupt:
+    print("interrupted after", round(time.monotonic() - started), "s")
+"""
+
+
+def test_ctrl_c_stops_the_workers_at_once_without_their_tracebacks():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_A_BATCH],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+    assert done.returncode == 0 and "interrupted after" in done.stdout, done.stderr
+    assert int(done.stdout.split("after ")[1].split()[0]) < 20  # not after the workers' 60 s runs
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+
+
+def _history(epochs: int, changes: dict | None = None) -> list[dict]:
+    rows = [
+        {"epoch": e, "lr": 0.1, "train_loss": 1.0, "val_top1": 50.0, "test_top1": 50.0} for e in range(1, epochs + 1)
+    ]
+    for (epoch, column), value in (changes or {}).items():
+        rows[epoch - 1][column] = value
+    return rows
+
+
+def _stored(tmp_path, recipe, rows, teacher="a" * 64, **content):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"recipe": recipe.to_dict(), "teacher": teacher, "history": rows, **content}))
+    return path
+
+
+def test_a_stored_run_is_reused_only_when_complete_finite_and_of_the_same_settings(tmp_path):
+    recipe = get_recipe("digits", loss="kd", epochs=3)
+    assert stored_run(_stored(tmp_path, recipe, _history(3)), recipe, "a" * 64, key="history") == _history(3)
+    assert stored_run(_stored(tmp_path, recipe, []), recipe, "a" * 64, key="history") == []  # diverged: a result
+    with pytest.raises(ValueError, match=r"run.json holds 2 history rows where the recipe trains epochs 1 .. 3"):
+        stored_run(_stored(tmp_path, recipe, _history(2)), recipe, "a" * 64, key="history")
+    with pytest.raises(ValueError, match=r"holds val_top1 = nan in epoch 2, not a finite number"):
+        stored_run(_stored(tmp_path, recipe, _history(3, {(2, "val_top1"): math.nan})), recipe, "a" * 64, key="history")
+    other = recipe.replace(epochs=4)
+    with pytest.raises(ValueError, match=r"holds a run of other settings \(epochs: 3 there, 4 now\).*--overwrite"):
+        stored_run(_stored(tmp_path, recipe, _history(3)), other, "a" * 64, key="history")
+    assert stored_run(_stored(tmp_path, recipe, _history(3)), other, "a" * 64, key="history", overwrite=True) is None
+    with pytest.raises(ValueError, match=r"teacher SHA-256: a+ there, b+ now"):
+        stored_run(_stored(tmp_path, recipe, _history(3)), recipe, "b" * 64, key="history")
+    ce = recipe.replace(loss="ce")  # trains without the teacher: any teacher's run is the same run
+    assert stored_run(_stored(tmp_path, ce, _history(3)), ce, "b" * 64, key="history") == _history(3)
+    (tmp_path / "run.json").write_text('{"recipe": {"model": "digits_mlp"}, "hist')
+    with pytest.raises(ValueError, match=r"run.json is damaged \(JSONDecodeError: .*delete it to train that run again"):
+        stored_run(tmp_path / "run.json", recipe, "a" * 64, key="history")

@@ -11,11 +11,12 @@ import os
 
 import pytest
 import torch
+from naive import naive_top
 
 from ldrrld_core import ldrrld_loss
-from ldrrld_core.kernels import triton_ldrrld
+from ldrrld_core.kernels import torch_only, triton_ldrrld
 from ldrrld_core.losses import fused
-from ldrrld_core.relations import cached_pair_weights, top_classes
+from ldrrld_core.relations import cached_pair_weights, ranked_top, top_classes
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 pytestmark = [
@@ -80,6 +81,25 @@ def test_loss_uses_the_kernel_and_the_switch_turns_it_off(monkeypatch):
     torch.testing.assert_close(with_kernel.local, without.local, rtol=2e-5, atol=1e-6)
     torch.testing.assert_close(with_kernel.rntk, without.rntk, rtol=2e-5, atol=1e-6)
     torch.testing.assert_close(grad_kernel, grad, rtol=2e-5, atol=1e-7)
+
+
+def test_tied_bfloat16_logits_pick_the_same_classes_and_loss_as_the_torch_form(monkeypatch):
+    student, teacher = logits(64, 100, 7, dtype=torch.bfloat16), logits(64, 100, 8, dtype=torch.bfloat16)
+    values = student.topk(8, dim=1).values
+    assert (values[:, 1:] == values[:, :-1]).any(1).sum() >= 8  # ties among the top 8 in many rows
+    want = naive_top(student.cpu(), 7)  # equal logits: the lower class first
+    assert torch.equal(top_classes(student, 7).cpu(), want)
+    assert torch.equal(ranked_top(student, 7, skip_without_ties=False).cpu(), want)  # the GPU's search
+    calls = []
+    original = triton_ldrrld.ldrrld_rows
+    monkeypatch.setattr(triton_ldrrld, "ldrrld_rows", lambda *a, **k: calls.append(1) or original(*a, **k))
+    with_kernel = ldrrld_loss(student, teacher)
+    assert calls == [1]
+    with torch_only():
+        torch_form = ldrrld_loss(student, teacher)
+    assert torch.equal(with_kernel.top_classes, torch_form.top_classes)
+    torch.testing.assert_close(with_kernel.local, torch_form.local, rtol=2e-5, atol=1e-6)
+    torch.testing.assert_close(with_kernel.rntk, torch_form.rntk, rtol=2e-5, atol=1e-6)
 
 
 def test_float64_never_uses_the_kernel():

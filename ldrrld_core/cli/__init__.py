@@ -6,7 +6,9 @@ train on every process; rank 0 alone writes files and prints.
 
 A mistake gets one line on stderr, ``ldrrld <command>: error: <what is wrong and how to fix it>``,
 and exit status 2 (1 for a failing disk or an internal error, 130 for Ctrl-C, after which the run's
-``latest.pth`` still holds its last finished epoch); ``--debug`` adds the Python traceback.
+``latest.pth`` still holds its last finished epoch); ``--debug`` adds the Python traceback. A
+closed stdout is an error too (status 2); a reader that goes away (``| head -1``) ends the
+command quietly with status 141, as SIGPIPE ends other Unix tools.
 
 One module per command or family of commands, each adding its parser and running it:
 

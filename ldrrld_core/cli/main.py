@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -81,8 +82,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ldrrld study` and `ldrrld sweep`
+    if sys.stdout is None:  # started with stdout closed (`>&-`): print() would write nothing, silently
+        print(f"ldrrld {args.command}: error: standard output is closed; nothing can be written", file=sys.stderr)
+        return 2
     try:
-        return _run(parser, args)
+        status = _run(parser, args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return status
+    except BrokenPipeError:  # the reader went away (`| head -1`): as Unix tools do, quietly, 128 + SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail
+        return 141
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - every failure becomes one line
         return _report(args, error)
 

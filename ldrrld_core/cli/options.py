@@ -65,6 +65,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="remove the out-dir's lock (<out-dir>/.lock) left by a run that is gone, e.g. one "
         "on another host; a stale lock of a dead process on this host is removed anyway",
     )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run of other settings stored in the out-dir (without it, that is refused)",
+    )
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     run.add_argument(
         "--threads", type=int, help="CPU threads of torch (default: torch's choice; small models train fastest on 1)"
@@ -80,6 +85,11 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--quiet", action="store_true", help="no log lines")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the runs and results of other settings stored in the out-dir (without it, refused)",
+    )
 
 
 def check_jobs(args: argparse.Namespace) -> None:
@@ -105,13 +115,10 @@ def _loss_value(text: str) -> Any:
 
 def recipe_from(args: argparse.Namespace, **fixed: Any):
     """The recipe the options describe: the preset, then --set, then the named options, then ``fixed``."""
-    from ..train import get_recipe, parse_field
+    from ..train import get_recipe
     from ..train.recipe_files import read_recipe_file
 
-    overrides: dict[str, Any] = {}
-    for text in args.set:
-        key, value = _key_value(text, "--set")
-        overrides[key] = parse_field(key, value)
+    overrides = set_fields(args)
     named = {
         "model": args.model,
         "data": args.data,
@@ -123,9 +130,16 @@ def recipe_from(args: argparse.Namespace, **fixed: Any):
         "seed": args.seed,
         "amp": args.amp,
         "compile": args.compile,
+        "out_dir": None if args.out_dir is None or args.out_dir.lower() == "none" else args.out_dir,
     }
     for option in ("loss", "teacher", "teacher_checkpoint"):
         named[option] = getattr(args, option, None)
+    for key, value in named.items():  # both --set KEY=... and --KEY: one would be ignored
+        if value is not None and key in overrides and overrides[key] != value:
+            raise ValueError(f"--set {key}={overrides[key]!r} and --{key.replace('_', '-')} {value!r} disagree")
+    for key, value in fixed.items():  # what the command decides itself: a --set of it would be ignored
+        if key in overrides and overrides[key] != value:
+            raise ValueError(f"`ldrrld {args.command}` sets {key}={value!r} itself; drop --set {key}=...")
     overrides.update({key: value for key, value in named.items() if value is not None})
     overrides.update(fixed)
     if args.recipe_file and args.recipe:
@@ -141,11 +155,12 @@ def recipe_from(args: argparse.Namespace, **fixed: Any):
             **{k: _loss_value(v) for k, v in (_key_value(t, "--loss-option") for t in args.loss_option)},
         }
         recipe = recipe.replace(loss_options=options)
-    out_dir = (
-        args.out_dir
-        if args.out_dir is not None
-        else f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
-    )
+    if args.out_dir is not None:
+        out_dir = args.out_dir
+    elif "out_dir" in overrides:  # --set out_dir=... (none: write nothing)
+        out_dir = overrides["out_dir"] or "none"
+    else:
+        out_dir = f"runs/{recipe.name}/{recipe.model}-{recipe.loss}-seed{recipe.seed}"
     source = Path(args.recipe_file).resolve().parent if args.recipe_file else None
     if source is not None and not args.resume and Path(out_dir).resolve() == source:
         raise ValueError(
@@ -154,6 +169,13 @@ def recipe_from(args: argparse.Namespace, **fixed: Any):
             "continue it"
         )
     return recipe.replace(out_dir=None if out_dir.lower() == "none" else out_dir)
+
+
+def set_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe fields given with ``--set FIELD=VALUE``, read as their types."""
+    from ..train import parse_field
+
+    return {key: parse_field(key, value) for key, value in (_key_value(text, "--set") for text in args.set)}
 
 
 # ------------------------------------------------------------------------------ running

@@ -119,6 +119,7 @@ def run_study_command(args: argparse.Namespace, device) -> int:
         progress=not args.no_progress,
         use_shipped_teacher=not args.no_shipped_teacher,
         command="ldrrld " + shlex.join(args.argv),
+        overwrite=args.overwrite,
     )
     markdown, picture = render(out_dir)
     print(ended(results_text(results), results["verdict"], [out_dir / "results.json", markdown, picture]))

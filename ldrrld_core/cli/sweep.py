@@ -120,6 +120,7 @@ def run_sweep_command(args: argparse.Namespace, device) -> int:
         progress=not args.no_progress,
         train=not args.collect,
         command="ldrrld " + shlex.join(args.argv),
+        overwrite=args.overwrite,
     )
     progress = sweep["progress"]
     summary = f"{progress['runs_done']} of {progress['runs_planned']} runs done. " + " ".join(findings(sweep))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_run_options, break_locks, is_main, print_run, recipe_from
+from .options import add_run_options, break_locks, is_main, print_run, recipe_from, set_fields
 
 __all__ = ["add_commands", "run_train", "run_distill"]
 
@@ -110,12 +110,13 @@ def run_train(args: argparse.Namespace, device) -> int:
     """Train ``--model`` (or the recipe's teacher) with cross-entropy alone; print its history and summary."""
     from ..train import fit
 
-    model = args.model or _trained_alone(args)
+    model = args.model or set_fields(args).get("model") or _trained_alone(args)
     if model is None:
         raise ValueError(f"recipe {args.recipe_file or args.recipe!r} names no teacher; pass --model")
     recipe = recipe_from(args, model=model, loss="ce", teacher=None, teacher_checkpoint=None)
     break_locks(args, recipe.out_dir)
-    run = fit(recipe, device=device, resume=args.resume, progress=not args.no_progress)
+    progress = not args.no_progress
+    run = fit(recipe, device=device, resume=args.resume, progress=progress, overwrite=args.overwrite)
     if is_main():
         print_run(run)
     return 0
@@ -149,9 +150,14 @@ def run_distill(args: argparse.Namespace, device) -> int:
         # On --resume the teacher's own run is resumed too (or found finished), so the student
         # continues with the very teacher it started with instead of a retrained one.
         teacher = train_teacher(
-            recipe, device=device, progress=not args.no_progress, resume=True if args.resume else None
+            recipe,
+            device=device,
+            progress=not args.no_progress,
+            resume=True if args.resume else None,
+            overwrite=args.overwrite,
         )
-    run = distill(recipe, teacher, device=device, resume=args.resume, progress=not args.no_progress)
+    progress = not args.no_progress
+    run = distill(recipe, teacher, device=device, resume=args.resume, progress=progress, overwrite=args.overwrite)
     if is_main():
         print_run(run)
     return 0

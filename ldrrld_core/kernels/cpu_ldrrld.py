@@ -9,35 +9,56 @@ side, one per vector lane. Results equal the torch form to round-off (``tests/te
 the formulas are in the C file's header and ``docs/method.md``).
 
 The source is compiled at first use with the system's C compiler (``$CC``, else ``cc``, ``gcc``
-or ``clang``; about a second) into ``$LDRRLD_CACHE_DIR`` or ``~/.cache/ldrrld`` under a name
-that hashes the source, the compiler and the CPU's features, then loaded with :mod:`ctypes`.
+or ``clang``; about a second, given up after :data:`BUILD_TIMEOUT` seconds, a warning after a
+few) into ``$LDRRLD_CACHE_DIR``, ``$XDG_CACHE_HOME/ldrrld`` or ``~/.cache/ldrrld`` (absolute
+paths only) under a name that hashes the source, the compiler and the CPU's features, then
+loaded with :mod:`ctypes`. The cache is trusted only as far as it is private: the folder is
+created ``0700`` and refused if it belongs to another user or others may write it, and a
+library is loaded only if its SHA-256 equals the one recorded (``<name>.sha256``, beside it)
+when this installation built it, checked on the open file that is then loaded; a truncated or
+replaced library is built again before any of it runs.
 Groups of 16 rows are shared among ``torch.get_num_threads()`` OpenMP threads when the batch is
 large enough: built with ``-fopenmp`` next to torch, that is torch's own thread pool (the loader
 finds torch's ``libgomp.so.1`` already loaded), so the kernel never competes with torch's threads.
 
 Used by default on a CPU for float32 and float64 arithmetic. The torch form stays the fallback
-(no compiler: one warning, then the torch form) and the switch: ``LDRRLD_CPU_KERNEL=0`` in the
-environment, or :data:`ENABLED` set to ``False``.
+(whatever fails, a missing or hanging compiler, garbled compiler output, a library without the
+entry points, an untrusted cache: one warning, then the torch form, for the rest of the process)
+and the switch: ``LDRRLD_CPU_KERNEL=0`` in the environment, or :data:`ENABLED` set to ``False``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
 import os
 import platform
 import shutil
+import signal
+import stat
 import subprocess
 import sysconfig
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-__all__ = ["ENABLED", "MAX_DEPTH", "available", "top_classes", "ldrrld_rows", "library_path"]
+__all__ = [
+    "ENABLED",
+    "MAX_DEPTH",
+    "BUILD_TIMEOUT",
+    "UntrustedCacheError",
+    "available",
+    "top_classes",
+    "ldrrld_rows",
+    "library_path",
+    "record_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +94,41 @@ def _compiler() -> str | None:
 
 
 def _cache_dir() -> Path:
-    folder = os.environ.get("LDRRLD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "ldrrld"
-    )
-    return Path(folder).expanduser()
+    """The folder of the compiled libraries: ``$LDRRLD_CACHE_DIR``, else ``$XDG_CACHE_HOME/ldrrld``, else
+    ``~/.cache/ldrrld``. A relative path in either variable is ignored (the XDG spec calls it invalid;
+    it would put the cache in whatever folder the process runs in)."""
+    for variable, below in (("LDRRLD_CACHE_DIR", ""), ("XDG_CACHE_HOME", "ldrrld")):
+        value = os.environ.get(variable)
+        if value and os.path.isabs(os.path.expanduser(value)):
+            return Path(value).expanduser() / below
+        if value:
+            log.warning("%s=%r is not an absolute path and is ignored", variable, value)
+    return Path.home() / ".cache" / "ldrrld"
+
+
+def _private_folder(folder: Path) -> Path:
+    """``folder``, created ``0700`` if missing; refused unless it is this user's and nobody else may write it."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_private(folder, os.stat(folder), "folder")
+    return folder
+
+
+def _check_private(path: Path, status: os.stat_result, what: str) -> None:
+    """Raise :class:`UntrustedCacheError` unless ``path`` is this user's and no group or other user may write it."""
+    if status.st_uid != os.getuid():
+        raise UntrustedCacheError(
+            f"the kernel cache {what} {path} belongs to another user (uid {status.st_uid}); "
+            "set LDRRLD_CACHE_DIR to a folder of your own"
+        )
+    if status.st_mode & 0o022:
+        raise UntrustedCacheError(
+            f"the kernel cache {what} {path} may be written by other users (mode {stat.S_IMODE(status.st_mode):o}); "
+            f"chmod go-w {path}, or set LDRRLD_CACHE_DIR to a private folder"
+        )
+
+
+class UntrustedCacheError(RuntimeError):
+    """The kernel's cache folder, or a file in it, may have been written by someone else: nothing is loaded from it."""
 
 
 def _cpu_features() -> str:
@@ -90,42 +142,158 @@ def _cpu_features() -> str:
     return platform.processor()
 
 
-def library_path(dtype: torch.dtype, compiler: str) -> Path:
-    """Where the compiled kernel for ``dtype`` lives: a name that changes with whatever it depends on."""
+def _build_key(dtype: torch.dtype, compiler: str) -> str:
+    """A name that changes with whatever the library depends on: the source, the compiler, the CPU and ``dtype``."""
     key = hashlib.sha256()
     for part in (_SOURCE.read_bytes(), compiler.encode(), str(os.stat(compiler).st_mtime_ns).encode()):
         key.update(part)
     key.update(f"{platform.machine()} {_cpu_features()} {_REALS[dtype][1]}".encode())
-    return _cache_dir() / f"cpu_ldrrld_{_REALS[dtype][1]}_{key.hexdigest()[:16]}.so"
+    return f"cpu_ldrrld_{_REALS[dtype][1]}_{key.hexdigest()[:16]}"
 
 
-def _compile(dtype: torch.dtype, compiler: str, target: Path) -> None:
-    """Compile the source for ``dtype`` into ``target``, atomically (concurrent processes may race)."""
+def record_path(dtype: torch.dtype, compiler: str) -> Path:
+    """The build record of the kernel for ``dtype``: the SHA-256 of the library this installation built.
+
+    Written (atomically) after a build, in the cache folder; a library is loaded only when its
+    bytes have this digest. The library itself is :func:`library_path`.
+    """
+    return _cache_dir() / f"{_build_key(dtype, compiler)}.sha256"
+
+
+def library_path(dtype: torch.dtype, compiler: str, digest: str) -> Path:
+    """The compiled kernel for ``dtype`` whose bytes have the SHA-256 ``digest`` (named by both)."""
+    return _cache_dir() / f"{_build_key(dtype, compiler)}-{digest[:16]}.so"
+
+
+#: Seconds a build may take before it is given up (the torch form then runs), and before it says it is building.
+BUILD_TIMEOUT, SLOW_BUILD_NOTICE = 60.0, 3.0
+
+
+def _run_compiler(command: list[str], deadline: float) -> subprocess.CompletedProcess:
+    """Run one compiler command; its output decoded whatever its encoding. Says so when it is slow; killed
+    (with whatever it started) at ``deadline`` (a :func:`time.monotonic` time), raising ``TimeoutExpired``."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        try:
+            out, err = process.communicate(timeout=min(SLOW_BUILD_NOTICE, max(0.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning(
+                "compiling LDRRLD's CPU kernel (once per compiler and CPU; up to %g s, LDRRLD_CPU_KERNEL=0 skips it)",
+                BUILD_TIMEOUT,
+            )
+            out, err = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    text = (err or out).decode("utf-8", errors="replace")
+    return subprocess.CompletedProcess(command, process.returncode, out, text)
+
+
+def _compile(dtype: torch.dtype, compiler: str) -> tuple[Path, str]:
+    """Compile the source for ``dtype`` into the private cache folder; returns the library and its SHA-256.
+
+    Atomic: the library is written under a temporary name and renamed to a name holding its digest,
+    then the build record (:func:`record_path`) is replaced; concurrent processes may race safely.
+    """
     real = _REALS[dtype][1]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    folder = _private_folder(_cache_dir())
+    temporary = folder / f".cpu_ldrrld_{real}.{uuid.uuid4().hex[:12]}.tmp"
     base = [compiler, "-O3", "-std=c11", "-fPIC", "-shared", f"-DREAL={real}"]
     base += [f"-DREAL_IS_DOUBLE={int(real == 'double')}", str(_SOURCE), "-o", str(temporary), "-lm"]
+    deadline = time.monotonic() + BUILD_TIMEOUT
     try:
         # Not every compiler knows -march=native or has OpenMP (then the kernel runs on one thread).
         for tuned in (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], []):
-            done = subprocess.run(base[:1] + tuned + base[1:], capture_output=True, text=True, timeout=120)
+            try:
+                done = _run_compiler(base[:1] + tuned + base[1:], deadline)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"{compiler} did not finish within {BUILD_TIMEOUT:g} s") from None
             if done.returncode == 0:
-                os.replace(temporary, target)
-                return
+                os.chmod(temporary, 0o500)  # whatever the umask: nobody else writes it, nor does a later build
+                digest = hashlib.sha256(temporary.read_bytes()).hexdigest()
+                library = library_path(dtype, compiler, digest)
+                os.replace(temporary, library)
+                _write_private(record_path(dtype, compiler), digest + "\n")
+                return library, digest
         raise RuntimeError(done.stderr.strip()[-2000:] or f"{compiler} exited with status {done.returncode}")
     finally:
         temporary.unlink(missing_ok=True)
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable and writable by this user alone (mode ``0600``)."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _verified(dtype: torch.dtype, compiler: str) -> tuple[Path, str] | None:
+    """The cached library and its digest when the build record and the library check out; ``None``: build it.
+
+    Raises :class:`UntrustedCacheError` for a folder or file that someone else may have written.
+    """
+    record = record_path(dtype, compiler)
+    _private_folder(record.parent)
+    try:
+        status = os.lstat(record)
+    except FileNotFoundError:
+        return None
+    _check_private(record, status, "record")
+    digest = record.read_text(encoding="ascii", errors="replace").strip()
+    if not stat.S_ISREG(status.st_mode) or len(digest) != 64 or set(digest) - set("0123456789abcdef"):
+        log.warning("the kernel's build record %s is damaged; building the kernel again", record)
+        return None
+    library = library_path(dtype, compiler, digest)
+    return (library, digest) if library.exists() else None
+
+
+def _matches(library: Path, digest: str) -> bool:
+    """Whether ``library`` is a regular file of this user's, that nobody else may write, whose bytes have the
+    SHA-256 ``digest`` (not so: a truncated or replaced file). The folder is private, so it stays what was checked."""
+    descriptor = os.open(library, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        _check_private(library, status, "library")
+        content = hashlib.sha256()
+        for block in iter(lambda: file.read(1 << 20), b""):
+            content.update(block)
+    return stat.S_ISREG(status.st_mode) and content.hexdigest() == digest
+
+
 def _load(dtype: torch.dtype) -> ctypes.CDLL:
+    """Build (or find in the cache) and load the kernel for ``dtype``; raise if it cannot be.
+
+    Only a library whose SHA-256 equals the one recorded when this installation built it is loaded,
+    from a folder of this user's that nobody else may write; a library that fails the check (a
+    truncated or replaced file) is built again before anything of it runs.
+    """
     compiler = _compiler()
     if compiler is None:
         raise RuntimeError("no C compiler found (set CC, or install gcc or clang)")
-    path = library_path(dtype, compiler)
-    if not path.exists():
-        _compile(dtype, compiler, path)
-    library = ctypes.CDLL(str(path))
+    found = _verified(dtype, compiler)
+    if found is not None and not _matches(*found):
+        log.warning("the cached kernel %s does not match its build record; building it again", found[0])
+        found = None
+    if found is None:
+        found = _compile(dtype, compiler)
+        if not _matches(*found):
+            raise UntrustedCacheError(f"the kernel just built, {found[0]}, changed before it was loaded")
+    return _declare(ctypes.CDLL(str(found[0])), dtype)
+
+
+def _declare(library: ctypes.CDLL, dtype: torch.dtype) -> ctypes.CDLL:
+    """Give the entry points their C signatures (``AttributeError`` if the library lacks one)."""
     pointer, count, number = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int  # pointers: data_ptr() of tensors
     library.ldrrld_top_classes.argtypes = [pointer, count, count, count, number, pointer, number]
     library.ldrrld_rows.argtypes = [pointer, count, pointer, count, count, count, pointer, number, pointer, pointer]
@@ -136,14 +304,16 @@ def _load(dtype: torch.dtype) -> ctypes.CDLL:
 
 
 def _library(dtype: torch.dtype) -> ctypes.CDLL | None:
-    """The loaded kernel for ``dtype``; ``None`` (after one warning) when it cannot be built."""
+    """The loaded kernel for ``dtype``; ``None`` (after one warning, remembered for the process) when it
+    cannot be built or loaded, whatever the reason."""
     if dtype not in _libraries:
         with _lock:
             if dtype not in _libraries:
                 try:
                     _libraries[dtype] = _load(dtype)
-                except (OSError, RuntimeError, subprocess.SubprocessError) as error:
-                    log.warning("LDRRLD's CPU kernel is unavailable, the torch form runs instead: %s", error)
+                except Exception as error:  # noqa: BLE001 - every failure means the torch form, see the docstring
+                    reason = " ".join(str(error).split()) or type(error).__name__
+                    log.warning("LDRRLD's CPU kernel is unavailable, the torch form runs instead: %s", reason)
                     _libraries[dtype] = None
     return _libraries[dtype]
 

@@ -13,6 +13,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..io import read_json
 from ..models import TEACHER_ACCURACY
 from ..tables import markdown_table, mean_std
 from .kit import Cell, Settings
@@ -50,8 +51,9 @@ def finished_summary(out_dir: Path) -> dict | None:
     summary_file, recipe_file = out_dir / "summary.json", out_dir / "recipe.json"
     if not (summary_file.exists() and recipe_file.exists()):
         return None
-    summary = json.loads(summary_file.read_text())
-    return summary if summary["epochs"] == json.loads(recipe_file.read_text())["epochs"] else None
+    summary = read_json(summary_file, keys=("epochs",), what="the summary.json of a finished run")
+    recipe = read_json(recipe_file, keys=("epochs",), what="the recipe.json of a run")
+    return summary if summary["epochs"] == recipe["epochs"] else None
 
 
 def collect(settings: Settings) -> dict:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io import read_json
 from ..train.history import History
 
 __all__ = ["RunRecord", "load_run", "find_runs"]
@@ -38,13 +38,6 @@ class RunRecord:
         return self.summary.get("fingerprint", {})
 
 
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); was the run interrupted while writing it?") from None
-
-
 def load_run(folder: str | os.PathLike) -> RunRecord:
     """Read the run in ``folder`` (the ``out_dir`` of ``ldrrld train`` / ``distill``)."""
     folder = Path(folder)
@@ -55,7 +48,10 @@ def load_run(folder: str | os.PathLike) -> RunRecord:
             "run writes recipe.json when it starts and summary.json when it ends)"
         )
     history = History.load(folder) if (folder / History.JSON_NAME).is_file() else History()
-    return RunRecord(folder, _json(folder / "recipe.json"), _json(folder / "summary.json"), history)
+    what = "what `ldrrld train` or `distill` writes"
+    recipe = read_json(folder / "recipe.json", keys=("model", "loss", "seed"), what=f"the recipe.json of {what}")
+    summary = read_json(folder / "summary.json", keys=("top1",), what=f"the summary.json of {what}")
+    return RunRecord(folder, recipe, summary, history)
 
 
 def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:

@@ -12,13 +12,17 @@
    reported numbers.
 
 Every run is written to ``<out_dir>/runs/<method>/lr<lr>-seed<seed>.json`` as it finishes; a run
-whose file exists with the same recipe is not trained again, so an interrupted study resumes.
+whose file exists with the same recipe and teacher and a complete, finite history is not trained
+again, so an interrupted study resumes. A folder holding a study of other settings (run files or
+``results.json``) is refused before anything trains, unless ``overwrite`` (``--overwrite``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -35,7 +39,16 @@ from ..train import Recipe, fit, get_recipe, load_data
 from .report import build_results, source_commit
 from .teacher import TeacherRule, converged_teacher
 
-__all__ = ["StudyConfig", "QUICK", "run_study", "run_each", "study_recipe", "learning_rates"]
+__all__ = [
+    "StudyConfig",
+    "QUICK",
+    "run_study",
+    "run_each",
+    "study_recipe",
+    "learning_rates",
+    "stored_run",
+    "read_run_file",
+]
 
 log = logging.getLogger("ldrrld.study")
 
@@ -144,32 +157,104 @@ def _run_path(out_dir: Path, method: str, lr: float, seed: int) -> Path:
     return out_dir / "runs" / method / f"lr{lr:g}-seed{seed}.json"
 
 
-def _finished(path: Path, recipe: Recipe) -> list[dict] | None:
+def stored_run(path: Path, recipe: Recipe, teacher: str | None, *, key: str, overwrite: bool = False) -> Any | None:
+    """What the run file ``path`` stores under ``key`` when it is a finished run of ``recipe`` from ``teacher``.
+
+    ``None`` when there is no file (or, with ``overwrite``, when it holds other settings: the run is
+    trained again over it). Reuse needs the same recipe, the same teacher (``teacher``: the SHA-256
+    of its weights, compared for losses that read one; files written before teachers were recorded
+    are judged by the recipe alone) and a complete, finite history: one row per epoch, ``1 ..
+    epochs``, every number finite (a diverged run stores none). Anything else raises a one-line
+    ``ValueError`` naming the file, before any run trains: a folder of another study is never
+    overwritten silently, and a damaged file never becomes a result.
+    """
     if not path.is_file():
         return None
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    return saved["history"] if saved.get("recipe") == recipe.to_dict() else None
+    saved = read_run_file(path, key)
+    saved_recipe, stored = saved["recipe"], saved[key]
+    rows = stored["history"] if key == "result" else stored
+    wanted = recipe.to_dict()
+    changed = [
+        f"{name}: {saved_recipe.get(name)!r} there, {value!r} now"
+        for name, value in wanted.items()
+        if saved_recipe.get(name) != value
+    ]
+    if "teacher" in saved and saved["teacher"] != teacher and recipe.needs_teacher:
+        changed.append(f"teacher SHA-256: {saved['teacher']} there, {teacher} now")
+    if changed:
+        if overwrite:
+            return None
+        raise ValueError(
+            f"{path} holds a run of other settings ({'; '.join(changed)}): this folder holds another study; "
+            "choose another --out-dir (out_dir), or pass --overwrite (overwrite=True) to replace its runs"
+        )
+    problem = _incomplete(rows, recipe.epochs)
+    if problem:
+        raise ValueError(f"{path} {problem}: not a finished run; delete it to train that run again")
+    return stored
+
+
+def read_run_file(path: Path, key: str) -> dict:
+    """The content of a run file (``recipe``, ``key`` and maybe ``teacher``); a one-line ``ValueError``
+    naming the file when it is not one (unreadable, not JSON, fields missing or of the wrong type)."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        rows = saved[key]["history"] if key == "result" else saved[key]
+        if not isinstance(saved["recipe"], dict) or not isinstance(rows, list):
+            raise TypeError("the recipe or the history has the wrong type")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{path} is damaged ({type(error).__name__}: {error}); delete it to train that run again"
+        ) from None
+    return saved
+
+
+def _incomplete(rows: list, epochs: int) -> str | None:
+    """What makes ``rows`` other than a complete, finite history of ``epochs`` epochs (``[]``: diverged, fine)."""
+    if not rows:
+        return None
+    if [row.get("epoch") if isinstance(row, dict) else None for row in rows] != list(range(1, epochs + 1)):
+        return f"holds {len(rows)} history rows where the recipe trains epochs 1 .. {epochs}"
+    for row in rows:
+        for column, value in row.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                return f"holds {column} = {value!r} in epoch {row['epoch']}, not a finite number"
+    return None
 
 
 Spec = tuple[str, float, int]  # (method, learning rate, seed)
 
 
 def _train_all(
-    plan: dict[Spec, Recipe], out_dir: Path, *, weights: str, device: str, jobs: int, threads: int, progress: bool
+    plan: dict[Spec, Recipe],
+    out_dir: Path,
+    *,
+    weights: str,
+    teacher: str | None,
+    device: str,
+    jobs: int,
+    threads: int,
+    progress: bool,
+    overwrite: bool = False,
 ) -> dict[Spec, list[dict]]:
-    """Histories of every planned run: read from ``out_dir`` when finished before, else trained."""
+    """Histories of every planned run: read from ``out_dir`` when finished before, else trained.
+
+    Every stored file is checked (:func:`stored_run`) before anything trains.
+    """
     from tqdm.auto import tqdm
 
     done = {
         spec: rows
         for spec, recipe in plan.items()
-        if (rows := _finished(_run_path(out_dir, *spec), recipe)) is not None
+        if (rows := stored_run(_run_path(out_dir, *spec), recipe, teacher, key="history", overwrite=overwrite))
+        is not None
     }
     todo = [spec for spec in plan if spec not in done]
     bar = tqdm(total=len(todo), desc="study runs", unit="run", disable=not (progress and todo), dynamic_ncols=True)
 
     def record(spec, rows):
-        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "history": rows}), _run_path(out_dir, *spec))
+        content = {"recipe": plan[spec].to_dict(), "teacher": teacher, "history": rows}
+        atomic_write_text(json.dumps(content), _run_path(out_dir, *spec))
         done[spec] = rows
         bar.update(1)
         outcome = f"test {rows[-1]['test_top1']:.1f}" if rows else "diverged"
@@ -185,16 +270,30 @@ def run_each(function, todo, arguments, finished, *, jobs: int) -> None:
 
     With ``jobs > 1`` the calls run in that many fresh (spawned) processes and finish in any order;
     ``function`` must then be importable at module level. Each result is handed over as soon as
-    it exists, so a caller that saves it makes an interrupted batch resumable.
+    it exists, so a caller that saves it makes an interrupted batch resumable. Ctrl-C reaches the
+    calling process alone, which stops the workers at once and raises ``KeyboardInterrupt``.
     """
     if jobs <= 1:
         for item in todo:
             finished(item, function(*arguments(item)))
         return
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(function, *arguments(item)): item for item in todo}
-        for future in as_completed(futures):
-            finished(futures[future], future.result())
+    spawn = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_leave_interrupts_to_the_parent) as pool:
+        try:
+            futures = {pool.submit(function, *arguments(item)): item for item in todo}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+        except BaseException:  # Ctrl-C (or a failed run): stop every worker now, not after its run
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """In a worker: ignore Ctrl-C, which the terminal sends to every process of the group. The parent
+    alone reacts (one line, exit 130) and stops the workers, so no worker prints a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _mean_last_val(histories: list[list[dict]]) -> float:
@@ -213,6 +312,7 @@ def run_study(
     progress: bool = True,
     use_shipped_teacher: bool = True,
     command: str | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Run the whole protocol and write ``<out_dir>/results.json``; returns the results.
 
@@ -224,6 +324,8 @@ def run_study(
         threads: torch threads per run.
         use_shipped_teacher: use the teacher shipped with the package when it fits the recipe.
         command: the command line to record (``ldrrld study`` fills it in).
+        overwrite: replace the runs and ``results.json`` of a study of other settings in ``out_dir``;
+            without it that is a ``ValueError`` before anything trains.
 
     Returns:
         The content of ``results.json`` (see ``docs/results.md`` for its fields).
@@ -231,6 +333,8 @@ def run_study(
     started, commit = time.perf_counter(), source_commit()
     out_dir = Path(out_dir)
     recipe = study_recipe(config)
+    lrs = learning_rates(recipe, config)
+    _check_results_replaceable(out_dir / "results.json", recipe, config, lrs, overwrite=overwrite)
     data = load_data(recipe)
     _, teacher = converged_teacher(
         study_recipe(config, students=False),
@@ -241,8 +345,8 @@ def run_study(
         progress=progress,
         use_shipped=use_shipped_teacher,
     )
-    lrs = learning_rates(recipe, config)
-    options = dict(device=device, jobs=jobs, threads=threads, progress=progress, weights=teacher["weights"])
+    options = dict(device=device, jobs=jobs, threads=threads, progress=progress, overwrite=overwrite)
+    options.update(weights=teacher["weights"], teacher=teacher["sha256"])
     selection, histories = _select_rates(config, recipe, lrs, out_dir, options)
     chosen = {method: max(lrs, key=lambda lr: selection[method][lr]) for method in config.methods}
     histories.update(_train_all(_plan(recipe, {m: [lr] for m, lr in chosen.items()}, config.seeds), out_dir, **options))
@@ -273,6 +377,42 @@ def run_study(
     )
     atomic_write_text(json.dumps(results, indent=1), out_dir / "results.json")
     return results
+
+
+def _check_results_replaceable(
+    path: Path, recipe: Recipe, config: StudyConfig, lrs: Sequence[float], *, overwrite: bool
+) -> None:
+    """Refuse to start a study whose ``results.json`` would replace that of a study of other settings."""
+    if not path.is_file() or overwrite:
+        return
+    try:
+        protocol = json.loads(path.read_text(encoding="utf-8"))
+        saved = {
+            "recipe": protocol["protocol"]["recipe"],
+            "seeds": protocol["protocol"]["seeds"],
+            "lr_grid": protocol["protocol"]["lr_grid"],
+            "methods": sorted(protocol["methods"]),
+        }
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{path} is damaged ({type(error).__name__}: {error}); move it away, or pass --overwrite "
+            "(overwrite=True) to replace it"
+        ) from None
+    now = {
+        "recipe": recipe.to_dict(),
+        "seeds": list(config.seeds),
+        "lr_grid": list(lrs),
+        "methods": sorted(config.methods),
+    }
+    changed = [name for name in now if saved[name] != now[name]]
+    if changed:
+        detail = "; ".join(f"{name}: {saved[name]!r} there, {now[name]!r} now" for name in changed if name != "recipe")
+        fields = [k for k in now["recipe"] if saved["recipe"].get(k) != now["recipe"][k]]
+        detail = "; ".join(filter(None, [detail, f"recipe fields {', '.join(fields)}" if fields else ""]))
+        raise ValueError(
+            f"{path} is the result of a study of other settings ({detail}); choose another --out-dir "
+            "(out_dir), or pass --overwrite (overwrite=True) to replace it and its runs"
+        )
 
 
 def _plan(recipe: Recipe, methods_lrs: Mapping[str, Sequence[float]], seeds: Sequence[int]) -> dict[Spec, Recipe]:

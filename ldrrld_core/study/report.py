@@ -12,7 +12,6 @@ top-1 (the first such epoch). Paired differences are taken seed by seed on ``tes
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_json
 from ..provenance import source_commit
 from ..tables import difference, interval, markdown_table, mean_std, text_table
 from .stats import paired_difference, summarize
@@ -411,11 +410,8 @@ def load_results(path: str | os.PathLike) -> dict:
     path = path / "results.json" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no results.json at {path}; run `ldrrld study --out-dir DIR` first")
-    results = json.loads(path.read_text(encoding="utf-8"))
-    missing = [key for key in ("protocol", "methods", "verdict", "fingerprint") if key not in results]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}: not a results.json written by `ldrrld study`")
-    return results
+    keys = ("protocol", "methods", "verdict", "fingerprint")
+    return read_json(path, keys=keys, what="a results.json written by `ldrrld study`")
 
 
 def render(folder: str | os.PathLike) -> tuple[Path, Path]:

@@ -51,7 +51,7 @@ from ..io import atomic_write_text
 from ..models import create_model
 from ..provenance import source_commit
 from ..train import Recipe, fit, load_data
-from .protocol import learning_rates, run_each, run_study, study_recipe
+from .protocol import learning_rates, read_run_file, run_each, run_study, stored_run, study_recipe
 from .report import load_results
 from .sweep_plan import QUICK_SWEEP, SweepConfig, grid_points, local_term_scale, plan_runs, point_recipe
 from .sweep_report import (
@@ -142,13 +142,6 @@ def _run_path(out_dir: Path, name: str, seed: int) -> Path:
     return out_dir / "runs" / name / f"seed{seed}.json"
 
 
-def _finished(path: Path, recipe: Recipe) -> dict | None:
-    if not path.is_file():
-        return None
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    return saved["result"] if saved.get("recipe") == recipe.to_dict() else None
-
-
 # ------------------------------------------------------------------------------- the study
 def _comparable(recipe_dict: Mapping) -> dict:
     return {k: v for k, v in recipe_dict.items() if k not in _UNRELATED}
@@ -164,6 +157,8 @@ def _study_results(
     candidates = (
         [Path(results_path)] if results_path is not None else [DEFAULT_RESULTS] if DEFAULT_RESULTS.is_file() else []
     )
+    if not run and results_path is None and (out_dir / "study" / "results.json").is_file():
+        candidates.insert(0, out_dir / "study" / "results.json")  # the study an earlier sweep ran
     for path in candidates:
         results = load_results(path)
         if _comparable(results["protocol"]["recipe"]) == expected:
@@ -188,6 +183,7 @@ def _train_plan(
     out_dir: Path,
     *,
     weights: str,
+    teacher: str | None,
     device: str,
     jobs: int,
     threads: int,
@@ -195,21 +191,27 @@ def _train_plan(
     desc: str,
     on_record=None,
     train: bool = True,
+    overwrite: bool = False,
 ) -> dict:
     """Results of every planned run ``(name, seed) -> recipe``: read from its run file, copied from a
-    finished run of the same recipe under another name, or trained (``train=False``: left out)."""
+    finished run of the same recipe under another name, or trained (``train=False``: left out).
+    Every stored file is checked first (:func:`~ldrrld_core.study.protocol.stored_run`)."""
     done = {
         spec: result
         for spec, recipe in plan.items()
-        if (result := _finished(_run_path(out_dir, *spec), recipe)) is not None
+        if (result := stored_run(_run_path(out_dir, *spec), recipe, teacher, key="result", overwrite=overwrite))
+        is not None
     }
     by_recipe = {}
     for path in sorted((out_dir / "runs").glob("*/seed*.json")):
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        by_recipe[json.dumps(saved["recipe"], sort_keys=True)] = saved["result"]
+        recipe = Recipe.from_dict(read_run_file(path, "result")["recipe"])
+        found = stored_run(path, recipe, teacher, key="result", overwrite=True)  # checked as its own run
+        if found is not None:
+            by_recipe[json.dumps(recipe.to_dict(), sort_keys=True)] = found
 
     def record(spec, result) -> None:
-        atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "result": result}), _run_path(out_dir, *spec))
+        content = {"recipe": plan[spec].to_dict(), "teacher": teacher, "result": result}
+        atomic_write_text(json.dumps(content), _run_path(out_dir, *spec))
         done[spec] = result
         if on_record is not None:
             on_record(done)
@@ -277,6 +279,7 @@ def run_sweep(
     progress: bool = True,
     train: bool = True,
     command: str | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Train (or collect) every point x seed and write ``<out_dir>/sweep.json`` and ``sweep.md``.
 
@@ -290,8 +293,8 @@ def run_sweep(
         lr: train the grid at this rate without a study or a selection (no reference lines). With
             a study's results it must equal the rate the study chose for ``ldrrld``.
         device, jobs, threads: where to train, runs at once (one process each), torch threads per run.
-        train: ``False`` trains nothing and only gathers the finished runs (``--collect``).
-        command: the command line to record.
+        train: ``False`` trains nothing (no teacher, no study) and gathers finished runs (``--collect``).
+        command, overwrite: the command line to record; retrain over run files of other settings.
 
     Returns:
         The content of ``sweep.json``.
@@ -299,7 +302,7 @@ def run_sweep(
     started, commit = time.perf_counter(), source_commit()
     out_dir = Path(out_dir)
     options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
-    study, study_path = _study_results(config, results, out_dir, options, run=run_study_first and lr is None)
+    study, study_path = _study_results(config, results, out_dir, options, run=train and run_study_first and lr is None)
     _check_study_rate(study, study_path, lr)
     recipe = study_recipe(config.study)
     data = load_data(recipe)
@@ -310,11 +313,11 @@ def run_sweep(
         data=data,
         device=device,
         progress=progress,
+        train=train,
     )
     _check_study_teacher(study, study_path, teacher)
-    train_options = dict(
-        weights=teacher["weights"], device=device, jobs=jobs, threads=threads, progress=progress, train=train
-    )
+    weights, digest = teacher["weights"], teacher["sha256"]
+    train_options = dict(options, weights=weights, teacher=digest, train=train, overwrite=overwrite)
     lr, lr_rule, selection = _learning_rate(config, recipe, out_dir, study, lr, train_options)
     points, dropped = grid_points(config, data.num_classes)
     plan = plan_runs(config, recipe, points, lr, study)

@@ -6,11 +6,11 @@ without training anything; :mod:`ldrrld_core.study.sweep` runs the grid and buil
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..io import read_json
 from ..tables import difference, interval, markdown_table, mean_std, text_table
 
 __all__ = [
@@ -45,11 +45,7 @@ def load_sweep(path: str | Path) -> dict:
     path = path / "sweep.json" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no sweep.json at {path}; run `ldrrld sweep --out-dir DIR` first")
-    sweep = json.loads(path.read_text(encoding="utf-8"))
-    missing = [key for key in ("points", "references", "protocol") if key not in sweep]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}: not a sweep.json written by `ldrrld sweep`")
-    return sweep
+    return read_json(path, keys=("points", "references", "protocol"), what="a sweep.json written by `ldrrld sweep`")
 
 
 def find_point(sweep: Mapping, depth: int, decay: float, temperature: float | None = None) -> dict | None:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..data import DataSplits, make_loader
-from ..io import atomic_write_text, sha256_file
+from ..io import atomic_write_text, read_json, sha256_file
 from ..models import create_model
 from ..runtime import default_device
 from ..train import Recipe, Run, fit, get_recipe, load_data
@@ -103,7 +103,7 @@ def _load(
     record_path, weights = folder / f"{name}.json", folder / f"{name}.pth"
     if not (record_path.is_file() and weights.is_file()):
         return None
-    record = json.loads(record_path.read_text(encoding="utf-8"))
+    record = read_json(record_path, keys=("sha256",), what="the record of a teacher `ldrrld study` trained")
     digest = sha256_file(weights)
     if digest != record["sha256"]:
         raise ValueError(
@@ -123,6 +123,7 @@ def converged_teacher(
     device: torch.device | str | None = None,
     progress: bool = False,
     use_shipped: bool = True,
+    train: bool = True,
 ) -> tuple[nn.Module, dict]:
     """The converged teacher of ``recipe``: loaded from the cache or the package, else trained.
 
@@ -136,6 +137,7 @@ def converged_teacher(
             of its own: ``recipe.teacher_data_options``).
         device: where to train and evaluate.
         use_shipped: look among the teachers shipped with the package first.
+        train: ``False`` never trains one: no stored teacher is then a ``ValueError``.
 
     Returns:
         ``(model in eval mode, record)``; the record holds ``key``, ``model``, ``epochs``,
@@ -154,6 +156,11 @@ def converged_teacher(
     found = _stored_teacher(recipe, key, data.num_classes, device, cache_dir=cache_dir, use_shipped=use_shipped)
     if found is not None:
         return found
+    if not train:
+        raise ValueError(
+            f"no trained teacher {key} in {cache_dir}, and this call trains nothing (--collect); "
+            "run it without --collect first"
+        )
     run, epochs, flat = _train_to_plateau(recipe, rule, data, device, progress)
     model = run.model.eval()
     curve = run.history.column("val_top1")

@@ -33,7 +33,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_json
 from ..tables import text_table
 
 __all__ = ["History"]
@@ -148,10 +148,7 @@ class History:
             path = path / cls.JSON_NAME
         if not path.is_file():
             raise FileNotFoundError(f"no history file at {path}; a run writes history.json into its out_dir")
-        try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid JSON ({error}); was the file edited or cut short?") from None
+        rows = read_json(path, what="the history.json of a run (a JSON list of objects, one per epoch)")
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise ValueError(f"{path} must hold a JSON list of objects (one per epoch)")
         return cls(rows)

@@ -42,6 +42,7 @@ from .recipes import Recipe
 from .run_state import (
     LATEST,
     STUDENT,
+    check_new_run,
     check_resumable,
     load_training_state,
     restore_rng_state,
@@ -325,6 +326,7 @@ def fit(
     device: torch.device | str | None = None,
     resume: ResumeFrom = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Run:
     """Train ``recipe.model`` with ``recipe.loss`` (reading ``teacher`` when the loss needs one).
 
@@ -340,6 +342,8 @@ def fit(
         resume: a ``latest.pth`` (or its folder) to continue from, or ``True`` for the one in
             ``recipe.out_dir`` if it exists.
         progress: show a ``tqdm`` bar (terminal or notebook) on the main process.
+        overwrite: a run started afresh in an ``out_dir`` that holds a run of other settings
+            replaces it; without it that is a ``ValueError`` (see :func:`.run_state.check_new_run`).
 
     Returns:
         A :class:`Run` with the trained model, its history and a summary.
@@ -351,9 +355,18 @@ def fit(
         FloatingPointError: the loss became NaN or infinite; ``latest.pth`` keeps the last good epoch.
         RunLockedError: another run is using ``recipe.out_dir`` (see :mod:`.runlock`).
     """
+    for problem in recipe.contradictions() if current_context().is_main else ():
+        log.warning("%s", problem)
     with run_lock(recipe.out_dir if current_context().is_main else None):
         return _fit(
-            recipe, teacher=teacher, student=student, data=data, device=device, resume=resume, progress=progress
+            recipe,
+            teacher=teacher,
+            student=student,
+            data=data,
+            device=device,
+            resume=resume,
+            progress=progress,
+            overwrite=overwrite,
         )
 
 
@@ -399,10 +412,11 @@ def _fit(
     device: torch.device | str | None,
     resume: ResumeFrom,
     progress: bool,
+    overwrite: bool,
 ) -> Run:
     """:func:`fit` once it holds the out-dir's lock (only the lock holder cleans or writes the folder)."""
     run = _prepare(recipe, teacher=teacher, student=student, data=data, device=device)
-    history, start_epoch = _start(run, recipe, resume)
+    history, start_epoch = _start(run, recipe, resume, overwrite)
     board = _tensorboard(run.out_dir) if recipe.tensorboard and run.writes else None
     teacher_metrics = {}
     if run.teacher is not None:
@@ -581,7 +595,7 @@ def _loaders(
     }
 
 
-def _start(run: _Training, recipe: Recipe, resume: ResumeFrom) -> tuple[History, int]:
+def _start(run: _Training, recipe: Recipe, resume: ResumeFrom, overwrite: bool) -> tuple[History, int]:
     """Where the run starts: ``(empty history, 1)``, or the state a checkpoint recorded restored."""
     history, start_epoch = History(), 1
     if run.out_dir is not None and run.context.is_main and run.out_dir.is_dir():
@@ -589,6 +603,8 @@ def _start(run: _Training, recipe: Recipe, resume: ResumeFrom) -> tuple[History,
         if removed:
             log.info("removed %d temporary file(s) of an interrupted write in %s", len(removed), run.out_dir)
     state = _resume_state(resume, run.out_dir)
+    if state is None and run.writes:
+        check_new_run(run.out_dir, recipe.to_dict(), run.teacher_info, overwrite=overwrite)
     if state is not None:
         check_resumable(
             state["recipe"],

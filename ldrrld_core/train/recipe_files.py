@@ -2,7 +2,8 @@
 
 JSON always; YAML (``.yaml``/``.yml``) when PyYAML is installed, which the toolkit does not require.
 A file holds every :class:`~ldrrld_core.train.recipes.Recipe` field or a subset (the others take
-the dataclass defaults); unknown fields are refused with suggestions.
+the dataclass defaults); unknown fields are refused with suggestions, and every field must have its
+type (``"nesterov": "false"`` is text, not false), the error naming the field and the file.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def read_recipe_file(path: str | os.PathLike) -> Recipe:
             raise ValueError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold one mapping of recipe fields, got {type(values).__name__}")
-    return Recipe.from_dict(values)
+    try:
+        return Recipe.from_dict(values)
+    except ValueError as error:  # every field is type-checked before any work: say which file it is in
+        raise ValueError(f"{path}: {error}") from None
 
 
 def write_recipe_file(recipe: Recipe, path: str | os.PathLike) -> Path:

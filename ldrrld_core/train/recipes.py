@@ -16,9 +16,12 @@ is checked by the trainer before the first step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import math
+import os
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +32,16 @@ from ..models import model_info
 from ..suggestions import did_you_mean
 from .schedule import check_schedule
 
-__all__ = ["Recipe", "RECIPES", "AMP_MODES", "get_recipe", "list_recipes", "describe_recipe", "parse_field"]
+__all__ = [
+    "Recipe",
+    "RECIPES",
+    "AMP_MODES",
+    "get_recipe",
+    "list_recipes",
+    "describe_recipe",
+    "parse_field",
+    "check_field_type",
+]
 
 #: Mixed-precision choices: ``"auto"`` is bf16 on a GPU that supports it and full precision elsewhere.
 AMP_MODES = ("auto", "none", "bf16", "fp16")
@@ -127,14 +139,21 @@ class Recipe:
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "decay_epochs", tuple(self.decay_epochs))
+        if isinstance(self.decay_epochs, list):  # JSON has lists; anything else is left to the type check
+            object.__setattr__(self, "decay_epochs", tuple(self.decay_epochs))
         self.validate()
 
     # ------------------------------------------------------------------------------ checks
     def validate(self) -> None:
         """Check every field that can be checked without loading data; raise a ``ValueError`` saying what to fix."""
-        for item in dataclasses.fields(self):  # NaN and infinities first: they pass every comparison below
+        for item in dataclasses.fields(self):  # types first, then NaN and infinities: they pass every comparison
+            check_field_type(item.name, getattr(self, item.name))
             _check_finite(item.name, getattr(self, item.name))
+        if not _LABEL.fullmatch(self.name):
+            raise ValueError(
+                f"name must be a plain label (letters, digits and . _ + -, not starting with a dot): it "
+                f"becomes a folder of the default out_dir; got {self.name!r}"
+            )
         model_info(self.model)
         _check_model_options(self.model, self.model_options)
         if self.teacher is not None:
@@ -149,14 +168,20 @@ class Recipe:
             )
         for name in ("epochs", "batch_size", "save_every"):
             _check_int(name, getattr(self, name), minimum=1)
-        for name in ("seed", "data_seed", "num_workers"):
-            _check_int(name, getattr(self, name), minimum=0)
+        for name in ("seed", "data_seed"):
+            _check_int(name, getattr(self, name), minimum=0, maximum=MAX_SEED)
+        _check_int("num_workers", self.num_workers, minimum=0, maximum=MAX_WORKERS)
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(
                 f"validation_fraction must lie in [0, 1) (0: no validation split), got {self.validation_fraction!r}"
             )
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.lr < MIN_LR:
+            raise ValueError(
+                f"lr {self.lr!r} is below {MIN_LR:g}, the smallest normal float32: every update would "
+                "underflow to nothing; did you mean a larger exponent?"
+            )
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if not self.weight_decay >= 0:
@@ -170,6 +195,27 @@ class Recipe:
             raise ValueError(
                 f"augment must be 'cifar', 'imagenet', 'none' or None (the data set's policy), got {self.augment!r}"
             )
+
+    def contradictions(self) -> list[str]:
+        """Settings that are valid alone but defeat the run together, each said in one sentence (:func:`fit`
+        logs them as warnings when a run starts): a warm-up that never ends, decays that never come, more
+        loader processes than CPUs."""
+        found = []
+        if self.warmup_epochs >= self.epochs:
+            found.append(
+                f"warmup_epochs={self.warmup_epochs} is not shorter than the run (epochs={self.epochs}): the "
+                f"learning rate never reaches lr={self.lr:g}; shorten the warm-up or use recipe.rescheduled(epochs)"
+            )
+        late = [e for e in self.decay_epochs if e >= self.epochs]
+        if late:
+            found.append(
+                f"decay_epochs {late} come at or after the last epoch ({self.epochs}) and never take effect; "
+                "drop them or use recipe.rescheduled(epochs), which moves them"
+            )
+        cpus = os.cpu_count() or 1
+        if self.num_workers > cpus:
+            found.append(f"num_workers={self.num_workers} loader processes on {cpus} CPU(s): they only compete")
+        return found
 
     # --------------------------------------------------------------------------- changing
     def replace(self, **overrides: object) -> Recipe:
@@ -231,9 +277,72 @@ class Recipe:
         return cls(**values)
 
 
-def _check_int(name: str, value: object, *, minimum: int) -> None:
+def _check_int(name: str, value: object, *, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
+
+
+#: Seeds are 63-bit: every generator takes them, and they survive JSON and int64 tensors.
+MAX_SEED = 2**63 - 1
+#: More loader processes than any machine runs usefully (a typo, or a unit mistaken).
+MAX_WORKERS = 256
+#: The smallest learning rate: below the smallest normal float32, an update ``lr * grad`` underflows.
+MIN_LR = 1.1754943508222875e-38
+#: What ``name`` may hold: it becomes a folder (``runs/<name>/...``), so no separators and no leading dot.
+_LABEL = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")
+
+
+def _type_text(kind: object) -> str:
+    """How a field's type reads in an error: ``true or false``, ``an integer``, ``a list of integers`` ..."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if type(None) in typing.get_args(kind):
+        return f"{_type_text(args[0])} or null"
+    origin = typing.get_origin(kind) or kind
+    if origin is tuple:
+        return "a list of integers"
+    if origin in (Mapping, dict):
+        return "a mapping (JSON object)"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+
+
+def _has_type(value: object, kind: object) -> bool:
+    if type(None) in typing.get_args(kind) and value is None:
+        return True
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if type(None) in typing.get_args(kind):
+        kind = args[0]
+    origin = typing.get_origin(kind) or kind
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        return isinstance(value, (tuple, list)) and all(_has_type(item, int) for item in value)
+    if origin in (Mapping, dict):
+        return isinstance(value, Mapping) and all(isinstance(key, str) for key in value)
+    raise TypeError(f"no type check for {kind!r}")  # pragma: no cover - every field's type is covered
+
+
+@functools.cache
+def _field_types() -> dict[str, object]:
+    return typing.get_type_hints(Recipe)
+
+
+def check_field_type(name: str, value: object) -> None:
+    """Raise a ``ValueError`` naming the field unless ``value`` has the :class:`Recipe` field's type.
+
+    No conversion: ``"false"`` is not a boolean (it would switch an option on), ``true`` is not a
+    number, ``"0.1"`` is not a learning rate (a file says ``0.1``; the command line's ``--set`` reads text).
+    """
+    kind = _field_types()[name]
+    if not _has_type(value, kind):
+        raise ValueError(f"{name} must be {_type_text(kind)}, got {value!r} ({type(value).__name__})")
 
 
 def _check_finite(name: str, value: object) -> None:
@@ -267,6 +376,16 @@ def _check_model_options(model: str, options: Mapping[str, object]) -> None:
             raise ValueError(
                 f"model {model!r} does not take the option {name!r}."
                 f"{did_you_mean(name, accepted)} Its options: {', '.join(accepted) or 'none'}"
+            )
+        value = options[name]
+        kind = parameters[name].annotation
+        whole = kind in (int, "int")  # widths, depths, feature counts: at least 1
+        fraction = kind in (float, "float") and "width" in name  # a width multiplier: above 0
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and ((whole and value < 1) or (fraction and not value > 0)):
+            raise ValueError(
+                f"model_options[{name!r}] of model {model!r} must be {'at least 1' if whole else 'above 0'}, "
+                f"got {value!r}: a layer of zero width leaves a model that cannot learn"
             )
 
 

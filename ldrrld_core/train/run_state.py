@@ -14,12 +14,14 @@ read back), and contain only tensors, numbers, strings and plain containers, so
 
 A run is resumed only with what it started with: every recipe field is either in
 :data:`RESUME_FIELDS` (must be equal) or in :data:`RESUME_FREE_FIELDS` (may change, with the
-reason), and the teacher's weights are compared by their hash (:func:`teacher_record`).
+reason), and the teacher's weights are compared by their hash (:func:`teacher_record`). A run started
+afresh never replaces a stored run of other settings unless told to (:func:`check_new_run`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 from pathlib import Path
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..io import CheckpointError, atomic_save, load_file, sha256_file
+from ..io import CHECKSUMS, CheckpointError, atomic_save, load_file, sha256_file
 from ..models.checkpoint import check_finite
 
 __all__ = [
@@ -44,9 +46,13 @@ __all__ = [
     "load_training_state",
     "save_student",
     "check_resumable",
+    "check_new_run",
+    "RUN_FILES",
     "teacher_record",
     "weights_sha256",
 ]
+
+log = logging.getLogger("ldrrld.train")
 
 LATEST = "latest.pth"
 STUDENT = "student.pth"
@@ -218,6 +224,21 @@ def teacher_record(teacher: nn.Module, file: str | os.PathLike | None = None) ->
     }
 
 
+def _differences(
+    saved_recipe: dict, recipe: dict, fields, *, saved_teacher: dict | None, teacher: dict | None, there: str
+) -> list[str]:
+    """Each of ``fields`` in which ``recipe`` differs from ``saved_recipe``, and the teacher's weights
+    when both records are known, as ``"name: <saved> <there>, <now> now"``."""
+    changed = [
+        f"{name}: {saved_recipe.get(name)!r} {there}, {recipe.get(name)!r} now"
+        for name in fields
+        if saved_recipe.get(name) != recipe.get(name)
+    ]
+    if saved_teacher and teacher and saved_teacher.get("weights_sha256") != teacher.get("weights_sha256"):
+        changed.append(f"teacher weights: {_teacher_text(saved_teacher)} {there}, {_teacher_text(teacher)} now")
+    return changed
+
+
 def check_resumable(
     saved_recipe: dict, recipe: dict, path: str, *, saved_teacher: dict | None = None, teacher: dict | None = None
 ) -> None:
@@ -226,15 +247,10 @@ def check_resumable(
     Compares the :data:`RESUME_FIELDS` of the two recipes and, when both are known, the hash of the
     teacher's weights (:func:`teacher_record`): a run is continued only with what it started with.
     """
-    changed = [
-        f"{name}: {saved_recipe.get(name)!r} in the checkpoint, {recipe.get(name)!r} now"
-        for name in RESUME_FIELDS
-        if saved_recipe.get(name) != recipe.get(name)
-    ]
-    if saved_teacher and teacher and saved_teacher.get("weights_sha256") != teacher.get("weights_sha256"):
-        changed.append(
-            f"teacher weights: {_teacher_text(saved_teacher)} in the checkpoint, {_teacher_text(teacher)} now"
-        )
+    there = "in the checkpoint"
+    changed = _differences(
+        saved_recipe, recipe, RESUME_FIELDS, saved_teacher=saved_teacher, teacher=teacher, there=there
+    )
     if changed:
         raise ValueError(
             f"cannot resume {path} with a different recipe ({'; '.join(changed)}). Resume with "
@@ -242,6 +258,44 @@ def check_resumable(
             f"{', '.join(RESUME_FREE_FIELDS)} may change), or start a new run in another "
             "out_dir."
         )
+
+
+#: What a run writes into its out_dir (besides TensorBoard's folder): what ``overwrite`` removes first.
+RUN_FILES = (LATEST, STUDENT, "summary.json", "recipe.json", "history.csv", "history.json", CHECKSUMS)
+
+
+def check_new_run(out_dir: Path, recipe: dict, teacher: dict | None, *, overwrite: bool = False) -> None:
+    """Before a run starts from scratch in ``out_dir``: never over a stored run of other settings.
+
+    A folder without ``latest.pth``, ``student.pth`` or ``summary.json`` holds no run. One whose
+    ``latest.pth`` records the same settings (every field of :data:`RESUME_FIELDS`, ``epochs``,
+    and the teacher's weights) is simply trained again. Anything else (other settings, or run files
+    that cannot be read) raises a ``ValueError`` naming the folder and the differences, unless
+    ``overwrite``: then the stored run's files are removed first, with a warning.
+    """
+    stored = [name for name in (LATEST, STUDENT, "summary.json") if (out_dir / name).exists()]
+    if not stored:
+        return
+    if overwrite:
+        log.warning("overwriting the run stored in %s (overwrite=True)", out_dir)
+        for name in RUN_FILES:
+            (out_dir / name).unlink(missing_ok=True)
+        return
+    keep = (
+        "it is kept: continue it with resume=True (--resume), choose another out_dir, or replace it "
+        "with overwrite=True (--overwrite)"
+    )
+    try:
+        state = load_training_state(out_dir / LATEST)
+    except (OSError, ValueError) as error:  # missing or damaged: what it holds cannot be compared
+        raise ValueError(f"{out_dir} holds a run ({', '.join(stored)}) whose {LATEST} cannot be read ({error}); {keep}")
+    there = f"in {out_dir}"
+    fields = (*RESUME_FIELDS, "epochs")
+    changed = _differences(
+        state["recipe"], recipe, fields, saved_teacher=state.get("teacher"), teacher=teacher, there=there
+    )
+    if changed:
+        raise ValueError(f"{out_dir} holds a run of other settings ({'; '.join(changed)}); {keep}")
 
 
 def _teacher_text(record: dict) -> str:
