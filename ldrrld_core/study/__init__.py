@@ -34,6 +34,7 @@ from .stats import (
     t_quantile,
 )
 from .teacher import SHIPPED_TEACHERS, TeacherRule, converged_teacher, plateaued, shipped_teacher, teacher_key
+from .verdicts import Disagreement, PairedVerdict, disagreements, paired_verdicts
 
 __all__ = [
     "QUICK",
@@ -59,6 +60,10 @@ __all__ = [
     "summarize",
     "t_cdf",
     "t_quantile",
+    "PairedVerdict",
+    "Disagreement",
+    "paired_verdicts",
+    "disagreements",
     "SHIPPED_TEACHERS",
     "TeacherRule",
     "converged_teacher",
