@@ -404,35 +404,67 @@ def test_fidelity_against_scipy_and_sets(device):
     assert torch.allclose(fid.pair_kl, loss.pair_kl.mean(0))
 
 
-def naive_kendall_tau_a(x, y):
-    """Kendall's tau-a by its definition: a Python loop over every class pair."""
-    count, total = len(x), 0.0
+def naive_kendall_tau_b(x, y):
+    """Kendall's tau-b by its definition: a Python loop over every class pair, ties counted per ranking."""
+    count, score, tied_x, tied_y = len(x), 0.0, 0, 0
     for i in range(count):
         for j in range(i + 1, count):
-            total += np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])
-    return total / (count * (count - 1) / 2)
+            score += np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])
+            tied_x += x[i] == x[j]
+            tied_y += y[i] == y[j]
+    pairs = count * (count - 1) / 2
+    return score / math.sqrt((pairs - tied_x) * (pairs - tied_y))
 
 
-def test_kendall_tau_over_all_classes_against_a_loop_and_scipy():
+def tied_logits(*shape, seed):
+    """Logits with many ties: rounded to one decimal, and through bfloat16 (8 bits of mantissa)."""
+    rounded = torch.round(logits(*shape, seed=seed, spread=0.6) * 10) / 10
+    coarse = logits(*shape, seed=seed + 1, spread=40.0).to(torch.bfloat16).double()
+    return torch.cat([rounded, coarse])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_kendall_tau_b_against_a_loop_and_scipy(device):
     first, second = logits(9, 13, seed=25), logits(9, 13, seed=26)
     second[0] = first[0] + 0.1 * second[0]  # nearly the same order
     second[1, :6] = 0.0  # ties in the student
     first[2, ::2] = 1.0  # ties in the teacher
-    tau = analysis.kendall_tau(first, second)
-    assert tau.shape == (9,) and tau.dtype == torch.float64
-    for n in range(9):
-        naive = naive_kendall_tau_a(first[n].tolist(), second[n].tolist())
-        assert tau[n].item() == pytest.approx(naive, abs=1e-12)
-    for n in range(3, 9):  # no ties: tau-a is SciPy's tau-b
-        assert tau[n].item() == pytest.approx(stats.kendalltau(first[n], second[n]).statistic, abs=1e-12)
+    first[3, :4], second[3, 2:7] = 2.0, -1.0  # ties in both, overlapping
+    many_first, many_second = tied_logits(20, 30, seed=40), tied_logits(20, 30, seed=50)
+    for a, b, many_ties in ((first, second, False), (many_first, many_second, True)):
+        tau = analysis.kendall_tau(a.to(device), b.to(device))
+        assert tau.shape == (len(a),) and tau.dtype == torch.float64 and tau.device.type == device
+        tied_pairs = 0
+        for n in range(len(a)):
+            expected = stats.kendalltau(a[n], b[n]).statistic  # SciPy's default: tau-b
+            assert tau[n].item() == pytest.approx(expected, abs=1e-12)
+            assert tau[n].item() == pytest.approx(naive_kendall_tau_b(a[n].tolist(), b[n].tolist()), abs=1e-12)
+            counts = torch.unique(a[n], return_counts=True)[1]
+            tied_pairs += int((counts * (counts - 1) // 2).sum())
+        if many_ties:  # the second set really is full of ties (else this test would not tell tau-b from tau-a)
+            assert tied_pairs > 5 * len(a)
+    tau_a = (torch.sign(first[1, :, None] - first[1]) * torch.sign(second[1, :, None] - second[1])).sum() / (13 * 12)
+    assert abs(analysis.kendall_tau(first, second)[1]) > abs(tau_a)  # tau-a counts tied pairs as 0: nearer 0
+    whole = analysis.kendall_tau(many_first, many_second)
     chunked = analysis.fidelity._KENDALL_CHUNK
     try:  # many chunks of one row each give the same numbers
         analysis.fidelity._KENDALL_CHUNK = 1
-        assert torch.equal(analysis.kendall_tau(first, second), tau)
+        assert torch.equal(analysis.kendall_tau(many_first, many_second), whole)
     finally:
         analysis.fidelity._KENDALL_CHUNK = chunked
+    constant = torch.zeros(1, 13, dtype=torch.float64)
+    assert analysis.kendall_tau(first[:1], constant).item() == 0.0  # SciPy: NaN; here 0, so means stay defined
     with pytest.raises(ValueError, match="one shape"):
         analysis.kendall_tau(first, second[:, :5])
+
+
+def test_fidelity_kendall_measures_are_tau_b_with_ties():
+    teacher, student = tied_logits(10, 16, seed=60), tied_logits(10, 16, seed=70)
+    fid = analysis.relation_fidelity(student_logits=student, teacher_logits=teacher, depth=8)
+    for n in range(20):
+        top = torch.argsort(teacher[n], descending=True, stable=True)[:8]
+        assert fid.kendall[n].item() == pytest.approx(stats.kendalltau(teacher[n, top], student[n, top]).statistic)
+        assert fid.kendall_all[n].item() == pytest.approx(stats.kendalltau(teacher[n], student[n]).statistic)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -106,6 +106,70 @@ def test_measured_cells_average_finished_seeds_only(tmp_path):
     assert "| 77.20 | 77.50 ± 0.71 | 77.50 |" in kit.markdown(kit.collect(settings))
 
 
+def _finished(settings, pair, loss, seed, top1, epochs=240):
+    """A fake run folder: the recipe's epochs and a summary (``epochs`` below 240: still running)."""
+    out_dir = kit.Cell(pair, loss, seed).out_dir(settings)
+    out_dir.mkdir(parents=True)
+    (out_dir / "recipe.json").write_text(json.dumps({"epochs": 240}))
+    (out_dir / "summary.json").write_text(json.dumps({"top1": top1, "epochs": epochs}))
+
+
+def test_the_kit_defaults_to_three_seeds():
+    assert kit.Settings().seeds == kit.Settings.for_fast("runs").seeds == (0, 1, 2)
+    from ldrrld_core.reproduce.command import build_parser as kit_parser
+    from ldrrld_core.reproduce.command import settings_from
+
+    assert settings_from(kit_parser().parse_args(["table"])).seeds == (0, 1, 2)
+
+
+def test_paired_gaps_match_seeds_and_against_scipy(tmp_path):
+    from scipy import stats as scipy_stats
+
+    from ldrrld_core.study.stats import paired_power
+
+    settings = kit.Settings(runs=tmp_path, seeds=(0, 1, 2, 3))
+    pair, vgg = kit.Pair("resnet32x4", "resnet8x4"), kit.Pair("vgg13", "vgg8")
+    for seed, top1 in enumerate([77.0, 77.6, 76.9, 77.4]):
+        _finished(settings, pair, "ldrrld", seed, top1)
+    for seed, top1 in enumerate([76.5, 76.8, 76.0, 70.0]):
+        _finished(settings, pair, "dkd", seed, top1, epochs=240 if seed < 3 else 30)  # seed 3 still running
+    for seed, top1 in ((1, 73.0), (3, 73.5)):  # KD finished seeds 1 and 3 only
+        _finished(settings, pair, "kd", seed, top1)
+    _finished(settings, vgg, "ldrrld", 0, 74.0)  # vgg13 -> vgg8: one seed of LDRRLD and DKD
+    _finished(settings, vgg, "dkd", 0, 74.5)
+    results = kit.collect(settings)
+    gaps = {(g["student"], g["baseline"]): g for g in results["paired"]}
+    assert list(gaps) == [("resnet8x4", "dkd"), ("resnet8x4", "kd"), ("vgg8", "dkd")], "once per pair, DKD first"
+    dkd = gaps["resnet8x4", "dkd"]
+    assert dkd["seeds"] == [0, 1, 2] and dkd["differences"] == pytest.approx([0.5, 0.8, 0.9])
+    low, high = scipy_stats.t.interval(0.95, 2, loc=np.mean([0.5, 0.8, 0.9]), scale=scipy_stats.sem([0.5, 0.8, 0.9]))
+    assert dkd["mean"] == pytest.approx(0.7333333) and dkd["ci95"] == pytest.approx([low, high])
+    sd = np.std([0.5, 0.8, 0.9], ddof=1)
+    assert dkd["sd"] == pytest.approx(sd) and dkd["target_gap"] == 0.3
+    # the fewest seeds whose paired t-test finds a 0.3-point gap with 80% power: a linear scan agrees
+    assert dkd["seeds_for_gap"] == next(n for n in range(2, 1000) if paired_power(n, 0.3, sd) >= 0.8)
+    kd = gaps["resnet8x4", "kd"]
+    assert kd["seeds"] == [1, 3] and kd["differences"] == pytest.approx([4.6, 3.9])
+    one = gaps["vgg8", "dkd"]
+    assert one["differences"] == [-0.5] and one["ci95"] is None and one["sd"] is None and one["seeds_for_gap"] is None
+    text = kit.markdown(results)
+    assert "### LDRRLD against DKD and KD, paired by seed" in text
+    assert (
+        f"| resnet32x4 -> resnet8x4 | LDRRLD - DKD | 0, 1, 2 | +0.50, +0.80, +0.90 | +0.73 | [{low:+.2f}, {high:+.2f}] "
+        f"| {sd:.2f} | {dkd['seeds_for_gap']} |" in text
+    )
+    assert "| vgg13 -> vgg8 | LDRRLD - DKD | 0 | -0.50 | -0.50 |  |  |  |" in text
+    assert "seeds for 0.3" in text
+
+
+def test_paired_gaps_without_matched_seeds(tmp_path):
+    settings = kit.Settings(runs=tmp_path)
+    _finished(settings, kit.Pair("resnet32x4", "resnet8x4"), "ldrrld", 0, 77.0)
+    results = kit.collect(settings)
+    assert results["paired"] == []
+    assert "No pair has finished LDRRLD and baseline runs on a common seed yet." in kit.markdown(results)
+
+
 # ------------------------------------------------------------------------ the baselines' settings
 def test_per_pair_baseline_settings_follow_the_published_configs():
     main = {pair.key: pair for pair in kit.MAIN.pairs}
@@ -403,10 +467,15 @@ def test_fast_run_fills_the_cells_of_its_pair(fast_run):
             filled = [cell["measured"] is not None for cell in row["cells"]]
             if (row["teacher"], row["student"]) == ("vgg13", "vgg8"):
                 assert all(filled) and row["teacher_measured"] is not None, row
-                assert all(0 <= cell["measured"] <= 100 and cell["seeds"] == [0] for cell in row["cells"])
+                assert all(0 <= cell["measured"] <= 100 and cell["seeds"] == [0, 1, 2] for cell in row["cells"])
             else:
                 assert not any(filled) and row["teacher_measured"] is None, row
+    assert [(g["student"], g["baseline"], g["seeds"]) for g in results["paired"]] == [
+        ("vgg8", "dkd", [0, 1, 2]),
+        ("vgg8", "kd", [0, 1, 2]),
+    ], "the default three seeds give LDRRLD's paired gaps"
     text = (fast_run / "results.md").read_text()
+    assert "| vgg13 -> vgg8 | LDRRLD - DKD | 0, 1, 2 |" in text
     assert "| vgg13 -> vgg8 | 74.64 |" in text and "| resnet32x4 -> ShuffleV2 | 79.42 |  | 71.82 |  |" in text
 
 
@@ -444,7 +513,7 @@ def test_fast_commands_show_how_the_stand_in_teachers_are_made(fast_run, capsys)
     assert kit_main(["commands", "--fast", "--runs", str(fast_run)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("ldrrld train --model vgg13 --recipe cifar100-authors")
-    assert len([line for line in lines if line.startswith("ldrrld ")]) == 1 + 5
+    assert len([line for line in lines if line.startswith("ldrrld ")]) == 1 + 5 * 3  # a teacher, 5 cells x 3 seeds
     assert all("--data synthetic" in line for line in lines if line.startswith("ldrrld "))
 
 

@@ -46,12 +46,17 @@ _KENDALL_CHUNK = 1 << 22
 
 
 def kendall_tau(first: Tensor, second: Tensor) -> Tensor:
-    """Kendall's tau-a between two rankings of each row: ``(N, C), (N, C) -> (N,)`` float64.
+    """Kendall's tau-b between two rankings of each row: ``(N, C), (N, C) -> (N,)`` float64.
 
-    ``tau_a = (concordant - discordant) / (C (C - 1) / 2)`` over all class pairs ``i < j``, a pair
-    being concordant when both rows order it the same way; a tie in either row counts as neither.
-    Without ties (the usual case for real-valued logits) it equals tau-b, SciPy's default.
-    Vectorised over pairs, in chunks of rows so memory stays near ``2^22`` entries.
+    Over all ``n0 = C (C - 1) / 2`` class pairs ``i < j``, a pair is concordant when both rows
+    order it the same way and discordant when they order it oppositely;
+    ``tau_b = (concordant - discordant) / sqrt((n0 - n1) (n0 - n2))`` with ``n1`` and ``n2`` the
+    pairs tied in the first and in the second row. This is ``scipy.stats.kendalltau``'s default:
+    ties (common in bf16 logits) shrink the denominator as they shrink the numerator, so they do
+    not pull tau towards 0 as tau-a's fixed ``n0`` does. Without ties it equals tau-a. A row whose
+    values are all equal has no order (SciPy returns NaN); its tau here is 0, so a mean over rows
+    stays defined. Vectorised over pairs, in chunks of rows so memory stays near ``2^22``
+    entries, on the inputs' device.
     """
     if first.shape != second.shape or first.dim() != 2 or first.shape[1] < 2:
         raise ValueError(
@@ -62,8 +67,10 @@ def kendall_tau(first: Tensor, second: Tensor) -> Tensor:
     taus = []
     for start in range(0, first.shape[0], rows):
         a, b = first[start : start + rows].double(), second[start : start + rows].double()
-        agreement = torch.sign(a[:, i] - a[:, j]) * torch.sign(b[:, i] - b[:, j])  # (n, C(C-1)/2)
-        taus.append(agreement.mean(1))
+        order_a, order_b = torch.sign(a[:, i] - a[:, j]), torch.sign(b[:, i] - b[:, j])  # (n, C(C-1)/2)
+        score = (order_a * order_b).sum(1)  # concordant - discordant
+        untied = order_a.abs().sum(1) * order_b.abs().sum(1)  # (n0 - n1) (n0 - n2)
+        taus.append(torch.where(untied > 0, score / untied.clamp_min(1).sqrt(), torch.zeros_like(score)))
     return torch.cat(taus)
 
 
@@ -75,8 +82,8 @@ class RelationFidelity:
 
     Attributes:
         kl_all: KL of the full softmaxes at ``T``, teacher || student (KD's term without ``T^2``).
-        kendall_all: Kendall's tau-a of the teacher's and the student's ranking of all classes,
-            the one measure here that no method optimises.
+        kendall_all: Kendall's tau-b (:func:`kendall_tau`, ties do not lower it) of the teacher's
+            and the student's ranking of all classes, the one measure here that no method optimises.
 
     On the teacher's top-d classes. For each sample the teacher ranks its ``d`` largest logits;
     the student is judged on those same classes. Per pair ``(i, j)`` of teacher ranks (``(P,)``,
@@ -88,8 +95,8 @@ class RelationFidelity:
         pair_kl: ``(P,)`` mean over samples of the pair's two-class KL (teacher || student) at ``T``.
         pair_agreement: ``(P,)`` fraction of samples where the student orders the two classes as the
             teacher does (a tie counts one half).
-        kendall: ``(N,)`` Kendall's tau-a between the teacher's and the student's order of the
-            teacher's top-d classes (1: same order, -1: reversed).
+        kendall: ``(N,)`` Kendall's tau-b (:func:`kendall_tau`) between the teacher's and the
+            student's order of the teacher's top-d classes (1: same order, -1: reversed).
         spearman: ``(N,)`` Spearman's rho of the same two orders.
         topd_overlap: ``(N,)`` fraction of the teacher's top-d classes that are also in the student's.
         top1_agreement: ``(N,)`` 1 where the student's top class is the teacher's.
@@ -152,7 +159,7 @@ def relation_fidelity(
         kendall_all=kendall_tau(teacher, student),
         pair_kl=terms.pair_kl.mean(0),
         pair_agreement=agree.mean(0),
-        kendall=2 * agree.mean(1) - 1,
+        kendall=kendall_tau(teacher.gather(1, top), s_top),
         spearman=spearman,
         topd_overlap=in_student_top.gather(1, top).double().mean(1),
         top1_agreement=(student.argmax(1) == top[:, 0]).double(),

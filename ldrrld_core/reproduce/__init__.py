@@ -6,7 +6,7 @@ One module per job:
 * :mod:`.baselines`: KD's and DKD's settings per pair, each with its published source;
 * :mod:`.teachers`: the teacher check (hash, parameters, measured vs published top-1);
 * :mod:`.kit`: the settings, the runs (cells), their exact ``ldrrld`` commands, running them;
-* :mod:`.report`: the filled paper-vs-measured tables;
+* :mod:`.report`: the filled paper-vs-measured tables and LDRRLD's paired gaps to DKD and KD;
 * :mod:`.command`: the kit's command line (``benchmarks/reproduce_cifar100.py`` calls it).
 
 ``ldrrld teacher check`` lives with the other commands, in :mod:`ldrrld_core.cli.teacher`.
@@ -40,7 +40,17 @@ from .kit import (
     teacher_commands,
 )
 from .paper import ABLATION, MAIN, TABLES, Column, Pair, PaperTable, paper_markdown, paper_number
-from .report import Measured, collect, finished_summary, markdown, write_results
+from .report import (
+    GAP_BASELINES,
+    TARGET_GAP,
+    Measured,
+    collect,
+    finished_summary,
+    gaps_markdown,
+    markdown,
+    paired_gaps,
+    write_results,
+)
 from .teachers import (
     DEFAULT_MARGIN,
     DEFAULT_TEACHER_ROOT,
@@ -82,9 +92,13 @@ __all__ = [
     "Pair",
     "paper_markdown",
     "paper_number",
+    "GAP_BASELINES",
+    "TARGET_GAP",
     "Measured",
     "collect",
     "finished_summary",
+    "paired_gaps",
+    "gaps_markdown",
     "markdown",
     "write_results",
     "DEFAULT_MARGIN",

@@ -103,7 +103,8 @@ class Settings:
         teachers: folder holding ``<name>_vanilla/ckpt_epoch_240.pth`` (fast mode: made under ``runs``).
         data_root: folder of (or for) ``cifar-100-python``.
         recipe: ``cifar100-authors`` (the LDRRLD authors' schedule) or ``cifar100`` (the clean one).
-        seeds: one run per seed; measured cells show the mean (and the spread over seeds).
+        seeds: one run per seed (default three: 0, 1, 2, so that LDRRLD's paired gaps to DKD and KD
+            have an interval); measured cells show the mean and the spread over seeds.
         extra: more recipe fields for every run as ``ldrrld`` arguments ``--set FIELD=VALUE``, e.g.
             ``("--set", "amp=bf16")``; fields the kit sets itself are refused.
         fast: tiny synthetic data and one epoch (CI); teachers trained for ``teacher_epochs``.
@@ -116,7 +117,7 @@ class Settings:
     teachers: Path = DEFAULT_TEACHER_ROOT
     data_root: Path = Path("data")
     recipe: str = "cifar100-authors"
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0, 1, 2)
     extra: tuple[str, ...] = ()
     fast: bool = False
     teacher_epochs: int = 1

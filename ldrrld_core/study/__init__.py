@@ -22,8 +22,19 @@ from .report import (
     source_commit,
     verdict,
 )
-from .stats import paired_difference, summarize, t_cdf, t_quantile
+from .stats import (
+    holm,
+    minimum_detectable_difference,
+    paired_difference,
+    paired_p_value,
+    paired_power,
+    seeds_needed,
+    summarize,
+    t_cdf,
+    t_quantile,
+)
 from .teacher import SHIPPED_TEACHERS, TeacherRule, converged_teacher, plateaued, shipped_teacher, teacher_key
+from .verdicts import Disagreement, PairedVerdict, disagreements, paired_verdicts
 
 __all__ = [
     "QUICK",
@@ -41,9 +52,18 @@ __all__ = [
     "source_commit",
     "verdict",
     "paired_difference",
+    "paired_p_value",
+    "paired_power",
+    "minimum_detectable_difference",
+    "seeds_needed",
+    "holm",
     "summarize",
     "t_cdf",
     "t_quantile",
+    "PairedVerdict",
+    "Disagreement",
+    "paired_verdicts",
+    "disagreements",
     "SHIPPED_TEACHERS",
     "TeacherRule",
     "converged_teacher",

@@ -1,10 +1,16 @@
-"""Summary statistics over seeds: mean, sample standard deviation and Student-t intervals.
+"""Statistics over seeds: Student-t intervals, paired tests, their power, and Holm's adjustment.
 
-No SciPy: the Student-t distribution function is integrated numerically from its density
-(Simpson's rule on a change of variable that maps ``[0, inf)`` to a finite interval) and
-inverted by bisection, which is accurate to far more digits than accuracies over five seeds
-need (tests compare it with tabulated quantiles and the closed forms for 1 and 2 degrees of
-freedom).
+The distributions come from SciPy (``scipy.stats.t`` and, for power, the noncentral
+``scipy.stats.nct``); this module only says which question each one answers:
+
+* :func:`summarize`, :func:`paired_difference`: mean, sample SD and the 95% Student-t interval;
+* :func:`paired_p_value`: the two-sided paired t-test on per-seed differences;
+* :func:`paired_power`, :func:`minimum_detectable_difference`, :func:`seeds_needed`: what a
+  paired t-test with ``n`` seeds can resolve, so a null result can be read as a bound rather
+  than as "no difference";
+* :func:`holm`: Holm-Bonferroni adjusted p-values for a family of comparisons.
+
+All take plain sequences of floats (accuracies in points) and return plain floats.
 """
 
 from __future__ import annotations
@@ -13,51 +19,39 @@ import math
 import statistics
 from collections.abc import Sequence
 
-__all__ = ["t_cdf", "t_quantile", "summarize", "paired_difference"]
+from scipy import optimize
+from scipy import stats as _dist
 
-_SIMPSON_INTERVALS = 2000  # even; the integrand is smooth after the change of variable
+__all__ = [
+    "t_cdf",
+    "t_quantile",
+    "summarize",
+    "paired_difference",
+    "paired_p_value",
+    "paired_power",
+    "minimum_detectable_difference",
+    "seeds_needed",
+    "holm",
+]
 
-
-def _t_density(x: float, df: float) -> float:
-    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    return math.exp(log_norm - (df + 1) / 2 * math.log1p(x * x / df))
+#: The most seeds :func:`seeds_needed` will propose before it says the gap cannot be resolved.
+MAX_SEEDS = 1_000_000
 
 
 def t_cdf(x: float, df: float) -> float:
-    """``P(T <= x)`` for Student's t with ``df > 0`` degrees of freedom.
-
-    ``P(0 <= T <= x)`` is the integral of the density over ``[0, |x|]``; with ``x = tan(theta)``
-    the integrand ``f(tan theta) / cos^2 theta`` is smooth on ``[0, atan |x|]``.
-    """
+    """``P(T <= x)`` for Student's t with ``df > 0`` degrees of freedom (``scipy.stats.t.cdf``)."""
     if not df > 0:
         raise ValueError(f"degrees of freedom must be > 0, got {df!r}")
-    if math.isinf(x):
-        return 1.0 if x > 0 else 0.0
-    end = math.atan(abs(x))
-    step = end / _SIMPSON_INTERVALS
-
-    def integrand(theta: float) -> float:
-        return _t_density(math.tan(theta), df) / math.cos(theta) ** 2
-
-    total = integrand(0.0) + integrand(end)
-    total += sum((4 if i % 2 else 2) * integrand(i * step) for i in range(1, _SIMPSON_INTERVALS))
-    half = total * step / 3
-    return 0.5 + half if x >= 0 else 0.5 - half
+    return float(_dist.t.cdf(x, df))
 
 
 def t_quantile(p: float, df: float) -> float:
     """The ``x`` with ``t_cdf(x, df) == p``, for ``0 < p < 1`` (e.g. ``t_quantile(0.975, 4) = 2.776``)."""
     if not 0 < p < 1:
         raise ValueError(f"p must lie strictly between 0 and 1, got {p!r}")
-    if p < 0.5:
-        return -t_quantile(1 - p, df)
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < p:
-        low, high = high, 2 * high
-    for _ in range(60):  # bisection: the bracket shrinks below 1e-12 of its start
-        middle = (low + high) / 2
-        low, high = (middle, high) if t_cdf(middle, df) < p else (low, middle)
-    return (low + high) / 2
+    if not df > 0:
+        raise ValueError(f"degrees of freedom must be > 0, got {df!r}")
+    return float(_dist.t.ppf(p, df))
 
 
 def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, object]:
@@ -77,15 +71,129 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, ob
     return {"mean": mean, "std": std, "ci95": [mean - half, mean + half]}
 
 
+def _differences(values: Sequence[float], baseline: Sequence[float]) -> list[float]:
+    if len(values) != len(baseline):
+        raise ValueError(
+            f"a paired difference needs one baseline value per value, got {len(values)} and {len(baseline)}"
+        )
+    return [float(a) - float(b) for a, b in zip(values, baseline)]
+
+
 def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dict[str, object]:
     """Mean and 95% Student-t interval of ``values[i] - baseline[i]`` (the same seed ``i`` in both).
 
     Pairing removes what a seed does to every method alike (its initial weights and data
     order), so the interval is narrower than one built from the two means.
     """
-    if len(values) != len(baseline):
-        raise ValueError(
-            f"a paired difference needs one baseline value per value, got {len(values)} and {len(baseline)}"
-        )
-    summary = summarize([a - b for a, b in zip(values, baseline)])
+    summary = summarize(_differences(values, baseline))
     return {"mean": summary["mean"], "ci95": summary["ci95"]}
+
+
+def paired_p_value(differences: Sequence[float]) -> float:
+    """Two-sided p of the paired t-test that the mean of per-seed ``differences`` is 0.
+
+    ``scipy.stats.ttest_1samp(differences, 0)``. Needs two or more differences. When they are
+    all equal the statistic is undefined (SciPy gives NaN); this returns its limit instead: 0
+    when they differ from 0 (a constant, non-zero gap), 1 when they are all 0.
+    """
+    values = [float(v) for v in differences]
+    if len(values) < 2:
+        raise ValueError(f"a paired t-test needs at least two differences (seeds), got {len(values)}")
+    if max(values) == min(values):
+        return 0.0 if values[0] != 0 else 1.0
+    return float(_dist.ttest_1samp(values, 0.0).pvalue)
+
+
+def _check_test(n: int | None, sd: float, alpha: float, power: float | None = None) -> None:
+    if n is not None and (int(n) != n or n < 2):
+        raise ValueError(f"n (pairs, i.e. seeds) must be an integer >= 2, got {n!r}")
+    if not (math.isfinite(sd) and sd >= 0):
+        raise ValueError(f"sd (standard deviation of the differences) must be finite and >= 0, got {sd!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    if power is not None and not alpha < power < 1:
+        raise ValueError(f"power must lie strictly between alpha ({alpha}) and 1, got {power!r}")
+
+
+def paired_power(n: int, delta: float, sd: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` with ``n`` pairs.
+
+    The chance that the test rejects "mean difference 0" when the true mean difference is
+    ``delta`` and the differences have standard deviation ``sd``: the statistic follows a
+    noncentral t with ``n - 1`` degrees of freedom and noncentrality ``delta sqrt(n) / sd``, so
+    ``power = P(T > t_crit) + P(T < -t_crit)`` with ``t_crit = t_{1 - alpha/2, n - 1}``; it
+    depends on ``|delta|`` only.
+    ``delta = 0`` gives ``alpha``; ``sd = 0`` gives the limit (1 for any ``delta != 0``).
+    """
+    _check_test(n, sd, alpha)
+    if delta == 0:
+        return float(alpha)
+    if sd == 0:
+        return 1.0
+    df, noncentrality = n - 1, abs(delta) * math.sqrt(n) / sd
+    critical = _dist.t.ppf(1 - alpha / 2, df)
+    # P(T < -c) for noncentrality nc is P(T > c) for -nc: SciPy's upper tail stays finite where its
+    # far lower tail (nct.cdf) can return NaN (e.g. df 1, nc 8)
+    return float(_dist.nct.sf(critical, df, noncentrality) + _dist.nct.sf(critical, df, -noncentrality))
+
+
+def minimum_detectable_difference(n: int, sd: float, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest true mean difference (> 0) that ``n`` pairs detect with probability ``power``.
+
+    Solves ``paired_power(n, delta, sd, alpha) == power`` for ``delta`` with
+    ``scipy.optimize.brentq``; the same magnitude holds for a negative difference. In the units
+    of ``sd`` (points, for accuracies); 0 when ``sd`` is 0.
+    """
+    _check_test(n, sd, alpha, power)
+    if sd == 0:
+        return 0.0
+    high = sd
+    while paired_power(n, high, sd, alpha) < power:
+        high *= 2
+    return float(optimize.brentq(lambda delta: paired_power(n, delta, sd, alpha) - power, 0.0, high, xtol=1e-12))
+
+
+def seeds_needed(delta: float, sd: float, power: float = 0.8, alpha: float = 0.05) -> int:
+    """The fewest pairs (seeds, at least 2) whose paired t-test detects ``delta`` with ``power``.
+
+    ``delta`` is the true mean difference (its sign does not matter) and ``sd`` the standard
+    deviation of the per-seed differences, e.g. the one observed so far. Power grows with ``n``,
+    so the answer is found by doubling and then bisection on :func:`paired_power`.
+    """
+    _check_test(None, sd, alpha, power)
+    if not (math.isfinite(delta) and delta != 0):
+        raise ValueError(f"delta (the gap to detect) must be finite and non-zero, got {delta!r}")
+
+    def enough(n: int) -> bool:
+        return paired_power(n, abs(delta), sd, alpha) >= power
+
+    low, high = 1, 2  # invariant once found: not enough(low) (or low == 1), enough(high)
+    while not enough(high):
+        if high >= MAX_SEEDS:
+            raise ValueError(f"a gap of {delta} with sd {sd} needs more than {MAX_SEEDS} seeds")
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order of ``p_values``.
+
+    Step-down: with the ``m`` p-values sorted ascending, ``p_(1) <= ... <= p_(m)``, the ``k``-th
+    (1-based) is adjusted to ``max_{j <= k} min(1, (m - j + 1) p_(j))``, so the adjusted values
+    are monotone in the raw ones and never exceed 1. Rejecting every hypothesis whose adjusted p
+    is below ``alpha`` keeps the chance of any false rejection in the family at most ``alpha``.
+    """
+    values = [float(p) for p in p_values]
+    bad = [p for p in values if not 0 <= p <= 1]
+    if bad:
+        raise ValueError(f"p-values must lie in [0, 1], got {bad[0]!r}")
+    m = len(values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(sorted(range(m), key=values.__getitem__)):
+        running = max(running, min(1.0, (m - rank) * values[index]))
+        adjusted[index] = running
+    return adjusted

@@ -1,0 +1,94 @@
+"""``ldrrld_core.study.verdicts``: resolved differences, bounds for the rest, and where two families disagree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from ldrrld_core.study.stats import paired_power
+from ldrrld_core.study.verdicts import disagreements, paired_verdicts
+
+# Three comparisons over five seeds: one clearly positive, one whose interval contains 0, one clearly negative.
+FAMILY = {
+    ("LDRRLD", "DKD"): [1.0, 2.1, 0.6, 1.5, 1.2],
+    ("LDRRLD", "KD"): [-1.0, 0.5, -0.3, 0.1, -0.6],
+    ("KD", "CE"): [-3.0, -2.5, -2.0, -3.5, -2.2],
+}
+
+
+def test_each_number_against_scipy_and_a_hand_holm():
+    verdicts = paired_verdicts(FAMILY)
+    assert [v.name for v in verdicts] == ["LDRRLD - DKD", "LDRRLD - KD", "KD - CE"]
+    raw = [scipy_stats.ttest_1samp(values, 0).pvalue for values in FAMILY.values()]
+    order = np.argsort(raw)  # Holm by hand: 3, 2, 1 times the sorted p, running maximum, cap 1
+    holm = np.empty(3)
+    holm[order] = np.minimum(1, np.maximum.accumulate(np.array(raw)[order] * [3, 2, 1]))
+    for verdict, values, p, p_holm in zip(verdicts, FAMILY.values(), raw, holm):
+        low, high = scipy_stats.t.interval(0.95, 4, loc=np.mean(values), scale=scipy_stats.sem(values))
+        assert verdict.n == 5 and verdict.mean == pytest.approx(np.mean(values))
+        assert verdict.ci95 == pytest.approx((low, high), abs=1e-12)
+        assert verdict.p == pytest.approx(p, rel=1e-9) and verdict.p_holm == pytest.approx(p_holm, rel=1e-9)
+        # the detectable difference is the one these seeds detect with 80% power at the observed SD
+        assert paired_power(5, verdict.detectable, np.std(values, ddof=1)) == pytest.approx(0.8, abs=1e-9)
+        assert f"detect a true gap of {verdict.detectable:.2f} points with 80% power" in verdict.sentence
+    assert [v.direction for v in verdicts] == [1, 0, -1]
+
+
+def test_sentences_say_a_direction_only_when_resolved_and_bounds_otherwise():
+    better, unresolved, worse = paired_verdicts(FAMILY)
+    assert better.sentence.startswith("LDRRLD > DKD: mean +1.28 [+0.58, +1.98]")
+    assert worse.sentence.startswith("CE > KD: mean -2.64")
+    low, high = unresolved.ci95
+    assert low < 0 < high
+    assert unresolved.sentence.startswith(
+        f"LDRRLD is at most {high:.2f} points better than KD and at most {-low:.2f} points worse"
+    )
+    assert ">" not in unresolved.sentence and "not resolved" in unresolved.sentence
+    for verdict in (better, unresolved, worse):
+        assert not any(word in verdict.sentence for word in ("noise", "confirmed", "equivalent", "no difference"))
+
+
+def test_an_interval_that_excludes_zero_is_still_a_bound_when_holm_does_not_resolve_it():
+    # raw p about 0.03 each: every 95% interval excludes 0, but Holm over three gives 0.09 and more
+    family = {("A", "B"): [0.9, 1.8, 1.1, 0.5], ("C", "D"): [0.9, 1.8, 1.1, 0.5], ("E", "F"): [-0.9, -1.8, -1.1, -0.5]}
+    verdicts = paired_verdicts(family)
+    for verdict in verdicts:
+        assert 0.02 < verdict.p < 0.05 and verdict.p_holm > 0.05
+        assert verdict.ci95[0] > 0 or verdict.ci95[1] < 0
+        assert verdict.direction == 0 and ">" not in verdict.sentence
+    assert verdicts[0].sentence.startswith(f"A is at most {verdicts[0].ci95[1]:.2f} points better than B (")
+    assert verdicts[2].sentence.startswith(f"E is at most {-verdicts[2].ci95[0]:.2f} points worse than F (")
+    # alone, the same differences are resolved: Holm depends on the family passed
+    alone = paired_verdicts({("A", "B"): family[("A", "B")]})[0]
+    assert alone.p_holm == alone.p and alone.direction == 1 and alone.sentence.startswith("A > B")
+
+
+def test_constant_differences_and_bad_input():
+    (constant,) = paired_verdicts({("A", "B"): [0.5, 0.5, 0.5]})
+    assert constant.ci95 == (0.5, 0.5) and constant.p == 0.0 and constant.detectable == 0.0
+    assert constant.direction == 1
+    with pytest.raises(ValueError, match="comparison A - B: needs two or more"):
+        paired_verdicts({("A", "B"): [1.0]})
+    with pytest.raises(ValueError, match="comparison A - B: needs two or more"):
+        paired_verdicts({("A", "B"): [1.0, float("nan")]})
+    with pytest.raises(ValueError, match="no comparisons"):
+        paired_verdicts({})
+
+
+def test_disagreements_between_last_epoch_and_best_val():
+    last = paired_verdicts(FAMILY)
+    best_family = dict(FAMILY)
+    best_family[("LDRRLD", "DKD")] = [1.0, -2.1, 0.6, 1.5, 1.2]  # no longer resolved
+    best_family[("KD", "CE")] = [3.0, 2.5, 2.0, 3.5, 2.2]  # resolved the other way
+    best = paired_verdicts(best_family)
+    found = disagreements(last, best)
+    assert [(d.first, d.second) for d in found] == [("LDRRLD", "DKD"), ("KD", "CE")]
+    assert found[0].sentence == (
+        "LDRRLD - DKD: last epoch says LDRRLD > DKD, best-val epoch says not resolved; report both"
+    )
+    assert found[1].sentence == "KD - CE: last epoch says CE > KD, best-val epoch says KD > CE; report both"
+    assert found[0].verdicts["best-val epoch"] is best[0]
+    assert disagreements(last, paired_verdicts(FAMILY)) == []
+    with pytest.raises(ValueError, match="same comparisons.*KD - CE"):
+        disagreements(last, best[:2])
