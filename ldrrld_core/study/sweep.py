@@ -12,7 +12,7 @@ The grid is depth ``d`` x decay at the default temperature, plus the temperature
 last-epoch student is measured on the test split:
 
 - ``test_top1_last``, ``test_top1_best_val``, ``best_val_epoch``: as in the study (%).
-- ``kendall_tau``: Kendall's tau-a between the student's and the teacher's ranking of *all*
+- ``kendall_tau``: Kendall's tau-b between the student's and the teacher's ranking of *all*
   classes, averaged over test images. No method optimises it: the neutral relation measure.
 - ``kl_all``: KL(teacher || student) of the full softmaxes at ``T = 4``: KD's own objective
   divided by ``T^2``, so it favours KD.
