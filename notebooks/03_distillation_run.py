@@ -258,7 +258,7 @@ assert len(study["protocol"]["seeds"]) == 5 and all(len(m["per_seed"]) == 5 for 
 # then resumes to two; it ends with exactly the weights of a run that went straight through.
 
 # %% tags=["nbval-check-output"]
-short = recipe.replace(epochs=2, warmup_epochs=0, decay_epochs=(1,))
+short = recipe.replace(epochs=2, warmup_epochs=0, decay_epochs=())
 straight = fit(short, teacher=teacher, data=data, device=nb.device, progress=False)
 with tempfile.TemporaryDirectory() as folder:
     fit(short.replace(epochs=1, out_dir=folder), teacher=teacher, data=data, device=nb.device, progress=False)
