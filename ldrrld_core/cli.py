@@ -387,11 +387,14 @@ def _add_sweep_command(commands) -> None:
 
 def _add_batch_options(parser: argparse.ArgumentParser) -> None:
     """What ``study`` and ``sweep`` share: how many runs at once, where, on how many threads, how loud."""
+    from .study.executors import add_executor_options
+
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)")
     parser.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--quiet", action="store_true", help="no log lines")
+    add_executor_options(parser)
 
 
 def _add_listing_commands(commands) -> None:
@@ -602,6 +605,7 @@ def _study(args: argparse.Namespace, device) -> int:
     import dataclasses
 
     from .study import QUICK, StudyConfig, converged_teacher, render, run_study, study_recipe
+    from .study.executors import executor_from
 
     if args.render:
         markdown, picture = render(args.render)
@@ -642,6 +646,7 @@ def _study(args: argparse.Namespace, device) -> int:
         progress=not args.no_progress,
         use_shipped_teacher=not args.no_shipped_teacher,
         command=command,
+        executor=executor_from(args),
     )
     markdown, _ = render(out_dir)
     print((out_dir / "results.md").read_text(encoding="utf-8"))
@@ -665,6 +670,7 @@ def _study(args: argparse.Namespace, device) -> int:
 def _sweep(args: argparse.Namespace, device) -> int:
     import dataclasses
 
+    from .study.executors import executor_from
     from .study.sweep import QUICK_SWEEP, SweepConfig, findings, run_sweep
 
     config = QUICK_SWEEP if args.quick else SweepConfig()
@@ -690,6 +696,7 @@ def _sweep(args: argparse.Namespace, device) -> int:
         progress=not args.no_progress,
         train=not args.collect,
         command="ldrrld " + shlex.join(args.argv),
+        executor=executor_from(args),
     )
     print((out_dir / "sweep.md").read_text(encoding="utf-8"))
     progress = sweep["progress"]
@@ -850,7 +857,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.threads < 1:
             parser.error(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    _check_device(args.device)
+    if getattr(args, "executor", "local") != "ray":  # on Ray the runs' nodes have the GPUs, not this one
+        _check_device(args.device)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         context = init_distributed(args.device)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..study.executors import add_executor_options, executor_from
 from .baselines import settings_markdown
 from .kit import Settings, cells, commands, run, select_pairs, teacher_commands
 from .paper import paper_markdown
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="points a teacher may measure below its published top-1 (default %(default)s)",
         )
         sub.add_argument("--strict", action="store_true", help="refuse a teacher below its published top-1")
+    add_executor_options(subcommands.choices["run"])
     return parser
 
 
@@ -105,13 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("\n".join(teacher_commands(settings, pairs)))
             print("\n".join(commands(settings, pairs)))
         elif args.command == "run":
-            run(settings, pairs)
+            run(settings, pairs, executor=executor_from(args))
             print(markdown(write_results(settings)))
         else:
             print(markdown(write_results(settings)))
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"reproduce_cifar100: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("reproduce_cifar100: interrupted; the same command continues every unfinished run", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -4,7 +4,8 @@ Every cell is one plain ``ldrrld`` command with the ``cifar100-authors`` preset 
 cifar100`` for the clean schedule), the literature's teacher file and, for KD and DKD, the
 baseline's own per-pair settings (:mod:`.baselines`) passed explicitly. :func:`run` checks every
 teacher first (:mod:`.teachers`: present, hashed, accurate) and writes the check into each run's
-folder, then runs the cells one after the other in this process, each with ``--resume``.
+folder, then runs the cells, each with ``--resume``: one after the other in this process, or as
+Ray tasks on a cluster (``executor``, :mod:`ldrrld_core.study.executors`; ``docs/cluster.md``).
 
 ``Settings.for_fast`` runs the same machinery in seconds on a CPU: tiny synthetic CIFAR-shaped
 data, one epoch, stand-in teachers saved in the standard layout. Its numbers check the code
@@ -289,26 +290,38 @@ def check_teachers(
     return checks
 
 
-def run(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print) -> list[dict]:
+def run(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print, executor=None) -> list[dict]:
     """Run every cell of ``pairs`` (resuming any that were interrupted); return their summaries.
 
     The teacher files are looked for first, so a missing one fails before hours of other runs;
     then every teacher is checked and its check is written into each of its runs' folders
-    (``teacher_check.json``).
+    (``teacher_check.json``). ``executor`` runs the cells (:mod:`ldrrld_core.study.executors`):
+    ``None``, one after the other in this process; a Ray executor, one task per cell, with one
+    GPU each (one CPU in fast mode), all folders of ``settings`` seen by every node at the same path.
     """
+    from ..study.executors import ready_executor
+
+    executor = ready_executor(executor)  # an unreachable cluster fails before any teacher work
     if settings.fast:
         prepare_fast_teachers(settings, pairs, log)
     for name in _teachers_of(pairs):
         standard_teacher_path(name, settings.teachers)  # raises, saying where it looked and how to get it
     checks = check_teachers(settings, pairs, log)
-    summaries = []
-    for cell in cells(settings, pairs):
+    todo = cells(settings, pairs)
+    for cell in todo:
         if not cell.alone:
             checks[cell.pair.teacher].save(cell.out_dir(settings) / TEACHER_CHECK_FILE)
-        summary = _run_command(cell.arguments(settings))
+    summaries = {}
+
+    def finished(cell: Cell, summary: dict) -> None:
         log(f"{cell} · seed {cell.seed}: top-1 {summary['top1']:.2f}%")
-        summaries.append(summary)
-    return summaries
+        summaries[cell] = summary
+
+    device = "cpu" if settings.fast else "cuda"
+    executor.run_each(
+        _run_command, todo, lambda cell: (cell.arguments(settings),), finished, threads=1, device=device
+    )
+    return [summaries[cell] for cell in todo]
 
 
 def _run_command(arguments: list[str]) -> dict:

@@ -44,9 +44,11 @@ import torch
 
 from ..io import atomic_write_text
 from ..models import create_model
-from ..train import Recipe, fit, load_data
-from .protocol import QUICK, StudyConfig, learning_rates, run_each, run_study, study_recipe
+from ..train import Recipe, load_data
+from .executors import Executor, ready_executor
+from .protocol import QUICK, StudyConfig, learning_rates, run_study, study_recipe
 from .report import _per_seed, _rounded, load_results, source_commit
+from .run_folder import checkpoint_folder, fit_in_folder, remove_checkpoints
 from .stats import paired_difference, summarize
 from .sweep_report import (
     MEASURE_DEPTH,
@@ -222,8 +224,9 @@ def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0, alph
 _LOADED: dict[str, Any] = {}  # per process: data, teacher and its test logits, loaded once
 
 
-def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: int) -> dict:
-    """Train one student and measure it (a process-pool task): ``{"history", "measures", "seconds"}``."""
+def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: int, folder: str | None = None) -> dict:
+    """Train one student (a batch task, with its checkpoints in ``folder``) and measure it:
+    ``{"history", "measures", "seconds"}``."""
     from ..analysis import collect_outputs, relation_fidelity
     from ..data import make_loader
 
@@ -240,7 +243,9 @@ def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: 
             key=key, data=data, teacher=teacher, test=test, teacher_logits=collect_outputs(teacher, test).logits
         )
     try:
-        run = fit(recipe, teacher=_LOADED["teacher"], data=_LOADED["data"], device=device, progress=False)
+        run = fit_in_folder(
+            recipe, folder, teacher=_LOADED["teacher"], data=_LOADED["data"], device=device, progress=False
+        )
     except FloatingPointError as error:  # the loss diverged at this rate: a result, not a crash
         return {"history": [], "seconds": None, "measures": {}, "diverged": str(error)}
     fidelity = relation_fidelity(
@@ -321,7 +326,7 @@ def _train_plan(
     *,
     weights: str,
     device: str,
-    jobs: int,
+    executor: Executor,
     threads: int,
     progress: bool,
     desc: str,
@@ -342,6 +347,7 @@ def _train_plan(
 
     def record(spec, result) -> None:
         atomic_write_text(json.dumps({"recipe": plan[spec].to_dict(), "result": result}), _run_path(out_dir, *spec))
+        remove_checkpoints(checkpoint_folder(_run_path(out_dir, *spec)))
         done[spec] = result
         if on_record is not None:
             on_record(done)
@@ -364,7 +370,10 @@ def _train_plan(
         outcome = "diverged" if _diverged(result) else f"test {result['history'][-1]['test_top1']:.1f}"
         bar.set_postfix(last=f"{spec[0]} seed {spec[1]}: {outcome}")
 
-    run_each(_measure_one, todo, lambda spec: (plan[spec].to_dict(), weights, device, threads), finish, jobs=jobs)
+    def arguments(spec):
+        return plan[spec].to_dict(), weights, device, threads, str(checkpoint_folder(_run_path(out_dir, *spec)))
+
+    executor.run_each(_measure_one, todo, arguments, finish, threads=threads, device=device)
     bar.close()
     return done
 
@@ -409,6 +418,7 @@ def run_sweep(
     progress: bool = True,
     train: bool = True,
     command: str | None = None,
+    executor: Executor | str | None = None,
 ) -> dict:
     """Train (or collect) every point x seed and write ``<out_dir>/sweep.json`` and ``sweep.md``.
 
@@ -422,6 +432,7 @@ def run_sweep(
         lr: train the grid at this rate without a study or a selection (no reference lines). With
             a study's results it must equal the rate the study chose for ``ldrrld``.
         device, jobs, threads: where to train, runs at once (one process each), torch threads per run.
+        executor: where the runs train (see :func:`~.protocol.run_study`; ``jobs`` is the local one's).
         train: ``False`` trains nothing and only gathers the finished runs (``--collect``).
         command: the command line to record.
 
@@ -430,7 +441,8 @@ def run_sweep(
     """
     started, commit = time.perf_counter(), source_commit()
     out_dir = Path(out_dir)
-    options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
+    executor = ready_executor(executor, jobs)
+    options = dict(device=device, executor=executor, threads=threads, progress=progress)
     study, study_path = _study_results(config, results, out_dir, options, run=run_study_first and lr is None)
     _check_study_rate(study, study_path, lr)
     recipe = study_recipe(config.study)
@@ -445,7 +457,7 @@ def run_sweep(
     )
     _check_study_teacher(study, study_path, teacher)
     train_options = dict(
-        weights=teacher["weights"], device=device, jobs=jobs, threads=threads, progress=progress, train=train
+        weights=teacher["weights"], device=device, executor=executor, threads=threads, progress=progress, train=train
     )
     lr, lr_rule, selection = _learning_rate(config, recipe, out_dir, study, lr, train_options)
     points, dropped = grid_points(config, data.num_classes)
