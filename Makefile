@@ -13,6 +13,9 @@ NOTEBOOK    ?= notebooks/01_dense_relations.ipynb
 # Extra JupyterLab flags, e.g.  make lab LAB_ARGS="--port=9999"  or, on a remote machine,
 #   make lab LAB_ARGS="--ip=0.0.0.0"   (or keep 127.0.0.1 and tunnel: ssh -L 8888:localhost:8888 host)
 LAB_ARGS    ?=
+# The extras installed with the toolkit: dev (notebooks, tests, lint) and ray (the cluster tests
+# of tests/test_cluster.py run only with it). EXTRAS=dev leaves Ray out.
+EXTRAS      ?= dev,ray
 STAMP       := $(VENV)/.installed
 
 .PHONY: help install lab test test-fast format notebooks demo bench clean
@@ -25,11 +28,11 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(if $(strip $(TORCH_PINS)),$(BIN)/python -m pip install --quiet $(TORCH_PINS))
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the toolkit with its dev extras
+install: $(STAMP)  ## create .venv and install the toolkit with its dev and ray extras
 
 # JupyterLab serves the repository (README, docs, notebooks) and opens $(NOTEBOOK); the URL it
 # prints (with its token) opens that notebook too. Root (containers, cloud machines) needs

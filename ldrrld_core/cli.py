@@ -81,6 +81,7 @@ examples:
   ldrrld study --jobs 2 --out-dir runs/study            # the full study of docs/results.md
   ldrrld study --teacher-only --no-shipped-teacher      # train the converged teacher alone
   ldrrld study --render docs                            # docs/results.md and .png from docs/results.json
+  ldrrld study --executor ray --address 10.0.0.1:6379   # the runs on a Ray cluster (docs/cluster.md)
 
 The last stdout line is JSON: {"results", "verdict", "test_top1_last", "delta_vs_ce", ...}.
 """
@@ -91,6 +92,7 @@ examples:
   nohup ldrrld sweep --jobs 2 > sweep.log 2>&1 &        # the full grid of docs/sweep.md; rerun to resume
   ldrrld sweep --depths 3 7 15 --decays 0 0.1 --seeds 5 --out-dir runs/my-sweep
   ldrrld sweep --collect --out-dir runs/sweep/teaching  # sweep.json and .md from the runs finished so far
+  ldrrld sweep --executor ray --address 10.0.0.1:6379   # the runs on a Ray cluster (docs/cluster.md)
 
 Every grid point trains at the learning rate the study chose for ldrrld (from --results).
 The last stdout line is JSON: {"sweep", "markdown", "runs_done", "runs_planned", "findings"}.

@@ -23,7 +23,8 @@ Rerun the paper's CIFAR-100 tables with the standard teachers and fill a paper-v
 
   pairs     the paper's tables, the baselines' per-pair settings and the number of runs
   commands  the exact ldrrld command of every run
-  run       check the teachers, run every cell (resuming interrupted ones), write the table
+  run       check the teachers, run every cell (resuming interrupted ones), write the table;
+            with --executor ray, every cell as a task on a Ray cluster (docs/cluster.md)
   table     write results.md and results.json from the finished runs
 
 --fast does it all in seconds on a CPU (synthetic data, one epoch, stand-in teachers); its numbers

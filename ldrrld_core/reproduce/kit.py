@@ -318,9 +318,7 @@ def run(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = 
         summaries[cell] = summary
 
     device = "cpu" if settings.fast else "cuda"
-    executor.run_each(
-        _run_command, todo, lambda cell: (cell.arguments(settings),), finished, threads=1, device=device
-    )
+    executor.run_each(_run_command, todo, lambda cell: (cell.arguments(settings),), finished, threads=1, device=device)
     return [summaries[cell] for cell in todo]
 
 
