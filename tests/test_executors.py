@@ -14,6 +14,7 @@ from ldrrld_core.study.executors import (
     LocalExecutor,
     RayExecutor,
     connect,
+    executor_from,
     make_executor,
     ready_executor,
 )
@@ -45,6 +46,22 @@ def test_make_executor_reads_the_options():
         make_executor("local", jobs=0)
     with pytest.raises(ValueError, match="--gpus-per-run must be positive"):
         make_executor("ray", gpus_per_run=0)
+
+
+def test_executor_options_on_the_command_line():
+    from ldrrld_core.cli import build_parser
+
+    def executor(*flags):
+        return executor_from(build_parser().parse_args(["study", *flags]))
+
+    assert executor() == LocalExecutor(1) and executor("--jobs", "2") == LocalExecutor(2)
+    assert executor("--executor", "ray", "--address", "h:1", "--gpus-per-run", "0.5") == RayExecutor("h:1", 0.5)
+    with pytest.raises(ValueError, match="--jobs 2 sets the local pool"):
+        executor("--executor", "ray", "--jobs", "2")
+    with pytest.raises(ValueError, match="--gpus-per-run applies to --executor ray"):
+        executor("--gpus-per-run", "0.5")
+    with pytest.raises(ValueError, match="add --executor ray"):
+        executor("--address", "h:1")
 
 
 def test_a_ray_task_declares_threads_and_one_gpu_on_cuda():
@@ -153,3 +170,53 @@ def test_a_run_folder_of_another_recipe_is_started_afresh(tmp_path):
     run = fit_in_folder(_digits(), folder, device="cpu", progress=False)  # fit alone refuses another lr's checkpoint
     assert run.recipe.lr == _digits().lr and [row["epoch"] for row in run.history.rows] == [1, 2]
     assert json.loads((folder / "recipe.json").read_text())["lr"] == _digits().lr
+
+
+# ------------------------------------------------------------------------- the reproduction kit
+class _Recording(LocalExecutor):
+    """The local executor, noting what each batch asked for."""
+
+    def run_each(self, function, todo, arguments, finished, **resources):
+        self.__dict__.setdefault("calls", []).append((function, list(todo), resources))
+        super().run_each(function, todo, arguments, finished, **resources)
+
+
+def test_the_kit_hands_every_cell_to_its_executor(tmp_path, monkeypatch):
+    from ldrrld_core.reproduce import kit
+
+    ran = []
+    monkeypatch.setattr(kit, "_run_command", lambda arguments: ran.append(arguments) or {"top1": 50.0})
+    settings = kit.Settings.for_fast(tmp_path, teacher_epochs=0)  # random stand-in teachers: no training
+    pairs = kit.select_pairs(None, fast=True)
+    executor = _Recording()
+    summaries = kit.run(settings, pairs, log=lambda line: None, executor=executor)
+    ((function, todo, resources),) = executor.calls
+    assert todo == kit.cells(settings, pairs) and resources == {"threads": 1, "device": "cpu"}
+    assert ran == [cell.arguments(settings) for cell in todo] and summaries == [{"top1": 50.0}] * len(todo)
+
+
+def test_a_run_error_comes_back_as_itself_and_a_lost_run_as_one_line():
+    from ldrrld_core.study.executors import ClusterError, _result
+
+    class RayError(Exception):
+        pass
+
+    class RayTaskError(RayError):
+        def __init__(self, cause):
+            super().__init__(f"wrapped: {cause}")
+            self.cause = cause
+
+    class FakeRay:
+        exceptions = type("exceptions", (), {"RayError": RayError, "RayTaskError": RayTaskError})
+
+        def __init__(self, error):
+            self.error = error
+
+        def get(self, ref):
+            raise self.error
+
+    with pytest.raises(ValueError, match="^lr must be positive$"):
+        _result(FakeRay(RayTaskError(ValueError("lr must be positive"))), None)
+    with pytest.raises(ClusterError, match=r"lost a run \(RayError: node died\); .*rerun the same command") as lost:
+        _result(FakeRay(RayError("node died\nand more lines")), None)
+    assert "\n" not in str(lost.value)

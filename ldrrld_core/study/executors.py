@@ -43,6 +43,7 @@ __all__ = [
     "LocalExecutor",
     "RayExecutor",
     "ClusterUnreachableError",
+    "ClusterError",
     "connect",
     "make_executor",
     "ready_executor",
@@ -62,6 +63,10 @@ CANCEL_GRACE = 10.0
 
 class ClusterUnreachableError(ValueError):
     """The Ray cluster's address does not answer (exit status 2 on the command line)."""
+
+
+class ClusterError(OSError):
+    """The cluster lost a run for good (its node died more often than Ray retries); exit status 1."""
 
 
 class Executor(Protocol):
@@ -188,7 +193,8 @@ def _run_task(folder: str, function: Callable[..., Any], arguments: tuple) -> An
 
 
 def _result(ray, ref) -> Any:
-    """The task's result; a task's own error is raised as itself, not wrapped in Ray's."""
+    """The task's result; a task's own error is raised as itself, not wrapped in Ray's, and a run the
+    cluster lost for good as a :class:`ClusterError`."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as error:
@@ -196,6 +202,12 @@ def _result(ray, ref) -> Any:
         if isinstance(cause, BaseException):
             raise cause from None
         raise
+    except ray.exceptions.RayError as error:  # node or worker gone after every retry, object lost, ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ClusterError(
+            f"the Ray cluster lost a run ({type(error).__name__}: {first}); finished runs are kept and "
+            "interrupted ones keep their checkpoints: rerun the same command to continue"
+        ) from None
 
 
 def _cancel(ray, refs: list) -> None:
@@ -304,6 +316,11 @@ def executor_from(args: argparse.Namespace) -> LocalExecutor | RayExecutor:
     jobs = getattr(args, "jobs", 1)
     if args.executor != "ray" and args.gpus_per_run != 1.0:
         raise ValueError("--gpus-per-run applies to --executor ray")
+    if args.executor == "ray" and jobs != 1:
+        raise ValueError(
+            f"--jobs {jobs} sets the local pool; on Ray the cluster's free CPUs and GPUs decide how many runs "
+            "train at once (--threads and --gpus-per-run say what one run takes): leave --jobs out"
+        )
     return make_executor(args.executor, jobs=jobs, address=args.address, gpus_per_run=args.gpus_per_run)
 
 
