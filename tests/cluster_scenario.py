@@ -5,7 +5,8 @@
 
     unshare --net --pid --fork --mount --mount-proc python tests/cluster_scenario.py WORK_DIR
 
-so every address Ray uses is this namespace's loopback, ``ray stop`` sees only this cluster, and
+(or, with ``launch``, only a network namespace for two ``torchrun`` launchers) so every address
+Ray uses is this namespace's loopback, ``ray stop`` sees only this cluster, and
 every process it started dies with it. The worker node runs under another host name, as on a real
 cluster, so the run it holds is taken over through the task id in its lock, not through a
 process id check. What happened goes to ``WORK_DIR/report.json``; the test asserts on it.
@@ -23,8 +24,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import torch
 
 PORT = 6390
 RAY = str(Path(sys.executable).parent / "ray")
@@ -121,6 +120,8 @@ def main(work: Path) -> dict:
         return next(((f, h) for f, h in run_folders(study) if parent(h["pid"]) == raylet), None)
 
     folder, holder = wait_for(on_worker, 300, "run with a checkpoint on the worker node")
+    import torch
+
     epochs_done = torch.load(folder / "latest.pth", map_location="cpu", weights_only=False)["epoch"]
     victims = worker | {pid for pid in processes() if parent(pid) == raylet}
     for pid in victims:
@@ -143,7 +144,16 @@ def main(work: Path) -> dict:
     return report
 
 
+def launch(commands: list[list[str]]) -> int:
+    """Bring up loopback, start ``commands`` side by side, and return the worst exit status."""
+    loopback_up()
+    started = [subprocess.Popen(command) for command in commands]
+    return max(process.wait() for process in started)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "launch":  # python tests/cluster_scenario.py launch '[[command], ...]' (torchrun test)
+        sys.exit(launch(json.loads(sys.argv[2])))
     work = Path(sys.argv[1]).resolve()
     try:
         result = main(work)
