@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -37,6 +38,8 @@ FAST_FAILURE = {
     "RAY_health_check_failure_threshold": "2",
     "RAY_USAGE_STATS_ENABLED": "0",
 }
+#: The quick study's student epochs.
+EPOCHS = 3
 NODE = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=80000000"]
 
 
@@ -60,6 +63,13 @@ def parent(pid: int) -> int | None:
         return None
 
 
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:  # gone meanwhile
+        return ""
+
+
 def start_node(arguments: list[str], env: dict, hostname: str | None = None) -> set[int]:
     """``ray start ARGUMENTS`` (under ``hostname`` in its own UTS namespace); the node's daemons' pids."""
     before = processes()
@@ -79,14 +89,20 @@ def driver(arguments: list[str], work: Path, name: str) -> subprocess.Popen:
 
 
 def run_folders(study: Path):
-    """Folders of the runs in progress that hold a lock and at least one checkpoint: ``(folder, lock)``."""
+    """Runs in progress, locked and past their first but not their last epoch: ``(folder, lock, epoch)``.
+
+    A run may finish (and its folder go) at any moment, so every file that has gone is skipped.
+    """
+    import torch
+
     for lock in study.glob("runs/*/*/.lock"):
         try:
             holder = json.loads(lock.read_text())
-        except (OSError, ValueError):
+            epoch = torch.load(lock.parent / "latest.pth", map_location="cpu", weights_only=False)["epoch"]
+        except (OSError, ValueError, EOFError, RuntimeError, KeyError):
             continue
-        if (lock.parent / "latest.pth").is_file():
-            yield lock.parent, holder
+        if 1 <= epoch < EPOCHS:
+            yield lock.parent, holder, epoch
 
 
 def wait_for(condition, timeout: float, what: str):
@@ -100,15 +116,23 @@ def wait_for(condition, timeout: float, what: str):
 
 
 def main(work: Path) -> dict:
-    report: dict = {}
     loopback_up()
     env = dict(os.environ, **FAST_FAILURE)
     started = time.monotonic()
     temp = Path("/tmp") / f"ldrrld-ray-{os.getpid()}-{time.time_ns() % 10**6}"  # short: socket paths
     head = ["--head", f"--port={PORT}", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
+    try:
+        return _scenario(work, env, head, started)
+    finally:
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)  # only this namespace's
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _scenario(work: Path, env: dict, head: list[str], started: float) -> dict:
+    report: dict = {}
     start_node(head + NODE, env)
     worker = start_node([f"--address=127.0.0.1:{PORT}", *NODE], env, hostname="worker-node")
-    raylet = next(pid for pid in worker if b"raylet" in Path(f"/proc/{pid}/cmdline").read_bytes())
+    raylet = next(pid for pid in worker if "raylet" in command_line(pid))
     report["cluster_seconds"] = time.monotonic() - started
 
     # 1. The study across both nodes; the worker node dies while it holds a run with a checkpoint.
@@ -117,12 +141,9 @@ def main(work: Path) -> dict:
     first = driver([*STUDY, *address], work, "study")
 
     def on_worker():
-        return next(((f, h) for f, h in run_folders(study) if parent(h["pid"]) == raylet), None)
+        return next((found for found in run_folders(study) if parent(found[1]["pid"]) == raylet), None)
 
-    folder, holder = wait_for(on_worker, 300, "run with a checkpoint on the worker node")
-    import torch
-
-    epochs_done = torch.load(folder / "latest.pth", map_location="cpu", weights_only=False)["epoch"]
+    folder, holder, epochs_done = wait_for(on_worker, 300, "run with a checkpoint on the worker node")
     victims = worker | {pid for pid in processes() if parent(pid) == raylet}
     for pid in victims:
         try:
@@ -140,7 +161,6 @@ def main(work: Path) -> dict:
     time.sleep(3)  # what a run that kept going would need to write its next checkpoint
     report["cancel"]["locks_left"] = [str(p.relative_to(study)) for p in study.glob("runs/*/*/.lock")]
     report["seconds"] = time.monotonic() - started
-    subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)  # only this namespace's
     return report
 
 

@@ -220,3 +220,18 @@ def test_a_run_error_comes_back_as_itself_and_a_lost_run_as_one_line():
     with pytest.raises(ClusterError, match=r"lost a run \(RayError: node died\); .*rerun the same command") as lost:
         _result(FakeRay(RayError("node died\nand more lines")), None)
     assert "\n" not in str(lost.value)
+
+
+def test_ctrl_c_while_ray_waits_is_noted_then_the_handler_is_back():
+    import os
+    import signal
+
+    from ldrrld_core.study.executors import _ctrl_c_noted
+
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_noted() as interrupted:
+        os.kill(os.getpid(), signal.SIGINT)  # noted, not raised inside whatever Ray was doing
+        assert interrupted == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)

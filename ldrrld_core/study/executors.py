@@ -26,9 +26,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any, Protocol
@@ -157,14 +160,51 @@ class RayExecutor:
         task = ray.remote(_run_task).options(max_retries=self.max_retries, retry_exceptions=False, **resources)
         folder = os.getcwd()  # relative paths (out-dir, teachers, data) mean the same on every node
         pending = {task.remote(folder, function, arguments(item)): item for item in todo}
-        try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                item = pending.pop(ready[0])
-                finished(item, _result(ray, ready[0]))
-        except BaseException:  # Ctrl-C, a run's error, or the caller's own: stop what is still running
-            _cancel(ray, list(pending))
-            raise
+        with _ctrl_c_noted() as interrupted:
+            try:
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL)
+                    if interrupted:
+                        raise KeyboardInterrupt
+                    for ref in ready:
+                        finished(pending.pop(ref), _result(ray, ref))
+            except BaseException:  # Ctrl-C, a run's error, or the caller's own: stop what is still running
+                interrupted.restore()  # a second Ctrl-C while the tasks are cancelled stops at once
+                _cancel(ray, list(pending))
+                raise
+
+
+#: Seconds between the driver's looks for Ctrl-C while it waits for results.
+_POLL = 0.5
+
+
+class _Noted(list):
+    """The Ctrl-C presses noted while Ray waits; :meth:`restore` puts the previous handler back."""
+
+    def __init__(self, previous=None, installed: bool = False) -> None:
+        super().__init__()
+        self.previous, self.installed = previous, installed
+
+    def restore(self) -> None:
+        if self.installed:
+            previous = self.previous if self.previous is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, previous)
+            self.installed = False
+
+
+@contextmanager
+def _ctrl_c_noted():
+    """Inside: Ctrl-C is only noted (the list is non-empty), so that it never interrupts Ray's own calls
+    halfway; the caller raises ``KeyboardInterrupt`` at a safe point. Outside the main thread: nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield _Noted()
+        return
+    noted = _Noted(signal.getsignal(signal.SIGINT), installed=True)
+    signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        noted.restore()
 
 
 def _run_task(folder: str, function: Callable[..., Any], arguments: tuple) -> Any:
