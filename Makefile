@@ -13,6 +13,10 @@ NOTEBOOK    ?= notebooks/01_dense_relations.ipynb
 # Extra JupyterLab flags, e.g.  make lab LAB_ARGS="--port=9999"  or, on a remote machine,
 #   make lab LAB_ARGS="--ip=0.0.0.0"   (or keep 127.0.0.1 and tunnel: ssh -L 8888:localhost:8888 host)
 LAB_ARGS    ?=
+# The extras installed with the toolkit: dev (notebooks, tests, lint), docs (the site `make docs`
+# builds, tested by make test) and ray (the cluster tests of tests/test_cluster.py run only with
+# it). EXTRAS=dev leaves the site and Ray out; their tests then skip and say why.
+EXTRAS      ?= dev,docs,ray
 STAMP       := $(VENV)/.installed
 
 .PHONY: help install lab test test-fast format notebooks docs demo bench clean
@@ -25,7 +29,7 @@ $(STAMP): pyproject.toml tools/lab_overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(if $(strip $(TORCH_PINS)),$(BIN)/python -m pip install --quiet $(TORCH_PINS))
-	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@# JupyterLab in this venv never asks about news or updates (an app-level override in the
 	@# venv; the user's own settings are not touched).
@@ -33,7 +37,7 @@ $(STAMP): pyproject.toml tools/lab_overrides.json
 	cp tools/lab_overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the toolkit with its dev and docs extras
+install: $(STAMP)  ## create .venv and install the toolkit with its extras (EXTRAS, default dev,docs,ray)
 
 # JupyterLab serves the repository (README, docs, notebooks) and opens $(NOTEBOOK); the URL it
 # prints (with its token) opens that notebook too. Root (containers, cloud machines) needs

@@ -444,7 +444,7 @@ def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_never_retrain
     def diverge(*args, **kwargs):
         raise FloatingPointError("the loss became nan at epoch 2")
 
-    monkeypatch.setattr(sweep_module, "fit", diverge)
+    monkeypatch.setattr(sweep_module, "fit_in_folder", diverge)
     sweep = run_sweep(QUICK_SWEEP, out_dir, run_study_first=True, progress=False)
     point = next(p for p in sweep["points"] if p["name"] == "d2-decay0-T4")
     assert point["status"] == "complete" and point["diverged_seeds"] == [1] and point["missing_seeds"] == []

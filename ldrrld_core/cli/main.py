@@ -109,7 +109,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.threads < 1:
             parser.error(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    _check_device(args.device)
+    if getattr(args, "executor", "local") != "ray":  # on Ray the runs' nodes have the GPUs, not this one
+        _check_device(args.device)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         context = init_distributed(args.device)

@@ -80,6 +80,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
     """What ``study`` and ``sweep`` share: how many runs at once, where, on how many threads, how loud."""
+    from ..study.executors import add_executor_options
+
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)")
     parser.add_argument("--device", default="cpu", help="where to train (default cpu: bitwise repeatable)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
@@ -90,6 +92,7 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace the runs and results of other settings stored in the out-dir (without it, refused)",
     )
+    add_executor_options(parser)
 
 
 def check_jobs(args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ examples:
   ldrrld study --jobs 2 --out-dir runs/study            # the full study of docs/results.md
   ldrrld study --teacher-only --no-shipped-teacher      # train the converged teacher alone
   ldrrld study --render docs                            # docs/results.md and .png from docs/results.json
+  ldrrld study --executor ray --address 10.0.0.1:6379   # the runs on a Ray cluster (docs/cluster.md)
 
 The last stdout line is JSON: {"results", "verdict", "test_top1_last", "delta_vs_ce", ...}.
 """
@@ -90,6 +91,7 @@ def _config(args: argparse.Namespace):
 def run_study_command(args: argparse.Namespace, device) -> int:
     """Render, train the teacher alone, or run the whole study; print the report and the JSON summary."""
     from ..study import converged_teacher, render, run_study, study_recipe
+    from ..study.executors import executor_from
     from ..study.report import results_text
 
     if args.render:
@@ -120,6 +122,7 @@ def run_study_command(args: argparse.Namespace, device) -> int:
         use_shipped_teacher=not args.no_shipped_teacher,
         command="ldrrld " + shlex.join(args.argv),
         overwrite=args.overwrite,
+        executor=executor_from(args),
     )
     markdown, picture = render(out_dir)
     print(ended(results_text(results), results["verdict"], [out_dir / "results.json", markdown, picture]))

@@ -18,6 +18,7 @@ examples:
   nohup ldrrld sweep --jobs 2 > sweep.log 2>&1 &        # the full grid of docs/sweep.md; rerun to resume
   ldrrld sweep --depths 3 7 15 --decays 0 0.1 --seeds 5 --out-dir runs/my-sweep
   ldrrld sweep --collect --out-dir runs/sweep/teaching  # sweep.json and .md from the runs finished so far
+  ldrrld sweep --executor ray --address 10.0.0.1:6379   # the runs on a Ray cluster (docs/cluster.md)
 
 Every grid point trains at the learning rate the study chose for ldrrld (from --results).
 The last stdout line is JSON: {"sweep", "markdown", "runs_done", "runs_planned", "findings"}.
@@ -102,6 +103,7 @@ def _config(args: argparse.Namespace):
 def run_sweep_command(args: argparse.Namespace, device) -> int:
     """Train (or with ``--collect`` only gather) the grid; print its table, what it found, the files it
     wrote and the JSON summary."""
+    from ..study.executors import executor_from
     from ..study.sweep import findings, run_sweep
     from ..study.sweep_report import grid_text
 
@@ -121,6 +123,7 @@ def run_sweep_command(args: argparse.Namespace, device) -> int:
         train=not args.collect,
         command="ldrrld " + shlex.join(args.argv),
         overwrite=args.overwrite,
+        executor=executor_from(args),
     )
     progress = sweep["progress"]
     summary = f"{progress['runs_done']} of {progress['runs_planned']} runs done. " + " ".join(findings(sweep))

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..study.executors import add_executor_options, executor_from
 from .baselines import settings_markdown
 from .kit import Settings, cells, commands, run, select_pairs, teacher_commands
 from .paper import paper_markdown
@@ -23,7 +24,8 @@ Rerun the paper's CIFAR-100 tables with the standard teachers and fill a paper-v
 
   pairs     the paper's tables, the baselines' per-pair settings and the number of runs
   commands  the exact ldrrld command of every run
-  run       check the teachers, run every cell (resuming interrupted ones), write the table
+  run       check the teachers, run every cell (resuming interrupted ones), write the table;
+            with --executor ray, every cell as a task on a Ray cluster (docs/cluster.md)
   table     write results.md and results.json from the finished runs: paper vs measured, and
             LDRRLD - DKD and LDRRLD - KD paired by seed, with 95% intervals
 
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="points a teacher may measure below its published top-1 (default %(default)s)",
         )
         sub.add_argument("--strict", action="store_true", help="refuse a teacher below its published top-1")
+    add_executor_options(subcommands.choices["run"])
     return parser
 
 
@@ -117,11 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("\n".join(teacher_commands(settings, pairs)))
             print("\n".join(commands(settings, pairs)))
         elif args.command == "run":
-            run(settings, pairs)
+            run(settings, pairs, executor=executor_from(args))
             print(markdown(write_results(settings)))
         else:
             print(markdown(write_results(settings)))
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"reproduce_cifar100: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("reproduce_cifar100: interrupted; the same command continues every unfinished run", file=sys.stderr)
+        return 130
     return 0

@@ -4,7 +4,8 @@ Every cell is one plain ``ldrrld`` command with the ``cifar100-authors`` preset 
 cifar100`` for the clean schedule), the literature's teacher file and, for KD and DKD, the
 baseline's own per-pair settings (:mod:`.baselines`) passed explicitly. :func:`run` checks every
 teacher first (:mod:`.teachers`: present, hashed, accurate) and writes the check into each run's
-folder, then runs the cells one after the other in this process, each resuming where it stopped.
+folder, then runs the cells, each resuming where it stopped: one after the other in this process, or
+as Ray tasks on a cluster (``executor``, :mod:`ldrrld_core.study.executors`; ``docs/cluster.md``).
 
 A cell runs through the Python API (:func:`~ldrrld_core.train.fit` and
 :func:`~ldrrld_core.train.distill` on :meth:`Cell.recipe`), not through the command line, so the
@@ -395,28 +396,39 @@ def check_teachers(
     return checks
 
 
-def run(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print) -> list[dict]:
+def run(settings: Settings, pairs: Sequence[Pair], log: Callable[[str], None] = print, executor=None) -> list[dict]:
     """Run every cell of ``pairs`` (resuming any that were interrupted); return their summaries.
 
     Every run's recipe is built first, so a bad setting fails before anything trains; then the
     teacher files are looked for, so a missing one fails before hours of other runs; then every
     teacher is checked and its check is written into each of its runs' folders
-    (``teacher_check.json``).
+    (``teacher_check.json``). ``executor`` runs the cells (:mod:`ldrrld_core.study.executors`):
+    ``None``, one after the other in this process; a Ray executor, one task per cell, with one
+    GPU each (one CPU in fast mode), all folders of ``settings`` seen by every node at the same path.
     """
-    planned = [(cell, cell.recipe(settings)) for cell in cells(settings, pairs)]
+    from ..study.executors import ready_executor
+
+    planned = {cell: cell.recipe(settings) for cell in cells(settings, pairs)}
+    executor = ready_executor(executor)  # an unreachable cluster fails before any teacher work
     if settings.fast:
         prepare_fast_teachers(settings, pairs, log)
     for name in _teachers_of(pairs):
         standard_teacher_path(name, settings.teachers)  # raises, saying where it looked and how to get it
     checks = check_teachers(settings, pairs, log)
-    summaries = []
-    for cell, recipe in planned:
+    todo = list(planned)
+    for cell in todo:
         if not cell.alone:
             checks[cell.pair.teacher].save(cell.out_dir(settings) / TEACHER_CHECK_FILE)
-        summary = _train(recipe, settings.threads)
+    summaries = {}
+
+    def finished(cell: Cell, summary: dict) -> None:
         log(f"{cell} · seed {cell.seed}: top-1 {summary['top1']:.2f}%")
-        summaries.append(summary)
-    return summaries
+        summaries[cell] = summary
+
+    device = "cpu" if settings.fast else "cuda"
+    arguments = lambda cell: (planned[cell], settings.threads)  # noqa: E731
+    executor.run_each(_train, todo, arguments, finished, threads=1, device=device)
+    return [summaries[cell] for cell in todo]
 
 
 def _train(recipe, threads: int | None) -> dict:

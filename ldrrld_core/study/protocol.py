@@ -13,8 +13,10 @@
 
 Every run is written to ``<out_dir>/runs/<method>/lr<lr>-seed<seed>.json`` as it finishes; a run
 whose file exists with the same recipe and teacher and a complete, finite history is not trained
-again, so an interrupted study resumes. A folder holding a study of other settings (run files or
-``results.json``) is refused before anything trains, unless ``overwrite`` (``--overwrite``).
+again, so an interrupted study resumes. A run in progress keeps its checkpoints in the folder of
+the same name (:mod:`.run_folder`) and continues from them. A folder holding a study of other
+settings (run files or ``results.json``) is refused before anything trains, unless ``overwrite``
+(``--overwrite``). The runs execute on this machine or on a Ray cluster (:mod:`.executors`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import signal
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,10 @@ import torch
 
 from ..io import atomic_write_text
 from ..models import create_model
-from ..train import Recipe, fit, get_recipe, load_data
+from ..train import Recipe, get_recipe, load_data
+from .executors import Executor, ready_executor, run_each
 from .report import build_results, source_commit
+from .run_folder import checkpoint_folder, fit_in_folder, remove_checkpoints
 from .teacher import TeacherRule, converged_teacher
 
 __all__ = [
@@ -131,8 +132,9 @@ def learning_rates(recipe: Recipe, config: StudyConfig) -> list[float]:
 _LOADED: dict[str, Any] = {}  # per process: data and teacher, loaded once
 
 
-def _train_one(recipe_dict: dict, teacher_weights: str, device: str, threads: int) -> list[dict]:
-    """Train one student (a process-pool task); returns its history rows, or ``[]`` if the loss diverged."""
+def _train_one(recipe_dict: dict, teacher_weights: str, device: str, threads: int, folder: str | None = None) -> list:
+    """Train one student (a batch task), with its checkpoints in ``folder``; returns its history rows,
+    or ``[]`` if the loss diverged."""
     torch.set_num_threads(threads)
     recipe = Recipe.from_dict(recipe_dict)
     data_fields = ("data", "data_options", "data_seed", "validation_fraction")
@@ -147,7 +149,7 @@ def _train_one(recipe_dict: dict, teacher_weights: str, device: str, threads: in
             _LOADED.update(teacher_key=teacher_weights, teacher=teacher)
         teacher = _LOADED["teacher"]
     try:
-        return fit(recipe, teacher=teacher, data=data, device=device, progress=False).history.rows
+        return fit_in_folder(recipe, folder, teacher=teacher, data=data, device=device, progress=False).history.rows
     except FloatingPointError as error:  # this learning rate is too large for this loss: never chosen
         log.warning("%s at lr %g, seed %d diverged: %s", recipe.loss, recipe.lr, recipe.seed, error)
         return []
@@ -232,7 +234,7 @@ def _train_all(
     weights: str,
     teacher: str | None,
     device: str,
-    jobs: int,
+    executor: Executor,
     threads: int,
     progress: bool,
     overwrite: bool = False,
@@ -255,45 +257,18 @@ def _train_all(
     def record(spec, rows):
         content = {"recipe": plan[spec].to_dict(), "teacher": teacher, "history": rows}
         atomic_write_text(json.dumps(content), _run_path(out_dir, *spec))
+        remove_checkpoints(checkpoint_folder(_run_path(out_dir, *spec)))
         done[spec] = rows
         bar.update(1)
         outcome = f"test {rows[-1]['test_top1']:.1f}" if rows else "diverged"
         bar.set_postfix(last=f"{spec[0]} lr {spec[1]:g} seed {spec[2]}: {outcome}")
 
-    run_each(_train_one, todo, lambda spec: (plan[spec].to_dict(), weights, device, threads), record, jobs=jobs)
+    def arguments(spec):
+        return plan[spec].to_dict(), weights, device, threads, str(checkpoint_folder(_run_path(out_dir, *spec)))
+
+    executor.run_each(_train_one, todo, arguments, record, threads=threads, device=device)
     bar.close()
     return done
-
-
-def run_each(function, todo, arguments, finished, *, jobs: int) -> None:
-    """Call ``finished(item, function(*arguments(item)))`` for every item of ``todo``.
-
-    With ``jobs > 1`` the calls run in that many fresh (spawned) processes and finish in any order;
-    ``function`` must then be importable at module level. Each result is handed over as soon as
-    it exists, so a caller that saves it makes an interrupted batch resumable. Ctrl-C reaches the
-    calling process alone, which stops the workers at once and raises ``KeyboardInterrupt``.
-    """
-    if jobs <= 1:
-        for item in todo:
-            finished(item, function(*arguments(item)))
-        return
-    spawn = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=_leave_interrupts_to_the_parent) as pool:
-        try:
-            futures = {pool.submit(function, *arguments(item)): item for item in todo}
-            for future in as_completed(futures):
-                finished(futures[future], future.result())
-        except BaseException:  # Ctrl-C (or a failed run): stop every worker now, not after its run
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
-def _leave_interrupts_to_the_parent() -> None:
-    """In a worker: ignore Ctrl-C, which the terminal sends to every process of the group. The parent
-    alone reacts (one line, exit 130) and stops the workers, so no worker prints a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _mean_last_val(histories: list[list[dict]]) -> float:
@@ -313,6 +288,7 @@ def run_study(
     use_shipped_teacher: bool = True,
     command: str | None = None,
     overwrite: bool = False,
+    executor: Executor | str | None = None,
 ) -> dict:
     """Run the whole protocol and write ``<out_dir>/results.json``; returns the results.
 
@@ -320,17 +296,21 @@ def run_study(
         config: what to compare (:data:`QUICK` for a toy-sized run).
         out_dir: the teacher cache (``teachers/``), every run (``runs/``) and ``results.json``.
         device: where to train (``cpu`` gives bitwise repeatable runs).
-        jobs: runs trained at once, each in its own process (1: in this process).
+        jobs: runs trained at once, each in its own process (1: in this process); the local executor's.
         threads: torch threads per run.
         use_shipped_teacher: use the teacher shipped with the package when it fits the recipe.
         command: the command line to record (``ldrrld study`` fills it in).
         overwrite: replace the runs and ``results.json`` of a study of other settings in ``out_dir``;
             without it that is a ``ValueError`` before anything trains.
+        executor: where the runs train (:mod:`.executors`): ``None`` or ``"local"``, ``jobs``
+            processes here; ``"ray"`` or a :class:`~.executors.RayExecutor`, a Ray cluster (then
+            ``out_dir`` must be a folder every node sees at the same path).
 
     Returns:
         The content of ``results.json`` (see ``docs/results.md`` for its fields).
     """
     started, commit = time.perf_counter(), source_commit()
+    executor = ready_executor(executor, jobs)  # an unreachable cluster fails now, not after the teacher
     out_dir = Path(out_dir)
     recipe = study_recipe(config)
     lrs = learning_rates(recipe, config)
@@ -345,7 +325,7 @@ def run_study(
         progress=progress,
         use_shipped=use_shipped_teacher,
     )
-    options = dict(device=device, jobs=jobs, threads=threads, progress=progress, overwrite=overwrite)
+    options = dict(device=device, executor=executor, threads=threads, progress=progress, overwrite=overwrite)
     options.update(weights=teacher["weights"], teacher=teacher["sha256"])
     selection, histories = _select_rates(config, recipe, lrs, out_dir, options)
     chosen = {method: max(lrs, key=lambda lr: selection[method][lr]) for method in config.methods}

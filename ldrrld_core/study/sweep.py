@@ -50,9 +50,11 @@ import torch
 from ..io import atomic_write_text
 from ..models import create_model
 from ..provenance import source_commit
-from ..train import Recipe, fit, load_data
-from .protocol import learning_rates, read_run_file, run_each, run_study, stored_run, study_recipe
+from ..train import Recipe, load_data
+from .executors import Executor, ready_executor
+from .protocol import learning_rates, read_run_file, run_study, stored_run, study_recipe
 from .report import load_results
+from .run_folder import checkpoint_folder, fit_in_folder, remove_checkpoints
 from .sweep_plan import QUICK_SWEEP, SweepConfig, grid_points, local_term_scale, plan_runs, point_recipe
 from .sweep_report import (
     MEASURE_DEPTH,
@@ -100,8 +102,9 @@ _UNRELATED = ("out_dir", "data_root", "download", "num_workers", "save_every", "
 _LOADED: dict[str, Any] = {}  # per process: data, teacher and its test logits, loaded once
 
 
-def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: int) -> dict:
-    """Train one student and measure it (a process-pool task): ``{"history", "measures", "seconds"}``."""
+def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: int, folder: str | None = None) -> dict:
+    """Train one student (a batch task, with its checkpoints in ``folder``) and measure it:
+    ``{"history", "measures", "seconds"}``."""
     from ..analysis import collect_outputs, relation_fidelity
     from ..data import make_loader
 
@@ -118,7 +121,9 @@ def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: 
             key=key, data=data, teacher=teacher, test=test, teacher_logits=collect_outputs(teacher, test).logits
         )
     try:
-        run = fit(recipe, teacher=_LOADED["teacher"], data=_LOADED["data"], device=device, progress=False)
+        run = fit_in_folder(
+            recipe, folder, teacher=_LOADED["teacher"], data=_LOADED["data"], device=device, progress=False
+        )
     except FloatingPointError as error:  # the loss diverged at this rate: a result, not a crash
         return {"history": [], "seconds": None, "measures": {}, "diverged": str(error)}
     fidelity = relation_fidelity(
@@ -185,7 +190,7 @@ def _train_plan(
     weights: str,
     teacher: str | None,
     device: str,
-    jobs: int,
+    executor: Executor,
     threads: int,
     progress: bool,
     desc: str,
@@ -212,6 +217,7 @@ def _train_plan(
     def record(spec, result) -> None:
         content = {"recipe": plan[spec].to_dict(), "teacher": teacher, "result": result}
         atomic_write_text(json.dumps(content), _run_path(out_dir, *spec))
+        remove_checkpoints(checkpoint_folder(_run_path(out_dir, *spec)))
         done[spec] = result
         if on_record is not None:
             on_record(done)
@@ -234,7 +240,10 @@ def _train_plan(
         outcome = "diverged" if diverged(result) else f"test {result['history'][-1]['test_top1']:.1f}"
         bar.set_postfix(last=f"{spec[0]} seed {spec[1]}: {outcome}")
 
-    run_each(_measure_one, todo, lambda spec: (plan[spec].to_dict(), weights, device, threads), finish, jobs=jobs)
+    def arguments(spec):
+        return plan[spec].to_dict(), weights, device, threads, str(checkpoint_folder(_run_path(out_dir, *spec)))
+
+    executor.run_each(_measure_one, todo, arguments, finish, threads=threads, device=device)
     bar.close()
     return done
 
@@ -280,6 +289,7 @@ def run_sweep(
     train: bool = True,
     command: str | None = None,
     overwrite: bool = False,
+    executor: Executor | str | None = None,
 ) -> dict:
     """Train (or collect) every point x seed and write ``<out_dir>/sweep.json`` and ``sweep.md``.
 
@@ -293,6 +303,7 @@ def run_sweep(
         lr: train the grid at this rate without a study or a selection (no reference lines). With
             a study's results it must equal the rate the study chose for ``ldrrld``.
         device, jobs, threads: where to train, runs at once (one process each), torch threads per run.
+        executor: where the runs train (see :func:`~.protocol.run_study`; ``jobs`` is the local one's).
         train: ``False`` trains nothing (no teacher, no study) and gathers finished runs (``--collect``).
         command, overwrite: the command line to record; retrain over run files of other settings.
 
@@ -301,20 +312,13 @@ def run_sweep(
     """
     started, commit = time.perf_counter(), source_commit()
     out_dir = Path(out_dir)
-    options = dict(device=device, jobs=jobs, threads=threads, progress=progress)
+    executor = ready_executor(executor, jobs)
+    options = dict(device=device, executor=executor, threads=threads, progress=progress)
     study, study_path = _study_results(config, results, out_dir, options, run=train and run_study_first and lr is None)
     _check_study_rate(study, study_path, lr)
     recipe = study_recipe(config.study)
     data = load_data(recipe)
-    _, teacher = converged_teacher(
-        study_recipe(config.study, students=False),
-        config.study.teacher,
-        cache_dir=out_dir / "study" / "teachers",
-        data=data,
-        device=device,
-        progress=progress,
-        train=train,
-    )
+    teacher = _teacher(config, out_dir, data, device=device, progress=progress, train=train)
     _check_study_teacher(study, study_path, teacher)
     weights, digest = teacher["weights"], teacher["sha256"]
     train_options = dict(options, weights=weights, teacher=digest, train=train, overwrite=overwrite)
@@ -346,6 +350,21 @@ def run_sweep(
 
     write(_train_plan(plan, out_dir, desc="sweep runs", **{**train_options, "train": False}))
     return write(_train_plan(plan, out_dir, desc="sweep runs", on_record=write, **train_options))
+
+
+def _teacher(config: SweepConfig, out_dir: Path, data, *, device: str, progress: bool, train: bool) -> dict:
+    """The study's converged teacher's record, from ``<out_dir>/study/teachers`` (trained there when
+    missing, unless ``train`` is off: collecting trains nothing)."""
+    _, teacher = converged_teacher(
+        study_recipe(config.study, students=False),
+        config.study.teacher,
+        cache_dir=out_dir / "study" / "teachers",
+        data=data,
+        device=device,
+        progress=progress,
+        train=train,
+    )
+    return teacher
 
 
 def _check_study_rate(study: Mapping | None, study_path: str | None, lr: float | None) -> None:

@@ -11,6 +11,11 @@ or a lost power supply) is stale: the next run removes it with a warning and pro
 lock file still empty a minute after it was made (its run died between creating and writing it). A lock
 from another host cannot be checked this way; if that run is really gone, break the lock with
 ``ldrrld ... --break-lock``, :func:`break_run_lock`, or by deleting the file.
+
+A run that a batch engine executes as a task (:mod:`ldrrld_core.study.executors`: Ray) records the
+task's id (environment variable :data:`TASK_ENV`) in its lock. Ray retries a task only after its
+attempt failed (its node died), and the retry has the same id: a lock with the id of the task
+asking for it is therefore the dead attempt's, and the retry takes it over, on any host.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 __all__ = [
     "LOCK",
+    "TASK_ENV",
     "RunLockedError",
     "run_lock",
     "acquire_run_lock",
@@ -41,6 +47,8 @@ log = logging.getLogger("ldrrld.train")
 
 #: The lock file's name inside a run's out-dir.
 LOCK = ".lock"
+#: Environment variable holding the id of the batch task a run belongs to (the same on the task's retries).
+TASK_ENV = "LDRRLD_TASK"
 #: Seconds after which a lock file without a readable record counts as stale.
 _UNWRITTEN_AFTER = 60.0
 
@@ -96,6 +104,8 @@ def acquire_run_lock(out_dir: str | os.PathLike) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "token": uuid.uuid4().hex,
     }
+    if os.environ.get(TASK_ENV):
+        record["task"] = os.environ[TASK_ENV]
     for _ in range(3):  # a stale lock removed, then retried; three tries bound a race with other starters
         try:
             descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -165,7 +175,10 @@ def _read_lock(lock: Path) -> dict[str, Any] | None:
 
 
 def _is_stale(holder: dict[str, Any] | None, lock: Path) -> bool:
-    """Whether the holder is a process of this host that no longer runs (or never wrote its record)."""
+    """Whether the holder is a process of this host that no longer runs (or never wrote its record), or
+    an earlier attempt of this very task (:data:`TASK_ENV`), which its batch engine retries only when it failed."""
+    if holder is not None and holder.get("task") and holder.get("task") == os.environ.get(TASK_ENV):
+        return True
     if holder is None:
         try:
             return time.time() - lock.stat().st_mtime > _UNWRITTEN_AFTER
