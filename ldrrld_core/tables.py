@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-__all__ = ["markdown_table", "text_table", "TextTable", "mean_std", "interval", "difference"]
+__all__ = ["markdown_table", "text_table", "TextTable", "wrap", "mean_std", "interval", "difference"]
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -25,6 +25,15 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
             raise ValueError(f"a table row has {len(cells)} cells but the header has {len(header)}: {cells}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def wrap(text: str, width: int, *, indent: str = "") -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken at spaces only (a word longer than a
+    line keeps its own line), continuation lines starting with ``indent``: text that a terminal or a
+    notebook page never has to break inside a word."""
+    import textwrap
+
+    return textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
 def text_table(

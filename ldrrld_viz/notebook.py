@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import shlex
-import textwrap
 from dataclasses import dataclass
 
 import torch
 
 from ldrrld_core.runtime import default_device, fast_mode, seed_everything, set_deterministic
+from ldrrld_core.tables import wrap
 
 __all__ = ["LINE_WIDTH", "NotebookSettings", "say", "say_command", "setup"]
 
@@ -66,7 +66,7 @@ def say(*parts: object, width: int = LINE_WIDTH) -> None:
     are kept."""
     text = " ".join(str(part) for part in parts)
     for paragraph in text.split("\n"):
-        print(textwrap.fill(paragraph, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False))
+        print("\n".join(wrap(paragraph, width, indent="  ")))
 
 
 def say_command(command: str, width: int = LINE_WIDTH) -> None:

@@ -209,7 +209,7 @@ def print_run(run) -> None:
 def ended(table: str, summary: str, written: list) -> str:
     """How a batch command ends in a terminal: its short table, what it found (wrapped at spaces), and
     the paths of what it wrote; the full Markdown report stays in its file."""
-    import textwrap
+    from ..tables import wrap
 
-    lines = [table, "", *textwrap.wrap(summary, 100, break_long_words=False, break_on_hyphens=False), "", "wrote:"]
+    lines = [table, "", *wrap(summary, 100), "", "wrote:"]
     return "\n".join(lines + [f"  {path}" for path in written])

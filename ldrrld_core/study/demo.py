@@ -15,11 +15,13 @@ from pathlib import Path
 
 import torch
 
-from ..tables import text_table
+from ..tables import text_table, wrap
 from .report import results_text
 
 __all__ = ["DEMO_EPOCHS", "SHIPPED_RESULTS", "Demo", "run_demo", "shipped_results"]
 
+#: The longest line of the report: a terminal shows it whole.
+LINE = 96
 #: Epochs of each student in the demo (the study trains 30).
 DEMO_EPOCHS = 15
 #: The committed study's results, shipped with the package (a copy of ``docs/results.json``).
@@ -97,14 +99,15 @@ class Demo:
             "",
         ]
         lines += results_text(self.study, list(self.rates)).split("\n")
-        lines += ["", *_wrap(f"Study verdict: {self.study['verdict']}")]
+        lines += ["", *wrap(f"Study verdict: {self.study['verdict']}", LINE)]
         if self.ordering != self.study_ordering:
             lines += [
                 "",
-                *_wrap(
+                *wrap(
                     f"This run orders the methods {' > '.join(self.ordering)}; the study's means order them "
                     f"{' > '.join(self.study_ordering)}. Trust the study: its intervals are what a ranking "
-                    "needs, and this run is one seed."
+                    "needs, and this run is one seed.",
+                    LINE,
                 ),
             ]
         return "\n".join(lines)
@@ -125,12 +128,6 @@ class Demo:
             "seconds": round(sum(run.summary["seconds"] for run in runs), 1),
             "study": {m: self.study["methods"][m]["test_top1_last"]["mean"] for m in self.rates},
         }
-
-
-def _wrap(text: str, width: int = 96) -> list[str]:
-    import textwrap
-
-    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
 
 
 def run_demo(
