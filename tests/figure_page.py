@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 
-CHROMIUM = os.environ.get("LDRRLD_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+from test_browser import CHROMIUM, CHROMIUM_ARGS  # one browser set-up for every page test
 
 
 def plotly_js() -> str:
