@@ -13,7 +13,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-__all__ = ["source_commit", "version_line", "numbers_fingerprint", "NUMBER_SOURCES"]
+__all__ = ["source_commit", "version_line", "numbers_fingerprint", "NUMBER_SOURCES", "SWEEP_SOURCES"]
 
 #: The toolkit's checkout (the folder holding ``ldrrld_core``), when it runs from one.
 _ROOT = Path(__file__).resolve().parent.parent
@@ -67,9 +67,10 @@ NUMBER_SOURCES = (
     "study/evidence.py",
     "study/executors.py",
     "study/run_folder.py",
-    "study/sweep.py",
-    "study/sweep_plan.py",
 )
+
+#: What decides the sweep's numbers beyond :data:`NUMBER_SOURCES`.
+SWEEP_SOURCES = ("study/sweep.py", "study/sweep_plan.py")
 
 
 def _code_of(path: Path) -> bytes:
@@ -86,8 +87,9 @@ def _code_of(path: Path) -> bytes:
     return ast.dump(tree, include_attributes=False).encode()
 
 
-def numbers_fingerprint(package: str | Path | None = None) -> str:
-    """SHA-256 (16 hex digits) of the code that decides trained numbers (:data:`NUMBER_SOURCES`).
+def numbers_fingerprint(*extra: str, package: str | Path | None = None) -> str:
+    """SHA-256 (16 hex digits) of the code that decides trained numbers: :data:`NUMBER_SOURCES`
+    and the ``extra`` sources (e.g. :data:`SWEEP_SOURCES` for the sweep).
 
     Equal fingerprints mean the same code up to docstrings, comments and formatting, so a result
     recorded with one fingerprint reproduces from any tree with the same one (on the same torch
@@ -95,7 +97,7 @@ def numbers_fingerprint(package: str | Path | None = None) -> str:
     """
     root = Path(package) if package is not None else Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for entry in NUMBER_SOURCES:
+    for entry in (*NUMBER_SOURCES, *extra):
         target = root / entry
         files = sorted(target.rglob("*")) if target.is_dir() else [target]
         for path in files:

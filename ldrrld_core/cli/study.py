@@ -15,7 +15,8 @@ __all__ = ["add_commands", "run_study_command"]
 _STUDY_EPILOG = """\
 examples:
   ldrrld study --quick                                  # the protocol at toy size, about a minute
-  ldrrld study --jobs 2 --out-dir runs/study            # the full study of docs/results.md
+  ldrrld study --jobs 2 --out-dir runs/study            # one study: the teaching problem, every method tuned
+  ldrrld study --evidence --jobs 2 --out-dir runs/evidence   # docs/results.md: both problems, both pairs
   ldrrld study --teacher-only --no-shipped-teacher      # train the converged teacher alone
   ldrrld study --render docs                            # docs/results.md and .png from docs/results.json
   ldrrld study --executor ray --address 10.0.0.1:6379   # the runs on a Ray cluster (docs/cluster.md)
@@ -55,6 +56,12 @@ def add_commands(commands) -> None:
         nargs="+",
         type=float,
         help="the learning-rate grid as multiples of the recipe's lr (default 0.5 1 2; --quick 0.5 1)",
+    )
+    study.add_argument(
+        "--evidence",
+        action="store_true",
+        help="run the whole evidence set of docs/results.md: the teaching study, the shared-data digits problem "
+        "with a pair across families and one within a family, and the teacher-data ablation (--quick: toy size)",
     )
     study.add_argument("--teacher-only", action="store_true", help="train (or find) the converged teacher and stop")
     study.add_argument(
@@ -98,6 +105,8 @@ def run_study_command(args: argparse.Namespace, device) -> int:
         markdown, picture = render(args.render)
         print(json.dumps({"markdown": str(markdown), "plot": str(picture)}))
         return 0
+    if args.evidence:
+        return _run_evidence(args, device)
     config = _config(args)
     out_dir = Path(args.out_dir or f"runs/{'study-quick' if args.quick else 'study'}/{args.recipe}")
     if args.teacher_only:
@@ -140,4 +149,36 @@ def run_study_command(args: argparse.Namespace, device) -> int:
             }
         )
     )
+    return 0
+
+
+def _run_evidence(args: argparse.Namespace, device) -> int:
+    """``--evidence``: every part of the evidence set, then its report."""
+    from ..study.evidence import EVIDENCE, QUICK_EVIDENCE, run_evidence
+    from ..study.evidence_report import evidence_text, render_evidence
+    from ..study.executors import executor_from
+
+    check_jobs(args)
+    out_dir = Path(args.out_dir or f"runs/{'evidence-quick' if args.quick else 'evidence'}")
+    evidence = run_evidence(
+        out_dir,
+        QUICK_EVIDENCE if args.quick else EVIDENCE,
+        device=device or "cpu",
+        jobs=args.jobs,
+        threads=args.threads or 1,
+        progress=not args.no_progress,
+        command="ldrrld " + shlex.join(args.argv),
+        overwrite=args.overwrite,
+        executor=executor_from(args),
+    )
+    written = render_evidence(out_dir)
+    print(ended(evidence_text(evidence), "", [out_dir / "results.json", *written]))
+    summary = {
+        name: {
+            "verdict": study["verdict"],
+            "test_top1_last": {m: e["test_top1_last"]["mean"] for m, e in study["methods"].items()},
+        }
+        for name, study in evidence["studies"].items()
+    }
+    print(json.dumps({"results": str(out_dir / "results.json"), "studies": summary, "seconds": evidence["seconds"]}))
     return 0

@@ -8,6 +8,8 @@ and the MLP, which sees the pixels only as a flat vector through a 16-unit hidde
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import Tensor, nn
 
 from .base import FeatureClassifier
@@ -70,4 +72,5 @@ class DigitsMLP(FeatureClassifier):
 
 
 register_model("digits_cnn", family="digits")(DigitsCNN)
+register_model("digits_cnn_small", family="digits")(partial(DigitsCNN, width=2))
 register_model("digits_mlp", family="digits")(DigitsMLP)

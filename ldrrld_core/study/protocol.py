@@ -3,19 +3,23 @@
 1. A converged teacher (:func:`~ldrrld_core.study.teacher.converged_teacher`), trained on the
    training images less a stratified validation split (``validation_fraction`` of every class,
    fixed by the data seed).
-2. For every method, the learning rate is chosen from one grid (the recipe's ``lr`` times
-   ``lr_factors``) by the mean last-epoch validation top-1 over the first ``selection_seeds``
-   seeds. The test split never chooses anything.
-3. Every method then trains at its chosen rate with every seed. Within a seed, all students start
-   from the same weights and see the same data order (both come from the seed alone).
+2. Every method is tuned alike on validation (:mod:`.tuning`): its learning rate (the recipe's
+   ``lr`` times ``lr_factors``) and the one setting its authors tune, as a full grid; then every
+   numeric axis widens by factors of 2 until the chosen value is inside it. A point's score is
+   the validation top-1 averaged over its last ``select_last`` epochs and over the
+   ``selection_seeds``, which are disjoint from the evaluation ``seeds``. The test split never
+   chooses anything.
+3. Every method then trains at its chosen point with every evaluation seed. Within a seed, all
+   students start from the same weights and see the same data order (both come from the seed).
 4. :func:`~ldrrld_core.study.report.build_results` turns the per-epoch histories into the
    reported numbers.
 
-Every run is written to ``<out_dir>/runs/<method>/lr<lr>-seed<seed>.json`` as it finishes; a run
-whose file exists with the same recipe and teacher and a complete, finite history is not trained
-again, so an interrupted study resumes. A run in progress keeps its checkpoints in the folder of
-the same name (:mod:`.run_folder`) and continues from them. A folder holding a study of other
-settings (run files or ``results.json``) is refused before anything trains, unless ``overwrite``
+Every run is written to ``<out_dir>/runs/<method>/<setting>/lr<lr>-seed<seed>.json`` as it
+finishes; a run whose file exists with the same recipe and teacher and a complete, finite history
+is not trained again, so an interrupted study resumes (also on another machine, from a copy of
+the folder). A run in progress keeps its checkpoints in the folder of the same name
+(:mod:`.run_folder`) and continues from them. A folder holding a study of other settings (run
+files or ``results.json``) is refused before anything trains, unless ``overwrite``
 (``--overwrite``). The runs execute on this machine or on a Ray cluster (:mod:`.executors`).
 """
 
@@ -39,6 +43,7 @@ from .executors import Executor, ready_executor, run_each
 from .report import build_results, source_commit
 from .run_folder import checkpoint_folder, fit_in_folder, remove_checkpoints
 from .teacher import TeacherRule, converged_teacher
+from .tuning import DEFAULT_TUNING, Axis, Point, initial_points, widenings
 
 __all__ = [
     "StudyConfig",
@@ -61,9 +66,13 @@ class StudyConfig:
     Attributes:
         recipe: the problem, a preset of :func:`~ldrrld_core.train.get_recipe`.
         methods: loss names; ``ce`` and ``kd`` are required (every method is compared to both).
-        seeds: the training seeds of the final runs (at least 2 for an interval).
-        selection_seeds: how many of the first ``seeds`` choose the learning rate.
-        lr_factors: the grid, as multiples of the recipe's ``lr``.
+        seeds: the evaluation seeds of the final runs (at least 2 for an interval).
+        selection_seeds: the seeds that choose each method's point, disjoint from ``seeds``.
+        lr_factors: the first learning rates tried, as multiples of the recipe's ``lr``.
+        tuning: method -> the axes it tunes besides the rate (default: :data:`~.tuning.DEFAULT_TUNING`;
+            a method not named tunes its rate alone).
+        select_last: a point's score averages validation top-1 over this many last epochs.
+        max_widenings: rounds of widening the grid past a chosen value at its edge.
         epochs: every student's schedule (``None``: the recipe's); decays move proportionally.
         validation_fraction: share of every class held out of the training images.
         teacher: the rule that decides when the teacher has converged.
@@ -73,15 +82,19 @@ class StudyConfig:
     recipe: str = "teaching"
     methods: tuple[str, ...] = ("ce", "kd", "dkd", "ldrrld")
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    selection_seeds: int = 2
+    selection_seeds: tuple[int, ...] = (100, 101)
     lr_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
+    tuning: Mapping[str, tuple[Axis, ...]] = field(default_factory=lambda: dict(DEFAULT_TUNING))
+    select_last: int = 5
+    max_widenings: int = 3
     epochs: int | None = None
     validation_fraction: float = 0.1
     teacher: TeacherRule = TeacherRule()
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("methods", "seeds", "lr_factors"):
+        object.__setattr__(self, "tuning", {m: tuple(self.tuning.get(m, ())) for m in self.methods})
+        for name in ("methods", "seeds", "selection_seeds", "lr_factors"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         missing = [name for name in ("ce", "kd") if name not in self.methods]
         if missing:
@@ -90,8 +103,18 @@ class StudyConfig:
             raise ValueError(f"methods and seeds must not repeat, got {self.methods} and {self.seeds}")
         if len(self.seeds) < 2:
             raise ValueError(f"a confidence interval needs at least 2 seeds, got {list(self.seeds)}")
-        if not 1 <= self.selection_seeds <= len(self.seeds):
-            raise ValueError(f"selection_seeds must lie in 1..{len(self.seeds)}, got {self.selection_seeds}")
+        if not self.selection_seeds or len(set(self.selection_seeds)) != len(self.selection_seeds):
+            raise ValueError(f"selection_seeds must be distinct seeds, at least one, got {list(self.selection_seeds)}")
+        shared = sorted(set(self.selection_seeds) & set(self.seeds))
+        if shared:
+            raise ValueError(
+                f"seed(s) {shared} both choose the settings and are evaluated: selection seeds must be disjoint "
+                "from the evaluation seeds, or the chosen point is judged on the runs that chose it"
+            )
+        if not isinstance(self.select_last, int) or self.select_last < 1:
+            raise ValueError(f"select_last must be a positive number of epochs, got {self.select_last!r}")
+        if not isinstance(self.max_widenings, int) or self.max_widenings < 0:
+            raise ValueError(f"max_widenings must be a whole number >= 0, got {self.max_widenings!r}")
         if not self.lr_factors or any(not f > 0 for f in self.lr_factors):
             raise ValueError(f"lr_factors must be positive multiples of the recipe's lr, got {self.lr_factors}")
         if not 0 < self.validation_fraction < 1:
@@ -99,11 +122,19 @@ class StudyConfig:
 
 
 #: ``--quick``: the whole protocol at toy size (6 training images per class, 12 for the teacher,
-#: 2 seeds, a 2-point grid, 3-epoch students, a 4-epoch teacher). It exercises the code; its
-#: numbers mean nothing.
+#: 2 seeds and 1 selection seed, 2 rates and 2 values of each setting, one widening, 3-epoch
+#: students, a 4-epoch teacher). It exercises the code; its numbers mean nothing.
 QUICK = StudyConfig(
     seeds=(0, 1),
+    selection_seeds=(100,),
     lr_factors=(0.5, 1.0),
+    tuning={
+        "kd": (Axis("T", (2.0, 4.0), {"temperature": 1.0}),),
+        "dkd": (Axis("beta", (2.0, 8.0)),),
+        "ldrrld": (Axis("weight", (0.5, 1.0), {"alpha": 10.5, "beta": 7.0}),),
+    },
+    select_last=2,
+    max_widenings=1,
     epochs=3,
     teacher=TeacherRule(epochs=4, max_epochs=4, window=2),
     overrides={
@@ -155,8 +186,8 @@ def _train_one(recipe_dict: dict, teacher_weights: str, device: str, threads: in
         return []
 
 
-def _run_path(out_dir: Path, method: str, lr: float, seed: int) -> Path:
-    return out_dir / "runs" / method / f"lr{lr:g}-seed{seed}.json"
+def _run_path(out_dir: Path, method: str, setting: str, lr: float, seed: int) -> Path:
+    return out_dir / "runs" / method / setting / f"lr{lr:g}-seed{seed}.json"
 
 
 def stored_run(path: Path, recipe: Recipe, teacher: str | None, *, key: str, overwrite: bool = False) -> Any | None:
@@ -224,7 +255,7 @@ def _incomplete(rows: list, epochs: int) -> str | None:
     return None
 
 
-Spec = tuple[str, float, int]  # (method, learning rate, seed)
+Spec = tuple[str, str, float, int]  # (method, setting folder, learning rate, seed)
 
 
 def _train_all(
@@ -261,7 +292,7 @@ def _train_all(
         done[spec] = rows
         bar.update(1)
         outcome = f"test {rows[-1]['test_top1']:.1f}" if rows else "diverged"
-        bar.set_postfix(last=f"{spec[0]} lr {spec[1]:g} seed {spec[2]}: {outcome}")
+        bar.set_postfix(last=f"{spec[0]} {spec[1]} lr {spec[2]:g} seed {spec[3]}: {outcome}")
 
     def arguments(spec):
         return plan[spec].to_dict(), weights, device, threads, str(checkpoint_folder(_run_path(out_dir, *spec)))
@@ -271,9 +302,9 @@ def _train_all(
     return done
 
 
-def _mean_last_val(histories: list[list[dict]]) -> float:
-    """Mean last-epoch validation top-1 of runs; a diverged run (no rows) counts as 0."""
-    return sum(rows[-1]["val_top1"] if rows else 0.0 for rows in histories) / len(histories)
+def selection_score(rows: list[dict], last: int) -> float:
+    """A run's selection score: validation top-1 averaged over its last ``last`` epochs (0 if it diverged)."""
+    return sum(row["val_top1"] for row in rows[-last:]) / len(rows[-last:]) if rows else 0.0
 
 
 # ------------------------------------------------------------------------------- the study
@@ -327,17 +358,25 @@ def run_study(
     )
     options = dict(device=device, executor=executor, threads=threads, progress=progress, overwrite=overwrite)
     options.update(weights=teacher["weights"], teacher=teacher["sha256"])
-    selection, histories = _select_rates(config, recipe, lrs, out_dir, options)
-    chosen = {method: max(lrs, key=lambda lr: selection[method][lr]) for method in config.methods}
-    histories.update(_train_all(_plan(recipe, {m: [lr] for m, lr in chosen.items()}, config.seeds), out_dir, **options))
-    diverged = [spec for spec, rows in histories.items() if not rows and spec[1] == chosen[spec[0]]]
+    selection, histories = select_points(config, recipe, lrs, out_dir, options)
+    chosen = {method: entries[0]["point"] for method, entries in selection.items()}
+    final = {method: {point: list(config.seeds)} for method, point in chosen.items()}
+    histories.update(_train_all(_plan(recipe, config, final), out_dir, **options))
+    folder = {method: point.folder(config.tuning[method]) for method, point in chosen.items()}
+    diverged = [
+        (method, seed)
+        for method, point in chosen.items()
+        for seed in config.seeds
+        if not histories[method, folder[method], point.lr, seed]
+    ]
     if diverged:
         raise FloatingPointError(
-            f"runs at a chosen learning rate diverged: {diverged}; the seeds that chose "
-            "it did not. Narrow the grid (--lr-factors) and run again"
+            f"runs at a chosen point diverged (method, seed): {diverged}; the selection seeds did not. "
+            "Narrow the grid (--lr-factors) and run again"
         )
     runs = {
-        method: {seed: histories[method, chosen[method], seed] for seed in config.seeds} for method in config.methods
+        method: {seed: histories[method, folder[method], point.lr, seed] for seed in config.seeds}
+        for method, point in chosen.items()
     }
     train_seconds = teacher["seconds"] + sum(row["seconds"] for rows in histories.values() for row in rows)
     results = build_results(
@@ -346,7 +385,6 @@ def run_study(
         teacher=teacher,
         lr_grid=lrs,
         selection=selection,
-        chosen=chosen,
         runs=runs,
         device=device,
         threads=threads,
@@ -395,26 +433,64 @@ def _check_results_replaceable(
         )
 
 
-def _plan(recipe: Recipe, methods_lrs: Mapping[str, Sequence[float]], seeds: Sequence[int]) -> dict[Spec, Recipe]:
-    """One run per method, rate and seed: ``{(method, lr, seed): recipe}``."""
-    return {
-        (method, lr, seed): recipe.replace(loss=method, lr=lr, seed=seed)
-        for method, grid in methods_lrs.items()
-        for lr in grid
-        for seed in seeds
-    }
+def _plan(
+    recipe: Recipe, config: StudyConfig, points: Mapping[str, Mapping[Point, Sequence[int]]]
+) -> dict[Spec, Recipe]:
+    """One run per method, point and seed: ``{(method, setting folder, lr, seed): recipe}``."""
+    plan = {}
+    for method, by_point in points.items():
+        axes = config.tuning[method]
+        for point, seeds in by_point.items():
+            options = {**recipe.loss_options.get(method, {}), **point.loss_hparams(axes)}
+            loss_options = {**recipe.loss_options, method: options} if options else dict(recipe.loss_options)
+            for seed in seeds:
+                spec = (method, point.folder(axes), point.lr, seed)
+                plan[spec] = recipe.replace(loss=method, lr=point.lr, seed=seed, loss_options=loss_options)
+    return plan
 
 
-def _select_rates(
+def select_points(
     config: StudyConfig, recipe: Recipe, lrs: Sequence[float], out_dir: Path, options: dict
-) -> tuple[dict[str, dict[float, float]], dict[Spec, list[dict]]]:
-    """Every method at every rate on the selection seeds: the mean last-epoch validation top-1 per
-    method and rate, and the runs' histories. The rate chosen is the best; on a tie the smaller
-    (``max`` keeps the first of the ascending grid)."""
-    seeds = config.seeds[: config.selection_seeds]
-    histories = _train_all(_plan(recipe, {method: lrs for method in config.methods}, seeds), out_dir, **options)
-    selection = {
-        method: {lr: _mean_last_val([histories[method, lr, seed] for seed in seeds]) for lr in lrs}
-        for method in config.methods
-    }
-    return selection, histories
+) -> tuple[dict[str, list[dict]], dict[Spec, list[dict]]]:
+    """Tune every method on the selection seeds (:mod:`.tuning`): the full grid, then widenings.
+
+    Returns ``(selection, histories)``: ``selection[method]`` lists every point tried, best first,
+    as ``{"point", "score", "se", "scores", "round"}`` (``score``: mean over the selection seeds of
+    :func:`selection_score`; ``se``: its standard error, ``None`` with one seed; ``scores``: per
+    seed; ``round``: 0 for the first grid, k for the k-th widening). On a tie the earlier point
+    wins (the smaller rate of the first grid).
+    """
+    seeds = list(config.selection_seeds)
+    tried = {method: initial_points(lrs, config.tuning[method]) for method in config.methods}
+    rounds = {method: dict.fromkeys(points, 0) for method, points in tried.items()}
+    histories: dict[Spec, list[dict]] = {}
+    for widening in range(config.max_widenings + 1):
+        todo = {m: {p: seeds for p in points} for m, points in tried.items()}
+        histories.update(_train_all(_plan(recipe, config, todo), out_dir, **options))
+        ranked = {m: _ranked(m, tried[m], config, histories, rounds[m]) for m in config.methods}
+        new = {m: widenings(ranked[m][0]["point"], config.tuning[m], tried[m]) for m in config.methods}
+        if widening == config.max_widenings or not any(new.values()):
+            return ranked, histories
+        for method, points in new.items():
+            tried[method] = [*tried[method], *points]
+            rounds[method].update(dict.fromkeys(points, widening + 1))
+    raise AssertionError("unreachable")
+
+
+def _ranked(method: str, points: Sequence[Point], config: StudyConfig, histories, rounds) -> list[dict]:
+    """Every tried point of ``method`` with its scores, best first (ties: the earlier point)."""
+    axes, seeds = config.tuning[method], config.selection_seeds
+    entries = []
+    for point in points:
+        scores = [
+            selection_score(histories[method, point.folder(axes), point.lr, seed], config.select_last) for seed in seeds
+        ]
+        mean = sum(scores) / len(scores)
+        se = (
+            math.sqrt(sum((x - mean) ** 2 for x in scores) / (len(scores) - 1) / len(scores))
+            if len(scores) > 1
+            else None
+        )
+        entries.append({"point": point, "score": mean, "se": se, "scores": scores, "round": rounds[point]})
+    order = sorted(range(len(entries)), key=lambda i: (-entries[i]["score"], i))
+    return [entries[i] for i in order]

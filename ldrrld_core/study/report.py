@@ -24,6 +24,8 @@ from ..io import atomic_write_text, read_json
 from ..provenance import source_commit
 from ..tables import difference, interval, markdown_table, mean_std, text_table
 from .stats import paired_difference, summarize
+from .tuning import edges, tuning_to_dict
+from .verdicts import disagreements, paired_verdicts
 
 __all__ = [
     "PAPER_ORDER",
@@ -34,6 +36,9 @@ __all__ = [
     "results_text",
     "render_markdown",
     "plot_results",
+    "plot_selection",
+    "compare_methods",
+    "schedule_check",
     "render",
     "load_results",
 ]
@@ -97,14 +102,68 @@ TEACHER_FIELDS = (
 )
 
 
+#: The schedule check: a seed-mean validation curve is level when the mean of its last ``LEVEL_WINDOW``
+#: epochs (before the first rate drop, and at the end) exceeds the mean of the ``LEVEL_WINDOW`` before
+#: them by at most ``LEVEL_TOLERANCE`` points.
+LEVEL_WINDOW, LEVEL_TOLERANCE = 5, 1.0
+
+
+def _gain(curve: Sequence[float], end: int, window: int = LEVEL_WINDOW) -> float | None:
+    """Mean of ``curve[end - window : end]`` minus the mean of the ``window`` values before it."""
+    if end < 2 * window:
+        return None
+    last, before = curve[end - window : end], curve[end - 2 * window : end - window]
+    return sum(last) / window - sum(before) / window
+
+
+def schedule_check(methods: Mapping[str, Mapping], decay_epochs: Sequence[int]) -> dict[str, dict[str, Any]]:
+    """For every method, whether its seed-mean validation curve is level before the first rate drop
+    and at the end: ``{"gain_before_drop", "gain_at_end", "level"}`` (gains in points; a gain that
+    cannot be computed, with too few epochs, counts as level)."""
+    checks = {}
+    for method, entry in methods.items():
+        curves = [s["val_top1_by_epoch"] for s in entry["per_seed"]]
+        mean = [sum(values) / len(values) for values in zip(*curves)]
+        drop = min(decay_epochs) - 1 if decay_epochs else len(mean)
+        before, end = _gain(mean, drop), _gain(mean, len(mean))
+        level = all(g is None or g <= LEVEL_TOLERANCE for g in (before, end))
+        checks[method] = {"gain_before_drop": before, "gain_at_end": end, "level": level}
+    return checks
+
+
+def _comparisons(methods: Mapping[str, Mapping]) -> list[tuple[str, str]]:
+    """Every pair of methods, the better-in-the-paper first: the study's family for Holm."""
+    order = [m for m in PAPER_ORDER if m in methods] + [m for m in methods if m not in PAPER_ORDER]
+    return [(a, b) for i, a in enumerate(order) for b in order[i + 1 :]]
+
+
+def compare_methods(methods: Mapping[str, Mapping]) -> dict[str, Any]:
+    """Paired verdicts of every pair of methods, Holm-adjusted within the study, for both the
+    last-epoch and the best-val-epoch test top-1, and the comparisons where the two disagree."""
+    families = {}
+    for measure in ("test_top1_last", "test_top1_best_val"):
+        differences = {}
+        for first, second in _comparisons(methods):
+            a = {s["seed"]: s[measure] for s in methods[first]["per_seed"]}
+            b = {s["seed"]: s[measure] for s in methods[second]["per_seed"]}
+            differences[_label(first), _label(second)] = [a[seed] - b[seed] for seed in a]
+        families[measure] = paired_verdicts(differences)
+    last, best = families["test_top1_last"], families["test_top1_best_val"]
+    return {
+        "family": "every pair of methods, Holm within the study",
+        "last_epoch": [_rounded(v.as_dict()) for v in last],
+        "best_val": [_rounded(v.as_dict()) for v in best],
+        "disagreements": [d.sentence for d in disagreements(last, best)],
+    }
+
+
 def build_results(
     *,
     config,
     recipe,
     teacher: Mapping,
     lr_grid: list[float],
-    selection: Mapping,
-    chosen: Mapping[str, float],
+    selection: Mapping[str, list[dict]],
     runs: Mapping[str, Mapping[int, list[dict]]],
     device: str,
     threads: int,
@@ -117,22 +176,44 @@ def build_results(
 
     Args:
         config: the :class:`~ldrrld_core.study.protocol.StudyConfig`.
-        recipe: the students' recipe (before the per-run loss, lr and seed).
+        recipe: the students' recipe (before the per-run loss, setting, lr and seed).
         teacher: the record of :func:`~ldrrld_core.study.teacher.converged_teacher`.
-        lr_grid: the learning rates tried.
-        selection: method -> lr -> mean last-epoch validation top-1 over the selection seeds.
-        chosen: method -> the learning rate chosen.
-        runs: method -> seed -> the history rows at the chosen learning rate.
+        lr_grid: the learning rates of the first grid.
+        selection: method -> every point tried, best first (:func:`~.protocol.select_points`).
+        runs: method -> seed -> the history rows at the chosen point.
         command, commit, seconds: what ran, from which source (:func:`source_commit` when the
             study started) and for how long (wall clock of this call, which reuses finished runs).
         train_seconds: the training time of the teacher (its final schedule) and of every run
-            (all learning rates), summed, whenever they ran. Both go into ``fingerprint``.
+            (all points), summed, whenever they ran. Both go into ``fingerprint``.
     """
+    from ..provenance import numbers_fingerprint
+
     seeds = list(config.seeds)
     methods: dict[str, Any] = {}
-    for method, by_seed in runs.items():
-        per_seed = [_rounded(_per_seed(seed, by_seed[seed])) for seed in seeds]
-        methods[method] = {"lr": chosen[method], "per_seed": per_seed}
+    tried: dict[str, list[dict]] = {}
+    for method, entries in selection.items():
+        axes = config.tuning[method]
+        best = entries[0]["point"]
+        points = [e["point"] for e in entries]
+        tried[method] = [
+            {
+                "lr": e["point"].lr,
+                "setting": e["point"].setting_label(axes),
+                "hparams": e["point"].loss_hparams(axes),
+                "score": e["score"],
+                "se": e["se"],
+                "scores": e["scores"],
+                "round": e["round"],
+            }
+            for e in entries
+        ]
+        methods[method] = {
+            "lr": best.lr,
+            "setting": {"label": best.setting_label(axes), "hparams": best.loss_hparams(axes)},
+            "edges": edges(best, axes, points),
+            "selection_runs": len(entries) * len(config.selection_seeds),
+            "per_seed": [_rounded(_per_seed(seed, runs[method][seed])) for seed in seeds],
+        }
     last = {method: [s["test_top1_last"] for s in entry["per_seed"]] for method, entry in methods.items()}
     for method, entry in methods.items():
         entry["test_top1_last"] = summarize(last[method])
@@ -147,19 +228,26 @@ def build_results(
             "epochs": recipe.epochs,
             "seeds": seeds,
             "problem": recipe.name,
+            "pair": f"{recipe.teacher} -> {recipe.model}",
             "teacher": {key: teacher[key] for key in TEACHER_FIELDS},
-            "selection_seeds": seeds[: config.selection_seeds],
-            "lr_selection": {m: {f"{lr:g}": v for lr, v in by_lr.items()} for m, by_lr in selection.items()},
+            "selection_seeds": list(config.selection_seeds),
+            "select_last": config.select_last,
+            "max_widenings": config.max_widenings,
+            "tuning": tuning_to_dict(config.tuning),
+            "tried": tried,
             "recipe": recipe.to_dict(),
         },
         "methods": methods,
     }
     results = _rounded(results)
-    results["verdict"] = verdict(results["methods"])
+    results["comparisons"] = compare_methods(results["methods"])
+    results["schedule_check"] = _rounded(schedule_check(results["methods"], recipe.decay_epochs))
+    results["verdict"] = verdict(results["comparisons"], list(results["methods"]))
     results["fingerprint"] = {
         "torch": torch.__version__,
         "device": _device_name(device),
         "commit": commit,
+        "code": numbers_fingerprint(),
         "threads": threads,
         "seconds": round(seconds, 1),
         "train_seconds": round(train_seconds, 1),
@@ -168,32 +256,34 @@ def build_results(
     return results
 
 
-def verdict(methods: Mapping[str, Mapping]) -> str:
-    """One line: does the paper's ordering (LDRRLD > DKD > KD > CE) hold here, within the noise?
+def verdict(comparisons: Mapping[str, Any], methods: Sequence[str]) -> str:
+    """One paragraph: does the paper's ordering (LDRRLD > DKD > KD > CE) hold here?
 
-    Each neighbouring pair of the ordering present in ``methods`` is compared by the paired
-    difference of ``test_top1_last``: its 95% interval above 0 confirms the step, below 0
-    reverses it, containing 0 leaves it unresolved. The ordering holds only if every step is
-    confirmed.
+    Each neighbouring step of the ordering among ``methods`` is read from the study's Holm-adjusted
+    last-epoch verdicts (:func:`compare_methods`): resolved in the paper's direction, resolved
+    against it, or a bound. The ordering holds only if every step is resolved in its direction.
+    Comparisons where the best-val-epoch verdict differs are named after it.
     """
     present = [m for m in PAPER_ORDER if m in methods]
-    steps, states = [], []
-    for better, worse in zip(present, present[1:]):
-        values = [s["test_top1_last"] for s in methods[better]["per_seed"]]
-        baseline = [s["test_top1_last"] for s in methods[worse]["per_seed"]]
-        diff = paired_difference(values, baseline)
-        lo, hi = diff["ci95"]
-        state = "confirmed" if lo > 0 else "reversed" if hi < 0 else "within noise"
-        states.append(state)
-        steps.append(f"{_label(better)} - {_label(worse)} {difference(diff['mean'], diff['ci95'])} ({state})")
-    order = " > ".join(_label(m) for m in present)
-    if all(state == "confirmed" for state in states):
+    by_name = {(v["first"], v["second"]): v for v in comparisons["last_epoch"]}
+    steps = [by_name[_label(better), _label(worse)] for better, worse in zip(present, present[1:])]
+    directions = [step["direction"] for step in steps]
+    if all(d > 0 for d in directions):
         outcome = "holds"
-    elif "reversed" in states:
+    elif any(d < 0 for d in directions):
         outcome = "does not hold"
     else:
-        outcome = "is not resolved within the noise"
-    return f"The paper's ordering {order} {outcome} here: " + "; ".join(steps) + " (paired 95% CIs over seeds)."
+        outcome = "is not resolved"
+    n, family = steps[0]["n"], len(comparisons["last_epoch"])
+    text = (
+        f"The paper's ordering {' > '.join(_label(m) for m in present)} {outcome} here "
+        f"(last-epoch test top-1, paired over {n} seeds, Holm over {family} comparisons). "
+        + "; ".join(step["sentence"] for step in steps)
+        + "."
+    )
+    if comparisons["disagreements"]:
+        text += " The best-val-epoch accuracy disagrees: " + "; ".join(comparisons["disagreements"]) + "."
+    return text
 
 
 def results_text(results: Mapping, methods: Sequence[str] | None = None) -> str:
@@ -246,36 +336,119 @@ def results_table(results: Mapping) -> str:
 
 
 def _grid_edges(results: Mapping) -> str:
-    """A caveat naming the methods whose chosen rate is the smallest or the largest of the grid."""
-    grid = results["protocol"]["lr_grid"]
-    edges = [
-        f"{_label(m)} the {'smallest' if e['lr'] == min(grid) else 'largest'} ({e['lr']:g})"
+    """A caveat naming the chosen values that sit at an end of what was tried (none after widening)."""
+    found = [
+        f"{_label(m)} {name} at the {side} value tried"
         for m, e in results["methods"].items()
-        if e["lr"] in (min(grid), max(grid))
+        for name, side in e.get("edges", {}).items()
     ]
-    return (
-        f" Chosen at an end of the grid: {', '.join(edges)}; that method's best rate may lie outside it."
-        if edges
-        else ""
-    )
+    if not found:
+        return " Every chosen value has a tried neighbour on both sides of every numeric axis."
+    return f" At an edge after {results['protocol']['max_widenings']} widenings: {', '.join(found)}."
 
 
-def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> str:
-    """``results.md``: the protocol, the headline table, the verdict, the lr selection and every seed."""
-    protocol, finger = results["protocol"], results["fingerprint"]
+def _verdict_rows(family: Sequence[Mapping]) -> list[list[str]]:
+    return [
+        [
+            f"{v['first']} - {v['second']}",
+            difference(v["mean"], v["ci95"]),
+            f"{v['p']:.3g}",
+            f"{v['p_holm']:.3g}",
+            f"{v['detectable']:.2f}",
+            {1: "first better", -1: "second better", 0: "not resolved"}[v["direction"]],
+        ]
+        for v in family
+    ]
+
+
+def comparisons_markdown(results: Mapping) -> str:
+    """Both families of paired verdicts as tables, with the disagreements."""
+    header = ["comparison", "mean [95% CI]", "p", "Holm p", "detectable at 80% power", "verdict"]
+    comparisons = results["comparisons"]
     lines = [
-        f"# Distillation study: the `{protocol['problem']}` problem",
+        "Last-epoch test top-1, paired by seed:",
         "",
-        "Written by `ldrrld study --render DIR` from `results.json` beside it. The study ran as "
+        markdown_table(header, _verdict_rows(comparisons["last_epoch"])),
+        "",
+        "Best-val-epoch test top-1, paired by seed:",
+        "",
+        markdown_table(header, _verdict_rows(comparisons["best_val"])),
+        "",
+    ]
+    if comparisons["disagreements"]:
+        lines += ["Where the two disagree: " + "; ".join(comparisons["disagreements"]) + ".", ""]
+    else:
+        lines += ["The two measures agree on every comparison.", ""]
+    return "\n".join(lines)
+
+
+def selection_markdown(results: Mapping) -> str:
+    """Every point each method tried, best first, with its score and standard error."""
+    protocol = results["protocol"]
+    lines = []
+    for method, tried in protocol["tried"].items():
+        entry = results["methods"][method]
+        rows = [
+            [
+                t["setting"],
+                f"{t['lr']:g}",
+                f"{t['score']:.2f}",
+                "–" if t["se"] is None else f"{t['se']:.2f}",
+                " / ".join(f"{x:.1f}" for x in t["scores"]),
+                t["round"],
+            ]
+            for t in tried
+        ]
+        margin = tried[0]["score"] - tried[1]["score"] if len(tried) > 1 else None
+        lines += [
+            f"**{_label(method)}**: chose {entry['setting']['label']}, lr {entry['lr']:g} "
+            f"({entry['selection_runs']} selection runs"
+            + (f"; margin over the runner-up {margin:.2f} points" if margin is not None else "")
+            + ").",
+            "",
+            markdown_table(
+                ["setting", "lr", "score (%)", "standard error", "per selection seed", "widening round"], rows
+            ),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def schedule_markdown(results: Mapping) -> str:
+    """The schedule check as a table."""
+    rows = [
+        [
+            _label(m),
+            "–" if c["gain_before_drop"] is None else f"{c['gain_before_drop']:+.2f}",
+            "–" if c["gain_at_end"] is None else f"{c['gain_at_end']:+.2f}",
+            "yes" if c["level"] else "no",
+        ]
+        for m, c in results["schedule_check"].items()
+    ]
+    return markdown_table(["method", "gain before the first drop", "gain at the end", "level"], rows)
+
+
+def render_markdown(results: Mapping, plot_name: str | None = "results.png", level: int = 1) -> str:
+    """``results.md``: the protocol, the headline table, the verdicts, the selection and every seed.
+
+    ``level`` is the heading level of the title (2 when the study is one part of the evidence set).
+    """
+    protocol, finger = results["protocol"], results["fingerprint"]
+    h = "#" * level
+    lines = [
+        f"{h} {protocol['problem']}: `{protocol.get('pair', '')}`",
+        "",
+        "The study ran as "
         f"`{finger.get('command') or 'ldrrld study'}` on {finger['device']}, {finger['threads']} torch "
-        f"thread(s) per run, torch {finger['torch']}, commit `{finger['commit']}`; the teacher's final "
-        f"schedule and all runs took {finger['train_seconds'] / 60:.0f} minutes of training in all.",
+        f"thread(s) per run, torch {finger['torch']}, commit `{finger['commit']}`, code fingerprint "
+        f"`{finger.get('code')}`; the teacher's final schedule and all runs took "
+        f"{finger['train_seconds'] / 60:.0f} minutes of training in all.",
         "",
-        "## Protocol (the same for every method)",
+        f"{h}# Protocol (the same for every method)",
         "",
         *_protocol_lines(results),
         "",
-        "## Results",
+        f"{h}# Results",
         "",
         f"Test top-1 (%) over {len(protocol['seeds'])} seeds: mean ± sample standard deviation, 95% Student-t "
         "interval; differences are paired by seed on the last-epoch accuracy.",
@@ -284,35 +457,47 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
         "",
         f"**Verdict.** {results['verdict']}",
         "",
+        f"{h}# Every comparison",
+        "",
+        "Each row is the mean per-seed difference with its 95% Student-t interval, the paired t-test's p, "
+        "its Holm adjustment within this study, and the smallest true difference these seeds detect with "
+        "80% power. A difference is called only when the Holm-adjusted p is below 0.05 and the interval "
+        "excludes 0.",
+        "",
+        comparisons_markdown(results),
     ]
     if plot_name:
         lines += [
             f"![validation top-1 per epoch and paired differences to CE]({plot_name})",
             "",
-            "Left: validation top-1 per epoch at each method's chosen learning rate (line: mean over "
+            "Left: validation top-1 per epoch at each method's chosen point (line: mean over "
             "seeds, band: lowest to highest seed); the dashed line is the teacher, on its own "
             "validation split. Right: test top-1 "
             "minus the student alone, per seed (dots), with the mean and its 95% interval.",
             "",
         ]
-    grid = protocol["lr_grid"]
-    selection = [
-        [method, *(f"{by_lr[f'{lr:g}']:.2f}" for lr in grid), f"{results['methods'][method]['lr']:g}"]
-        for method, by_lr in protocol["lr_selection"].items()
-    ]
     seeds = [
         [method, s["seed"], f"{s['test_top1_last']:.2f}", f"{s['test_top1_best_val']:.2f}", s["best_val_epoch"]]
         for method, entry in results["methods"].items()
         for s in entry["per_seed"]
     ]
     lines += [
-        "## Learning-rate selection",
+        f"{h}# Schedule check",
         "",
-        "Mean last-epoch validation top-1 (%) over the selection seeds.",
+        f"Seed-mean validation top-1: the mean of the last {LEVEL_WINDOW} epochs minus the mean of the "
+        f"{LEVEL_WINDOW} before them, before the first rate drop and at the end; level when at most "
+        f"{LEVEL_TOLERANCE:g} point.",
         "",
-        markdown_table(["method", *(f"lr {lr:g}" for lr in grid), "chosen"], selection),
+        schedule_markdown(results),
         "",
-        "## Every seed",
+        f"{h}# Selection",
+        "",
+        f"Score: validation top-1 averaged over the last {protocol['select_last']} epochs and over selection "
+        f"seed(s) {', '.join(map(str, protocol['selection_seeds']))}; standard error over those seeds. "
+        "Round 0 is the first grid; round k the k-th widening.",
+        "",
+        selection_markdown(results),
+        f"{h}# Every seed",
         "",
         markdown_table(
             ["method", "seed", "test top-1, last epoch", "test top-1, best-val epoch", "best-val epoch"], seeds
@@ -322,14 +507,21 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png") -> 
 
 
 def _protocol_lines(results: Mapping) -> list[str]:
-    """The protocol's bullet points: problem, validation, teacher, learning rate and seeds."""
+    """The protocol's bullet points: problem, validation, teacher, tuning and seeds."""
     protocol = results["protocol"]
     teacher, recipe = protocol["teacher"], protocol["recipe"]
     data = ", ".join(f"{k}={v}" for k, v in recipe["data_options"].items()) or "defaults"
     teacher_data = ", ".join(f"{k}={v}" for k, v in recipe.get("teacher_data_options", {}).items())
-    if teacher_data:
-        teacher_data = f" on its own training set ({teacher_data}, with its own validation split)"
+    teacher_data = (
+        f" on its own training set ({teacher_data}, with its own validation split)"
+        if teacher_data
+        else " on the students' own training images"
+    )
     decays = ", ".join(map(str, recipe["decay_epochs"])) or "none"
+    searches = "; ".join(
+        f"{_label(m)}: the rate" + "".join(f", {a['name']} in {{{', '.join(map(str, a['values']))}}}" for a in axes)
+        for m, axes in protocol["tuning"].items()
+    )
     return [
         f"- **Problem**: `{recipe['teacher']}` -> `{recipe['model']}` on `{recipe['data']}` ({data}), "
         f"batch {recipe['batch_size']}, SGD momentum {recipe['momentum']}, "
@@ -345,10 +537,12 @@ def _protocol_lines(results: Mapping) -> list[str]:
         f"{teacher['rule']['window']} epochs at most {teacher['rule']['min_gain']} points above the best "
         f"before). Top-1: train {teacher['train_top1']:.2f}, validation {teacher['val_top1']:.2f}, "
         f"test {teacher['test_top1']:.2f}.",
-        f"- **Learning rate**: chosen per method from {', '.join(f'{lr:g}' for lr in protocol['lr_grid'])} "
-        f"by the mean last-epoch validation top-1 over seed(s) "
-        f"{', '.join(map(str, protocol['selection_seeds']))}.{_grid_edges(results)}",
-        f"- **Seeds**: {', '.join(map(str, protocol['seeds']))}. Within a seed every student starts from the "
+        f"- **Tuning, alike for every method**: the first grid is the rates "
+        f"{', '.join(f'{lr:g}' for lr in protocol['lr_grid'])} times each method's setting ({searches}); "
+        f"then every numeric axis widens by factors of 2 past a chosen value at its edge (up to "
+        f"{protocol['max_widenings']} times).{_grid_edges(results)}",
+        f"- **Seeds**: selection {', '.join(map(str, protocol['selection_seeds']))}; evaluation "
+        f"{', '.join(map(str, protocol['seeds']))} (disjoint). Within a seed every student starts from the "
         "same weights and sees the same data order.",
     ]
 
@@ -374,7 +568,9 @@ def plot_results(results: Mapping, path: str | os.PathLike) -> Path:
             alpha=0.15,
             linewidth=0,
         )
-        curves.plot(epochs, mean, color=colors[method], label=f"{_label(method)} (lr {entry['lr']:g})")
+        setting = entry.get("setting", {}).get("label", "default")
+        label = f"{_label(method)} (lr {entry['lr']:g}{'' if setting == 'default' else ', ' + setting})"
+        curves.plot(epochs, mean, color=colors[method], label=label)
     teacher = results["protocol"]["teacher"]
     curves.axhline(teacher["val_top1"], color="black", linestyle="--", linewidth=1, label=f"teacher {teacher['model']}")
     curves.set(xlabel="epoch", ylabel="validation top-1 (%)", title="Validation accuracy per epoch")
@@ -401,6 +597,45 @@ def plot_results(results: Mapping, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
+    return path
+
+
+def plot_selection(results: Mapping, path: str | os.PathLike) -> Path:
+    """Save each method's selection curves (score against rate, one line per setting, standard
+    error bars over the selection seeds; the chosen point ringed) as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    tried = results["protocol"]["tried"]
+    figure = Figure(figsize=(2.9 * len(tried), 3.4), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(tried), sharey=True, squeeze=False)[0]
+    for ax, (method, points) in zip(axes, tried.items()):
+        settings = list(dict.fromkeys(t["setting"] for t in points))
+        for i, setting in enumerate(settings):
+            line = sorted((t for t in points if t["setting"] == setting), key=lambda t: t["lr"])
+            ax.errorbar(
+                [t["lr"] for t in line],
+                [t["score"] for t in line],
+                yerr=[t["se"] or 0.0 for t in line],
+                color=f"C{i}",
+                marker="o",
+                markersize=3,
+                linewidth=1,
+                capsize=2,
+                label=setting,
+            )
+        best = points[0]
+        ax.plot([best["lr"]], [best["score"]], "o", markersize=11, markerfacecolor="none", color="black")
+        ax.set_xscale("log", base=2)
+        ax.set(title=_label(method), xlabel="learning rate")
+        ax.grid(alpha=0.3)
+        if len(settings) > 1:
+            ax.legend(fontsize=7, loc="lower center")
+    axes[0].set_ylabel("selection score, validation top-1 (%)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
     return path
 
 

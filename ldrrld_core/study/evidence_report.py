@@ -1,0 +1,120 @@
+"""The evidence set as a report: ``results.md`` and one figure pair per part, from ``results.json``.
+
+:func:`render_evidence` writes them; :func:`evidence_text` is the short table a terminal shows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..io import atomic_write_text
+from ..tables import difference, markdown_table, mean_std, text_table
+from .evidence import load_evidence
+from .report import _label, plot_results, plot_selection, render_markdown
+
+__all__ = ["evidence_text", "evidence_markdown", "render_evidence"]
+
+
+def evidence_text(evidence: Mapping) -> str:
+    """Each part's last-epoch test top-1 per method (mean ± std over its seeds), for a terminal."""
+    studies = evidence["studies"]
+    methods = list(dict.fromkeys(m for study in studies.values() for m in study["methods"]))
+    rows = [
+        [name]
+        + [
+            mean_std(study["methods"][m]["test_top1_last"]["mean"], study["methods"][m]["test_top1_last"]["std"])
+            if m in study["methods"]
+            else "–"
+            for m in methods
+        ]
+        for name, study in studies.items()
+    ]
+    return text_table(["part", *(f"{_label(m)} (%)" for m in methods)], rows, right=[False] + [True] * len(methods))
+
+
+def _overview(evidence: Mapping) -> str:
+    """One row per part: its problem, pair, seeds and each method's paired gap to CE."""
+    rows = []
+    for name, study in evidence["studies"].items():
+        protocol = study["protocol"]
+        gaps = [
+            "–" if m == "ce" else difference(e["delta_vs_ce"]["mean"], e["delta_vs_ce"]["ci95"])
+            for m, e in study["methods"].items()
+        ]
+        rows.append([name, f"`{protocol['pair']}`", len(protocol["seeds"]), *gaps])
+    methods = list(next(iter(evidence["studies"].values()))["methods"])
+    return markdown_table(["part", "pair", "seeds", *(f"{_label(m)} - CE" for m in methods)], rows)
+
+
+def _ablation_markdown(ablation: Mapping) -> str:
+    teacher, kd = ablation["teacher"], ablation["kd_shared_teacher"]
+    lines = [
+        f"The question: {ablation['question']}. KD at the point the headline study chose "
+        f"({ablation['point']['setting']['label']}, lr {ablation['point']['lr']:g}), on the same seeds, taught by "
+        f"the same architecture trained on the students' own images instead (test top-1 {teacher['test_top1']:.2f}; "
+        f"the study's teacher: {ablation['study_teacher_test_top1']:.2f}).",
+        "",
+        f"- KD with that teacher: {mean_std(kd['mean'], kd['std'])} test top-1 over {len(ablation['seeds'])} seeds.",
+        f"- KD's gain over CE with the study's teacher: "
+        f"{difference(ablation['kd_gain_over_ce']['mean'], ablation['kd_gain_over_ce']['ci95'])} points.",
+    ]
+    lines += [f"- {v['sentence']}." for v in ablation["verdicts"]]
+    return "\n".join(lines)
+
+
+def evidence_markdown(evidence: Mapping, pictures: Mapping[str, tuple[str, str]]) -> str:
+    """``results.md``: the overview, the ablation, then every part in full."""
+    code = evidence["code"]
+    lines = [
+        "# The evidence set",
+        "",
+        f"Written by `ldrrld study --render DIR` from `results.json` beside it. It ran as "
+        f"`{evidence.get('command') or 'ldrrld study --evidence'}` in {evidence['seconds'] / 60:.0f} minutes of "
+        f"wall time, commit `{code['commit']}`, code fingerprint `{code['fingerprint']}` "
+        "(`tests/test_committed_results.py` fails when the code that decides these numbers changes).",
+        "",
+        "Every part tunes every method alike on validation (its rate and the one setting its authors tune), "
+        "with selection seeds disjoint from the evaluation seeds; differences are paired by seed and "
+        "Holm-adjusted within each part.",
+        "",
+        "## Overview: paired gain over the student alone (last-epoch test top-1, 95% CI)",
+        "",
+        _overview(evidence),
+        "",
+    ]
+    for name, study in evidence["studies"].items():
+        lines += [f"- **{name}** ({study.get('question', '')}): {study['verdict']}", ""]
+    for name, ablation in evidence.get("ablations", {}).items():
+        lines += [f"## Ablation: {name}", "", _ablation_markdown(ablation), ""]
+    needed = evidence.get("seeds_for_0.3_points", {})
+    if needed:
+        rows = [[name, *counts.values()] for name, counts in needed.items()]
+        lines += [
+            "## Seeds a 0.3-point gap would need",
+            "",
+            "At 80% power, from the observed spread of the paired differences:",
+            "",
+            markdown_table(["part", *next(iter(needed.values())).keys()], rows),
+            "",
+        ]
+    for name, study in evidence["studies"].items():
+        results_png, selection_png = pictures[name]
+        body = render_markdown(study, results_png, level=2)
+        lines += [body, f"![selection curves of every method]({selection_png})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_evidence(folder: str | os.PathLike) -> list[Path]:
+    """Write ``results.md`` and, per part, ``results-<part>.png`` and ``selection-<part>.png`` into ``folder``."""
+    folder = Path(folder)
+    evidence = load_evidence(folder)
+    pictures, written = {}, []
+    for name, study in evidence["studies"].items():
+        results_png = plot_results(study, folder / f"results-{name}.png")
+        selection_png = plot_selection(study, folder / f"selection-{name}.png")
+        pictures[name] = (results_png.name, selection_png.name)
+        written += [results_png, selection_png]
+    markdown = atomic_write_text(evidence_markdown(evidence, pictures), folder / "results.md")
+    return [markdown, *written]
