@@ -1,10 +1,10 @@
 """``ldrrld demo``: one short run of every method, shown beside the committed study that ranks them.
 
-A demo trains each method once, at the learning rate the committed five-seed study chose for it on
-validation, with the study's recipe shortened to a few epochs. That illustrates the workflow; it
-cannot rank methods whose study intervals overlap, so the report says so, prints the study's
-verdict with its intervals (read from the results the package ships, a copy of
-``docs/results.json``), and names the teacher's data advantage.
+A demo trains each method once, at the point (learning rate and setting) the committed study chose
+for it on validation, with the study's recipe shortened to a few epochs. That illustrates the
+workflow; it cannot rank methods whose study intervals overlap, so the report says so, prints the
+study's verdict with its intervals (read from the evidence the package ships, a copy of
+``docs/results.json``), and names the teacher's data advantage with what the evidence measured of it.
 """
 
 from __future__ import annotations
@@ -16,23 +16,30 @@ from pathlib import Path
 import torch
 
 from ..tables import text_table, wrap
-from .report import results_text
+from .report import chosen_recipe, results_text
 
-__all__ = ["DEMO_EPOCHS", "SHIPPED_RESULTS", "Demo", "run_demo", "shipped_results"]
+__all__ = ["DEMO_EPOCHS", "SHIPPED_RESULTS", "Demo", "run_demo", "shipped_results", "shipped_ablation"]
 
 #: The longest line of the report: a terminal shows it whole.
 LINE = 96
-#: Epochs of each student in the demo (the study trains 30).
+#: Epochs of each student in the demo (the study trains 45).
 DEMO_EPOCHS = 15
-#: The committed study's results, shipped with the package (a copy of ``docs/results.json``).
-SHIPPED_RESULTS = Path(__file__).resolve().parent.parent / "assets" / "study" / "teaching-results.json"
+#: The committed evidence set, shipped with the package (a copy of ``docs/results.json``).
+SHIPPED_RESULTS = Path(__file__).resolve().parent.parent / "assets" / "study" / "results.json"
 
 
 def shipped_results() -> dict:
-    """The committed study's ``results.json`` as the package ships it."""
+    """The headline study of the committed evidence set (``teaching``), as the package ships it."""
     from .report import load_results
 
     return load_results(SHIPPED_RESULTS)
+
+
+def shipped_ablation() -> dict | None:
+    """The committed teacher-data ablation (:func:`~.evidence.teacher_data_ablation`), or ``None``."""
+    from ..io import read_json
+
+    return read_json(SHIPPED_RESULTS).get("ablations", {}).get("teacher-data")
 
 
 @dataclass
@@ -43,6 +50,8 @@ class Demo:
         comparison: the teacher and one student per method (:class:`~ldrrld_core.train.Comparison`).
         rates: method -> the learning rate the study chose for it on validation.
         study: the committed study's results (``results.json``).
+        settings: method -> the setting the study chose with it (``"T 4, weights hinton"``).
+        ablation: what the evidence measured of the teacher's data advantage, or ``None``.
         epochs, seed: the demo's schedule length and seed.
     """
 
@@ -51,6 +60,8 @@ class Demo:
     study: Mapping
     epochs: int
     seed: int
+    settings: dict[str, str] | None = None
+    ablation: Mapping | None = None
 
     @property
     def ordering(self) -> list[str]:
@@ -77,20 +88,28 @@ class Demo:
             f"Teacher: {recipe.teacher} (shipped, converged), test top-1 {teacher.top1:.1f}%.",
         ]
         if seen is not None and student_seen is not None and seen != student_seen:
-            lines += [
-                f"It learned from {seen} images per class; the {recipe.model} students see {student_seen}. Part of",
-                "what a distilled student gains over the student alone is that extra data, not distillation.",
-            ]
-        lines += ["", "This run, each method at the learning rate the study chose for it on validation:", ""]
+            lines += wrap(
+                f"It learned from {seen} images per class; the {recipe.model} students see {student_seen}. Part of "
+                "what a distilled student gains over the student alone is that extra data, not distillation."
+                + self._ablation_sentence(),
+                LINE,
+            )
+        lines += ["", "This run, each method at the point the study chose for it on validation:", ""]
         top1 = self.comparison.top1()
         base = top1.get("ce")
+        settings = self.settings or {}
         rows = [
-            [m, f"{self.rates[m]:g}", f"{top1[m]:.2f}", "–" if base is None or m == "ce" else f"{top1[m] - base:+.2f}"]
+            [
+                m,
+                f"{self.rates[m]:g}",
+                settings.get(m, "default"),
+                f"{top1[m]:.2f}",
+                "–" if base is None or m == "ce" else f"{top1[m] - base:+.2f}",
+            ]
             for m in self.rates
         ]
-        lines += text_table(["method", "lr", "test top-1 (%)", "vs ce"], rows, right=[False, True, True, True]).split(
-            "\n"
-        )
+        header = ["method", "lr", "setting", "test top-1 (%)", "vs ce"]
+        lines += text_table(header, rows, right=[False, True, False, True, True]).split("\n")
         protocol = self.study["protocol"]
         lines += [
             "",
@@ -112,6 +131,19 @@ class Demo:
             ]
         return "\n".join(lines)
 
+    def _ablation_sentence(self) -> str:
+        """What the evidence measured of the teacher's extra data, in words (empty without it)."""
+        if not self.ablation:
+            return ""
+        first, second = self.ablation["verdicts"]
+        gain = self.ablation["kd_gain_over_ce"]
+        return (
+            f" The evidence set measured it over {len(self.ablation['seeds'])} seeds: KD gains "
+            f"{gain['mean']:+.2f} [{gain['ci95'][0]:+.2f}, {gain['ci95'][1]:+.2f}] points over CE with this "
+            f"teacher, and {second['mean']:+.2f} [{second['ci95'][0]:+.2f}, {second['ci95'][1]:+.2f}] with one "
+            "trained on the students' own images."
+        )
+
     def summary(self) -> dict:
         """The machine-readable result (printed as one JSON line)."""
         runs = [self.comparison.teacher, *self.comparison.students.values()]
@@ -122,6 +154,7 @@ class Demo:
                 **{m: round(v, 2) for m, v in self.comparison.top1().items()},
             },
             "lr": self.rates,
+            "setting": self.settings or {},
             "data": recipe.data,
             "epochs": self.epochs,
             "seed": self.seed,
@@ -140,11 +173,11 @@ def run_demo(
     results: str | Path | Mapping | None = None,
     out_dir: str | None = None,
 ) -> Demo:
-    """Train one ``teaching`` student per method with the shipped teacher, each at the rate the
-    committed study chose for it, and return a :class:`Demo` to read beside that study.
+    """Train one ``teaching`` student per method with the shipped teacher, each at the point (rate
+    and setting) the committed study chose for it, and return a :class:`Demo` to read beside that study.
 
     Args:
-        methods: losses to train; each must be in the study (the demo uses its learning rates).
+        methods: losses to train; each must be in the study (the demo uses its chosen points).
         epochs: each student's epochs (the study's schedule, shortened proportionally).
         results: the study to read (default: the one the package ships, :data:`SHIPPED_RESULTS`).
     """
@@ -164,13 +197,15 @@ def run_demo(
             f"({', '.join(study['methods'])})"
         )
     rates = {m: float(study["methods"][m]["lr"]) for m in methods}
+    settings = {m: study["methods"][m].get("setting", {}).get("label", "default") for m in methods}
     recipe = get_recipe("teaching", seed=seed, out_dir=out_dir).rescheduled(epochs)
     teacher, _ = shipped_teacher("teaching", device=device)  # the study's converged teacher
     data = load_data(recipe)
     runs = {
-        m: compare(recipe.replace(lr=rates[m]), [m], teacher=teacher, data=data, device=device, progress=progress)
+        m: compare(chosen_recipe(recipe, study, m), [m], teacher=teacher, data=data, device=device, progress=progress)
         for m in methods
     }
     first = next(iter(runs.values()))
     comparison = Comparison(teacher=first.teacher, students={m: run.students[m] for m, run in runs.items()})
-    return Demo(comparison=comparison, rates=rates, study=study, epochs=epochs, seed=seed)
+    ablation = shipped_ablation() if results is None else None
+    return Demo(comparison, rates, study, epochs, seed, settings=settings, ablation=ablation)

@@ -40,12 +40,25 @@ def _overview(evidence: Mapping) -> str:
     for name, study in evidence["studies"].items():
         protocol = study["protocol"]
         gaps = [
-            "–" if m == "ce" else difference(e["delta_vs_ce"]["mean"], e["delta_vs_ce"]["ci95"])
+            difference(e["delta_vs_ce"]["mean"], e["delta_vs_ce"]["ci95"])
             for m, e in study["methods"].items()
+            if m != "ce"
         ]
-        rows.append([name, f"`{protocol['pair']}`", len(protocol["seeds"]), *gaps])
-    methods = list(next(iter(evidence["studies"].values()))["methods"])
-    return markdown_table(["part", "pair", "seeds", *(f"{_label(m)} - CE" for m in methods)], rows)
+        ce = study["methods"]["ce"]["test_top1_last"]
+        teacher = protocol["teacher"]["test_top1"]
+        rows.append(
+            [
+                name,
+                f"`{protocol['pair']}`",
+                len(protocol["seeds"]),
+                f"{teacher:.2f}",
+                mean_std(ce["mean"], ce["std"]),
+                *gaps,
+            ]
+        )
+    methods = [m for m in next(iter(evidence["studies"].values()))["methods"] if m != "ce"]
+    header = ["part", "pair", "seeds", "teacher (%)", "CE (%)", *(f"{_label(m)} - CE" for m in methods)]
+    return markdown_table(header, rows)
 
 
 def _ablation_markdown(ablation: Mapping) -> str:

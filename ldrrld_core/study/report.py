@@ -12,6 +12,7 @@ top-1 (the first such epoch). Paired differences are taken seed by seed on ``tes
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,7 @@ __all__ = [
     "schedule_check",
     "render",
     "load_results",
+    "chosen_recipe",
 ]
 
 #: The paper's ordering, best first.
@@ -639,19 +641,67 @@ def plot_selection(results: Mapping, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_results(path: str | os.PathLike) -> dict:
-    """Read a ``results.json`` (or the folder holding it) and check its top-level shape."""
+def load_results(path: str | os.PathLike, part: str | None = None) -> dict:
+    """Read one study's ``results.json`` (or the folder holding it) and check its top-level shape.
+
+    An evidence set's ``results.json`` (``ldrrld study --evidence``, such as ``docs/results.json``)
+    holds several studies: ``part`` names one (default: its headline study).
+    """
     path = Path(path)
     path = path / "results.json" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no results.json at {path}; run `ldrrld study --out-dir DIR` first")
-    keys = ("protocol", "methods", "verdict", "fingerprint")
-    return read_json(path, keys=keys, what="a results.json written by `ldrrld study`")
+    content = (
+        read_json(path, keys=("fingerprint",), what="a results.json written by `ldrrld study`")
+        if not (_is_evidence(path))
+        else read_json(path, keys=("studies", "headline"), what="an evidence results.json (`ldrrld study --evidence`)")
+    )
+    if "studies" in content:
+        name = part or content.get("headline")
+        if name not in content["studies"]:
+            raise ValueError(
+                f"{path} holds the parts {', '.join(content['studies'])}, not {name!r}; choose one of them"
+            )
+        content = content["studies"][name]
+    elif part is not None:
+        raise ValueError(f"{path} holds one study, not an evidence set with parts; drop part={part!r}")
+    missing = [key for key in ("protocol", "methods", "verdict", "fingerprint") if key not in content]
+    if missing:
+        raise ValueError(f"{path} is not a results.json written by `ldrrld study`: it lacks {', '.join(missing)}")
+    return content
+
+
+def _is_evidence(path: Path) -> bool:
+    """Whether ``path`` is an evidence set's ``results.json`` (several studies) rather than one study's."""
+    try:
+        return (
+            path.is_file()
+            and isinstance(content := json.loads(path.read_text(encoding="utf-8")), dict)
+            and ("studies" in content)
+        )
+    except (OSError, ValueError):
+        return False  # load_results says what is wrong with it
+
+
+def chosen_recipe(recipe, results: Mapping, method: str):
+    """``recipe`` for ``method`` at the point the study chose: its rate and its setting's loss hyperparameters."""
+    entry = results["methods"][method]
+    hparams = {**recipe.loss_options.get(method, {}), **entry.get("setting", {}).get("hparams", {})}
+    loss_options = {**recipe.loss_options, method: hparams} if hparams else dict(recipe.loss_options)
+    return recipe.replace(loss=method, lr=float(entry["lr"]), loss_options=loss_options)
 
 
 def render(folder: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``results.md`` and ``results.png`` next to ``<folder>/results.json``; return both paths."""
+    """Write ``results.md`` and ``results.png`` next to ``<folder>/results.json``; return both paths.
+
+    An evidence set's folder gets its own report (:func:`~.evidence_report.render_evidence`).
+    """
     folder = Path(folder)
+    if _is_evidence(folder / "results.json"):
+        from .evidence_report import render_evidence
+
+        written = render_evidence(folder)
+        return written[0], written[1]
     results = load_results(folder)
     picture = plot_results(results, folder / "results.png")
     return atomic_write_text(render_markdown(results, picture.name), folder / "results.md"), picture

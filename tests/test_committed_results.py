@@ -1,0 +1,128 @@
+"""The committed evidence (``docs/results.json``): made by the current code, recomputable, and what it claims.
+
+When a test here fails because the code changed, rerun the command the file records; never edit
+the numbers or excuse the test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from test_study import _check_results
+
+from ldrrld_core.provenance import numbers_fingerprint
+from ldrrld_core.study import results_table
+from ldrrld_core.study.evidence import EVIDENCE
+from ldrrld_core.study.evidence_report import render_evidence
+from ldrrld_core.study.report import LEVEL_TOLERANCE, schedule_check
+from ldrrld_core.study.stats import paired_difference, summarize
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "results.json"
+BENCHMARKS = ROOT / "docs" / "benchmarks.md"  # the README links there for the tables
+
+
+def _evidence() -> dict:
+    return json.loads(RESULTS.read_text(encoding="utf-8"))
+
+
+def test_the_committed_results_come_from_the_current_code():
+    evidence = _evidence()
+    recorded, now = evidence["code"]["fingerprint"], numbers_fingerprint()
+    assert recorded == now, (
+        f"docs/results.json was made by code with fingerprint {recorded}; the code that decides its numbers is "
+        f"now {now}. Rerun `{evidence['command']}`, copy results.json and the report into docs/, and commit them"
+    )
+    for name, study in evidence["studies"].items():
+        assert study["fingerprint"]["code"] == now, name
+
+
+def test_the_evidence_covers_both_problems_and_both_pairs():
+    evidence = _evidence()
+    assert list(evidence["studies"]) == [part.name for part in EVIDENCE] and evidence["headline"] == "teaching"
+    problems = {study["protocol"]["problem"] for study in evidence["studies"].values()}
+    assert problems == {"teaching", "digits-shared"}
+    pairs = {name: study["protocol"]["pair"] for name, study in evidence["studies"].items()}
+    assert pairs == {
+        "teaching": "wrn_16_2 -> resnet8",
+        "digits-cross": "digits_cnn -> digits_mlp",
+        "digits-same": "digits_cnn -> digits_cnn_small",
+    }
+    shared = evidence["studies"]["digits-cross"]["protocol"]["recipe"]
+    assert shared["teacher_data_options"] == {}, "on digits the teacher learns from the students' images only"
+
+
+@pytest.mark.parametrize("part", [part.name for part in EVIDENCE])
+def test_every_part_recomputes_and_tuned_every_method_alike(part):
+    study = _evidence()["studies"][part]
+    _check_results(study)
+    protocol = study["protocol"]
+    assert len(protocol["seeds"]) >= 5 and len(protocol["lr_grid"]) >= 3
+    assert set(protocol["tuning"]) == set(study["methods"])
+    for method, entry in study["methods"].items():
+        assert entry["edges"] == {}, f"{part}: {method}'s chosen {entry['edges']} lies at an edge of its grid"
+    recomputed = schedule_check(study["methods"], protocol["recipe"]["decay_epochs"])
+    assert recomputed == pytest.approx(study["schedule_check"], abs=1e-3)
+    for method, check in recomputed.items():
+        assert check["level"], (
+            f"{part}: {method}'s validation accuracy still rose by more than {LEVEL_TOLERANCE} point "
+            f"(before the drop {check['gain_before_drop']}, at the end {check['gain_at_end']}): lengthen the schedule"
+        )
+
+
+def test_the_teacher_data_ablation_recomputes_from_its_seeds():
+    evidence = _evidence()
+    ablation, study = evidence["ablations"]["teacher-data"], evidence["studies"]["teaching"]
+    shared = ablation["kd_shared_teacher"]["per_seed"]
+    assert ablation["seeds"] == study["protocol"]["seeds"] and len(shared) == len(ablation["seeds"])
+    assert summarize(shared)["mean"] == pytest.approx(ablation["kd_shared_teacher"]["mean"], abs=1e-6)
+    kd = [s["test_top1_last"] for s in study["methods"]["kd"]["per_seed"]]
+    ce = [s["test_top1_last"] for s in study["methods"]["ce"]["per_seed"]]
+    first, second = ablation["verdicts"]
+    assert first["mean"] == pytest.approx(paired_difference(kd, shared)["mean"], abs=1e-6)
+    assert second["mean"] == pytest.approx(paired_difference(shared, ce)["mean"], abs=1e-6)
+    assert ablation["point"]["lr"] == study["methods"]["kd"]["lr"]
+    assert ablation["point"]["setting"] == study["methods"]["kd"]["setting"]
+
+
+def _benchmarks_table() -> list[list[str]]:
+    text = BENCHMARKS.read_text(encoding="utf-8")
+    section = re.split(r"\n#{2,3} ", text.split("## Distillation results", 1)[1], maxsplit=1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| method | lr |"), "docs/benchmarks.md's results table has the study's header"
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:]]
+
+
+def _numbers(cell: str) -> list[float]:
+    return [float(x) for x in re.findall(r"[-+]?\d+\.\d+|[-+]?\d+", cell)]
+
+
+def test_benchmarks_table_equals_the_headline_study():
+    results = _evidence()["studies"]["teaching"]
+    rows = _benchmarks_table()
+    assert [row[0] for row in rows] == list(results["methods"])
+    for row in rows:
+        entry = results["methods"][row[0]]
+        expected = [
+            entry["lr"],
+            entry["test_top1_last"]["mean"],
+            entry["test_top1_last"]["std"],
+            *entry["test_top1_last"]["ci95"],
+            entry["test_top1_best_val"]["mean"],
+            entry["test_top1_best_val"]["std"],
+        ]
+        for key, base in (("delta_vs_ce", "ce"), ("delta_vs_kd", "kd")):
+            if row[0] != base:
+                expected += [entry[key]["mean"], *entry[key]["ci95"]]
+        shown = [x for cell in row[1:] for x in _numbers(cell)]
+        assert shown == pytest.approx(expected, abs=0.006), row[0]
+    assert results_table(results) in BENCHMARKS.read_text(encoding="utf-8")
+
+
+def test_docs_results_are_rendered_from_the_json(tmp_path):
+    (tmp_path / "results.json").write_text(RESULTS.read_text(encoding="utf-8"))
+    markdown = render_evidence(tmp_path)[0]
+    assert markdown.read_text(encoding="utf-8") == (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
