@@ -126,3 +126,28 @@ def test_docs_results_are_rendered_from_the_json(tmp_path):
     (tmp_path / "results.json").write_text(RESULTS.read_text(encoding="utf-8"))
     markdown = render_evidence(tmp_path)[0]
     assert markdown.read_text(encoding="utf-8") == (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+class _NothingTrains:
+    """An executor that refuses to train: every run must come from the unpacked archive."""
+
+    def run_each(self, function, todo, arguments, finished, *, threads=1, device="cpu"):
+        assert not todo, f"{len(todo)} run(s) missing from docs/evidence.tar.xz, e.g. {todo[0]}"
+
+
+def test_the_committed_runs_rebuild_the_committed_evidence(tmp_path):
+    """Unpacked, docs/evidence.tar.xz lets `ldrrld study --evidence` continue on another machine: here it
+    trains nothing and rebuilds every number of docs/results.json."""
+    import tarfile
+
+    from ldrrld_core.study.evidence import run_evidence
+
+    with tarfile.open(ROOT / "docs" / "evidence.tar.xz") as archive:
+        archive.extractall(tmp_path, filter="data")
+    rebuilt = json.loads(json.dumps(run_evidence(tmp_path, EVIDENCE, progress=False, executor=_NothingTrains())))
+    committed = _evidence()
+    assert rebuilt["ablations"] == committed["ablations"]
+    assert rebuilt["seeds_for_0.3_points"] == committed["seeds_for_0.3_points"]
+    for name, study in committed["studies"].items():
+        for key in ("protocol", "methods", "comparisons", "schedule_check", "verdict"):
+            assert rebuilt["studies"][name][key] == study[key], (name, key)
