@@ -27,9 +27,9 @@
 #
 # In fast mode (CI, or no GPU) the students train for a few epochs and the t-SNE maps show the
 # first five superclasses, about a minute on a CPU. In full mode (a GPU, or `LDRRLD_FAST=0`)
-# they train for the study's 30 epochs and the maps show every test image. Each method uses the
-# learning rate `ldrrld study` chose for it on validation (`docs/results.json`). The recipe is
-# chosen in one marked line, right after the imports.
+# they train for the study's 45 epochs and the maps show every test image. Each method uses the
+# point (learning rate and setting) `ldrrld study` chose for it on validation
+# (`docs/results.json`). The recipe is chosen in one marked line, right after the imports.
 #
 # Everything here comes out of training and differs a little from machine to machine, so the
 # notebook checks it with asserts on properties (ranges, margins, orderings, rows), not by printed
@@ -49,13 +49,14 @@ import ldrrld_viz as viz
 from ldrrld_core import analysis
 from ldrrld_core.data import make_loader
 from ldrrld_core.study import load_results, shipped_teacher
+from ldrrld_core.study.report import chosen_recipe
 from ldrrld_core.study.sweep import DEFAULT_RESULTS
 from ldrrld_core.train import Comparison, compare, get_recipe, load_data
 from ldrrld_viz.notebook import say
 
 FAST_EPOCHS = 4  # students' epochs in fast mode (the study's schedule, shortened proportionally)
 
-# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's 30) ──
+# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's 45) ──
 recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_recipe("teaching")
 
 # %% [markdown]
@@ -63,20 +64,22 @@ recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_rec
 #
 # The teacher is the converged `wrn_16_2` of the study (`shipped_teacher` checks its SHA-256
 # before loading it). Each student starts from the same initial weights and sees the same data
-# order: the loss, at the learning rate the study chose for it, is the only difference.
+# order: the loss, at the point the study chose for it, is the only difference.
 
 # %%
 data = load_data(recipe)
-learning_rates = {method: entry["lr"] for method, entry in load_results(DEFAULT_RESULTS)["methods"].items()}
+study = load_results(DEFAULT_RESULTS)
+recipes = {method: chosen_recipe(recipe, study, method) for method in study["methods"]}
 say(data)
-say("learning rates chosen on validation by `ldrrld study`:", learning_rates)
+say("chosen on validation by `ldrrld study`:",
+    {m: f"lr {r.lr:g}, {study['methods'][m]['setting']['label']}" for m, r in recipes.items()})
 assert data.num_classes == 100 and len(data.superclass_names) == 20, "relation fidelity uses the top 5 of 100"
-assert list(learning_rates) == ["ce", "kd", "dkd", "ldrrld"]
+assert list(recipes) == ["ce", "kd", "dkd", "ldrrld"]
 
 # %% tags=["nbval-ignore-output"]
 teacher, record = shipped_teacher("teaching", device=nb.device)
-single = {method: compare(recipe.replace(lr=lr), [method], teacher=teacher, data=data, device=nb.device)
-          for method, lr in learning_rates.items()}  # a progress bar per run, named by loss and seed
+single = {method: compare(chosen, [method], teacher=teacher, data=data, device=nb.device)
+          for method, chosen in recipes.items()}  # a progress bar per run, named by loss and seed
 runs = Comparison(teacher=single["ce"].teacher, students={m: run.students[m] for m, run in single.items()})
 display(runs.table())
 chance = 100 / data.num_classes  # top-1 of guessing, in %

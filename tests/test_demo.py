@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from ldrrld_core.study import load_results
-from ldrrld_core.study.demo import SHIPPED_RESULTS, Demo, run_demo, shipped_results
+from ldrrld_core.study.demo import SHIPPED_RESULTS, Demo, run_demo, shipped_ablation, shipped_results
 from ldrrld_core.train import get_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +20,7 @@ def test_the_package_ships_the_committed_study():
         f"the shipped study differs from docs/results.json: copy docs/results.json to {SHIPPED_RESULTS}"
     )
     assert shipped_results()["protocol"]["problem"] == "teaching"
+    assert shipped_ablation()["kd_shared_teacher"]["per_seed"], "the measured teacher-data ablation ships too"
 
 
 def fake_demo(top1: dict[str, float]) -> Demo:
@@ -33,7 +34,8 @@ def fake_demo(top1: dict[str, float]) -> Demo:
     )
     study = shipped_results()
     rates = {m: study["methods"][m]["lr"] for m in top1}
-    return Demo(comparison=comparison, rates=rates, study=study, epochs=15, seed=0)
+    settings = {m: study["methods"][m]["setting"]["label"] for m in top1}
+    return Demo(comparison, rates, study, epochs=15, seed=0, settings=settings, ablation=shipped_ablation())
 
 
 def test_report_says_what_a_demo_is_and_shows_the_study_with_intervals():
@@ -41,6 +43,13 @@ def test_report_says_what_a_demo_is_and_shows_the_study_with_intervals():
     report = fake_demo({"ce": 75.0, "kd": 84.0, "dkd": 85.0, "ldrrld": 86.0}).report()
     assert "not a ranking" in report and "one seed (0)" in report
     assert "40 images per class" in report and "see 20" in report, "the teacher's data advantage"
+    shared = shipped_ablation()["verdicts"][1]  # KD taught by a teacher of the students' images, minus CE
+    flat = " ".join(report.split())
+    assert f"{shared['mean']:+.2f} [{shared['ci95'][0]:+.2f}, {shared['ci95'][1]:+.2f}]" in flat, (
+        "measured, not guessed"
+    )
+    for method, entry in study["methods"].items():  # each method's chosen setting is shown
+        assert entry["setting"]["label"] in report
     for method, entry in study["methods"].items():  # the study's table, digits from the file
         last = entry["test_top1_last"]
         assert f"{method}  " in report and f"{last['mean']:.2f} ± {last['std']:.2f}" in report
@@ -62,12 +71,14 @@ def test_an_order_that_differs_from_the_study_is_called_so():
 
 
 @pytest.mark.slow
-def test_demo_trains_each_method_at_the_studys_rate():
+def test_demo_trains_each_method_at_the_studys_point():
     study = load_results(ROOT / "docs" / "results.json")
     demo = run_demo(methods=("ce", "kd"), epochs=1, progress=False)
     assert {m: run.recipe.lr for m, run in demo.comparison.students.items()} == {
         m: study["methods"][m]["lr"] for m in ("ce", "kd")
     }
+    kd = demo.comparison.students["kd"].recipe
+    assert kd.loss_hparams.items() >= study["methods"]["kd"]["setting"]["hparams"].items(), "the chosen setting too"
     assert all(run.recipe.epochs == 1 and run.recipe.name == "teaching" for run in demo.comparison.students.values())
     summary = demo.summary()
     assert summary["lr"] == demo.rates and summary["study"]["kd"] == study["methods"]["kd"]["test_top1_last"]["mean"]
