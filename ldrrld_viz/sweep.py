@@ -244,11 +244,12 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
                 col=col,
             )
             fig.update_yaxes(range=value_range(series, measures[row - 1]), row=row, col=col)
-    fig.update_layout(
+    fig.update_layout(  # the legend below the panels: its names (with their runs) would squeeze them
         title={"text": title.replace("\n", "<br>")},
         template="plotly_white",
-        height=260 * len(measures) + 90,
-        margin={"t": 100, "l": 60, "r": 40, "b": 50},
+        height=260 * len(measures) + 260,
+        margin={"t": 150, "l": 60, "r": 40, "b": 170},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -60 / (260 * len(measures)), "yanchor": "top"},
     )
     return fig
 
@@ -259,6 +260,7 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
 
     fig = StaticFigure(figsize=(10, 2.6 * len(measures)), dpi=DPI, layout="constrained")
     axes = fig.subplots(len(measures), 2, squeeze=False)
+    references = {s.name for s in series if s.kind == "reference"}
     nan = math.nan
     for s in series:
         ax = axes[measures.index(s.measure), ("depth", "decay").index(s.column)]
@@ -296,6 +298,10 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
         ax.grid(alpha=0.3)
     for ax in axes[0]:  # the lower part of the accuracy row is empty: the means sit near the top
         ax.legend(fontsize=MIN_TEXT_PX, loc="lower right", ncols=2)
+    for ax in axes[1:, 0]:  # later rows: their reference lines come from other runs, so name them too
+        found = [(h, label) for h, label in zip(*ax.get_legend_handles_labels()) if label in references]
+        if found:
+            ax.legend(*zip(*found), fontsize=MIN_TEXT_PX, loc="center right")
     for ax in axes.ravel():
         ax.tick_params(labelsize=MIN_TEXT_PX)
     fig.suptitle(title, fontsize=12)
@@ -375,8 +381,8 @@ class SweepView:
         protocol = self.sweep["protocol"]
         title = (
             f"Students at lr {protocol['lr']:g}, seeds {protocol['seeds']}: d = {depth}, decay = {decay:.2f} "
-            "ringed\n(error bars: 95% CI over the seeds run, cut at the plot's edge; gaps: not run; dashed: "
-            "each reference labelled with the runs it comes from)"
+            "ringed\n(error bars: 95% CI over the seeds run, cut at the plot's edge; gaps: not run)\n"
+            "dashed: the reference methods, each named with the runs its number comes from"
         )
         draw = _draw_plotly if self._backend == "plotly" else _draw_matplotlib
         figure = draw(series, self._measures, _colors(self.sweep, depth), title)

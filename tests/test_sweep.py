@@ -288,6 +288,33 @@ def test_committed_sweep_is_complete_and_the_benchmarks_page_quotes_it():
     assert sweep_module.grid_markdown(sweep) in (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
 
 
+def test_the_prose_quotes_the_committed_sweeps_numbers():
+    """docs/benchmarks.md and the README quote docs/sweep.json: the family's size, the raw and Holm p of the
+    smallest p, the collapsed runs, the bound along d and the detectable gaps (a rerun that changes them fails
+    here until the sentences are rewritten from the new file)."""
+    sweep = load_sweep(ROOT / "docs" / "sweep.json")
+    page = " ".join((ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8").split())
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    versus = {p["name"]: p["delta_vs_default"] for p in sweep["points"] if p["delta_vs_default"]}
+    assert len(versus) == sweep["families"]["vs_default"]["size"] == 29 and "over its 29 comparisons" in readme
+    assert not any(v["direction"] for v in versus.values()) and "no point is resolved from the default" in page
+    first, second = sorted(versus.values(), key=lambda v: v["p"])[:2]
+    assert f"(p = {first['p']:.3g}) and at `d = 7` (p = {second['p']:.3g})" in page
+    assert f"become {first['p_holm']:.3g} and {second['p_holm']:.3g} after Holm" in page
+    two = [p for p in sweep["points"] if p["depth"] == 2]
+    collapsed = sum(len(p["collapsed_seeds"]) for p in two)
+    runs = f"{collapsed} of its {sum(len(p['per_seed']) for p in two)} runs collapsed"
+    assert runs in page and runs in readme
+    assert f"CE's study interval, {sweep['collapse']['threshold']:.2f}" in page
+    along = [versus[f"d{d}-decay0.05-T4"] for d in (3, 5, 10, 15, 20)]
+    high, low = max(v["ci95"][1] for v in along), min(v["ci95"][0] for v in along)
+    assert f"at most {high:.2f} points better and at most {-low:.2f} points worse" in page
+    detect = [v["detectable"] for v in along]
+    assert f"true gaps of {min(detect):.2f} to {max(detect):.2f} points" in page
+    scales = [p["local_scale"] for p in sweep["points"] if p["temperature"] == 4]
+    assert f"varies {max(scales) / min(scales):.0f}x over the grid" in page
+
+
 # ----------------------------------------------------------------------- the measured view
 def _fake_sweep(top1=None, study_top1=(58.0, 60.0, 62.0), settings=None):
     """A sweep built by build_sweep from made-up runs: test top-1 = 50 + d + 10 decay + seed (or
