@@ -313,7 +313,9 @@ def run_sweep(
     Args:
         config: the grid (:data:`QUICK_SWEEP` for a toy-sized run).
         out_dir: every run (``runs/``), the teacher cache, the study if one runs, and the output.
-        results: the study's ``results.json``. Default: ``docs/results.json`` when it studies the
+        results: the study's ``results.json``: every point trains at its ``ldrrld`` rate and setting
+            (``methods.ldrrld.setting``, :func:`~.sweep_plan.study_settings`), every reference at its
+            method's. Default: ``docs/results.json`` when it studies the
             same problem; else, with ``run_study_first``, the whole study runs into
             ``<out_dir>/study``; else the sweep chooses LDRRLD's rate itself with the study's rule
             (:func:`_select_lr`) and has no reference lines until it is rerun with the results.
