@@ -5,9 +5,10 @@ the *weights*; this view shows what they did to students trained with them, read
 of ``ldrrld sweep`` (``docs/sweep.json`` by default, or a user's file). For each measure, two
 panels: the measure over ``d`` (one line per decay) and over the decay (at the slider's ``d``),
 each point the mean over seeds with its 95% Student-t interval as an error bar, the sliders' point
-ringed, and the reference methods as dashed lines. A grid point that was not run, or a slider
-value that is not a grid point, is a gap: nothing is interpolated. Nothing trains: every redraw
-only reads the file, so the view answers at once.
+ringed, and the reference methods as dashed lines, each named with the runs it comes from
+(accuracy: the study's own seeds; relation measures: the sweep's reference runs on its seeds). A
+grid point that was not run, or a slider value that is not a grid point, is a gap: nothing is
+interpolated. Nothing trains: every redraw only reads the file, so the view answers at once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from ldrrld_core.study.sweep import DEFAULT_RESULTS, MEASURES, find_point, load_sweep, point_name, sweep_slice
+from ldrrld_core.study.sweep_report import bound_text
 
 from .colors import palette
 from .render import mime_bundle
@@ -33,6 +35,7 @@ __all__ = [
     "sweep_view",
     "attach_sweep_view",
     "value_range",
+    "reference_name",
     "as_sweep",
 ]
 
@@ -101,12 +104,18 @@ class SweepViewState:
         return found.x[0], found.y[0]
 
 
-def _reference_value(entry: Mapping, measure: str) -> float | None:
-    """A method's value: accuracy over all the study's seeds, other measures from the sweep's own runs."""
+def _reference_value(entry: Mapping, measure: str) -> tuple[float | None, str | None]:
+    """A method's value and the runs it comes from: accuracy over the study's seeds, other measures from
+    the sweep's own reference runs (e.g. ``(87.98, "study, seeds 0-4")``)."""
     if measure in ("test_top1_last", "test_top1_best_val"):
-        return entry["study"][measure]["mean"]
+        return entry["study"][measure]["mean"], entry["study"].get("source", "study")
     summary = entry.get(measure)
-    return summary["mean"] if summary else None
+    return (summary["mean"], entry.get("runs_source", "sweep reference runs")) if summary else (None, None)
+
+
+def reference_name(method: str, source: str) -> str:
+    """The legend entry of a reference line: the method and the runs its number comes from."""
+    return f"{method.upper()} ({source})"
 
 
 def _series(sweep: Mapping, measures: Sequence[str], depth: int, decay: float) -> list[Series]:
@@ -129,14 +138,15 @@ def _series(sweep: Mapping, measures: Sequence[str], depth: int, decay: float) -
         for column, x in (("depth", depth), ("decay", decay)):
             series.append(Series(measure, column, "sliders' point", "highlight", [x], [y], [low], [high]))
         for method, entry in sweep["references"].items():
-            if method == "ldrrld" or (value := _reference_value(entry, measure)) is None:
+            value, source = _reference_value(entry, measure)
+            if method == "ldrrld" or value is None:
                 continue
             for column, grid in (("depth", protocol["depths"]), ("decay", protocol["decays"])):
                 series.append(
                     Series(
                         measure,
                         column,
-                        method.upper(),
+                        reference_name(method, source),
                         "reference",
                         [min(grid), max(grid)],
                         [value, value],
@@ -176,11 +186,12 @@ def _grid(series: list[Series], column: str) -> list:
 
 def _colors(sweep: Mapping, depth: int) -> dict[str, str]:
     names = [f"decay {g:g}" for g in sweep["protocol"]["decays"]] + [f"d {depth}"]
-    return {
-        **dict(zip(names, palette(len(names)))),
-        **{m.upper(): c for m, c in _REFERENCE_STYLE.items()},
-        "sliders' point": "#e6194b",
+    references = {
+        reference_name(method, source): _REFERENCE_STYLE.get(method, "#404040")
+        for method, entry in sweep["references"].items()
+        for source in (entry["study"].get("source", "study"), entry.get("runs_source", "sweep reference runs"))
     }
+    return {**dict(zip(names, palette(len(names)))), **references, "sliders' point": "#e6194b"}
 
 
 def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[str, str], title: str):
@@ -233,11 +244,12 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
                 col=col,
             )
             fig.update_yaxes(range=value_range(series, measures[row - 1]), row=row, col=col)
-    fig.update_layout(
+    fig.update_layout(  # the legend below the panels: its names (with their runs) would squeeze them
         title={"text": title.replace("\n", "<br>")},
         template="plotly_white",
-        height=260 * len(measures) + 90,
-        margin={"t": 100, "l": 60, "r": 40, "b": 50},
+        height=260 * len(measures) + 260,
+        margin={"t": 150, "l": 60, "r": 40, "b": 170},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -60 / (260 * len(measures)), "yanchor": "top"},
     )
     return fig
 
@@ -248,6 +260,7 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
 
     fig = StaticFigure(figsize=(10, 2.6 * len(measures)), dpi=DPI, layout="constrained")
     axes = fig.subplots(len(measures), 2, squeeze=False)
+    references = {s.name for s in series if s.kind == "reference"}
     nan = math.nan
     for s in series:
         ax = axes[measures.index(s.measure), ("depth", "decay").index(s.column)]
@@ -285,6 +298,10 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
         ax.grid(alpha=0.3)
     for ax in axes[0]:  # the lower part of the accuracy row is empty: the means sit near the top
         ax.legend(fontsize=MIN_TEXT_PX, loc="lower right", ncols=2)
+    for ax in axes[1:, 0]:  # later rows: their reference lines come from other runs, so name them too
+        found = [(h, label) for h, label in zip(*ax.get_legend_handles_labels()) if label in references]
+        if found:
+            ax.legend(*zip(*found), fontsize=MIN_TEXT_PX, loc="center right")
     for ax in axes.ravel():
         ax.tick_params(labelsize=MIN_TEXT_PX)
     fig.suptitle(title, fontsize=12)
@@ -314,13 +331,25 @@ def _summary(sweep: Mapping, depth: int, decay: float, point: Mapping | None) ->
     if accuracy["ci95"]:
         text += f" (95% CI {accuracy['ci95'][0]:.2f} to {accuracy['ci95'][1]:.2f})"
     text += f", Kendall tau over all classes {tau['mean']:.3f}"
-    for key, name in (("delta_vs_default", "the default point"), ("delta_vs_kd", "KD")):
+    kd = sweep["references"].get("kd", {})
+    for key, name in (
+        ("delta_vs_default", "the default point"),
+        ("delta_vs_kd", f"KD ({kd.get('runs_source', 'sweep reference runs')})"),
+    ):
         delta = point.get(key)
         if delta and not (key == "delta_vs_default" and point["name"] == default_name):
             text += (
                 f"; vs {name} {delta['mean']:+.2f} points (paired 95% CI {delta['ci95'][0]:+.2f} to "
-                f"{delta['ci95'][1]:+.2f})"
+                f"{delta['ci95'][1]:+.2f}"
             )
+            if "p_holm" in delta:  # files written before the Holm families have only the interval
+                text += (
+                    f", Holm-adjusted p {delta['p_holm']:.2g}: {bound_text(delta)}; "
+                    f"{delta['n']} seeds detect {delta['detectable']:.2f} points at 80% power"
+                )
+            text += ")"
+    if point.get("collapsed_seeds"):
+        text += f"; seed(s) {point['collapsed_seeds']} collapsed (below the student trained alone) and are kept"
     if point.get("diverged_seeds"):
         text += f"; seed(s) {point['diverged_seeds']} diverged and are left out"
     return text + "."
@@ -352,7 +381,8 @@ class SweepView:
         protocol = self.sweep["protocol"]
         title = (
             f"Students at lr {protocol['lr']:g}, seeds {protocol['seeds']}: d = {depth}, decay = {decay:.2f} "
-            "ringed\n(error bars: 95% CI over the seeds run, cut at the plot's edge; gaps: not run)"
+            "ringed\n(error bars: 95% CI over the seeds run, cut at the plot's edge; gaps: not run)\n"
+            "dashed: the reference methods, each named with the runs its number comes from"
         )
         draw = _draw_plotly if self._backend == "plotly" else _draw_matplotlib
         figure = draw(series, self._measures, _colors(self.sweep, depth), title)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_study import _check_results
 
-from ldrrld_core.provenance import numbers_fingerprint
+from ldrrld_core.provenance import SWEEP_SOURCES, numbers_fingerprint
 from ldrrld_core.study import results_table
 from ldrrld_core.study.evidence import EVIDENCE
 from ldrrld_core.study.evidence_report import render_evidence
@@ -38,6 +38,19 @@ def test_the_committed_results_come_from_the_current_code():
     )
     for name, study in evidence["studies"].items():
         assert study["fingerprint"]["code"] == now, name
+
+
+def test_the_committed_sweep_comes_from_the_current_code():
+    sweep = json.loads((ROOT / "docs" / "sweep.json").read_text(encoding="utf-8"))
+    recorded, now = (sweep.get("code") or {}).get("fingerprint"), numbers_fingerprint(*SWEEP_SOURCES)
+    command = sweep["fingerprint"].get("command") or "ldrrld sweep --jobs 2 --results docs/results.json"
+    assert recorded == now, (
+        f"docs/sweep.json was made by code with fingerprint {recorded}, but the code that decides its numbers "
+        f"now has {now}: rerun `{command}` and commit its sweep.json and sweep.md to docs/ (and rebuild "
+        "notebook 02); do not edit the recorded fingerprint"
+    )
+    study = _evidence()["studies"]["teaching"]
+    assert sweep["protocol"]["lr"] == study["methods"]["ldrrld"]["lr"], "the sweep builds on the committed study"
 
 
 def test_the_evidence_covers_both_problems_and_both_pairs():

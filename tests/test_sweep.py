@@ -1,5 +1,7 @@
-"""``ldrrld sweep``: the grid, the shape of sweep.json, statistics that recompute from the seeds,
-the same runs as the study, and a killed sweep that resumes."""
+"""``ldrrld sweep``: the grid, the shape of sweep.json, statistics that recompute from the seeds
+(paired p and Holm within each family), findings computed from the numbers, reference lines labelled
+with their runs, the study's rate and setting, the same runs as the study, and a killed sweep that
+resumes."""
 
 import json
 import math
@@ -15,6 +17,7 @@ import pytest
 import torch
 
 from ldrrld_core.cli import main
+from ldrrld_core.provenance import numbers_fingerprint, source_commit
 from ldrrld_core.study import StudyConfig, summarize
 from ldrrld_core.study import sweep as sweep_module
 from ldrrld_core.study.sweep import (
@@ -82,6 +85,13 @@ def test_quick_sweep_writes_every_point_and_seed_in_the_documented_shape(quick):
         sweep["protocol"]["lr"]
         == json.loads((out_dir / "study" / "results.json").read_text())["methods"]["ldrrld"]["lr"]
     )
+    # what decided the numbers: the code's fingerprint and commit, the settings every run used
+    assert sweep["code"] == {"fingerprint": numbers_fingerprint(), "commit": source_commit()}
+    assert sweep["protocol"]["settings"] == {m: {"label": "loss defaults", "hparams": {}} for m in ("ldrrld", "kd")}
+    # every reference number names its runs: the study's five... here two seeds, the sweep's own two
+    kd = sweep["references"]["kd"]
+    assert kd["study"]["source"] == "study, seeds 0, 1" and kd["runs_source"] == "sweep reference runs, seeds 0, 1"
+    assert "runs_source" not in sweep["references"]["ldrrld"]
     assert sweep["progress"] == {"runs_done": 10, "runs_planned": 10, "points_complete": 5, "points": 5}
     assert json.loads(stdout.strip().splitlines()[-1])["runs_done"] == 10
     assert (out_dir / "sweep.md").read_text().count("\n| 7 | 0.05 | 4 |") == 1
@@ -98,12 +108,43 @@ def test_summaries_recompute_from_the_per_seed_numbers(quick):
             for got, want in zip(entry[measure]["ci95"], expected["ci95"]):
                 assert math.isclose(got, want, abs_tol=1e-4)
     default = next(p for p in sweep["points"] if p["name"] == "d7-decay0.05-T4")
-    for entry in sweep["points"]:
-        differences = [
-            a["test_top1_last"] - b["test_top1_last"] for a, b in zip(entry["per_seed"], default["per_seed"])
-        ]
-        mean = sum(differences) / len(differences)
-        assert math.isclose(entry["delta_vs_default"]["mean"], mean, abs_tol=1e-4)
+    assert default["delta_vs_default"] is None  # not compared with itself, not in the family
+    _check_family(sweep, "delta_vs_default", default["per_seed"], "vs_default")
+    _check_family(sweep, "delta_vs_kd", sweep["references"]["kd"]["per_seed"], "vs_kd")
+
+
+def _naive_holm(p_values):
+    """Holm's step-down adjustment written out: sort, multiply by (m - rank), keep it monotone, cap at 1."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _check_family(sweep, key, baseline, family):
+    """Each point's comparison recomputes from the seeds: its mean, its t-test p (scipy on the differences),
+    and its Holm p within every comparison of the family; the family's size counts them."""
+    from scipy import stats
+
+    base = {s["seed"]: s["test_top1_last"] for s in baseline}
+    found = [(p, p[key]) for p in sweep["points"] if p[key] is not None]
+    assert sweep["families"][family]["size"] == len(found) > 0
+    raw = []
+    for point, verdict in found:
+        differences = [s["test_top1_last"] - base[s["seed"]] for s in point["per_seed"]]
+        assert verdict["n"] == len(differences) and verdict["family"] == family
+        assert math.isclose(verdict["mean"], sum(differences) / len(differences), abs_tol=1e-4)
+        if len(set(differences)) > 1:
+            assert math.isclose(verdict["p"], stats.ttest_1samp(differences, 0).pvalue, rel_tol=1e-4)
+        raw.append(verdict["p"])
+    for (_, verdict), expected in zip(found, _naive_holm(raw)):
+        assert math.isclose(verdict["p_holm"], expected, rel_tol=1e-4, abs_tol=1e-9)
+        low, high = verdict["ci95"]
+        assert verdict["direction"] == (
+            0 if not (verdict["p_holm"] < 0.05 and (low > 0 or high < 0)) else (1 if verdict["mean"] > 0 else -1)
+        )
 
 
 def test_default_point_and_references_repeat_the_studys_runs_exactly(quick):
@@ -231,6 +272,7 @@ def test_committed_sweep_recomputes_from_its_seeds():
         seen = {r["seed"] for r in entry["per_seed"]} | set(entry["diverged_seeds"])
         assert entry["missing_seeds"] == [s for s in sweep["protocol"]["seeds"] if s not in seen]
     assert (ROOT / "docs" / "sweep.md").read_text(encoding="utf-8") == sweep_module.render_sweep(sweep)
+    assert sweep_module.with_comparisons(sweep) == sweep, "docs/sweep.json's comparisons recompute from its seeds"
 
 
 def test_committed_sweep_is_complete_and_the_benchmarks_page_quotes_it():
@@ -246,12 +288,41 @@ def test_committed_sweep_is_complete_and_the_benchmarks_page_quotes_it():
     assert sweep_module.grid_markdown(sweep) in (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
 
 
+def test_the_prose_quotes_the_committed_sweeps_numbers():
+    """docs/benchmarks.md and the README quote docs/sweep.json: the family's size, the raw and Holm p of the
+    smallest p, the collapsed runs, the bound along d and the detectable gaps (a rerun that changes them fails
+    here until the sentences are rewritten from the new file)."""
+    sweep = load_sweep(ROOT / "docs" / "sweep.json")
+    page = " ".join((ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8").split())
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    versus = {p["name"]: p["delta_vs_default"] for p in sweep["points"] if p["delta_vs_default"]}
+    assert len(versus) == sweep["families"]["vs_default"]["size"] == 29 and "over its 29 comparisons" in readme
+    assert not any(v["direction"] for v in versus.values()) and "no point is resolved from the default" in page
+    first, second = sorted(versus.values(), key=lambda v: v["p"])[:2]
+    assert f"(p = {first['p']:.3g}) and at `d = 7` (p = {second['p']:.3g})" in page
+    assert f"become {first['p_holm']:.3g} and {second['p_holm']:.3g} after Holm" in page
+    two = [p for p in sweep["points"] if p["depth"] == 2]
+    collapsed = sum(len(p["collapsed_seeds"]) for p in two)
+    runs = f"{collapsed} of its {sum(len(p['per_seed']) for p in two)} runs collapsed"
+    assert runs in page and runs in readme
+    assert f"CE's study interval, {sweep['collapse']['threshold']:.2f}" in page
+    along = [versus[f"d{d}-decay0.05-T4"] for d in (3, 5, 10, 15, 20)]
+    high, low = max(v["ci95"][1] for v in along), min(v["ci95"][0] for v in along)
+    assert f"at most {high:.2f} points better and at most {-low:.2f} points worse" in page
+    detect = [v["detectable"] for v in along]
+    assert f"true gaps of {min(detect):.2f} to {max(detect):.2f} points" in page
+    scales = [p["local_scale"] for p in sweep["points"] if p["temperature"] == 4]
+    assert f"varies {max(scales) / min(scales):.0f}x over the grid" in page
+
+
 # ----------------------------------------------------------------------- the measured view
-def _fake_sweep():
-    """A sweep built by build_sweep from made-up runs: test top-1 = 50 + d + 10 decay + seed.
+def _fake_sweep(top1=None, study_top1=(58.0, 60.0, 62.0), settings=None):
+    """A sweep built by build_sweep from made-up runs: test top-1 = 50 + d + 10 decay + seed (or
+    ``top1(depth, decay, seed)``), KD's reference runs 60 + seed, the study's accuracies ``study_top1``.
 
     d 5 at decay 0.1 was never run and d 3 at decay 0 has one seed only.
     """
+    top1 = top1 or (lambda depth, decay, seed: 50 + depth + 10 * decay + seed)
     config = SweepConfig(depths=(2, 3, 5, 7), decays=(0.0, 0.05, 0.1), temperatures=(4.0,), references=("kd",))
     points, dropped = grid_points(config, num_classes=100)
 
@@ -264,13 +335,13 @@ def _fake_sweep():
         }
 
     done = {
-        (point_name(p), seed): result(50 + p[0] + 10 * p[1] + seed, 0.01 * p[0] + 0.001 * seed)
+        (point_name(p), seed): result(top1(p[0], p[1], seed), 0.01 * p[0] + 0.001 * seed)
         for p in points
         for seed in config.seeds
         if p[:2] != (5, 0.1) and not (p[:2] == (3, 0.0) and seed)
     }
     done.update({("reference-kd", seed): result(60.0 + seed, 0.5) for seed in config.seeds})
-    summary = summarize([58.0, 60.0, 62.0])
+    summary = summarize(list(study_top1))
     study = {
         "protocol": {"problem": "teaching", "epochs": 2, "validation_fraction": 0.1},
         "methods": {
@@ -300,6 +371,7 @@ def _fake_sweep():
         command=None,
         commit=None,
         seconds=1.0,
+        settings=settings,
     )
 
 
@@ -363,8 +435,11 @@ def test_panel_sliders_move_the_highlighted_point_and_both_views(tmp_path):
     assert view.state.point is None and view.state.highlighted("kendall_tau", "depth") == (4, None)
     assert all(y is None for y in _trace(view.state.figure, "d 4", "2").y)
     assert "not a grid point" in view.state.summary
-    kd = _trace(view.state.figure, "KD", "")
-    assert list(kd.y) == [60.0, 60.0]  # the study's KD accuracy as a reference line
+    kd = _trace(view.state.figure, "KD (study, seeds 0-2)", "")
+    assert list(kd.y) == [60.0, 60.0]  # the study's KD accuracy as a reference line, named for its runs
+    tau = _trace(view.state.figure, "KD (sweep reference runs, seeds 0-2)", "3")  # tau: the sweep's own runs
+    assert list(tau.y) == [pytest.approx(0.5), pytest.approx(0.5)]
+    assert not [t for t in view.state.figure.data if t.name == "KD"]
 
 
 def test_the_depth_slider_reaches_every_grid_depth_the_sample_allows():
@@ -465,3 +540,147 @@ def test_local_term_scale_equals_the_method_pages_coefficients(depth, decay):
     assert scale["pairs"] == len(pairs)
     assert scale["top_pair"] == pytest.approx(factor * weights[0], rel=1e-12)
     assert scale["total"] == pytest.approx(factor * (sum(weights) + 1), rel=1e-12)
+
+
+# ----------------------------------------------------------------------- comparisons and findings
+_SEED_EFFECT = (0.0, 0.7, -0.4)
+
+
+def _gaps(depth, decay, seed):
+    """Test top-1 of a made-up sweep: the default point 80 + a seed effect; every d = 2 point 5 points
+    lower on every seed (resolved after Holm), except that seed 1 of d 2 at decay 0.05 collapsed to 30; d 3 at
+    decay 0.05 1 to 2 points higher (raw p 0.035, which Holm does not keep); the rest a little noise."""
+    base = 80 + _SEED_EFFECT[seed]
+    if (depth, decay) == (7, 0.05):
+        return base
+    if depth == 2:
+        return 30.0 if (decay, seed) == (0.05, 1) else base - 5 + (0.0, 0.1, -0.1)[seed]
+    if (depth, decay) == (3, 0.05):
+        return base + (1.0, 2.0, 1.5)[seed]
+    return base + (0.3, -0.2, -0.1)[seed]
+
+
+def test_only_what_survives_holm_is_called_resolved_and_the_rest_is_a_bound():
+    sweep = _fake_sweep(top1=_gaps)
+    by_name = {p["name"]: p for p in sweep["points"]}
+    _check_family(sweep, "delta_vs_default", by_name["d7-decay0.05-T4"]["per_seed"], "vs_default")
+    assert sweep["families"]["vs_default"]["size"] == 9  # 12 points less the default, one not run, one 1-seed
+    for name in ("d2-decay0-T4", "d2-decay0.1-T4"):
+        assert by_name[name]["delta_vs_default"]["direction"] == -1
+        assert by_name[name]["delta_vs_default"]["sentence"].startswith(f"the default point > {name}")
+    lost = by_name["d3-decay0.05-T4"]["delta_vs_default"]
+    low, high = lost["ci95"]
+    assert lost["p"] < 0.05 <= lost["p_holm"] and 0 < low < high and lost["direction"] == 0  # CI excludes 0
+    assert lost["sentence"].startswith(f"d3-decay0.05-T4 is at most {high:.2f} points better than the default")
+
+    lines = sweep_module.findings(sweep)
+    assert lines[0].startswith("9 points compared with the default point (d7-decay0.05-T4)")
+    resolved_part, lost_part = lines[0].split("raw p below 0.05 that Holm does not keep")
+    assert "d2-decay0-T4" in resolved_part and "d3-decay0.05-T4" not in resolved_part
+    assert f"d3-decay0.05-T4 p = {lost['p']:.3g}, Holm-adjusted {lost['p_holm']:.3g}" in lost_part
+    markdown = sweep_module.render_sweep(sweep)
+    row = next(line for line in markdown.splitlines() if line.startswith("| d3-decay0.05-T4 | 3 |"))
+    assert f"| {lost['detectable']:.2f} | not resolved: at most {high:.2f} points better |" in row
+    assert "resolved: worse" in next(line for line in markdown.splitlines() if line.startswith("| d2-decay0-T4 |"))
+
+
+def test_collapsed_seeds_are_named_kept_in_the_statistics_and_never_made_a_bound():
+    sweep = _fake_sweep(top1=_gaps)
+    point = next(p for p in sweep["points"] if p["name"] == "d2-decay0.05-T4")
+    threshold = summarize([58.0, 60.0, 62.0])["ci95"][0]  # the low end of CE's study interval
+    assert sweep["collapse"]["threshold"] == pytest.approx(threshold, abs=1e-4)
+    assert point["collapsed_seeds"] == [1] and [s["seed"] for s in point["per_seed"]] == [0, 1, 2]
+    assert point["test_top1_last"]["mean"] == pytest.approx(summarize([75.0, 30.0, 74.5])["mean"], abs=1e-4)
+    assert all(not p["collapsed_seeds"] for p in sweep["points"] if p is not point)
+    lines = sweep_module.findings(sweep)
+    assert any(
+        line.startswith("Collapsed seeds, 1 of ") and "d2-decay0.05-T4: seed 1 (30.00)" in line for line in lines
+    )
+    depth_line = next(line for line in lines if line.startswith("Along d "))
+    assert "d2-decay0.05-T4 (collapsed seeds, below)" in depth_line  # its interval, not folded into the bound
+    bounded = depth_line.split(" not resolved: ")[0]
+    assert "d2-decay0.05-T4" not in bounded
+    assert "(collapsed [1])" in sweep_module.render_sweep(sweep)
+
+
+def test_findings_are_computed_and_make_no_plateau_claim():
+    """The depth steps of Kendall tau are tested (Holm within them), and the findings quote them with their
+    intervals; no sentence says a measure levels off, plateaus or is flat."""
+    sweep = _fake_sweep(top1=_gaps)
+    steps = sweep["depth_steps"]
+    assert sweep["families"]["depth_steps"] == {
+        "measure": "kendall_tau",
+        "size": len(steps),
+        "adjustment": "Holm",
+        "power": 0.8,
+        "what": "kendall_tau at each depth - at the next smaller depth of the grid, per decay, T 4",
+    }
+    # tau = 0.01 d + 0.001 seed: every step a constant gap (p 0), where both depths ran 2+ seeds
+    assert [(s["decay"], s["from_depth"], s["to_depth"]) for s in steps] == [
+        (0.0, 5, 7),
+        (0.05, 2, 3),
+        (0.05, 3, 5),
+        (0.05, 5, 7),
+        (0.1, 2, 3),
+    ]
+    assert all(
+        s["direction"] == 1 and s["mean"] == pytest.approx(0.01 * (s["to_depth"] - s["from_depth"])) for s in steps
+    )
+    text = " ".join(sweep_module.findings(sweep))
+    assert "5 resolved (5 up, 0 down)" in text and "d 3->5 +0.0200 [+0.0200, +0.0200]" in text
+    for word in ("levels off", "level off", "plateau", "flat", "no difference", "within noise"):
+        assert word not in text.lower()
+    scales = [p["local_scale"] for p in sweep["points"]]
+    assert f"{max(scales) / min(scales):.0f}x" in text and "one learning rate (0.05)" in text
+
+
+def test_points_and_references_train_at_the_studys_rate_and_setting(quick, tmp_path, monkeypatch):
+    """A study that chose a loss setting: every point trains with LDRRLD's under its own d, decay and T,
+    every reference with its method's, at the study's rates; sweep.json records what was used."""
+    import dataclasses
+
+    from ldrrld_core.study.protocol import study_recipe
+    from ldrrld_core.study.sweep import local_term_scale
+
+    source, _, _ = quick
+    results = json.loads((source / "study" / "results.json").read_text())
+    ldrrld = {"label": "weight 0.5", "hparams": {"alpha": 5.25, "beta": 3.5, "depth": 3}}
+    kd = {"label": "T 2", "hparams": {"temperature": 2.0}}
+    results["methods"]["ldrrld"]["setting"], results["methods"]["kd"]["setting"] = ldrrld, kd
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    out_dir = tmp_path / "sweep"
+    shutil.copytree(source / "study" / "teachers", out_dir / "study" / "teachers")
+    config = dataclasses.replace(QUICK_SWEEP, depths=(2, 7), decays=(0.05,), temperatures=(4.0,), references=("kd",))
+    trained = []
+
+    def fake(recipe, *args):  # no training: the recipes are what is tested
+        trained.append(recipe)
+        rows = [{"epoch": e, "val_top1": 50.0, "test_top1": 50.0 + e} for e in range(1, recipe["epochs"] + 1)]
+        measures = {"kendall_tau": 0.5, "kl_all": 0.1, "topd_pair_agreement": 0.7}
+        return {"history": rows, "seconds": 1.0, "measures": measures}
+
+    monkeypatch.setattr(sweep_module, "_measure_one", fake)
+    sweep = run_sweep(config, out_dir, results=path, progress=False)
+    base = study_recipe(config.study).loss_options
+    points = sorted((r["loss_options"]["ldrrld"]["depth"], r["seed"]) for r in trained if r["loss"] == "ldrrld")
+    assert points == [(2, 0), (2, 1), (7, 0), (7, 1)]
+    for recipe in trained:
+        if recipe["loss"] == "ldrrld":
+            depth = recipe["loss_options"]["ldrrld"]["depth"]
+            expected = {**base.get("ldrrld", {}), "alpha": 5.25, "beta": 3.5, "depth": depth, "decay": 0.05}
+            assert recipe["loss_options"]["ldrrld"] == {**expected, "temperature": 4.0}  # the point's d wins
+            assert recipe["lr"] == results["methods"]["ldrrld"]["lr"]
+        else:
+            assert recipe["loss"] == "kd" and recipe["lr"] == results["methods"]["kd"]["lr"]
+            assert recipe["loss_options"]["kd"] == {**base.get("kd", {}), "temperature": 2.0}
+    assert sweep["protocol"]["settings"] == {"ldrrld": ldrrld, "kd": kd}
+    assert sweep["references"]["kd"]["setting"] == kd and sweep["references"]["ldrrld"]["setting"] == ldrrld
+    default = next(p for p in sweep["points"] if p["name"] == "d7-decay0.05-T4")
+    assert default["local_scale"] == pytest.approx(local_term_scale(7, 0.05, alpha=5.25)["total"], abs=1e-4)
+    assert "ldrrld 'weight 0.5' (alpha 5.25, beta 3.5, depth 3)" in (out_dir / "sweep.md").read_text()
+
+    results["methods"]["kd"]["setting"] = {"label": "T 2", "hparams": [2.0]}
+    path.write_text(json.dumps(results))
+    with pytest.raises(ValueError, match=r"results.json: methods.kd.setting must be \{'label': str, 'hparams'"):
+        run_sweep(config, tmp_path / "other", results=path, progress=False)

@@ -32,10 +32,13 @@ def add_commands(commands) -> None:
         help="LDRRLD students over depth, decay and temperature on the study's problem (sweep.json)",
         description="Train LDRRLD students over a grid of depth d x decay (and temperatures at the default d "
         "and decay) on the study's problem: its teacher, validation split, schedule and seeds, and "
-        "the learning rate the study chose for ldrrld. Reports test top-1 (last and best-val "
-        "epoch), Kendall tau and KL over all classes, top-7 pair agreement and seconds per run, "
-        "over seeds. Writes OUT_DIR/sweep.json and sweep.md after every run; finished runs are "
-        "reused, so a killed sweep resumes.",
+        "the learning rate and loss setting the study chose for ldrrld. Reports test top-1 (last and "
+        "best-val epoch), Kendall tau and KL over all classes, top-7 pair agreement and seconds per run, "
+        "over seeds, and compares every point with the default point and with KD's reference runs, "
+        "paired by seed: each comparison with its p and its Holm-adjusted p within its family, called "
+        "resolved only when that is below 0.05 and the interval excludes 0, else stated as a bound. "
+        "Writes OUT_DIR/sweep.json and sweep.md after every run; finished runs are reused, so a killed "
+        "sweep resumes.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_SWEEP_EPILOG,
     )
@@ -50,7 +53,9 @@ def add_commands(commands) -> None:
         help="folder for every run and the output (default: runs/sweep/<recipe>, or runs/sweep-quick/<recipe>)",
     )
     sweep.add_argument(
-        "--results", help="the study's results.json (default: docs/results.json when it studies the same problem)"
+        "--results",
+        help="the study's results.json (default: docs/results.json when it studies the same problem): its "
+        "rate and setting per method (methods.M.lr, methods.M.setting) train every point and reference",
     )
     sweep.add_argument(
         "--run-study",

@@ -2,10 +2,13 @@
 
 The sweep trains LDRRLD students on the study's problem (:mod:`ldrrld_core.study.protocol`): the
 same converged teacher, validation split, schedule and seeds. One rule differs, to keep the cost
-feasible: every grid point trains at the learning rate the study chose for ``ldrrld`` on
-validation (read from the study's ``results.json``), instead of choosing one per point. A point
-that would prefer another rate is therefore slightly handicapped; the sweep measures sensitivity
-at a fixed rate.
+feasible: every grid point trains at the learning rate and loss setting the study chose for
+``ldrrld`` on validation (read from the study's ``results.json``; the point's ``d``, decay and ``T``
+over the setting's), instead of choosing them per point. A point that would prefer another rate
+is therefore handicapped, and since ``d`` and the decay change the local term's scale (up to 36x
+over the default grid, :func:`local_term_scale`), a point's difference to the default mixes what
+its pairs teach with a change of effective step size; the sweep measures sensitivity at a fixed
+rate.
 
 The grid is depth ``d`` x decay at the default temperature, plus the temperatures at the default
 ``d`` and decay (depths above the number of classes are dropped). For every point and seed the
@@ -21,8 +24,12 @@ last-epoch student is measured on the test split:
 - ``seconds``: wall time of the training (all epochs, with the per-epoch evaluation).
 
 The relation measures use one setting for every point (``MEASURE_DEPTH``, ``MEASURE_TEMPERATURE``)
-so that points stay comparable. Optional reference runs (CE, KD, DKD at the study's rates, same
-seeds) get the same measures; their accuracy over the study's seeds comes from ``results.json``.
+so that points stay comparable. Optional reference runs (CE, KD, DKD at the study's rates and
+settings, the sweep's seeds) get the same measures; their accuracy over the study's own seeds
+comes from ``results.json``, and ``sweep.json`` labels each number with the runs it comes from.
+Every comparison carries its paired p and its Holm-adjusted p within its family
+(:mod:`.sweep_summary`); ``sweep.json`` records the code's fingerprint
+(:func:`~ldrrld_core.provenance.numbers_fingerprint`) so a stale committed sweep is caught.
 
 Every point and seed is a run file ``<out_dir>/runs/<point>/seed<seed>.json``; a run whose file
 holds the same recipe is not trained again, so a killed sweep resumes where it stopped.
@@ -49,13 +56,21 @@ import torch
 
 from ..io import atomic_write_text
 from ..models import create_model
-from ..provenance import source_commit
+from ..provenance import SWEEP_SOURCES, numbers_fingerprint, source_commit
 from ..train import Recipe, load_data
 from .executors import Executor, ready_executor
 from .protocol import learning_rates, read_run_file, run_study, stored_run, study_recipe
 from .report import load_results
 from .run_folder import checkpoint_folder, fit_in_folder, remove_checkpoints
-from .sweep_plan import QUICK_SWEEP, SweepConfig, grid_points, local_term_scale, plan_runs, point_recipe
+from .sweep_plan import (
+    QUICK_SWEEP,
+    SweepConfig,
+    grid_points,
+    local_term_scale,
+    plan_runs,
+    point_recipe,
+    study_settings,
+)
 from .sweep_report import (
     MEASURE_DEPTH,
     MEASURE_TEMPERATURE,
@@ -68,7 +83,7 @@ from .sweep_report import (
     render_sweep,
     sweep_slice,
 )
-from .sweep_summary import build_sweep, diverged
+from .sweep_summary import build_sweep, diverged, with_comparisons
 from .teacher import converged_teacher
 
 __all__ = [
@@ -83,6 +98,8 @@ __all__ = [
     "point_recipe",
     "run_sweep",
     "build_sweep",
+    "with_comparisons",
+    "study_settings",
     "render_sweep",
     "load_sweep",
     "find_point",
@@ -253,7 +270,7 @@ def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path, **options) ->
     validation top-1 over the selection seeds, at the default point (ties: the smaller rate; a diverged
     run counts as 0)."""
     lrs = learning_rates(recipe, config.study)
-    seeds = config.study.seeds[: config.study.selection_seeds]
+    seeds = config.study.selection_seeds
     plan = {
         (f"select-lr{lr:g}", seed): point_recipe(recipe, config.default_point, lr, seed) for lr in lrs for seed in seeds
     }
@@ -296,7 +313,9 @@ def run_sweep(
     Args:
         config: the grid (:data:`QUICK_SWEEP` for a toy-sized run).
         out_dir: every run (``runs/``), the teacher cache, the study if one runs, and the output.
-        results: the study's ``results.json``. Default: ``docs/results.json`` when it studies the
+        results: the study's ``results.json``: every point trains at its ``ldrrld`` rate and setting
+            (``methods.ldrrld.setting``, :func:`~.sweep_plan.study_settings`), every reference at its
+            method's. Default: ``docs/results.json`` when it studies the
             same problem; else, with ``run_study_first``, the whole study runs into
             ``<out_dir>/study``; else the sweep chooses LDRRLD's rate itself with the study's rule
             (:func:`_select_lr`) and has no reference lines until it is rerun with the results.
@@ -310,12 +329,13 @@ def run_sweep(
     Returns:
         The content of ``sweep.json``.
     """
-    started, commit = time.perf_counter(), source_commit()
+    started, commit, fingerprint = time.perf_counter(), source_commit(), numbers_fingerprint(*SWEEP_SOURCES)
     out_dir = Path(out_dir)
     executor = ready_executor(executor, jobs)
     options = dict(device=device, executor=executor, threads=threads, progress=progress)
     study, study_path = _study_results(config, results, out_dir, options, run=train and run_study_first and lr is None)
     _check_study_rate(study, study_path, lr)
+    settings = study_settings(study, ("ldrrld", *config.references), study_path) if study is not None else {}
     recipe = study_recipe(config.study)
     data = load_data(recipe)
     teacher = _teacher(config, out_dir, data, device=device, progress=progress, train=train)
@@ -343,6 +363,8 @@ def run_sweep(
             command=command,
             commit=commit,
             seconds=time.perf_counter() - started,
+            settings=settings,
+            code_fingerprint=fingerprint,
         )
         atomic_write_text(json.dumps(sweep, indent=1), out_dir / "sweep.json")
         atomic_write_text(render_sweep(sweep), out_dir / "sweep.md")
@@ -397,7 +419,8 @@ def _learning_rate(
     if study is not None:
         return (
             study["methods"]["ldrrld"]["lr"],
-            "the rate the study chose for ldrrld on validation (at the default d, decay and T)",
+            "the rate the study chose for ldrrld on validation (at the default d, decay and T), with the study's "
+            "ldrrld setting under each point's d, decay and T",
             None,
         )
     if lr is None:

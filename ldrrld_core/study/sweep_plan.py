@@ -2,9 +2,11 @@
 
 A point is ``(depth, decay, temperature)``. The grid is depth x decay at the default temperature,
 plus the temperatures at the default depth and decay (:func:`grid_points`); every point trains
-the study's student recipe with LDRRLD at that point (:func:`point_recipe`), on every seed.
-:func:`plan_runs` orders the runs so that a sweep stopped early still holds whole one-dimensional
-slices and the reference runs. :func:`local_term_scale` says how a point scales the loss.
+the study's student recipe with LDRRLD at that point (:func:`point_recipe`), on every seed, at the
+study's chosen learning rate and loss setting (:func:`study_settings`: the point's ``d``, decay
+and ``T`` over the setting's). :func:`plan_runs` orders the runs so that a sweep stopped early still
+holds whole one-dimensional slices and the reference runs. :func:`local_term_scale` says how a
+point scales the loss.
 """
 
 from __future__ import annotations
@@ -16,7 +18,22 @@ from ..train import Recipe
 from .protocol import QUICK, StudyConfig
 from .sweep_report import point_name
 
-__all__ = ["SweepConfig", "QUICK_SWEEP", "grid_points", "point_recipe", "plan_runs", "local_term_scale"]
+__all__ = [
+    "SweepConfig",
+    "QUICK_SWEEP",
+    "NO_SETTING",
+    "grid_points",
+    "point_options",
+    "point_recipe",
+    "reference_recipe",
+    "plan_runs",
+    "study_settings",
+    "local_term_scale",
+]
+
+#: The setting of a method whose study chose none (a ``results.json`` written before settings were
+#: tuned): the loss's own defaults, under the recipe's ``loss_options``.
+NO_SETTING = {"label": "loss defaults", "hparams": {}}
 
 
 @dataclass(frozen=True)
@@ -118,12 +135,64 @@ def _priority(point: tuple[int, float, float], config: SweepConfig) -> int:
     return 3 if t != t0 else 5
 
 
-def point_recipe(recipe: Recipe, point: tuple[int, float, float], lr: float, seed: int) -> Recipe:
-    """The study's student recipe with LDRRLD at ``point = (depth, decay, temperature)``, ``lr``, ``seed``."""
+def study_settings(study: Mapping | None, methods: Sequence[str], where: str | None = None) -> dict[str, dict]:
+    """The loss setting the study chose for each of ``methods``: ``{method: {"label", "hparams"}}``.
+
+    A study that tunes a loss setting records ``results["methods"][m]["setting"] = {"label": str,
+    "hparams": {loss hyperparameter: value}}`` (e.g. ``{"label": "weight 0.5", "hparams": {"alpha":
+    5.25, "beta": 3.5}}``); a method without one, or no study at all, gets :data:`NO_SETTING`.
+    ``where`` names the file in errors.
+    """
+    settings = {}
+    for method in methods:
+        setting = ((study or {}).get("methods", {}).get(method) or {}).get("setting")
+        if setting is None:
+            settings[method] = {"label": NO_SETTING["label"], "hparams": {}}
+            continue
+        if (
+            not isinstance(setting, Mapping)
+            or not isinstance(setting.get("label"), str)
+            or not isinstance(setting.get("hparams"), Mapping)
+            or not all(isinstance(k, str) for k in setting["hparams"])
+        ):
+            raise ValueError(
+                f"{where or 'the study results'}: methods.{method}.setting must be "
+                f"{{'label': str, 'hparams': {{loss hyperparameter: value}}}}, got {setting!r}; "
+                "rerun `ldrrld study` or remove the field"
+            )
+        settings[method] = {"label": setting["label"], "hparams": dict(setting["hparams"])}
+    return settings
+
+
+def point_options(recipe: Recipe, point: tuple[int, float, float], hparams: Mapping | None = None) -> dict:
+    """LDRRLD's hyperparameters at ``point``: the recipe's ``loss_options["ldrrld"]``, then the study's
+    setting ``hparams``, then the point's ``depth``, ``decay`` and ``temperature`` (each later one wins)."""
     depth, decay, temperature = point
+    return {
+        **recipe.loss_options.get("ldrrld", {}),
+        **(hparams or {}),
+        "depth": depth,
+        "decay": decay,
+        "temperature": temperature,
+    }
+
+
+def point_recipe(
+    recipe: Recipe, point: tuple[int, float, float], lr: float, seed: int, hparams: Mapping | None = None
+) -> Recipe:
+    """The study's student recipe with LDRRLD at ``point = (depth, decay, temperature)``, ``lr``, ``seed``,
+    over the study's setting ``hparams`` (:func:`point_options`)."""
     options = {name: dict(values) for name, values in recipe.loss_options.items()}
-    options["ldrrld"] = {**options.get("ldrrld", {}), "depth": depth, "decay": decay, "temperature": temperature}
+    options["ldrrld"] = point_options(recipe, point, hparams)
     return recipe.replace(loss="ldrrld", lr=lr, seed=seed, loss_options=options)
+
+
+def reference_recipe(recipe: Recipe, method: str, lr: float, seed: int, hparams: Mapping | None = None) -> Recipe:
+    """The study's student recipe with the baseline ``method`` at its study ``lr`` and setting ``hparams``."""
+    options = {name: dict(values) for name, values in recipe.loss_options.items()}
+    if hparams:  # no setting: the recipe as the study trains it, unchanged
+        options[method] = {**options.get(method, {}), **hparams}
+    return recipe.replace(loss=method, lr=lr, seed=seed, loss_options=options)
 
 
 def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0, alpha: float = 10.5) -> dict[str, float]:
@@ -150,15 +219,25 @@ def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0, alph
 def plan_runs(
     config: SweepConfig, recipe: Recipe, points: Sequence[tuple[int, float, float]], lr: float, study: Mapping | None
 ) -> dict[tuple[str, int], Recipe]:
-    """Every run, ``{(name, seed): recipe}``, in training order: the slices first, references last."""
+    """Every run, ``{(name, seed): recipe}``, in training order: the slices first, references last.
+
+    Every point trains at ``lr`` over the study's LDRRLD setting, every reference at its study rate and
+    setting (:func:`study_settings`; none without a ``study``).
+    """
+    settings = study_settings(study, ("ldrrld", *config.references))
     runs = [
-        (_priority(p, config), point_name(p), point_recipe(recipe, p, lr, seed), seed)
+        (_priority(p, config), point_name(p), point_recipe(recipe, p, lr, seed, settings["ldrrld"]["hparams"]), seed)
         for p in points
         for seed in config.seeds
     ]
     if study is not None:
         runs += [
-            (4, f"reference-{m}", recipe.replace(loss=m, lr=study["methods"][m]["lr"], seed=seed), seed)
+            (
+                4,
+                f"reference-{m}",
+                reference_recipe(recipe, m, study["methods"][m]["lr"], seed, settings[m]["hparams"]),
+                seed,
+            )
             for m in config.references
             for seed in config.seeds
         ]

@@ -2,27 +2,58 @@
 
 :func:`build_sweep` is a function of the finished runs alone (``done[(name, seed)]``, as the
 run files hold them), so the file can be rebuilt at any moment of a sweep: every point is listed,
-with the seeds finished, missing and diverged, each measure's mean, std and 95% interval over the
-finished seeds, and differences paired by seed against the default point and against KD. The
-reference lines are the baselines' numbers from the study and, for the methods the sweep also
-trains, their own runs on the sweep's seeds.
+with the seeds finished, missing and diverged, and each measure's mean, std and 95% interval over
+the finished seeds. The reference lines are the baselines' numbers from the study (labelled
+"study, seeds ...") and, for the methods the sweep also trains, their own runs on the sweep's
+seeds (labelled "sweep reference runs, seeds ...").
+
+:func:`with_comparisons` adds what is compared, from the per-seed records alone (so it can be
+recomputed from a loaded ``sweep.json``): three families of paired comparisons, each with its raw
+paired p, its Holm-adjusted p within the family, the 95% interval, the difference the seeds
+detect at 80% power and a verdict (:func:`~ldrrld_core.study.verdicts.paired_verdicts`):
+
+- ``vs_default``: every other point - the default point, last-epoch test top-1 (each point's
+  ``delta_vs_default``);
+- ``vs_kd``: every point - KD's sweep reference runs on the same seeds (``delta_vs_kd``);
+- ``depth_steps``: Kendall tau at each depth - at the next smaller depth of the grid, at every
+  decay and the default temperature (``depth_steps``): the test behind any "rises" or "levels off".
+
+It also flags *collapsed* seeds: a last-epoch test top-1 below the low end of CE's study interval,
+i.e. worse than the student trained alone. They stay in every statistic and are named as such.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from ..losses import create_loss
 from .protocol import study_recipe
 from .report import _per_seed, _rounded
-from .stats import paired_difference, summarize
-from .sweep_plan import SweepConfig, local_term_scale
-from .sweep_report import MEASURE_DEPTH, MEASURE_TEMPERATURE, MEASURES, point_name
+from .stats import summarize
+from .sweep_plan import NO_SETTING, SweepConfig, local_term_scale, point_options
+from .sweep_report import (
+    MEASURE_DEPTH,
+    MEASURE_TEMPERATURE,
+    MEASURES,
+    point_name,
+    runs_source,
+    study_source,
+)
+from .verdicts import POWER, paired_verdicts
 
-__all__ = ["build_sweep", "diverged"]
+__all__ = ["build_sweep", "diverged", "with_comparisons", "COMPARED", "STEP_MEASURE"]
+
+#: The measure the points are compared on (with the default point and with KD).
+COMPARED = "test_top1_last"
+#: The measure whose steps between adjacent depths are tested (the neutral relation measure).
+STEP_MEASURE = "kendall_tau"
+#: Significant digits of the comparisons' numbers in ``sweep.json`` (p-values can be tiny).
+_DIGITS = 6
 
 
 def diverged(result: Mapping) -> bool:
@@ -44,16 +75,6 @@ def _status(found: int, wanted: int) -> str:
     return "complete" if found == wanted else "missing" if found == 0 else "partial"
 
 
-def _paired(per_seed: Sequence[Mapping], baseline: Sequence[Mapping]) -> dict | None:
-    """Paired difference of ``test_top1_last`` on the seeds both have (``None`` below 2 seeds)."""
-    base = {s["seed"]: s["test_top1_last"] for s in baseline}
-    pairs = [(s["test_top1_last"], base[s["seed"]]) for s in per_seed if s["seed"] in base]
-    if len(pairs) < 2:
-        return None
-    values, baseline_values = zip(*pairs)
-    return paired_difference(values, baseline_values)
-
-
 def build_sweep(
     config: SweepConfig,
     points: Sequence[tuple[int, float, float]],
@@ -71,24 +92,29 @@ def build_sweep(
     command: str | None,
     commit: str | None,
     seconds: float,
+    settings: Mapping[str, Mapping] | None = None,
+    code_fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """The content of ``sweep.json`` from the finished runs ``done[(name, seed)]``.
 
     Every grid point is listed; ``per_seed`` holds the seeds finished, ``missing_seeds`` the rest,
     ``diverged_seeds`` those whose loss became NaN or infinite (finished, left out of ``per_seed``),
     and each measure's ``{"mean", "std", "ci95"}`` is computed from ``per_seed`` (``None`` when no
-    seed is finished; ``std`` and ``ci95`` ``None`` with one seed). ``delta_vs_default`` and
-    ``delta_vs_kd`` are paired by seed on ``test_top1_last``. Without a ``study`` (a sweep started
-    with a given ``lr``) there are no reference lines.
+    seed is finished; ``std`` and ``ci95`` ``None`` with one seed). The comparisons come from
+    :func:`with_comparisons`. Without a ``study`` (a sweep started with a given ``lr``) there are
+    no reference lines. ``settings`` (``{method: {"label", "hparams"}}``, see
+    :func:`~.sweep_plan.study_settings`) is what every run trained with; ``code_fingerprint`` is
+    :func:`~ldrrld_core.provenance.numbers_fingerprint` of the code that ran.
     """
+    settings = {m: dict(s) for m, s in (settings or {}).items()}
+    ldrrld_hparams = settings.get("ldrrld", NO_SETTING)["hparams"]
     finished = _Finished(done, list(config.seeds))
-    default_runs = finished.runs(point_name(config.default_point))
-    kd_runs = finished.runs("reference-kd") if "kd" in config.references and study is not None else []
-    entries = [_point_entry(point, finished, default_runs, kd_runs) for point in points]
+    recipe = study_recipe(config.study)
+    entries = [_point_entry(point, finished, recipe, ldrrld_hparams) for point in points]
     sweep = _rounded(
         {
             "points": entries,
-            "references": _references(config, study, finished),
+            "references": _references(config, study, finished, settings),
             "protocol": _protocol(
                 config,
                 dropped,
@@ -98,6 +124,7 @@ def build_sweep(
                 lr_rule=lr_rule,
                 lr_selection=lr_selection,
                 teacher=teacher,
+                settings=settings,
             ),
         }
     )
@@ -116,7 +143,8 @@ def build_sweep(
         "seconds": round(seconds, 1),
         "command": command,
     }
-    return sweep
+    sweep["code"] = {"commit": commit, "fingerprint": code_fingerprint}
+    return with_comparisons(sweep)
 
 
 @dataclass(frozen=True)
@@ -144,23 +172,20 @@ class _Finished:
         }
 
 
-def _point_entry(
-    point: tuple[int, float, float], finished: _Finished, default_runs: list[dict], kd_runs: list[dict]
-) -> dict[str, Any]:
-    """One grid point of ``sweep.json``: its settings, seeds, summaries and paired differences."""
+def _point_entry(point: tuple[int, float, float], finished: _Finished, recipe, hparams: Mapping) -> dict[str, Any]:
+    """One grid point of ``sweep.json``: its settings, seeds and summaries (comparisons come later)."""
     name = point_name(point)
     per_seed = finished.runs(name)
+    alpha = create_loss("ldrrld", **point_options(recipe, point, hparams)).alpha
     return {
         "depth": point[0],
         "decay": point[1],
         "temperature": point[2],
         "name": name,
-        "local_scale": local_term_scale(*point[:2], temperature=point[2])["total"],
+        "local_scale": local_term_scale(*point[:2], temperature=point[2], alpha=alpha)["total"],
         **finished.seed_status(name),
         "per_seed": per_seed,
         **_summaries(per_seed, MEASURES),
-        "delta_vs_default": _paired(per_seed, default_runs),
-        "delta_vs_kd": _paired(per_seed, kd_runs),
     }
 
 
@@ -174,8 +199,9 @@ def _protocol(
     lr_rule: str,
     lr_selection: Mapping[str, float] | None,
     teacher: Mapping,
+    settings: Mapping[str, Mapping],
 ) -> dict[str, Any]:
-    """What every run of the sweep shares: the problem, seeds, rate, grid, measures and teacher."""
+    """What every run of the sweep shares: the problem, seeds, rate, setting, grid, measures and teacher."""
     recipe = study_recipe(config.study)
     return {
         "problem": recipe.name,
@@ -185,6 +211,7 @@ def _protocol(
         "lr": lr,
         "lr_rule": lr_rule,
         "lr_selection": lr_selection,
+        "settings": dict(settings),
         "study_results": study_path,
         "study_commit": (study or {}).get("fingerprint", {}).get("commit"),
         "depths": list(config.depths),
@@ -207,25 +234,170 @@ def _protocol(
     }
 
 
-def _references(config: SweepConfig, study: Mapping | None, finished: _Finished) -> dict[str, dict]:
-    """The baselines' lines: each method's study numbers, and its own runs on the sweep's seeds."""
+def _references(
+    config: SweepConfig, study: Mapping | None, finished: _Finished, settings: Mapping[str, Mapping]
+) -> dict[str, dict]:
+    """The baselines' lines: each method's study numbers, and its own runs on the sweep's seeds, each
+    labelled with the runs it comes from."""
     references = {}
     for method in ("ce", "kd", "dkd", "ldrrld"):
         if study is None or method not in study["methods"]:
             continue
         entry = study["methods"][method]
+        seeds = [s["seed"] for s in entry["per_seed"]]
         reference = {
             "lr": entry["lr"],
             "study": {
-                "seeds": [s["seed"] for s in entry["per_seed"]],
+                "source": study_source(seeds),
+                "seeds": seeds,
                 "test_top1_last": entry["test_top1_last"],
                 "test_top1_best_val": entry["test_top1_best_val"],
             },
         }
+        if method in settings:
+            reference["setting"] = settings[method]
         if method in config.references:
             per_seed = finished.runs(f"reference-{method}")
             reference.update(
-                **finished.seed_status(f"reference-{method}"), per_seed=per_seed, **_summaries(per_seed, MEASURES)
+                runs_source=runs_source(config.seeds),
+                **finished.seed_status(f"reference-{method}"),
+                per_seed=per_seed,
+                **_summaries(per_seed, MEASURES),
             )
         references[method] = reference
     return references
+
+
+# ------------------------------------------------------------------------------ comparisons
+def _significant(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.{_DIGITS}g}")
+    if isinstance(value, list):
+        return [_significant(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _significant(v) for k, v in value.items()}
+    return value
+
+
+def _differences(per_seed: Sequence[Mapping], baseline: Sequence[Mapping], measure: str) -> list[float]:
+    """``per_seed - baseline`` of ``measure`` on the seeds both have, in ``per_seed``'s order."""
+    base = {s["seed"]: s[measure] for s in baseline}
+    return [s[measure] - base[s["seed"]] for s in per_seed if s["seed"] in base]
+
+
+def _family(
+    name: str, comparisons: Mapping[tuple[str, str], Sequence[float]], *, measure: str, what: str
+) -> tuple[dict, dict[tuple[str, str], dict]]:
+    """Holm within one family: its description, and each comparison's verdict as ``sweep.json`` keeps it."""
+    family = {"measure": measure, "size": len(comparisons), "adjustment": "Holm", "power": POWER, "what": what}
+    verdicts = paired_verdicts(comparisons) if comparisons else []
+    found = {(v.first, v.second): {**v.as_dict(), "family": name} for v in verdicts}
+    return family, {key: _significant(value) for key, value in found.items()}
+
+
+def _collapse(sweep: Mapping) -> dict | None:
+    """The rule that flags a collapsed seed, from CE's study interval; ``None`` without one."""
+    ce = sweep["references"].get("ce")
+    ci95 = ce["study"]["test_top1_last"].get("ci95") if ce else None
+    if not ci95:
+        return None
+    return {
+        "threshold": ci95[0],
+        "measure": COMPARED,
+        "rule": (
+            f"last-epoch test top-1 below {ci95[0]:.2f}, the low end of the 95% interval of CE (the student "
+            f"trained alone; {ce['study']['source']}): the distilled student learned less than one taught by "
+            "no teacher"
+        ),
+    }
+
+
+def with_comparisons(sweep: Mapping) -> dict:
+    """``sweep`` with every comparison recomputed from its per-seed records (a new dict).
+
+    Sets each point's ``delta_vs_default``, ``delta_vs_kd`` and ``collapsed_seeds``, and the
+    top-level ``depth_steps``, ``families`` and ``collapse``. A comparison needs two or more seeds
+    that both sides finished; otherwise it is ``None`` and not in its family. Each verdict holds
+    ``n``, ``mean``, ``ci95``, ``p`` (paired t-test), ``p_holm`` (within its family), ``detectable``
+    (the true gap the seeds detect with 80% power), ``direction`` (``0`` unless Holm-adjusted p <
+    0.05 and the interval excludes 0) and ``sentence`` (``depth_steps`` have none: they are not in
+    points of accuracy).
+    """
+    sweep = copy.deepcopy(dict(sweep))
+    protocol, points = sweep["protocol"], sweep["points"]
+    default = protocol["default"]
+    default_name = point_name((default["depth"], default["decay"], default["temperature"]))
+    by_name = {p["name"]: p for p in points}
+    default_runs = by_name[default_name]["per_seed"] if default_name in by_name else []
+    kd = sweep["references"].get("kd", {})
+    kd_label = f"KD ({kd['runs_source']})" if "runs_source" in kd else None
+
+    def paired(baseline: Sequence[Mapping], second: str, skip: str | None = None) -> dict:
+        pairs = {}
+        for point in points:
+            differences = _differences(point["per_seed"], baseline, COMPARED)
+            if point["name"] != skip and len(differences) >= 2:
+                pairs[point["name"], second] = differences
+        return pairs
+
+    families = {}
+    families["vs_default"], vs_default = _family(
+        "vs_default",
+        paired(default_runs, "the default point", skip=default_name),
+        measure=COMPARED,
+        what=f"every other point - the default point ({default_name}), paired by seed",
+    )
+    families["vs_kd"], vs_kd = _family(
+        "vs_kd",
+        paired(kd.get("per_seed", []), kd_label) if kd_label else {},
+        measure=COMPARED,
+        what=f"every point - {kd_label}, paired by seed" if kd_label else "no KD reference runs",
+    )
+    steps, families["depth_steps"], step_verdicts = _depth_steps(sweep)
+    collapse = _collapse(sweep)
+    for point in points:
+        point["delta_vs_default"] = vs_default.get((point["name"], "the default point"))
+        point["delta_vs_kd"] = vs_kd.get((point["name"], kd_label))
+        point["collapsed_seeds"] = (
+            [s["seed"] for s in point["per_seed"] if s[COMPARED] < collapse["threshold"]] if collapse else []
+        )
+    sweep["depth_steps"] = [
+        {**step, **{k: v for k, v in step_verdicts[step["first"], step["second"]].items() if k != "sentence"}}
+        for step in steps
+    ]
+    sweep["families"] = families
+    sweep["collapse"] = collapse
+    return sweep
+
+
+def _depth_steps(sweep: Mapping) -> tuple[list[dict], dict, dict]:
+    """Kendall tau at each depth - at the next smaller grid depth, per decay at the default ``T``."""
+    protocol = sweep["protocol"]
+    temperature = protocol["default"]["temperature"]
+    depths = [d for d in protocol["depths"] if d not in protocol["depths_dropped_above_num_classes"]]
+    by_name = {p["name"]: p for p in sweep["points"]}
+    steps, comparisons = [], {}
+    for decay in protocol["decays"]:
+        for low, high in zip(depths, depths[1:]):
+            lower, upper = (by_name.get(point_name((d, decay, temperature))) for d in (low, high))
+            if lower is None or upper is None:
+                continue
+            differences = _differences(upper["per_seed"], lower["per_seed"], STEP_MEASURE)
+            if len(differences) >= 2:
+                steps.append(
+                    {
+                        "decay": decay,
+                        "from_depth": low,
+                        "to_depth": high,
+                        "first": upper["name"],
+                        "second": lower["name"],
+                    }
+                )
+                comparisons[upper["name"], lower["name"]] = differences
+    family, verdicts = _family(
+        "depth_steps",
+        comparisons,
+        measure=STEP_MEASURE,
+        what=f"{STEP_MEASURE} at each depth - at the next smaller depth of the grid, per decay, T {temperature:g}",
+    )
+    return steps, family, verdicts
