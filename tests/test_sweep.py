@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from ldrrld_core.cli import main
-from ldrrld_core.provenance import numbers_fingerprint, source_commit
+from ldrrld_core.provenance import SWEEP_SOURCES, numbers_fingerprint, source_commit
 from ldrrld_core.study import StudyConfig, summarize
 from ldrrld_core.study import sweep as sweep_module
 from ldrrld_core.study.sweep import (
@@ -86,8 +86,9 @@ def test_quick_sweep_writes_every_point_and_seed_in_the_documented_shape(quick):
         == json.loads((out_dir / "study" / "results.json").read_text())["methods"]["ldrrld"]["lr"]
     )
     # what decided the numbers: the code's fingerprint and commit, the settings every run used
-    assert sweep["code"] == {"fingerprint": numbers_fingerprint(), "commit": source_commit()}
-    assert sweep["protocol"]["settings"] == {m: {"label": "loss defaults", "hparams": {}} for m in ("ldrrld", "kd")}
+    assert sweep["code"] == {"fingerprint": numbers_fingerprint(*SWEEP_SOURCES), "commit": source_commit()}
+    study = json.loads((out_dir / "study" / "results.json").read_text())["methods"]
+    assert sweep["protocol"]["settings"] == {m: study[m]["setting"] for m in ("ldrrld", "kd")}, "the study's settings"
     # every reference number names its runs: the study's five... here two seeds, the sweep's own two
     kd = sweep["references"]["kd"]
     assert kd["study"]["source"] == "study, seeds 0, 1" and kd["runs_source"] == "sweep reference runs, seeds 0, 1"
@@ -486,9 +487,9 @@ def test_view_with_matplotlib_and_bad_sweeps(tmp_path):
         sweep_view(tmp_path / "absent.json")
 
 
-def test_without_study_results_the_sweep_chooses_the_rate_as_the_study_does(quick, tmp_path, monkeypatch):
-    """The study's rule for LDRRLD alone: the same rate and the same runs as the study; the selection runs at
-    the chosen rate are the default point's runs, so they are not trained twice."""
+def test_without_study_results_the_sweep_chooses_its_rate_on_the_selection_seeds(quick, tmp_path, monkeypatch):
+    """Without a study, the sweep chooses LDRRLD's rate itself, at the default point, on the study's
+    selection seeds (never the seeds it reports), and keeps the validation numbers it chose by."""
     import dataclasses
 
     source, _, _ = quick
@@ -499,14 +500,13 @@ def test_without_study_results_the_sweep_chooses_the_rate_as_the_study_does(quic
     measure = sweep_module._measure_one
     monkeypatch.setattr(sweep_module, "_measure_one", lambda recipe, *a: trained.append(recipe) or measure(recipe, *a))
     sweep = run_sweep(config, out_dir, progress=False)
-    study = json.loads((source / "study" / "results.json").read_text())
-    assert len(trained) == 4  # 2 rates x 2 seeds; the grid's one point reuses two of them
-    assert sweep["protocol"]["lr"] == study["methods"]["ldrrld"]["lr"]
-    expected = study["protocol"]["lr_selection"]["ldrrld"]
-    assert sweep["protocol"]["lr_selection"] == pytest.approx(expected, abs=1e-4)
+    selection_seeds = set(config.study.selection_seeds)
+    chose = [r for r in trained if r["seed"] in selection_seeds]  # the run recipes, as the workers get them
+    assert len(chose) == 2 and len(trained) == 2 + len(config.seeds)  # 2 rates x 1 selection seed, then the point
+    selection = sweep["protocol"]["lr_selection"]
+    assert float(max(selection, key=selection.get)) == sweep["protocol"]["lr"]
     assert sweep["references"] == {} and sweep["points"][0]["delta_vs_kd"] is None
-    ours = [s["test_top1_last"] for s in sweep["points"][0]["per_seed"]]
-    assert ours == [s["test_top1_last"] for s in study["methods"]["ldrrld"]["per_seed"]]
+    assert [s["seed"] for s in sweep["points"][0]["per_seed"]] == list(config.seeds)
 
 
 def test_a_diverged_run_is_recorded_left_out_of_the_statistics_and_never_retrained(quick, tmp_path, monkeypatch):

@@ -266,9 +266,9 @@ def _train_plan(
 
 
 def _select_lr(config: SweepConfig, recipe: Recipe, out_dir: Path, **options) -> tuple[float, dict[str, float]]:
-    """The study's rule for LDRRLD alone: the rate of the grid with the highest mean last-epoch
-    validation top-1 over the selection seeds, at the default point (ties: the smaller rate; a diverged
-    run counts as 0)."""
+    """Without a study: LDRRLD's rate from the study's first grid, by the mean last-epoch validation
+    top-1 over the study's selection seeds, at the default point and the loss's own setting (ties:
+    the smaller rate; a diverged run counts as 0). The study itself tunes more (:mod:`.tuning`)."""
     lrs = learning_rates(recipe, config.study)
     seeds = config.study.selection_seeds
     plan = {
