@@ -19,7 +19,7 @@ LAB_ARGS    ?=
 EXTRAS      ?= dev,docs,ray
 STAMP       := $(VENV)/.installed
 
-.PHONY: help install lab test test-fast format notebooks docs demo bench clean
+.PHONY: help install lab test test-fast format notebooks docs demo bench evidence clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -77,6 +77,18 @@ docs: $(STAMP)  ## build the documentation site into site/; read it with: python
 
 demo: $(STAMP)  ## CE/KD/DKD/LDRRLD students of the shipped teacher on the teaching problem, offline, about a minute
 	$(BIN)/ldrrld demo
+
+# The evidence behind docs/results.md and docs/sweep.md, from the committed runs where they are
+# still valid (docs/evidence.tar.xz), then copied into docs/ with everything made from it.
+EVIDENCE_DIR ?= runs/evidence
+evidence: $(STAMP)  ## rerun (or resume) the evidence set and the sweep, 2 jobs, and write them into docs/
+	mkdir -p $(EVIDENCE_DIR) && tar -xJf docs/evidence.tar.xz -C $(EVIDENCE_DIR)
+	$(BIN)/ldrrld study --evidence --jobs 2 --out-dir $(EVIDENCE_DIR) --no-progress
+	cp $(EVIDENCE_DIR)/results.json docs/results.json && cp docs/results.json ldrrld_core/assets/study/results.json
+	$(BIN)/ldrrld study --render docs
+	$(BIN)/python tools/pack_evidence.py $(EVIDENCE_DIR)
+	$(BIN)/ldrrld sweep --jobs 2 --out-dir runs/sweep/teaching --results docs/results.json --no-progress
+	cp runs/sweep/teaching/sweep.json runs/sweep/teaching/sweep.md docs/
 
 bench: $(STAMP)  ## loss speed benchmark
 	$(BIN)/python benchmarks/loss_speed.py
