@@ -210,12 +210,14 @@ assert ldrrld_history.column("train_rntk")[-1] < ldrrld_history.column("train_rn
 #
 # One run with one seed cannot rank the methods: a point or two between students is within the
 # spread of seeds. `ldrrld study` runs the same comparison as a reviewer would accept it: the
-# converged teacher, each method's learning rate chosen on validation, the 30-epoch schedule, five
-# seeds with identical initial weights and data order across methods within a seed, Student-t
-# intervals and differences paired by seed. `ldrrld study --quick` runs the whole protocol at
-# toy size in a few minutes (for tests, not for claims); `ldrrld study` is the full one, whose
-# results are committed in `docs/results.json` and `docs/results.md`. The table below is read from
-# that file with the package's own renderer, not computed here.
+# converged teacher; every method tuned alike on validation (its rate and its authors' setting,
+# on seeds 100 and 101, which are never evaluated); the 45-epoch schedule; five evaluation seeds
+# with identical initial weights and data order across methods within a seed; Student-t
+# intervals, differences paired by seed, and Holm's adjustment over the six pairs of methods.
+# `ldrrld study --quick` runs the whole protocol at toy size in a few minutes (for tests, not for
+# claims); `ldrrld study --evidence` runs the evidence set whose results are committed in
+# `docs/results.json` and `docs/results.md`. The table below is read from that file with the
+# package's own renderer, not computed here.
 
 # %%
 Markdown(results_table(study))
@@ -223,34 +225,44 @@ Markdown(results_table(study))
 # %% [markdown]
 # What it says, and what it does not:
 #
-# - **Distilled students beat the student alone here**, by about ten points, and the paired 95%
-#   intervals lie entirely above 0 for KD, DKD and LDRRLD. That gain is not distillation alone:
-#   the teacher learned from twice the students' images (40 against 20 per class), so part of it
-#   is data the students never saw, passed on through the teacher's logits. How large that part
-#   is has not been measured yet.
-# - **LDRRLD is at most about 0.2 points better than KD on this problem**: the paired interval of
-#   LDRRLD − KD runs from about −1.0 to +0.2. Five seeds cannot tell a gap of half a point from
-#   none; they do rule out a large advantage.
-# - **The paper's ordering LDRRLD > DKD > KD > CE does not hold here**: DKD comes out *below* KD.
-#   The paper's numbers are on CIFAR-100 with its own teachers and schedules (`docs/training.md`);
-#   this is one small synthetic problem, with every baseline at the settings it ships with, and it
-#   is reported as measured.
+# - **Distilled students beat the student alone here**, by six to seven points, and the paired
+#   intervals of KD, DKD and LDRRLD over CE lie above 0 after Holm's adjustment. That gain is not
+#   distillation alone: the teacher learned from twice the students' images (40 against 20 per
+#   class). The evidence set measured that share: KD taught by the same architecture trained on
+#   the students' own images gains much less (the cell below prints both).
+# - **No two distilled methods are told apart.** LDRRLD − KD is −1.2 points with an interval
+#   from about −2.0 to −0.3: it excludes 0, but not after Holm's adjustment over the six
+#   comparisons, so it is stated as a bound: LDRRLD is at most about 2 points worse than KD here,
+#   and not better. LDRRLD and DKD are within about 1.9 points of each other either way.
+# - **The paper's ordering LDRRLD > DKD > KD > CE is therefore not resolved here**, on one small
+#   synthetic problem with every method tuned alike. The paper's numbers are on CIFAR-100 with
+#   its own teachers and schedules (`docs/training.md`).
 #
 # The asserts check these sentences against the file, so they cannot drift from it.
 
 # %%
+from ldrrld_core.study.demo import shipped_ablation
+
 methods_study = study["methods"]
+last = {(v["first"], v["second"]): v for v in study["comparisons"]["last_epoch"]}
 say(study["verdict"])
-assert methods_study["kd"]["delta_vs_ce"]["ci95"][0] > 0, "KD > CE: the paired 95% interval is above 0"
-assert all(methods_study[m]["delta_vs_ce"]["ci95"][0] > 0 for m in ("dkd", "ldrrld"))
-low, high = methods_study["ldrrld"]["delta_vs_kd"]["ci95"]
-assert low < 0 < high <= 0.25, "LDRRLD vs KD: the interval contains 0 and bounds LDRRLD's advantage by 0.25"
+assert all(last[name, "CE"]["direction"] == 1 for name in ("KD", "DKD", "LDRRLD")), "each beats CE after Holm"
+assert all(6 <= methods_study[m]["delta_vs_ce"]["mean"] <= 7.5 for m in ("kd", "dkd", "ldrrld"))
+kd_gap = last["LDRRLD", "KD"]
+assert kd_gap["direction"] == 0 and kd_gap["p"] < 0.05 < kd_gap["p_holm"], "LDRRLD - KD: bounded, not resolved"
+assert -2.1 < kd_gap["ci95"][0] < kd_gap["ci95"][1] < 0, "LDRRLD at most about 2 points worse than KD, not better"
+assert last["LDRRLD", "DKD"]["direction"] == 0 and max(map(abs, last["LDRRLD", "DKD"]["ci95"])) < 1.9
+assert "is not resolved here" in study["verdict"]
 teacher_images = {**recipe.data_options, **recipe.teacher_data_options}["train_per_class"]
 assert teacher_images == 2 * recipe.data_options["train_per_class"], "the teacher saw twice the students' data"
-assert methods_study["dkd"]["delta_vs_kd"]["ci95"][1] < 0 and "does not hold" in study["verdict"]
+ablation = shipped_ablation()
+shared_gain, full_gain = ablation["verdicts"][1], ablation["kd_gain_over_ce"]
+say(f"KD's gain over CE: {full_gain['mean']:+.2f} with the study's teacher (40 images per class), "
+    f"{shared_gain['mean']:+.2f} [{shared_gain['ci95'][0]:+.2f}, {shared_gain['ci95'][1]:+.2f}] with a teacher "
+    "trained on the students' own images")
+assert shared_gain["mean"] < full_gain["mean"], "part of KD's gain is the teacher's extra data"
 assert len(study["protocol"]["seeds"]) == 5 and all(len(m["per_seed"]) == 5 for m in methods_study.values())
 
-# %% [markdown]
 # ## 7. On disk: checkpoints, history, resume
 #
 # With an `out_dir`, a run writes `latest.pth` (everything needed to resume: weights, optimiser,

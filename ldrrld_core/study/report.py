@@ -607,6 +607,7 @@ def plot_selection(results: Mapping, path: str | os.PathLike) -> Path:
     error bars over the selection seeds; the chosen point ringed) as a PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     tried = results["protocol"]["tried"]
     figure = Figure(figsize=(2.9 * len(tried), 3.4), layout="constrained")
@@ -630,6 +631,7 @@ def plot_selection(results: Mapping, path: str | os.PathLike) -> Path:
         best = points[0]
         ax.plot([best["lr"]], [best["score"]], "o", markersize=11, markerfacecolor="none", color="black")
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.set(title=_label(method), xlabel="learning rate")
         ax.grid(alpha=0.3)
         if len(settings) > 1:
