@@ -82,13 +82,14 @@ demo: $(STAMP)  ## CE/KD/DKD/LDRRLD students of the shipped teacher on the teach
 # still valid (docs/evidence.tar.xz), then copied into docs/ with everything made from it.
 EVIDENCE_DIR ?= runs/evidence
 evidence: $(STAMP)  ## rerun (or resume) the evidence set and the sweep, 2 jobs, and write them into docs/
-	mkdir -p $(EVIDENCE_DIR) && tar -xJf docs/evidence.tar.xz -C $(EVIDENCE_DIR)
+	mkdir -p $(EVIDENCE_DIR) runs/sweep && tar -xJf docs/evidence.tar.xz -C $(EVIDENCE_DIR) && tar -xJf docs/sweep.tar.xz -C runs/sweep
 	$(BIN)/ldrrld study --evidence --jobs 2 --out-dir $(EVIDENCE_DIR) --no-progress
 	cp $(EVIDENCE_DIR)/results.json docs/results.json && cp docs/results.json ldrrld_core/assets/study/results.json
 	$(BIN)/ldrrld study --render docs
 	$(BIN)/python tools/pack_evidence.py $(EVIDENCE_DIR)
 	$(BIN)/ldrrld sweep --jobs 2 --out-dir runs/sweep/teaching --results docs/results.json --no-progress
 	cp runs/sweep/teaching/sweep.json runs/sweep/teaching/sweep.md docs/
+	$(BIN)/python tools/pack_evidence.py runs/sweep --archive docs/sweep.tar.xz
 
 bench: $(STAMP)  ## loss speed benchmark
 	$(BIN)/python benchmarks/loss_speed.py

@@ -228,8 +228,10 @@ Markdown(results_table(study))
 # - **Distilled students beat the student alone here**, by six to seven points, and the paired
 #   intervals of KD, DKD and LDRRLD over CE lie above 0 after Holm's adjustment. That gain is not
 #   distillation alone: the teacher learned from twice the students' images (40 against 20 per
-#   class). The evidence set measured that share: KD taught by the same architecture trained on
-#   the students' own images gains much less (the cell below prints both).
+#   class). The evidence set measured that share: taught by the same architecture trained on the
+#   students' own images, KD gains about 2 points over CE instead of 7, so most of the gain here
+#   is data the students never saw, passed on through the teacher's logits (the cell below
+#   prints both, with the interval).
 # - **No two distilled methods are told apart.** LDRRLD − KD is −1.2 points with an interval
 #   from about −2.0 to −0.3: it excludes 0, but not after Holm's adjustment over the six
 #   comparisons, so it is stated as a bound: LDRRLD is at most about 2 points worse than KD here,
@@ -260,7 +262,8 @@ shared_gain, full_gain = ablation["verdicts"][1], ablation["kd_gain_over_ce"]
 say(f"KD's gain over CE: {full_gain['mean']:+.2f} with the study's teacher (40 images per class), "
     f"{shared_gain['mean']:+.2f} [{shared_gain['ci95'][0]:+.2f}, {shared_gain['ci95'][1]:+.2f}] with a teacher "
     "trained on the students' own images")
-assert shared_gain["mean"] < full_gain["mean"], "part of KD's gain is the teacher's extra data"
+assert 1 < shared_gain["mean"] < 3 and 6 < full_gain["mean"] < 8, "about 2 points instead of 7"
+assert shared_gain["direction"] == 1 and ablation["verdicts"][0]["direction"] == 1, "both resolved after Holm"
 assert len(study["protocol"]["seeds"]) == 5 and all(len(m["per_seed"]) == 5 for m in methods_study.values())
 
 # ## 7. On disk: checkpoints, history, resume

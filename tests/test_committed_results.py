@@ -131,7 +131,7 @@ def _benchmarks_table() -> list[list[str]]:
     text = BENCHMARKS.read_text(encoding="utf-8")
     section = re.split(r"\n#{2,3} ", text.split("## Distillation results", 1)[1], maxsplit=1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ")]
-    assert rows[0].startswith("| method | lr |"), "docs/benchmarks.md's results table has the study's header"
+    assert rows[0].startswith("| method | lr | setting |"), "docs/benchmarks.md's results table has the study's header"
     return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:]]
 
 
@@ -156,7 +156,8 @@ def test_benchmarks_table_equals_the_headline_study():
         for key, base in (("delta_vs_ce", "ce"), ("delta_vs_kd", "kd")):
             if row[0] != base:
                 expected += [entry[key]["mean"], *entry[key]["ci95"]]
-        shown = [x for cell in row[1:] for x in _numbers(cell)]
+        assert row[2] == entry["setting"]["label"]
+        shown = [x for cell in [row[1], *row[3:]] for x in _numbers(cell)]
         assert shown == pytest.approx(expected, abs=0.006), row[0]
     assert results_table(results) in BENCHMARKS.read_text(encoding="utf-8")
 

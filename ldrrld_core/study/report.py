@@ -317,6 +317,7 @@ def results_table(results: Mapping) -> str:
             [
                 method,
                 f"{entry['lr']:g}",
+                entry.get("setting", {}).get("label", "default"),
                 mean_std(last["mean"], last["std"]),
                 interval(last["ci95"]),
                 mean_std(best["mean"], best["std"]),
@@ -327,6 +328,7 @@ def results_table(results: Mapping) -> str:
         [
             "method",
             "lr",
+            "setting",
             "test top-1, last epoch (%)",
             "95% CI",
             "test top-1, best-val epoch (%)",
