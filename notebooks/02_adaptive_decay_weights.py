@@ -172,7 +172,7 @@ panel.controls.depth.value = 7
 #
 # The sliders above move the *weights*; whether a student cares is an experiment. `ldrrld sweep`
 # trained LDRRLD students on the study's teaching problem (the same converged teacher, validation
-# split, 30-epoch schedule and seeds as `ldrrld study`) over `d` in {2, 3, 5, 7, 10, 15, 20} x `gamma`
+# split, 45-epoch schedule and seeds as `ldrrld study`) over `d` in {2, 3, 5, 7, 10, 15, 20} x `gamma`
 # in {0, 0.05, 0.1, 0.2} at `T = 4`, plus `T` in {2, 4, 8} at the defaults, three seeds per point.
 # One learning rate and one loss setting serve every point: those the study chose for LDRRLD at its
 # defaults, with each point's own `d`, `gamma` and `T` over the setting. A point that would prefer
@@ -241,33 +241,32 @@ assert local_term_scale(7, 0.2)["total"] < local_term_scale(7, 0.0)["total"] / 3
 # power: an unresolved difference is not "no difference". The lines under the next cell are
 # `findings(sweep)`, computed from `docs/sweep.json`; the asserts check every claim below against it.
 #
-# * **No point is resolved from the default.** Two points have raw p below 0.05 (`gamma = 0.2` at
-#   `d = 7` and at `d = 10`, both below the default); neither survives Holm's adjustment.
-# * **`d = 2` is erratic**: several of its twelve runs *collapsed*, ending below the low end of the
-#   interval of CE, the student trained alone (study, seeds 0-4); the worst reached under 30%. Its
-#   intervals to the default are tens of points wide and bound nothing useful. Two caveats keep this
-#   from being a verdict on "one pair": `d = 2` is this toolkit's variant (the top-d set term keeps
-#   weight 1, `docs/method.md`), and every point shares one learning rate while the local term's scale
-#   varies more than thirtyfold over the grid, largest at `d = 2`. The sweep cannot tell "too few pairs"
-#   from "too large a step".
-# * **From `d = 3` to `d = 20` along `gamma = 0.05` nothing is resolved, and the bounds are a few
-#   points wide**: each point is at most about 5 points better and at most about 6 points worse than
-#   the default, and three seeds detect true gaps of roughly 2.5 to 7.5 points. Smaller effects of
-#   `d` would go unseen here.
+# * **No point is resolved from the default, and none even has a raw p below 0.05.** At the study's
+#   rate and LDRRLD setting (a quarter of the default distillation weight), every point's mean lies
+#   between about 86.8% and 88.9%.
+# * **`d = 2` no longer collapses.** Under the previous protocol (the full distillation weight at
+#   one shared rate) half of its runs ended below the student trained alone; at a quarter of the
+#   weight none of its twelve does. Two caveats remain: `d = 2` is this toolkit's variant (the top-d
+#   set term keeps weight 1, `docs/method.md`), and every point shares one learning rate while the
+#   local term's scale varies more than thirtyfold over the grid, largest at `d = 2`.
+# * **From `d = 3` to `d = 20` along `gamma = 0.05` the bounds are a few points wide**: each point
+#   is at most about 4.6 points better and at most about 5.1 points worse than the default, and
+#   three seeds detect true gaps of about 4.8 to 5.6 points. Smaller effects of `d` go unseen here.
 # * **Kendall tau over all classes, step by step in `d`** (24 steps over the four decays, Holm within
-#   them): at `gamma = 0.05` only the step from `d = 3` to `d = 5` is resolved (upward). The steps after
-#   `d = 7` are not resolved, and their intervals still reach about +0.01 per step: the sweep does not
-#   show tau levelling off, only that three seeds cannot tell these small steps apart from 0.
+#   them): at `gamma = 0.05` no step is resolved; at other decays the steps from `d = 3` to `d = 5`
+#   (and from 2 to 3 at `gamma = 0.1`) are, upward. After `d = 7` the steps' intervals still reach
+#   up to about +0.015: the sweep does not show tau levelling off, only that three seeds cannot tell
+#   these small steps from 0.
 # * **Relations against the reference runs** (the sweep's own CE and KD runs on the same seeds 0-2, not
-#   the study's five): CE reaches about half of the default point's tau, and KD stays about 0.02 below
+#   the study's five): CE reaches about half of the default point's tau, and KD stays about 0.01 below
 #   it on every one of the three seeds. This is one comparison outside the Holm families above, a
 #   description of three pairs, not a resolved difference.
 #
 # The paper studies `d` on CIFAR-100 (its Figure 3) and settles on `d = 7`. This sweep resolves no
-# difference between `d = 7` and any other point; from `d = 3` on it bounds the differences to a few
-# points at the study's one learning rate, and it cannot see effects smaller than that. This toy is not
-# CIFAR-100 (16x16 synthetic images, 20 training images per class, a teacher that has seen twice as
-# many), so it says where the method is sensitive on this problem, not on the paper's.
+# difference between `d = 7` and any other point and bounds the differences to about 5 points at the
+# study's one learning rate; it cannot see effects smaller than that. This toy is not CIFAR-100 (16x16
+# synthetic images, 20 training images per class, a teacher that has seen twice as many), so it says
+# where the method is sensitive on this problem, not on the paper's.
 
 # %%
 from ldrrld_core.study.sweep import findings, grid_markdown
@@ -278,31 +277,29 @@ default, points = find_point(sweep, 7, 0.05), sweep["points"]
 versus = {p["name"]: p["delta_vs_default"] for p in points if p["delta_vs_default"]}
 assert all(len(point["per_seed"]) == 3 for point in points) and len(versus) == 29
 assert not any(v["direction"] for v in versus.values())                      # nothing resolved
-assert {name for name, v in versus.items() if v["p"] < 0.05} == {"d7-decay0.2-T4", "d10-decay0.2-T4"}
-assert all(versus[name]["mean"] < 0 and versus[name]["p_holm"] >= 0.05 for name in ("d7-decay0.2-T4",
-                                                                                    "d10-decay0.2-T4"))
+assert min(v["p"] for v in versus.values()) >= 0.05                             # not even before Holm
+assert setting["hparams"]["alpha"] == 10.5 / 4                                  # a quarter of the weight
+assert all(86.5 < p["test_top1_last"]["mean"] < 89 for p in points)
 two = [p for p in points if p["depth"] == 2]
-assert len(two) == 4                                                             # twelve runs
-collapsed = [s for p in two for s in p["per_seed"] if s["seed"] in p["collapsed_seeds"]]
-assert len(collapsed) >= 2 and min(s["test_top1_last"] for s in collapsed) < 30
-assert not any(p["collapsed_seeds"] for p in points if p["depth"] > 2)
-assert all(versus[p["name"]]["ci95"][1] - versus[p["name"]]["ci95"][0] > 20 for p in two)
+assert len(two) == 4 and not any(p["collapsed_seeds"] for p in points)           # twelve runs, none collapsed
 at_t4 = [p for p in points if p["temperature"] == 4]
 largest = max(at_t4, key=lambda p: p["local_scale"])
 assert largest["depth"] == 2 and largest["local_scale"] > 30 * min(p["local_scale"] for p in at_t4)
 along = [versus[find_point(sweep, d, 0.05)["name"]] for d in (3, 5, 10, 15, 20)]
 assert not any(v["direction"] for v in along)
-assert 4.5 < max(v["ci95"][1] for v in along) < 5.5 and 5.5 < -min(v["ci95"][0] for v in along) < 6.5
-assert 2.5 < min(v["detectable"] for v in along) and max(v["detectable"] for v in along) < 7.5
+assert 4 < max(v["ci95"][1] for v in along) < 5 and 4.5 < -min(v["ci95"][0] for v in along) < 5.5
+assert 4.5 < min(v["detectable"] for v in along) and max(v["detectable"] for v in along) < 6
 steps = [s for s in sweep["depth_steps"] if s["decay"] == 0.05]
-assert sweep["families"]["depth_steps"]["size"] == 24
-assert [(s["from_depth"], s["to_depth"]) for s in steps if s["direction"]] == [(3, 5)]
-assert all(s["direction"] == 0 and s["ci95"][1] > 0.007 for s in steps if s["from_depth"] >= 7)
+assert sweep["families"]["depth_steps"]["size"] == 24 and not any(s["direction"] for s in steps)
+resolved = {(s["decay"], s["from_depth"], s["to_depth"]) for s in sweep["depth_steps"] if s["direction"]}
+assert resolved == {(0.0, 3, 5), (0.1, 2, 3), (0.1, 3, 5)} and all(
+    s["mean"] > 0 for s in sweep["depth_steps"] if s["direction"])
+assert max(s["ci95"][1] for s in steps if s["from_depth"] >= 7) > 0.01
 kd, ce = sweep["references"]["kd"], sweep["references"]["ce"]
 assert kd["runs_source"] == ce["runs_source"] == "sweep reference runs, seeds 0-2"
 assert ce["kendall_tau"]["mean"] < 0.6 * default["kendall_tau"]["mean"]
 gaps = [a["kendall_tau"] - b["kendall_tau"] for a, b in zip(default["per_seed"], kd["per_seed"])]
-assert all(0.015 < gap < 0.025 for gap in gaps)                                 # on every seed
+assert all(0.005 < gap < 0.02 for gap in gaps)                                  # on every seed
 
 # %% [markdown]
 # The same numbers as a picture, the one the panel below draws live: accuracy and Kendall tau over
