@@ -95,7 +95,7 @@ def run_folders(study: Path):
     """
     import torch
 
-    for lock in study.glob("runs/*/*/.lock"):
+    for lock in study.glob("runs/**/.lock"):
         try:
             holder = json.loads(lock.read_text())
             epoch = torch.load(lock.parent / "latest.pth", map_location="cpu", weights_only=False)["epoch"]
@@ -160,7 +160,7 @@ def _scenario(work: Path, env: dict, head: list[str], started: float) -> dict:
     second.send_signal(signal.SIGINT)
     report["cancel"] = {"returncode": second.wait(timeout=120)}
     time.sleep(3)  # what a run that kept going would need to write its next checkpoint
-    report["cancel"]["locks_left"] = [str(p.relative_to(study)) for p in study.glob("runs/*/*/.lock")]
+    report["cancel"]["locks_left"] = [str(p.relative_to(study)) for p in study.glob("runs/**/.lock")]
     report["seconds"] = time.monotonic() - started
     return report
 

@@ -45,7 +45,7 @@ def test_listings(capsys):
     status, lines, _ = run_cli(capsys, "losses")
     assert [line.split()[0] for line in lines] == list_losses()
     status, lines, _ = run_cli(capsys, "models", "--family", "digits")
-    assert lines == ["digits: digits_cnn digits_mlp"]
+    assert lines == ["digits: digits_cnn digits_cnn_small digits_mlp"]
 
 
 def test_train_then_resume(capsys, tmp_path):

@@ -82,7 +82,7 @@ def _tail(work: Path, name: str) -> str:
 def _runs(study: Path) -> dict[str, dict]:
     """Every finished run of a study: its recipe and its history without wall times."""
     runs = {}
-    for path in sorted(study.glob("runs/*/*.json")):
+    for path in sorted(study.glob("runs/**/lr*-seed*.json")):  # runs/<method>/<setting>/lr<lr>-seed<seed>.json
         saved = json.loads(path.read_text())
         rows = [{k: v for k, v in row.items() if k != "seconds"} for row in saved["history"]]
         runs[str(path.relative_to(study))] = {"recipe": saved["recipe"], "history": rows}

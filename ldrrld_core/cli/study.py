@@ -102,7 +102,14 @@ def run_study_command(args: argparse.Namespace, device) -> int:
     from ..study.report import results_text
 
     if args.render:
-        markdown, picture = render(args.render)
+        from ..study.report import is_evidence
+
+        if is_evidence(Path(args.render) / "results.json"):
+            from ..study.evidence_report import render_evidence
+
+            markdown, picture, *_ = render_evidence(args.render)
+        else:
+            markdown, picture = render(args.render)
         print(json.dumps({"markdown": str(markdown), "plot": str(picture)}))
         return 0
     if args.evidence:

@@ -360,24 +360,7 @@ def run_study(
     options.update(weights=teacher["weights"], teacher=teacher["sha256"])
     selection, histories = select_points(config, recipe, lrs, out_dir, options)
     chosen = {method: entries[0]["point"] for method, entries in selection.items()}
-    final = {method: {point: list(config.seeds)} for method, point in chosen.items()}
-    histories.update(_train_all(_plan(recipe, config, final), out_dir, **options))
-    folder = {method: point.folder(config.tuning[method]) for method, point in chosen.items()}
-    diverged = [
-        (method, seed)
-        for method, point in chosen.items()
-        for seed in config.seeds
-        if not histories[method, folder[method], point.lr, seed]
-    ]
-    if diverged:
-        raise FloatingPointError(
-            f"runs at a chosen point diverged (method, seed): {diverged}; the selection seeds did not. "
-            "Narrow the grid (--lr-factors) and run again"
-        )
-    runs = {
-        method: {seed: histories[method, folder[method], point.lr, seed] for seed in config.seeds}
-        for method, point in chosen.items()
-    }
+    runs = _evaluate(config, recipe, chosen, histories, out_dir, options)
     train_seconds = teacher["seconds"] + sum(row["seconds"] for rows in histories.values() for row in rows)
     results = build_results(
         config=config,
@@ -395,6 +378,31 @@ def run_study(
     )
     atomic_write_text(json.dumps(results, indent=1), out_dir / "results.json")
     return results
+
+
+def _evaluate(
+    config: StudyConfig, recipe: Recipe, chosen: Mapping[str, Point], histories: dict, out_dir: Path, options: dict
+) -> dict[str, dict[int, list[dict]]]:
+    """Train every method at its chosen point on the evaluation seeds (adding them to ``histories``):
+    ``{method: {seed: history rows}}``; a diverged run here is a ``FloatingPointError``."""
+    final = {method: {point: list(config.seeds)} for method, point in chosen.items()}
+    histories.update(_train_all(_plan(recipe, config, final), out_dir, **options))
+    folder = {method: point.folder(config.tuning[method]) for method, point in chosen.items()}
+    diverged = [
+        (method, seed)
+        for method, point in chosen.items()
+        for seed in config.seeds
+        if not histories[method, folder[method], point.lr, seed]
+    ]
+    if diverged:
+        raise FloatingPointError(
+            f"runs at a chosen point diverged (method, seed): {diverged}; the selection seeds did not. "
+            "Narrow the grid (--lr-factors) and run again"
+        )
+    return {
+        method: {seed: histories[method, folder[method], point.lr, seed] for seed in config.seeds}
+        for method, point in chosen.items()
+    }
 
 
 def _check_results_replaceable(

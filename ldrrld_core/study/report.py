@@ -43,6 +43,7 @@ __all__ = [
     "render",
     "load_results",
     "chosen_recipe",
+    "is_evidence",
 ]
 
 #: The paper's ordering, best first.
@@ -159,6 +160,36 @@ def compare_methods(methods: Mapping[str, Mapping]) -> dict[str, Any]:
     }
 
 
+def _tuning_record(config, selection: Mapping[str, list[dict]], runs) -> tuple[dict, dict]:
+    """Every point each method tried (as ``protocol.tried`` keeps it) and each method's entry: its
+    chosen rate and setting, where that sits in the grid, and its per-seed numbers."""
+    tried: dict[str, list[dict]] = {}
+    methods: dict[str, Any] = {}
+    for method, entries in selection.items():
+        axes = config.tuning[method]
+        best = entries[0]["point"]
+        tried[method] = [
+            {
+                "lr": e["point"].lr,
+                "setting": e["point"].setting_label(axes),
+                "hparams": e["point"].loss_hparams(axes),
+                "score": e["score"],
+                "se": e["se"],
+                "scores": e["scores"],
+                "round": e["round"],
+            }
+            for e in entries
+        ]
+        methods[method] = {
+            "lr": best.lr,
+            "setting": {"label": best.setting_label(axes), "hparams": best.loss_hparams(axes)},
+            "edges": edges(best, axes, [e["point"] for e in entries]),
+            "selection_runs": len(entries) * len(config.selection_seeds),
+            "per_seed": [_rounded(_per_seed(seed, runs[method][seed])) for seed in config.seeds],
+        }
+    return tried, methods
+
+
 def build_results(
     *,
     config,
@@ -191,31 +222,7 @@ def build_results(
     from ..provenance import numbers_fingerprint
 
     seeds = list(config.seeds)
-    methods: dict[str, Any] = {}
-    tried: dict[str, list[dict]] = {}
-    for method, entries in selection.items():
-        axes = config.tuning[method]
-        best = entries[0]["point"]
-        points = [e["point"] for e in entries]
-        tried[method] = [
-            {
-                "lr": e["point"].lr,
-                "setting": e["point"].setting_label(axes),
-                "hparams": e["point"].loss_hparams(axes),
-                "score": e["score"],
-                "se": e["se"],
-                "scores": e["scores"],
-                "round": e["round"],
-            }
-            for e in entries
-        ]
-        methods[method] = {
-            "lr": best.lr,
-            "setting": {"label": best.setting_label(axes), "hparams": best.loss_hparams(axes)},
-            "edges": edges(best, axes, points),
-            "selection_runs": len(entries) * len(config.selection_seeds),
-            "per_seed": [_rounded(_per_seed(seed, runs[method][seed])) for seed in seeds],
-        }
+    tried, methods = _tuning_record(config, selection, runs)
     last = {method: [s["test_top1_last"] for s in entry["per_seed"]] for method, entry in methods.items()}
     for method, entry in methods.items():
         entry["test_top1_last"] = summarize(last[method])
@@ -657,7 +664,7 @@ def load_results(path: str | os.PathLike, part: str | None = None) -> dict:
         raise FileNotFoundError(f"no results.json at {path}; run `ldrrld study --out-dir DIR` first")
     content = (
         read_json(path, keys=("fingerprint",), what="a results.json written by `ldrrld study`")
-        if not (_is_evidence(path))
+        if not (is_evidence(path))
         else read_json(path, keys=("studies", "headline"), what="an evidence results.json (`ldrrld study --evidence`)")
     )
     if "studies" in content:
@@ -675,7 +682,7 @@ def load_results(path: str | os.PathLike, part: str | None = None) -> dict:
     return content
 
 
-def _is_evidence(path: Path) -> bool:
+def is_evidence(path: Path) -> bool:
     """Whether ``path`` is an evidence set's ``results.json`` (several studies) rather than one study's."""
     try:
         return (
@@ -698,14 +705,10 @@ def chosen_recipe(recipe, results: Mapping, method: str):
 def render(folder: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``results.md`` and ``results.png`` next to ``<folder>/results.json``; return both paths.
 
-    An evidence set's folder gets its own report (:func:`~.evidence_report.render_evidence`).
+    An evidence set's folder (:func:`is_evidence`) is rendered by
+    :func:`~.evidence_report.render_evidence` instead.
     """
     folder = Path(folder)
-    if _is_evidence(folder / "results.json"):
-        from .evidence_report import render_evidence
-
-        written = render_evidence(folder)
-        return written[0], written[1]
     results = load_results(folder)
     picture = plot_results(results, folder / "results.png")
     return atomic_write_text(render_markdown(results, picture.name), folder / "results.md"), picture
