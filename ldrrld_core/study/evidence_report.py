@@ -80,13 +80,16 @@ def _ablation_markdown(ablation: Mapping) -> str:
 def evidence_markdown(evidence: Mapping, pictures: Mapping[str, tuple[str, str]]) -> str:
     """``results.md``: the overview, the ablation, then every part in full."""
     code = evidence["code"]
+    training = sum(study["fingerprint"]["train_seconds"] for study in evidence["studies"].values())
     lines = [
         "# The evidence set",
         "",
         f"Written by `ldrrld study --render DIR` from `results.json` beside it. It ran as "
-        f"`{evidence.get('command') or 'ldrrld study --evidence'}` in {evidence['seconds'] / 60:.0f} minutes of "
-        f"wall time, commit `{code['commit']}`, code fingerprint `{code['fingerprint']}` "
-        "(`tests/test_committed_results.py` fails when the code that decides these numbers changes).",
+        f"`{evidence.get('command') or 'ldrrld study --evidence'}` at commit `{code['commit']}`, code fingerprint "
+        f"`{code['fingerprint']}` (`tests/test_committed_results.py` fails when the code that decides these "
+        f"numbers changes). Its last call took {evidence['seconds'] / 60:.1f} minutes of wall time, reusing every "
+        f"finished run; the teachers' final schedules and all runs took {training / 60:.0f} minutes of training "
+        "in all.",
         "",
         "Every part tunes every method alike on validation (its rate and the one setting its authors tune), "
         "with selection seeds disjoint from the evaluation seeds; differences are paired by seed and "
