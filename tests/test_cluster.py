@@ -99,10 +99,12 @@ def test_study_on_two_nodes_survives_a_dead_node_with_the_local_results(cluster)
     errors = (work / "study.err").read_text()
     assert f"removed the stale lock ray-study/{killed['run']}/.lock" in errors and "worker-node" in errors
     local, ray = _runs(work / "local"), _runs(work / "ray-study")
-    assert len(local) == 8 and killed["run"] + ".json" in local
-    assert ray == local, "every run, the killed one included, must be the run the local study made"
     local_results = json.loads((work / "local" / "results.json").read_text())
     ray_results = json.loads((work / "ray-study" / "results.json").read_text())
+    protocol = local_results["protocol"]  # every point tried on the selection seeds, then 2 methods x 2 seeds
+    planned = sum(map(len, protocol["tried"].values())) * len(protocol["selection_seeds"]) + 2 * 2
+    assert len(local) == planned and killed["run"] + ".json" in local
+    assert ray == local, "every run, the killed one included, must be the run the local study made"
     assert ray_results["methods"] == local_results["methods"]
 
 
