@@ -662,13 +662,14 @@ def load_results(path: str | os.PathLike, part: str | None = None) -> dict:
     path = path / "results.json" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no results.json at {path}; run `ldrrld study --out-dir DIR` first")
-    content = (
-        read_json(path, keys=("fingerprint",), what="a results.json written by `ldrrld study`")
-        if not (is_evidence(path))
-        else read_json(path, keys=("studies", "headline"), what="an evidence results.json (`ldrrld study --evidence`)")
-    )
+    what = "a results.json written by `ldrrld study` (one study, or the evidence set of `--evidence`)"
+    content = read_json(path, what=what)  # one read: an evidence set or one study
+    if not isinstance(content, dict):
+        raise ValueError(f"{path} holds a JSON {type(content).__name__}, not an object; it should be {what}")
     if "studies" in content:
-        name = part or content.get("headline")
+        if "headline" not in content:
+            raise ValueError(f"{path} lacks headline: it should be {what}")
+        name = part or content["headline"]
         if name not in content["studies"]:
             raise ValueError(
                 f"{path} holds the parts {', '.join(content['studies'])}, not {name!r}; choose one of them"
