@@ -449,11 +449,9 @@ def _plan(
     for method, by_point in points.items():
         axes = config.tuning[method]
         for point, seeds in by_point.items():
-            options = {**recipe.loss_options.get(method, {}), **point.loss_hparams(axes)}
-            loss_options = {**recipe.loss_options, method: options} if options else dict(recipe.loss_options)
             for seed in seeds:
                 spec = (method, point.folder(axes), point.lr, seed)
-                plan[spec] = recipe.replace(loss=method, lr=point.lr, seed=seed, loss_options=loss_options)
+                plan[spec] = recipe.with_loss(method, point.loss_hparams(axes), lr=point.lr, seed=seed)
     return plan
 
 

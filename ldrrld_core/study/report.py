@@ -698,9 +698,7 @@ def is_evidence(path: Path) -> bool:
 def chosen_recipe(recipe, results: Mapping, method: str):
     """``recipe`` for ``method`` at the point the study chose: its rate and its setting's loss hyperparameters."""
     entry = results["methods"][method]
-    hparams = {**recipe.loss_options.get(method, {}), **entry.get("setting", {}).get("hparams", {})}
-    loss_options = {**recipe.loss_options, method: hparams} if hparams else dict(recipe.loss_options)
-    return recipe.replace(loss=method, lr=float(entry["lr"]), loss_options=loss_options)
+    return recipe.with_loss(method, entry.get("setting", {}).get("hparams"), lr=float(entry["lr"]))
 
 
 def render(folder: str | os.PathLike) -> tuple[Path, Path]:

@@ -243,6 +243,13 @@ class Recipe:
         """The hyperparameters the recipe gives its ``loss`` (an empty dict means the loss's defaults)."""
         return dict(self.loss_options.get(self.loss, {}))
 
+    def with_loss(self, loss: str, hparams: Mapping[str, object] | None = None, **changes: object) -> Recipe:
+        """This recipe training ``loss``, with ``hparams`` over the options the recipe already gives that
+        loss (``loss_options`` is left as it is when there are none), and any other ``changes``."""
+        options = {**self.loss_options.get(loss, {}), **(hparams or {})}
+        loss_options = {**self.loss_options, loss: options} if options else dict(self.loss_options)
+        return self.replace(loss=loss, loss_options=loss_options, **changes)
+
     def build_loss(self, **extra: object):
         """The recipe's loss module: ``create_loss(loss, **loss_hparams, **extra)``."""
         return create_loss(self.loss, **{**self.loss_hparams, **extra})
