@@ -166,7 +166,7 @@ def test_fit_reports_validation_accuracy_every_epoch():
 
 def test_rescheduled_moves_the_decays_proportionally():
     recipe = get_recipe("teaching")
-    assert (recipe.epochs, recipe.decay_epochs) == (45, (30,))
+    assert (recipe.epochs, recipe.decay_epochs) == (60, (40,))
     assert recipe.rescheduled(15).decay_epochs == (10,) and recipe.rescheduled(15).warmup_epochs == 2
     assert recipe.rescheduled(30).decay_epochs == (20,)
     assert recipe.rescheduled(2).decay_epochs == () and recipe.rescheduled(2).warmup_epochs == 1
