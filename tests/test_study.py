@@ -26,6 +26,7 @@ from ldrrld_core.study import (
 from ldrrld_core.study.protocol import stored_run
 from ldrrld_core.study.report import compare_methods, schedule_check
 from ldrrld_core.train import fit, get_recipe
+from ldrrld_core.train.schedule import learning_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,9 +122,20 @@ def test_schedule_check_flags_a_curve_still_rising():
         "ce": {"per_seed": [{"val_top1_by_epoch": rising}]},
         "kd": {"per_seed": [{"val_top1_by_epoch": flat}]},
     }
-    checks = schedule_check(methods, decay_epochs=(11,))
+    checks = schedule_check(methods, decay_epochs=(10,))
     assert checks["ce"] == {"gain_before_drop": 5.0, "gain_at_end": 5.0, "level": False}
     assert checks["kd"] == {"gain_before_drop": 0.0, "gain_at_end": 0.0, "level": True}
+
+
+def test_the_window_before_the_drop_ends_with_the_last_epoch_at_the_peak_rate():
+    recipe = get_recipe("teaching")
+    (drop,) = recipe.decay_epochs
+    rates = [learning_rate(e, 1.0, warmup_epochs=recipe.warmup_epochs, decay_epochs=(drop,)) for e in (drop, drop + 1)]
+    assert rates == [1.0, pytest.approx(0.1)]  # epoch `drop` is the last at the peak rate
+    # A curve level until its last epoch at the peak rate, which rises by 10 points: that epoch counts.
+    curve = [50.0] * (drop - 1) + [60.0] + [80.0] * (recipe.epochs - drop)
+    check = schedule_check({"ce": {"per_seed": [{"val_top1_by_epoch": curve}]}}, recipe.decay_epochs)["ce"]
+    assert check["gain_before_drop"] == pytest.approx(2.0) and not check["level"]
 
 
 # ------------------------------------------------------------------------------------- validation split

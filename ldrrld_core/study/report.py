@@ -122,12 +122,14 @@ def _gain(curve: Sequence[float], end: int, window: int = LEVEL_WINDOW) -> float
 def schedule_check(methods: Mapping[str, Mapping], decay_epochs: Sequence[int]) -> dict[str, dict[str, Any]]:
     """For every method, whether its seed-mean validation curve is level before the first rate drop
     and at the end: ``{"gain_before_drop", "gain_at_end", "level"}`` (gains in points; a gain that
-    cannot be computed, with too few epochs, counts as level)."""
+    cannot be computed, with too few epochs, counts as level). ``decay_epochs`` as the recipe gives
+    them: the rate drops *after* each (:func:`~ldrrld_core.train.schedule.learning_rate`), so the
+    window before the drop ends with epoch ``min(decay_epochs)``."""
     checks = {}
     for method, entry in methods.items():
         curves = [s["val_top1_by_epoch"] for s in entry["per_seed"]]
         mean = [sum(values) / len(values) for values in zip(*curves)]
-        drop = min(decay_epochs) - 1 if decay_epochs else len(mean)
+        drop = min(decay_epochs) if decay_epochs else len(mean)  # the last epoch at the peak rate
         before, end = _gain(mean, drop), _gain(mean, len(mean))
         level = all(g is None or g <= LEVEL_TOLERANCE for g in (before, end))
         checks[method] = {"gain_before_drop": before, "gain_at_end": end, "level": level}
