@@ -172,7 +172,7 @@ panel.controls.depth.value = 7
 #
 # The sliders above move the *weights*; whether a student cares is an experiment. `ldrrld sweep`
 # trained LDRRLD students on the study's teaching problem (the same converged teacher, validation
-# split, 45-epoch schedule and seeds as `ldrrld study`) over `d` in {2, 3, 5, 7, 10, 15, 20} x `gamma`
+# split, schedule and seeds as `ldrrld study`) over `d` in {2, 3, 5, 7, 10, 15, 20} x `gamma`
 # in {0, 0.05, 0.1, 0.2} at `T = 4`, plus `T` in {2, 4, 8} at the defaults, three seeds per point.
 # One learning rate and one loss setting serve every point: those the study chose for LDRRLD at its
 # defaults, with each point's own `d`, `gamma` and `T` over the setting. A point that would prefer

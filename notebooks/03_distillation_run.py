@@ -22,7 +22,7 @@
 #
 # The teacher is not trained here: a converged one ships with the package, with its record. In
 # fast mode (CI, or no GPU) the students train for a few epochs, well under a minute on a CPU;
-# in full mode (a GPU, or `LDRRLD_FAST=0`) they train for the study's 45 epochs. Either way each
+# in full mode (a GPU, or `LDRRLD_FAST=0`) they train for the study's whole schedule. Either way each
 # method uses the point (learning rate and setting) the study chose for it on validation. The
 # recipe is chosen in one marked line, right after the imports.
 #
@@ -56,7 +56,7 @@ from ldrrld_viz.notebook import say
 
 FAST_EPOCHS = 4         # students' epochs in fast mode (the study's schedule, shortened proportionally)
 
-# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's 45) ──
+# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's schedule) ──
 recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_recipe("teaching")
 
 # %% [markdown]
@@ -211,7 +211,7 @@ assert ldrrld_history.column("train_rntk")[-1] < ldrrld_history.column("train_rn
 # One run with one seed cannot rank the methods: a point or two between students is within the
 # spread of seeds. `ldrrld study` runs the same comparison as a reviewer would accept it: the
 # converged teacher; every method tuned alike on validation (its rate and its authors' setting,
-# on seeds 100 and 101, which are never evaluated); the 45-epoch schedule; five evaluation seeds
+# on seeds 100 and 101, which are never evaluated); one schedule for every run; five evaluation seeds
 # with identical initial weights and data order across methods within a seed; Student-t
 # intervals, differences paired by seed, and Holm's adjustment over the six pairs of methods.
 # `ldrrld study --quick` runs the whole protocol at toy size in a few minutes (for tests, not for

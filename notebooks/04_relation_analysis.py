@@ -27,7 +27,7 @@
 #
 # In fast mode (CI, or no GPU) the students train for a few epochs and the t-SNE maps show the
 # first five superclasses, about a minute on a CPU. In full mode (a GPU, or `LDRRLD_FAST=0`)
-# they train for the study's 45 epochs and the maps show every test image. Each method uses the
+# they train for the study's whole schedule and the maps show every test image. Each method uses the
 # point (learning rate and setting) `ldrrld study` chose for it on validation
 # (`docs/results.json`). The recipe is chosen in one marked line, right after the imports.
 #
@@ -56,7 +56,7 @@ from ldrrld_viz.notebook import say
 
 FAST_EPOCHS = 4  # students' epochs in fast mode (the study's schedule, shortened proportionally)
 
-# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's 45) ──
+# ── The recipe: this line chooses the problem (fast: a few epochs on a CPU; full: the study's schedule) ──
 recipe = get_recipe("teaching").rescheduled(FAST_EPOCHS) if nb.fast else get_recipe("teaching")
 
 # %% [markdown]

@@ -182,17 +182,12 @@ def point_recipe(
 ) -> Recipe:
     """The study's student recipe with LDRRLD at ``point = (depth, decay, temperature)``, ``lr``, ``seed``,
     over the study's setting ``hparams`` (:func:`point_options`)."""
-    options = {name: dict(values) for name, values in recipe.loss_options.items()}
-    options["ldrrld"] = point_options(recipe, point, hparams)
-    return recipe.replace(loss="ldrrld", lr=lr, seed=seed, loss_options=options)
+    return recipe.with_loss("ldrrld", point_options(recipe, point, hparams), lr=lr, seed=seed)
 
 
 def reference_recipe(recipe: Recipe, method: str, lr: float, seed: int, hparams: Mapping | None = None) -> Recipe:
     """The study's student recipe with the baseline ``method`` at its study ``lr`` and setting ``hparams``."""
-    options = {name: dict(values) for name, values in recipe.loss_options.items()}
-    if hparams:  # no setting: the recipe as the study trains it, unchanged
-        options[method] = {**options.get(method, {}), **hparams}
-    return recipe.replace(loss=method, lr=lr, seed=seed, loss_options=options)
+    return recipe.with_loss(method, hparams, lr=lr, seed=seed)
 
 
 def local_term_scale(depth: int, decay: float, *, temperature: float = 4.0, alpha: float = 10.5) -> dict[str, float]:
