@@ -13,11 +13,15 @@ the teacher's logits given, as the trainer runs it once they are cached
    apart, then its steady step interleaved with the plain one. A run of ``--epochs`` epochs of
    ``--steps-per-epoch`` steps gains ``epochs x steps x (plain - compiled)`` and pays the
    compilation once: the table says which wins.
-3. ``--layout``: ``--runs`` identical short runs (``--steps`` steps each) as ``--cores``
+3. ``--throughput``: the channels-last step's arithmetic rate (its floating-point operations,
+   counted by ``torch.utils.flop_counter``, over its time) beside the rate a large float32 matrix
+   product reaches on the same thread: how far the student's exact step is from what the core
+   can do at all.
+4. ``--layout``: ``--runs`` identical short runs (``--steps`` steps each) as ``--cores``
    processes of one thread each, all at once, against the same runs one after the other in one
    process with ``--cores`` threads; wall time of all of them.
 
-Time is this process's CPU time for 1 and 2 (``--clock cpu``, robust on a shared machine) and
+Time is this process's CPU time for 1 to 3 (``--clock cpu``, robust on a shared machine) and
 wall time for 3 (processes against threads can only be compared on the wall clock; on a busy
 machine it is noisy, so it is repeated ``--layout-repeats`` times and the medians reported).
 
@@ -154,6 +158,31 @@ def compiled(args, student, data, clock) -> dict:
     return {"rows": rows, "compile_s": round(compile_s, 2), "run_steps": steps, "run_gain_s": round(gain_s, 2)}
 
 
+def throughput(args, student, data, clock) -> dict:
+    """GFLOP/s of the channels-last training step and of a float32 ``GEMM x GEMM`` matrix product."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    stepper = Stepper(student, channels_last=True)
+    with FlopCounterMode(display=False) as counter:
+        stepper.step(*data)
+    step_flops = counter.get_total_flops()
+    step_s = statistics.median(interleaved({"step": stepper}, data, args.repeats, args.steps_per_sample, clock)["step"])
+    a = torch.randn(args.gemm, args.gemm)
+    start = clock()
+    for _ in range(args.repeats):
+        a @ a
+    gemm_s = (clock() - start) / args.repeats
+    step_rate, gemm_rate = step_flops / step_s / 1e9, 2 * args.gemm**3 / gemm_s / 1e9
+    return {
+        "step_gflop": round(step_flops / 1e9, 3),
+        "step_ms": round(1e3 * step_s, 2),
+        "step_gflops": round(step_rate, 1),
+        "gemm": args.gemm,
+        "gemm_gflops": round(gemm_rate, 1),
+        "step_over_gemm": round(step_rate / gemm_rate, 3),
+    }
+
+
 def _child(steps: int, threads: int) -> None:
     """One short run in this process: ``steps`` steps of a fresh student on ``threads`` threads."""
     torch.set_num_threads(threads)
@@ -198,6 +227,8 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--epochs", type=int, default=30, help="a run's epochs, for the compile break-even")
     parser.add_argument("--steps-per-epoch", type=int, default=28, help="the teaching recipe's 1,800 images / 64")
+    parser.add_argument("--throughput", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--gemm", type=int, default=1024, help="size of the reference matrix product")
     parser.add_argument("--layout", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--runs", type=int, default=4, help="runs in the layout comparison (a multiple of --cores)")
@@ -231,6 +262,14 @@ def main(argv=None) -> int:
         print(
             f"a {args.epochs}-epoch run ({result['run_steps']} steps) saves {result['run_gain_s']} s of steps "
             f"and pays {result['compile_s']} s of compilation: {verdict}"
+        )
+    if args.throughput:
+        report["throughput"] = result = throughput(args, student, data, clock)
+        print(
+            f"\narithmetic rate ({args.clock} clock): the channels-last step does {result['step_gflop']} GFLOP in "
+            f"{result['step_ms']} ms, {result['step_gflops']} GFLOP/s; a {args.gemm}x{args.gemm} float32 matrix "
+            f"product reaches {result['gemm_gflops']} GFLOP/s on the same thread; step / product: "
+            f"{result['step_over_gemm']:.2f}"
         )
     if args.layout:
         report["layout"] = result = layout(args)

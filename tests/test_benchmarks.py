@@ -137,3 +137,37 @@ def test_student_speed_script_compares_memory_formats(capsys, tmp_path):
     ]
     assert rows[0][2] == "1.00" and all(float(row[1]) > 0 for row in rows)
     assert len(json.loads((tmp_path / "speed.json").read_text())["formats"]) == 4
+
+
+def test_student_speed_counts_the_steps_arithmetic_independently(capsys):
+    """The throughput row's GFLOP per step equals a count from the student's own layers: every conv
+    and linear layer's forward multiply-adds, twice for backward (input and weight gradients), less
+    the first convolution's input gradient, which the step never needs."""
+    import student_speed
+
+    student = student_speed.create_model(student_speed.STUDENT, num_classes=student_speed.CLASSES)
+    images, _, _ = student_speed.batch(64)
+    forward, first = [], []
+
+    def count(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d):
+            per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        else:
+            per_output = module.in_features
+        flops = 2 * per_output * output.numel()
+        forward.append(flops)
+        if not first:
+            first.append(flops)
+
+    hooks = [
+        m.register_forward_hook(count) for m in student.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+    ]
+    student(images)
+    for hook in hooks:
+        hook.remove()
+    expected = 3 * sum(forward) - first[0]
+
+    args = ["--repeats", "1", "--steps-per-sample", "1", "--no-formats", "--no-compile", "--no-layout", "--gemm", "64"]
+    assert student_speed.main(args) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("arithmetic rate"))
+    assert f"does {expected / 1e9:.3f} GFLOP in" in line
