@@ -16,7 +16,7 @@ the teacher's logits given, as the trainer runs it once they are cached
 3. ``--throughput``: the channels-last step's arithmetic rate (its floating-point operations,
    counted by ``torch.utils.flop_counter``, over its time) beside the rate a large float32 matrix
    product reaches on the same thread: how far the student's exact step is from what the core
-   can do at all.
+   can do at all, and the share of the step's time its convolutions take.
 4. ``--layout``: ``--runs`` identical short runs (``--steps`` steps each) as ``--cores``
    processes of one thread each, all at once, against the same runs one after the other in one
    process with ``--cores`` threads; wall time of all of them.
@@ -158,8 +158,15 @@ def compiled(args, student, data, clock) -> dict:
     return {"rows": rows, "compile_s": round(compile_s, 2), "run_steps": steps, "run_gain_s": round(gain_s, 2)}
 
 
+def _timed(work, clock) -> float:
+    start = clock()
+    work()
+    return clock() - start
+
+
 def throughput(args, student, data, clock) -> dict:
-    """GFLOP/s of the channels-last training step and of a float32 ``GEMM x GEMM`` matrix product."""
+    """GFLOP/s of the channels-last training step and of a float32 ``GEMM x GEMM`` matrix product, and
+    the share of the step's time spent in convolutions (forward and backward)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     stepper = Stepper(student, channels_last=True)
@@ -167,11 +174,17 @@ def throughput(args, student, data, clock) -> dict:
         stepper.step(*data)
     step_flops = counter.get_total_flops()
     step_s = statistics.median(interleaved({"step": stepper}, data, args.repeats, args.steps_per_sample, clock)["step"])
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(args.steps_per_sample):
+            stepper.step(*data)
+    events = profiler.key_averages()
+    conv_share = sum(e.self_cpu_time_total for e in events if "convolution" in e.key) / sum(
+        e.self_cpu_time_total for e in events
+    )
     a = torch.randn(args.gemm, args.gemm)
-    start = clock()
-    for _ in range(args.repeats):
-        a @ a
-    gemm_s = (clock() - start) / args.repeats
+    gemm_s = statistics.median(_timed(lambda: a @ a, clock) for _ in range(args.repeats + 1))
     step_rate, gemm_rate = step_flops / step_s / 1e9, 2 * args.gemm**3 / gemm_s / 1e9
     return {
         "step_gflop": round(step_flops / 1e9, 3),
@@ -180,6 +193,7 @@ def throughput(args, student, data, clock) -> dict:
         "gemm": args.gemm,
         "gemm_gflops": round(gemm_rate, 1),
         "step_over_gemm": round(step_rate / gemm_rate, 3),
+        "conv_share": round(conv_share, 3),
     }
 
 
@@ -269,7 +283,8 @@ def main(argv=None) -> int:
             f"\narithmetic rate ({args.clock} clock): the channels-last step does {result['step_gflop']} GFLOP in "
             f"{result['step_ms']} ms, {result['step_gflops']} GFLOP/s; a {args.gemm}x{args.gemm} float32 matrix "
             f"product reaches {result['gemm_gflops']} GFLOP/s on the same thread; step / product: "
-            f"{result['step_over_gemm']:.2f}"
+            f"{result['step_over_gemm']:.2f}; convolutions, forward and backward, take {result['conv_share']:.0%} of "
+            "the step's time (torch.profiler, self time)"
         )
     if args.layout:
         report["layout"] = result = layout(args)
