@@ -123,8 +123,22 @@ def test_schedule_check_flags_a_curve_still_rising():
         "kd": {"per_seed": [{"val_top1_by_epoch": flat}]},
     }
     checks = schedule_check(methods, decay_epochs=(10,))
-    assert checks["ce"] == {"gain_before_drop": 5.0, "gain_at_end": 5.0, "level": False}
-    assert checks["kd"] == {"gain_before_drop": 0.0, "gain_at_end": 0.0, "level": True}
+    assert checks["ce"]["before_drop"] == {"rise": pytest.approx(5.0), "se": None, "epochs": [6, 10]}
+    assert checks["ce"]["at_end"] == {"rise": pytest.approx(5.0), "se": None, "epochs": [16, 20]}
+    assert not checks["ce"]["level"]
+    assert checks["kd"]["before_drop"]["rise"] == checks["kd"]["at_end"]["rise"] == 0.0 and checks["kd"]["level"]
+
+
+def test_schedule_check_takes_the_trend_of_the_seed_mean_with_its_seed_standard_error():
+    """Two seeds rising by 0.1 and 0.3 points per epoch: the mean rises 0.2 per epoch (1.0 per 5 epochs),
+    the seeds' own rises are 0.5 and 1.5 per 5 epochs, so the standard error is 0.5; a curve that ends
+    before its second half has 3 epochs is not judged."""
+    curves = [[0.1 * e for e in range(20)], [0.3 * e for e in range(20)]]
+    check = schedule_check({"kd": {"per_seed": [{"val_top1_by_epoch": c} for c in curves]}}, decay_epochs=(10,))["kd"]
+    assert check["before_drop"]["rise"] == pytest.approx(1.0) and check["before_drop"]["se"] == pytest.approx(0.5)
+    assert check["level"], "a rise equal to the tolerance is level"
+    short = schedule_check({"kd": {"per_seed": [{"val_top1_by_epoch": [1.0] * 14}]}}, decay_epochs=(10,))["kd"]
+    assert short["at_end"] is None and short["before_drop"] is not None
 
 
 def test_the_window_before_the_drop_ends_with_the_last_epoch_at_the_peak_rate():
@@ -132,10 +146,14 @@ def test_the_window_before_the_drop_ends_with_the_last_epoch_at_the_peak_rate():
     (drop,) = recipe.decay_epochs
     rates = [learning_rate(e, 1.0, warmup_epochs=recipe.warmup_epochs, decay_epochs=(drop,)) for e in (drop, drop + 1)]
     assert rates == [1.0, pytest.approx(0.1)]  # epoch `drop` is the last at the peak rate
-    # A curve level until its last epoch at the peak rate, which rises by 10 points: that epoch counts.
-    curve = [50.0] * (drop - 1) + [60.0] + [80.0] * (recipe.epochs - drop)
+    # A curve level until its last epoch at the peak rate, which jumps by 40 points: that epoch counts.
+    curve = [50.0] * (drop - 1) + [90.0] + [80.0] * (recipe.epochs - drop)
     check = schedule_check({"ce": {"per_seed": [{"val_top1_by_epoch": curve}]}}, recipe.decay_epochs)["ce"]
-    assert check["gain_before_drop"] == pytest.approx(2.0) and not check["level"]
+    half = drop - drop // 2  # the second half of the first phase, ending with epoch `drop`
+    centre = (half - 1) / 2
+    rise = 5 * 40 * (half - 1 - centre) / sum((x - centre) ** 2 for x in range(half))
+    assert check["before_drop"]["epochs"] == [drop // 2 + 1, drop]
+    assert check["before_drop"]["rise"] == pytest.approx(rise) and rise > 1 and not check["level"]
 
 
 # ------------------------------------------------------------------------------------- validation split

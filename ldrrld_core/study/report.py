@@ -13,8 +13,10 @@ top-1 (the first such epoch). Paired differences are taken seed by seed on ``tes
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,34 +107,53 @@ TEACHER_FIELDS = (
 )
 
 
-#: The schedule check: a seed-mean validation curve is level when the mean of its last ``LEVEL_WINDOW``
-#: epochs (before the first rate drop, and at the end) exceeds the mean of the ``LEVEL_WINDOW`` before
-#: them by at most ``LEVEL_TOLERANCE`` points.
+#: The schedule check: a method's validation accuracy is level in a phase of the schedule (before
+#: the first rate drop, and after the last) when it rises by at most ``LEVEL_TOLERANCE`` points per
+#: ``LEVEL_WINDOW`` epochs over the second half of that phase: ``LEVEL_WINDOW`` times the
+#: least-squares slope of the seed-mean curve there.
 LEVEL_WINDOW, LEVEL_TOLERANCE = 5, 1.0
 
 
-def _gain(curve: Sequence[float], end: int, window: int = LEVEL_WINDOW) -> float | None:
-    """Mean of ``curve[end - window : end]`` minus the mean of the ``window`` values before it."""
-    if end < 2 * window:
+def _slope(values: Sequence[float]) -> float:
+    """The least-squares slope of ``values`` against 0, 1, 2, ... (points per epoch)."""
+    n = len(values)
+    centre, mean = (n - 1) / 2, sum(values) / n
+    return sum((x - centre) * (y - mean) for x, y in enumerate(values)) / sum((x - centre) ** 2 for x in range(n))
+
+
+def _trend(curves: Sequence[Sequence[float]], start: int, stop: int) -> dict[str, Any] | None:
+    """The rise per ``LEVEL_WINDOW`` epochs over the second half of ``curves[:, start:stop]``: of the
+    seed-mean curve (``rise``), with its standard error over the seeds' own rises (``se``) and the
+    1-based epochs it covers (``epochs``); ``None`` when that half holds fewer than 3 epochs."""
+    first = start + (stop - start) // 2
+    if stop - first < 3:
         return None
-    last, before = curve[end - window : end], curve[end - 2 * window : end - window]
-    return sum(last) / window - sum(before) / window
+    mean = [sum(values) / len(values) for values in zip(*curves)]
+    per_seed = [LEVEL_WINDOW * _slope(curve[first:stop]) for curve in curves]
+    se = statistics.stdev(per_seed) / math.sqrt(len(per_seed)) if len(per_seed) > 1 else None
+    return {"rise": LEVEL_WINDOW * _slope(mean[first:stop]), "se": se, "epochs": [first + 1, stop]}
 
 
 def schedule_check(methods: Mapping[str, Mapping], decay_epochs: Sequence[int]) -> dict[str, dict[str, Any]]:
-    """For every method, whether its seed-mean validation curve is level before the first rate drop
-    and at the end: ``{"gain_before_drop", "gain_at_end", "level"}`` (gains in points; a gain that
-    cannot be computed, with too few epochs, counts as level). ``decay_epochs`` as the recipe gives
-    them: the rate drops *after* each (:func:`~ldrrld_core.train.schedule.learning_rate`), so the
-    window before the drop ends with epoch ``min(decay_epochs)``."""
+    """For every method, whether its validation accuracy is level before the first rate drop and at
+    the end (see ``LEVEL_WINDOW``): ``{"before_drop", "at_end", "level"}``, each phase's
+    :func:`_trend` (``None``: too few epochs, or no drop, which counts as level).
+
+    ``decay_epochs`` as the recipe gives them: the rate drops *after* each
+    (:func:`~ldrrld_core.train.schedule.learning_rate`), so the first phase ends with epoch
+    ``min(decay_epochs)`` and the last starts after ``max(decay_epochs)``. The slope over half a
+    phase, rather than two short windows, keeps the estimate's noise well below the tolerance at a
+    high learning rate, where single epochs swing by several points; on a curve that still bends
+    upwards it overstates the final rise, so it errs towards "not level".
+    """
     checks = {}
     for method, entry in methods.items():
         curves = [s["val_top1_by_epoch"] for s in entry["per_seed"]]
-        mean = [sum(values) / len(values) for values in zip(*curves)]
-        drop = min(decay_epochs) if decay_epochs else len(mean)  # the last epoch at the peak rate
-        before, end = _gain(mean, drop), _gain(mean, len(mean))
-        level = all(g is None or g <= LEVEL_TOLERANCE for g in (before, end))
-        checks[method] = {"gain_before_drop": before, "gain_at_end": end, "level": level}
+        epochs = len(curves[0])
+        before = _trend(curves, 0, min(decay_epochs)) if decay_epochs else None
+        end = _trend(curves, max(decay_epochs) if decay_epochs else 0, epochs)
+        level = all(t is None or t["rise"] <= LEVEL_TOLERANCE for t in (before, end))
+        checks[method] = {"before_drop": before, "at_end": end, "level": level}
     return checks
 
 
@@ -427,18 +448,20 @@ def selection_markdown(results: Mapping) -> str:
     return "\n".join(lines)
 
 
+def _trend_cell(trend: Mapping | None) -> str:
+    if trend is None:
+        return "–"
+    se = "" if trend["se"] is None else f" ± {trend['se']:.2f}"
+    return f"{trend['rise']:+.2f}{se} (epochs {trend['epochs'][0]}-{trend['epochs'][1]})"
+
+
 def schedule_markdown(results: Mapping) -> str:
     """The schedule check as a table."""
     rows = [
-        [
-            _label(m),
-            "–" if c["gain_before_drop"] is None else f"{c['gain_before_drop']:+.2f}",
-            "–" if c["gain_at_end"] is None else f"{c['gain_at_end']:+.2f}",
-            "yes" if c["level"] else "no",
-        ]
+        [_label(m), _trend_cell(c["before_drop"]), _trend_cell(c["at_end"]), "yes" if c["level"] else "no"]
         for m, c in results["schedule_check"].items()
     ]
-    return markdown_table(["method", "gain before the first drop", "gain at the end", "level"], rows)
+    return markdown_table(["method", "rise before the first drop", "rise at the end", "level"], rows)
 
 
 def render_markdown(results: Mapping, plot_name: str | None = "results.png", level: int = 1) -> str:
@@ -497,9 +520,9 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png", lev
     lines += [
         f"{h}# Schedule check",
         "",
-        f"Seed-mean validation top-1: the mean of the last {LEVEL_WINDOW} epochs minus the mean of the "
-        f"{LEVEL_WINDOW} before them, before the first rate drop and at the end; level when at most "
-        f"{LEVEL_TOLERANCE:g} point.",
+        f"Validation top-1, rise per {LEVEL_WINDOW} epochs: {LEVEL_WINDOW} times the least-squares slope of the "
+        "seed-mean curve over the second half of the phase before the first rate drop, and of the phase after "
+        f"the last; ± its standard error over the seeds. Level when the rise is at most {LEVEL_TOLERANCE:g} point.",
         "",
         schedule_markdown(results),
         "",
