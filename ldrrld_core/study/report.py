@@ -142,8 +142,8 @@ def schedule_check(methods: Mapping[str, Mapping], decay_epochs: Sequence[int]) 
     ``decay_epochs`` as the recipe gives them: the rate drops *after* each
     (:func:`~ldrrld_core.train.schedule.learning_rate`), so the first phase ends with epoch
     ``min(decay_epochs)`` and the last starts after ``max(decay_epochs)``. The slope over half a
-    phase, rather than two short windows, keeps the estimate's noise well below the tolerance at a
-    high learning rate, where single epochs swing by several points; on a curve that still bends
+    phase, rather than two short windows, keeps the estimate's noise below the tolerance at a high
+    learning rate, where single epochs swing by several points; on a curve that still bends
     upwards it overstates the final rise, so it errs towards "not level".
     """
     checks = {}
