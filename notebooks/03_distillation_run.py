@@ -225,17 +225,18 @@ Markdown(results_table(study))
 # %% [markdown]
 # What it says, and what it does not:
 #
-# - **Distilled students beat the student alone here**, by six to seven points, and the paired
+# - **Distilled students beat the student alone here**, by five to seven points, and the paired
 #   intervals of KD, DKD and LDRRLD over CE lie above 0 after Holm's adjustment. That gain is not
 #   distillation alone: the teacher learned from twice the students' images (40 against 20 per
 #   class). The evidence set measured that share: taught by the same architecture trained on the
-#   students' own images, KD gains about 2 points over CE instead of 7, so most of the gain here
-#   is data the students never saw, passed on through the teacher's logits (the cell below
-#   prints both, with the interval).
+#   students' own images, KD gains about 3 points over CE instead of 7, so more than half of the
+#   gain here is data the students never saw, passed on through the teacher's logits (the cell
+#   below prints both, with the interval). The 3 points that remain are resolved: distillation
+#   proper, from a teacher that knows no more images than its students.
 # - **No two distilled methods are told apart.** LDRRLD − KD is −1.2 points with an interval
-#   from about −2.0 to −0.3: it excludes 0, but not after Holm's adjustment over the six
-#   comparisons, so it is stated as a bound: LDRRLD is at most about 2 points worse than KD here,
-#   and not better. LDRRLD and DKD are within about 1.9 points of each other either way.
+#   from about −2.2 to −0.2: it excludes 0, but not after Holm's adjustment over the six
+#   comparisons, so it is stated as a bound: LDRRLD is at most about 2.2 points worse than KD
+#   here, and not better. LDRRLD and DKD are within about 2.3 points of each other either way.
 # - **The paper's ordering LDRRLD > DKD > KD > CE is therefore not resolved here**, on one small
 #   synthetic problem with every method tuned alike. The paper's numbers are on CIFAR-100 with
 #   its own teachers and schedules (`docs/training.md`).
@@ -249,11 +250,11 @@ methods_study = study["methods"]
 last = {(v["first"], v["second"]): v for v in study["comparisons"]["last_epoch"]}
 say(study["verdict"])
 assert all(last[name, "CE"]["direction"] == 1 for name in ("KD", "DKD", "LDRRLD")), "each beats CE after Holm"
-assert all(6 <= methods_study[m]["delta_vs_ce"]["mean"] <= 7.5 for m in ("kd", "dkd", "ldrrld"))
+assert all(4.5 <= methods_study[m]["delta_vs_ce"]["mean"] <= 7.5 for m in ("kd", "dkd", "ldrrld"))
 kd_gap = last["LDRRLD", "KD"]
 assert kd_gap["direction"] == 0 and kd_gap["p"] < 0.05 < kd_gap["p_holm"], "LDRRLD - KD: bounded, not resolved"
-assert -2.1 < kd_gap["ci95"][0] < kd_gap["ci95"][1] < 0, "LDRRLD at most about 2 points worse than KD, not better"
-assert last["LDRRLD", "DKD"]["direction"] == 0 and max(map(abs, last["LDRRLD", "DKD"]["ci95"])) < 1.9
+assert -2.3 < kd_gap["ci95"][0] < kd_gap["ci95"][1] < 0, "LDRRLD at most about 2.2 points worse than KD, not better"
+assert last["LDRRLD", "DKD"]["direction"] == 0 and max(map(abs, last["LDRRLD", "DKD"]["ci95"])) < 2.4
 assert "is not resolved here" in study["verdict"]
 teacher_images = {**recipe.data_options, **recipe.teacher_data_options}["train_per_class"]
 assert teacher_images == 2 * recipe.data_options["train_per_class"], "the teacher saw twice the students' data"
@@ -262,7 +263,8 @@ shared_gain, full_gain = ablation["verdicts"][1], ablation["kd_gain_over_ce"]
 say(f"KD's gain over CE: {full_gain['mean']:+.2f} with the study's teacher (40 images per class), "
     f"{shared_gain['mean']:+.2f} [{shared_gain['ci95'][0]:+.2f}, {shared_gain['ci95'][1]:+.2f}] with a teacher "
     "trained on the students' own images")
-assert 1 < shared_gain["mean"] < 3 and 6 < full_gain["mean"] < 8, "about 2 points instead of 7"
+assert 2 < shared_gain["mean"] < 4 and 6 < full_gain["mean"] < 8, "about 3 points instead of 7"
+assert ablation["verdicts"][0]["mean"] > full_gain["mean"] / 2, "more than half of the gain is the extra data"
 assert shared_gain["direction"] == 1 and ablation["verdicts"][0]["direction"] == 1, "both resolved after Holm"
 assert len(study["protocol"]["seeds"]) == 5 and all(len(m["per_seed"]) == 5 for m in methods_study.values())
 
