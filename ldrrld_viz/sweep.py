@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -296,8 +297,13 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
         if (limits := value_range(series, measure)) is not None:
             ax.set_ylim(*limits)
         ax.grid(alpha=0.3)
-    for ax in axes[0]:  # the lower part of the accuracy row is empty: the means sit near the top
-        ax.legend(fontsize=MIN_TEXT_PX, loc="lower right", ncols=2)
+    # The first row's entries (grid lines, the ringed point, the study's references) in one legend
+    # under the panels: inside them it would cover points and error bars whenever the means spread.
+    entries: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    fig.legend(entries.values(), entries.keys(), fontsize=MIN_TEXT_PX, loc="outside lower center", ncols=5)
     for ax in axes[1:, 0]:  # later rows: their reference lines come from other runs, so name them too
         found = [(h, label) for h, label in zip(*ax.get_legend_handles_labels()) if label in references]
         if found:

@@ -493,6 +493,35 @@ def test_view_with_matplotlib_and_bad_sweeps(tmp_path):
         sweep_view(tmp_path / "absent.json")
 
 
+def test_no_legend_covers_a_measured_point_of_the_committed_sweep():
+    """What a reader sees in notebook 02's picture: every plotted point (means and error-bar ends) of
+    every panel lies outside every legend box, in the rendered figure's pixels."""
+    from ldrrld_viz.sweep import sweep_view
+
+    sweep = load_sweep(ROOT / "docs" / "sweep.json")
+    figure = sweep_view(
+        sweep, depth=7, decay=0.05, measures=("test_top1_last", "kendall_tau"), backend="matplotlib"
+    ).state.figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [legend.get_window_extent(renderer) for legend in figure.legends]
+    boxes += [ax.get_legend().get_window_extent(renderer) for ax in figure.axes if ax.get_legend()]
+    assert boxes, "the picture has legends"
+    covered = []
+    for ax in figure.axes:
+        for line in ax.lines:
+            if line.get_linestyle() in ("--", "-") and line.get_marker() in ("None", None, ""):
+                continue  # a reference line spans the panel; the legend names it
+            for x, y in line.get_xydata():
+                if math.isfinite(x) and math.isfinite(y):
+                    px, py = ax.transData.transform((x, y))
+                    covered += [(ax.get_title(), x, y) for box in boxes if box.contains(px, py)]
+    assert not covered, f"legends cover these points: {covered}"
+
+
 def test_without_study_results_the_sweep_chooses_its_rate_on_the_selection_seeds(quick, tmp_path, monkeypatch):
     """Without a study, the sweep chooses LDRRLD's rate itself, at the default point, on the study's
     selection seeds (never the seeds it reports), and keeps the validation numbers it chose by."""
