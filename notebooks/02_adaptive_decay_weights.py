@@ -241,30 +241,33 @@ assert local_term_scale(7, 0.2)["total"] < local_term_scale(7, 0.0)["total"] / 3
 # power: an unresolved difference is not "no difference". The lines under the next cell are
 # `findings(sweep)`, computed from `docs/sweep.json`; the asserts check every claim below against it.
 #
-# * **No point is resolved from the default, and none even has a raw p below 0.05.** At the study's
-#   rate and LDRRLD setting (a quarter of the default distillation weight), every point's mean lies
-#   between about 86.8% and 88.9%.
-# * **`d = 2` no longer collapses.** Under the previous protocol (the full distillation weight at
-#   one shared rate) half of its runs ended below the student trained alone; at a quarter of the
+# * **One point is resolved from the default: `d = 10` without decay, by just under a point.** Read
+#   it as a lead for more seeds, not a finding about `d`: its neighbours (`d = 10` at `gamma = 0.05`,
+#   `d = 7` without decay) are not resolved, and its narrow interval rests on a standard deviation
+#   estimated from three paired differences that happened to agree. Two other points have a raw p
+#   below 0.05 that Holm does not keep. At the study's rate and LDRRLD setting (a quarter of the
+#   default distillation weight), every point's mean lies between about 87.3% and 89.1%.
+# * **`d = 2` does not collapse.** Under the first protocol (the full distillation weight at one
+#   shared rate) half of its runs ended below the student trained alone; at a quarter of the
 #   weight none of its twelve does. Two caveats remain: `d = 2` is this toolkit's variant (the top-d
 #   set term keeps weight 1, `docs/method.md`), and every point shares one learning rate while the
 #   local term's scale varies more than thirtyfold over the grid, largest at `d = 2`.
 # * **From `d = 3` to `d = 20` along `gamma = 0.05` the bounds are a few points wide**: each point
-#   is at most about 4.6 points better and at most about 5.1 points worse than the default, and
-#   three seeds detect true gaps of about 4.8 to 5.6 points. Smaller effects of `d` go unseen here.
+#   is at most about 5.7 points better and at most about 4.3 points worse than the default, and
+#   three seeds detect true gaps of about 1.3 to 6.3 points. Smaller effects of `d` mostly go unseen.
 # * **Kendall tau over all classes, step by step in `d`** (24 steps over the four decays, Holm within
-#   them): at `gamma = 0.05` no step is resolved; at other decays the steps from `d = 3` to `d = 5`
-#   (and from 2 to 3 at `gamma = 0.1`) are, upward. After `d = 7` the steps' intervals still reach
-#   up to about +0.015: the sweep does not show tau levelling off, only that three seeds cannot tell
-#   these small steps from 0.
+#   them): no step is resolved. At `gamma = 0.05` the steps from `d = 2` to 3 and from 3 to 5 rise by
+#   about 0.01 each, with raw intervals above 0 that Holm does not keep. After `d = 7` the steps'
+#   intervals still reach up to about +0.016: the sweep does not show tau levelling off, only that
+#   three seeds cannot tell these small steps from 0.
 # * **Relations against the reference runs** (the sweep's own CE and KD runs on the same seeds 0-2, not
-#   the study's five): CE reaches about half of the default point's tau, and KD stays about 0.01 below
-#   it on every one of the three seeds. This is one comparison outside the Holm families above, a
+#   the study's five): CE reaches about half of the default point's tau, and KD stays 0.06 to 0.07
+#   below it on every one of the three seeds. This is one comparison outside the Holm families above, a
 #   description of three pairs, not a resolved difference.
 #
-# The paper studies `d` on CIFAR-100 (its Figure 3) and settles on `d = 7`. This sweep resolves no
-# difference between `d = 7` and any other point and bounds the differences to about 5 points at the
-# study's one learning rate; it cannot see effects smaller than that. This toy is not CIFAR-100 (16x16
+# The paper studies `d` on CIFAR-100 (its Figure 3) and settles on `d = 7`. This sweep resolves one
+# point above `d = 7` by under a point, bounds the other differences to about 6 points at the study's
+# one learning rate, and cannot see effects smaller than that. This toy is not CIFAR-100 (16x16
 # synthetic images, 20 training images per class, a teacher that has seen twice as many), so it says
 # where the method is sensitive on this problem, not on the paper's.
 
@@ -276,10 +279,12 @@ display(Markdown(grid_markdown(sweep)))
 default, points = find_point(sweep, 7, 0.05), sweep["points"]
 versus = {p["name"]: p["delta_vs_default"] for p in points if p["delta_vs_default"]}
 assert all(len(point["per_seed"]) == 3 for point in points) and len(versus) == 29
-assert not any(v["direction"] for v in versus.values())                      # nothing resolved
-assert min(v["p"] for v in versus.values()) >= 0.05                             # not even before Holm
+resolved = {name: v for name, v in versus.items() if v["direction"]}
+assert list(resolved) == ["d10-decay0-T4"] and 0 < resolved["d10-decay0-T4"]["mean"] < 1  # one, under a point
+assert not versus["d10-decay0.05-T4"]["direction"] and not versus["d7-decay0-T4"]["direction"]  # not its neighbours
+assert sum(v["p"] < 0.05 and not v["direction"] for v in versus.values()) == 2   # raw p < 0.05, not kept
 assert setting["hparams"]["alpha"] == 10.5 / 4                                  # a quarter of the weight
-assert all(86.5 < p["test_top1_last"]["mean"] < 89 for p in points)
+assert all(87 < p["test_top1_last"]["mean"] < 89.5 for p in points)
 two = [p for p in points if p["depth"] == 2]
 assert len(two) == 4 and not any(p["collapsed_seeds"] for p in points)           # twelve runs, none collapsed
 at_t4 = [p for p in points if p["temperature"] == 4]
@@ -287,19 +292,18 @@ largest = max(at_t4, key=lambda p: p["local_scale"])
 assert largest["depth"] == 2 and largest["local_scale"] > 30 * min(p["local_scale"] for p in at_t4)
 along = [versus[find_point(sweep, d, 0.05)["name"]] for d in (3, 5, 10, 15, 20)]
 assert not any(v["direction"] for v in along)
-assert 4 < max(v["ci95"][1] for v in along) < 5 and 4.5 < -min(v["ci95"][0] for v in along) < 5.5
-assert 4.5 < min(v["detectable"] for v in along) and max(v["detectable"] for v in along) < 6
+assert 5.5 < max(v["ci95"][1] for v in along) < 6 and 4 < -min(v["ci95"][0] for v in along) < 4.5
+assert 1 < min(v["detectable"] for v in along) < 1.5 and 6 < max(v["detectable"] for v in along) < 6.5
 steps = [s for s in sweep["depth_steps"] if s["decay"] == 0.05]
 assert sweep["families"]["depth_steps"]["size"] == 24 and not any(s["direction"] for s in steps)
-resolved = {(s["decay"], s["from_depth"], s["to_depth"]) for s in sweep["depth_steps"] if s["direction"]}
-assert resolved == {(0.0, 3, 5), (0.1, 2, 3), (0.1, 3, 5)} and all(
-    s["mean"] > 0 for s in sweep["depth_steps"] if s["direction"])
+assert not any(s["direction"] for s in sweep["depth_steps"])                   # no tau step resolved
+assert all(s["ci95"][0] > 0 for s in steps if s["to_depth"] <= 5)               # raw intervals above 0
 assert max(s["ci95"][1] for s in steps if s["from_depth"] >= 7) > 0.01
 kd, ce = sweep["references"]["kd"], sweep["references"]["ce"]
 assert kd["runs_source"] == ce["runs_source"] == "sweep reference runs, seeds 0-2"
 assert ce["kendall_tau"]["mean"] < 0.6 * default["kendall_tau"]["mean"]
 gaps = [a["kendall_tau"] - b["kendall_tau"] for a, b in zip(default["per_seed"], kd["per_seed"])]
-assert all(0.005 < gap < 0.02 for gap in gaps)                                  # on every seed
+assert all(0.06 < gap < 0.07 for gap in gaps)                                   # on every seed
 
 # %% [markdown]
 # The same numbers as a picture, the one the panel below draws live: accuracy and Kendall tau over

@@ -189,7 +189,7 @@ assert all(torch.allclose(gap.teacher.diagonal(), torch.ones(data.num_classes, d
 # method's objective: it is the neutral measure here.
 
 # %% tags=["nbval-ignore-output"]
-TAU_MARGIN = 0.05  # see the note below the cell
+TAU_MARGIN = 0.03  # see the note below the cell
 fidelity = analysis.compare_fidelity(student_logits, teacher_logits, depth=5, temperature=4.0)
 fidelity_rows = analysis.fidelity_table(fidelity)
 display(viz.format_table(fidelity_rows))
@@ -206,10 +206,11 @@ assert all(neutral[name] > neutral["ce"] + TAU_MARGIN for name in ("kd", "dkd", 
 
 # %% [markdown]
 # What is asserted: the table's structure, and that every distilled student's all-class Kendall
-# tau exceeds the student alone's by more than `TAU_MARGIN` = 0.05. Measured in fast mode over seeds
-# 0, 1 and 2 under two numeric environments (torch's default CPU kernels and
-# `ATEN_CPU_CAPABILITY=default`), the smallest such gap was 0.17 (KD, seed 1; CE's tau was about
-# 0.28, the distilled students' 0.45 to 0.57), and the kernels moved a tau by under 0.003. Which
+# tau exceeds the student alone's by more than `TAU_MARGIN` = 0.03. Measured by
+# `tools/notebook_margins.py` in fast mode over seeds 0, 1 and 2 under two numeric environments
+# (torch's default CPU kernels and `ATEN_CPU_CAPABILITY=default`), the smallest such gap was 0.059
+# (KD, seed 2; at seed 0, the one used here, 0.065 or more; CE's tau was about 0.30, KD's about
+# 0.35 to 0.38, DKD's and LDRRLD's 0.50 to 0.54), and the kernels moved a tau by under 0.006. Which
 # distilled student ranks best is not asserted: from one short run that is not a finding.
 
 # %%
