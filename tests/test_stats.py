@@ -15,6 +15,7 @@ from ldrrld_core.study.stats import (
     paired_p_value,
     paired_power,
     seeds_needed,
+    standard_error,
     summarize,
     t_cdf,
     t_quantile,
@@ -180,3 +181,9 @@ def test_holm_rejects_values_that_are_not_p_values():
         holm([0.1, 1.2])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         holm([float("nan")])
+
+
+def test_standard_error_is_the_sample_deviation_over_root_n():
+    # 1, 2, 3, 6: mean 3, squared deviations 4 + 1 + 0 + 9 = 14, sample variance 14 / 3
+    assert standard_error([1, 2, 3, 6]) == pytest.approx(math.sqrt(14 / 3) / 2)
+    assert standard_error([5.0]) is None and standard_error([2, 2]) == 0

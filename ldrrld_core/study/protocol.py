@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from ..train import Recipe, get_recipe, load_data
 from .executors import Executor, ready_executor, run_each
 from .report import build_results, source_commit
 from .run_folder import checkpoint_folder, fit_in_folder, remove_checkpoints
-from .stats import summarize
+from .stats import standard_error
 from .teacher import TeacherRule, converged_teacher
 from .tuning import DEFAULT_TUNING, Axis, Point, initial_points, widenings
 
@@ -492,8 +493,14 @@ def _ranked(method: str, points: Sequence[Point], config: StudyConfig, histories
         scores = [
             selection_score(histories[method, point.folder(axes), point.lr, seed], config.select_last) for seed in seeds
         ]
-        summary = summarize(scores)
-        se = None if summary["std"] is None else summary["std"] / math.sqrt(len(scores))
-        entries.append({"point": point, "score": summary["mean"], "se": se, "scores": scores, "round": rounds[point]})
+        entries.append(
+            {
+                "point": point,
+                "score": statistics.fmean(scores),
+                "se": standard_error(scores),
+                "scores": scores,
+                "round": rounds[point],
+            }
+        )
     order = sorted(range(len(entries)), key=lambda i: (-entries[i]["score"], i))
     return [entries[i] for i in order]

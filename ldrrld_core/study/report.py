@@ -13,7 +13,6 @@ top-1 (the first such epoch). Paired differences are taken seed by seed on ``tes
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import statistics
@@ -26,7 +25,7 @@ import torch
 from ..io import atomic_write_text, read_json
 from ..provenance import source_commit
 from ..tables import difference, interval, markdown_table, mean_std, text_table
-from .stats import paired_difference, summarize
+from .stats import paired_difference, standard_error, summarize
 from .tuning import edges, tuning_to_dict
 from .verdicts import disagreements, paired_verdicts
 
@@ -114,24 +113,17 @@ TEACHER_FIELDS = (
 LEVEL_WINDOW, LEVEL_TOLERANCE = 5, 1.0
 
 
-def _slope(values: Sequence[float]) -> float:
-    """The least-squares slope of ``values`` against 0, 1, 2, ... (points per epoch)."""
-    n = len(values)
-    centre, mean = (n - 1) / 2, sum(values) / n
-    return sum((x - centre) * (y - mean) for x, y in enumerate(values)) / sum((x - centre) ** 2 for x in range(n))
-
-
 def _trend(curves: Sequence[Sequence[float]], start: int, stop: int) -> dict[str, Any] | None:
-    """The rise per ``LEVEL_WINDOW`` epochs over the second half of ``curves[:, start:stop]``: of the
-    seed-mean curve (``rise``), with its standard error over the seeds' own rises (``se``) and the
-    1-based epochs it covers (``epochs``); ``None`` when that half holds fewer than 3 epochs."""
+    """The rise per ``LEVEL_WINDOW`` epochs over the second half of ``curves[:, start:stop]``: that of
+    the seed-mean curve, which is the mean of the seeds' own least-squares rises (``rise``), with
+    their standard error (``se``) and the 1-based epochs it covers (``epochs``); ``None`` when that
+    half holds fewer than 3 epochs."""
     first = start + (stop - start) // 2
     if stop - first < 3:
         return None
-    mean = [sum(values) / len(values) for values in zip(*curves)]
-    per_seed = [LEVEL_WINDOW * _slope(curve[first:stop]) for curve in curves]
-    se = statistics.stdev(per_seed) / math.sqrt(len(per_seed)) if len(per_seed) > 1 else None
-    return {"rise": LEVEL_WINDOW * _slope(mean[first:stop]), "se": se, "epochs": [first + 1, stop]}
+    epochs = range(first, stop)
+    rises = [LEVEL_WINDOW * statistics.linear_regression(epochs, curve[first:stop]).slope for curve in curves]
+    return {"rise": statistics.fmean(rises), "se": standard_error(rises), "epochs": [first + 1, stop]}
 
 
 def schedule_check(methods: Mapping[str, Mapping], decay_epochs: Sequence[int]) -> dict[str, dict[str, Any]]:

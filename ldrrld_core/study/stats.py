@@ -26,6 +26,7 @@ __all__ = [
     "t_cdf",
     "t_quantile",
     "summarize",
+    "standard_error",
     "paired_difference",
     "paired_p_value",
     "paired_power",
@@ -69,6 +70,14 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, ob
     std = statistics.stdev(values)
     half = t_quantile((1 + confidence) / 2, len(values) - 1) * std / math.sqrt(len(values))
     return {"mean": mean, "std": std, "ci95": [mean - half, mean + half]}
+
+
+def standard_error(values: Sequence[float]) -> float | None:
+    """The standard error of the mean of ``values``: their sample standard deviation over ``sqrt(n)``;
+    ``None`` with one value, whose spread is unknown."""
+    if len(values) < 2:
+        return None
+    return statistics.stdev(float(v) for v in values) / math.sqrt(len(values))
 
 
 def _differences(values: Sequence[float], baseline: Sequence[float]) -> list[float]:
