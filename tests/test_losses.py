@@ -8,6 +8,7 @@ from naive import naive_dkd, naive_kd, naive_ldrrld
 
 from ldrrld_core import DKDLoss, KDLoss, LDRRLDLoss, create_loss, dkd_loss, kd_loss, ldrrld_loss, list_losses
 from ldrrld_core.losses import dkd_terms
+from ldrrld_core.models import create_model
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -287,12 +288,23 @@ def test_registry_builds_every_loss_and_ablation():
         "ldrrld-erd",
         "ldrrld-no-rntk",
         "ldrrld-teacher-rank",
+        "dist",
+        "lskd",
+        "wttm",
+        "ctkd",
+        "tekap",
+        "sdd",
     } <= set(names)
-    student, teacher = pair(4, 10, seed=50, dtype=torch.float32)
-    target = torch.randint(0, 10, (4,))
+    # Every loss reads what it declares of two models (logits, or SDD's region logits).
+    torch.manual_seed(50)
+    student_model, teacher_model = (create_model("digits_cnn_small", num_classes=10) for _ in range(2))
+    images, target = torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,))
     for name in names:
-        value = create_loss(name)(student, teacher, target)
+        loss = create_loss(name)
+        student, teacher = (loss.model_outputs(model)(images) for model in (student_model, teacher_model))
+        value = loss(student, teacher, target)
         assert torch.isfinite(value), name
+        assert loss.logits_of(student).shape == (4, 10), name
     assert create_loss("ldrrld-no-adw").weighting == "uniform"
     assert create_loss("ldrrld-no-rntk").beta == 0.0
     assert create_loss("ldrrld-teacher-rank").rank_by == "teacher"

@@ -17,6 +17,9 @@ class DistillationLoss(nn.Module):
     Subclasses hold hyperparameters only and call a pure function of the logits. After each
     call, :attr:`last_terms` maps the name of every term (``"ce"``, ``"kd"``, ...) and ``"loss"``
     to a detached copy of the scalar, for logging without a host synchronisation.
+
+    A loss may hold parameters of its own (CTKD's temperature): the trainer optimises them with
+    the student's, saves them in ``latest.pth`` and resumes them.
     """
 
     #: False for losses that ignore the teacher, so a trainer can skip the teacher's forward pass.
@@ -28,6 +31,22 @@ class DistillationLoss(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.last_terms: dict[str, Tensor] = {}
+
+    def model_outputs(self, model: nn.Module) -> nn.Module:
+        """What this loss reads of ``model``: a module whose output it takes in place of logits.
+
+        The trainer runs the student and the teacher through it, so a loss that needs more than
+        logits (SDD's region logits) says so here instead of the trainer naming a method. The
+        default is ``model`` itself: ``(B, C)`` logits.
+        """
+        return model
+
+    def logits_of(self, outputs: Tensor) -> Tensor:
+        """The ``(B, C)`` logits inside what :meth:`model_outputs` produced (for accuracy counts)."""
+        return outputs
+
+    def set_seed(self, seed: int) -> None:
+        """Seed the loss's own random draws (TeKAP's noise); the trainer calls it with the run's seed."""
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the trainer at the start of every 1-based epoch (for schedules such as DKD's warm-up)."""

@@ -17,6 +17,7 @@ __all__ = [
     "check_positive",
     "check_non_negative",
     "check_weights",
+    "check_flag",
 ]
 
 
@@ -157,3 +158,9 @@ def check_weights(**weights: float) -> None:
     """Every loss weight given by name must be a finite real number ``>= 0``."""
     for name, value in weights.items():
         check_non_negative(name, value)
+
+
+def check_flag(name: str, value: object) -> None:
+    """``value`` must be ``True`` or ``False`` (not a string such as ``"false"``, which is truthy)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")

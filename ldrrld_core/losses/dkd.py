@@ -11,8 +11,17 @@ from torch import Tensor
 
 from ..relations import binary_kl_from_gaps, compute_dtype, exclusion_bias, full_precision, kl_excluding, upcast
 from .base import DistillationLoss, cross_entropy
-from .checks import as_labels, check_logit_pair, check_non_negative, check_positive, check_target, check_weights
+from .checks import (
+    as_labels,
+    check_flag,
+    check_logit_pair,
+    check_non_negative,
+    check_positive,
+    check_target,
+    check_weights,
+)
 from .fused import fused_dkd, use_fused
+from .standardize import standardize_hparam, standardized_pair
 
 __all__ = ["dkd_terms", "dkd_loss", "DKDLoss"]
 
@@ -25,6 +34,7 @@ def dkd_terms(
     *,
     validate: bool = True,
     fused: bool = True,
+    standardize: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """The two DKD terms ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL (scalars, at least float32).
 
@@ -33,6 +43,7 @@ def dkd_terms(
     not with a large negative mask. The teacher's logits never receive gradient. ``fused=True``
     (the default) runs :func:`~ldrrld_core.losses.fused.fused_dkd`, one autograd node with the
     closed-form backward; ``fused=False`` is traced by autograd (double backward).
+    ``standardize=True`` standardises both logit sets first (LSKD's plug-in, :mod:`.standardize`).
     """
     check_positive("temperature", temperature)
     if validate:
@@ -45,6 +56,8 @@ def dkd_terms(
     dtype = compute_dtype(student_logits, teacher_logits)
     label = as_labels(target)[:, None]  # (B, 1)
     with full_precision(student_logits.device):
+        if standardize:
+            student_logits, teacher_logits = standardized_pair(student_logits, teacher_logits, dtype)
         if use_fused(fused):
             return fused_dkd(student_logits, teacher_logits, label, temperature, dtype)
         z_s = upcast(student_logits, dtype) / temperature
@@ -70,10 +83,13 @@ def dkd_loss(
     *,
     validate: bool = True,
     fused: bool = True,
+    standardize: bool = False,
 ) -> Tensor:
     """``alpha * TCKD + beta * NCKD``; defaults are DKD's CIFAR-100 setting. Returns a scalar."""
     check_weights(alpha=alpha, beta=beta)
-    tckd, nckd = dkd_terms(student_logits, teacher_logits, target, temperature, validate=validate, fused=fused)
+    tckd, nckd = dkd_terms(
+        student_logits, teacher_logits, target, temperature, validate=validate, fused=fused, standardize=standardize
+    )
     return alpha * tckd + beta * nckd
 
 
@@ -82,6 +98,7 @@ class DKDLoss(DistillationLoss):
 
     The DKD part ramps up linearly over the first ``warmup_epochs`` epochs
     (factor ``min(epoch / warmup_epochs, 1)``), as DKD's recipe does; call :meth:`set_epoch`.
+    ``standardize=True`` distils standardised logits (LSKD's plug-in); CE keeps the raw ones.
     """
 
     def __init__(
@@ -93,11 +110,14 @@ class DKDLoss(DistillationLoss):
         warmup_epochs: int = 20,
         validate: bool = True,
         fused: bool = True,
+        standardize: bool = False,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
         check_non_negative("warmup_epochs", warmup_epochs)
         check_weights(alpha=alpha, beta=beta, ce_weight=ce_weight)
+        check_flag("standardize", standardize)
+        self.standardize = standardize
         self.alpha, self.beta, self.temperature = alpha, beta, temperature
         self.ce_weight, self.warmup_epochs, self.validate = ce_weight, warmup_epochs, validate
         self.fused = fused
@@ -110,6 +130,7 @@ class DKDLoss(DistillationLoss):
             "temperature": self.temperature,
             "ce_weight": self.ce_weight,
             "warmup_epochs": self.warmup_epochs,
+            **standardize_hparam(self.standardize),
         }
 
     def set_epoch(self, epoch: int) -> None:
@@ -117,7 +138,13 @@ class DKDLoss(DistillationLoss):
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
         tckd, nckd = dkd_terms(
-            student_logits, teacher_logits, target, self.temperature, validate=self.validate, fused=self.fused
+            student_logits,
+            teacher_logits,
+            target,
+            self.temperature,
+            validate=self.validate,
+            fused=self.fused,
+            standardize=self.standardize,
         )
         ce = cross_entropy(student_logits, target)
         total = self.ce_weight * ce + self.warmup * (self.alpha * tckd + self.beta * nckd)

@@ -6,8 +6,9 @@ from torch import Tensor
 
 from ..relations import compute_dtype, full_precision, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
-from .checks import check_logit_pair, check_positive, check_target, check_weights
+from .checks import check_flag, check_logit_pair, check_positive, check_target, check_weights
 from .fused import fused_kd, use_fused
+from .standardize import standardize_hparam, standardized_pair
 
 __all__ = ["kd_loss", "KDLoss"]
 
@@ -19,6 +20,7 @@ def kd_loss(
     *,
     validate: bool = True,
     fused: bool = True,
+    standardize: bool = False,
 ) -> Tensor:
     """``T^2 * mean_b KL(softmax(z_t / T) || softmax(z_s / T))``.
 
@@ -40,6 +42,8 @@ def kd_loss(
     teacher_logits = teacher_logits.detach()
     dtype = compute_dtype(student_logits, teacher_logits)
     with full_precision(student_logits.device):
+        if standardize:
+            student_logits, teacher_logits = standardized_pair(student_logits, teacher_logits, dtype)
         if use_fused(fused):
             return fused_kd(student_logits, teacher_logits, temperature, dtype)
         z_s = upcast(student_logits, dtype) / temperature
@@ -48,7 +52,10 @@ def kd_loss(
 
 
 class KDLoss(DistillationLoss):
-    """``ce_weight * CE + kd_weight * kd_loss``; defaults are the usual CIFAR-100 setting (0.1 / 0.9, T = 4)."""
+    """``ce_weight * CE + kd_weight * kd_loss``; defaults are the usual CIFAR-100 setting (0.1 / 0.9, T = 4).
+
+    ``standardize=True`` distils standardised logits (LSKD's plug-in); the CE term keeps the raw ones.
+    """
 
     def __init__(
         self,
@@ -57,18 +64,32 @@ class KDLoss(DistillationLoss):
         kd_weight: float = 0.9,
         validate: bool = True,
         fused: bool = True,
+        standardize: bool = False,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
         check_weights(ce_weight=ce_weight, kd_weight=kd_weight)
+        check_flag("standardize", standardize)
         self.temperature, self.ce_weight, self.kd_weight = temperature, ce_weight, kd_weight
-        self.validate, self.fused = validate, fused
+        self.validate, self.fused, self.standardize = validate, fused, standardize
 
     def hparams(self) -> dict[str, object]:
-        return {"temperature": self.temperature, "ce_weight": self.ce_weight, "kd_weight": self.kd_weight}
+        return {
+            "temperature": self.temperature,
+            "ce_weight": self.ce_weight,
+            "kd_weight": self.kd_weight,
+            **standardize_hparam(self.standardize),
+        }
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
-        kd = kd_loss(student_logits, teacher_logits, self.temperature, validate=self.validate, fused=self.fused)
+        kd = kd_loss(
+            student_logits,
+            teacher_logits,
+            self.temperature,
+            validate=self.validate,
+            fused=self.fused,
+            standardize=self.standardize,
+        )
         if self.validate:
             check_target(target, *student_logits.shape, device=student_logits.device)
         ce = cross_entropy(student_logits, target)

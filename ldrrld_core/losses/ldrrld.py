@@ -25,8 +25,17 @@ from ..relations import (
     upcast,
 )
 from .base import DistillationLoss, cross_entropy
-from .checks import check_depth, check_logit_pair, check_non_negative, check_positive, check_target, check_weights
+from .checks import (
+    check_depth,
+    check_flag,
+    check_logit_pair,
+    check_non_negative,
+    check_positive,
+    check_target,
+    check_weights,
+)
 from .fused import fused_ldrrld, use_fused
+from .standardize import standardize_hparam, standardized_pair
 
 __all__ = ["RANK_SOURCES", "LDRRLDTerms", "ldrrld_loss", "LDRRLDLoss"]
 
@@ -101,6 +110,7 @@ def ldrrld_loss(
     rank_by: str = "student",
     validate: bool = True,
     fused: bool = True,
+    standardize: bool = False,
 ) -> LDRRLDTerms:
     """The two LDRRLD distillation terms of a batch, computed exactly and without loops.
 
@@ -120,6 +130,8 @@ def ldrrld_loss(
             lets autograd trace every step (gradients of every intermediate, double backward).
             Both give the same values and gradients to round-off. Inside ``torch.compile`` the
             traced form runs either way (compiled, it is the faster one).
+        standardize: standardise both logit sets first (LSKD's plug-in, :mod:`.standardize`);
+            standardising keeps each row's order, so the same top-d classes are chosen.
 
     Returns:
         :class:`LDRRLDTerms`; everything is computed in float32 (float64 if either logit set is
@@ -143,6 +155,8 @@ def ldrrld_loss(
         device=student_logits.device,
     )  # (P,) each
     with full_precision(student_logits.device):
+        if standardize:
+            student_logits, teacher_logits = standardized_pair(student_logits, teacher_logits, dtype)
         if use_fused(fused):
             local, rntk, pair_kl, topd_kl, rntk_kl = fused_ldrrld(
                 student_logits, teacher_logits, top, weights, first, second, temperature, dtype
@@ -193,8 +207,9 @@ class LDRRLDLoss(DistillationLoss):
 
     Defaults are the authors' CIFAR-100 settings. After a call, :attr:`last_terms` holds
     ``ce``, ``local``, ``rntk`` and ``loss`` and :attr:`last_details` the full :class:`LDRRLDTerms`.
-    ``fused`` and ``validate`` are passed to :func:`ldrrld_loss` (they change speed and memory,
-    not the result, so they are not among :meth:`hparams`).
+    ``standardize=True`` distils standardised logits (LSKD's plug-in). ``fused`` and ``validate``
+    are passed to :func:`ldrrld_loss` (they change speed and memory, not the result, so they are
+    not among :meth:`hparams`).
     """
 
     def __init__(
@@ -211,8 +226,11 @@ class LDRRLDLoss(DistillationLoss):
         weighting: str = "adw",
         validate: bool = True,
         fused: bool = True,
+        standardize: bool = False,
     ) -> None:
         super().__init__()
+        check_flag("standardize", standardize)
+        self.standardize = standardize
         _check_hparams(depth, None, temperature, decay, irw_scale, irw_offset, weighting, rank_by)
         check_weights(alpha=alpha, beta=beta, ce_weight=ce_weight)
         self.depth, self.temperature, self.decay = depth, temperature, decay
@@ -239,6 +257,7 @@ class LDRRLDLoss(DistillationLoss):
             "irw_scale": self.irw_scale,
             "irw_offset": self.irw_offset,
             "weighting": self.weighting,
+            **standardize_hparam(self.standardize),
         }
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
@@ -254,6 +273,7 @@ class LDRRLDLoss(DistillationLoss):
             rank_by=self.rank_by,
             validate=self.validate,
             fused=self.fused,
+            standardize=self.standardize,
         )
         if self.validate:
             check_target(target, *student_logits.shape, device=student_logits.device)

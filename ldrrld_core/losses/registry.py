@@ -7,11 +7,17 @@ from typing import Callable
 
 from ..registry import Registry
 from .base import CrossEntropyLoss, DistillationLoss
+from .ctkd import CTKDLoss
+from .dist import DISTLoss
 from .dkd import DKDLoss
 from .kd import KDLoss
 from .ldrrld import LDRRLDLoss
+from .lskd import LSKDLoss
+from .sdd import SDDLoss
+from .tekap import TeKAPLoss
+from .wttm import WTTMLoss
 
-__all__ = ["LOSSES", "register_loss", "create_loss", "list_losses"]
+__all__ = ["LOSSES", "NOT_BUILT", "register_loss", "create_loss", "list_losses"]
 
 LossFactory = Callable[..., DistillationLoss]
 
@@ -62,3 +68,29 @@ register_loss("ldrrld-irw", LDRRLDLoss, "LDRRLD ablation: IRW only (no ERD)", we
 register_loss("ldrrld-erd", LDRRLDLoss, "LDRRLD ablation: ERD only (no IRW)", weighting="erd")
 register_loss("ldrrld-no-rntk", LDRRLDLoss, "LDRRLD ablation: no remaining-class term", beta=0.0)
 register_loss("ldrrld-teacher-rank", LDRRLDLoss, "LDRRLD ablation: the teacher ranks the classes", rank_by="teacher")
+
+# The seed's comparison methods. Unsuffixed names carry the authors' CIFAR-100 settings, "-imagenet"
+# their ImageNet ones (docs/method.md cites each source).
+register_loss("dist", DISTLoss, "DIST: Pearson correlations of the class distributions, per sample and per class")
+register_loss("dist-imagenet", DISTLoss, "DIST, the authors' ImageNet setting (T 1)", temperature=1.0)
+register_loss("lskd", LSKDLoss, "LSKD: KD on per-sample standardised logits (T 2, 0.1 CE + 9 KD)")
+register_loss("lskd-imagenet", LSKDLoss, "LSKD, the authors' ImageNet setting (T 2, CE 1 + 9 KD)", ce_weight=1.0)
+register_loss("wttm", WTTMLoss, "WTTM: KL to the power-transformed teacher, weighted per sample")
+register_loss("ctkd", CTKDLoss, "CTKD: KD at a temperature learned adversarially, on a cosine curriculum")
+register_loss(
+    "ctkd-imagenet",
+    CTKDLoss,
+    "CTKD, the authors' ImageNet setting (CE 1 + KD 1, 5 epochs of curriculum)",
+    ce_weight=1.0,
+    kd_weight=1.0,
+    reversal_epochs=5,
+)
+register_loss("tekap", TeKAPLoss, "TeKAP: KD from the teacher and three noise-perturbed copies of it")
+register_loss("sdd", SDDLoss, "SDD: KD on every region of a spatial pyramid of logits (scales 1, 2, 4)")
+
+#: Methods the seed compares against that this toolkit does not build, and why (``ldrrld losses`` prints them).
+NOT_BUILT: dict[str, str] = {
+    "ipwd": "IPWD (Niu et al., NeurIPS 2022) has no public code; its numbers are quoted, not run",
+    "ofa": "OFA (Hao et al., NeurIPS 2023) needs a projector head after every student stage; it belongs with "
+    "the heterogeneous pairs of the seed's Table 4 and is not built yet",
+}

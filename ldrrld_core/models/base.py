@@ -8,14 +8,15 @@ offers three methods and two attributes:
 * ``forward_stages(x) -> list[Tensor]``: one tensor per stage, ``(B, C_i, H_i, W_i)`` for the
   convolutional stages, and last the pooled penultimate feature ``(B, feature_dim)``;
 * ``penultimate(x) -> (B, feature_dim)``: the input of the classifier;
+* ``forward_features(x) -> (B, D, H, W)``: the last feature map, whose global average is the
+  penultimate feature (timm's meaning; convolutional models only, SDD reads it);
 * ``num_classes`` and ``feature_dim``.
 
 A subclass writes ``forward_stages`` and ``get_classifier``; ``forward`` and ``penultimate``
 follow from them, so the three can never disagree.
 
-The name is not timm's ``forward_features`` on purpose: there that method returns the final
-unpooled feature map, and a list of stages comes from ``forward_intermediates``. Here
-``forward_stages(x)[-2]`` is the last stage's map and ``forward_stages(x)[-1]`` its pooled vector.
+``forward_stages`` is not timm's ``forward_intermediates``; ``forward_features`` keeps timm's meaning.
+Here ``forward_stages(x)[-2]`` is the last stage's map and ``forward_stages(x)[-1]`` its pooled vector.
 """
 
 from __future__ import annotations
@@ -49,6 +50,19 @@ class FeatureClassifier(nn.Module):
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         """Per-stage features of ``x``; the last element is the pooled ``(B, feature_dim)`` one."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward_stages(x).")
+
+    #: Whether :meth:`forward_features` gives a spatial map (False for MLPs); SDD needs one.
+    has_feature_map: bool = True
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last feature map ``(B, D, H, W)``, whose global average is :meth:`penultimate` (timm's meaning).
+
+        By default the stage before the pooled vector; a model that applies a head (a 1x1
+        convolution, a final batch norm) between them overrides it.
+        """
+        if not self.has_feature_map:
+            raise ValueError(f"model {self.arch} has no spatial feature map (it is not convolutional)")
+        return self.forward_stages(x)[-2]
 
     def get_classifier(self) -> nn.Module:
         """The head that maps the penultimate ``(B, feature_dim)`` feature to logits."""

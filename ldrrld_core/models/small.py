@@ -56,8 +56,10 @@ class DigitsMLP(FeatureClassifier):
         hidden: width of the hidden layer (the penultimate feature).
         in_features: number of input pixels.
 
-    ``forward_stages`` gives the single hidden activation ``(B, hidden)``.
+    ``forward_stages`` gives the single hidden activation ``(B, hidden)``; there is no feature map.
     """
+
+    has_feature_map = False
 
     def __init__(self, num_classes: int = 10, hidden: int = 16, in_features: int = 64) -> None:
         super().__init__(num_classes, hidden)

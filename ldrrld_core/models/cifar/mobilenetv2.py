@@ -87,11 +87,16 @@ class MobileNetV2(FeatureClassifier):
         self.classifier = nn.Sequential(nn.Linear(last_channels, num_classes))
         kaiming_init(self, linear_std=0.01)
 
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
+    def _stage_maps(self, x: Tensor) -> list[Tensor]:
         stem = self.conv1(x)
-        features = [stem] + collect_stages(self.blocks, stem, self.STAGE_ENDS)
-        features.append(global_avg_pool(self.conv2(features[-1])))
-        return features
+        return [stem] + collect_stages(self.blocks, stem, self.STAGE_ENDS)
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        features = self._stage_maps(x)
+        return features + [global_avg_pool(self.conv2(features[-1]))]
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.conv2(self._stage_maps(x)[-1])
 
     def get_classifier(self) -> nn.Module:
         return self.classifier

@@ -104,13 +104,21 @@ class ShuffleNetV2(FeatureClassifier):
         self.bn2 = nn.BatchNorm2d(stage_channels[3])
         self.linear = nn.Linear(stage_channels[3], num_classes)
 
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
+    def _stage_maps(self, x: Tensor) -> list[Tensor]:
         features = [self.relu(self.bn1(self.conv1(x)))]
         for stage in (self.layer1, self.layer2, self.layer3):
             features.append(stage(features[-1]))
-        head = self.relu(self.bn2(self.conv2(features[-1])))
-        features.append(global_avg_pool(head))
         return features
+
+    def _head(self, last_stage: Tensor) -> Tensor:
+        return self.relu(self.bn2(self.conv2(last_stage)))
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        features = self._stage_maps(x)
+        return features + [global_avg_pool(self._head(features[-1]))]
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self._head(self._stage_maps(x)[-1])
 
     def get_classifier(self) -> nn.Module:
         return self.linear

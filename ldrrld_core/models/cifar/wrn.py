@@ -97,12 +97,19 @@ class WideResNet(FeatureClassifier):
         kaiming_init(self)
         nn.init.zeros_(self.fc.bias)
 
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
+    def _stage_maps(self, x: Tensor) -> list[Tensor]:
         stem = self.conv1(x)
         stage1 = self.block1(stem)
         stage2 = self.block2(stage1)
-        stage3 = self.block3(stage2)
-        return [stem, stage1, stage2, stage3, global_avg_pool(self.relu(self.bn1(stage3)))]
+        return [stem, stage1, stage2, self.block3(stage2)]
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        features = self._stage_maps(x)
+        return features + [global_avg_pool(self.relu(self.bn1(features[-1])))]
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last map after the final batch norm and ReLU (pre-activation blocks end without them)."""
+        return self.relu(self.bn1(self._stage_maps(x)[-1]))
 
     def get_classifier(self) -> nn.Module:
         return self.fc
