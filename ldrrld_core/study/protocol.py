@@ -45,7 +45,7 @@ from .report import build_results, source_commit
 from .run_folder import checkpoint_folder, fit_in_folder, remove_checkpoints
 from .stats import standard_error
 from .teacher import TeacherRule, converged_teacher
-from .tuning import DEFAULT_TUNING, Axis, Point, initial_points, widenings
+from .tuning import DEFAULT_TUNING, Axis, Point, initial_points, temperature_axis, widenings
 
 __all__ = [
     "StudyConfig",
@@ -131,9 +131,10 @@ QUICK = StudyConfig(
     selection_seeds=(100,),
     lr_factors=(0.5, 1.0),
     tuning={
-        "kd": (Axis("T", (2.0, 4.0), {"temperature": 1.0}),),
+        "kd": (temperature_axis(2.0, 4.0),),
         "dkd": (Axis("beta", (2.0, 8.0)),),
         "ldrrld": (Axis("weight", (0.5, 1.0), {"alpha": 10.5, "beta": 7.0}),),
+        **{method: (temperature_axis(2.0, 4.0),) for method in ("dist", "lskd", "wttm", "tekap", "sdd")},
     },
     select_last=2,
     max_widenings=1,

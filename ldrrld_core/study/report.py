@@ -49,13 +49,31 @@ __all__ = [
 
 #: The paper's ordering, best first.
 PAPER_ORDER = ("ldrrld", "dkd", "kd", "ce")
-_LABELS = {"ce": "CE", "kd": "KD", "kd-mdistiller": "KD (mdistiller)", "dkd": "DKD", "ldrrld": "LDRRLD"}
+_LABELS = {
+    "ce": "CE",
+    "kd": "KD",
+    "kd-mdistiller": "KD (mdistiller)",
+    "dkd": "DKD",
+    "ldrrld": "LDRRLD",
+    "dist": "DIST",
+    "lskd": "LSKD",
+    "wttm": "WTTM",
+    "ctkd": "CTKD",
+    "tekap": "TeKAP",
+    "sdd": "SDD",
+}
 _MEANING = {
     "ce": "student alone (cross-entropy)",
     "kd": "KD, Hinton: CE + T² KL (weights 1, 1)",
     "kd-mdistiller": "KD, mdistiller's CIFAR setting (0.1 CE + 0.9 T² KL)",
     "dkd": "DKD (Zhao et al.)",
     "ldrrld": "LDRRLD, full (ADW)",
+    "dist": "DIST (Huang et al.): Pearson relations per sample and per class",
+    "lskd": "LSKD (Sun et al.): KD on standardised logits",
+    "wttm": "WTTM (Zheng & Yang): weighted transformed-teacher matching",
+    "ctkd": "CTKD (Li et al.): KD at a learned, adversarial temperature",
+    "tekap": "TeKAP (Hossain et al.): KD from the teacher and 3 noisy copies",
+    "sdd": "SDD (Wei et al.): KD on a spatial pyramid of region logits",
 }
 
 

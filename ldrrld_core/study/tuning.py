@@ -9,6 +9,9 @@ authors tune (:data:`DEFAULT_TUNING`):
 - DKD: ``beta`` in {1, 2, 4, 8} (its authors use 8 for wide students, 2 for small ResNets).
 - LDRRLD: the weight of both distillation terms, ``alpha`` and ``beta`` of ``docs/method.md``
   scaled together by {0.25, 0.5, 1, 2}.
+- DIST, WTTM, TeKAP and SDD: the temperature ``T`` in {2, 4, 8}; LSKD in {1, 2, 4} (its authors
+  use 2). WTTM's ``T`` transforms the teacher alone.
+- CTKD: the learning rate alone; it learns its own temperature.
 
 A *setting* is one value on every axis of a method; a *point* is a setting and a learning rate.
 The search starts from the full product of the learning rates and the settings. Then
@@ -29,6 +32,7 @@ __all__ = [
     "Axis",
     "Point",
     "DEFAULT_TUNING",
+    "temperature_axis",
     "initial_points",
     "widenings",
     "edges",
@@ -76,11 +80,16 @@ class Axis:
         return {name: float(f"{base * value:.6g}") for name, base in self.hparams.items()}
 
 
+def temperature_axis(*values: float) -> Axis:
+    """The temperature ``T`` of a loss as a tuned axis, starting from ``values``."""
+    return Axis("T", values, {"temperature": 1.0})
+
+
 #: The search of every method a study knows: ``method -> its axes`` (the learning rate is implied).
 DEFAULT_TUNING: dict[str, tuple[Axis, ...]] = {
     "ce": (),
     "kd": (
-        Axis("T", (2.0, 4.0, 8.0), {"temperature": 1.0}),
+        temperature_axis(2.0, 4.0, 8.0),
         Axis(
             "weights",
             ("hinton", "0.1/0.9"),
@@ -89,6 +98,12 @@ DEFAULT_TUNING: dict[str, tuple[Axis, ...]] = {
     ),
     "dkd": (Axis("beta", (1.0, 2.0, 4.0, 8.0)),),
     "ldrrld": (Axis("weight", (0.25, 0.5, 1.0, 2.0), {"alpha": 10.5, "beta": 7.0}),),
+    "dist": (temperature_axis(2.0, 4.0, 8.0),),
+    "lskd": (temperature_axis(1.0, 2.0, 4.0),),
+    "wttm": (temperature_axis(2.0, 4.0, 8.0),),
+    "ctkd": (),
+    "tekap": (temperature_axis(2.0, 4.0, 8.0),),
+    "sdd": (temperature_axis(2.0, 4.0, 8.0),),
 }
 
 

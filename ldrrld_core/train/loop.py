@@ -152,6 +152,7 @@ def _build_loss(recipe: Recipe, device: torch.device) -> DistillationLoss:
     loss = recipe.build_loss()
     if "validate" not in recipe.loss_hparams:
         loss.validate = False
+    loss.set_seed(recipe.seed)  # the loss's own draws (TeKAP's noise) repeat with the run
     return loss.to(device)
 
 
@@ -279,7 +280,9 @@ def train_step(
     The teacher (``None`` for losses that ignore it) runs under ``torch.inference_mode`` and its
     logits are cloned into a normal tensor; the student runs; ``loss_fn(student_logits,
     teacher_logits, labels)`` gives the total; then gradients are reset (``set_to_none``),
-    back-propagated and applied. Nothing is read back to the host.
+    back-propagated and applied. Nothing is read back to the host. For a loss that reads more
+    than logits, ``student`` and ``teacher`` are the views its ``model_outputs`` gives (SDD's
+    region logits), and ``loss_fn.logits_of`` picks the logits out for the return value.
 
     Args:
         student: the model to train, in train mode (or its DDP / ``torch.compile`` wrapper).
@@ -313,7 +316,7 @@ def train_step(
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-    return student_logits.detach()
+    return loss_fn.logits_of(student_logits.detach())
 
 
 # ------------------------------------------------------------------------------------ the loop
@@ -482,8 +485,8 @@ def _prepare(
     for model in (student, teacher):
         if model is not None:
             model.to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(
-        student.parameters(),
+    optimizer = torch.optim.SGD(  # a loss's own parameters (CTKD's temperature) learn with the student
+        [*student.parameters(), *loss_fn.parameters()],
         lr=recipe.lr,
         momentum=recipe.momentum,
         weight_decay=recipe.weight_decay,
@@ -494,7 +497,7 @@ def _prepare(
     loaders = _loaders(recipe, data, context, device)
     loaders["train_batches"] = attach_teacher_outputs(
         loaders["train_batches"],
-        teacher,
+        teacher if teacher_forward is teacher else None,  # only plain, uncompiled logits are cached
         teacher_sha256=teacher_info and teacher_info["weights_sha256"],
         data=dict(_data_identity(recipe), split="train"),
         autocast_dtype=autocast_dtype,
@@ -562,17 +565,28 @@ def _step_modules(
     teacher: nn.Module | None,
     loss_fn: DistillationLoss,
 ) -> tuple[nn.Module, nn.Module | None, nn.Module]:
-    """What a step runs: the student wrapped for data parallelism, and the models and the loss
-    compiled, as asked. Checkpoints and evaluation keep using the plain modules."""
-    step_model, teacher_forward, loss_forward = student, teacher, loss_fn
+    """What a step runs: each model as the loss reads it (``loss_fn.model_outputs``), the student
+    wrapped for data parallelism, and the models and the loss compiled, as asked. Checkpoints and
+    evaluation keep using the plain modules."""
+    step_model = loss_fn.model_outputs(student)
+    teacher_forward = loss_fn.model_outputs(teacher) if teacher is not None else None
+    loss_forward = loss_fn
     if context.enabled:
         step_model = nn.parallel.DistributedDataParallel(
-            student, device_ids=[device.index] if device.type == "cuda" else None
+            step_model, device_ids=[device.index] if device.type == "cuda" else None
         )
+        for parameter in loss_fn.parameters():  # DDP averages the student's gradients, not the loss's
+            parameter.register_post_accumulate_grad_hook(_average_over_processes)
     if recipe.compile:
         step_model, loss_forward = torch.compile(step_model), torch.compile(loss_fn)
         teacher_forward = torch.compile(teacher) if teacher is not None else None
     return step_model, teacher_forward, loss_forward
+
+
+def _average_over_processes(parameter: Tensor) -> None:
+    """Replace a parameter's gradient by its mean over the processes (for a loss's own parameters)."""
+    torch.distributed.all_reduce(parameter.grad)
+    parameter.grad /= torch.distributed.get_world_size()
 
 
 def _loaders(
