@@ -21,7 +21,13 @@ def tiny():
     """A constant-rate two-epoch recipe on 10 classes of 16x16 images, its data, and an untrained teacher."""
     recipe = get_recipe(
         "teaching",
-        data_options={"num_superclasses": 2, "classes_per_superclass": 5, "train_per_class": 8, "test_per_class": 2, "image_size": 16},
+        data_options={
+            "num_superclasses": 2,
+            "classes_per_superclass": 5,
+            "train_per_class": 8,
+            "test_per_class": 2,
+            "image_size": 16,
+        },
         teacher_data_options={},
         validation_fraction=0.0,
         epochs=2,
