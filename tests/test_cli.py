@@ -11,7 +11,7 @@ import pytest
 
 from ldrrld_core.cli import build_parser, main
 from ldrrld_core.io import load_file
-from ldrrld_core.losses import list_losses
+from ldrrld_core.losses import NOT_BUILT, list_losses
 from ldrrld_core.train import list_recipes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,9 @@ def test_listings(capsys):
     status, lines, _ = run_cli(capsys, "recipes", "cifar100-authors")
     assert json.loads("\n".join(lines))["schedule"] == "authors"
     status, lines, _ = run_cli(capsys, "losses")
-    assert [line.split()[0] for line in lines] == list_losses()
+    blank = lines.index("")
+    assert [line.split()[0] for line in lines[:blank]] == list_losses()
+    assert [line.split()[0] for line in lines[blank + 2 :]] == list(NOT_BUILT), "IPWD and OFA say why they are absent"
     status, lines, _ = run_cli(capsys, "models", "--family", "digits")
     assert lines == ["digits: digits_cnn digits_cnn_small digits_mlp"]
 

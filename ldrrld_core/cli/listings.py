@@ -52,11 +52,14 @@ def run_recipes(args: argparse.Namespace) -> int:
 
 
 def run_losses(args: argparse.Namespace) -> int:
-    """List the losses of the registry, one line each."""
-    from ..losses import LOSSES, list_losses
+    """List the losses of the registry, one line each, then the seed's methods that are not built and why."""
+    from ..losses import LOSSES, NOT_BUILT, list_losses
 
     for name in list_losses():
         print(f"{name:<22} {LOSSES.describe(name)}")
+    print("\nthe seed also compares with (not built here):")
+    for name, reason in NOT_BUILT.items():
+        print(f"  {name:<20} {reason}")
     return 0
 
 
