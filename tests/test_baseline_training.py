@@ -111,3 +111,18 @@ def test_sdd_refuses_a_model_without_a_feature_map_in_one_line(tiny):
     with pytest.raises(ValueError, match="digits_mlp") as error:
         fit(flat, teacher=create_model("digits_mlp", num_classes=10), device="cpu", progress=False)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_study_methods_option_tunes_every_baseline_alike(quick):
+    """``ldrrld study --methods`` with a baseline tunes its temperature (CTKD its rate alone), quick or not."""
+    from ldrrld_core.cli import build_parser
+    from ldrrld_core.cli.study import _config
+
+    argv = ["study", *(["--quick"] if quick else []), "--methods", "ce", "kd", "dist", "ctkd", "sdd"]
+    config = _config(build_parser().parse_args(argv))
+    assert config.methods == ("ce", "kd", "dist", "ctkd", "sdd")
+    assert config.tuning["ctkd"] == () and config.tuning["ce"] == ()
+    for method in ("kd", "dist", "sdd"):
+        (axis,) = config.tuning[method][:1]
+        assert axis.name == "T" and len(axis.values) == (2 if quick else 3), method

@@ -27,6 +27,8 @@ def add_commands(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  ldrrld demo\n  ldrrld demo --seed 1 --epochs 30\n"
         "  ldrrld demo --methods ce ldrrld\n"
+        "  ldrrld demo --methods ce kd dist sdd --results runs/study/teaching/results.json"
+        "   # a study of yours that tuned them\n"
         "  ldrrld demo --recipe digits          # 8x8 digits, teacher trained, one rate for all\n"
         "The last stdout line is JSON: "
         '{"top1": {"teacher": ..., "ce": ..., ...}, "lr": {...}, "study": {...}, ...}.',
@@ -36,7 +38,16 @@ def add_commands(commands) -> None:
         default="teaching",
         help="preset to run (default: teaching, with its shipped teacher; others train one)",
     )
-    demo.add_argument("--methods", nargs="+", help="losses to compare (default: ce kd dkd ldrrld)")
+    demo.add_argument(
+        "--methods",
+        nargs="+",
+        help="losses to compare (default: ce kd dkd ldrrld); on teaching, each must be in the study (see --results)",
+    )
+    demo.add_argument(
+        "--results",
+        help="the teaching study to read the chosen points from (default: the committed one, which tunes ce, kd, "
+        "dkd and ldrrld; `ldrrld study --methods ...` writes one with any method, e.g. dist lskd wttm ctkd tekap sdd)",
+    )
     demo.add_argument(
         "--epochs",
         type=int,
@@ -71,6 +82,7 @@ def run_demo(args: argparse.Namespace, device) -> int:
             device=device,
             progress=not args.no_progress,
             out_dir=args.out_dir,
+            results=args.results,
         )
         if is_main():
             print(demo.report())

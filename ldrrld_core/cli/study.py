@@ -81,6 +81,8 @@ def _config(args: argparse.Namespace):
     import dataclasses
 
     from ..study import QUICK, StudyConfig
+    from ..study.protocol import QUICK_TUNING
+    from ..study.tuning import DEFAULT_TUNING
 
     config = dataclasses.replace(QUICK if args.quick else StudyConfig(), recipe=args.recipe)
     changes: dict[str, Any] = {}
@@ -88,8 +90,9 @@ def _config(args: argparse.Namespace):
         changes["seeds"] = tuple(range(args.seeds))
     if args.epochs is not None:
         changes["epochs"] = args.epochs
-    if args.methods:
+    if args.methods:  # a config keeps the axes of its own methods only: take the others' from the full table
         changes["methods"] = tuple(args.methods)
+        changes["tuning"] = dict(QUICK_TUNING if args.quick else DEFAULT_TUNING)
     if args.lr_factors:
         changes["lr_factors"] = tuple(args.lr_factors)
     return dataclasses.replace(config, **changes)

@@ -193,8 +193,9 @@ def run_demo(
     missing = [m for m in methods if m not in study["methods"]]
     if missing:
         raise ValueError(
-            f"the study has no learning rate for {', '.join(missing)}; the demo runs the study's methods "
-            f"({', '.join(study['methods'])})"
+            f"the study has no tuned point for {', '.join(missing)}; the demo runs the study's methods "
+            f"({', '.join(study['methods'])}). Tune them first, e.g. `ldrrld study --methods ce kd "
+            f"{' '.join(missing)}`, then pass its results.json (`ldrrld demo --results FILE`)"
         )
     rates = {m: float(study["methods"][m]["lr"]) for m in methods}
     settings = {m: study["methods"][m].get("setting", {}).get("label", "default") for m in methods}

@@ -123,6 +123,14 @@ class StudyConfig:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction}")
 
 
+#: What ``--quick`` tunes for every method it knows: two values of each setting.
+QUICK_TUNING: dict[str, tuple[Axis, ...]] = {
+    "kd": (temperature_axis(2.0, 4.0),),
+    "dkd": (Axis("beta", (2.0, 8.0)),),
+    "ldrrld": (Axis("weight", (0.5, 1.0), {"alpha": 10.5, "beta": 7.0}),),
+    **{method: (temperature_axis(2.0, 4.0),) for method in ("dist", "lskd", "wttm", "tekap", "sdd")},
+}
+
 #: ``--quick``: the whole protocol at toy size (6 training images per class, 12 for the teacher,
 #: 2 seeds and 1 selection seed, 2 rates and 2 values of each setting, one widening, 3-epoch
 #: students, a 4-epoch teacher). It exercises the code; its numbers mean nothing.
@@ -130,12 +138,7 @@ QUICK = StudyConfig(
     seeds=(0, 1),
     selection_seeds=(100,),
     lr_factors=(0.5, 1.0),
-    tuning={
-        "kd": (temperature_axis(2.0, 4.0),),
-        "dkd": (Axis("beta", (2.0, 8.0)),),
-        "ldrrld": (Axis("weight", (0.5, 1.0), {"alpha": 10.5, "beta": 7.0}),),
-        **{method: (temperature_axis(2.0, 4.0),) for method in ("dist", "lskd", "wttm", "tekap", "sdd")},
-    },
+    tuning=QUICK_TUNING,
     select_last=2,
     max_widenings=1,
     epochs=3,
