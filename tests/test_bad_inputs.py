@@ -42,6 +42,7 @@ from ldrrld_core.io import (
     atomic_save,
     load_file,
 )
+from ldrrld_core.losses import lskd_loss, tekap_loss, wttm_loss
 from ldrrld_core.models import CheckpointMismatchError, create_model, standard_teacher_path
 from ldrrld_core.models.checkpoint import NonFiniteWeightsError
 from ldrrld_core.train import LATEST, STUDENT, distill, fit, get_recipe, load_training_state, train_teacher
@@ -714,6 +715,95 @@ CASES: list[Case] = [
         lambda r: create_loss("kd", depth=3),
         ValueError,
         "does not accept",
+    ),
+    # --- the baseline losses (DIST, LSKD, WTTM, CTKD, TeKAP, SDD) ----------------------------
+    Case(
+        "loss-dist-weight",
+        "loss",
+        "a negative DIST relation weight (`inter_weight=-1`)",
+        lambda r: create_loss("dist", inter_weight=-1.0),
+        ValueError,
+        "inter_weight must be >= 0",
+    ),
+    Case(
+        "loss-lskd-one-class",
+        "loss",
+        "LSKD on logits of a single class (no standard deviation)",
+        lambda r: lskd_loss(S[:, :1], T[:, :1]),
+        ValueError,
+        "needs at least 2 classes",
+    ),
+    Case(
+        "loss-wttm-nan-teacher",
+        "loss",
+        "a NaN among the teacher's logits (WTTM)",
+        lambda r: wttm_loss(S, T.where(T > 0, torch.nan)),
+        ValueError,
+        "teacher_logits holds .* non-finite",
+    ),
+    Case(
+        "loss-ctkd-range",
+        "loss",
+        "a CTKD temperature range upside down (`min_temperature=5, max_temperature=2`)",
+        lambda r: create_loss("ctkd", min_temperature=5.0, max_temperature=2.0),
+        ValueError,
+        r"max_temperature \(2.0\) must exceed min_temperature \(5.0\)",
+    ),
+    Case(
+        "loss-ctkd-epochs",
+        "loss",
+        "a fractional CTKD curriculum (`reversal_epochs=2.5`)",
+        lambda r: create_loss("ctkd", reversal_epochs=2.5),
+        ValueError,
+        "reversal_epochs must be a whole number of epochs",
+    ),
+    Case(
+        "loss-tekap-noise-shape",
+        "loss",
+        "TeKAP noise of 9 classes for logits of 10",
+        lambda r: tekap_loss(S, T, logits(3, 4, 9)),
+        ValueError,
+        r"noise must be a \(K, batch, classes\) tensor matching the logits",
+    ),
+    Case(
+        "loss-tekap-noise-scale",
+        "loss",
+        "a TeKAP noise share above 1 (`noise_scale=1.5`)",
+        lambda r: create_loss("tekap", noise_scale=1.5),
+        ValueError,
+        r"noise_scale must lie in \[0, 1\]",
+    ),
+    Case(
+        "loss-sdd-plain-logits",
+        "loss",
+        "SDD given plain `(B, C)` logits instead of region logits",
+        lambda r: create_loss("sdd")(S, T, Y),
+        ValueError,
+        r"region logits \(batch, regions, classes\) from PyramidLogits",
+    ),
+    Case(
+        "loss-sdd-region-counts",
+        "loss",
+        "SDD region logits of student and teacher from different scales",
+        lambda r: create_loss("sdd")(logits(4, 21, 10), logits(4, 5, 10), Y),
+        ValueError,
+        "differ in shape",
+    ),
+    Case(
+        "loss-sdd-scales",
+        "loss",
+        "SDD scales without the global region (`scales=(2, 4)`)",
+        lambda r: create_loss("sdd", scales=(2, 4)),
+        ValueError,
+        "starting with 1",
+    ),
+    Case(
+        "loss-sdd-no-feature-map",
+        "loss",
+        "SDD with the MLP `digits_mlp`, which has no spatial feature map",
+        lambda r: create_loss("sdd").model_outputs(model("digits_mlp")),
+        ValueError,
+        "model digits_mlp has none",
     ),
     # --- recipe and configuration ---------------------------------------------------------
     Case(
