@@ -223,7 +223,7 @@ def test_both_kd_settings_have_names():
 
 
 # --------------------------------------------------------------------------------------- the protocol
-def _check_results(results: dict) -> None:
+def _check_results(results: dict, expected_methods=("ce", "kd", "dkd", "ldrrld")) -> None:
     """The shape of results.json and every summary recomputed from the per-seed numbers."""
     protocol = results["protocol"]
     assert protocol["selection"] == "validation"
@@ -232,7 +232,7 @@ def _check_results(results: dict) -> None:
     assert set(results) >= {"protocol", "methods", "verdict", "fingerprint"}
     assert {"torch", "device", "commit", "threads"} <= set(results["fingerprint"])
     methods = results["methods"]
-    assert list(methods) == ["ce", "kd", "dkd", "ldrrld"]
+    assert list(methods) == list(expected_methods)
     last = {m: [s["test_top1_last"] for s in e["per_seed"]] for m, e in methods.items()}
     assert not set(protocol["selection_seeds"]) & set(protocol["seeds"])
     for method, entry in methods.items():
@@ -266,14 +266,20 @@ def _check_results(results: dict) -> None:
 
 
 @pytest.mark.slow
-def test_quick_study_runs_the_whole_protocol_and_resumes(tmp_path, capsys):
-    from ldrrld_core.cli import main
+def test_quick_study_runs_the_whole_protocol_with_every_method_and_resumes(tmp_path, capsys):
+    """``ldrrld study --quick --methods`` with every loss the toolkit has, the seed's baselines included."""
+    import dataclasses
 
-    assert main(["study", "--quick", "--out-dir", str(tmp_path), "--no-progress", "--quiet"]) == 0
+    from ldrrld_core.cli import main
+    from ldrrld_core.study.protocol import QUICK_TUNING
+
+    methods = ("ce", "kd", "dkd", "ldrrld", "dist", "lskd", "wttm", "ctkd", "tekap", "sdd")
+    argv = ["study", "--quick", "--methods", *methods, "--out-dir", str(tmp_path), "--no-progress", "--quiet"]
+    assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     summary = json.loads(lines[-1])
     results = json.loads((tmp_path / "results.json").read_text())
-    _check_results(results)
+    _check_results(results, methods)
     assert summary["verdict"] == results["verdict"] and results["protocol"]["seeds"] == [0, 1]
     assert len(results["protocol"]["lr_grid"]) == 2 and results["protocol"]["epochs"] == QUICK.epochs
     markdown = (tmp_path / "results.md").read_text()
@@ -281,9 +287,12 @@ def test_quick_study_runs_the_whole_protocol_and_resumes(tmp_path, capsys):
     assert (tmp_path / "results.png").stat().st_size > 10_000
     runs = sorted((tmp_path / "runs").rglob("*.json"))
     selection = sum(len(t) for t in results["protocol"]["tried"].values()) * len(QUICK.selection_seeds)
-    assert len(runs) == selection + 4 * 2  # every point tried on the selection seed, then methods x seeds
+    assert len(runs) == selection + len(methods) * 2  # every point tried on the selection seed, then methods x seeds
+    assert list(results["methods"]) == list(methods)
+    assert all(len(results["protocol"]["tuning"][m]) == (m not in ("ce", "ctkd")) for m in methods), "T tuned"
     stamps = [path.stat().st_mtime_ns for path in runs]
-    again = run_study(QUICK, tmp_path, progress=False)  # every run is found, none trained again
+    config = dataclasses.replace(QUICK, methods=methods, tuning=QUICK_TUNING)
+    again = run_study(config, tmp_path, progress=False)  # every run is found, none trained again
     assert [path.stat().st_mtime_ns for path in runs] == stamps
     assert again["methods"] == results["methods"]
 
