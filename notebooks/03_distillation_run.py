@@ -269,6 +269,7 @@ assert ablation["verdicts"][0]["mean"] > full_gain["mean"] / 2, "more than half 
 assert shared_gain["direction"] == 1 and ablation["verdicts"][0]["direction"] == 1, "both resolved after Holm"
 assert len(study["protocol"]["seeds"]) == 5 and all(len(m["per_seed"]) == 5 for m in methods_study.values())
 
+# %% [markdown]
 # ## 7. On disk: checkpoints, history, resume
 #
 # With an `out_dir`, a run writes `latest.pth` (everything needed to resume: weights, optimiser,

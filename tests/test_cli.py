@@ -361,10 +361,9 @@ def _git(folder: Path, *arguments: str) -> str:
 def test_version_prints_the_release_and_the_commit_of_a_checkout(capsys, tmp_path, monkeypatch):
     from ldrrld_core import __version__, provenance
 
-    with pytest.raises(SystemExit) as done:
-        main(["--version"])
+    assert main(["--version"]) == 0
     line = capsys.readouterr().out.strip()
-    assert done.value.code == 0 and line.startswith(f"ldrrld {__version__}")
+    assert line.startswith(f"ldrrld {__version__}")
     if (ROOT / ".git").exists():  # this checkout, asked independently
         dirty = "+dirty" if _git(ROOT, "status", "--porcelain", "--untracked-files=no") else ""
         assert line == f"ldrrld {__version__} (commit {_git(ROOT, 'rev-parse', '--short', 'HEAD')}{dirty})"
@@ -433,3 +432,19 @@ def test_a_closed_stdout_is_an_error_and_a_closed_pipe_ends_quietly():
     reader.stdout.close()  # the reader goes away before a byte is read, as `| head -0` does
     assert reader.wait(timeout=120) == 141
     assert reader.stderr.read() == ""
+
+
+def test_version_answers_without_importing_torch():
+    """`ldrrld --version` is instant: it needs neither torch nor the parser whose choices import it."""
+    script = (
+        "import sys\n"
+        "from ldrrld_core.cli import main\n"
+        "status = main(['--version'])\n"
+        "assert status == 0 and 'torch' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ldrrld ")
+    import ldrrld_core
+
+    assert ldrrld_core.__version__ in done.stdout and "LDRRLDLoss" in dir(ldrrld_core)

@@ -135,3 +135,21 @@ def test_drop_progress_bars_keeps_other_widgets():
     assert [o.get("text") or o["data"]["text/plain"] for o in cell.outputs] == ["done\n", "panel"]
     kept = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     assert set(kept) == {"panel", "slider"}, "the bar's models go, the panel's stay"
+
+
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.name)
+def test_headings_are_markdown_and_sections_are_numbered_without_gaps(path):
+    """A heading written in a code cell is a comment a reader never sees as a section; a numbering gap
+    (6 then 8) is the usual sign of one."""
+    cells = nbformat.read(path, as_version=4).cells
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "code":
+            headings = [line for line in cell.source.splitlines() if re.match(r"#\s*#{1,6}\s", line)]
+            assert not headings, f"{path.name}, cell {index}: a heading inside a code cell: {headings[0]!r}"
+    numbers = [
+        int(match.group(1))
+        for cell in cells
+        if cell.cell_type == "markdown"
+        for match in re.finditer(r"^##\s+(\d+)\.", cell.source, flags=re.MULTILINE)
+    ]
+    assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: sections numbered {numbers}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..study.demo import DEMO_EPOCHS
+from ..study import DEMO_EPOCHS
 from .options import is_main
 
 __all__ = ["DEMO_EPOCHS", "add_commands", "run_demo"]

@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ldrrld`` command line; returns the exit status (2 for a usage or settings error)."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        # Answered before the parser is built: its choices (recipes, AMP modes) import torch, seconds.
+        from ..provenance import version_line
+
+        print(version_line())
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ldrrld study` and `ldrrld sweep`

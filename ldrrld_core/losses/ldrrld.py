@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from ..relations import (
@@ -157,20 +158,8 @@ def ldrrld_loss(
     with full_precision(student_logits.device):
         if standardize:
             student_logits, teacher_logits = standardized_pair(student_logits, teacher_logits, dtype)
-        if use_fused(fused):
-            local, rntk, pair_kl, topd_kl, rntk_kl = fused_ldrrld(
-                student_logits, teacher_logits, top, weights, first, second, temperature, dtype
-            )
-        else:
-            local, rntk, pair_kl, topd_kl, rntk_kl = _traced_ldrrld(
-                upcast(student_logits, dtype) / temperature,
-                upcast(teacher_logits, dtype) / temperature,
-                top,
-                weights,
-                first,
-                second,
-                temperature,
-            )
+        terms = (student_logits, teacher_logits, top, weights, first, second, temperature, dtype)
+        local, rntk, pair_kl, topd_kl, rntk_kl = fused_ldrrld(*terms) if use_fused(fused) else _traced_ldrrld(*terms)
     return LDRRLDTerms(
         local=local,
         rntk=rntk,
@@ -184,9 +173,18 @@ def ldrrld_loss(
 
 
 def _traced_ldrrld(
-    z_s: Tensor, z_t: Tensor, top: Tensor, weights: Tensor, first: Tensor, second: Tensor, temperature: float
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    top: Tensor,
+    weights: Tensor,
+    first: Tensor,
+    second: Tensor,
+    temperature: float,
+    dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """The terms from tempered logits ``(B, C)``, every step recorded by autograd."""
+    """The terms from logits ``(B, C)`` (as :func:`~.fused.fused_ldrrld` takes them), traced by autograd."""
+    z_s = upcast(student_logits, dtype) / temperature
+    z_t = upcast(teacher_logits, dtype) / temperature
     batch, num_classes = z_s.shape
     depth = top.shape[1]
     s_top, t_top = z_s.gather(1, top), z_t.gather(1, top)  # (B, d)

@@ -16,14 +16,13 @@ from pathlib import Path
 import torch
 
 from ..tables import text_table, wrap
+from . import DEMO_EPOCHS
 from .report import chosen_recipe, results_text
 
 __all__ = ["DEMO_EPOCHS", "SHIPPED_RESULTS", "Demo", "run_demo", "shipped_results", "shipped_ablation"]
 
 #: The longest line of the report: a terminal shows it whole.
 LINE = 96
-#: Epochs of each student in the demo (the study trains 60).
-DEMO_EPOCHS = 15
 #: The committed evidence set, shipped with the package (a copy of ``docs/results.json``).
 SHIPPED_RESULTS = Path(__file__).resolve().parent.parent / "assets" / "study" / "results.json"
 
