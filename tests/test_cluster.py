@@ -52,7 +52,7 @@ def _ldrrld(*arguments: str, cwd: Path, env: dict | None = None, **options) -> s
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Run the scenario and, at the same time, the same study locally; ``(report, work folder)``."""
-    pytest.importorskip("ray", reason="ray is not installed (pip install 'ldrrld[ray]'; .ci/run installs it)")
+    pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]'; .ci/run installs it)")
     reason = _namespaces_unavailable()
     if reason:
         pytest.skip(f"the two-node Ray cluster runs in namespaces of its own: {reason}")
@@ -126,7 +126,7 @@ def _free_port() -> int:
 
 @pytest.mark.parametrize("through", ["--address", "RAY_ADDRESS"])
 def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path, through):
-    pytest.importorskip("ray", reason="ray is not installed (pip install 'ldrrld[ray]')")
+    pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
     address = f"127.0.0.1:{_free_port()}"  # nothing listens there
     flags, env = (["--address", address], {}) if through == "--address" else ([], {"RAY_ADDRESS": address})
     done = _ldrrld("study", "--quick", "--executor", "ray", *flags, "--out-dir", "x", cwd=tmp_path, env=env)

@@ -35,3 +35,18 @@ def test_readme_pictures_are_the_notebook_outputs(name):
     png = make_figures.cell_png(ROOT / "notebooks" / notebook, marker)
     assert png.startswith(b"\x89PNG")
     assert (ROOT / "docs" / "img" / name).read_bytes() == png, "run `python docs/make_figures.py`"
+
+
+def test_readme_opens_on_the_committed_results_table():
+    """The README's first screen shows the headline study, exactly as the committed evidence gives it."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import readme_headline
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme_headline.headline_block()
+    assert block in text, "the README's results table is stale: run `python tools/readme_headline.py`"
+    first_screen = "\n".join(text.splitlines()[:40])
+    assert readme_headline.END in first_screen, "the results table must end within the README's first 40 lines"
+    for method in ("| CE |", "| KD |", "| DKD |", "| LDRRLD |"):
+        assert method in block
+    assert "](docs/results.md)" in first_screen and "](docs/glossary.md)" in first_screen

@@ -85,7 +85,7 @@ def _free_port() -> int:
 
 
 def test_an_address_where_nothing_answers_fails_at_once():
-    pytest.importorskip("ray", reason="ray is not installed (pip install 'ldrrld[ray]')")
+    pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
     address = f"127.0.0.1:{_free_port()}"
     with pytest.raises(ClusterUnreachableError, match=f"cannot reach the Ray cluster at {address}.*ray start --head"):
         ready_executor(RayExecutor(address))

@@ -14,7 +14,7 @@ from ..tables import difference, markdown_table, mean_std, text_table
 from .evidence import load_evidence
 from .report import _label, plot_results, plot_selection, render_markdown
 
-__all__ = ["evidence_text", "evidence_markdown", "render_evidence"]
+__all__ = ["evidence_text", "evidence_markdown", "headline_markdown", "render_evidence"]
 
 
 def evidence_text(evidence: Mapping) -> str:
@@ -32,6 +32,53 @@ def evidence_text(evidence: Mapping) -> str:
         for name, study in studies.items()
     ]
     return text_table(["part", *(f"{_label(m)} (%)" for m in methods)], rows, right=[False] + [True] * len(methods))
+
+
+def _paired_cell(comparisons: list[Mapping], method: str, base: str) -> str:
+    """``method - base`` as mean and paired 95% interval, bold when Holm's adjustment resolves it."""
+    if method == base:
+        return "–"
+    for entry in comparisons:
+        if {entry["first"], entry["second"]} == {_label(method), _label(base)}:
+            sign = 1 if entry["first"] == _label(method) else -1
+            low, high = sorted(sign * bound for bound in entry["ci95"])
+            cell = difference(sign * entry["mean"], [low, high])
+            return f"**{cell}**" if entry["direction"] else cell
+    raise ValueError(f"the study compares no pair {method} - {base}")
+
+
+def headline_markdown(evidence: Mapping) -> str:
+    """The README's first table: the headline study's methods, their top-1 and their paired gaps to CE and KD.
+
+    A gap is bold where it is resolved after Holm's adjustment over all of the study's comparisons,
+    so the table and the study's verdict say the same.
+    """
+    study = evidence["studies"][evidence["headline"]]
+    comparisons = study["comparisons"]["last_epoch"]
+    rows = [
+        [
+            _label(method),
+            f"lr {entry['lr']:g}, {entry.get('setting', {}).get('label', 'default')}",
+            mean_std(entry["test_top1_last"]["mean"], entry["test_top1_last"]["std"]),
+            _paired_cell(comparisons, method, "ce"),
+            _paired_cell(comparisons, method, "kd"),
+        ]
+        for method, entry in study["methods"].items()
+    ]
+    seeds = len(study["protocol"]["seeds"])
+    header = ["method", "chosen on validation", f"test top-1 (%), {seeds} seeds", "minus CE", "minus KD"]
+    resolved = [
+        f"{v['first']} > {v['second']}" if v["direction"] > 0 else f"{v['second']} > {v['first']}"
+        for v in comparisons
+        if v["direction"]
+    ]
+    open_pairs = [f"{v['first']} - {v['second']}" for v in comparisons if not v["direction"]]
+    note = (
+        f"Last-epoch test top-1, mean ± std over {seeds} seeds; gaps are paired by seed, with 95% intervals "
+        f"per comparison; **bold**: resolved after Holm's adjustment over the study's {len(comparisons)} "
+        f"comparisons. Resolved: {', '.join(resolved) or 'none'}. Not resolved: {', '.join(open_pairs) or 'none'}."
+    )
+    return markdown_table(header, rows) + "\n\n" + note
 
 
 def _overview(evidence: Mapping) -> str:

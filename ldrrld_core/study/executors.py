@@ -6,7 +6,7 @@ each result handed over as soon as it exists (in any order), so a caller that sa
 interrupted batch resumable. Two executors do this:
 
 * :class:`LocalExecutor` (the default): in this process, or ``jobs`` spawned processes.
-* :class:`RayExecutor`: one Ray task per run on a Ray cluster (``pip install "ldrrld[ray]"``).
+* :class:`RayExecutor`: one Ray task per run on a Ray cluster (``pip install -e ".[ray]"`` in a checkout).
   Each task declares what it needs (``num_cpus`` = the run's torch threads, one GPU when the
   device is CUDA) and Ray places it on any node with that free. Ray is imported only here, and
   only when a Ray executor runs.
@@ -294,7 +294,7 @@ def connect(address: str | None):
         import ray
     except ImportError:
         raise ValueError(
-            "--executor ray needs Ray: pip install 'ldrrld[ray]' (or pip install ray) on the driver and every node"
+            "--executor ray needs Ray: pip install -e '.[ray]' in your checkout (or pip install ray) on the driver and every node"
         ) from None
     if ray.is_initialized():
         return ray
@@ -351,7 +351,7 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
         choices=EXECUTORS,
         default="local",
         help="local: this machine (default); ray: a Ray cluster, one task per run, as its nodes have room "
-        "(pip install 'ldrrld[ray]'; the output folder must be shared by every node; see docs/cluster.md)",
+        "(pip install -e '.[ray]' in a checkout; the output folder must be shared by every node; see docs/cluster.md)",
     )
     group.add_argument(
         "--address",
