@@ -30,6 +30,7 @@ import logging
 import os
 import pickle
 import re
+import stat
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -51,6 +52,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "check_sha256",
+    "output_destination",
     "load_file",
     "read_json",
     "recorded_sha256",
@@ -124,7 +126,7 @@ def atomic_save(obj: Any, path: PathLike, *, record: bool = False) -> Path:
         The destination as a :class:`pathlib.Path`. See :func:`atomic_write` for the guarantees.
     """
     target = Path(path).expanduser()
-    if not record:
+    if not record or output_destination(target)[1]:  # a device or FIFO has no folder to record in
         return atomic_write(target, lambda stream: torch.save(obj, stream))
     digest = ""
 
@@ -287,17 +289,24 @@ def atomic_write(
     on the way (an exception in ``write``, a full disk, ``KeyboardInterrupt``), the temporary
     file is removed, the previous content of ``path`` is untouched and the exception propagates.
     Missing parent folders are created; the new file gets the permissions of any new file
-    (``0o666`` less the umask). ``before_replace(temporary)``, if given, runs on the complete
-    temporary file just before the rename (:func:`atomic_save` records its hash there).
+    (``0o666`` less the umask). Only a regular file (or nothing) is ever renamed over: a character
+    device (``/dev/null``), a FIFO or ``/dev/stdout`` is written into directly (no atomicity, nothing
+    to replace), a symbolic link is followed (the file it names is replaced, the link kept), and any
+    other special file is refused (:func:`output_destination`). ``before_replace(temporary)``, if
+    given, runs on the complete temporary file just before the rename (:func:`atomic_save` records its hash there).
 
     Returns:
         The destination as a :class:`pathlib.Path`.
     """
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise IsADirectoryError(
-            f"Cannot write to {target}: it is a folder. Pass a file path such as {target / 'checkpoint.pth'}."
+    target, direct = output_destination(path)
+    if direct:  # a device, a FIFO or the process's own stdout: written into, never replaced
+        descriptor = os.open(
+            target, os.O_WRONLY | (os.O_APPEND if target.is_file() else 0) | getattr(os, "O_BINARY", 0)
         )
+        with os.fdopen(descriptor, "wb") as stream:
+            write(stream)
+            stream.flush()
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(_temporary_name(target.name, uuid.uuid4().hex[:12]))
     # os.open with mode 0o666 lets the umask decide the permissions, as for any ordinary new file.
@@ -310,12 +319,68 @@ def atomic_write(
             os.fsync(stream.fileno())
         if before_replace is not None:
             before_replace(temporary)
+        # swapped for something else meanwhile? Only a regular file (or nothing) is ever renamed over
+        _refuse_special(target, os.lstat(target).st_mode if os.path.lexists(target) else None, links=False)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     _fsync_folder(target.parent)
     return target
+
+
+#: Paths that name the process's own output streams, written into even when they lead to a regular file.
+_OWN_STREAMS = re.compile(r"/dev/(stdout|stderr|fd/\d+)|/proc/(self|\d+)/fd/\d+")
+
+
+def output_destination(path: PathLike) -> tuple[Path, bool]:
+    """Where :func:`atomic_write` puts ``path``, and whether it writes into it directly.
+
+    A character device (``/dev/null``, a terminal), a FIFO or one of the process's own streams
+    (``/dev/stdout``, ``/dev/fd/N``) is written into as it is (``(path, True)``): renaming a file over
+    it would replace the device for every process. A symbolic link is followed, so the file it
+    points to is replaced and the link kept. Anything else that exists must be a regular file;
+    a folder, a block device or a socket is refused with a one-line ``ValueError``
+    (``IsADirectoryError`` for a folder).
+    """
+    target = Path(path).expanduser()
+    if _OWN_STREAMS.fullmatch(str(target)) and os.path.exists(target):
+        return target, True
+    try:
+        mode = os.stat(target).st_mode  # follows links: what a write would reach
+    except FileNotFoundError:
+        mode = None
+    except OSError as error:  # a link loop, a path through a file
+        raise ValueError(f"Cannot write to {target}: {error.strerror or error}") from None
+    if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        return target, True
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(
+            f"Cannot write to {target}: it is a folder. Pass a file path such as {target / 'checkpoint.pth'}."
+        )
+    _refuse_special(target, mode)
+    if os.path.islink(target):  # replace what the link points to, not the link
+        target = Path(os.path.realpath(target))
+    return target, False
+
+
+def _refuse_special(target: Path, mode: int | None, *, links: bool = True) -> None:
+    """Refuse to replace anything but a regular file, nothing or (with ``links``) a symbolic link."""
+    if mode is None or stat.S_ISREG(mode) or (links and stat.S_ISLNK(mode)):
+        return
+    kinds = {
+        stat.S_ISBLK: "block device",
+        stat.S_ISSOCK: "socket",
+        stat.S_ISLNK: "symbolic link",
+        stat.S_ISCHR: "character device",
+        stat.S_ISFIFO: "FIFO",
+        stat.S_ISDIR: "folder",
+    }
+    kind = next((name for test, name in kinds.items() if test(mode)), "special file")
+    raise ValueError(
+        f"Cannot write to {target}: it is a {kind}, not a regular file; give the path of a file to create "
+        "or replace (or a character device or FIFO to write into)"
+    )
 
 
 def _fsync_folder(folder: Path) -> None:
