@@ -74,7 +74,7 @@ def test_a_ray_task_declares_threads_and_one_gpu_on_cuda():
 
 def test_ray_missing_is_one_sentence_with_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails
-    with pytest.raises(ValueError, match=r"pip install 'ldrrld\[ray\]'"):
+    with pytest.raises(ValueError, match=r"pip install -e '\.\[ray\]'"):
         connect("127.0.0.1:6379")
 
 

@@ -294,7 +294,8 @@ def connect(address: str | None):
         import ray
     except ImportError:
         raise ValueError(
-            "--executor ray needs Ray: pip install -e '.[ray]' in your checkout (or pip install ray) on the driver and every node"
+            "--executor ray needs Ray: pip install -e '.[ray]' in your checkout (or pip install ray) on the driver "
+            "and every node"
         ) from None
     if ray.is_initialized():
         return ray

@@ -846,7 +846,9 @@ def _tensorboard(out_dir: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise ValueError("tensorboard=True needs the tensorboard package: pip install -e '.[tensorboard]' in your checkout") from None
+        raise ValueError(
+            "tensorboard=True needs the tensorboard package: pip install -e '.[tensorboard]' in your checkout"
+        ) from None
     return SummaryWriter(log_dir=str(out_dir / "tensorboard"))
 
 
