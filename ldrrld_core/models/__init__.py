@@ -1,4 +1,4 @@
-"""The model zoo: the literature's CIFAR architectures, digits models and ImageNet models.
+"""The model zoo: the literature's CIFAR architectures, digits models, ImageNet models and timm's (``timm:``).
 
 >>> from ldrrld_core.models import create_model, list_models
 >>> model = create_model("resnet8x4")          # CIFAR-100 head by default
@@ -9,7 +9,7 @@ Every model is a :class:`FeatureClassifier`. Checkpoints load strictly and witho
 (``create_model(name, checkpoint=path)``, :func:`load_checkpoint`).
 """
 
-from . import cifar, imagenet, small  # noqa: F401  (importing registers the architectures)
+from . import cifar, imagenet, small, timm_models  # noqa: F401  (importing registers the architectures)
 from .base import FeatureClassifier
 from .checkpoint import (
     STATE_DICT_ENTRIES,

@@ -24,6 +24,7 @@ FAMILIES: dict[str, tuple[tuple[int, int, int], int]] = {
     "cifar": ((3, 32, 32), 100),
     "imagenet": ((3, 224, 224), 1000),
     "digits": ((1, 8, 8), 10),
+    "timm": ((3, 224, 224), 1000),  # timm's architectures (models/timm_models.py), OFA's heterogeneous setting
 }
 
 
@@ -33,7 +34,7 @@ class ModelInfo:
 
     Attributes:
         name: the registry name.
-        family: ``"cifar"``, ``"imagenet"`` or ``"digits"`` (a key of :data:`FAMILIES`).
+        family: ``"cifar"``, ``"imagenet"``, ``"digits"`` or ``"timm"`` (a key of :data:`FAMILIES`).
         input_shape: ``(C, H, W)`` of the images the architecture is designed for.
         default_num_classes: what ``create_model`` uses when ``num_classes`` is not given.
         builder: ``builder(num_classes=..., **kwargs) -> FeatureClassifier``.

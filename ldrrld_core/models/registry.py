@@ -49,7 +49,12 @@ def create_model(
     model = info.builder(num_classes=size, **kwargs)
     model.arch = info.name
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, trusted=trusted, sha256=sha256)
+        # A model that reads its files its own way (timm's: raw or EMA weights, chosen) says so.
+        loader = getattr(model, "load_checkpoint_file", None)
+        if loader is not None:
+            loader(checkpoint, trusted=trusted, sha256=sha256)
+        else:
+            load_checkpoint(model, checkpoint, trusted=trusted, sha256=sha256)
     elif sha256 is not None:
         raise ValueError("sha256= checks a checkpoint file, but no checkpoint= was given")
     return model
