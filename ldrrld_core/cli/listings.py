@@ -67,7 +67,7 @@ def run_models(args: argparse.Namespace) -> int:
     """List the model names of every family (or of ``--family``)."""
     from ..models import list_models
 
-    families = [args.family] if args.family else ["digits", "cifar", "imagenet"]
+    families = [args.family] if args.family else ["digits", "cifar", "imagenet", "timm"]
     for family in families:
         print(f"{family}: {' '.join(list_models(family))}")
     return 0

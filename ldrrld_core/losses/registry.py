@@ -13,6 +13,7 @@ from .dkd import DKDLoss
 from .kd import KDLoss
 from .ldrrld import LDRRLDLoss
 from .lskd import LSKDLoss
+from .ofa import OFALoss
 from .sdd import SDDLoss
 from .tekap import TeKAPLoss
 from .wttm import WTTMLoss
@@ -87,10 +88,13 @@ register_loss(
 )
 register_loss("tekap", TeKAPLoss, "TeKAP: KD from the teacher and three noise-perturbed copies of it")
 register_loss("sdd", SDDLoss, "SDD: KD on every region of a spatial pyramid of logits (scales 1, 2, 4)")
+register_loss(
+    "ofa",
+    OFALoss,
+    "OFA: (p_t + 1[y])^eps-weighted CE on the final logits and on stage heads (student=, num_classes=)",
+)
 
 #: Methods the seed compares against that this toolkit does not build, and why (``ldrrld losses`` prints them).
 NOT_BUILT: dict[str, str] = {
     "ipwd": "IPWD (Niu et al., NeurIPS 2022) has no public code; its numbers are quoted, not run",
-    "ofa": "OFA (Hao et al., NeurIPS 2023) needs a projector head after every student stage; it belongs with "
-    "the heterogeneous pairs of the seed's Table 4 and is not built yet",
 }
