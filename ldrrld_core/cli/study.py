@@ -1,20 +1,24 @@
-"""``ldrrld study``: the comparison protocol of CE, KD, DKD and LDRRLD over seeds."""
+"""``ldrrld study``: the comparison protocol of CE, KD, DKD, LDRRLD and the seed's baselines over seeds."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 from .options import add_batch_options, check_jobs, ended
+from .verbosity import add_verbose_option, apply_verbosity
 
 __all__ = ["add_commands", "run_study_command"]
 
 _STUDY_EPILOG = """\
 examples:
   ldrrld study --quick                                  # the protocol at toy size, about a minute
+  ldrrld study --quick --methods ce kd dkd ldrrld dist lskd wttm ctkd tekap sdd   # every method, 2 minutes
   ldrrld study --jobs 2 --out-dir runs/study            # one study: the teaching problem, every method tuned
   ldrrld study --evidence --jobs 2 --out-dir runs/evidence   # docs/results.md: both problems, both pairs
   ldrrld study --teacher-only --no-shipped-teacher      # train the converged teacher alone
@@ -73,6 +77,7 @@ def add_commands(commands) -> None:
         "--render", metavar="DIR", help="only write DIR/results.md and DIR/results.png from DIR/results.json"
     )
     add_batch_options(study)
+    add_verbose_option(study)
     study.set_defaults(run=run_study_command, trains=True)
 
 
@@ -118,7 +123,10 @@ def run_study_command(args: argparse.Namespace, device) -> int:
     if args.evidence:
         return _run_evidence(args, device)
     config = _config(args)
+    apply_verbosity(args)
     out_dir = Path(args.out_dir or f"runs/{'study-quick' if args.quick else 'study'}/{args.recipe}")
+    if args.quick:
+        print(_quick_opening(config), file=sys.stderr, flush=True)
     if args.teacher_only:
         _, record = converged_teacher(
             study_recipe(config, students=False),
@@ -160,6 +168,18 @@ def run_study_command(args: argparse.Namespace, device) -> int:
         )
     )
     return 0
+
+
+def _quick_opening(config) -> str:
+    """The first line of ``study --quick``: what it does, how long it takes, and that its numbers mean nothing."""
+    runs = sum(
+        len(config.lr_factors) * math.prod(len(axis.values) for axis in config.tuning[m]) for m in config.methods
+    ) * len(config.selection_seeds) + len(config.methods) * len(config.seeds)
+    return (
+        f"study --quick: the whole protocol at toy size ({len(config.methods)} methods, {len(config.seeds)} seeds, "
+        f"{config.epochs}-epoch students on a few images per class; at least {runs} runs of a few seconds each on a "
+        "CPU). It tests the code: its numbers are toy-sized and mean nothing."
+    )
 
 
 def _run_evidence(args: argparse.Namespace, device) -> int:

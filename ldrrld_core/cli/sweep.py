@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .options import add_batch_options, check_jobs, ended
+from .verbosity import add_verbose_option, apply_verbosity
 
 __all__ = ["add_commands", "run_sweep_command"]
 
@@ -86,6 +87,7 @@ def add_commands(commands) -> None:
         help="train nothing: write sweep.json and sweep.md from the runs finished so far",
     )
     add_batch_options(sweep)
+    add_verbose_option(sweep)
     sweep.set_defaults(run=run_sweep_command, trains=True)
 
 
@@ -114,6 +116,7 @@ def run_sweep_command(args: argparse.Namespace, device) -> int:
 
     config = _config(args)
     check_jobs(args)
+    apply_verbosity(args)
     out_dir = Path(args.out_dir or f"runs/{'sweep-quick' if args.quick else 'sweep'}/{args.recipe}")
     sweep = run_sweep(
         config,

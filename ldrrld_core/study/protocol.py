@@ -275,12 +275,15 @@ def _train_all(
     threads: int,
     progress: bool,
     overwrite: bool = False,
+    stage: str = "study runs",
 ) -> dict[Spec, list[dict]]:
-    """Histories of every planned run: read from ``out_dir`` when finished before, else trained.
+    """Histories of every planned run: read from ``out_dir`` when finished before, else trained
+    (``stage`` labels the progress bar).
 
     Every stored file is checked (:func:`stored_run`) before anything trains.
     """
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     done = {
         spec: rows
@@ -289,7 +292,7 @@ def _train_all(
         is not None
     }
     todo = [spec for spec in plan if spec not in done]
-    bar = tqdm(total=len(todo), desc="study runs", unit="run", disable=not (progress and todo), dynamic_ncols=True)
+    bar = tqdm(total=len(todo), desc=stage, unit="run", disable=not (progress and todo), dynamic_ncols=True)
 
     def record(spec, rows):
         content = {"recipe": plan[spec].to_dict(), "teacher": teacher, "history": rows}
@@ -303,7 +306,8 @@ def _train_all(
     def arguments(spec):
         return plan[spec].to_dict(), weights, device, threads, str(checkpoint_folder(_run_path(out_dir, *spec)))
 
-    executor.run_each(_train_one, todo, arguments, record, threads=threads, device=device)
+    with logging_redirect_tqdm(tqdm_class=type(bar)):  # every line through the bar's writer, none glued to it
+        executor.run_each(_train_one, todo, arguments, record, threads=threads, device=device)
     bar.close()
     return done
 
@@ -392,7 +396,7 @@ def _evaluate(
     """Train every method at its chosen point on the evaluation seeds (adding them to ``histories``):
     ``{method: {seed: history rows}}``; a diverged run here is a ``FloatingPointError``."""
     final = {method: {point: list(config.seeds)} for method, point in chosen.items()}
-    histories.update(_train_all(_plan(recipe, config, final), out_dir, **options))
+    histories.update(_train_all(_plan(recipe, config, final), out_dir, stage="evaluation seeds", **options))
     folder = {method: point.folder(config.tuning[method]) for method, point in chosen.items()}
     diverged = [
         (method, seed)
@@ -478,7 +482,8 @@ def select_points(
     histories: dict[Spec, list[dict]] = {}
     for widening in range(config.max_widenings + 1):
         todo = {m: {p: seeds for p in points} for m, points in tried.items()}
-        histories.update(_train_all(_plan(recipe, config, todo), out_dir, **options))
+        stage = "selection: the grid" if widening == 0 else f"selection: widening {widening}"
+        histories.update(_train_all(_plan(recipe, config, todo), out_dir, stage=stage, **options))
         ranked = {m: _ranked(m, tried[m], config, histories, rounds[m]) for m in config.methods}
         new = {m: widenings(ranked[m][0]["point"], config.tuning[m], tried[m]) for m in config.methods}
         if widening == config.max_widenings or not any(new.values()):

@@ -246,6 +246,7 @@ def _train_plan(
     if not todo:
         return done
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     bar = tqdm(
         total=len(plan), initial=len(plan) - len(todo), desc=desc, unit="run", disable=not progress, dynamic_ncols=True
@@ -260,7 +261,8 @@ def _train_plan(
     def arguments(spec):
         return plan[spec].to_dict(), weights, device, threads, str(checkpoint_folder(_run_path(out_dir, *spec)))
 
-    executor.run_each(_measure_one, todo, arguments, finish, threads=threads, device=device)
+    with logging_redirect_tqdm(tqdm_class=type(bar)):  # every line through the bar's writer, none glued to it
+        executor.run_each(_measure_one, todo, arguments, finish, threads=threads, device=device)
     bar.close()
     return done
 
