@@ -164,7 +164,7 @@ def gradient_bars(
         labels,
         series,
         title="gradient on each student logit (no CE)",
-        x_title="class, by student rank",
+        x_title="class, by student rank" + (" (* the true class)" if target is not None else ""),
         y_title="dL / dz_s",
     )
     return draw([panel], backend=backend, panel_size=(7.0, 3.4))

@@ -166,6 +166,9 @@ def test_gradient_bars_mark_the_target():
     assert "c4*" in labels and labels == [
         f"c{c}*" if c == 4 else f"c{c}" for c in torch.argsort(student, descending=True)[:15].tolist()
     ]
+    assert fig.layout.xaxis.title.text.endswith("(* the true class)"), "the mark is explained where it is shown"
+    unmarked = viz.gradient_bars(grads, student)
+    assert "*" not in unmarked.layout.xaxis.title.text
 
 
 def test_inconsistent_sample_figure_arguments_are_refused():
