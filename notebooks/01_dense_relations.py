@@ -201,7 +201,10 @@ torch.testing.assert_close(rntk_by_hand, one.rntk)
 # $\alpha = 10.5, \beta = 7$. Below, the gradient each loss's distillation part puts on each
 # student logit of our sample (a bar below zero raises that logit). KD's gradient is
 # $T\,(p_s - p_t)$: small wherever both probabilities are small. LDRRLD's pair terms act on the
-# *differences* between the top logits, so it also corrects how the student orders them.
+# *differences* between the top logits, so it also corrects how the student orders them; the
+# classes below the top $d$ belong to its remaining-class term, and with $\beta = 7$ that term can
+# carry more of the gradient than the pairs do. On this sample it does: LDRRLD puts more gradient
+# on the classes outside the top 5 than on the top 5 (asserted below).
 
 # %% tags=["nbval-ignore-output"]
 grads = logit_gradients(student_logits=z_s, teacher_logits=z_t, target=label, depth=DEPTH, temperature=T)
@@ -209,6 +212,7 @@ for name, g in grads.items():
     print(f"{name:7s} |gradient| on the top-{DEPTH} classes: {g[top].abs().sum():.4f}, "
           f"on the others: {g[rest].abs().sum():.4f}")
     assert abs(float(g.sum())) < 1e-9  # a KL between softmaxes ignores a shared shift of the logits
+assert grads["LDRRLD"][rest].abs().sum() > grads["LDRRLD"][top].abs().sum(), "the remaining classes carry more"
 print(f"KD loss of this sample: {kd_loss(z_s[None], z_t[None], T):.4f}")
 viz.gradient_bars(grads, z_s, target=label, class_names=names, backend="matplotlib")
 
@@ -223,5 +227,6 @@ expected = loss_fn.last_terms["ce"] + 10.5 * batch_terms.local + 7.0 * batch_ter
 torch.testing.assert_close(total, expected)
 
 # %% [markdown]
-# **Next:** `02_adaptive_decay_weights.ipynb` explores how $d$ and $\gamma$ move the weight
-# between pairs, with live sliders.
+# **Next:** [02 · Adaptive decay weights](02_adaptive_decay_weights.ipynb) explores how $d$ and
+# $\gamma$ move the weight between pairs, with live sliders. Terms used across the notebooks are
+# in the [glossary](../docs/glossary.md).

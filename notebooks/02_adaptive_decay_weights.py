@@ -133,10 +133,13 @@ viz.pair_contributions(rel)
 # %% [markdown]
 # ## 6. What each loss does to the student's logits
 #
-# The gradient of each distillation term on every student logit (no cross-entropy). KD's is
-# `T (p_s - p_t)`, spread over all classes; LDRRLD concentrates on the top `d`, where its pair
-# terms act, and handles the rest with the remaining-class term. Each gradient sums to zero:
-# all three are KLs between softmaxes, blind to a shift of all logits.
+# The gradient of each loss's distillation part on every student logit (no cross-entropy). KD's
+# is `T (p_s - p_t)`, spread over all classes. LDRRLD's pair terms act only on the top `d`; the
+# classes below them are the remaining-class term's, and that term is not a footnote: weighted
+# by `beta = 7` it can outweigh the local term (`alpha = 10.5`) and put LDRRLD's largest
+# gradients *outside* the top `d`, as on this sample. How much LDRRLD listens to the classes it
+# does not pair is set by `beta`. Each gradient sums to zero: all three are KLs between
+# softmaxes, blind to a shift of all logits.
 
 # %%
 target = int(teacher.argmax())
@@ -145,6 +148,12 @@ gradients = analysis.logit_gradients(student_logits=student, teacher_logits=teac
 for name, gradient in gradients.items():
     print(f"{name:7s} gradient on the top-3 student classes: {gradient[rel.top_classes[:3]].numpy().round(3)}")
 assert all(abs(g.sum().item()) < 1e-5 for g in gradients.values())
+ranks = torch.argsort(student, descending=True)  # ranks[0] is the student's top class
+largest = (torch.topk(gradients["LDRRLD"][ranks].abs(), 2).indices + 1).tolist()  # 1-based ranks
+print(f"LDRRLD's two largest gradients sit at student ranks {largest}; alpha * local = {10.5 * rel.local:.3f}, "
+      f"beta * remaining = {7.0 * rel.rntk:.3f}")
+assert min(largest) > 7, "on this sample LDRRLD's largest gradients lie below the top d = 7"
+assert 7.0 * rel.rntk > 10.5 * rel.local, "the beta-weighted remaining-class term outweighs the local one here"
 viz.gradient_bars(gradients, student, target=target)
 
 # %% [markdown]
@@ -349,3 +358,8 @@ assert measured == {"depth": sweep["protocol"]["depths"], "decay": sweep["protoc
 panel.controls.depth.value = 20                         # the slider reaches every grid depth
 assert panel.sweep_view.state.point == find_point(sweep, 20, 0.05)
 panel.controls.depth.value = 7
+
+# %% [markdown]
+# **Next:** [03 · A distillation run](03_distillation_run.ipynb) trains a teacher and four
+# students, then reads the study behind them. Previous: [01 · Dense logit relations](01_dense_relations.ipynb);
+# terms in the [glossary](../docs/glossary.md).

@@ -320,3 +320,8 @@ if nb.device.type == "cpu":  # bitwise only with deterministic CPU kernels
 summary = {name: round(run.top1, 2) for name, run in [("teacher", runs.teacher), *runs.students.items()]}
 say(summary)
 assert list(summary) == ["teacher", "ce", "kd", "dkd", "ldrrld"] and all(0 <= v <= 100 for v in summary.values())
+
+# %% [markdown]
+# **Next:** [04 · Relation analysis](04_relation_analysis.ipynb) asks what every method's
+# student keeps of its teacher's class relations. Previous: [02 · Adaptive decay
+# weights](02_adaptive_decay_weights.ipynb); terms in the [glossary](../docs/glossary.md).

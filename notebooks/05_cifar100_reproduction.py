@@ -257,3 +257,7 @@ scratch.cleanup()
 #
 # `docs/reproduce.md` has the details: where the teachers come from, the baselines' settings and
 # their sources, the schedule presets, how long a run takes and how the tables read.
+
+# %% [markdown]
+# **Previous:** [04 · Relation analysis](04_relation_analysis.ipynb). Back to the
+# [first notebook](01_dense_relations.ipynb); terms in the [glossary](../docs/glossary.md).

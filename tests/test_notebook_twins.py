@@ -153,3 +153,16 @@ def test_headings_are_markdown_and_sections_are_numbered_without_gaps(path):
         for match in re.finditer(r"^##\s+(\d+)\.", cell.source, flags=re.MULTILINE)
     ]
     assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: sections numbered {numbers}"
+
+
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.name)
+def test_each_notebook_ends_with_a_link_to_the_next(path):
+    """The last cell links on (the last notebook back to the first), and every relative link resolves."""
+    last = nbformat.read(path, as_version=4).cells[-1]
+    assert last.cell_type == "markdown", f"{path.name} should end with a markdown cell that links on"
+    following = NUMBERED[NUMBERED.index(path) + 1] if path != NUMBERED[-1] else NUMBERED[0]
+    assert f"]({following.name})" in last.source, f"{path.name}'s last cell does not link to {following.name}"
+    text = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "markdown")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    missing = [t for t in targets if "://" not in t and not (path.parent / t).exists()]
+    assert not missing, f"{path.name} links to missing files: {missing}"
