@@ -14,8 +14,9 @@ The projector heads are parameters of the loss, so the trainer optimises, saves 
 with the student. They are built for one student architecture (``student=`` its registry name; the
 stage shapes are read from the architecture on the meta device, without computing anything), and
 :meth:`OFALoss.model_outputs` gives the trainer, for that student, a view that returns
-``(final logits, [stage logits, ...])``; the teacher is read as plain logits (so cached teacher
-outputs still serve). Each head is a 1x1 convolution to ``width`` channels, batch norm, ReLU,
+``(B, 1 + K, C)``: the final logits, then those of the ``K`` stage heads; the teacher is read as
+plain logits (so cached teacher outputs still serve). Each head is a 1x1 convolution to ``width``
+channels, batch norm, ReLU,
 global average pooling and a linear classifier: a lighter stand-in for the authors' projectors
 (depthwise-separable stacks down to the last stage's resolution for CNN stages, transformer blocks
 for ViT ones), stated as such in ``docs/method.md``.
@@ -61,7 +62,9 @@ def stage_head(channels: int, num_classes: int, width: int = 256) -> nn.Sequenti
 
 
 class OFAStudentView(nn.Module):
-    """The student as OFA reads it: ``forward(x) -> (logits, [head_k(stage_k(x)) ...])`` in one pass.
+    """The student as OFA reads it: ``forward(x) -> (B, 1 + K, C)``, the final logits then ``head_k(stage_k(x))``.
+
+    One forward pass; one tensor (as SDD's region logits), so the trainer handles it as it does logits.
 
     The heads belong to the loss (they are not registered here, so a data-parallel wrapper of this
     view sees only the student's parameters; the trainer averages the loss's own gradients).
@@ -72,10 +75,10 @@ class OFAStudentView(nn.Module):
         self.model = model
         object.__setattr__(self, "_heads", heads)
 
-    def forward(self, images: Tensor) -> tuple[Tensor, list[Tensor]]:
+    def forward(self, images: Tensor) -> Tensor:
         stages = self.model.forward_stages(images)
         logits = self.model.get_classifier()(stages[-1])
-        return logits, [head(stage) for head, stage in zip(self._heads, stages[:-1])]
+        return torch.stack([logits, *(head(stage) for head, stage in zip(self._heads, stages[:-1]))], 1)
 
 
 class OFALoss(DistillationLoss):
@@ -134,14 +137,15 @@ class OFALoss(DistillationLoss):
             return OFAStudentView(model, self.heads)
         return model
 
-    def logits_of(self, outputs: Tensor | tuple[Tensor, list[Tensor]]) -> Tensor:
-        return outputs[0] if isinstance(outputs, tuple) else outputs
+    def logits_of(self, outputs: Tensor) -> Tensor:
+        return outputs[:, 0] if outputs.dim() == 3 else outputs
 
-    def forward(
-        self, student_outputs: Tensor | tuple[Tensor, list[Tensor]], teacher_logits: Tensor, target: Tensor
-    ) -> Tensor:
-        """``student_outputs``: the view's ``(logits, stage logits)``, or bare logits (final term only)."""
-        logits, stage_logits = student_outputs if isinstance(student_outputs, tuple) else (student_outputs, [])
+    def forward(self, student_outputs: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
+        """``student_outputs``: the view's ``(B, 1 + K, C)`` (final logits first), or bare ``(B, C)`` logits."""
+        if student_outputs.dim() == 3:
+            logits, stage_logits = student_outputs[:, 0], student_outputs[:, 1:].unbind(1)
+        else:
+            logits, stage_logits = student_outputs, ()
         if self.validate:
             check_logit_pair(logits, teacher_logits)
             check_target(target, *logits.shape, device=logits.device)
