@@ -57,6 +57,9 @@ def test_moving_the_depth_slider_recomputes_and_redraws(sample):
     assert [z.shape for z in drawn] == [(4, 4)] * 6  # IRW, ERD, ADW, share, pair KL, contribution
     assert np.allclose(drawn[2][np.triu_indices(4, 1)], after.weights.adw[np.triu_indices(4, 1)])
     assert after.summary != before.summary and "d = 4: 6 pairs" in after.summary
+    panel.controls.depth.value = 2
+    assert "d = 2: 1 pair;" in panel.state.summary, "one pair, in the singular"
+    panel.controls.depth.value = 4
     shown = panel.widget.children[3].outputs[0]["data"]["application/vnd.plotly.v1+json"]
     assert np.allclose(decode(shown["data"][2]["z"]), drawn[2], equal_nan=True)  # the output widget redrew
 
