@@ -28,6 +28,8 @@ Rerun the paper's CIFAR-100 tables with the standard teachers and fill a paper-v
             with --executor ray, every cell as a task on a Ray cluster (docs/cluster.md)
   table     write results.md and results.json from the finished runs: paper vs measured, and
             LDRRLD - DKD and LDRRLD - KD paired by seed, with 95% intervals
+  seed      the seed's ImageNet (Table 3) and heterogeneous CIFAR-100 (Table 4) tables, as it
+            prints them, and the command of every cell (quoted-only methods say so)
 
 Seeds 0, 1 and 2 by default. --fast does it all in seconds on a CPU (synthetic data, one epoch,
 stand-in teachers); its numbers check the code path, not the paper. See docs/reproduce.md.
@@ -83,7 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--strict", action="store_true", help="refuse a teacher below its published top-1")
     add_executor_options(subcommands.choices["run"])
+    seed = subcommands.add_parser("seed")
+    seed.add_argument(
+        "--teachers",
+        type=Path,
+        default=Settings.teachers,
+        help="folder of the teachers' files: <teachers>/<table>/<model>.pth (default data/teachers)",
+    )
+    seed.add_argument("--runs", type=Path, default=Path("runs/seed_tables"), help="run folder")
+    seed.add_argument("--seed", type=int, default=0, help="the runs' seed (default 0)")
+    seed.add_argument("--tables-only", action="store_true", help="the tables without the commands")
     return parser
+
+
+def _seed_listing(args: argparse.Namespace) -> None:
+    from .seed_tables import SEED_TABLES, seed_commands, seed_markdown
+
+    print(seed_markdown())
+    if args.tables_only:
+        return
+    for table in SEED_TABLES:
+        print(f"# {table.title}")
+        for pair, column, command in seed_commands(table, teachers=args.teachers, runs=args.runs, seed=args.seed):
+            print(f"# {pair} · {column}\n{command}")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -103,6 +127,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "seed":
+        _seed_listing(args)
+        return 0
     settings = settings_from(args)
     try:
         pairs = select_pairs(args.only, fast=settings.fast)
