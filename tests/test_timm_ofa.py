@@ -216,3 +216,59 @@ def test_fine_tuned_checkpoint_loads_strictly_raw_or_ema_chosen(tmp_path):
         torch.testing.assert_close(model(images), raw(images))
     with pytest.raises(Exception, match="classes"):
         create_model("timm:MobileNetV2", num_classes=5, checkpoint=plain)  # strict: another head is refused
+
+
+# ------------------------------------------------------------------------- the seed's tables, recipes
+
+
+def test_seed_tables_keep_every_number_and_give_every_cell_a_command():
+    from pathlib import Path
+
+    from ldrrld_core.losses import LOSSES
+    from ldrrld_core.reproduce.seed_tables import TABLE3, TABLE4, seed_commands, seed_markdown
+
+    assert TABLE3.rows[0].numbers[-2:] == ("71.35*", "71.88") and TABLE3.rows[0].top5[10] == "-"
+    assert TABLE3.columns_of[1][6].title == "IPWD" and TABLE3.columns_of[1][6].quoted_only
+    assert len(TABLE4.rows) == 12 and TABLE4.rows[-1].numbers[6] == "11.05"  # DIST, Swin-T -> ResMLP-S12
+    assert [row.teacher_number for row in TABLE4.rows[:3]] == ["89.26", "92.04", "87.29"]
+    for table in (TABLE3, TABLE4):
+        for row, columns in zip(table.rows, table.columns_of):
+            assert all(column.loss in LOSSES for column in columns if not column.quoted_only)
+            assert model_info(row.teacher) and model_info(row.student)
+        listing = seed_commands(table)
+        cells = sum(len(columns) for columns in table.columns_of)
+        assert len(listing) == cells + len({row.student for row in table.rows})
+        for _, column, command in listing:
+            assert command.startswith("ldrrld ") or command.startswith("# quoted only: ")
+    ofa = [command for pair, column, command in seed_commands(TABLE4) if column == "OFA"][0]
+    assert "--loss-option student=timm:ResNet18" in ofa and "--loss-option kd_weight=0.1" in ofa
+    assert "--recipe cifar100-224-cnn" in ofa
+    document = Path(__file__).resolve().parents[1] / "docs" / "reproduce.md"
+    assert seed_markdown() in document.read_text(), "docs/reproduce.md keeps the generated tables"
+
+
+def test_the_seed_listing_command(capsys):
+    from ldrrld_core.reproduce.command import main
+
+    assert main(["seed", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "ldrrld distill --teacher timm:ViT-S --model timm:ResNet18 --loss ofa" in out and "seed2" in out
+
+
+def test_ofa_kd_recipes_are_defined_and_say_why_they_cannot_run():
+    from ldrrld_core.train.ofa_recipes import ofa_recipe, require_runnable
+
+    cnn, vit = ofa_recipe("cifar100-224-cnn"), ofa_recipe("cifar100-224-vit")
+    assert (cnn.optimizer, cnn.lr, cnn.min_lr, cnn.weight_decay, cnn.warmup_epochs) == ("SGD", 0.05, 1e-3, 2e-3, 3)
+    assert (vit.optimizer, vit.lr, vit.mixup, vit.cutmix, vit.random_erasing, vit.clip_grad) == (
+        "AdamW",
+        5e-4,
+        0.8,
+        1.0,
+        0.25,
+        5.0,
+    )
+    with pytest.raises(NotImplementedError, match="AdamW"):
+        require_runnable("cifar100-224-vit")
+    with pytest.raises(NotImplementedError, match="224"):
+        require_runnable("cifar100-224-cnn")
