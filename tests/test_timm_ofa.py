@@ -70,11 +70,12 @@ def test_ofa_loss_weighs_ce_and_every_term():
     logits, teacher = torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
     stages = [torch.randn(4, 6, dtype=torch.float64) for _ in range(3)]
     target = torch.tensor([1, 0, 5, 3])
-    loss = OFALoss(ce_weight=0.5, kd_weight=0.1, eps=1.2)
+    loss = OFALoss(ce_weight=0.5, kd_weight=0.1, stage_weight=0.3, eps=1.2)
     value = loss(torch.stack([logits, *stages], 1), teacher, target)
-    ofa = sum(naive_ofa(z, teacher, target, 1.2) for z in [logits, *stages])
-    torch.testing.assert_close(value, 0.5 * F.cross_entropy(logits, target) + 0.1 * ofa)
-    assert set(loss.last_terms) == {"ce", "ofa", "ofa_final", "ofa_stage1", "ofa_stage2", "ofa_stage3", "loss"}
+    heads = sum(naive_ofa(z, teacher, target, 1.2) for z in stages)
+    expected = 0.5 * F.cross_entropy(logits, target) + 0.1 * naive_ofa(logits, teacher, target, 1.2) + 0.3 * heads
+    torch.testing.assert_close(value, expected)
+    assert set(loss.last_terms) == {"ce", "ofa_final", "ofa_stages", "ofa_stage1", "ofa_stage2", "ofa_stage3", "loss"}
     torch.testing.assert_close(
         loss(logits, teacher, target),
         0.5 * F.cross_entropy(logits, target) + 0.1 * naive_ofa(logits, teacher, target, 1.2),
@@ -85,7 +86,11 @@ def test_ofa_loss_weighs_ce_and_every_term():
 
 def test_ofa_heads_are_the_losss_state_and_only_the_student_gets_them():
     loss = create_loss("ofa", student="resnet8x4", num_classes=3)
-    assert [head[0].in_channels for head in loss.heads] == [32, 64, 128, 256]
+    # The paper's design: K - k separable down-sampling blocks for stage k of K (a 1x1 convolution for
+    # the last), pooling, a linear layer from the feature width.
+    separable = [sum(isinstance(m, torch.nn.Sequential) for m in head) for head in loss.heads]
+    assert separable == [3, 2, 1, 0] and isinstance(loss.heads[3][0], torch.nn.Conv2d)
+    assert all(head[-1].in_features == 256 and head[-1].out_features == 3 for head in loss.heads)
     student, teacher = create_model("resnet8x4", num_classes=3), create_model("resnet8", num_classes=3)
     view = loss.model_outputs(student)
     assert loss.model_outputs(teacher) is teacher, "the teacher is read as plain logits"
@@ -98,6 +103,19 @@ def test_ofa_heads_are_the_losss_state_and_only_the_student_gets_them():
     again.load_state_dict(state)  # resumes exactly
     for key, value in again.state_dict().items():
         torch.testing.assert_close(value, state[key])
+
+
+def test_ofa_token_heads_for_transformer_students():
+    from ldrrld_core.losses.ofa import _TokenHead
+
+    loss = create_loss("ofa", student="Swin-P", teacher="ConvNeXt-T", num_classes=3)
+    assert all(isinstance(head, _TokenHead) for head in loss.heads)
+    assert [len(head.blocks) for head in loss.heads] == [3, 2, 1, 1]
+    assert [len(head.merge) for head in loss.heads] == [3, 2, 1, 0]  # grids 56, 28, 14, 7 merged down to 7
+    with torch.no_grad():
+        assert loss.heads[0](torch.randn(1, 48, 56, 56)).shape == (1, 3)
+    deit = create_loss("ofa", student="DeiT-T", num_classes=3)
+    assert [len(head.merge) for head in deit.heads] == [1] * 4 and deit.hparams()["teacher"] is None
 
 
 # --------------------------------------------------------------------------------- timm's models

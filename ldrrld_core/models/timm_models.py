@@ -132,6 +132,8 @@ class TimmClassifier(FeatureClassifier):
         self.timm_arch = arch
         kind = type(network).__name__
         self.has_feature_map = kind not in _TOKEN_MODELS
+        #: Transformer and MLP stages (tokens, laid on the patch grid by ``forward_stages``): OFA's heads differ.
+        self.token_stages = kind in (*_TOKEN_MODELS, "SwinTransformer")
         self._channels_last_map = kind == "SwinTransformer"  # timm's Swin keeps (B, H, W, C)
         self._norm_after_pool = kind == "ConvNeXt"  # its head normalises the pooled feature
         self.stage_indices = _stage_indices(network)

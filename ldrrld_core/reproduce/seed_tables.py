@@ -213,9 +213,10 @@ TABLE3 = SeedTable(
 _CNN_STUDENTS = ("timm:ResNet18", "timm:MobileNetV2")
 
 
-def _t4_columns(student: str) -> tuple[SeedColumn, ...]:
+def _t4_columns(teacher: str, student: str) -> tuple[SeedColumn, ...]:
     cnn = student in _CNN_STUDENTS
-    ofa_options = {"student": student, "num_classes": 100, "eps": 1.0, **({"kd_weight": 0.1} if cnn else {})}
+    weights = {"kd_weight": 0.1, "stage_weight": 0.1} if cnn else {}
+    ofa_options = {"student": student, "teacher": teacher, "num_classes": 100, "eps": 1.0, **weights}
     return (
         *(_quoted(t) for t in ("FitNet", "RKD", "CRD", "FOFA")),
         SeedColumn("KD", "kd", {"temperature": 1.0}, "OFA-KD's KD baseline: T 1"),
@@ -233,7 +234,7 @@ def _t4_columns(student: str) -> tuple[SeedColumn, ...]:
             "eps 1, weight 0.1 (CNN students)"
             if cnn
             else "eps 1; the loss's default weight 0.1 (the authors' "
-            "weight for transformer/MLP students is not pinned here); lighter stage heads than the authors'",
+            "weight for transformer/MLP students is not pinned here)",
         ),
         SeedColumn("TeKAP", "tekap", note="the loss's registered setting; * the seed's own run"),
         SeedColumn("LDRRLD", "ldrrld"),
@@ -445,7 +446,7 @@ TABLE4 = SeedTable(
     source="the seed; * marks the seed's own runs; T is the fine-tuned teacher, S alone the student trained alone",
     recipe="cifar100-224",
     rows=_T4_ROWS,
-    columns_of=tuple(_t4_columns(row.student) for row in _T4_ROWS),
+    columns_of=tuple(_t4_columns(row.teacher, row.student) for row in _T4_ROWS),
 )
 
 SEED_TABLES = (TABLE3, TABLE4)
