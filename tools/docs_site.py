@@ -15,11 +15,23 @@ It does four things MkDocs and mkdocs-jupyter do not do by themselves:
   out of ``docs/`` is left alone, so ``mkdocs build --strict`` reports it as broken.
 * **Widgets need a kernel.** :data:`WIDGET_NOTES` says, for each widget class a notebook shows,
   what it does live; a widget without a note stops the build.
+* **Sphinx roles in docstrings.** The docstrings cross-reference the Sphinx way
+  (``:func:`ldrrld_loss```); :class:`SphinxRoles`, a Griffe extension that ``mkdocs.yml`` gives
+  mkdocstrings, turns each role into a link to the object's entry in the API reference (or into
+  plain code where the object has no entry, as for ``torch.load``).
+* **Lazy exports.** A package top that exports lazily (PEP 562: ``_EXPORTS`` built with
+  ``exports_of(".submodule", names)``, see ``ldrrld_core/lazy.py``) imports nothing a static reader
+  can follow; :class:`LazyExports` reads its export table, so the reference documents
+  ``ldrrld_core.LDRRLDLoss`` where a user imports it.
+* **What Lab does not show.** nbval's cell tags (``nbval-ignore-output``) are for the tests, so the
+  pages leave them out; pages with wide tables get the full width (``docs/stylesheets/site.css``).
 """
 
 from __future__ import annotations
 
+import ast
 import copy
+import html
 import json
 import posixpath
 import re
@@ -27,6 +39,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import griffe
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
@@ -61,6 +74,8 @@ WIDGET_NOTES = {
     ),
 }
 _LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+#: Cell tags that only steer the tests (nbval); the pages leave them out.
+TEST_TAGS = re.compile(r"nbval-")
 
 
 # ----------------------------------------------------------------------------- notebooks
@@ -130,12 +145,123 @@ def site_notebook(notebook: dict, name: str, link_url=lambda target: target) -> 
     notebook = copy.deepcopy(notebook)
     notebook["metadata"].pop("widgets", None)  # no widget manager (from a CDN) on a page without a kernel
     for index, cell in enumerate(notebook["cells"]):
+        tags = [tag for tag in cell.get("metadata", {}).get("tags", []) if not TEST_TAGS.match(tag)]
+        if tags:
+            cell["metadata"]["tags"] = tags
+        else:
+            cell.get("metadata", {}).pop("tags", None)
         if cell["cell_type"] == "code":
             cell["outputs"] = _site_outputs(cell.get("outputs", []), f"{name} cell {index}")
         elif cell["cell_type"] == "markdown":
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
             cell["source"] = _site_links(source, link_url)
     return notebook
+
+
+# ----------------------------------------------------------------------------- docstrings
+#: A Sphinx cross-reference role: ``:func:`name```, ``:class:`~pkg.Name```, ``:meth:`title <target>```.
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:func|class|meth|mod|data|attr|obj|exc|const):`(?P<text>[^`]+)`")
+#: The packages the API reference documents: a role naming anything else (``torch.load``) is code.
+DOCUMENTED = ("ldrrld_core", "ldrrld_viz")
+
+
+def _object_at(collection, path: str):
+    try:
+        return collection[path]
+    except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return None
+
+
+def role_target(obj, target: str) -> str | None:
+    """The full path a Sphinx role's ``target`` names, read in the scope of ``obj`` (the object whose
+    docstring has the role), as Sphinx reads it; ``None`` for an object outside :data:`DOCUMENTED`.
+
+    ``.name`` is looked up in the module of ``obj`` and then in each package above it; ``name`` is a
+    member of ``obj``, of its parents, or a name its module imports; ``pkg.name`` is a full path.
+    """
+    collection = obj.modules_collection
+    if target.startswith("."):
+        rest = target.lstrip(".")
+        scope = obj.module
+        while scope is not None:
+            if _object_at(collection, f"{scope.path}.{rest}") is not None:
+                return f"{scope.path}.{rest}"
+            scope = scope.parent
+        return None
+    first, _, rest = target.partition(".")
+    if first in DOCUMENTED:
+        return target
+    try:
+        path = obj.resolve(first)
+    except (griffe.NameResolutionError, griffe.AliasResolutionError, KeyError):
+        return None
+    path = f"{path}.{rest}" if rest else path
+    return path if path.split(".", 1)[0] in DOCUMENTED else None
+
+
+def role_html(obj, text: str) -> str:
+    """The HTML a Sphinx role's text becomes: a cross-reference that autorefs turns into a link to the
+    object's entry in the API reference, or, for an object the site has no entry for, its code."""
+    explicit = re.fullmatch(r"(.+?)\s*<([^<>]+)>", text.strip())  # :func:`the title <target>`
+    title, target = explicit.groups() if explicit else (None, text.strip())
+    if title is None:
+        shown = target.lstrip("~.")
+        title = shown.rsplit(".", 1)[-1] if target.startswith("~") else shown
+    path = role_target(obj, target.lstrip("~"))
+    code = f"<code>{html.escape(title)}</code>"
+    # `optional`: an object the reference does not render (private, or not collected) stays code.
+    return code if path is None else f'<autoref identifier="{path}" optional>{code}</autoref>'
+
+
+class SphinxRoles(griffe.Extension):
+    """Griffe extension: every Sphinx role in a docstring of the loaded package becomes a cross-reference
+    (:func:`role_html`), resolved in the scope of the object whose docstring it is."""
+
+    def on_package(self, *, pkg, **kwargs) -> None:
+        for obj in _documented_objects(pkg):
+            if obj.docstring is not None and SPHINX_ROLE.search(obj.docstring.value):
+                obj.docstring.value = SPHINX_ROLE.sub(lambda m: role_html(obj, m["text"]), obj.docstring.value)
+
+
+class LazyExports(griffe.Extension):
+    """Griffe extension: the names a package exports through ``ldrrld_core.lazy`` (its ``_EXPORTS``
+    table of ``exports_of(".submodule", names)`` entries) become members of the package, as an import
+    would have made them, and its exports (``__all__``), in the table's order."""
+
+    def on_module(self, *, mod, **kwargs) -> None:
+        table = lazy_export_table(mod)
+        if not table:
+            return
+        for name, (submodule, lineno) in table.items():
+            target = f"{mod.path}.{submodule.lstrip('.')}" if submodule.startswith(".") else submodule
+            mod.set_member(name, griffe.Alias(name, f"{target}.{name}", lineno=lineno, endlineno=lineno, parent=mod))
+        # `__all__ = [*_EXPORTS]` reads, statically, as the one name `_EXPORTS`: the table's names instead.
+        kept = [name for name in mod.exports or [] if str(name) not in ("_EXPORTS", *table)]
+        mod.exports = [*kept, *table]
+
+
+def lazy_export_table(mod) -> dict[str, tuple[str, int]]:
+    """``{name: (submodule, line)}`` of the ``_EXPORTS = {**exports_of(submodule, (names...)), ...}``
+    assignment in ``mod``'s source; empty where it has none."""
+    if "_EXPORTS" not in mod.members or not isinstance(mod.filepath, Path):
+        return {}
+    tree = ast.parse(mod.filepath.read_text(encoding="utf-8"))
+    table = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["_EXPORTS"]:
+            for value in getattr(node.value, "values", []):
+                if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "exports_of":
+                    submodule, names = (ast.literal_eval(arg) for arg in value.args)
+                    table.update((name, (submodule, value.lineno)) for name in names)
+    return table
+
+
+def _documented_objects(obj):
+    """``obj`` and every object defined under it (not the names it imports)."""
+    yield obj
+    for member in obj.members.values():
+        if not member.is_alias:
+            yield from _documented_objects(member)
 
 
 # ----------------------------------------------------------------------------- MkDocs events
