@@ -7,6 +7,9 @@ The ``.py`` twin is what people edit and review; the ``.ipynb`` keeps the execut
     python tools/build_notebooks.py notebooks/01_dense_relations.py
 
 Progress bars show while a notebook runs; the saved notebook drops them (:func:`drop_progress_bars`).
+It keeps no live widget either (:func:`drop_widget_views`): a saved slider has no kernel behind it, so
+it would move without effect. Each widget output keeps its fallbacks instead (the weight panel's still
+picture and its "run this cell" caption), which JupyterLab shows, trusted or not, until the cell runs.
 Cells tagged ``nbval-ignore-output`` (``# %% tags=["nbval-ignore-output"]`` in the twin) hold
 results of training; nbval runs them and their asserts but does not compare their printed output.
 """
@@ -44,6 +47,7 @@ def build(twin: Path, timeout: int = 600) -> float:
         resources={"metadata": {"path": str(twin.parent)}},
     ).execute()
     drop_progress_bars(notebook)
+    drop_widget_views(notebook)
     nbformat.write(notebook, twin.with_suffix(".ipynb"))
     return time.perf_counter() - start
 
@@ -92,6 +96,31 @@ def drop_progress_bars(notebook) -> int:
         cell.outputs = kept
     if not state and "widgets" in notebook.metadata:
         del notebook.metadata["widgets"]
+    return dropped
+
+
+def drop_widget_views(notebook) -> int:
+    """Remove every live widget from an executed notebook: the widget-view data of each output and
+    the saved widget state; return how many views went. Opened trusted (as `make lab` opens our
+    notebooks), JupyterLab would draw a saved view from its saved state: controls that move and
+    redraw nothing, as no kernel holds them (or "Error displaying widget: model not found"). What
+    stays is what the output carries for places without a kernel (a still picture and its caption,
+    a line of text); an output left with nothing goes."""
+    dropped = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data:
+                del data[WIDGET_VIEW]
+                dropped += 1
+                if not data:
+                    continue
+            kept.append(output)
+        cell.outputs = kept
+    notebook.metadata.pop("widgets", None)
     return dropped
 
 
