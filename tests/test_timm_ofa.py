@@ -310,3 +310,33 @@ def test_every_imagenet_cell_command_builds_its_recipe():
         assert recipe.data == "imagenet" and recipe.model in ("resnet18", "mobilenet_v1"), (pair, column)
         if column == "LSKD" and "mobilenet_v1" in pair:
             assert recipe.loss_hparams["ce_weight"] == 0.5
+
+
+@pytest.mark.slow
+def test_the_trainer_trains_saves_and_resumes_ofas_heads(tmp_path):
+    import warnings
+
+    from ldrrld_core.train import fit, get_recipe
+
+    options = {"ofa": {"student": "digits_cnn_small", "num_classes": 10}}
+    recipe = get_recipe(
+        "digits",
+        model="digits_cnn_small",
+        teacher="digits_cnn",
+        loss="ofa",
+        loss_options=options,
+        out_dir=str(tmp_path),
+    )
+    teacher = create_model("digits_cnn", num_classes=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a one-epoch schedule and an untrained teacher, on purpose
+        fit(recipe.replace(epochs=1), teacher=teacher, device="cpu", progress=False)
+        first = torch.load(tmp_path / "latest.pth", weights_only=False)["loss"]
+        assert any(key.startswith("heads.") for key in first)
+        fit(recipe.replace(epochs=2), teacher=teacher, device="cpu", progress=False, resume=True)
+    second = torch.load(tmp_path / "latest.pth", weights_only=False)
+    assert second["epoch"] == 2 and second["loss"].keys() == first.keys()
+    moved = [
+        key for key in first if first[key].is_floating_point() and not torch.equal(first[key], second["loss"][key])
+    ]
+    assert any(key.startswith("heads.") for key in moved), "the resumed run kept training the heads"
