@@ -52,14 +52,29 @@ def test_loss_speed_script_prints_its_table(capsys):
         "ldrrld-torch",
         "ldrrld-traced",
         "naive",
+        *loss_speed.BASELINES,
     ]
-    assert loss_speed.main(argv) == 0
+    assert loss_speed.main([*argv, "--pyramid-models", "resnet8x4"]) == 0
     out = capsys.readouterr().out
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| CPU")]
+    main, regions, pyramid = (
+        [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines() if line.startswith("| CPU")]
+        for table in out.split("\n\n")
+    )
     # kd_loss and kl_div KD come first whatever was asked: every ratio needs them.
-    assert [row[2] for row in rows] == ["kd", "kd-kl_div", *argv[argv.index("--methods") + 1 :]]
-    assert all(row[1] == "20" and float(row[3]) > 0 for row in rows)
-    assert rows[1][4] == "1.00" and "/ kl_div KD" in out and "malloc with glibc defaults" in out
+    plain = [name for name in argv[argv.index("--methods") + 1 :] if name != "sdd"]
+    assert [row[2] for row in main] == ["kd", "kd-kl_div", *plain]
+    assert all(row[1] == "20" and float(row[3]) > 0 for row in main)
+    assert main[1][4] == "1.00" and "/ kl_div KD" in out and "malloc with glibc defaults" in out
+    targets = {(name, c): 1.5 for name in loss_speed.BASELINES for c in (100, 1000, 32000)}
+    assert targets.items() <= loss_speed.TIME_TARGETS.items()  # printed as "(<= 1.5)" at those C
+    # SDD on region logits (B, 21, C): over kl_div KD on the same B x 21 rows, and over plain KD at (B, C).
+    assert [row[2] for row in regions] == ["sdd", "kd-kl_div-regions"]
+    assert regions[1][4] == "1.00" and all(float(row[6]) > 0 for row in regions)
+    # The pyramid's cost on resnet8x4's last map: the plain classifier is the reference; per region = ratio / 21.
+    assert [row[2] for row in pyramid] == ["classifier", "pyramid", "student-step"]
+    assert pyramid[0][1] == "resnet8x4 (256 x 8 x 8)" and pyramid[0][4] == "1.00"
+    assert float(pyramid[1][6]) == pytest.approx(float(pyramid[1][4]) / 21, abs=0.01)
+    assert "the pyramid's extra time (pyramid - classifier) over the student's forward + backward: resnet8x4" in out
 
 
 def test_usual_dkd_of_the_benchmark_is_dkd():
