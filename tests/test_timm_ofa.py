@@ -340,3 +340,21 @@ def test_the_trainer_trains_saves_and_resumes_ofas_heads(tmp_path):
         key for key in first if first[key].is_floating_point() and not torch.equal(first[key], second["loss"][key])
     ]
     assert any(key.startswith("heads.") for key in moved), "the resumed run kept training the heads"
+
+
+def test_ofa_kd_data_pieces_are_timms():
+    import numpy as np
+    from PIL import Image
+
+    from ldrrld_core.train.ofa_recipes import ofa_mixup, ofa_transforms
+
+    image = Image.fromarray((np.random.default_rng(0).random((32, 32, 3)) * 255).astype("uint8"))  # a CIFAR image
+    train, evaluation = ofa_transforms("cifar100-224-cnn", "timm:ResNet18")
+    assert train(image).shape == evaluation(image).shape == (3, 224, 224)
+    assert "size=256, interpolation=bilinear" in repr(evaluation), "timm 0.6.5's resnet18: bilinear, crop 0.875"
+    train, evaluation = ofa_transforms("cifar100-224-vit", "DeiT-T")
+    assert "RandAugment" in repr(train) and "RandomErasing(p=0.25" in repr(train) and "size=248" in repr(evaluation)
+    assert ofa_mixup("cifar100-224-cnn") is None
+    images, targets = ofa_mixup("cifar100-224-vit")(torch.randn(2, 3, 224, 224), torch.tensor([0, 1]))
+    assert images.shape == (2, 3, 224, 224) and targets.shape == (2, 100)
+    torch.testing.assert_close(targets.sum(1), torch.ones(2))

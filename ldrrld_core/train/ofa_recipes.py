@@ -5,6 +5,11 @@ The heterogeneous table (the seed's Table 4) trains timm's architectures on CIFA
 timm 0.6.5): one for CNN students (SGD, cosine) and one for transformer and MLP students (AdamW,
 RandAugment, mixup, cutmix, random erasing, gradient clipping). ``docs/training.md`` lists them.
 
+The data pieces are timm's own and are built here: :func:`ofa_transforms` (the training and the
+evaluation transform of a recipe, for PIL images) and :func:`ofa_mixup` (mixup/cutmix with label
+smoothing, on batches). The evaluation crop is pinned to timm 0.6.5's defaults of each student
+(:data:`EVAL_DEFAULTS_TIMM_065`), since timm 1.x changed some (resnet18's to bicubic, crop 0.95).
+
 The trainer (:func:`ldrrld_core.train.fit`) runs SGD with step or warm-up schedules on the data
 sets' own resolution; it has no AdamW, cosine-to-a-floor schedule, label smoothing, mixup/cutmix,
 RandAugment, random erasing, clipping, nor a CIFAR-100 pipeline at 224 with timm's transforms. The
@@ -17,7 +22,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["OFA_RECIPES", "OFARecipe", "ofa_recipe", "require_runnable"]
+__all__ = [
+    "EVAL_DEFAULTS_TIMM_065",
+    "OFA_RECIPES",
+    "OFARecipe",
+    "ofa_mixup",
+    "ofa_recipe",
+    "ofa_transforms",
+    "require_runnable",
+]
 
 #: CIFAR-100's per-channel mean and standard deviation (OFA-KD's configs).
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
@@ -123,3 +136,78 @@ def require_runnable(name: str) -> None:
             f"but cannot run yet: the trainer lacks {'; '.join(recipe.missing)}. The seed's Table 4 numbers "
             "are quoted until these are built (docs/training.md)."
         )
+
+
+#: timm 0.6.5's evaluation defaults (interpolation, crop_pct) of the table's students, which OFA-KD's
+#: evaluation used. resnet18's (bilinear, 0.875) is read from timm 0.6's ``resnet.py``; the others
+#: are the ``_cfg`` defaults of their families in that version (EfficientNet/MobileNet and ResMLP:
+#: bicubic, 0.875; ViT/DeiT and Swin: bicubic, 0.9); Swin-P, built by OFA-KD, is taken as Swin's.
+EVAL_DEFAULTS_TIMM_065: dict[str, tuple[str, float]] = {
+    "resnet18": ("bilinear", 0.875),
+    "mobilenetv2_100": ("bicubic", 0.875),
+    "deit_tiny_patch16_224": ("bicubic", 0.9),
+    "swin_pico": ("bicubic", 0.9),
+    "resmlp_12_224": ("bicubic", 0.875),
+}
+
+
+def ofa_transforms(name: str, student: str):
+    """``(train, evaluation)`` transforms of recipe ``name`` for ``student`` (a registry or timm name), timm's pieces.
+
+    Training: RandomResizedCrop 224 (scale (0.08, 1), ratio (3/4, 4/3)), horizontal flip, and for the
+    transformer recipe RandAugment, colour jitter and random erasing; CIFAR-100's mean and std.
+    Evaluation: resize to 224 / crop_pct and centre crop 224, with the student's timm 0.6.5 defaults.
+    """
+    from timm.data import create_transform
+
+    from ..models.timm_models import timm_name
+
+    recipe = ofa_recipe(name)
+    arch = timm_name(student)
+    if arch not in EVAL_DEFAULTS_TIMM_065:
+        raise ValueError(
+            f"no pinned evaluation defaults for {student!r}; students: {', '.join(EVAL_DEFAULTS_TIMM_065)}"
+        )
+    interpolation, crop_pct = EVAL_DEFAULTS_TIMM_065[arch]
+    _, scale, ratio = recipe.train_crop[1:]
+    train = create_transform(
+        recipe.image_size,
+        is_training=True,
+        scale=scale,
+        ratio=ratio,
+        hflip=0.5 if recipe.horizontal_flip else 0.0,
+        color_jitter=recipe.color_jitter if recipe.color_jitter is not None else 0.0,
+        auto_augment=recipe.rand_augment,
+        interpolation=interpolation,
+        mean=recipe.mean,
+        std=recipe.std,
+        re_prob=recipe.random_erasing,
+        re_mode="pixel",
+    )
+    evaluation = create_transform(
+        recipe.image_size,
+        is_training=False,
+        interpolation=interpolation,
+        mean=recipe.mean,
+        std=recipe.std,
+        crop_pct=crop_pct,
+    )
+    return train, evaluation
+
+
+def ofa_mixup(name: str, num_classes: int = 100):
+    """The recipe's mixup/cutmix with label smoothing (timm's ``Mixup``), or ``None`` where it uses none.
+
+    Called on a batch ``(images, labels)`` it returns mixed images and soft targets ``(B, num_classes)``.
+    """
+    from timm.data import Mixup
+
+    recipe = ofa_recipe(name)
+    if not (recipe.mixup or recipe.cutmix):
+        return None
+    return Mixup(
+        mixup_alpha=recipe.mixup,
+        cutmix_alpha=recipe.cutmix,
+        label_smoothing=recipe.label_smoothing,
+        num_classes=num_classes,
+    )
