@@ -155,3 +155,141 @@ def test_compiled_code_runs_the_traced_form(monkeypatch):
     student = logits(4, 20, 14).requires_grad_(True)
     terms = ldrrld_loss(student, logits(4, 20, 15))
     assert terms.pair_kl.requires_grad  # the traced form: every intermediate has a graph
+
+
+# ------------------------------------------------------------------ the baselines' fused nodes
+# DIST, LSKD, WTTM, CTKD, TeKAP and SDD: each fused node against its traced form (fused=False,
+# the autograd-recorded definition) in float64, values and gradients, and gradcheck on the node.
+
+
+def baselines(fused: bool, *, batch: int, classes: int, seed: int = 0):
+    """Each baseline's pure term as ``(student_shape, f(student) -> scalar)``, odd settings on purpose."""
+    from ldrrld_core.losses import (
+        dist_loss,
+        dist_terms,
+        learned_temperature_kd,
+        lskd_loss,
+        sdd_loss,
+        tekap_loss,
+        wttm_loss,
+    )
+
+    teacher = logits(batch, classes, seed + 1, dtype=torch.float64)
+    noise = torch.randn(3, batch, classes, generator=torch.Generator().manual_seed(seed + 2), dtype=torch.float64)
+    regions_teacher = 3 * torch.randn(batch, 5, classes, generator=torch.Generator().manual_seed(seed + 3)).double()
+    target = torch.randint(0, classes, (batch,), generator=torch.Generator().manual_seed(seed + 4))
+    temperature = torch.tensor(3.7, dtype=torch.float64)
+    plain, regions = (batch, classes), (batch, 5, classes)
+    return {
+        "dist": (plain, lambda s: dist_loss(s, teacher, 3.0, 0.7, 1.3, fused=fused)),
+        "dist-inter": (plain, lambda s: dist_terms(s, teacher, 2.0, fused=fused)[0]),
+        "dist-intra": (plain, lambda s: dist_terms(s, teacher, 2.0, fused=fused)[1]),
+        "dist-both": (
+            plain,
+            lambda s: sum(w * term for w, term in zip((0.4, 2.0), dist_terms(s, teacher, 2.0, fused=fused))),
+        ),
+        "lskd": (plain, lambda s: lskd_loss(s, teacher, 2.0, fused=fused)),
+        "wttm": (plain, lambda s: wttm_loss(s, teacher, 5.0, fused=fused)),
+        "ctkd": (plain, lambda s: learned_temperature_kd(s, teacher, temperature, fused=fused)),
+        "tekap": (plain, lambda s: tekap_loss(s, teacher, noise, 4.0, noise_weight=0.6, noise_scale=0.3, fused=fused)),
+        "tekap-no-noise": (plain, lambda s: tekap_loss(s, teacher, noise[:0], 4.0, fused=fused)),
+        "sdd": (regions, lambda s: sdd_loss(s, regions_teacher, target, 4.0, fused=fused)),
+    }
+
+
+BASELINE_NAMES = list(baselines(True, batch=2, classes=3))
+# One sample, two classes, CIFAR-100, ImageNet; DIST sums over the batch by a matrix product from 2048 classes.
+BASELINE_SHAPES = [(1, 2), (2, 2), (7, 10), (16, 100), (4, 1000), (3, 2100)]
+
+
+@pytest.mark.parametrize("batch,classes", BASELINE_SHAPES, ids=[f"B{b}-C{c}" for b, c in BASELINE_SHAPES])
+@pytest.mark.parametrize("name", BASELINE_NAMES)
+def test_baseline_fused_equals_traced_in_float64(name, batch, classes):
+    (shape, fused), (_, traced) = (
+        baselines(True, batch=batch, classes=classes)[name],
+        baselines(False, batch=batch, classes=classes)[name],
+    )
+    student = 3 * torch.randn(shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64) + 2.0
+    student.requires_grad_(True)
+    value, want = fused(student), traced(student)
+    torch.testing.assert_close(value, want, rtol=1e-12, atol=1e-14)
+    assert value.grad_fn is not None and "Backward" in type(value.grad_fn).__name__
+    torch.testing.assert_close(
+        torch.autograd.grad(value, student)[0], torch.autograd.grad(want, student)[0], rtol=1e-10, atol=1e-13
+    )
+
+
+@pytest.mark.parametrize("name", BASELINE_NAMES)
+def test_baseline_fused_node_passes_gradcheck(name):
+    shape, fused = baselines(True, batch=3, classes=7, seed=11)[name]
+    student = torch.randn(shape, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    assert torch.autograd.gradcheck(fused, (student.requires_grad_(True),))
+
+
+def test_fused_learned_temperature_gradient_reaches_the_temperature():
+    """CTKD's node differentiates in the temperature too: against the traced form, and gradcheck in both."""
+    from ldrrld_core.losses import learned_temperature_kd
+
+    teacher = logits(6, 40, 13, dtype=torch.float64) - 20.0  # offsets, as real logits have
+    student = (logits(6, 40, 14, dtype=torch.float64) + 30.0).requires_grad_(True)
+    temperature = torch.tensor(7.5, dtype=torch.float64, requires_grad=True)
+    got, want = (learned_temperature_kd(student, teacher, temperature, fused=f) for f in (True, False))
+    for a, b in zip(
+        torch.autograd.grad(got, (student, temperature)), torch.autograd.grad(want, (student, temperature))
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-13)
+    assert torch.autograd.gradcheck(
+        lambda s, t: learned_temperature_kd(s, teacher[:2, :5], t),
+        (student[:2, :5].detach().requires_grad_(True), temperature),
+    )
+
+
+def test_blocked_tekap_equals_one_pass(monkeypatch):
+    """At large sizes TeKAP runs blocks of rows (cache-sized); forced on tiny inputs, the same value and gradient."""
+    from ldrrld_core.losses import fused as fused_module
+
+    shape, loss = baselines(True, batch=9, classes=30, seed=15)["tekap"]
+    student = torch.randn(shape, generator=torch.Generator().manual_seed(16), dtype=torch.float64).requires_grad_(True)
+    value = loss(student)
+    (grad,) = torch.autograd.grad(value, student)
+    monkeypatch.setattr(fused_module, "_UNBLOCKED_ELEMENTS", 0)
+    monkeypatch.setattr(fused_module, "_BLOCK_ELEMENTS", 2 * 5 * 30)  # blocks of 2 rows, the last of 1
+    blocked = loss(student)
+    torch.testing.assert_close(blocked, value, rtol=1e-13, atol=0)
+    torch.testing.assert_close(torch.autograd.grad(blocked, student)[0], grad, rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("name", BASELINE_NAMES)
+def test_baseline_double_backward_of_fused_raises_and_traced_works(name):
+    shape, fused = baselines(True, batch=3, classes=5, seed=17)[name]
+    _, traced = baselines(False, batch=3, classes=5, seed=17)[name]
+    student = torch.randn(shape, generator=torch.Generator().manual_seed(18), dtype=torch.float64).requires_grad_(True)
+    with pytest.raises(RuntimeError, match="fused=False"):
+        torch.autograd.grad(fused(student), student, create_graph=True)
+    assert torch.autograd.gradgradcheck(traced, (student,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", BASELINE_NAMES)
+def test_baseline_fused_gradient_returns_in_the_students_dtype(name, dtype):
+    shape, fused = baselines(True, batch=8, classes=30, seed=19)[name]
+    student = torch.randn(shape, generator=torch.Generator().manual_seed(20)).to(dtype).requires_grad_(True)
+    value = fused(student)
+    assert value.dtype == torch.float64, name  # the teacher here is float64: the loss computes in it
+    (grad,) = torch.autograd.grad(value, student)
+    assert grad.dtype == dtype and torch.isfinite(grad).all(), name
+
+
+def test_fused_dist_constant_rows_and_one_sample_match_traced():
+    """Degenerate correlations: a constant student row (zero deviation) and a batch of one (no column spread)."""
+    from ldrrld_core.losses import dist_loss
+
+    teacher = logits(4, 9, 21, dtype=torch.float64)
+    student = logits(4, 9, 22, dtype=torch.float64)
+    student[1] = 0.5  # softmax exactly 1 / C: the row's centred vector is 0
+    for s, t in ((student, teacher), (student[:1], teacher[:1])):
+        s = s.clone().requires_grad_(True)
+        got, want = dist_loss(s, t), dist_loss(s, t, fused=False)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+        g_got, g_want = (torch.autograd.grad(v, s)[0] for v in (got, want))
+        torch.testing.assert_close(g_got, g_want, rtol=1e-9, atol=1e-9 * float(g_want.abs().max()))

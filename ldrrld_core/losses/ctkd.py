@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..relations import compute_dtype, full_precision, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
 from .checks import check_logit_pair, check_non_negative, check_positive, check_target, check_weights
+from .fused import fused_learned_temperature_kd, use_fused
 
 __all__ = ["reverse_gradient", "reversal_strength", "learned_temperature_kd", "CTKDLoss"]
 
@@ -49,14 +50,21 @@ def reversal_strength(epoch: int, reversal_epochs: int) -> float:
     return (1 - math.cos(math.pi * progress)) / 2
 
 
-def learned_temperature_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: Tensor) -> Tensor:
+def learned_temperature_kd(
+    student_logits: Tensor, teacher_logits: Tensor, temperature: Tensor, *, fused: bool = True
+) -> Tensor:
     """``T^2 * mean_b KL(softmax(z_t / T) || softmax(z_s / T))`` for a tensor ``T`` that may learn.
 
     Shapes ``(B, C), (B, C), ()``; the gradient reaches the student's logits and ``T`` (through
-    both the softmaxes and ``T^2``), never the teacher's logits. At least float32.
+    both the softmaxes and ``T^2``), never the teacher's logits. At least float32. ``fused=True``
+    (the default): one autograd node with both derivatives in closed form
+    (:func:`~ldrrld_core.losses.fused.fused_learned_temperature_kd`); ``False``: traced by
+    autograd (double backward).
     """
     dtype = compute_dtype(student_logits, teacher_logits)
     with full_precision(student_logits.device):
+        if use_fused(fused):
+            return fused_learned_temperature_kd(student_logits, teacher_logits, temperature, dtype)
         temperature = temperature.to(dtype)
         z_s = upcast(student_logits, dtype) / temperature
         z_t = upcast(teacher_logits.detach(), dtype) / temperature
@@ -79,6 +87,7 @@ class CTKDLoss(DistillationLoss):
         max_temperature: float = 21.0,
         reversal_epochs: int = 10,
         validate: bool = True,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         check_weights(ce_weight=ce_weight, kd_weight=kd_weight)
@@ -89,7 +98,7 @@ class CTKDLoss(DistillationLoss):
         check_non_negative("reversal_epochs", reversal_epochs)
         if isinstance(reversal_epochs, bool) or not isinstance(reversal_epochs, int):
             raise ValueError(f"reversal_epochs must be a whole number of epochs, got {reversal_epochs!r}")
-        self.ce_weight, self.kd_weight, self.validate = ce_weight, kd_weight, validate
+        self.ce_weight, self.kd_weight, self.validate, self.fused = ce_weight, kd_weight, validate, fused
         self.min_temperature, self.max_temperature = min_temperature, max_temperature
         self.reversal_epochs = reversal_epochs
         #: ``theta`` of ``T = T_min + (T_max - T_min) * sigmoid(theta)``; 1 at the start, as the authors'.
@@ -118,6 +127,6 @@ class CTKDLoss(DistillationLoss):
             check_logit_pair(student_logits, teacher_logits)
             check_target(target, *student_logits.shape, device=student_logits.device)
         temperature = self.temperature()
-        kd = learned_temperature_kd(student_logits, teacher_logits, temperature)
+        kd = learned_temperature_kd(student_logits, teacher_logits, temperature, fused=self.fused)
         ce = cross_entropy(student_logits, target)
         return self._record(self.ce_weight * ce + self.kd_weight * kd, ce=ce, kd=kd, temperature=temperature)

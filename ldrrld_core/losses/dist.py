@@ -21,6 +21,7 @@ from torch import Tensor
 from ..relations import compute_dtype, full_precision, upcast
 from .base import DistillationLoss, cross_entropy
 from .checks import check_logit_pair, check_positive, check_target, check_weights
+from .fused import fused_dist, use_fused
 
 __all__ = ["PEARSON_EPS", "pearson_rows", "dist_terms", "dist_loss", "DISTLoss"]
 
@@ -35,25 +36,50 @@ def pearson_rows(a: Tensor, b: Tensor, eps: float = PEARSON_EPS) -> Tensor:
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
 
 
+def _dist(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    temperature: float,
+    inter_weight: float,
+    intra_weight: float,
+    validate: bool,
+    fused: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(inter, intra, inter_weight * inter + intra_weight * intra)``, each with its gradient."""
+    check_positive("temperature", temperature)
+    check_weights(inter_weight=inter_weight, intra_weight=intra_weight)
+    if validate:
+        check_logit_pair(student_logits, teacher_logits)
+    dtype = compute_dtype(student_logits, teacher_logits)
+    with full_precision(student_logits.device):
+        if use_fused(fused):
+            weights = (inter_weight, intra_weight)
+            return fused_dist(student_logits, teacher_logits, temperature, *weights, PEARSON_EPS, dtype)
+        y_s = (upcast(student_logits, dtype) / temperature).softmax(1)  # (B, C)
+        y_t = (upcast(teacher_logits.detach(), dtype) / temperature).softmax(1)
+        inter = temperature**2 * (1 - pearson_rows(y_s, y_t).mean())
+        intra = temperature**2 * (1 - pearson_rows(y_s.t(), y_t.t()).mean())
+        return inter, intra, inter_weight * inter + intra_weight * intra
+
+
 def dist_terms(
-    student_logits: Tensor, teacher_logits: Tensor, temperature: float = 4.0, *, validate: bool = True
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    temperature: float = 4.0,
+    *,
+    validate: bool = True,
+    fused: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """DIST's ``(inter, intra)`` relation losses, each already multiplied by ``T^2``. ``(B, C) x 2 -> () x 2``.
 
     ``inter`` correlates each sample's class distribution; ``intra`` each class's column over the
     batch (with one sample it is the constant 1). Computed in float32 at least, under autocast
-    too; the teacher's logits never receive gradient.
+    too; the teacher's logits never receive gradient. ``fused=True`` (the default): one autograd
+    node with the closed-form derivative through Pearson's correlation and the softmax
+    (:func:`~ldrrld_core.losses.fused.fused_dist`); ``False``: traced by autograd (double backward).
     """
-    check_positive("temperature", temperature)
-    if validate:
-        check_logit_pair(student_logits, teacher_logits)
-    dtype = compute_dtype(student_logits, teacher_logits)
-    with full_precision(student_logits.device):
-        y_s = (upcast(student_logits, dtype) / temperature).softmax(1)  # (B, C)
-        y_t = (upcast(teacher_logits.detach(), dtype) / temperature).softmax(1)
-        inter = 1 - pearson_rows(y_s, y_t).mean()
-        intra = 1 - pearson_rows(y_s.t(), y_t.t()).mean()
-        return temperature**2 * inter, temperature**2 * intra
+    inter, intra, _ = _dist(student_logits, teacher_logits, temperature, 1.0, 1.0, validate, fused)
+    return inter, intra
 
 
 def dist_loss(
@@ -64,11 +90,10 @@ def dist_loss(
     intra_weight: float = 1.0,
     *,
     validate: bool = True,
+    fused: bool = True,
 ) -> Tensor:
     """``T^2 (inter_weight * inter + intra_weight * intra)``: the DIST term. ``(B, C) x 2 -> ()``."""
-    check_weights(inter_weight=inter_weight, intra_weight=intra_weight)
-    inter, intra = dist_terms(student_logits, teacher_logits, temperature, validate=validate)
-    return inter_weight * inter + intra_weight * intra
+    return _dist(student_logits, teacher_logits, temperature, inter_weight, intra_weight, validate, fused)[2]
 
 
 class DISTLoss(DistillationLoss):
@@ -85,12 +110,13 @@ class DISTLoss(DistillationLoss):
         ce_weight: float = 1.0,
         kd_weight: float = 2.0,
         validate: bool = True,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
         check_weights(inter_weight=inter_weight, intra_weight=intra_weight, ce_weight=ce_weight, kd_weight=kd_weight)
         self.temperature, self.inter_weight, self.intra_weight = temperature, inter_weight, intra_weight
-        self.ce_weight, self.kd_weight, self.validate = ce_weight, kd_weight, validate
+        self.ce_weight, self.kd_weight, self.validate, self.fused = ce_weight, kd_weight, validate, fused
 
     def hparams(self) -> dict[str, object]:
         return {
@@ -102,9 +128,16 @@ class DISTLoss(DistillationLoss):
         }
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
-        inter, intra = dist_terms(student_logits, teacher_logits, self.temperature, validate=self.validate)
+        inter, intra, kd = _dist(
+            student_logits,
+            teacher_logits,
+            self.temperature,
+            self.inter_weight,
+            self.intra_weight,
+            self.validate,
+            self.fused,
+        )
         if self.validate:
             check_target(target, *student_logits.shape, device=student_logits.device)
         ce = cross_entropy(student_logits, target)
-        kd = self.inter_weight * inter + self.intra_weight * intra
         return self._record(self.ce_weight * ce + self.kd_weight * kd, ce=ce, inter=inter, intra=intra)

@@ -25,6 +25,8 @@ are accepted; the arithmetic runs in ``dtype`` (float32 or float64, see
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -264,3 +266,445 @@ def fused_dkd(
 ) -> tuple[Tensor, Tensor]:
     """DKD's ``(tckd, nckd)``, each ``T^2`` times a batch-mean KL, as one node. ``label`` is ``(B, 1)``."""
     return _DKD.apply(student_logits, teacher_logits.detach(), label, temperature, dtype)
+
+
+# ------------------------------------------------------------------------------ the baselines
+# SDD, WTTM, LSKD, TeKAP and DIST as single nodes, each with the closed-form backward of its
+# paper's formula; their traced forms (``fused=False``) are the autograd-recorded definitions.
+# As above, each keeps for the backward pass only what its closed form reads.
+
+from .standardize import STANDARDIZE_EPS  # noqa: E402 (no import cycle: it imports torch alone)
+
+__all__ += [
+    "fused_weighted_kd",
+    "fused_wttm",
+    "fused_lskd",
+    "fused_tekap",
+    "fused_learned_temperature_kd",
+    "fused_dist",
+]
+
+
+def _row_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``sum_c a[..., c] b[..., c]`` of two tensors of one shape ``(..., C)``.
+
+    The product and its sum: on a CPU faster than ``torch.bmm`` of ``(N, 1, C)`` by ``(N, C, 1)``.
+    """
+    return (a * b).sum(-1)
+
+
+def _softmax_lse(z: Tensor) -> tuple[Tensor, Tensor]:
+    """``softmax(z)`` and ``logsumexp(z)`` along the last axis, the second read off the first.
+
+    ``logsumexp = max z - log max softmax`` (the largest logit has the largest probability,
+    ``exp(max z - logsumexp)``): two cheap reductions instead of ``torch.logsumexp``'s own passes.
+    """
+    prob = torch.softmax(z, -1)
+    return prob, z.amax(-1).sub_(prob.amax(-1).log_())
+
+
+class _WeightedKD(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, student: Tensor, teacher: Tensor, temperature: float, weigh, dtype: torch.dtype):
+        z = _tempered(student, teacher, temperature, dtype)  # (2, N, C)
+        weights = weigh(z[1])  # (N,), read off the tempered teacher before z is consumed
+        kl, prob, _ = _restricted_kl_(z, None)
+        ctx.save_for_backward(prob[0].sub_(prob[1]), weights)  # d KL_n / d u_n = q_n - p_n
+        ctx.scale, ctx.student_dtype = temperature / student.shape[0], student.dtype  # T^2 / N / T
+        return temperature**2 * (weights @ kl) / kl.shape[0]
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):
+        _no_double_backward("sdd_loss(fused=True)")
+        softmax_difference, weights = ctx.saved_tensors
+        grad = softmax_difference * (weights * (grad_loss * ctx.scale))[:, None]
+        return grad.to(ctx.student_dtype), None, None, None, None
+
+
+def fused_weighted_kd(
+    student_logits: Tensor, teacher_logits: Tensor, temperature: float, weigh, dtype: torch.dtype
+) -> Tensor:
+    """``T^2 * mean_n w_n KL(softmax(z_t / T) || softmax(z_s / T))`` over rows ``(N, C)`` as one node (SDD's term).
+
+    ``weigh(z_t / T) -> (N,)`` gives the row weights from the tempered teacher (in ``dtype``); they
+    carry no gradient. The student's gradient is ``w_n (q_n - p_n) T / N``.
+    """
+    return _WeightedKD.apply(student_logits, teacher_logits.detach(), temperature, weigh, dtype)
+
+
+class _WTTM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, student: Tensor, teacher: Tensor, temperature: float, dtype: torch.dtype):
+        # (3, B, C): the student at temperature 1, the teacher at T and at 1 (for U's normaliser).
+        z = student.new_empty((3, *student.shape), dtype=dtype)
+        z[0].copy_(student)
+        z[2].copy_(teacher)
+        torch.div(z[2], temperature, out=z[1])
+        prob, lse = _softmax_lse(z)  # (3, B, C), (3, B)
+        kl = _row_dot(z[1].sub_(z[0]), prob[1]).sub_(lse[1]).add_(lse[0]).clamp_min_(0)  # KL(q || softmax(z_s))
+        weights = lse[1].sub_(lse[2], alpha=1 / temperature).exp_()  # U = exp(lse(z_t / T) - lse(z_t) / T)
+        ctx.save_for_backward(prob[0].sub_(prob[1]), weights)
+        ctx.scale, ctx.student_dtype = 1 / student.shape[0], student.dtype
+        return (weights @ kl) / kl.shape[0]
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):
+        _no_double_backward("wttm_loss(fused=True)")
+        softmax_difference, weights = ctx.saved_tensors
+        grad = softmax_difference * (weights * (grad_loss * ctx.scale))[:, None]
+        return grad.to(ctx.student_dtype), None, None, None
+
+
+def fused_wttm(student_logits: Tensor, teacher_logits: Tensor, temperature: float, dtype: torch.dtype) -> Tensor:
+    """WTTM's ``mean_b U_b KL(softmax(z_t / T) || softmax(z_s))`` as one node; gradient ``U_b (q_b - p_b) / B``."""
+    return _WTTM.apply(student_logits, teacher_logits.detach(), temperature, dtype)
+
+
+class _LSKD(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, student: Tensor, teacher: Tensor, temperature: float, dtype: torch.dtype):
+        batch, classes = student.shape
+        z = student.new_empty((2, batch, classes), dtype=dtype)
+        for half, logits in zip(z, (student, teacher)):
+            torch.sub(logits, logits.mean(1, keepdim=True, dtype=dtype), out=half)  # x - mean x
+        # The unbiased deviation from the centred logits (two passes: torch.std_mean is ten times slower).
+        std = torch.linalg.vector_norm(z, dim=2, keepdim=True).mul_((classes - 1) ** -0.5)  # (2, B, 1)
+        scale = std[0] + STANDARDIZE_EPS
+        z.div_((std + STANDARDIZE_EPS).mul_(temperature))  # standard scores / T
+        kl, prob, _ = _restricted_kl_(z, None)  # reads z[0] and leaves it: y_s / T
+        # The backward pass's factors: 1 / s, and T^2 s / ((C - 1) std) (0 where the row is constant).
+        factor = torch.where(std[0] > 0, (temperature**2 / (classes - 1)) * scale / std[0], 0.0)
+        ctx.save_for_backward(prob[0].sub_(prob[1]), z[0], factor, scale.reciprocal_())
+        ctx.scale, ctx.student_dtype = temperature / batch, student.dtype
+        return temperature**2 * kl.mean()
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):
+        """Through the standardisation ``y = (x - mean x) / s``, ``s = std x + eps``, of ``g = dL/dy``.
+
+        ``dL/dx = (g - mean g - y <g, y> s / ((C - 1) std)) / s``. Here ``g = c (q - p)`` with
+        ``c = T / B`` (the KL's ``T^2 / B``, over ``T``), whose mean is 0 (both softmaxes sum to
+        1); the last term is 0 for a constant row (``y = 0``), as autograd's derivative of the
+        deviation there. ``y / T`` is what the forward pass kept.
+        """
+        _no_double_backward("lskd_loss(fused=True)")
+        softmax_difference, tempered, factor, inverse_scale = ctx.saved_tensors
+        coefficient = _row_dot(softmax_difference, tempered)[:, None].mul_(factor)  # <q - p, y> s / ((C - 1) std)
+        grad = torch.addcmul(softmax_difference, tempered, coefficient, value=-1)
+        grad.mul_(inverse_scale * (grad_loss * ctx.scale))
+        return grad.to(ctx.student_dtype), None, None, None
+
+
+def fused_lskd(student_logits: Tensor, teacher_logits: Tensor, temperature: float, dtype: torch.dtype) -> Tensor:
+    """LSKD's ``T^2 * mean_b KL(softmax(std(z_t) / T) || softmax(std(z_s) / T))`` as one node.
+
+    ``std`` is the standardisation of :mod:`.standardize`; the backward pass runs through it in
+    closed form (see ``_LSKD.backward``).
+    """
+    return _LSKD.apply(student_logits, teacher_logits.detach(), temperature, dtype)
+
+
+#: Logits (all sets together) up to which a blocked node makes one pass over the whole batch: its
+#: temporaries fit the processor's last-level cache. Above, it runs blocks of rows of about
+#: ``_BLOCK_ELEMENTS`` logits, whose temporaries stay in cache (TeKAP at ``B = 256, C = 32,000``:
+#: about 30% faster than whole-batch passes, which stream every temporary through memory).
+_UNBLOCKED_ELEMENTS, _BLOCK_ELEMENTS = 2**22, 2**19
+
+
+def _block_rows(sets: int, batch: int, classes: int) -> int:
+    """Rows per block for ``sets`` logit sets of ``(batch, classes)``: all of them, or a block that fits in cache."""
+    if sets * batch * classes <= _UNBLOCKED_ELEMENTS:
+        return batch
+    return max(1, _BLOCK_ELEMENTS // (sets * classes))
+
+
+@functools.lru_cache(maxsize=64)
+def _tekap_weights(perturbed: int, noise_weight: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    with torch.inference_mode(False):
+        return torch.tensor([1.0] + [noise_weight] * perturbed, dtype=dtype, device=device)
+
+
+def _tekap_block(
+    student: Tensor,
+    teacher: Tensor,
+    noise: Tensor,
+    temperature: float,
+    noise_scale: float,
+    weights: Tensor,
+    total: float,
+    grad: Tensor,
+    dtype: torch.dtype,
+) -> Tensor:
+    """TeKAP on a block of rows: ``sum_k w_k KL_k`` per row ``(r,)``, its gradient in ``u`` written to ``grad``."""
+    perturbed = noise.shape[0]
+    # (2 + K, r, C): u = z_s / T, then the teachers v_0 = z_t / T and v_k = ((1 - s) z_t + s eps_k) / T.
+    z = student.new_empty((2 + perturbed, *student.shape), dtype=dtype)
+    for half, logits in zip(z, (student, teacher)):
+        if logits.dtype == dtype:
+            torch.div(logits, temperature, out=half)
+        else:
+            half.copy_(logits).div_(temperature)
+    if perturbed:
+        torch.add(z[1] * (1 - noise_scale), noise.to(dtype), alpha=noise_scale / temperature, out=z[2:])
+    prob, lse = _softmax_lse(z)  # (2 + K, r, C), (2 + K, r)
+    kl = _row_dot(z[1:].sub_(z[0]), prob[1:]).sub_(lse[1:]).add_(lse[0]).clamp_min_(0)  # (1 + K, r)
+    # d/du sum_k w_k KL_k = (sum_k w_k) q - sum_k w_k p_k, as one matrix-vector product.
+    torch.addmv(
+        prob[0].view(-1), prob[1:].view(1 + perturbed, -1).t(), weights, beta=total, alpha=-1, out=grad.view(-1)
+    )
+    return torch.mv(kl.t(), weights)
+
+
+class _TeKAP(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx,
+        student: Tensor,
+        teacher: Tensor,
+        noise: Tensor,
+        temperature: float,
+        noise_weight: float,
+        noise_scale: float,
+        dtype: torch.dtype,
+    ):
+        batch, classes = student.shape
+        perturbed = noise.shape[0]
+        weights = _tekap_weights(perturbed, noise_weight, dtype, student.device)
+        total = 1.0 + noise_weight * perturbed
+        grad = student.new_empty(student.shape, dtype=dtype)
+        rows = _block_rows(2 + perturbed, batch, classes)
+        if rows >= batch:
+            kl = _tekap_block(student, teacher, noise, temperature, noise_scale, weights, total, grad, dtype)
+        else:
+            kl = torch.cat(
+                [
+                    _tekap_block(
+                        student[i : i + rows],
+                        teacher[i : i + rows],
+                        noise[:, i : i + rows],
+                        temperature,
+                        noise_scale,
+                        weights,
+                        total,
+                        grad[i : i + rows],
+                        dtype,
+                    )
+                    for i in range(0, batch, rows)
+                ]
+            )
+        ctx.save_for_backward(grad)
+        ctx.scale, ctx.student_dtype = temperature / batch, student.dtype
+        return temperature**2 * kl.mean()
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):
+        _no_double_backward("tekap_loss(fused=True)")
+        (grad,) = ctx.saved_tensors
+        return (grad * (grad_loss * ctx.scale)).to(ctx.student_dtype), None, None, None, None, None, None
+
+
+def fused_tekap(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    noise: Tensor,
+    temperature: float,
+    noise_weight: float,
+    noise_scale: float,
+    dtype: torch.dtype,
+) -> Tensor:
+    """TeKAP's ``T^2 mean_b sum_k w_k KL(p_k || q)`` (``w_0 = 1``, then ``noise_weight``) as one node.
+
+    ``p_0`` is the teacher's softmax, ``p_k`` that of ``(1 - s) z_t + s eps_k``, all at ``T``;
+    the gradient in ``z_s / T`` is ``(sum_k w_k) q - sum_k w_k p_k``.
+    """
+    return _TeKAP.apply(
+        student_logits, teacher_logits.detach(), noise.detach(), temperature, noise_weight, noise_scale, dtype
+    )
+
+
+class _LearnedTemperatureKD(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, student: Tensor, teacher: Tensor, temperature: Tensor, dtype: torch.dtype):
+        if student.shape != teacher.shape:  # what the traced form's broadcasting raises
+            raise RuntimeError(
+                f"student and teacher logits differ in shape: {tuple(student.shape)} vs {tuple(teacher.shape)}"
+            )
+        temperature_c = temperature.detach().to(dtype)
+        z = student.new_empty((2, *student.shape), dtype=dtype)
+        for half, logits in zip(z, (student, teacher)):
+            torch.div(logits.to(dtype), temperature_c, out=half)
+        peak = z.amax(2, keepdim=True)  # (2, B, 1)
+        prob = torch.softmax(z, 2)
+        z.sub_(peak)  # u - max u, v - max v: each row's logits below its largest
+        log_ratio = z[1] - z[0]  # log p - log q up to the per-row constant below
+        log_ratio.add_(prob.amax(2).log_().diff(dim=0).t())  # + log max p - log max q = log(p / q)
+        weighted = log_ratio.mul_(prob[1])  # p log(p / q)
+        raw_kl = weighted.sum(1)  # (B,)
+        kl = raw_kl.clamp_min(0)
+        difference = prob[0].sub_(prob[1])  # q - p
+        # dKL/dT = -(<q - p, u> + <p log(p / q), v> - KL <p, v>) / T, with u, v shifted by their row
+        # maxima (the first sum of q - p and the covariance under p are blind to a per-row shift).
+        shifted_dot = _row_dot(difference, z[0]) + _row_dot(weighted, z[1]) - raw_kl * _row_dot(prob[1], z[1])
+        ctx.save_for_backward(difference, kl, shifted_dot, temperature_c)
+        ctx.student_dtype, ctx.temperature_dtype = student.dtype, temperature.dtype
+        return temperature_c.square() * kl.mean()
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):
+        """``dL/dz_s = T (q - p) / B``; ``dL/dT = 2 T mean KL + T^2 mean dKL/dT = T mean(2 KL - shifted_dot)``."""
+        _no_double_backward("learned_temperature_kd(fused=True)")
+        difference, kl, shifted_dot, temperature = ctx.saved_tensors
+        grad_logits = grad_temperature = None
+        if ctx.needs_input_grad[0]:
+            grad_logits = (difference * (grad_loss * temperature / difference.shape[0])).to(ctx.student_dtype)
+        if ctx.needs_input_grad[2]:
+            grad_temperature = (grad_loss * temperature * (2 * kl - shifted_dot).mean()).to(ctx.temperature_dtype)
+        return grad_logits, None, grad_temperature, None
+
+
+def fused_learned_temperature_kd(
+    student_logits: Tensor, teacher_logits: Tensor, temperature: Tensor, dtype: torch.dtype
+) -> Tensor:
+    """CTKD's ``T^2 mean_b KL(softmax(z_t / T) || softmax(z_s / T))`` for a tensor ``T`` that learns, as one node.
+
+    The gradient reaches the student's logits, ``T (q - p) / B``, and ``T`` itself (see ``backward``);
+    the teacher's logits receive none.
+    """
+    return _LearnedTemperatureKD.apply(student_logits, teacher_logits.detach(), temperature, dtype)
+
+
+#: From this many classes on, a sum over the batch axis runs as a matrix product with a row of
+#: ones: torch's reduction across rows is then about twice as slow. Below, the plain sum.
+_MATMUL_BATCH_SUM_CLASSES = 2048
+
+
+def _batch_sum(x: Tensor) -> Tensor:
+    """``x.sum(-2)``: ``(..., B, C) -> (..., C)``."""
+    if x.shape[-1] < _MATMUL_BATCH_SUM_CLASSES:
+        return x.sum(-2)
+    return torch.matmul(x.new_ones((1, x.shape[-2])), x).squeeze(-2)
+
+
+@functools.lru_cache(maxsize=64)
+def _dist_weights(
+    batch: int,
+    classes: int,
+    temperature: float,
+    inter_weight: float,
+    intra_weight: float,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[Tensor, Tensor]:
+    """``(W, c)``: ``(inter, intra, total) = c + T W rho``, ``rho`` the ``B`` sample then ``C`` class correlations.
+
+    ``W`` ``(3, B + C)``: row 0 is ``-T / B`` on the samples, row 1 ``-T / C`` on the classes, row 2
+    their weighted sum; ``c = T^2 (1, 1, inter_weight + intra_weight)``. The backward pass scales
+    ``d rho`` by ``W^T g`` (``-T^2`` over the count, over ``T`` for the logits ``z = T u``).
+    """
+    with torch.inference_mode(False):
+        weights = torch.zeros((3, batch + classes), dtype=dtype, device=device)
+        weights[0, :batch] = -temperature / batch
+        weights[1, batch:] = -temperature / classes
+        weights[2] = inter_weight * weights[0] + intra_weight * weights[1]
+        scale = temperature**2
+        constant = torch.tensor([scale, scale, scale * (inter_weight + intra_weight)], dtype=dtype, device=device)
+        return weights, constant
+
+
+def _pearson(stats: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """Pearson's ``rho = <a, b> / (|a| |b| + eps)`` of centred ``a``, ``b``, and its derivative in ``a``.
+
+    ``stats`` holds ``(<a, b>, |a|^2, |b|^2)`` (overwritten). Returns ``rho`` and ``(alpha, beta)``
+    stacked, with ``d rho / d a = alpha b - beta a``: ``alpha = 1 / D``, ``beta = rho |b| / (|a| D)``,
+    ``D = |a| |b| + eps``; ``beta`` is 0 where ``a`` is 0 (there ``rho`` is 0 too, and autograd's
+    derivative of the norm is 0). The centring's own derivative projects onto centred vectors,
+    which ``a`` and ``b`` already are.
+    """
+    dot, norms = stats[0], stats[1:].sqrt_()
+    coefficients = torch.empty_like(stats[1:])
+    alpha = torch.prod(norms, 0, out=coefficients[0]).add_(eps).reciprocal_()
+    rho = dot * alpha
+    torch.mul(rho, alpha, out=coefficients[1]).mul_(norms[1]).div_(norms[0]).nan_to_num_(nan=0.0)  # 0 / 0: 0
+    return rho, coefficients
+
+
+class _DIST(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx,
+        student: Tensor,
+        teacher: Tensor,
+        temperature: float,
+        inter_weight: float,
+        intra_weight: float,
+        eps: float,
+        dtype: torch.dtype,
+    ):
+        y = torch.softmax(_tempered(student, teacher, temperature, dtype), 2)  # (2, B, C): y_s, y_t
+        _, batch, classes = y.shape
+        # centred[m, 0]: model m's probabilities centred per sample, on their mean 1 / C (a softmax
+        # sums to 1); centred[m, 1]: centred per class over the batch (m = 0 student, 1 teacher).
+        centred = y.new_empty((2, 2, batch, classes))
+        torch.sub(y, 1 / classes, out=centred[:, 0])
+        if classes < _MATMUL_BATCH_SUM_CLASSES:
+            torch.sub(y, y.mean(1, keepdim=True), out=centred[:, 1])
+        else:
+            torch.sub(y, _batch_sum(y).unsqueeze_(1).div_(batch), out=centred[:, 1])
+        products = y.new_empty((3, 2, batch, classes))  # a b, a^2, b^2; per sample, per class
+        torch.mul(centred[0], centred[1], out=products[0])
+        torch.mul(centred, centred, out=products[1:])
+        # <a, b>, |a|^2, |b|^2 of every sample's row (B) and every class's column (C).
+        stats = torch.cat((products[:, 0].sum(-1), _batch_sum(products[:, 1])), 1)  # (3, B + C)
+        rho, coefficients = _pearson(stats, eps)
+        weights, constant = _dist_weights(batch, classes, temperature, inter_weight, intra_weight, dtype, y.device)
+        terms = torch.addmv(constant, weights, rho, alpha=temperature)  # T^2 (1 - mean rho): inter, intra, total
+        ctx.save_for_backward(y, centred[:, 1], coefficients, weights)
+        ctx.student_dtype = student.dtype
+        ctx.set_materialize_grads(False)
+        return terms[0].clone(), terms[1].clone(), terms[2].clone()
+
+    @staticmethod
+    def backward(ctx, grad_inter: Tensor, grad_intra: Tensor, grad_total: Tensor):
+        """``G = dL/dy_s = -T^2 (g_inter / B d rho_b / d y_s + g_intra / C d rho_c / d y_s)``, then the softmax.
+
+        ``dL/du = y_s (G - <G, y_s>)`` per row, ``u = z_s / T``, and ``dL/dz_s = dL/du / T``. A term
+        constant along a row of ``G`` cancels there (``y_s`` sums to 1), so the inter part reads
+        ``y`` for its rows centred on ``1 / C``; the intra part reads the centred columns.
+        """
+        _no_double_backward("dist_loss(fused=True)")
+        y, columns, coefficients, weights = ctx.saved_tensors
+        y_s, y_t = y
+        batch = y_s.shape[0]
+        if grad_inter is None and grad_intra is None:  # dist_loss: only the weighted total
+            if grad_total is None:
+                return None, None, None, None, None, None, None
+            scale = weights[2] * grad_total  # (B + C,)
+        else:
+            grads = [weights.new_zeros(()) if g is None else g for g in (grad_inter, grad_intra, grad_total)]
+            scale = torch.mv(weights.t(), torch.stack(grads))
+        alpha, beta = (coefficients * scale).unbind()
+        grad = y_t * alpha[:batch, None]
+        grad.addcmul_(y_s, beta[:batch, None], value=-1)
+        grad.addcmul_(columns[1], alpha[batch:])
+        grad.addcmul_(columns[0], beta[batch:], value=-1)
+        grad.mul_(y_s)  # y_s G; its row sums are <G, y_s>
+        grad.addcmul_(y_s, grad.sum(1, keepdim=True), value=-1)
+        return grad.to(ctx.student_dtype), None, None, None, None, None, None
+
+
+def fused_dist(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    temperature: float,
+    inter_weight: float,
+    intra_weight: float,
+    eps: float,
+    dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """DIST's ``(inter, intra, inter_weight * inter + intra_weight * intra)`` as one node.
+
+    ``inter`` and ``intra`` are ``T^2 (1 - mean rho)``, ``rho`` Pearson's correlation of
+    ``softmax(z / T)`` of student and teacher per sample (inter) and per class over the batch
+    (intra), ``eps`` added to the product of the norms; its derivative is in closed form.
+    """
+    return _DIST.apply(student_logits, teacher_logits.detach(), temperature, inter_weight, intra_weight, eps, dtype)

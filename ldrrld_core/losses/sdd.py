@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 from ..relations import compute_dtype, full_precision, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
-from .checks import as_labels, check_positive, check_target, check_weights
+from .checks import _all_finite, as_labels, check_positive, check_target, check_weights
+from .fused import fused_weighted_kd, use_fused
 
 __all__ = ["check_scales", "pyramid_logits", "PyramidLogits", "region_weights", "sdd_loss", "SDDLoss"]
 
@@ -99,11 +100,14 @@ def sdd_loss(
     temperature: float = 4.0,
     *,
     validate: bool = True,
+    fused: bool = True,
 ) -> Tensor:
     """``T^2 / (B R) * sum_{b, r} w_{b, r} KL_{b, r}``: the SDD term. ``(B, R, C) x 2, (B,) -> ()``.
 
     Region weights from :func:`region_weights`; at least float32, also under autocast. The
-    teacher's region logits never receive gradient.
+    teacher's region logits never receive gradient. ``fused=True`` (the default): one autograd
+    node over the ``B R`` rows, gradient ``w (q - p) T / (B R)``
+    (:func:`~ldrrld_core.losses.fused.fused_weighted_kd`); ``False``: traced by autograd.
     """
     check_positive("temperature", temperature)
     if validate:
@@ -112,6 +116,14 @@ def sdd_loss(
     dtype = compute_dtype(student_regions, teacher_regions)
     teacher_regions = teacher_regions.detach()
     with full_precision(student_regions.device):
+        if use_fused(fused):
+            shape = student_regions.shape
+
+            def weigh(tempered_teacher: Tensor) -> Tensor:
+                return region_weights(tempered_teacher.view(shape), target).flatten()
+
+            rows = (student_regions.reshape(-1, shape[2]), teacher_regions.reshape(-1, shape[2]))
+            return fused_weighted_kd(*rows, temperature, weigh, dtype)
         z_s = upcast(student_regions, dtype) / temperature
         z_t = upcast(teacher_regions, dtype) / temperature
         weights = region_weights(z_t, target)  # (B, R)
@@ -134,7 +146,7 @@ def _check_regions(student_regions: Tensor, teacher_regions: Tensor) -> None:
         raise ValueError("the batch is empty (0 rows); a loss needs at least one sample")
     if student_regions.device != teacher_regions.device:
         raise ValueError("region logits live on different devices; move both models to one device")
-    if not bool(torch.isfinite(student_regions).all() and torch.isfinite(teacher_regions).all()):
+    if not _all_finite(student_regions, teacher_regions):  # a sum each; the exact test only if one is not finite
         raise ValueError(
             "region logits hold non-finite values (NaN or inf); the model diverged or the input is corrupt"
         )
@@ -154,12 +166,13 @@ class SDDLoss(DistillationLoss):
         kd_weight: float = 0.9,
         scales: Sequence[int] = (1, 2, 4),
         validate: bool = True,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
         check_weights(ce_weight=ce_weight, kd_weight=kd_weight)
         self.temperature, self.ce_weight, self.kd_weight = temperature, ce_weight, kd_weight
-        self.scales, self.validate = check_scales(scales), validate
+        self.scales, self.validate, self.fused = check_scales(scales), validate, fused
 
     def hparams(self) -> dict[str, object]:
         return {
@@ -176,6 +189,8 @@ class SDDLoss(DistillationLoss):
         return outputs[:, 0]
 
     def forward(self, student_regions: Tensor, teacher_regions: Tensor, target: Tensor) -> Tensor:
-        kd = sdd_loss(student_regions, teacher_regions, target, self.temperature, validate=self.validate)
+        kd = sdd_loss(
+            student_regions, teacher_regions, target, self.temperature, validate=self.validate, fused=self.fused
+        )
         ce = cross_entropy(student_regions[:, 0], target)
         return self._record(self.ce_weight * ce + self.kd_weight * kd, ce=ce, kd=kd)

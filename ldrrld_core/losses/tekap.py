@@ -16,6 +16,7 @@ from torch import Tensor
 from ..relations import compute_dtype, full_precision, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
 from .checks import check_logit_pair, check_non_negative, check_positive, check_target, check_weights
+from .fused import fused_tekap, use_fused
 
 __all__ = ["perturbed_teachers", "tekap_loss", "TeKAPLoss"]
 
@@ -34,6 +35,7 @@ def tekap_loss(
     noise_weight: float = 0.8,
     noise_scale: float = 0.1,
     validate: bool = True,
+    fused: bool = True,
 ) -> Tensor:
     """``KD(z_s, z_t) + noise_weight * sum_k KD(z_s, (1 - s) z_t + s eps_k)``, KD ``T^2``-scaled.
 
@@ -43,6 +45,9 @@ def tekap_loss(
         temperature: ``T > 0``.
         noise_weight: the weight of each perturbed teacher's term (0.8).
         noise_scale: ``s``, the share of noise in a perturbed teacher (0.1).
+        fused: ``True`` (the default): one autograd node, gradient ``(sum_k w_k) q - sum_k w_k p_k``
+            in ``z_s / T`` (:func:`~ldrrld_core.losses.fused.fused_tekap`); ``False``: traced by
+            autograd (double backward).
 
     Returns a scalar, at least float32; only the student's logits receive gradient.
     """
@@ -61,6 +66,8 @@ def tekap_loss(
             )
     dtype = compute_dtype(student_logits, teacher_logits)
     with full_precision(student_logits.device):
+        if use_fused(fused):
+            return fused_tekap(student_logits, teacher_logits, noise, temperature, noise_weight, noise_scale, dtype)
         z_t = upcast(teacher_logits.detach(), dtype)
         teachers = torch.cat((z_t[None], perturbed_teachers(z_t, upcast(noise, dtype), noise_scale)))  # (1 + K, B, C)
         weights = z_t.new_full((teachers.shape[0],), noise_weight)
@@ -87,6 +94,7 @@ class TeKAPLoss(DistillationLoss):
         noise_weight: float = 0.8,
         noise_scale: float = 0.1,
         validate: bool = True,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
@@ -97,7 +105,7 @@ class TeKAPLoss(DistillationLoss):
             raise ValueError(f"noise_scale must lie in [0, 1] (the share of noise in a teacher), got {noise_scale!r}")
         self.temperature, self.ce_weight, self.kd_weight = temperature, ce_weight, kd_weight
         self.num_perturbed, self.noise_weight, self.noise_scale = num_perturbed, noise_weight, noise_scale
-        self.validate = validate
+        self.validate, self.fused = validate, fused
         self._seed = 0
         self._generator: torch.Generator | None = None
         self._pending_state: Tensor | None = None
@@ -148,6 +156,7 @@ class TeKAPLoss(DistillationLoss):
             noise_weight=self.noise_weight,
             noise_scale=self.noise_scale,
             validate=False,
+            fused=self.fused,
         )
         ce = cross_entropy(student_logits, target)
         return self._record(self.ce_weight * ce + self.kd_weight * kd, ce=ce, kd=kd)

@@ -15,6 +15,7 @@ from torch import Tensor
 from ..relations import compute_dtype, full_precision, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
 from .checks import check_logit_pair, check_positive, check_target, check_weights
+from .fused import fused_wttm, use_fused
 
 __all__ = ["transformed_teacher", "wttm_loss", "WTTMLoss"]
 
@@ -31,17 +32,26 @@ def transformed_teacher(teacher_logits: Tensor, temperature: float) -> tuple[Ten
 
 
 def wttm_loss(
-    student_logits: Tensor, teacher_logits: Tensor, temperature: float = 4.0, *, validate: bool = True
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    temperature: float = 4.0,
+    *,
+    validate: bool = True,
+    fused: bool = True,
 ) -> Tensor:
     """``mean_b U_b * KL(q_b || softmax(z_s)_b)``: the WTTM term. ``(B, C) x 2 -> ()``.
 
     Computed in float32 at least (also under autocast); the teacher never receives gradient.
+    ``fused=True`` (the default): one autograd node, gradient ``U_b (softmax(z_s) - q)_b / B``
+    (:func:`~ldrrld_core.losses.fused.fused_wttm`); ``False``: traced by autograd (double backward).
     """
     check_positive("temperature", temperature)
     if validate:
         check_logit_pair(student_logits, teacher_logits)
     dtype = compute_dtype(student_logits, teacher_logits)
     with full_precision(student_logits.device):
+        if use_fused(fused):
+            return fused_wttm(student_logits, teacher_logits, temperature, dtype)
         log_q, log_u = transformed_teacher(upcast(teacher_logits.detach(), dtype), temperature)
         return (log_u.exp() * kl_from_logits(upcast(student_logits, dtype), log_q)).mean()
 
@@ -54,18 +64,24 @@ class WTTMLoss(DistillationLoss):
     """
 
     def __init__(
-        self, temperature: float = 5.0, ce_weight: float = 1.0, kd_weight: float = 4.0, validate: bool = True
+        self,
+        temperature: float = 5.0,
+        ce_weight: float = 1.0,
+        kd_weight: float = 4.0,
+        validate: bool = True,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         check_positive("temperature", temperature)
         check_weights(ce_weight=ce_weight, kd_weight=kd_weight)
-        self.temperature, self.ce_weight, self.kd_weight, self.validate = temperature, ce_weight, kd_weight, validate
+        self.temperature, self.ce_weight, self.kd_weight = temperature, ce_weight, kd_weight
+        self.validate, self.fused = validate, fused
 
     def hparams(self) -> dict[str, object]:
         return {"temperature": self.temperature, "ce_weight": self.ce_weight, "kd_weight": self.kd_weight}
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
-        kd = wttm_loss(student_logits, teacher_logits, self.temperature, validate=self.validate)
+        kd = wttm_loss(student_logits, teacher_logits, self.temperature, validate=self.validate, fused=self.fused)
         if self.validate:
             check_target(target, *student_logits.shape, device=student_logits.device)
         ce = cross_entropy(student_logits, target)
