@@ -312,7 +312,6 @@ def test_every_imagenet_cell_command_builds_its_recipe():
             assert recipe.loss_hparams["ce_weight"] == 0.5
 
 
-@pytest.mark.slow
 def test_the_trainer_trains_saves_and_resumes_ofas_heads(tmp_path):
     import warnings
 
