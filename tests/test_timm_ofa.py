@@ -6,6 +6,8 @@ architectures need it.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -172,6 +174,8 @@ def test_moving_a_model_keeps_timms_own_tensors_in_step():
     assert model._network.cls_token is model.cls_token and model.cls_token.dtype == torch.float64
     model.eval()
     assert not model._network.training
+    twin = copy.deepcopy(model)  # an EMA copy or a spawned process: the hidden network follows its own tensors
+    assert twin._network.cls_token is twin.cls_token and twin.cls_token is not model.cls_token
 
 
 def test_heterogeneous_kd_step_vit_teacher_to_resnet18():
