@@ -24,7 +24,8 @@ It does four things MkDocs and mkdocs-jupyter do not do by themselves:
   can follow; :class:`LazyExports` reads its export table, so the reference documents
   ``ldrrld_core.LDRRLDLoss`` where a user imports it.
 * **What Lab does not show.** nbval's cell tags (``nbval-ignore-output``) are for the tests, so the
-  pages leave them out; pages with wide tables get the full width (``docs/stylesheets/site.css``).
+  pages leave them out. (The layout, tables and printed output included, is ``mkdocs.yml``'s theme
+  settings and ``docs/stylesheets/site.css``.)
 """
 
 from __future__ import annotations
