@@ -85,7 +85,15 @@ def driver(arguments: list[str], work: Path, name: str) -> subprocess.Popen:
     """``ldrrld ARGUMENTS`` in ``work``, its output in ``work/<name>.out`` and ``.err``."""
     out, err = (open(work / f"{name}.{kind}", "w") for kind in ("out", "err"))  # noqa: SIM115 - closed at exit
     command = [sys.executable, "-m", "ldrrld_core", *arguments]
-    return subprocess.Popen(command, cwd=work, stdout=out, stderr=err, env=dict(os.environ, **FAST_FAILURE))
+    return subprocess.Popen(
+        command,
+        cwd=work,
+        stdout=out,
+        stderr=err,
+        env=dict(os.environ, **FAST_FAILURE),
+        # Ctrl-C acts as in a terminal even where the shell ignores SIGINT (a background `make test &`).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def run_folders(study: Path):

@@ -278,7 +278,15 @@ def test_ctrl_c_exits_130_with_one_line_and_a_resumable_checkpoint(tmp_path):
         "--no-progress",
         "--quiet",
     ]
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C acts as in a terminal even where the shell ignores SIGINT (a background `make test &`).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while not (tmp_path / "latest.pth").exists():
         assert process.poll() is None and time.monotonic() < deadline, "the run never saved an epoch"

@@ -228,10 +228,15 @@ def test_ctrl_c_while_ray_waits_is_noted_then_the_handler_is_back():
 
     from ldrrld_core.study.executors import _ctrl_c_noted
 
-    before = signal.getsignal(signal.SIGINT)
-    with _ctrl_c_noted() as interrupted:
-        os.kill(os.getpid(), signal.SIGINT)  # noted, not raised inside whatever Ray was doing
-        assert interrupted == [signal.SIGINT]
-    assert signal.getsignal(signal.SIGINT) is before
-    with pytest.raises(KeyboardInterrupt):
-        os.kill(os.getpid(), signal.SIGINT)
+    # Ctrl-C as in a terminal, even where the shell ignores SIGINT (a background `make test &`).
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = signal.getsignal(signal.SIGINT)
+        with _ctrl_c_noted() as interrupted:
+            os.kill(os.getpid(), signal.SIGINT)  # noted, not raised inside whatever Ray was doing
+            assert interrupted == [signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is before
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, outside)

@@ -329,6 +329,7 @@ def test_the_shipped_teacher_is_the_converged_teacher_of_the_teaching_recipe(tmp
 CTRL_C_DURING_A_BATCH = """
 import os, signal, threading, time
 from ldrrld_core.study.protocol import run_each
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if started with SIGINT ignored
 threading.Timer(3.0, lambda: os.killpg(os.getpgid(0), signal.SIGINT)).start()  # what a terminal's Ctrl-C does
 started = time.monotonic()
 try:
