@@ -114,3 +114,118 @@ def test_json_to_dev_stdout_writes_into_the_stream(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["name"] == "digits"
+
+
+# ------------------------------------------------------------------ parsers: one line, exit 2, file and field
+ALIAS_BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]\n" for previous, name in zip("abcdefgh", "bcdefghi")
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "pattern"),
+    [
+        ("dup.json", '{"lr": 0.1, "lr": 5.0}', r"dup\.json: the key 'lr' is given twice"),
+        ("dup.yaml", "lr: 0.1\nepochs: 2\nlr: 5.0\n", r"dup\.yaml, line 3: the key 'lr' is given twice"),
+        ("nested.json", '{"loss": "kd", "loss_options": {"kd": {"temperature": 4, "temperature": 8}}}', "twice"),
+        ("bad.yaml", "a: [\n", r"bad\.yaml, line 2 column 1 is not valid YAML"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, r"deep\.json nests deeper than a recipe can"),
+        ("deep.yaml", "a: " + "[" * 5000 + "]" * 5000, r"deep\.yaml nests deeper than a recipe can"),
+        ("bomb.yaml", ALIAS_BOMB, r"bomb\.yaml expands to more than 10,000 values through its aliases"),
+        (
+            "huge.json",
+            '{"seed": 1' + "0" * 400 + "}",
+            r"huge\.json: seed must be an integer in \[0, 9223372036854775807\], got an integer of 401 digits",
+        ),
+        ("long.json", '{"seed": 1' + "0" * 5000 + "}", r"long\.json is not valid JSON: .*4300 digits"),
+        ("long.yaml", "seed: 1" + "0" * 5000 + "\n", r"long\.yaml holds a value that cannot be read"),
+        ("lr.json", '{"lr": 1e300}', r"lr\.json: lr 1e\+300 is above 1000"),
+        ("options.yaml", "data_options: {test_size: abc}\n", r"data_options\['test_size'\] must be an integer"),
+        ("options.json", '{"data_options": {"test_size": 1e300}}', r"data_options\['test_size'\] must be an integer"),
+    ],
+)
+def test_recipe_files_are_refused_in_one_line_naming_the_file(tmp_path, name, text, pattern):
+    import re
+    import time
+
+    path = tmp_path / name
+    path.write_text(text)
+    started = time.perf_counter()
+    status, errors = _ldrrld("train", "--recipe-file", str(path), "--out-dir", "none")
+    assert time.perf_counter() - started < 5, "refused too slowly"
+    assert status == 2, errors
+    assert len(errors.strip().splitlines()) == 1, errors
+    assert errors.startswith("ldrrld train: error: "), errors
+    assert re.search(pattern, errors), errors
+    assert len(errors) < 400, errors
+
+
+def test_an_alias_bomb_is_refused_in_well_under_a_second(tmp_path):
+    import time
+
+    from ldrrld_core.train.recipe_files import read_recipe_file
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIAS_BOMB)
+    assert len(ALIAS_BOMB) < 400
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="alias"):
+        read_recipe_file(path)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_yaml_aliases_and_merges_of_a_normal_size_still_read(tmp_path):
+    from ldrrld_core.train.recipe_files import read_recipe_file
+
+    path = tmp_path / "ok.yaml"
+    path.write_text("lr: 0.1\ndecay_epochs: &d [2, 3]\nepochs: 4\nloss: kd\nloss_options: {kd: {temperature: 4}}\n")
+    recipe = read_recipe_file(path)
+    assert recipe.lr == 0.1 and recipe.decay_epochs == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (("--lr", "1e300"), r"lr 1e\+300 is above 1000"),
+        (("--set", "lr=1e300"), r"lr 1e\+300 is above 1000"),
+        (("--set", "seed=1" + "0" * 400), r"seed must be an integer in .*, got an integer of 401 digits"),
+        (("--set", "epochs=1" + "0" * 5000), r"cannot read epochs='1000.*\(5003 characters\) as int"),
+        (("--set", "epochs=2000000"), r"epochs must be an integer in \[1, 1000000\]"),
+        (("--set", "warmup_epochs=1" + "0" * 30), r"warmup_epochs must fit in 64 bits"),
+        (("--threads", "100000"), r"--threads must lie in \[1, 1024\]"),
+        (("--set", "name=bad/name"), r"name must be a plain label"),
+        (("--set", 'data_options={"test_size": "abc"}'), r"data_options\['test_size'\] must be an integer"),
+    ],
+)
+def test_numbers_are_checked_for_range_after_conversion(argv, pattern):
+    import re
+
+    status, errors = _ldrrld("train", *argv, "--out-dir", "none")
+    assert status == 2, errors
+    assert len(errors.strip().splitlines()) == 1, errors
+    assert re.search(pattern, errors), errors
+    assert len(errors) < 400, errors
+
+
+def test_set_name_works(tmp_path):
+    from argparse import Namespace
+
+    from ldrrld_core.cli.options import recipe_from
+    from ldrrld_core.train import get_recipe
+
+    assert get_recipe("digits", name="mine").name == "mine"
+    args = Namespace(
+        set=["name=mine"], model=None, data=None, data_root=None, download=None, epochs=None, batch_size=None,
+        lr=None, seed=None, amp=None, compile=None, out_dir="none", recipe=None, recipe_file=None, resume=None,
+        command="train",
+    )  # fmt: skip
+    assert recipe_from(args).name == "mine"
+
+
+def test_jobs_has_a_maximum():
+    from argparse import Namespace
+
+    from ldrrld_core.cli.options import check_jobs
+
+    with pytest.raises(ValueError, match=r"--jobs must lie in \[1, 1024\]"):
+        check_jobs(Namespace(jobs=100000))

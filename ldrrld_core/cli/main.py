@@ -112,8 +112,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from ..train import close_distributed, init_distributed
 
     if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be at least 1, got {args.threads}")
+        if not 1 <= args.threads <= MAX_THREADS:
+            raise ValueError(
+                f"--threads must lie in [1, {MAX_THREADS}] (this machine has {os.cpu_count()} CPUs), got {args.threads}"
+            )
         torch.set_num_threads(args.threads)
     if getattr(args, "executor", "local") != "ray":  # on Ray the runs' nodes have the GPUs, not this one
         _check_device(args.device)
@@ -126,6 +128,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return args.run(args, device)
     finally:
         close_distributed()
+
+
+#: The most torch threads a command starts: more is a typo (each thread takes memory and a CPU's time).
+MAX_THREADS = 1024
 
 
 def _check_device(text: str | None) -> None:

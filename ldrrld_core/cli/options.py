@@ -95,10 +95,14 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     add_executor_options(parser)
 
 
+#: The most runs ``--jobs`` trains at once, one process each: more is a typo.
+MAX_JOBS = 1024
+
+
 def check_jobs(args: argparse.Namespace) -> None:
     """Refuse a ``--jobs`` below one (``study`` and ``sweep``)."""
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise ValueError(f"--jobs must lie in [1, {MAX_JOBS}] (one process each), got {args.jobs}")
 
 
 # ------------------------------------------------------------------------------ recipe building

@@ -166,8 +166,11 @@ class Recipe:
                 f"data set {self.data!r} does not take the option(s) {', '.join(unknown)}; "
                 f"its options are: {', '.join(options) or 'none'}"
             )
+        for field_name in ("data_options", "teacher_data_options"):
+            for key, value in getattr(self, field_name).items():
+                _check_like_default(f"{field_name}[{key!r}]", value, options[key])
         for name in ("epochs", "batch_size", "save_every"):
-            _check_int(name, getattr(self, name), minimum=1)
+            _check_int(name, getattr(self, name), minimum=1, maximum=MAX_COUNT)
         for name in ("seed", "data_seed"):
             _check_int(name, getattr(self, name), minimum=0, maximum=MAX_SEED)
         _check_int("num_workers", self.num_workers, minimum=0, maximum=MAX_WORKERS)
@@ -177,6 +180,11 @@ class Recipe:
             )
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.lr > MAX_LR:
+            raise ValueError(
+                f"lr {self.lr:g} is above {MAX_LR:g}: the first step would throw the weights to infinity; "
+                "did you mean a smaller exponent?"
+            )
         if self.lr < MIN_LR:
             raise ValueError(
                 f"lr {self.lr!r} is below {MIN_LR:g}, the smallest normal float32: every update would "
@@ -286,15 +294,50 @@ class Recipe:
 
 def _check_int(name: str, value: object, *, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {shown(value)}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
+        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {shown(value)}")
+
+
+def _check_like_default(name: str, value: object, default: object) -> None:
+    """Refuse an option value of another kind than its default (text where a number belongs, a
+    fraction for a count); options without a default, or a ``None`` one, take anything."""
+    if default is None or default is inspect.Parameter.empty:
+        return
+    if isinstance(default, bool):
+        kind, fits = "true or false", isinstance(value, bool)
+    elif isinstance(default, int):
+        kind, fits = "an integer", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        kind, fits = "a number", isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        kind, fits = "a string", isinstance(value, str)
+    else:
+        return
+    if not fits:
+        raise ValueError(
+            f"{name} must be {kind} (its default is {default!r}), got {shown(value)} ({type(value).__name__})"
+        )
+
+
+def shown(value: object, width: int = 40) -> str:
+    """``repr(value)`` for an error message, a huge integer or a long text cut to a readable length."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**width:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 2 * width else f"{text[: 2 * width]}... ({len(text)} characters)"
 
 
 #: Seeds are 63-bit: every generator takes them, and they survive JSON and int64 tensors.
 MAX_SEED = 2**63 - 1
 #: More loader processes than any machine runs usefully (a typo, or a unit mistaken).
 MAX_WORKERS = 256
+#: The most epochs, samples per batch or epochs between checkpoints: more is a typo or a unit mistaken.
+MAX_COUNT = 10**6
+#: The largest learning rate: SGD at a rate of thousands throws the weights to infinity in one step.
+MAX_LR = 1e3
+#: The largest integer any field holds, inside its options too: what an int64 tensor, NumPy and JSON readers take.
+MAX_INT = 2**63 - 1
 #: The smallest learning rate: below the smallest normal float32, an update ``lr * grad`` underflows.
 MIN_LR = 1.1754943508222875e-38
 #: What ``name`` may hold: it becomes a folder (``runs/<name>/...``), so no separators and no leading dot.
@@ -349,19 +392,25 @@ def check_field_type(name: str, value: object) -> None:
     """
     kind = _field_types()[name]
     if not _has_type(value, kind):
-        raise ValueError(f"{name} must be {_type_text(kind)}, got {value!r} ({type(value).__name__})")
+        raise ValueError(f"{name} must be {_type_text(kind)}, got {shown(value)} ({type(value).__name__})")
 
 
 def _check_finite(name: str, value: object) -> None:
     """Refuse NaN and infinite floats in a field, also inside its mappings and lists (e.g. loss options)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT and name not in _RANGED:
+        raise ValueError(f"{name} must fit in 64 bits (at most 2**63 - 1 in size), got {shown(value)}")
     if isinstance(value, Mapping):
         for key, item in value.items():
             _check_finite(f"{name}[{key!r}]", item)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             _check_finite(f"{name}[{index}]", item)
+
+
+#: The integer fields whose own range check says more than "fits in 64 bits".
+_RANGED = ("epochs", "batch_size", "save_every", "seed", "data_seed", "num_workers")
 
 
 def _check_model_options(model: str, options: Mapping[str, object]) -> None:
@@ -572,8 +621,11 @@ def describe_recipe(name: str) -> str:
     return _DESCRIPTIONS.get(name, "")
 
 
-def get_recipe(name: str = "digits", **overrides: object) -> Recipe:
+def get_recipe(name: str = "digits", /, **overrides: object) -> Recipe:
     """A preset with some fields overridden, e.g. ``get_recipe("cifar100", model="wrn_16_2")``.
+
+    The preset is given by position, so ``name`` may also be overridden: ``get_recipe("digits",
+    name="mine")`` is the digits preset under another label.
 
     For the CIFAR-100 presets, choosing a MobileNetV2 or ShuffleNet student without an explicit
     ``lr`` gives lr 0.01, as the authors do.
@@ -619,5 +671,6 @@ def parse_field(name: str, text: str) -> object:
                 raise ValueError("expected a JSON object")
             return value
     except ValueError as error:
-        raise ValueError(f"cannot read {name}={text!r} as {getattr(base, '__name__', base)}: {error}") from None
+        reason = " ".join(str(error).split(";")[0].split())[:120]
+        raise ValueError(f"cannot read {name}={shown(text)} as {getattr(base, '__name__', base)}: {reason}") from None
     raise ValueError(f"field {name} cannot be set from text")  # pragma: no cover - every field type is covered
