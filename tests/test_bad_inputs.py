@@ -1809,7 +1809,103 @@ CASES: list[Case] = [
         ValueError,
         r"draws 10000 x 10000 = 100,000,000 cells per matrix; it draws at most 256 classes",
     ),
+    # --- output files and parsers (tests/test_trust.py holds the fuller checks) -----------------
+    Case(
+        "cli-json-socket",
+        "run",
+        "`ldrrld recipes NAME --json` given a socket",
+        lambda r: _with_socket(r / "s.sock", lambda path: run_command("recipes", "digits", "--json", str(path))),
+        ExitedWith2,
+        "it is a socket, not a regular file",
+    ),
+    Case(
+        "file-duplicate-json",
+        "recipe",
+        "a key given twice in a JSON recipe file (`lr` 0.1, then 5.0)",
+        lambda r: run_command("train", "--recipe-file", str(_write(r / "r.json", '{"lr": 0.1, "lr": 5.0}'))),
+        ExitedWith2,
+        "the key 'lr' is given twice",
+    ),
+    Case(
+        "file-duplicate-yaml",
+        "recipe",
+        "a key given twice in a YAML recipe file",
+        lambda r: run_command("train", "--recipe-file", str(_write(r / "r.yaml", "lr: 0.1\nlr: 5.0\n"))),
+        ExitedWith2,
+        "line 2: the key 'lr' is given twice",
+    ),
+    Case(
+        "file-yaml-syntax",
+        "recipe",
+        "a YAML recipe file cut short (`a: [`)",
+        lambda r: run_command("train", "--recipe-file", str(_write(r / "r.yaml", "a: [\n"))),
+        ExitedWith2,
+        "is not valid YAML",
+    ),
+    Case(
+        "file-yaml-alias-bomb",
+        "recipe",
+        "a YAML alias bomb of 396 bytes (nine levels of nine aliases)",
+        lambda r: run_command("train", "--recipe-file", str(_write(r / "r.yaml", _ALIAS_BOMB))),
+        ExitedWith2,
+        "expands to more than 10,000 values through its aliases",
+    ),
+    Case(
+        "file-deep-json",
+        "recipe",
+        "a JSON recipe file nested 100,000 levels deep",
+        lambda r: run_command("train", "--recipe-file", str(_write(r / "r.json", "[" * 100_000 + "]" * 100_000))),
+        ExitedWith2,
+        "nests deeper than a recipe can",
+    ),
+    Case(
+        "file-data-option-text",
+        "recipe",
+        "text where a number belongs in `data_options`",
+        lambda r: run_command(
+            "train", "--recipe-file", str(_write(r / "r.json", '{"data_options": {"test_size": "a"}}'))
+        ),
+        ExitedWith2,
+        r"data_options\['test_size'\] must be an integer",
+    ),
+    Case(
+        "cli-huge-lr",
+        "recipe",
+        "`ldrrld train --lr 1e300`",
+        lambda r: run_command("train", "--lr", "1e300", "--out-dir", "none"),
+        ExitedWith2,
+        r"lr 1e\+300 is above 1000",
+    ),
+    Case(
+        "cli-many-threads",
+        "run",
+        "`ldrrld train --threads 100000`",
+        lambda r: run_command("train", "--threads", "100000", "--out-dir", "none"),
+        ExitedWith2,
+        r"--threads must lie in \[1, 1024\]",
+    ),
 ]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _with_socket(path: Path, use: Callable[[Path], object]) -> object:
+    import socket
+
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(path))
+        return use(path)
+    finally:
+        server.close()
+
+
+_ALIAS_BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]\n" for previous, name in zip("abcdefgh", "bcdefghi")
+)
 
 
 # --------------------------------------------------------------------------------------- tests

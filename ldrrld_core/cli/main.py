@@ -114,7 +114,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.threads is not None:
         if not 1 <= args.threads <= MAX_THREADS:
             raise ValueError(
-                f"--threads must lie in [1, {MAX_THREADS}] (this machine has {os.cpu_count()} CPUs), got {args.threads}"
+                f"--threads must lie in [1, {MAX_THREADS}], got {args.threads} (more threads than CPUs only slow a run)"
             )
         torch.set_num_threads(args.threads)
     if getattr(args, "executor", "local") != "ray":  # on Ray the runs' nodes have the GPUs, not this one
