@@ -6,9 +6,15 @@ overlap, no text is under 10 px, 100-class matrices are at least 250 px wide, no
 its output area or shrunk, and no output line breaks a word. Saving a notebook in Lab leaves its
 ``.py`` twin byte-identical to the committed one.
 
-Starts its own JupyterLab on 127.0.0.1 (free port, random token, settings and runtime files in a
-temporary folder), drives it with headless Chromium through Playwright, and always stops the
-server. Works on output-free copies of the notebooks, so the committed ones are never touched.
+The notebooks open as `make lab` opens them: copies of the committed notebooks, saved outputs and
+all, trusted with ``jupyter trust``. Before anything runs, no output shows a control (a saved widget
+has no kernel behind it: it would move and redraw nothing); each weight panel shows its still
+picture and its "run this cell" caption. After the run every slider moves and redraws its panel.
+
+Starts its own JupyterLab on 127.0.0.1 (free port, random token; settings, runtime files, the trust
+database and IPython's files in a temporary folder, so the person's own Jupyter state is neither
+read nor changed), drives it with headless Chromium through Playwright, and always stops the
+server. Works on copies of the notebooks, so the committed ones are never touched.
 Screenshots and the server log go to ``test-artifacts/browser/`` (the ones in ``docs/img/`` are
 copies of a run, looked at by eye).
 
@@ -80,16 +86,30 @@ def _stop(process: subprocess.Popen) -> None:
             return
 
 
-def _unexecuted_copy(folder: Path, source: Path = NOTEBOOK) -> Path:
-    """The notebook without outputs, execution counts or saved widget state."""
-    notebook = json.loads(source.read_text())
-    for cell in notebook["cells"]:
-        if cell["cell_type"] == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    notebook["metadata"].pop("widgets", None)
-    copy = folder / source.name
-    copy.write_text(json.dumps(notebook, indent=1))
-    return copy
+def _user_trust_database() -> tuple | None:
+    """The person's own trust database (``nbsignatures.db`` in their Jupyter data folder): size and
+    modification time, or ``None`` where there is none. The tests must leave it as it is."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    database = Path(jupyter_data_dir()) / "nbsignatures.db"
+    return (database.stat().st_size, database.stat().st_mtime_ns) if database.exists() else None
+
+
+def _trust(paths: list[Path], env: dict) -> None:
+    """``jupyter trust`` as `make lab` runs it, into the trust database ``env`` names; then checked."""
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    jupyter = Path(sys.executable).parent / "jupyter"
+    command = [str(jupyter)] if jupyter.exists() else [sys.executable, "-m", "jupyter"]
+    done = subprocess.run([*command, "trust", *map(str, paths)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"jupyter trust failed:\n{done.stdout}{done.stderr}"
+    notary = NotebookNotary(data_dir=env["JUPYTER_DATA_DIR"])
+    try:
+        untrusted = [p.name for p in paths if not notary.check_signature(nbformat.read(p, as_version=4))]
+    finally:
+        notary.store.close()
+    assert not untrusted, f"not trusted after `jupyter trust`: {untrusted}"
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +125,14 @@ def lab(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
     work, settings = home / "work", home / "settings"
     work.mkdir()
-    for source in NOTEBOOKS:  # the twins after their notebooks: jupytext reads inputs from the newer twin
-        _unexecuted_copy(work, source)
-    time.sleep(1.1)
+    user_trust = _user_trust_database()
+    for source in NOTEBOOKS:  # with their committed outputs, as a fresh clone has them
+        shutil.copy(source, work)
+    shutil.copy(NOTEBOOK, work / SAVED_COPY)  # never run: what a learner sees on opening it
+    time.sleep(1.1)  # the twins after their notebooks: jupytext reads inputs from the newer twin
     for source in NOTEBOOKS:
         shutil.copy(source.with_suffix(".py"), work)
     shutil.copy(ROOT / "jupytext.toml", work)  # how Lab writes twins, as `make lab` finds it
-    shutil.copy(NOTEBOOK, work / SAVED_COPY)  # with its committed outputs, as a fresh clone has it
     # No news or update checks (no network here); they would also pop up a notification.
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
@@ -127,9 +148,13 @@ def lab(tmp_path_factory):
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(settings),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTER_DATA_DIR": str(home / "data"),  # the trust database (nbsignatures.db) of this test alone
+        "IPYTHONDIR": str(home / "ipython"),  # the kernels' history and profile
         "LDRRLD_FAST": "1",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
+    # Trusted as `make lab` trusts them: Lab shows their saved outputs as they are, HTML included.
+    _trust(sorted(work.glob("[0-9][0-9]_*.ipynb")), env)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = open(ARTIFACTS / "jupyterlab.log", "w")
     command = [
@@ -172,6 +197,7 @@ def lab(tmp_path_factory):
         _stop(process)
         log.close()
         shutil.rmtree(home, ignore_errors=True)
+    assert _user_trust_database() == user_trust, "the tests changed the person's own trust database"
 
 
 def _url(base: str, notebook: str, token: str) -> str:
@@ -215,9 +241,57 @@ def _page():
             browser.close()
 
 
-def _open_and_run_all(page, url: str) -> None:
+# Opened trusted: every code cell with saved outputs shows them as trusted (HTML and all).
+OUTPUTS_TRUSTED = """() => Array.from(window.jupyterapp.shell.currentWidget.content.model.cells)
+    .filter(c => c.type === 'code' && c.outputs.length > 0).every(c => c.trusted)"""
+# Widgets in outputs: controls, and the widget renderer's messages (no model, still loading).
+WIDGETS_SHOWN = """() => ({
+    controls: Array.from(document.querySelectorAll('.jp-OutputArea .jupyter-widgets, .jp-OutputArea .widget-slider'))
+        .length,
+    messages: Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+        .map(e => e.textContent).filter(t => /Error displaying widget|Loading widget/.test(t)),
+})"""
+PANEL_CELL = "viz.weight_panel("
+CAPTION = "run this cell for live sliders"
+
+
+def _open(page, url: str) -> None:
     page.goto(url, wait_until="domcontentloaded", timeout=PAGE_S * 1000)
     page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
+
+
+def _before_running(page) -> list[str]:
+    """What the open notebook shows before any cell runs, as `make lab` opens it: trusted; no
+    control (none could act: no kernel holds it) and no widget message; every weight panel shows its
+    still picture with its "run this cell" caption. Returns the faults."""
+    faults = [] if page.evaluate(OUTPUTS_TRUSTED) else ["not opened trusted, as `make lab` opens it"]
+    cells = page.locator(".jp-CodeCell", has_text=PANEL_CELL)
+    for index in range(cells.count()):
+        cell = cells.nth(index)
+        cell.scroll_into_view_if_needed()
+        picture = cell.locator(".jp-OutputArea-output img")
+        try:
+            picture.first.wait_for(timeout=REDRAW_S * 1000)
+        except Exception:  # noqa: BLE001 - the fault says what the page showed instead
+            text = cell.locator(".jp-OutputArea").first.inner_text()[:200]
+            faults.append(f"panel {index + 1} shows no still picture before it runs; it shows: {text!r}")
+            continue
+        if picture.first.evaluate("img => img.naturalWidth") <= 300:
+            faults.append(f"panel {index + 1}'s still picture is under 300 px wide")
+        if cell.locator(".jp-OutputArea-output", has_text=CAPTION).count() != 1:
+            faults.append(f"panel {index + 1}'s still picture does not say how to make it live ({CAPTION!r})")
+    page.wait_for_timeout(1000)  # a widget view would show by now (restored from saved state)
+    shown = page.evaluate(WIDGETS_SHOWN)
+    if shown["controls"]:
+        faults.append(f"{shown['controls']} widget controls show before any cell ran: they would move without effect")
+    faults += [f"before any cell ran, an output says {message!r}" for message in shown["messages"]]
+    return faults
+
+
+def _open_and_run_all(page, url: str) -> None:
+    _open(page, url)
+    faults = _before_running(page)
+    assert not faults, "opened as `make lab` opens it, before running:\n" + "\n".join(faults)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(ALL_EXECUTED, timeout=RUN_ALL_S * 1000, polling=500)
     assert page.evaluate(FAILED_CELLS) == [], "a notebook cell raised in JupyterLab"
@@ -255,6 +329,7 @@ def test_every_notebook_reads_at_1280x800(lab, notebook):
                 faults += [f"{sidebar}: {fault}" for fault in layout_faults(page)]
             if stem.startswith("02"):
                 faults += _sliders_to_both_ends(page)
+            faults += [f"after the run, an output says {m!r}" for m in page.evaluate(WIDGETS_SHOWN)["messages"]]
             if stem.startswith("04"):
                 _relation_screenshots(page)
             assert not faults, f"{notebook} at 1280 x 800:\n" + "\n".join(faults[:40])
@@ -321,18 +396,22 @@ def _sliders_to_both_ends(page) -> list[str]:
         live = [
             k for k in range(sliders.count()) if "mod-disabled" not in (sliders.nth(k).get_attribute("class") or "")
         ]
+        assert live, f"panel {index + 1} has no slider to move"
         for k in live:
+            moved = False
             for key in ("Home", "End"):
-                _press(page, panel, sliders.nth(k), key)
+                moved |= _press(page, panel, sliders.nth(k), key)
                 values = panel.evaluate(SLIDER_VALUES)
                 faults += [f"panel {index + 1}, sliders at {values}: {f}" for f in layout_faults(page)]
+            if not moved:
+                faults.append(f"panel {index + 1}, slider {k + 1}: Home and End move nothing (a dead control)")
         _whole_screenshot(page, panel, f"02-panel{index + 1}-at-the-ends.png")
     return faults
 
 
-def _press(page, panel, slider, key: str) -> None:
-    """Press ``key`` on the slider's handle and wait until the panel has redrawn (a key that moves
-    nothing, at an end already, returns at once)."""
+def _press(page, panel, slider, key: str) -> bool:
+    """Press ``key`` on the slider's handle and wait until the panel has redrawn; whether it moved (a
+    key that moves nothing, at an end already, returns at once). A move without a redraw fails."""
     before = panel.evaluate(SLIDER_VALUES)
     title = panel.locator(".js-plotly-plot .gtitle").first.text_content()
     slider.locator(".noUi-handle").focus()
@@ -340,31 +419,32 @@ def _press(page, panel, slider, key: str) -> None:
     deadline = time.monotonic() + REDRAW_S
     while panel.evaluate(SLIDER_VALUES) == before:
         if time.monotonic() > deadline - REDRAW_S + 3:  # the readout did not change: nothing to redraw
-            return
+            return False
         page.wait_for_timeout(200)
     while panel.locator(".js-plotly-plot .gtitle").first.text_content() == title:
         assert time.monotonic() < deadline, f"no redraw after {key}: sliders at {panel.evaluate(SLIDER_VALUES)}"
         page.wait_for_timeout(200)
     page.wait_for_function(FIGURES_DRAWN, timeout=REDRAW_S * 1000, polling=250)
     page.wait_for_timeout(300)
+    return True
 
 
 def test_saved_panel_shows_a_picture_before_it_runs(lab):
-    """Opened as committed, before any cell runs (no kernel state, not trusted), notebook 02's
-    panel cell shows its still picture, not only a line of text."""
+    """Opened as `make lab` opens it (the committed notebook, trusted), before any cell runs, each of
+    notebook 02's panels shows its still picture and its "run this cell" caption, and no control
+    shows (one restored from saved widget state would move and redraw nothing)."""
     base, token, _ = lab
     with _page() as page:
-        page.goto(_url(base, SAVED_COPY, token), wait_until="domcontentloaded", timeout=PAGE_S * 1000)
-        page.wait_for_function(NOTEBOOK_READY, timeout=PAGE_S * 1000, polling=500)
-        cell = page.locator(".jp-CodeCell", has_text="viz.weight_panel(").first
-        cell.scroll_into_view_if_needed()
+        console = []
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
         try:
-            picture = cell.locator(".jp-OutputArea-output img")
-            picture.wait_for(timeout=REDRAW_S * 1000)
-            picture.scroll_into_view_if_needed()
-            assert picture.evaluate("img => img.naturalWidth") > 300
-            caption = cell.locator(".jp-OutputArea-output", has_text="run this cell for live sliders")
-            assert caption.count() == 1, "the still picture says how to make it live"
+            _open(page, _url(base, SAVED_COPY, token))
+            assert page.locator(".jp-CodeCell", has_text=PANEL_CELL).count() == 2, "notebook 02 has two panels"
+            faults = _before_running(page)
+            assert not faults, f"{SAVED_COPY} before it runs:\n" + "\n".join(faults)
         finally:
             page.screenshot(path=str(ARTIFACTS / "02-panel-before-run.png"))
-            (ARTIFACTS / "02-panel-before-run.html").write_text(cell.locator(".jp-OutputArea").first.inner_html())
+            cells = page.locator(".jp-CodeCell", has_text=PANEL_CELL)
+            html = [cells.nth(k).locator(".jp-OutputArea").first.inner_html() for k in range(cells.count())]
+            (ARTIFACTS / "02-panel-before-run.html").write_text("\n<hr>\n".join(html))
+            (ARTIFACTS / "console-02-before-run.log").write_text("\n".join(console))
