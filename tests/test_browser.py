@@ -171,7 +171,16 @@ def lab(tmp_path_factory):
         "--LabApp.news_url=None",
         "--ServerApp.allow_root=True",
     ]
-    process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        # _stop's SIGINT stops it even where the shell ignores SIGINT (a background `make test &`).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + SERVER_START_S
@@ -382,6 +391,9 @@ SLIDER_VALUES = """(panel) => Array.from(panel.querySelectorAll('.widget-slider'
     const r = s.querySelector('.widget-readout'); return r ? (r.value || r.innerText || r.textContent) : ''; })"""
 
 
+SLIDER_DISABLED = """(s) => s.classList.contains('mod-disabled') || !!s.querySelector('[disabled]')"""
+
+
 def _sliders_to_both_ends(page) -> list[str]:
     """Move every slider of both panels of notebook 02 to its end and back to its start, through the
     keyboard as a person would, measuring the page at each; then leave it at its end, so the last
@@ -393,9 +405,8 @@ def _sliders_to_both_ends(page) -> list[str]:
         panel = panels.nth(index)
         panel.scroll_into_view_if_needed(timeout=REDRAW_S * 1000)
         sliders = panel.locator(".widget-slider")
-        live = [
-            k for k in range(sliders.count()) if "mod-disabled" not in (sliders.nth(k).get_attribute("class") or "")
-        ]
+        # A disabled slider (the temperature of a panel without a sample) does not move, and shows it.
+        live = [k for k in range(sliders.count()) if not sliders.nth(k).evaluate(SLIDER_DISABLED)]
         assert live, f"panel {index + 1} has no slider to move"
         for k in live:
             moved = False

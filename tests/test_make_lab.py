@@ -44,6 +44,14 @@ def _stop(process: subprocess.Popen) -> None:
             continue
 
 
+def _user_trust_database() -> tuple | None:
+    """The person's own trust database: size and modification time, or ``None`` where there is none."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    database = Path(jupyter_data_dir()) / "nbsignatures.db"
+    return (database.stat().st_size, database.stat().st_mtime_ns) if database.exists() else None
+
+
 def _get(url: str) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=20) as reply:
         return reply.status, reply.read()
@@ -73,6 +81,7 @@ def headless_lab(tmp_path):
             "JUPYTER_DATA_DIR": str(tmp_path / "data"),  # where `jupyter trust` keeps its signatures
         }
     )
+    user_trust = _user_trust_database()
     log = tmp_path / "make-lab.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
@@ -95,6 +104,8 @@ def headless_lab(tmp_path):
         yield port, log.read_text, process, tmp_path
     finally:
         _stop(process)
+    # `make lab` trusted the notebooks in this test's data folder, not in the person's own.
+    assert _user_trust_database() == user_trust, "the test changed the person's own trust database"
 
 
 def test_make_lab_headless_prints_one_url_that_opens_notebook_01(headless_lab):
