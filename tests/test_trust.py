@@ -229,3 +229,78 @@ def test_jobs_has_a_maximum():
 
     with pytest.raises(ValueError, match=r"--jobs must lie in \[1, 1024\]"):
         check_jobs(Namespace(jobs=100000))
+
+
+# ------------------------------------------------------------------ stored results checked for meaning
+def _rows(epochs: int, **changes) -> list[dict]:
+    rows = [
+        {"epoch": e, "lr": 0.1, "train_loss": 1.0, "val_top1": 50.0, "test_top1": 50.0, "test_loss": 1.2}
+        for e in range(1, epochs + 1)
+    ]
+    for key, value in changes.items():  # column_epoch=value
+        column, epoch = key.rsplit("_", 1)
+        if value is None:
+            del rows[int(epoch) - 1][column]
+        else:
+            rows[int(epoch) - 1][column] = value
+    return rows
+
+
+def _run_file(tmp_path, recipe, rows, **content):
+    path = tmp_path / "lr0.05-seed0.json"
+    path.write_text(json.dumps({"recipe": recipe.to_dict(), "teacher": "a" * 64, "history": rows, **content}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "content", "message"),
+    [
+        (_rows(3, val_top1_2=1000.0), {}, r"holds val_top1 = 1000.0 in epoch 2, outside \[0, 100\]"),
+        (_rows(3, test_top1_3=-1.0), {}, r"holds test_top1 = -1.0 in epoch 3, outside \[0, 100\]"),
+        (_rows(3, train_loss_1=-0.5), {}, r"holds train_loss = -0.5 in epoch 1, below 0"),
+        (_rows(3, test_loss_2=float("inf")), {}, r"holds test_loss = inf in epoch 2, not a finite number"),
+        (_rows(3, test_loss_2=None), {}, r"holds epoch 2 with other columns than epoch 1 \(test_loss\)"),
+        (_rows(3, val_top1_1=True), {}, r"holds val_top1 = True in epoch 1, not a finite number"),
+        ([], {"diverged": False}, r"holds an empty history but records no divergence"),
+        (_rows(3), {"diverged": True}, r"records a divergence but holds history rows"),
+    ],
+)
+def test_a_stored_run_that_means_nothing_is_refused_naming_file_and_field(tmp_path, rows, content, message):
+    from ldrrld_core.study.protocol import stored_run
+    from ldrrld_core.train import get_recipe
+
+    recipe = get_recipe("digits", loss="kd", epochs=3)
+    path = _run_file(tmp_path, recipe, rows, **content)
+    with pytest.raises(ValueError, match=r"lr0\.05-seed0\.json " + message + ".*delete it to train that run again"):
+        stored_run(path, recipe, "a" * 64, key="history")
+
+
+def test_a_stored_run_lacking_the_column_the_study_reads_is_refused(tmp_path):
+    from ldrrld_core.study.protocol import stored_run
+    from ldrrld_core.train import get_recipe
+
+    recipe = get_recipe("digits", loss="kd", epochs=2, validation_fraction=0.1)
+    rows = [{key: value for key, value in row.items() if key != "val_top1"} for row in _rows(2)]
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) val_top1 in its history"):
+        stored_run(_run_file(tmp_path, recipe, rows), recipe, "a" * 64, key="history")
+
+
+def test_a_recorded_divergence_and_a_sound_run_are_reused(tmp_path):
+    from ldrrld_core.study.protocol import stored_run
+    from ldrrld_core.train import get_recipe
+
+    recipe = get_recipe("digits", loss="kd", epochs=3)
+    assert stored_run(_run_file(tmp_path, recipe, [], diverged=True), recipe, "a" * 64, key="history") == []
+    assert stored_run(_run_file(tmp_path, recipe, _rows(3)), recipe, "a" * 64, key="history") == _rows(3)
+
+
+def test_a_sweep_result_with_an_accuracy_of_1000_is_refused(tmp_path):
+    from ldrrld_core.study.protocol import stored_run
+    from ldrrld_core.train import get_recipe
+
+    recipe = get_recipe("digits", loss="kd", epochs=2)
+    path = tmp_path / "run.json"
+    result = {"history": _rows(2, val_top1_2=1000.0), "seconds": 1.0, "measures": {}}
+    path.write_text(json.dumps({"recipe": recipe.to_dict(), "teacher": "a" * 64, "result": result}))
+    with pytest.raises(ValueError, match=r"run\.json holds val_top1 = 1000.0 in epoch 2, outside \[0, 100\]"):
+        stored_run(path, recipe, "a" * 64, key="result")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import statistics
 import time
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,7 @@ import torch
 from ..io import atomic_write_text
 from ..models import create_model
 from ..train import Recipe, get_recipe, load_data
+from ..train.history import history_problem
 from .executors import Executor, ready_executor, run_each
 from .report import build_results, source_commit
 from .run_folder import checkpoint_folder, fit_in_folder, remove_checkpoints
@@ -227,7 +227,8 @@ def stored_run(path: Path, recipe: Recipe, teacher: str | None, *, key: str, ove
             f"{path} holds a run of other settings ({'; '.join(changed)}): this folder holds another study; "
             "choose another --out-dir (out_dir), or pass --overwrite (overwrite=True) to replace its runs"
         )
-    problem = _incomplete(rows, recipe.epochs)
+    holder = stored if key == "result" else saved
+    problem = _incomplete(rows, recipe, bool(holder.get("diverged")), "diverged" in holder)
     if problem:
         raise ValueError(f"{path} {problem}: not a finished run; delete it to train that run again")
     return stored
@@ -248,17 +249,20 @@ def read_run_file(path: Path, key: str) -> dict:
     return saved
 
 
-def _incomplete(rows: list, epochs: int) -> str | None:
-    """What makes ``rows`` other than a complete, finite history of ``epochs`` epochs (``[]``: diverged, fine)."""
-    if not rows:
+def _incomplete(rows: list, recipe: Recipe, diverged: bool, recorded: bool) -> str | None:
+    """What makes ``rows`` other than the complete, meaningful history of a finished run of ``recipe``
+    (:func:`~ldrrld_core.train.history.history_problem`); ``[]`` only for a run recorded as diverged
+    (``recorded``: the file says whether the run diverged; older study files do not, and their ``[]``
+    is taken as a divergence)."""
+    if diverged:
+        return None if rows == [] else "records a divergence but holds history rows"
+    if rows == [] and not recorded:  # files written before divergences were recorded apart
         return None
-    if [row.get("epoch") if isinstance(row, dict) else None for row in rows] != list(range(1, epochs + 1)):
-        return f"holds {len(rows)} history rows where the recipe trains epochs 1 .. {epochs}"
-    for row in rows:
-        for column, value in row.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                return f"holds {column} = {value!r} in epoch {row['epoch']}, not a finite number"
-    return None
+    read = ("epoch", "test_top1", "val_top1") if recipe.validation_fraction > 0 else ("epoch", "test_top1")
+    problem = history_problem(rows, recipe.epochs, required=read)
+    if problem == "holds an empty history":
+        return f"{problem} but records no divergence"
+    return problem
 
 
 Spec = tuple[str, str, float, int]  # (method, setting folder, learning rate, seed)
@@ -295,7 +299,7 @@ def _train_all(
     bar = tqdm(total=len(todo), desc=stage, unit="run", disable=not (progress and todo), dynamic_ncols=True)
 
     def record(spec, rows):
-        content = {"recipe": plan[spec].to_dict(), "teacher": teacher, "history": rows}
+        content = {"recipe": plan[spec].to_dict(), "teacher": teacher, "history": rows, "diverged": not rows}
         atomic_write_text(json.dumps(content), _run_path(out_dir, *spec))
         remove_checkpoints(checkpoint_folder(_run_path(out_dir, *spec)))
         done[spec] = rows

@@ -36,7 +36,7 @@ from pathlib import Path
 from ..io import atomic_write_text, read_json
 from ..tables import text_table
 
-__all__ = ["History"]
+__all__ = ["History", "history_problem"]
 
 Number = int | float
 
@@ -152,6 +152,45 @@ class History:
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise ValueError(f"{path} must hold a JSON list of objects (one per epoch)")
         return cls(rows)
+
+
+#: The columns every epoch of a run that :func:`~ldrrld_core.train.fit` finished holds.
+FIT_COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "test_loss", "test_top1", "test_top5", "seconds")
+
+
+def history_problem(rows: object, epochs: int, *, required: Iterable[str] = ("epoch",)) -> str | None:
+    """What makes ``rows`` other than the complete, meaningful history of a finished run of ``epochs`` epochs.
+
+    ``None`` when it is one: one row per epoch ``1 .. epochs``, every row with the same columns,
+    the ``required`` ones among them (:data:`FIT_COLUMNS` for a history of ``fit``; a study
+    requires those it reads), every value a finite number, accuracies (``*_top1``, ``*_top5``) in
+    [0, 100], losses (``*_loss``), ``lr`` and ``seconds`` >= 0. Otherwise one phrase naming the
+    column and the epoch, e.g. ``"holds val_top1 = 1000 in epoch 3, outside [0, 100] ..."``, to
+    which a caller prefixes the file's name. An empty history is a problem too: a run that diverged
+    must say so apart from its (empty) history.
+    """
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        return "holds a history that is not a list of rows"
+    if not rows:
+        return "holds an empty history"
+    if [row.get("epoch") for row in rows] != list(range(1, epochs + 1)):
+        return f"holds {len(rows)} history rows where the recipe trains epochs 1 .. {epochs}"
+    columns = list(rows[0])
+    if missing := [name for name in required if name not in columns]:
+        return f"lacks the column(s) {', '.join(missing)} in its history"
+    for row in rows:
+        if set(row) != set(columns):
+            odd = sorted(set(columns) ^ set(row))
+            return f"holds epoch {row['epoch']} with other columns than epoch 1 ({', '.join(odd)})"
+        for column, value in row.items():
+            where = f"holds {column} = {value!r} in epoch {row['epoch']}"
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                return f"{where}, not a finite number"
+            if column.endswith(("_top1", "_top5")) and not 0 <= value <= 100:
+                return f"{where}, outside [0, 100] (an accuracy in percent)"
+            if (column.endswith("_loss") or column in ("lr", "seconds")) and value < 0:
+                return f"{where}, below 0"
+    return None
 
 
 def _format(value: Number | None, digits: int) -> str:
