@@ -304,3 +304,88 @@ def test_a_sweep_result_with_an_accuracy_of_1000_is_refused(tmp_path):
     path.write_text(json.dumps({"recipe": recipe.to_dict(), "teacher": "a" * 64, "result": result}))
     with pytest.raises(ValueError, match=r"run\.json holds val_top1 = 1000.0 in epoch 2, outside \[0, 100\]"):
         stored_run(path, recipe, "a" * 64, key="result")
+
+
+# ------------------------------------------------------------------ one trust rule for every cache
+def _kernel_fresh(monkeypatch, cache: Path):
+    from ldrrld_core.kernels import cpu_ldrrld
+
+    monkeypatch.setenv("LDRRLD_CACHE_DIR", str(cache))
+    monkeypatch.setattr(cpu_ldrrld, "_libraries", {})
+    return cpu_ldrrld
+
+
+def test_a_fifo_at_the_kernels_build_record_is_refused_without_blocking(tmp_path, monkeypatch, caplog):
+    import logging
+    import time
+
+    import torch
+
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    kernel = _kernel_fresh(monkeypatch, cache)
+    compiler = kernel._compiler()
+    if compiler is None:
+        pytest.skip("no C compiler")
+    os.mkfifo(kernel.record_path(torch.float32, compiler))
+    monkeypatch.setattr(kernel, "_compile", lambda *a: pytest.fail("built over a FIFO"))
+    outcome: list[bool] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(kernel.available(torch.device("cpu"), torch.float32)), daemon=True
+    )
+    started = time.perf_counter()
+    with caplog.at_level(logging.WARNING):
+        worker.start()
+        worker.join(20)
+    assert not worker.is_alive(), "the first kernel call blocks on the FIFO"
+    assert outcome == [False] and time.perf_counter() - started < 20
+    assert "is not a regular file" in caplog.text
+
+
+def test_a_cache_under_a_folder_others_may_write_is_refused(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import torch
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # not sticky: another user could rename our cache away and put theirs in its place
+    cache = shared / "cache"
+    cache.mkdir(mode=0o700)
+    kernel = _kernel_fresh(monkeypatch, cache)
+    monkeypatch.setattr(kernel, "_compile", lambda *a: pytest.fail("built under a shared folder"))
+    with caplog.at_level(logging.WARNING):
+        assert not kernel.available(torch.device("cpu"), torch.float32)
+    assert f"the folder {shared} above the cache" in caplog.text
+
+
+def test_a_sticky_root_folder_like_tmp_ends_the_parent_check(tmp_path, monkeypatch):
+    from ldrrld_core.cache_trust import private_folder
+
+    if os.getuid() != 0:
+        pytest.skip("a root-owned sticky folder made here needs root")
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    assert private_folder(sticky / "mine") == sticky / "mine"
+
+
+def test_the_kernel_loads_from_the_hashed_file_not_the_path(tmp_path, monkeypatch):
+    import torch
+
+    cache = tmp_path / "cache"
+    kernel = _kernel_fresh(monkeypatch, cache)
+    if kernel._compiler() is None:
+        pytest.skip("no C compiler")
+    loaded: list[str] = []
+    real = kernel.ctypes.CDLL
+
+    def spy(name, *args, **kwargs):
+        loaded.append(str(name))
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(kernel.ctypes, "CDLL", spy)
+    assert kernel.available(torch.device("cpu"), torch.float32)
+    library = next(cache.glob("cpu_ldrrld_float_*.so"))
+    assert loaded and all(name != str(library) and name.endswith(".load") for name in loaded)
+    assert not list(cache.glob("*.load")), "the private copy is removed once loaded"

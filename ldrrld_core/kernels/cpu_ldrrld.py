@@ -37,7 +37,6 @@ import os
 import platform
 import shutil
 import signal
-import stat
 import subprocess
 import sysconfig
 import threading
@@ -47,6 +46,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from ..cache_trust import UntrustedCacheError, cache_base, check_private, open_private, private_folder
 
 __all__ = [
     "ENABLED",
@@ -96,39 +97,17 @@ def _compiler() -> str | None:
 def _cache_dir() -> Path:
     """The folder of the compiled libraries: ``$LDRRLD_CACHE_DIR``, else ``$XDG_CACHE_HOME/ldrrld``, else
     ``~/.cache/ldrrld``. A relative path in either variable is ignored (the XDG spec calls it invalid;
-    it would put the cache in whatever folder the process runs in)."""
-    for variable, below in (("LDRRLD_CACHE_DIR", ""), ("XDG_CACHE_HOME", "ldrrld")):
-        value = os.environ.get(variable)
-        if value and os.path.isabs(os.path.expanduser(value)):
-            return Path(value).expanduser() / below
-        if value:
-            log.warning("%s=%r is not an absolute path and is ignored", variable, value)
-    return Path.home() / ".cache" / "ldrrld"
+    it would put the cache in whatever folder the process runs in): :func:`~ldrrld_core.cache_trust.cache_base`."""
+    return cache_base()
 
 
 def _private_folder(folder: Path) -> Path:
-    """``folder``, created ``0700`` if missing; refused unless it is this user's and nobody else may write it."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _check_private(folder, os.stat(folder), "folder")
-    return folder
+    """``folder``, created ``0700``; refused unless it and the folders above it are safe (:mod:`..cache_trust`)."""
+    return private_folder(folder)
 
 
 def _check_private(path: Path, status: os.stat_result, what: str) -> None:
-    """Raise :class:`UntrustedCacheError` unless ``path`` is this user's and no group or other user may write it."""
-    if status.st_uid != os.getuid():
-        raise UntrustedCacheError(
-            f"the kernel cache {what} {path} belongs to another user (uid {status.st_uid}); "
-            "set LDRRLD_CACHE_DIR to a folder of your own"
-        )
-    if status.st_mode & 0o022:
-        raise UntrustedCacheError(
-            f"the kernel cache {what} {path} may be written by other users (mode {stat.S_IMODE(status.st_mode):o}); "
-            f"chmod go-w {path}, or set LDRRLD_CACHE_DIR to a private folder"
-        )
-
-
-class UntrustedCacheError(RuntimeError):
-    """The kernel's cache folder, or a file in it, may have been written by someone else: nothing is loaded from it."""
+    check_private(path, status, what)
 
 
 def _cpu_features() -> str:
@@ -245,51 +224,83 @@ def _verified(dtype: torch.dtype, compiler: str) -> tuple[Path, str] | None:
     """
     record = record_path(dtype, compiler)
     _private_folder(record.parent)
-    try:
-        status = os.lstat(record)
-    except FileNotFoundError:
+    descriptor = open_private(record, "build record")  # never blocks: a FIFO there is refused, not read
+    if descriptor is None:
         return None
-    _check_private(record, status, "record")
-    digest = record.read_text(encoding="ascii", errors="replace").strip()
-    if not stat.S_ISREG(status.st_mode) or len(digest) != 64 or set(digest) - set("0123456789abcdef"):
+    with os.fdopen(descriptor, "rb") as file:
+        digest = file.read(200).decode("ascii", errors="replace").strip()
+    if len(digest) != 64 or set(digest) - set("0123456789abcdef"):
         log.warning("the kernel's build record %s is damaged; building the kernel again", record)
         return None
     library = library_path(dtype, compiler, digest)
     return (library, digest) if library.exists() else None
 
 
+def _opened_if_matches(library: Path, digest: str) -> int | None:
+    """A descriptor on ``library`` when it is a regular file of this user's, that nobody else may write,
+    whose bytes have the SHA-256 ``digest``; ``None`` when not (a truncated or replaced file). The
+    library is then loaded from this very descriptor (:func:`_load_descriptor`), not its path again."""
+    descriptor = open_private(library, "library")
+    if descriptor is None:
+        return None
+    content = hashlib.sha256()
+    os.lseek(descriptor, 0, os.SEEK_SET)
+    while block := os.read(descriptor, 1 << 20):
+        content.update(block)
+    if content.hexdigest() != digest:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
 def _matches(library: Path, digest: str) -> bool:
-    """Whether ``library`` is a regular file of this user's, that nobody else may write, whose bytes have the
-    SHA-256 ``digest`` (not so: a truncated or replaced file). The folder is private, so it stays what was checked."""
-    descriptor = os.open(library, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(descriptor, "rb") as file:
-        status = os.fstat(file.fileno())
-        _check_private(library, status, "library")
-        content = hashlib.sha256()
-        for block in iter(lambda: file.read(1 << 20), b""):
-            content.update(block)
-    return stat.S_ISREG(status.st_mode) and content.hexdigest() == digest
+    """Whether ``library`` passes :func:`_opened_if_matches` (the descriptor closed again)."""
+    descriptor = _opened_if_matches(library, digest)
+    if descriptor is not None:
+        os.close(descriptor)
+    return descriptor is not None
+
+
+def _load_descriptor(descriptor: int, library: Path) -> ctypes.CDLL:
+    """Load the library from a private copy of the descriptor that was hashed, under a name used once,
+    so a file swapped in after the check is never what loads. (Not ``/proc/self/fd/N``: the loader
+    knows libraries by name, and a descriptor number used again would give the library loaded before.)"""
+    copy = library.with_name(f".{library.name}.{uuid.uuid4().hex[:12]}.load")
+    target = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o500)
+    try:
+        os.lseek(descriptor, 0, os.SEEK_SET)
+        while block := os.read(descriptor, 1 << 20):
+            os.write(target, block)
+        os.close(target)
+        return ctypes.CDLL(str(copy))
+    finally:
+        copy.unlink(missing_ok=True)
 
 
 def _load(dtype: torch.dtype) -> ctypes.CDLL:
     """Build (or find in the cache) and load the kernel for ``dtype``; raise if it cannot be.
 
     Only a library whose SHA-256 equals the one recorded when this installation built it is loaded,
-    from a folder of this user's that nobody else may write; a library that fails the check (a
-    truncated or replaced file) is built again before anything of it runs.
+    from a folder of this user's that nobody else may write (nor any folder above it), and from the
+    open file that was hashed; a library that fails the check (a truncated or replaced file) is
+    built again before anything of it runs.
     """
     compiler = _compiler()
     if compiler is None:
         raise RuntimeError("no C compiler found (set CC, or install gcc or clang)")
     found = _verified(dtype, compiler)
-    if found is not None and not _matches(*found):
+    descriptor = None if found is None else _opened_if_matches(*found)
+    if found is not None and descriptor is None:
         log.warning("the cached kernel %s does not match its build record; building it again", found[0])
-        found = None
-    if found is None:
+    if descriptor is None:
         found = _compile(dtype, compiler)
-        if not _matches(*found):
+        descriptor = _opened_if_matches(*found)
+        if descriptor is None:
             raise UntrustedCacheError(f"the kernel just built, {found[0]}, changed before it was loaded")
-    return _declare(ctypes.CDLL(str(found[0])), dtype)
+    try:
+        return _declare(_load_descriptor(descriptor, found[0]), dtype)
+    finally:
+        os.close(descriptor)
 
 
 def _declare(library: ctypes.CDLL, dtype: torch.dtype) -> ctypes.CDLL:
