@@ -293,3 +293,16 @@ def test_fused_dist_constant_rows_and_one_sample_match_traced():
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
         g_got, g_want = (torch.autograd.grad(v, s)[0] for v in (got, want))
         torch.testing.assert_close(g_got, g_want, rtol=1e-9, atol=1e-9 * float(g_want.abs().max()))
+
+
+@pytest.mark.parametrize("name", BASELINE_NAMES)
+def test_baseline_fused_value_can_change_in_place_as_the_traced_one(name):
+    """``loss *= w`` on a fused baseline's value backpropagates as on the traced one (no view outputs)."""
+    (shape, fused), (_, traced) = (baselines(f, batch=4, classes=6, seed=23)[name] for f in (True, False))
+    student = torch.randn(shape, generator=torch.Generator().manual_seed(24), dtype=torch.float64).requires_grad_(True)
+    grads = []
+    for loss in (fused, traced):
+        value = loss(student)
+        value *= 2.5
+        grads.append(torch.autograd.grad(value, student)[0])
+    torch.testing.assert_close(*grads, rtol=1e-10, atol=1e-13)

@@ -44,8 +44,9 @@ def _dist(
     intra_weight: float,
     validate: bool,
     fused: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(inter, intra, inter_weight * inter + intra_weight * intra)``, each with its gradient."""
+    terms: bool = True,
+) -> Tensor | tuple[Tensor, Tensor, Tensor]:
+    """``(inter, intra, inter_weight * inter + intra_weight * intra)``; the last alone if not ``terms``."""
     check_positive("temperature", temperature)
     check_weights(inter_weight=inter_weight, intra_weight=intra_weight)
     if validate:
@@ -54,12 +55,13 @@ def _dist(
     with full_precision(student_logits.device):
         if use_fused(fused):
             weights = (inter_weight, intra_weight)
-            return fused_dist(student_logits, teacher_logits, temperature, *weights, PEARSON_EPS, dtype)
+            return fused_dist(student_logits, teacher_logits, temperature, *weights, PEARSON_EPS, dtype, terms=terms)
         y_s = (upcast(student_logits, dtype) / temperature).softmax(1)  # (B, C)
         y_t = (upcast(teacher_logits.detach(), dtype) / temperature).softmax(1)
         inter = temperature**2 * (1 - pearson_rows(y_s, y_t).mean())
         intra = temperature**2 * (1 - pearson_rows(y_s.t(), y_t.t()).mean())
-        return inter, intra, inter_weight * inter + intra_weight * intra
+        total = inter_weight * inter + intra_weight * intra
+        return (inter, intra, total) if terms else total
 
 
 def dist_terms(
@@ -93,7 +95,7 @@ def dist_loss(
     fused: bool = True,
 ) -> Tensor:
     """``T^2 (inter_weight * inter + intra_weight * intra)``: the DIST term. ``(B, C) x 2 -> ()``."""
-    return _dist(student_logits, teacher_logits, temperature, inter_weight, intra_weight, validate, fused)[2]
+    return _dist(student_logits, teacher_logits, temperature, inter_weight, intra_weight, validate, fused, terms=False)
 
 
 class DISTLoss(DistillationLoss):

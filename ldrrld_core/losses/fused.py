@@ -285,14 +285,6 @@ __all__ += [
 ]
 
 
-def _row_dot(a: Tensor, b: Tensor) -> Tensor:
-    """``sum_c a[..., c] b[..., c]`` of two tensors of one shape ``(..., C)``.
-
-    The product and its sum: on a CPU faster than ``torch.bmm`` of ``(N, 1, C)`` by ``(N, C, 1)``.
-    """
-    return (a * b).sum(-1)
-
-
 def _softmax_lse(z: Tensor) -> tuple[Tensor, Tensor]:
     """``softmax(z)`` and ``logsumexp(z)`` along the last axis, the second read off the first.
 
@@ -341,7 +333,7 @@ class _WTTM(torch.autograd.Function):
         z[2].copy_(teacher)
         torch.div(z[2], temperature, out=z[1])
         prob, lse = _softmax_lse(z)  # (3, B, C), (3, B)
-        kl = _row_dot(z[1].sub_(z[0]), prob[1]).sub_(lse[1]).add_(lse[0]).clamp_min_(0)  # KL(q || softmax(z_s))
+        kl = z[1].sub_(z[0]).mul_(prob[1]).sum(1).sub_(lse[1]).add_(lse[0]).clamp_min_(0)  # KL(q || softmax(z_s))
         weights = lse[1].sub_(lse[2], alpha=1 / temperature).exp_()  # U = exp(lse(z_t / T) - lse(z_t) / T)
         ctx.save_for_backward(prob[0].sub_(prob[1]), weights)
         ctx.scale, ctx.student_dtype = 1 / student.shape[0], student.dtype
@@ -389,8 +381,9 @@ class _LSKD(torch.autograd.Function):
         """
         _no_double_backward("lskd_loss(fused=True)")
         softmax_difference, tempered, factor, inverse_scale = ctx.saved_tensors
-        coefficient = _row_dot(softmax_difference, tempered)[:, None].mul_(factor)  # <q - p, y> s / ((C - 1) std)
-        grad = torch.addcmul(softmax_difference, tempered, coefficient, value=-1)
+        grad = softmax_difference * tempered  # its row sums, then the gradient itself in the same buffer
+        coefficient = grad.sum(1, keepdim=True).mul_(factor)  # <q - p, y> s / ((C - 1) std)
+        torch.addcmul(softmax_difference, tempered, coefficient, value=-1, out=grad)
         grad.mul_(inverse_scale * (grad_loss * ctx.scale))
         return grad.to(ctx.student_dtype), None, None, None
 
@@ -420,8 +413,9 @@ def _block_rows(sets: int, batch: int, classes: int) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _tekap_weights(perturbed: int, noise_weight: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(1, 1 + K)``: the weight of the teacher's term, 1, then ``noise_weight`` for each perturbed teacher's."""
     with torch.inference_mode(False):
-        return torch.tensor([1.0] + [noise_weight] * perturbed, dtype=dtype, device=device)
+        return torch.tensor([[1.0] + [noise_weight] * perturbed], dtype=dtype, device=device)
 
 
 def _tekap_block(
@@ -432,10 +426,14 @@ def _tekap_block(
     noise_scale: float,
     weights: Tensor,
     total: float,
+    scale: float,
     grad: Tensor,
     dtype: torch.dtype,
 ) -> Tensor:
-    """TeKAP on a block of rows: ``sum_k w_k KL_k`` per row ``(r,)``, its gradient in ``u`` written to ``grad``."""
+    """TeKAP on a block of rows: ``KL_k`` per teacher and row ``(1 + K, r)``, and ``scale`` times the gradient in ``u``.
+
+    The gradient of ``sum_k w_k KL_k`` (``weights`` ``(1, 1 + K)``) is written to ``grad``.
+    """
     perturbed = noise.shape[0]
     # (2 + K, r, C): u = z_s / T, then the teachers v_0 = z_t / T and v_k = ((1 - s) z_t + s eps_k) / T.
     z = student.new_empty((2 + perturbed, *student.shape), dtype=dtype)
@@ -445,14 +443,19 @@ def _tekap_block(
         else:
             half.copy_(logits).div_(temperature)
     if perturbed:
-        torch.add(z[1] * (1 - noise_scale), noise.to(dtype), alpha=noise_scale / temperature, out=z[2:])
+        noisy = z[2:]
+        if noise.dtype == dtype:
+            torch.mul(noise, noise_scale / temperature, out=noisy)
+        else:
+            noisy.copy_(noise).mul_(noise_scale / temperature)
+        noisy.add_(z[1], alpha=1 - noise_scale)
     prob, lse = _softmax_lse(z)  # (2 + K, r, C), (2 + K, r)
-    kl = _row_dot(z[1:].sub_(z[0]), prob[1:]).sub_(lse[1:]).add_(lse[0]).clamp_min_(0)  # (1 + K, r)
-    # d/du sum_k w_k KL_k = (sum_k w_k) q - sum_k w_k p_k, as one matrix-vector product.
-    torch.addmv(
-        prob[0].view(-1), prob[1:].view(1 + perturbed, -1).t(), weights, beta=total, alpha=-1, out=grad.view(-1)
-    )
-    return torch.mv(kl.t(), weights)
+    # KL_k = <p_k, v_k - u> - lse_k + lse_u, the products in the logits' buffer (no longer needed).
+    kl = z[1:].sub_(z[0]).mul_(prob[1:]).sum(2).sub_(lse[1:]).add_(lse[0]).clamp_min_(0)  # (1 + K, r)
+    # d/du sum_k w_k KL_k = (sum_k w_k) q - sum_k w_k p_k, as one matrix product (faster than addmv's).
+    teachers = prob[1:].view(1 + perturbed, -1)
+    torch.addmm(prob[0].view(1, -1), weights, teachers, beta=total * scale, alpha=-scale, out=grad.view(1, -1))
+    return kl
 
 
 class _TeKAP(torch.autograd.Function):
@@ -470,13 +473,13 @@ class _TeKAP(torch.autograd.Function):
         batch, classes = student.shape
         perturbed = noise.shape[0]
         weights = _tekap_weights(perturbed, noise_weight, dtype, student.device)
-        total = 1.0 + noise_weight * perturbed
+        total, scale = 1.0 + noise_weight * perturbed, temperature / batch  # T^2 / B, over T for u = z_s / T
         grad = student.new_empty(student.shape, dtype=dtype)
         rows = _block_rows(2 + perturbed, batch, classes)
         if rows >= batch:
-            kl = _tekap_block(student, teacher, noise, temperature, noise_scale, weights, total, grad, dtype)
+            kl = _tekap_block(student, teacher, noise, temperature, noise_scale, weights, total, scale, grad, dtype)
         else:
-            kl = torch.cat(
+            kl = torch.cat(  # (1 + K, B)
                 [
                     _tekap_block(
                         student[i : i + rows],
@@ -486,21 +489,23 @@ class _TeKAP(torch.autograd.Function):
                         noise_scale,
                         weights,
                         total,
+                        scale,
                         grad[i : i + rows],
                         dtype,
                     )
                     for i in range(0, batch, rows)
-                ]
+                ],
+                1,
             )
-        ctx.save_for_backward(grad)
-        ctx.scale, ctx.student_dtype = temperature / batch, student.dtype
-        return temperature**2 * kl.mean()
+        ctx.save_for_backward(grad)  # the gradient per unit of loss
+        ctx.student_dtype = student.dtype
+        return torch.mm(weights, kl.sum(1, keepdim=True)).squeeze_().mul_(temperature**2 / batch)
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor):
         _no_double_backward("tekap_loss(fused=True)")
         (grad,) = ctx.saved_tensors
-        return (grad * (grad_loss * ctx.scale)).to(ctx.student_dtype), None, None, None, None, None, None
+        return (grad * grad_loss).to(ctx.student_dtype), None, None, None, None, None, None
 
 
 def fused_tekap(
@@ -517,9 +522,7 @@ def fused_tekap(
     ``p_0`` is the teacher's softmax, ``p_k`` that of ``(1 - s) z_t + s eps_k``, all at ``T``;
     the gradient in ``z_s / T`` is ``(sum_k w_k) q - sum_k w_k p_k``.
     """
-    return _TeKAP.apply(
-        student_logits, teacher_logits.detach(), noise.detach(), temperature, noise_weight, noise_scale, dtype
-    )
+    return _TeKAP.apply(student_logits, teacher_logits.detach(), noise, temperature, noise_weight, noise_scale, dtype)
 
 
 class _LearnedTemperatureKD(torch.autograd.Function):
@@ -544,7 +547,10 @@ class _LearnedTemperatureKD(torch.autograd.Function):
         difference = prob[0].sub_(prob[1])  # q - p
         # dKL/dT = -(<q - p, u> + <p log(p / q), v> - KL <p, v>) / T, with u, v shifted by their row
         # maxima (the first sum of q - p and the covariance under p are blind to a per-row shift).
-        shifted_dot = _row_dot(difference, z[0]) + _row_dot(weighted, z[1]) - raw_kl * _row_dot(prob[1], z[1])
+        # (Each product lands in a buffer no longer needed: the shifted u, p log(p / q), p.)
+        shifted_dot = z[0].mul_(difference).sum(1)
+        shifted_dot += weighted.mul_(z[1]).sum(1)
+        shifted_dot -= raw_kl * prob[1].mul_(z[1]).sum(1)
         ctx.save_for_backward(difference, kl, shifted_dot, temperature_c)
         ctx.student_dtype, ctx.temperature_dtype = student.dtype, temperature.dtype
         return temperature_c.square() * kl.mean()
@@ -611,24 +617,78 @@ def _dist_weights(
         return weights, constant
 
 
-def _pearson(stats: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+def _pearson(dot: Tensor, norms: Tensor, eps: float) -> tuple[Tensor, Tensor]:
     """Pearson's ``rho = <a, b> / (|a| |b| + eps)`` of centred ``a``, ``b``, and its derivative in ``a``.
 
-    ``stats`` holds ``(<a, b>, |a|^2, |b|^2)`` (overwritten). Returns ``rho`` and ``(alpha, beta)``
-    stacked, with ``d rho / d a = alpha b - beta a``: ``alpha = 1 / D``, ``beta = rho |b| / (|a| D)``,
-    ``D = |a| |b| + eps``; ``beta`` is 0 where ``a`` is 0 (there ``rho`` is 0 too, and autograd's
-    derivative of the norm is 0). The centring's own derivative projects onto centred vectors,
-    which ``a`` and ``b`` already are.
+    Takes ``<a, b>`` and ``(|a|, |b|)`` stacked. Returns ``rho`` and ``(-beta, alpha)``
+    stacked, the factors of ``a`` and ``b`` in ``d rho / d a = alpha b - beta a``: ``alpha = 1 / D``,
+    ``beta = rho |b| / (|a| D)``, ``D = |a| |b| + eps``; ``beta`` is 0 where ``a`` is 0 (there
+    ``rho`` is 0 too, and autograd's derivative of the norm is 0). The centring's own derivative
+    projects onto centred vectors, which ``a`` and ``b`` already are.
     """
-    dot, norms = stats[0], stats[1:].sqrt_()
-    coefficients = torch.empty_like(stats[1:])
-    alpha = torch.prod(norms, 0, out=coefficients[0]).add_(eps).reciprocal_()
+    norm_a, norm_b = norms
+    alpha = norm_a.mul(norm_b).add_(eps).reciprocal_()
     rho = dot * alpha
-    torch.mul(rho, alpha, out=coefficients[1]).mul_(norms[1]).div_(norms[0]).nan_to_num_(nan=0.0)  # 0 / 0: 0
+    neg_beta = torch.mul(rho, alpha).mul_(norm_b).div_(norm_a.neg()).nan_to_num_(nan=0.0)  # 0 / 0: 0
+    coefficients = torch.stack((neg_beta, alpha))
     return rho, coefficients
 
 
+def _dist_forward(ctx, student: Tensor, teacher: Tensor, temperature: float, weights: Tensor, eps: float, dtype):
+    """DIST's forward pass for :class:`_DIST` and :class:`_DISTTerms`: the correlations ``rho`` ``(B + C,)``.
+
+    Saves on ``ctx`` what :func:`_dist_backward` reads, ``weights`` last.
+    """
+    batch, classes = student.shape
+    if classes < _MATMUL_BATCH_SUM_CLASSES and student.dtype == teacher.dtype == dtype:
+        z = torch.stack((student, teacher)).div_(temperature)  # fewer calls than _tempered's; small C
+    else:
+        z = _tempered(student, teacher, temperature, dtype)
+    y = torch.softmax(z, 2)  # (2, B, C): y_s, y_t
+    # rows: each model's probabilities centred per sample, on their mean 1 / C (a softmax sums to
+    # 1); columns: centred per class over the batch. Both (2, B, C), student first.
+    rows, columns = centred = y.new_empty((2, 2, batch, classes))
+    torch.sub(y, 1 / classes, out=rows)
+    if classes < _MATMUL_BATCH_SUM_CLASSES:
+        torch.sub(y, y.mean(1, keepdim=True), out=columns)
+        # <a, b> and (|a|, |b|) of every sample's row (B), then of every class's column (C).
+        dot = torch.cat((torch.linalg.vecdot(*rows), torch.linalg.vecdot(*columns, dim=0)))
+        squares = (torch.linalg.vecdot(rows, rows), torch.linalg.vecdot(columns, columns, dim=1))
+        norms = torch.cat(squares, 1).sqrt_()  # (vector_norm across rows is six times slower)
+    else:  # sums over the batch as matrix products: a reduction across rows is twice as slow there
+        torch.sub(y, _batch_sum(y).unsqueeze_(1).div_(batch), out=columns)
+        products = y.new_empty((3, 2, batch, classes))  # a b, a^2, b^2; of rows, of columns
+        torch.mul(centred[:, 0], centred[:, 1], out=products[0])
+        torch.mul(centred, centred, out=products[1:].transpose(0, 1))
+        stats = torch.cat((products[:, 0].sum(-1), _batch_sum(products[:, 1])), 1)  # (3, B + C)
+        dot, norms = stats[0], stats[1:].sqrt_()
+    rho, coefficients = _pearson(dot, norms, eps)
+    ctx.save_for_backward(y, columns, coefficients, weights)
+    ctx.student_dtype = student.dtype
+    return rho
+
+
+def _dist_backward(ctx, scale: Tensor) -> Tensor:
+    """``G = dL/dy_s = -T^2 (g_inter / B d rho_b / d y_s + g_intra / C d rho_c / d y_s)``, then the softmax.
+
+    ``scale`` ``(B + C,)`` is ``dL/d rho`` over ``T`` (the ``M^T g`` of :func:`_dist_weights`).
+    ``dL/du = y_s (G - <G, y_s>)`` per row, ``u = z_s / T``, and ``dL/dz_s = dL/du / T``. A term
+    constant along a row of ``G`` cancels there (``y_s`` sums to 1), so the inter part reads ``y``
+    for its rows centred on ``1 / C``; the intra part reads the centred columns.
+    """
+    y, columns, coefficients, _ = ctx.saved_tensors
+    batch = y.shape[1]
+    factors = coefficients * scale  # (-beta, alpha) of (y_s, y_t): per sample, then per class
+    grad = torch.addcmul(y * factors[:, :batch, None], columns, factors[:, None, batch:]).sum(0)  # G
+    y_s = y[0]
+    grad.mul_(y_s)  # y_s G; its row sums are <G, y_s>
+    grad.addcmul_(y_s, grad.sum(1, keepdim=True), value=-1)
+    return grad.to(ctx.student_dtype)
+
+
 class _DIST(torch.autograd.Function):
+    """``inter_weight * inter + intra_weight * intra``, one output (:func:`dist_loss`)."""
+
     @staticmethod
     def forward(
         ctx,
@@ -640,56 +700,52 @@ class _DIST(torch.autograd.Function):
         eps: float,
         dtype: torch.dtype,
     ):
-        y = torch.softmax(_tempered(student, teacher, temperature, dtype), 2)  # (2, B, C): y_s, y_t
-        _, batch, classes = y.shape
-        # centred[m, 0]: model m's probabilities centred per sample, on their mean 1 / C (a softmax
-        # sums to 1); centred[m, 1]: centred per class over the batch (m = 0 student, 1 teacher).
-        centred = y.new_empty((2, 2, batch, classes))
-        torch.sub(y, 1 / classes, out=centred[:, 0])
-        if classes < _MATMUL_BATCH_SUM_CLASSES:
-            torch.sub(y, y.mean(1, keepdim=True), out=centred[:, 1])
-        else:
-            torch.sub(y, _batch_sum(y).unsqueeze_(1).div_(batch), out=centred[:, 1])
-        products = y.new_empty((3, 2, batch, classes))  # a b, a^2, b^2; per sample, per class
-        torch.mul(centred[0], centred[1], out=products[0])
-        torch.mul(centred, centred, out=products[1:])
-        # <a, b>, |a|^2, |b|^2 of every sample's row (B) and every class's column (C).
-        stats = torch.cat((products[:, 0].sum(-1), _batch_sum(products[:, 1])), 1)  # (3, B + C)
-        rho, coefficients = _pearson(stats, eps)
-        weights, constant = _dist_weights(batch, classes, temperature, inter_weight, intra_weight, dtype, y.device)
+        batch, classes = student.shape
+        weights, constant = _dist_weights(
+            batch, classes, temperature, inter_weight, intra_weight, dtype, student.device
+        )
+        rho = _dist_forward(ctx, student, teacher, temperature, weights[2], eps, dtype)
+        return torch.dot(weights[2], rho).mul_(temperature).add_(constant[2])  # T^2 (weights . (1 - mean rho))
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):
+        _no_double_backward("dist_loss(fused=True)")
+        weights = ctx.saved_tensors[3]
+        return _dist_backward(ctx, weights * grad_loss), None, None, None, None, None, None
+
+
+class _DISTTerms(torch.autograd.Function):
+    """``(inter, intra, inter_weight * inter + intra_weight * intra)``: three outputs (:func:`dist_terms`)."""
+
+    @staticmethod
+    def forward(
+        ctx,
+        student: Tensor,
+        teacher: Tensor,
+        temperature: float,
+        inter_weight: float,
+        intra_weight: float,
+        eps: float,
+        dtype: torch.dtype,
+    ):
+        batch, classes = student.shape
+        weights, constant = _dist_weights(
+            batch, classes, temperature, inter_weight, intra_weight, dtype, student.device
+        )
+        rho = _dist_forward(ctx, student, teacher, temperature, weights, eps, dtype)
         terms = torch.addmv(constant, weights, rho, alpha=temperature)  # T^2 (1 - mean rho): inter, intra, total
-        ctx.save_for_backward(y, centred[:, 1], coefficients, weights)
-        ctx.student_dtype = student.dtype
         ctx.set_materialize_grads(False)
-        return terms[0].clone(), terms[1].clone(), terms[2].clone()
+        return terms[0].clone(), terms[1].clone(), terms[2].clone()  # not views: a caller may change them in place
 
     @staticmethod
     def backward(ctx, grad_inter: Tensor, grad_intra: Tensor, grad_total: Tensor):
-        """``G = dL/dy_s = -T^2 (g_inter / B d rho_b / d y_s + g_intra / C d rho_c / d y_s)``, then the softmax.
-
-        ``dL/du = y_s (G - <G, y_s>)`` per row, ``u = z_s / T``, and ``dL/dz_s = dL/du / T``. A term
-        constant along a row of ``G`` cancels there (``y_s`` sums to 1), so the inter part reads
-        ``y`` for its rows centred on ``1 / C``; the intra part reads the centred columns.
-        """
         _no_double_backward("dist_loss(fused=True)")
-        y, columns, coefficients, weights = ctx.saved_tensors
-        y_s, y_t = y
-        batch = y_s.shape[0]
-        if grad_inter is None and grad_intra is None:  # dist_loss: only the weighted total
-            if grad_total is None:
-                return None, None, None, None, None, None, None
-            scale = weights[2] * grad_total  # (B + C,)
-        else:
-            grads = [weights.new_zeros(()) if g is None else g for g in (grad_inter, grad_intra, grad_total)]
-            scale = torch.mv(weights.t(), torch.stack(grads))
-        alpha, beta = (coefficients * scale).unbind()
-        grad = y_t * alpha[:batch, None]
-        grad.addcmul_(y_s, beta[:batch, None], value=-1)
-        grad.addcmul_(columns[1], alpha[batch:])
-        grad.addcmul_(columns[0], beta[batch:], value=-1)
-        grad.mul_(y_s)  # y_s G; its row sums are <G, y_s>
-        grad.addcmul_(y_s, grad.sum(1, keepdim=True), value=-1)
-        return grad.to(ctx.student_dtype), None, None, None, None, None, None
+        weights = ctx.saved_tensors[3]
+        grads = [grad_inter, grad_intra, grad_total]
+        if all(g is None for g in grads):
+            return None, None, None, None, None, None, None
+        scale = torch.mv(weights.t(), torch.stack([weights.new_zeros(()) if g is None else g for g in grads]))
+        return _dist_backward(ctx, scale), None, None, None, None, None, None
 
 
 def fused_dist(
@@ -700,11 +756,14 @@ def fused_dist(
     intra_weight: float,
     eps: float,
     dtype: torch.dtype,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """DIST's ``(inter, intra, inter_weight * inter + intra_weight * intra)`` as one node.
+    *,
+    terms: bool = False,
+) -> Tensor | tuple[Tensor, Tensor, Tensor]:
+    """DIST's ``inter_weight * inter + intra_weight * intra`` as one node; ``terms=True``: ``(inter, intra, that)``.
 
     ``inter`` and ``intra`` are ``T^2 (1 - mean rho)``, ``rho`` Pearson's correlation of
     ``softmax(z / T)`` of student and teacher per sample (inter) and per class over the batch
     (intra), ``eps`` added to the product of the norms; its derivative is in closed form.
     """
-    return _DIST.apply(student_logits, teacher_logits.detach(), temperature, inter_weight, intra_weight, eps, dtype)
+    node = _DISTTerms if terms else _DIST
+    return node.apply(student_logits, teacher_logits.detach(), temperature, inter_weight, intra_weight, eps, dtype)
