@@ -22,11 +22,13 @@ check included (``validate=True``), as a user calls them; ``-unchecked`` runs wi
   calls it: ``dist`` (``dist_loss``), ``lskd``, ``wttm``, ``ctkd`` (``learned_temperature_kd``,
   the temperature a tensor that receives gradient too; the pure term has no input check, the
   module does), ``tekap`` (``tekap_loss`` on 3 noise draws made beforehand: the module draws
-  them from its generator, outside this time) and ``sdd`` (``sdd_loss``);
+  them from its generator, outside this time) and ``sdd`` (``sdd_loss``); each with a
+  ``-traced`` twin (``fused=False``, every step recorded by autograd);
 * ``sdd`` reads region logits ``(B, 21, C)`` (scales 1, 2, 4), so its reference is
   ``kd-kl_div-regions``: kl_div KD on the same ``B * 21`` rows of ``C`` logits, with the same
-  normalisation (a mean over every region of every sample). Both are printed in a second table,
-  with their time over plain kl_div KD at ``(B, C)`` too (what SDD costs over the KD it replaces).
+  normalisation (a mean over every region of every sample). The three are printed in a second
+  table, with their time over plain kl_div KD at ``(B, C)`` too (what SDD costs over the KD it
+  replaces).
 
 SDD's classifier cost (``--pyramid-models``, resnet8x4 by default): forward + backward of the
 head on the model's last feature map, interleaved: its plain classifier (global average pool +
@@ -105,11 +107,17 @@ METHODS = (
     "ldrrld-compiled",
     "naive",
     "dist",
+    "dist-traced",
     "lskd",
+    "lskd-traced",
     "wttm",
+    "wttm-traced",
     "ctkd",
+    "ctkd-traced",
     "tekap",
+    "tekap-traced",
     "sdd",
+    "sdd-traced",
     "kd-kl_div-regions",
 )
 #: The six baselines of the seed's comparison, each timed through its pure function.
@@ -118,7 +126,7 @@ BASELINES = ("dist", "lskd", "wttm", "ctkd", "tekap", "sdd")
 REFERENCE = "kd-kl_div"
 #: Candidates that read region logits ``(B, R, C)`` (SDD), and their time reference: ``F.kl_div``
 #: KD on the same ``B * R`` rows of ``C`` logits.
-REGION_METHODS = ("sdd", "kd-kl_div-regions")
+REGION_METHODS = ("sdd", "sdd-traced", "kd-kl_div-regions")
 REGION_REFERENCE = "kd-kl_div-regions"
 #: SDD's default pyramid: scales 1, 2 and 4, so 1 + 4 + 16 = 21 regions.
 SCALES = (1, 2, 4)
@@ -204,27 +212,32 @@ def make_method(name: str, depth: int, target: torch.Tensor, noise: torch.Tensor
             return 10.5 * local + 7.0 * rntk
 
         return naive
+    if name.removesuffix("-traced") in BASELINES:
+        return baseline(name.removesuffix("-traced"), not name.endswith("-traced"), target, noise)
+    if name == "kd-kl_div-regions":
+        return lambda s, t: kd_kl_div(s.flatten(0, 1), t.flatten(0, 1))
+    raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+
+
+def baseline(name: str, fused: bool, target: torch.Tensor, noise: torch.Tensor | None):
+    """A baseline's pure term with its defaults, fused or traced (``-traced``: ``fused=False``)."""
     if name == "dist":
-        return lambda s, t: dist_loss(s, t, 4.0)
+        return lambda s, t: dist_loss(s, t, 4.0, fused=fused)
     if name == "lskd":
-        return lambda s, t: lskd_loss(s, t, 2.0)
+        return lambda s, t: lskd_loss(s, t, 2.0, fused=fused)
     if name == "wttm":
-        return lambda s, t: wttm_loss(s, t, 4.0)
+        return lambda s, t: wttm_loss(s, t, 4.0, fused=fused)
     if name == "ctkd":
         temperature = torch.tensor(4.0, device=target.device, requires_grad=True)
 
         def ctkd(s, t):
             temperature.grad = None
-            return learned_temperature_kd(s, t, temperature)
+            return learned_temperature_kd(s, t, temperature, fused=fused)
 
         return ctkd
     if name == "tekap":
-        return lambda s, t: tekap_loss(s, t, noise, 4.0)
-    if name == "sdd":
-        return lambda s, t: sdd_loss(s, t, target, 4.0)
-    if name == "kd-kl_div-regions":
-        return lambda s, t: kd_kl_div(s.flatten(0, 1), t.flatten(0, 1))
-    raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+        return lambda s, t: tekap_loss(s, t, noise, 4.0, fused=fused)
+    return lambda s, t: sdd_loss(s, t, target, 4.0, fused=fused)
 
 
 def inputs(batch: int, classes: int, device: torch.device):
@@ -251,7 +264,7 @@ def tekap_noise(batch: int, classes: int, device: torch.device) -> torch.Tensor:
 def candidates(names, batch: int, classes: int, depth: int, device: torch.device) -> dict:
     """``{name: (make the function, student, teacher)}``: each candidate with the inputs it reads."""
     student, teacher, target = inputs(batch, classes, device)
-    noise = tekap_noise(batch, classes, device) if "tekap" in names else None
+    noise = tekap_noise(batch, classes, device) if {"tekap", "tekap-traced"} & set(names) else None
     regions = region_inputs(batch, classes, device) if set(names) & set(REGION_METHODS) else None
     return {
         name: (

@@ -52,7 +52,7 @@ def test_loss_speed_script_prints_its_table(capsys):
         "ldrrld-torch",
         "ldrrld-traced",
         "naive",
-        *loss_speed.BASELINES,
+        *(f"{name}{form}" for name in loss_speed.BASELINES for form in ("", "-traced")),
     ]
     assert loss_speed.main([*argv, "--pyramid-models", "resnet8x4"]) == 0
     out = capsys.readouterr().out
@@ -61,15 +61,15 @@ def test_loss_speed_script_prints_its_table(capsys):
         for table in out.split("\n\n")
     )
     # kd_loss and kl_div KD come first whatever was asked: every ratio needs them.
-    plain = [name for name in argv[argv.index("--methods") + 1 :] if name != "sdd"]
+    plain = [name for name in argv[argv.index("--methods") + 1 :] if not name.startswith("sdd")]
     assert [row[2] for row in main] == ["kd", "kd-kl_div", *plain]
     assert all(row[1] == "20" and float(row[3]) > 0 for row in main)
     assert main[1][4] == "1.00" and "/ kl_div KD" in out and "malloc with glibc defaults" in out
     targets = {(name, c): 1.5 for name in loss_speed.BASELINES for c in (100, 1000, 32000)}
     assert targets.items() <= loss_speed.TIME_TARGETS.items()  # printed as "(<= 1.5)" at those C
     # SDD on region logits (B, 21, C): over kl_div KD on the same B x 21 rows, and over plain KD at (B, C).
-    assert [row[2] for row in regions] == ["sdd", "kd-kl_div-regions"]
-    assert regions[1][4] == "1.00" and all(float(row[6]) > 0 for row in regions)
+    assert [row[2] for row in regions] == ["sdd", "sdd-traced", "kd-kl_div-regions"]
+    assert regions[2][4] == "1.00" and all(float(row[6]) > 0 for row in regions)
     # The pyramid's cost on resnet8x4's last map: the plain classifier is the reference; per region = ratio / 21.
     assert [row[2] for row in pyramid] == ["classifier", "pyramid", "student-step"]
     assert pyramid[0][1] == "resnet8x4 (256 x 8 x 8)" and pyramid[0][4] == "1.00"
