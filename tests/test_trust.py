@@ -389,3 +389,156 @@ def test_the_kernel_loads_from_the_hashed_file_not_the_path(tmp_path, monkeypatc
     library = next(cache.glob("cpu_ldrrld_float_*.so"))
     assert loaded and all(name != str(library) and name.endswith(".load") for name in loaded)
     assert not list(cache.glob("*.load")), "the private copy is removed once loaded"
+
+
+# ------------------------------------------------------------------ the teacher-output cache under the same rule
+@pytest.fixture(scope="module")
+def _digits():
+    from ldrrld_core.data import load_dataset
+
+    return load_dataset("digits")
+
+
+def _teacher():
+    import torch
+
+    from ldrrld_core.models import create_model
+
+    torch.manual_seed(0)
+    return create_model("digits_cnn", num_classes=10).eval()
+
+
+def _fit(data, teacher):
+    from ldrrld_core.train import fit, get_recipe
+
+    recipe = get_recipe("digits", epochs=1, warmup_epochs=0, decay_epochs=(), loss="kd")
+    return fit(recipe, teacher=teacher, data=data, progress=False)
+
+
+@pytest.fixture()
+def teacher_cache(tmp_path, monkeypatch):
+    from ldrrld_core.train.teacher_outputs import ENV_FOLDER
+
+    folder = tmp_path / "outputs"
+    monkeypatch.setenv(ENV_FOLDER, str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("value", ["", "relative/outputs", "."])
+def test_an_empty_or_relative_teacher_cache_variable_means_the_default(monkeypatch, tmp_path, value):
+    from ldrrld_core.cache_trust import cache_base
+    from ldrrld_core.train.teacher_outputs import ENV_FOLDER, cache_folder
+
+    monkeypatch.setenv("LDRRLD_CACHE_DIR", str(tmp_path / "base"))
+    monkeypatch.setenv(ENV_FOLDER, value)
+    assert cache_folder() == cache_base() / "teacher_outputs" == tmp_path / "base" / "teacher_outputs"
+    monkeypatch.setenv("LDRRLD_CACHE_DIR", "")
+    assert cache_folder().is_absolute()
+
+
+def test_a_teacher_cache_others_may_write_is_not_used(tmp_path, monkeypatch, caplog, _digits):
+    import logging
+
+    from ldrrld_core.train.teacher_outputs import ENV_FOLDER
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv(ENV_FOLDER, str(shared / "outputs"))
+    with caplog.at_level(logging.WARNING, logger="ldrrld.train"):
+        _fit(_digits, _teacher())
+    assert "not caching the teacher's outputs" in caplog.text
+    assert not list(shared.rglob("*.pt"))
+
+
+def _rewrite(path: Path, change) -> None:
+    from ldrrld_core.io import atomic_save
+    from ldrrld_core.train.teacher_outputs import _tensor_sha256
+
+    record = load_file(path)
+    record["logits"] = change(record["logits"])
+    record["logits_sha256"] = _tensor_sha256(record["logits"])  # consistent with itself, as a forger makes it
+    atomic_save(record, path)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda logits: logits.double(), "torch.float64 of 10 classes"),
+        (lambda logits: logits[:, :9].contiguous(), "of 9 classes"),
+        (lambda logits: logits.index_fill(0, __import__("torch").tensor([100]), float("nan")), "NaN or infinite"),
+        (lambda logits: logits + 1.0, "first batch differs"),
+    ],
+)
+def test_a_consistent_but_wrong_teacher_output_file_is_not_used(teacher_cache, caplog, _digits, change, reason):
+    import logging
+
+    teacher = _teacher()
+    first = _fit(_digits, teacher)
+    (path,) = teacher_cache.glob("*.pt")
+    _rewrite(path, change)
+    with caplog.at_level(logging.WARNING, logger="ldrrld.train"):
+        again = _fit(_digits, teacher)
+    assert "are unusable" in caplog.text and reason in caplog.text, caplog.text
+    assert again.history.rows[-1]["test_top1"] == first.history.rows[-1]["test_top1"]
+
+
+def test_a_teacher_whose_computation_changed_does_not_read_its_old_outputs(teacher_cache, caplog, _digits):
+    import logging
+
+    teacher = _teacher()
+    _fit(_digits, teacher)
+    teacher.register_forward_hook(lambda module, inputs, output: output * 2.0)  # same weights, other logits
+    with caplog.at_level(logging.WARNING, logger="ldrrld.train"):
+        _fit(_digits, teacher)
+    assert "first batch differs from the teacher's logits" in caplog.text
+
+
+@pytest.mark.parametrize("error", [RuntimeError("[enforce fail at inline_container.cc] No space left"), MemoryError()])
+def test_any_failure_to_write_the_teacher_cache_costs_speed_not_the_run(
+    teacher_cache, monkeypatch, caplog, _digits, error
+):
+    import logging
+
+    from ldrrld_core.train import teacher_outputs
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(teacher_outputs, "atomic_save", fail)
+    with caplog.at_level(logging.WARNING, logger="ldrrld.train"):
+        run = _fit(_digits, _teacher())
+    assert len(run.history.rows) == 1
+    assert "could not cache the teacher's outputs" in caplog.text and type(error).__name__ in caplog.text
+
+
+def test_a_fifo_at_the_teacher_cache_path_neither_blocks_nor_is_replaced(teacher_cache, caplog, _digits):
+    import logging
+
+    teacher = _teacher()
+    _fit(_digits, teacher)
+    (path,) = teacher_cache.glob("*.pt")
+    path.unlink()
+    os.mkfifo(path)
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(_fit(_digits, teacher)), daemon=True)
+    with caplog.at_level(logging.WARNING, logger="ldrrld.train"):
+        worker.start()
+        worker.join(60)
+    assert not worker.is_alive(), "the run blocks on the FIFO"
+    assert done and stat.S_ISFIFO(os.lstat(path).st_mode)
+    assert "is not a regular file" in caplog.text
+
+
+def test_a_teacher_output_file_of_another_user_is_not_read(teacher_cache, caplog, _digits):
+    import logging
+
+    if os.getuid() != 0:
+        pytest.skip("changing a file's owner needs root")
+    teacher = _teacher()
+    _fit(_digits, teacher)
+    (path,) = teacher_cache.glob("*.pt")
+    os.chown(path, 12345, 12345)
+    with caplog.at_level(logging.WARNING, logger="ldrrld.train"):
+        _fit(_digits, teacher)
+    assert "belongs to another user (uid 12345)" in caplog.text

@@ -19,8 +19,16 @@ and a SHA-256 of the logits); a file that fails is logged, computed again and re
 
 Random augmentation (``"cifar"``), folder data sets streamed through a ``DataLoader`` and runs
 under ``torch.compile`` keep the live teacher forward. The folder is ``$LDRRLD_TEACHER_OUTPUTS``,
-else ``teacher_outputs`` under ``$LDRRLD_CACHE_DIR`` or ``~/.cache/ldrrld``;
+else ``teacher_outputs`` under ``$LDRRLD_CACHE_DIR`` or ``~/.cache/ldrrld`` (absolute paths only:
+an empty or relative variable means the default, never the working folder);
 ``LDRRLD_TEACHER_OUTPUTS=off`` keeps the logits in memory only.
+
+The cache follows the kernel cache's trust rule (:mod:`ldrrld_core.cache_trust`): the folder and
+the folders above it must be safe from other users, and a file is read only when it is a regular
+file of this user's. A stored tensor is used only when its dtype, width and finiteness fit and its
+first batch equals the teacher's live logits on that batch (a probe: a forward hook, a patched
+forward or a changed buffer changes the teacher's computation without changing its weights). Any
+failure, to read or to write, whatever its type, is one warning and costs speed, never the run.
 """
 
 from __future__ import annotations
@@ -29,12 +37,14 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..cache_trust import UntrustedCacheError, absolute_setting, cache_base, open_private, private_folder
 from ..data import DeviceLoader
 from ..io import CheckpointError, atomic_save, load_file
 
@@ -50,13 +60,10 @@ _FORMAT = 1  # bumped when the file's layout changes
 
 def cache_folder() -> Path | None:
     """Where cached teacher outputs live, or ``None`` when ``$LDRRLD_TEACHER_OUTPUTS`` is ``off``."""
-    configured = os.environ.get(ENV_FOLDER)
-    if configured is not None:
-        return None if configured.strip().lower() in _OFF else Path(configured).expanduser()
-    base = os.environ.get("LDRRLD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "ldrrld"
-    )
-    return Path(base).expanduser() / "teacher_outputs"
+    configured = os.environ.get(ENV_FOLDER, "")
+    if configured.strip().lower() in _OFF:
+        return None
+    return absolute_setting(ENV_FOLDER) or cache_base() / "teacher_outputs"
 
 
 def _tensor_sha256(*tensors: Tensor) -> str:
@@ -121,11 +128,17 @@ def compute_teacher_outputs(
     return torch.cat([chunk.clone() for chunk in chunks]) if len(chunks) > 1 else chunks[0].clone()
 
 
-def _load(path: Path, key: str, description: dict[str, Any], device: torch.device) -> Tensor | None:
-    """The logits in ``path`` if it holds those of ``description``, verified; ``None`` if absent or bad."""
-    if not path.exists():
-        return None
+def _load(path: Path, key: str, description: dict[str, Any], device: torch.device, probe: Tensor) -> Tensor | None:
+    """The logits in ``path`` if it holds those of ``description``, verified; ``None`` if absent or bad.
+
+    ``probe``: the teacher's live logits on the first batch; the stored ones must have their dtype and
+    width, be finite, and equal them on that batch.
+    """
     try:
+        descriptor = open_private(path, "file")  # a FIFO or another user's file: refused before reading
+        if descriptor is None:
+            return None
+        os.close(descriptor)
         stored = load_file(path)
         logits = stored["logits"]
         if stored.get("key") != key or stored.get("description") != description:
@@ -134,10 +147,39 @@ def _load(path: Path, key: str, description: dict[str, Any], device: torch.devic
             raise ValueError("its logits have the wrong shape")
         if _tensor_sha256(logits) != stored.get("logits_sha256"):
             raise ValueError("its logits do not match their recorded SHA-256")
-    except (CheckpointError, ValueError, KeyError, TypeError) as error:
+        if logits.dtype != probe.dtype or logits.shape[1] != probe.shape[1]:
+            raise ValueError(
+                f"its logits are {logits.dtype} of {logits.shape[1]} classes, the teacher's "
+                f"{probe.dtype} of {probe.shape[1]}"
+            )
+        if not torch.isfinite(logits).all():
+            raise ValueError("its logits hold NaN or infinite values")
+        first = logits[: len(probe)].to(probe.device, probe.dtype)
+        scale = float(probe.abs().max()) if probe.numel() else 1.0
+        if not torch.allclose(first, probe, rtol=1e-3, atol=1e-4 * max(scale, 1.0)):
+            raise ValueError("its first batch differs from the teacher's logits (the teacher computes otherwise)")
+    except (CheckpointError, UntrustedCacheError, ValueError, KeyError, TypeError, OSError) as error:
         log.warning("cached teacher outputs %s are unusable (%s); computing them again", path, error)
         return None
     return logits.to(device)
+
+
+#: The samples of the probe batch: the teacher's live logits on the split's first few images, which
+#: the stored ones must equal (to round-off: a batch of another size may round differently).
+PROBE_SAMPLES = 8
+
+
+class _FirstBatch:
+    """The split's first :data:`PROBE_SAMPLES` images, shaped as :func:`compute_teacher_outputs` reads a loader."""
+
+    def __init__(self, loader: DeviceLoader) -> None:
+        images = loader.resident.images[:PROBE_SAMPLES]
+        self.device, self.batch_size = loader.device, len(images)
+        self.resident = type("Resident", (), {"images": images})()
+
+
+def _first_batch(loader: DeviceLoader) -> Any:
+    return _FirstBatch(loader)
 
 
 def attach_teacher_outputs(
@@ -170,17 +212,30 @@ def attach_teacher_outputs(
     description = describe(loader, teacher_sha256 or "", data, autocast_dtype, memory_format)
     key = cache_key(description)
     folder = cache_folder()
+    if folder is not None:
+        try:
+            private_folder(folder)
+        except (UntrustedCacheError, OSError) as error:
+            log.warning("not caching the teacher's outputs: %s", error)
+            folder = None
     path = None if folder is None else folder / f"{key}.pt"
-    logits = None if path is None else _load(path, key, description, loader.device)
+    logits = None
+    if path is not None:
+        probe = compute_teacher_outputs(
+            teacher, _first_batch(loader), autocast_dtype=autocast_dtype, memory_format=memory_format
+        )
+        logits = _load(path, key, description, loader.device, probe)
     if logits is None:
         logits = compute_teacher_outputs(teacher, loader, autocast_dtype=autocast_dtype, memory_format=memory_format)
         if path is not None:
             record = {"key": key, "description": description, "logits": logits.cpu(), "logits_sha256": ""}
             record["logits_sha256"] = _tensor_sha256(record["logits"])
             try:
+                if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
+                    raise UntrustedCacheError(f"{path} is not a regular file (a FIFO, device, link or folder)")
                 atomic_save(record, path)
-            except OSError as error:  # a read-only or full cache folder costs speed, not the run
-                log.warning("could not cache the teacher's outputs in %s (%s)", path, error)
+            except Exception as error:  # noqa: BLE001 - a full disk, a read-only folder, anything: speed, not the run
+                log.warning("could not cache the teacher's outputs in %s (%s: %s)", path, type(error).__name__, error)
     else:
         log.info("teacher outputs for the training split read from %s", path)
     return loader.with_sample_values(logits)
