@@ -85,12 +85,16 @@ def _check_parents(folder: Path) -> None:
         sticky = status.st_mode & stat.S_ISVTX
         if sticky and status.st_uid == 0:
             return
-        if status.st_uid not in (0, os.getuid()) or (status.st_mode & 0o022 and not sticky):
-            raise UntrustedCacheError(
-                f"the folder {parent} above the cache {folder} may be changed by other users "
-                f"(owner uid {status.st_uid}, mode {stat.S_IMODE(status.st_mode):o}): they could swap the "
-                "cache for a folder of their own; set LDRRLD_CACHE_DIR to a folder under your home"
-            )
+        if status.st_uid not in (0, os.getuid()):
+            why = f"belongs to another user (uid {status.st_uid})"
+        elif status.st_mode & 0o022 and not sticky:
+            why = f"may be changed by other users (mode {stat.S_IMODE(status.st_mode):o}, not sticky)"
+        else:
+            continue
+        raise UntrustedCacheError(
+            f"the folder {parent} above the cache {folder} {why}: they could swap the cache for a folder "
+            "of their own; set LDRRLD_CACHE_DIR to a folder under your home"
+        )
 
 
 def private_folder(folder: Path) -> Path:

@@ -1884,7 +1884,78 @@ CASES: list[Case] = [
         ExitedWith2,
         r"--threads must lie in \[1, 1024\]",
     ),
+    # --- caches and stored results ------------------------------------------------------------
+    Case(
+        "kernel-fifo-record",
+        "kernel",
+        "a FIFO at the kernel's build-record path",
+        lambda r: _kernel_with_fifo_record(r),
+        Warned,
+        "is not a regular file",
+    ),
+    Case(
+        "kernel-shared-parent",
+        "kernel",
+        "a private kernel cache inside a folder others may write (mode 777, not sticky)",
+        lambda r: _kernel_under_shared_parent(r),
+        Warned,
+        "above the cache .* may be changed by other users",
+    ),
+    Case(
+        "teacher-cache-shared",
+        "training",
+        "a teacher-output cache folder inside a folder others may write",
+        lambda r: _teacher_cache_under_shared_parent(r),
+        Warned,
+        "not caching the teacher's outputs",
+    ),
+    Case(
+        "study-run-accuracy-1000",
+        "run",
+        "`val_top1 = 1000` in a study's stored run file",
+        lambda r: _stored_accuracy_1000(r),
+        ValueError,
+        r"holds val_top1 = 1000.0 in epoch 1, outside \[0, 100\]",
+    ),
 ]
+
+
+def _kernel_with_fifo_record(root: Path) -> None:
+    import os
+
+    (root / "cache").mkdir(mode=0o700)
+    with _kernel_built_with(root, "exit 1\n") as kernel:
+        os.mkfifo(kernel.record_path(torch.float32, kernel._compiler()))
+        kernel.available(torch.device("cpu"), torch.float32)
+
+
+def _kernel_under_shared_parent(root: Path) -> None:
+    (root / "shared").mkdir()
+    (root / "shared").chmod(0o777)
+    (root / "shared" / "cache").mkdir(mode=0o700)
+    _kernel_available(root, "exit 1\n", LDRRLD_CACHE_DIR=str(root / "shared" / "cache"))
+
+
+def _teacher_cache_under_shared_parent(root: Path) -> None:
+    import os
+    from unittest import mock
+
+    (root / "shared").mkdir()
+    (root / "shared").chmod(0o777)
+    with mock.patch.dict(os.environ, {"LDRRLD_TEACHER_OUTPUTS": str(root / "shared" / "outputs")}):
+        train(tiny(loss="kd", augment="none"), teacher=model(TEACHER))
+
+
+def _stored_accuracy_1000(root: Path) -> None:
+    import json
+
+    from ldrrld_core.study.protocol import stored_run
+
+    recipe = tiny(loss="kd")
+    row = {"epoch": 1, "lr": 0.05, "train_loss": 1.0, "val_top1": 1000.0, "test_top1": 50.0}
+    path = root / "lr0.05-seed0.json"
+    path.write_text(json.dumps({"recipe": recipe.to_dict(), "teacher": None, "history": [row], "diverged": False}))
+    stored_run(path, recipe, None, key="history")
 
 
 def _write(path: Path, text: str) -> Path:
