@@ -542,3 +542,41 @@ def test_a_teacher_output_file_of_another_user_is_not_read(teacher_cache, caplog
     with caplog.at_level(logging.WARNING, logger="ldrrld.train"):
         _fit(_digits, teacher)
     assert "belongs to another user (uid 12345)" in caplog.text
+
+
+# ------------------------------------------------------------------ a run folder's summary and history
+def _run_folder(tmp_path: Path, summary: dict, rows: list | None = None) -> Path:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "recipe.json").write_text(json.dumps({"model": "digits_mlp", "loss": "kd", "seed": 0}))
+    (folder / "summary.json").write_text(json.dumps(summary))
+    if rows is not None:
+        (folder / "history.json").write_text(json.dumps(rows))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("summary", "rows", "message"),
+    [
+        ({"top1": True}, None, r"summary\.json holds top1 = true, not an accuracy in \[0, 100\]"),
+        ({"top1": 71.2, "top1_best": 1000}, None, r"holds top1_best = 1000, not an accuracy"),
+        ({"top1": "71.2"}, None, r"holds top1 = \"71.2\", not an accuracy"),
+        ({"top1": 50.0}, [{"epoch": 1, "test_top1": 50.0}, {"epoch": 2}], r"history\.json holds epoch 2 with other"),
+        ({"top1": 50.0}, [{"epoch": 1, "test_top1": 500.0}], r"holds test_top1 = 500.0 in epoch 1, outside"),
+    ],
+)
+def test_a_run_folder_whose_numbers_mean_nothing_is_refused(tmp_path, summary, rows, message):
+    from ldrrld_core.runs.record import load_run
+
+    folder = _run_folder(tmp_path, summary, rows)
+    with pytest.raises(ValueError, match=message):
+        load_run(folder)
+    status, errors = _ldrrld("runs", "table", str(folder))
+    assert status == 2 and len(errors.strip().splitlines()) == 1, errors
+
+
+def test_a_sound_run_folder_still_loads(tmp_path):
+    from ldrrld_core.runs.record import load_run
+
+    folder = _run_folder(tmp_path, {"top1": 50.0, "top1_best": 60}, [{"epoch": 1, "test_top1": 60.0}])
+    assert load_run(folder).top1_best == 60

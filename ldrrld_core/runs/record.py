@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..io import read_json
-from ..train.history import History
+from ..train.history import History, history_problem
 
 __all__ = ["RunRecord", "load_run", "find_runs"]
 
@@ -51,7 +52,31 @@ def load_run(folder: str | os.PathLike) -> RunRecord:
     what = "what `ldrrld train` or `distill` writes"
     recipe = read_json(folder / "recipe.json", keys=("model", "loss", "seed"), what=f"the recipe.json of {what}")
     summary = read_json(folder / "summary.json", keys=("top1",), what=f"the summary.json of {what}")
+    _check_meaning(folder, summary, history)
     return RunRecord(folder, recipe, summary, history)
+
+
+#: The accuracies (%) a summary may hold; ``top1`` always.
+_SUMMARY_ACCURACIES = ("top1", "top1_best", "top5", "val_top1", "teacher_top1")
+
+
+def _check_meaning(folder: Path, summary: dict[str, Any], history: History) -> None:
+    """Refuse a summary or history whose numbers mean nothing (a one-line ``ValueError`` naming file and field):
+    an accuracy that is not a finite number in [0, 100] (``true`` is not 1 %), a history that
+    :func:`~ldrrld_core.train.history.history_problem` refuses."""
+    for name in _SUMMARY_ACCURACIES:
+        if name not in summary:
+            continue
+        value = summary[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise ValueError(
+                f"{folder / 'summary.json'} holds {name} = {json.dumps(value)}, not an accuracy in [0, 100] "
+                "(percent): it was edited or damaged; train the run again or restore the file"
+            )
+    if history.rows:
+        problem = history_problem(history.rows, len(history.rows))
+        if problem:
+            raise ValueError(f"{folder / History.JSON_NAME} {problem}: it was edited or damaged")
 
 
 def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
