@@ -221,7 +221,13 @@ NOTEBOOK_READY = """() => {
         && panel.sessionContext.session.kernel;
     return !!(kernel && kernel.status === 'idle' && panel.content.widgets.length > 0);
 }"""
+# The notebooks open with their saved execution counts: the run is over when Lab's run-all says so.
+RUN_ALL = """() => {
+    window.ldrrldRunAllDone = false;
+    window.jupyterapp.commands.execute('notebook:run-all-cells').finally(() => { window.ldrrldRunAllDone = true; });
+}"""
 ALL_EXECUTED = """() => {
+    if (!window.ldrrldRunAllDone) return false;
     const panel = window.jupyterapp.shell.currentWidget;
     const cells = Array.from(panel.content.model.cells);
     const kernel = panel.sessionContext.session.kernel;
@@ -301,7 +307,7 @@ def _open_and_run_all(page, url: str) -> None:
     _open(page, url)
     faults = _before_running(page)
     assert not faults, "opened as `make lab` opens it, before running:\n" + "\n".join(faults)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.evaluate(RUN_ALL)
     page.wait_for_function(ALL_EXECUTED, timeout=RUN_ALL_S * 1000, polling=500)
     assert page.evaluate(FAILED_CELLS) == [], "a notebook cell raised in JupyterLab"
 
