@@ -95,13 +95,24 @@ def plotly_html(figure: dict) -> str:
     )
 
 
-def _widget_note(data: dict, where: str) -> str:
+def _widget_name(data: dict) -> str:
+    """The class name a widget's ``text/plain`` starts with (``"WeightPanel"``), or ``""``."""
     text = data.get("text/plain", "")
     text = "".join(text) if isinstance(text, list) else text
-    name = re.match(r"\w*", text).group()
+    return re.match(r"\w*", text).group()
+
+
+def is_saved_widget(data: dict) -> bool:
+    """Whether an output is a widget: its live view, or the still a saved notebook keeps of a known panel
+    (the notebooks are saved without widget views, so Lab shows the picture until the cell runs)."""
+    return WIDGET_TYPE in data or (_widget_name(data) in WIDGET_NOTES and "image/png" in data)
+
+
+def _widget_note(data: dict, where: str) -> str:
+    name = _widget_name(data)
     if name not in WIDGET_NOTES:
         raise PluginError(
-            f"{where}: a widget {name or text!r} has no note in tools/docs_site.py WIDGET_NOTES; "
+            f"{where}: a widget {name or data.get('text/plain')!r} has no note in tools/docs_site.py WIDGET_NOTES; "
             "add one line saying what the live widget does"
         )
     if "image/png" not in data:
@@ -116,9 +127,9 @@ def _site_outputs(outputs: list, where: str) -> list:
         data = output.get("data", {})
         if PLOTLY_TYPE in data and "text/html" not in data:
             output["data"]["text/html"] = plotly_html(data[PLOTLY_TYPE])
-        if WIDGET_TYPE in data:
+        if is_saved_widget(data):
             note = _widget_note(data, where)
-            del data[WIDGET_TYPE]
+            data.pop(WIDGET_TYPE, None)
             shown += [output, {"output_type": "display_data", "metadata": {}, "data": {"text/markdown": f"*{note}*"}}]
             continue
         shown.append(output)
