@@ -580,3 +580,30 @@ def test_a_sound_run_folder_still_loads(tmp_path):
 
     folder = _run_folder(tmp_path, {"top1": 50.0, "top1_best": 60}, [{"epoch": 1, "test_top1": 60.0}])
     assert load_run(folder).top1_best == 60
+
+
+@pytest.mark.parametrize(
+    ("measures", "seconds", "message"),
+    [
+        (
+            {"kendall_tau": float("nan"), "kl_all": 0.1, "topd_pair_agreement": 0.7},
+            1.0,
+            "kendall_tau = nan, not a finite",
+        ),
+        ({"kl_all": 0.1, "topd_pair_agreement": 0.7}, 1.0, r"lacks the measure\(s\) kendall_tau"),
+        ({"kendall_tau": 3.0, "kl_all": 0.1, "topd_pair_agreement": 0.7}, 1.0, r"kendall_tau = 3.0, outside \[-1, 1\]"),
+        ({"kendall_tau": 0.3, "kl_all": -1.0, "topd_pair_agreement": 0.7}, 1.0, "kl_all = -1.0, below 0"),
+        ({"kendall_tau": 0.3, "kl_all": 0.1, "topd_pair_agreement": 0.7}, None, "seconds = None, not a finite"),
+    ],
+)
+def test_a_sweep_result_with_a_nan_or_missing_measure_is_refused(tmp_path, measures, seconds, message):
+    from ldrrld_core.study.protocol import stored_run
+    from ldrrld_core.study.sweep import RUN_MEASURES
+    from ldrrld_core.train import get_recipe
+
+    recipe = get_recipe("digits", loss="kd", epochs=2)
+    path = tmp_path / "seed0.json"
+    result = {"history": _rows(2), "seconds": seconds, "measures": measures}
+    path.write_text(json.dumps({"recipe": recipe.to_dict(), "teacher": "a" * 64, "result": result}))
+    with pytest.raises(ValueError, match=r"seed0\.json .*" + message):
+        stored_run(path, recipe, "a" * 64, key="result", measures=RUN_MEASURES)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 import time
 from collections.abc import Mapping, Sequence
@@ -196,7 +197,15 @@ def _run_path(out_dir: Path, method: str, setting: str, lr: float, seed: int) ->
     return out_dir / "runs" / method / setting / f"lr{lr:g}-seed{seed}.json"
 
 
-def stored_run(path: Path, recipe: Recipe, teacher: str | None, *, key: str, overwrite: bool = False) -> Any | None:
+def stored_run(
+    path: Path,
+    recipe: Recipe,
+    teacher: str | None,
+    *,
+    key: str,
+    overwrite: bool = False,
+    measures: Sequence[str] = (),
+) -> Any | None:
     """What the run file ``path`` stores under ``key`` when it is a finished run of ``recipe`` from ``teacher``.
 
     ``None`` when there is no file (or, with ``overwrite``, when it holds other settings: the run is
@@ -229,9 +238,28 @@ def stored_run(path: Path, recipe: Recipe, teacher: str | None, *, key: str, ove
         )
     holder = stored if key == "result" else saved
     problem = _incomplete(rows, recipe, bool(holder.get("diverged")), "diverged" in holder)
+    if not problem and key == "result" and not holder.get("diverged"):
+        problem = _measures_problem(stored, measures)
     if problem:
         raise ValueError(f"{path} {problem}: not a finished run; delete it to train that run again")
     return stored
+
+
+def _measures_problem(result: Mapping, required: Sequence[str]) -> str | None:
+    """What makes a sweep result's ``measures`` and ``seconds`` other than finite numbers (``required``: names held)."""
+    measures = result.get("measures")
+    if not isinstance(measures, Mapping):
+        return "holds no mapping of measures"
+    if missing := [name for name in required if name not in measures]:
+        return f"lacks the measure(s) {', '.join(missing)}"
+    for name, value in {**measures, "seconds": result.get("seconds")}.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"holds {name} = {value!r}, not a finite number"
+        if name == "kendall_tau" and not -1 <= value <= 1:
+            return f"holds kendall_tau = {value!r}, outside [-1, 1]"
+        if name in ("kl_all", "topd_pair_agreement", "seconds") and value < 0:
+            return f"holds {name} = {value!r}, below 0"
+    return None
 
 
 def read_run_file(path: Path, key: str) -> dict:

@@ -160,6 +160,10 @@ def _measure_one(recipe_dict: dict, teacher_weights: str, device: str, threads: 
     }
 
 
+#: The measures every finished run's result holds (:func:`_measure_one`); a stored result lacking one is refused.
+RUN_MEASURES = ("kendall_tau", "kl_all", "topd_pair_agreement")
+
+
 def _run_path(out_dir: Path, name: str, seed: int) -> Path:
     return out_dir / "runs" / name / f"seed{seed}.json"
 
@@ -221,13 +225,17 @@ def _train_plan(
     done = {
         spec: result
         for spec, recipe in plan.items()
-        if (result := stored_run(_run_path(out_dir, *spec), recipe, teacher, key="result", overwrite=overwrite))
+        if (
+            result := stored_run(
+                _run_path(out_dir, *spec), recipe, teacher, key="result", overwrite=overwrite, measures=RUN_MEASURES
+            )
+        )
         is not None
     }
     by_recipe = {}
     for path in sorted((out_dir / "runs").glob("*/seed*.json")):
         recipe = Recipe.from_dict(read_run_file(path, "result")["recipe"])
-        found = stored_run(path, recipe, teacher, key="result", overwrite=True)  # checked as its own run
+        found = stored_run(path, recipe, teacher, key="result", overwrite=True, measures=RUN_MEASURES)  # as its own run
         if found is not None:
             by_recipe[json.dumps(recipe.to_dict(), sort_keys=True)] = found
 
