@@ -607,3 +607,36 @@ def test_a_sweep_result_with_a_nan_or_missing_measure_is_refused(tmp_path, measu
     path.write_text(json.dumps({"recipe": recipe.to_dict(), "teacher": "a" * 64, "result": result}))
     with pytest.raises(ValueError, match=r"seed0\.json .*" + message):
         stored_run(path, recipe, "a" * 64, key="result", measures=RUN_MEASURES)
+
+
+def test_every_recipe_field_can_be_set_from_the_command_line():
+    """``--set FIELD=VALUE`` works for every field (``name`` failed for any value), each given its preset's value."""
+    import dataclasses
+    from argparse import Namespace
+
+    from ldrrld_core.cli.options import recipe_from
+    from ldrrld_core.train import get_recipe
+
+    preset = get_recipe("digits")
+
+    def text(value):
+        if value is None:
+            return "none"
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, tuple):
+            return json.dumps(list(value))
+        if isinstance(value, dict):
+            return json.dumps(value)
+        return str(value)
+
+    for item in dataclasses.fields(preset):
+        if item.name == "out_dir":
+            continue
+        value = getattr(preset, item.name)
+        args = Namespace(
+            set=[f"{item.name}={text(value)}"], model=None, data=None, data_root=None, download=None, epochs=None,
+            batch_size=None, lr=None, seed=None, amp=None, compile=None, out_dir="none", recipe=None,
+            recipe_file=None, resume=None, command="train",
+        )  # fmt: skip
+        assert getattr(recipe_from(args), item.name) == value, item.name
