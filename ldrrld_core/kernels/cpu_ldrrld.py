@@ -12,11 +12,14 @@ The source is compiled at first use with the system's C compiler (``$CC``, else 
 or ``clang``; about a second, given up after :data:`BUILD_TIMEOUT` seconds, a warning after a
 few) into ``$LDRRLD_CACHE_DIR``, ``$XDG_CACHE_HOME/ldrrld`` or ``~/.cache/ldrrld`` (absolute
 paths only) under a name that hashes the source, the compiler and the CPU's features, then
-loaded with :mod:`ctypes`. The cache is trusted only as far as it is private: the folder is
-created ``0700`` and refused if it belongs to another user or others may write it, and a
-library is loaded only if its SHA-256 equals the one recorded (``<name>.sha256``, beside it)
-when this installation built it, checked on the open file that is then loaded; a truncated or
-replaced library is built again before any of it runs.
+loaded with :mod:`ctypes`. The cache is trusted only as far as it is private
+(:mod:`ldrrld_core.cache_trust`, the rule the teacher-output cache follows too): the folder is
+created ``0700`` and refused if it belongs to another user or others may write it or any folder
+above it (up to the home folder or a root-owned sticky folder), files are opened without
+following links or blocking (a FIFO at the build record is refused, not read), and a library is
+loaded only if its SHA-256 equals the one recorded (``<name>.sha256``, beside it) when this
+installation built it, from a private copy of the very descriptor that was hashed; a truncated
+or replaced library is built again before any of it runs.
 Groups of 16 rows are shared among ``torch.get_num_threads()`` OpenMP threads when the batch is
 large enough: built with ``-fopenmp`` next to torch, that is torch's own thread pool (the loader
 finds torch's ``libgomp.so.1`` already loaded), so the kernel never competes with torch's threads.
