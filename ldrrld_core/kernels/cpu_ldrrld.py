@@ -38,6 +38,7 @@ import hashlib
 import logging
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -302,6 +303,9 @@ def _load(dtype: torch.dtype) -> ctypes.CDLL:
             raise UntrustedCacheError(f"the kernel just built, {found[0]}, changed before it was loaded")
     try:
         return _declare(_load_descriptor(descriptor, found[0]), dtype)
+    except (OSError, AttributeError) as error:  # name the library, not its private copy (a name used once)
+        copy = re.escape(str(found[0].with_name(f".{found[0].name}"))) + r"\.[0-9a-f]{12}\.load"
+        raise type(error)(re.sub(copy, str(found[0]).replace("\\", "\\\\"), str(error))) from None
     finally:
         os.close(descriptor)
 
