@@ -15,6 +15,7 @@ from .colors import palette
 from .curves import training_curves
 from .embedding import tsne_scatter
 from .fidelity import fidelity_heatmaps
+from .fidelity_accuracy import fidelity_vs_accuracy
 from .render import BACKENDS, draw
 from .sample import gradient_bars, local_distributions, pair_contributions
 from .tables import format_table
@@ -37,6 +38,7 @@ __all__ = [
     "correlation_gaps",
     "tsne_scatter",
     "fidelity_heatmaps",
+    "fidelity_vs_accuracy",
     "training_curves",
     "weight_panel",
     "WeightPanel",

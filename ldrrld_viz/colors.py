@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import colorsys
 
-__all__ = ["palette", "MAX_DISTINCT_GROUPS", "BOUNDARY", "SEQUENTIAL", "DIVERGING"]
+__all__ = ["palette", "MAX_DISTINCT_GROUPS", "BOUNDARY", "REFERENCE", "SEQUENTIAL", "DIVERGING"]
 
 #: Twenty colours chosen to be told apart on a white background, most distinct first
 #: (after Sasha Trubetskoy's list of 20 simple distinct colours, with the palest ones darkened).
@@ -35,6 +35,8 @@ MAX_DISTINCT_GROUPS = len(_DISTINCT)
 
 #: Lines between groups (superclasses) on a heatmap: seen on dark and on white cells alike.
 BOUNDARY = "#8c8c8c"
+#: Reference lines across a panel (a teacher's value): dark grey, dashed.
+REFERENCE = "#555555"
 
 #: Colour scales by role, as (plotly name, matplotlib name).
 SEQUENTIAL = ("Viridis", "viridis")

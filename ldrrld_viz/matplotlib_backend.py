@@ -19,8 +19,20 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from .colors import BOUNDARY, DIVERGING, SEQUENTIAL
-from .panels import MIN_TEXT_PX, Bars, Heatmap, Lines, Panel, Scatter, colorbar_owners, label_step, series_colors
+from .colors import BOUNDARY, DIVERGING, REFERENCE, SEQUENTIAL
+from .panels import (
+    LABEL_GAP_PX,
+    LABEL_POSITIONS,
+    MIN_TEXT_PX,
+    Bars,
+    Heatmap,
+    Lines,
+    Panel,
+    Scatter,
+    colorbar_owners,
+    label_step,
+    series_colors,
+)
 
 __all__ = ["DPI", "MAX_WIDTH_IN", "StaticFigure", "draw_matplotlib"]
 
@@ -87,10 +99,7 @@ def draw_matplotlib(
         elif isinstance(panel, Bars):
             _bars(ax, panel, colors)
         elif isinstance(panel, Scatter):
-            for group in panel.groups:
-                ax.scatter(group.x, group.y, s=6, color=group.color, label=group.name)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _scatter(ax, panel)
         else:
             raise TypeError(f"cannot draw a {type(panel).__name__}; expected a panel of ldrrld_viz.panels")
         ax.set_title(panel.title, fontsize=PANEL_TITLE_PT)
@@ -161,3 +170,31 @@ def _bars(ax, panel: Bars, colors: dict[str, str]) -> None:
         ax.bar(positions + (k - (len(panel.series) - 1) / 2) * width, y, width, color=colors[name], label=name)
     ax.set_xticks(positions, panel.categories, rotation=90 if max(map(len, panel.categories)) > 3 else 0)
     ax.axhline(0, color="grey", linewidth=0.5)
+
+
+def _scatter(ax, panel: Scatter) -> None:
+    """Groups of points; with ``labelled`` each named above its marker, with ``references`` dashed lines."""
+    for group in panel.groups:
+        ax.scatter(group.x, group.y, s=36 if panel.labelled else 6, color=group.color, label=group.name)
+        if panel.labelled:
+            for x, y, text, position in zip(group.x, group.y, group.hover, group.positions()):
+                right, up = LABEL_POSITIONS[position]
+                ax.annotate(
+                    text,
+                    (x, y),
+                    xytext=(LABEL_GAP_PX * right, LABEL_GAP_PX * up),
+                    textcoords="offset points",
+                    ha={1: "left", 0: "center", -1: "right"}[right],
+                    va={1: "bottom", 0: "center", -1: "top"}[up],
+                    fontsize=MIN_TEXT_PX,
+                )
+    for line in panel.references:
+        draw_line = ax.axhline if line.axis == "y" else ax.axvline
+        draw_line(line.value, color=REFERENCE, linestyle="--", linewidth=1.2, label=line.name)
+    if panel.x_range is not None:
+        ax.set_xlim(*panel.x_range)
+    if panel.y_range is not None:
+        ax.set_ylim(*panel.y_range)
+    if not panel.values:
+        ax.set_xticks([])
+        ax.set_yticks([])

@@ -24,6 +24,8 @@ __all__ = [
     "Lines",
     "Bars",
     "Points",
+    "LABEL_POSITIONS",
+    "Reference",
     "Scatter",
     "Panel",
     "as_array",
@@ -44,6 +46,8 @@ GROUP_PX = 24
 LABELS_UP_TO = 30
 #: Average width of one character of :data:`MIN_TEXT_PX` text, in pixels, for fitting tick labels.
 CHAR_PX = 6.2
+#: Pixels between a labelled point's centre and its label (plotly's own gap for ``textposition``).
+LABEL_GAP_PX = 6
 
 
 def label_step(labels: Sequence[str], cell_px: float, *, across: bool) -> int | None:
@@ -169,23 +173,79 @@ class Bars:
 
 @dataclass(frozen=True)
 class Points:
-    """One coloured group of a scatter plot; ``hover`` names each point."""
+    """One coloured group of a scatter plot; ``hover`` names each point.
+
+    ``label_positions``: where a labelled scatter writes each point's name, one of
+    :data:`LABEL_POSITIONS` per point (default: all ``"top center"``).
+    """
 
     name: str
     x: np.ndarray
     y: np.ndarray
     color: str
     hover: Sequence[str] = field(default_factory=list)
+    label_positions: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        wrong = [position for position in self.label_positions if position not in LABEL_POSITIONS]
+        if wrong or (self.label_positions and len(self.label_positions) != len(self.x)):
+            raise ValueError(
+                f"label_positions must give one of {', '.join(LABEL_POSITIONS)} for each of the "
+                f"{len(self.x)} points, got {list(self.label_positions)}"
+            )
+
+    def positions(self) -> list[str]:
+        """The label position of every point."""
+        return list(self.label_positions) or ["top center"] * len(self.x)
+
+
+#: Where a label can sit around its point (plotly's ``textposition`` names), and the direction it
+#: extends in, ``(right, up)`` in units of the gap between marker and label.
+LABEL_POSITIONS = {
+    "top center": (0, 1),
+    "bottom center": (0, -1),
+    "middle right": (1, 0),
+    "middle left": (-1, 0),
+    "top right": (1, 1),
+    "top left": (-1, 1),
+    "bottom right": (1, -1),
+    "bottom left": (-1, -1),
+}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A dashed line across a scatter panel at ``value`` on the ``axis`` it marks (``"y"``: a
+    horizontal line, ``"x"``: a vertical one), named in the legend (a teacher's accuracy)."""
+
+    name: str
+    value: float
+    axis: str = "y"
+
+    def __post_init__(self) -> None:
+        if self.axis not in ("x", "y"):
+            raise ValueError(f"a reference line marks the 'x' or the 'y' axis, got {self.axis!r}")
 
 
 @dataclass(frozen=True)
 class Scatter:
-    """Points in groups, each group one colour (the same group keeps its colour across panels)."""
+    """Points in groups, each group one colour (the same group keeps its colour across panels).
+
+    ``labelled`` writes each point's hover text beside it (a few named points, one per model);
+    ``values`` shows the axes' values (False, the default, suits maps whose coordinates mean nothing,
+    such as t-SNE); ``x_range``/``y_range`` fix what the axes show, so a figure function can leave
+    room for the labels; ``references`` are dashed lines across the panel.
+    """
 
     groups: Sequence[Points]
     title: str = ""
     x_title: str = ""
     y_title: str = ""
+    labelled: bool = False
+    values: bool = False
+    x_range: tuple[float, float] | None = None
+    y_range: tuple[float, float] | None = None
+    references: Sequence[Reference] = ()
 
 
 Panel = Union[Heatmap, Lines, Bars, Scatter]

@@ -12,7 +12,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .colors import BOUNDARY, DIVERGING, SEQUENTIAL
+from .colors import BOUNDARY, DIVERGING, REFERENCE, SEQUENTIAL
 from .panels import (
     CHAR_PX,
     LABELS_UP_TO,
@@ -68,6 +68,9 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int, panel_size
                 fig.add_trace(trace, row=row, col=col)
             if isinstance(panel, Bars):
                 fig.update_xaxes(type="category", row=row, col=col)
+            if isinstance(panel, Scatter):
+                fig.update_xaxes(range=panel.x_range, row=row, col=col)
+                fig.update_yaxes(range=panel.y_range, row=row, col=col)
             # Invisible outside ticks hold the labels off the axes, so the corner's two never touch.
             spacing = {"ticks": "outside", "ticklen": 5, "tickcolor": "rgba(0,0,0,0)"}
             fig.update_xaxes(row=row, col=col, **spacing)
@@ -181,20 +184,58 @@ def _traces(panel: Lines | Bars | Scatter, colors: dict[str, str], shown: set[st
             )
             for name, y in panel.series.items()
         ]
-    return [
-        go.Scattergl(
-            x=group.x,
-            y=group.y,
-            name=group.name,
-            mode="markers",
-            marker={"color": group.color, "size": 5},
-            hovertext=list(group.hover),
-            hoverinfo="text",
-            legendgroup=group.name,
-            showlegend=_first(group.name, shown),
-        )
-        for group in panel.groups
-    ]
+    if panel.labelled:  # a few named points: SVG, which writes text beside the markers
+        traces = [
+            go.Scatter(
+                x=group.x,
+                y=group.y,
+                name=group.name,
+                mode="markers+text",
+                marker={"color": group.color, "size": 9},
+                text=list(group.hover),
+                textposition=group.positions(),
+                textfont={"size": MIN_TEXT_PX},
+                hovertext=list(group.hover),
+                hoverinfo="text+x+y",
+                legendgroup=group.name,
+                showlegend=_first(group.name, shown),
+            )
+            for group in panel.groups
+        ]
+    else:
+        traces = [
+            go.Scattergl(
+                x=group.x,
+                y=group.y,
+                name=group.name,
+                mode="markers",
+                marker={"color": group.color, "size": 5},
+                hovertext=list(group.hover),
+                hoverinfo="text",
+                legendgroup=group.name,
+                showlegend=_first(group.name, shown),
+            )
+            for group in panel.groups
+        ]
+    return traces + [_reference(panel, line) for line in panel.references]
+
+
+def _reference(panel: Scatter, line) -> go.Scatter:
+    """A dashed line across the panel: from end to end of the axis it does not mark (its range, else the
+    points' extent), named in the legend."""
+    other = panel.x_range if line.axis == "y" else panel.y_range
+    if other is None:
+        values = [v for group in panel.groups for v in (group.x if line.axis == "y" else group.y)]
+        other = (min(values), max(values))
+    ends, level = list(other), [line.value, line.value]
+    return go.Scatter(
+        x=ends if line.axis == "y" else level,
+        y=level if line.axis == "y" else ends,
+        name=line.name,
+        mode="lines",
+        line={"color": REFERENCE, "dash": "dash", "width": 1.5},
+        hoverinfo="name",
+    )
 
 
 def _text(title: str) -> str:

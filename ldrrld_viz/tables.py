@@ -9,10 +9,14 @@ from ldrrld_core.tables import text_table
 __all__ = ["format_table"]
 
 
-def format_table(rows: Sequence[Mapping[str, object]], *, digits: int = 3) -> str:
+def format_table(
+    rows: Sequence[Mapping[str, object]], *, digits: int = 3, headers: Mapping[str, str] | None = None
+) -> str:
     """Rows of dictionaries as an aligned text table; floats with ``digits`` decimals.
 
     Columns are the keys of the first row, in order; text is left-aligned, numbers right-aligned.
+    ``headers`` gives some columns a name for people (``{"kendall_tau_all": "tau, all classes"}``,
+    e.g. :data:`ldrrld_core.analysis.FIDELITY_HEADERS`); the others are headed by their key.
     """
     if not rows:
         raise ValueError("no rows to format")
@@ -25,4 +29,5 @@ def format_table(rows: Sequence[Mapping[str, object]], *, digits: int = 3) -> st
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
     numeric = [all(isinstance(row[c], (int, float)) for row in rows) for c in columns]
-    return text_table(columns, [[cell(row[c]) for c in columns] for row in rows], right=numeric, rule=True)
+    names = [str((headers or {}).get(c, c)) for c in columns]
+    return text_table(names, [[cell(row[c]) for c in columns] for row in rows], right=numeric, rule=True)

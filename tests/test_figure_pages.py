@@ -16,6 +16,7 @@ import pytest
 import torch
 from figure_page import browser_page, show
 from page_layout import layout_faults
+from test_every_method import CROWDED_TAUS, CROWDED_TOP1
 
 import ldrrld_viz as viz
 from ldrrld_core import analysis
@@ -114,6 +115,13 @@ def every_figure(backend="plotly"):
         ),
         "training curves": viz.training_curves(
             {m: history(seed=k) for k, m in enumerate(students)}, ["test_top1", "train_loss"], backend=backend
+        ),
+        "fidelity vs accuracy": viz.fidelity_vs_accuracy(
+            CROWDED_TAUS,
+            CROWDED_TOP1,
+            teacher_top1=94.4,
+            groups={"tuned": ["ce", "kd", "dkd", "ldrrld"], "preset": ["dist", "lskd", "wttm", "ctkd", "tekap", "sdd"]},
+            backend=backend,
         ),
     }
     return figures

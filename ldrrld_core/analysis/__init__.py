@@ -34,6 +34,7 @@ from .class_relations import (
 from .features import TSNE_SINGLE_THREAD_UP_TO, ModelOutputs, collect_outputs, tsne_embedding
 from .fidelity import (
     FIDELITY_CAVEAT,
+    FIDELITY_HEADERS,
     RelationFidelity,
     compare_fidelity,
     fidelity_table,
@@ -70,6 +71,7 @@ __all__ = [
     "fidelity_table",
     "kendall_tau",
     "FIDELITY_CAVEAT",
+    "FIDELITY_HEADERS",
     "check_students",
     "check_labels",
     "check_class_index",

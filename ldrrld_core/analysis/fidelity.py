@@ -32,14 +32,30 @@ __all__ = [
     "fidelity_table",
     "kendall_tau",
     "FIDELITY_CAVEAT",
+    "FIDELITY_HEADERS",
 ]
 
 #: The caveat every table or figure of the top-d measures carries.
 FIDELITY_CAVEAT = (
     "pair KL and top-d agreement measure what LDRRLD optimises, so they favour it by "
-    "construction (and kl_all is KD's objective / T^2); kendall_tau_all is no "
-    "method's objective"
+    "construction (and the KL over all classes, kl_all, is KD's objective / T^2); the tau over "
+    "all classes, kendall_tau_all, is no method's objective"
 )
+
+#: Short column names for people, by key of :meth:`RelationFidelity.summary` (and :func:`fidelity_table`'s
+#: ``"student"``), for ``ldrrld_viz.format_table(rows, headers=FIDELITY_HEADERS)``; "top-d" is the
+#: teacher's ``d`` highest classes.
+FIDELITY_HEADERS = {
+    "student": "student",
+    "kl_all": "KL, all",
+    "kendall_tau_all": "tau, all",
+    "pair_kl": "pair KL, top-d",
+    "pair_agreement": "pair order, top-d",
+    "kendall_tau": "tau, top-d",
+    "spearman_rho": "rho, top-d",
+    "topd_overlap": "overlap, top-d",
+    "top1_agreement": "same top-1",
+}
 
 #: Rows of samples :func:`kendall_tau` compares at once: about this many sign entries per chunk.
 _KENDALL_CHUNK = 1 << 22

@@ -26,7 +26,7 @@ from ..io import atomic_write_text, read_json
 from ..provenance import source_commit
 from ..tables import difference, interval, markdown_table, mean_std, text_table
 from .stats import paired_difference, standard_error, summarize
-from .tuning import edges, tuning_to_dict
+from .tuning import DEFAULT_TUNING, edges, tuning_to_dict
 from .verdicts import disagreements, paired_verdicts
 
 __all__ = [
@@ -44,6 +44,10 @@ __all__ = [
     "render",
     "load_results",
     "chosen_recipe",
+    "EVERY_METHOD",
+    "preset_recipe",
+    "method_recipes",
+    "point_labels",
     "is_evidence",
 ]
 
@@ -734,6 +738,53 @@ def chosen_recipe(recipe, results: Mapping, method: str):
     """``recipe`` for ``method`` at the point the study chose: its rate and its setting's loss hyperparameters."""
     entry = results["methods"][method]
     return recipe.with_loss(method, entry.get("setting", {}).get("hparams"), lr=float(entry["lr"]))
+
+
+#: Every method a study knows how to tune (:data:`~.tuning.DEFAULT_TUNING`), in the order tables list
+#: them: the student alone, KD, DKD and LDRRLD, then the baselines the seed compares against.
+EVERY_METHOD: tuple[str, ...] = tuple(DEFAULT_TUNING)
+
+
+def preset_recipe(recipe, results: Mapping, method: str, *, lr_of: str = "kd"):
+    """``recipe`` for a method the study has not tuned: its loss at the registered preset (the authors'
+    setting, with whatever ``recipe.loss_options`` gives that loss) and the learning rate the study
+    chose for ``lr_of`` (KD: the plain distillation loss the presets are written against).
+
+    Such a point is untuned: a student trained there shows what the method does out of the box,
+    and its numbers are no ranking against the tuned methods. A method the study tuned is refused
+    (:func:`chosen_recipe` gives its point).
+    """
+    tuned = results["methods"]
+    if method in tuned:
+        raise ValueError(f"the study tuned {method!r}: use chosen_recipe(recipe, results, {method!r}) for its point")
+    if lr_of not in tuned:
+        raise ValueError(f"lr_of={lr_of!r} names no method the study tuned; choose one of {', '.join(tuned)}")
+    return recipe.with_loss(method, lr=float(tuned[lr_of]["lr"]))
+
+
+def method_recipes(recipe, results: Mapping, methods: Sequence[str] = EVERY_METHOD, *, lr_of: str = "kd") -> dict:
+    """``{method: recipe}`` in the order of ``methods``: a method the study tuned at the point it chose
+    (:func:`chosen_recipe`), any other at its authors' preset and ``lr_of``'s rate (:func:`preset_recipe`)."""
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods names a method twice: {list(methods)}")
+    return {
+        method: chosen_recipe(recipe, results, method)
+        if method in results["methods"]
+        else preset_recipe(recipe, results, method, lr_of=lr_of)
+        for method in methods
+    }
+
+
+def point_labels(results: Mapping, recipes: Mapping[str, Any], *, lr_of: str = "kd") -> dict[str, str]:
+    """One short line per method saying where its recipe stands: ``"lr 0.4, T 2, weights hinton (tuned)"``
+    for a method the study tuned, ``"lr 0.4 (KD's), authors' preset, untuned"`` for any other."""
+    tuned = results["methods"]
+    return {
+        method: f"lr {recipe.lr:g}, {tuned[method].get('setting', {}).get('label', 'default')} (tuned)"
+        if method in tuned
+        else f"lr {recipe.lr:g} ({_label(lr_of)}'s), authors' preset, untuned"
+        for method, recipe in recipes.items()
+    }
 
 
 def render(folder: str | os.PathLike) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ weights; ``train_step`` is the loop's one optimisation step. See ``docs/training
 """
 
 from ..io import remove_stale_temporaries
-from .compare import DEFAULT_METHODS, Comparison, compare
+from .compare import DEFAULT_METHODS, Comparison, compare, compare_recipes
 from .distributed import DistributedContext, close_distributed, current_context, init_distributed
 from .history import History
 from .loop import Run, build_student, check_loss_fits, distill, fit, load_data, resolve_amp, train_step, train_teacher
@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_METHODS",
     "Comparison",
     "compare",
+    "compare_recipes",
     "DistributedContext",
     "close_distributed",
     "current_context",

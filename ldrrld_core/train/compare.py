@@ -7,7 +7,7 @@ between the students is the loss.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from .loop import Run, check_loss_fits, fit, load_data, train_teacher
 from .metrics import evaluate
 from .recipes import Recipe
 
-__all__ = ["Comparison", "compare", "DEFAULT_METHODS"]
+__all__ = ["Comparison", "compare", "compare_recipes", "DEFAULT_METHODS"]
 
 #: The losses the demo compares: the student alone, the two baselines and LDRRLD.
 DEFAULT_METHODS = ("ce", "kd", "dkd", "ldrrld")
@@ -128,4 +128,58 @@ def compare(
         if recipe.out_dir is not None:
             run_recipe = run_recipe.replace(out_dir=str(Path(recipe.out_dir) / name))
         students[name] = fit(run_recipe, teacher=teacher, data=data, **options)
+    return Comparison(teacher=teacher, students=students)
+
+
+def compare_recipes(
+    recipes: Mapping[str, Recipe],
+    *,
+    teacher: Run | nn.Module,
+    progress: bool = True,
+    run_progress: bool = False,
+    **options: Any,
+) -> Comparison:
+    """One student per method, each at its own recipe, all from one teacher: :func:`compare` for
+    methods trained at different points (such as :func:`~ldrrld_core.study.report.method_recipes`).
+
+    Args:
+        recipes: ``{method: recipe}``; each recipe trains its method's loss, and the recipes differ
+            in nothing but the loss, its options and the learning rate (same data, models,
+            schedule and seed), so the students stay comparable.
+        teacher: a trained teacher (a :class:`Run`, or a model whose test accuracy is then measured).
+        progress: one bar over the students, naming the one in training.
+        run_progress: also each run's own bar (per step), as :func:`compare` shows. It redraws many
+            times a second: a notebook of many students then sends the kernel's reader thousands of
+            messages, more than a reader that waits for the cell's end (nbval) buffers.
+        options: passed to :func:`compare` (``data``, ``device``).
+    """
+    from tqdm.auto import tqdm
+
+    if not recipes:
+        raise ValueError("recipes is empty: give {method: recipe}, e.g. method_recipes(recipe, results)")
+    misnamed = {method: recipe.loss for method, recipe in recipes.items() if recipe.loss != method}
+    if misnamed:
+        raise ValueError(f"each recipe must train its own method's loss; these train another: {misnamed}")
+    name, first = next(iter(recipes.items()))
+    differ = [
+        method
+        for method, recipe in recipes.items()
+        if recipe.replace(loss=first.loss, loss_options=first.loss_options, lr=first.lr) != first
+    ]
+    if differ:
+        raise ValueError(
+            f"the recipes of {differ} differ from {name}'s in more than the loss, its options and the learning "
+            "rate: compared students need the same data, models, schedule and seed"
+        )
+    data = options.pop("data", None) or load_data(first)
+    if isinstance(teacher, nn.Module):
+        teacher = _as_run(teacher, first, data)
+    students = {}
+    bar = tqdm(total=len(recipes), desc="students", unit="run", disable=not progress, leave=False, dynamic_ncols=True)
+    for method, recipe in recipes.items():
+        bar.set_postfix(training=method)
+        run = compare(recipe, [method], teacher=teacher, data=data, progress=run_progress, **options)
+        students[method] = run.students[method]
+        bar.update(1)
+    bar.close()
     return Comparison(teacher=teacher, students=students)
