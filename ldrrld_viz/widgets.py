@@ -251,8 +251,9 @@ def _colour_ranges(
 def _summary(maps: WeightMaps, sample: SampleRelations | None) -> str:
     """One line on where the weight goes: pair count, strongest pair, the top-d set's share."""
     first, second = divmod(int(maps.adw.argmax()), maps.depth)
+    pairs = maps.share.numel()
     text = (
-        f"d = {maps.depth}: {maps.share.numel()} pair{'s' if maps.share.numel() != 1 else ''}; heaviest pair ranks ({first + 1}, {second + 1}) "
+        f"d = {maps.depth}: {pairs} pair{'s' if pairs != 1 else ''}; heaviest pair ranks ({first + 1}, {second + 1}) "
         f"with weight {float(maps.adw.max()):.3f}; with equal KLs the pairs carry "
         f"{1 - maps.topd_share:.1%} of the local term, the top-{maps.depth} set {maps.topd_share:.1%}."
     )
