@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ldrrld_core.analysis import SampleRelations, check_class_index, check_class_names, pair_matrix
 
+from .class_relations import MAX_CLASSES
 from .panels import Bars, Heatmap, blank_diagonal
 from .render import Figure, draw
 
@@ -34,7 +35,9 @@ def local_distributions(
     Top row: the teacher's and the student's probabilities of those classes under the softmax over
     all classes, then under the softmax over the ``d`` classes alone. Bottom row: the two-class
     (pair) distributions, entry ``[i, j]`` the probability of rank ``i`` against rank ``j``.
+    At most :data:`~ldrrld_viz.MAX_CLASSES` ranks (a ``ValueError`` beyond, before any work).
     """
+    _check_depth(rel.depth, "local_distributions")
     labels = _rank_labels(rel, class_names)
     pair = {
         "zmin": 0.0,
@@ -70,12 +73,22 @@ def pair_contributions(
 
     Three ``d x d`` heatmaps over ranks: ``KL_ij``, ``w_ij`` and ``T^2 w_ij KL_ij / (P + 1)``;
     the pair contributions (counted once per pair) plus the top-d set's make ``rel.local``.
+    At most :data:`~ldrrld_viz.MAX_CLASSES` ranks (a ``ValueError`` beyond, before any work).
     """
+    _check_depth(rel.depth, "pair_contributions")
     title = (
         f"local term {rel.local:.4f} = pairs {float(rel.contribution.sum()):.4f} "
         f"+ top-{rel.depth} set {rel.topd_contribution:.4f}"
     )
     return draw(contribution_panels(rel, class_names=class_names), title=title, backend=backend, panel_size=(4.0, 3.6))
+
+
+def _check_depth(depth: int, figure: str) -> None:
+    if depth > MAX_CLASSES:
+        raise ValueError(
+            f"{figure} draws {depth} x {depth} = {depth**2:,} cells per panel; it draws at most {MAX_CLASSES} "
+            "ranks (ldrrld_viz.MAX_CLASSES): compute the sample's relations at a smaller depth"
+        )
 
 
 def contribution_panels(
@@ -90,6 +103,7 @@ def contribution_panels(
         "pair_weights": "pair weight",
         "contribution": "contribution to the local term",
     }
+    _check_depth(rel.depth, "contribution_panels")
     unknown = set(parts) - set(titles)
     if unknown:
         raise ValueError(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(titles)}")

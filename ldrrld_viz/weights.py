@@ -6,6 +6,7 @@ import math
 
 from ldrrld_core.analysis import WeightMaps, pair_matrix, weight_maps
 
+from .class_relations import MAX_CLASSES
 from .panels import Heatmap, Lines, blank_diagonal
 from .render import Figure, draw
 
@@ -16,7 +17,17 @@ def _ranks(depth: int) -> list[str]:
     return [str(r) for r in range(1, depth + 1)]
 
 
-def _maps(depth: int | WeightMaps, decay: float, irw_scale: float, irw_offset: float) -> WeightMaps:
+def _maps(
+    depth: int | WeightMaps, decay: float, irw_scale: float, irw_offset: float, figure: str = "this figure"
+) -> WeightMaps:
+    """The maps to draw; a depth beyond :data:`~ldrrld_viz.MAX_CLASSES` is refused before any work
+    (``weight_heatmaps(10000)`` took 36 s, ``weight_curves(5000)`` wrote 565 MB)."""
+    size = depth.depth if isinstance(depth, WeightMaps) else depth
+    if isinstance(size, int) and not isinstance(size, bool) and size > MAX_CLASSES:
+        raise ValueError(
+            f"{figure} draws {size} x {size} = {size**2:,} pair weights; it draws at most {MAX_CLASSES} ranks "
+            "(ldrrld_viz.MAX_CLASSES): the weights of deeper ranks are tiny, draw a smaller depth"
+        )
     if isinstance(depth, WeightMaps):
         return depth
     return weight_maps(depth, decay, irw_scale=irw_scale, irw_offset=irw_offset)
@@ -37,9 +48,10 @@ def weight_heatmaps(
     """IRW, ERD and ADW = IRW x ERD as three ``d x d`` heatmaps over ranks (1 = largest logit).
 
     Pass a depth and the weight settings, or a :class:`~ldrrld_core.analysis.WeightMaps`.
-    Each panel has its own colour scale starting at zero; the diagonal (no pair) is blank.
+    Each panel has its own colour scale starting at zero; the diagonal (no pair) is blank. At most
+    :data:`~ldrrld_viz.MAX_CLASSES` ranks (a ``ValueError`` beyond, before any work).
     """
-    maps = _maps(depth, decay, irw_scale, irw_offset)
+    maps = _maps(depth, decay, irw_scale, irw_offset, "weight_heatmaps")
     return draw(weight_panels(maps), title=f"Pair weights, {_settings(maps)}", backend=backend)
 
 
@@ -74,9 +86,10 @@ def weight_curves(
 ) -> Figure:
     """ADW over rank distance ``|i - j|``, one curve per first rank ``i``, with IRW dashed.
 
-    IRW alone depends on the distance only; ERD lowers the curve of every later first rank.
+    IRW alone depends on the distance only; ERD lowers the curve of every later first rank. At most
+    :data:`~ldrrld_viz.MAX_CLASSES` ranks (a ``ValueError`` beyond, before any work).
     """
-    maps = _maps(depth, decay, irw_scale, irw_offset)
+    maps = _maps(depth, decay, irw_scale, irw_offset, "weight_curves")
     curves = maps.by_distance()
     series = {f"ADW, from rank {i + 1}": curves[i] for i in range(maps.depth - 1)}
     series["IRW"] = maps.irw_by_distance()
@@ -102,9 +115,9 @@ def weight_share(
     """The share of one sample's local term each pair carries when every KL is equal.
 
     A ``d x d`` heatmap of ``w_ij / (sum w + 1)`` (each pair shown in both halves, counted once);
-    the top-d set term carries the rest, given in the title.
+    the top-d set term carries the rest, given in the title. At most :data:`~ldrrld_viz.MAX_CLASSES` ranks.
     """
-    maps = _maps(depth, decay, irw_scale, irw_offset)
+    maps = _maps(depth, decay, irw_scale, irw_offset, "weight_share")
     return draw(
         [share_panel(maps)],
         title=f"{_settings(maps)}; the top-{maps.depth} set carries {maps.topd_share:.1%}",

@@ -640,3 +640,36 @@ def test_every_recipe_field_can_be_set_from_the_command_line():
             recipe_file=None, resume=None, command="train",
         )  # fmt: skip
         assert getattr(recipe_from(args), item.name) == value, item.name
+
+
+# ------------------------------------------------------------------ figures with a size limit at 10,000 classes
+@pytest.mark.parametrize("figure", ["weight_heatmaps", "weight_curves", "weight_share"])
+def test_weight_figures_refuse_10000_ranks_in_well_under_a_second(figure):
+    import time
+
+    import ldrrld_viz as viz
+
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"{figure} draws 10000 x 10000 = 100,000,000 .* at most 256 ranks"):
+        getattr(viz, figure)(10000)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("figure", ["pair_contributions", "local_distributions"])
+def test_sample_figures_refuse_10000_ranks_before_any_work(figure):
+    import time
+    from types import SimpleNamespace
+
+    import ldrrld_viz as viz
+
+    deep = SimpleNamespace(depth=10000, num_classes=10000)  # what sample_relations(depth=10000) describes
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"{figure} draws 10000 x 10000 = 100,000,000 cells per panel"):
+        getattr(viz, figure)(deep)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_weight_figures_of_normal_depth_still_draw():
+    import ldrrld_viz as viz
+
+    assert viz.weight_heatmaps(7) is not None and viz.weight_curves(7) is not None
