@@ -1917,6 +1917,14 @@ CASES: list[Case] = [
         ValueError,
         r"holds val_top1 = 1000.0 in epoch 1, outside \[0, 100\]",
     ),
+    Case(
+        "viz-weights-wide",
+        "viz",
+        "10,000 ranks for `weight_heatmaps`",
+        lambda r: viz.weight_heatmaps(10000),
+        ValueError,
+        r"draws 10000 x 10000 = 100,000,000 pair weights; it draws at most 256 ranks",
+    ),
 ]
 
 
