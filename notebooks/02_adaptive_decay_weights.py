@@ -150,8 +150,8 @@ for name, gradient in gradients.items():
 assert all(abs(g.sum().item()) < 1e-5 for g in gradients.values())
 ranks = torch.argsort(student, descending=True)  # ranks[0] is the student's top class
 largest = (torch.topk(gradients["LDRRLD"][ranks].abs(), 2).indices + 1).tolist()  # 1-based ranks
-print(f"LDRRLD's two largest gradients sit at student ranks {largest}; alpha * local = {10.5 * rel.local:.3f}, "
-      f"beta * remaining = {7.0 * rel.rntk:.3f}")
+print(f"LDRRLD's two largest gradients sit at student ranks {largest}")
+print(f"alpha * local = {10.5 * rel.local:.3f}, beta * remaining = {7.0 * rel.rntk:.3f}")
 assert min(largest) > 7, "on this sample LDRRLD's largest gradients lie below the top d = 7"
 assert 7.0 * rel.rntk > 10.5 * rel.local, "the beta-weighted remaining-class term outweighs the local one here"
 viz.gradient_bars(gradients, student, target=target)
