@@ -389,3 +389,17 @@ def test_a_stored_run_is_reused_only_when_complete_finite_and_of_the_same_settin
     (tmp_path / "run.json").write_text('{"recipe": {"model": "digits_mlp"}, "hist')
     with pytest.raises(ValueError, match=r"run.json is damaged \(JSONDecodeError: .*delete it to train that run again"):
         stored_run(tmp_path / "run.json", recipe, "a" * 64, key="history")
+
+
+def test_the_terminal_table_marks_what_holm_resolves_as_the_verdict_does():
+    """The table's unadjusted interval may exclude 0 where the Holm-adjusted verdict resolves nothing: the
+    table says which gaps the verdict's adjustment resolves, and that its intervals are unadjusted."""
+    from ldrrld_core.study.report import load_results, results_text
+
+    study = load_results(ROOT / "docs" / "results.json", "teaching")
+    text = results_text(study)
+    rows = {line.split()[0]: line for line in text.splitlines()[1:5]}
+    assert "[-2.21, -0.19]" in rows["ldrrld"] and not rows["ldrrld"].rstrip().endswith("*"), "LDRRLD - KD: not resolved"
+    assert rows["kd"].count("*") == 1 and rows["ce"].count("*") == 1, "KD - CE is resolved after Holm"
+    assert "unadjusted" in text and "Holm" in text
+    assert all(len(line) <= 96 for line in text.splitlines())

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..io import atomic_write_text
 from ..tables import difference, markdown_table, mean_std, text_table
 from .evidence import load_evidence
-from .report import _label, plot_results, plot_selection, render_markdown
+from .report import _label, paired_gap, plot_results, plot_selection, render_markdown
 
 __all__ = ["evidence_text", "evidence_markdown", "headline_markdown", "render_evidence"]
 
@@ -38,13 +38,9 @@ def _paired_cell(comparisons: list[Mapping], method: str, base: str) -> str:
     """``method - base`` as mean and paired 95% interval, bold when Holm's adjustment resolves it."""
     if method == base:
         return "–"
-    for entry in comparisons:
-        if {entry["first"], entry["second"]} == {_label(method), _label(base)}:
-            sign = 1 if entry["first"] == _label(method) else -1
-            low, high = sorted(sign * bound for bound in entry["ci95"])
-            cell = difference(sign * entry["mean"], [low, high])
-            return f"**{cell}**" if entry["direction"] else cell
-    raise ValueError(f"the study compares no pair {method} - {base}")
+    mean, interval, resolved = paired_gap(comparisons, method, base)
+    cell = difference(mean, interval)
+    return f"**{cell}**" if resolved else cell
 
 
 def headline_markdown(evidence: Mapping) -> str:

@@ -24,7 +24,7 @@ import torch
 
 from ..io import atomic_write_text, read_json
 from ..provenance import source_commit
-from ..tables import difference, interval, markdown_table, mean_std, text_table
+from ..tables import difference, interval, markdown_table, mean_std, text_table, wrap
 from .stats import paired_difference, standard_error, summarize
 from .tuning import DEFAULT_TUNING, edges, tuning_to_dict
 from .verdicts import disagreements, paired_verdicts
@@ -332,20 +332,38 @@ def verdict(comparisons: Mapping[str, Any], methods: Sequence[str]) -> str:
     return text
 
 
+def paired_gap(comparisons: Sequence[Mapping], method: str, base: str) -> tuple[float, list[float], bool]:
+    """``method - base`` from a family of paired verdicts: ``(mean, 95% interval, resolved after Holm)``."""
+    for entry in comparisons:
+        if {entry["first"], entry["second"]} == {_label(method), _label(base)}:
+            sign = 1 if entry["first"] == _label(method) else -1
+            return sign * entry["mean"], sorted(sign * bound for bound in entry["ci95"]), bool(entry["direction"])
+    raise ValueError(f"the study compares no pair {method} - {base}")
+
+
 def results_text(results: Mapping, methods: Sequence[str] | None = None) -> str:
     """The headline numbers as a text table for a terminal: each method's last-epoch test top-1
-    (mean ± std over seeds) and its paired differences to CE and KD with their 95% intervals."""
+    (mean ± std over seeds) and its paired differences to CE and KD with their 95% intervals, a
+    ``*`` on each one that Holm's adjustment resolves (as the verdict does), and a line saying so."""
+    comparisons = results["comparisons"]["last_epoch"]
     rows = []
     for method in methods or list(results["methods"]):
         entry = results["methods"][method]
         last = entry["test_top1_last"]
-        deltas = [
-            "–" if method == base else difference(entry[key]["mean"], entry[key]["ci95"])
-            for base, key in (("ce", "delta_vs_ce"), ("kd", "delta_vs_kd"))
-        ]
+        deltas = []
+        for base in ("ce", "kd"):
+            if method == base:
+                deltas.append("–")
+                continue
+            mean, interval, resolved = paired_gap(comparisons, method, base)
+            deltas.append(difference(mean, interval) + (" *" if resolved else "  "))
         rows.append([method, f"{entry['lr']:g}", mean_std(last["mean"], last["std"]), *deltas])
     header = ["method", "lr", "test top-1 (%)", "vs ce, paired 95% CI", "vs kd, paired 95% CI"]
-    return text_table(header, rows, right=[False, True, True, True, True])
+    legend = (
+        f"Intervals are per comparison (unadjusted); * marks a gap resolved after Holm's adjustment over the "
+        f"study's {len(comparisons)} comparisons, the adjustment the verdict uses."
+    )
+    return "\n".join([text_table(header, rows, right=[False, True, True, True, True]), *wrap(legend, 96)])
 
 
 def results_table(results: Mapping) -> str:
