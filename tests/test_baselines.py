@@ -737,15 +737,13 @@ def test_bad_input_raises_a_clear_value_error(make, message):
         make()
 
 
-# Gaps found while writing these tests: the pure functions below skip checks the others make.
-# Strict xfails, so the suite stays green and fixing a gap turns its test into an XPASS to unmark.
-@pytest.mark.xfail(strict=True, reason="GAP: learned_temperature_kd checks neither shapes nor the temperature")
+# Gaps found while writing these tests, since closed: the pure functions below check what the others do.
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: learned_temperature_kd(S, T[:, :9], torch.tensor(4.0)),  # a RuntimeError of broadcasting today
-        lambda: learned_temperature_kd(S, T, torch.tensor(-4.0)),  # computes silently today
-        lambda: learned_temperature_kd(NAN_S, T, torch.tensor(4.0)),  # NaN loss today
+        lambda: learned_temperature_kd(S, T[:, :9], torch.tensor(4.0)),  # was a RuntimeError of broadcasting
+        lambda: learned_temperature_kd(S, T, torch.tensor(-4.0)),  # computed silently
+        lambda: learned_temperature_kd(NAN_S, T, torch.tensor(4.0)),  # was a NaN loss
     ],
     ids=["classes", "negative-temperature", "nan"],
 )
@@ -754,7 +752,6 @@ def test_gap_learned_temperature_kd_validates(make):
         make()
 
 
-@pytest.mark.xfail(strict=True, reason="GAP: tekap_loss checks the noise's shape but not its finiteness")
 def test_gap_tekap_loss_rejects_non_finite_noise():
     with pytest.raises(ValueError, match="non-finite"):
         tekap_loss(S, T, torch.full((3, 4, 10), float("nan")))

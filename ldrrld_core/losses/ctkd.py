@@ -51,7 +51,7 @@ def reversal_strength(epoch: int, reversal_epochs: int) -> float:
 
 
 def learned_temperature_kd(
-    student_logits: Tensor, teacher_logits: Tensor, temperature: Tensor, *, fused: bool = True
+    student_logits: Tensor, teacher_logits: Tensor, temperature: Tensor, *, fused: bool = True, validate: bool = True
 ) -> Tensor:
     """``T^2 * mean_b KL(softmax(z_t / T) || softmax(z_s / T))`` for a tensor ``T`` that may learn.
 
@@ -59,8 +59,15 @@ def learned_temperature_kd(
     both the softmaxes and ``T^2``), never the teacher's logits. At least float32. ``fused=True``
     (the default): one autograd node with both derivatives in closed form
     (:func:`~ldrrld_core.losses.fused.fused_learned_temperature_kd`); ``False``: traced by
-    autograd (double backward).
+    autograd (double backward). ``validate`` checks the logits and that ``T`` is one finite number
+    ``> 0`` (reads values back from the device).
     """
+    if validate:
+        check_logit_pair(student_logits, teacher_logits)
+        if not isinstance(temperature, Tensor) or temperature.numel() != 1 or not temperature.is_floating_point():
+            raise ValueError(f"temperature must be a one-element floating tensor, got {temperature!r}")
+        if not (math.isfinite(float(temperature)) and float(temperature) > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {float(temperature)!r}")
     dtype = compute_dtype(student_logits, teacher_logits)
     with full_precision(student_logits.device):
         if use_fused(fused):
@@ -127,6 +134,6 @@ class CTKDLoss(DistillationLoss):
             check_logit_pair(student_logits, teacher_logits)
             check_target(target, *student_logits.shape, device=student_logits.device)
         temperature = self.temperature()
-        kd = learned_temperature_kd(student_logits, teacher_logits, temperature, fused=self.fused)
+        kd = learned_temperature_kd(student_logits, teacher_logits, temperature, fused=self.fused, validate=False)
         ce = cross_entropy(student_logits, target)
         return self._record(self.ce_weight * ce + self.kd_weight * kd, ce=ce, kd=kd, temperature=temperature)

@@ -64,6 +64,8 @@ def tekap_loss(
                 f"noise must be a (K, batch, classes) tensor matching the logits "
                 f"{tuple(student_logits.shape)}, got {shape}"
             )
+        if not bool(torch.isfinite(noise).all()):
+            raise ValueError("noise holds non-finite values (NaN or inf); draw it from torch.randn")
     dtype = compute_dtype(student_logits, teacher_logits)
     with full_precision(student_logits.device):
         if use_fused(fused):
