@@ -18,6 +18,7 @@ __all__ = [
     "check_non_negative",
     "check_weights",
     "check_flag",
+    "all_finite",
 ]
 
 
@@ -37,7 +38,7 @@ def _check_logit_shape(name: str, x: Tensor) -> None:
         raise ValueError(f"{name} must be floating point, got {_describe(x)}")
 
 
-def _all_finite(*tensors: Tensor) -> bool:
+def all_finite(*tensors: Tensor) -> bool:
     """Whether every value of ``tensors`` is finite, at the cost of a sum in the common case.
 
     A sum propagates NaN and infinity, so a finite sum (one reduction per tensor, one value read
@@ -51,7 +52,7 @@ def _all_finite(*tensors: Tensor) -> bool:
 
 
 def _check_finite(name: str, x: Tensor) -> None:
-    if not _all_finite(x):
+    if not all_finite(x):
         bad = int((~torch.isfinite(x)).sum())
         raise ValueError(
             f"{name} holds {bad} non-finite value(s) (NaN or inf); the model "
@@ -95,7 +96,7 @@ def check_logit_pair(student_logits: Tensor, teacher_logits: Tensor, *, finite: 
             f"logits live on different devices: student on {student_logits.device}, "
             f"teacher on {teacher_logits.device}; move both to one device"
         )
-    if finite and not _all_finite(student_logits, teacher_logits):  # one value read back when all is well
+    if finite and not all_finite(student_logits, teacher_logits):  # one value read back when all is well
         _check_finite("student_logits", student_logits)
         _check_finite("teacher_logits", teacher_logits)
 

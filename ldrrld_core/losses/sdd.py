@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..relations import compute_dtype, full_precision, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
-from .checks import _all_finite, as_labels, check_positive, check_target, check_weights
+from .checks import all_finite, as_labels, check_positive, check_target, check_weights
 from .fused import fused_weighted_kd, use_fused
 
 __all__ = ["check_scales", "pyramid_logits", "PyramidLogits", "region_weights", "sdd_loss", "SDDLoss"]
@@ -146,7 +146,7 @@ def _check_regions(student_regions: Tensor, teacher_regions: Tensor) -> None:
         raise ValueError("the batch is empty (0 rows); a loss needs at least one sample")
     if student_regions.device != teacher_regions.device:
         raise ValueError("region logits live on different devices; move both models to one device")
-    if not _all_finite(student_regions, teacher_regions):  # a sum each; the exact test only if one is not finite
+    if not all_finite(student_regions, teacher_regions):  # a sum each; the exact test only if one is not finite
         raise ValueError(
             "region logits hold non-finite values (NaN or inf); the model diverged or the input is corrupt"
         )

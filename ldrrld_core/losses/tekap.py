@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..relations import compute_dtype, full_precision, kl_from_logits, upcast
 from .base import DistillationLoss, cross_entropy
-from .checks import check_logit_pair, check_non_negative, check_positive, check_target, check_weights
+from .checks import all_finite, check_logit_pair, check_non_negative, check_positive, check_target, check_weights
 from .fused import fused_tekap, use_fused
 
 __all__ = ["perturbed_teachers", "tekap_loss", "TeKAPLoss"]
@@ -57,14 +57,15 @@ def tekap_loss(
     if not noise_scale <= 1:
         raise ValueError(f"noise_scale must lie in [0, 1] (the share of noise in a teacher), got {noise_scale!r}")
     if validate:
-        check_logit_pair(student_logits, teacher_logits)
+        check_logit_pair(student_logits, teacher_logits, finite=False)
         if not isinstance(noise, Tensor) or noise.dim() != 3 or noise.shape[1:] != student_logits.shape:
             shape = tuple(noise.shape) if isinstance(noise, Tensor) else type(noise).__name__
             raise ValueError(
                 f"noise must be a (K, batch, classes) tensor matching the logits "
                 f"{tuple(student_logits.shape)}, got {shape}"
             )
-        if not bool(torch.isfinite(noise).all()):
+        if not all_finite(student_logits, teacher_logits, noise):  # one value read back when all is well
+            check_logit_pair(student_logits, teacher_logits)  # names the logits, if they are the cause
             raise ValueError("noise holds non-finite values (NaN or inf); draw it from torch.randn")
     dtype = compute_dtype(student_logits, teacher_logits)
     with full_precision(student_logits.device):
