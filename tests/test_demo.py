@@ -86,5 +86,5 @@ def test_demo_trains_each_method_at_the_studys_point():
 
 
 def test_demo_refuses_a_method_the_study_did_not_tune():
-    with pytest.raises(ValueError, match="the study has no learning rate for ldrrld-no-adw"):
+    with pytest.raises(ValueError, match="the study has no tuned point for ldrrld-no-adw"):
         run_demo(methods=("ce", "ldrrld-no-adw"), epochs=1, progress=False)

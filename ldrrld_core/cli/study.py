@@ -106,7 +106,7 @@ def _config(args: argparse.Namespace):
 def run_study_command(args: argparse.Namespace, device) -> int:
     """Render, train the teacher alone, or run the whole study; print the report and the JSON summary."""
     from ..study import converged_teacher, render, run_study, study_recipe
-    from ..study.executors import executor_from
+    from ..study.executors import executor_from, ready_executor
     from ..study.report import results_text
 
     if args.render:
@@ -125,8 +125,6 @@ def run_study_command(args: argparse.Namespace, device) -> int:
     config = _config(args)
     apply_verbosity(args)
     out_dir = Path(args.out_dir or f"runs/{'study-quick' if args.quick else 'study'}/{args.recipe}")
-    if args.quick:
-        print(_quick_opening(config), file=sys.stderr, flush=True)
     if args.teacher_only:
         _, record = converged_teacher(
             study_recipe(config, students=False),
@@ -139,6 +137,9 @@ def run_study_command(args: argparse.Namespace, device) -> int:
         print(json.dumps({k: v for k, v in record.items() if k != "val_top1_by_epoch"}))
         return 0
     check_jobs(args)
+    executor = ready_executor(executor_from(args))  # an unreachable cluster fails here, before any line
+    if args.quick:
+        print(_quick_opening(config), file=sys.stderr, flush=True)
     results = run_study(
         config,
         out_dir,
@@ -149,7 +150,7 @@ def run_study_command(args: argparse.Namespace, device) -> int:
         use_shipped_teacher=not args.no_shipped_teacher,
         command="ldrrld " + shlex.join(args.argv),
         overwrite=args.overwrite,
-        executor=executor_from(args),
+        executor=executor,
     )
     markdown, picture = render(out_dir)
     print(ended(results_text(results), results["verdict"], [out_dir / "results.json", markdown, picture]))
