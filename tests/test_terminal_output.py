@@ -56,9 +56,10 @@ def test_a_batch_of_runs_prints_no_glued_line_and_no_per_run_chatter(capsys, tmp
     root.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        apply_verbosity(argparse.Namespace(verbose=False))
-        options = dict(weights="", teacher=None, device="cpu", threads=1, progress=True, executor=Chatty())
-        _train_all(plan, tmp_path, stage="selection: the grid", **options)
+        with apply_verbosity(argparse.Namespace(verbose=False)):
+            options = dict(weights="", teacher=None, device="cpu", threads=1, progress=True, executor=Chatty())
+            _train_all(plan, tmp_path, stage="selection: the grid", **options)
+        assert train_logger.level == levels[1], "the run logger's level is restored after the block"
     finally:
         root.removeHandler(handler)
         logger.setLevel(levels[0])

@@ -9,6 +9,7 @@ command is a new module and one entry of :data:`COMMANDS`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
@@ -17,6 +18,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import demo, listings, runs, study, sweep, teacher, train
+from .verbosity import apply_verbosity
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -125,7 +127,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if not context.is_main:
             logging.getLogger("ldrrld").setLevel(logging.WARNING)
         device = context.device(args.device) if context.enabled else args.device
-        return args.run(args, device)
+        with apply_verbosity(args) if hasattr(args, "verbose") else contextlib.nullcontext():
+            return args.run(args, device)
     finally:
         close_distributed()
 

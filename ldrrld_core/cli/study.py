@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .options import add_batch_options, check_jobs, ended
-from .verbosity import add_verbose_option, apply_verbosity
+from .verbosity import add_verbose_option
 
 __all__ = ["add_commands", "run_study_command"]
 
@@ -123,7 +123,6 @@ def run_study_command(args: argparse.Namespace, device) -> int:
     if args.evidence:
         return _run_evidence(args, device)
     config = _config(args)
-    apply_verbosity(args)
     out_dir = Path(args.out_dir or f"runs/{'study-quick' if args.quick else 'study'}/{args.recipe}")
     if args.teacher_only:
         _, record = converged_teacher(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .options import add_batch_options, check_jobs, ended
-from .verbosity import add_verbose_option, apply_verbosity
+from .verbosity import add_verbose_option
 
 __all__ = ["add_commands", "run_sweep_command"]
 
@@ -116,7 +116,6 @@ def run_sweep_command(args: argparse.Namespace, device) -> int:
 
     config = _config(args)
     check_jobs(args)
-    apply_verbosity(args)
     out_dir = Path(args.out_dir or f"runs/{'sweep-quick' if args.quick else 'sweep'}/{args.recipe}")
     sweep = run_sweep(
         config,

@@ -8,7 +8,9 @@ chatter (its epochs, its checkpoint folder, where its teacher's outputs were rea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+from collections.abc import Iterator
 
 __all__ = ["add_verbose_option", "apply_verbosity"]
 
@@ -26,7 +28,16 @@ def add_verbose_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def apply_verbosity(args: argparse.Namespace) -> None:
-    """Keep each run's info lines quiet unless ``--verbose`` (``--quiet`` silences everything below warnings)."""
+@contextlib.contextmanager
+def apply_verbosity(args: argparse.Namespace) -> Iterator[None]:
+    """Within the block, each run's info lines stay quiet unless ``--verbose`` (``--quiet`` silences
+    everything below warnings); the logger's level is restored afterwards, so a command run in-process
+    (tests, notebooks) leaves no trace on the next one."""
+    logger = logging.getLogger(RUN_LOGGER)
+    level = logger.level
     if not getattr(args, "verbose", False):
-        logging.getLogger(RUN_LOGGER).setLevel(logging.WARNING)
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -66,8 +66,8 @@ def learned_temperature_kd(
         check_logit_pair(student_logits, teacher_logits)
         if not isinstance(temperature, Tensor) or temperature.numel() != 1 or not temperature.is_floating_point():
             raise ValueError(f"temperature must be a one-element floating tensor, got {temperature!r}")
-        if not (math.isfinite(float(temperature)) and float(temperature) > 0):
-            raise ValueError(f"temperature must be a finite number > 0, got {float(temperature)!r}")
+        if not (math.isfinite(value := float(temperature.detach())) and value > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {value!r}")
     dtype = compute_dtype(student_logits, teacher_logits)
     with full_precision(student_logits.device):
         if use_fused(fused):
