@@ -1,7 +1,5 @@
 """``python -m ldrrld_core ...`` is the ``ldrrld`` command (and what ``torchrun -m ldrrld_core`` runs)."""
 
-import sys
+from .cli import run_and_exit
 
-from .cli import main
-
-sys.exit(main())
+run_and_exit()

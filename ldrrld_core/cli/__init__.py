@@ -27,6 +27,6 @@ command imports what it needs when it runs, so ``ldrrld --help`` starts about as
 imports (``benchmarks/cli_startup.py`` measures it).
 """
 
-from .main import build_parser, main
+from .main import build_parser, main, run_and_exit
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "run_and_exit"]

@@ -104,6 +104,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args, error)
 
 
+def run_and_exit() -> None:
+    """The ``ldrrld`` program: :func:`main`, then the process ends with its status.
+
+    After Ctrl-C with a Ray cluster connected, the process ends at once (``os._exit``) once the one
+    line is written: a cancelled task's late reply can make Ray's core threads abort during the
+    interpreter's teardown, which would replace exit status 130 with Ray's own crash report.
+    """
+    status = main()
+    if status == 130 and "ray" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """Run the parsed command: listings directly, training commands after the process set-up."""
     if not args.trains:
