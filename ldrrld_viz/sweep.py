@@ -255,19 +255,36 @@ def _draw_plotly(series: list[Series], measures: Sequence[str], colors: Mapping[
     return fig
 
 
-def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapping[str, str], title: str):
-    from .matplotlib_backend import DPI, StaticFigure
-    from .panels import MIN_TEXT_PX
+#: One style per reference method in the static picture (each drawn in every panel, named once).
+_REFERENCE_LINESTYLE = {"ce": ":", "kd": "--", "dkd": "-."}
+#: Text of the static picture, in pixels as the page shows it (it is drawn one to one).
+FIGURE_TEXT_PX, FIGURE_TITLE_PX = 11, 12
 
-    fig = StaticFigure(figsize=(10, 2.6 * len(measures)), dpi=DPI, layout="constrained")
+
+def _reference_sources(series: list[Series], measures: Sequence[str]) -> str:
+    """Where each row's reference numbers come from, e.g. ``"test top-1 from the study, seeds 0-4"``."""
+    parts = []
+    for measure in measures:
+        names = {s.name for s in series if s.kind == "reference" and s.measure == measure and " (" in s.name}
+        sources = sorted(name.split(" (", 1)[1].rstrip(")") for name in names)
+        if sources:
+            parts.append(f"{_TITLES[measure].split(',')[0]} from the {' and the '.join(dict.fromkeys(sources))}")
+    return "; ".join(parts)
+
+
+def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapping[str, str], title: str):
+    from .matplotlib_backend import DPI, MAX_WIDTH_IN, StaticFigure
+
+    # At most the page's width, so the page shows the picture one to one and its text at full size.
+    fig = StaticFigure(figsize=(min(10, MAX_WIDTH_IN), 2.9 * len(measures) + 1.2), dpi=DPI, layout="constrained")
     axes = fig.subplots(len(measures), 2, squeeze=False)
-    references = {s.name for s in series if s.kind == "reference"}
     nan = math.nan
+    entries: dict[str, Any] = {}  # one legend entry per name, under the panels
     for s in series:
         ax = axes[measures.index(s.measure), ("depth", "decay").index(s.column)]
         y = [nan if v is None else v for v in s.y]
         if s.kind == "highlight":
-            ax.plot(
+            (handle,) = ax.plot(
                 s.x,
                 y,
                 "o",
@@ -275,42 +292,36 @@ def _draw_matplotlib(series: list[Series], measures: Sequence[str], colors: Mapp
                 markerfacecolor="none",
                 markeredgewidth=2,
                 color=colors[s.name],
-                label=s.name,
             )
+            entries.setdefault(s.name, handle)
         elif s.kind == "reference":
-            ax.plot(s.x, y, "--", color=colors[s.name], label=s.name)
+            method = s.name.split(" (", 1)[0]  # one style and one entry per method, whatever runs it names
+            style = _REFERENCE_LINESTYLE.get(method.lower(), (0, (8, 2, 2, 2, 2, 2)))
+            (handle,) = ax.plot(s.x, y, linestyle=style, linewidth=1.6, color=colors[s.name])
+            entries.setdefault(method, handle)
         else:
             plus, minus = _errors(s)
             below, above = ([nan if v is None else v for v in bar] for bar in (minus, plus))
-            ax.errorbar(
-                s.x, y, yerr=[below, above], marker="o", markersize=3, capsize=3, color=colors[s.name], label=s.name
-            )
+            handle = ax.errorbar(s.x, y, yerr=[below, above], marker="o", markersize=3, capsize=3, color=colors[s.name])
+            entries.setdefault(s.name, handle)
     for (measure, column), ax in zip([(m, c) for m in measures for c in ("depth", "decay")], axes.ravel()):
         grid = _grid(series, column)
         margin = (grid[-1] - grid[0]) * 0.05 or 1
-        ax.set(
-            title=f"{_TITLES[measure]} over {'d' if column == 'depth' else 'decay'}",
-            xlabel="depth d" if column == "depth" else "decay",
-            xticks=grid,
-            xlim=(grid[0] - margin, grid[-1] + margin),
-        )
+        ax.set_title(f"{_TITLES[measure]} over {'d' if column == 'depth' else 'decay'}", fontsize=FIGURE_TEXT_PX)
+        ax.set_xlabel("depth d" if column == "depth" else "decay", fontsize=FIGURE_TEXT_PX)
+        ax.set(xticks=grid, xlim=(grid[0] - margin, grid[-1] + margin))
         if (limits := value_range(series, measure)) is not None:
             ax.set_ylim(*limits)
         ax.grid(alpha=0.3)
-    # The first row's entries (grid lines, the ringed point, the study's references) in one legend
-    # under the panels: inside them it would cover points and error bars whenever the means spread.
-    entries: dict[str, Any] = {}
-    for ax in axes[0]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            entries.setdefault(label, handle)
-    fig.legend(entries.values(), entries.keys(), fontsize=MIN_TEXT_PX, loc="outside lower center", ncols=5)
-    for ax in axes[1:, 0]:  # later rows: their reference lines come from other runs, so name them too
-        found = [(h, label) for h, label in zip(*ax.get_legend_handles_labels()) if label in references]
-        if found:
-            ax.legend(*zip(*found), fontsize=MIN_TEXT_PX, loc="center right")
-    for ax in axes.ravel():
-        ax.tick_params(labelsize=MIN_TEXT_PX)
-    fig.suptitle(title, fontsize=12)
+        ax.tick_params(labelsize=FIGURE_TEXT_PX)
+    # One legend outside the panels, under them: inside, it covers points, error bars or a reference line.
+    fig.legend(
+        entries.values(), entries.keys(), fontsize=FIGURE_TEXT_PX, loc="outside lower center", ncols=5, frameon=False
+    )
+    sources = _reference_sources(series, measures)
+    if sources:
+        title += f"\nCE, KD, DKD: {sources}"
+    fig.suptitle(title, fontsize=FIGURE_TITLE_PX)
     return fig
 
 
@@ -387,9 +398,10 @@ class SweepView:
         protocol = self.sweep["protocol"]
         title = (
             f"Students at lr {protocol['lr']:g}, seeds {protocol['seeds']}: d = {depth}, decay = {decay:.2f} "
-            "ringed\n(error bars: 95% CI over the seeds run, cut at the plot's edge; gaps: not run)\n"
-            "dashed: the reference methods, each named with the runs its number comes from"
+            "ringed\n(error bars: 95% CI over the seeds run, cut at the plot's edge; gaps: not run)"
         )
+        if self._backend == "plotly":  # the static picture names its references' runs itself
+            title += "\ndashed: the reference methods, each named with the runs its number comes from"
         draw = _draw_plotly if self._backend == "plotly" else _draw_matplotlib
         figure = draw(series, self._measures, _colors(self.sweep, depth), title)
         summary = _summary(self.sweep, depth, decay, point)

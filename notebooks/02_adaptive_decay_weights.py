@@ -317,8 +317,9 @@ assert all(0.06 < gap < 0.07 for gap in gaps)                                   
 # %% [markdown]
 # The same numbers as a picture, the one the panel below draws live: accuracy and Kendall tau over
 # `d` (one line per `gamma`) and over `gamma` at `d = 7`, error bars the 95% intervals over the
-# three seeds, CE, KD and DKD dashed, each labelled with the runs it comes from (accuracy: the study,
-# seeds 0-4; Kendall tau: the sweep's reference runs, seeds 0-2).
+# three seeds. CE (dotted), KD (dashed) and DKD (dash-dotted) are the reference methods; the title
+# names the runs they come from (accuracy: the study, seeds 0-4; Kendall tau: the sweep's reference
+# runs, seeds 0-2).
 
 # %%
 from ldrrld_viz.sweep import sweep_view

@@ -503,33 +503,47 @@ def test_view_with_matplotlib_and_bad_sweeps(tmp_path):
         sweep_view(tmp_path / "absent.json")
 
 
-def test_no_legend_covers_a_measured_point_of_the_committed_sweep():
-    """What a reader sees in notebook 02's picture: every plotted point (means and error-bar ends) of
-    every panel lies outside every legend box, in the rendered figure's pixels."""
+def test_the_committed_sweep_picture_reads_at_its_display_size_and_its_legend_covers_no_data():
+    """What a reader sees in notebook 02's picture, from what is drawn: every text at least 10 px as the
+    page shows it (a page shows at most 760 px of it, one to one), one legend entry per reference
+    method in a style of its own, and every legend box outside every panel, clear of every line's data
+    points (means, error-bar ends and the reference lines) in the rendered figure's pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    from ldrrld_viz.matplotlib_backend import DPI, MAX_WIDTH_IN
     from ldrrld_viz.sweep import sweep_view
 
     sweep = load_sweep(ROOT / "docs" / "sweep.json")
     figure = sweep_view(
         sweep, depth=7, decay=0.05, measures=("test_top1_last", "kendall_tau"), backend="matplotlib"
     ).state.figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     renderer = canvas.get_renderer()
+    width_px = figure.get_figwidth() * figure.dpi
+    shown = min(1.0, MAX_WIDTH_IN * DPI / width_px)  # a wider picture is shrunk to the page, text with it
+    texts = [t for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    small = {t.get_text()[:30]: round(t.get_fontsize() * figure.dpi / 72 * shown, 1) for t in texts}
+    assert not {text: px for text, px in small.items() if px < 10}, "text under 10 px as displayed"
+
     boxes = [legend.get_window_extent(renderer) for legend in figure.legends]
     boxes += [ax.get_legend().get_window_extent(renderer) for ax in figure.axes if ax.get_legend()]
-    assert boxes, "the picture has legends"
+    assert len(boxes) == 1, "one legend, outside the panels"
+    labels = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert {"CE", "KD", "DKD"} <= set(labels) and len(labels) == len(set(labels))
+    styles = {line.get_linestyle() for ax in figure.axes for line in ax.lines if line.get_marker() in ("None", "")}
+    assert len(styles) == 3, f"one style per reference method, got {styles}"
     covered = []
     for ax in figure.axes:
+        panel = ax.get_window_extent(renderer)
+        covered += [(ax.get_title(), "panel") for box in boxes if box.overlaps(panel)]
         for line in ax.lines:
-            if line.get_linestyle() in ("--", "-") and line.get_marker() in ("None", None, ""):
-                continue  # a reference line spans the panel; the legend names it
             for x, y in line.get_xydata():
                 if math.isfinite(x) and math.isfinite(y):
                     px, py = ax.transData.transform((x, y))
                     covered += [(ax.get_title(), x, y) for box in boxes if box.contains(px, py)]
-    assert not covered, f"legends cover these points: {covered}"
+    assert not covered, f"legends cover these: {covered}"
 
 
 def test_without_study_results_the_sweep_chooses_its_rate_on_the_selection_seeds(quick, tmp_path, monkeypatch):
