@@ -20,6 +20,7 @@ from ldrrld_core.analysis import (
     check_superclass_of,
     group_boundaries,
     relation_gaps,
+    select_classes,
     superclass_order,
 )
 
@@ -29,8 +30,8 @@ from .render import Figure, draw
 __all__ = ["MAX_CLASSES", "class_mean_gaps", "correlation_gaps"]
 
 #: The most classes a relation figure draws: each matrix is ``C x C`` cells (256: 65,536 per matrix,
-#: a figure of a few MB). Beyond it the figures refuse, before computing anything; ``correlation_gaps``
-#: draws a chosen subset (``classes=``) of any data set.
+#: a figure of a few MB). Beyond it the figures refuse, before computing anything; both figures draw a
+#: chosen subset (``classes=``) of any data set.
 MAX_CLASSES = 256
 
 
@@ -52,6 +53,7 @@ def class_mean_gaps(
     class_names: Sequence[str] | None = None,
     gap_scale: float | None = None,
     definition: str = "all_cells",
+    classes: Sequence[int] | Tensor | None = None,
     backend: str = "plotly",
 ) -> Figure:
     """Class-mean logit matrices (row: true class, column: logit) of the teacher and each student,
@@ -67,15 +69,24 @@ def class_mean_gaps(
         definition: ``"all_cells"`` (``|teacher - student|`` everywhere) or ``"mdistiller"``
             (divided by 3, diagonal zeroed); the titles say which one is shown.
 
-    At most :data:`MAX_CLASSES` classes (a ``ValueError`` beyond, before any work).
+        classes: draw only these classes (indices in ``[0, C)``, at most :data:`MAX_CLASSES`): the
+            rows of the samples labelled with one of them, the columns of their logits, so the cells
+            shown are those of the full matrix.
+
+    Without ``classes``, more than :data:`MAX_CLASSES` classes are refused before any work.
     """
-    _check_size(
-        getattr(teacher_logits, "shape", (0, 0))[-1],
-        "class_mean_gaps",
-        "summarise wider data sets with ldrrld_core.analysis.relation_gaps(...) instead",
+    num_classes_shown = getattr(teacher_logits, "shape", (0, 0))[-1]
+    chosen, superclass_of, class_names = _subset(
+        classes, num_classes_shown, superclass_of, class_names, "class_mean_gaps"
     )
     gaps = relation_gaps(
-        students, teacher_logits, kind="class_mean", labels=labels, num_classes=num_classes, definition=definition
+        students,
+        teacher_logits,
+        kind="class_mean",
+        labels=labels,
+        num_classes=num_classes,
+        definition=definition,
+        classes=chosen,
     )
     if gap_scale is None and definition == "mdistiller":
         gap_scale = 1.0
@@ -108,22 +119,10 @@ def correlation_gaps(
     correlation involves two classes alone, so the cells shown are those of the full matrix. Without
     it, more than :data:`MAX_CLASSES` classes are refused before any work.
     """
-    num_classes = getattr(teacher_logits, "shape", (0, 0))[-1]
-    if classes is None:
-        _check_size(num_classes, "correlation_gaps", "pass classes=[...] to draw a subset (e.g. one superclass)")
-    else:
-        chosen = torch.as_tensor(classes).reshape(-1)
-        if chosen.is_floating_point() or chosen.numel() == 0 or len(set(chosen.tolist())) != chosen.numel():
-            raise ValueError(f"classes must be distinct class indices, got {classes!r}")
-        if not bool(((chosen >= 0) & (chosen < num_classes)).all()):
-            raise ValueError(f"classes must lie in [0, {num_classes}), got values up to {int(chosen.max())}")
-        _check_size(chosen.numel(), "correlation_gaps", "pass fewer classes")
-        index = chosen.to(teacher_logits.device)
-        students = {name: logits[:, index] for name, logits in students.items()}
-        teacher_logits = teacher_logits[:, index]
-        superclass_of = None if superclass_of is None else superclass_of[chosen.to(superclass_of.device)]
-        class_names = None if class_names is None else [class_names[c] for c in chosen.tolist()]
-    gaps = relation_gaps(students, teacher_logits, kind="correlation")
+    chosen, superclass_of, class_names = _subset(
+        classes, getattr(teacher_logits, "shape", (0, 0))[-1], superclass_of, class_names, "correlation_gaps"
+    )
+    gaps = relation_gaps(students, teacher_logits, kind="correlation", classes=chosen)
     return _relation_grid(
         "logit correlation",
         gaps,
@@ -134,6 +133,29 @@ def correlation_gaps(
         axis_titles=("class", "class"),
         backend=backend,
     )
+
+
+def _subset(
+    classes: Sequence[int] | Tensor | None,
+    num_classes: int,
+    superclass_of: Tensor | None,
+    class_names: Sequence[str] | None,
+    figure: str,
+) -> tuple[Tensor | None, Tensor | None, Sequence[str] | None]:
+    """``(classes checked, superclass_of and class_names of those classes)``; without ``classes``,
+    more than :data:`MAX_CLASSES` classes are refused before any work."""
+    if classes is None:
+        _check_size(num_classes, figure, "pass classes=[...] to draw a subset (e.g. one superclass)")
+        return None, superclass_of, class_names
+    _check_size(len(torch.as_tensor(classes).reshape(-1)), figure, "pass fewer classes")
+    chosen = select_classes(classes, num_classes, figure)
+    check_superclass_of(superclass_of, num_classes)
+    check_class_names(class_names, num_classes)
+    if superclass_of is not None:
+        superclass_of = superclass_of[chosen.to(superclass_of.device)]
+    if class_names is not None:
+        class_names = [class_names[c] for c in chosen.tolist()]
+    return chosen, superclass_of, class_names
 
 
 def _relation_grid(

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ldrrld_core.analysis import check_class_names, check_labels, check_superclass_of
 
+from .class_relations import MAX_CLASSES
 from .colors import MAX_DISTINCT_GROUPS, palette
 from .panels import Points, Scatter, as_array
 from .render import Figure, draw
@@ -53,7 +54,8 @@ def tsne_scatter(
             than 20 classes and superclasses exist, so each colour stays distinguishable).
 
     Each group has one colour, the same in every panel; hovering a point names its class.
-    Panels run three to a row.
+    Panels run three to a row. At most :data:`~ldrrld_viz.MAX_CLASSES` colour groups (a legend
+    entry and a trace each): more is a ``ValueError`` before any drawing; colour by superclass.
     """
     if not isinstance(embeddings, Mapping) or not embeddings:
         raise ValueError("embeddings must be a non-empty mapping {model name: (N, 2) points}")
@@ -124,6 +126,12 @@ def _coloring(
     else:
         raise ValueError(f"color_by must be 'class', 'superclass' or 'auto', got {color_by!r}")
     num_groups = int(group_of_class.max()) + 1
+    if num_groups > MAX_CLASSES:
+        raise ValueError(
+            f"tsne_scatter would colour {num_groups} {color_by}es apart (a legend entry each); it draws at most "
+            f"{MAX_CLASSES} (ldrrld_viz.MAX_CLASSES): "
+            + ("pass superclass_of=... to colour by superclass" if color_by == "class" else "use fewer superclasses")
+        )
     if group_names is not None and len(group_names) < num_groups:
         raise ValueError(
             f"{len(group_names)} {color_by} names for {num_groups} {color_by}es; give one name "

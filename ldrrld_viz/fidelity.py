@@ -12,6 +12,7 @@ from typing import Mapping
 
 from ldrrld_core.analysis import RelationFidelity, pair_matrix
 
+from .class_relations import MAX_CLASSES
 from .panels import Heatmap
 from .render import Figure, draw
 
@@ -30,7 +31,8 @@ def fidelity_heatmaps(
     teacher's rank-i and rank-j classes as the teacher does; scale 0 to 1) or ``"pair_kl"``
     (mean two-class KL; scale 0 to the largest shown). Titles give each student's mean Kendall
     tau on the teacher's top-d and over all classes; the figure title carries the caveat that the
-    per-pair measures favour LDRRLD by construction.
+    per-pair measures favour LDRRLD by construction. At most :data:`~ldrrld_viz.MAX_CLASSES` ranks
+    (a ``ValueError`` beyond, before any drawing).
     """
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}; choose one of {', '.join(MEASURES)}")
@@ -40,6 +42,11 @@ def fidelity_heatmaps(
     if len(depths) > 1:
         raise ValueError(f"the students were measured at different depths {sorted(depths)}; use one depth")
     depth = depths.pop()
+    if depth > MAX_CLASSES:
+        raise ValueError(
+            f"fidelity_heatmaps draws {depth} x {depth} = {depth**2:,} cells per student; it draws at most "
+            f"{MAX_CLASSES} ranks (ldrrld_viz.MAX_CLASSES): measure the students at a smaller depth"
+        )
     temperatures = {f.temperature for f in fidelities.values()}
     if measure == "pair_kl" and len(temperatures) > 1:
         raise ValueError(

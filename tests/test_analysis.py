@@ -514,3 +514,88 @@ def test_fidelity_table_rows():
     assert [row["student"] for row in rows] == ["ce", "kd"]
     assert rows[1]["pair_agreement"] == 1.0 and rows[0]["pair_agreement"] < 1.0
     assert set(rows[0]) == {"student", *fids["ce"].summary()}
+
+
+# ------------------------------------------------------------------- cost at 10,000 classes
+# Every analysis function either costs about linearly in the class count or refuses a class count
+# past its limit before any work and takes a subset (``classes=``) instead. Each test below runs at
+# C = 10,000 and finishes in well under a second or two; the bounds are generous for busy machines.
+
+WIDE = 10_000
+
+
+def wide_logits(samples, seed):
+    return logits(samples, WIDE, seed=seed)
+
+
+def test_kendall_tau_at_10000_classes_is_exact_and_quick():
+    """Counting every pair took 6.8 s per sample at C = 10,000; the merge count takes milliseconds."""
+    import time
+
+    teacher = wide_logits(8, seed=80)
+    student = teacher + wide_logits(8, seed=81)
+    student[:, ::3] = torch.round(student[:, ::3])  # ties in one ranking
+    teacher[:4, :2000] = torch.round(teacher[:4, :2000])  # ties in the other
+    start = time.perf_counter()
+    fid = analysis.relation_fidelity(student_logits=student, teacher_logits=teacher)
+    assert time.perf_counter() - start < 15.0
+    for n in (0, 5):
+        assert fid.kendall_all[n].item() == pytest.approx(stats.kendalltau(teacher[n], student[n]).statistic, abs=1e-12)
+
+
+def test_kendall_tau_merge_count_matches_every_pair():
+    """The merge count against listing all pairs, on widths that are and are not powers of two."""
+    for count in (2, 3, 64, 257):
+        a, b = tied_logits(4, count, seed=count), tied_logits(4, count, seed=count + 7)
+        i, j = torch.triu_indices(count, count, 1)
+        sa, sb = torch.sign(a[:, i] - a[:, j]), torch.sign(b[:, i] - b[:, j])
+        expected = ((sa * sb).sum(1) / (sa.abs().sum(1) * sb.abs().sum(1)).sqrt()).nan_to_num(0.0)
+        assert torch.allclose(analysis.kendall_tau(a, b), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        analysis.kendall_tau(torch.tensor([[1.0, math.nan]]), torch.tensor([[1.0, 2.0]]))
+
+
+def test_relation_matrices_refuse_10000_classes_and_take_a_subset():
+    teacher, student = wide_logits(40, seed=82), wide_logits(40, seed=83)
+    labels = torch.arange(40) % 20
+    for call in (
+        lambda: analysis.class_mean_logits(teacher, labels),
+        lambda: analysis.logit_correlation(teacher),
+        lambda: analysis.relation_gaps({"s": student}, teacher, labels=labels),
+        lambda: analysis.relation_gaps({"s": student}, teacher, kind="correlation"),
+    ):
+        with pytest.raises(ValueError, match=r"10000 x 10000 matrices .* at most 2048 classes .* pass classes="):
+            call()
+    chosen = [3, 19, 0, 7]
+    means = analysis.class_mean_logits(teacher, labels, classes=chosen)
+    assert means.shape == (4, 4)
+    assert torch.allclose(means[1], teacher[labels == 19][:, chosen].mean(0))
+    correlation = analysis.logit_correlation(teacher, classes=chosen)
+    assert torch.allclose(correlation, analysis.logit_correlation(teacher[:, chosen]))
+    gaps = analysis.relation_gaps({"s": student}, teacher, labels=labels, classes=chosen)
+    assert gaps["s"].gap.shape == (4, 4)
+    with pytest.raises(ValueError, match=r"class\(es\) \[20\] have no samples"):
+        analysis.class_mean_logits(teacher, labels, classes=[20, 3])
+    with pytest.raises(ValueError, match="distinct"):
+        analysis.logit_correlation(teacher, classes=[1, 1])
+    with pytest.raises(ValueError, match=r"lie in \[0, 10000\)"):
+        analysis.logit_correlation(teacher, classes=[10000])
+    with pytest.raises(ValueError, match="at most 2048 classes"):
+        analysis.logit_correlation(teacher, classes=range(3000))
+
+
+def test_subset_cells_are_the_full_matrix_cells():
+    teacher, labels = logits(90, 12, seed=84), torch.arange(90) % 12
+    chosen = torch.tensor([5, 2, 11])
+    full = analysis.class_mean_logits(teacher, labels)
+    assert torch.allclose(analysis.class_mean_logits(teacher, labels, classes=chosen), full[chosen][:, chosen])
+    full = analysis.logit_correlation(teacher)
+    assert torch.allclose(analysis.logit_correlation(teacher, classes=chosen), full[chosen][:, chosen])
+
+
+def test_one_sample_at_10000_classes():
+    teacher, student = wide_logits(1, seed=85)[0], wide_logits(1, seed=86)[0]
+    rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher)
+    assert rel.num_classes == WIDE and rel.pair_kl.shape == (21,)
+    gradients = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=9999)
+    assert all(g.shape == (WIDE,) for g in gradients.values())

@@ -1,5 +1,6 @@
 """Every figure checked by the numbers it draws, in both backends, against ``ldrrld_core.analysis``."""
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -472,3 +473,66 @@ def test_figures_take_tensors_on_the_gpu():
         ),
     ):
         assert fig.data
+
+
+# ------------------------------------------------------------------- cost at 10,000 classes
+# Every figure draws at most MAX_CLASSES classes, ranks or colour groups, refuses more before any
+# work (a one-line ValueError that names the remedy) or draws a chosen subset; each test runs at
+# C = 10,000 and takes a fraction of a second.
+
+WIDE = 10_000
+
+
+def wide_data(samples=60, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    teacher = torch.randn(samples, WIDE, generator=g)
+    return teacher, {"KD": teacher + 0.3 * torch.randn(samples, WIDE, generator=g)}, torch.arange(samples) % 20
+
+
+def test_relation_figures_at_10000_classes_draw_a_subset():
+    teacher, students, labels = wide_data()
+    with pytest.raises(ValueError, match=r"class_mean_gaps draws 10000 x 10000 .* pass classes="):
+        viz.class_mean_gaps(students, teacher, labels)
+    chosen = [4, 0, 13]
+    superclass_of = torch.arange(WIDE) % 7
+    names = [f"c{c}" for c in range(WIDE)]
+    drawn, _, _ = panels(
+        viz.class_mean_gaps(students, teacher, labels, classes=chosen, superclass_of=superclass_of, class_names=names)
+    )
+    order = analysis.superclass_order(superclass_of[chosen])
+    expected = analysis.class_mean_logits(teacher, labels, classes=chosen)[order][:, order]
+    assert same(drawn[0]["heatmap"], expected)
+    drawn, _, _ = panels(viz.correlation_gaps(students, teacher, classes=chosen))
+    assert same(drawn[0]["heatmap"], analysis.logit_correlation(teacher[:, chosen]))
+    with pytest.raises(ValueError, match="pass fewer classes"):
+        viz.class_mean_gaps(students, teacher, labels, classes=range(300))
+
+
+def test_tsne_scatter_at_10000_classes_colours_by_superclass():
+    g = torch.Generator().manual_seed(1)
+    labels = torch.arange(2000) * 7 % WIDE
+    points = torch.randn(2000, 2, generator=g)
+    with pytest.raises(ValueError, match=r"colour 10000 classes apart .* at most 256 .* pass superclass_of="):
+        viz.tsne_scatter({"teacher": points}, labels, class_names=[str(c) for c in range(WIDE)])
+    drawn, _, _ = panels(viz.tsne_scatter({"teacher": points}, labels, superclass_of=torch.arange(WIDE) % 20))
+    assert len(drawn[0]["points"]) == 20
+
+
+def test_one_sample_figures_at_10000_classes():
+    student, teacher = sample_logits(WIDE, seed=2)
+    rel = analysis.sample_relations(student_logits=student, teacher_logits=teacher)
+    viz.local_distributions(rel)
+    viz.pair_contributions(rel)
+    gradients = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=0)
+    (bars,), _, _ = panels(viz.gradient_bars(gradients, student, max_classes=15))
+    assert all(len(values) == 15 for values in bars["bars"].values())
+
+
+def test_fidelity_figures_at_10000_classes():
+    teacher, students, _ = wide_data(samples=8)
+    fids = analysis.compare_fidelity(students, teacher)
+    viz.fidelity_heatmaps(fids)
+    viz.fidelity_vs_accuracy(fids, {"KD": 70.0})
+    deep = {"KD": dataclasses.replace(fids["KD"], depth=WIDE)}  # a depth of 10,000 ranks is refused unread
+    with pytest.raises(ValueError, match=r"fidelity_heatmaps draws 10000 x 10000 .* at most 256 ranks"):
+        viz.fidelity_heatmaps(deep)

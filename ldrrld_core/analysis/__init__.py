@@ -21,6 +21,7 @@ first: same-shape tensors by keyword only (``student_logits=``, ``teacher_logits
 from .checks import check_class_index, check_class_names, check_labels, check_students, check_superclass_of
 from .class_relations import (
     GAP_DEFINITIONS,
+    MAX_RELATION_CLASSES,
     MDISTILLER_GAP_SCALE,
     RELATION_KINDS,
     MatrixGap,
@@ -29,6 +30,7 @@ from .class_relations import (
     logit_correlation,
     matrix_gap,
     relation_gaps,
+    select_classes,
     superclass_order,
 )
 from .features import TSNE_SINGLE_THREAD_UP_TO, ModelOutputs, collect_outputs, tsne_embedding
@@ -51,6 +53,8 @@ __all__ = [
     "SampleRelations",
     "sample_relations",
     "logit_gradients",
+    "MAX_RELATION_CLASSES",
+    "select_classes",
     "class_mean_logits",
     "logit_correlation",
     "MatrixGap",

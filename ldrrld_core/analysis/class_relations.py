@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -23,6 +23,8 @@ from torch import Tensor
 from .checks import check_labels, check_logits, check_students, check_superclass_of
 
 __all__ = [
+    "MAX_RELATION_CLASSES",
+    "select_classes",
     "class_mean_logits",
     "logit_correlation",
     "MatrixGap",
@@ -44,11 +46,52 @@ GAP_DEFINITIONS = {
 MDISTILLER_GAP_SCALE = 3.0
 
 
-def class_mean_logits(logits: Tensor, labels: Tensor, num_classes: int | None = None) -> Tensor:
+#: The most classes a ``(C, C)`` relation matrix is built for at once: 2,048 classes make 4.2 M cells
+#: (34 MB in float64) per matrix, where 10,000 would make 800 MB each and take seconds. Beyond it the
+#: functions refuse before any work; pass ``classes=`` (a subset, e.g. one superclass) instead.
+MAX_RELATION_CLASSES = 2048
+
+
+def select_classes(classes: Sequence[int] | Tensor | None, num_classes: int, function: str) -> Tensor | None:
+    """``classes`` checked as distinct indices in ``[0, C)``, as a ``(k,)`` long CPU tensor, at most
+    :data:`MAX_RELATION_CLASSES` of them; ``None`` (all ``C`` classes) where ``C`` is within that limit.
+    Any other case is a one-line ``ValueError`` naming ``function``."""
+    if classes is None:
+        if num_classes > MAX_RELATION_CLASSES:
+            raise ValueError(
+                f"{function} would build {num_classes} x {num_classes} matrices ({num_classes**2:,} cells each); it "
+                f"builds at most {MAX_RELATION_CLASSES} classes at once (MAX_RELATION_CLASSES): pass classes=[...], "
+                "a subset such as one superclass"
+            )
+        return None
+    chosen = torch.as_tensor(classes).reshape(-1).cpu()
+    if chosen.is_floating_point() or chosen.dtype == torch.bool or chosen.numel() == 0:
+        raise ValueError(f"classes must be a non-empty list of class indices, got {classes!r}")
+    if len(set(chosen.tolist())) != chosen.numel():
+        raise ValueError(f"classes must be distinct class indices, got {classes!r}")
+    if not bool(((chosen >= 0) & (chosen < num_classes)).all()):
+        raise ValueError(
+            f"classes must lie in [0, {num_classes}), got values from {int(chosen.min())} to {int(chosen.max())}"
+        )
+    if chosen.numel() > MAX_RELATION_CLASSES:
+        raise ValueError(
+            f"{function} got {chosen.numel()} classes; it builds at most {MAX_RELATION_CLASSES} classes at once "
+            "(MAX_RELATION_CLASSES): pass fewer classes"
+        )
+    return chosen.long()
+
+
+def class_mean_logits(
+    logits: Tensor, labels: Tensor, num_classes: int | None = None, *, classes: Sequence[int] | Tensor | None = None
+) -> Tensor:
     """The class-mean logit matrix: ``(N, C), (N,) -> (C, C)`` float64.
 
     Row ``k`` is the mean logit vector of the samples labelled ``k``. ``labels`` must lie in
     ``[0, C)`` and every class needs at least one sample; ``num_classes``, if given, must be ``C``.
+
+    ``classes``: the matrix of these classes only, ``(k, k)`` in their order (the rows of the samples
+    labelled with one of them, the columns of their logits): the same cells as the full matrix.
+    Needed beyond :data:`MAX_RELATION_CLASSES` classes, which are refused before any work.
     """
     check_logits("logits", logits)
     count = logits.shape[1]
@@ -58,10 +101,19 @@ def class_mean_logits(logits: Tensor, labels: Tensor, num_classes: int | None = 
             "pass the data set's class count, the model's output size"
         )
     check_labels(labels, logits.shape[0], count)
+    chosen = select_classes(classes, count, "class_mean_logits")
     labels = labels.to(logits.device).long()
+    if chosen is not None:
+        position = torch.full((count,), -1, dtype=torch.long, device=logits.device)
+        position[chosen.to(logits.device)] = torch.arange(chosen.numel(), device=logits.device)
+        keep = position[labels] >= 0
+        logits, labels, count = logits[keep][:, chosen.to(logits.device)], position[labels[keep]], chosen.numel()
+        if logits.shape[0] == 0:
+            raise ValueError("no sample is labelled with one of the chosen classes; choose classes the labels hold")
     sizes = torch.bincount(labels, minlength=count)
     if bool((sizes == 0).any()):
-        empty = torch.nonzero(sizes == 0).flatten().tolist()
+        empty = torch.nonzero(sizes == 0).flatten()
+        empty = (empty if chosen is None else chosen[empty.cpu()]).tolist()
         raise ValueError(
             f"class(es) {empty[:10]} have no samples, so they have no mean logits; "
             "evaluate on a larger split (e.g. the whole test set)"
@@ -70,14 +122,17 @@ def class_mean_logits(logits: Tensor, labels: Tensor, num_classes: int | None = 
     return sums.index_add_(0, labels, logits.detach().double()) / sizes[:, None]
 
 
-def logit_correlation(logits: Tensor) -> Tensor:
+def logit_correlation(logits: Tensor, *, classes: Sequence[int] | Tensor | None = None) -> Tensor:
     """Pearson correlation between the logits of every two classes over samples: ``(N, C) -> (C, C)``.
 
     Symmetric, values in ``[-1, 1]``, ones on the diagonal. A class whose logit never changes has
-    no correlation: its row and column are NaN.
+    no correlation: its row and column are NaN. ``classes``: of these classes only, ``(k, k)`` in
+    their order (a correlation involves its two classes alone, so the cells are the full matrix's);
+    needed beyond :data:`MAX_RELATION_CLASSES` classes, which are refused before any work.
     """
     check_logits("logits", logits, min_samples=2)
-    values = logits.detach().double()
+    chosen = select_classes(classes, logits.shape[1], "logit_correlation")
+    values = (logits if chosen is None else logits[:, chosen.to(logits.device)]).detach().double()
     centred = values - values.mean(0)
     norms = centred.norm(dim=0)
     unit = centred / torch.where(norms > 0, norms, math.nan)
@@ -156,6 +211,7 @@ def relation_gaps(
     labels: Tensor | None = None,
     num_classes: int | None = None,
     definition: str = "all_cells",
+    classes: Sequence[int] | Tensor | None = None,
 ) -> dict[str, MatrixGap]:
     """Each student's relation matrix against the teacher's, by name: ``{name: MatrixGap}``.
 
@@ -166,20 +222,23 @@ def relation_gaps(
         labels, num_classes: for ``"class_mean"``.
         definition: of the gap, a key of :data:`GAP_DEFINITIONS`; ``"mdistiller"`` is for
             ``kind="class_mean"`` only (its scale of 3 is a logit scale).
+        classes: compare these classes only (``(k, k)`` matrices, the full matrices' cells); needed
+            beyond :data:`MAX_RELATION_CLASSES` classes, which are refused before any work.
     """
     check_students(students, teacher_logits)
     _check_definition(definition)
+    select_classes(classes, teacher_logits.shape[1], "relation_gaps")  # refuse before any work
     if kind == "class_mean":
         if labels is None:
             raise ValueError("kind='class_mean' needs the labels (N,) of the samples")
-        relation = lambda logits: class_mean_logits(logits, labels, num_classes)  # noqa: E731
+        relation = lambda logits: class_mean_logits(logits, labels, num_classes, classes=classes)  # noqa: E731
     elif kind == "correlation":
         if definition != "all_cells":
             raise ValueError(
                 "definition='mdistiller' divides class-mean logit gaps by 3; it is for "
                 "kind='class_mean' only, use definition='all_cells' for correlations"
             )
-        relation = logit_correlation
+        relation = lambda logits: logit_correlation(logits, classes=classes)  # noqa: E731
     else:
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(RELATION_KINDS)}")
     teacher = relation(teacher_logits)

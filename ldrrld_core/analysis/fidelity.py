@@ -14,6 +14,7 @@ Two families of measures, and the difference matters when methods are compared:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -57,8 +58,45 @@ FIDELITY_HEADERS = {
     "top1_agreement": "same top-1",
 }
 
-#: Rows of samples :func:`kendall_tau` compares at once: about this many sign entries per chunk.
+#: Entries of :func:`kendall_tau`'s working arrays per chunk of rows: memory stays near this many values.
 _KENDALL_CHUNK = 1 << 22
+
+
+def _tied_pairs(*rows: Tensor) -> Tensor:
+    """Pairs of entries equal in every one of ``rows`` (``(n, C)`` each, sorted so that equal
+    entries sit together): ``(n,)`` int64. Each entry is tied with the entries of its run before it.
+    """
+    first = rows[0]
+    starts = torch.ones_like(first, dtype=torch.bool)
+    starts[:, 1:] = False
+    for values in rows:
+        starts[:, 1:] |= values[:, 1:] != values[:, :-1]
+    position = torch.arange(first.shape[1], device=first.device).expand_as(first)
+    return (position - torch.where(starts, position, 0).cummax(1).values).sum(1)
+
+
+def _inversions(values: Tensor) -> Tensor:
+    """Pairs ``i < j`` with ``values[i] > values[j]`` (strictly) in each row: ``(n, C) -> (n,)`` int64.
+
+    A merge count without loops over rows: at each level every block of ``2w`` entries counts, for
+    each entry of its right half, the entries of its (sorted) left half above it, then sorts the
+    block. ``log2 C`` levels of ``O(C log C)`` work: ``C = 10,000`` costs milliseconds per row,
+    where counting all ``C (C - 1) / 2`` pairs cost seconds.
+    """
+    rows, count = values.shape
+    width = 1 << max(0, (count - 1).bit_length())
+    padded = values.new_full((rows, width), math.inf)  # +inf at the end adds no inversion
+    padded[:, :count] = values
+    total = torch.zeros(rows, dtype=torch.int64, device=values.device)
+    half = 1
+    while half < width:
+        blocks = padded.reshape(rows, width // (2 * half), 2 * half)
+        left, right = blocks[..., :half].contiguous(), blocks[..., half:].contiguous()
+        above = half - torch.searchsorted(left, right, right=True)  # left entries > each right entry
+        total += above.sum((1, 2))
+        padded = blocks.sort(dim=-1).values.reshape(rows, width)
+        half *= 2
+    return total
 
 
 def kendall_tau(first: Tensor, second: Tensor) -> Tensor:
@@ -71,22 +109,34 @@ def kendall_tau(first: Tensor, second: Tensor) -> Tensor:
     ties (common in bf16 logits) shrink the denominator as they shrink the numerator, so they do
     not pull tau towards 0 as tau-a's fixed ``n0`` does. Without ties it equals tau-a. A row whose
     values are all equal has no order (SciPy returns NaN); its tau here is 0, so a mean over rows
-    stays defined. Vectorised over pairs, in chunks of rows so memory stays near ``2^22``
-    entries, on the inputs' device.
+    stays defined.
+
+    Cost ``O(N C log^2 C)``, not ``O(N C^2)``: the pairs are never listed. Sorting each row by
+    ``(first, second)`` leaves the discordant pairs as the inversions of ``second``, counted by
+    merging (:func:`_inversions`); ``concordant - discordant = n0 - n1 - n2 + n3 - 2 discordant``
+    with ``n3`` the pairs tied in both. Exact (integer counts), in chunks of rows so memory stays
+    near ``2^22`` values, on the inputs' device. The values must be finite.
     """
     if first.shape != second.shape or first.dim() != 2 or first.shape[1] < 2:
         raise ValueError(
             f"expected two (N, C) tensors of one shape with C >= 2, got {tuple(first.shape)} and {tuple(second.shape)}"
         )
-    i, j = rank_pairs(first.shape[1], device=first.device)
-    rows = max(1, _KENDALL_CHUNK // len(i))
+    for name, values in (("first", first), ("second", second)):
+        if not bool(torch.isfinite(values).all()):
+            raise ValueError(f"kendall_tau's {name} ranking holds NaN or inf values; rank finite values only")
+    count = first.shape[1]
+    pairs = count * (count - 1) // 2
+    rows = max(1, _KENDALL_CHUNK // (1 << max(0, (count - 1).bit_length())))
     taus = []
     for start in range(0, first.shape[0], rows):
         a, b = first[start : start + rows].double(), second[start : start + rows].double()
-        order_a, order_b = torch.sign(a[:, i] - a[:, j]), torch.sign(b[:, i] - b[:, j])  # (n, C(C-1)/2)
-        score = (order_a * order_b).sum(1)  # concordant - discordant
-        untied = order_a.abs().sum(1) * order_b.abs().sum(1)  # (n0 - n1) (n0 - n2)
-        taus.append(torch.where(untied > 0, score / untied.clamp_min(1).sqrt(), torch.zeros_like(score)))
+        by_b = torch.sort(b, dim=1, stable=True)
+        order = by_b.indices.gather(1, torch.sort(a.gather(1, by_b.indices), dim=1, stable=True).indices)
+        a_sorted, b_by_a = a.gather(1, order), b.gather(1, order)  # sorted by (a, b)
+        tied_a, tied_b, tied_both = _tied_pairs(a_sorted), _tied_pairs(by_b.values), _tied_pairs(a_sorted, b_by_a)
+        score = pairs - tied_a - tied_b + tied_both - 2 * _inversions(b_by_a)  # concordant - discordant
+        untied = (pairs - tied_a).double() * (pairs - tied_b).double()  # (n0 - n1) (n0 - n2)
+        taus.append(torch.where(untied > 0, score.double() / untied.clamp_min(1).sqrt(), torch.zeros_like(untied)))
     return torch.cat(taus)
 
 
