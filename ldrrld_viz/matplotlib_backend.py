@@ -83,7 +83,8 @@ def draw_matplotlib(
             image = _heatmap(ax, panel, cell_px[index])
             sharing.append(ax)
             if owners[index]:  # the run ends here
-                _colorbar(fig, image, sharing, panel)
+                clipped = any(p.clipped() for p in panels[index - len(sharing) + 1 : index + 1])
+                _colorbar(fig, image, sharing, panel, clipped=clipped)
                 sharing = []
         elif isinstance(panel, Lines):
             for name, y in panel.series.items():
@@ -116,8 +117,9 @@ def draw_matplotlib(
     return fig
 
 
-def _colorbar(fig: Figure, image, axes: list, panel: Heatmap) -> None:
-    colorbar = fig.colorbar(image, ax=axes, shrink=0.85, aspect=25)
+def _colorbar(fig: Figure, image, axes: list, panel: Heatmap, *, clipped: bool = False) -> None:
+    """The colour bar of a run of heatmaps; an arrow at its top when some cell lies above its range."""
+    colorbar = fig.colorbar(image, ax=axes, shrink=0.85, aspect=25, extend="max" if clipped else "neither")
     colorbar.ax.tick_params(labelsize=MIN_TEXT_PX)
     if panel.colorbar_title:
         colorbar.set_label(panel.colorbar_title, fontsize=MIN_TEXT_PX)

@@ -127,6 +127,14 @@ class Heatmap:
         high = self.zmax if self.zmax is not None else (float(finite.max()) if finite.size else 1.0)
         return low, high
 
+    def clipped(self) -> int:
+        """How many cells lie above a fixed top of the colour scale (``zmax``): drawn in its top colour,
+        so a figure marks them (an arrow on the colour bar, a count in a caption)."""
+        if self.zmax is None:
+            return 0
+        finite = self.z[np.isfinite(self.z)]
+        return int((finite > self.zmax * (1 + 1e-9)).sum())
+
     def separators(self, cell_px: float) -> list[int]:
         """The group boundaries to draw for cells ``cell_px`` wide: all of them when every group is
         at least :data:`GROUP_PX` wide, else none (then the ordering alone shows the groups; lines

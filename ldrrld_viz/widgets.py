@@ -6,7 +6,9 @@ notebooks set a slider's ``value`` and read the recomputed state; in JupyterLab 
 the slider and sees the figure change.
 
 Each quantity keeps one colour range for every slider position, so a move changes the picture,
-not the scale (see :func:`_colour_ranges`). Displayed, the panel
+not the scale (see :func:`_colour_ranges`); a cell that a move pushes above its range shows in the
+top colour, and the panel says so: an arrow on that colour bar and a count in the caption under the
+summary (:func:`clipped_caption`). A disabled slider says why beside it. Displayed, the panel
 also carries a static PNG of its current figure: a saved notebook shows it before it is run.
 """
 
@@ -24,7 +26,7 @@ from .render import check_backend, draw, mime_bundle
 from .sample import contribution_panels
 from .weights import share_panel, weight_panels
 
-__all__ = ["PanelState", "WeightPanel", "weight_panel"]
+__all__ = ["PanelState", "WeightPanel", "weight_panel", "clipped_caption", "NO_SAMPLE_TEMPERATURE"]
 
 #: The largest depth the slider offers when the sample has more classes (a 12 x 12 grid still reads).
 MAX_SLIDER_DEPTH = 12
@@ -32,6 +34,10 @@ MAX_SLIDER_DEPTH = 12
 DECAY_RANGE = (0.0, 0.5)
 TEMPERATURE_RANGE = (0.5, 10.0)
 TEMPERATURE_STEP = 0.5
+#: Beside (and as the tooltip of) the temperature slider when the panel has no sample: why it is grey.
+NO_SAMPLE_TEMPERATURE = (
+    "T is off: the weights do not depend on it; give student_logits and teacher_logits to see a sample"
+)
 
 
 @dataclass
@@ -44,6 +50,10 @@ class PanelState:
         sample: the chosen sample taken apart at these settings (``None`` without logits).
         figure: the figure on display (plotly or matplotlib).
         summary: the one-line text shown above the figure.
+        caption: the line under the summary: how many cells lie above their fixed colour range
+            (``""`` when none does).
+        clipped: per heatmap part (``"irw"``, ..., ``"contribution"``), how many of its cells lie above
+            its colour range.
         redraws: how many times the panel has drawn (1 after construction).
     """
 
@@ -55,6 +65,8 @@ class PanelState:
     figure: object
     summary: str
     redraws: int
+    caption: str = ""
+    clipped: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,12 +120,18 @@ class WeightPanel:
         self._ranges = _colour_ranges(student_logits, teacher_logits, depth=depth, temperature=temperature)
         self._summary = widgets.HTML()
         self._output = widgets.Output()
+        self._caption = widgets.HTML()
+        # Why a slider is grey, beside it (a tooltip alone shows only to a pointer that hovers).
+        self.temperature_note = widgets.HTML(NO_SAMPLE_TEMPERATURE if self.controls.temperature.disabled else "")
+        if self.controls.temperature.disabled:
+            self.controls.temperature.tooltip = NO_SAMPLE_TEMPERATURE
         self.widget = widgets.VBox(
             [
                 widgets.HBox([self.controls.depth, self.controls.decay]),
-                self.controls.temperature,
+                widgets.HBox([self.controls.temperature, self.temperature_note]),
                 self._summary,
                 self._output,
+                self._caption,
             ]
         )
         self.widget.add_class("ldrrld-weight-panel")
@@ -160,6 +178,8 @@ class WeightPanel:
             panels += contribution_panels(sample, class_names=self._class_names, parts=PARTS[4:])
         panels = [replace(panel, zmax=self._ranges[part]) for part, panel in zip(PARTS, panels)]
         summary = _summary(maps, sample)
+        clipped = {part: panel.clipped() for part, panel in zip(PARTS, panels)}
+        caption = clipped_caption(clipped)
         self._drawing = {
             "panels": panels,
             "cols": 2,  # two a row: at d = 7 every cell still holds its value on a narrow page
@@ -177,8 +197,11 @@ class WeightPanel:
             figure=figure,
             summary=summary,
             redraws=redraws,
+            caption=caption,
+            clipped=clipped,
         )
         self._summary.value = f"<span class='ldrrld-summary'>{summary}</span>"
+        self._caption.value = f"<span class='ldrrld-caption'>{caption}</span>" if caption else ""
         self._output.outputs = ({"output_type": "display_data", "data": mime_bundle(figure), "metadata": {}},)
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
@@ -230,22 +253,59 @@ def _colour_ranges(
     IRW and ADW never exceed ``a / (c + 1)`` (neighbouring ranks, no decay) and ERD never exceeds
     1, whatever the sliders. A pair's share and the sample's pair KLs and contributions grow as
     the depth or the temperature falls (by ten times and more over the sliders), so their ranges
-    fit the starting depth and temperature at the decay that gives the largest values, 0: the
-    usual settings stay vivid, and a smaller depth or temperature shows in the top colour (the
-    cells still print their values).
+    fit the starting depth and temperature, at the decay on the slider that gives the largest value
+    (a larger decay moves share to the top pair): the usual settings stay vivid, and a smaller depth
+    or temperature pushes cells above the range, which the panel marks (:func:`clipped_caption`).
     """
-    maps = weight_maps(depth, DECAY_RANGE[0])
-    ranges = {"irw": float(maps.irw.max()), "erd": 1.0, "adw": float(maps.irw.max()), "share": float(maps.share.max())}
+    decays = [DECAY_RANGE[0] + k * 0.01 for k in range(round((DECAY_RANGE[1] - DECAY_RANGE[0]) / 0.01) + 1)]
+    top = weight_maps(depth, DECAY_RANGE[0]).irw.max()
+    ranges = {
+        "irw": float(top),
+        "erd": 1.0,
+        "adw": float(top),
+        "share": max(float(weight_maps(depth, g).share.max()) for g in decays),
+    }
     if student_logits is not None:
-        rel = sample_relations(
-            student_logits=student_logits,
-            teacher_logits=teacher_logits,
-            depth=depth,
-            decay=DECAY_RANGE[0],
-            temperature=temperature,
-        )
-        ranges["pair_kl"], ranges["contribution"] = float(rel.pair_kl.max()), float(rel.contribution.max())
+        found = [
+            sample_relations(
+                student_logits=student_logits,
+                teacher_logits=teacher_logits,
+                depth=depth,
+                decay=g,
+                temperature=temperature,
+            )
+            for g in decays
+        ]
+        ranges["pair_kl"] = float(found[0].pair_kl.max())  # the decay weighs the pairs, not their KLs
+        ranges["contribution"] = max(float(rel.contribution.max()) for rel in found)
     return ranges
+
+
+#: How the caption names each heatmap part.
+PART_NAMES = {
+    "irw": "IRW",
+    "erd": "ERD",
+    "adw": "ADW",
+    "share": "pair share",
+    "pair_kl": "pair KL",
+    "contribution": "contribution",
+}
+
+
+def clipped_caption(clipped: Mapping[str, int]) -> str:
+    """The caption under the panel when cells lie above their fixed colour range, e.g. ``"3 cells lie
+    above their fixed colour range (pair KL 2, contribution 1): drawn in the top colour ..."``;
+    ``""`` when none does."""
+    found = {part: n for part, n in clipped.items() if n}
+    if not found:
+        return ""
+    total = sum(found.values())
+    parts = ", ".join(f"{PART_NAMES.get(part, part)} {n}" for part, n in found.items())
+    cells = f"{total} cells lie above their" if total != 1 else "1 cell lies above its"
+    return (
+        f"{cells} fixed colour range ({parts}): drawn in the top colour (an arrow tops a static picture's "
+        "colour bar); the cell or its hover gives the value."
+    )
 
 
 def _summary(maps: WeightMaps, sample: SampleRelations | None) -> str:

@@ -160,7 +160,9 @@ viz.gradient_bars(gradients, student, target=target)
 # ## 7. Play with it
 #
 # Move the sliders: the depth `d`, the decay `gamma` and the temperature `T`. The panel redraws the
-# weight grids, the pair shares, and this sample's pair KLs and contributions.
+# weight grids, the pair shares, and this sample's pair KLs and contributions. Each colour range
+# stays put while you move, so colours compare across settings; a cell pushed above its range
+# shows in the top colour, and the caption under the figure counts such cells.
 
 # %%
 panel = viz.weight_panel(student_logits=student, teacher_logits=teacher, depth=7, decay=0.05, temperature=4.0)
@@ -172,6 +174,8 @@ panel
 # %%
 panel.controls.depth.value = 4
 say(panel.state.summary)
+say(panel.state.caption)                       # fewer pairs: larger shares, above the d = 7 range
+assert panel.state.clipped["share"] == 6       # all six pairs of d = 4
 assert panel.state.weights.adw.shape == (4, 4)
 assert abs(panel.state.sample.local - ldrrld_loss(student[None], teacher[None], depth=4).local.item()) < 1e-5
 panel.controls.depth.value = 7

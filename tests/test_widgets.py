@@ -110,3 +110,39 @@ def test_panel_rejects_bad_settings(sample):
         weight_panel(**sample, decay=0.8)
     with pytest.raises(ValueError, match=r"temperature must lie in \[0.5, 10\]"):
         weight_panel(temperature=20.0)
+
+
+def test_cells_above_a_fixed_colour_range_are_marked_and_counted(sample):
+    """The ranges hold still while the sliders move; a cell pushed above its range is counted in the
+    caption under the figure, and the static picture's colour bar carries an arrow at its top."""
+    from ldrrld_viz.widgets import clipped_caption
+
+    panel = weight_panel(**sample, backend="matplotlib")
+    assert panel.state.caption == "" and not any(panel.state.clipped.values()), "nothing clipped at the start"
+    extends = [ax._colorbar.extend for ax in panel.state.figure.axes if hasattr(ax, "_colorbar")]
+    assert extends and set(extends) == {"neither"}, "no arrow while every cell lies in its range"
+    panel.controls.depth.value = 3
+    panel.controls.temperature.value = 1.0
+    images = [ax.images[0] for ax in panel.state.figure.axes if ax.images and not hasattr(ax, "_colorbar")]
+    above = {}
+    for part, image in zip(("irw", "erd", "adw", "share", "pair_kl", "contribution"), images):
+        values = np.ma.filled(image.get_array().astype(float), np.nan)
+        above[part] = int((values[np.isfinite(values)] > image.get_clim()[1] * (1 + 1e-9)).sum())
+    assert above == panel.state.clipped and sum(above.values()) > 0
+    caption = panel.widget.children[4].value
+    assert panel.state.caption == clipped_caption(above) and panel.state.caption in caption
+    assert f"{sum(above.values())} cells lie above their fixed colour range" in caption
+    extends = [ax._colorbar.extend for ax in panel.state.figure.axes if hasattr(ax, "_colorbar")]
+    assert extends.count("max") == sum(1 for n in above.values() if n), "an arrow on each clipped bar"
+
+
+def test_a_disabled_temperature_slider_says_why():
+    from ldrrld_viz.widgets import NO_SAMPLE_TEMPERATURE
+
+    panel = weight_panel()
+    slider, note = panel.widget.children[1].children
+    assert slider is panel.controls.temperature and slider.disabled
+    assert note.value == NO_SAMPLE_TEMPERATURE == slider.tooltip
+    assert "student_logits and teacher_logits" in note.value
+    live = weight_panel(student_logits=torch.randn(10), teacher_logits=torch.randn(10))
+    assert not live.controls.temperature.disabled and live.temperature_note.value == ""
