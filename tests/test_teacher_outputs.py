@@ -183,3 +183,62 @@ def test_random_augmentation_keeps_the_live_teacher(cache):
         fit(recipe, teacher=wrn, data=data, progress=False)
     assert counting.calls == len(data.train) // recipe.batch_size  # every step, once
     assert not cache.exists()
+
+
+# ------------------------------------------------- a teacher whose computation is not its weights
+# A module given through the API may compute other logits than its state dict says: a forward hook,
+# a patched ``forward`` or a changed non-persistent buffer leave the weights' hash (and so a key of
+# weights alone) unchanged. The key also covers the teacher's logits on a fixed probe batch, bit for
+# bit, so none of them reads the unchanged teacher's file, however small the change.
+
+
+class WithBuffer(nn.Module):
+    """A teacher whose logits are scaled by a non-persistent buffer (outside the state dict)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("scale", torch.ones(()), persistent=False)
+
+    def forward(self, x):
+        return self.inner(x) * self.scale
+
+
+def _hook(model, factor):
+    return model.register_forward_hook(lambda module, inputs, output: output * factor)
+
+
+def _patch(model, factor):
+    plain = model.forward
+    model.forward = lambda x: plain(x) * factor
+    return plain
+
+
+@pytest.mark.parametrize("change", ["forward hook", "patched forward", "non-persistent buffer"])
+@pytest.mark.parametrize("factor", [1.5, 1.0 + 1e-5])  # a clear change, and one below the probe's round-off
+def test_a_teacher_computing_otherwise_never_reads_the_plain_teachers_file(
+    change, factor, teacher, digits, cache, monkeypatch
+):
+    model = WithBuffer(teacher).eval()
+    fit(tiny(), teacher=model, data=digits, progress=False)  # the plain teacher's file
+    assert len(list(cache.glob("*.pt"))) == 1
+    if change == "forward hook":
+        undo = _hook(model.inner, factor).remove
+    elif change == "patched forward":
+        plain = _patch(model, factor)
+        undo = lambda: setattr(model, "forward", plain)  # noqa: E731
+    else:
+        model.scale.fill_(factor)
+        undo = lambda: model.scale.fill_(1.0)  # noqa: E731
+    try:
+        with Counter(teacher, tiny().batch_size) as counting:
+            cached = fit(tiny(), teacher=model, data=digits, progress=False)
+        assert counting.calls > 0  # the teacher ran: its file was not read
+        with monkeypatch.context() as patch:
+            live(patch)
+            assert same_run(cached, fit(tiny(), teacher=model, data=digits, progress=False))
+    finally:
+        undo()
+    with Counter(teacher, tiny().batch_size) as counting:  # the plain teacher still reads its own file
+        fit(tiny(), teacher=model, data=digits, progress=False)
+    assert counting.calls == 0

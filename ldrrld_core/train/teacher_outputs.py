@@ -11,7 +11,10 @@ long as the batch is not tiny, which is why the batch size stays the training on
 
 The logits are also written to a cache folder, so other runs on the same data reuse them. The
 file's name is a hash (:func:`cache_key`) of everything they depend on: the teacher's weights
-(:func:`~ldrrld_core.train.run_state.weights_sha256`), the data set, its options and the split
+(:func:`~ldrrld_core.train.run_state.weights_sha256`) and its computation, as the SHA-256 of its
+logits on a fixed probe batch (the split's first :data:`PROBE_SAMPLES` images, bit for bit: a
+module given through the API may compute otherwise than its weights say, through a forward hook, a
+patched ``forward`` or a changed non-persistent buffer), the data set, its options and the split
 (by name, and by a SHA-256 of the split's images and labels, so a changed option can never
 read a stale file), the precision (autocast dtype), the memory format, the batch size, the
 device kind and the torch version. Files are written atomically and verified on load (their key
@@ -26,9 +29,13 @@ an empty or relative variable means the default, never the working folder);
 The cache follows the kernel cache's trust rule (:mod:`ldrrld_core.cache_trust`): the folder and
 the folders above it must be safe from other users, and a file is read only when it is a regular
 file of this user's. A stored tensor is used only when its dtype, width and finiteness fit and its
-first batch equals the teacher's live logits on that batch (a probe: a forward hook, a patched
-forward or a changed buffer changes the teacher's computation without changing its weights). Any
-failure, to read or to write, whatever its type, is one warning and costs speed, never the run.
+first batch equals the teacher's live logits on that batch, to round-off. A teacher that computes
+otherwise on the probe batch, by however little, has another key, so it neither reads nor replaces
+the plain teacher's file; one that computes the same logits on the probe batch and other logits
+elsewhere cannot be told apart from it (the probe is the guard). Where the probe itself is not
+repeatable bit for bit (some GPU kernels choose their algorithm per process), the file is only
+missed and computed again: speed, never a wrong answer. Any failure, to read or to write, whatever
+its type, is one warning and costs speed, never the run.
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ log = logging.getLogger("ldrrld.train")
 #: The environment variable naming the cache folder (``off`` for none).
 ENV_FOLDER = "LDRRLD_TEACHER_OUTPUTS"
 _OFF = ("off", "0", "none", "false", "no")
-_FORMAT = 1  # bumped when the file's layout changes
+_FORMAT = 2  # bumped when the file's layout or key changes
 
 
 def cache_folder() -> Path | None:
@@ -87,12 +94,15 @@ def describe(
     data: dict[str, Any],
     autocast_dtype: torch.dtype | None,
     memory_format: torch.memory_format,
+    probe: Tensor | None = None,
 ) -> dict[str, Any]:
-    """Everything the teacher's logits on ``loader``'s split depend on (see the module doc)."""
+    """Everything the teacher's logits on ``loader``'s split depend on (see the module doc);
+    ``probe``: the teacher's logits on the probe batch, which stand for its computation."""
     device = loader.device
     description = {
         "format": _FORMAT,
         "teacher_weights_sha256": teacher_sha256,
+        "teacher_probe_sha256": None if probe is None else _tensor_sha256(probe),
         "data": data,
         "split_sha256": _tensor_sha256(loader.resident.images, loader.resident.labels),
         "samples": len(loader.dataset),
@@ -209,8 +219,6 @@ def attach_teacher_outputs(
     """
     if teacher is None or compiled or not isinstance(loader, DeviceLoader) or loader.augment != "none":
         return loader
-    description = describe(loader, teacher_sha256 or "", data, autocast_dtype, memory_format)
-    key = cache_key(description)
     folder = cache_folder()
     if folder is not None:
         try:
@@ -218,12 +226,14 @@ def attach_teacher_outputs(
         except (UntrustedCacheError, OSError) as error:
             log.warning("not caching the teacher's outputs: %s", error)
             folder = None
-    path = None if folder is None else folder / f"{key}.pt"
-    logits = None
-    if path is not None:
+    logits = path = None
+    if folder is not None:
         probe = compute_teacher_outputs(
             teacher, _first_batch(loader), autocast_dtype=autocast_dtype, memory_format=memory_format
         )
+        description = describe(loader, teacher_sha256 or "", data, autocast_dtype, memory_format, probe)
+        key = cache_key(description)
+        path = folder / f"{key}.pt"
         logits = _load(path, key, description, loader.device, probe)
     if logits is None:
         logits = compute_teacher_outputs(teacher, loader, autocast_dtype=autocast_dtype, memory_format=memory_format)
