@@ -97,6 +97,8 @@ def draw_matplotlib(
                     label=name,
                     linestyle="--" if name in panel.dashed else "-",
                 )
+            if panel.x_ticks is not None:
+                ax.set_xticks(list(panel.x_ticks))
         elif isinstance(panel, Bars):
             _bars(ax, panel, colors)
         elif isinstance(panel, Scatter):

@@ -150,7 +150,8 @@ class Heatmap:
 
 @dataclass(frozen=True)
 class Lines:
-    """Curves over a shared x axis; ``series`` maps a legend name to y values (NaN leaves a gap)."""
+    """Curves over a shared x axis; ``series`` maps a legend name to y values (NaN leaves a gap);
+    ``x_ticks`` fixes where the x axis is labelled (e.g. whole epochs), else the backend chooses."""
 
     x: np.ndarray
     series: Mapping[str, np.ndarray]
@@ -158,6 +159,7 @@ class Lines:
     x_title: str = ""
     y_title: str = ""
     dashed: Sequence[str] = ()
+    x_ticks: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "x", as_array(self.x))

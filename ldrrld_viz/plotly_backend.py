@@ -68,6 +68,8 @@ def draw_plotly(panels: list[Panel | None], *, title: str, cols: int, panel_size
                 fig.add_trace(trace, row=row, col=col)
             if isinstance(panel, Bars):
                 fig.update_xaxes(type="category", row=row, col=col)
+            if isinstance(panel, Lines) and panel.x_ticks is not None:
+                fig.update_xaxes(tickmode="array", tickvals=list(panel.x_ticks), row=row, col=col)
             if isinstance(panel, Scatter):
                 fig.update_xaxes(range=panel.x_range, row=row, col=col)
                 fig.update_yaxes(range=panel.y_range, row=row, col=col)

@@ -1,6 +1,7 @@
 """Every figure checked by the numbers it draws, in both backends, against ``ldrrld_core.analysis``."""
 
 import dataclasses
+import io
 import math
 from types import SimpleNamespace
 
@@ -437,6 +438,31 @@ def test_training_curves(backend):
         viz.training_curves(histories, "top5")
     with pytest.raises(ValueError, match="has no rows"):
         viz.training_curves({"x": object()})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("epochs", [4, 10, 23])
+def test_training_curves_label_whole_epochs_and_name_metrics_for_people(backend, epochs):
+    """Read back from the figure: the epoch axis is labelled at whole epochs only (no 2.5 or 7.5), at
+    most ten of them, and the panels say "test top-1 (%)", not the column name ``test_top1``."""
+    rows = [{"epoch": e, "test_top1": 10.0 + e, "train_loss": 1 / e} for e in range(1, epochs + 1)]
+    fig = viz.training_curves({"kd": SimpleNamespace(rows=rows)}, ["test_top1", "train_loss"], backend=backend)
+    if hasattr(fig, "data"):  # plotly
+        axes = [fig.layout.xaxis, fig.layout.xaxis2]
+        ticks = [list(axis.tickvals) for axis in axes]
+        labels = [a.text for a in fig.layout.annotations] + [fig.layout.yaxis.title.text, fig.layout.yaxis2.title.text]
+    else:
+        fig.savefig(io.BytesIO(), format="png")  # lays the figure out as its picture
+        axes = fig.axes[:2]
+        ticks = [[t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]] for ax in axes]
+        labels = [ax.get_title() for ax in axes] + [ax.get_ylabel() for ax in axes]
+        shown = [[t.get_text() for t in ax.get_xticklabels()] for ax in axes]
+        assert all("." not in text for row in shown for text in row), shown
+    for row in ticks:
+        assert row and all(float(t).is_integer() for t in row), f"fractional epochs labelled: {row}"
+        assert 1 <= min(row) and max(row) <= epochs and len(row) <= 10
+    assert "test top-1 (%)" in labels and "training loss" in labels
+    assert not any("_" in label for label in labels), labels
 
 
 def test_draw_rejects_unknown_backend():
