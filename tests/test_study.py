@@ -403,3 +403,31 @@ def test_the_terminal_table_marks_what_holm_resolves_as_the_verdict_does():
     assert rows["kd"].count("*") == 1 and rows["ce"].count("*") == 1, "KD - CE is resolved after Holm"
     assert "unadjusted" in text and "Holm" in text
     assert all(len(line) <= 96 for line in text.splitlines())
+
+
+@pytest.mark.parametrize("name", ["teaching", "digits-same", "digits-cross"])
+def test_the_results_picture_keeps_its_legend_off_every_curve(name):
+    """``results.png`` read from what is drawn: the legend lies outside both panels and covers no data
+    point of any line (means, the teacher's line, the paired differences) in the rendered pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ldrrld_core.study.report import load_results, results_figure
+
+    figure = results_figure(load_results(ROOT / "docs" / "results.json", name))
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [legend.get_window_extent(renderer) for legend in figure.legends]
+    boxes += [ax.get_legend().get_window_extent(renderer) for ax in figure.axes if ax.get_legend()]
+    assert len(boxes) == 1, "one legend"
+    covered = []
+    for ax in figure.axes:
+        covered += [(ax.get_title(), "panel") for box in boxes if box.overlaps(ax.get_window_extent(renderer))]
+        drawn = [line.get_xydata() for line in ax.lines]
+        drawn += [collection.get_offsets() for collection in ax.collections if len(collection.get_offsets())]
+        for points in drawn:
+            for x, y in points:
+                px, py = ax.transData.transform((x, y))
+                covered += [(ax.get_title(), x, y) for box in boxes if box.contains(px, py)]
+    assert not covered, f"the legend covers: {covered[:5]}"
+    assert len(figure.legends[0].get_texts()) == len(figure.axes[0].get_legend_handles_labels()[1])

@@ -38,6 +38,7 @@ __all__ = [
     "results_text",
     "render_markdown",
     "plot_results",
+    "results_figure",
     "plot_selection",
     "compare_methods",
     "schedule_check",
@@ -617,10 +618,21 @@ def _protocol_lines(results: Mapping) -> list[str]:
 
 def plot_results(results: Mapping, path: str | os.PathLike) -> Path:
     """Save the two-panel figure (validation curves; paired differences to CE) as a PNG."""
+    figure = results_figure(results)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def results_figure(results: Mapping):
+    """The two-panel figure of :func:`plot_results` (a matplotlib ``Figure``): validation accuracy per
+    epoch, each method's mean with its seeds' range, and each method's paired difference to CE. The
+    legend sits under the panels, where it covers no curve."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    figure = Figure(figsize=(11, 4.6), layout="constrained")
     FigureCanvasAgg(figure)
     curves, deltas = figure.subplots(1, 2, width_ratios=(3, 2))
     colors = {method: f"C{i}" for i, method in enumerate(results["methods"])}
@@ -642,7 +654,9 @@ def plot_results(results: Mapping, path: str | os.PathLike) -> Path:
     teacher = results["protocol"]["teacher"]
     curves.axhline(teacher["val_top1"], color="black", linestyle="--", linewidth=1, label=f"teacher {teacher['model']}")
     curves.set(xlabel="epoch", ylabel="validation top-1 (%)", title="Validation accuracy per epoch")
-    curves.legend(loc="lower right", fontsize="small")
+    # Under the panels: inside, the curves rise into any corner the legend could take.
+    handles, labels = curves.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize="small")
     curves.grid(alpha=0.3)
     for i, (method, entry) in enumerate(results["methods"].items()):
         ce = {s["seed"]: s["test_top1_last"] for s in results["methods"]["ce"]["per_seed"]}
@@ -662,10 +676,7 @@ def plot_results(results: Mapping, path: str | os.PathLike) -> Path:
     deltas.set_xticks(range(len(results["methods"])), [_label(m) for m in results["methods"]])
     deltas.set(ylabel="test top-1 minus CE (points)", title="Paired difference to CE (95% CI)")
     deltas.grid(alpha=0.3, axis="y")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    return path
+    return figure
 
 
 def plot_selection(results: Mapping, path: str | os.PathLike) -> Path:
