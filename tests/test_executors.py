@@ -13,6 +13,7 @@ from ldrrld_core.study.executors import (
     ClusterUnreachableError,
     LocalExecutor,
     RayExecutor,
+    WorkerDiedError,
     connect,
     executor_from,
     make_executor,
@@ -25,6 +26,61 @@ from ldrrld_core.train.runlock import LOCK, TASK_ENV, RunLockedError, acquire_ru
 
 def _square(x: int) -> int:
     return x * x
+
+
+def _note_pid_and_wait(folder: str, name: str, seconds: float) -> str:
+    """A run that says which process has it (``folder/name.pid``), then takes ``seconds``."""
+    import os
+    import time
+    from pathlib import Path
+
+    Path(folder, f"{name}.pid").write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return name
+
+
+def test_a_killed_jobs_worker_is_one_line_naming_its_run(tmp_path, capsys):
+    """A worker of ``--jobs`` killed mid-run (SIGKILL, as the OOM killer does) broke the pool with
+    concurrent.futures' BrokenProcessPool, which the CLI showed as an internal error to "please report";
+    now it is one line naming the run that worker had and saying that a rerun continues."""
+    import os
+    import signal
+    import threading
+    import time
+
+    got: dict = {}
+    items = [("kd", "preset", 0.05, 0), ("dkd", "preset", 0.05, 1)]
+
+    def kill_the_first_run():
+        pid_file = tmp_path / "kd.pid"
+        deadline = time.monotonic() + 120
+        while not (pid_file.exists() and pid_file.read_text() and items[1] in got) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first run under way, the second one finished and handed over
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_first_run, daemon=True)
+    killer.start()
+    start = time.monotonic()
+    with pytest.raises(WorkerDiedError) as caught:
+        LocalExecutor(2).run_each(
+            _note_pid_and_wait,
+            items,
+            lambda item: (str(tmp_path), item[0], 30.0 if item[0] == "kd" else 0.1),
+            got.__setitem__,
+        )
+    killer.join()
+    message = str(caught.value)
+    assert "\n" not in message and "please report" not in message
+    assert "killed by SIGKILL" in message and "while it ran the run (kd, preset, 0.05, 0)" in message
+    assert "dkd" not in message  # the other worker's run finished: it is stored, not named
+    assert "rerun the same command to continue" in message
+    assert got == {items[1]: "dkd"} and time.monotonic() - start < 25  # the killed run was not waited for
+    from argparse import Namespace
+
+    from ldrrld_core.cli.main import _report
+
+    assert _report(Namespace(command="study", debug=False), caught.value) == 1
+    assert capsys.readouterr().err == f"ldrrld study: error: {message}\n"
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

@@ -31,6 +31,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -47,6 +48,7 @@ __all__ = [
     "RayExecutor",
     "ClusterUnreachableError",
     "ClusterError",
+    "WorkerDiedError",
     "connect",
     "make_executor",
     "ready_executor",
@@ -70,6 +72,12 @@ class ClusterUnreachableError(ValueError):
 
 class ClusterError(OSError):
     """The cluster lost a run for good (its node died more often than Ray retries); exit status 1."""
+
+
+class WorkerDiedError(OSError):
+    """A ``--jobs`` worker process died during a batch (killed, out of memory, crashed); exit status 1.
+
+    Its message names the run the worker had, and says that a rerun continues from the stored runs."""
 
 
 class Executor(Protocol):
@@ -112,17 +120,89 @@ class LocalExecutor:
                 finished(item, function(*arguments(item)))
             return
         spawn = get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=spawn, initializer=_leave_interrupts_to_the_parent)
+        started = spawn.SimpleQueue()  # (worker pid, item number) as each call starts
+        pool = ProcessPoolExecutor(
+            max_workers=self.jobs, mp_context=spawn, initializer=_worker_setup, initargs=(started,)
+        )
+        items, done = list(todo), set()
         with pool:
             try:
-                futures = {pool.submit(function, *arguments(item)): item for item in todo}
+                futures = {
+                    pool.submit(_announced, number, function, *arguments(item)): number
+                    for number, item in enumerate(items)
+                }
                 for future in as_completed(futures):
-                    finished(futures[future], future.result())
-            except BaseException:  # Ctrl-C (or a failed run): stop every worker now, not after its run
-                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    finished(items[futures[future]], future.result())
+                    done.add(futures[future])
+            except BaseException as error:  # Ctrl-C (or a failed run): stop every worker now, not after its run
+                processes = dict(getattr(pool, "_processes", None) or {})
+                for process in processes.values():
                     process.terminate()
                 pool.shutdown(wait=False, cancel_futures=True)
+                if isinstance(error, BrokenProcessPool):
+                    raise WorkerDiedError(_worker_death(processes, started, items, done)) from None
                 raise
+
+
+#: In a worker of :meth:`LocalExecutor.run_each`: where it says which call it starts.
+_STARTED = None
+
+
+def _worker_setup(started) -> None:
+    """A worker's initializer: note where to announce each call, and leave Ctrl-C to the parent."""
+    global _STARTED
+    _STARTED = started
+    _leave_interrupts_to_the_parent()
+
+
+def _announced(number: int, function: Callable[..., Any], *arguments: Any) -> Any:
+    """``function(*arguments)`` in a worker, after saying which item (``number``) this process runs."""
+    if _STARTED is not None:
+        _STARTED.put((os.getpid(), number))
+    return function(*arguments)
+
+
+def _worker_death(processes: dict, started, items: list, done: set) -> str:
+    """One line for a pool broken by a dead worker: which worker, how it ended, the run it had, what to do."""
+    running: dict[int, int] = {}
+    try:
+        while not started.empty():
+            pid, number = started.get()
+            running[pid] = number
+    except (OSError, EOFError, ValueError):  # a worker killed halfway through its note: name what is known
+        pass
+    for process in processes.values():
+        process.join(timeout=5)
+    # The dead worker ended before the pool terminated the others (SIGTERM): prefer any other ending.
+    ended = [p for p in processes.values() if p.exitcode is not None and p.exitcode != -signal.SIGTERM]
+    dead = ended or [p for p in processes.values() if p.exitcode is not None]
+    if not dead:
+        who, runs = "a --jobs worker process", [n for n in running.values() if n not in done]
+    else:
+        process = dead[0]
+        code = process.exitcode
+        how = (
+            f"killed by {signal.Signals(-code).name}"
+            if code < 0 and -code in signal.valid_signals()
+            else (f"exit status {code}")
+        )
+        if code == -signal.SIGKILL:
+            how += ", perhaps for lack of memory"
+        who = f"the --jobs worker process {process.pid} ({how})"
+        number = running.get(process.pid)
+        runs = [] if number is None or number in done else [number]
+    what = f"while it ran the run {', '.join(_label(items[n]) for n in runs)}" if runs else "between runs"
+    return (
+        f"{who} died {what}; the finished runs are stored and interrupted ones keep their checkpoints: "
+        "rerun the same command to continue from them"
+    )
+
+
+def _label(item: Any) -> str:
+    """An item of a batch as a person reads it: a tuple as ``(kd, preset, 0.05, 0)``, else ``str(item)``."""
+    if isinstance(item, tuple):
+        return "(" + ", ".join(f"{part:g}" if isinstance(part, float) else str(part) for part in item) + ")"
+    return str(item)
 
 
 def _leave_interrupts_to_the_parent() -> None:
