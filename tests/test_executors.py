@@ -296,3 +296,96 @@ def test_ctrl_c_while_ray_waits_is_noted_then_the_handler_is_back():
             os.kill(os.getpid(), signal.SIGINT)
     finally:
         signal.signal(signal.SIGINT, outside)
+
+
+# ------------------------------------------------------------------------- a dead head node
+def test_the_head_watch_raises_once_the_head_is_silent_for_its_timeout():
+    from ldrrld_core.study.executors import ClusterError, HeadWatch
+
+    moment, answers, looks = [0.0], [True], []
+
+    def probe(address):
+        looks.append(address)
+        return answers[0]
+
+    watch = HeadWatch("10.0.0.1:6379", timeout=15.0, every=2.0, probe=probe, clock=lambda: moment[0])
+    for moment[0] in (1.0, 2.5, 3.0, 10.0):
+        watch.check()
+    assert len(looks) == 2  # at most one look per 2 s
+    answers[0] = False
+    for moment[0] in (12.0, 20.0, 24.9):  # silent since 10.0: within the 15 s
+        watch.check()
+    moment[0] = 25.0  # past the timeout, but looked 0.1 s ago
+    watch.check()
+    moment[0] = 27.0
+    with pytest.raises(ClusterError) as caught:
+        watch.check()
+    message = str(caught.value)
+    assert message.startswith("the Ray cluster's head node at 10.0.0.1:6379 has not answered for 17 s")
+    assert "rerun the same command to continue" in message and "\n" not in message and watch.gone
+    HeadWatch(None, probe=lambda address: False).check(now=True)  # Ray did not say: no watch
+
+
+class _FakeRay:
+    """Enough of ``ray`` for :meth:`RayExecutor.run_each`: tasks that never finish, a head at ``head``."""
+
+    class RayError(Exception):
+        pass
+
+    def __init__(self, head: str) -> None:
+        self.head, self.cancelled, self.waits = head, [], 0
+        self.exceptions = type("exceptions", (), {"RayError": self.RayError, "RayTaskError": self.RayError})
+
+    def get_runtime_context(self):
+        return type("Context", (), {"gcs_address": self.head})()
+
+    def remote(self, function):
+        fake = self
+
+        class Task:
+            def options(self, **options):
+                return self
+
+            def remote(self, *arguments):
+                return object()
+
+        return Task() if fake else None
+
+    def wait(self, refs, num_returns, timeout):
+        self.waits += 1
+        return [], refs
+
+    def cancel(self, ref):
+        self.cancelled.append(ref)
+
+
+def test_a_dead_head_ends_the_ray_driver_with_one_line_within_its_timeout(monkeypatch):
+    """The real path: run_each watches the head's address as Ray gives it, by TCP connections to it.
+    The head listens on loopback; it stops; the driver ends with one ClusterError line within
+    HEAD_TIMEOUT, without cancelling tasks on a cluster that is gone (Ray alone would wait 60 s, then
+    abort the driver with pages of log)."""
+    import threading
+    import time
+
+    from ldrrld_core.study import executors
+
+    monkeypatch.setattr(executors, "HEAD_TIMEOUT", 1.0)
+    monkeypatch.setattr(executors, "HEAD_CHECK_EVERY", 0.1)
+    monkeypatch.setattr(executors, "_POLL", 0.01)
+    head = socket.socket()
+    head.bind(("127.0.0.1", 0))
+    head.listen()
+    address = "127.0.0.1:%d" % head.getsockname()[1]
+    ray = _FakeRay(address)
+    monkeypatch.setattr(executors, "connect", lambda address: ray)
+
+    def head_dies():
+        while ray.waits < 50:  # a while of answering first
+            time.sleep(0.01)
+        head.close()
+
+    threading.Thread(target=head_dies, daemon=True).start()
+    start = time.monotonic()
+    with pytest.raises(executors.ClusterError, match=rf"head node at {address} has not answered for 1 s"):
+        RayExecutor().run_each(_square, [1, 2], lambda x: (x,), lambda item, result: None)
+    assert ray.waits >= 50 and time.monotonic() - start < 10 and ray.cancelled == []

@@ -29,6 +29,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -49,6 +50,7 @@ __all__ = [
     "ClusterUnreachableError",
     "ClusterError",
     "WorkerDiedError",
+    "HeadWatch",
     "connect",
     "make_executor",
     "ready_executor",
@@ -64,6 +66,12 @@ EXECUTORS = ("local", "ray")
 CONNECT_TIMEOUT = 10.0
 #: Seconds the driver waits, after Ctrl-C, for cancelled tasks to stop (and release their run folders).
 CANCEL_GRACE = 10.0
+#: Seconds the head node may stay silent while the driver waits for results before the batch ends
+#: with a :class:`ClusterError`: well within the 60 s after which Ray's own driver process would
+#: abort with pages of log (``gcs_rpc_server_reconnect_timeout_s``).
+HEAD_TIMEOUT = 15.0
+#: Seconds between the driver's looks at the head node (a TCP connection to its address).
+HEAD_CHECK_EVERY = 2.0
 
 
 class ClusterUnreachableError(ValueError):
@@ -71,7 +79,8 @@ class ClusterUnreachableError(ValueError):
 
 
 class ClusterError(OSError):
-    """The cluster lost a run for good (its node died more often than Ray retries); exit status 1."""
+    """The cluster lost a run for good (its node died more often than Ray retries), or its head node
+    stopped answering for :data:`HEAD_TIMEOUT` s; exit status 1."""
 
 
 class WorkerDiedError(OSError):
@@ -256,18 +265,25 @@ class RayExecutor:
         ray = connect(self.address)
         task = ray.remote(_run_task).options(max_retries=self.max_retries, retry_exceptions=False, **resources)
         folder = os.getcwd()  # relative paths (out-dir, teachers, data) mean the same on every node
+        head = HeadWatch(_head_address(ray))
         pending = {task.remote(folder, function, arguments(item)): item for item in todo}
         with _ctrl_c_noted() as interrupted:
             try:
                 while pending:
-                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL)
+                    try:
+                        ready, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL)
+                    except ray.exceptions.RayError:  # a head that went away may make Ray's calls fail
+                        head.check(now=True)
+                        raise
                     if interrupted:
                         raise KeyboardInterrupt
                     for ref in ready:
                         finished(pending.pop(ref), _result(ray, ref))
+                    head.check()
             except BaseException:  # Ctrl-C, a run's error, or the caller's own: stop what is still running
                 interrupted.restore()  # a second Ctrl-C while the tasks are cancelled stops at once
-                _cancel(ray, list(pending))
+                if not head.gone:
+                    _cancel(ray, list(pending))
                 raise
 
 
@@ -345,6 +361,72 @@ def _result(ray, ref) -> Any:
             f"the Ray cluster lost a run ({type(error).__name__}: {first}); finished runs are kept and "
             "interrupted ones keep their checkpoints: rerun the same command to continue"
         ) from None
+
+
+def _head_address(ray) -> str | None:
+    """``host:port`` of the connected cluster's head node (its GCS), or ``None`` where Ray does not say."""
+    try:
+        return ray.get_runtime_context().gcs_address or None
+    except Exception:  # noqa: BLE001 - an older or stubbed Ray: no watch, Ray's own handling
+        return None
+
+
+def _answers(address: str) -> bool:
+    """Whether ``host:port`` takes a TCP connection within :data:`HEAD_CHECK_EVERY` s (at most 2 s)."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=min(HEAD_CHECK_EVERY, 2.0)):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+class HeadWatch:
+    """Notices a Ray head node that stopped answering while the driver waits for results.
+
+    :meth:`check` looks at the head (``probe(address)``, a TCP connection by default) at most every
+    :data:`HEAD_CHECK_EVERY` s and raises a :class:`ClusterError` once it has not answered for
+    ``timeout`` s. Ray itself would wait 60 s and then abort the driver with pages of log. A watch
+    without an address (Ray does not say) never raises.
+    """
+
+    def __init__(
+        self,
+        address: str | None,
+        *,
+        timeout: float | None = None,
+        every: float | None = None,
+        probe: Callable[[str], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.address, self.clock = address, clock
+        self.timeout = HEAD_TIMEOUT if timeout is None else timeout
+        self.every = HEAD_CHECK_EVERY if every is None else every
+        self.probe = probe or _answers
+        self.answered = self.looked = clock()
+        self.gone = False  # set when check raised: the cluster's tasks end with it, nothing to cancel
+
+    def check(self, *, now: bool = False) -> None:
+        """Look at the head if it is time (``now``: in any case); raise :class:`ClusterError` if it has
+        been silent for ``timeout`` s."""
+        if self.address is None:
+            return
+        moment = self.clock()
+        if not now and moment - self.looked < self.every:
+            return
+        self.looked = moment
+        if self.probe(self.address):
+            self.answered = moment
+            return
+        silent = moment - self.answered
+        if now or silent >= self.timeout:
+            self.gone = True
+            how_long = f"has not answered for {silent:.0f} s" if silent >= 1 else "does not answer"
+            raise ClusterError(
+                f"the Ray cluster's head node at {self.address} {how_long} (stopped, or its "
+                "machine is gone); finished runs are kept and interrupted ones keep their checkpoints: restart the "
+                "cluster (`ray start --head`) and rerun the same command to continue"
+            )
 
 
 def _cancel(ray, refs: list) -> None:
