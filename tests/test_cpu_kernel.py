@@ -1,4 +1,4 @@
-"""The compiled CPU kernel of the fused LDRRLD forward and of the top-d search, against the torch forms."""
+"""The compiled CPU kernels (the fused LDRRLD forward, the top-d search, TeKAP and DIST) against the torch forms."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from naive import naive_ldrrld, naive_top
 
 from ldrrld_core import ldrrld_loss, relations
 from ldrrld_core.kernels import cpu_ldrrld, torch_only
-from ldrrld_core.losses import fused
+from ldrrld_core.losses import dist_loss, dist_terms, fused, tekap_loss
 from ldrrld_core.relations import cached_pair_weights, top_classes
 
 #: Tests of the kernel itself; those of the fallbacks and switches run without a compiler too.
@@ -571,3 +571,73 @@ def test_the_kernel_is_clean_under_address_and_undefined_behaviour_sanitizers(re
         [str(program)], capture_output=True, text=True, timeout=300, env={"ASAN_OPTIONS": "detect_leaks=0"}
     )
     assert done.returncode == 0 and "runtime error" not in done.stderr, done.stderr[-3000:]
+
+
+# ---- the kernels of two baselines: TeKAP's rows and DIST's correlations --------------------------
+
+
+def baseline_value_and_grad(name, student, teacher, noise):
+    """The loss and its gradient in the student's logits, as a user calls the pure function."""
+    student = student.detach().requires_grad_()
+    if name == "tekap":
+        value = tekap_loss(student, teacher, noise)
+    elif name == "dist":
+        value = dist_loss(student, teacher, inter_weight=1.5, intra_weight=0.5)
+    else:  # DIST's two terms weighted apart
+        inter, intra = dist_terms(student, teacher)
+        value = 2 * inter + intra
+    return value.detach(), torch.autograd.grad(value, student)[0]
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", ["tekap", "dist", "dist-terms"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("batch,classes", [(256, 100), (16, 1000), (48, 20000), (1, 2), (3, 7), (5, 300)])
+def test_baseline_kernels_equal_the_torch_forms(name, dtype, batch, classes):
+    # (48, 20000) runs TeKAP's torch form in blocks of rows and DIST's with batch sums as matrix
+    # products; (1, 2) has constant columns, where alpha is 1 / eps and must multiply an exact 0.
+    student, teacher = logits(batch, classes, 30, dtype=dtype), logits(batch, classes, 31, dtype=dtype)
+    noise = torch.randn(3, batch, classes, generator=torch.Generator().manual_seed(32), dtype=dtype)
+    got = baseline_value_and_grad(name, student, teacher, noise)
+    with torch_only():
+        want = baseline_value_and_grad(name, student, teacher, noise)
+        if dtype == torch.float32:  # the float64 truth: the kernel is as close to it as the torch form
+            truth = baseline_value_and_grad(name, student.double(), teacher.double(), noise.double())
+    if dtype == torch.float64:
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-14)
+        return
+    for a, b, exact in zip(got, want, truth):
+        scale = exact.abs().max().item()
+        kernel_error, torch_error = (a.double() - exact).abs().max().item(), (b.double() - exact).abs().max().item()
+        # float32 round-off on terms of order max(1, |value|): what the torch form meets too
+        assert kernel_error <= max(2 * torch_error, 1e-5 * max(scale, 1.0)), (kernel_error, torch_error, scale)
+
+
+@needs_kernel
+def test_baseline_kernels_read_strided_logits_and_noise():
+    wide = logits(32, 250, 40)
+    student, teacher = wide[:, :100], wide[:, 150:]  # rows 250 apart
+    noise = torch.randn(100, 32, 3, generator=torch.Generator().manual_seed(41)).permute(2, 1, 0)  # no unit stride
+    for name in ("tekap", "dist"):
+        got = baseline_value_and_grad(name, student, teacher, noise)
+        want = baseline_value_and_grad(name, student.contiguous(), teacher.contiguous(), noise.contiguous())
+        for a, b in zip(got, want):
+            assert torch.equal(a, b), name
+
+
+@needs_kernel
+def test_baseline_kernels_split_over_threads_give_bitwise_the_one_thread_result(monkeypatch):
+    student, teacher = logits(64, 3000, 50), logits(64, 3000, 51)
+    noise = torch.randn(3, 64, 3000, generator=torch.Generator().manual_seed(52))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        assert cpu_ldrrld._threads(64, 3000) == 4
+        split = {name: baseline_value_and_grad(name, student, teacher, noise) for name in ("tekap", "dist")}
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setattr(cpu_ldrrld, "ELEMENTS_PER_THREAD", 1 << 60)
+    for name, results in split.items():
+        for a, b in zip(results, baseline_value_and_grad(name, student, teacher, noise)):
+            assert torch.equal(a, b), name

@@ -1,4 +1,5 @@
-/* The fused LDRRLD forward for a CPU, one pass of work per sample (see cpu_ldrrld.py).
+/* The fused LDRRLD forward for a CPU, one pass of work per sample (see cpu_ldrrld.py); at the end,
+ * TeKAP's rows and DIST's correlations, two baselines built the same way.
  *
  * Compiled twice at first use: with REAL=float for float32 arithmetic and with REAL=double
  * for float64. Rows are independent; groups of them are shared among OpenMP threads (run()).
@@ -412,4 +413,210 @@ int ldrrld_rows(const real *student, int64_t student_stride, const real *teacher
     Job job = {student, teacher, student_stride, teacher_stride, classes, depth, pairs, temperature, weights,
                (int64_t *)top, NULL, 0, local, rntk, pair_kl, topd_kl, top_grad, rest_grad};
     return run(&job, rows, threads);
+}
+
+/* ---- TeKAP: KD from the teacher and K perturbed copies of it (docs/method.md) ------------- */
+
+/* One row. With u = z_s / T, v_0 = z_t / T, v_k = ((1 - s) z_t + s eps_k) / T and weights w_0 = 1,
+ * w_k = noise_weight: returns sum_k w_k KL_k, KL_k = sum_c p_kc (v_kc - u_c) - L_k + L_u (each
+ * clipped at 0, round-off), and writes scale ((sum_k w_k) q - sum_k w_k p_k) to grad.
+ * `scratch` holds 4 C reals: u, v (then v - u), p, and the sum of the w_k p_k. */
+static double tekap_row(const real *s, const real *t, const real *noise, int64_t noise_stride, int perturbed,
+                        int64_t n, real temperature, real noise_weight, real noise_scale, real scale, real *grad,
+                        real *scratch) {
+    const real inverse_t = 1 / temperature;
+    real *u = scratch, *v = scratch + n, *p = scratch + 2 * n, *teachers = scratch + 3 * n, *q = grad;
+    for (int64_t c = 0; c < n; c++) u[c] = s[c] * inverse_t;
+    const real max_u = (real)row_max(u, n);
+    for (int64_t c = 0; c < n; c++) q[c] = exp_nonpositive(u[c] - max_u);
+    const double sum_u = dot(q, NULL, n), lse_u = (double)max_u + log(sum_u);
+    const real keep = (1 - noise_scale) * inverse_t, mix = noise_scale * inverse_t;
+    double total = 0, weight_sum = 0;
+    for (int k = 0; k <= perturbed; k++) {
+        if (k == 0) {
+            for (int64_t c = 0; c < n; c++) v[c] = t[c] * inverse_t;
+        } else {
+            const real *e = noise + (k - 1) * noise_stride;
+            for (int64_t c = 0; c < n; c++) v[c] = t[c] * keep + e[c] * mix;
+        }
+        const real max_v = (real)row_max(v, n);
+        for (int64_t c = 0; c < n; c++) p[c] = exp_nonpositive(v[c] - max_v);
+        for (int64_t c = 0; c < n; c++) v[c] -= u[c];
+        const double sum_v = dot(p, NULL, n);
+        const double kl = dot(p, v, n) / sum_v - ((double)max_v + log(sum_v)) + lse_u;
+        const double w = k == 0 ? 1 : (double)noise_weight;
+        total += w * (kl < 0 ? 0 : kl);
+        weight_sum += w;
+        const real share = (real)(w / sum_v); /* w_k p_k = share exp(v_k - max v_k) */
+        if (k == 0)
+            for (int64_t c = 0; c < n; c++) teachers[c] = p[c] * share;
+        else
+            for (int64_t c = 0; c < n; c++) teachers[c] += p[c] * share;
+    }
+    const real student_share = (real)((double)scale * weight_sum / sum_u);
+    for (int64_t c = 0; c < n; c++) q[c] = q[c] * student_share - teachers[c] * scale;
+    return total;
+}
+
+/* TeKAP's rows: kl[row] = sum_k w_k KL_k and grad's rows as tekap_row writes them, rows shared
+ * among `threads` OpenMP threads. noise holds `perturbed` draws of (rows, classes), `noise_stride`
+ * apart, rows `noise_row_stride` apart. Returns 0, or 1 when memory ran out. */
+int tekap_rows(const real *student, int64_t student_stride, const real *teacher, int64_t teacher_stride,
+               const real *noise, int64_t noise_stride, int64_t noise_row_stride, int perturbed, int64_t rows,
+               int64_t classes, real temperature, real noise_weight, real noise_scale, real scale, real *kl,
+               real *grad, int threads) {
+    if (perturbed < 0) return 2;
+    int status = 0;
+    if (threads < 1 || rows < 2) threads = 1;
+#pragma omp parallel num_threads(threads) reduction(| : status)
+    {
+        real *scratch = malloc(4 * (size_t)classes * sizeof(real));
+        if (scratch == NULL) status = 1;
+#pragma omp for schedule(static)
+        for (int64_t row = 0; row < rows; row++) {
+            if (scratch == NULL) continue;
+            kl[row] = (real)tekap_row(student + row * student_stride, teacher + row * teacher_stride,
+                                      noise + row * noise_row_stride, noise_stride, perturbed, classes, temperature,
+                                      noise_weight, noise_scale, scale, grad + row * classes, scratch);
+        }
+        free(scratch);
+    }
+    return status;
+}
+
+/* ---- DIST: Pearson correlations of the softmaxes per sample and per class (docs/method.md) -- */
+
+/* rho = <a, b> / (|a| |b| + eps) of centred a, b from their sums, and (-beta, alpha), the factors
+ * of a and b in d rho / d a = alpha b - beta a: alpha = 1 / D, beta = rho |b| / (|a| D), beta 0
+ * where a is 0. */
+static void pearson(double dot_ab, double square_a, double square_b, double eps, real *rho, real *neg_beta,
+                    real *alpha) {
+    const double norm_a = sqrt(square_a), norm_b = sqrt(square_b), inverse = 1 / (norm_a * norm_b + eps);
+    const double r = dot_ab * inverse;
+    *rho = (real)r;
+    *alpha = (real)inverse;
+    *neg_beta = norm_a > 0 ? (real)(-r * inverse * norm_b / norm_a) : 0;
+}
+
+/* softmax(x / T) of one row into y. */
+static void softmax_row(const real *x, int64_t n, real inverse_t, real *y) {
+    for (int64_t c = 0; c < n; c++) y[c] = x[c] * inverse_t;
+    const real top = (real)row_max(y, n);
+    exp_shifted(y, n, top);
+    const real inverse_sum = (real)(1 / dot(y, NULL, n));
+    for (int64_t c = 0; c < n; c++) y[c] *= inverse_sum;
+}
+
+/* <a, b>, |a|^2 and |b|^2 of a = x - x0, b = y - y0 (x0, y0 per element, or one value when the
+ * step is 0) in double over LANES partial sums: centred first, so a near-uniform row keeps its digits. */
+static void centred_sums(const real *x, const real *y, const real *x0, const real *y0, int64_t step, int64_t n,
+                         double *sums) {
+    double ab[LANES] = {0}, aa[LANES] = {0}, bb[LANES] = {0};
+    int64_t k = 0;
+    for (; k + LANES <= n; k += LANES)
+        for (int l = 0; l < LANES; l++) {
+            const double a = (double)x[k + l] - x0[(k + l) * step], b = (double)y[k + l] - y0[(k + l) * step];
+            ab[l] += a * b;
+            aa[l] += a * a;
+            bb[l] += b * b;
+        }
+    double total_ab = 0, total_aa = 0, total_bb = 0;
+    for (; k < n; k++) {
+        const double a = (double)x[k] - x0[k * step], b = (double)y[k] - y0[k * step];
+        total_ab += a * b;
+        total_aa += a * a;
+        total_bb += b * b;
+    }
+    for (int l = 0; l < LANES; l++) total_ab += ab[l], total_aa += aa[l], total_bb += bb[l];
+    sums[0] = total_ab, sums[1] = total_aa, sums[2] = total_bb;
+}
+
+#define COLUMN_BLOCK 256 /* classes whose column sums one thread accumulates side by side */
+
+/* DIST's forward. y: (2, B, C) out, the student's then the teacher's softmax at T; means: (2, C)
+ * out, their means over the batch; rho: (B + C) out, the correlations of every sample's row (centred
+ * on 1 / C, where a softmax's mean lies) then of every class's column (centred on its mean);
+ * coefficients: (2, B + C) out, (-beta, alpha) of each. Each column's sums run over the rows in
+ * order, so results do not depend on the thread count. Returns 0. */
+int dist_forward(const real *student, int64_t student_stride, const real *teacher, int64_t teacher_stride,
+                 int64_t rows, int64_t classes, real temperature, double eps, real *y, real *means, real *rho,
+                 real *coefficients, int threads) {
+    const int64_t n = classes, count = rows + classes, plane = rows * classes;
+    const int64_t blocks = (classes + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+    const real inverse_t = 1 / temperature, centre = (real)(1.0 / (double)classes);
+    real *y_s = y, *y_t = y + plane, *mean_s = means, *mean_t = means + classes;
+    if (threads < 1) threads = 1;
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < rows; b++) {
+            real *ys = y_s + b * n, *yt = y_t + b * n;
+            double sums[3];
+            softmax_row(student + b * student_stride, n, inverse_t, ys);
+            softmax_row(teacher + b * teacher_stride, n, inverse_t, yt);
+            centred_sums(ys, yt, &centre, &centre, 0, n, sums);
+            pearson(sums[0], sums[1], sums[2], eps, rho + b, coefficients + b, coefficients + count + b);
+        }
+#pragma omp for schedule(static)
+        for (int64_t block = 0; block < blocks; block++) {
+            const int64_t c0 = block * COLUMN_BLOCK, width = classes - c0 < COLUMN_BLOCK ? classes - c0 : COLUMN_BLOCK;
+            double sum_s[COLUMN_BLOCK] = {0}, sum_t[COLUMN_BLOCK] = {0};
+            for (int64_t b = 0; b < rows; b++)
+                for (int64_t c = 0; c < width; c++) {
+                    sum_s[c] += y_s[b * n + c0 + c];
+                    sum_t[c] += y_t[b * n + c0 + c];
+                }
+            double ab[COLUMN_BLOCK] = {0}, aa[COLUMN_BLOCK] = {0}, bb[COLUMN_BLOCK] = {0};
+            for (int64_t c = 0; c < width; c++) {
+                mean_s[c0 + c] = (real)(sum_s[c] / (double)rows);
+                mean_t[c0 + c] = (real)(sum_t[c] / (double)rows);
+            }
+            for (int64_t b = 0; b < rows; b++)
+                for (int64_t c = 0; c < width; c++) {
+                    const double a = (double)y_s[b * n + c0 + c] - mean_s[c0 + c];
+                    const double d = (double)y_t[b * n + c0 + c] - mean_t[c0 + c];
+                    ab[c] += a * d;
+                    aa[c] += a * a;
+                    bb[c] += d * d;
+                }
+            for (int64_t c = 0; c < width; c++) {
+                const int64_t k = rows + c0 + c;
+                pearson(ab[c], aa[c], bb[c], eps, rho + k, coefficients + k, coefficients + count + k);
+            }
+        }
+    }
+    return 0;
+}
+
+/* DIST's backward: with f = scale (dL/d rho over T), G = dL/dy_s is
+ *   G_bc = f_b (-beta_b y_s + alpha_b y_t) + f_c (-beta_c (y_s - m_s) + alpha_c (y_t - m_t)),
+ * and grad_bc = y_s (G_bc - <G_b, y_s>), the gradient in the student's logits. Returns 0, or 1
+ * when memory ran out. */
+int dist_backward(const real *y, const real *means, const real *coefficients, const real *scale, int64_t rows,
+                  int64_t classes, real *grad, int threads) {
+    const int64_t n = classes, count = rows + classes, plane = rows * classes;
+    const real *y_s = y, *y_t = y + plane, *neg_beta = coefficients, *alpha = coefficients + count;
+    /* Per class: F = f_c (-beta_c, alpha_c), applied to the centred columns (not expanded: where a
+     * column is constant, alpha_c is 1 / eps and multiplies an exact 0). */
+    real *column = malloc(2 * (size_t)classes * sizeof(real));
+    if (column == NULL) return 1;
+    real *f_s = column, *f_t = column + n;
+    const real *mean_s = means, *mean_t = means + n;
+    for (int64_t c = 0; c < n; c++) {
+        f_s[c] = scale[rows + c] * neg_beta[rows + c];
+        f_t[c] = scale[rows + c] * alpha[rows + c];
+    }
+    if (threads < 1) threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t b = 0; b < rows; b++) {
+        const real *ys = y_s + b * n, *yt = y_t + b * n;
+        const real r_s = scale[b] * neg_beta[b], r_t = scale[b] * alpha[b];
+        real *g = grad + b * n;
+        for (int64_t c = 0; c < n; c++)
+            g[c] = r_s * ys[c] + r_t * yt[c] + f_s[c] * (ys[c] - mean_s[c]) + f_t[c] * (yt[c] - mean_t[c]);
+        const real along = (real)dot(g, ys, n);
+        for (int64_t c = 0; c < n; c++) g[c] = ys[c] * (g[c] - along);
+    }
+    free(column);
+    return 0;
 }

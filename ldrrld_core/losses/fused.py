@@ -474,6 +474,12 @@ class _TeKAP(torch.autograd.Function):
         perturbed = noise.shape[0]
         weights = _tekap_weights(perturbed, noise_weight, dtype, student.device)
         total, scale = 1.0 + noise_weight * perturbed, temperature / batch  # T^2 / B, over T for u = z_s / T
+        compiled = cpu_ldrrld.tekap_rows(student, teacher, noise, temperature, noise_weight, noise_scale, scale, dtype)
+        if compiled is not None:
+            kl, grad = compiled  # (B,) already weighted over the teachers, (B, C)
+            ctx.save_for_backward(grad)
+            ctx.student_dtype = student.dtype
+            return kl.sum().mul_(temperature**2 / batch)
         grad = student.new_empty(student.shape, dtype=dtype)
         rows = _block_rows(2 + perturbed, batch, classes)
         if rows >= batch:
@@ -637,9 +643,18 @@ def _pearson(dot: Tensor, norms: Tensor, eps: float) -> tuple[Tensor, Tensor]:
 def _dist_forward(ctx, student: Tensor, teacher: Tensor, temperature: float, weights: Tensor, eps: float, dtype):
     """DIST's forward pass for :class:`_DIST` and :class:`_DISTTerms`: the correlations ``rho`` ``(B + C,)``.
 
-    Saves on ``ctx`` what :func:`_dist_backward` reads, ``weights`` last.
+    Saves on ``ctx`` what :func:`_dist_backward` reads: the softmaxes ``y`` ``(2, B, C)``, their
+    means over the batch ``(2, C)``, Pearson's coefficients ``(2, B + C)`` and ``weights``. On a
+    CPU the compiled kernel (:func:`~ldrrld_core.kernels.cpu_ldrrld.dist_forward`) does it all in
+    one call, the sums in float64; the torch form below is the fallback.
     """
     batch, classes = student.shape
+    ctx.student_dtype = student.dtype
+    compiled = cpu_ldrrld.dist_forward(student, teacher, temperature, eps, dtype)
+    if compiled is not None:
+        y, means, rho, coefficients = compiled
+        ctx.save_for_backward(y, means, coefficients, weights)
+        return rho
     if classes < _MATMUL_BATCH_SUM_CLASSES and student.dtype == teacher.dtype == dtype:
         z = torch.stack((student, teacher)).div_(temperature)  # fewer calls than _tempered's; small C
     else:
@@ -650,21 +665,22 @@ def _dist_forward(ctx, student: Tensor, teacher: Tensor, temperature: float, wei
     rows, columns = centred = y.new_empty((2, 2, batch, classes))
     torch.sub(y, 1 / classes, out=rows)
     if classes < _MATMUL_BATCH_SUM_CLASSES:
-        torch.sub(y, y.mean(1, keepdim=True), out=columns)
+        means = y.mean(1)  # (2, C)
+        torch.sub(y, means.unsqueeze(1), out=columns)
         # <a, b> and (|a|, |b|) of every sample's row (B), then of every class's column (C).
         dot = torch.cat((torch.linalg.vecdot(*rows), torch.linalg.vecdot(*columns, dim=0)))
         squares = (torch.linalg.vecdot(rows, rows), torch.linalg.vecdot(columns, columns, dim=1))
         norms = torch.cat(squares, 1).sqrt_()  # (vector_norm across rows is six times slower)
     else:  # sums over the batch as matrix products: a reduction across rows is twice as slow there
-        torch.sub(y, _batch_sum(y).unsqueeze_(1).div_(batch), out=columns)
+        means = _batch_sum(y).div_(batch)
+        torch.sub(y, means.unsqueeze(1), out=columns)
         products = y.new_empty((3, 2, batch, classes))  # a b, a^2, b^2; of rows, of columns
         torch.mul(centred[:, 0], centred[:, 1], out=products[0])
         torch.mul(centred, centred, out=products[1:].transpose(0, 1))
         stats = torch.cat((products[:, 0].sum(-1), _batch_sum(products[:, 1])), 1)  # (3, B + C)
         dot, norms = stats[0], stats[1:].sqrt_()
     rho, coefficients = _pearson(dot, norms, eps)
-    ctx.save_for_backward(y, columns, coefficients, weights)
-    ctx.student_dtype = student.dtype
+    ctx.save_for_backward(y, means, coefficients, weights)
     return rho
 
 
@@ -676,8 +692,12 @@ def _dist_backward(ctx, scale: Tensor) -> Tensor:
     constant along a row of ``G`` cancels there (``y_s`` sums to 1), so the inter part reads ``y``
     for its rows centred on ``1 / C``; the intra part reads the centred columns.
     """
-    y, columns, coefficients, _ = ctx.saved_tensors
+    y, means, coefficients, _ = ctx.saved_tensors
+    compiled = cpu_ldrrld.dist_backward(y, means, coefficients, scale)
+    if compiled is not None:
+        return compiled.to(ctx.student_dtype)
     batch = y.shape[1]
+    columns = y - means.unsqueeze(1)
     factors = coefficients * scale  # (-beta, alpha) of (y_s, y_t): per sample, then per class
     grad = torch.addcmul(y * factors[:, :batch, None], columns, factors[:, None, batch:]).sum(0)  # G
     y_s = y[0]
