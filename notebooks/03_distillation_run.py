@@ -152,7 +152,7 @@ assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second
 # enters the autograd graph.
 
 # %% tags=["nbval-ignore-output"]
-MARGIN = 2.0  # points: see the note below the cell
+MARGIN = 2.0  # points; how it was measured: docs/training.md, "Notes for maintainers"
 single = {method: compare(recipes[method], [method], teacher=teacher, data=data,
                           device=nb.device) for method in methods}  # a progress bar per run: loss and seed
 runs = Comparison(teacher=single["ce"].teacher, students={m: run.students[m] for m, run in single.items()})
@@ -166,15 +166,10 @@ assert all(5 * chance < run.top1 < runs.teacher.top1 for run in runs.students.va
 assert all(gain > MARGIN for gain in gains.values()), f"every distilled student beats CE by > {MARGIN} points"
 
 # %% [markdown]
-# What the cell above asserts, and why: each student is far above chance and below its teacher,
-# and every distilled student beats the student trained alone by more than `MARGIN` = 2 points.
-# Measured by `tools/notebook_margins.py` in fast mode (4 epochs) over seeds 0, 1 and 2, under
-# torch's default CPU kernels and under `ATEN_CPU_CAPABILITY=default`, the smallest such gain was
-# 3.2 points (KD at T = 2, seed 2: in 4 epochs KD at its chosen temperature gains least) and the
-# gains at seed 0, the one used here, were 5.1 points or more; a machine's kernels moved a student
-# by up to 3.1 points at seed 2 and by under 1 at seed 0. So the assert holds on any machine while
-# still failing if distillation stopped helping; the printed digits themselves are not compared. Whether one *distilled* method
-# beats another is not asserted from one short run: that takes many seeds (section 6).
+# What the cell above asserts: each student is far above chance and below its teacher, and every
+# distilled student beats the student trained alone by more than `MARGIN` = 2 points, a gap wide
+# enough to hold on any machine. Whether one *distilled* method beats another is not asserted from
+# one short run: that takes many seeds (section 6).
 
 # %% [markdown]
 # ## 5. Learning curves
