@@ -461,9 +461,9 @@ static double tekap_row(const real *s, const real *t, const real *noise, int64_t
 /* TeKAP's rows: kl[row] = sum_k w_k KL_k and grad's rows as tekap_row writes them, rows shared
  * among `threads` OpenMP threads. noise holds `perturbed` draws of (rows, classes), `noise_stride`
  * apart, rows `noise_row_stride` apart. Returns 0, or 1 when memory ran out. */
-int tekap_rows(const real *student, int64_t student_stride, const real *teacher, int64_t teacher_stride,
-               const real *noise, int64_t noise_stride, int64_t noise_row_stride, int perturbed, int64_t rows,
-               int64_t classes, real temperature, real noise_weight, real noise_scale, real scale, real *kl,
+int tekap_rows(const real *student, int64_t student_stride, const real *teacher, int64_t teacher_stride, int64_t rows,
+               int64_t classes, const real *noise, int64_t noise_stride, int64_t noise_row_stride, int perturbed,
+               real temperature, real noise_weight, real noise_scale, real scale, real *kl,
                real *grad, int threads) {
     if (perturbed < 0) return 2;
     int status = 0;

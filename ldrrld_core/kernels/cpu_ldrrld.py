@@ -327,7 +327,7 @@ def _declare(library: ctypes.CDLL, dtype: torch.dtype) -> ctypes.CDLL:
     library.ldrrld_rows.argtypes = [pointer, count, pointer, count, count, count, pointer, number, pointer, pointer]
     library.ldrrld_rows.argtypes += [pointer, number, _REALS[dtype][0]] + [pointer] * 6 + [number]  # see cpu_ldrrld.c
     real = _REALS[dtype][0]
-    library.tekap_rows.argtypes = [pointer, count, pointer, count, pointer, count, count, number, count, count]
+    library.tekap_rows.argtypes = [pointer, count, pointer, count, count, count, pointer, count, count, number]
     library.tekap_rows.argtypes += [real] * 4 + [pointer, pointer, number]
     library.dist_forward.argtypes = [pointer, count, pointer, count, count, count, real, ctypes.c_double]
     library.dist_forward.argtypes += [pointer] * 4 + [number]
@@ -359,6 +359,11 @@ def _pointer(tensor: Tensor | None) -> int | None:
 
 def _threads(rows: int, classes: int) -> int:
     return max(1, min(torch.get_num_threads(), rows * classes // ELEMENTS_PER_THREAD))
+
+
+def _logit_pair(student: Tensor, teacher: Tensor) -> tuple[int, ...]:
+    """What every entry point reads first: both logit sets' pointers and row strides, then ``B``, ``C``."""
+    return (student.data_ptr(), student.stride(0), teacher.data_ptr(), teacher.stride(0), *student.shape)
 
 
 def _rows_of(logits: Tensor, dtype: torch.dtype) -> Tensor:
@@ -438,12 +443,7 @@ def ldrrld_rows(
         (s.new_empty(batch, classes), s.new_empty(batch)) if depth < classes else (None, s.new_zeros(batch))
     )
     status = _library(dtype).ldrrld_rows(
-        s.data_ptr(),
-        s.stride(0),
-        t.data_ptr(),
-        t.stride(0),
-        batch,
-        classes,
+        *_logit_pair(s, t),
         top.data_ptr(),
         depth,
         first.data_ptr(),
@@ -484,16 +484,11 @@ def tekap_rows(
         noise = noise.contiguous()
     kl, grad = s.new_empty(batch), s.new_empty(batch, classes)
     status = _library(dtype).tekap_rows(
-        s.data_ptr(),
-        s.stride(0),
-        t.data_ptr(),
-        t.stride(0),
+        *_logit_pair(s, t),
         noise.data_ptr(),
         noise.stride(0),
         noise.stride(1),
         noise.shape[0],
-        batch,
-        classes,
         temperature,
         noise_weight,
         noise_scale,
@@ -521,12 +516,7 @@ def dist_forward(
     y, means = s.new_empty(2, batch, classes), s.new_empty(2, classes)
     rho, coefficients = s.new_empty(batch + classes), s.new_empty(2, batch + classes)
     status = _library(dtype).dist_forward(
-        s.data_ptr(),
-        s.stride(0),
-        t.data_ptr(),
-        t.stride(0),
-        batch,
-        classes,
+        *_logit_pair(s, t),
         temperature,
         eps,
         *(x.data_ptr() for x in (y, means, rho, coefficients)),
