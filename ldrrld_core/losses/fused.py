@@ -640,8 +640,20 @@ def _pearson(dot: Tensor, norms: Tensor, eps: float) -> tuple[Tensor, Tensor]:
     return rho, coefficients
 
 
-def _dist_forward(ctx, student: Tensor, teacher: Tensor, temperature: float, weights: Tensor, eps: float, dtype):
-    """DIST's forward pass for :class:`_DIST` and :class:`_DISTTerms`: the correlations ``rho`` ``(B + C,)``.
+def _dist_forward(
+    ctx,
+    student: Tensor,
+    teacher: Tensor,
+    temperature: float,
+    inter_weight: float,
+    intra_weight: float,
+    eps: float,
+    dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """DIST's forward pass for :class:`_DIST` and :class:`_DISTTerms`: ``rho`` ``(B + C,)`` and ``(W, c)``.
+
+    ``rho`` holds the correlations of every sample, then of every class; ``(W, c)`` are
+    :func:`_dist_weights`, with which ``(inter, intra, total) = c + T W rho``.
 
     Saves on ``ctx`` what :func:`_dist_backward` reads: the softmaxes ``y`` ``(2, B, C)``, their
     means over the batch ``(2, C)``, Pearson's coefficients ``(2, B + C)`` and ``weights``. On a
@@ -649,12 +661,13 @@ def _dist_forward(ctx, student: Tensor, teacher: Tensor, temperature: float, wei
     one call, the sums in float64; the torch form below is the fallback.
     """
     batch, classes = student.shape
+    weights, constant = _dist_weights(batch, classes, temperature, inter_weight, intra_weight, dtype, student.device)
     ctx.student_dtype = student.dtype
     compiled = cpu_ldrrld.dist_forward(student, teacher, temperature, eps, dtype)
     if compiled is not None:
         y, means, rho, coefficients = compiled
         ctx.save_for_backward(y, means, coefficients, weights)
-        return rho
+        return rho, weights, constant
     if classes < _MATMUL_BATCH_SUM_CLASSES and student.dtype == teacher.dtype == dtype:
         z = torch.stack((student, teacher)).div_(temperature)  # fewer calls than _tempered's; small C
     else:
@@ -681,7 +694,7 @@ def _dist_forward(ctx, student: Tensor, teacher: Tensor, temperature: float, wei
         dot, norms = stats[0], stats[1:].sqrt_()
     rho, coefficients = _pearson(dot, norms, eps)
     ctx.save_for_backward(y, means, coefficients, weights)
-    return rho
+    return rho, weights, constant
 
 
 def _dist_backward(ctx, scale: Tensor) -> Tensor:
@@ -720,18 +733,16 @@ class _DIST(torch.autograd.Function):
         eps: float,
         dtype: torch.dtype,
     ):
-        batch, classes = student.shape
-        weights, constant = _dist_weights(
-            batch, classes, temperature, inter_weight, intra_weight, dtype, student.device
+        rho, weights, constant = _dist_forward(
+            ctx, student, teacher, temperature, inter_weight, intra_weight, eps, dtype
         )
-        rho = _dist_forward(ctx, student, teacher, temperature, weights[2], eps, dtype)
         return torch.dot(weights[2], rho).mul_(temperature).add_(constant[2])  # T^2 (weights . (1 - mean rho))
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor):
         _no_double_backward("dist_loss(fused=True)")
         weights = ctx.saved_tensors[3]
-        return _dist_backward(ctx, weights * grad_loss), None, None, None, None, None, None
+        return _dist_backward(ctx, weights[2] * grad_loss), None, None, None, None, None, None
 
 
 class _DISTTerms(torch.autograd.Function):
@@ -748,11 +759,9 @@ class _DISTTerms(torch.autograd.Function):
         eps: float,
         dtype: torch.dtype,
     ):
-        batch, classes = student.shape
-        weights, constant = _dist_weights(
-            batch, classes, temperature, inter_weight, intra_weight, dtype, student.device
+        rho, weights, constant = _dist_forward(
+            ctx, student, teacher, temperature, inter_weight, intra_weight, eps, dtype
         )
-        rho = _dist_forward(ctx, student, teacher, temperature, weights, eps, dtype)
         terms = torch.addmv(constant, weights, rho, alpha=temperature)  # T^2 (1 - mean rho): inter, intra, total
         ctx.set_materialize_grads(False)
         return terms[0].clone(), terms[1].clone(), terms[2].clone()  # not views: a caller may change them in place
