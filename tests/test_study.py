@@ -100,6 +100,12 @@ def test_verdict_resolves_each_step_only_after_holm_and_bounds_the_rest():
     noisy = _methods(ce=[60, 61, 62, 61], kd=[65, 67, 66, 66], dkd=[64, 68, 66, 65], ldrrld=[75, 76, 76.5, 77])
     text = _verdict(noisy)
     assert "is not resolved here" in text and "DKD is at most" in text and "points worse" in text
+    assert "cannot tell" not in text, "results.json keeps the unframed paragraph"
+    comparisons = compare_methods(noisy)
+    shown = verdict(comparisons, list(noisy), framed=True)
+    assert "With 4 seeds these runs cannot tell DKD and KD apart: DKD is at most" in shown, "framed by its seeds"
+    steps = {("LDRRLD", "DKD"), ("DKD", "KD"), ("KD", "CE")}
+    assert all(v["sentence"] in shown for v in comparisons["last_epoch"] if (v["first"], v["second"]) in steps)
     # KD - CE has an unadjusted p < 0.05 (0.036), but not after Holm over the 6 comparisons
     marginal = _methods(ce=[60, 60, 60, 60], kd=[60.5, 61.5, 60.6, 61.6], dkd=[58, 63, 59, 64], ldrrld=[57, 64, 58, 65])
     last = {(v["first"], v["second"]): v for v in compare_methods(marginal)["last_epoch"]}
@@ -431,3 +437,20 @@ def test_the_results_picture_keeps_its_legend_off_every_curve(name):
                 covered += [(ax.get_title(), x, y) for box in boxes if box.contains(px, py)]
     assert not covered, f"the legend covers: {covered[:5]}"
     assert len(figure.legends[0].get_texts()) == len(figure.axes[0].get_legend_handles_labels()[1])
+
+
+def test_the_rendered_and_printed_verdict_frames_each_unresolved_step_by_its_seeds():
+    """What a reader meets (results.md, the terminal, the demo): each unresolved step opens with what
+    its seeds can tell; the committed results.json keeps the unframed paragraph it was built with."""
+    from ldrrld_core.study.report import load_results, render_markdown, shown_verdict
+
+    study = load_results(ROOT / "docs" / "results.json", "teaching")
+    shown = shown_verdict(study)
+    assert "With 5 seeds these runs cannot tell LDRRLD and DKD apart: LDRRLD is at most" in shown
+    assert "With 5 seeds these runs cannot tell DKD and KD apart: DKD is at most" in shown
+    assert "KD > CE: mean" in shown and "tell KD and CE apart" not in shown, "a resolved step is not framed"
+    steps = {("LDRRLD", "DKD"), ("DKD", "KD"), ("KD", "CE")}
+    stored = [v for v in study["comparisons"]["last_epoch"] if (v["first"], v["second"]) in steps]
+    assert len(stored) == 3 and all(v["sentence"] in shown for v in stored), "the stored numbers, unchanged"
+    assert shown.startswith(study["verdict"].split(". ")[0])
+    assert f"**Verdict.** {shown}" in render_markdown(study, "results.png")

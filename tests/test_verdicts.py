@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from ldrrld_core.study.stats import paired_power
-from ldrrld_core.study.verdicts import disagreements, paired_verdicts
+from ldrrld_core.study.verdicts import disagreements, framed_sentence, paired_verdicts
 
 # Three comparisons over five seeds: one clearly positive, one whose interval contains 0, one clearly negative.
 FAMILY = {
@@ -62,6 +62,22 @@ def test_an_interval_that_excludes_zero_is_still_a_bound_when_holm_does_not_reso
     # alone, the same differences are resolved: Holm depends on the family passed
     alone = paired_verdicts({("A", "B"): family[("A", "B")]})[0]
     assert alone.p_holm == alone.p and alone.direction == 1 and alone.sentence.startswith("A > B")
+
+
+def test_an_unresolved_verdict_is_framed_by_what_its_seeds_can_tell():
+    """As the study prints it: an unresolved comparison opens with its seed count, then the bound, and
+    ends with the gap those seeds would detect; a resolved one is not framed; the stored sentence (and
+    a stored dictionary of it, as results.json holds it) stays as it was."""
+    better, unresolved, worse = paired_verdicts(FAMILY)
+    framed = framed_sentence(unresolved)
+    assert framed == f"With 5 seeds these runs cannot tell LDRRLD and KD apart: {unresolved.sentence}"
+    assert framed.endswith(f"5 seeds detect a true gap of {unresolved.detectable:.2f} points with 80% power")
+    assert framed_sentence(unresolved.as_dict()) == framed
+    assert framed_sentence(better) == better.sentence and framed_sentence(worse.as_dict()) == worse.sentence
+    (wide,) = paired_verdicts({("DKD", "KD"): [2.0, 29.0]})  # two seeds far apart: a wide bound
+    assert framed_sentence(wide).startswith(
+        f"With 2 seeds these runs cannot tell DKD and KD apart: DKD is at most {wide.ci95[1]:.2f} points better"
+    )
 
 
 def test_constant_differences_and_bad_input():

@@ -107,7 +107,7 @@ def run_study_command(args: argparse.Namespace, device) -> int:
     """Render, train the teacher alone, or run the whole study; print the report and the JSON summary."""
     from ..study import converged_teacher, render, run_study, study_recipe
     from ..study.executors import executor_from, ready_executor
-    from ..study.report import results_text
+    from ..study.report import results_text, shown_verdict
 
     if args.render:
         from ..study.report import is_evidence
@@ -152,7 +152,7 @@ def run_study_command(args: argparse.Namespace, device) -> int:
         executor=executor,
     )
     markdown, picture = render(out_dir)
-    print(ended(results_text(results), results["verdict"], [out_dir / "results.json", markdown, picture]))
+    print(ended(results_text(results), shown_verdict(results), [out_dir / "results.json", markdown, picture]))
     methods = results["methods"]
     print(
         json.dumps(

@@ -17,7 +17,7 @@ import torch
 
 from ..tables import text_table, wrap
 from . import DEMO_EPOCHS
-from .report import chosen_recipe, results_text
+from .report import chosen_recipe, results_text, shown_verdict
 
 __all__ = ["DEMO_EPOCHS", "SHIPPED_RESULTS", "Demo", "run_demo", "shipped_results", "shipped_ablation"]
 
@@ -117,7 +117,7 @@ class Demo:
             "",
         ]
         lines += results_text(self.study, list(self.rates)).split("\n")
-        lines += ["", *wrap(f"Study verdict: {self.study['verdict']}", LINE)]
+        lines += ["", *wrap(f"Study verdict: {shown_verdict(self.study)}", LINE)]
         if self.ordering != self.study_ordering:
             lines += [
                 "",

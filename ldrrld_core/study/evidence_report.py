@@ -12,7 +12,8 @@ from pathlib import Path
 from ..io import atomic_write_text
 from ..tables import difference, markdown_table, mean_std, text_table
 from .evidence import load_evidence
-from .report import _label, paired_gap, plot_results, plot_selection, render_markdown
+from .report import _label, paired_gap, plot_results, plot_selection, render_markdown, shown_verdict
+from .verdicts import framed_sentence
 
 __all__ = ["evidence_text", "evidence_markdown", "headline_markdown", "render_evidence"]
 
@@ -116,7 +117,7 @@ def _ablation_markdown(ablation: Mapping) -> str:
         f"- KD's gain over CE with the study's teacher: "
         f"{difference(ablation['kd_gain_over_ce']['mean'], ablation['kd_gain_over_ce']['ci95'])} points.",
     ]
-    lines += [f"- {v['sentence']}." for v in ablation["verdicts"]]
+    lines += [f"- {framed_sentence(v)}." for v in ablation["verdicts"]]
     return "\n".join(lines)
 
 
@@ -144,7 +145,7 @@ def evidence_markdown(evidence: Mapping, pictures: Mapping[str, tuple[str, str]]
         "",
     ]
     for name, study in evidence["studies"].items():
-        lines += [f"- **{name}** ({study.get('question', '')}): {study['verdict']}", ""]
+        lines += [f"- **{name}** ({study.get('question', '')}): {shown_verdict(study)}", ""]
     for name, ablation in evidence.get("ablations", {}).items():
         lines += [f"## Ablation: {name}", "", _ablation_markdown(ablation), ""]
     needed = evidence.get("seeds_for_0.3_points", {})

@@ -27,13 +27,14 @@ from ..provenance import source_commit
 from ..tables import difference, interval, markdown_table, mean_std, text_table, wrap
 from .stats import paired_difference, standard_error, summarize
 from .tuning import DEFAULT_TUNING, edges, tuning_to_dict
-from .verdicts import disagreements, paired_verdicts
+from .verdicts import disagreements, framed_sentence, paired_verdicts
 
 __all__ = [
     "PAPER_ORDER",
     "source_commit",
     "build_results",
     "verdict",
+    "shown_verdict",
     "results_table",
     "results_text",
     "render_markdown",
@@ -303,13 +304,16 @@ def build_results(
     return results
 
 
-def verdict(comparisons: Mapping[str, Any], methods: Sequence[str]) -> str:
+def verdict(comparisons: Mapping[str, Any], methods: Sequence[str], *, framed: bool = False) -> str:
     """One paragraph: does the paper's ordering (LDRRLD > DKD > KD > CE) hold here?
 
     Each neighbouring step of the ordering among ``methods`` is read from the study's Holm-adjusted
     last-epoch verdicts (:func:`compare_methods`): resolved in the paper's direction, resolved
     against it, or a bound. The ordering holds only if every step is resolved in its direction.
-    Comparisons where the best-val-epoch verdict differs are named after it.
+    Comparisons where the best-val-epoch verdict differs are named after it. With ``framed`` each
+    unresolved step opens with what its seeds can tell (:func:`~.verdicts.framed_sentence`) and the
+    steps are sentences of their own, as a reader meets them (:func:`shown_verdict`); ``results.json``
+    keeps the unframed paragraph.
     """
     present = [m for m in PAPER_ORDER if m in methods]
     by_name = {(v["first"], v["second"]): v for v in comparisons["last_epoch"]}
@@ -325,12 +329,23 @@ def verdict(comparisons: Mapping[str, Any], methods: Sequence[str]) -> str:
     text = (
         f"The paper's ordering {' > '.join(_label(m) for m in present)} {outcome} here "
         f"(last-epoch test top-1, paired over {n} seeds, Holm over {family} comparisons). "
-        + "; ".join(step["sentence"] for step in steps)
+        + (". " if framed else "; ").join(framed_sentence(step) if framed else step["sentence"] for step in steps)
         + "."
     )
     if comparisons["disagreements"]:
         text += " The best-val-epoch accuracy disagrees: " + "; ".join(comparisons["disagreements"]) + "."
     return text
+
+
+def shown_verdict(results: Mapping) -> str:
+    """The study's verdict as the terminal and the rendered pages show it: :func:`verdict` with each
+    unresolved step framed by what its seeds can tell ("With 2 seeds these runs cannot tell DKD and
+    KD apart: DKD is at most ..."), rebuilt from the stored comparisons; the stored paragraph when a
+    file has no per-comparison verdicts to rebuild it from."""
+    comparisons = results.get("comparisons") or {}
+    if not comparisons.get("last_epoch") or "disagreements" not in comparisons:
+        return results["verdict"]
+    return verdict(comparisons, list(results["methods"]), framed=True)
 
 
 def paired_gap(comparisons: Sequence[Mapping], method: str, base: str) -> tuple[float, list[float], bool]:
@@ -524,7 +539,7 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png", lev
         "",
         results_table(results),
         "",
-        f"**Verdict.** {results['verdict']}",
+        f"**Verdict.** {shown_verdict(results)}",
         "",
         f"{h}# Every comparison",
         "",

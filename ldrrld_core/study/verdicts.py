@@ -6,7 +6,9 @@ Holm-adjusted p within the family passed together, and the smallest difference t
 detect at 80% power. Its sentence says "A > B" only when the Holm-adjusted p is below 0.05 *and*
 the interval excludes 0; otherwise it states the bound the interval gives ("A is at most X
 points better than B and at most Y points worse"), never "no difference" or "within noise", which
-are not what an interval that contains 0 shows.
+are not what an interval that contains 0 shows. :func:`framed_sentence` opens an unresolved one with
+what its seeds can tell ("With 2 seeds these runs cannot tell A and B apart: ..."), as the study's
+printed and rendered verdicts show it.
 
 :func:`disagreements` compares two families of the same comparisons, e.g. the last-epoch and
 the best-validation-epoch accuracies, and flags those where the two conclusions differ.
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 from .stats import holm, minimum_detectable_difference, paired_p_value, summarize
 
-__all__ = ["PairedVerdict", "Disagreement", "paired_verdicts", "disagreements"]
+__all__ = ["PairedVerdict", "Disagreement", "paired_verdicts", "disagreements", "framed_sentence"]
 
 #: The family-wise level of the verdicts and the power at which the detectable difference is given.
 ALPHA, POWER = 0.05, 0.8
@@ -84,6 +86,21 @@ def _sentence(first: str, second: str, mean: float, ci95: tuple[float, float], p
     else:
         bound = f"{first} is at most {_points(high)} better than {second}"
     return f"{bound} ({interval}, Holm-adjusted p = {p_holm:.3g}: not resolved)"
+
+
+def framed_sentence(verdict: PairedVerdict | Mapping) -> str:
+    """A verdict's sentence as a reader should meet it: an unresolved comparison opens with what its
+    seeds can tell, before the bound its interval gives, e.g. ``"With 2 seeds these runs cannot tell
+    DKD and KD apart: DKD is at most 34.23 points better than KD and ... (mean ..., Holm-adjusted
+    p = 0.4: not resolved); 2 seeds detect a true gap of 40.1 points with 80% power"``. A resolved
+    one is returned as it is. Takes a :class:`PairedVerdict` or its stored dictionary (``as_dict``,
+    as ``results.json`` holds it), whose ``sentence`` stays unframed.
+    """
+    entry = verdict.as_dict() if isinstance(verdict, PairedVerdict) else verdict
+    if entry["direction"]:
+        return entry["sentence"]
+    frame = f"With {entry['n']} seeds these runs cannot tell {entry['first']} and {entry['second']} apart"
+    return f"{frame}: {entry['sentence']}"
 
 
 def paired_verdicts(
