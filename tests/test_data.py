@@ -69,7 +69,7 @@ def reference_crop_flip(
 
 
 def test_registry_names_and_options():
-    assert list_datasets() == ["digits", "synthetic", "cifar100", "tiny-imagenet", "imagenet"]
+    assert list_datasets() == ["digits", "synthetic", "cifar100", "cifar100-224", "tiny-imagenet", "imagenet"]
     assert dataset_options("synthetic")["train_per_class"] == 50
     assert dataset_options("cifar100") == {}
     with pytest.raises(ValueError, match="unknown data set 'synthetc'. Did you mean 'synthetic'"):

@@ -7,6 +7,7 @@ superclass hierarchy where there is one, normalisation and augmentation policy);
 * Offline: ``"digits"`` (scikit-learn's handwritten 8x8 digits, the default everywhere) and
   ``"synthetic"`` (a generated CIFAR-100-shaped set with a known 20 x 5 class hierarchy).
 * From ``data/``: ``"cifar100"`` (torchvision's format, ``download=True`` fetches it),
+  ``"cifar100-224"`` (the same files through an OFA-KD recipe's timm transforms, at 224 x 224),
   ``"tiny-imagenet"`` and ``"imagenet"`` (image folders).
 
 Small sets are held as tensors and served from the device (:class:`DeviceLoader`); folder sets

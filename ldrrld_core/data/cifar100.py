@@ -16,12 +16,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from .errors import DatasetFormatError, DatasetNotFoundError
 from .splits import DataSplits
 from .tensors import TensorImageDataset, normalize
 
-__all__ = ["CIFAR100_MEAN", "CIFAR100_STD", "CIFAR100_FOLDER", "load_cifar100", "read_cifar_pickle"]
+__all__ = [
+    "CIFAR100_MEAN",
+    "CIFAR100_STD",
+    "CIFAR100_FOLDER",
+    "TransformedImages",
+    "load_cifar100",
+    "load_cifar100_224",
+    "read_cifar_pickle",
+]
 
 #: Normalisation of the paper's CIFAR-100 recipe (docs/method.md).
 CIFAR100_MEAN = (0.5071, 0.4867, 0.4408)
@@ -163,14 +172,8 @@ def _download(root: Path) -> None:
         ) from None
 
 
-def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) -> DataSplits:
-    """CIFAR-100: 50 000 train and 10 000 test 32x32 images, 100 classes in 20 superclasses.
-
-    Images are normalised with the recipe's mean and std (docs/method.md) and held as float32 tensors; the
-    superclass map and all names come from the files. ``download=True`` fetches and checks the
-    archive with torchvision when the folder is missing. ``seed`` is unused (the split is fixed).
-    """
-    root = Path(root)
+def _read_folder(root: Path, download: bool):
+    """``(class_names, superclass_names, superclass_of, (train pixels, labels), (test pixels, labels))``."""
     folder = root / CIFAR100_FOLDER
 
     def missing() -> list[str]:
@@ -193,6 +196,19 @@ def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) ->
     superclass_of = _superclass_map(
         torch.cat([train_fine, test_fine]), torch.cat([train_coarse, test_coarse]), len(class_names), folder
     )
+    return class_names, superclass_names, superclass_of, (train_pixels, train_fine), (test_pixels, test_fine)
+
+
+def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) -> DataSplits:
+    """CIFAR-100: 50 000 train and 10 000 test 32x32 images, 100 classes in 20 superclasses.
+
+    Images are normalised with the recipe's mean and std (docs/method.md) and held as float32 tensors; the
+    superclass map and all names come from the files. ``download=True`` fetches and checks the
+    archive with torchvision when the folder is missing. ``seed`` is unused (the split is fixed).
+    """
+    class_names, superclass_names, superclass_of, (train_pixels, train_fine), (test_pixels, test_fine) = _read_folder(
+        Path(root), download
+    )
 
     def tensor_set(pixels: torch.Tensor, labels: torch.Tensor) -> TensorImageDataset:
         images = normalize(pixels.float().div_(255), CIFAR100_MEAN, CIFAR100_STD, inplace=True)
@@ -210,4 +226,64 @@ def load_cifar100(root: str | Path, *, download: bool = False, seed: int = 0) ->
         mean=CIFAR100_MEAN,
         std=CIFAR100_STD,
         augment="cifar",
+    )
+
+
+class TransformedImages(Dataset):
+    """uint8 images ``(N, 3, H, W)`` served one by one as PIL images through ``transform``: ``(tensor, label)``.
+
+    The random transforms (timm's RandomResizedCrop, RandAugment, random erasing) draw from Python's
+    and torch's global generators, which the trainer seeds and checkpoints.
+    """
+
+    def __init__(self, pixels: torch.Tensor, labels: torch.Tensor, transform) -> None:
+        self.pixels, self.labels, self.transform = pixels, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        image = Image.fromarray(self.pixels[index].permute(1, 2, 0).numpy())
+        return self.transform(image), int(self.labels[index])
+
+
+def load_cifar100_224(
+    root: str | Path,
+    *,
+    download: bool = False,
+    seed: int = 0,
+    recipe: str = "cifar100-224-vit",
+    student: str = "DeiT-T",
+    image_size: int = 224,
+) -> DataSplits:
+    """CIFAR-100 upsampled as OFA-KD trains on it: the same files, through an OFA-KD recipe's timm transforms.
+
+    ``recipe`` (``cifar100-224-cnn`` or ``cifar100-224-vit``) chooses the training transform and
+    ``student`` the evaluation resize and crop (pinned to timm 0.6.5's defaults of that student,
+    :data:`~ldrrld_core.train.ofa_recipes.EVAL_DEFAULTS_TIMM_065`); see
+    :func:`~ldrrld_core.train.ofa_recipes.ofa_transforms`. ``image_size`` below 224 shrinks both
+    transforms (tests, quick looks), at the same crop fractions. The images are decoded per sample in
+    the loader's workers, so the policy is ``"none"``: the transform already augments.
+    """
+    from ..train.ofa_recipes import ofa_recipe, ofa_transforms
+
+    class_names, superclass_names, superclass_of, (train_pixels, train_fine), (test_pixels, test_fine) = _read_folder(
+        Path(root), download
+    )
+    train, evaluation = ofa_transforms(recipe, student, image_size=image_size)
+    statistics = ofa_recipe(recipe)
+    return DataSplits(
+        name="cifar100-224",
+        train=TransformedImages(train_pixels, train_fine, train),
+        test=TransformedImages(test_pixels, test_fine, evaluation),
+        num_classes=len(class_names),
+        input_shape=(3, image_size, image_size),
+        class_names=class_names,
+        superclass_of=superclass_of,
+        superclass_names=superclass_names,
+        mean=statistics.mean,
+        std=statistics.std,
+        augment="none",
     )

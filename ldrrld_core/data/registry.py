@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..registry import Registry
-from .cifar100 import load_cifar100
+from .cifar100 import load_cifar100, load_cifar100_224
 from .digits import load_digits
 from .imagenet import load_imagenet, load_tiny_imagenet
 from .splits import DataSplits
@@ -23,6 +23,7 @@ DATASETS: Registry[Callable[..., DataSplits]] = Registry(
 DATASETS.add("digits", load_digits, "scikit-learn's 8x8 handwritten digits, offline")
 DATASETS.add("synthetic", load_synthetic, "a generated CIFAR-shaped hierarchy of 100 classes in 20 superclasses")
 DATASETS.add("cifar100", load_cifar100, "CIFAR-100 in torchvision's format, with superclasses")
+DATASETS.add("cifar100-224", load_cifar100_224, "CIFAR-100 at 224 x 224 through an OFA-KD recipe's timm transforms")
 DATASETS.add("tiny-imagenet", load_tiny_imagenet, "Tiny ImageNet (200 classes, 64x64) from its folders")
 DATASETS.add("imagenet", load_imagenet, "ImageNet-1k from class folders")
 

@@ -27,6 +27,12 @@ class DistillationLoss(nn.Module):
     #: Check every call's inputs (shapes, finiteness, labels). The check reads a value back from
     #: the device, so a trainer that checks once before its first step may switch it off.
     validate: bool = True
+    #: Soft targets (``(B, C)`` class probabilities: label smoothing, mixup, cutmix) are taken by every
+    #: loss: the cross-entropy term reads them whole (:func:`cross_entropy`) and a term that needs one
+    #: class per sample reads their most probable class (:func:`~.checks.as_labels`), the label itself
+    #: under label smoothing. A loss for which that class means nothing on a mixed image says why here;
+    #: a recipe with mixup or cutmix then refuses it (docs/training.md, "Soft targets").
+    mixup_refusal: str | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -75,10 +81,16 @@ class DistillationLoss(nn.Module):
 def cross_entropy(student_logits: Tensor, target: Tensor) -> Tensor:
     """Mean cross-entropy, computed in at least float32 (also under autocast). ``(B, C), (B,) -> ()``.
 
-    Labels of any integer dtype are taken (converted to ``int64``).
+    Labels of any integer dtype are taken (converted to ``int64``). Soft targets ``(B, C)`` (class
+    probabilities: label smoothing, mixup, cutmix) give the soft-target cross-entropy
+    ``mean_b -sum_c t_bc log p_bc``, timm's ``SoftTargetCrossEntropy`` (and, for smoothed one-hot
+    targets, its ``LabelSmoothingCrossEntropy``).
     """
     with full_precision(student_logits.device):
-        return F.cross_entropy(upcast(student_logits), as_labels(target))
+        logits = upcast(student_logits)
+        if target.is_floating_point():
+            return F.cross_entropy(logits, target.to(logits.dtype))
+        return F.cross_entropy(logits, as_labels(target))
 
 
 class CrossEntropyLoss(DistillationLoss):
@@ -96,6 +108,6 @@ class CrossEntropyLoss(DistillationLoss):
     def forward(self, student_logits: Tensor, teacher_logits: Tensor | None, target: Tensor) -> Tensor:
         if self.validate:
             check_logits(student_logits)
-            check_target(target, *student_logits.shape, device=student_logits.device)
+            check_target(target, *student_logits.shape, device=student_logits.device, soft=True)
         ce = cross_entropy(student_logits, target)
         return self._record(ce, ce=ce)

@@ -101,11 +101,18 @@ def check_logit_pair(student_logits: Tensor, teacher_logits: Tensor, *, finite: 
         _check_finite("teacher_logits", teacher_logits)
 
 
-def check_target(target: Tensor, batch: int, num_classes: int, device: torch.device | None = None) -> None:
+def check_target(
+    target: Tensor, batch: int, num_classes: int, device: torch.device | None = None, *, soft: bool = False
+) -> None:
     """Labels must be an integer ``(B,)`` tensor with values in ``[0, C)``, on the logits' device.
 
-    Any integer dtype is accepted (int32 labels are common); :func:`as_labels` converts them.
+    Any integer dtype is accepted (int32 labels are common); :func:`as_labels` converts them. With
+    ``soft=True`` (the losses), soft targets are accepted too: a floating ``(B, C)`` tensor whose rows
+    are class probabilities (label smoothing, mixup, cutmix).
     """
+    if soft and isinstance(target, Tensor) and target.dim() == 2 and target.is_floating_point():
+        _check_soft_target(target, batch, num_classes, device)
+        return
     if not isinstance(target, Tensor) or target.dim() != 1 or target.shape[0] != batch:
         shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
         raise ValueError(f"target must be a 1-D tensor of {batch} class indices, got {shape}")
@@ -121,8 +128,28 @@ def check_target(target: Tensor, batch: int, num_classes: int, device: torch.dev
         )
 
 
+def _check_soft_target(target: Tensor, batch: int, num_classes: int, device: torch.device | None) -> None:
+    if target.shape != (batch, num_classes):
+        raise ValueError(
+            f"soft targets must have shape ({batch}, {num_classes}) (one probability per class), "
+            f"got {tuple(target.shape)}"
+        )
+    if device is not None and target.device != device:
+        raise ValueError(f"target lives on {target.device} but the logits on {device}; move both to one device")
+    sums = target.double().sum(1)
+    if not (bool(torch.isfinite(target).all()) and bool((target >= 0).all()) and bool((sums - 1).abs().max() < 1e-3)):
+        raise ValueError("soft targets must be finite, non-negative and sum to 1 in every row (class probabilities)")
+
+
 def as_labels(target: Tensor) -> Tensor:
-    """Integer class indices as the ``int64`` tensor torch's indexing and cross-entropy need."""
+    """Integer class indices as the ``int64`` tensor torch's indexing and cross-entropy need.
+
+    Soft targets ``(B, C)`` give their most probable class, as OFA-KD's distillers do
+    (``label.max(1)[1]``): the label itself under label smoothing, the dominant image's class under
+    mixup or cutmix (see :attr:`~ldrrld_core.losses.base.DistillationLoss.mixup_refusal`).
+    """
+    if target.dim() == 2 and target.is_floating_point():
+        return target.argmax(1)
     return target.long()
 
 

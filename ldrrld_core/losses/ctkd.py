@@ -132,7 +132,7 @@ class CTKDLoss(DistillationLoss):
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
         if self.validate:
             check_logit_pair(student_logits, teacher_logits)
-            check_target(target, *student_logits.shape, device=student_logits.device)
+            check_target(target, *student_logits.shape, device=student_logits.device, soft=True)
         temperature = self.temperature()
         kd = learned_temperature_kd(student_logits, teacher_logits, temperature, fused=self.fused, validate=False)
         ce = cross_entropy(student_logits, target)

@@ -140,6 +140,6 @@ class DISTLoss(DistillationLoss):
             self.fused,
         )
         if self.validate:
-            check_target(target, *student_logits.shape, device=student_logits.device)
+            check_target(target, *student_logits.shape, device=student_logits.device, soft=True)
         ce = cross_entropy(student_logits, target)
         return self._record(self.ce_weight * ce + self.kd_weight * kd, ce=ce, inter=inter, intra=intra)

@@ -48,7 +48,7 @@ def dkd_terms(
     check_positive("temperature", temperature)
     if validate:
         check_logit_pair(student_logits, teacher_logits)
-        check_target(target, *student_logits.shape, device=student_logits.device)
+        check_target(target, *student_logits.shape, device=student_logits.device, soft=True)
     num_classes = student_logits.shape[1]
     if num_classes < 2:
         raise ValueError("DKD needs at least 2 classes (a target and a non-target)")

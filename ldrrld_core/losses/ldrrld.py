@@ -274,7 +274,7 @@ class LDRRLDLoss(DistillationLoss):
             standardize=self.standardize,
         )
         if self.validate:
-            check_target(target, *student_logits.shape, device=student_logits.device)
+            check_target(target, *student_logits.shape, device=student_logits.device, soft=True)
         ce = cross_entropy(student_logits, target)
         self.last_details = terms
         total = self.ce_weight * ce + terms.total(self.alpha, self.beta)

@@ -63,6 +63,6 @@ class LSKDLoss(KDLoss):
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
         kd = lskd_loss(student_logits, teacher_logits, self.temperature, validate=self.validate, fused=self.fused)
         if self.validate:
-            check_target(target, *student_logits.shape, device=student_logits.device)
+            check_target(target, *student_logits.shape, device=student_logits.device, soft=True)
         ce = cross_entropy(student_logits, target)
         return self._record(self.ce_weight * ce + self.kd_weight * kd, ce=ce, kd=kd)

@@ -251,7 +251,7 @@ class OFALoss(DistillationLoss):
             logits, stage_logits = student_outputs, ()
         if self.validate:
             check_logit_pair(logits, teacher_logits)
-            check_target(target, *logits.shape, device=logits.device)
+            check_target(target, *logits.shape, device=logits.device, soft=True)
         ce = cross_entropy(logits, target)
         final = ofa_term(logits, teacher_logits, target, self.eps)
         terms = {f"ofa_stage{k}": ofa_term(z, teacher_logits, target, self.eps) for k, z in enumerate(stage_logits, 1)}

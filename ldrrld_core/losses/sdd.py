@@ -112,7 +112,9 @@ def sdd_loss(
     check_positive("temperature", temperature)
     if validate:
         _check_regions(student_regions, teacher_regions)
-        check_target(target, student_regions.shape[0], student_regions.shape[2], device=student_regions.device)
+        check_target(
+            target, student_regions.shape[0], student_regions.shape[2], device=student_regions.device, soft=True
+        )
     dtype = compute_dtype(student_regions, teacher_regions)
     teacher_regions = teacher_regions.detach()
     with full_precision(student_regions.device):
@@ -158,6 +160,11 @@ class SDDLoss(DistillationLoss):
     (T 4, CE 0.1, KD 0.9, scales 1, 2, 4.) Called with region logits ``(B, R, C)`` from
     :meth:`model_outputs`; the CE term reads region 0, the model's ordinary logits.
     """
+
+    mixup_refusal = (
+        "its region weights ask whether the teacher's prediction of each region is the image's label, "
+        "and a mixed image has two"
+    )
 
     def __init__(
         self,

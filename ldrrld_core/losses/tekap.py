@@ -146,7 +146,7 @@ class TeKAPLoss(DistillationLoss):
     def forward(self, student_logits: Tensor, teacher_logits: Tensor, target: Tensor) -> Tensor:
         if self.validate:
             check_logit_pair(student_logits, teacher_logits)
-            check_target(target, *student_logits.shape, device=student_logits.device)
+            check_target(target, *student_logits.shape, device=student_logits.device, soft=True)
         device = student_logits.device
         noise = torch.randn(
             (self.num_perturbed, *student_logits.shape), generator=self.generator(device), device=device

@@ -155,6 +155,11 @@ class TimmClassifier(FeatureClassifier):
         self._network.training = mode
         return self
 
+    def no_weight_decay(self) -> set[str]:
+        """The parameter names timm exempts from weight decay (a ViT's ``pos_embed`` and ``cls_token``)."""
+        listed = getattr(self._network, "no_weight_decay", None)
+        return set(listed()) if listed is not None else set()
+
     def forward_features(self, x: Tensor) -> Tensor:
         """The last unpooled feature map ``(B, D, H, W)`` (timm's ``forward_features``, laid out NCHW)."""
         if not self.has_feature_map:

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..data import DATASETS, DataSplits, load_dataset, make_loader, split_validation
+from ..data.mixing import soft_targets
 from ..io import atomic_write_text, load_file, remove_stale_temporaries
 from ..losses.base import DistillationLoss
 from ..models import DEFAULT_MARGIN, TeacherBelowPublishedWarning, create_model, published_teacher
@@ -38,6 +39,7 @@ from .distributed import DistributedContext, all_reduce_sum, current_context
 from .fingerprint import accuracy_record, fingerprint
 from .history import History
 from .metrics import correct_top_k, evaluate
+from .optimizers import build_optimizer, clip_gradients
 from .recipes import Recipe
 from .run_state import (
     LATEST,
@@ -274,6 +276,7 @@ def train_step(
     autocast_dtype: torch.dtype | None = None,
     scaler: torch.amp.GradScaler | None = None,
     teacher_logits: Tensor | None = None,
+    clip_grad: float | None = None,
 ) -> Tensor:
     """One optimisation step of ``student`` on a batch: the step :func:`fit` runs.
 
@@ -290,12 +293,14 @@ def train_step(
         loss_fn: called as ``loss_fn(student_logits, teacher_logits, labels) -> ()``.
         optimizer: over the student's parameters.
         images: the batch, ``(B, ...)``, on the models' device and in their memory format.
-        labels: class indices, ``(B,)``.
+        labels: class indices ``(B,)``, or soft targets ``(B, C)`` (label smoothing, mixup, cutmix).
         autocast_dtype: run both forward passes and the loss under autocast to this dtype;
             ``None`` is full precision.
         scaler: a gradient scaler (fp16); ``None`` steps the optimiser directly.
         teacher_logits: the teacher's logits of this batch ``(B, num_classes)``, computed before
             (see :mod:`.teacher_outputs`); given, the teacher does not run.
+        clip_grad: clip the total gradient norm of the optimiser's parameters to this before the
+            step (after unscaling, with a scaler); ``None`` does not clip.
 
     Returns:
         The student's logits ``(B, num_classes)``, detached, for accuracy counts.
@@ -311,9 +316,14 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
+        if clip_grad is not None:
+            clip_gradients(optimizer, clip_grad)
         optimizer.step()
     else:
         scaler.scale(loss).backward()
+        if clip_grad is not None:
+            scaler.unscale_(optimizer)
+            clip_gradients(optimizer, clip_grad)
         scaler.step(optimizer)
         scaler.update()
     return loss_fn.logits_of(student_logits.detach())
@@ -396,6 +406,7 @@ class _Training:
     test_batches: Batches
     val_batches: Batches | None
     out_dir: Path | None
+    mix: Any = None  # (images, labels) -> (images, soft targets), see ldrrld_core.data.mixing
 
     @property
     def writes(self) -> bool:
@@ -485,19 +496,18 @@ def _prepare(
     for model in (student, teacher):
         if model is not None:
             model.to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(  # a loss's own parameters (CTKD's temperature) learn with the student
-        [*student.parameters(), *loss_fn.parameters()],
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay,
-        nesterov=recipe.nesterov,
+    optimizer = build_optimizer(recipe, student, loss_fn)  # a loss's own parameters learn with the student
+    mix = soft_targets(
+        data.num_classes, label_smoothing=recipe.label_smoothing, mixup=recipe.mixup, cutmix=recipe.cutmix
     )
+    mixes_images = bool(recipe.mixup or recipe.cutmix)
     step_model, teacher_forward, loss_forward = _step_modules(recipe, context, device, student, teacher, loss_fn)
     teacher_info = teacher_record(teacher, teacher_file) if teacher is not None else None
     loaders = _loaders(recipe, data, context, device)
     loaders["train_batches"] = attach_teacher_outputs(
         loaders["train_batches"],
-        teacher if teacher_forward is teacher else None,  # only plain, uncompiled logits are cached
+        # only plain, uncompiled logits of the images as loaded are cached (mixup changes them)
+        teacher if teacher_forward is teacher and not mixes_images else None,
         teacher_sha256=teacher_info and teacher_info["weights_sha256"],
         data=dict(_data_identity(recipe), split="train"),
         autocast_dtype=autocast_dtype,
@@ -521,6 +531,7 @@ def _prepare(
         loss_forward=loss_forward,
         **loaders,
         out_dir=Path(recipe.out_dir) if recipe.out_dir is not None else None,
+        mix=mix,
     )
 
 
@@ -536,6 +547,11 @@ def _checked_data(recipe: Recipe, data: DataSplits | None, context: DistributedC
         raise ValueError(
             f"batch_size {recipe.batch_size} is the total over {context.world_size} processes and "
             f"must divide evenly among them; use a multiple of {context.world_size}"
+        )
+    if (recipe.mixup or recipe.cutmix) and (recipe.batch_size // context.world_size) % 2:
+        raise ValueError(
+            f"mixup and cutmix need an even batch on every process; batch_size {recipe.batch_size} over "
+            f"{context.world_size} processes gives {recipe.batch_size // context.world_size}"
         )
     data = data if data is not None else load_data(recipe, context)
     if data.name != DATASETS.key(recipe.data):
@@ -671,6 +687,9 @@ def _train_epoch(run: _Training, recipe: Recipe, epoch: int, bar) -> dict[str, f
         decay_epochs=recipe.decay_epochs,
         decay_rate=recipe.decay_rate,
         style=recipe.schedule,
+        epochs=recipe.epochs,
+        warmup_lr=recipe.warmup_lr,
+        min_lr=recipe.min_lr,
     )
     for group in run.optimizer.param_groups:
         group["lr"] = lr
@@ -683,6 +702,7 @@ def _train_epoch(run: _Training, recipe: Recipe, epoch: int, bar) -> dict[str, f
     seen = 0
     images = len(run.data.input_shape) == 3
     for x, y, *cached in run.train_batches:  # cached: the teacher's logits, where they cannot change
+        x, targets = run.mix(x, y) if run.mix is not None else (x, y)  # soft targets; y stays for accuracy
         x = x.contiguous(memory_format=run.memory_format) if images else x
         student_logits = train_step(
             run.step_model,
@@ -690,10 +710,11 @@ def _train_epoch(run: _Training, recipe: Recipe, epoch: int, bar) -> dict[str, f
             run.loss_forward,
             run.optimizer,
             x,
-            y,
+            targets,
             autocast_dtype=run.autocast_dtype,
             scaler=run.scaler,
             teacher_logits=cached[0] if cached else None,
+            clip_grad=recipe.clip_grad,
         )
         if sums is None:
             term_names = list(run.loss_fn.last_terms)

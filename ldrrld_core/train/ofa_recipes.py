@@ -1,4 +1,4 @@
-"""OFA-KD's published CIFAR-100 recipes at 224 x 224 (Hao et al., NeurIPS 2023), as definitions.
+"""OFA-KD's published CIFAR-100 recipes at 224 x 224 (Hao et al., NeurIPS 2023): their settings and data pieces.
 
 The heterogeneous table (the seed's Table 4) trains timm's architectures on CIFAR-100 upsampled to
 224 x 224 with the recipes of the authors' ``configs/cifar/*.yaml`` (repository ``Hao840/OFAKD``,
@@ -10,12 +10,13 @@ evaluation transform of a recipe, for PIL images) and :func:`ofa_mixup` (mixup/c
 smoothing, on batches). The evaluation crop is pinned to timm 0.6.5's defaults of each student
 (:data:`EVAL_DEFAULTS_TIMM_065`), since timm 1.x changed some (resnet18's to bicubic, crop 0.95).
 
-The trainer (:func:`ldrrld_core.train.fit`) runs SGD with step or warm-up schedules on the data
-sets' own resolution; it has no AdamW, cosine-to-a-floor schedule, label smoothing, mixup/cutmix,
-RandAugment, random erasing, clipping, nor a CIFAR-100 pipeline at 224 with timm's transforms. The
-recipes are therefore definitions only: :func:`ofa_recipe` returns one, and :func:`require_runnable`
-(what a run of them calls first) raises a ``NotImplementedError`` naming every missing piece, rather
-than training something else under their name.
+The trainer runs them: the presets ``cifar100-224-cnn`` and ``cifar100-224-vit`` of
+:func:`~ldrrld_core.train.get_recipe` carry these numbers into a :class:`~ldrrld_core.train.Recipe`
+(optimiser, cosine schedule to ``min_lr`` after a warm-up from ``warmup_lr``, clipping, label
+smoothing, mixup/cutmix) on the data set ``cifar100-224`` (the CIFAR-100 files through
+:func:`ofa_transforms`, :func:`ldrrld_core.data.cifar100.load_cifar100_224`). :func:`require_runnable`
+raises a ``NotImplementedError`` naming what the trainer still lacks for a recipe (today nothing),
+so that a missing piece is never trained as something else under the recipe's name.
 """
 
 from __future__ import annotations
@@ -74,12 +75,6 @@ class OFARecipe:
     missing: tuple[str, ...] = field(default=())
 
 
-_ALWAYS_MISSING = (
-    "CIFAR-100 upsampled to 224 x 224 with RandomResizedCrop(224, scale (0.08, 1)) and timm's evaluation crop",
-    "a cosine schedule down to a floor (min_lr) after a warm-up from warmup_lr",
-    "label smoothing 0.1 in the cross-entropy",
-)
-
 OFA_RECIPES: dict[str, OFARecipe] = {
     "cifar100-224-cnn": OFARecipe(
         name="cifar100-224-cnn",
@@ -91,7 +86,6 @@ OFA_RECIPES: dict[str, OFARecipe] = {
         warmup_epochs=3,
         warmup_lr=1e-4,
         weight_decay=2e-3,
-        missing=_ALWAYS_MISSING,
     ),
     "cifar100-224-vit": OFARecipe(
         name="cifar100-224-vit",
@@ -108,14 +102,6 @@ OFA_RECIPES: dict[str, OFARecipe] = {
         random_erasing=0.25,
         mixup=0.8,
         cutmix=1.0,
-        missing=(
-            *_ALWAYS_MISSING,
-            "the AdamW optimiser",
-            "gradient clipping (norm 5)",
-            "RandAugment rand-m9-mstd0.5-inc1 and colour jitter 0.4",
-            "random erasing 0.25",
-            "mixup 0.8 and cutmix 1.0 (soft targets, which every loss would have to take)",
-        ),
     ),
 }
 
@@ -133,8 +119,7 @@ def require_runnable(name: str) -> None:
     if recipe.missing:
         raise NotImplementedError(
             f"recipe {name!r} (OFA-KD's CIFAR-100 recipe for {recipe.students}, {recipe.source}) is defined "
-            f"but cannot run yet: the trainer lacks {'; '.join(recipe.missing)}. The seed's Table 4 numbers "
-            "are quoted until these are built (docs/training.md)."
+            f"but cannot run yet: the trainer lacks {'; '.join(recipe.missing)} (docs/training.md)."
         )
 
 
@@ -151,12 +136,13 @@ EVAL_DEFAULTS_TIMM_065: dict[str, tuple[str, float]] = {
 }
 
 
-def ofa_transforms(name: str, student: str):
+def ofa_transforms(name: str, student: str, *, image_size: int | None = None):
     """``(train, evaluation)`` transforms of recipe ``name`` for ``student`` (a registry or timm name), timm's pieces.
 
     Training: RandomResizedCrop 224 (scale (0.08, 1), ratio (3/4, 4/3)), horizontal flip, and for the
     transformer recipe RandAugment, colour jitter and random erasing; CIFAR-100's mean and std.
     Evaluation: resize to 224 / crop_pct and centre crop 224, with the student's timm 0.6.5 defaults.
+    ``image_size`` replaces 224 in both (smaller sizes for tests), at the same fractions.
     """
     from timm.data import create_transform
 
@@ -170,8 +156,11 @@ def ofa_transforms(name: str, student: str):
         )
     interpolation, crop_pct = EVAL_DEFAULTS_TIMM_065[arch]
     _, scale, ratio = recipe.train_crop[1:]
+    size = recipe.image_size if image_size is None else image_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+        raise ValueError(f"image_size must be an integer >= 8, got {size!r}")
     train = create_transform(
-        recipe.image_size,
+        size,
         is_training=True,
         scale=scale,
         ratio=ratio,
@@ -184,8 +173,9 @@ def ofa_transforms(name: str, student: str):
         re_prob=recipe.random_erasing,
         re_mode="pixel",
     )
+    _posterize_as_in_timm_065(train)
     evaluation = create_transform(
-        recipe.image_size,
+        size,
         is_training=False,
         interpolation=interpolation,
         mean=recipe.mean,
@@ -193,6 +183,32 @@ def ofa_transforms(name: str, student: str):
         crop_pct=crop_pct,
     )
     return train, evaluation
+
+
+def _posterize_as_in_timm_065(transform) -> None:
+    """Let RandAugment's ``PosterizeIncreasing`` keep 0 bits, as it did in OFA-KD's runs.
+
+    At magnitude 10 (``rand-m9-mstd0.5`` draws it about one time in 40) timm asks Pillow to keep 0
+    bits, which older Pillow turned into a black image and Pillow 13 refuses with a ``ValueError``,
+    ending the run. The ops of this transform's RandAugment (only this instance) get the old result.
+    """
+    from timm.data.auto_augment import RandAugment, posterize
+
+    for step in getattr(transform, "transforms", ()):
+        if isinstance(step, RandAugment):
+            for op in step.ops:
+                if op.aug_fn is posterize:
+                    op.aug_fn = _posterize_zero_bits_black
+
+
+def _posterize_zero_bits_black(image, bits_to_keep: int, **options):
+    """timm's ``posterize``, except that keeping 0 bits gives a black image (Pillow before 13)."""
+    from PIL import Image
+    from timm.data.auto_augment import posterize
+
+    if bits_to_keep <= 0:
+        return Image.new(image.mode, image.size)
+    return posterize(image, bits_to_keep, **options)
 
 
 def ofa_mixup(name: str, num_classes: int = 100):

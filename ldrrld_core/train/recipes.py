@@ -30,6 +30,7 @@ from ..data import dataset_options
 from ..losses import LOSSES, create_loss
 from ..models import model_info
 from ..suggestions import did_you_mean
+from .ofa_recipes import OFA_RECIPES
 from .schedule import check_schedule
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
 
 #: Mixed-precision choices: ``"auto"`` is bf16 on a GPU that supports it and full precision elsewhere.
 AMP_MODES = ("auto", "none", "bf16", "fp16")
+#: The optimisers a recipe may name.
+OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,25 @@ class Recipe:
             data set's own policy.
         num_workers: loader processes for image-folder data sets.
 
-    Optimisation (SGD with momentum, learning rate per epoch, see :mod:`.schedule`)
+    Optimisation (learning rate per epoch, see :mod:`.schedule`)
         epochs: total epochs (a resumed run continues up to this number).
         batch_size: samples per step over all processes (each of ``N`` processes takes
             ``batch_size / N``), so the recipe means the same on one GPU or eight.
-        lr, momentum, weight_decay, nesterov: SGD's settings.
+        optimizer: ``"sgd"`` (with ``momentum`` and ``nesterov``) or ``"adamw"`` (torch's AdamW,
+            decoupled ``weight_decay``; momentum and nesterov unused).
+        lr, momentum, weight_decay, nesterov: the optimiser's settings.
+        decay_norm_and_bias: ``False`` exempts biases, normalisation weights and the model's own
+            ``no_weight_decay()`` tensors from weight decay, as timm's ``create_optimizer_v2`` does
+            in OFA-KD's runs; ``True`` decays every parameter.
         warmup_epochs, decay_epochs, decay_rate, schedule: the learning-rate schedule.
+        warmup_lr, min_lr: the ``"cosine"`` schedule's start of warm-up and floor.
+        clip_grad: clip the gradients' total norm to this before each step (``None``: no clipping).
+
+    Targets (see docs/training.md, "Soft targets")
+        label_smoothing: mix the one-hot label with the uniform distribution by this much, in the
+            cross-entropy term.
+        mixup, cutmix: the Beta(alpha, alpha) parameters of timm's ``Mixup`` (0: off); either on,
+            every batch is mixed and the loss receives soft targets ``(B, C)``.
 
     Speed (on a CPU only ``channels_last``, ``compile`` and ``amp="bf16"`` apply)
         amp: ``"auto"``, ``"none"``, ``"bf16"`` or ``"fp16"`` autocast.
@@ -126,6 +142,14 @@ class Recipe:
     decay_epochs: tuple[int, ...] = ()
     decay_rate: float = 0.1
     schedule: str = "clean"
+    optimizer: str = "sgd"
+    decay_norm_and_bias: bool = True
+    warmup_lr: float = 0.0
+    min_lr: float = 0.0
+    clip_grad: float | None = None
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
 
     amp: str = "auto"
     channels_last: bool | None = None
@@ -197,11 +221,47 @@ class Recipe:
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         check_schedule(self.schedule, self.warmup_epochs, self.decay_epochs, self.decay_rate)
+        self._validate_later_fields()
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.augment is not None and self.augment not in ("cifar", "imagenet", "none"):
             raise ValueError(
                 f"augment must be 'cifar', 'imagenet', 'none' or None (the data set's policy), got {self.augment!r}"
+            )
+
+    def _validate_later_fields(self) -> None:
+        """The optimiser, cosine-schedule and target settings (the OFA-KD recipes' fields)."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.optimizer == "adamw" and self.nesterov:
+            raise ValueError("nesterov=True is an SGD setting; AdamW does not take it")
+        for name in ("warmup_lr", "min_lr"):
+            if not 0 <= getattr(self, name) <= self.lr:
+                raise ValueError(f"{name} must lie in [0, lr={self.lr:g}], got {getattr(self, name)!r}")
+        if self.schedule != "cosine" and (self.warmup_lr or self.min_lr):
+            raise ValueError(
+                "warmup_lr and min_lr belong to the cosine schedule; set schedule='cosine' or leave them at 0"
+            )
+        if self.clip_grad is not None and not self.clip_grad > 0:
+            raise ValueError(f"clip_grad must be > 0 (a gradient norm) or None for no clipping, got {self.clip_grad!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing!r}")
+        for name in ("mixup", "cutmix"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} is a Beta distribution's alpha, >= 0 (0: off), got {getattr(self, name)!r}")
+        if self.mixup or self.cutmix:
+            factory = LOSSES[self.loss]
+            reason = getattr(getattr(factory, "func", factory), "mixup_refusal", None)  # a class, or a preset of one
+            if reason:
+                raise ValueError(
+                    f"loss {self.loss!r} cannot train on mixup/cutmix targets: {reason}; turn mixup off "
+                    "(mixup=0, cutmix=0) or choose a loss that can take the dominant class instead of the label "
+                    "(kd, dkd, dist, ldrrld, ofa ...)"
+                )
+        if (self.mixup or self.cutmix) and self.batch_size % 2:
+            raise ValueError(
+                f"mixup and cutmix pair every image with the batch's mirror image and need an even batch_size, "
+                f"got {self.batch_size}"
             )
 
     def contradictions(self) -> list[str]:
@@ -282,8 +342,14 @@ class Recipe:
 
     # ------------------------------------------------------------------------------- I/O
     def to_dict(self) -> dict[str, object]:
-        """The recipe as plain JSON-ready values (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """The recipe as plain JSON-ready values (tuples become lists).
+
+        The fields added for the OFA-KD recipes (:data:`LATER_FIELDS`) are written only when they
+        differ from their defaults, so the record of every recipe that does not use them (and with
+        it the checkpoints, caches and results keyed by it) stays what it was before they existed.
+        """
+        values = json.loads(json.dumps(dataclasses.asdict(self)))
+        return {name: value for name, value in values.items() if LATER_FIELDS.get(name, _UNSET) != value}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object]) -> Recipe:
@@ -470,6 +536,20 @@ def _check_loss_options(loss: str, loss_options: Mapping[str, Mapping[str, objec
             create_loss(name, **dict(options))
 
 
+#: Fields added with the OFA-KD recipes, and their defaults: :meth:`Recipe.to_dict` leaves them out at these.
+LATER_FIELDS: dict[str, object] = {
+    "optimizer": "sgd",
+    "decay_norm_and_bias": True,
+    "warmup_lr": 0.0,
+    "min_lr": 0.0,
+    "clip_grad": None,
+    "label_smoothing": 0.0,
+    "mixup": 0.0,
+    "cutmix": 0.0,
+}
+_UNSET = object()
+
+
 # -------------------------------------------------------------------------------------- presets
 _CIFAR = Recipe(
     name="cifar100",
@@ -595,6 +675,45 @@ RECIPES: dict[str, Recipe] = {
     ),
 }
 
+
+def _ofa_preset(name: str, model: str, teacher: str) -> Recipe:
+    """OFA-KD's CIFAR-100 recipe ``name`` at 224 x 224 (:mod:`.ofa_recipes`) as a trainer recipe.
+
+    timm's ``create_optimizer_v2``, which OFA-KD's ``train.py`` calls, makes its ``"sgd"`` Nesterov
+    SGD and exempts biases and normalisation weights from weight decay: so do these presets.
+    """
+    ofa = OFA_RECIPES[name]
+    return Recipe(
+        name=name,
+        model=model,
+        teacher=teacher,
+        loss="ldrrld",
+        data="cifar100-224",
+        data_options={"recipe": name, "student": model},
+        epochs=ofa.epochs,
+        batch_size=ofa.batch_size,
+        optimizer=ofa.optimizer.lower(),
+        lr=ofa.lr,
+        momentum=ofa.momentum or 0.9,
+        nesterov=ofa.optimizer == "SGD",
+        weight_decay=ofa.weight_decay,
+        decay_norm_and_bias=False,
+        schedule="cosine",
+        warmup_epochs=ofa.warmup_epochs,
+        warmup_lr=ofa.warmup_lr,
+        min_lr=ofa.min_lr,
+        clip_grad=ofa.clip_grad,
+        label_smoothing=ofa.label_smoothing,
+        mixup=ofa.mixup,
+        cutmix=ofa.cutmix,
+        num_workers=8,
+        deterministic=False,
+    )
+
+
+RECIPES["cifar100-224-cnn"] = _ofa_preset("cifar100-224-cnn", model="timm:ResNet18", teacher="Swin-T")
+RECIPES["cifar100-224-vit"] = _ofa_preset("cifar100-224-vit", model="DeiT-T", teacher="ConvNeXt-T")
+
 _DESCRIPTIONS = {
     "cifar100": "the paper's CIFAR-100 recipe: 240 epochs, SGD 0.05, 20-epoch warm-up, x0.1 after 150/180/210",
     "cifar100-authors": "cifar100 with the authors' effective schedule (0.95 x lr between warm-up and epoch 150)",
@@ -604,6 +723,10 @@ _DESCRIPTIONS = {
     "teaching": "the study's problem, where distillation helps: synthetic, a validation split, a teacher "
     "that saw 40 images per class, students 20",
     "digits-shared": "the shared-data problem: real digits, the teacher learns from the students' own images",
+    "cifar100-224-cnn": "OFA-KD's CIFAR-100 recipe at 224 for CNN students: Nesterov SGD 0.05, 3-epoch warm-up, "
+    "cosine to 1e-3 over 300 epochs, label smoothing 0.1",
+    "cifar100-224-vit": "OFA-KD's CIFAR-100 recipe at 224 for ViT/MLP students: AdamW 5e-4, 20-epoch warm-up, cosine "
+    "to 1e-5, RandAugment, mixup 0.8, cutmix 1.0, random erasing 0.25, clipping 5",
 }
 
 #: CIFAR-100 students that the authors train with lr 0.01 instead of 0.05.
@@ -628,12 +751,15 @@ def get_recipe(name: str = "digits", /, **overrides: object) -> Recipe:
     name="mine")`` is the digits preset under another label.
 
     For the CIFAR-100 presets, choosing a MobileNetV2 or ShuffleNet student without an explicit
-    ``lr`` gives lr 0.01, as the authors do.
+    ``lr`` gives lr 0.01, as the authors do. For the OFA-KD presets at 224, another ``model`` also
+    becomes the data's ``student`` (whose evaluation crop is pinned) unless ``data_options`` is given.
     """
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}.{did_you_mean(name, RECIPES)} Recipes: {', '.join(RECIPES)}")
-    if name.startswith("cifar100") and overrides.get("model") in _LIGHT_CIFAR_MODELS and "lr" not in overrides:
-        overrides = {**overrides, "lr": 0.01}
+    if name in ("cifar100", "cifar100-authors") and overrides.get("model") in _LIGHT_CIFAR_MODELS:
+        overrides = {"lr": 0.01, **overrides}
+    if RECIPES[name].data == "cifar100-224" and "model" in overrides and "data_options" not in overrides:
+        overrides = {**overrides, "data_options": {**RECIPES[name].data_options, "student": overrides["model"]}}
     return RECIPES[name].replace(**overrides)
 
 

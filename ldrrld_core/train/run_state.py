@@ -80,13 +80,21 @@ RESUME_FIELDS = (
     "decay_epochs",
     "decay_rate",
     "schedule",
+    "optimizer",
+    "decay_norm_and_bias",
+    "warmup_lr",
+    "min_lr",
+    "clip_grad",
+    "label_smoothing",
+    "mixup",
+    "cutmix",
     "seed",
     "amp",
 )
 
 #: Recipe fields a resumed run may change, each with the reason that is harmless.
 RESUME_FREE_FIELDS = {
-    "epochs": "a run is continued up to a new number of epochs",
+    "epochs": "a run is continued up to a new number of epochs (not a cosine one: its rates depend on it)",
     "teacher_checkpoint": "a path; the teacher's weights themselves are compared by their hash",
     "data_root": "a path; the same files may have moved",
     "download": "fetches missing files only",
@@ -248,9 +256,9 @@ def check_resumable(
     teacher's weights (:func:`teacher_record`): a run is continued only with what it started with.
     """
     there = "in the checkpoint"
-    changed = _differences(
-        saved_recipe, recipe, RESUME_FIELDS, saved_teacher=saved_teacher, teacher=teacher, there=there
-    )
+    # a cosine schedule spans the whole run: another length changes the rates of every epoch
+    fields = (*RESUME_FIELDS, "epochs") if recipe.get("schedule") == "cosine" else RESUME_FIELDS
+    changed = _differences(saved_recipe, recipe, fields, saved_teacher=saved_teacher, teacher=teacher, there=there)
     if changed:
         raise ValueError(
             f"cannot resume {path} with a different recipe ({'; '.join(changed)}). Resume with "
