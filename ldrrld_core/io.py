@@ -351,12 +351,19 @@ def output_destination(path: PathLike) -> tuple[Path, bool]:
     except FileNotFoundError:
         mode = None
     except OSError as error:  # a link loop, a path through a file
+        blocking = next((p for p in reversed(target.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise ValueError(
+                f"Cannot write to {target}: {blocking} is a file, not a folder; give a path whose folders are "
+                "folders (or move that file away)"
+            ) from None
         raise ValueError(f"Cannot write to {target}: {error.strerror or error}") from None
     if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
         return target, True
     if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(
-            f"Cannot write to {target}: it is a folder. Pass a file path such as {target / 'checkpoint.pth'}."
+            f"Cannot write to {target}: it is a folder, not a file; give the path of a file to create or replace "
+            f"(in that folder, {target / 'NAME'})"
         )
     _refuse_special(target, mode)
     if os.path.islink(target):  # replace what the link points to, not the link

@@ -210,6 +210,76 @@ def test_user_errors_are_one_line_with_exit_2(capsys, tmp_path, argv, message):
     assert message in one_error_line(err, argv[0])
 
 
+# Input and output paths of the wrong kind: each message names the option, the path and the remedy
+# (a --json folder was told "Pass a file path such as DIR/checkpoint.pth"; a --recipe-file folder "no
+# recipe file at DIR"; a --resume folder without latest.pth "train or download the model first").
+# (argv with {dir} an empty folder and {file} a file, what the error line must say)
+PATH_ERRORS = [
+    (
+        ["recipes", "digits", "--json", "{dir}"],
+        "--json {dir} is a folder, not a file; give --json the path of a file, such as {dir}/digits.json",
+    ),
+    (["recipes", "digits", "--json", "{file}/x.json"], "--json {file}/x.json: {file} is a file, not a folder"),
+    (["train", "--recipe-file", "{dir}", *QUICK], "--recipe-file {dir} is a folder, not a recipe file"),
+    (
+        ["train", "--recipe-file", "{dir}/r.json", *QUICK],
+        "--recipe-file {dir}/r.json: no such recipe file; write one with",
+    ),
+    (["train", "--resume", "{dir}", "--out-dir", "none", *QUICK], "--resume {dir} is a folder without a latest.pth"),
+    (
+        ["distill", "--teacher-checkpoint", "{dir}", "--out-dir", "none", *QUICK],
+        "--teacher-checkpoint {dir} is a folder, not a checkpoint file",
+    ),
+    (["sweep", "--quick", "--out-dir", "{file}", "--no-progress"], "--out-dir {file} is a file, not a folder"),
+    (
+        ["study", "--quick", "--out-dir", "{file}/study", "--no-progress"],
+        "--out-dir {file}/study: {file} is a file, not a folder",
+    ),
+    (["teacher", "check", "{dir}"], "'{dir}' is a folder, not a checkpoint file; give the file inside it"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, message", PATH_ERRORS, ids=[" ".join(argv[:2]) + f" {i}" for i, (argv, _) in enumerate(PATH_ERRORS)]
+)
+def test_path_errors_name_the_option_the_path_and_the_remedy(capsys, tmp_path, argv, message):
+    values = {"dir": str(tmp_path / "folder"), "file": _file(tmp_path)}
+    (tmp_path / "folder").mkdir()
+    for name, value in values.items():
+        argv = [arg.replace("{" + name + "}", value) for arg in argv]
+        message = message.replace("{" + name + "}", value)
+    status, lines, err = run_cli(capsys, *argv)
+    line = one_error_line(err, argv[0])
+    assert status == 2 and not lines and message in line and "checkpoint.pth" not in line
+
+
+def test_a_full_disk_under_json_does_not_blame_the_out_dir(capsys, tmp_path, monkeypatch):
+    import errno
+
+    import ldrrld_core.io as io
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "r.json"))
+
+    monkeypatch.setattr(io, "atomic_write", disk_full)
+    status, _, err = run_cli(capsys, "recipes", "digits", "--json", str(tmp_path / "r.json"))
+    line = one_error_line(err, "recipes")
+    assert status == 1 and f"No space left on device: {tmp_path / 'r.json'}; free some space" in line
+    assert "--out-dir" not in line and "checkpoint" not in line
+
+
+def test_a_folder_or_a_path_through_a_file_is_refused_by_every_writer(tmp_path):
+    from ldrrld_core.io import atomic_write_text
+
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"it is a folder, not a file; give the path of a file") as caught:
+        atomic_write_text("x", tmp_path / "folder")
+    assert "checkpoint.pth" not in str(caught.value)
+    blocking = _file(tmp_path)
+    with pytest.raises(ValueError, match=rf"{blocking} is a file, not a folder"):
+        atomic_write_text("x", f"{blocking}/sub/x.json")
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a GPU")
 def test_device_cuda_without_a_gpu(capsys):
     status, _, err = run_cli(capsys, "train", "--device", "cuda", "--out-dir", "none")

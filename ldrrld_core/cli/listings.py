@@ -40,6 +40,9 @@ def run_recipes(args: argparse.Namespace) -> int:
         recipe = get_recipe(args.name)
         if args.json and args.json != "-":
             from ..train.recipe_files import write_recipe_file
+            from .options import check_output_file
+
+            check_output_file(args.json, "--json", f"{args.name}.json")
 
             written = write_recipe_file(recipe, args.json)
             print(f"wrote {written}; run it with `ldrrld train|distill --recipe-file {args.json}`", file=sys.stderr)

@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import demo, listings, runs, study, sweep, teacher, train
 from .verbosity import apply_verbosity
@@ -136,6 +137,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if getattr(args, "executor", "local") != "ray":  # on Ray the runs' nodes have the GPUs, not this one
         _check_device(args.device)
+    if args.command in ("study", "sweep", "demo"):  # train and distill check theirs as the run starts
+        from .options import check_output_folder
+
+        check_output_folder(getattr(args, "out_dir", None))
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         context = init_distributed(args.device)
@@ -186,18 +191,42 @@ _USER_ERRORS = (
 )
 
 
+#: What to do about a failing disk when the file is the command's --out-dir (a run's folder) ...
 _OS_HINTS = {
     errno.ENOSPC: "; free some space (the last complete checkpoint is kept) or choose another --out-dir",
     errno.EROFS: "; choose a writable --out-dir",
     errno.EACCES: "; choose a folder you may write (--out-dir) or fix the permissions",
 }
+#: ... and when it is any other file (a --json FILE, a teacher, a data set): the file is named before the hint.
+_FILE_HINTS = {
+    errno.ENOSPC: "; free some space, or give a path on another disk",
+    errno.EROFS: "; that file system is read-only: give a path on a writable one",
+    errno.EACCES: "; fix the file's permissions, or give a path you may use",
+}
 
 
-def _one_line(error: BaseException) -> str:
-    """The error's message on one line; for OS errors, the reason and the file."""
+def _in_out_dir(error: OSError, args: argparse.Namespace | None) -> bool:
+    """Whether ``error`` is about the command's --out-dir (a file in it, or no file named while it has one)."""
+    if not hasattr(args, "out_dir") or str(args.out_dir).lower() == "none":
+        return False
+    if not error.filename:
+        return True
+    if args.out_dir is None:  # the command's default folder: not told apart from other files
+        return False
+    out_dir = args.out_dir
+    try:
+        Path(os.fsdecode(error.filename)).absolute().relative_to(Path(out_dir).expanduser().absolute())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _one_line(error: BaseException, args: argparse.Namespace | None = None) -> str:
+    """The error's message on one line; for OS errors, the reason, the file and what to do about it."""
     if isinstance(error, OSError) and error.strerror and not isinstance(error, ValueError):
         where = f": {error.filename}" if error.filename else ""
-        return f"{error.strerror}{where}{_OS_HINTS.get(error.errno, '')}"
+        hints = _OS_HINTS if _in_out_dir(error, args) else _FILE_HINTS
+        return f"{error.strerror}{where}{hints.get(error.errno, '')}"
     return " ".join(str(error).split()) or type(error).__name__
 
 
@@ -212,7 +241,7 @@ def _report(args: argparse.Namespace, error: BaseException) -> int:
         print(f"ldrrld {command}: interrupted{kept if saves else ''}", file=sys.stderr)
         return 130
     if isinstance(error, (*_USER_ERRORS, OSError)):  # OS errors beyond the user's: a failing disk
-        print(f"ldrrld {command}: error: {_one_line(error)}", file=sys.stderr)
+        print(f"ldrrld {command}: error: {_one_line(error, args)}", file=sys.stderr)
         return 2 if isinstance(error, _USER_ERRORS) else 1
     hint = "" if debug else " (rerun with --debug for the traceback, and please report it)"
     print(f"ldrrld {command}: internal error: {type(error).__name__}: {_one_line(error)}{hint}", file=sys.stderr)

@@ -12,7 +12,59 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_run_options", "add_batch_options", "check_jobs", "recipe_from", "break_locks", "is_main", "print_run"]
+__all__ = [
+    "add_run_options",
+    "add_batch_options",
+    "check_jobs",
+    "check_output_file",
+    "check_output_folder",
+    "recipe_from",
+    "break_locks",
+    "is_main",
+    "print_run",
+]
+
+
+def check_output_file(path: str, option: str, example: str) -> None:
+    """``option PATH`` names a file the command writes: refuse a folder, or a path through a file,
+    before any work, in one line that names the option and a file it could be (``PATH/example``)."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise IsADirectoryError(
+            f"{option} {path} is a folder, not a file; give {option} the path of a file, such as {target / example}"
+        )
+    blocking = next((parent for parent in reversed(target.parents) if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise NotADirectoryError(
+            f"{option} {path}: {blocking} is a file, not a folder; give {option} a path inside a folder"
+        )
+
+
+def check_output_folder(path: str | None, option: str = "--out-dir") -> None:
+    """``option PATH`` names a folder the command writes into (created if missing): refuse a file, or a
+    path through a file, before any work, in one line that names the option."""
+    if path is None or str(path).lower() == "none":
+        return
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(
+            f"{option} {path} is a file, not a folder; give {option} a folder (it is created if missing)"
+        )
+    blocking = next((parent for parent in reversed(target.parents) if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise NotADirectoryError(
+            f"{option} {path}: {blocking} is a file, not a folder; give {option} a path of folders"
+        )
+
+
+def read_recipe_option(path: str):
+    """The recipe of ``--recipe-file PATH``; a missing file or a folder is one line naming the option."""
+    from ..train.recipe_files import read_recipe_file
+
+    try:
+        return read_recipe_file(path)
+    except (IsADirectoryError, FileNotFoundError) as error:
+        raise type(error)(f"--recipe-file {error}") from None
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +175,6 @@ def _loss_value(text: str) -> Any:
 def recipe_from(args: argparse.Namespace, **fixed: Any):
     """The recipe the options describe: the preset, then --set, then the named options, then ``fixed``."""
     from ..train import get_recipe
-    from ..train.recipe_files import read_recipe_file
 
     overrides = set_fields(args)
     named = {
@@ -152,7 +203,7 @@ def recipe_from(args: argparse.Namespace, **fixed: Any):
     if args.recipe_file and args.recipe:
         raise ValueError("give either --recipe or --recipe-file, not both")
     if args.recipe_file:
-        recipe = read_recipe_file(args.recipe_file).replace(**overrides)
+        recipe = read_recipe_option(args.recipe_file).replace(**overrides)
     else:
         recipe = get_recipe(args.recipe or "digits", **overrides)
     if getattr(args, "loss_option", None):

@@ -49,8 +49,11 @@ def run_teacher(args: argparse.Namespace) -> int:
     """``ldrrld teacher check``: print the check's line, then its JSON (and write it with ``--json``)."""
     from ..data import load_dataset
     from ..reproduce.teachers import check_teacher, resolve_teacher
+    from .options import check_output_file
 
     resolve_teacher(args.teacher, args.teacher_root, args.model)  # a missing file fails before the data load
+    if args.json:
+        check_output_file(args.json, "--json", "teacher_check.json")
     data = load_dataset(args.data, args.data_root, download=args.download)
     check = check_teacher(
         args.teacher,

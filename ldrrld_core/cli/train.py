@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .options import add_run_options, break_locks, is_main, print_run, recipe_from, set_fields
 
@@ -98,11 +99,11 @@ def _trained_alone(args: argparse.Namespace) -> str | None:
     """What ``ldrrld train`` trains without --model: the preset's teacher, or the model of a recipe file's
     teacher run (its teacher if the file is a distillation's)."""
     from ..train import get_recipe
-    from ..train.recipe_files import read_recipe_file
+    from .options import read_recipe_option
 
     if not args.recipe_file:
         return get_recipe(args.recipe or "digits").teacher
-    recipe = read_recipe_file(args.recipe_file)
+    recipe = read_recipe_option(args.recipe_file)
     return recipe.model if recipe.loss == "ce" else recipe.teacher
 
 
@@ -114,6 +115,7 @@ def run_train(args: argparse.Namespace, device) -> int:
     if model is None:
         raise ValueError(f"recipe {args.recipe_file or args.recipe!r} names no teacher; pass --model")
     recipe = recipe_from(args, model=model, loss="ce", teacher=None, teacher_checkpoint=None)
+    _check_resume(args.resume)
     break_locks(args, recipe.out_dir)
     progress = not args.no_progress
     run = fit(recipe, device=device, resume=args.resume, progress=progress, overwrite=args.overwrite)
@@ -141,6 +143,12 @@ def run_distill(args: argparse.Namespace, device) -> int:
             f"loss {recipe.loss!r} distils from a teacher: pass --teacher-checkpoint FILE (weights "
             f"of {recipe.teacher}) or --train-teacher to train one first"
         )
+    if args.teacher_checkpoint and Path(args.teacher_checkpoint).expanduser().is_dir():
+        raise IsADirectoryError(
+            f"--teacher-checkpoint {args.teacher_checkpoint} is a folder, not a checkpoint file; give the file "
+            "inside it (a run's student.pth or latest.pth; a standard teacher's <name>_vanilla/ckpt_epoch_240.pth)"
+        )
+    _check_resume(args.resume)
     if args.teacher_sha256:
         _check_teacher_hash(recipe.teacher_checkpoint, args.teacher_sha256)
     teacher_dir = f"{recipe.out_dir}/teacher" if args.train_teacher and recipe.out_dir else None
@@ -173,3 +181,20 @@ def _check_teacher_hash(path: str | None, expected: str) -> None:
         raise ValueError("--teacher-sha256 checks the file of --teacher-checkpoint; give that file too")
     if Path(path).is_file():
         check_sha256(path, expected, origin="--teacher-sha256")
+
+
+def _check_resume(resume: object) -> None:
+    """``--resume CHECKPOINT``: a file, or a folder holding a ``latest.pth``; else one line naming the option."""
+    if not isinstance(resume, str):
+        return
+    path = Path(resume).expanduser()
+    if path.is_dir() and not (path / "latest.pth").is_file():
+        raise FileNotFoundError(
+            f"--resume {resume} is a folder without a latest.pth; give a run's latest.pth or its folder (the "
+            "run's --out-dir), or leave --resume out to start afresh"
+        )
+    if not path.exists():
+        raise FileNotFoundError(
+            f"--resume {resume}: no such checkpoint; give a run's latest.pth or its folder, or leave --resume out "
+            "to start afresh"
+        )

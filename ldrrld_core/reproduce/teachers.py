@@ -126,6 +126,11 @@ def resolve_teacher(
     if arch is None and text in list_models("cifar"):
         return text, standard_teacher_path(text, root)
     path = Path(text).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{text!r} is a folder, not a checkpoint file; give the file inside it "
+            "(for the standard teachers: <name>_vanilla/ckpt_epoch_240.pth) or a CIFAR model name of the zoo"
+        )
     if not path.is_file():
         raise FileNotFoundError(
             f"{text!r} is neither a CIFAR model name of the zoo "

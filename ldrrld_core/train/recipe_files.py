@@ -36,9 +36,20 @@ def read_recipe_file(path: str | os.PathLike) -> Recipe:
     :data:`MAX_DEPTH`, or an integer too long to read.
     """
     path = Path(path)
+    if path.is_dir():
+        inside = path / "recipe.json"
+        raise IsADirectoryError(
+            f"{path} is a folder, not a recipe file; give the JSON or YAML file itself"
+            + (
+                f", e.g. the run's {inside}"
+                if inside.is_file()
+                else f" (`ldrrld recipes NAME --json {path}/NAME.json`)"
+            )
+        )
     if not path.is_file():
         raise FileNotFoundError(
-            f"no recipe file at {path}; write one with `ldrrld recipes NAME --json {path}` or use a run's recipe.json"
+            f"{path}: no such recipe file; write one with `ldrrld recipes NAME --json {path}`"
+            " or use a run's recipe.json"
         )
     try:
         text = path.read_text(encoding="utf-8")
