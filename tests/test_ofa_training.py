@@ -338,3 +338,12 @@ def test_randaugment_posterize_at_magnitude_10_gives_a_black_image_instead_of_en
     assert np.asarray(posterize(image)).max() == 0
     posterize.magnitude = 5.0  # keeps 2 bits: timm's own posterize
     assert set(np.unique(np.asarray(posterize(image)))) <= {0, 64, 128, 192}
+
+
+def test_training_resizes_pick_their_interpolation_at_random_as_ofa_kds_train_py():
+    from ldrrld_core.train.ofa_recipes import ofa_transforms
+
+    for name in OFA_RECIPES:
+        train, evaluation = ofa_transforms(name, "timm:ResNet18")
+        assert "interpolation=bilinear bicubic" in repr(train)  # timm's --train-interpolation random
+        assert "interpolation=bilinear" in repr(evaluation) and "bicubic" not in repr(evaluation)

@@ -127,6 +127,9 @@ def require_runnable(name: str) -> None:
 #: evaluation used. resnet18's (bilinear, 0.875) is read from timm 0.6's ``resnet.py``; the others
 #: are the ``_cfg`` defaults of their families in that version (EfficientNet/MobileNet and ResMLP:
 #: bicubic, 0.875; ViT/DeiT and Swin: bicubic, 0.9); Swin-P, built by OFA-KD, is taken as Swin's.
+#: These are what OFA-KD's ``validate.py`` uses; the per-epoch validation inside its ``train.py`` keeps
+#: each crop_pct but sets bilinear for every student on CIFAR-100 (``data_config['interpolation'] =
+#: 'bilinear'``): which of the two the published numbers come from, the repository does not say.
 EVAL_DEFAULTS_TIMM_065: dict[str, tuple[str, float]] = {
     "resnet18": ("bilinear", 0.875),
     "mobilenetv2_100": ("bicubic", 0.875),
@@ -140,7 +143,9 @@ def ofa_transforms(name: str, student: str, *, image_size: int | None = None):
     """``(train, evaluation)`` transforms of recipe ``name`` for ``student`` (a registry or timm name), timm's pieces.
 
     Training: RandomResizedCrop 224 (scale (0.08, 1), ratio (3/4, 4/3)), horizontal flip, and for the
-    transformer recipe RandAugment, colour jitter and random erasing; CIFAR-100's mean and std.
+    transformer recipe RandAugment, colour jitter and random erasing; CIFAR-100's mean and std. The
+    training resizes pick bilinear or bicubic at random: OFA-KD's ``train.py`` keeps timm's
+    ``--train-interpolation random``, which its configs do not change.
     Evaluation: resize to 224 / crop_pct and centre crop 224, with the student's timm 0.6.5 defaults.
     ``image_size`` replaces 224 in both (smaller sizes for tests), at the same fractions.
     """
@@ -167,7 +172,7 @@ def ofa_transforms(name: str, student: str, *, image_size: int | None = None):
         hflip=0.5 if recipe.horizontal_flip else 0.0,
         color_jitter=recipe.color_jitter if recipe.color_jitter is not None else 0.0,
         auto_augment=recipe.rand_augment,
-        interpolation=interpolation,
+        interpolation="random",
         mean=recipe.mean,
         std=recipe.std,
         re_prob=recipe.random_erasing,
