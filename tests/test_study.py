@@ -437,6 +437,9 @@ def test_the_results_picture_keeps_its_legend_off_every_curve(name):
                 covered += [(ax.get_title(), x, y) for box in boxes if box.contains(px, py)]
     assert not covered, f"the legend covers: {covered[:5]}"
     assert len(figure.legends[0].get_texts()) == len(figure.axes[0].get_legend_handles_labels()[1])
+    low, high = figure.axes[0].get_xlim()
+    epochs = [tick for tick in figure.axes[0].get_xticks() if low <= tick <= high]
+    assert epochs and all(float(tick).is_integer() for tick in epochs), f"fractional epochs labelled: {epochs}"
 
 
 def test_the_rendered_and_printed_verdict_frames_each_unresolved_step_by_its_seeds():

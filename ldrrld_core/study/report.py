@@ -646,6 +646,7 @@ def results_figure(results: Mapping):
     legend sits under the panels, where it covers no curve."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(11, 4.6), layout="constrained")
     FigureCanvasAgg(figure)
@@ -669,6 +670,7 @@ def results_figure(results: Mapping):
     teacher = results["protocol"]["teacher"]
     curves.axhline(teacher["val_top1"], color="black", linestyle="--", linewidth=1, label=f"teacher {teacher['model']}")
     curves.set(xlabel="epoch", ylabel="validation top-1 (%)", title="Validation accuracy per epoch")
+    curves.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs, never 2.5
     # Under the panels: inside, the curves rise into any corner the legend could take.
     handles, labels = curves.get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize="small")
