@@ -181,6 +181,9 @@ def test_ofa_presets_carry_the_configs_numbers_and_are_runnable():
         128,
     )
     assert get_recipe("cifar100-224-vit", model="Swin-P").data_options["student"] == "Swin-P"
+    assert not any("student" in p for p in get_recipe("cifar100-224-vit", model="Swin-P").contradictions())
+    moved = get_recipe("cifar100-224-vit").replace(model="Swin-P")  # replace does not follow the model
+    assert any("data_options['student'] is 'DeiT-T' but the model is 'Swin-P'" in p for p in moved.contradictions())
     for name in OFA_RECIPES:
         require_runnable(name)  # nothing missing any more
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from ..data import dataset_options
 from ..losses import LOSSES, create_loss
 from ..models import model_info
+from ..models.timm_models import timm_name
 from ..suggestions import did_you_mean
 from .ofa_recipes import OFA_RECIPES
 from .schedule import check_schedule
@@ -279,6 +280,12 @@ class Recipe:
             found.append(
                 f"decay_epochs {late} come at or after the last epoch ({self.epochs}) and never take effect; "
                 "drop them or use recipe.rescheduled(epochs), which moves them"
+            )
+        student = self.data_options.get("student", dataset_options(self.data).get("student"))
+        if isinstance(student, str) and timm_name(student) != timm_name(self.model):
+            found.append(
+                f"data_options['student'] is {student!r} but the model is {self.model!r}: the evaluation "
+                f"resize and crop are {student!r}'s; set data_options={{'student': {self.model!r}, ...}}"
             )
         cpus = os.cpu_count() or 1
         if self.num_workers > cpus:
