@@ -2,18 +2,30 @@
 
 ``ldrrld --version`` prints :func:`version_line`; the study and the sweep record
 :func:`source_commit` and :func:`numbers_fingerprint` in their results, so a test can tell when a
-committed result was produced by other code than the current one. Only the standard library is
-imported here.
+committed result was produced by other code than the current one. :func:`numeric_environment`
+says what of the machine decides a run's last bits (threads, the CPU kernels' instruction set,
+the environment variables that change numerics); it is provenance, not identity: no run is
+matched or trained again by it. Only the standard library is imported at the top (torch only
+inside :func:`numeric_environment`).
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
-__all__ = ["source_commit", "version_line", "numbers_fingerprint", "NUMBER_SOURCES", "SWEEP_SOURCES"]
+__all__ = [
+    "source_commit",
+    "version_line",
+    "numbers_fingerprint",
+    "numeric_environment",
+    "NUMBER_SOURCES",
+    "SWEEP_SOURCES",
+    "NUMERIC_VARIABLES",
+]
 
 #: The toolkit's checkout (the folder holding ``ldrrld_core``), when it runs from one.
 _ROOT = Path(__file__).resolve().parent.parent
@@ -104,3 +116,41 @@ def numbers_fingerprint(*extra: str, package: str | Path | None = None) -> str:
             if path.is_file() and path.suffix in (".py", ".c") and "__pycache__" not in path.parts:
                 digest.update(path.relative_to(root).as_posix().encode() + b"\0" + _code_of(path) + b"\0")
     return digest.hexdigest()[:16]
+
+
+#: Environment variables that change a run's numbers when set, and why. Threads change the order
+#: of parallel reductions; an instruction set changes which vectorised kernel sums (and rounds) how;
+#: the rest choose other algorithms or precisions. Left out because they change speed or memory but
+#: not numbers: ``PYTORCH_CUDA_ALLOC_CONF`` (the allocator), ``CUDA_LAUNCH_BLOCKING`` (synchronisation),
+#: ``KMP_AFFINITY`` and ``OMP_PROC_BIND`` (thread placement).
+NUMERIC_VARIABLES: dict[str, str] = {
+    "ATEN_CPU_CAPABILITY": "the instruction set of ATen's vectorised CPU kernels (default, avx2, avx512)",
+    "OMP_NUM_THREADS": "OpenMP threads: torch's default intra-op thread count and the order of its reductions",
+    "MKL_NUM_THREADS": "MKL's threads: how its BLAS and FFT kernels split (and sum) a product",
+    "MKL_CBWR": "MKL's conditional numerical reproducibility: which code path MKL takes",
+    "MKL_ENABLE_INSTRUCTIONS": "the highest instruction set MKL may use",
+    "ONEDNN_MAX_CPU_ISA": "the highest instruction set of oneDNN's CPU convolutions",
+    "DNNL_MAX_CPU_ISA": "the same, under oneDNN's older name",
+    "ONEDNN_DEFAULT_FPMATH_MODE": "whether oneDNN may compute float32 in bf16 or tf32",
+    "CUBLAS_WORKSPACE_CONFIG": "cuBLAS's workspace: required for deterministic cuBLAS, it changes its algorithms",
+    "NVIDIA_TF32_OVERRIDE": "0 forbids TF32 in every CUDA library, whatever torch allows",
+    "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE": "1 lets float32 matrix products run in TF32",
+}
+
+
+def numeric_environment() -> dict[str, object]:
+    """What of this process decides a run's last bits, as plain JSON values.
+
+    ``threads`` and ``interop_threads`` (torch's), ``cpu_capability`` (the instruction set ATen's
+    CPU kernels run, ``torch.backends.cpu.get_cpu_capability()``) and every variable of
+    :data:`NUMERIC_VARIABLES` (its value, ``None`` when unset). Two runs of the same recipe and
+    code that differ here may differ bitwise; runs are never matched by it.
+    """
+    import torch
+
+    return {
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **{name: os.environ.get(name) for name in NUMERIC_VARIABLES},
+    }

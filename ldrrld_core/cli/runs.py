@@ -15,9 +15,11 @@ def add_commands(commands) -> None:
     actions = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     diff = actions.add_parser(
         "diff",
-        help="recipe fields, fingerprint and the epoch where two runs part",
+        help="recipe fields, fingerprint, numeric environment and the epoch where two runs part",
         description="Show what differs between two run folders: recipe fields, the environment "
-        "(fingerprint), and the first epoch whose metrics differ by more than --tolerance.",
+        "(fingerprint), the numeric environment (threads, CPU capability, variables such as "
+        "ATEN_CPU_CAPABILITY: a difference there explains bitwise differences), and the first epoch "
+        "whose metrics differ by more than --tolerance.",
     )
     diff.add_argument("a", metavar="A", help="a run folder")
     diff.add_argument("b", metavar="B", help="another run folder")

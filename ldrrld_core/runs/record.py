@@ -11,7 +11,10 @@ from typing import Any
 from ..io import read_json
 from ..train.history import History, history_problem
 
-__all__ = ["RunRecord", "load_run", "find_runs"]
+__all__ = ["NUMERIC_KEY", "RunRecord", "load_run", "find_runs"]
+
+#: Where a summary's fingerprint holds the run's numeric environment.
+NUMERIC_KEY = "numeric_environment"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,14 @@ class RunRecord:
     @property
     def fingerprint(self) -> dict[str, Any]:
         return self.summary.get("fingerprint", {})
+
+    @property
+    def numeric_environment(self) -> dict[str, Any] | None:
+        """Threads, CPU capability and numeric environment variables
+        (:func:`~ldrrld_core.provenance.numeric_environment`, the fingerprint's ``numeric_environment``);
+        ``None`` for a run written before they were recorded."""
+        recorded = self.fingerprint.get(NUMERIC_KEY)
+        return dict(recorded) if isinstance(recorded, dict) else None
 
 
 def load_run(folder: str | os.PathLike) -> RunRecord:
