@@ -122,7 +122,10 @@ class WeightPanel:
         self._output = widgets.Output()
         self._caption = widgets.HTML()
         # Why a slider is grey, beside it (a tooltip alone shows only to a pointer that hovers).
-        self.temperature_note = widgets.HTML(NO_SAMPLE_TEMPERATURE if self.controls.temperature.disabled else "")
+        self.temperature_note = widgets.HTML(
+            NO_SAMPLE_TEMPERATURE if self.controls.temperature.disabled else "",
+            layout=widgets.Layout(max_width="320px"),  # wraps beside the 420 px slider, inside a 760 px page
+        )
         if self.controls.temperature.disabled:
             self.controls.temperature.tooltip = NO_SAMPLE_TEMPERATURE
         self.widget = widgets.VBox(
