@@ -1925,7 +1925,138 @@ CASES: list[Case] = [
         ValueError,
         r"draws 10000 x 10000 = 100,000,000 pair weights; it draws at most 256 ranks",
     ),
+    Case(
+        "viz-class-means-wide",
+        "viz",
+        "10,000 classes for `class_mean_logits` (or `logit_correlation`, `relation_gaps`) without `classes=`",
+        lambda r: analysis.class_mean_logits(logits(40, 10000), torch.arange(40) % 20),
+        ValueError,
+        r"would build 10000 x 10000 matrices .* at most 2048 classes at once .* pass classes=",
+    ),
+    Case(
+        "viz-tsne-wide",
+        "viz",
+        "10,000 classes coloured apart by `tsne_scatter`, without superclasses",
+        lambda r: viz.tsne_scatter({"t": logits(100, 2)}, torch.arange(100) * 100, class_names=[""] * 10000),
+        ValueError,
+        r"would colour 10000 classes apart .* at most 256 .* pass superclass_of=",
+    ),
+    Case(
+        "viz-fidelity-deep",
+        "viz",
+        "relation fidelity measured at 10,000 ranks, drawn by `fidelity_heatmaps`",
+        lambda r: _fidelity_at_depth(10000),
+        ValueError,
+        r"fidelity_heatmaps draws 10000 x 10000 = 100,000,000 cells per student; it draws at most 256 ranks",
+    ),
+    Case(
+        "jobs-worker-killed",
+        "run",
+        "a `--jobs` worker process killed (SIGKILL, as the OOM killer does) during a run",
+        lambda r: _kill_a_jobs_worker(r),
+        OSError,
+        r"died while it ran the run \(kd, preset, 0.05, 0\); .* rerun the same command to continue",
+    ),
+    Case(
+        "ray-head-silent",
+        "run",
+        "the Ray head node silent for 15 s while the driver waits for results",
+        lambda r: _silent_head(),
+        OSError,
+        r"head node at 10.0.0.1:6379 has not answered for 15 s .* rerun the same command to continue",
+    ),
+    Case(
+        "cli-json-folder",
+        "run",
+        "`ldrrld recipes NAME --json` given a folder",
+        lambda r: run_command("recipes", "digits", "--json", str(r)),
+        ExitedWith2,
+        r"--json <tmp> is a folder, not a file; give --json the path of a file, such as <tmp>/digits.json",
+    ),
+    Case(
+        "cli-recipe-file-folder",
+        "recipe",
+        "`ldrrld train --recipe-file` given a run's folder",
+        lambda r: _recipe_file_folder(r),
+        ExitedWith2,
+        r"--recipe-file <tmp> is a folder, not a recipe file; .* the run's <tmp>/recipe.json",
+    ),
+    Case(
+        "cli-resume-folder",
+        "run",
+        "`ldrrld train --resume` given a folder without a `latest.pth`",
+        lambda r: run_command("train", "--resume", str(r), "--out-dir", "none", "--epochs", "1"),
+        ExitedWith2,
+        r"--resume <tmp> is a folder without a latest.pth; give a run's latest.pth or its folder",
+    ),
+    Case(
+        "cli-out-dir-file",
+        "run",
+        "`ldrrld study --out-dir` given a file",
+        lambda r: _file_as_out_dir(r),
+        ExitedWith2,
+        r"--out-dir <tmp>/a-file is a file, not a folder; give --out-dir a folder",
+    ),
 ]
+
+
+def _fidelity_at_depth(depth: int):
+    import dataclasses
+
+    fidelity = analysis.relation_fidelity(student_logits=S, teacher_logits=T, depth=4)
+    return viz.fidelity_heatmaps({"s": dataclasses.replace(fidelity, depth=depth)})
+
+
+def _kill_a_jobs_worker(root: Path) -> None:
+    """Two runs on ``--jobs 2``; the first one's worker is killed once the second has finished.
+
+    The worker's process number changes from run to run: the message is kept with ``<pid>`` for it."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from test_executors import _note_pid_and_wait
+
+    from ldrrld_core.study.executors import LocalExecutor, WorkerDiedError
+
+    items, got = [("kd", "preset", 0.05, 0), ("dkd", "preset", 0.05, 1)], {}
+
+    def kill():
+        pid_file, deadline = root / "kd.pid", time.monotonic() + 120
+        while not (pid_file.exists() and pid_file.read_text() and items[1] in got) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    threading.Thread(target=kill, daemon=True).start()
+    try:
+        LocalExecutor(2).run_each(
+            _note_pid_and_wait,
+            items,
+            lambda item: (str(root), item[0], 30.0 if item[0] == "kd" else 0.1),
+            got.__setitem__,
+        )
+    except WorkerDiedError as error:
+        raise WorkerDiedError(re.sub(r"process \d+", "process <pid>", str(error))) from None
+
+
+def _silent_head() -> None:
+    from ldrrld_core.study.executors import HeadWatch
+
+    moment = [0.0]
+    watch = HeadWatch("10.0.0.1:6379", probe=lambda address: False, clock=lambda: moment[0])
+    moment[0] = 15.0
+    watch.check()
+
+
+def _recipe_file_folder(root: Path) -> None:
+    (root / "recipe.json").write_text("{}")
+    run_command("train", "--recipe-file", str(root), "--out-dir", "none")
+
+
+def _file_as_out_dir(root: Path) -> None:
+    (root / "a-file").write_text("not a folder")
+    run_command("study", "--quick", "--out-dir", str(root / "a-file"), "--no-progress")
 
 
 def _kernel_with_fifo_record(root: Path) -> None:
