@@ -45,6 +45,9 @@ def test_summary_records_fingerprint_and_both_accuracies(tmp_path):
         "cpu",
     )
     assert print_["deterministic_algorithms"] is True and print_["cudnn_benchmark"] is False
+    numeric = print_["numeric_environment"]
+    assert numeric["threads"] == torch.get_num_threads()
+    assert numeric["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     from ldrrld_core import __version__
 
     assert print_["ldrrld"] == __version__ and "git_commit" in print_

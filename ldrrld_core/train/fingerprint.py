@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..provenance import numeric_environment
 from .history import History
 from .recipes import Recipe
 
@@ -84,6 +85,9 @@ def fingerprint(
         "cudnn_benchmark": cudnn.benchmark,
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        # threads, CPU capability and the variables that change numerics: a difference here
+        # explains runs that differ bitwise (``ldrrld runs diff`` shows it)
+        "numeric_environment": numeric_environment(),
     }
 
 
