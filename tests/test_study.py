@@ -18,6 +18,7 @@ from ldrrld_core.study import (
     plateaued,
     results_table,
     run_study,
+    stats,
     summarize,
     t_cdf,
     t_quantile,
@@ -129,8 +130,8 @@ def test_schedule_check_flags_a_curve_still_rising():
         "kd": {"per_seed": [{"val_top1_by_epoch": flat}]},
     }
     checks = schedule_check(methods, decay_epochs=(10,))
-    assert checks["ce"]["before_drop"] == {"rise": pytest.approx(5.0), "se": None, "epochs": [6, 10]}
-    assert checks["ce"]["at_end"] == {"rise": pytest.approx(5.0), "se": None, "epochs": [16, 20]}
+    assert checks["ce"]["before_drop"] == {"rise": pytest.approx(5.0), "se": None, "ci95": None, "epochs": [6, 10]}
+    assert checks["ce"]["at_end"] == {"rise": pytest.approx(5.0), "se": None, "ci95": None, "epochs": [16, 20]}
     assert not checks["ce"]["level"]
     assert checks["kd"]["before_drop"]["rise"] == checks["kd"]["at_end"]["rise"] == 0.0 and checks["kd"]["level"]
 
@@ -142,9 +143,56 @@ def test_schedule_check_takes_the_trend_of_the_seed_mean_with_its_seed_standard_
     curves = [[0.1 * e for e in range(20)], [0.3 * e for e in range(20)]]
     check = schedule_check({"kd": {"per_seed": [{"val_top1_by_epoch": c} for c in curves]}}, decay_epochs=(10,))["kd"]
     assert check["before_drop"]["rise"] == pytest.approx(1.0) and check["before_drop"]["se"] == pytest.approx(0.5)
-    assert check["level"], "a rise equal to the tolerance is level"
+    assert not check["level"], "a mean rise of 1 point per 5 epochs is still rising"
     short = schedule_check({"kd": {"per_seed": [{"val_top1_by_epoch": [1.0] * 14}]}}, decay_epochs=(10,))["kd"]
     assert short["at_end"] is None and short["before_drop"] is not None
+
+
+def _noisy_seeds(rise_per_window: float, spread: float, seeds: int = 5, epochs: int = 20) -> list[list[float]]:
+    """``seeds`` curves whose least-squares rise per 5 epochs over epochs 6-10 (and 16-20) is
+    ``rise_per_window`` plus a per-seed offset, the offsets spread evenly over +-``spread``."""
+    offsets = [spread * (2 * i / (seeds - 1) - 1) for i in range(seeds)]
+    return [[70.0 + (rise_per_window + o) / 5 * e for e in range(epochs)] for o in offsets]
+
+
+@pytest.mark.parametrize(
+    ("rise", "spread", "level"),
+    [
+        (0.0, 0.2, True),  # flat, upper end about +0.2
+        (0.3, 0.1, True),  # rising a little, the seeds bound it below 0.5
+        (0.3, 0.6, False),  # the same mean rise, but the seeds cannot bound it below 0.5
+        (0.45, 0.0, True),  # every seed rises 0.45: interval [0.45, 0.45]
+        (0.55, 0.0, False),  # every seed rises 0.55, just over the bar
+        (0.9, 0.4, False),  # the issue's digits-same CE: still rising
+    ],
+)
+def test_schedule_check_is_level_when_the_upper_end_of_the_rise_interval_is_at_most_half_a_point(rise, spread, level):
+    from ldrrld_core.study.report import LEVEL_BOUND, LEVEL_RULE
+
+    curves = _noisy_seeds(rise, spread)
+    check = schedule_check({"kd": {"per_seed": [{"val_top1_by_epoch": c} for c in curves]}}, decay_epochs=(10,))["kd"]
+    before = check["before_drop"]
+    assert before["rise"] == pytest.approx(rise)
+    low, high = before["ci95"]
+    half = stats.t_quantile(0.975, 4) * before["se"]
+    assert low == pytest.approx(rise - half) and high == pytest.approx(rise + half)
+    assert (high <= LEVEL_BOUND) == level and check["level"] == level
+    assert LEVEL_BOUND == 0.5 and "upper end of the 95% interval" in LEVEL_RULE
+
+
+def test_the_rendered_schedule_check_states_the_rule_and_names_who_still_rises():
+    from ldrrld_core.study.report import LEVEL_RULE, not_level, schedule_markdown
+
+    methods = {
+        "ce": {"per_seed": [{"val_top1_by_epoch": c} for c in _noisy_seeds(0.9, 0.4)]},
+        "kd": {"per_seed": [{"val_top1_by_epoch": c} for c in _noisy_seeds(0.0, 0.1)]},
+    }
+    results = {"methods": methods, "protocol": {"recipe": {"decay_epochs": [10]}}, "schedule_check": {}}
+    failing = not_level(results)
+    assert len(failing) == 2 and all(f.startswith("CE ") for f in failing)  # before the drop and at the end
+    page = schedule_markdown(results)
+    assert "Still rising by this rule: CE before the first drop (+0.90" in page and "KD" not in page.split("\n\n")[1]
+    assert "upper end of the 95% interval" in LEVEL_RULE
 
 
 def test_the_window_before_the_drop_ends_with_the_last_epoch_at_the_peak_rate():

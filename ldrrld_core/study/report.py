@@ -43,6 +43,10 @@ __all__ = [
     "plot_selection",
     "compare_methods",
     "schedule_check",
+    "is_level",
+    "not_level",
+    "shown_schedule_check",
+    "LEVEL_RULE",
     "render",
     "load_results",
     "chosen_recipe",
@@ -131,34 +135,61 @@ TEACHER_FIELDS = (
 
 
 #: The schedule check: a method's validation accuracy is level in a phase of the schedule (before
-#: the first rate drop, and after the last) when it rises by at most ``LEVEL_TOLERANCE`` points per
-#: ``LEVEL_WINDOW`` epochs over the second half of that phase: ``LEVEL_WINDOW`` times the
-#: least-squares slope of the seed-mean curve there.
-LEVEL_WINDOW, LEVEL_TOLERANCE = 5, 1.0
+#: the first rate drop, and after the last) when the upper end of the 95% Student-t interval (over
+#: seeds) of its rise per ``LEVEL_WINDOW`` epochs over the second half of that phase is at most
+#: ``LEVEL_BOUND`` points: a rise that the seeds cannot bound below half a point per 5 epochs is
+#: "still rising", whatever its mean. A seed's rise is ``LEVEL_WINDOW`` times the least-squares
+#: slope of its curve there; the seed-mean curve's rise is their mean.
+LEVEL_WINDOW, LEVEL_BOUND = 5, 0.5
+
+#: The rule in words, as the rendered pages and the terminal state it.
+LEVEL_RULE = (
+    f"level when the upper end of the 95% interval (over seeds) of the rise per {LEVEL_WINDOW} epochs is at most "
+    f"{LEVEL_BOUND:g} point; with one seed, when the rise itself is"
+)
 
 
 def _trend(curves: Sequence[Sequence[float]], start: int, stop: int) -> dict[str, Any] | None:
     """The rise per ``LEVEL_WINDOW`` epochs over the second half of ``curves[:, start:stop]``: that of
     the seed-mean curve, which is the mean of the seeds' own least-squares rises (``rise``), with
-    their standard error (``se``) and the 1-based epochs it covers (``epochs``); ``None`` when that
-    half holds fewer than 3 epochs."""
+    their standard error (``se``), its 95% Student-t interval over the seeds (``ci95``; ``None`` with
+    one seed) and the 1-based epochs it covers (``epochs``); ``None`` when that half holds fewer than
+    3 epochs."""
     first = start + (stop - start) // 2
     if stop - first < 3:
         return None
     epochs = range(first, stop)
     rises = [LEVEL_WINDOW * statistics.linear_regression(epochs, curve[first:stop]).slope for curve in curves]
-    return {"rise": statistics.fmean(rises), "se": standard_error(rises), "epochs": [first + 1, stop]}
+    return {
+        "rise": statistics.fmean(rises),
+        "se": standard_error(rises),
+        "ci95": summarize(rises)["ci95"],
+        "epochs": [first + 1, stop],
+    }
+
+
+def is_level(trend: Mapping | None) -> bool:
+    """Whether one phase's trend (:func:`_trend`) is level by :data:`LEVEL_RULE`: the upper end of its
+    95% interval at most :data:`LEVEL_BOUND`, or, with one seed (no interval), its rise; a phase too
+    short to judge (``None``) counts as level. A stored trend without ``ci95`` (written before the rule
+    took the interval) is judged by its rise alone: :func:`schedule_markdown` recomputes the check
+    from the stored curves rather than read such a trend."""
+    if trend is None:
+        return True
+    if trend.get("ci95") is not None:
+        return trend["ci95"][1] <= LEVEL_BOUND
+    return trend["rise"] <= LEVEL_BOUND
 
 
 def schedule_check(methods: Mapping[str, Mapping], decay_epochs: Sequence[int]) -> dict[str, dict[str, Any]]:
     """For every method, whether its validation accuracy is level before the first rate drop and at
-    the end (see ``LEVEL_WINDOW``): ``{"before_drop", "at_end", "level"}``, each phase's
+    the end (:data:`LEVEL_RULE`): ``{"before_drop", "at_end", "level"}``, each phase's
     :func:`_trend` (``None``: too few epochs, or no drop, which counts as level).
 
     ``decay_epochs`` as the recipe gives them: the rate drops *after* each
     (:func:`~ldrrld_core.train.schedule.learning_rate`), so the first phase ends with epoch
     ``min(decay_epochs)`` and the last starts after ``max(decay_epochs)``. The slope over half a
-    phase, rather than two short windows, keeps the estimate's noise below the tolerance at a high
+    phase, rather than two short windows, keeps the estimate's noise below the bound at a high
     learning rate, where single epochs swing by several points; on a curve that still bends
     upwards it overstates the final rise, so it errs towards "not level".
     """
@@ -168,7 +199,7 @@ def schedule_check(methods: Mapping[str, Mapping], decay_epochs: Sequence[int]) 
         epochs = len(curves[0])
         before = _trend(curves, 0, min(decay_epochs)) if decay_epochs else None
         end = _trend(curves, max(decay_epochs) if decay_epochs else 0, epochs)
-        level = all(t is None or t["rise"] <= LEVEL_TOLERANCE for t in (before, end))
+        level = is_level(before) and is_level(end)
         checks[method] = {"before_drop": before, "at_end": end, "level": level}
     return checks
 
@@ -500,16 +531,52 @@ def _trend_cell(trend: Mapping | None) -> str:
     if trend is None:
         return "–"
     se = "" if trend["se"] is None else f" ± {trend['se']:.2f}"
-    return f"{trend['rise']:+.2f}{se} (epochs {trend['epochs'][0]}-{trend['epochs'][1]})"
+    ci = "" if trend.get("ci95") is None else f", 95% CI [{trend['ci95'][0]:+.2f}, {trend['ci95'][1]:+.2f}]"
+    return f"{trend['rise']:+.2f}{se}{ci} (epochs {trend['epochs'][0]}-{trend['epochs'][1]})"
+
+
+def shown_schedule_check(results: Mapping) -> dict[str, dict[str, Any]]:
+    """The schedule check by the current rule (:data:`LEVEL_RULE`), recomputed from the stored
+    validation curves and the recipe's rate drops; the stored check when a file lacks them."""
+    methods, recipe = results.get("methods") or {}, results.get("protocol", {}).get("recipe") or {}
+    curves = all(s.get("val_top1_by_epoch") for e in methods.values() for s in e.get("per_seed", []))
+    if methods and curves and "decay_epochs" in recipe:
+        return schedule_check(methods, recipe["decay_epochs"])
+    return results["schedule_check"]
+
+
+def not_level(results: Mapping) -> list[str]:
+    """Each method that fails :data:`LEVEL_RULE`, with the phase(s) and the upper end of the interval,
+    e.g. ``"CE before the first drop (+0.90 ± 0.26, upper end +1.49)"``."""
+    found = []
+    for method, check in shown_schedule_check(results).items():
+        for phase, name in (("before_drop", "before the first drop"), ("at_end", "at the end")):
+            trend = check[phase]
+            if is_level(trend):
+                continue
+            upper = trend["rise"] if trend.get("ci95") is None else trend["ci95"][1]
+            se = "" if trend["se"] is None else f" ± {trend['se']:.2f}"
+            found.append(f"{_label(method)} {name} ({trend['rise']:+.2f}{se}, upper end {upper:+.2f})")
+    return found
 
 
 def schedule_markdown(results: Mapping) -> str:
-    """The schedule check as a table."""
+    """The schedule check as a table, by the current rule (:func:`shown_schedule_check`), and a line
+    naming every method that fails it."""
+    checks = shown_schedule_check(results)
     rows = [
         [_label(m), _trend_cell(c["before_drop"]), _trend_cell(c["at_end"]), "yes" if c["level"] else "no"]
-        for m, c in results["schedule_check"].items()
+        for m, c in checks.items()
     ]
-    return markdown_table(["method", "rise before the first drop", "rise at the end", "level"], rows)
+    table = markdown_table(["method", "rise before the first drop", "rise at the end", "level"], rows)
+    failing = not_level(results)
+    note = (
+        f"Still rising by this rule: {'; '.join(failing)}. Their last-epoch accuracy may understate what a "
+        "longer schedule reaches, so a gap involving them is a gap at this schedule."
+        if failing
+        else "Every method is level by this rule."
+    )
+    return table + "\n\n" + note
 
 
 def render_markdown(results: Mapping, plot_name: str | None = "results.png", level: int = 1) -> str:
@@ -570,7 +637,8 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png", lev
         "",
         f"Validation top-1, rise per {LEVEL_WINDOW} epochs: {LEVEL_WINDOW} times the least-squares slope of the "
         "seed-mean curve over the second half of the phase before the first rate drop, and of the phase after "
-        f"the last; ± its standard error over the seeds. Level when the rise is at most {LEVEL_TOLERANCE:g} point.",
+        f"the last; ± its standard error over the seeds, and its 95% Student-t interval over the seeds. "
+        f"The rule: {LEVEL_RULE}.",
         "",
         schedule_markdown(results),
         "",
