@@ -505,3 +505,18 @@ def test_the_rendered_and_printed_verdict_frames_each_unresolved_step_by_its_see
     assert len(stored) == 3 and all(v["sentence"] in shown for v in stored), "the stored numbers, unchanged"
     assert shown.startswith(study["verdict"].split(". ")[0])
     assert f"**Verdict.** {shown}" in render_markdown(study, "results.png")
+
+
+def test_a_study_fingerprint_records_the_numeric_environment_and_the_page_states_it():
+    from ldrrld_core.provenance import NUMERIC_VARIABLES, numeric_environment
+    from ldrrld_core.study.report import _environment_sentence, study_fingerprint
+
+    finger = study_fingerprint(
+        device="cpu", threads=1, command="ldrrld study", commit="abc", code="f00", seconds=1.0, train_seconds=2.0
+    )
+    assert finger["numeric_environment"] == numeric_environment()
+    assert {"threads", "interop_threads", "cpu_capability", *NUMERIC_VARIABLES} <= set(finger["numeric_environment"])
+    assert finger["threads"] == 1 and finger["code"] == "f00"
+    sentence = _environment_sentence(finger)
+    assert f"ATen CPU capability {finger['numeric_environment']['cpu_capability']}" in sentence
+    assert "was not recorded" in _environment_sentence({"threads": 1})

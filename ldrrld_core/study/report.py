@@ -33,6 +33,7 @@ __all__ = [
     "PAPER_ORDER",
     "source_commit",
     "build_results",
+    "study_fingerprint",
     "verdict",
     "shown_verdict",
     "results_table",
@@ -322,17 +323,60 @@ def build_results(
     results["comparisons"] = compare_methods(results["methods"])
     results["schedule_check"] = _rounded(schedule_check(results["methods"], recipe.decay_epochs))
     results["verdict"] = verdict(results["comparisons"], list(results["methods"]))
-    results["fingerprint"] = {
+    results["fingerprint"] = study_fingerprint(
+        device=device,
+        threads=threads,
+        command=command,
+        commit=commit,
+        code=numbers_fingerprint(),
+        seconds=seconds,
+        train_seconds=train_seconds,
+    )
+    return results
+
+
+def study_fingerprint(
+    *,
+    device: str,
+    threads: int,
+    command: str | None,
+    commit: str | None,
+    code: str | None,
+    seconds: float,
+    train_seconds: float,
+) -> dict[str, Any]:
+    """A study's ``results.json`` fingerprint: what ran, where, from which code, and for how long, with
+    the numeric environment of the process that wrote it (:func:`~ldrrld_core.provenance.numeric_environment`:
+    torch's threads, ATen's CPU capability and the variables that change numerics), so a rerun that
+    differs bitwise can be told why. Provenance only: no run's identity depends on it. ``threads`` is
+    the torch thread count each run was given."""
+    from ..provenance import numeric_environment
+
+    return {
         "torch": torch.__version__,
         "device": _device_name(device),
         "commit": commit,
-        "code": numbers_fingerprint(),
+        "code": code,
         "threads": threads,
+        "numeric_environment": numeric_environment(),
         "seconds": round(seconds, 1),
         "train_seconds": round(train_seconds, 1),
         "command": command,
     }
-    return results
+
+
+def _environment_sentence(finger: Mapping) -> str:
+    """The fingerprint's numeric environment in words, or a note that the file predates it."""
+    env = finger.get("numeric_environment")
+    if not env:
+        return " Its numeric environment (ATen's CPU capability, the variables that change numerics) was not recorded."
+    fixed = {"threads", "interop_threads", "cpu_capability"}
+    set_variables = ", ".join(f"{k}={v}" for k, v in env.items() if k not in fixed and v is not None)
+    return (
+        f" Numeric environment of the process that wrote it: ATen CPU capability {env.get('cpu_capability')}, "
+        f"{env.get('threads')} torch thread(s) ({env.get('interop_threads')} inter-op); "
+        f"variables that change numerics: {set_variables or 'none set'}."
+    )
 
 
 def verdict(comparisons: Mapping[str, Any], methods: Sequence[str], *, framed: bool = False) -> str:
@@ -593,7 +637,7 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png", lev
         f"`{finger.get('command') or 'ldrrld study'}` on {finger['device']}, {finger['threads']} torch "
         f"thread(s) per run, torch {finger['torch']}, commit `{finger['commit']}`, code fingerprint "
         f"`{finger.get('code')}`; the teacher's final schedule and all runs took "
-        f"{finger['train_seconds'] / 60:.0f} minutes of training in all.",
+        f"{finger['train_seconds'] / 60:.0f} minutes of training in all." + _environment_sentence(finger),
         "",
         f"{h}# Protocol (the same for every method)",
         "",
