@@ -174,6 +174,7 @@ def _announced(number: int, function: Callable[..., Any], *arguments: Any) -> An
 def _worker_death(processes: dict, started, items: list, done: set) -> str:
     """One line for a pool broken by a dead worker: which worker, how it ended, the run it had, what to do."""
     running: dict[int, int] = {}
+    idle = "between runs"
     try:
         while not started.empty():
             pid, number = started.get()
@@ -190,17 +191,16 @@ def _worker_death(processes: dict, started, items: list, done: set) -> str:
     else:
         process = dead[0]
         code = process.exitcode
-        how = (
-            f"killed by {signal.Signals(-code).name}"
-            if code < 0 and -code in signal.valid_signals()
-            else (f"exit status {code}")
-        )
+        signalled = code < 0 and -code in signal.valid_signals()
+        how = f"killed by {signal.Signals(-code).name}" if signalled else f"exit status {code}"
         if code == -signal.SIGKILL:
             how += ", perhaps for lack of memory"
         who = f"the --jobs worker process {process.pid} ({how})"
         number = running.get(process.pid)
         runs = [] if number is None or number in done else [number]
-    what = f"while it ran the run {', '.join(_label(items[n]) for n in runs)}" if runs else "between runs"
+        if number is None:
+            idle = "before it started a run"
+    what = f"while it ran the run {', '.join(_label(items[n]) for n in runs)}" if runs else idle
     return (
         f"{who} died {what}; the finished runs are stored and interrupted ones keep their checkpoints: "
         "rerun the same command to continue from them"
