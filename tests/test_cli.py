@@ -236,6 +236,11 @@ PATH_ERRORS = [
         "--out-dir {file}/study: {file} is a file, not a folder",
     ),
     (["teacher", "check", "{dir}"], "'{dir}' is a folder, not a checkpoint file; give the file inside it"),
+    (
+        ["train", "--data-root", "{file}", "--data", "cifar100", "--out-dir", "none", *QUICK],
+        "--data-root {file} is a file, not a folder; give --data-root the folder holding the downloaded data sets",
+    ),
+    (["runs", "table", "{file}"], "{file} is a file, not a run folder; give a run's folder (holding summary.json)"),
 ]
 
 

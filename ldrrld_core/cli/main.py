@@ -141,6 +141,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from .options import check_output_folder
 
         check_output_folder(getattr(args, "out_dir", None))
+    for option, holds in (("data_root", "the downloaded data sets"), ("teacher_root", "the <name>_vanilla teachers")):
+        folder = getattr(args, option, None)  # a folder read from: a file there is a typo, said at once
+        if folder and Path(folder).expanduser().is_file():
+            flag = "--" + option.replace("_", "-")
+            raise NotADirectoryError(f"{flag} {folder} is a file, not a folder; give {flag} the folder holding {holds}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         context = init_distributed(args.device)

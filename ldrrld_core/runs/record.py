@@ -98,8 +98,13 @@ def find_runs(paths: list[str | os.PathLike]) -> list[RunRecord]:
             folders.append(path)
         elif path.is_dir():
             folders += sorted(summary.parent for summary in path.rglob("summary.json"))
+        elif path.exists():
+            raise NotADirectoryError(
+                f"{path} is a file, not a run folder; give a run's folder (holding summary.json) or a folder to "
+                "search for runs (e.g. runs)"
+            )
         else:
-            raise FileNotFoundError(f"{path} does not exist")
+            raise FileNotFoundError(f"{path} does not exist; give a run's folder or a folder to search for runs")
     if not folders:
         raise FileNotFoundError(f"no finished run (a folder with summary.json) in {', '.join(map(str, paths))}")
     return [load_run(folder) for folder in dict.fromkeys(folders)]
