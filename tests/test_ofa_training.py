@@ -6,6 +6,7 @@ on-disk format, through the recipe's own timm transforms at a reduced image size
 
 from __future__ import annotations
 
+import functools
 import math
 import pickle
 import warnings
@@ -138,6 +139,52 @@ def test_every_loss_takes_soft_targets_or_is_refused_under_mixup(name):
         recipe.replace(mixup=0.8, cutmix=1.0)
         mixed = soft_targets(classes, mixup=0.8, cutmix=1.0, label_smoothing=0.1)(torch.randn(batch, 1, 4, 4), labels)
         assert torch.isfinite(loss(student_out, teacher_out, mixed[1]))
+
+
+def _mix_steps(mixer, epoch: int, steps: int = 4) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The mixed images and targets of ``steps`` batches of ``epoch``, all of the same batch."""
+    images, labels = torch.arange(8 * 3 * 8 * 8, dtype=torch.float32).reshape(8, 3, 8, 8), torch.arange(8)
+    mixer.set_epoch(epoch)
+    return [mixer(images.clone(), labels) for _ in range(steps)]
+
+
+def _same(first, second) -> bool:
+    return all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, second, strict=True))
+
+
+def test_mixup_draws_differ_between_ranks_and_repeat_from_seed_and_rank():
+    """Simulated data-parallel ranks: each mixes its batches its own way, every step, yet deterministically."""
+    options = dict(mixup=0.8, cutmix=1.0, label_smoothing=0.1)
+    ranks = [_mix_steps(soft_targets(10, seed=0, rank=rank, **options), epoch=1) for rank in range(3)]
+    for a, b in ((0, 1), (0, 2), (1, 2)):  # every step differs (lam is continuous), not merely some
+        assert all(not torch.equal(x[1], y[1]) for x, y in zip(ranks[a], ranks[b])), (a, b)
+    assert _same(ranks[1], _mix_steps(soft_targets(10, seed=0, rank=1, **options), epoch=1))
+    # seeds and ranks are mixed, not added: seed 1 on rank 0 is not seed 0 on rank 1
+    assert not _same(_mix_steps(soft_targets(10, seed=1, rank=0, **options), epoch=1), ranks[1])
+    # each epoch has its own draws, and an epoch started again (a resume) repeats them
+    mixer = soft_targets(10, seed=0, rank=1, **options)
+    later = _mix_steps(mixer, epoch=2)
+    assert not _same(later, ranks[1]) and _same(_mix_steps(mixer, epoch=1), ranks[1])
+
+
+def test_mixup_leaves_numpys_global_generator_alone():
+    np.random.seed(123)
+    expected = np.random.rand(3)
+    np.random.seed(123)
+    _mix_steps(soft_targets(10, mixup=0.8, cutmix=1.0, seed=5, rank=1), epoch=3)
+    assert np.array_equal(np.random.rand(3), expected)
+
+
+def test_the_trainer_gives_each_process_its_rank_of_the_mixing():
+    from ldrrld_core.train import DistributedContext
+
+    recipe = get_recipe("cifar100-224-vit", seed=7)
+    mixers = [training_loop._mixer(recipe, 100, DistributedContext(rank=r, world_size=2)) for r in range(2)]
+    assert [(m.seed, m.rank) for m in mixers] == [(7, 0), (7, 1)]
+    smoothing = training_loop._mixer(get_recipe("cifar100-224-cnn"), 100, DistributedContext())
+    assert isinstance(smoothing, functools.partial)  # label smoothing alone draws nothing
+    with pytest.raises(ValueError, match="non-negative"):
+        soft_targets(10, mixup=0.8, seed=-1)
 
 
 def test_sdd_is_refused_under_mixup_with_one_line():

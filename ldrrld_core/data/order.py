@@ -17,9 +17,10 @@ from torch.utils.data import Sampler
 
 __all__ = ["derive_generator", "epoch_order", "check_shard", "ShardSampler"]
 
-# Stream tags keep the order and the augmentation of an epoch independent of each other.
+# Stream tags keep the order, the augmentation and the mixing of an epoch independent of each other.
 ORDER_STREAM = 0
 AUGMENT_STREAM = 1
+MIX_STREAM = 2  # mixup/cutmix draws (ldrrld_core.data.mixing)
 
 
 def derive_generator(*keys: int) -> torch.Generator:

@@ -497,9 +497,7 @@ def _prepare(
         if model is not None:
             model.to(memory_format=memory_format)
     optimizer = build_optimizer(recipe, student, loss_fn)  # a loss's own parameters learn with the student
-    mix = soft_targets(
-        data.num_classes, label_smoothing=recipe.label_smoothing, mixup=recipe.mixup, cutmix=recipe.cutmix
-    )
+    mix = _mixer(recipe, data.num_classes, context)
     mixes_images = bool(recipe.mixup or recipe.cutmix)
     step_model, teacher_forward, loss_forward = _step_modules(recipe, context, device, student, teacher, loss_fn)
     teacher_info = teacher_record(teacher, teacher_file) if teacher is not None else None
@@ -532,6 +530,19 @@ def _prepare(
         **loaders,
         out_dir=Path(recipe.out_dir) if recipe.out_dir is not None else None,
         mix=mix,
+    )
+
+
+def _mixer(recipe: Recipe, num_classes: int, context: DistributedContext):
+    """The recipe's soft targets (``None`` without any), drawing this process's own mixup/cutmix
+    from ``(recipe.seed, context.rank)``: equal draws on every rank would mix every shard alike."""
+    return soft_targets(
+        num_classes,
+        label_smoothing=recipe.label_smoothing,
+        mixup=recipe.mixup,
+        cutmix=recipe.cutmix,
+        seed=recipe.seed,
+        rank=context.rank,
     )
 
 
@@ -695,6 +706,8 @@ def _train_epoch(run: _Training, recipe: Recipe, epoch: int, bar) -> dict[str, f
         group["lr"] = lr
     run.loss_fn.set_epoch(epoch)
     run.train_batches.set_epoch(epoch)
+    if hasattr(run.mix, "set_epoch"):  # mixup's draws follow (seed, rank, epoch, step), see data/mixing.py
+        run.mix.set_epoch(epoch)
     run.student.train()
 
     sums: Tensor | None = None  # (terms + 1,) summed loss terms x batch size, then top-1 hits

@@ -216,19 +216,22 @@ def _posterize_zero_bits_black(image, bits_to_keep: int, **options):
     return posterize(image, bits_to_keep, **options)
 
 
-def ofa_mixup(name: str, num_classes: int = 100):
+def ofa_mixup(name: str, num_classes: int = 100, *, seed: int = 0, rank: int = 0):
     """The recipe's mixup/cutmix with label smoothing (timm's ``Mixup``), or ``None`` where it uses none.
 
-    Called on a batch ``(images, labels)`` it returns mixed images and soft targets ``(B, num_classes)``.
+    Called on a batch ``(images, labels)`` it returns mixed images and soft targets ``(B, num_classes)``;
+    its draws are process ``rank``'s of seed ``seed`` (:class:`ldrrld_core.data.mixing.RankMixup`).
     """
-    from timm.data import Mixup
+    from ..data.mixing import soft_targets
 
     recipe = ofa_recipe(name)
     if not (recipe.mixup or recipe.cutmix):
         return None
-    return Mixup(
-        mixup_alpha=recipe.mixup,
-        cutmix_alpha=recipe.cutmix,
+    return soft_targets(
+        num_classes,
         label_smoothing=recipe.label_smoothing,
-        num_classes=num_classes,
+        mixup=recipe.mixup,
+        cutmix=recipe.cutmix,
+        seed=seed,
+        rank=rank,
     )
