@@ -599,3 +599,14 @@ def test_one_sample_at_10000_classes():
     assert rel.num_classes == WIDE and rel.pair_kl.shape == (21,)
     gradients = analysis.logit_gradients(student_logits=student, teacher_logits=teacher, target=9999)
     assert all(g.shape == (WIDE,) for g in gradients.values())
+
+
+def test_class_orders_gaps_and_tables_at_10000_classes():
+    superclass_of = torch.arange(WIDE) % 100
+    order = analysis.superclass_order(superclass_of)
+    assert order.shape == (WIDE,) and len(analysis.group_boundaries(superclass_of[order])) == 99
+    teacher, student = wide_logits(8, seed=87), wide_logits(8, seed=88)
+    gap = analysis.matrix_gap(student=student, teacher=teacher)  # any matrices given: cost of their size
+    assert gap.gap.shape == (8, WIDE)
+    rows = analysis.fidelity_table(analysis.compare_fidelity({"s": student}, teacher))
+    assert rows[0]["student"] == "s" and -1.0 <= rows[0]["kendall_tau_all"] <= 1.0
