@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=Settings.teachers,
         help="folder of the teachers' files: <teachers>/<table>/<model>.pth (default data/teachers)",
     )
+    seed.add_argument(
+        "--imagenet-val",
+        type=Path,
+        default=Path("data/imagenet/val"),
+        help="ImageNet's validation folder, where Table 3's teachers are checked (default data/imagenet/val)",
+    )
     seed.add_argument("--runs", type=Path, default=Path("runs/seed_tables"), help="run folder")
     seed.add_argument("--seed", type=int, default=0, help="the runs' seed (default 0)")
     seed.add_argument("--tables-only", action="store_true", help="the tables without the commands")
@@ -99,13 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _seed_listing(args: argparse.Namespace) -> None:
-    from .seed_tables import SEED_TABLES, seed_commands, seed_markdown
+    from .imagenet_teachers import IMAGENET_MARGIN
+    from .seed_tables import SEED_TABLES, seed_commands, seed_markdown, teacher_check_commands
 
     print(seed_markdown())
     if args.tables_only:
         return
     for table in SEED_TABLES:
         print(f"# {table.title}")
+        checks = teacher_check_commands(table, teachers=args.teachers, imagenet_val=args.imagenet_val)
+        for teacher, command in checks:
+            print(f"# the teacher {teacher}, checked first (exit status 1 outside +-{IMAGENET_MARGIN} points)")
+            print(command)
         for pair, column, command in seed_commands(table, teachers=args.teachers, runs=args.runs, seed=args.seed):
             print(f"# {pair} · {column}\n{command}")
 

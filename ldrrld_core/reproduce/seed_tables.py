@@ -30,7 +30,17 @@ from pathlib import Path
 
 from ..tables import markdown_table
 
-__all__ = ["SeedColumn", "SeedRow", "SeedTable", "TABLE3", "TABLE4", "SEED_TABLES", "seed_commands", "seed_markdown"]
+__all__ = [
+    "SeedColumn",
+    "SeedRow",
+    "SeedTable",
+    "TABLE3",
+    "TABLE4",
+    "SEED_TABLES",
+    "seed_commands",
+    "seed_markdown",
+    "teacher_check_commands",
+]
 
 #: Methods of the seed's tables that this toolkit does not build (their numbers are quoted only).
 QUOTED_ONLY = {
@@ -502,6 +512,25 @@ def seed_commands(
                 str(runs / table.name / row.key / f"{column.loss}-seed{seed}"),
             ]
             found.append((label, column.title, _shell(words)))
+    return found
+
+
+def teacher_check_commands(
+    table: SeedTable, *, teachers: Path = Path("data/teachers"), imagenet_val: Path = Path("data/imagenet/val")
+) -> list[tuple[str, str]]:
+    """``(teacher, command)`` checking each teacher file of ``table`` against its published top-1.
+
+    Table 3's teachers are torchvision's files: ``ldrrld teacher check FILE --model NAME
+    --imagenet-val DIR`` measures each with torchvision's evaluation transform and exits non-zero
+    outside the tolerance (:mod:`.imagenet_teachers`). Table 4's teachers are the user's own
+    fine-tunes, with no published number to check them against: none.
+    """
+    if table is not TABLE3:
+        return []
+    found = []
+    for teacher in dict.fromkeys(row.teacher for row in table.rows):
+        words = ["teacher", "check", str(teacher_file(table, teacher, teachers)), "--model", teacher]
+        found.append((teacher, _shell([*words, "--imagenet-val", str(imagenet_val)])))
     return found
 
 
