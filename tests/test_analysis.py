@@ -601,6 +601,26 @@ def test_one_sample_at_10000_classes():
     assert all(g.shape == (WIDE,) for g in gradients.values())
 
 
+def test_rank_grids_refuse_a_depth_of_10000_before_any_work():
+    import time
+
+    teacher, student = wide_logits(1, seed=89)[0], wide_logits(1, seed=90)[0]
+    start = time.perf_counter()
+    for what, call in (
+        ("weight_maps", lambda: analysis.weight_maps(WIDE)),
+        ("pair_matrix", lambda: analysis.pair_matrix(torch.zeros(1), WIDE)),
+        (
+            "sample_relations",
+            lambda: analysis.sample_relations(student_logits=student, teacher_logits=teacher, depth=WIDE),
+        ),
+    ):
+        with pytest.raises(ValueError, match=rf"{what} builds a 10000 x 10000 rank grid .* at most 2048"):
+            call()
+    assert time.perf_counter() - start < 1.0
+    limit = analysis.MAX_GRID_DEPTH
+    assert analysis.weight_maps(64).adw.shape == (64, 64) and limit == 2048
+
+
 def test_class_orders_gaps_and_tables_at_10000_classes():
     superclass_of = torch.arange(WIDE) % 100
     order = analysis.superclass_order(superclass_of)

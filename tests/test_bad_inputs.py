@@ -1934,6 +1934,14 @@ CASES: list[Case] = [
         r"would build 10000 x 10000 matrices .* at most 2048 classes at once .* pass classes=",
     ),
     Case(
+        "analysis-grid-deep",
+        "viz",
+        "a rank grid 10,000 deep: `weight_maps(10000)` (or `pair_matrix`, `sample_relations`)",
+        lambda r: analysis.weight_maps(10000),
+        ValueError,
+        r"weight_maps builds a 10000 x 10000 rank grid .* at most 2048",
+    ),
+    Case(
         "viz-tsne-wide",
         "viz",
         "10,000 classes coloured apart by `tsne_scatter`, without superclasses",

@@ -44,7 +44,7 @@ from .fidelity import (
     relation_fidelity,
 )
 from .sample import SampleRelations, logit_gradients, sample_relations
-from .weights import WeightMaps, pair_matrix, weight_maps
+from .weights import MAX_GRID_DEPTH, WeightMaps, pair_matrix, weight_maps
 
 __all__ = [
     "WeightMaps",
@@ -54,6 +54,7 @@ __all__ = [
     "sample_relations",
     "logit_gradients",
     "MAX_RELATION_CLASSES",
+    "MAX_GRID_DEPTH",
     "select_classes",
     "class_mean_logits",
     "logit_correlation",

@@ -11,6 +11,7 @@ from ..losses import dkd_loss, kd_loss, ldrrld_loss
 from ..losses.checks import check_logit_pair
 from ..relations import num_pairs
 from .checks import check_class_index
+from .weights import check_grid_depth
 
 __all__ = ["SampleRelations", "sample_relations", "logit_gradients"]
 
@@ -95,6 +96,7 @@ def sample_relations(
     The selection, pair KLs, weights and totals come from :func:`~ldrrld_core.losses.ldrrld_loss`
     itself (run in float64), so the picture shows exactly what the loss computes.
     """
+    check_grid_depth(depth, "sample_relations")
     student, teacher = _one_sample(student_logits, teacher_logits)
     terms = ldrrld_loss(
         student,

@@ -11,7 +11,21 @@ from torch import Tensor
 from ..losses.checks import check_depth, check_non_negative, check_positive
 from ..relations import adw_weights, num_pairs, rank_pairs
 
-__all__ = ["WeightMaps", "weight_maps", "pair_matrix"]
+__all__ = ["MAX_GRID_DEPTH", "WeightMaps", "weight_maps", "pair_matrix", "check_grid_depth"]
+
+#: The deepest rank grid the analysis builds: ``d x d`` cells (4M at 2,048, 32 MB in float64) and
+#: ``d (d - 1) / 2`` pairs. A picture of more ranks cannot be read; the loss itself has no such limit.
+MAX_GRID_DEPTH = 2048
+
+
+def check_grid_depth(depth: int, what: str) -> None:
+    """``depth`` as :func:`~ldrrld_core.losses.checks.check_depth` wants it, and at most :data:`MAX_GRID_DEPTH`."""
+    check_depth(depth)
+    if depth > MAX_GRID_DEPTH:
+        raise ValueError(
+            f"{what} builds a {depth} x {depth} rank grid ({num_pairs(depth):,} pairs); it takes a depth of at "
+            f"most {MAX_GRID_DEPTH}: pass a smaller depth (the loss's own depth is usually 5 to 10)"
+        )
 
 
 def pair_matrix(values: Tensor, depth: int, diagonal: float = 0.0) -> Tensor:
@@ -21,7 +35,7 @@ def pair_matrix(values: Tensor, depth: int, diagonal: float = 0.0) -> Tensor:
     :func:`~ldrrld_core.relations.rank_pairs`; the diagonal (a rank with itself, never a pair)
     holds ``diagonal`` (use ``float("nan")`` to leave those cells blank in a heatmap).
     """
-    check_depth(depth)
+    check_grid_depth(depth, "pair_matrix")
     if values.shape[-1] != num_pairs(depth):
         raise ValueError(
             f"expected {num_pairs(depth)} pair values for depth {depth} (d (d - 1) / 2), "
@@ -89,7 +103,7 @@ class WeightMaps:
 
 def weight_maps(depth: int = 7, decay: float = 0.05, *, irw_scale: float = 2.0, irw_offset: float = 1.5) -> WeightMaps:
     """The IRW, ERD and ADW grids of a depth, computed with the loss's own weight function."""
-    check_depth(depth)
+    check_grid_depth(depth, "weight_maps")
     check_non_negative("decay", decay)
     check_positive("irw_scale", irw_scale)
     check_non_negative("irw_offset", irw_offset)

@@ -183,9 +183,10 @@ def _read_folder(root: Path, download: bool):
         _download(root)
     if missing():
         raise DatasetNotFoundError(
-            f"cifar100: {', '.join(missing())} not found in {folder.resolve()}. Get the data with "
-            f"load_dataset('cifar100', root={str(root)!r}, download=True), or extract cifar-100-python.tar.gz "
-            f"into {root.resolve()} yourself so that {CIFAR100_FOLDER}/train, test and meta exist."
+            f"cifar100: {', '.join(missing())} not found in {folder.resolve()}. Get the data with --download "
+            f"on the command line (load_dataset('cifar100', root={str(root)!r}, download=True) in Python), or "
+            f"extract cifar-100-python.tar.gz into {root.resolve()} yourself so that {CIFAR100_FOLDER}/train, "
+            "test and meta exist."
         )
     meta = read_cifar_pickle(folder / "meta")
     class_names = _names(meta, "fine_label_names", folder / "meta")
