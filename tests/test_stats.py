@@ -187,3 +187,41 @@ def test_standard_error_is_the_sample_deviation_over_root_n():
     # 1, 2, 3, 6: mean 3, squared deviations 4 + 1 + 0 + 9 = 14, sample variance 14 / 3
     assert standard_error([1, 2, 3, 6]) == pytest.approx(math.sqrt(14 / 3) / 2)
     assert standard_error([5.0]) is None and standard_error([2, 2]) == 0
+
+
+def test_fieller_ratio_interval_is_the_set_of_ratios_a_paired_t_test_does_not_reject():
+    from ldrrld_core.study.stats import paired_p_value, ratio_interval
+
+    numerator, denominator = [5.2, 3.3, 4.8, 2.8, 3.7], [6.4, 5.6, 7.6, 6.0, 8.3]
+    found = ratio_interval(numerator, denominator)
+    assert found["ratio"] == pytest.approx(sum(numerator) / sum(denominator)) and found["n"] == 5
+    low, high = found["ci95"]
+    assert low < found["ratio"] < high
+    for r, inside in ((low + 1e-6, True), (high - 1e-6, True), (low - 1e-3, False), (high + 1e-3, False)):
+        p = paired_p_value([a - r * b for a, b in zip(numerator, denominator)])
+        assert (p > 0.05) == inside, (r, p)
+    # a denominator not resolved from 0 leaves the ratio unbounded
+    assert ratio_interval([1.0, 2.0, 1.5], [1.0, -1.0, 0.5])["ci95"] is None
+    with pytest.raises(ValueError, match="two or more pairs"):
+        ratio_interval([1.0], [1.0])
+
+
+def test_block_anova_against_a_hand_two_way_decomposition_and_scipy_f():
+    from ldrrld_core.study.stats import block_anova
+
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(5, 3)) + np.arange(3)  # 5 treatments on 3 blocks with block effects
+    found = block_anova(table.tolist())
+    residual = table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True) + table.mean()
+    ms_error = (residual**2).sum() / (4 * 2)
+    ms_treat = 3 * ((table.mean(1) - table.mean()) ** 2).sum() / 4
+    assert found["f"] == pytest.approx(ms_treat / ms_error) and (found["df_treatment"], found["df_error"]) == (4, 8)
+    assert found["p"] == pytest.approx(scipy_stats.f.sf(ms_treat / ms_error, 4, 8))
+    assert found["error_sd"] == pytest.approx(np.sqrt(ms_error))
+    # a block effect alone is removed: every treatment alike on each block gives F = 0, p = 1
+    flat = block_anova([[1.0, 5.0, 9.0]] * 4)
+    assert flat["f"] == 0.0 and flat["p"] == 1.0
+    shifted = block_anova(table.tolist() + [list(table[0] + 10)])
+    assert shifted["p"] < found["p"]
+    with pytest.raises(ValueError, match="at least 2 treatments"):
+        block_anova([[1.0, 2.0]])

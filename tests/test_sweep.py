@@ -630,6 +630,8 @@ def test_only_what_survives_holm_is_called_resolved_and_the_rest_is_a_bound():
     lost = by_name["d3-decay0.05-T4"]["delta_vs_default"]
     low, high = lost["ci95"]
     assert lost["p"] < 0.05 <= lost["p_holm"] and 0 < low < high and lost["direction"] == 0  # CI excludes 0
+    low, high = lost["ci_holm"]  # the bound is the Holm-adjusted interval's, which contains 0
+    assert low < 0 < high
     assert lost["sentence"].startswith(f"d3-decay0.05-T4 is at most {high:.2f} points better than the default")
 
     lines = sweep_module.findings(sweep)
@@ -639,7 +641,8 @@ def test_only_what_survives_holm_is_called_resolved_and_the_rest_is_a_bound():
     assert f"d3-decay0.05-T4 p = {lost['p']:.3g}, Holm-adjusted {lost['p_holm']:.3g}" in lost_part
     markdown = sweep_module.render_sweep(sweep)
     row = next(line for line in markdown.splitlines() if line.startswith("| d3-decay0.05-T4 | 3 |"))
-    assert f"| {lost['detectable']:.2f} | not resolved: at most {high:.2f} points better |" in row
+    bound = f"not resolved: at most {high:.2f} points better, at most {-low:.2f} points worse"
+    assert f"| {lost['detectable']:.2f} | {bound} |" in row
     assert "resolved: worse" in next(line for line in markdown.splitlines() if line.startswith("| d2-decay0-T4 |"))
 
 
@@ -743,3 +746,36 @@ def test_points_and_references_train_at_the_studys_rate_and_setting(quick, tmp_p
     path.write_text(json.dumps(results))
     with pytest.raises(ValueError, match=r"results.json: methods.kd.setting must be \{'label': str, 'hparams'"):
         run_sweep(config, tmp_path / "other", results=path, progress=False)
+
+
+def test_the_committed_sweep_states_its_omnibus_test_holm_over_all_and_what_its_seeds_detect():
+    """The grid as a whole: the randomised-block F test of last-epoch top-1 over the complete points
+    (seeds as blocks), Holm over every test of all three families together, and the detectable gap at
+    the pooled spread, each recomputed here from the per-seed records and quoted in sweep.md."""
+    import numpy as np
+    from scipy import stats as scipy_stats
+
+    from ldrrld_core.study.stats import holm
+
+    sweep = load_sweep(ROOT / "docs" / "sweep.json")
+    tests = sweep["grid_tests"]
+    seeds = sweep["protocol"]["seeds"]
+    table = np.array(
+        [[{r["seed"]: r["test_top1_last"] for r in p["per_seed"]}[s] for s in seeds] for p in sweep["points"]]
+    )
+    k, n = table.shape
+    residual = table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True) + table.mean()
+    f = (n * ((table.mean(1) - table.mean()) ** 2).sum() / (k - 1)) / ((residual**2).sum() / ((k - 1) * (n - 1)))
+    top1 = tests["omnibus"]["test_top1_last"]
+    assert top1["f"] == pytest.approx(f, rel=1e-4) and top1["p"] == pytest.approx(
+        scipy_stats.f.sf(f, k - 1, (k - 1) * (n - 1)), rel=1e-4
+    )
+    assert top1["p"] > 0.05, "the committed grid shows no effect on top-1"
+    p_values = [p[key]["p"] for p in sweep["points"] for key in ("delta_vs_default", "delta_vs_kd") if p.get(key)]
+    p_values += [s["p"] for s in sweep["depth_steps"]]
+    assert tests["holm_all"]["size"] == len(p_values) == 83
+    assert min(holm(p_values)) == pytest.approx(tests["holm_all"]["rows"][0]["p_holm_all"], rel=1e-4)
+    assert tests["holm_all"]["resolved"] == []
+    page = (ROOT / "docs" / "sweep.md").read_text(encoding="utf-8")
+    assert f"p = {top1['p']:.2g}" in page and "Holm over all 83 of the sweep's tests together resolves none" in page
+    assert f"{tests['detectable']['at_0.05']:.1f} points with 80% power at level 0.05" in page

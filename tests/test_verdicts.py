@@ -39,8 +39,8 @@ def test_sentences_say_a_direction_only_when_resolved_and_bounds_otherwise():
     better, unresolved, worse = paired_verdicts(FAMILY)
     assert better.sentence.startswith("LDRRLD > DKD: mean +1.28 [+0.58, +1.98]")
     assert worse.sentence.startswith("CE > KD: mean -2.64")
-    low, high = unresolved.ci95
-    assert low < 0 < high
+    low, high = unresolved.ci_holm
+    assert low <= unresolved.ci95[0] < 0 < unresolved.ci95[1] <= high
     assert unresolved.sentence.startswith(
         f"LDRRLD is at most {high:.2f} points better than KD and at most {-low:.2f} points worse"
     )
@@ -57,8 +57,15 @@ def test_an_interval_that_excludes_zero_is_still_a_bound_when_holm_does_not_reso
         assert 0.02 < verdict.p < 0.05 and verdict.p_holm > 0.05
         assert verdict.ci95[0] > 0 or verdict.ci95[1] < 0
         assert verdict.direction == 0 and ">" not in verdict.sentence
-    assert verdicts[0].sentence.startswith(f"A is at most {verdicts[0].ci95[1]:.2f} points better than B (")
-    assert verdicts[2].sentence.startswith(f"E is at most {-verdicts[2].ci95[0]:.2f} points worse than F (")
+    # the bound is the Holm-adjusted interval's, which contains 0 as the adjusted p says
+    for verdict in verdicts:
+        low, high = verdict.ci_holm
+        assert low < 0 < high and low < verdict.ci95[0] and high > verdict.ci95[1]
+    low, high = verdicts[0].ci_holm
+    assert verdicts[0].sentence.startswith(
+        f"A is at most {high:.2f} points better than B and at most {-low:.2f} points worse ("
+    )
+    assert f"Holm-adjusted interval [{low:+.2f}, {high:+.2f}]" in verdicts[0].sentence
     # alone, the same differences are resolved: Holm depends on the family passed
     alone = paired_verdicts({("A", "B"): family[("A", "B")]})[0]
     assert alone.p_holm == alone.p and alone.direction == 1 and alone.sentence.startswith("A > B")
@@ -75,6 +82,7 @@ def test_an_unresolved_verdict_is_framed_by_what_its_seeds_can_tell():
     assert framed_sentence(unresolved.as_dict()) == framed
     assert framed_sentence(better) == better.sentence and framed_sentence(worse.as_dict()) == worse.sentence
     (wide,) = paired_verdicts({("DKD", "KD"): [2.0, 29.0]})  # two seeds far apart: a wide bound
+    assert wide.ci_holm == pytest.approx(wide.ci95)  # a family of one: Holm's level is 0.05
     assert framed_sentence(wide).startswith(
         f"With 2 seeds these runs cannot tell DKD and KD apart: DKD is at most {wide.ci95[1]:.2f} points better"
     )
@@ -108,3 +116,21 @@ def test_disagreements_between_last_epoch_and_best_val():
     assert disagreements(last, paired_verdicts(FAMILY)) == []
     with pytest.raises(ValueError, match="same comparisons.*KD - CE"):
         disagreements(last, best[:2])
+
+
+def test_the_holm_adjusted_interval_is_the_t_interval_at_the_level_of_its_holm_step():
+    """Sorted by p, Holm tests the k-th (0-based) of m at 0.05 / (m - k) while every earlier one was
+    rejected; from the first step that does not reject, that step's level holds for the rest."""
+    verdicts = paired_verdicts(FAMILY)
+    order = sorted(range(3), key=lambda i: verdicts[i].p)
+    levels = {order[0]: 0.05 / 3, order[1]: 0.05 / 2, order[2]: 0.05 / 1}
+    assert [verdicts[i].direction != 0 for i in order] == [True, True, False]
+    # three p-values of which only the first is rejected: the other two are both tested at 0.05 / 2
+    from ldrrld_core.study.stats import holm_levels
+
+    assert holm_levels([0.001, 0.04, 0.03]) == pytest.approx([0.05 / 3, 0.05 / 2, 0.05 / 2])
+    for i, (verdict, values) in enumerate(zip(verdicts, FAMILY.values())):
+        low, high = scipy_stats.t.interval(1 - levels[i], 4, loc=np.mean(values), scale=scipy_stats.sem(values))
+        assert verdict.ci_holm == pytest.approx((low, high), abs=1e-9)
+        assert (verdict.ci_holm[0] > 0 or verdict.ci_holm[1] < 0) == (verdict.p_holm < 0.05)
+    assert verdicts[0].as_dict()["ci_holm"] == list(verdicts[0].ci_holm)

@@ -36,6 +36,8 @@ __all__ = [
     "study_fingerprint",
     "verdict",
     "shown_verdict",
+    "shown_comparisons",
+    "format_p",
     "results_table",
     "results_text",
     "render_markdown",
@@ -225,10 +227,16 @@ def compare_methods(methods: Mapping[str, Mapping]) -> dict[str, Any]:
     last, best = families["test_top1_last"], families["test_top1_best_val"]
     return {
         "family": "every pair of methods, Holm within the study",
-        "last_epoch": [_rounded(v.as_dict()) for v in last],
-        "best_val": [_rounded(v.as_dict()) for v in best],
+        "last_epoch": [_stored_verdict(v) for v in last],
+        "best_val": [_stored_verdict(v) for v in best],
         "disagreements": [d.sentence for d in disagreements(last, best)],
     }
+
+
+def _stored_verdict(v) -> dict[str, Any]:
+    """A verdict as results.json keeps it: numbers to 4 decimals, p-values to 4 significant digits
+    (a p of 2.5e-05 stays 2.5e-05, not 0)."""
+    return _rounded(v.as_dict()) | {"p": float(f"{v.p:.4g}"), "p_holm": float(f"{v.p_holm:.4g}")}
 
 
 def _tuning_record(config, selection: Mapping[str, list[dict]], runs) -> tuple[dict, dict]:
@@ -417,10 +425,23 @@ def shown_verdict(results: Mapping) -> str:
     unresolved step framed by what its seeds can tell ("With 2 seeds these runs cannot tell DKD and
     KD apart: DKD is at most ..."), rebuilt from the stored comparisons; the stored paragraph when a
     file has no per-comparison verdicts to rebuild it from."""
-    comparisons = results.get("comparisons") or {}
+    comparisons = shown_comparisons(results)
     if not comparisons.get("last_epoch") or "disagreements" not in comparisons:
         return results["verdict"]
     return verdict(comparisons, list(results["methods"]), framed=True)
+
+
+def shown_comparisons(results: Mapping) -> dict[str, Any]:
+    """The study's paired verdicts as the current code states them (:func:`compare_methods`, with each
+    comparison's Holm-adjusted interval), recomputed from the stored per-seed accuracies; the stored
+    ones when a file lacks them. The numbers are the stored ones: only what is said of them can change."""
+    methods = results.get("methods") or {}
+    stored = results.get("comparisons") or {}
+    per_seed = [s for entry in methods.values() for s in entry.get("per_seed", [])]
+    measures = ("seed", "test_top1_last", "test_top1_best_val")
+    if len(methods) >= 2 and per_seed and all(all(k in s for k in measures) for s in per_seed):
+        return compare_methods(methods)
+    return stored
 
 
 def paired_gap(comparisons: Sequence[Mapping], method: str, base: str) -> tuple[float, list[float], bool]:
@@ -436,7 +457,7 @@ def results_text(results: Mapping, methods: Sequence[str] | None = None) -> str:
     """The headline numbers as a text table for a terminal: each method's last-epoch test top-1
     (mean ± std over seeds) and its paired differences to CE and KD with their 95% intervals, a
     ``*`` on each one that Holm's adjustment resolves (as the verdict does), and a line saying so."""
-    comparisons = results["comparisons"]["last_epoch"]
+    comparisons = shown_comparisons(results)["last_epoch"]
     rows = []
     for method in methods or list(results["methods"]):
         entry = results["methods"][method]
@@ -504,13 +525,19 @@ def _grid_edges(results: Mapping) -> str:
     return f" At an edge after {results['protocol']['max_widenings']} widenings: {', '.join(found)}."
 
 
+def format_p(p: float) -> str:
+    """A p-value for a page: three significant digits, ``"< 0.001"`` below 0.001 (never ``"0"``)."""
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
 def _verdict_rows(family: Sequence[Mapping]) -> list[list[str]]:
     return [
         [
             f"{v['first']} - {v['second']}",
             difference(v["mean"], v["ci95"]),
-            f"{v['p']:.3g}",
-            f"{v['p_holm']:.3g}",
+            "–" if v.get("ci_holm") is None else interval(v["ci_holm"], signed=True),
+            format_p(v["p"]),
+            format_p(v["p_holm"]),
             f"{v['detectable']:.2f}",
             {1: "first better", -1: "second better", 0: "not resolved"}[v["direction"]],
         ]
@@ -520,8 +547,16 @@ def _verdict_rows(family: Sequence[Mapping]) -> list[list[str]]:
 
 def comparisons_markdown(results: Mapping) -> str:
     """Both families of paired verdicts as tables, with the disagreements."""
-    header = ["comparison", "mean [95% CI]", "p", "Holm p", "detectable at 80% power", "verdict"]
-    comparisons = results["comparisons"]
+    header = [
+        "comparison",
+        "mean [95% CI]",
+        "Holm-adjusted interval",
+        "p",
+        "Holm p",
+        "detectable at 80% power",
+        "verdict",
+    ]
+    comparisons = shown_comparisons(results)
     lines = [
         "Last-epoch test top-1, paired by seed:",
         "",
@@ -623,15 +658,18 @@ def schedule_markdown(results: Mapping) -> str:
     return table + "\n\n" + note
 
 
-def render_markdown(results: Mapping, plot_name: str | None = "results.png", level: int = 1) -> str:
+def render_markdown(
+    results: Mapping, plot_name: str | None = "results.png", level: int = 1, title: str | None = None
+) -> str:
     """``results.md``: the protocol, the headline table, the verdicts, the selection and every seed.
 
-    ``level`` is the heading level of the title (2 when the study is one part of the evidence set).
+    ``level`` is the heading level of the title (2 when the study is one part of the evidence set);
+    ``title`` heads it (an evidence part's name, e.g. ``digits-same``; default: the recipe's name).
     """
     protocol, finger = results["protocol"], results["fingerprint"]
     h = "#" * level
     lines = [
-        f"{h} {protocol['problem']}: `{protocol.get('pair', '')}`",
+        f"{h} {title or protocol['problem']}: `{protocol.get('pair', '')}`",
         "",
         "The study ran as "
         f"`{finger.get('command') or 'ldrrld study'}` on {finger['device']}, {finger['threads']} torch "
@@ -654,7 +692,9 @@ def render_markdown(results: Mapping, plot_name: str | None = "results.png", lev
         "",
         f"{h}# Every comparison",
         "",
-        "Each row is the mean per-seed difference with its 95% Student-t interval, the paired t-test's p, "
+        "Each row is the mean per-seed difference with its 95% Student-t interval, the Student-t interval at "
+        "the level Holm's step-down tests it at within this study (it excludes 0 exactly when the Holm p is "
+        "below 0.05; an unresolved verdict's bound is read from it), the paired t-test's p, "
         "its Holm adjustment within this study, and the smallest true difference these seeds detect with "
         "80% power. A difference is called only when the Holm-adjusted p is below 0.05 and the interval "
         "excludes 0.",

@@ -8,7 +8,12 @@ The distributions come from SciPy (``scipy.stats.t`` and, for power, the noncent
 * :func:`paired_power`, :func:`minimum_detectable_difference`, :func:`seeds_needed`: what a
   paired t-test with ``n`` seeds can resolve, so a null result can be read as a bound rather
   than as "no difference";
-* :func:`holm`: Holm-Bonferroni adjusted p-values for a family of comparisons.
+* :func:`holm`: Holm-Bonferroni adjusted p-values for a family of comparisons;
+  :func:`holm_levels` and :func:`holm_intervals`: the level Holm's step-down tests each comparison
+  at, and the Student-t interval at that level, which excludes 0 exactly when Holm resolves it;
+* :func:`ratio_interval`: a ratio of two paired means (a share of a gain) with Fieller's interval;
+* :func:`block_anova`: the omnibus F test of a grid of treatments measured on the same seeds
+  (a randomised-block, or two-way repeated-measures, analysis of variance).
 
 All take plain sequences of floats (accuracies in points) and return plain floats.
 """
@@ -33,6 +38,10 @@ __all__ = [
     "minimum_detectable_difference",
     "seeds_needed",
     "holm",
+    "holm_levels",
+    "holm_intervals",
+    "ratio_interval",
+    "block_anova",
 ]
 
 #: The most seeds :func:`seeds_needed` will propose before it says the gap cannot be resolved.
@@ -206,3 +215,109 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * values[index]))
         adjusted[index] = running
     return adjusted
+
+
+def holm_levels(p_values: Sequence[float], alpha: float = 0.05) -> list[float]:
+    """The level at which Holm's step-down procedure tests each comparison, in the order of ``p_values``.
+
+    With the ``m`` p-values sorted ascending, step ``k`` (0-based) tests at ``alpha / (m - k)`` while
+    every earlier step rejected; at the first step that does not reject, the procedure stops, and
+    that step's level holds for it and for every later one (none of them is rejected). So a
+    comparison is rejected by Holm exactly when its p is below its level here, and its p-value
+    adjusted by :func:`holm` is below ``alpha``.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    adjusted = holm(p_values)  # also checks the p-values
+    m = len(adjusted)
+    levels = [0.0] * m
+    stopped = None
+    for rank, index in enumerate(sorted(range(m), key=lambda i: (float(p_values[i]), i))):
+        if stopped is None and not adjusted[index] < alpha:
+            stopped = alpha / (m - rank)
+        levels[index] = stopped if stopped is not None else alpha / (m - rank)
+    return levels
+
+
+def holm_intervals(samples: Sequence[Sequence[float]], alpha: float = 0.05) -> list[list[float]]:
+    """For each sample of per-seed differences, the Student-t interval at the level Holm tests it at.
+
+    The family is every sample passed; p-values are :func:`paired_p_value`'s and levels
+    :func:`holm_levels`'. Each interval has confidence ``1 - level``: wider than the unadjusted 95%
+    one, and excluding 0 exactly when Holm's adjusted p is below ``alpha``, so a bound read from it
+    ("A is at most X points worse than B") carries the family's multiplicity as the verdict does.
+    A sample of constant differences has a zero-width interval.
+    """
+    if not samples:
+        return []
+    levels = holm_levels([paired_p_value(values) for values in samples], alpha)
+    return [summarize(values, confidence=1 - level)["ci95"] for values, level in zip(samples, levels)]
+
+
+def ratio_interval(
+    numerator: Sequence[float], denominator: Sequence[float], confidence: float = 0.95
+) -> dict[str, object]:
+    """``mean(numerator) / mean(denominator)`` with Fieller's interval, for paired per-seed values.
+
+    E.g. the share of KD's gain over CE that a teacher's extra data gives: per seed, ``numerator``
+    the gain the extra data makes and ``denominator`` the whole gain. Fieller's interval is the set
+    of ratios ``r`` for which the paired t-test of ``numerator - r * denominator`` does not reject at
+    ``1 - confidence``: ``(a - r b)^2 <= t^2 (s_aa - 2 r s_ab + r^2 s_bb) / n`` with ``a``, ``b`` the
+    means, ``s`` the sample (co)variances and ``t`` the Student-t quantile with ``n - 1`` degrees of
+    freedom. It is bounded only when the denominator's mean is itself resolved from 0 at that
+    level; otherwise ``ci95`` is ``None``. Returns ``{"ratio", "ci95", "n"}``.
+    """
+    a_values = [float(v) for v in numerator]
+    b_values = [float(v) for v in denominator]
+    if len(a_values) != len(b_values) or len(a_values) < 2:
+        raise ValueError(
+            f"a ratio of paired means needs two or more pairs, got {len(a_values)} and {len(b_values)} values"
+        )
+    n = len(a_values)
+    a, b = statistics.fmean(a_values), statistics.fmean(b_values)
+    if b == 0:
+        raise ValueError("the denominator's mean is 0: the ratio is undefined")
+    s_aa, s_bb = statistics.variance(a_values), statistics.variance(b_values)
+    s_ab = statistics.covariance(a_values, b_values)
+    t2 = t_quantile((1 + confidence) / 2, n - 1) ** 2 / n
+    qa, qb, qc = b * b - t2 * s_bb, -2 * (a * b - t2 * s_ab), a * a - t2 * s_aa
+    disc = qb * qb - 4 * qa * qc
+    ci = None
+    if qa > 0 and disc >= 0:
+        root = math.sqrt(disc)
+        ci = [(-qb - root) / (2 * qa), (-qb + root) / (2 * qa)]
+    return {"ratio": a / b, "ci95": ci, "n": n}
+
+
+def block_anova(table: Sequence[Sequence[float]]) -> dict[str, float]:
+    """The omnibus F test that ``k`` treatments measured on the same ``n`` blocks (seeds) share one mean.
+
+    ``table[i][j]`` is treatment ``i`` on block ``j`` (every treatment on every block). The
+    randomised-block analysis removes each block's common effect: with grand mean ``g``,
+    ``SS_treat = n sum_i (mean_i - g)^2``, ``SS_block = k sum_j (mean_j - g)^2`` and
+    ``SS_error = SS_total - SS_treat - SS_block``; ``F = (SS_treat / (k - 1)) / (SS_error / ((k - 1)(n - 1)))``
+    against the F distribution (``scipy.stats.f``). Returns ``{"f", "df_treatment", "df_error", "p",
+    "error_sd"}``, ``error_sd`` the square root of the error mean square: the spread of one
+    measurement around its treatment and block means, so ``sqrt(2) * error_sd`` is the pooled SD of
+    a paired difference between two treatments.
+    """
+    rows = [[float(v) for v in row] for row in table]
+    k = len(rows)
+    n = len(rows[0]) if rows else 0
+    if k < 2 or n < 2 or any(len(row) != n for row in rows):
+        raise ValueError("block_anova needs at least 2 treatments x 2 blocks, every treatment on every block")
+    grand = statistics.fmean(v for row in rows for v in row)
+    treat = [statistics.fmean(row) for row in rows]
+    block = [statistics.fmean(row[j] for row in rows) for j in range(n)]
+    ss_total = sum((v - grand) ** 2 for row in rows for v in row)
+    ss_treat = n * sum((m - grand) ** 2 for m in treat)
+    ss_block = k * sum((m - grand) ** 2 for m in block)
+    df_t, df_e = k - 1, (k - 1) * (n - 1)
+    ss_error = max(ss_total - ss_treat - ss_block, 0.0)
+    ms_error = ss_error / df_e
+    if ms_error == 0:
+        f, p = (math.inf, 0.0) if ss_treat > 0 else (0.0, 1.0)
+    else:
+        f = (ss_treat / df_t) / ms_error
+        p = float(_dist.f.sf(f, df_t, df_e))
+    return {"f": f, "df_treatment": df_t, "df_error": df_e, "p": p, "error_sd": math.sqrt(ms_error)}

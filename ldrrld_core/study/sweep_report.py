@@ -158,12 +158,13 @@ def _names(items: Sequence[Mapping]) -> str:
 
 
 def bound_text(verdict: Mapping, *, digits: int = 2, unit: str = " points", words=("better", "worse")) -> str:
-    """What one comparison shows, for a table cell: ``"resolved: worse"``, or the bound its interval
-    gives (``"not resolved: at most 1.20 points better, at most 0.40 points worse"``)."""
+    """What one comparison shows, for a table cell: ``"resolved: worse"``, or the bound its Holm-adjusted
+    interval gives (``"not resolved: at most 1.20 points better, at most 0.40 points worse"``; the
+    unadjusted one in a verdict stored without ``ci_holm``)."""
     up, down = words
     if verdict["direction"]:
         return f"resolved: {up if verdict['direction'] > 0 else down}"
-    low, high = verdict["ci95"]
+    low, high = verdict.get("ci_holm") or verdict["ci95"]  # the bound carries the family's adjustment
     parts = ([f"at most {high:.{digits}f}{unit} {up}"] if high > 0 else []) + (
         [f"at most {-low:.{digits}f}{unit} {down}"] if low < 0 else []
     )
@@ -182,6 +183,22 @@ def _holm_line(sweep: Mapping, key: str, family: str, against: str) -> str | Non
         f"within these {size}: "
     )
     text += ("resolved: " + "; ".join(v["sentence"] for v in resolved)) if resolved else "none is resolved"
+    over_all = {
+        (r["first"], r["second"]): r for r in (sweep.get("grid_tests") or {}).get("holm_all", {}).get("rows", [])
+    }
+    kept = [(v, over_all.get((v["first"], v["second"]))) for v in resolved]
+    if any(row is not None for _, row in kept):
+        size = sweep["grid_tests"]["holm_all"]["size"]
+        text += (
+            f" (over all {size} of the sweep's tests: "
+            + "; ".join(
+                f"{v['first']} Holm-adjusted p {row['p_holm_all']:.2g}, "
+                + ("still resolved" if row["p_holm_all"] < 0.05 else "not resolved")
+                for v, row in kept
+                if row is not None
+            )
+            + ")"
+        )
     lost = sorted((v for _, v in found if v["p"] < 0.05 and not v["direction"]), key=lambda v: v["p"])
     if lost:
         text += (
@@ -219,8 +236,17 @@ def _slice_line(sweep: Mapping, along: str) -> str | None:
             if low < 0 < high
             else f"their paired 95% intervals all lie within [{low:+.2f}, {high:+.2f}] points of the default"
         )
+        adjusted = [v["ci_holm"] for _, v in bounded if v.get("ci_holm")]
+        if len(adjusted) == len(bounded):
+            size = sweep["families"]["vs_default"]["size"]
+            bound += (
+                f" (union of their paired 95% intervals; with Holm's adjustment within the {size}, at most "
+                f"{max(c[1] for c in adjusted):.2f} points better and {-min(c[0] for c in adjusted):.2f} worse)"
+            )
+        else:
+            bound += " (union of their paired 95% intervals)"
         parts.append(
-            f"{_names([p for p, _ in bounded])} not resolved: {bound} (union of their paired 95% intervals); "
+            f"{_names([p for p, _ in bounded])} not resolved: {bound}; "
             f"{'/'.join(map(str, seeds))} seeds detect true gaps of {min(detect):.2f} to {max(detect):.2f} points "
             f"with 80% power"
         )
@@ -308,6 +334,48 @@ def _steps_line(sweep: Mapping) -> str | None:
     return text + " (an unresolved step is bounded by its interval, not shown to be 0)"
 
 
+def _grid_line(sweep: Mapping) -> str | None:
+    """The grid as a whole: the omnibus F test, Holm over every test of the sweep, and what its seeds detect."""
+    tests = sweep.get("grid_tests")
+    if not tests:
+        return None
+    parts = []
+    top1 = (tests.get("omnibus") or {}).get("test_top1_last")
+    if top1:
+        effect = "finds an effect of the grid" if top1["p"] < 0.05 else "finds no effect of the grid"
+        parts.append(
+            f"Over the grid as a whole, the randomised-block F test of last-epoch test top-1 ({top1['points']} "
+            f"complete points x {top1['seeds']} seeds) {effect}: F({top1['df_treatment']}, {top1['df_error']}) = "
+            f"{top1['f']:.2f}, p = {top1['p']:.2g}"
+        )
+    tau = (tests.get("omnibus") or {}).get("kendall_tau")
+    if tau:
+        parts.append(
+            f"the same test of Kendall tau: F({tau['df_treatment']}, {tau['df_error']}) = {tau['f']:.1f}, "
+            f"p = {tau['p']:.2g} (the grid changes how the student orders classes)"
+        )
+    holm_all = tests.get("holm_all") or {}
+    if holm_all.get("rows"):
+        lowest = holm_all["rows"][0]
+        resolved = holm_all["resolved"]
+        parts.append(
+            f"Holm over all {holm_all['size']} of the sweep's tests together resolves "
+            + (", ".join(f"{r['first']} - {r['second']}" for r in resolved) if resolved else "none of them")
+            + f" (the lowest p, {lowest['first']} - {lowest['second']} at {lowest['p']:.2g}, adjusts to "
+            f"{lowest['p_holm_all']:.2g})"
+        )
+    detect = tests.get("detectable") or {}
+    if detect:
+        parts.append(
+            f"at the pooled spread of a paired top-1 difference ({detect['paired_sd']:.2f} points), "
+            f"{detect['seeds']} seeds detect a true gap of {detect['at_0.05']:.1f} points with 80% power at "
+            f"level 0.05, and {detect['at_holm_first_step']:.0f} points at the level Holm over all "
+            f"{holm_all.get('size', 0)} tests first applies: a point not resolved here is not shown to "
+            "match the default"
+        )
+    return "; ".join(parts) if parts else None
+
+
 def findings(sweep: Mapping) -> list[str]:
     """Sentences computed from the numbers of a ``sweep.json``: the Holm families' outcomes, a bound for
     each slice through the default point, the collapsed seeds, the shared-learning-rate caveat and
@@ -323,6 +391,7 @@ def findings(sweep: Mapping) -> list[str]:
     kd = sweep["references"].get("kd", {})
     lines = [
         _holm_line(sweep, "delta_vs_default", "vs_default", f"the default point ({default_name})"),
+        _grid_line(sweep),
         *(_slice_line(sweep, along) for along in ("depth", "decay", "temperature")),
         _collapse_line(sweep),
         _scale_line(sweep),
@@ -525,6 +594,7 @@ def _comparison_rows(found: Sequence[tuple[Mapping, Mapping]]) -> list[list]:
             p["name"],
             v["n"],
             difference(v["mean"], v["ci95"]),
+            "–" if not v.get("ci_holm") else interval(v["ci_holm"], signed=True),
             f"{v['p']:.3g}",
             f"{v['p_holm']:.3g}",
             f"{v['detectable']:.2f}",
@@ -542,10 +612,11 @@ def _comparisons_markdown(sweep: Mapping) -> list[str]:
         "point",
         "seeds",
         "mean [95% CI]",
+        "Holm-adjusted interval",
         "p",
         "Holm p",
         "detectable at 80% power",
-        "verdict (Holm p < 0.05 and CI excludes 0)",
+        "verdict (Holm p < 0.05 and CI excludes 0; bound from the Holm-adjusted interval)",
     ]
     kd = sweep["references"].get("kd", {})
     out = []
@@ -572,6 +643,7 @@ def _comparisons_markdown(sweep: Mapping) -> list[str]:
                 f"d {s['from_depth']} -> {s['to_depth']}",
                 s["n"],
                 difference(s["mean"], s["ci95"], digits=4),
+                "–" if not s.get("ci_holm") else interval(s["ci_holm"], signed=True, digits=4),
                 f"{s['p']:.3g}",
                 f"{s['p_holm']:.3g}",
                 f"{s['detectable']:.4f}",

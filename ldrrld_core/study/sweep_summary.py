@@ -25,6 +25,7 @@ i.e. worse than the student trained alone. They stay in every statistic and are 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ import torch
 from ..losses import create_loss
 from .protocol import study_recipe
 from .report import _per_seed, _rounded
-from .stats import summarize
+from .stats import block_anova, holm, minimum_detectable_difference, summarize
 from .sweep_plan import NO_SETTING, SweepConfig, local_term_scale, point_options
 from .sweep_report import (
     MEASURE_DEPTH,
@@ -44,7 +45,7 @@ from .sweep_report import (
     runs_source,
     study_source,
 )
-from .verdicts import POWER, paired_verdicts
+from .verdicts import ALPHA, POWER, paired_verdicts
 
 __all__ = ["build_sweep", "diverged", "with_comparisons", "COMPARED", "STEP_MEASURE"]
 
@@ -367,7 +368,87 @@ def with_comparisons(sweep: Mapping) -> dict:
     ]
     sweep["families"] = families
     sweep["collapse"] = collapse
+    sweep["grid_tests"] = grid_tests(sweep)
     return sweep
+
+
+def _omnibus(sweep: Mapping, measure: str) -> dict[str, Any] | None:
+    """The randomised-block F test that every point of the grid whose seeds all finished has one mean of
+    ``measure`` (:func:`~.stats.block_anova`; seeds are the blocks), with the minimum detectable paired
+    difference at the pooled spread; ``None`` with fewer than 2 such points or 2 seeds."""
+    seeds = sweep["protocol"]["seeds"]
+    rows, names = [], []
+    for point in sweep["points"]:
+        by_seed = {s["seed"]: s[measure] for s in point["per_seed"]}
+        if all(seed in by_seed for seed in seeds):
+            rows.append([by_seed[seed] for seed in seeds])
+            names.append(point["name"])
+    if len(rows) < 2 or len(seeds) < 2:
+        return None
+    found = block_anova(rows)
+    paired_sd = math.sqrt(2) * found["error_sd"]
+    return {
+        **found,
+        "points": len(rows),
+        "seeds": len(seeds),
+        "paired_sd": paired_sd,
+    }
+
+
+def grid_tests(sweep: Mapping) -> dict[str, Any]:
+    """What the grid as a whole shows, from its per-seed records: the omnibus F test of the grid for the
+    compared accuracy and for Kendall tau (:func:`_omnibus`), Holm over every comparison of every
+    family together (``holm_all``: the sweep's own multiplicity, beside Holm within each family), and
+    the true paired gap the seeds detect with 80% power at the pooled spread, at level 0.05 and at the
+    level of Holm's first step over all the sweep's tests (``detectable``)."""
+    rows = []
+    for point in sweep["points"]:
+        for key in ("delta_vs_default", "delta_vs_kd"):
+            verdict = point.get(key)
+            if verdict:
+                rows.append(
+                    {
+                        "family": verdict["family"],
+                        "first": verdict["first"],
+                        "second": verdict["second"],
+                        "p": verdict["p"],
+                        "p_holm": verdict["p_holm"],
+                    }
+                )
+    for step in sweep.get("depth_steps") or []:
+        rows.append(
+            {
+                "family": "depth_steps",
+                "first": step["first"],
+                "second": step["second"],
+                "p": step["p"],
+                "p_holm": step["p_holm"],
+            }
+        )
+    for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
+        row["p_holm_all"] = adjusted
+    rows.sort(key=lambda row: row["p"])
+    omnibus = {measure: _omnibus(sweep, measure) for measure in (COMPARED, STEP_MEASURE)}
+    detectable = {}
+    top1 = omnibus[COMPARED]
+    if top1 and top1["paired_sd"] > 0 and rows:
+        n = top1["seeds"]
+        detectable = {
+            "measure": COMPARED,
+            "seeds": n,
+            "paired_sd": top1["paired_sd"],
+            "at_0.05": minimum_detectable_difference(n, top1["paired_sd"], power=POWER, alpha=ALPHA),
+            "at_holm_first_step": minimum_detectable_difference(
+                n, top1["paired_sd"], power=POWER, alpha=ALPHA / len(rows)
+            ),
+        }
+    return _significant(
+        {
+            "omnibus": omnibus,
+            "holm_all": {"size": len(rows), "resolved": [r for r in rows if r["p_holm_all"] < ALPHA], "rows": rows},
+            "detectable": detectable,
+        }
+    )
 
 
 def _depth_steps(sweep: Mapping) -> tuple[list[dict], dict, dict]:

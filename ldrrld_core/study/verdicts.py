@@ -2,10 +2,13 @@
 
 For each paired comparison "A - B" (per-seed differences of one measure, the same seed in both)
 :func:`paired_verdicts` reports the mean, the 95% Student-t interval, the paired t-test's p, the
-Holm-adjusted p within the family passed together, and the smallest difference those seeds
-detect at 80% power. Its sentence says "A > B" only when the Holm-adjusted p is below 0.05 *and*
-the interval excludes 0; otherwise it states the bound the interval gives ("A is at most X
-points better than B and at most Y points worse"), never "no difference" or "within noise", which
+Holm-adjusted p within the family passed together, the Student-t interval at the level Holm's
+step-down tests that comparison at (:func:`~.stats.holm_intervals`: it excludes 0 exactly when
+the Holm-adjusted p is below 0.05), and the smallest difference those seeds detect at 80% power.
+Its sentence says "A > B" only when the Holm-adjusted p is below 0.05 *and* the interval excludes
+0; otherwise it states the bound the Holm-adjusted interval gives ("A is at most X points better
+than B and at most Y points worse"), so the bound carries the family's multiplicity as the
+verdict does, never "no difference" or "within noise", which
 are not what an interval that contains 0 shows. :func:`framed_sentence` opens an unresolved one with
 what its seeds can tell ("With 2 seeds these runs cannot tell A and B apart: ..."), as the study's
 printed and rendered verdicts show it.
@@ -22,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from .stats import holm, minimum_detectable_difference, paired_p_value, summarize
+from .stats import holm, holm_intervals, minimum_detectable_difference, paired_p_value, summarize
 
 __all__ = ["PairedVerdict", "Disagreement", "paired_verdicts", "disagreements", "framed_sentence"]
 
@@ -46,6 +49,9 @@ class PairedVerdict:
         direction: ``1`` when ``first > second`` is resolved, ``-1`` when ``second > first`` is,
             ``0`` when neither is (Holm-adjusted p >= 0.05, or the interval contains 0).
         sentence: the verdict in words.
+        ci_holm: ``(low, high)``, the Student-t interval at the level Holm's step-down tests this
+            comparison at within its family (:func:`~.stats.holm_intervals`); the bound an
+            unresolved sentence states. ``None`` in a verdict stored before it was added.
     """
 
     first: str
@@ -58,6 +64,7 @@ class PairedVerdict:
     detectable: float
     direction: int
     sentence: str
+    ci_holm: tuple[float, float] | None = None
 
     @property
     def name(self) -> str:
@@ -65,20 +72,35 @@ class PairedVerdict:
 
     def as_dict(self) -> dict[str, object]:
         """The fields as JSON-ready values (``ci95`` as a list)."""
-        return {**asdict(self), "ci95": list(self.ci95)}
+        return {
+            **asdict(self),
+            "ci95": list(self.ci95),
+            "ci_holm": None if self.ci_holm is None else list(self.ci_holm),
+        }
 
 
 def _points(value: float) -> str:
     return f"{value:.2f} point" + ("" if value == 1 else "s")
 
 
-def _sentence(first: str, second: str, mean: float, ci95: tuple[float, float], p_holm: float, direction: int) -> str:
+def _sentence(
+    first: str,
+    second: str,
+    mean: float,
+    ci95: tuple[float, float],
+    p_holm: float,
+    direction: int,
+    ci_holm: tuple[float, float] | None = None,
+) -> str:
     low, high = ci95
     interval = f"mean {mean:+.2f} [{low:+.2f}, {high:+.2f}]"
+    if ci_holm is not None:
+        interval += f", Holm-adjusted interval [{ci_holm[0]:+.2f}, {ci_holm[1]:+.2f}]"
     if direction > 0:
         return f"{first} > {second}: {interval}, Holm-adjusted p = {p_holm:.3g}"
     if direction < 0:
         return f"{second} > {first}: {interval}, Holm-adjusted p = {p_holm:.3g}"
+    low, high = ci_holm if ci_holm is not None else ci95  # the bound carries the family's adjustment
     if low < 0 < high:
         bound = f"{first} is at most {_points(high)} better than {second} and at most {_points(-low)} worse"
     elif high <= 0:  # the interval lies below 0, but the adjusted p does not resolve it
@@ -114,7 +136,8 @@ def paired_verdicts(
         power: the power at which :attr:`PairedVerdict.detectable` is given (default 0.8).
 
     A comparison is resolved when its Holm-adjusted p is below :data:`ALPHA` (0.05) and its 95%
-    interval excludes 0 (the two can disagree: the interval is not adjusted).
+    interval excludes 0 (the two can disagree: that interval is not adjusted; ``ci_holm`` is, and
+    excludes 0 exactly when the adjusted p is below 0.05).
 
     Pass every comparison one claim rests on together (e.g. all of a study's, or all of a
     sweep's), since Holm's adjustment depends on the family.
@@ -132,13 +155,15 @@ def paired_verdicts(
         std = float(summary["std"])
         rows.append((first, second, values, summary, std, paired_p_value(values)))
     adjusted = holm([row[-1] for row in rows])
+    holm_cis = holm_intervals([row[2] for row in rows])
     verdicts = []
-    for (first, second, values, summary, std, p), p_holm in zip(rows, adjusted):
+    for (first, second, values, summary, std, p), p_holm, ci_holm in zip(rows, adjusted, holm_cis):
         low, high = summary["ci95"]
         resolved = p_holm < ALPHA and (low > 0 or high < 0)
         direction = (1 if summary["mean"] > 0 else -1) if resolved else 0
         detectable = minimum_detectable_difference(len(values), std, power=power, alpha=ALPHA)
-        sentence = _sentence(first, second, float(summary["mean"]), (low, high), p_holm, direction)
+        ci_holm = (float(ci_holm[0]), float(ci_holm[1]))
+        sentence = _sentence(first, second, float(summary["mean"]), (low, high), p_holm, direction, ci_holm)
         sentence += f"; {len(values)} seeds detect a true gap of {_points(detectable)} with {power:.0%} power"
         verdicts.append(
             PairedVerdict(
@@ -152,6 +177,7 @@ def paired_verdicts(
                 detectable=detectable,
                 direction=direction,
                 sentence=sentence,
+                ci_holm=ci_holm,
             )
         )
     return verdicts
