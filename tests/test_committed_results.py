@@ -212,3 +212,34 @@ def test_the_committed_runs_rebuild_the_committed_evidence(tmp_path):
     for name, study in committed["studies"].items():
         for key in ("protocol", "methods", "comparisons", "schedule_check", "verdict"):
             assert rebuilt["studies"][name][key] == study[key], (name, key)
+
+
+def test_the_summaries_quote_the_share_interval_and_the_holm_adjusted_bounds():
+    """README and docs/benchmarks.md say of the committed evidence only what its intervals carry: the data
+    share with its interval (not "more than half"), the data-vs-rest test unresolved, LDRRLD - KD's bound
+    from the Holm-adjusted interval, and the study's verdict as the report frames it."""
+    from ldrrld_core.study.evidence_report import across_studies, teacher_data_share
+    from ldrrld_core.study.report import shown_comparisons, shown_verdict
+
+    evidence = _evidence()
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    page = " ".join(BENCHMARKS.read_text(encoding="utf-8").split())
+    share = teacher_data_share(evidence)
+    low, high = share["share"]["ci95"]
+    quoted = f"share of {share['share']['ratio']:.2f} of KD's gain, 95% interval [{low:.2f}, {high:.2f}]"
+    assert quoted in readme and quoted in page
+    assert share["data_minus_rest"]["p"] > 0.05 and f"p = {share['data_minus_rest']['p']:.2f}" in readme
+    assert "more than half of KD's gain is data" not in readme and "little or nothing" not in page
+    teaching = evidence["studies"]["teaching"]
+    (ldrrld_kd,) = [
+        v for v in shown_comparisons(teaching)["last_epoch"] if (v["first"], v["second"]) == ("LDRRLD", "KD")
+    ]
+    low, high = ldrrld_kd["ci_holm"]
+    assert ldrrld_kd["direction"] == 0 and low < 0 < high
+    assert f"LDRRLD is at most {-low:.2f} points worse than KD and at most {high:.2f} better" in page
+    assert f"LDRRLD is at most {-low:.2f} points worse than KD and at most {high:.2f} better" in readme
+    assert " ".join(shown_verdict(teaching).split()) in page, "docs/benchmarks.md quotes the framed verdict"
+    rows = {(r["part"], r["first"], r["second"]): r for r in across_studies(evidence)}
+    assert len(rows) == 20 and "over all 20 comparisons" in readme
+    shared = rows["ablation: teacher-data", "KD, teacher on the students' images", "CE"]
+    assert not shared["direction"] and f"Holm p {shared['p_holm_all']:.2f}" in page

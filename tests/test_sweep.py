@@ -779,3 +779,12 @@ def test_the_committed_sweep_states_its_omnibus_test_holm_over_all_and_what_its_
     page = (ROOT / "docs" / "sweep.md").read_text(encoding="utf-8")
     assert f"p = {top1['p']:.2g}" in page and "Holm over all 83 of the sweep's tests together resolves none" in page
     assert f"{tests['detectable']['at_0.05']:.1f} points with 80% power at level 0.05" in page
+    lead = tests["holm_all"]["rows"][0]["p_holm_all"]
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    benchmarks = " ".join((ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8").split())
+    assert f"finds no effect of the grid on accuracy (p = {top1['p']:.2f})" in readme
+    assert f"not after Holm over all 83 of the sweep's tests (p = {lead:.2f})" in readme
+    assert (
+        f"p = {top1['p']:.2f})" in benchmarks
+        and f"83 of the sweep's tests (the three families together: p {lead:.2f})" in benchmarks
+    )
