@@ -788,3 +788,18 @@ def test_the_committed_sweep_states_its_omnibus_test_holm_over_all_and_what_its_
         f"p = {top1['p']:.2f})" in benchmarks
         and f"83 of the sweep's tests (the three families together: p {lead:.2f})" in benchmarks
     )
+
+
+def test_the_viz_page_states_the_widest_interval_of_the_committed_sweep():
+    sweep = load_sweep(ROOT / "docs" / "sweep.json")
+    widths = [
+        (p["test_top1_last"]["ci95"][1] - p["test_top1_last"]["ci95"][0], p)
+        for p in sweep["points"]
+        if p["test_top1_last"].get("ci95")
+    ]
+    width, widest = max(widths, key=lambda item: item[0])
+    means = [p["test_top1_last"]["mean"] for p in sweep["points"]]
+    page = " ".join((ROOT / "docs" / "viz.md").read_text(encoding="utf-8").split())
+    assert f"up to {width:.2f} points of test top-1" in page and "hundred points" not in page
+    assert f"`d = {widest['depth']}` at decay {widest['decay']:g}" in page
+    assert f"{max(means) - min(means):.1f} points between the lowest and highest mean" in page
