@@ -48,6 +48,8 @@ def test_report_says_what_a_demo_is_and_shows_the_study_with_intervals():
     assert f"{shared['mean']:+.2f} [{shared['ci95'][0]:+.2f}, {shared['ci95'][1]:+.2f}]" in flat, (
         "measured, not guessed"
     )
+    assert "share of 0.58 of KD's gain, 95% interval [0.41, 0.79]" in flat, "the share with its interval"
+    assert "exceeds the rest is not resolved (p = 0.26)" in flat
     for method, entry in study["methods"].items():  # each method's chosen setting is shown
         assert entry["setting"]["label"] in report
     for method, entry in study["methods"].items():  # the study's table, digits from the file

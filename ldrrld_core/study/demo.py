@@ -134,14 +134,33 @@ class Demo:
         """What the evidence measured of the teacher's extra data, in words (empty without it)."""
         if not self.ablation:
             return ""
+        from .evidence_report import teacher_data_share
+
         first, second = self.ablation["verdicts"]
         gain = self.ablation["kd_gain_over_ce"]
-        return (
+        text = (
             f" The evidence set measured it over {len(self.ablation['seeds'])} seeds: KD gains "
             f"{gain['mean']:+.2f} [{gain['ci95'][0]:+.2f}, {gain['ci95'][1]:+.2f}] points over CE with this "
             f"teacher, and {second['mean']:+.2f} [{second['ci95'][0]:+.2f}, {second['ci95'][1]:+.2f}] with one "
             "trained on the students' own images."
         )
+        methods = self.study.get("methods", {})
+        if {"kd", "ce"} <= set(methods) and all("per_seed" in methods[m] for m in ("kd", "ce")):
+            evidence = {
+                "headline": "study",
+                "studies": {"study": self.study},
+                "ablations": {"teacher-data": self.ablation},
+            }
+            share = teacher_data_share(evidence)
+            ratio, rest = share["share"], share["data_minus_rest"]
+            if ratio["ci95"] is not None:
+                resolved = rest["p"] < 0.05 and (rest["ci95"][0] > 0 or rest["ci95"][1] < 0)
+                text += (
+                    f" The extra images account for a share of {ratio['ratio']:.2f} of KD's gain, 95% interval "
+                    f"[{ratio['ci95'][0]:.2f}, {ratio['ci95'][1]:.2f}]; that this part exceeds the rest is "
+                    + ("resolved." if resolved else f"not resolved (p = {rest['p']:.2f}).")
+                )
+        return text
 
     def summary(self) -> dict:
         """The machine-readable result (printed as one JSON line)."""
