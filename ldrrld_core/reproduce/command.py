@@ -29,7 +29,8 @@ Rerun the paper's CIFAR-100 tables with the standard teachers and fill a paper-v
   table     write results.md and results.json from the finished runs: paper vs measured, and
             LDRRLD - DKD and LDRRLD - KD paired by seed, with 95% intervals
   seed      the seed's ImageNet (Table 3) and heterogeneous CIFAR-100 (Table 4) tables, as it
-            prints them, and the command of every cell (quoted-only methods say so)
+            prints them, and the command of every cell (quoted-only methods say so) with its
+            estimated GPU-hours (from the models' FLOPs at an assumed A100 rate, not measured)
 
 Seeds 0, 1 and 2 by default. --fast does it all in seconds on a CPU (synthetic data, one epoch,
 stand-in teachers); its numbers check the code path, not the paper. See docs/reproduce.md.
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _seed_listing(args: argparse.Namespace) -> None:
+    from .costs import ESTIMATE_NOTE, cost_markdown, hours, seed_costs
     from .imagenet_teachers import IMAGENET_MARGIN
     from .seed_tables import SEED_TABLES, seed_commands, seed_markdown, teacher_check_commands
 
@@ -112,13 +114,18 @@ def _seed_listing(args: argparse.Namespace) -> None:
     if args.tables_only:
         return
     for table in SEED_TABLES:
+        print(f"### Cost of each cell: {table.title}\n\n{cost_markdown(table)}\n")
+    print(f"# GPU-h: {ESTIMATE_NOTE}")
+    for table in SEED_TABLES:
         print(f"# {table.title}")
         checks = teacher_check_commands(table, teachers=args.teachers, imagenet_val=args.imagenet_val)
         for teacher, command in checks:
             print(f"# the teacher {teacher}, checked first (exit status 1 outside +-{IMAGENET_MARGIN} points)")
             print(command)
-        for pair, column, command in seed_commands(table, teachers=args.teachers, runs=args.runs, seed=args.seed):
-            print(f"# {pair} · {column}\n{command}")
+        listing = seed_commands(table, teachers=args.teachers, runs=args.runs, seed=args.seed)
+        for (pair, column, command), cost in zip(listing, seed_costs(table), strict=True):
+            estimate = f" · est. {hours(cost.gpu_hours)} GPU-h" if cost is not None else ""
+            print(f"# {pair} · {column}{estimate}\n{command}")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
