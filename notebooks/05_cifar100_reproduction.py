@@ -244,6 +244,76 @@ assert seed0.fingerprint["world_size"] == 1 and seed0.fingerprint["batch_per_pro
 scratch.cleanup()
 
 # %% [markdown]
+# ## 8. The seed's other tables: ImageNet (Table 3) and heterogeneous models (Table 4)
+#
+# The seed paper prints two more tables: ImageNet-1K with torchvision's ResNet34 -> ResNet18 and
+# ResNet50 -> MobileNetV1, and CIFAR-100 at 224 x 224 with timm's transformer, MLP and ConvNeXt
+# teachers and CNN, transformer and MLP students (OFA-KD's setting). `ldrrld_core.reproduce.seed_tables`
+# keeps every number as the seed prints it (`*`: the seed's own runs; `-`: a number it does not
+# give) and the loss that runs each column; the feature methods it does not build are quoted only.
+
+# %%
+from ldrrld_core.reproduce import costs
+from ldrrld_core.reproduce.seed_tables import (TABLE3, TABLE4, seed_commands, seed_markdown,
+                                               teacher_check_commands)
+from ldrrld_core.tables import markdown_table
+
+Markdown(seed_markdown())
+
+# %% [markdown]
+# None of these cells can run here: they need ImageNet or CIFAR-100 at 224 pixels, the teachers'
+# files and GPU-days. What each costs is therefore **estimated, not measured**: the models' forward
+# FLOPs per image are counted (torch's `FlopCounterMode`, on the meta device: nothing is computed),
+# a training step is taken as three student forwards and one teacher forward, times the recipe's
+# epochs and images, at an assumed sustained rate of one named GPU (the assumption is printed
+# below; `ldrrld_core/reproduce/costs.py` says where it comes from). The models' CPU timings and
+# memory are measured in `docs/benchmarks.md`.
+
+# %%
+say(costs.ESTIMATE_NOTE)
+Markdown("\n\n".join(f"**{table.title}**\n\n{costs.cost_markdown(table)}" for table in (TABLE3, TABLE4)))
+
+# %% [markdown]
+# Every cell has its command, with its estimate beside it. Table 3's teacher files are checked
+# first against torchvision's published top-1 (`ldrrld teacher check FILE --imagenet-val DIR`,
+# exit status 1 more than 0.3 points away). Here are Table 3's and the first pair of Table 4;
+# `python benchmarks/reproduce_cifar100.py seed` prints every cell of both.
+
+# %%
+def cell_rows(table, pairs=None):
+    """``(pair, column, estimate, command)`` of the cells the kit runs (quoted-only ones left out)."""
+    found = []
+    for (pair, column, command), cost in zip(seed_commands(table), costs.seed_costs(table), strict=True):
+        if cost is not None and (pairs is None or pair in pairs):
+            found.append((pair, column, f"{costs.hours(cost.gpu_hours)} GPU-h", f"`{command}`"))
+    return found
+
+
+first_pair = f"{TABLE4.rows[0].teacher} -> {TABLE4.rows[0].student}"
+shown = cell_rows(TABLE3) + cell_rows(TABLE4, {first_pair, f"{TABLE4.rows[0].student} alone"})
+checks = [(teacher, "teacher check", "-", f"`{command}`") for teacher, command in teacher_check_commands(TABLE3)]
+Markdown(markdown_table(["pair", "column", "estimate", "command"], checks + shown))
+
+# %%
+import shlex
+
+from ldrrld_core.cli import build_parser
+
+parser = build_parser()
+for table in (TABLE3, TABLE4):
+    listing, estimates = seed_commands(table), costs.seed_costs(table)
+    assert len(table.rows) == {"seed-imagenet": 2, "seed-heterogeneous": 12}[table.name]
+    assert len(listing) == sum(map(len, table.columns_of)) + len({row.student for row in table.rows})
+    for (pair, column, command), cost in zip(listing, estimates, strict=True):
+        if command.startswith("# quoted only"):
+            assert cost is None
+            continue
+        args = parser.parse_args(shlex.split(command)[1:])  # every runnable cell's command parses
+        assert args.model == pair.split(" ")[-1 if " -> " in pair else 0] and 0 < cost.gpu_hours < 100
+for teacher, command in teacher_check_commands(TABLE3):
+    assert parser.parse_args(shlex.split(command)[1:]).model == teacher
+
+# %% [markdown]
 # ## What to run on a GPU
 #
 # ```bash
@@ -253,6 +323,7 @@ scratch.cleanup()
 # bash runs.sh                                        # or split the lines over several GPUs
 # python benchmarks/reproduce_cifar100.py table --seeds 0 1 2
 # ldrrld runs table runs/reproduce_cifar100/resnet32x4-resnet8x4
+# python benchmarks/reproduce_cifar100.py seed > seed_cells.txt   # Tables 3 and 4: every cell, its estimate
 # ```
 #
 # `docs/reproduce.md` has the details: where the teachers come from, the baselines' settings and
