@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..study.executors import add_executor_options, executor_from
 from .baselines import settings_markdown
+from .figure3 import FIGURE3_DEPTHS, FIGURE3_PAIR, figure3_commands, figure3_markdown, figure3_points
 from .kit import Settings, cells, commands, run, select_pairs, teacher_commands
 from .paper import paper_markdown
 from .report import markdown, write_results
@@ -28,6 +29,8 @@ Rerun the paper's CIFAR-100 tables with the standard teachers and fill a paper-v
             with --executor ray, every cell as a task on a Ray cluster (docs/cluster.md)
   table     write results.md and results.json from the finished runs: paper vs measured, and
             LDRRLD - DKD and LDRRLD - KD paired by seed, with 95% intervals
+  figure3   the seed's Figure 3, LDRRLD's top-1 against d on a real pair (default resnet32x4 ->
+            resnet8x4, d in 2 3 5 7 10 15 20): every run's command; --collect tabulates them
   seed      the seed's ImageNet (Table 3) and heterogeneous CIFAR-100 (Table 4) tables, as it
             prints them, and the command of every cell (quoted-only methods say so) with its
             estimated GPU-hours (from the models' FLOPs at an assumed A100 rate, not measured)
@@ -42,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="reproduce_cifar100", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in ("pairs", "commands", "run", "table"):
+    for name in ("pairs", "commands", "run", "table", "figure3"):
         sub = subcommands.add_parser(name)
         sub.add_argument(
             "--runs",
@@ -86,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--strict", action="store_true", help="refuse a teacher below its published top-1")
     add_executor_options(subcommands.choices["run"])
+    figure3 = subcommands.choices["figure3"]
+    figure3.add_argument(
+        "--depths", type=int, nargs="+", default=list(FIGURE3_DEPTHS), help="values of d (default %(default)s)"
+    )
+    figure3.add_argument(
+        "--pair", default="-".join(FIGURE3_PAIR), metavar="TEACHER-STUDENT", help="the pair (default %(default)s)"
+    )
+    figure3.add_argument("--collect", action="store_true", help="tabulate the finished runs instead of the commands")
     seed = subcommands.add_parser("seed")
     seed.add_argument(
         "--teachers",
@@ -128,6 +139,18 @@ def _seed_listing(args: argparse.Namespace) -> None:
             print(f"# {pair} · {column}{estimate}\n{command}")
 
 
+def _figure3(args: argparse.Namespace, settings: Settings) -> None:
+    """``figure3``: the seed's Figure 3 (top-1 against d) as commands, or with ``--collect`` as a table."""
+    pair = tuple(args.pair.split("-", 1))
+    if len(pair) != 2 or not all(pair):
+        raise ValueError(f"--pair takes TEACHER-STUDENT, e.g. resnet32x4-resnet8x4, got {args.pair!r}")
+    if args.collect:
+        print(figure3_markdown(figure3_points(settings, pair=pair, depths=args.depths), pair))
+        return
+    for depth, seed, command in figure3_commands(settings, pair=pair, depths=args.depths):
+        print(f"# d = {depth} · seed {seed}\n{command}")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     values = dict(
         data_root=args.data_root,
@@ -150,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     settings = settings_from(args)
     try:
+        if args.command == "figure3":
+            _figure3(args, settings)
+            return 0
         pairs = select_pairs(args.only, fast=settings.fast)
         if args.command == "pairs":
             print(paper_markdown())
