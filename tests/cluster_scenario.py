@@ -1,4 +1,4 @@
-"""A two-node Ray cluster on loopback: a study across it, a node killed mid-run, then Ctrl-C.
+"""A two-node Ray cluster on loopback: a study across it, a node killed mid-run, Ctrl-C, a dead head.
 
 ``tests/test_cluster.py`` runs this file as the first process of new network, PID, mount and
 (for the worker node) UTS namespaces::
@@ -77,7 +77,9 @@ def start_node(arguments: list[str], env: dict, hostname: str | None = None) -> 
     if hostname:
         rename = "import os, socket, sys; socket.sethostname(sys.argv[1]); os.execv(sys.argv[2], sys.argv[2:])"
         command = ["unshare", "--uts", sys.executable, "-c", rename, hostname, *command]
-    subprocess.run(command, env=env, check=True, capture_output=True, timeout=180)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    if done.returncode != 0:  # say why: Ray's own last lines
+        raise RuntimeError(f"ray start {' '.join(arguments)} failed: {(done.stdout + done.stderr)[-1500:]}")
     return {pid for pid in processes() - before if parent(pid) is not None}
 
 
@@ -138,7 +140,7 @@ def main(work: Path) -> dict:
 
 def _scenario(work: Path, env: dict, head: list[str], started: float) -> dict:
     report: dict = {}
-    start_node(head + NODE, env)
+    head_node = start_node(head + NODE, env)
     worker = start_node([f"--address=127.0.0.1:{PORT}", *NODE], env, hostname="worker-node")
     raylet = next(pid for pid in worker if "raylet" in command_line(pid))
     report["cluster_seconds"] = time.monotonic() - started
@@ -169,6 +171,25 @@ def _scenario(work: Path, env: dict, head: list[str], started: float) -> dict:
     report["cancel"] = {"returncode": second.wait(timeout=120)}
     time.sleep(3)  # what a run that kept going would need to write its next checkpoint
     report["cancel"]["locks_left"] = [str(p.relative_to(study)) for p in study.glob("runs/**/.lock")]
+
+    # 3. The head node dies while a driver waits: one more seed again, and every process of the head
+    # node (its daemons and the workers its raylet started) killed while a run trains there.
+    third = driver([*STUDY, "--seeds", "4", "--overwrite", *address], work, "head")
+    wait_for(lambda: next(run_folders(study), None), 300, "run in progress for the dead-head test")
+    head_raylet = next(pid for pid in head_node if "raylet" in command_line(pid))
+    victims = head_node | {pid for pid in processes() if parent(pid) == head_raylet}
+    killed_at = time.monotonic()
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        returncode = third.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        third.kill()
+        returncode = None
+    report["head"] = {"returncode": returncode, "seconds": time.monotonic() - killed_at}
     report["seconds"] = time.monotonic() - started
     return report
 

@@ -118,6 +118,23 @@ def test_ctrl_c_cancels_the_outstanding_runs_with_one_line(cluster):
     assert cancel["locks_left"] == [], "a cancelled run stops and releases its folder"
 
 
+def test_a_dead_head_node_ends_the_driver_in_one_line_within_its_timeout(cluster):
+    # The driver runs on the head's machine, as drivers usually do: when the head node's processes
+    # die, Ray's core worker ends the driver at once from C++ (exit 1, no word); its supervisor (the
+    # ldrrld process) then writes the one line. A driver on a surviving node would instead see the
+    # head silent and end with the head watch's ClusterError after HEAD_TIMEOUT s (test_executors.py).
+    from ldrrld_core.study.executors import HEAD_CHECK_EVERY, HEAD_TIMEOUT
+
+    report, work = cluster
+    head = report["head"]
+    errors = (work / "head.err").read_text()
+    assert head["returncode"] == 1, errors[-3000:]
+    ours = [line for line in errors.splitlines() if line.startswith("ldrrld")]
+    assert len(ours) == 1 and "head node" in ours[0] and "rerun the same command" in ours[0], errors[-3000:]
+    assert "Traceback" not in errors
+    assert head["seconds"] < HEAD_TIMEOUT + 4 * HEAD_CHECK_EVERY + 15, head  # well before Ray's own 60 s
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import demo, listings, runs, study, sweep, teacher, train
+from .supervise import needs_supervisor, report_own_exit, supervise
 from .verbosity import apply_verbosity
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -108,11 +109,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_and_exit() -> None:
     """The ``ldrrld`` program: :func:`main`, then the process ends with its status.
 
-    After Ctrl-C with a Ray cluster connected, the process ends at once (``os._exit``) once the one
+    With ``--executor ray`` the command runs in a supervised child (:mod:`.supervise`): Ray ends a
+    driver whose node stops without a word, and the parent then says so in one line. After Ctrl-C
+    with a Ray cluster connected, the process ends at once (``os._exit``) once the one
     line is written: a cancelled task's late reply can make Ray's core threads abort during the
     interpreter's teardown, which would replace exit status 130 with Ray's own crash report.
     """
-    status = main()
+    if needs_supervisor(sys.argv[1:]):  # a Ray driver: a child whose death still ends in one line
+        sys.exit(supervise(sys.argv[1:]))
+    try:
+        status = main()
+    finally:  # --help and argparse's errors end in SystemExit: by this process's own means too
+        report_own_exit()
     if status == 130 and "ray" in sys.modules:
         sys.stdout.flush()
         sys.stderr.flush()
