@@ -701,16 +701,7 @@ def render_markdown(
         "",
         comparisons_markdown(results),
     ]
-    if plot_name:
-        lines += [
-            f"![validation top-1 per epoch and paired differences to CE]({plot_name})",
-            "",
-            "Left: validation top-1 per epoch at each method's chosen point (line: mean over "
-            "seeds, band: lowest to highest seed); the dashed line is the teacher, on its own "
-            "validation split. Right: test top-1 "
-            "minus the student alone, per seed (dots), with the mean and its 95% interval.",
-            "",
-        ]
+    lines += _figure_lines(plot_name)
     seeds = [
         [method, s["seed"], f"{s['test_top1_last']:.2f}", f"{s['test_top1_best_val']:.2f}", s["best_val_epoch"]]
         for method, entry in results["methods"].items()
@@ -740,6 +731,21 @@ def render_markdown(
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _figure_lines(plot_name: str | None) -> list[str]:
+    """The results picture and its caption, or nothing without a picture."""
+    if not plot_name:
+        return []
+    return [
+        f"![validation top-1 per epoch and paired differences to CE]({plot_name})",
+        "",
+        "Left: validation top-1 per epoch at each method's chosen point (line: mean over "
+        "seeds, band: lowest to highest seed); the dashed line is the teacher, on its own "
+        "validation split. Right: test top-1 "
+        "minus the student alone, per seed (dots), with the mean and its 95% interval.",
+        "",
+    ]
 
 
 def _protocol_lines(results: Mapping) -> list[str]:
