@@ -313,21 +313,12 @@ def test_vit_recipe_trains_end_to_end_with_mixup_adamw_cosine_clipping(tmp_path,
 
 def test_every_table4_cell_command_builds_its_recipe():
     """The seed's heterogeneous table: every command parses into an OFA-KD preset with its student's evaluation crop."""
-    import shlex
+    from seed_recipes import seed_recipes
 
-    from ldrrld_core.cli import build_parser
-    from ldrrld_core.cli.options import recipe_from
-    from ldrrld_core.reproduce.seed_tables import TABLE4, seed_commands
+    from ldrrld_core.reproduce.seed_tables import TABLE4
 
-    parser = build_parser()
     built = 0
-    for pair, column, command in seed_commands(TABLE4):
-        if command.startswith("#"):
-            continue
-        words = shlex.split(command)[1:]
-        args = parser.parse_args(words)
-        fixed = dict(model=args.model, loss="ce", teacher=None, teacher_checkpoint=None) if words[0] == "train" else {}
-        recipe = recipe_from(args, **fixed)  # builds the loss with its options: a setting it refuses fails here
+    for pair, column, args, recipe in seed_recipes(TABLE4):
         assert recipe.data == "cifar100-224" and recipe.name in OFA_RECIPES, (pair, column)
         assert recipe.data_options["student"] == recipe.model == args.model, (pair, column)
         built += 1

@@ -90,10 +90,7 @@ def run_teacher(args: argparse.Namespace) -> int:
         strict=args.strict,
         device=args.device,
     )
-    if args.json:
-        check.save(args.json)
-    print(check.message())
-    print(json.dumps(check.to_dict()))
+    _report(check, args.json)
     return 0
 
 
@@ -113,8 +110,13 @@ def _run_imagenet(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
     )
-    if args.json:
-        check.save(args.json)
+    _report(check, args.json)
+    return 0 if check.within else 1
+
+
+def _report(check, json_path: str | None) -> None:
+    """A check's line, then its JSON; also written to ``--json``'s file when given."""
+    if json_path:
+        check.save(json_path)
     print(check.message())
     print(json.dumps(check.to_dict()))
-    return 0 if check.within else 1
