@@ -219,19 +219,14 @@ def _load(arch: str, path: Path, classes: int, val_dir: Path) -> nn.Module:
     return load_state_dict_strict(model, state, source=f"Checkpoint {path}").eval()
 
 
-@torch.inference_mode()
 def _measure(model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int, workers: int):
-    """``(top-1 %, top-5 %)`` of ``model`` on ``dataset``; top-5 is top-k with k = min(5, classes)."""
-    model = model.to(device)
+    """``(top-1 %, top-5 %)`` of ``model`` on ``dataset`` (the trainer's :func:`evaluate`; top-5 is top-k
+    with k = min(5, classes))."""
+    from ..train.metrics import evaluate
+
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    hits1 = hits5 = seen = 0
-    for images, labels in loader:
-        logits = model(images.to(device))
-        best = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu()
-        hits1 += int((best[:, 0] == labels).sum())
-        hits5 += int((best == labels[:, None]).any(dim=1).sum())
-        seen += len(labels)
-    return 100.0 * hits1 / seen, 100.0 * hits5 / seen
+    result = evaluate(model.to(device), ((images.to(device), labels.to(device)) for images, labels in loader))
+    return result["test_top1"], result["test_top5"]
 
 
 def check_imagenet_teacher(
