@@ -60,11 +60,9 @@ class Halving:
 def rung_score(curves: Curves, epoch: int, last: int) -> float:
     """Validation top-1 averaged over the ``last`` epochs up to ``epoch`` and over the seeds (0 for a
     diverged seed); at the schedule's end, the protocol's :func:`~.protocol.selection_score`."""
-    per_seed = []
-    for curve in curves:
-        window = list(curve[max(0, epoch - last) : epoch])
-        per_seed.append(sum(window) / len(window) if window else 0.0)
-    return statistics.fmean(per_seed)
+    from .protocol import selection_score
+
+    return statistics.fmean(selection_score([{"val_top1": v} for v in curve[:epoch]], last) for curve in curves)
 
 
 def rungs_at(epochs: int, fractions: Sequence[float]) -> tuple[int, ...]:
